@@ -1,0 +1,78 @@
+/**
+ * Stable reason codes. They appear in `sigguard check --json`, in the hook's
+ * decision log and in the README; never rename one, only add.
+ */
+export const ReasonCode = {
+  /** Everything the policy asked for held. */
+  ALLOWED: 'ALLOWED',
+  /** The policy's matching scope (or default) says `insecureAcceptAnything`. */
+  POLICY_ACCEPT: 'POLICY_ACCEPT',
+  /** The policy's matching scope (or default) says `reject`. */
+  POLICY_REJECT: 'POLICY_REJECT',
+  /** No signature of an accepted format is attached to the image. */
+  NO_SIGNATURE: 'NO_SIGNATURE',
+  /** Signatures exist, but none is by a trusted key. */
+  UNTRUSTED_SIGNER: 'UNTRUSTED_SIGNER',
+  /** A trusted signature exists, but it names another repository or reference than the policy allows. */
+  IDENTITY_MISMATCH: 'IDENTITY_MISMATCH',
+  /** A trusted signature exists, but it is about another manifest digest. */
+  DIGEST_MISMATCH: 'DIGEST_MISMATCH',
+  /** Signatures exist, but none could be parsed (garbage payload, annotation, bundle). */
+  MALFORMED_SIGNATURE: 'MALFORMED_SIGNATURE',
+  /** The registry could not be reached (connection refused, DNS, TLS). */
+  REGISTRY_UNREACHABLE: 'REGISTRY_UNREACHABLE',
+  /** The registry answered with an error status we cannot act on (5xx, 401 after auth...). */
+  REGISTRY_ERROR: 'REGISTRY_ERROR',
+  /** The registry does not have the image (manifest unknown). */
+  IMAGE_NOT_FOUND: 'IMAGE_NOT_FOUND',
+  /** The registry returned content whose digest is not the one asked for. */
+  CONTENT_MISMATCH: 'CONTENT_MISMATCH',
+  /** A registry response was larger than its cap. */
+  RESPONSE_TOO_LARGE: 'RESPONSE_TOO_LARGE',
+  /** The registry returned JSON that does not fit the OCI/Docker schema. */
+  REGISTRY_BAD_RESPONSE: 'REGISTRY_BAD_RESPONSE',
+  /** The whole verification ran out of time. */
+  DEADLINE_EXCEEDED: 'DEADLINE_EXCEEDED',
+  /** The image reference cannot be parsed. */
+  INVALID_REFERENCE: 'INVALID_REFERENCE',
+  /** A tag would have to be resolved at the registry and the policy forbids it. */
+  TAG_NOT_RESOLVABLE: 'TAG_NOT_RESOLVABLE',
+  /** The policy file is missing or invalid. */
+  POLICY_INVALID: 'POLICY_INVALID',
+  /** The configuration file is missing or invalid. */
+  CONFIG_INVALID: 'CONFIG_INVALID',
+  /** Wrong command-line usage. */
+  USAGE: 'USAGE',
+  /** A bug: something threw that should not have. Always a denial. */
+  INTERNAL_ERROR: 'INTERNAL_ERROR',
+} as const;
+export type ReasonCode = (typeof ReasonCode)[keyof typeof ReasonCode];
+
+/** Exit codes of every sigguard command (documented in the README). */
+export const ExitCode = {
+  ALLOW: 0,
+  DENY: 1,
+  USAGE_OR_CONFIG: 2,
+} as const;
+
+/** An error that carries a stable reason code and a one-line, human message. */
+export class SigguardError extends Error {
+  readonly code: ReasonCode;
+  constructor(code: ReasonCode, message: string, options?: { cause?: unknown }) {
+    super(oneLine(message), options);
+    this.name = 'SigguardError';
+    this.code = code;
+  }
+}
+
+/** Collapses any whitespace run (newlines included) into one space: reasons travel as one line. */
+export function oneLine(text: string): string {
+  return text.replace(/\s+/g, ' ').trim();
+}
+
+/** Turns anything thrown into a SigguardError, keeping codes that are already there. */
+export function toSigguardError(err: unknown, fallback: ReasonCode = ReasonCode.INTERNAL_ERROR): SigguardError {
+  if (err instanceof SigguardError) return err;
+  if (err instanceof Error) return new SigguardError(fallback, err.message, { cause: err });
+  return new SigguardError(fallback, String(err));
+}
