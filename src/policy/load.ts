@@ -1,0 +1,155 @@
+/**
+ * Reading a policy file: YAML or JSON in, a checked, compiled Policy out, with
+ * every key file read and parsed. Errors name the file, the path inside it and
+ * what is wrong.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+import { ReasonCode, SigguardError } from '../errors.js';
+import { type TrustedKey, parsePublicKey } from '../verify/keys.js';
+import { type PolicyInput, type RequirementInput, type SignatureFormat, type SignedIdentity, policySchema } from './schema.js';
+import { scopeProblem } from './scopes.js';
+
+export type Requirement =
+  | { type: 'insecureAcceptAnything' }
+  | { type: 'reject' }
+  | {
+      type: 'sigstoreSigned';
+      keys: TrustedKey[];
+      signedIdentity: SignedIdentity | undefined;
+      signatureFormats: SignatureFormat[];
+    };
+
+export interface Policy {
+  source: string;
+  mode: PolicyInput['mode'];
+  default: PolicyInput['default'];
+  exemptNamespaces: string[];
+  tagResolution: PolicyInput['tagResolution'];
+  nonKubernetes: PolicyInput['nonKubernetes'];
+  scopes: Map<string, Requirement[]>;
+}
+
+function policyError(file: string, path: string, message: string): SigguardError {
+  const where = path === '' ? file : `${file}: ${path}`;
+  return new SigguardError(ReasonCode.POLICY_INVALID, `invalid policy ${where}: ${message}`);
+}
+
+/** Formats a zod path the way a user would write it: scopes."localhost:5001"[0].keyPath */
+export function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else {
+      const s = String(part);
+      const name = /^[A-Za-z_][A-Za-z0-9_]*$/.test(s) ? s : JSON.stringify(s);
+      out += out === '' ? name : `.${name}`;
+    }
+  }
+  return out;
+}
+
+/** The first problem of a failed zod parse, as "path: message". */
+export function firstIssue(error: z.ZodError): { path: string; message: string } {
+  const issue = error.issues[0]!;
+  let message = issue.message;
+  if (issue.code === 'unrecognized_keys') message = `unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  if (issue.code === 'invalid_union' && 'note' in issue && issue.note === 'No matching discriminator') {
+    message = 'unknown or missing "type"';
+  }
+  return { path: formatPath(issue.path), message };
+}
+
+/** Parses YAML (a superset of JSON) text; throws a one-line error naming the file. */
+export function parseDocument(text: string, file: string, code: ReasonCode): unknown {
+  try {
+    return parseYaml(text, { strict: true, uniqueKeys: true, maxAliasCount: 100 });
+  } catch (err) {
+    throw new SigguardError(code, `cannot parse ${file}: ${(err as Error).message}`);
+  }
+}
+
+function readText(file: string, code: ReasonCode, what: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new SigguardError(code, `cannot read ${what} ${file}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
+  }
+}
+
+function loadKeys(req: Extract<RequirementInput, { type: 'sigstoreSigned' }>, file: string, path: string, baseDir: string): TrustedKey[] {
+  const keys: TrustedKey[] = [];
+  const paths = req.keyPaths ?? (req.keyPath !== undefined ? [req.keyPath] : []);
+  paths.forEach((p, i) => {
+    const fieldPath = req.keyPaths ? `${path}.keyPaths[${i}]` : `${path}.keyPath`;
+    let pem: Buffer;
+    try {
+      pem = readFileSync(resolve(baseDir, p));
+    } catch (err) {
+      throw policyError(file, fieldPath, `cannot read key ${p}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    try {
+      keys.push(parsePublicKey(pem, p));
+    } catch (err) {
+      throw policyError(file, fieldPath, (err as Error).message);
+    }
+  });
+  const datas = req.keyDatas ?? (req.keyData !== undefined ? [req.keyData] : []);
+  datas.forEach((data, i) => {
+    const fieldPath = req.keyDatas ? `${path}.keyDatas[${i}]` : `${path}.keyData`;
+    try {
+      keys.push(parsePublicKey(Buffer.from(data, 'base64'), `keyData[${i}]`));
+    } catch (err) {
+      throw policyError(file, fieldPath, `${(err as Error).message} (keyData is the base64 of a PEM public key)`);
+    }
+  });
+  return keys;
+}
+
+/**
+ * Checks and compiles a parsed policy document. `file` names it in messages;
+ * relative key paths are read from `baseDir` (the policy file's folder).
+ */
+export function compilePolicy(doc: unknown, file: string, baseDir: string = dirname(file)): Policy {
+  const parsed = policySchema.safeParse(doc);
+  if (!parsed.success) {
+    const { path, message } = firstIssue(parsed.error);
+    throw policyError(file, path, message);
+  }
+  const input = parsed.data;
+  const scopes = new Map<string, Requirement[]>();
+  for (const [scope, reqs] of Object.entries(input.scopes)) {
+    const problem = scopeProblem(scope);
+    if (problem !== undefined) throw policyError(file, formatPath(['scopes', scope]), problem);
+    scopes.set(
+      scope,
+      reqs.map((req, i): Requirement => {
+        if (req.type !== 'sigstoreSigned') return req;
+        return {
+          type: 'sigstoreSigned',
+          keys: loadKeys(req, file, formatPath(['scopes', scope, i]), baseDir),
+          signedIdentity: req.signedIdentity,
+          signatureFormats: req.signatureFormats ?? ['legacy', 'bundle'],
+        };
+      }),
+    );
+  }
+  return {
+    source: file,
+    mode: input.mode,
+    default: input.default,
+    exemptNamespaces: input.exemptNamespaces,
+    tagResolution: input.tagResolution,
+    nonKubernetes: input.nonKubernetes,
+    scopes,
+  };
+}
+
+/** Reads, parses and compiles a policy file. */
+export function loadPolicy(file: string): Policy {
+  const text = readText(file, ReasonCode.POLICY_INVALID, 'policy');
+  return compilePolicy(parseDocument(text, file, ReasonCode.POLICY_INVALID), file);
+}
