@@ -1,0 +1,58 @@
+/** Reading the configuration file (YAML or JSON) into defaults-filled settings. */
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { ReasonCode, SigguardError } from '../errors.js';
+import { firstIssue, parseDocument } from '../policy/load.js';
+import { type Platform, hostPlatform } from '../registry/platform.js';
+import { configSchema } from './schema.js';
+
+export interface Config {
+  source: string | undefined;
+  authFiles: string[];
+  certsDir: string;
+  insecureRegistries: string[];
+  caFiles: Record<string, string[]>;
+  platform: Platform;
+}
+
+export const DEFAULT_CERTS_DIR = '/etc/containerd/certs.d';
+
+function defaultAuthFiles(): string[] {
+  const dir = process.env.DOCKER_CONFIG ?? join(homedir(), '.docker');
+  return [join(dir, 'config.json')];
+}
+
+export function compileConfig(doc: unknown, source: string | undefined): Config {
+  const parsed = configSchema.safeParse(doc ?? {});
+  if (!parsed.success) {
+    const { path, message } = firstIssue(parsed.error);
+    throw new SigguardError(ReasonCode.CONFIG_INVALID, `invalid config ${source ?? '(defaults)'}${path ? `: ${path}` : ''}: ${message}`);
+  }
+  const c = parsed.data;
+  return {
+    source,
+    authFiles: c.registry.authFiles ?? defaultAuthFiles(),
+    certsDir: c.registry.certsDir ?? DEFAULT_CERTS_DIR,
+    insecureRegistries: c.registry.insecureRegistries,
+    caFiles: c.registry.caFiles,
+    platform: c.platform ?? hostPlatform(),
+  };
+}
+
+/**
+ * Loads the configuration. An explicitly named file must exist; the default
+ * path may be absent (then defaults apply).
+ */
+export function loadConfig(file: string | undefined, defaultFile?: string): Config {
+  const path = file ?? defaultFile;
+  if (path === undefined || (file === undefined && !existsSync(path))) return compileConfig({}, undefined);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new SigguardError(ReasonCode.CONFIG_INVALID, `cannot read config ${path}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
+  }
+  return compileConfig(parseDocument(text, path, ReasonCode.CONFIG_INVALID), path);
+}

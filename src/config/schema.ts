@@ -1,0 +1,27 @@
+/**
+ * sigguard's own configuration (registry access, node details): the file
+ * named by --config, default /etc/sigguard/config.yaml. Strict like the policy.
+ */
+import { z } from 'zod';
+
+const nonEmpty = z.string().min(1);
+
+export const configSchema = z.strictObject({
+  registry: z
+    .strictObject({
+      /** docker-style config.json files with `auths`, read in order; the first that has the host wins. */
+      authFiles: z.array(nonEmpty).optional(),
+      /** containerd's certs.d folder: `<dir>/<host[:port]>/hosts.toml`. */
+      certsDir: nonEmpty.optional(),
+      /** Hosts (host[:port]) that may be reached over plain HTTP. */
+      insecureRegistries: z.array(nonEmpty).default([]),
+      /** Extra CA files (PEM) per host[:port], added to the system's. */
+      caFiles: z.record(z.string(), z.array(nonEmpty)).default({}),
+    })
+    .prefault({}),
+  /** The platform whose manifest counts in a multi-arch index (default: this machine's). */
+  platform: z
+    .strictObject({ os: nonEmpty, architecture: nonEmpty, variant: nonEmpty.optional() })
+    .optional(),
+});
+export type ConfigInput = z.infer<typeof configSchema>;

@@ -1,0 +1,125 @@
+/**
+ * One HTTP(S) request with a size cap and the caller's AbortSignal. Node's
+ * global fetch cannot take per-registry TLS settings, so this uses node:http
+ * and node:https directly.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import tls from 'node:tls';
+import { ReasonCode, SigguardError } from '../errors.js';
+
+export interface TlsSettings {
+  /** Extra CAs (PEM) added to the defaults; undefined: the defaults only. */
+  ca?: string[];
+  /** hosts.toml skip_verify. */
+  insecureSkipVerify?: boolean;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+  url: URL;
+}
+
+export interface HttpRequest {
+  method?: 'GET' | 'HEAD' | 'POST';
+  headers?: Record<string, string>;
+  body?: string;
+  maxBytes: number;
+  signal: AbortSignal;
+  tls?: TlsSettings;
+}
+
+const agents = new Map<string, https.Agent>();
+let systemCAs: string[] | undefined;
+
+function caList(extra: string[]): string[] {
+  if (systemCAs === undefined) {
+    // Node bundles Mozilla's list; the system's store is what operators manage.
+    let system: string[] = [];
+    try {
+      system = tls.getCACertificates('system');
+    } catch {
+      system = [];
+    }
+    systemCAs = [...new Set<string>([...tls.getCACertificates('default'), ...system])];
+  }
+  return [...systemCAs, ...extra];
+}
+
+function httpsAgent(settings: TlsSettings | undefined): https.Agent {
+  const extra = settings?.ca ?? [];
+  const key = JSON.stringify([extra, settings?.insecureSkipVerify === true]);
+  let agent = agents.get(key);
+  if (agent === undefined) {
+    agent = new https.Agent({
+      keepAlive: true,
+      ca: caList(extra),
+      rejectUnauthorized: settings?.insecureSkipVerify !== true,
+    });
+    agents.set(key, agent);
+  }
+  return agent;
+}
+
+const httpAgent = new http.Agent({ keepAlive: true });
+
+function networkError(url: URL, err: NodeJS.ErrnoException, signal: AbortSignal): SigguardError {
+  if (signal.aborted) {
+    return new SigguardError(ReasonCode.DEADLINE_EXCEEDED, `deadline exceeded while talking to ${url.host}`);
+  }
+  const what = err.code ?? err.message;
+  return new SigguardError(ReasonCode.REGISTRY_UNREACHABLE, `registry ${url.host} unreachable (${what})`, { cause: err });
+}
+
+/** Sends one request and reads the whole body, refusing more than `maxBytes`. */
+export function httpRequest(url: URL, req: HttpRequest): Promise<HttpResponse> {
+  return new Promise((resolve, reject) => {
+    if (req.signal.aborted) {
+      reject(new SigguardError(ReasonCode.DEADLINE_EXCEEDED, `deadline exceeded before contacting ${url.host}`));
+      return;
+    }
+    const secure = url.protocol === 'https:';
+    const options: https.RequestOptions = {
+      method: req.method ?? 'GET',
+      headers: { 'user-agent': 'sigguard', ...req.headers },
+      signal: req.signal,
+      agent: secure ? httpsAgent(req.tls) : httpAgent,
+    };
+    const request = (secure ? https : http).request(url, options, (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const declared = Number(res.headers['content-length'] ?? '0');
+      if (declared > req.maxBytes) {
+        res.destroy();
+        reject(tooLarge(url, req.maxBytes));
+        return;
+      }
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > req.maxBytes) {
+          res.destroy();
+          reject(tooLarge(url, req.maxBytes));
+          return;
+        }
+        chunks.push(chunk);
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), url }));
+      res.on('error', (err) => reject(networkError(url, err, req.signal)));
+    });
+    request.on('error', (err) => reject(networkError(url, err, req.signal)));
+    request.end(req.body);
+  });
+}
+
+function tooLarge(url: URL, max: number): SigguardError {
+  return new SigguardError(ReasonCode.RESPONSE_TOO_LARGE, `response from ${url.host}${url.pathname} larger than ${max} bytes`);
+}
+
+/** Closes idle keep-alive sockets so the process can exit at once. */
+export function closeIdleConnections(): void {
+  httpAgent.destroy();
+  for (const agent of agents.values()) agent.destroy();
+  agents.clear();
+}

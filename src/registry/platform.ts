@@ -1,0 +1,24 @@
+/** The platform (os/architecture/variant) whose manifest a multi-arch index resolves to. */
+export interface Platform {
+  os: string;
+  architecture: string;
+  variant?: string;
+}
+
+const NODE_TO_OCI_ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
+
+export function hostPlatform(): Platform {
+  const architecture = NODE_TO_OCI_ARCH[process.arch] ?? process.arch;
+  const p: Platform = { os: process.platform === 'win32' ? 'windows' : process.platform, architecture };
+  if (architecture === 'arm64') p.variant = 'v8';
+  return p;
+}
+
+/** Whether an index entry's platform is the wanted one (variant only compared where both name one; arm64's v8 is the default). */
+export function platformMatches(entry: { os: string; architecture: string; variant?: string | undefined }, want: Platform): boolean {
+  if (entry.os !== want.os || entry.architecture !== want.architecture) return false;
+  const norm = (v: string | undefined): string | undefined => (want.architecture === 'arm64' && v === undefined ? 'v8' : v);
+  const a = norm(entry.variant);
+  const b = norm(want.variant);
+  return a === undefined || b === undefined || a === b;
+}
