@@ -1,0 +1,48 @@
+/** Wiring a verification from configuration: the registry client under one deadline, counting its requests. */
+import type { Config } from '../config/load.js';
+import { ReasonCode, SigguardError } from '../errors.js';
+import type { Policy } from '../policy/load.js';
+import type { ImageReference } from '../reference/reference.js';
+import { RegistryClient, type RequestRecord } from '../registry/client.js';
+import { CredentialStore } from '../registry/credentials.js';
+import { closeIdleConnections } from '../registry/http.js';
+import type { Verdict } from './types.js';
+import { verifyImage } from './verify-image.js';
+
+export interface SessionOptions {
+  config: Config;
+  policy: Policy;
+  deadlineMs: number;
+  allowTagResolution: boolean;
+  onRequest?: (r: RequestRecord) => void;
+}
+
+export async function verifyWithConfig(ref: ImageReference, opts: SessionOptions): Promise<Verdict> {
+  const controller = new AbortController();
+  const timer = setTimeout(
+    () => controller.abort(new SigguardError(ReasonCode.DEADLINE_EXCEEDED, `verification took longer than ${opts.deadlineMs} ms`)),
+    opts.deadlineMs,
+  );
+  let count = 0;
+  try {
+    const client = new RegistryClient({
+      endpoints: { certsDir: opts.config.certsDir, insecureRegistries: opts.config.insecureRegistries, caFiles: opts.config.caFiles },
+      credentials: new CredentialStore(opts.config.authFiles),
+      signal: controller.signal,
+      onRequest: (r) => {
+        count++;
+        opts.onRequest?.(r);
+      },
+    });
+    return await verifyImage(ref, {
+      policy: opts.policy,
+      client,
+      platform: opts.config.platform,
+      allowTagResolution: opts.allowTagResolution,
+      requestCount: () => count,
+    });
+  } finally {
+    clearTimeout(timer);
+    closeIdleConnections();
+  }
+}

@@ -1,0 +1,51 @@
+/** The verdict: what `sigguard check --json` prints and the hook logs. */
+import type { ReasonCode } from '../errors.js';
+
+export type Decision = 'allow' | 'deny';
+
+export type SignatureStatus = 'verified' | 'identity-mismatch' | 'digest-mismatch' | 'untrusted' | 'malformed' | 'ignored-format';
+
+export interface SignatureReport {
+  format: 'legacy' | 'bundle';
+  /** The digest the signature is attached to (the image's, or its platform manifest's). */
+  subject: string;
+  source: string;
+  status: SignatureStatus;
+  /** The trusted key that made it, where one did. */
+  signer?: string;
+  /** What the signature names (legacy: docker-reference). */
+  dockerReference?: string;
+  signedDigest?: string;
+  detail?: string;
+}
+
+export interface RequirementReport {
+  type: string;
+  /** Key labels (sigstoreSigned). */
+  keys?: string[];
+  signedIdentity?: string;
+  signatureFormats?: string[];
+  satisfied: boolean;
+  /** The format of the signature that satisfied it. */
+  satisfiedBy?: 'legacy' | 'bundle';
+  signer?: string;
+  code: ReasonCode;
+  reason: string;
+}
+
+export interface Verdict {
+  image: string;
+  digest: string | undefined;
+  decision: Decision;
+  code: ReasonCode;
+  reason: string;
+  /** The scope that matched; "" for the policy's default. */
+  scope: string;
+  requirements: RequirementReport[];
+  signatures: SignatureReport[];
+  /** The key that satisfied the policy (first satisfied signature requirement). */
+  signer?: string;
+  /** The platform manifest also looked at, for a multi-arch index. */
+  platformDigest?: string;
+  registryRequests: number;
+}

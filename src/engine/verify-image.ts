@@ -1,0 +1,154 @@
+/**
+ * The whole decision for one image: policy scope, digest, signature discovery,
+ * verification. Errors on the way (registry down, bad content, deadline) are a
+ * denial with their reason code: nothing is let in on an error.
+ */
+import { discoverBundles } from '../discovery/bundle.js';
+import { discoverLegacy } from '../discovery/legacy.js';
+import type { Discovery } from '../discovery/types.js';
+import { ReasonCode, SigguardError, toSigguardError } from '../errors.js';
+import type { Policy, Requirement } from '../policy/load.js';
+import type { SignatureFormat } from '../policy/schema.js';
+import { matchScope } from '../policy/scopes.js';
+import { type ImageReference, formatReference, withDefaultTag } from '../reference/reference.js';
+import type { FetchedManifest, RegistryClient } from '../registry/client.js';
+import { indexSchema, isIndexMediaType } from '../registry/oci-schema.js';
+import { type Platform, platformMatches } from '../registry/platform.js';
+import { type PreparedSignature, evaluateSigstoreRequirement, prepareSignature } from './requirement.js';
+import type { RequirementReport, SignatureReport, Verdict } from './types.js';
+
+export interface VerifyOptions {
+  policy: Policy;
+  client: RegistryClient;
+  platform: Platform;
+  /** May a tag be resolved to a digest at the registry? (`check`: yes; the hook: per policy.) */
+  allowTagResolution: boolean;
+  /** Counts registry requests, for the verdict. */
+  requestCount: () => number;
+}
+
+export function selectRequirements(policy: Policy, ref: ImageReference): { scope: string; requirements: Requirement[] } {
+  const hit = matchScope(policy.scopes, ref);
+  if (hit) return { scope: hit.scope, requirements: hit.value };
+  return { scope: '', requirements: [policy.default === 'accept' ? { type: 'insecureAcceptAnything' } : { type: 'reject' }] };
+}
+
+function describeRequirement(req: Requirement): RequirementReport {
+  if (req.type === 'reject') {
+    return { type: 'reject', satisfied: false, code: ReasonCode.POLICY_REJECT, reason: 'the policy rejects these images' };
+  }
+  if (req.type === 'insecureAcceptAnything') {
+    return { type: 'insecureAcceptAnything', satisfied: true, code: ReasonCode.POLICY_ACCEPT, reason: 'the policy accepts these images unverified' };
+  }
+  return {
+    type: 'sigstoreSigned',
+    keys: req.keys.map((k) => `${k.label} (${k.id})`),
+    signedIdentity: req.signedIdentity?.type ?? 'matchRepoDigestOrExact',
+    signatureFormats: req.signatureFormats,
+    satisfied: false,
+    code: ReasonCode.NO_SIGNATURE,
+    reason: 'not evaluated',
+  };
+}
+
+async function fetchImageManifest(client: RegistryClient, ref: ImageReference, allowTag: boolean): Promise<FetchedManifest> {
+  const named = withDefaultTag(ref);
+  if (named.digest === undefined && !allowTag) {
+    throw new SigguardError(
+      ReasonCode.TAG_NOT_RESOLVABLE,
+      `${formatReference(named)} names a tag, not a digest, and the policy does not allow resolving tags at the registry (tagResolution: never)`,
+    );
+  }
+  const reference = named.digest ?? named.tag!;
+  const manifest = await client.getManifest(ref, reference);
+  if (manifest === undefined) {
+    throw new SigguardError(ReasonCode.IMAGE_NOT_FOUND, `${formatReference(named)} not found in the registry`);
+  }
+  return manifest;
+}
+
+function platformDigest(manifest: FetchedManifest, platform: Platform): string | undefined {
+  if (!isIndexMediaType(manifest.mediaType, manifest.json)) return undefined;
+  const parsed = indexSchema.safeParse(manifest.json);
+  if (!parsed.success) throw new SigguardError(ReasonCode.REGISTRY_BAD_RESPONSE, `index ${manifest.digest} is not a valid image index`);
+  return parsed.data.manifests.find((m) => m.platform !== undefined && platformMatches(m.platform, platform))?.digest;
+}
+
+async function discover(client: RegistryClient, repo: ImageReference, subjects: string[], formats: Set<SignatureFormat>): Promise<Discovery> {
+  const jobs: Array<Promise<Discovery>> = [];
+  for (const subject of subjects) {
+    if (formats.has('legacy')) jobs.push(discoverLegacy(client, repo, subject));
+    if (formats.has('bundle')) jobs.push(discoverBundles(client, repo, subject));
+  }
+  const all = await Promise.all(jobs);
+  return { signatures: all.flatMap((d) => d.signatures), unreadable: all.flatMap((d) => d.unreadable) };
+}
+
+/** Decides for one image reference (as the user or the pod spec named it). */
+export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Promise<Verdict> {
+  const image = formatReference(withDefaultTag(ref));
+  const { scope, requirements } = selectRequirements(opts.policy, ref);
+  const reports = requirements.map(describeRequirement);
+  const verdict = (v: Omit<Verdict, 'image' | 'scope' | 'registryRequests'>): Verdict => ({
+    image,
+    scope,
+    ...v,
+    registryRequests: opts.requestCount(),
+  });
+  const scopeName = scope === '' ? 'the policy default' : `scope "${scope}"`;
+
+  if (requirements.some((r) => r.type === 'reject')) {
+    return verdict({ digest: ref.digest, decision: 'deny', code: ReasonCode.POLICY_REJECT, reason: `rejected by ${scopeName}`, requirements: reports, signatures: [] });
+  }
+  const sigReqs = requirements.filter((r): r is Extract<Requirement, { type: 'sigstoreSigned' }> => r.type === 'sigstoreSigned');
+  if (sigReqs.length === 0) {
+    return verdict({ digest: ref.digest, decision: 'allow', code: ReasonCode.POLICY_ACCEPT, reason: `accepted without verification by ${scopeName}`, requirements: reports, signatures: [] });
+  }
+
+  let digest = ref.digest;
+  let platform: string | undefined;
+  try {
+    const manifest = await fetchImageManifest(opts.client, ref, opts.allowTagResolution);
+    digest = manifest.digest;
+    platform = platformDigest(manifest, opts.platform);
+    const formats = new Set(sigReqs.flatMap((r) => r.signatureFormats));
+    const subjects = platform === undefined ? [digest] : [digest, platform];
+    const found = await discover(opts.client, ref, subjects, formats);
+    const prepared: PreparedSignature[] = found.signatures.map(prepareSignature);
+    const intended = ref;
+    const signatures: SignatureReport[] = [];
+    let signer: string | undefined;
+    const failures: RequirementReport[] = [];
+    let si = 0;
+    for (let i = 0; i < requirements.length; i++) {
+      const req = requirements[i]!;
+      if (req.type !== 'sigstoreSigned') continue;
+      const { report, judged } = evaluateSigstoreRequirement(req, prepared, found.unreadable, intended);
+      reports[i] = report;
+      if (si++ === 0) signatures.push(...judged);
+      if (report.satisfied) signer ??= report.signer;
+      else failures.push(report);
+    }
+    const extra = platform === undefined ? {} : { platformDigest: platform };
+    if (failures.length > 0) {
+      const first = failures[0]!;
+      return verdict({ digest, decision: 'deny', code: first.code, reason: first.reason, requirements: reports, signatures, ...extra });
+    }
+    const how = reports.filter((r) => r.satisfied && r.signer).map((r) => `${r.satisfiedBy} signature by ${r.signer}`).join('; ');
+    return verdict({ digest, decision: 'allow', code: ReasonCode.ALLOWED, reason: `verified: ${how}`, requirements: reports, signatures, ...(signer ? { signer } : {}), ...extra });
+  } catch (err) {
+    const e = toSigguardError(err);
+    return verdict({ digest, decision: 'deny', code: e.code, reason: e.message, requirements: reports, signatures: [], ...(platform ? { platformDigest: platform } : {}) });
+  }
+}
+
+/** `repo@digest` if the digest is known, else the reference as named: the subject of a reason line. */
+export function verdictSubject(v: Pick<Verdict, 'image' | 'digest'>): string {
+  if (v.digest === undefined) return v.image;
+  let base = v.image;
+  const at = base.indexOf('@');
+  if (at >= 0) base = base.slice(0, at);
+  const colon = base.lastIndexOf(':');
+  if (colon > base.lastIndexOf('/')) base = base.slice(0, colon);
+  return `${base}@${v.digest}`;
+}

@@ -1,0 +1,54 @@
+/**
+ * cosign v3 signatures: a Sigstore bundle whose DSSE envelope carries an
+ * in-toto statement with predicate type https://sigstore.dev/cosign/sign/v1
+ * and the image digest as subject. @sigstore/verify checks the signature;
+ * what the signature is about is checked here, since the library does not.
+ */
+import { type Bundle, bundleFromJSON } from '@sigstore/bundle';
+import { type SignedEntity, toSignedEntity } from '@sigstore/verify';
+import type { FoundSignature } from '../discovery/types.js';
+import { MalformedSignature } from './legacy.js';
+import { COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_TYPES, type SignedClaim, inTotoStatementSchema } from './payload.js';
+
+type BundleSignature = Extract<FoundSignature, { format: 'bundle' }>;
+
+export function parseBundle(sig: BundleSignature): Bundle {
+  let json: unknown;
+  try {
+    json = JSON.parse(sig.bundle.toString('utf8'));
+  } catch {
+    throw new MalformedSignature('bundle is not JSON');
+  }
+  try {
+    return bundleFromJSON(json);
+  } catch (err) {
+    const fields = (err as { fields?: string[] }).fields;
+    throw new MalformedSignature(`not a valid Sigstore bundle${fields?.length ? ` (${fields.join(', ')})` : ''}`);
+  }
+}
+
+/** The statement's claim; throws MalformedSignature unless it is a cosign image signature statement. */
+export function readBundleClaim(bundle: Bundle): SignedClaim {
+  if (bundle.content.$case !== 'dsseEnvelope') throw new MalformedSignature('bundle signs no in-toto statement (message signature)');
+  const env = bundle.content.dsseEnvelope;
+  if (env.payloadType !== IN_TOTO_PAYLOAD_TYPE) throw new MalformedSignature(`DSSE payload type is ${env.payloadType}, not ${IN_TOTO_PAYLOAD_TYPE}`);
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.from(env.payload).toString('utf8'));
+  } catch {
+    throw new MalformedSignature('DSSE payload is not JSON');
+  }
+  const parsed = inTotoStatementSchema.safeParse(json);
+  if (!parsed.success || !IN_TOTO_STATEMENT_TYPES.includes(parsed.data._type)) throw new MalformedSignature('DSSE payload is not an in-toto statement');
+  if (parsed.data.predicateType !== COSIGN_SIGN_PREDICATE) {
+    throw new MalformedSignature(`statement predicate is ${parsed.data.predicateType}, not ${COSIGN_SIGN_PREDICATE}`);
+  }
+  const subject = parsed.data.subject[0]!;
+  const hex = subject.digest.sha256;
+  if (parsed.data.subject.length !== 1 || hex === undefined) throw new MalformedSignature('statement must have exactly one sha256 subject');
+  return { digest: `sha256:${hex}`, dockerReference: undefined };
+}
+
+export function bundleEntity(bundle: Bundle): SignedEntity {
+  return toSignedEntity(bundle);
+}
