@@ -1,0 +1,72 @@
+/**
+ * sigguard's entry point. Every command ends in an exit code: 0 allowed (or
+ * done), 1 denied, 2 usage or configuration error. Errors are one line on
+ * stderr, prefixed `sigguard:`.
+ */
+import { ExitCode, ReasonCode, SigguardError, oneLine, toSigguardError } from '../errors.js';
+import { VERSION_INFO } from '../version.js';
+
+const HELP = `sigguard: runtime signature verification for containers
+
+usage:
+  sigguard check IMAGE [--policy FILE] [--config FILE] [--deadline SECONDS] [--explain] [--json]
+  sigguard policy validate FILE
+  sigguard version
+  sigguard help
+
+exit codes: 0 allowed, 1 denied (including "could not verify"), 2 usage or configuration error`;
+
+async function dispatch(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'check':
+      return (await import('./check.js')).runCheck(rest);
+    case 'policy':
+      if (rest[0] === 'validate') return (await import('./policy-validate.js')).runPolicyValidate(rest.slice(1));
+      throw new SigguardError(ReasonCode.USAGE, `unknown policy command "${rest[0] ?? ''}" (try: policy validate FILE)`);
+    case 'version':
+    case '--version':
+      process.stdout.write(`sigguard ${VERSION_INFO.version} (commit ${VERSION_INFO.commit}, node ${process.version})\n`);
+      return 0;
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(`${HELP}\n`);
+      return 0;
+    case undefined:
+      throw new SigguardError(ReasonCode.USAGE, 'no command given (see sigguard help)');
+    default:
+      throw new SigguardError(ReasonCode.USAGE, `unknown command "${command}" (see sigguard help)`);
+  }
+}
+
+function exitCodeFor(err: SigguardError): number {
+  switch (err.code) {
+    case ReasonCode.USAGE:
+    case ReasonCode.POLICY_INVALID:
+    case ReasonCode.CONFIG_INVALID:
+      return ExitCode.USAGE_OR_CONFIG;
+    default:
+      return ExitCode.DENY;
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    return await dispatch(argv);
+  } catch (err) {
+    const e = toSigguardError(err);
+    process.stderr.write(`sigguard: ${oneLine(e.message)} [${e.code}]\n`);
+    return exitCodeFor(e);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`sigguard: internal error: ${oneLine(String(err))}\n`);
+    process.exitCode = ExitCode.DENY;
+  },
+);
