@@ -1,0 +1,59 @@
+/**
+ * The real cosign, as tests use it: cosign 2.5.0 writes legacy `.sig`
+ * signatures, cosign 3.1.1 Sigstore bundles as OCI referrers. Both sign and
+ * verify offline (no Rekor, no Fulcio).
+ */
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Run, run } from './cli.js';
+import { COSIGN2, COSIGN3 } from './paths.js';
+
+export class Cosign {
+  readonly dir = mkdtempSync(join(tmpdir(), 'sigguard-cosign-'));
+  private readonly env: Record<string, string>;
+  private readonly signingConfig = join(this.dir, 'signing-config.json');
+  private readonly emptyRoot = join(this.dir, 'empty-trusted-root.json');
+
+  private constructor() {
+    mkdirSync(join(this.dir, 'home'));
+    this.env = { HOME: join(this.dir, 'home'), COSIGN_PASSWORD: '', COSIGN_YES: 'true', TUF_ROOT: join(this.dir, 'tuf') };
+  }
+
+  static async create(): Promise<Cosign> {
+    const c = new Cosign();
+    writeFileSync(c.emptyRoot, '{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}\n');
+    await c.must(COSIGN3, ['signing-config', 'create', '--no-default-fulcio', '--no-default-oidc', '--no-default-rekor', '--no-default-tsa', '--out', c.signingConfig]);
+    return c;
+  }
+
+  private async must(bin: string, args: string[], cwd?: string): Promise<Run> {
+    const r = await run(bin, args, { env: this.env, ...(cwd ? { cwd } : {}) });
+    if (r.code !== 0) throw new Error(`${bin} ${args.join(' ')} failed (${r.code}): ${r.stderr.slice(-1500)}`);
+    return r;
+  }
+
+  /** A new key pair; returns the paths of the private and public key. */
+  async keyPair(name: string): Promise<{ key: string; pub: string }> {
+    const dir = join(this.dir, name);
+    mkdirSync(dir);
+    await this.must(COSIGN2, ['generate-key-pair'], dir);
+    return { key: join(dir, 'cosign.key'), pub: join(dir, 'cosign.pub') };
+  }
+
+  /** cosign 2.5.0: a legacy signature (tag sha256-<hex>.sig). */
+  sign2(key: string, image: string): Promise<Run> {
+    return this.must(COSIGN2, ['sign', '--key', key, '--tlog-upload=false', '-y', image]);
+  }
+
+  /** cosign 3.1.1: a Sigstore bundle attached as a referrer. */
+  sign3(key: string, image: string): Promise<Run> {
+    return this.must(COSIGN3, ['sign', '--key', key, '--signing-config', this.signingConfig, '--trusted-root', this.emptyRoot, '-y', image]);
+  }
+
+  /** cosign verify --key, offline; true when cosign accepts. */
+  async verify(version: 2 | 3, pub: string, image: string): Promise<boolean> {
+    const r = await run(version === 2 ? COSIGN2 : COSIGN3, ['verify', '--key', pub, '--insecure-ignore-tlog', image], { env: this.env });
+    return r.code === 0;
+  }
+}

@@ -1,0 +1,90 @@
+/** Debian's docker-registry (distribution 2.8) on a loopback port, for the integration tiers. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REGISTRY_BIN } from './paths.js';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class Registry {
+  private proc: ChildProcess | undefined;
+  readonly dir = mkdtempSync(join(tmpdir(), 'sigguard-registry-'));
+  readonly log = join(this.dir, 'registry.log');
+  constructor(readonly port: number) {}
+
+  get host(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  static async start(): Promise<Registry> {
+    const r = new Registry(await freePort());
+    await r.start();
+    return r;
+  }
+
+  async start(): Promise<void> {
+    const config = join(this.dir, 'config.yml');
+    writeFileSync(
+      config,
+      `version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: false
+storage:
+  filesystem:
+    rootdirectory: ${this.dir}/storage
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:${this.port}
+`,
+    );
+    const { openSync } = await import('node:fs');
+    const out = openSync(this.log, 'a');
+    this.proc = spawn(REGISTRY_BIN, ['serve', config], { stdio: ['ignore', out, out] });
+    for (let i = 0; i < 200; i++) {
+      try {
+        const res = await fetch(`http://${this.host}/v2/`);
+        if (res.status === 200) return;
+      } catch {
+        /* not up yet */
+      }
+      if (this.proc.exitCode !== null) throw new Error(`docker-registry exited: ${readFileSync(this.log, 'utf8').slice(-2000)}`);
+      await sleep(50);
+    }
+    throw new Error('docker-registry did not answer in 10 s');
+  }
+
+  async stop(): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null) return;
+    const exited = new Promise((r) => p.once('exit', r));
+    p.kill('SIGTERM');
+    await Promise.race([exited, sleep(5000)]);
+    if (p.exitCode === null) p.kill('SIGKILL');
+    this.proc = undefined;
+  }
+
+  /** Access-log request lines ("METHOD /path"), for counting what a command asked for. */
+  requests(): string[] {
+    const text = readFileSync(this.log, 'utf8');
+    const out: string[] = [];
+    for (const m of text.matchAll(/"([A-Z]+) (\/v2\/[^ ]*) HTTP\/[0-9.]+"/g)) out.push(`${m[1]} ${m[2]}`);
+    return out;
+  }
+}
