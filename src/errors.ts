@@ -41,6 +41,18 @@ export const ReasonCode = {
   POLICY_INVALID: 'POLICY_INVALID',
   /** The configuration file is missing or invalid. */
   CONFIG_INVALID: 'CONFIG_INVALID',
+  /** Hook: the container is in a namespace the policy exempts. */
+  EXEMPT_NAMESPACE: 'EXEMPT_NAMESPACE',
+  /** Hook: a pod sandbox (pause) container; its image is the runtime's own. */
+  SANDBOX_CONTAINER: 'SANDBOX_CONTAINER',
+  /** Hook: a container without Kubernetes annotations, allowed by `nonKubernetes: allow`. */
+  NON_KUBERNETES_ALLOWED: 'NON_KUBERNETES_ALLOWED',
+  /** Hook: a container without Kubernetes annotations, refused by `nonKubernetes: deny`. */
+  NON_KUBERNETES_DENIED: 'NON_KUBERNETES_DENIED',
+  /** Hook: the container's annotations name no image. */
+  MISSING_IMAGE: 'MISSING_IMAGE',
+  /** Hook: the OCI state on stdin (or the bundle's config.json) is missing or malformed. */
+  INVALID_STATE: 'INVALID_STATE',
   /** Wrong command-line usage. */
   USAGE: 'USAGE',
   /** A bug: something threw that should not have. Always a denial. */

@@ -10,6 +10,8 @@ const HELP = `sigguard: runtime signature verification for containers
 
 usage:
   sigguard check IMAGE [--policy FILE] [--config FILE] [--deadline SECONDS] [--explain] [--json]
+  sigguard hook [--config FILE] [--policy FILE] [--log FILE] [--deadline SECONDS]   (OCI state on stdin)
+  sigguard install-hook --base-spec FILE [--uninstall] [--path BIN] [-- HOOK FLAGS...]
   sigguard policy validate FILE
   sigguard version
   sigguard help
@@ -21,6 +23,10 @@ async function dispatch(argv: string[]): Promise<number> {
   switch (command) {
     case 'check':
       return (await import('./check.js')).runCheck(rest);
+    case 'hook':
+      return (await import('../hook/run.js')).runHook(rest, process.stdin);
+    case 'install-hook':
+      return (await import('./install-hook.js')).runInstallHook(rest);
     case 'policy':
       if (rest[0] === 'validate') return (await import('./policy-validate.js')).runPolicyValidate(rest.slice(1));
       throw new SigguardError(ReasonCode.USAGE, `unknown policy command "${rest[0] ?? ''}" (try: policy validate FILE)`);
@@ -61,12 +67,14 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+// Exit at once: a hook must not linger on sockets a deadline abandoned.
+// stdout/stderr are synchronous for files and pipes on Linux, so nothing is lost.
 main(process.argv.slice(2)).then(
   (code) => {
-    process.exitCode = code;
+    process.exit(code);
   },
   (err: unknown) => {
     process.stderr.write(`sigguard: internal error: ${oneLine(String(err))}\n`);
-    process.exitCode = ExitCode.DENY;
+    process.exit(ExitCode.DENY);
   },
 );

@@ -21,6 +21,8 @@ export function run(cmd: string, args: string[], opts: { env?: Record<string, st
       clearTimeout(timer);
       resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
     });
+    // a command may exit before reading all of its input (an oversized state): not an error here
+    child.stdin.on('error', () => {});
     child.stdin.end(opts.input ?? '');
   });
 }

@@ -1,0 +1,53 @@
+/**
+ * The decision log: one JSON line per decision, appended synchronously before
+ * the hook exits, so an operator can always see why a container did or did
+ * not start (`jq` over /var/log/sigguard/decisions.log).
+ *
+ * The lines are pino-shaped (`level`, `time`, `msg`), so pino tooling reads
+ * them, but written with one appendFileSync: loading pino itself costs ~25 ms,
+ * paid on every container start.
+ */
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+export interface DecisionRecord {
+  /** pino's levels: 30 info (allowed), 40 warn (denied, or warn mode). */
+  level: 30 | 40;
+  time: string;
+  msg: string;
+  containerId: string | undefined;
+  runtime: string | undefined;
+  namespace: string | undefined;
+  pod: string | undefined;
+  container: string | undefined;
+  image: string | undefined;
+  digest: string | undefined;
+  decision: 'allow' | 'deny';
+  /** False when `mode: warn` let a denied container start. */
+  enforced: boolean;
+  code: string;
+  reason: string;
+  scope: string | undefined;
+  signer: string | undefined;
+  durationMs: number;
+}
+
+/** Appends one record; returns an error message instead of throwing (the decision stands either way). */
+export function writeDecision(file: string, record: DecisionRecord): string | undefined {
+  const line = `${JSON.stringify(record)}\n`;
+  try {
+    appendFileSync(file, line, { mode: 0o640 });
+    return undefined;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      try {
+        mkdirSync(dirname(file), { recursive: true, mode: 0o750 });
+        appendFileSync(file, line, { mode: 0o640 });
+        return undefined;
+      } catch (err2) {
+        return (err2 as Error).message;
+      }
+    }
+    return (err as Error).message;
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * The OCI runtime state a hook receives on stdin (runtime-spec "State"),
+ * schema-checked but tolerant of what runtimes add (crun: "status":
+ * "created" and "root"). Annotations come from the state, or from the
+ * bundle's config.json where the state has none.
+ */
+import { readFileSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import { z } from 'zod';
+import { ReasonCode, SigguardError } from '../errors.js';
+
+export const MAX_STATE_BYTES = 1024 * 1024;
+export const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
+
+const annotationsSchema = z.record(z.string(), z.string());
+
+export const stateSchema = z.object({
+  ociVersion: z.string(),
+  id: z.string().min(1).max(1024),
+  status: z.string(),
+  pid: z.number().int().nonnegative().optional(),
+  bundle: z.string().min(1),
+  annotations: annotationsSchema.optional(),
+});
+export type OciState = z.infer<typeof stateSchema>;
+
+const bundleConfigSchema = z.object({ annotations: annotationsSchema.optional() });
+
+function invalid(message: string): SigguardError {
+  return new SigguardError(ReasonCode.INVALID_STATE, message);
+}
+
+/** Parses the state JSON text. */
+export function parseState(text: string): OciState {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw invalid(`the OCI state on stdin is not JSON (${text.length === 0 ? 'empty' : `${text.length} bytes`})`);
+  }
+  const parsed = stateSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw invalid(`the OCI state on stdin is invalid: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  }
+  if (!isAbsolute(parsed.data.bundle)) throw invalid(`the OCI state's bundle "${parsed.data.bundle}" is not an absolute path`);
+  return parsed.data;
+}
+
+/** The container's annotations: the state's, else those of <bundle>/config.json. */
+export function readAnnotations(state: OciState): Record<string, string> {
+  if (state.annotations !== undefined && Object.keys(state.annotations).length > 0) return state.annotations;
+  const file = join(state.bundle, 'config.json');
+  let text: string;
+  try {
+    const buf = readFileSync(file);
+    if (buf.length > MAX_CONFIG_BYTES) throw invalid(`${file} is larger than ${MAX_CONFIG_BYTES} bytes`);
+    text = buf.toString('utf8');
+  } catch (err) {
+    if (err instanceof SigguardError) throw err;
+    throw invalid(`the OCI state has no annotations and ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? err})`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw invalid(`${file} is not JSON`);
+  }
+  const parsed = bundleConfigSchema.safeParse(json);
+  if (!parsed.success) throw invalid(`${file} has malformed annotations`);
+  return parsed.data.annotations ?? {};
+}
+
+/** Reads all of stdin, refusing more than `max` bytes. */
+export async function readStdin(stream: NodeJS.ReadableStream, max = MAX_STATE_BYTES): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    const b = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+    size += b.length;
+    if (size > max) throw invalid(`the OCI state on stdin is larger than ${max} bytes`);
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
