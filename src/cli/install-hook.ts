@@ -1,18 +1,27 @@
-/** `sigguard install-hook --base-spec FILE [--uninstall] [--path BIN] [-- extra hook flags]` */
-import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+/**
+ * `sigguard install-hook (--base-spec FILE | --hooks-dir DIR) [--uninstall] [--path BIN] [-- extra hook flags]`
+ * A base spec is containerd's; a hooks.d folder (oci-hooks(5)) is CRI-O's and podman's.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ReasonCode, SigguardError } from '../errors.js';
 import { installHook, uninstallHook } from '../installer/base-spec.js';
-import { HOOK_STAGE, hookEntry } from '../installer/hook-entry.js';
+import { HOOKS_D_TEMPLATE, HOOK_STAGE, hookEntry } from '../installer/hook-entry.js';
 import { parse } from './args.js';
 
 export function runInstallHook(argv: string[]): number {
   const { values, positionals } = parse(
     argv,
-    { 'base-spec': { type: 'string' }, uninstall: { type: 'boolean' }, path: { type: 'string' } },
+    { 'base-spec': { type: 'string' }, 'hooks-dir': { type: 'string' }, uninstall: { type: 'boolean' }, path: { type: 'string' } },
     'install-hook',
   );
   const file = values['base-spec'];
-  if (!file) throw new SigguardError(ReasonCode.USAGE, 'install-hook needs --base-spec FILE');
+  const hooksDir = values['hooks-dir'];
+  if ((file === undefined) === (hooksDir === undefined)) {
+    throw new SigguardError(ReasonCode.USAGE, 'install-hook needs one of --base-spec FILE or --hooks-dir DIR');
+  }
+  if (hooksDir !== undefined) return writeHooksD(hooksDir, values.uninstall === true, values.path, positionals);
+  if (file === undefined) return 2;
   let spec: Record<string, unknown>;
   try {
     const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'));
@@ -34,5 +43,25 @@ export function runInstallHook(argv: string[]): number {
   }
   const what = values.uninstall ? (result.changed ? 'removed from' : 'was not in') : result.changed ? 'added to' : 'already in';
   process.stdout.write(`sigguard hook ${what} ${file}\n`);
+  return 0;
+}
+
+/** Writes (or removes) DIR/sigguard.json: the hooks.d template with this binary's path and flags. */
+function writeHooksD(dir: string, uninstall: boolean, path: string | undefined, extraArgs: string[]): number {
+  const file = join(dir, 'sigguard.json');
+  if (uninstall) {
+    const had = existsSync(file);
+    rmSync(file, { force: true });
+    process.stdout.write(`sigguard hook ${had ? 'removed from' : 'was not in'} ${dir}\n`);
+    return 0;
+  }
+  mkdirSync(dir, { recursive: true });
+  const text = `${JSON.stringify({ ...HOOKS_D_TEMPLATE, hook: hookEntry(path, extraArgs) }, null, 2)}\n`;
+  const same = existsSync(file) && readFileSync(file, 'utf8') === text;
+  if (!same) {
+    writeFileSync(`${file}.sigguard-tmp`, text, { mode: 0o644 });
+    renameSync(`${file}.sigguard-tmp`, file);
+  }
+  process.stdout.write(`sigguard hook ${same ? 'already in' : 'added to'} ${dir}\n`);
   return 0;
 }

@@ -11,7 +11,7 @@ const HELP = `sigguard: runtime signature verification for containers
 usage:
   sigguard check IMAGE [--policy FILE] [--config FILE] [--deadline SECONDS] [--explain] [--json]
   sigguard hook [--config FILE] [--policy FILE] [--log FILE] [--deadline SECONDS]   (OCI state on stdin)
-  sigguard install-hook --base-spec FILE [--uninstall] [--path BIN] [-- HOOK FLAGS...]
+  sigguard install-hook (--base-spec FILE | --hooks-dir DIR) [--uninstall] [--path BIN] [-- HOOK FLAGS...]
   sigguard policy validate FILE
   sigguard version
   sigguard help

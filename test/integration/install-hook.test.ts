@@ -76,7 +76,7 @@ describe('install-hook details', () => {
   });
 
   it.each([
-    [['install-hook'], /needs --base-spec/],
+    [['install-hook'], /needs one of --base-spec FILE or --hooks-dir DIR/],
     [['install-hook', '--base-spec', '/nonexistent.json'], /cannot read base spec \/nonexistent\.json: ENOENT/],
   ])('%j exits 2 with one line', async (args, why) => {
     const r = await sigguard(args);
