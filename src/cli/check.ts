@@ -63,5 +63,9 @@ export async function runCheck(argv: string[]): Promise<number> {
     process.stdout.write(`${word} ${verdictSubject(verdict)}: ${verdict.reason} [${verdict.code}]\n`);
     if (values.explain) process.stdout.write(`${explainText(verdict, requests)}\n`);
   }
-  return verdict.decision === 'allow' ? ExitCode.ALLOW : ExitCode.DENY;
+  if (verdict.decision === 'allow') return ExitCode.ALLOW;
+  // A configuration problem found on the way (a broken hosts.toml, an unreadable CA file) is the
+  // operator's to fix, like a bad --config: exit 2. The hook refuses the container either way.
+  if (verdict.code === ReasonCode.CONFIG_INVALID) return ExitCode.USAGE_OR_CONFIG;
+  return ExitCode.DENY;
 }

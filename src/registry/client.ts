@@ -83,6 +83,10 @@ const header = (res: HttpResponse, name: string): string | undefined => {
   return Array.isArray(v) ? v[0] : v;
 };
 
+/** An auth challenge (or an anonymous token that does not allow the pull) with no credentials configured for the host. */
+const needsCredentials = (repo: Repository): SigguardError =>
+  new SigguardError(ReasonCode.REGISTRY_ERROR, `registry ${repo.registry} requires authentication and no credentials are configured for it`);
+
 export class RegistryClient {
   private readonly endpointCache = new Map<string, Endpoint[]>();
   private readonly authorization = new Map<string, string>();
@@ -115,11 +119,15 @@ export class RegistryClient {
   ): Promise<HttpResponse> {
     const endpoints = this.endpointsFor(repo.registry, capability);
     let lastError: SigguardError | undefined;
+    let notFound: HttpResponse | undefined;
     for (const endpoint of endpoints) {
       const url = new URL(`${endpoint.origin}${endpoint.pathPrefix}/${repo.repository}/${path}`);
       if (endpoint.pathPrefix !== '/v2') url.searchParams.set('ns', repo.registry);
       try {
-        return await this.getWithAuth(endpoint, repo, url, headers, maxBytes);
+        const res = await this.getWithAuth(endpoint, repo, url, headers, maxBytes);
+        // As containerd: a host (mirror) without the content sends us on to the next one.
+        if (res.status !== 404) return res;
+        notFound ??= res;
       } catch (err) {
         if (err instanceof SigguardError && err.code === ReasonCode.REGISTRY_UNREACHABLE) {
           lastError = err;
@@ -128,6 +136,7 @@ export class RegistryClient {
         throw err;
       }
     }
+    if (notFound !== undefined) return notFound;
     throw lastError!;
   }
 
@@ -169,14 +178,13 @@ export class RegistryClient {
       auth = `Basic ${Buffer.from(`${cred.username}:${cred.password}`).toString('base64')}`;
     }
     if (auth === undefined) {
-      throw new SigguardError(
-        ReasonCode.REGISTRY_ERROR,
-        `registry ${repo.registry} requires authentication${cred ? '' : ' and no credentials are configured for it'}`,
-      );
+      if (cred === undefined) throw needsCredentials(repo);
+      throw new SigguardError(ReasonCode.REGISTRY_ERROR, `registry ${repo.registry} requires authentication`);
     }
     this.authorization.set(authKey, auth);
     const second = await this.send(url, endpoint, { ...headers, authorization: auth }, maxBytes);
     if (second.status === 401 || second.status === 403) {
+      if (cred === undefined) throw needsCredentials(repo);
       throw new SigguardError(ReasonCode.REGISTRY_ERROR, `registry ${repo.registry} refused the credentials for ${repo.repository} (HTTP ${second.status})`);
     }
     return second;
@@ -217,6 +225,7 @@ export class RegistryClient {
       res = await httpRequest(url, { headers, maxBytes: Limits.tokenBytes, signal: this.opts.signal, tls: endpoint.tls });
     }
     this.opts.onRequest?.({ method: cred?.kind === 'identityToken' ? 'POST' : 'GET', url: url.origin + url.pathname, status: res.status });
+    if ((res.status === 401 || res.status === 403) && cred === undefined) throw needsCredentials(repo);
     if (res.status !== 200) {
       throw new SigguardError(ReasonCode.REGISTRY_ERROR, `token service ${url.host} answered HTTP ${res.status} for ${scope}`);
     }
