@@ -12,6 +12,7 @@ usage:
   sigguard check IMAGE [--policy FILE] [--config FILE] [--deadline SECONDS] [--explain] [--json]
   sigguard hook [--config FILE] [--policy FILE] [--log FILE] [--deadline SECONDS]   (OCI state on stdin)
   sigguard install-hook (--base-spec FILE | --hooks-dir DIR) [--uninstall] [--path BIN] [-- HOOK FLAGS...]
+  sigguard cache list | clear [--digest D] [--config FILE]
   sigguard policy validate FILE
   sigguard version
   sigguard help
@@ -25,6 +26,8 @@ async function dispatch(argv: string[]): Promise<number> {
       return (await import('./check.js')).runCheck(rest);
     case 'hook':
       return (await import('../hook/run.js')).runHook(rest, process.stdin);
+    case 'cache':
+      return (await import('./cache.js')).runCache(rest);
     case 'install-hook':
       return (await import('./install-hook.js')).runInstallHook(rest);
     case 'policy':

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { ReasonCode, SigguardError } from '../errors.js';
 import { firstIssue, parseDocument } from '../policy/load.js';
 import { type Platform, hostPlatform } from '../registry/platform.js';
+import { CACHE_DEFAULTS, type CacheSettings } from '../cache/verdict-cache.js';
 import { configSchema } from './schema.js';
 
 export interface Config {
@@ -14,6 +15,8 @@ export interface Config {
   insecureRegistries: string[];
   caFiles: Record<string, string[]>;
   platform: Platform;
+  /** undefined: the verdict cache is off. */
+  cache: CacheSettings | undefined;
 }
 
 export const DEFAULT_CERTS_DIR = '/etc/containerd/certs.d';
@@ -37,6 +40,14 @@ export function compileConfig(doc: unknown, source: string | undefined): Config 
     insecureRegistries: c.registry.insecureRegistries,
     caFiles: c.registry.caFiles,
     platform: c.platform ?? hostPlatform(),
+    cache: c.cache.enabled
+      ? {
+          dir: c.cache.dir ?? CACHE_DEFAULTS.dir,
+          ttlMs: (c.cache.ttlSeconds ?? CACHE_DEFAULTS.ttlSeconds) * 1000,
+          denyBackoffMs: (c.cache.denyBackoffSeconds ?? CACHE_DEFAULTS.denyBackoffSeconds) * 1000,
+          maxStaleMs: (c.cache.maxStaleSeconds ?? CACHE_DEFAULTS.maxStaleSeconds) * 1000,
+        }
+      : undefined,
   };
 }
 

@@ -19,6 +19,19 @@ export const configSchema = z.strictObject({
       caFiles: z.record(z.string(), z.array(nonEmpty)).default({}),
     })
     .prefault({}),
+  /** The node-local verdict cache used by the hook. */
+  cache: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      dir: nonEmpty.optional(),
+      /** How long an allow is served without asking the registry. */
+      ttlSeconds: z.number().int().positive().optional(),
+      /** How long a refusal is served (back-off against a CrashLoop hammering the registry). */
+      denyBackoffSeconds: z.number().int().nonnegative().max(300).optional(),
+      /** When the registry cannot be reached, an allow younger than this still allows; 0 turns it off. */
+      maxStaleSeconds: z.number().int().nonnegative().optional(),
+    })
+    .prefault({}),
   /** The platform whose manifest counts in a multi-arch index (default: this machine's). */
   platform: z
     .strictObject({ os: nonEmpty, architecture: nonEmpty, variant: nonEmpty.optional() })

@@ -9,7 +9,7 @@ import type { Discovery } from '../discovery/types.js';
 import { ReasonCode, SigguardError, toSigguardError } from '../errors.js';
 import type { Policy, Requirement } from '../policy/load.js';
 import type { SignatureFormat } from '../policy/schema.js';
-import { matchScope } from '../policy/scopes.js';
+import { selectRequirements } from '../policy/select.js';
 import { type ImageReference, formatReference, withDefaultTag } from '../reference/reference.js';
 import type { FetchedManifest, RegistryClient } from '../registry/client.js';
 import { indexSchema, isIndexMediaType } from '../registry/oci-schema.js';
@@ -25,12 +25,6 @@ export interface VerifyOptions {
   allowTagResolution: boolean;
   /** Counts registry requests, for the verdict. */
   requestCount: () => number;
-}
-
-export function selectRequirements(policy: Policy, ref: ImageReference): { scope: string; requirements: Requirement[] } {
-  const hit = matchScope(policy.scopes, ref);
-  if (hit) return { scope: hit.scope, requirements: hit.value };
-  return { scope: '', requirements: [policy.default === 'accept' ? { type: 'insecureAcceptAnything' } : { type: 'reject' }] };
 }
 
 function describeRequirement(req: Requirement): RequirementReport {
@@ -142,13 +136,6 @@ export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Pro
   }
 }
 
-/** `repo@digest` if the digest is known, else the reference as named: the subject of a reason line. */
-export function verdictSubject(v: Pick<Verdict, 'image' | 'digest'>): string {
-  if (v.digest === undefined) return v.image;
-  let base = v.image;
-  const at = base.indexOf('@');
-  if (at >= 0) base = base.slice(0, at);
-  const colon = base.lastIndexOf(':');
-  if (colon > base.lastIndexOf('/')) base = base.slice(0, colon);
-  return `${base}@${v.digest}`;
-}
+
+export { selectRequirements };
+export { verdictSubject } from './subject.js';

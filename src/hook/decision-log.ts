@@ -29,6 +29,8 @@ export interface DecisionRecord {
   reason: string;
   scope: string | undefined;
   signer: string | undefined;
+  /** The verdict cache: hit (served from it), miss (verified, then stored), stale (registry down, older allow served). */
+  cache: 'hit' | 'miss' | 'stale' | undefined;
   durationMs: number;
 }
 

@@ -4,37 +4,38 @@
  * into the pod's events). Every path ends in a decision-log line; every error,
  * timeout or crash is a refusal.
  */
-import { loadConfig } from '../config/load.js';
-import { verifyWithConfig } from '../engine/session.js';
+import { cacheKey } from '../cache/key.js';
+import { singleFlight } from '../cache/single-flight.js';
+import { type CacheEntry, VerdictStore } from '../cache/store.js';
+import { isFresh, staleAllowFor } from '../cache/verdict-cache.js';
+import { type Config, loadConfig } from '../config/load.js';
+import { verdictSubject } from '../engine/subject.js';
 import type { Verdict } from '../engine/types.js';
-import { verdictSubject } from '../engine/verify-image.js';
+import { selectRequirements } from '../policy/select.js';
 import { ExitCode, ReasonCode, SigguardError, oneLine, toSigguardError } from '../errors.js';
 import { type Policy, loadPolicy } from '../policy/load.js';
-import { formatReference, parseReference, withDefaultTag } from '../reference/reference.js';
+import { type ImageReference, formatReference, parseReference, withDefaultTag } from '../reference/reference.js';
 import { parse, parseSeconds } from '../cli/args.js';
 import { type ContainerContext, readContext } from './annotations.js';
 import { triage } from './decide.js';
+import { HOOK_DEFAULTS } from './defaults.js';
 import { type DecisionRecord, writeDecision } from './decision-log.js';
 import { type OciState, parseState, readAnnotations, readStdin } from './state.js';
 
-export const HOOK_DEFAULTS = {
-  config: '/etc/sigguard/config.yaml',
-  policy: '/etc/sigguard/policy.yaml',
-  log: '/var/log/sigguard/decisions.log',
-  deadlineSeconds: 8,
-};
+export { HOOK_DEFAULTS };
 
 interface Outcome {
   decision: 'allow' | 'deny';
-  code: ReasonCode;
+  code: ReasonCode | string;
   reason: string;
   image?: string;
   digest?: string;
   scope?: string;
   signer?: string;
+  cache?: 'hit' | 'miss' | 'stale';
 }
 
-function fromVerdict(v: Verdict): Outcome {
+function fromVerdict(v: Verdict, cache?: Outcome['cache']): Outcome {
   return {
     decision: v.decision,
     code: v.code,
@@ -43,30 +44,79 @@ function fromVerdict(v: Verdict): Outcome {
     ...(v.digest ? { digest: v.digest } : {}),
     scope: v.scope,
     ...(v.signer ? { signer: v.signer } : {}),
+    ...(cache ? { cache } : {}),
   };
 }
 
-async function decide(
-  ctx: ContainerContext,
-  policy: Policy,
-  configFile: string | undefined,
-  deadlineMs: number,
-): Promise<Outcome> {
+function fromEntry(e: CacheEntry, cache: Outcome['cache']): Outcome {
+  return { decision: e.decision, code: e.code, reason: e.reason, image: e.image, digest: e.digest, scope: e.scope, ...(e.signer ? { signer: e.signer } : {}), ...(cache ? { cache } : {}) };
+}
+
+function toEntry(key: string, v: Verdict, digest: string): CacheEntry {
+  return { key, decision: v.decision, code: v.code, reason: v.reason, image: v.image, digest, scope: v.scope, ...(v.signer ? { signer: v.signer } : {}), verifiedAt: Date.now() };
+}
+
+/** The registry verification: loaded only on a cache miss, so a warm start never evaluates the registry or sigstore code. */
+async function verify(ref: ImageReference, config: Config, policy: Policy, deadlineMs: number): Promise<Verdict> {
+  const { verifyWithConfig } = await import('../engine/session.js');
+  return verifyWithConfig(ref, { config, policy, deadlineMs, allowTagResolution: policy.tagResolution === 'registry' });
+}
+
+async function decide(ctx: ContainerContext, policy: Policy, configFile: string | undefined, deadlineAt: number): Promise<Outcome> {
   const t = triage(ctx, policy);
   if (t.action !== 'verify') return { decision: t.action, code: t.code, reason: t.reason };
   const ref = parseReference(t.image);
   const config = loadConfig(configFile, HOOK_DEFAULTS.config);
-  const verdict = await verifyWithConfig(ref, {
-    config,
-    policy,
-    deadlineMs,
-    allowTagResolution: policy.tagResolution === 'registry',
-  });
-  return fromVerdict(verdict);
+  const remaining = () => Math.max(1, deadlineAt - Date.now());
+  const { scope, requirements } = selectRequirements(policy, ref);
+  const digest = ref.digest;
+  const settings = config.cache;
+  const store = settings ? new VerdictStore(settings.dir) : undefined;
+  if (digest === undefined || settings === undefined || store === undefined || !requirements.some((r) => r.type === 'sigstoreSigned') || !store.ensureDir()) {
+    return fromVerdict(await verify(ref, config, policy, remaining()));
+  }
+  const key = cacheKey(ref, digest, scope, requirements, config.platform);
+  const waitingSince = Date.now();
+  const cached = store.read(key);
+  if (cached && isFresh(cached, Date.now(), settings)) return fromEntry(cached, 'hit');
+
+  // The leader stores its verdict before it releases the lock, so a follower never finds the
+  // lock gone and the cache still empty.
+  const verifyAndStore = async (): Promise<Outcome> => {
+    const verdict = await verify(ref, config, policy, remaining());
+    if (verdict.decision === 'deny') {
+      const stale = staleAllowFor(cached, verdict.code, Date.now(), settings);
+      if (stale) {
+        return {
+          ...fromEntry(stale, 'stale'),
+          reason: `${verdict.reason}; allowed by the verdict of ${new Date(stale.verifiedAt).toISOString()} (stale-if-error)`,
+        };
+      }
+    }
+    try {
+      store.write(toEntry(key, verdict, digest));
+    } catch {
+      /* a cache that cannot be written costs speed, never the decision */
+    }
+    return fromVerdict(verdict, 'miss');
+  };
+  const flight = await singleFlight(
+    settings.dir,
+    key,
+    // wait for another hook's verdict for at most half of what is left, then verify ourselves
+    waitingSince + remaining() / 2,
+    () => {
+      const e = store.read(key);
+      return e && e.verifiedAt >= waitingSince && isFresh(e, Date.now(), settings) ? e : undefined;
+    },
+    verifyAndStore,
+  );
+  return flight.kind === 'followed' ? fromEntry(flight.verdict, 'hit') : flight.result;
 }
 
 export async function runHook(argv: string[], stdin: NodeJS.ReadableStream): Promise<number> {
-  const started = performance.now();
+  const started = Date.now();
+  const startedPerf = performance.now();
   const { values, positionals } = parse(
     argv,
     { config: { type: 'string' }, policy: { type: 'string' }, log: { type: 'string' }, deadline: { type: 'string' } },
@@ -81,13 +131,13 @@ export async function runHook(argv: string[], stdin: NodeJS.ReadableStream): Pro
   let policy: Policy | undefined;
   let outcome: Outcome;
   const overall = new AbortController();
-  const timer = setTimeout(() => overall.abort(), deadlineMs);
+  const timer = setTimeout(() => overall.abort(), Math.max(1, started + deadlineMs - Date.now()));
   try {
     const work = (async (): Promise<Outcome> => {
       state = parseState(await readStdin(stdin));
       ctx = readContext(readAnnotations(state));
       policy = loadPolicy(values.policy ?? HOOK_DEFAULTS.policy);
-      return decide(ctx, policy, values.config, deadlineMs);
+      return decide(ctx, policy, values.config, started + deadlineMs);
     })();
     const timeout = new Promise<never>((_, reject) =>
       overall.signal.addEventListener('abort', () =>
@@ -129,7 +179,8 @@ export async function runHook(argv: string[], stdin: NodeJS.ReadableStream): Pro
     reason: outcome.reason,
     scope: outcome.scope,
     signer: outcome.signer,
-    durationMs: Math.round(performance.now() - started),
+    cache: outcome.cache,
+    durationMs: Math.round(performance.now() - startedPerf),
   };
   const logError = writeDecision(logFile, record);
   if (logError) process.stderr.write(`sigguard: cannot write decision log ${logFile}: ${oneLine(logError)}\n`);

@@ -6,6 +6,8 @@ export interface TrustedKey {
   label: string;
   /** `SHA256:` and the first 16 hex digits of the SPKI's hash; stable across formats of the same key. */
   id: string;
+  /** The full sha256 of the SPKI (hex): what caches key on. */
+  fingerprint: string;
   key: KeyObject;
 }
 
@@ -22,8 +24,8 @@ export function parsePublicKey(pem: string | Buffer, label: string): TrustedKey 
   const type = key.asymmetricKeyType ?? 'unknown';
   if (!SUPPORTED.has(type)) throw new Error(`${label}: unsupported key type ${type}`);
   const der = key.export({ format: 'der', type: 'spki' });
-  const id = `SHA256:${createHash('sha256').update(der).digest('hex').slice(0, 16)}`;
-  return { label, id, key };
+  const fingerprint = createHash('sha256').update(der).digest('hex');
+  return { label, id: `SHA256:${fingerprint.slice(0, 16)}`, fingerprint, key };
 }
 
 /**

@@ -15,6 +15,7 @@ import { type World, makeWorld, standardPolicy } from '../support/world.js';
 
 let w: World;
 let policy: string;
+let config: string;
 let logDir: string;
 let slow: Server;
 let slowHost: string;
@@ -24,6 +25,7 @@ beforeAll(async () => {
   requireTools(SIGGUARD, '/usr/sbin/runc', '/usr/bin/crun');
   w = await makeWorld();
   policy = w.policy('policy.yaml', standardPolicy(w));
+  config = w.config('config.yaml');
   logDir = w.cosign.dir;
   slow = createServer(() => {
     /* never answers */
@@ -48,7 +50,7 @@ async function start(runtime: 'runc' | 'crun', opts: { image?: string; annotatio
   const bundle = makeBundle({
     marker: opts.marker ?? 'started',
     ...(opts.annotations ? { annotations: opts.annotations } : opts.image ? { annotations: criAnnotations(opts.image) } : {}),
-    hook: { path: SIGGUARD, args: ['sigguard', 'hook', '--policy', opts.policy ?? policy, '--log', log, ...(opts.extraArgs ?? [])] },
+    hook: { path: SIGGUARD, args: ['sigguard', 'hook', '--config', config, '--policy', opts.policy ?? policy, '--log', log, ...(opts.extraArgs ?? [])] },
   });
   const r = await runBundle(runtime, bundle);
   return { ...r, log };
@@ -155,7 +157,7 @@ describe('sigguard hook on its own', () => {
     [state(), /no annotations and \/nonexistent\/config\.json cannot be read \(ENOENT\)/],
   ])('malformed state %j: refused with INVALID_STATE', async (input, why) => {
     const log = join(logDir, `direct-${++n}.log`);
-    const r = await sigguard(['hook', '--policy', policy, '--log', log], { input });
+    const r = await sigguard(['hook', '--config', config, '--policy', policy, '--log', log], { input });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^sigguard: denied container .*\[INVALID_STATE\]\n$/);
     expect(lastDecision(log)).toMatchObject({ decision: 'deny', code: 'INVALID_STATE' });
@@ -165,20 +167,20 @@ describe('sigguard hook on its own', () => {
   it('reads the annotations from <bundle>/config.json when the state has none (crun-style state)', async () => {
     const bundle = makeBundle({ marker: 'x', annotations: criAnnotations(w.ref('signed')) });
     const log = join(logDir, `direct-${++n}.log`);
-    const r = await sigguard(['hook', '--policy', policy, '--log', log], { input: state({ bundle, status: 'created', root: '/run/crun' }) });
+    const r = await sigguard(['hook', '--config', config, '--policy', policy, '--log', log], { input: state({ bundle, status: 'created', root: '/run/crun' }) });
     expect(r.code, r.stderr).toBe(0);
     expect(lastDecision(log)).toMatchObject({ decision: 'allow', digest: w.digests.signed, containerId: 'c1' });
   });
 
   it('an oversized state is refused', async () => {
     const log = join(logDir, `direct-${++n}.log`);
-    const r = await sigguard(['hook', '--policy', policy, '--log', log], { input: state({ annotations: { big: 'x'.repeat(2 * 1024 * 1024) } }) });
+    const r = await sigguard(['hook', '--config', config, '--policy', policy, '--log', log], { input: state({ annotations: { big: 'x'.repeat(2 * 1024 * 1024) } }) });
     expect(r.code).toBe(1);
     expect(lastDecision(log).reason).toMatch(/larger than 1048576 bytes/);
   });
 
   it('an unwritable log does not change the decision, and says so', async () => {
-    const r = await sigguard(['hook', '--policy', policy, '--log', '/proc/version/decisions.log'], {
+    const r = await sigguard(['hook', '--config', config, '--policy', policy, '--log', '/proc/version/decisions.log'], {
       input: state({ annotations: criAnnotations(w.ref('unsigned')) }),
     });
     expect(r.code).toBe(1);

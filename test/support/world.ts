@@ -19,6 +19,8 @@ export interface World {
   ref(repo: string): string;
   /** Writes a policy file (YAML) next to the keys; returns its path. */
   policy(name: string, text: string): string;
+  /** A sigguard config file whose verdict cache lives in a fresh temp folder (plus `extra` YAML). */
+  config(name: string, extra?: string): string;
   stop(): Promise<void>;
 }
 
@@ -47,6 +49,11 @@ export async function makeWorld(): Promise<World> {
     policy(name, text) {
       const file = join(cosign.dir, name);
       writeFileSync(file, text);
+      return file;
+    },
+    config(name, extra = '') {
+      const file = join(cosign.dir, name);
+      writeFileSync(file, `cache:\n  dir: ${join(cosign.dir, `${name}.cache`)}\n${extra}`);
       return file;
     },
     stop: () => registry.stop(),

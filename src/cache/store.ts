@@ -1,0 +1,118 @@
+/**
+ * The node-local verdict store: one file per key in a root-only folder
+ * (0700), files 0600, written by atomic rename, never read when their owner
+ * or mode is wrong or their content does not parse: such a file is ignored
+ * and replaced.
+ */
+import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+
+export const entrySchema = z.strictObject({
+  key: z.string().regex(/^[0-9a-f]{64}$/),
+  decision: z.enum(['allow', 'deny']),
+  code: z.string(),
+  reason: z.string(),
+  image: z.string(),
+  digest: z.string(),
+  scope: z.string(),
+  signer: z.string().optional(),
+  /** ms since the epoch */
+  verifiedAt: z.number().int().nonnegative(),
+});
+export type CacheEntry = z.infer<typeof entrySchema>;
+
+const uid = (): number => (typeof process.getuid === 'function' ? process.getuid() : 0);
+
+/** Why a path may not be trusted, or undefined. */
+function untrusted(path: string, kind: 'dir' | 'file'): string | undefined {
+  let st: ReturnType<typeof lstatSync>;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return 'missing';
+  }
+  if (kind === 'dir' ? !st.isDirectory() : !st.isFile()) return `not a ${kind === 'dir' ? 'directory' : 'regular file'}`;
+  if (st.uid !== uid()) return `owned by uid ${st.uid}`;
+  if ((st.mode & 0o077) !== 0) return `mode ${(st.mode & 0o777).toString(8)} is open to others`;
+  return undefined;
+}
+
+export class VerdictStore {
+  constructor(readonly dir: string) {}
+
+  /** Creates the folder if needed; false when it exists but cannot be trusted. */
+  ensureDir(): boolean {
+    try {
+      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    } catch {
+      return false;
+    }
+    return untrusted(this.dir, 'dir') === undefined;
+  }
+
+  private file(key: string): string {
+    return join(this.dir, `${key}.json`);
+  }
+
+  read(key: string): CacheEntry | undefined {
+    if (untrusted(this.dir, 'dir') !== undefined) return undefined;
+    const file = this.file(key);
+    if (untrusted(file, 'file') !== undefined) return undefined;
+    try {
+      const parsed = entrySchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
+      if (!parsed.success || parsed.data.key !== key) return undefined;
+      return parsed.data;
+    } catch {
+      return undefined;
+    }
+  }
+
+  write(entry: CacheEntry): void {
+    if (!this.ensureDir()) return;
+    const tmp = join(this.dir, `.${entry.key}.${process.pid}.tmp`);
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      writeSync(fd, JSON.stringify(entry));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, this.file(entry.key));
+  }
+
+  list(): CacheEntry[] {
+    if (untrusted(this.dir, 'dir') !== undefined) return [];
+    const out: CacheEntry[] = [];
+    for (const name of readdirSync(this.dir)) {
+      const m = /^([0-9a-f]{64})\.json$/.exec(name);
+      if (!m) continue;
+      const e = this.read(m[1]!);
+      if (e) out.push(e);
+    }
+    return out.sort((a, b) => b.verifiedAt - a.verifiedAt);
+  }
+
+  /** Removes entries (all, or those for one digest); returns how many. */
+  clear(digest?: string): number {
+    let n = 0;
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch {
+      return 0;
+    }
+    for (const name of names) {
+      const m = /^([0-9a-f]{64})\.(json|lock)$/.exec(name);
+      if (!m) continue;
+      if (digest !== undefined) {
+        if (m[2] !== 'json') continue;
+        const e = this.read(m[1]!);
+        if (!e || e.digest !== digest) continue;
+      }
+      rmSync(join(this.dir, name), { force: true });
+      if (m[2] === 'json') n++;
+    }
+    return n;
+  }
+}

@@ -1,0 +1,37 @@
+/** `sigguard cache list | clear [--digest D] [--config FILE]`: the hook's node-local verdict cache. */
+import { VerdictStore } from '../cache/store.js';
+import { loadConfig } from '../config/load.js';
+import { ReasonCode, SigguardError } from '../errors.js';
+import { HOOK_DEFAULTS } from '../hook/defaults.js';
+import { parse } from './args.js';
+
+export function runCache(argv: string[]): number {
+  const { values, positionals } = parse(argv, { config: { type: 'string' }, digest: { type: 'string' }, json: { type: 'boolean' } }, 'cache');
+  const [action, ...extra] = positionals;
+  if (extra.length > 0 || (action !== 'list' && action !== 'clear')) {
+    throw new SigguardError(ReasonCode.USAGE, 'usage: sigguard cache list | clear [--digest D] [--config FILE]');
+  }
+  const config = loadConfig(values.config, HOOK_DEFAULTS.config);
+  if (config.cache === undefined) {
+    process.stdout.write('the verdict cache is disabled in the configuration\n');
+    return 0;
+  }
+  const store = new VerdictStore(config.cache.dir);
+  if (action === 'clear') {
+    const n = store.clear(values.digest);
+    process.stdout.write(`removed ${n} cached verdict${n === 1 ? '' : 's'} from ${config.cache.dir}\n`);
+    return 0;
+  }
+  const entries = store.list().filter((e) => values.digest === undefined || e.digest === values.digest);
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(entries)}\n`);
+    return 0;
+  }
+  const now = Date.now();
+  for (const e of entries) {
+    const age = Math.round((now - e.verifiedAt) / 1000);
+    process.stdout.write(`${e.decision}\t${age}s ago\t${e.image}@${e.digest}\t${e.code}\t${e.signer ?? '-'}\n`);
+  }
+  if (entries.length === 0) process.stdout.write(`no cached verdicts in ${config.cache.dir}\n`);
+  return 0;
+}

@@ -1,0 +1,211 @@
+/**
+ * The hook's verdict cache and single flight, for correctness (never timing):
+ * hits skip the registry, policy and key changes miss, refusals expire after
+ * their back-off, untrusted or corrupt files are ignored and replaced,
+ * stale-if-error honours maxStale, concurrent hooks verify once, and a dead
+ * lock holder does not block.
+ */
+import { spawn } from 'node:child_process';
+import { chmodSync, chownSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sigguard } from '../support/cli.js';
+import { criAnnotations } from '../support/oci-bundle.js';
+import { SIGGUARD, requireTools } from '../support/paths.js';
+import { type World, makeWorld, standardPolicy } from '../support/world.js';
+
+let w: World;
+let policy: string;
+let n = 0;
+
+beforeAll(async () => {
+  requireTools(SIGGUARD);
+  w = await makeWorld();
+  policy = w.policy('policy.yaml', standardPolicy(w));
+}, 240_000);
+afterAll(async () => w?.stop());
+
+const state = (image: string) =>
+  JSON.stringify({ ociVersion: '1.2.0', id: `c${++n}`, status: 'creating', pid: 1, bundle: '/nonexistent', annotations: criAnnotations(image) });
+
+async function hook(image: string, config: string, opts: { policy?: string; deadline?: string } = {}) {
+  const log = join(w.cosign.dir, `cache-${n + 1}.log`);
+  const r = await sigguard(['hook', '--config', config, '--policy', opts.policy ?? policy, '--log', log, ...(opts.deadline ? ['--deadline', opts.deadline] : [])], {
+    input: state(image),
+  });
+  const d = JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!);
+  return { ...r, d };
+}
+
+const cacheDir = (config: string) => `${config}.cache`;
+const entryFiles = (config: string) => readdirSync(cacheDir(config)).filter((f) => f.endsWith('.json'));
+const repoRequests = (repo: string) => w.registry.requests().filter((r) => r.includes(`/v2/${repo}/`)).length;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('verdict cache', () => {
+  it('a hit skips the registry: allowed while fresh even with the registry stopped', async () => {
+    const config = w.config('hit.yaml');
+    const first = await hook(w.ref('signed'), config);
+    expect(first.d).toMatchObject({ decision: 'allow', cache: 'miss' });
+    const before = repoRequests('signed');
+    const second = await hook(w.ref('signed'), config);
+    expect(second.d).toMatchObject({ decision: 'allow', cache: 'hit', code: 'ALLOWED', signer: first.d.signer });
+    expect(repoRequests('signed')).toBe(before);
+    await w.registry.stop();
+    try {
+      const third = await hook(w.ref('signed'), config);
+      expect(third.code).toBe(0);
+      expect(third.d).toMatchObject({ decision: 'allow', cache: 'hit' });
+    } finally {
+      await w.registry.start();
+    }
+  });
+
+  it('the folder is root-only and the files 0600', () => {
+    const config = w.config('hit.yaml');
+    expect(statSync(cacheDir(config)).mode & 0o777).toBe(0o700);
+    const files = entryFiles(config);
+    expect(files.length).toBeGreaterThan(0);
+    for (const f of files) expect(statSync(join(cacheDir(config), f)).mode & 0o777).toBe(0o600);
+  });
+
+  it('a policy change or a key change is a miss', async () => {
+    const config = w.config('change.yaml');
+    expect((await hook(w.ref('signed'), config)).d.cache).toBe('miss');
+    expect((await hook(w.ref('signed'), config)).d.cache).toBe('hit');
+    const other = w.policy('changed-identity.yaml', standardPolicy(w).replace('matchRepository', 'matchRepoDigestOrExact'));
+    const r = await hook(w.ref('signed'), config, { policy: other });
+    expect(r.d).toMatchObject({ cache: 'miss', decision: 'deny', code: 'IDENTITY_MISMATCH' });
+    const otherKey = w.policy('changed-key.yaml', standardPolicy(w).replace(w.trusted.pub, w.other.pub));
+    const k = await hook(w.ref('signed'), config, { policy: otherKey });
+    expect(k.d).toMatchObject({ cache: 'miss', decision: 'deny', code: 'UNTRUSTED_SIGNER' });
+    expect((await hook(w.ref('signed'), config)).d.cache).toBe('hit');
+  });
+
+  it('a refusal is served only during its back-off', async () => {
+    const config = w.config('backoff.yaml', '  denyBackoffSeconds: 1\n');
+    expect((await hook(w.ref('unsigned'), config)).d).toMatchObject({ decision: 'deny', cache: 'miss' });
+    const again = await hook(w.ref('unsigned'), config);
+    expect(again.d).toMatchObject({ decision: 'deny', code: 'NO_SIGNATURE' });
+    // either still inside the second, or just past it: never older than the back-off
+    await sleep(1100);
+    expect((await hook(w.ref('unsigned'), config)).d).toMatchObject({ decision: 'deny', cache: 'miss' });
+  });
+
+  it.each([
+    ['corrupted', (f: string) => writeFileSync(f, '{not json')],
+    ['another key inside', (f: string) => writeFileSync(f, readFileSync(f, 'utf8').replace(/"key":"[0-9a-f]{64}"/, `"key":"${'0'.repeat(64)}"`))],
+    ['open to others (0644)', (f: string) => chmodSync(f, 0o644)],
+    ['owned by another user', (f: string) => chownSync(f, 65534, 65534)],
+  ])('a %s cache file is ignored and replaced', async (_name, spoil) => {
+    const config = w.config(`spoil-${n}.yaml`);
+    expect((await hook(w.ref('signed'), config)).d.cache).toBe('miss');
+    const [file] = entryFiles(config);
+    spoil(join(cacheDir(config), file!));
+    expect((await hook(w.ref('signed'), config)).d).toMatchObject({ decision: 'allow', cache: 'miss' });
+    expect((await hook(w.ref('signed'), config)).d.cache).toBe('hit');
+  });
+
+  it('an allowed verdict is not trusted for another repository holding the same digest', async () => {
+    const config = w.config('repo.yaml');
+    expect((await hook(w.ref('signed'), config)).d.cache).toBe('miss');
+    const elsewhere = `${w.registry.host}/elsewhere@${w.digests.signed}`;
+    expect((await hook(elsewhere, config)).d).toMatchObject({ cache: 'miss', decision: 'deny' });
+  });
+});
+
+describe('stale-if-error', () => {
+  it('an expired allow still allows while the registry is down, within maxStale', async () => {
+    const config = w.config('stale.yaml', '  ttlSeconds: 1\n  maxStaleSeconds: 3600\n');
+    const off = w.config('stale-off.yaml', '  ttlSeconds: 1\n  maxStaleSeconds: 0\n');
+    expect((await hook(w.ref('signed'), config)).d.cache).toBe('miss');
+    expect((await hook(w.ref('signed'), off)).d.cache).toBe('miss');
+    await sleep(1100);
+    await w.registry.stop();
+    try {
+      const r = await hook(w.ref('signed'), config);
+      expect(r.code).toBe(0);
+      expect(r.d).toMatchObject({ decision: 'allow', cache: 'stale' });
+      expect(r.d.reason).toMatch(/unreachable.*allowed by the verdict of .*\(stale-if-error\)/);
+      const o = await hook(w.ref('signed'), off);
+      expect(o.code).toBe(1);
+      expect(o.d).toMatchObject({ decision: 'deny', code: 'REGISTRY_UNREACHABLE', cache: 'miss' });
+    } finally {
+      await w.registry.start();
+    }
+  });
+
+  it('a refusal for the image itself is never overridden by a stale allow', async () => {
+    const config = w.config('stale-deny.yaml', '  ttlSeconds: 1\n  maxStaleSeconds: 3600\n');
+    expect((await hook(w.ref('signed'), config)).d.cache).toBe('miss');
+    await sleep(1100);
+    const otherKey = w.policy('stale-otherkey.yaml', standardPolicy(w).replace(w.trusted.pub, w.other.pub));
+    expect((await hook(w.ref('signed'), config, { policy: otherKey })).d).toMatchObject({ decision: 'deny', code: 'UNTRUSTED_SIGNER' });
+  });
+});
+
+describe('single flight', () => {
+  it('concurrent hooks on one digest make one verification, and all get the verdict', async () => {
+    const config = w.config('burst.yaml');
+    const one = w.config('burst-one.yaml');
+    const r0 = repoRequests('signed-bundle');
+    await hook(w.ref('signed-bundle'), one);
+    const single = repoRequests('signed-bundle') - r0;
+    expect(single).toBeGreaterThan(0);
+    const before = repoRequests('signed-bundle');
+    const results = await Promise.all(Array.from({ length: 12 }, () => hook(w.ref('signed-bundle'), config)));
+    expect(results.every((r) => r.code === 0 && r.d.decision === 'allow')).toBe(true);
+    expect(results.filter((r) => r.d.cache === 'miss')).toHaveLength(1);
+    expect(repoRequests('signed-bundle') - before).toBe(single);
+  });
+
+  it('a killed lock holder does not block the next start', async () => {
+    const config = w.config('deadlock.yaml');
+    const probe = await hook(w.ref('signed'), config);
+    const [file] = entryFiles(config);
+    const key = file!.replace('.json', '');
+    writeFileSync(join(cacheDir(config), file!), '{}'); // force a miss
+    const dead = spawn('true');
+    await new Promise((r) => dead.on('exit', r));
+    writeFileSync(join(cacheDir(config), `${key}.lock`), `${dead.pid}\n`);
+    const t0 = Date.now();
+    const r = await hook(w.ref('signed'), config, { deadline: '6' });
+    expect(r.d).toMatchObject({ decision: 'allow', cache: 'miss' });
+    expect(Date.now() - t0).toBeLessThan(3000); // not the 3 s wait budget: the dead holder's lock was broken
+    expect(probe.code).toBe(0);
+  });
+
+  it('a live holder that never answers is waited for at most half the deadline', async () => {
+    const config = w.config('stuck.yaml');
+    await hook(w.ref('signed'), config);
+    const [file] = entryFiles(config);
+    const key = file!.replace('.json', '');
+    writeFileSync(join(cacheDir(config), file!), '{}');
+    const holder = spawn('sleep', ['30']);
+    try {
+      writeFileSync(join(cacheDir(config), `${key}.lock`), `${holder.pid}\n`);
+      const r = await hook(w.ref('signed'), config, { deadline: '2' });
+      expect(r.code).toBe(0);
+      expect(r.d).toMatchObject({ decision: 'allow', cache: 'miss' });
+      expect(r.d.durationMs).toBeGreaterThanOrEqual(900);
+    } finally {
+      holder.kill();
+    }
+  });
+});
+
+describe('sigguard cache list | clear', () => {
+  it('lists and clears by digest', async () => {
+    const config = w.config('cli.yaml');
+    await hook(w.ref('signed'), config);
+    await hook(w.ref('unsigned'), config);
+    const list = await sigguard(['cache', 'list', '--config', config, '--json']);
+    const entries = JSON.parse(list.stdout);
+    expect(entries.map((e: { digest: string }) => e.digest).sort()).toEqual([w.digests.signed, w.digests.unsigned].sort());
+    const cleared = await sigguard(['cache', 'clear', '--config', config, '--digest', w.digests.unsigned!]);
+    expect(cleared.stdout).toMatch(/^removed 1 cached verdict from /);
+    const after = JSON.parse((await sigguard(['cache', 'list', '--config', config, '--json'])).stdout);
+    expect(after.map((e: { digest: string }) => e.digest)).toEqual([w.digests.signed]);
+    expect((await sigguard(['cache', 'clear', '--config', config])).stdout).toMatch(/^removed 1 cached verdict/);
+  });
+});
