@@ -13,6 +13,7 @@ usage:
   sigguard hook [--config FILE] [--policy FILE] [--log FILE] [--deadline SECONDS]   (OCI state on stdin)
   sigguard install-hook (--base-spec FILE | --hooks-dir DIR) [--uninstall] [--path BIN] [-- HOOK FLAGS...]
   sigguard cache list | clear [--digest D] [--config FILE]
+  sigguard verify-bundle --bundle FILE (--key FILE | --certificate-identity ID --certificate-oidc-issuer URL) [--trusted-root FILE] FILE|sha256:HEX
   sigguard policy validate FILE
   sigguard version
   sigguard help
@@ -30,6 +31,8 @@ async function dispatch(argv: string[]): Promise<number> {
       return (await import('./cache.js')).runCache(rest);
     case 'install-hook':
       return (await import('./install-hook.js')).runInstallHook(rest);
+    case 'verify-bundle':
+      return (await import('./verify-bundle.js')).runVerifyBundle(rest);
     case 'policy':
       if (rest[0] === 'validate') return (await import('./policy-validate.js')).runPolicyValidate(rest.slice(1));
       throw new SigguardError(ReasonCode.USAGE, `unknown policy command "${rest[0] ?? ''}" (try: policy validate FILE)`);

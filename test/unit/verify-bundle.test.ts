@@ -1,0 +1,151 @@
+/** verifyPrehashed (signatures over a digest) and verifyBundle's own checks, on bundles made here. */
+import { createHash, generateKeyPairSync, sign } from 'node:crypto';
+import type { TrustMaterial } from '@sigstore/verify';
+import { describe, expect, it } from 'vitest';
+import { prehashUnsupported, verifyPrehashed } from '../../src/verify/prehashed.js';
+import { publicGoodTrust, trustFromJSON, publicGoodTrustedRootJSON } from '../../src/verify/trusted-root.js';
+import { verifyBundle } from '../../src/verify/verify-bundle.js';
+
+const message = Buffer.from('hello, sigguard\n');
+
+describe('verifyPrehashed', () => {
+  const cases = [
+    ['P-256', 'sha256'],
+    ['P-256', 'sha512'],
+    ['P-384', 'sha384'],
+    ['P-384', 'sha256'],
+    ['P-521', 'sha512'],
+  ] as const;
+  for (const [curve, hash] of cases) {
+    it(`ECDSA ${curve} over ${hash}`, () => {
+      const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: curve });
+      const digest = createHash(hash).update(message).digest();
+      for (let i = 0; i < 5; i++) {
+        const sig = sign(hash, message, privateKey);
+        expect(verifyPrehashed(publicKey, digest, sig, hash)).toBe(true);
+        const bad = Buffer.from(sig);
+        bad[bad.length - 3]! ^= 1;
+        expect(verifyPrehashed(publicKey, digest, bad, hash)).toBe(false);
+        const otherDigest = Buffer.from(digest);
+        otherDigest[0]! ^= 1;
+        expect(verifyPrehashed(publicKey, otherDigest, sig, hash)).toBe(false);
+      }
+      const other = generateKeyPairSync('ec', { namedCurve: curve }).publicKey;
+      expect(verifyPrehashed(other, digest, sign(hash, message, privateKey), hash)).toBe(false);
+      expect(verifyPrehashed(publicKey, digest, Buffer.from('3000', 'hex'), hash)).toBe(false);
+    });
+  }
+
+  it('RSA PKCS#1 v1.5', () => {
+    const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const digest = createHash('sha256').update(message).digest();
+    const sig = sign('sha256', message, privateKey);
+    expect(verifyPrehashed(publicKey, digest, sig, 'sha256')).toBe(true);
+    expect(verifyPrehashed(publicKey, createHash('sha256').update('x').digest(), sig, 'sha256')).toBe(false);
+  });
+
+  it('Ed25519 cannot be checked over a digest', () => {
+    const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+    const sig = sign(null, message, privateKey);
+    expect(verifyPrehashed(publicKey, createHash('sha256').update(message).digest(), sig, 'sha256')).toBe(false);
+    expect(prehashUnsupported(publicKey)).toMatch(/ed25519.*digest/);
+  });
+});
+
+const noTrust: TrustMaterial = {
+  certificateAuthorities: [],
+  timestampAuthorities: [],
+  tlogs: [],
+  ctlogs: [],
+  publicKey: () => {
+    throw new Error('no key');
+  },
+};
+
+function keyBundle(privateKey: Parameters<typeof sign>[2], content: 'message' | 'dsse', subjectHex?: string) {
+  const base = {
+    mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+    verificationMaterial: { publicKey: { hint: '' }, tlogEntries: [], timestampVerificationData: { rfc3161Timestamps: [] } },
+  };
+  if (content === 'message') {
+    return {
+      ...base,
+      messageSignature: {
+        messageDigest: { algorithm: 'SHA2_256', digest: createHash('sha256').update(message).digest('base64') },
+        signature: sign('sha256', message, privateKey).toString('base64'),
+      },
+    };
+  }
+  const payload = Buffer.from(
+    JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [{ name: 'a', digest: { sha256: subjectHex } }], predicateType: 'x', predicate: {} }),
+  );
+  const type = 'application/vnd.in-toto+json';
+  const pae = Buffer.concat([Buffer.from(`DSSEv1 ${type.length} ${type} ${payload.length} `), payload]);
+  return { ...base, dsseEnvelope: { payload: payload.toString('base64'), payloadType: type, signatures: [{ sig: sign('sha256', pae, privateKey).toString('base64'), keyid: '' }] } };
+}
+
+describe('verifyBundle', () => {
+  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const digest = `sha256:${createHash('sha256').update(message).digest('hex')}`;
+  const opts = { trust: noTrust, expect: { publicKey }, requireTlogForKey: false };
+
+  it('verifies a key-signed message signature over bytes and over a digest', () => {
+    const bundleJson = keyBundle(privateKey, 'message');
+    expect(verifyBundle({ ...opts, bundleJson, artifact: { bytes: message } })).toMatchObject({ ok: true, signer: { type: 'key' } });
+    expect(verifyBundle({ ...opts, bundleJson, artifact: { digest } })).toMatchObject({ ok: true });
+  });
+
+  it('rejects a bad signature in digest mode (checked on the digest, not trusted from the bundle)', () => {
+    const bundleJson = keyBundle(privateKey, 'message');
+    const sig = Buffer.from((bundleJson as { messageSignature: { signature: string } }).messageSignature.signature, 'base64');
+    sig[sig.length - 2]! ^= 1;
+    (bundleJson as { messageSignature: { signature: string } }).messageSignature.signature = sig.toString('base64');
+    expect(verifyBundle({ ...opts, bundleJson, artifact: { digest } })).toEqual({ ok: false, reason: 'signature verification failed' });
+    expect(verifyBundle({ ...opts, bundleJson, artifact: { bytes: message } })).toEqual({ ok: false, reason: 'signature verification failed' });
+  });
+
+  it('rejects another key, another artifact, and a key bundle without a tlog entry by default', () => {
+    const bundleJson = keyBundle(privateKey, 'message');
+    const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
+    expect(verifyBundle({ ...opts, expect: { publicKey: other }, bundleJson, artifact: { digest } }).ok).toBe(false);
+    expect(verifyBundle({ ...opts, bundleJson, artifact: { bytes: Buffer.from('other') } })).toMatchObject({ ok: false, reason: expect.stringMatching(/message digest/) });
+    expect(verifyBundle({ ...opts, requireTlogForKey: undefined, bundleJson, artifact: { digest } })).toMatchObject({ ok: false, reason: expect.stringMatching(/tlog/) });
+  });
+
+  it('checks the in-toto subject of a DSSE bundle against the artifact', () => {
+    const hex = createHash('sha256').update(message).digest('hex');
+    const bundleJson = keyBundle(privateKey, 'dsse', hex);
+    expect(verifyBundle({ ...opts, bundleJson, artifact: { bytes: message } })).toMatchObject({ ok: true, content: 'dsseEnvelope' });
+    expect(verifyBundle({ ...opts, bundleJson, artifact: { digest } })).toMatchObject({ ok: true });
+    expect(verifyBundle({ ...opts, bundleJson, artifact: { bytes: Buffer.from('x') } })).toMatchObject({ ok: false, reason: expect.stringMatching(/subject/) });
+  });
+
+  it('turns garbage into a reason, never a throw', () => {
+    for (const bundleJson of ['{', '{}', 'null', '[]', JSON.stringify({ mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json' })]) {
+      const r = verifyBundle({ ...opts, bundleJson, artifact: { digest } });
+      expect(r.ok).toBe(false);
+      if (!r.ok) expect(r.reason).not.toMatch(/\n/);
+    }
+  });
+});
+
+describe('trusted roots', () => {
+  it('builds the public-good root in', () => {
+    const t = publicGoodTrust();
+    expect(t.trust.tlogs.length).toBeGreaterThan(0);
+    expect(t.trust.certificateAuthorities.length).toBeGreaterThan(0);
+    expect(t.untrusted).toEqual([]);
+  });
+
+  it('sets aside a log key without validFor.start instead of trusting it since 1970', () => {
+    const root = publicGoodTrustedRootJSON() as { tlogs: { publicKey: { validFor?: { start?: string } } }[] };
+    delete root.tlogs[0]!.publicKey.validFor!.start;
+    const t = trustFromJSON(root, 'test');
+    expect(t.untrusted).toEqual(['tlogs[0]: validFor has no start']);
+    expect(t.trust.tlogs.length).toBe(root.tlogs.length - 1);
+  });
+
+  it('refuses what is not a trusted root', () => {
+    expect(() => trustFromJSON({ mediaType: 'x' }, 'test')).toThrow(/not a valid trusted root/);
+  });
+});
