@@ -12,6 +12,7 @@ usage:
   sigguard check IMAGE [--policy FILE] [--config FILE] [--deadline SECONDS] [--explain] [--json]
   sigguard hook [--config FILE] [--policy FILE] [--log FILE] [--deadline SECONDS]   (OCI state on stdin)
   sigguard install-hook (--base-spec FILE | --hooks-dir DIR) [--uninstall] [--path BIN] [-- HOOK FLAGS...]
+  sigguard install-node --containerd-config FILE [--uninstall] [--spec-dir DIR] [--state FILE] [--path BIN] [-- HOOK FLAGS...]
   sigguard cache list | clear [--digest D] [--config FILE]
   sigguard verify-bundle --bundle FILE (--key FILE | --certificate-identity ID --certificate-oidc-issuer URL) [--trusted-root FILE] FILE|sha256:HEX
   sigguard policy validate FILE
@@ -29,6 +30,8 @@ async function dispatch(argv: string[]): Promise<number> {
       return (await import('../hook/run.js')).runHook(rest, process.stdin);
     case 'cache':
       return (await import('./cache.js')).runCache(rest);
+    case 'install-node':
+      return (await import('./install-node.js')).runInstallNode(rest);
     case 'install-hook':
       return (await import('./install-hook.js')).runInstallHook(rest);
     case 'verify-bundle':
