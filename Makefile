@@ -18,8 +18,11 @@ $(STAMP): package.json package-lock.json
 
 deps: $(STAMP)
 
+# build/out/sigguard.cjs, then the single executables build/out/sigguard-linux-{amd64,arm64}
+# and build/out/sigguard (this machine's); bin/sigguard runs the latter.
 build: $(STAMP)
 	$(NODE) build/bundle.mjs
+	$(NODE) build/sea.mjs
 	@bin/sigguard version
 
 typecheck: $(STAMP)
@@ -41,3 +44,18 @@ test: build tools typecheck
 
 clean:
 	rm -rf build/out
+
+# ---------------------------------------------------------------------------------------------
+# CRI-O node (crio-policy/): run as root on a VM prepared by crio-policy/scripts/setup-vm.sh.
+#   make crio-configure [CRIO_POLICY=/etc/sigguard/policy.yaml] [CONTAINERS_IMAGE_VERSION=5.33] [CRIO_POLICY_FLAGS=--hook-fallback]
+#   make crio-test [SIGNED_IMAGE=...] [UNSIGNED_IMAGE=...]
+.PHONY: crio-configure crio-test
+CRIO_POLICY ?= /etc/sigguard/policy.yaml
+
+crio-configure: build
+	bash crio-policy/scripts/configure-crio.sh --sigguard $(CURDIR)/bin/sigguard --install-binary $(CURDIR)/build/out/sigguard \
+		--policy $(CRIO_POLICY) $(if $(CONTAINERS_IMAGE_VERSION),--containers-image-version $(CONTAINERS_IMAGE_VERSION)) \
+		$(if $(CRIO_POLICY_FLAGS),-- $(CRIO_POLICY_FLAGS))
+
+crio-test:
+	bash crio-policy/scripts/test-verification.sh
