@@ -49,15 +49,18 @@ export class Pusher {
     if (res.status !== 202 && res.status !== 404) throw new Error(`manifest delete: HTTP ${res.status}`);
   }
 
-  /** A runnable image: busybox-static as /bin/busybox (+ sh, echo, sleep, cat links) and /marker. */
-  async image(repo: string, tag: string, marker: string, arch = 'amd64'): Promise<Pushed> {
+  /**
+   * A runnable image: busybox-static as /bin/busybox (+ sh, echo, sleep, cat links) and /marker.
+   * `cmd` replaces the default Cmd (`cat /marker`), e.g. `['/bin/sleep', '3600']` for a pause image.
+   */
+  async image(repo: string, tag: string, marker: string, arch = 'amd64', cmd: string[] = ['/bin/sh', '-c', 'cat /marker']): Promise<Pushed> {
     const layer = busyboxLayer(marker);
     const l = await this.blob(repo, layer.gz);
     const config = Buffer.from(
       JSON.stringify({
         architecture: arch,
         os: 'linux',
-        config: { Cmd: ['/bin/sh', '-c', 'cat /marker'], Env: ['PATH=/bin'] },
+        config: { Cmd: cmd, Env: ['PATH=/bin'] },
         rootfs: { type: 'layers', diff_ids: [layer.diffId] },
       }),
     );

@@ -1,0 +1,41 @@
+/**
+ * A TCP forwarder on 127.0.0.1:<port> to another host:port — the host side of
+ * Kind's registry pattern, where `localhost:5001` on the workstation is the
+ * registry container's port: images are pushed and signed under that name.
+ * Open it only while pushing or signing; on the node, the name is reached
+ * through certs.d/<alias>/hosts.toml, never through this.
+ */
+import { type Server, type Socket, connect, createServer } from 'node:net';
+
+export interface Forwarder {
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function forwardPort(port: number, target: { host: string; port: number }): Promise<Forwarder> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    const upstream = connect(target.port, target.host);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,353 @@
+/**
+ * The CRI client's protobuf codec against hand-checked bytes (the first
+ * vectors are the protobuf encoding guide's own), the CRI messages' field
+ * numbers, and gRPC unary calls against an in-process HTTP/2 server on a
+ * unix socket.
+ */
+import http2 from 'node:http2';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CriClient, CriError, GrpcStatus } from '../../src/cri/client.js';
+import { decodeGrpcMessage, frameMessage, grpcTimeout, unframeMessage } from '../../src/cri/grpc.js';
+import { encode, readContainerStatusResponse, readImage, writeContainerConfig, writeImageSpec, writePodSandboxConfig } from '../../src/cri/messages.js';
+import { ProtoMessage, ProtoWriter } from '../../src/cri/protobuf.js';
+
+const hex = (b: Buffer) => b.toString('hex').replace(/(..)(?!$)/g, '$1 ');
+const bytes = (h: string) => Buffer.from(h.replace(/\s+/g, ''), 'hex');
+const w = () => new ProtoWriter();
+
+describe('ProtoWriter', () => {
+  it.each([
+    ['int32 150 in field 1', w().int(1, 150), '08 96 01'],
+    ['varint 300', w().int(1, 300), '08 ac 02'],
+    ['string "testing" in field 2', w().string(2, 'testing'), '12 07 74 65 73 74 69 6e 67'],
+    ['nested message {1: 150} in field 3', w().message(3, (m) => m.int(1, 150)), '1a 03 08 96 01'],
+    ['an empty nested message is still written', w().message(3, () => {}), '1a 00'],
+    ['int32 -1 (sign-extended to 10 bytes)', w().int(7, -1), '38 ff ff ff ff ff ff ff ff ff 01'],
+    ['int64 2^35', w().int(4, 2n ** 35n), '20 80 80 80 80 80 01'],
+    ['bool true', w().bool(2, true), '10 01'],
+    ['map<string,string> {a: b} in field 13', w().map(13, { a: 'b' }), '6a 06 0a 01 61 12 01 62'],
+    ['field 18 needs a two-byte tag', w().string(18, 'y'), '92 01 01 79'],
+    ['repeated string, empty element kept', w().strings(3, ['a', '']), '1a 01 61 1a 00'],
+    ['utf-8 string', w().string(1, 'é'), '0a 02 c3 a9'],
+  ])('%s', (_name, writer, want) => {
+    expect(hex(writer.finish())).toBe(want);
+  });
+
+  it.each([
+    ['empty string', w().string(1, '')],
+    ['zero', w().int(1, 0)],
+    ['false', w().bool(1, false)],
+    ['undefined message', w().message(1, undefined)],
+    ['empty map', w().map(1, {})],
+  ])('proto3 defaults are not written: %s', (_name, writer) => {
+    expect(writer.finish().length).toBe(0);
+  });
+
+  it('refuses field number 0 and out-of-range varints', () => {
+    expect(() => w().int(0, 1)).toThrow(/invalid field number 0/);
+    expect(() => w().int(1, 2n ** 64n)).toThrow(/out of range/);
+  });
+});
+
+describe('ProtoMessage', () => {
+  it('reads scalars, strings and nested messages', () => {
+    const m = ProtoMessage.decode(bytes('08 96 01 12 07 74 65 73 74 69 6e 67 1a 03 08 96 01'));
+    expect(m.int32(1)).toBe(150);
+    expect(m.string(2)).toBe('testing');
+    expect(m.message(3)?.int32(1)).toBe(150);
+    expect(m.string(9)).toBe('');
+    expect(m.message(9)).toBeUndefined();
+  });
+
+  it('reads negative int32 and large int64', () => {
+    const m = ProtoMessage.decode(bytes('38 ff ff ff ff ff ff ff ff ff 01 20 80 80 80 80 80 01'));
+    expect(m.int32(7)).toBe(-1);
+    expect(m.int64(4)).toBe(2n ** 35n);
+  });
+
+  it('reads repeated varints packed and unpacked (the guide\'s packed example)', () => {
+    expect(ProtoMessage.decode(bytes('22 06 03 8e 02 9e a7 05')).int64s(4)).toEqual([3n, 270n, 86942n]);
+    expect(ProtoMessage.decode(bytes('20 03 20 8e 02')).int64s(4)).toEqual([3n, 270n]);
+  });
+
+  it('merges repeated occurrences of a nested message and keeps the last scalar', () => {
+    const m = ProtoMessage.decode(bytes('12 02 08 01 12 02 10 02 18 01 18 05'));
+    expect(m.message(2)?.int32(1)).toBe(1);
+    expect(m.message(2)?.int32(2)).toBe(2);
+    expect(m.messages(2)).toHaveLength(2);
+    expect(m.int32(3)).toBe(5);
+  });
+
+  it('skips unknown fields of every wire type', () => {
+    const m = ProtoMessage.decode(
+      bytes(
+        '0a 02 69 64' + // 1: "id"
+          '99 06 01 02 03 04 05 06 07 08' + // 99: fixed64
+          'a5 06 01 02 03 04' + // 100: fixed32
+          'aa 06 02 7a 7a' + // 101: bytes "zz"
+          'b0 06 01' + // 102: varint
+          '12 02 6f 6b', // 2: "ok"
+      ),
+    );
+    expect(m.string(1)).toBe('id');
+    expect(m.string(2)).toBe('ok');
+    expect(m.fieldNumbers()).toEqual([1, 99, 100, 101, 102, 2]);
+  });
+
+  it('reads map entries, missing key or value as ""', () => {
+    const m = ProtoMessage.decode(bytes('6a 06 0a 01 61 12 01 62 6a 03 0a 01 63 6a 03 12 01 64 6a 0d 0a 09 5f 5f 70 72 6f 74 6f 5f 5f 12 00'));
+    const map = m.map(13);
+    expect(map).toEqual({ a: 'b', c: '', '': 'd', ['__proto__']: '' });
+    expect(Object.keys(map)).toEqual(['a', 'c', '', '__proto__']);
+    expect(Object.getPrototypeOf(map)).toBe(Object.prototype);
+  });
+
+  it.each([
+    ['truncated varint', '08 96', /truncated varint/],
+    ['length beyond the end', '0a 05 61', /length 5 beyond the end/],
+    ['group wire type', '0b', /unsupported wire type 3/],
+    ['wire type 7', '0f', /unsupported wire type 7/],
+    ['field number 0', '00 01', /field number 0/],
+    ['11-byte varint', '08 ff ff ff ff ff ff ff ff ff ff 01', /longer than 10 bytes/],
+    ['varint above 2^64', '08 ff ff ff ff ff ff ff ff ff 02', /longer than 64 bits/],
+    ['truncated fixed64', '09 01 02', /truncated fixed64/],
+  ])('rejects %s', (_name, h, why) => {
+    expect(() => ProtoMessage.decode(bytes(h))).toThrow(why);
+  });
+
+  it('rejects a string field sent as a varint when it is read', () => {
+    expect(() => ProtoMessage.decode(bytes('08 01')).string(1)).toThrow(/expected a length-delimited value/);
+  });
+});
+
+describe('CRI messages (api.proto field numbers)', () => {
+  it('ImageSpec {image = 1, user_specified_image = 18}', () => {
+    expect(hex(encode((m) => writeImageSpec(m, { image: 'x', userSpecifiedImage: 'y' })))).toBe('0a 01 78 92 01 01 79');
+  });
+
+  it('ContainerConfig: metadata = 1, image = 2, linux = 15 > security_context = 2 > namespace_options = 3 > network = 1', () => {
+    const b = encode((m) =>
+      writeContainerConfig(m, {
+        metadata: { name: 'a' },
+        image: { image: 'i', userSpecifiedImage: 'u' },
+        linux: { securityContext: { namespaceOptions: { network: 'NODE' } } },
+      }),
+    );
+    expect(hex(b)).toBe('0a 03 0a 01 61 12 07 0a 01 69 92 01 01 75 7a 06 12 04 1a 02 08 02');
+  });
+
+  it('ContainerConfig: command = 3, args = 4, envs = 6, labels = 9, annotations = 10, log_path = 11', () => {
+    const b = encode((m) =>
+      writeContainerConfig(m, {
+        metadata: { name: 'a' },
+        image: { image: 'i' },
+        command: ['c'],
+        args: ['d'],
+        envs: [{ key: 'K', value: 'V' }],
+        labels: { l: '1' },
+        annotations: { n: '2' },
+        logPath: 'p',
+      }),
+    );
+    expect(hex(b)).toBe(
+      '0a 03 0a 01 61 12 03 0a 01 69 1a 01 63 22 01 64 32 06 0a 01 4b 12 01 56 4a 06 0a 01 6c 12 01 31 52 06 0a 01 6e 12 01 32 5a 01 70',
+    );
+  });
+
+  it('PodSandboxConfig: metadata {name 1, uid 2, namespace 3}, log_directory = 3, linux = 8 {cgroup_parent 1, security_context 2 {namespace_options 1}}', () => {
+    const b = encode((m) =>
+      writePodSandboxConfig(m, {
+        metadata: { name: 'p', uid: 'u', namespace: 'n' },
+        logDirectory: '/l',
+        linux: { cgroupParent: '/c', securityContext: { namespaceOptions: { network: 'NODE' } } },
+      }),
+    );
+    expect(hex(b)).toBe('0a 09 0a 01 70 12 01 75 1a 01 6e 1a 02 2f 6c 42 0a 0a 02 2f 63 12 04 0a 02 08 02');
+  });
+
+  it('ContainerStatusResponse {status = 1 {id 1, state 3, exit_code 7, image 8, image_ref 9, annotations 13}, info = 2}', () => {
+    const status = '0a 02 63 31 18 02 38 ff ff ff ff ff ff ff ff ff 01 42 05 0a 03 69 6d 67 4a 03 72 65 66 6a 06 0a 01 6b 12 01 76';
+    expect(bytes(status).length).toBe(0x25);
+    const res = readContainerStatusResponse(ProtoMessage.decode(bytes(`0a 25 ${status} 12 0a 0a 04 69 6e 66 6f 12 02 7b 7d`)));
+    expect(res.info).toEqual({ info: '{}' });
+    expect(res.status).toMatchObject({
+      id: 'c1',
+      state: 'CONTAINER_EXITED',
+      exitCode: -1,
+      image: { image: 'img' },
+      imageRef: 'ref',
+      annotations: { k: 'v' },
+      labels: {},
+      reason: '',
+    });
+  });
+
+  it('ContainerStatus timestamps: ns on the wire, ms in the object', () => {
+    const b = encode((m) => m.string(1, 'c').int(4, 1_700_000_000_123_456_789n).int(5, 1_700_000_000_200_000_000n));
+    const res = readContainerStatusResponse(ProtoMessage.decode(encode((m) => m.bytes(1, b))));
+    expect(res.status?.createdAt).toBe(1_700_000_000_123);
+    expect(res.status?.startedAt).toBe(1_700_000_000_200);
+    expect(res.status?.finishedAt).toBe(0);
+  });
+
+  it('Image {id 1, repo_tags 2, repo_digests 3, size 4}', () => {
+    const img = readImage(ProtoMessage.decode(bytes('0a 03 73 3a 31 12 03 61 3a 31 12 03 62 3a 32 1a 03 61 40 64 20 ac 02')));
+    expect(img).toMatchObject({ id: 's:1', repoTags: ['a:1', 'b:2'], repoDigests: ['a@d'], size: 300, pinned: false });
+  });
+});
+
+describe('gRPC framing', () => {
+  it('prefixes one message with flag 0 and its big-endian length', () => {
+    expect(hex(frameMessage(bytes('08 01')))).toBe('00 00 00 00 02 08 01');
+    expect(hex(unframeMessage(bytes('00 00 00 00 02 08 01')))).toBe('08 01');
+    expect(unframeMessage(bytes('00 00 00 00 00')).length).toBe(0);
+  });
+
+  it.each([
+    ['too short', '00 00 00', /has no gRPC message/],
+    ['compressed', '01 00 00 00 00', /compressed/],
+    ['length mismatch', '00 00 00 00 03 08 01', /exactly one message/],
+    ['two messages', '00 00 00 00 01 08 00 00 00 00 01 08', /exactly one message/],
+  ])('rejects a body that is %s', (_n, h, why) => {
+    expect(() => unframeMessage(bytes(h))).toThrow(why);
+  });
+
+  it('grpc-timeout and grpc-message', () => {
+    expect(grpcTimeout(1500)).toBe('1500m');
+    expect(grpcTimeout(0.2)).toBe('1m');
+    expect(grpcTimeout(200_000_000)).toBe('200000S');
+    expect(decodeGrpcMessage('sigguard%3A%20denied%20%5BNO_SIGNATURE%5D')).toBe('sigguard: denied [NO_SIGNATURE]');
+    expect(decodeGrpcMessage('100%zz')).toBe('100%zz');
+  });
+});
+
+describe('gRPC unary calls over a unix socket', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sigguard-cri-'));
+  const socket = join(dir, 'cri.sock');
+  let server: http2.Http2Server;
+  const seen: Array<{ path: string; headers: http2.IncomingHttpHeaders; body: Buffer }> = [];
+
+  beforeAll(async () => {
+    server = http2.createServer();
+    server.on('stream', (stream, headers) => {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        const body = Buffer.concat(chunks);
+        const path = String(headers[':path']);
+        seen.push({ path, headers, body });
+        const req = ProtoMessage.decode(unframeMessage(body));
+        const id = req.string(1);
+        if (path.endsWith('/Version')) {
+          stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+          stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+          stream.end(frameMessage(encode((m) => m.string(1, '0.1.0').string(2, 'fake').string(3, '9.9').string(4, 'v1'))));
+        } else if (path.endsWith('/ContainerStatus') && id === 'c1') {
+          const status = encode((m) => m.string(1, 'c1').int(3, 1).message(8, (i) => i.string(1, 'img')).string(9, 'img@sha256:x'));
+          stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+          stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+          stream.end(frameMessage(encode((m) => m.bytes(1, status).map(2, req.bool(2) ? { info: '{"pid":1}' } : undefined))));
+        } else if (path.endsWith('/ContainerStatus') && id === 'trailers-only') {
+          stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '5', 'grpc-message': 'container "x" not found' }, { endStream: true });
+        } else if (path.endsWith('/StartContainer')) {
+          stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+          stream.on('wantTrailers', () =>
+            stream.sendTrailers({ 'grpc-status': '2', 'grpc-message': encodeURIComponent('hook: sigguard: denied x [NO_SIGNATURE]') }),
+          );
+          stream.end();
+        } else if (path.endsWith('/RemoveContainer')) {
+          stream.respond({ ':status': 404 }, { endStream: true });
+        } else if (path.endsWith('/StopContainer')) {
+          /* never answers */
+        } else {
+          stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '12' }, { endStream: true });
+        }
+      });
+    });
+    await new Promise<void>((r) => server.listen(socket, r));
+  });
+
+  afterAll(async () => {
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+
+  it('Version and ContainerStatus (verbose), one connection, the gRPC request headers', async () => {
+    const cri = new CriClient(socket, { timeoutMs: 2000 });
+    try {
+      expect(await cri.version()).toEqual({ version: '0.1.0', runtimeName: 'fake', runtimeVersion: '9.9', runtimeApiVersion: 'v1' });
+      const res = await cri.containerStatus('c1', true);
+      expect(res.status).toMatchObject({ id: 'c1', state: 'CONTAINER_RUNNING', image: { image: 'img' }, imageRef: 'img@sha256:x' });
+      expect(res.info).toEqual({ info: '{"pid":1}' });
+      const last = seen.at(-1)!;
+      expect(last.path).toBe('/runtime.v1.RuntimeService/ContainerStatus');
+      expect(last.headers['content-type']).toBe('application/grpc');
+      expect(last.headers.te).toBe('trailers');
+      expect(last.headers['grpc-timeout']).toBe('2000m');
+      expect(hex(last.body)).toBe('00 00 00 00 06 0a 02 63 31 10 01');
+    } finally {
+      cri.close();
+    }
+  });
+
+  it('a trailers-only error answer', async () => {
+    const cri = new CriClient(socket);
+    const err = await cri.containerStatus('trailers-only').catch((e: unknown) => e);
+    cri.close();
+    expect(err).toBeInstanceOf(CriError);
+    expect(err).toMatchObject({ code: GrpcStatus.NOT_FOUND, codeName: 'NOT_FOUND', grpcMessage: 'container "x" not found', method: 'ContainerStatus' });
+    expect((err as Error).message).toBe('ContainerStatus: container "x" not found [NOT_FOUND]');
+  });
+
+  it('an error in the trailers, percent-decoded', async () => {
+    const cri = new CriClient(socket);
+    const err = await cri.startContainer('c1').catch((e: unknown) => e);
+    cri.close();
+    expect(err).toMatchObject({ code: GrpcStatus.UNKNOWN, grpcMessage: 'hook: sigguard: denied x [NO_SIGNATURE]' });
+  });
+
+  it('an HTTP error without a gRPC status', async () => {
+    const cri = new CriClient(socket);
+    const err = await cri.removeContainer('c1').catch((e: unknown) => e);
+    cri.close();
+    expect(err).toMatchObject({ code: GrpcStatus.UNIMPLEMENTED, grpcMessage: 'HTTP status 404 without a gRPC status' });
+  });
+
+  it('the deadline', async () => {
+    const cri = new CriClient(socket);
+    const t0 = Date.now();
+    const err = await cri.stopContainer('c1', 0, { timeoutMs: 200 }).catch((e: unknown) => e);
+    cri.close();
+    expect(err).toMatchObject({ code: GrpcStatus.DEADLINE_EXCEEDED });
+    expect((err as Error).message).toContain(`no answer from ${socket} within 200 ms`);
+    expect(Date.now() - t0).toBeLessThan(1500);
+  });
+
+  it('cancelling through an AbortSignal', async () => {
+    const cri = new CriClient(socket);
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 50);
+    const err = await cri.stopContainer('c1', 0, { signal: ac.signal }).catch((e: unknown) => e);
+    cri.close();
+    expect(err).toMatchObject({ code: GrpcStatus.CANCELLED });
+  });
+
+  it('a socket that does not exist: UNAVAILABLE, naming the socket', async () => {
+    const missing = join(dir, 'missing.sock');
+    const cri = new CriClient(missing, { timeoutMs: 2000 });
+    const err = await cri.version().catch((e: unknown) => e);
+    cri.close();
+    expect(err).toBeInstanceOf(CriError);
+    expect(err).toMatchObject({ code: GrpcStatus.UNAVAILABLE, grpcMessage: `cannot reach the CRI socket ${missing}: no such socket` });
+  });
+
+  it('a file that is not a socket: UNAVAILABLE', async () => {
+    const cri = new CriClient(dir, { timeoutMs: 2000 });
+    const err = await cri.version().catch((e: unknown) => e);
+    cri.close();
+    expect(err).toMatchObject({ code: GrpcStatus.UNAVAILABLE });
+    expect((err as CriError).grpcMessage).toContain(`cannot reach the CRI socket ${dir}`);
+  });
+});
