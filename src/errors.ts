@@ -53,6 +53,10 @@ export const ReasonCode = {
   MISSING_IMAGE: 'MISSING_IMAGE',
   /** Hook: the OCI state on stdin (or the bundle's config.json) is missing or malformed. */
   INVALID_STATE: 'INVALID_STATE',
+  /** Hook: the runtime (over CRI) could not tell which image digest the container runs. */
+  NODE_LOOKUP_FAILED: 'NODE_LOOKUP_FAILED',
+  /** Hook: the node's image has no repo digest in the repository the pod names. */
+  NODE_IMAGE_MISMATCH: 'NODE_IMAGE_MISMATCH',
   /** Wrong command-line usage. */
   USAGE: 'USAGE',
   /** A bug: something threw that should not have. Always a denial. */

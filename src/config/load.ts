@@ -15,6 +15,7 @@ export interface Config {
   insecureRegistries: string[];
   caFiles: Record<string, string[]>;
   platform: Platform;
+  node: { containerdSocket: string; crioSocket: string };
   /** undefined: the verdict cache is off. */
   cache: CacheSettings | undefined;
 }
@@ -40,6 +41,7 @@ export function compileConfig(doc: unknown, source: string | undefined): Config 
     insecureRegistries: c.registry.insecureRegistries,
     caFiles: c.registry.caFiles,
     platform: c.platform ?? hostPlatform(),
+    node: c.node,
     cache: c.cache.enabled
       ? {
           dir: c.cache.dir ?? CACHE_DEFAULTS.dir,

@@ -32,6 +32,13 @@ export const configSchema = z.strictObject({
       maxStaleSeconds: z.number().int().nonnegative().optional(),
     })
     .prefault({}),
+  /** The node's container runtimes, asked over CRI which image digest a container runs. */
+  node: z
+    .strictObject({
+      containerdSocket: nonEmpty.default('/run/containerd/containerd.sock'),
+      crioSocket: nonEmpty.default('/var/run/crio/crio.sock'),
+    })
+    .prefault({}),
   /** The platform whose manifest counts in a multi-arch index (default: this machine's). */
   platform: z
     .strictObject({ os: nonEmpty, architecture: nonEmpty, variant: nonEmpty.optional() })

@@ -14,6 +14,8 @@ export interface SessionOptions {
   policy: Policy;
   deadlineMs: number;
   allowTagResolution: boolean;
+  /** See VerifyOptions.intended. */
+  intended?: ImageReference;
   onRequest?: (r: RequestRecord) => void;
 }
 
@@ -39,6 +41,7 @@ export async function verifyWithConfig(ref: ImageReference, opts: SessionOptions
       client,
       platform: opts.config.platform,
       allowTagResolution: opts.allowTagResolution,
+      ...(opts.intended ? { intended: opts.intended } : {}),
       requestCount: () => count,
     });
   } finally {

@@ -23,6 +23,11 @@ export interface VerifyOptions {
   platform: Platform;
   /** May a tag be resolved to a digest at the registry? (`check`: yes; the hook: per policy.) */
   allowTagResolution: boolean;
+  /**
+   * The reference signedIdentity is judged against, where it differs from the one fetched
+   * (the hook pins a tag to the digest the node runs, but the pod named the tag).
+   */
+  intended?: ImageReference;
   /** Counts registry requests, for the verdict. */
   requestCount: () => number;
 }
@@ -80,8 +85,8 @@ async function discover(client: RegistryClient, repo: ImageReference, subjects: 
 
 /** Decides for one image reference (as the user or the pod spec named it). */
 export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Promise<Verdict> {
-  const image = formatReference(withDefaultTag(ref));
-  const { scope, requirements } = selectRequirements(opts.policy, ref);
+  const image = formatReference(withDefaultTag(opts.intended ?? ref));
+  const { scope, requirements } = selectRequirements(opts.policy, opts.intended ?? ref);
   const reports = requirements.map(describeRequirement);
   const verdict = (v: Omit<Verdict, 'image' | 'scope' | 'registryRequests'>): Verdict => ({
     image,
@@ -109,7 +114,7 @@ export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Pro
     const subjects = platform === undefined ? [digest] : [digest, platform];
     const found = await discover(opts.client, ref, subjects, formats);
     const prepared: PreparedSignature[] = found.signatures.map(prepareSignature);
-    const intended = ref;
+    const intended = opts.intended ?? ref;
     const signatures: SignatureReport[] = [];
     let signer: string | undefined;
     const failures: RequirementReport[] = [];

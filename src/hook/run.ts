@@ -14,7 +14,7 @@ import type { Verdict } from '../engine/types.js';
 import { selectRequirements } from '../policy/select.js';
 import { ExitCode, ReasonCode, SigguardError, oneLine, toSigguardError } from '../errors.js';
 import { type Policy, loadPolicy } from '../policy/load.js';
-import { type ImageReference, formatReference, parseReference, withDefaultTag } from '../reference/reference.js';
+import { type ImageReference, formatReference, parseReference, withDefaultTag, withDigest } from '../reference/reference.js';
 import { parse, parseSeconds } from '../cli/args.js';
 import { type ContainerContext, readContext } from './annotations.js';
 import { triage } from './decide.js';
@@ -57,25 +57,67 @@ function toEntry(key: string, v: Verdict, digest: string): CacheEntry {
 }
 
 /** The registry verification: loaded only on a cache miss, so a warm start never evaluates the registry or sigstore code. */
-async function verify(ref: ImageReference, config: Config, policy: Policy, deadlineMs: number): Promise<Verdict> {
+async function verify(ref: ImageReference, intended: ImageReference, config: Config, policy: Policy, deadlineMs: number): Promise<Verdict> {
   const { verifyWithConfig } = await import('../engine/session.js');
-  return verifyWithConfig(ref, { config, policy, deadlineMs, allowTagResolution: policy.tagResolution === 'registry' });
+  return verifyWithConfig(ref, { config, policy, deadlineMs, allowTagResolution: policy.tagResolution === 'registry', intended });
 }
 
-async function decide(ctx: ContainerContext, policy: Policy, configFile: string | undefined, deadlineAt: number): Promise<Outcome> {
+/**
+ * What the container really runs, asked of the runtime over CRI: the image as the pod named
+ * it and the digest of the content on the node (a tag names no content, and resolving it at
+ * the registry now is a time-of-check/time-of-use hole). Where the runtime cannot be asked,
+ * an annotation that names a digest is used as it is; a bare tag is refused unless the policy
+ * explicitly says `tagResolution: registry`.
+ */
+async function resolveOnNode(
+  ctx: ContainerContext,
+  containerId: string,
+  annotated: ImageReference,
+  config: Config,
+  policy: Policy,
+  timeoutMs: number,
+): Promise<{ named: ImageReference; pinned: ImageReference }> {
+  if (ctx.runtime === 'none' || (ctx.runtime === 'cri-o' && annotated.digest !== undefined)) return { named: annotated, pinned: annotated };
+  const { criNodeImages } = await import('./cri-images.js');
+  const { imageForContainer, digestForImage } = await import('./node-digest.js');
+  const socket = ctx.runtime === 'containerd' ? config.node.containerdSocket : config.node.crioSocket;
+  const node = criNodeImages(socket, timeoutMs);
+  try {
+    if (ctx.runtime === 'containerd') {
+      const found = await imageForContainer(node, containerId, annotated);
+      return { named: found.named, pinned: withDigest(found.named, found.digest) };
+    }
+    const found = await digestForImage(node, ctx.imageId ?? formatReference(annotated), annotated);
+    return { named: annotated, pinned: withDigest(annotated, found.digest) };
+  } catch (err) {
+    const unreachable = err instanceof SigguardError && err.code === ReasonCode.NODE_LOOKUP_FAILED;
+    if (unreachable && annotated.digest !== undefined) return { named: annotated, pinned: annotated };
+    if (unreachable && policy.tagResolution === 'registry') return { named: annotated, pinned: annotated };
+    throw err;
+  } finally {
+    node.close();
+  }
+}
+
+async function decide(ctx: ContainerContext, containerId: string, policy: Policy, configFile: string | undefined, deadlineAt: number): Promise<Outcome> {
   const t = triage(ctx, policy);
   if (t.action !== 'verify') return { decision: t.action, code: t.code, reason: t.reason };
-  const ref = parseReference(t.image);
+  const annotated = parseReference(t.image);
   const config = loadConfig(configFile, HOOK_DEFAULTS.config);
   const remaining = () => Math.max(1, deadlineAt - Date.now());
-  const { scope, requirements } = selectRequirements(policy, ref);
+  const { named, pinned: ref } = await resolveOnNode(ctx, containerId, annotated, config, policy, remaining());
+  const { scope, requirements } = selectRequirements(policy, named);
+  if (!requirements.some((r) => r.type === 'sigstoreSigned')) {
+    // accept or reject by scope: no registry, nothing to cache
+    return fromVerdict(await verify(named, named, config, policy, remaining()));
+  }
   const digest = ref.digest;
   const settings = config.cache;
   const store = settings ? new VerdictStore(settings.dir) : undefined;
-  if (digest === undefined || settings === undefined || store === undefined || !requirements.some((r) => r.type === 'sigstoreSigned') || !store.ensureDir()) {
-    return fromVerdict(await verify(ref, config, policy, remaining()));
+  if (digest === undefined || settings === undefined || store === undefined || !store.ensureDir()) {
+    return fromVerdict(await verify(ref, named, config, policy, remaining()));
   }
-  const key = cacheKey(ref, digest, scope, requirements, config.platform);
+  const key = cacheKey(named, digest, scope, requirements, config.platform);
   const waitingSince = Date.now();
   const cached = store.read(key);
   if (cached && isFresh(cached, Date.now(), settings)) return fromEntry(cached, 'hit');
@@ -83,7 +125,7 @@ async function decide(ctx: ContainerContext, policy: Policy, configFile: string 
   // The leader stores its verdict before it releases the lock, so a follower never finds the
   // lock gone and the cache still empty.
   const verifyAndStore = async (): Promise<Outcome> => {
-    const verdict = await verify(ref, config, policy, remaining());
+    const verdict = await verify(ref, named, config, policy, remaining());
     if (verdict.decision === 'deny') {
       const stale = staleAllowFor(cached, verdict.code, Date.now(), settings);
       if (stale) {
@@ -137,7 +179,7 @@ export async function runHook(argv: string[], stdin: NodeJS.ReadableStream): Pro
       state = parseState(await readStdin(stdin));
       ctx = readContext(readAnnotations(state));
       policy = loadPolicy(values.policy ?? HOOK_DEFAULTS.policy);
-      return decide(ctx, policy, values.config, started + deadlineMs);
+      return decide(ctx, state.id, policy, values.config, started + deadlineMs);
     })();
     const timeout = new Promise<never>((_, reject) =>
       overall.signal.addEventListener('abort', () =>

@@ -1,0 +1,53 @@
+/** NodeImages over a CRI socket (containerd or CRI-O), with every failure a one-line refusal. */
+import { CriClient, CriError } from '../cri/client.js';
+import { z } from 'zod';
+import { ReasonCode, SigguardError } from '../errors.js';
+import type { NodeImages } from './node-digest.js';
+
+function failure(socket: string, call: string, err: unknown): SigguardError {
+  const what = err instanceof CriError ? err.message : (err as Error).message;
+  return new SigguardError(ReasonCode.NODE_LOOKUP_FAILED, `cannot ask the runtime at ${socket} (${call}): ${what}`);
+}
+
+const verboseInfoSchema = z.object({
+  config: z.object({ image: z.object({ image: z.string().optional(), user_specified_image: z.string().optional() }).optional() }).optional(),
+});
+
+/** containerd's verbose ContainerStatus info: {"config": {"image": {"image": <id>, "user_specified_image": <pod spec>}}}. */
+function verboseImage(info: Record<string, string>): { image?: string; userSpecifiedImage?: string } {
+  const raw = info.info;
+  if (raw === undefined) return {};
+  try {
+    const parsed = verboseInfoSchema.safeParse(JSON.parse(raw));
+    const img = parsed.success ? parsed.data.config?.image : undefined;
+    return { ...(img?.image ? { image: img.image } : {}), ...(img?.user_specified_image ? { userSpecifiedImage: img.user_specified_image } : {}) };
+  } catch {
+    return {};
+  }
+}
+
+export function criNodeImages(socket: string, timeoutMs: number): NodeImages & { close(): void } {
+  const client = new CriClient(socket, { timeoutMs });
+  return {
+    async containerImage(containerId) {
+      try {
+        const { status, info } = await client.containerStatus(containerId, true);
+        if (status === undefined) throw new Error(`no status for container ${containerId}`);
+        const spec = verboseImage(info);
+        const imageId = status.imageId || spec.image || (status.image?.image.startsWith('sha256:') ? status.image.image : '');
+        return { imageId, imageRef: status.imageRef, userSpecifiedImage: spec.userSpecifiedImage ?? status.image?.userSpecifiedImage };
+      } catch (err) {
+        throw failure(socket, 'ContainerStatus', err);
+      }
+    },
+    async repoDigests(imageId) {
+      try {
+        const { image } = await client.imageStatus({ image: imageId });
+        return image?.repoDigests;
+      } catch (err) {
+        throw failure(socket, 'ImageStatus', err);
+      }
+    },
+    close: () => client.close(),
+  };
+}
