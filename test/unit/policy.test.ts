@@ -68,7 +68,7 @@ scopes:
     [{ version: 1, scopes: { 'docker.io': [{ type: 'sigstoreSigned', keyData: 'bm90IGEga2V5' }] } }, /keyData.*not a PEM public key/],
     [{ version: 1, scopes: { 'docker.io': [{ type: 'sigstoreSigned', keyPath: 'cosign.pub', signedIdentity: { type: 'matchRepo' } }] } }, /signedIdentity/],
     [{ version: 1, scopes: { 'docker.io': [{ type: 'sigstoreSigned', keyPath: 'cosign.pub', signatureFormats: ['v3'] }] } }, /signatureFormats\[0\]/],
-    [{ version: 1, scopes: { 'docker.io/busybox': [{ type: 'reject' }] } }, /scopes\."docker\.io\/busybox": not in normalised form/],
+    [{ version: 1, scopes: { 'index.docker.io/library/busybox': [{ type: 'reject' }] } }, /scopes\."index\.docker\.io\/library\/busybox": not in normalised form/],
     [{ version: 1, scopes: { 'docker.io': [] } }, /scopes\."docker\.io"/],
   ])('refuses %j naming the path', (doc, why) => {
     expect(() => compilePolicy(doc, 'p.yaml', dir)).toThrow(why);

@@ -55,13 +55,13 @@ describe('scope precedence (containers-policy.json(5))', () => {
 });
 
 describe('scope keys are validated like policy.json', () => {
-  it.each(['docker.io', 'localhost:5001', 'docker.io/library/busybox', '*.example.com', `quay.io/a/b@${D}`, 'quay.io/a/b:v1'])('accepts %s', (s) => {
+  it.each(['docker.io', 'localhost:5001', 'docker.io/library/busybox', 'docker.io/library', 'docker.io/openshift', '*.example.com', `quay.io/a/b@${D}`, 'quay.io/a/b:v1'])('accepts %s', (s) => {
     expect(scopeProblem(s)).toBeUndefined();
   });
   it.each([
     ['*.example.com:5000', /wildcard/],
     ['*.example.com/ns', /wildcard/],
-    ['docker.io/busybox', /normalised form/],
+    ['docker.io/busybox:1.36', /normalised form/],
     ['index.docker.io/library/busybox', /normalised form/],
     ['Docker.io/x', /normalised form|lowercase/],
     ['host name', /host/],
