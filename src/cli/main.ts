@@ -3,6 +3,7 @@
  * done), 1 denied, 2 usage or configuration error. Errors are one line on
  * stderr, prefixed `sigguard:`.
  */
+import { config as zodConfig } from 'zod';
 import { ExitCode, ReasonCode, SigguardError, oneLine, toSigguardError } from '../errors.js';
 import { VERSION_INFO } from '../version.js';
 
@@ -15,6 +16,7 @@ usage:
   sigguard install-node --containerd-config FILE [--uninstall] [--spec-dir DIR] [--state FILE] [--path BIN] [-- HOOK FLAGS...]
   sigguard cache list | clear [--digest D] [--config FILE]
   sigguard verify-bundle --bundle FILE (--key FILE | --certificate-identity ID --certificate-oidc-issuer URL) [--trusted-root FILE] FILE|sha256:HEX
+  sigguard crio-policy --policy FILE --out DIR [--containers-image-version X.Y] [--hook-fallback] [--target-dir DIR] [--key-dir DIR]
   sigguard policy validate FILE
   sigguard version
   sigguard help
@@ -36,6 +38,8 @@ async function dispatch(argv: string[]): Promise<number> {
       return (await import('./install-hook.js')).runInstallHook(rest);
     case 'verify-bundle':
       return (await import('./verify-bundle.js')).runVerifyBundle(rest);
+    case 'crio-policy':
+      return (await import('./crio-policy.js')).runCrioPolicy(rest);
     case 'policy':
       if (rest[0] === 'validate') return (await import('./policy-validate.js')).runPolicyValidate(rest.slice(1));
       throw new SigguardError(ReasonCode.USAGE, `unknown policy command "${rest[0] ?? ''}" (try: policy validate FILE)`);
@@ -67,6 +71,10 @@ function exitCodeFor(err: SigguardError): number {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // zod compiles a parser per object schema with new Function on first use; a short-lived
+  // process (a hook on every container start) pays that compile and never earns it back.
+  // Set before any schema module is evaluated (they are all imported lazily below).
+  zodConfig({ jitless: true });
   try {
     return await dispatch(argv);
   } catch (err) {
