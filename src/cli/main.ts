@@ -29,7 +29,8 @@ async function dispatch(argv: string[]): Promise<number> {
     case 'check':
       return (await import('./check.js')).runCheck(rest);
     case 'hook':
-      return (await import('../hook/run.js')).runHook(rest, process.stdin);
+      // process.stdin builds a stream when first touched: only if fd 0 is non-blocking
+      return (await import('../hook/run.js')).runHook(rest, () => process.stdin);
     case 'cache':
       return (await import('./cache.js')).runCache(rest);
     case 'install-node':

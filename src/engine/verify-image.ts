@@ -9,6 +9,7 @@ import type { Discovery } from '../discovery/types.js';
 import { ReasonCode, SigguardError, toSigguardError } from '../errors.js';
 import type { Policy, Requirement } from '../policy/load.js';
 import type { SignatureFormat } from '../policy/schema.js';
+import { scopeVerdict } from './scope-verdict.js';
 import { selectRequirements } from '../policy/select.js';
 import { type ImageReference, formatReference, withDefaultTag } from '../reference/reference.js';
 import type { FetchedManifest, RegistryClient } from '../registry/client.js';
@@ -30,24 +31,6 @@ export interface VerifyOptions {
   intended?: ImageReference;
   /** Counts registry requests, for the verdict. */
   requestCount: () => number;
-}
-
-function describeRequirement(req: Requirement): RequirementReport {
-  if (req.type === 'reject') {
-    return { type: 'reject', satisfied: false, code: ReasonCode.POLICY_REJECT, reason: 'the policy rejects these images' };
-  }
-  if (req.type === 'insecureAcceptAnything') {
-    return { type: 'insecureAcceptAnything', satisfied: true, code: ReasonCode.POLICY_ACCEPT, reason: 'the policy accepts these images unverified' };
-  }
-  return {
-    type: 'sigstoreSigned',
-    keys: req.keys.map((k) => `${k.label} (${k.id})`),
-    signedIdentity: req.signedIdentity?.type ?? 'matchRepoDigestOrExact',
-    signatureFormats: req.signatureFormats,
-    satisfied: false,
-    code: ReasonCode.NO_SIGNATURE,
-    reason: 'not evaluated',
-  };
 }
 
 async function fetchImageManifest(client: RegistryClient, ref: ImageReference, allowTag: boolean): Promise<FetchedManifest> {
@@ -85,24 +68,16 @@ async function discover(client: RegistryClient, repo: ImageReference, subjects: 
 
 /** Decides for one image reference (as the user or the pod spec named it). */
 export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Promise<Verdict> {
-  const image = formatReference(withDefaultTag(opts.intended ?? ref));
-  const { scope, requirements } = selectRequirements(opts.policy, opts.intended ?? ref);
-  const reports = requirements.map(describeRequirement);
+  const decided = scopeVerdict(ref, opts.intended ?? ref, opts.policy);
+  const { image, scope, requirements, reports } = decided;
   const verdict = (v: Omit<Verdict, 'image' | 'scope' | 'registryRequests'>): Verdict => ({
     image,
     scope,
     ...v,
     registryRequests: opts.requestCount(),
   });
-  const scopeName = scope === '' ? 'the policy default' : `scope "${scope}"`;
-
-  if (requirements.some((r) => r.type === 'reject')) {
-    return verdict({ digest: ref.digest, decision: 'deny', code: ReasonCode.POLICY_REJECT, reason: `rejected by ${scopeName}`, requirements: reports, signatures: [] });
-  }
+  if (decided.verdict) return { ...decided.verdict, registryRequests: opts.requestCount() };
   const sigReqs = requirements.filter((r): r is Extract<Requirement, { type: 'sigstoreSigned' }> => r.type === 'sigstoreSigned');
-  if (sigReqs.length === 0) {
-    return verdict({ digest: ref.digest, decision: 'allow', code: ReasonCode.POLICY_ACCEPT, reason: `accepted without verification by ${scopeName}`, requirements: reports, signatures: [] });
-  }
 
   let digest = ref.digest;
   let platform: string | undefined;

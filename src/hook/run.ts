@@ -11,7 +11,7 @@ import { isFresh, staleAllowFor } from '../cache/verdict-cache.js';
 import { type Config, loadConfig } from '../config/load.js';
 import { verdictSubject } from '../engine/subject.js';
 import type { Verdict } from '../engine/types.js';
-import { selectRequirements } from '../policy/select.js';
+import { scopeVerdict } from '../engine/scope-verdict.js';
 import { ExitCode, ReasonCode, SigguardError, oneLine, toSigguardError } from '../errors.js';
 import { type Policy, loadPolicy } from '../policy/load.js';
 import { type ImageReference, formatReference, parseReference, withDefaultTag, withDigest } from '../reference/reference.js';
@@ -106,11 +106,9 @@ async function decide(ctx: ContainerContext, containerId: string, policy: Policy
   const config = loadConfig(configFile, HOOK_DEFAULTS.config);
   const remaining = () => Math.max(1, deadlineAt - Date.now());
   const { named, pinned: ref } = await resolveOnNode(ctx, containerId, annotated, config, policy, remaining());
-  const { scope, requirements } = selectRequirements(policy, named);
-  if (!requirements.some((r) => r.type === 'sigstoreSigned')) {
-    // accept or reject by scope: no registry, nothing to cache
-    return fromVerdict(await verify(named, named, config, policy, remaining()));
-  }
+  const { scope, requirements, verdict: byScope } = scopeVerdict(ref, named, policy);
+  // accept or reject by scope alone: no registry, no sigstore code, nothing to cache
+  if (byScope) return fromVerdict(byScope);
   const digest = ref.digest;
   const settings = config.cache;
   const store = settings ? new VerdictStore(settings.dir) : undefined;
@@ -156,7 +154,7 @@ async function decide(ctx: ContainerContext, containerId: string, policy: Policy
   return flight.kind === 'followed' ? fromEntry(flight.verdict, 'hit') : flight.result;
 }
 
-export async function runHook(argv: string[], stdin: NodeJS.ReadableStream): Promise<number> {
+export async function runHook(argv: string[], stdin: () => NodeJS.ReadableStream): Promise<number> {
   const started = Date.now();
   const startedPerf = performance.now();
   const { values, positionals } = parse(

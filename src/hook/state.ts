@@ -4,7 +4,7 @@
  * "created" and "root"). Annotations come from the state, or from the
  * bundle's config.json where the state has none.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
 import { ReasonCode, SigguardError } from '../errors.js';
@@ -71,10 +71,36 @@ export function readAnnotations(state: OciState): Record<string, string> {
   return parsed.data.annotations ?? {};
 }
 
-/** Reads all of stdin, refusing more than `max` bytes. */
-export async function readStdin(stream: NodeJS.ReadableStream, max = MAX_STATE_BYTES): Promise<string> {
+/**
+ * Reads all of stdin (fd 0) synchronously, refusing more than `max` bytes. Runtimes hand a
+ * hook a blocking pipe or file; creating process.stdin would load the stream machinery on
+ * every container start. A non-blocking descriptor (EAGAIN) falls back to the stream.
+ */
+export async function readStdin(stream: () => NodeJS.ReadableStream, max = MAX_STATE_BYTES): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
+  const buf = Buffer.allocUnsafe(64 * 1024);
+  try {
+    for (;;) {
+      const n = readSync(0, buf, 0, buf.length, null);
+      if (n === 0) break;
+      size += n;
+      if (size > max) throw invalid(`the OCI state on stdin is larger than ${max} bytes`);
+      chunks.push(Buffer.from(buf.subarray(0, n)));
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') {
+      if (err instanceof SigguardError) throw err;
+      if ((err as NodeJS.ErrnoException).code === 'EOF') return Buffer.concat(chunks).toString('utf8');
+      throw invalid(`cannot read the OCI state on stdin (${(err as NodeJS.ErrnoException).code ?? err})`);
+    }
+  }
+  return readStream(stream(), max, chunks, size);
+}
+
+async function readStream(stream: NodeJS.ReadableStream, max: number, chunks: Buffer[], already: number): Promise<string> {
+  let size = already;
   for await (const chunk of stream) {
     const b = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
     size += b.length;
