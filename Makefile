@@ -59,3 +59,32 @@ crio-configure: build
 
 crio-test:
 	bash crio-policy/scripts/test-verification.sh
+
+# ---------------------------------------------------------------------------------------------
+# Kind (docker, kind and kubectl on the workstation; scripts in e2e/kind/, installer in install/):
+#   make kind-up          a Kind cluster $(KIND_CLUSTER) + the local registry localhost:5001 (kind-registry)
+#   make sign-images      signed/unsigned test images in $(KIND_REGISTRY); cosign keys made once in $(KIND_KEYS)
+#   make install-kind     sigguard on every node: install/install.sh with $(KIND_POLICY), $(KIND_CONFIG), $(KIND_KEYS)/*.pub
+#   make uninstall-kind   exactly reversed
+# Then: kubectl apply -f e2e/manifests/signed-pod.yaml (runs), unsigned-pod.yaml (refused), ...
+.PHONY: kind-up sign-images install-kind uninstall-kind
+KIND_CLUSTER ?= sigguard
+KIND_REGISTRY ?= localhost:5001
+KIND_KEYS ?= .keys
+KIND_POLICY ?= install/kind/policy.yaml
+KIND_CONFIG ?= install/kind/config.yaml
+
+kind-up:
+	bash e2e/kind/kind-up.sh --cluster $(KIND_CLUSTER)
+
+$(KIND_KEYS)/cosign.pub:
+	bash e2e/kind/sign-images.sh --keys $(KIND_KEYS) --keys-only
+
+sign-images: $(STAMP) $(KIND_KEYS)/cosign.pub
+	bash e2e/kind/sign-images.sh --registry $(KIND_REGISTRY) --keys $(KIND_KEYS)
+
+install-kind: build $(KIND_KEYS)/cosign.pub
+	bash e2e/kind/install-kind.sh --cluster $(KIND_CLUSTER) --policy $(KIND_POLICY) --config $(KIND_CONFIG) --keys $(KIND_KEYS)
+
+uninstall-kind:
+	bash e2e/kind/uninstall-kind.sh --cluster $(KIND_CLUSTER)

@@ -17,7 +17,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { CriClient } from '../../src/cri/client.js';
 import { ROOT } from '../../test/support/paths.js';
 import { Pusher } from '../../test/support/push.js';
@@ -45,6 +45,14 @@ export interface NodeOptions {
   sandboxImage?: string;
   /** How long to wait for the CRI to answer after a start (default 20 s). */
   startTimeoutMs?: number;
+  /**
+   * `flat` (default): every file directly in `dir`. `kind`: `dir` is the node's root, laid
+   * out as on a Kind node — etc/containerd/{config.toml,cri-base.json,certs.d},
+   * run/containerd/containerd.sock — and the config has Kind's second runtime handler
+   * `test-handler` (no base spec), so install/install.sh with SIGGUARD_ROOT=dir finds
+   * everything where it would on Kind.
+   */
+  layout?: 'flat' | 'kind';
 }
 
 export interface ContainerdNode {
@@ -74,6 +82,8 @@ export interface ContainerdNode {
   process: ChildProcess | undefined;
   /** /run/containerd did not exist before this node (the shims put their sockets in /run/containerd/s). */
   madeRunContainerd: boolean;
+  /** See NodeOptions.layout (undefined: flat). */
+  layout?: 'flat' | 'kind';
 }
 
 export const RUNC = '/usr/sbin/runc';
@@ -91,6 +101,19 @@ function goArch(): string {
 
 /** TOML basic string. */
 const q = (s: string) => JSON.stringify(s);
+
+/** Kind's `test-handler` (the RuntimeClass tests' handler): runc again, without a base spec. */
+function testHandler(runtimes: string, runcRoot: string): string {
+  return `
+    [${runtimes}.test-handler]
+      runtime_type = "io.containerd.runc.v2"
+
+      [${runtimes}.test-handler.options]
+        BinaryName = ${q(RUNC)}
+        Root = ${q(runcRoot)}
+        SystemdCgroup = false
+`;
+}
 
 function configV2(n: ContainerdNode): string {
   const cri = 'plugins."io.containerd.grpc.v1.cri"';
@@ -128,7 +151,7 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.internal.v1.
         BinaryName = ${q(RUNC)}
         Root = ${q(n.runcRoot)}
         SystemdCgroup = false
-
+${n.layout === 'kind' ? testHandler(`${cri}.containerd.runtimes`, n.runcRoot) : ''}
   [${cri}.cni]
     bin_dir = ${q(join(n.dir, 'cni/bin'))}
     conf_dir = ${q(join(n.dir, 'cni/net.d'))}
@@ -174,7 +197,7 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.internal.v1.
         BinaryName = ${q(RUNC)}
         Root = ${q(n.runcRoot)}
         SystemdCgroup = false
-
+${n.layout === 'kind' ? testHandler(`${rt}.containerd.runtimes`, n.runcRoot) : ''}
   [${rt}.cni]
     bin_dirs = [${q(join(n.dir, 'cni/bin'))}]
     conf_dir = ${q(join(n.dir, 'cni/net.d'))}
@@ -236,13 +259,14 @@ export async function prepareNode(opts: NodeOptions): Promise<ContainerdNode> {
     await new Pusher(opts.registryHost).image(repo, '3.10', 'pause', goArch(), ['/bin/sleep', '3600']);
     sandboxImage = `${opts.registryHost}/${repo}:3.10`;
   }
+  const kind = opts.layout === 'kind';
   const n: ContainerdNode = {
     version: opts.version,
     dir,
-    socket: join(dir, 'containerd.sock'),
-    config: join(dir, 'config.toml'),
-    baseSpec: join(dir, 'cri-base.json'),
-    certsDir: join(dir, 'certs.d'),
+    socket: kind ? join(dir, 'run/containerd/containerd.sock') : join(dir, 'containerd.sock'),
+    config: kind ? join(dir, 'etc/containerd/config.toml') : join(dir, 'config.toml'),
+    baseSpec: kind ? join(dir, 'etc/containerd/cri-base.json') : join(dir, 'cri-base.json'),
+    certsDir: kind ? join(dir, 'etc/containerd/certs.d') : join(dir, 'certs.d'),
     log: join(dir, 'containerd.log'),
     runcRoot: join(dir, 'runc'),
     cgroupParent: `/sigguard-node-${basename(dir)}`,
@@ -254,9 +278,11 @@ export async function prepareNode(opts: NodeOptions): Promise<ContainerdNode> {
     bin: { containerd: bins.containerd, ctr: bins.ctr, shim: bins.shim },
     process: undefined,
     madeRunContainerd: !existsSync('/run/containerd'),
+    ...(kind ? { layout: 'kind' as const } : {}),
   };
   if (Buffer.byteLength(`${n.socket}.ttrpc`) > 100) throw new Error(`node folder ${dir} is too long for a unix socket path`);
   for (const d of ['root', 'state', 'runc', 'pods', 'cni/bin', 'cni/net.d', 'kind/bin']) mkdirSync(join(dir, d), { recursive: true });
+  for (const f of [n.socket, n.config]) mkdirSync(dirname(f), { recursive: true });
   writeFileSync(n.kindHook, '#!/bin/sh\n# stands in for Kind\'s /kind/bin/mount-product-files.sh\nexit 0\n');
   chmodSync(n.kindHook, 0o755);
   const origin = `http://${opts.registryHost}`;

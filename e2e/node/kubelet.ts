@@ -28,6 +28,8 @@ export interface PodSpec {
   args?: string[];
   /** kubelet's imagePullPolicy (default IfNotPresent: ImageStatus first, pull when absent). */
   pullPolicy?: 'Always' | 'IfNotPresent';
+  /** The pod's runtime handler (a RuntimeClass's `handler`; default `runc`). */
+  runtimeHandler?: string;
 }
 
 export type Stage = 'pull' | 'sandbox' | 'create' | 'start';
@@ -113,7 +115,7 @@ export class Kubelet {
       return fail('pull', err);
     }
     try {
-      run.podId = await this.cri.runPodSandbox(sandboxConfig, 'runc');
+      run.podId = await this.cri.runPodSandbox(sandboxConfig, spec.runtimeHandler ?? 'runc');
     } catch (err) {
       return fail('sandbox', err);
     }

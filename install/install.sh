@@ -1,0 +1,264 @@
+#!/usr/bin/env bash
+# install/install.sh — puts sigguard on a containerd node (a Kind node, the local test node,
+# any containerd 1.7 / 2.x host) and takes it off again.
+#
+#   install.sh --binary FILE --policy FILE [--keys DIR] [--config FILE]
+#              [--containerd-config FILE] [--restart CMD] [--socket PATH] [--wait SECONDS]
+#   install.sh --uninstall [--binary FILE] [--containerd-config FILE] [--restart CMD] ...
+#
+# Install:
+#   FILE (--binary)   -> /usr/local/bin/sigguard   (it must run here: `sigguard version`)
+#   FILE (--policy)   -> /etc/sigguard/policy.yaml (validated with `sigguard policy validate`)
+#   DIR/* (--keys)    -> /etc/sigguard/keys/       (public keys only: a private key is refused)
+#   FILE (--config)   -> /etc/sigguard/config.yaml
+#   then `sigguard install-node --containerd-config FILE` puts the hook into the base runtime
+#   spec of every runtime handler (state in /etc/sigguard/installed.json), restarts containerd
+#   (--restart CMD, default "systemctl restart containerd") and waits, bounded, until it answers
+#   again (`crictl info` where crictl is installed, else `ctr version`).
+#   The files it put are listed in /etc/sigguard/installed-files; a re-install replaces them.
+# Uninstall: `sigguard install-node --uninstall`, removes exactly the listed files, restarts
+#   containerd and waits. The decision log (/var/log/sigguard) and the verdict cache
+#   (/var/lib/sigguard) are the hook's data and stay.
+#
+# SIGGUARD_ROOT (default /): the node's file system as seen from here. Every absolute path —
+# the defaults above and the paths given to the flags alike — is read and written under it, so
+# `docker exec NODE install.sh --binary /tmp/x/sigguard` and, on the local test node,
+# `SIGGUARD_ROOT=/tmp/node install.sh --binary /tmp/x/sigguard` do the same thing. When the root
+# is not /, the hook entry names the prefixed binary, policy, config and log. The contents of the
+# policy and config (key paths, certs.d, the containerd socket) are taken as they are.
+#
+# Environment: SIGGUARD_ROOT, SIGGUARD_RESTART (like --restart), SIGGUARD_WAIT_SECONDS (60).
+# Exit 0 when done; 1 with one line on stderr ("install.sh: ...") on any failure; 2 on bad usage.
+set -Eeuo pipefail
+
+readonly BIN=/usr/local/bin/sigguard
+readonly ETC=/etc/sigguard
+readonly POLICY=$ETC/policy.yaml
+readonly CONFIG=$ETC/config.yaml
+readonly KEYS=$ETC/keys
+readonly STATE=$ETC/installed.json
+readonly FILES=$ETC/installed-files
+readonly LOG=/var/log/sigguard/decisions.log
+
+die() {
+  printf 'install.sh: %s\n' "$*" >&2
+  exit 1
+}
+usage() {
+  printf 'install.sh: %s (see install.sh --help)\n' "$*" >&2
+  exit 2
+}
+# Any failure not caught below still ends in one line.
+trap 'die "failed at line $LINENO: $BASH_COMMAND"' ERR
+
+# The line of a command's output that says what went wrong, for one-line errors: sigguard's own
+# error line ("sigguard: ... [CODE]") where there is one, else the last non-empty line.
+last_line() {
+  local line out='' own=''
+  while IFS= read -r line; do
+    [[ -n ${line//[[:space:]]/} ]] || continue
+    out=$line
+    [[ $line != sigguard:* ]] || own=$line
+  done <<<"$1"
+  out=${own:-$out}
+  printf '%s' "${out:-(no output)}"
+}
+
+# run WHAT CMD...: runs CMD; its output goes to stdout; on failure, dies naming WHAT and CMD's last line.
+run() {
+  local what=$1 out
+  shift
+  if ! out=$("$@" 2>&1); then
+    die "$what: $(last_line "$out")"
+  fi
+  [[ -z $out ]] || printf '%s\n' "$out"
+}
+
+# ---- arguments ----------------------------------------------------------------------------------
+binary='' policy='' keys='' config='' uninstall=false
+containerd_config=/etc/containerd/config.toml
+socket=/run/containerd/containerd.sock
+restart=${SIGGUARD_RESTART:-systemctl restart containerd}
+wait_seconds=${SIGGUARD_WAIT_SECONDS:-60}
+while (($# > 0)); do
+  case $1 in
+    --binary | --policy | --keys | --config | --containerd-config | --restart | --socket | --wait)
+      (($# >= 2)) || usage "$1 needs a value"
+      case $1 in
+        --binary) binary=$2 ;;
+        --policy) policy=$2 ;;
+        --keys) keys=$2 ;;
+        --config) config=$2 ;;
+        --containerd-config) containerd_config=$2 ;;
+        --restart) restart=$2 ;;
+        --socket) socket=$2 ;;
+        --wait) wait_seconds=$2 ;;
+      esac
+      shift 2
+      ;;
+    --uninstall) uninstall=true && shift ;;
+    -h | --help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//' && exit 0 ;;
+    *) usage "unknown argument: $1" ;;
+  esac
+done
+if ! [[ $wait_seconds =~ ^[0-9]+$ ]] || ((wait_seconds == 0)); then usage "--wait must be a positive number of seconds"; fi
+[[ -n $restart ]] || usage "--restart needs a command"
+
+root=${SIGGUARD_ROOT:-/}
+[[ $root == /* ]] || usage "SIGGUARD_ROOT must be an absolute path (got $root)"
+prefix=$root
+while [[ $prefix == */ ]]; do prefix=${prefix%/}; done
+[[ -z $prefix || -d $prefix ]] || die "SIGGUARD_ROOT $root is not a directory"
+
+# at PATH: where the node's PATH is from here (absolute paths go under the root).
+at() {
+  if [[ $1 == /* ]]; then printf '%s%s' "$prefix" "$1"; else printf '%s' "$1"; fi
+}
+
+# ---- containerd ---------------------------------------------------------------------------------
+cri_answers() {
+  local sock
+  sock=$(at "$socket")
+  if command -v crictl >/dev/null 2>&1; then
+    crictl --runtime-endpoint "unix://$sock" --timeout 2s info >/dev/null 2>&1
+  else
+    ctr --address "$sock" --timeout 2s version >/dev/null 2>&1
+  fi
+}
+
+restart_containerd() {
+  command -v crictl >/dev/null 2>&1 || command -v ctr >/dev/null 2>&1 ||
+    die "neither crictl nor ctr is on PATH: cannot tell when containerd is back"
+  run "restarting containerd ($restart) failed" sh -c "$restart"
+  local deadline=$((SECONDS + wait_seconds))
+  until cri_answers; do
+    ((SECONDS < deadline)) || die "containerd did not answer on $(at "$socket") within ${wait_seconds}s of \"$restart\""
+    sleep 1
+  done
+  echo "containerd answers again on $(at "$socket")"
+}
+
+# The node paths (unprefixed) listed in the record of a previous install.
+recorded_files() {
+  local f
+  f=$(at "$FILES")
+  [[ -f $f ]] || return 0
+  grep -E '^/' "$f" || true
+}
+
+# ---- uninstall ----------------------------------------------------------------------------------
+if $uninstall; then
+  cfg=$(at "$containerd_config")
+  [[ -f $cfg ]] || die "containerd config $cfg does not exist"
+  sigguard=$(at "$BIN")
+  if [[ ! -x $sigguard ]]; then
+    [[ -n $binary ]] || die "no sigguard at $sigguard to uninstall with; give --binary FILE"
+    sigguard=$(at "$binary")
+    [[ -x $sigguard ]] || die "--binary $sigguard is not an executable file"
+  fi
+  run "taking the hook out of $cfg failed" "$sigguard" install-node --uninstall --containerd-config "$cfg" --state "$(at "$STATE")"
+  mapfile -t old < <(recorded_files)
+  for f in "${old[@]}"; do rm -f -- "$(at "$f")"; done
+  rm -f -- "$(at "$FILES")"
+  for d in "$KEYS" "$ETC"; do
+    [[ ! -d $(at "$d") ]] || rmdir --ignore-fail-on-non-empty -- "$(at "$d")"
+  done
+  echo "removed ${#old[@]} files sigguard's installer had put under ${root}"
+  restart_containerd
+  echo "sigguard uninstalled"
+  exit 0
+fi
+
+# ---- install: check everything before changing anything ----------------------------------------
+[[ -n $binary ]] || usage "--binary FILE is required"
+[[ -n $policy ]] || usage "--policy FILE is required"
+src_binary=$(at "$binary")
+src_policy=$(at "$policy")
+cfg=$(at "$containerd_config")
+[[ -f $src_binary ]] || die "--binary $src_binary does not exist"
+[[ -x $src_binary ]] || die "--binary $src_binary is not executable"
+run "--binary $src_binary does not run on this node ($(uname -m))" "$src_binary" version >/dev/null
+[[ -f $src_policy && -r $src_policy ]] || die "--policy $src_policy is not a readable file"
+[[ -f $cfg ]] || die "containerd config $cfg does not exist"
+src_config=''
+if [[ -n $config ]]; then
+  src_config=$(at "$config")
+  [[ -f $src_config && -r $src_config ]] || die "--config $src_config is not a readable file"
+fi
+key_files=()
+if [[ -n $keys ]]; then
+  src_keys=$(at "$keys")
+  [[ -d $src_keys ]] || die "--keys $src_keys is not a directory"
+  for k in "$src_keys"/*; do
+    [[ -f $k ]] || continue
+    ! grep -q 'PRIVATE KEY' "$k" || die "--keys: $k is a private key; give the public keys only"
+    key_files+=("$k")
+  done
+  ((${#key_files[@]} > 0)) || die "--keys $src_keys holds no key files"
+fi
+
+# ---- install: the files, with the previous ones kept until the new policy validates ------------
+backup=$(mktemp -d "${TMPDIR:-/tmp}/sigguard-install-backup.XXXXXX")
+# shellcheck disable=SC2317 # called by the traps
+cleanup() { rm -rf -- "$backup"; }
+# shellcheck disable=SC2317
+restore() {
+  rm -rf -- "$(at "$ETC")"
+  if [[ -d $backup/etc ]]; then cp -a -- "$backup/etc" "$(at "$ETC")"; fi
+  if [[ -f $backup/bin ]]; then cp -a -- "$backup/bin" "$(at "$BIN")"; else rm -f -- "$(at "$BIN")"; fi
+}
+trap cleanup EXIT
+[[ ! -d $(at "$ETC") ]] || cp -a -- "$(at "$ETC")" "$backup/etc"
+[[ ! -f $(at "$BIN") ]] || cp -a -- "$(at "$BIN")" "$backup/bin"
+
+# put SRC NODE-PATH MODE: atomic copy into place, recorded.
+placed=()
+put() {
+  local dst
+  dst=$(at "$2")
+  mkdir -p -- "$(dirname -- "$dst")"
+  install -m "$3" -- "$1" "$dst.sigguard-new"
+  mv -f -- "$dst.sigguard-new" "$dst"
+  placed+=("$2")
+}
+mkdir -p -- "$(at "$ETC")"
+chmod 0755 "$(at "$ETC")"
+put "$src_binary" "$BIN" 0755
+put "$src_policy" "$POLICY" 0644
+[[ -z $src_config ]] || put "$src_config" "$CONFIG" 0644
+for k in "${key_files[@]}"; do put "$k" "$KEYS/$(basename -- "$k")" 0644; done
+# files a previous install put that this one did not: no longer ours to keep
+mapfile -t old < <(recorded_files)
+for f in "${old[@]}"; do
+  keep=false
+  for p in "${placed[@]}"; do [[ $p != "$f" ]] || keep=true; done
+  $keep || rm -f -- "$(at "$f")"
+done
+printf '%s\n' "${placed[@]}" >"$(at "$FILES")"
+sigguard=$(at "$BIN")
+
+fail_restoring() {
+  restore
+  die "$1 (the previous files are back)"
+}
+if ! out=$("$sigguard" policy validate "$(at "$POLICY")" 2>&1); then
+  fail_restoring "policy $src_policy is not valid on this node: $(last_line "$out")"
+fi
+printf '%s\n' "$out"
+if [[ -n $src_config ]] && ! out=$("$sigguard" cache list --config "$(at "$CONFIG")" 2>&1); then
+  fail_restoring "config $src_config is not valid: $(last_line "$out")"
+fi
+
+# ---- install: the hook --------------------------------------------------------------------------
+node_args=(install-node --containerd-config "$cfg" --state "$(at "$STATE")")
+if [[ -n $prefix ]]; then
+  hook_flags=(--policy "$(at "$POLICY")" --log "$(at "$LOG")")
+  [[ -z $src_config ]] || hook_flags+=(--config "$(at "$CONFIG")")
+  node_args+=(--path "$sigguard" -- "${hook_flags[@]}")
+fi
+if ! out=$("$sigguard" "${node_args[@]}" 2>&1); then
+  die "putting the hook into $cfg failed: $(last_line "$out") (install.sh --uninstall takes back what was done)"
+fi
+printf '%s\n' "$out"
+restart_containerd
+echo "$("$sigguard" version 2>/dev/null | head -n1) installed under ${root}"
