@@ -2,7 +2,9 @@
  * What a cached verdict is keyed on: the image digest, the reference it was
  * asked for (signedIdentity depends on it), the platform, and a canonical
  * hash of the requirements that applied — which includes the fingerprint of
- * every trusted key. A policy or key change is a miss by construction.
+ * every trusted key and of all other trust material (trusted root JSON, CA
+ * certificates, Rekor keys) with the identities a certificate must carry. A
+ * policy, key or trust-material change is a miss by construction.
  */
 import { createHash } from 'node:crypto';
 import type { Requirement } from '../policy/load.js';
@@ -16,6 +18,7 @@ function canonicalRequirement(r: Requirement): unknown {
   return {
     type: r.type,
     keys: r.keys.map((k) => k.fingerprint).sort(),
+    trust: r.trust.canonical,
     signedIdentity: r.signedIdentity ?? null,
     signatureFormats: [...r.signatureFormats].sort(),
   };

@@ -19,7 +19,7 @@ export function explainText(v: Verdict, requests: RequestRecord[]): string {
   lines.push(`scope:    ${v.scope === '' ? '(policy default)' : v.scope}`);
   lines.push('requirements:');
   for (const r of v.requirements) {
-    lines.push(`  - ${r.type}${r.keys ? ` keys=[${r.keys.join(', ')}]` : ''}${r.signedIdentity ? ` signedIdentity=${r.signedIdentity}` : ''}${r.signatureFormats ? ` formats=${r.signatureFormats.join(',')}` : ''}`);
+    lines.push(`  - ${r.type}${r.keys ? ` keys=[${r.keys.join(', ')}]` : ''}${r.trust ? ` trust=${r.trust}` : ''}${r.signedIdentity ? ` signedIdentity=${r.signedIdentity}` : ''}${r.signatureFormats ? ` formats=${r.signatureFormats.join(',')}` : ''}`);
     lines.push(`    ${r.satisfied ? 'satisfied' : 'NOT satisfied'}: ${r.reason}`);
   }
   lines.push(`signatures: ${v.signatures.length === 0 ? 'none examined' : ''}`);

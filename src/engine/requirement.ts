@@ -1,8 +1,13 @@
 /**
  * Judging one sigstoreSigned requirement against the signatures found: the
- * crypto by a trusted key first, then the digest the signature names, then
- * the identity (containers/image's order), and the most telling failure as the
- * reason when none holds.
+ * signer first (the crypto by a trusted key, or a certificate chained to the
+ * trusted CA with its logs and timestamps, then its holder), then the digest
+ * the signature names, then the identity (containers/image's order), and the
+ * most telling failure as the reason when none holds.
+ *
+ * Each kind of trust (keys, keys with Rekor, fulcio, pki, keyless) is a signer
+ * check; all but plain keys run verify-bundle.ts, the same checks
+ * `sigguard verify-bundle` passes the Sigstore conformance suite with.
  */
 import type { Bundle } from '@sigstore/bundle';
 import type { SignedEntity } from '@sigstore/verify';
@@ -11,17 +16,32 @@ import { ReasonCode } from '../errors.js';
 import type { Requirement } from '../policy/load.js';
 import { describeIdentity, identityMatches } from '../policy/identity.js';
 import type { ImageReference } from '../reference/reference.js';
+import { describeHolder } from '../policy/certificate-rules.js';
+import { trustMaterial } from '../verify/authority.js';
 import { bundleEntity, parseBundle, readBundleClaim } from '../verify/bundle.js';
-import { MalformedSignature, legacyEntity, legacyToBundle, readLegacyClaim } from '../verify/legacy.js';
+import { MalformedSignature, legacyBundles, legacyEntity, legacyToBundle, readLegacyClaim } from '../verify/legacy.js';
 import type { SignedClaim } from '../verify/payload.js';
 import { signedByKey } from '../verify/trust.js';
+import { type BundleArtifact, type CertificateOptions, verifyBundle } from '../verify/verify-bundle.js';
 import type { RequirementReport, SignatureReport, SignatureStatus } from './types.js';
 
 type SigstoreRequirement = Extract<Requirement, { type: 'sigstoreSigned' }>;
 
+/** What verify-bundle.ts checks a signature as. */
+export interface SignatureMaterial {
+  /** Bundle JSON with public-key material (legacy) or the bundle itself. */
+  keyBundle: unknown;
+  /** Bundle JSON with the certificate chain (legacy: from the annotations), or the bundle itself; undefined when there is none. */
+  certificateBundle: unknown;
+  /** The signed bytes (legacy payload) or the statement's digest (bundles). */
+  artifact: BundleArtifact;
+  /** Why the certificate, Rekor or timestamp annotations of a legacy signature cannot be used. */
+  problem: string | undefined;
+}
+
 /** A found signature, parsed once and shared by every requirement. */
 export type PreparedSignature =
-  | { found: FoundSignature; ok: true; claim: SignedClaim; entity: SignedEntity }
+  | { found: FoundSignature; ok: true; claim: SignedClaim; entity: SignedEntity; material: SignatureMaterial }
   | { found: FoundSignature; ok: false; problem: string };
 
 export function prepareSignature(found: FoundSignature): PreparedSignature {
@@ -29,11 +49,15 @@ export function prepareSignature(found: FoundSignature): PreparedSignature {
     if (found.format === 'legacy') {
       const claim = readLegacyClaim(found);
       const bundle = legacyToBundle(found);
-      return { found, ok: true, claim, entity: legacyEntity(found, bundle) };
+      const { keyBundle, certificateBundle, problem } = legacyBundles(found);
+      const material = { keyBundle, certificateBundle, artifact: { bytes: found.payload }, problem };
+      return { found, ok: true, claim, entity: legacyEntity(found, bundle), material };
     }
     const bundle: Bundle = parseBundle(found);
     const claim = readBundleClaim(bundle);
-    return { found, ok: true, claim, entity: bundleEntity(bundle) };
+    const json: unknown = JSON.parse(found.bundle.toString('utf8'));
+    const material = { keyBundle: json, certificateBundle: json, artifact: { digest: claim.digest }, problem: undefined };
+    return { found, ok: true, claim, entity: bundleEntity(bundle), material };
   } catch (err) {
     if (err instanceof MalformedSignature) return { found, ok: false, problem: err.message };
     return { found, ok: false, problem: `cannot read signature: ${(err as Error).message}` };
@@ -41,13 +65,63 @@ export function prepareSignature(found: FoundSignature): PreparedSignature {
 }
 
 const RANK: Record<SignatureStatus, number> = {
-  verified: 5,
-  'identity-mismatch': 4,
-  'digest-mismatch': 3,
+  verified: 6,
+  'identity-mismatch': 5,
+  'digest-mismatch': 4,
+  'signer-mismatch': 3,
   untrusted: 2,
   malformed: 1,
   'ignored-format': 0,
 };
+
+type SignerCheck = { ok: true; signer: string } | { ok: false; status: 'untrusted' | 'signer-mismatch'; detail: string };
+
+const untrusted = (detail: string): SignerCheck => ({ ok: false, status: 'untrusted', detail });
+
+/** How verify-bundle.ts checks a certificate for each kind of certificate trust. */
+function certificateOptions(rule: Exclude<SigstoreRequirement['trust'], { kind: 'keys' }>): CertificateOptions {
+  switch (rule.kind) {
+    // containers/image: the Rekor SET is required and dates the certificate; no SCT check
+    case 'fulcio':
+      return { requireTlog: true, requireTimestamp: true, requireSCT: false, bundleIntermediates: true };
+    // containers/image: no Rekor, checked at the current time
+    case 'pki':
+      return { ignoreTlog: true, requireSCT: false, bundleIntermediates: true };
+    case 'keyless':
+      return { requireTlog: rule.requireRekor, requireTimestamp: rule.requireRekor, requireSCT: rule.requireSCT };
+  }
+}
+
+/** Who made the signature, if the requirement trusts them. */
+function checkSigner(sig: Extract<PreparedSignature, { ok: true }>, req: SigstoreRequirement): SignerCheck {
+  const rule = req.trust;
+  const m = sig.material;
+  if (rule.kind === 'keys') {
+    if (rule.rekor === undefined) {
+      const key = req.keys.find((k) => signedByKey(sig.entity, k));
+      return key ? { ok: true, signer: `${key.label} (${key.id})` } : untrusted('not signed by any trusted key');
+    }
+    const trust = trustMaterial(rule);
+    let failure: string | undefined;
+    for (const key of req.keys) {
+      const r = verifyBundle({ bundleJson: m.keyBundle, artifact: m.artifact, trust, expect: { publicKey: key.key }, requireTlogForKey: true });
+      if (r.ok) return { ok: true, signer: `${key.label} (${key.id})` };
+      if (failure === undefined && signedByKey(sig.entity, key)) failure = `signed by ${key.label} (${key.id}), but its Rekor entry does not verify: ${m.problem ?? r.reason}`;
+    }
+    return untrusted(failure ?? 'not signed by any trusted key');
+  }
+  if (m.certificateBundle === undefined) return untrusted(m.problem ?? 'signed with a key, not a certificate');
+  const r = verifyBundle({
+    bundleJson: m.certificateBundle,
+    artifact: m.artifact,
+    trust: trustMaterial(rule),
+    expect: { certificate: rule.certificate },
+    certificate: certificateOptions(rule),
+  });
+  if (r.ok) return { ok: true, signer: r.signer.type === 'certificate' && r.signer.facts ? describeHolder(r.signer.facts) : 'certificate' };
+  if (r.holder !== undefined) return { ok: false, status: 'signer-mismatch', detail: r.reason };
+  return untrusted(m.problem !== undefined && rule.kind !== 'pki' ? `${r.reason} (${m.problem})` : r.reason);
+}
 
 function judge(sig: PreparedSignature, req: SigstoreRequirement, intended: ImageReference): SignatureReport {
   const base = { format: sig.found.format, subject: sig.found.subject, source: sig.found.source };
@@ -59,9 +133,9 @@ function judge(sig: PreparedSignature, req: SigstoreRequirement, intended: Image
     signedDigest: sig.claim.digest,
     ...(sig.claim.dockerReference !== undefined ? { dockerReference: sig.claim.dockerReference } : {}),
   };
-  const key = req.keys.find((k) => signedByKey(sig.entity, k));
-  if (key === undefined) return { ...base, ...claimFields, status: 'untrusted', detail: 'not signed by any trusted key' };
-  const signer = `${key.label} (${key.id})`;
+  const check = checkSigner(sig, req);
+  if (!check.ok) return { ...base, ...claimFields, status: check.status, detail: check.detail };
+  const signer = check.signer;
   if (sig.claim.digest !== sig.found.subject) {
     return { ...base, ...claimFields, signer, status: 'digest-mismatch', detail: `signature is for ${sig.claim.digest}` };
   }
@@ -94,7 +168,8 @@ export function evaluateSigstoreRequirement(
   const judged = signatures.map((s) => judge(s, req, intended));
   const reportBase = {
     type: 'sigstoreSigned',
-    keys: req.keys.map((k) => `${k.label} (${k.id})`),
+    ...(req.trust.kind === 'keys' ? { keys: req.keys.map((k) => `${k.label} (${k.id})`) } : {}),
+    ...(req.trust.kind !== 'keys' || req.trust.rekor !== undefined ? { trust: req.trust.label } : {}),
     signedIdentity: req.signedIdentity?.type ?? 'matchRepoDigestOrExact',
     signatureFormats: req.signatureFormats,
   };
@@ -129,8 +204,16 @@ export function evaluateSigstoreRequirement(
       return fail(ReasonCode.IDENTITY_MISMATCH, `${best.detail} (signed by ${best.signer})`);
     case 'digest-mismatch':
       return fail(ReasonCode.DIGEST_MISMATCH, `signature by ${best.signer} is for ${best.signedDigest}, not ${best.subject}`);
+    case 'signer-mismatch':
+      return fail(ReasonCode.UNTRUSTED_SIGNER, best.detail ?? 'certificate holder not accepted');
     case 'untrusted':
-      return fail(ReasonCode.UNTRUSTED_SIGNER, `no signature by a trusted key (${considered.length} found, keys: ${keyList(req)})`);
+      if (req.trust.kind === 'keys' && req.trust.rekor === undefined) {
+        return fail(ReasonCode.UNTRUSTED_SIGNER, `no signature by a trusted key (${considered.length} found, keys: ${keyList(req)})`);
+      }
+      if (req.trust.kind === 'keys') {
+        return fail(ReasonCode.UNTRUSTED_SIGNER, `no signature by a trusted key with a verified Rekor entry (${considered.length} found, keys: ${keyList(req)}): ${best.detail}`);
+      }
+      return fail(ReasonCode.UNTRUSTED_SIGNER, `no signature verifies against ${req.trust.label} (${considered.length} found): ${best.detail}`);
     default:
       return fail(ReasonCode.MALFORMED_SIGNATURE, `no valid signature (${considered.length} found): ${best.detail}`);
   }

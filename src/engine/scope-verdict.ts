@@ -18,7 +18,8 @@ function describeRequirement(req: Requirement): RequirementReport {
   }
   return {
     type: 'sigstoreSigned',
-    keys: req.keys.map((k) => `${k.label} (${k.id})`),
+    ...(req.trust.kind === 'keys' ? { keys: req.keys.map((k) => `${k.label} (${k.id})`) } : {}),
+    ...(req.trust.kind !== 'keys' || req.trust.rekor !== undefined ? { trust: req.trust.label } : {}),
     signedIdentity: req.signedIdentity?.type ?? 'matchRepoDigestOrExact',
     signatureFormats: req.signatureFormats,
     satisfied: false,

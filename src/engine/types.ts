@@ -3,7 +3,11 @@ import type { ReasonCode } from '../errors.js';
 
 export type Decision = 'allow' | 'deny';
 
-export type SignatureStatus = 'verified' | 'identity-mismatch' | 'digest-mismatch' | 'untrusted' | 'malformed' | 'ignored-format';
+/**
+ * `signer-mismatch`: the signature verifies against the trusted CA (and logs), but the
+ * certificate's holder (SAN, issuer, extensions) is not one the policy names.
+ */
+export type SignatureStatus = 'verified' | 'identity-mismatch' | 'digest-mismatch' | 'signer-mismatch' | 'untrusted' | 'malformed' | 'ignored-format';
 
 export interface SignatureReport {
   format: 'legacy' | 'bundle';
@@ -11,7 +15,7 @@ export interface SignatureReport {
   subject: string;
   source: string;
   status: SignatureStatus;
-  /** The trusted key that made it, where one did. */
+  /** The trusted key that made it, or the certificate's holder (SANs and issuer), where one did. */
   signer?: string;
   /** What the signature names (legacy: docker-reference). */
   dockerReference?: string;
@@ -21,8 +25,10 @@ export interface SignatureReport {
 
 export interface RequirementReport {
   type: string;
-  /** Key labels (sigstoreSigned). */
+  /** Key labels (sigstoreSigned with keys). */
   keys?: string[];
+  /** Where trust comes from, beyond plain keys: `Fulcio CA …, Rekor …`, `CA …`, `trusted root …`, `keys … with Rekor …`. */
+  trust?: string;
   signedIdentity?: string;
   signatureFormats?: string[];
   satisfied: boolean;

@@ -11,13 +11,17 @@ import { ReasonCode, SigguardError } from '../errors.js';
 import { type TrustedKey, parsePublicKey } from '../verify/keys.js';
 import { type PolicyInput, type RequirementInput, type SignatureFormat, type SignedIdentity, policySchema } from './schema.js';
 import { scopeProblem } from './scopes.js';
+import { type TrustRule, compileTrust } from './trust.js';
 
 export type Requirement =
   | { type: 'insecureAcceptAnything' }
   | { type: 'reject' }
   | {
       type: 'sigstoreSigned';
+      /** The trusted public keys of a key requirement (keyPath…keyDatas); empty for certificates. */
       keys: TrustedKey[];
+      /** How signers are trusted: keys (with Rekor, optionally), fulcio, pki or keyless. */
+      trust: TrustRule;
       signedIdentity: SignedIdentity | undefined;
       signatureFormats: SignatureFormat[];
     };
@@ -30,6 +34,8 @@ export interface Policy {
   tagResolution: PolicyInput['tagResolution'];
   nonKubernetes: PolicyInput['nonKubernetes'];
   scopes: Map<string, Requirement[]>;
+  /** Lines worth saying about a valid policy (`path: message`), e.g. regular expressions cosign reads differently. */
+  warnings: string[];
 }
 
 function policyError(file: string, path: string, message: string): SigguardError {
@@ -121,6 +127,7 @@ export function compilePolicy(doc: unknown, file: string, baseDir: string = dirn
   }
   const input = parsed.data;
   const scopes = new Map<string, Requirement[]>();
+  const warnings: string[] = [];
   for (const [scope, reqs] of Object.entries(input.scopes)) {
     const problem = scopeProblem(scope);
     if (problem !== undefined) throw policyError(file, formatPath(['scopes', scope]), problem);
@@ -128,9 +135,19 @@ export function compilePolicy(doc: unknown, file: string, baseDir: string = dirn
       scope,
       reqs.map((req, i): Requirement => {
         if (req.type !== 'sigstoreSigned') return req;
+        const path = formatPath(['scopes', scope, i]);
+        const keys = loadKeys(req, file, path, baseDir);
+        const trust = compileTrust(req, keys, {
+          baseDir,
+          fail: (field, message) => {
+            throw policyError(file, `${path}.${field}`, message);
+          },
+          warn: (field, message) => warnings.push(`${path}.${field}: ${message}`),
+        });
         return {
           type: 'sigstoreSigned',
-          keys: loadKeys(req, file, formatPath(['scopes', scope, i]), baseDir),
+          keys,
+          trust,
           signedIdentity: req.signedIdentity,
           signatureFormats: req.signatureFormats ?? ['legacy', 'bundle'],
         };
@@ -145,6 +162,7 @@ export function compilePolicy(doc: unknown, file: string, baseDir: string = dirn
     tagResolution: input.tagResolution,
     nonKubernetes: input.nonKubernetes,
     scopes,
+    warnings,
   };
 }
 

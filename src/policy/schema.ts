@@ -20,6 +20,104 @@ export const signedIdentitySchema = z.discriminatedUnion('type', [
 ]);
 export type SignedIdentity = z.infer<typeof signedIdentitySchema>;
 
+/** containers-policy.json(5)'s `fulcio`: a Fulcio CA, an exact OIDC issuer and email. */
+const fulcioSchema = z
+  .strictObject({
+    caPath: nonEmpty.optional(),
+    caData: nonEmpty.optional(),
+    oidcIssuer: nonEmpty,
+    subjectEmail: nonEmpty,
+  })
+  .superRefine((f, ctx) => {
+    if ((f.caPath === undefined) === (f.caData === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'fulcio needs exactly one of caPath, caData' });
+    }
+  });
+
+/** containers-policy.json(5)'s `pki`: your own CA, no Fulcio, no Rekor. */
+const pkiSchema = z
+  .strictObject({
+    caRootsPath: nonEmpty.optional(),
+    caRootsData: nonEmpty.optional(),
+    caIntermediatesPath: nonEmpty.optional(),
+    caIntermediatesData: nonEmpty.optional(),
+    subjectEmail: nonEmpty.optional(),
+    subjectHostname: nonEmpty.optional(),
+  })
+  .superRefine((p, ctx) => {
+    if ((p.caRootsPath === undefined) === (p.caRootsData === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'pki needs exactly one of caRootsPath, caRootsData' });
+    }
+    if (p.caIntermediatesPath !== undefined && p.caIntermediatesData !== undefined) {
+      ctx.addIssue({ code: 'custom', message: 'pki takes at most one of caIntermediatesPath, caIntermediatesData' });
+    }
+    if (p.subjectEmail === undefined && p.subjectHostname === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'pki needs at least one of subjectEmail, subjectHostname' });
+    }
+  });
+
+/**
+ * Fulcio certificate extensions a keyless requirement may pin (exact values), named as
+ * cosign's --certificate-github-workflow-* flags and Fulcio's OID registry name them.
+ */
+export const FULCIO_EXTENSIONS = {
+  githubWorkflowTrigger: { oid: '1.3.6.1.4.1.57264.1.2', der: false },
+  githubWorkflowSha: { oid: '1.3.6.1.4.1.57264.1.3', der: false },
+  githubWorkflowName: { oid: '1.3.6.1.4.1.57264.1.4', der: false },
+  githubWorkflowRepository: { oid: '1.3.6.1.4.1.57264.1.5', der: false },
+  githubWorkflowRef: { oid: '1.3.6.1.4.1.57264.1.6', der: false },
+  buildSignerURI: { oid: '1.3.6.1.4.1.57264.1.9', der: true },
+  buildSignerDigest: { oid: '1.3.6.1.4.1.57264.1.10', der: true },
+  runnerEnvironment: { oid: '1.3.6.1.4.1.57264.1.11', der: true },
+  sourceRepositoryURI: { oid: '1.3.6.1.4.1.57264.1.12', der: true },
+  sourceRepositoryDigest: { oid: '1.3.6.1.4.1.57264.1.13', der: true },
+  sourceRepositoryRef: { oid: '1.3.6.1.4.1.57264.1.14', der: true },
+  sourceRepositoryIdentifier: { oid: '1.3.6.1.4.1.57264.1.15', der: true },
+  sourceRepositoryOwnerURI: { oid: '1.3.6.1.4.1.57264.1.16', der: true },
+  sourceRepositoryOwnerIdentifier: { oid: '1.3.6.1.4.1.57264.1.17', der: true },
+  buildConfigURI: { oid: '1.3.6.1.4.1.57264.1.18', der: true },
+  buildConfigDigest: { oid: '1.3.6.1.4.1.57264.1.19', der: true },
+  buildTrigger: { oid: '1.3.6.1.4.1.57264.1.20', der: true },
+  runInvocationURI: { oid: '1.3.6.1.4.1.57264.1.21', der: true },
+  sourceRepositoryVisibilityAtSigning: { oid: '1.3.6.1.4.1.57264.1.22', der: true },
+} as const;
+export type FulcioExtensionName = keyof typeof FULCIO_EXTENSIONS;
+
+const keylessIdentitySchema = z
+  .strictObject({
+    issuer: nonEmpty.optional(),
+    issuerRegExp: nonEmpty.optional(),
+    subject: nonEmpty.optional(),
+    subjectRegExp: nonEmpty.optional(),
+  })
+  .superRefine((id, ctx) => {
+    if ((id.issuer === undefined) === (id.issuerRegExp === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'an identity needs exactly one of issuer, issuerRegExp' });
+    }
+    if ((id.subject === undefined) === (id.subjectRegExp === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'an identity needs exactly one of subject, subjectRegExp' });
+    }
+  });
+export type KeylessIdentityInput = z.infer<typeof keylessIdentitySchema>;
+
+const extensionsSchema = z.strictObject(
+  Object.fromEntries(Object.keys(FULCIO_EXTENSIONS).map((k) => [k, nonEmpty.optional()])) as Record<FulcioExtensionName, z.ZodOptional<z.ZodString>>,
+);
+
+/** sigguard's own block (after policy-controller's keyless.identities): a Sigstore trusted root and identities. */
+const keylessSchema = z.strictObject({
+  /** A TrustedRoot JSON file, or `public-good` (built in). */
+  trustedRoot: nonEmpty.default('public-good'),
+  identities: z.array(keylessIdentitySchema).min(1),
+  extensions: extensionsSchema.optional(),
+  requireRekor: z.boolean().default(true),
+  requireSCT: z.boolean().default(true),
+});
+export type KeylessInput = z.infer<typeof keylessSchema>;
+
+export const KEY_SOURCES = ['keyPath', 'keyPaths', 'keyData', 'keyDatas', 'fulcio', 'pki', 'keyless'] as const;
+export const REKOR_KEY_SOURCES = ['rekorPublicKeyPath', 'rekorPublicKeyPaths', 'rekorPublicKeyData', 'rekorPublicKeyDatas'] as const;
+
 const sigstoreSignedSchema = z
   .strictObject({
     type: z.literal('sigstoreSigned'),
@@ -27,22 +125,45 @@ const sigstoreSignedSchema = z
     keyPaths: z.array(nonEmpty).min(1).optional(),
     keyData: nonEmpty.optional(),
     keyDatas: z.array(nonEmpty).min(1).optional(),
+    fulcio: fulcioSchema.optional(),
+    pki: pkiSchema.optional(),
+    keyless: keylessSchema.optional(),
+    rekorPublicKeyPath: nonEmpty.optional(),
+    rekorPublicKeyPaths: z.array(nonEmpty).min(1).optional(),
+    rekorPublicKeyData: nonEmpty.optional(),
+    rekorPublicKeyDatas: z.array(nonEmpty).min(1).optional(),
+    /** Key requirements: the signature must carry a verified Rekor entry (sigguard's field). */
+    requireRekor: z.boolean().optional(),
     signedIdentity: signedIdentitySchema.optional(),
     signatureFormats: z.array(z.enum(signatureFormats)).min(1).optional(),
   })
   .superRefine((req, ctx) => {
-    const sources = (['keyPath', 'keyPaths', 'keyData', 'keyDatas'] as const).filter((k) => req[k] !== undefined);
+    const sources = KEY_SOURCES.filter((k) => req[k] !== undefined);
     if (sources.length !== 1) {
       ctx.addIssue({
         code: 'custom',
         message:
           sources.length === 0
-            ? 'a sigstoreSigned requirement needs exactly one of keyPath, keyPaths, keyData, keyDatas'
-            : `only one of keyPath, keyPaths, keyData, keyDatas may be set (found ${sources.join(', ')})`,
+            ? `a sigstoreSigned requirement needs exactly one of ${KEY_SOURCES.join(', ')}`
+            : `only one of ${KEY_SOURCES.join(', ')} may be set (found ${sources.join(', ')})`,
       });
+      return;
+    }
+    const rekor = REKOR_KEY_SOURCES.filter((k) => req[k] !== undefined);
+    const issue = (message: string, path?: string) => ctx.addIssue({ code: 'custom', message, ...(path ? { path: [path] } : {}) });
+    if (rekor.length > 1) issue(`only one of ${REKOR_KEY_SOURCES.join(', ')} may be set (found ${rekor.join(', ')})`);
+    const source = sources[0]!;
+    if (source === 'fulcio' && rekor.length === 0) issue(`fulcio needs one of ${REKOR_KEY_SOURCES.join(', ')} (a Fulcio certificate is trusted only with a Rekor entry)`);
+    if (source === 'pki' && rekor.length > 0) issue(`${rekor[0]} is not supported with pki (a private PKI has no Rekor)`, rekor[0]);
+    if (source === 'keyless' && rekor.length > 0) {
+      issue(`${rekor[0]} is not used with keyless: its transparency logs come from keyless.trustedRoot`, rekor[0]);
+    }
+    if (req.requireRekor !== undefined) {
+      if (source === 'keyless') issue('requireRekor belongs inside the keyless block (keyless.requireRekor)', 'requireRekor');
+      else if (source === 'fulcio' || source === 'pki') issue(`requireRekor is for key requirements (${source} ${source === 'fulcio' ? 'always needs' : 'has no'} Rekor)`, 'requireRekor');
+      else if (req.requireRekor === false && rekor.length > 0) issue(`requireRekor: false contradicts ${rekor[0]} (a Rekor key means the entry is required)`, 'requireRekor');
     }
   });
-
 export const requirementSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('insecureAcceptAnything') }),
   z.strictObject({ type: z.literal('reject') }),

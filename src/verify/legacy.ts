@@ -1,12 +1,17 @@
 /**
  * Legacy cosign signatures: the simple-signing payload and its detached
  * signature become a Sigstore bundle (messageSignature over the payload bytes)
- * that @sigstore/verify checks.
+ * that @sigstore/verify checks. With cosign's other annotations, a v0.1 bundle
+ * carries what they do: `dev.sigstore.cosign/certificate` and `/chain` the
+ * certificate chain (without roots: those come from the policy only),
+ * `/bundle` the Rekor entry with its signed entry timestamp as inclusion
+ * promise, `/rfc3161timestamp` an RFC 3161 timestamp.
  */
-import { createHash, verify as cryptoVerify } from 'node:crypto';
+import { X509Certificate, createHash, verify as cryptoVerify } from 'node:crypto';
 import { type Bundle, bundleFromJSON } from '@sigstore/bundle';
 import { type SignedEntity, toSignedEntity } from '@sigstore/verify';
 import type { FoundSignature } from '../discovery/types.js';
+import { z } from 'zod';
 import { type TrustedKey, signatureHashFor } from './keys.js';
 import { SIMPLE_SIGNING_TYPE, type SignedClaim, simpleSigningSchema } from './payload.js';
 
@@ -33,8 +38,14 @@ export function readLegacyClaim(sig: LegacySignature): SignedClaim {
   };
 }
 
-/** The Sigstore bundle equivalent of a legacy signature (v0.1, public key, no log entries). */
-export function legacyToBundle(sig: LegacySignature): Bundle {
+export const ANNOTATION_CERTIFICATE = 'dev.sigstore.cosign/certificate';
+export const ANNOTATION_CHAIN = 'dev.sigstore.cosign/chain';
+export const ANNOTATION_BUNDLE = 'dev.sigstore.cosign/bundle';
+export const ANNOTATION_TIMESTAMP = 'dev.sigstore.cosign/rfc3161timestamp';
+const V01 = 'application/vnd.dev.sigstore.bundle+json;version=0.1';
+
+/** The signature annotation's text, checked to be base64. */
+function signatureText(sig: LegacySignature): string {
   if (sig.signature === undefined || sig.signature === '') throw new MalformedSignature('no dev.cosignproject.cosign/signature annotation');
   // Go's base64 decoder (cosign's) skips line breaks; nothing else is tolerated.
   const text = sig.signature.replace(/[\r\n]/g, '');
@@ -42,18 +53,159 @@ export function legacyToBundle(sig: LegacySignature): Bundle {
   if (raw.length === 0 || raw.toString('base64').replace(/=+$/, '') !== text.replace(/=+$/, '')) {
     throw new MalformedSignature('signature annotation is not base64');
   }
+  return text;
+}
+
+function messageSignature(sig: LegacySignature, text: string) {
+  return {
+    messageDigest: { algorithm: 'SHA2_256', digest: createHash('sha256').update(sig.payload).digest('base64') },
+    signature: text,
+  };
+}
+
+/** The Sigstore bundle equivalent of a legacy signature (v0.1, public key, no log entries). */
+export function legacyToBundle(sig: LegacySignature): Bundle {
+  const text = signatureText(sig);
   try {
     return bundleFromJSON({
-      mediaType: 'application/vnd.dev.sigstore.bundle+json;version=0.1',
+      mediaType: V01,
       verificationMaterial: { publicKey: { hint: '' }, tlogEntries: [], timestampVerificationData: { rfc3161Timestamps: [] } },
-      messageSignature: {
-        messageDigest: { algorithm: 'SHA2_256', digest: createHash('sha256').update(sig.payload).digest('base64') },
-        signature: text,
-      },
+      messageSignature: messageSignature(sig, text),
     });
   } catch (err) {
     throw new MalformedSignature(`cannot form a bundle: ${(err as Error).message}`);
   }
+}
+
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+
+function pemCertificates(text: string, what: string): X509Certificate[] {
+  const blocks = text.match(PEM_CERT) ?? [];
+  if (blocks.length === 0) throw new MalformedSignature(`${what} annotation holds no PEM certificate`);
+  return blocks.map((b) => {
+    try {
+      return new X509Certificate(b);
+    } catch {
+      throw new MalformedSignature(`${what} annotation holds an unreadable certificate`);
+    }
+  });
+}
+
+/** A root, or anything a chain builder could take for one: subject is issuer, or it verifies itself. */
+const isSelfSigned = (c: X509Certificate): boolean => {
+  try {
+    return c.subject === c.issuer || c.checkIssued(c) || c.verify(c.publicKey);
+  } catch {
+    return true;
+  }
+};
+
+const legacySetSchema = z.object({
+  SignedEntryTimestamp: z.string().min(1),
+  Payload: z.object({
+    body: z.string().min(1),
+    integratedTime: z.number().int(),
+    logIndex: z.number().int(),
+    logID: z.string().regex(/^[0-9a-fA-F]+$/),
+  }),
+});
+
+/** cosign's Rekor bundle annotation as a v0.1 tlog entry with the SET as inclusion promise. */
+function tlogEntry(annotation: string): unknown {
+  let json: unknown;
+  try {
+    json = JSON.parse(annotation);
+  } catch {
+    throw new MalformedSignature('Rekor bundle annotation is not JSON');
+  }
+  const parsed = legacySetSchema.safeParse(json);
+  if (!parsed.success) throw new MalformedSignature('Rekor bundle annotation is not {SignedEntryTimestamp, Payload: {body, integratedTime, logIndex, logID}}');
+  const { SignedEntryTimestamp, Payload } = parsed.data;
+  let kind: unknown;
+  let version: unknown;
+  try {
+    const body = JSON.parse(Buffer.from(Payload.body, 'base64').toString('utf8')) as { kind?: unknown; apiVersion?: unknown };
+    kind = body.kind;
+    version = body.apiVersion;
+  } catch {
+    throw new MalformedSignature('Rekor entry body is not JSON');
+  }
+  if (typeof kind !== 'string' || typeof version !== 'string') throw new MalformedSignature('Rekor entry body names no kind and apiVersion');
+  return {
+    logIndex: String(Payload.logIndex),
+    logId: { keyId: Buffer.from(Payload.logID, 'hex').toString('base64') },
+    kindVersion: { kind, version },
+    integratedTime: String(Payload.integratedTime),
+    inclusionPromise: { signedEntryTimestamp: SignedEntryTimestamp },
+    canonicalizedBody: Payload.body,
+  };
+}
+
+export interface LegacyBundles {
+  /** v0.1 bundle JSON, public-key material: for key requirements. */
+  keyBundle: unknown;
+  /** v0.1 bundle JSON with the certificate chain; undefined without a certificate annotation. */
+  certificateBundle: unknown;
+  /** Why the certificate, Rekor or timestamp annotations cannot be used, if they cannot. */
+  problem: string | undefined;
+}
+
+/**
+ * The v0.1 bundles a legacy signature amounts to, annotations included. The
+ * signature itself must be sound (else MalformedSignature); a broken
+ * certificate, Rekor or timestamp annotation only matters to a requirement
+ * that needs it, and is reported in `problem`.
+ */
+export function legacyBundles(sig: LegacySignature): LegacyBundles {
+  const text = signatureText(sig);
+  const tlogEntries: unknown[] = [];
+  const rfc3161Timestamps: unknown[] = [];
+  const problems: string[] = [];
+  const attempt = (fn: () => void) => {
+    try {
+      fn();
+    } catch (err) {
+      if (err instanceof MalformedSignature) problems.push(err.message);
+      else throw err;
+    }
+  };
+  attempt(() => {
+    const set = sig.annotations[ANNOTATION_BUNDLE];
+    if (set !== undefined) tlogEntries.push(tlogEntry(set));
+  });
+  attempt(() => {
+    const ts = sig.annotations[ANNOTATION_TIMESTAMP];
+    if (ts === undefined) return;
+    let json: unknown;
+    try {
+      json = JSON.parse(ts);
+    } catch {
+      throw new MalformedSignature('RFC 3161 timestamp annotation is not JSON');
+    }
+    const parsed = z.object({ SignedRFC3161Timestamp: z.string().min(1) }).safeParse(json);
+    if (!parsed.success) throw new MalformedSignature('RFC 3161 timestamp annotation is not {SignedRFC3161Timestamp}');
+    rfc3161Timestamps.push({ signedTimestamp: parsed.data.SignedRFC3161Timestamp });
+  });
+  let chain: string[] | undefined;
+  attempt(() => {
+    const leaf = sig.annotations[ANNOTATION_CERTIFICATE];
+    if (leaf === undefined) return;
+    const leafCerts = pemCertificates(leaf, 'certificate');
+    if (leafCerts.length !== 1) throw new MalformedSignature(`certificate annotation holds ${leafCerts.length} certificates, not 1`);
+    const chainText = sig.annotations[ANNOTATION_CHAIN];
+    // the chain ends with the root, which only the policy may name: intermediates only
+    const intermediates = chainText === undefined ? [] : pemCertificates(chainText, 'chain').filter((c) => !isSelfSigned(c));
+    chain = [leafCerts[0]!, ...intermediates].map((c) => c.raw.toString('base64'));
+  });
+  const problem = problems.length > 0 ? problems.join('; ') : undefined;
+  const base = { mediaType: V01, messageSignature: messageSignature(sig, text) };
+  const vm = { tlogEntries, timestampVerificationData: { rfc3161Timestamps } };
+  return {
+    // keys are trusted at all times: a timestamp adds nothing to a key requirement
+    keyBundle: { ...base, verificationMaterial: { publicKey: { hint: '' }, tlogEntries, timestampVerificationData: { rfc3161Timestamps: [] } } },
+    certificateBundle: chain === undefined ? undefined : { ...base, verificationMaterial: { x509CertificateChain: { certificates: chain.map((rawBytes) => ({ rawBytes })) }, ...vm } },
+    problem,
+  };
 }
 
 /**

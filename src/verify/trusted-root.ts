@@ -9,17 +9,18 @@
  * trust it from the beginning of time; the trusted-root spec makes the start
  * required, and a key with no known start must not vouch for old entries.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
-import seeds from '@sigstore/tuf/seeds.json' with { type: 'json' };
 import { type TrustMaterial, toTrustMaterial } from '@sigstore/verify';
 import { z } from 'zod';
+import { PUBLIC_GOOD_TUF_URL, publicGoodTrustedRootBytes } from './public-good.js';
 
 export class TrustedRootError extends Error {
   override name = 'TrustedRootError';
 }
 
-export const PUBLIC_GOOD_TUF_URL = 'https://tuf-repo-cdn.sigstore.dev';
+export { PUBLIC_GOOD_TUF_URL };
 
 const MEDIA_TYPE = /^application\/vnd\.dev\.sigstore\.trustedroot(\+json;version=0\.[12]|\.v0\.[12]\+json)$/;
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
@@ -54,6 +55,8 @@ export interface LoadedTrust {
   source: string;
   /** Authorities set aside as untrusted, with why (e.g. `tlogs[1]: validFor has no start`). */
   untrusted: string[];
+  /** sha256 (hex) of the root's JSON bytes (of its JSON text when built from a value). */
+  fingerprint: string;
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {
@@ -61,7 +64,7 @@ function describeIssue(issue: z.core.$ZodIssue): string {
 }
 
 /** Validates a parsed trusted root and builds the TrustMaterial; throws TrustedRootError. */
-export function trustFromJSON(json: unknown, source: string): LoadedTrust {
+export function trustFromJSON(json: unknown, source: string, fingerprint?: string): LoadedTrust {
   const parsed = trustedRootSchema.safeParse(json);
   if (!parsed.success) throw new TrustedRootError(`${source}: not a valid trusted root (${parsed.error.issues.slice(0, 3).map(describeIssue).join('; ')})`);
   const root = parsed.data;
@@ -80,7 +83,8 @@ export function trustFromJSON(json: unknown, source: string): LoadedTrust {
     timestampAuthorities: keep(root.timestampAuthorities, 'timestampAuthorities', (c) => c.validFor?.start),
   };
   try {
-    return { trust: toTrustMaterial(TrustedRoot.fromJSON(filtered)), source, untrusted };
+    const print = fingerprint ?? createHash('sha256').update(JSON.stringify(json)).digest('hex');
+    return { trust: toTrustMaterial(TrustedRoot.fromJSON(filtered)), source, untrusted, fingerprint: print };
   } catch (err) {
     throw new TrustedRootError(`${source}: unusable trusted root (${(err as Error).message})`);
   }
@@ -100,24 +104,23 @@ export function loadTrustedRootFile(path: string): LoadedTrust {
   } catch {
     throw new TrustedRootError(`${path}: trusted root is not JSON`);
   }
-  return trustFromJSON(json, path);
+  return trustFromJSON(json, path, createHash('sha256').update(text).digest('hex'));
 }
-
-const seedsSchema = z.record(z.string(), z.looseObject({ targets: z.record(z.string(), z.string()) }));
 
 /** The public-good production trusted root as @sigstore/tuf's seeds carry it (base64 TUF target). */
 export function publicGoodTrustedRootJSON(): unknown {
-  const parsed = seedsSchema.safeParse(seeds);
-  const target = parsed.success ? parsed.data[PUBLIC_GOOD_TUF_URL]?.targets['trusted_root.json'] : undefined;
-  if (target === undefined) throw new TrustedRootError('built-in public-good trusted root missing from @sigstore/tuf seeds');
-  return JSON.parse(Buffer.from(target, 'base64').toString('utf8'));
+  try {
+    return JSON.parse(publicGoodTrustedRootBytes().toString('utf8'));
+  } catch (err) {
+    throw new TrustedRootError((err as Error).message);
+  }
 }
 
 let publicGood: LoadedTrust | undefined;
 
 /** The public-good production trust (built in), parsed once. */
 export function publicGoodTrust(): LoadedTrust {
-  publicGood ??= trustFromJSON(publicGoodTrustedRootJSON(), 'public-good (built in)');
+  publicGood ??= trustFromJSON(publicGoodTrustedRootJSON(), 'public-good (built in)', createHash('sha256').update(publicGoodTrustedRootBytes()).digest('hex'));
   return publicGood;
 }
 

@@ -17,22 +17,57 @@
  * - each tlog body names the same key or certificate as the bundle (the
  *   library's verifyTLogBody compares signature and digest only), is of a
  *   kind that fits the content, and never the old `rekord` kind;
- * - SAN and issuer compare exactly (the library takes the SAN as a regexp);
+ * - SAN and issuer compare exactly (the library takes the SAN as a regexp),
+ *   or a policy's certificate rule judges them (src/policy/certificate-rules.ts);
  * - the signing certificate is not a CA.
+ *
+ * For policies other than the Sigstore defaults (`certificate` options):
+ * Rekor, SCTs and timestamps may be optional, in which case a certificate
+ * without a verified timestamp is checked at the current time; Rekor entries
+ * may be set aside altogether (containers-policy.json's `pki`); intermediates
+ * the bundle carries may link the leaf to a trusted root (containers/image's
+ * `fulcio` and `pki` do so with cosign's chain annotation); a leaf with an
+ * extended key usage must allow code signing.
  *
  * Every error (the library throws TypeErrors on some inputs) becomes
  * `{ ok: false, reason }` with a one-line reason.
  */
-import { type KeyObject, X509Certificate as NodeX509, createHash, createPublicKey } from 'node:crypto';
+import { type KeyObject, X509Certificate as NodeX509, createHash, createPublicKey, verify as cryptoVerify } from 'node:crypto';
 import { BUNDLE_V01_MEDIA_TYPE, BUNDLE_V02_MEDIA_TYPE, BUNDLE_V03_LEGACY_MEDIA_TYPE, BUNDLE_V03_MEDIA_TYPE, type Bundle, type TransparencyLogEntry, assertBundleLatest, assertBundleV01, assertBundleV02, bundleFromJSON } from '@sigstore/bundle';
 import { HashAlgorithm } from '@sigstore/protobuf-specs';
+import { X509Certificate as CoreX509 } from '@sigstore/core';
 import { type SignedEntity, type TrustMaterial, Verifier, toSignedEntity } from '@sigstore/verify';
 import { z } from 'zod';
+import { type CertificateFacts, type CertificateRule, certificateMismatch, describeHolder } from '../policy/certificate-rules.js';
+import { CertificateProblem, certificateFacts } from './certificate.js';
 import { IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_TYPES, inTotoStatementSchema } from './payload.js';
 import { prehashUnsupported, verifyPrehashed } from './prehashed.js';
 
 export type BundleArtifact = { bytes: Buffer } | { digest: string };
-export type BundleExpectation = { publicKey: string | Buffer | KeyObject } | { identity: string; issuer: string };
+export type BundleExpectation =
+  | { publicKey: string | Buffer | KeyObject }
+  | { identity: string; issuer: string }
+  /** A policy's rule for the certificate holder. */
+  | { certificate: CertificateRule };
+
+/** How a certificate is verified, where a policy departs from the Sigstore defaults (every field defaults to true/false as named). */
+export interface CertificateOptions {
+  /** At least one verified Rekor entry (default true). */
+  requireTlog?: boolean;
+  /** At least one verified embedded SCT (default true); false: SCTs are not checked at all. */
+  requireSCT?: boolean;
+  /**
+   * At least one verified timestamp: a Rekor entry's integrated time or an RFC 3161
+   * timestamp (default true). Without one, the certificate is checked at the current time.
+   */
+  requireTimestamp?: boolean;
+  /** Set Rekor entries and timestamps aside: the certificate is checked at the current time (default false). */
+  ignoreTlog?: boolean;
+  /** Intermediates in the bundle's chain may link the leaf to a trusted root (default false). */
+  bundleIntermediates?: boolean;
+  /** The current time (tests). */
+  now?: Date;
+}
 
 export interface VerifyBundleInput {
   /** The bundle: its JSON text, or already parsed. */
@@ -41,19 +76,31 @@ export interface VerifyBundleInput {
   artifact: BundleArtifact;
   trust: TrustMaterial;
   expect: BundleExpectation;
-  /** Key-signed bundles must carry a verified tlog entry (default true; certificates always need one). */
+  /** Key-signed bundles must carry a verified tlog entry (default true; for certificates see `certificate`). */
   requireTlogForKey?: boolean;
+  /** Certificate verification departing from the Sigstore defaults. */
+  certificate?: CertificateOptions;
 }
 
-export type BundleSigner = { type: 'key'; keyId: string } | { type: 'certificate'; identity: string; issuer: string };
+export type BundleSigner =
+  | { type: 'key'; keyId: string }
+  | { type: 'certificate'; identity: string; issuer: string; facts?: CertificateFacts };
 
 export type VerifyBundleResult =
   | { ok: true; signer: BundleSigner; mediaType: string; content: 'messageSignature' | 'dsseEnvelope' }
-  | { ok: false; reason: string };
+  /** `holder`: everything verified but who holds the certificate, which the rule refuses. */
+  | { ok: false; reason: string; holder?: CertificateFacts };
 
-class Refusal extends Error {}
-function refuse(reason: string): never {
-  throw new Refusal(reason);
+class Refusal extends Error {
+  constructor(
+    message: string,
+    readonly holder?: CertificateFacts,
+  ) {
+    super(message);
+  }
+}
+function refuse(reason: string, holder?: CertificateFacts): never {
+  throw new Refusal(reason, holder);
 }
 
 const MEDIA_TYPES = [BUNDLE_V01_MEDIA_TYPE, BUNDLE_V02_MEDIA_TYPE, BUNDLE_V03_LEGACY_MEDIA_TYPE, BUNDLE_V03_MEDIA_TYPE];
@@ -271,7 +318,28 @@ function signedEntity(bundle: Bundle, artifact: BundleArtifact, signerKey: KeyOb
   if ('bytes' in artifact) {
     const actual = createHash(hash).update(artifact.bytes).digest();
     if (!actual.equals(Buffer.from(digest.digest))) refuse(`artifact ${hash} digest does not match the bundle's message digest`);
-    return toSignedEntity(bundle, artifact.bytes);
+    const entity = toSignedEntity(bundle, artifact.bytes);
+    if (signerKey.asymmetricKeyType !== 'ed25519') return entity;
+    // Ed25519 signs the message itself (cosign's legacy signatures by Ed25519 keys):
+    // the library always names a digest algorithm, which node refuses for Ed25519.
+    const content = entity.signature;
+    const bytes = artifact.bytes;
+    return {
+      ...entity,
+      signature: {
+        signature: content.signature,
+        compareSignature: (s) => content.compareSignature(s),
+        compareDigest: (d) => content.compareDigest(d),
+        compareSignedDigest: (d) => content.compareSignedDigest(d),
+        verifySignature: (key) => {
+          try {
+            return cryptoVerify(null, bytes, key, content.signature);
+          } catch {
+            return false;
+          }
+        },
+      },
+    };
   }
   if (hash !== 'sha256') refuse(`bundle digests the artifact with ${hash}, the artifact is given as sha256`);
   const given = artifactSha256(artifact);
@@ -341,7 +409,6 @@ function verifyOrThrow(input: VerifyBundleInput): VerifyBundleResult {
     return { ok: true, signer: { type: 'key', keyId: keyId(key) }, mediaType, content: bundle.content.$case };
   }
 
-  const { identity, issuer } = expect;
   let leafKey: KeyObject;
   let leaf: NodeX509;
   try {
@@ -351,6 +418,9 @@ function verifyOrThrow(input: VerifyBundleInput): VerifyBundleResult {
     return refuse('signing certificate is unreadable');
   }
   if (leaf.ca) refuse('signing certificate is a CA certificate');
+  if ('certificate' in expect) return verifyForPolicy(input, expect.certificate, bundle, mediaType, leafDer!, leafKey);
+
+  const { identity, issuer } = expect;
   checkTlogBodies(bundle, { cert: leafDer! });
   const entity = signedEntity(bundle, input.artifact, leafKey);
   const signer = new Verifier(input.trust, { tlogThreshold: 1, ctlogThreshold: 1, timestampThreshold: 1 }).verify(entity);
@@ -361,11 +431,116 @@ function verifyOrThrow(input: VerifyBundleInput): VerifyBundleResult {
   return { ok: true, signer: { type: 'certificate', identity: san, issuer: gotIssuer }, mediaType, content: bundle.content.$case };
 }
 
+type EntityTimestamp = SignedEntity['timestamps'][number];
+
+/** The current time, as a timestamp the verifier checks the certificate chain at (it checks at timestamps only). */
+function currentTime(now: Date): EntityTimestamp {
+  const tlogEntry = {
+    logIndex: '0',
+    logId: { keyId: Buffer.from('sigguard: the current time') },
+    integratedTime: String(Math.floor(now.getTime() / 1000)),
+    inclusionPromise: { signedEntryTimestamp: Buffer.alloc(0) },
+    canonicalizedBody: Buffer.alloc(0),
+  } as unknown as TransparencyLogEntry;
+  return { $case: 'transparency-log', tlogEntry };
+}
+
+/** Timestamps the verifier can use: RFC 3161 ones, and Rekor entries with an inclusion promise (integrated time). */
+const usable = (t: EntityTimestamp): boolean => t.$case === 'timestamp-authority' || t.tlogEntry.inclusionPromise !== undefined;
+
+/** What the library's path builder would take for a root: its subject is its issuer, or it verifies itself. */
+function rootLike(c: CoreX509): boolean {
+  try {
+    return c.subject.equals(c.issuer) || c.verify();
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Each CA's chain also offered the bundle's intermediates, so that a path from the leaf
+ * may pass through them to a trusted root. Never a root: a path ends at the first
+ * certificate the library deems self-signed, and one from the bundle must not end it.
+ */
+function withBundleIntermediates(trust: TrustMaterial, bundle: Bundle): TrustMaterial {
+  const vm = bundle.verificationMaterial.content;
+  if (vm.$case !== 'x509CertificateChain' || vm.x509CertificateChain.certificates.length < 2) return trust;
+  const extra = vm.x509CertificateChain.certificates.slice(1).map((c) => CoreX509.parse(Buffer.from(c.rawBytes)));
+  if (extra.some(rootLike)) refuse('bundle certificate chain includes a root certificate (roots come from the trusted root only)');
+  return { ...trust, certificateAuthorities: trust.certificateAuthorities.map((ca) => ({ ...ca, certChain: [...extra, ...ca.certChain] })) };
+}
+
+/**
+ * A view of the leaf whose copy has no SCT extension: the library verifies every SCT a
+ * certificate embeds (against the trusted CT logs) and offers no way to skip that, and it
+ * makes that copy only to verify SCTs. Used when SCTs are not required.
+ */
+function withoutSCTs(cert: CoreX509): CoreX509 {
+  const view = Object.assign(Object.create(Object.getPrototypeOf(cert) as object) as CoreX509, cert);
+  view.clone = () => {
+    const copy = cert.clone();
+    const i = copy.extensions.findIndex((ext) => ext.subs[0]?.toOID() === '1.3.6.1.4.1.11129.2.4.2');
+    if (i >= 0) copy.extensions.splice(i, 1);
+    return copy;
+  };
+  return view;
+}
+
+function verifyForPolicy(input: VerifyBundleInput, rule: CertificateRule, bundle: Bundle, mediaType: string, leafDer: Buffer, leafKey: KeyObject): VerifyBundleResult {
+  const opts = input.certificate ?? {};
+  const ignoreTlog = opts.ignoreTlog ?? false;
+  const requireTlog = !ignoreTlog && (opts.requireTlog ?? true);
+  const requireSCT = opts.requireSCT ?? true;
+  const requireTimestamp = !ignoreTlog && (opts.requireTimestamp ?? true);
+  let facts: CertificateFacts;
+  try {
+    facts = certificateFacts(leafDer);
+  } catch (err) {
+    if (err instanceof CertificateProblem) return refuse(err.message);
+    throw err;
+  }
+  if (!facts.codeSigning) refuse('signing certificate is not for code signing (extended key usage)');
+  if (!ignoreTlog) checkTlogBodies(bundle, { cert: leafDer });
+  let entity = signedEntity(bundle, input.artifact, leafKey);
+  if (ignoreTlog) entity = { ...entity, tlogEntries: [], timestamps: [] };
+  // RFC 3161 timestamps with no timestamp authority to check them against prove nothing: set aside
+  const noTSA = input.trust.timestampAuthorities.length === 0;
+  const timed = entity.timestamps.filter((t) => usable(t) && !(noTSA && t.$case === 'timestamp-authority'));
+  if (timed.length === 0) {
+    if (requireTimestamp) {
+      refuse(
+        requireTlog && entity.tlogEntries.length === 0
+          ? 'no Rekor entry: the signature was not logged, and the policy requires Rekor'
+          : 'no Rekor entry or RFC 3161 timestamp proves when the certificate signed, and the policy requires one',
+      );
+    }
+    entity = { ...entity, timestamps: [currentTime(opts.now ?? new Date())] };
+  } else {
+    entity = { ...entity, timestamps: timed };
+  }
+  if (!requireSCT && entity.key.$case === 'certificate') entity = { ...entity, key: { ...entity.key, certificate: withoutSCTs(entity.key.certificate) } };
+  const trust = opts.bundleIntermediates ? withBundleIntermediates(input.trust, bundle) : input.trust;
+  try {
+    new Verifier(trust, { tlogThreshold: requireTlog ? 1 : 0, ctlogThreshold: requireSCT ? 1 : 0, timestampThreshold: requireTimestamp ? 1 : 0 }).verify(entity);
+  } catch (err) {
+    const detail = describe(err);
+    if (timed.length === 0 && /not valid or expired/.test(detail)) {
+      refuse(`${detail} (checked at the current time${ignoreTlog ? '' : ': no Rekor entry or timestamp proves the signing time'})`);
+    }
+    throw err;
+  }
+  const wanted = certificateMismatch(rule, facts);
+  if (wanted !== undefined) refuse(`signed by ${describeHolder(facts)}, policy requires ${wanted}`, facts);
+  const identity = facts.sans[0]?.value ?? '(no subject alternative name)';
+  return { ok: true, signer: { type: 'certificate', identity, issuer: facts.issuer ?? '', facts }, mediaType, content: bundle.content.$case };
+}
+
 /** Verifies a bundle; never throws. */
 export function verifyBundle(input: VerifyBundleInput): VerifyBundleResult {
   try {
     return verifyOrThrow(input);
   } catch (err) {
+    if (err instanceof Refusal && err.holder !== undefined) return { ok: false, reason: describe(err), holder: err.holder };
     return { ok: false, reason: describe(err) };
   }
 }

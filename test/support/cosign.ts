@@ -51,6 +51,36 @@ export class Cosign {
     return this.must(COSIGN3, ['sign', '--key', key, '--signing-config', this.signingConfig, '--trusted-root', this.emptyRoot, '-y', image]);
   }
 
+  /** cosign 2.5.0 with a certificate (and its chain) for the key: a legacy signature carrying them. */
+  signCert2(key: string, cert: string, chain: string, image: string): Promise<Run> {
+    return this.must(COSIGN2, ['sign', '--key', key, '--certificate', cert, '--certificate-chain', chain, '--tlog-upload=false', '-y', image]);
+  }
+
+  /** cosign 3.1.1 with a certificate: a bundle carrying it (cosign checks the certificate against `trustedRoot` first). */
+  signCert3(key: string, cert: string, chain: string, trustedRoot: string, image: string): Promise<Run> {
+    return this.must(COSIGN3, ['sign', '--key', key, '--certificate', cert, '--certificate-chain', chain, '--signing-config', this.signingConfig, '--trusted-root', trustedRoot, '-y', image]);
+  }
+
+  /**
+   * cosign verify of a certificate identity, offline (no Rekor, no SCT): cosign 2 against CA
+   * files (--ca-roots, --ca-intermediates), cosign 3 against a trusted root. The issuer is
+   * exact, or a regular expression. True when cosign accepts.
+   */
+  async verifyCertificate(
+    version: 2 | 3,
+    image: string,
+    opts: { identity: string; issuer?: string; issuerRegExp?: string; caRoots?: string; caIntermediates?: string; trustedRoot?: string },
+  ): Promise<{ ok: boolean; stderr: string }> {
+    const args = ['verify', '--certificate-identity', opts.identity, '--insecure-ignore-tlog', '--insecure-ignore-sct'];
+    if (opts.issuer !== undefined) args.push('--certificate-oidc-issuer', opts.issuer);
+    if (opts.issuerRegExp !== undefined) args.push('--certificate-oidc-issuer-regexp', opts.issuerRegExp);
+    if (opts.caRoots !== undefined) args.push('--ca-roots', opts.caRoots);
+    if (opts.caIntermediates !== undefined) args.push('--ca-intermediates', opts.caIntermediates);
+    if (opts.trustedRoot !== undefined) args.push('--trusted-root', opts.trustedRoot);
+    const r = await run(version === 2 ? COSIGN2 : COSIGN3, [...args, image], { env: this.env });
+    return { ok: r.code === 0, stderr: r.stderr };
+  }
+
   /** cosign verify --key, offline; true when cosign accepts. */
   async verify(version: 2 | 3, pub: string, image: string): Promise<boolean> {
     const r = await run(version === 2 ? COSIGN2 : COSIGN3, ['verify', '--key', pub, '--insecure-ignore-tlog', image], { env: this.env });

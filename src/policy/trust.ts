@@ -1,0 +1,301 @@
+/**
+ * The trust material of one sigstoreSigned requirement, read when the policy is
+ * loaded: trusted keys, a Fulcio CA with Rekor keys (`fulcio`), a private CA
+ * (`pki`), or a Sigstore trusted root (`keyless`), with a fingerprint of every
+ * byte of it (the verdict cache keys on it) and the compiled identity rule.
+ *
+ * Light on purpose: node:crypto parses certificates and keys here; the
+ * @sigstore objects the verifier needs are built from these bytes on first use
+ * (src/verify/authority.ts), so a hook that decides by scope alone never loads
+ * them. `sigguard policy validate` builds them all.
+ */
+import { type KeyObject, X509Certificate, createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
+import { type TrustedKey, parsePublicKey } from '../verify/keys.js';
+import { publicGoodTrustedRootBytes } from '../verify/public-good.js';
+import { type CertificateRule, type KeylessIdentity, type StringMatch, anchoredLikeCosign, wholeValueRegExp } from './certificate-rules.js';
+import type { FulcioExtensionName, KeylessInput, RequirementInput } from './schema.js';
+
+type SigstoreInput = Extract<RequirementInput, { type: 'sigstoreSigned' }>;
+
+/** Certificates from policy files, as DER; roots are self-signed, the rest intermediates. */
+export interface CertificatePool {
+  label: string;
+  roots: Buffer[];
+  intermediates: Buffer[];
+}
+
+export interface RekorKey {
+  label: string;
+  key: KeyObject;
+  /** DER SubjectPublicKeyInfo; its sha256 is the log ID. */
+  spki: Buffer;
+}
+
+/** A Sigstore TrustedRoot JSON, read and lightly checked; fully parsed on first use. */
+export interface TrustedRootFile {
+  /** The file path, or `public-good (built in)`. */
+  label: string;
+  json: unknown;
+  /** sha256 (hex) of the file's bytes. */
+  fingerprint: string;
+}
+
+/** Where Rekor entries are verified: policy-given keys, or a trusted root's logs. */
+export type RekorLogs = { kind: 'keys'; keys: RekorKey[] } | { kind: 'trustedRoot'; root: TrustedRootFile };
+
+interface RuleBase {
+  /** sha256 (hex) over all trust material bytes of the rule. */
+  fingerprint: string;
+  /** Everything the rule decides on, for the verdict cache key. */
+  canonical: Record<string, unknown>;
+  /** One line for reports: where trust comes from. */
+  label: string;
+}
+
+export type TrustRule = RuleBase &
+  (
+    | { kind: 'keys'; rekor: RekorLogs | undefined }
+    | { kind: 'fulcio'; ca: CertificatePool; rekor: RekorLogs; certificate: Extract<CertificateRule, { kind: 'fulcio' }> }
+    | { kind: 'pki'; ca: CertificatePool; certificate: Extract<CertificateRule, { kind: 'pki' }> }
+    | { kind: 'keyless'; root: TrustedRootFile; certificate: Extract<CertificateRule, { kind: 'keyless' }>; requireRekor: boolean; requireSCT: boolean }
+  );
+
+export interface TrustContext {
+  /** Throws the policy error for a field path relative to the requirement (e.g. `fulcio.caPath`). */
+  fail(field: string, message: string): never;
+  /** Adds a warning for a field path relative to the requirement. */
+  warn(field: string, message: string): void;
+  baseDir: string;
+}
+
+export const PUBLIC_GOOD = 'public-good';
+
+const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
+
+/** One fingerprint over labelled parts, unambiguous (each part length-prefixed). */
+function fingerprintOf(parts: Array<[string, Buffer | string]>): string {
+  const h = createHash('sha256');
+  for (const [name, value] of parts) {
+    const b = Buffer.from(value);
+    h.update(`${name}:${b.length}:`).update(b);
+  }
+  return h.digest('hex');
+}
+
+function readBytes(ctx: TrustContext, field: string, path: string, what: string): Buffer {
+  try {
+    return readFileSync(resolve(ctx.baseDir, path));
+  } catch (err) {
+    return ctx.fail(field, `cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+/** `…Data` fields hold the base64 of the file's content, as in containers-policy.json(5). */
+function decodeData(ctx: TrustContext, field: string, data: string): Buffer {
+  const text = data.replace(/\s+/g, '');
+  const bytes = Buffer.from(text, 'base64');
+  if (bytes.length === 0 || bytes.toString('base64').replace(/=+$/, '') !== text.replace(/=+$/, '')) ctx.fail(field, 'not base64');
+  return bytes;
+}
+
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+
+function parseCertificates(ctx: TrustContext, field: string, bytes: Buffer): X509Certificate[] {
+  const blocks = bytes.toString('utf8').match(PEM_CERT) ?? [];
+  if (blocks.length === 0) ctx.fail(field, 'holds no PEM certificate');
+  return blocks.map((pem, i) => {
+    try {
+      return new X509Certificate(pem);
+    } catch (err) {
+      return ctx.fail(field, `certificate ${i + 1} is unreadable (${(err as Error).message})`);
+    }
+  });
+}
+
+const selfSigned = (c: X509Certificate): boolean => {
+  try {
+    return c.checkIssued(c) && c.verify(c.publicKey);
+  } catch {
+    return false;
+  }
+};
+
+interface Source {
+  field: string;
+  label: string;
+  bytes: Buffer;
+}
+
+function pathOrData(ctx: TrustContext, block: string, path: string | undefined, data: string | undefined, pathField: string, dataField: string, what: string): Source | undefined {
+  if (path !== undefined) return { field: `${block}.${pathField}`, label: basename(path), bytes: readBytes(ctx, `${block}.${pathField}`, path, what) };
+  if (data !== undefined) return { field: `${block}.${dataField}`, label: dataField, bytes: decodeData(ctx, `${block}.${dataField}`, data) };
+  return undefined;
+}
+
+function certificatePool(ctx: TrustContext, roots: Source, intermediates: Source | undefined): CertificatePool {
+  const rootCerts = parseCertificates(ctx, roots.field, roots.bytes);
+  const anchors = rootCerts.filter(selfSigned);
+  if (anchors.length === 0) ctx.fail(roots.field, 'holds no root (self-signed) certificate: sigguard builds chains up to a root named here');
+  const extra = intermediates ? parseCertificates(ctx, intermediates.field, intermediates.bytes) : [];
+  for (const c of extra) if (c.ca === false) ctx.fail(intermediates!.field, `${c.subject.replace(/\n/g, ', ')} is not a CA certificate`);
+  return {
+    label: roots.label,
+    roots: anchors.map((c) => c.raw),
+    intermediates: [...rootCerts.filter((c) => !selfSigned(c)), ...extra].map((c) => c.raw),
+  };
+}
+
+function rekorKeys(ctx: TrustContext, req: SigstoreInput): RekorKey[] | undefined {
+  const sources: Source[] = [];
+  if (req.rekorPublicKeyPath !== undefined) sources.push({ field: 'rekorPublicKeyPath', label: basename(req.rekorPublicKeyPath), bytes: readBytes(ctx, 'rekorPublicKeyPath', req.rekorPublicKeyPath, 'Rekor key') });
+  req.rekorPublicKeyPaths?.forEach((p, i) => sources.push({ field: `rekorPublicKeyPaths[${i}]`, label: basename(p), bytes: readBytes(ctx, `rekorPublicKeyPaths[${i}]`, p, 'Rekor key') }));
+  if (req.rekorPublicKeyData !== undefined) sources.push({ field: 'rekorPublicKeyData', label: 'rekorPublicKeyData', bytes: decodeData(ctx, 'rekorPublicKeyData', req.rekorPublicKeyData) });
+  req.rekorPublicKeyDatas?.forEach((d, i) => sources.push({ field: `rekorPublicKeyDatas[${i}]`, label: `rekorPublicKeyDatas[${i}]`, bytes: decodeData(ctx, `rekorPublicKeyDatas[${i}]`, d) }));
+  if (sources.length === 0) return undefined;
+  return sources.map((s) => {
+    let key: TrustedKey;
+    try {
+      key = parsePublicKey(s.bytes, s.label);
+    } catch (err) {
+      return ctx.fail(s.field, (err as Error).message);
+    }
+    // as containers/image: Rekor signs its entry timestamps with ECDSA
+    if (key.key.asymmetricKeyType !== 'ec') ctx.fail(s.field, `${s.label}: a Rekor public key must be ECDSA, not ${key.key.asymmetricKeyType}`);
+    return { label: s.label, key: key.key, spki: key.key.export({ format: 'der', type: 'spki' }) };
+  });
+}
+
+const MEDIA_TYPE = /^application\/vnd\.dev\.sigstore\.trustedroot(\+json;version=0\.[12]|\.v0\.[12]\+json)$/;
+
+function trustedRootFile(ctx: TrustContext, field: string, value: string): TrustedRootFile & { counts: Record<'tlogs' | 'ctlogs' | 'certificateAuthorities' | 'timestampAuthorities', number> } {
+  const bytes = value === PUBLIC_GOOD ? publicGoodTrustedRootBytes() : readBytes(ctx, field, value, 'trusted root');
+  const label = value === PUBLIC_GOOD ? 'public-good (built in)' : value;
+  let json: unknown;
+  try {
+    json = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return ctx.fail(field, `${label}: trusted root is not JSON`);
+  }
+  const obj = (json ?? {}) as Record<string, unknown>;
+  if (typeof obj.mediaType !== 'string' || !MEDIA_TYPE.test(obj.mediaType)) ctx.fail(field, `${label}: not a Sigstore trusted root (mediaType ${JSON.stringify(obj.mediaType)})`);
+  const count = (k: string): number => {
+    const v = obj[k];
+    if (v === undefined || v === null) return 0;
+    if (!Array.isArray(v)) return ctx.fail(field, `${label}: ${k} is not a list`);
+    return v.length;
+  };
+  return {
+    label,
+    json,
+    fingerprint: sha256(bytes),
+    counts: { tlogs: count('tlogs'), ctlogs: count('ctlogs'), certificateAuthorities: count('certificateAuthorities'), timestampAuthorities: count('timestampAuthorities') },
+  };
+}
+
+function stringMatch(ctx: TrustContext, field: string, exact: string | undefined, regexp: string | undefined): StringMatch {
+  if (exact !== undefined) return { exact };
+  const source = regexp!;
+  let compiled: RegExp;
+  try {
+    compiled = wholeValueRegExp(source);
+  } catch (err) {
+    return ctx.fail(field, (err as Error).message);
+  }
+  if (!anchoredLikeCosign(source)) {
+    ctx.warn(
+      field,
+      `${JSON.stringify(source)} must match the whole value here (as ^(?:${source})$), while cosign and policy-controller accept a match anywhere in the value; anchor it (^…$) to mean the same in both`,
+    );
+  }
+  return { regexp: compiled, source };
+}
+
+const matchText = (m: StringMatch): string => ('exact' in m ? `=${m.exact}` : `~${m.source}`);
+
+function keylessRule(ctx: TrustContext, k: KeylessInput): TrustRule {
+  const root = trustedRootFile(ctx, 'keyless.trustedRoot', k.trustedRoot);
+  if (root.counts.certificateAuthorities === 0) ctx.fail('keyless.trustedRoot', `${root.label}: trusted root has no certificate authorities`);
+  if (k.requireRekor && root.counts.tlogs === 0) ctx.fail('keyless.requireRekor', `trusted root ${root.label} has no transparency logs (set requireRekor: false to go without Rekor)`);
+  if (k.requireSCT && root.counts.ctlogs === 0) ctx.fail('keyless.requireSCT', `trusted root ${root.label} has no certificate transparency logs (set requireSCT: false for a CA that embeds no SCTs)`);
+  const identities: KeylessIdentity[] = k.identities.map((id, i) => ({
+    issuer: stringMatch(ctx, `keyless.identities[${i}].${id.issuer !== undefined ? 'issuer' : 'issuerRegExp'}`, id.issuer, id.issuerRegExp),
+    subject: stringMatch(ctx, `keyless.identities[${i}].${id.subject !== undefined ? 'subject' : 'subjectRegExp'}`, id.subject, id.subjectRegExp),
+  }));
+  const extensions = Object.fromEntries(Object.entries(k.extensions ?? {}).filter(([, v]) => v !== undefined)) as Partial<Record<FulcioExtensionName, string>>;
+  const { counts: _counts, ...file } = root;
+  return {
+    kind: 'keyless',
+    root: file,
+    certificate: { kind: 'keyless', identities, extensions },
+    requireRekor: k.requireRekor,
+    requireSCT: k.requireSCT,
+    fingerprint: root.fingerprint,
+    label: `trusted root ${root.label}`,
+    canonical: {
+      kind: 'keyless',
+      fingerprint: root.fingerprint,
+      identities: identities.map((id) => ({ issuer: matchText(id.issuer), subject: matchText(id.subject) })),
+      extensions,
+      requireRekor: k.requireRekor,
+      requireSCT: k.requireSCT,
+    },
+  };
+}
+
+function rekorLogs(keys: RekorKey[] | undefined, publicGoodIfNone: boolean, ctx: TrustContext): { logs: RekorLogs; fingerprint: string; label: string } | undefined {
+  if (keys !== undefined) {
+    return {
+      logs: { kind: 'keys', keys },
+      fingerprint: fingerprintOf(keys.map((k) => ['rekor', k.spki])),
+      label: `Rekor ${keys.map((k) => k.label).join(', ')}`,
+    };
+  }
+  if (!publicGoodIfNone) return undefined;
+  const { counts: _c, ...root } = trustedRootFile(ctx, 'requireRekor', PUBLIC_GOOD);
+  return { logs: { kind: 'trustedRoot', root }, fingerprint: root.fingerprint, label: `Rekor of ${root.label}` };
+}
+
+/** The requirement's trusted keys (empty unless key-based) and its trust rule. */
+export function compileTrust(req: SigstoreInput, keys: TrustedKey[], ctx: TrustContext): TrustRule {
+  if (req.keyless !== undefined) return keylessRule(ctx, req.keyless);
+  if (req.pki !== undefined) {
+    const p = req.pki;
+    const roots = pathOrData(ctx, 'pki', p.caRootsPath, p.caRootsData, 'caRootsPath', 'caRootsData', 'CA roots')!;
+    const inter = pathOrData(ctx, 'pki', p.caIntermediatesPath, p.caIntermediatesData, 'caIntermediatesPath', 'caIntermediatesData', 'CA intermediates');
+    const ca = certificatePool(ctx, roots, inter);
+    const fingerprint = fingerprintOf([...ca.roots.map((r): [string, Buffer] => ['root', r]), ...ca.intermediates.map((r): [string, Buffer] => ['intermediate', r])]);
+    return {
+      kind: 'pki',
+      ca,
+      certificate: { kind: 'pki', subjectEmail: p.subjectEmail, subjectHostname: p.subjectHostname },
+      fingerprint,
+      label: `CA ${ca.label}`,
+      canonical: { kind: 'pki', fingerprint, subjectEmail: p.subjectEmail ?? null, subjectHostname: p.subjectHostname ?? null },
+    };
+  }
+  const rekor = rekorLogs(rekorKeys(ctx, req), req.requireRekor === true, ctx);
+  if (req.fulcio !== undefined) {
+    const f = req.fulcio;
+    const ca = certificatePool(ctx, pathOrData(ctx, 'fulcio', f.caPath, f.caData, 'caPath', 'caData', 'Fulcio CA')!, undefined);
+    const fingerprint = fingerprintOf([...ca.roots.map((r): [string, Buffer] => ['root', r]), ...ca.intermediates.map((r): [string, Buffer] => ['intermediate', r]), ['rekor', rekor!.fingerprint]]);
+    return {
+      kind: 'fulcio',
+      ca,
+      rekor: rekor!.logs,
+      certificate: { kind: 'fulcio', oidcIssuer: f.oidcIssuer, subjectEmail: f.subjectEmail },
+      fingerprint,
+      label: `Fulcio CA ${ca.label}, ${rekor!.label}`,
+      canonical: { kind: 'fulcio', fingerprint, oidcIssuer: f.oidcIssuer, subjectEmail: f.subjectEmail },
+    };
+  }
+  const fingerprint = rekor?.fingerprint ?? '';
+  return {
+    kind: 'keys',
+    rekor: rekor?.logs,
+    fingerprint,
+    label: rekor ? `keys ${keys.map((k) => k.label).join(', ')} with ${rekor.label}` : `keys ${keys.map((k) => k.label).join(', ')}`,
+    canonical: { kind: 'keys', rekor: rekor ? fingerprint : null },
+  };
+}
