@@ -8,7 +8,8 @@ import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, rea
 import { join } from 'node:path';
 import { z } from 'zod';
 
-export const entrySchema = z.strictObject({
+function buildEntrySchema() {
+  return z.strictObject({
   key: z.string().regex(/^[0-9a-f]{64}$/),
   decision: z.enum(['allow', 'deny']),
   code: z.string(),
@@ -20,12 +21,18 @@ export const entrySchema = z.strictObject({
   /** ms since the epoch */
   verifiedAt: z.number().int().nonnegative(),
 });
-export type CacheEntry = z.infer<typeof entrySchema>;
+}
+let entrySchemaBuilt: ReturnType<typeof buildEntrySchema> | undefined;
+/** Built on first use, like the other schemas (a short-lived hook pays for what it uses). */
+export const entrySchema = {
+  safeParse: (v: unknown) => (entrySchemaBuilt ??= buildEntrySchema()).safeParse(v),
+};
+export type CacheEntry = z.infer<ReturnType<typeof buildEntrySchema>>;
 
 const uid = (): number => (typeof process.getuid === 'function' ? process.getuid() : 0);
 
-/** Why a path may not be trusted, or undefined. */
-function untrusted(path: string, kind: 'dir' | 'file'): string | undefined {
+/** Why a path may not be trusted (owner, mode, kind), or undefined. */
+export function untrusted(path: string, kind: 'dir' | 'file'): string | undefined {
   let st: ReturnType<typeof lstatSync>;
   try {
     st = lstatSync(path);

@@ -5,13 +5,13 @@ import { ReasonCode, SigguardError } from '../errors.js';
 import { HOOK_DEFAULTS } from '../hook/defaults.js';
 import { parse } from './args.js';
 
-export function runCache(argv: string[]): number {
+export async function runCache(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { config: { type: 'string' }, digest: { type: 'string' }, json: { type: 'boolean' } }, 'cache');
   const [action, ...extra] = positionals;
   if (extra.length > 0 || (action !== 'list' && action !== 'clear')) {
     throw new SigguardError(ReasonCode.USAGE, 'usage: sigguard cache list | clear [--digest D] [--config FILE]');
   }
-  const config = loadConfig(values.config, HOOK_DEFAULTS.config);
+  const config = await loadConfig(values.config, HOOK_DEFAULTS.config);
   if (config.cache === undefined) {
     process.stdout.write('the verdict cache is disabled in the configuration\n');
     return 0;

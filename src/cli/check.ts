@@ -45,8 +45,8 @@ export async function runCheck(argv: string[]): Promise<number> {
   );
   if (positionals.length !== 1) throw new SigguardError(ReasonCode.USAGE, 'check takes exactly one IMAGE (see sigguard help)');
   const deadlineMs = parseSeconds(values.deadline, '--deadline', 30) * 1000;
-  const policy = loadPolicy(values.policy ?? DEFAULT_POLICY);
-  const config = loadConfig(values.config, DEFAULT_CONFIG);
+  const policy = await loadPolicy(values.policy ?? DEFAULT_POLICY);
+  const config = await loadConfig(values.config, DEFAULT_CONFIG);
   let verdict: Verdict;
   const requests: RequestRecord[] = [];
   try {

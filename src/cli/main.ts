@@ -5,6 +5,7 @@
  */
 import { config as zodConfig } from 'zod';
 import { ExitCode, ReasonCode, SigguardError, oneLine, toSigguardError } from '../errors.js';
+import { mark } from '../trace.js';
 import { VERSION_INFO } from '../version.js';
 
 const HELP = `sigguard: runtime signature verification for containers
@@ -72,6 +73,7 @@ function exitCodeFor(err: SigguardError): number {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  mark('main');
   // zod compiles a parser per object schema with new Function on first use; a short-lived
   // process (a hook on every container start) pays that compile and never earns it back.
   // Set before any schema module is evaluated (they are all imported lazily below).

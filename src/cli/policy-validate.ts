@@ -4,10 +4,10 @@ import { formatPath, loadPolicy } from '../policy/load.js';
 import { checkTrustRules } from '../verify/authority.js';
 import { parse } from './args.js';
 
-export function runPolicyValidate(argv: string[]): number {
+export async function runPolicyValidate(argv: string[]): Promise<number> {
   const { positionals } = parse(argv, {}, 'policy validate');
   if (positionals.length !== 1) throw new SigguardError(ReasonCode.USAGE, 'policy validate takes exactly one FILE');
-  const policy = loadPolicy(positionals[0]!);
+  const policy = await loadPolicy(positionals[0]!);
   let keys = 0;
   let certificates = 0;
   const rules = [];

@@ -3,10 +3,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ReasonCode, SigguardError } from '../errors.js';
-import { firstIssue, parseDocument } from '../policy/load.js';
+import { parseDocument } from '../policy/document.js';
+import { firstIssue } from '../policy/load.js';
 import { type Platform, hostPlatform } from '../registry/platform.js';
 import { CACHE_DEFAULTS, type CacheSettings } from '../cache/verdict-cache.js';
-import { configSchema } from './schema.js';
+import type { DocCache } from '../cache/doc-cache.js';
+import { type ConfigInput, configSchema } from './schema.js';
 
 export interface Config {
   source: string | undefined;
@@ -28,12 +30,19 @@ function defaultAuthFiles(): string[] {
 }
 
 export function compileConfig(doc: unknown, source: string | undefined): Config {
+  return buildConfig(validateConfig(doc, source), source);
+}
+
+export function validateConfig(doc: unknown, source: string | undefined): ConfigInput {
   const parsed = configSchema.safeParse(doc ?? {});
   if (!parsed.success) {
     const { path, message } = firstIssue(parsed.error);
     throw new SigguardError(ReasonCode.CONFIG_INVALID, `invalid config ${source ?? '(defaults)'}${path ? `: ${path}` : ''}: ${message}`);
   }
-  const c = parsed.data;
+  return parsed.data;
+}
+
+function buildConfig(c: ConfigInput, source: string | undefined): Config {
   return {
     source,
     authFiles: c.registry.authFiles ?? defaultAuthFiles(),
@@ -57,9 +66,9 @@ export function compileConfig(doc: unknown, source: string | undefined): Config 
  * Loads the configuration. An explicitly named file must exist; the default
  * path may be absent (then defaults apply).
  */
-export function loadConfig(file: string | undefined, defaultFile?: string): Config {
+export async function loadConfig(file: string | undefined, defaultFile?: string, docs?: ConfigDocCache): Promise<Config> {
   const path = file ?? defaultFile;
-  if (path === undefined || (file === undefined && !existsSync(path))) return compileConfig({}, undefined);
+  if (path === undefined || (file === undefined && !existsSync(path))) return cachedConfig('', undefined, async () => ({}), docs);
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -67,5 +76,24 @@ export function loadConfig(file: string | undefined, defaultFile?: string): Conf
     const e = err as NodeJS.ErrnoException;
     throw new SigguardError(ReasonCode.CONFIG_INVALID, `cannot read config ${path}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
   }
-  return compileConfig(parseDocument(text, path, ReasonCode.CONFIG_INVALID), path);
+  return cachedConfig(text, path, () => parseDocument(text, path, ReasonCode.CONFIG_INVALID), docs);
+}
+
+/**
+ * The hook's document cache for its own configuration: looked up where the cache lives by
+ * default, written only when the configuration keeps the cache there (it cannot know
+ * another place before it has read the configuration).
+ */
+export interface ConfigDocCache {
+  lookup: DocCache;
+  writeTo(config: Config): DocCache | undefined;
+}
+
+async function cachedConfig(text: string, source: string | undefined, parse: () => Promise<unknown>, docs: ConfigDocCache | undefined): Promise<Config> {
+  const cached = docs?.lookup.get('config', text) as ConfigInput | undefined;
+  if (cached !== undefined) return buildConfig(cached, source);
+  const input = validateConfig(await parse(), source);
+  const config = buildConfig(input, source);
+  docs?.writeTo(config)?.put('config', text, input);
+  return config;
 }

@@ -4,44 +4,56 @@
  */
 import { z } from 'zod';
 
-const nonEmpty = z.string().min(1);
+/** Built on first use (see policy/schema.ts): a cached, validated config needs no schema. */
+function build() {
+  const nonEmpty = z.string().min(1);
 
-export const configSchema = z.strictObject({
-  registry: z
-    .strictObject({
-      /** docker-style config.json files with `auths`, read in order; the first that has the host wins. */
-      authFiles: z.array(nonEmpty).optional(),
-      /** containerd's certs.d folder: `<dir>/<host[:port]>/hosts.toml`. */
-      certsDir: nonEmpty.optional(),
-      /** Hosts (host[:port]) that may be reached over plain HTTP. */
-      insecureRegistries: z.array(nonEmpty).default([]),
-      /** Extra CA files (PEM) per host[:port], added to the system's. */
-      caFiles: z.record(z.string(), z.array(nonEmpty)).default({}),
-    })
-    .prefault({}),
-  /** The node-local verdict cache used by the hook. */
-  cache: z
-    .strictObject({
-      enabled: z.boolean().default(true),
-      dir: nonEmpty.optional(),
-      /** How long an allow is served without asking the registry. */
-      ttlSeconds: z.number().int().positive().optional(),
-      /** How long a refusal is served (back-off against a CrashLoop hammering the registry). */
-      denyBackoffSeconds: z.number().int().nonnegative().max(300).optional(),
-      /** When the registry cannot be reached, an allow younger than this still allows; 0 turns it off. */
-      maxStaleSeconds: z.number().int().nonnegative().optional(),
-    })
-    .prefault({}),
-  /** The node's container runtimes, asked over CRI which image digest a container runs. */
-  node: z
-    .strictObject({
-      containerdSocket: nonEmpty.default('/run/containerd/containerd.sock'),
-      crioSocket: nonEmpty.default('/var/run/crio/crio.sock'),
-    })
-    .prefault({}),
-  /** The platform whose manifest counts in a multi-arch index (default: this machine's). */
-  platform: z
-    .strictObject({ os: nonEmpty, architecture: nonEmpty, variant: nonEmpty.optional() })
-    .optional(),
-});
-export type ConfigInput = z.infer<typeof configSchema>;
+  const configSchema = z.strictObject({
+    registry: z
+      .strictObject({
+        /** docker-style config.json files with `auths`, read in order; the first that has the host wins. */
+        authFiles: z.array(nonEmpty).optional(),
+        /** containerd's certs.d folder: `<dir>/<host[:port]>/hosts.toml`. */
+        certsDir: nonEmpty.optional(),
+        /** Hosts (host[:port]) that may be reached over plain HTTP. */
+        insecureRegistries: z.array(nonEmpty).default([]),
+        /** Extra CA files (PEM) per host[:port], added to the system's. */
+        caFiles: z.record(z.string(), z.array(nonEmpty)).default({}),
+      })
+      .prefault({}),
+    /** The node-local verdict cache used by the hook. */
+    cache: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        dir: nonEmpty.optional(),
+        /** How long an allow is served without asking the registry. */
+        ttlSeconds: z.number().int().positive().optional(),
+        /** How long a refusal is served (back-off against a CrashLoop hammering the registry). */
+        denyBackoffSeconds: z.number().int().nonnegative().max(300).optional(),
+        /** When the registry cannot be reached, an allow younger than this still allows; 0 turns it off. */
+        maxStaleSeconds: z.number().int().nonnegative().optional(),
+      })
+      .prefault({}),
+    /** The node's container runtimes, asked over CRI which image digest a container runs. */
+    node: z
+      .strictObject({
+        containerdSocket: nonEmpty.default('/run/containerd/containerd.sock'),
+        crioSocket: nonEmpty.default('/var/run/crio/crio.sock'),
+      })
+      .prefault({}),
+    /** The platform whose manifest counts in a multi-arch index (default: this machine's). */
+    platform: z
+      .strictObject({ os: nonEmpty, architecture: nonEmpty, variant: nonEmpty.optional() })
+      .optional(),
+  });
+  return configSchema;
+}
+
+let built: ReturnType<typeof build> | undefined;
+export const configSchema = {
+  safeParse: (doc: unknown) => {
+    built ??= build();
+    return built.safeParse(doc);
+  },
+};
+export type ConfigInput = z.infer<ReturnType<typeof build>>;

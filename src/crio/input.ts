@@ -6,7 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { ReasonCode, SigguardError } from '../errors.js';
-import { firstIssue, formatPath, parseDocument } from '../policy/load.js';
+import { parseDocumentSync as parseDocument } from '../policy/document-sync.js';
+import { firstIssue, formatPath } from '../policy/load.js';
 import { type PolicyInput, policySchema } from '../policy/schema.js';
 import { scopeProblem } from '../policy/scopes.js';
 

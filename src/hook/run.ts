@@ -4,10 +4,12 @@
  * into the pod's events). Every path ends in a decision-log line; every error,
  * timeout or crash is a refusal.
  */
+import { statSync } from 'node:fs';
 import { cacheKey } from '../cache/key.js';
 import { singleFlight } from '../cache/single-flight.js';
+import { DocCache } from '../cache/doc-cache.js';
 import { type CacheEntry, VerdictStore } from '../cache/store.js';
-import { isFresh, staleAllowFor } from '../cache/verdict-cache.js';
+import { CACHE_DEFAULTS, isFresh, staleAllowFor } from '../cache/verdict-cache.js';
 import { type Config, loadConfig } from '../config/load.js';
 import { verdictSubject } from '../engine/subject.js';
 import type { Verdict } from '../engine/types.js';
@@ -19,6 +21,7 @@ import { parse, parseSeconds } from '../cli/args.js';
 import { type ContainerContext, readContext } from './annotations.js';
 import { triage } from './decide.js';
 import { HOOK_DEFAULTS } from './defaults.js';
+import { mark } from '../trace.js';
 import { type DecisionRecord, writeDecision } from './decision-log.js';
 import { type OciState, parseState, readAnnotations, readStdin } from './state.js';
 
@@ -62,6 +65,14 @@ async function verify(ref: ImageReference, intended: ImageReference, config: Con
   return verifyWithConfig(ref, { config, policy, deadlineMs, allowTagResolution: policy.tagResolution === 'registry', intended });
 }
 
+function socketProblem(socket: string): string | undefined {
+  try {
+    return statSync(socket).isSocket() ? undefined : 'not a socket';
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such socket' : (err as Error).message;
+  }
+}
+
 /**
  * What the container really runs, asked of the runtime over CRI: the image as the pod named
  * it and the digest of the content on the node (a tag names no content, and resolving it at
@@ -78,9 +89,18 @@ async function resolveOnNode(
   timeoutMs: number,
 ): Promise<{ named: ImageReference; pinned: ImageReference }> {
   if (ctx.runtime === 'none' || (ctx.runtime === 'cri-o' && annotated.digest !== undefined)) return { named: annotated, pinned: annotated };
+  const socket = ctx.runtime === 'containerd' ? config.node.containerdSocket : config.node.crioSocket;
+  const fallback = (err: unknown): { named: ImageReference; pinned: ImageReference } => {
+    const unreachable = err instanceof SigguardError && err.code === ReasonCode.NODE_LOOKUP_FAILED;
+    if (unreachable && annotated.digest !== undefined) return { named: annotated, pinned: annotated };
+    if (unreachable && policy.tagResolution === 'registry') return { named: annotated, pinned: annotated };
+    throw err;
+  };
+  // no socket, no runtime to ask: say so without loading the HTTP/2 stack (~15 ms)
+  const missing = socketProblem(socket);
+  if (missing) return fallback(new SigguardError(ReasonCode.NODE_LOOKUP_FAILED, `cannot ask the runtime at ${socket}: ${missing}`));
   const { criNodeImages } = await import('./cri-images.js');
   const { imageForContainer, digestForImage } = await import('./node-digest.js');
-  const socket = ctx.runtime === 'containerd' ? config.node.containerdSocket : config.node.crioSocket;
   const node = criNodeImages(socket, timeoutMs);
   try {
     if (ctx.runtime === 'containerd') {
@@ -90,22 +110,19 @@ async function resolveOnNode(
     const found = await digestForImage(node, ctx.imageId ?? formatReference(annotated), annotated);
     return { named: annotated, pinned: withDigest(annotated, found.digest) };
   } catch (err) {
-    const unreachable = err instanceof SigguardError && err.code === ReasonCode.NODE_LOOKUP_FAILED;
-    if (unreachable && annotated.digest !== undefined) return { named: annotated, pinned: annotated };
-    if (unreachable && policy.tagResolution === 'registry') return { named: annotated, pinned: annotated };
-    throw err;
+    return fallback(err);
   } finally {
     node.close();
   }
 }
 
-async function decide(ctx: ContainerContext, containerId: string, policy: Policy, configFile: string | undefined, deadlineAt: number): Promise<Outcome> {
+async function decide(ctx: ContainerContext, containerId: string, policy: Policy, config: Config, deadlineAt: number): Promise<Outcome> {
   const t = triage(ctx, policy);
   if (t.action !== 'verify') return { decision: t.action, code: t.code, reason: t.reason };
   const annotated = parseReference(t.image);
-  const config = loadConfig(configFile, HOOK_DEFAULTS.config);
   const remaining = () => Math.max(1, deadlineAt - Date.now());
   const { named, pinned: ref } = await resolveOnNode(ctx, containerId, annotated, config, policy, remaining());
+  mark('node');
   const { scope, requirements, verdict: byScope } = scopeVerdict(ref, named, policy);
   // accept or reject by scope alone: no registry, no sigstore code, nothing to cache
   if (byScope) return fromVerdict(byScope);
@@ -157,6 +174,7 @@ async function decide(ctx: ContainerContext, containerId: string, policy: Policy
 export async function runHook(argv: string[], stdin: () => NodeJS.ReadableStream): Promise<number> {
   const started = Date.now();
   const startedPerf = performance.now();
+  mark('hook');
   const { values, positionals } = parse(
     argv,
     { config: { type: 'string' }, policy: { type: 'string' }, log: { type: 'string' }, deadline: { type: 'string' } },
@@ -175,9 +193,17 @@ export async function runHook(argv: string[], stdin: () => NodeJS.ReadableStream
   try {
     const work = (async (): Promise<Outcome> => {
       state = parseState(await readStdin(stdin));
+      mark('state');
       ctx = readContext(readAnnotations(state));
-      policy = loadPolicy(values.policy ?? HOOK_DEFAULTS.policy);
-      return decide(ctx, state.id, policy, values.config, started + deadlineMs);
+      // the configuration first: it says where validated documents are cached
+      const config = await loadConfig(values.config, HOOK_DEFAULTS.config, {
+        lookup: new DocCache(CACHE_DEFAULTS.dir),
+        writeTo: (c) => (c.cache?.dir === CACHE_DEFAULTS.dir ? new DocCache(c.cache.dir) : undefined),
+      });
+      mark('config');
+      policy = await loadPolicy(values.policy ?? HOOK_DEFAULTS.policy, config.cache ? new DocCache(config.cache.dir) : undefined);
+      mark('policy');
+      return decide(ctx, state.id, policy, config, started + deadlineMs);
     })();
     const timeout = new Promise<never>((_, reject) =>
       overall.signal.addEventListener('abort', () =>
@@ -222,6 +248,7 @@ export async function runHook(argv: string[], stdin: () => NodeJS.ReadableStream
     cache: outcome.cache,
     durationMs: Math.round(performance.now() - startedPerf),
   };
+  mark('decided');
   const logError = writeDecision(logFile, record);
   if (logError) process.stderr.write(`sigguard: cannot write decision log ${logFile}: ${oneLine(logError)}\n`);
   if (outcome.decision === 'allow') return ExitCode.ALLOW;

@@ -5,8 +5,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
+import type { DocCache } from '../cache/doc-cache.js';
+import { parseDocument } from './document.js';
 import { ReasonCode, SigguardError } from '../errors.js';
 import { type TrustedKey, parsePublicKey } from '../verify/keys.js';
 import { type PolicyInput, type RequirementInput, type SignatureFormat, type SignedIdentity, policySchema } from './schema.js';
@@ -68,15 +69,6 @@ export function firstIssue(error: z.ZodError): { path: string; message: string }
   return { path: formatPath(issue.path), message };
 }
 
-/** Parses YAML (a superset of JSON) text; throws a one-line error naming the file. */
-export function parseDocument(text: string, file: string, code: ReasonCode): unknown {
-  try {
-    return parseYaml(text, { strict: true, uniqueKeys: true, maxAliasCount: 100 });
-  } catch (err) {
-    throw new SigguardError(code, `cannot parse ${file}: ${(err as Error).message}`);
-  }
-}
-
 function readText(file: string, code: ReasonCode, what: string): string {
   try {
     return readFileSync(file, 'utf8');
@@ -120,12 +112,21 @@ function loadKeys(req: Extract<RequirementInput, { type: 'sigstoreSigned' }>, fi
  * relative key paths are read from `baseDir` (the policy file's folder).
  */
 export function compilePolicy(doc: unknown, file: string, baseDir: string = dirname(file)): Policy {
+  return buildPolicy(validatePolicy(doc, file), file, baseDir);
+}
+
+/** The schema check: a document in, the policy's fields with defaults out. */
+export function validatePolicy(doc: unknown, file: string): PolicyInput {
   const parsed = policySchema.safeParse(doc);
   if (!parsed.success) {
     const { path, message } = firstIssue(parsed.error);
     throw policyError(file, path, message);
   }
-  const input = parsed.data;
+  return parsed.data;
+}
+
+/** What the schema cannot say (scope keys, key and CA files), and the compiled policy. */
+export function buildPolicy(input: PolicyInput, file: string, baseDir: string = dirname(file)): Policy {
   const scopes = new Map<string, Requirement[]>();
   const warnings: string[] = [];
   for (const [scope, reqs] of Object.entries(input.scopes)) {
@@ -166,8 +167,16 @@ export function compilePolicy(doc: unknown, file: string, baseDir: string = dirn
   };
 }
 
-/** Reads, parses and compiles a policy file. */
-export function loadPolicy(file: string): Policy {
+/**
+ * Reads, parses and compiles a policy file. With a document cache, a policy whose text was
+ * validated before skips the parser and the schema (its keys and CAs are still read).
+ */
+export async function loadPolicy(file: string, docs?: DocCache): Promise<Policy> {
   const text = readText(file, ReasonCode.POLICY_INVALID, 'policy');
-  return compilePolicy(parseDocument(text, file, ReasonCode.POLICY_INVALID), file);
+  const cached = docs?.get('policy', text) as PolicyInput | undefined;
+  if (cached !== undefined) return buildPolicy(cached, file);
+  const input = validatePolicy(await parseDocument(text, file, ReasonCode.POLICY_INVALID), file);
+  const policy = buildPolicy(input, file);
+  docs?.put('policy', text, input);
+  return policy;
 }

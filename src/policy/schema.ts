@@ -8,53 +8,8 @@ import { z } from 'zod';
 export const signatureFormats = ['legacy', 'bundle'] as const;
 export type SignatureFormat = (typeof signatureFormats)[number];
 
-const nonEmpty = z.string().min(1);
-
-export const signedIdentitySchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('matchExact') }),
-  z.strictObject({ type: z.literal('matchRepoDigestOrExact') }),
-  z.strictObject({ type: z.literal('matchRepository') }),
-  z.strictObject({ type: z.literal('exactReference'), dockerReference: nonEmpty }),
-  z.strictObject({ type: z.literal('exactRepository'), dockerRepository: nonEmpty }),
-  z.strictObject({ type: z.literal('remapIdentity'), prefix: nonEmpty, signedPrefix: nonEmpty }),
-]);
-export type SignedIdentity = z.infer<typeof signedIdentitySchema>;
-
-/** containers-policy.json(5)'s `fulcio`: a Fulcio CA, an exact OIDC issuer and email. */
-const fulcioSchema = z
-  .strictObject({
-    caPath: nonEmpty.optional(),
-    caData: nonEmpty.optional(),
-    oidcIssuer: nonEmpty,
-    subjectEmail: nonEmpty,
-  })
-  .superRefine((f, ctx) => {
-    if ((f.caPath === undefined) === (f.caData === undefined)) {
-      ctx.addIssue({ code: 'custom', message: 'fulcio needs exactly one of caPath, caData' });
-    }
-  });
-
-/** containers-policy.json(5)'s `pki`: your own CA, no Fulcio, no Rekor. */
-const pkiSchema = z
-  .strictObject({
-    caRootsPath: nonEmpty.optional(),
-    caRootsData: nonEmpty.optional(),
-    caIntermediatesPath: nonEmpty.optional(),
-    caIntermediatesData: nonEmpty.optional(),
-    subjectEmail: nonEmpty.optional(),
-    subjectHostname: nonEmpty.optional(),
-  })
-  .superRefine((p, ctx) => {
-    if ((p.caRootsPath === undefined) === (p.caRootsData === undefined)) {
-      ctx.addIssue({ code: 'custom', message: 'pki needs exactly one of caRootsPath, caRootsData' });
-    }
-    if (p.caIntermediatesPath !== undefined && p.caIntermediatesData !== undefined) {
-      ctx.addIssue({ code: 'custom', message: 'pki takes at most one of caIntermediatesPath, caIntermediatesData' });
-    }
-    if (p.subjectEmail === undefined && p.subjectHostname === undefined) {
-      ctx.addIssue({ code: 'custom', message: 'pki needs at least one of subjectEmail, subjectHostname' });
-    }
-  });
+export const KEY_SOURCES = ['keyPath', 'keyPaths', 'keyData', 'keyDatas', 'fulcio', 'pki', 'keyless'] as const;
+export const REKOR_KEY_SOURCES = ['rekorPublicKeyPath', 'rekorPublicKeyPaths', 'rekorPublicKeyData', 'rekorPublicKeyDatas'] as const;
 
 /**
  * Fulcio certificate extensions a keyless requirement may pin (exact values), named as
@@ -83,101 +38,170 @@ export const FULCIO_EXTENSIONS = {
 } as const;
 export type FulcioExtensionName = keyof typeof FULCIO_EXTENSIONS;
 
-const keylessIdentitySchema = z
-  .strictObject({
-    issuer: nonEmpty.optional(),
-    issuerRegExp: nonEmpty.optional(),
-    subject: nonEmpty.optional(),
-    subjectRegExp: nonEmpty.optional(),
-  })
-  .superRefine((id, ctx) => {
-    if ((id.issuer === undefined) === (id.issuerRegExp === undefined)) {
-      ctx.addIssue({ code: 'custom', message: 'an identity needs exactly one of issuer, issuerRegExp' });
-    }
-    if ((id.subject === undefined) === (id.subjectRegExp === undefined)) {
-      ctx.addIssue({ code: 'custom', message: 'an identity needs exactly one of subject, subjectRegExp' });
-    }
+/**
+ * The schemas, built on first use: zod builds each schema object eagerly, which a hook
+ * that finds its policy already validated (the document cache) never needs to pay for.
+ */
+function build() {
+  const nonEmpty = z.string().min(1);
+
+  const signedIdentitySchema = z.discriminatedUnion('type', [
+    z.strictObject({ type: z.literal('matchExact') }),
+    z.strictObject({ type: z.literal('matchRepoDigestOrExact') }),
+    z.strictObject({ type: z.literal('matchRepository') }),
+    z.strictObject({ type: z.literal('exactReference'), dockerReference: nonEmpty }),
+    z.strictObject({ type: z.literal('exactRepository'), dockerRepository: nonEmpty }),
+    z.strictObject({ type: z.literal('remapIdentity'), prefix: nonEmpty, signedPrefix: nonEmpty }),
+  ]);
+
+  /** containers-policy.json(5)'s `fulcio`: a Fulcio CA, an exact OIDC issuer and email. */
+  const fulcioSchema = z
+    .strictObject({
+      caPath: nonEmpty.optional(),
+      caData: nonEmpty.optional(),
+      oidcIssuer: nonEmpty,
+      subjectEmail: nonEmpty,
+    })
+    .superRefine((f, ctx) => {
+      if ((f.caPath === undefined) === (f.caData === undefined)) {
+        ctx.addIssue({ code: 'custom', message: 'fulcio needs exactly one of caPath, caData' });
+      }
+    });
+
+  /** containers-policy.json(5)'s `pki`: your own CA, no Fulcio, no Rekor. */
+  const pkiSchema = z
+    .strictObject({
+      caRootsPath: nonEmpty.optional(),
+      caRootsData: nonEmpty.optional(),
+      caIntermediatesPath: nonEmpty.optional(),
+      caIntermediatesData: nonEmpty.optional(),
+      subjectEmail: nonEmpty.optional(),
+      subjectHostname: nonEmpty.optional(),
+    })
+    .superRefine((p, ctx) => {
+      if ((p.caRootsPath === undefined) === (p.caRootsData === undefined)) {
+        ctx.addIssue({ code: 'custom', message: 'pki needs exactly one of caRootsPath, caRootsData' });
+      }
+      if (p.caIntermediatesPath !== undefined && p.caIntermediatesData !== undefined) {
+        ctx.addIssue({ code: 'custom', message: 'pki takes at most one of caIntermediatesPath, caIntermediatesData' });
+      }
+      if (p.subjectEmail === undefined && p.subjectHostname === undefined) {
+        ctx.addIssue({ code: 'custom', message: 'pki needs at least one of subjectEmail, subjectHostname' });
+      }
+    });
+
+
+
+  const keylessIdentitySchema = z
+    .strictObject({
+      issuer: nonEmpty.optional(),
+      issuerRegExp: nonEmpty.optional(),
+      subject: nonEmpty.optional(),
+      subjectRegExp: nonEmpty.optional(),
+    })
+    .superRefine((id, ctx) => {
+      if ((id.issuer === undefined) === (id.issuerRegExp === undefined)) {
+        ctx.addIssue({ code: 'custom', message: 'an identity needs exactly one of issuer, issuerRegExp' });
+      }
+      if ((id.subject === undefined) === (id.subjectRegExp === undefined)) {
+        ctx.addIssue({ code: 'custom', message: 'an identity needs exactly one of subject, subjectRegExp' });
+      }
+    });
+
+  const extensionsSchema = z.strictObject(
+    Object.fromEntries(Object.keys(FULCIO_EXTENSIONS).map((k) => [k, nonEmpty.optional()])) as Record<FulcioExtensionName, z.ZodOptional<z.ZodString>>,
+  );
+
+  /** sigguard's own block (after policy-controller's keyless.identities): a Sigstore trusted root and identities. */
+  const keylessSchema = z.strictObject({
+    /** A TrustedRoot JSON file, or `public-good` (built in). */
+    trustedRoot: nonEmpty.default('public-good'),
+    identities: z.array(keylessIdentitySchema).min(1),
+    extensions: extensionsSchema.optional(),
+    requireRekor: z.boolean().default(true),
+    requireSCT: z.boolean().default(true),
   });
-export type KeylessIdentityInput = z.infer<typeof keylessIdentitySchema>;
 
-const extensionsSchema = z.strictObject(
-  Object.fromEntries(Object.keys(FULCIO_EXTENSIONS).map((k) => [k, nonEmpty.optional()])) as Record<FulcioExtensionName, z.ZodOptional<z.ZodString>>,
-);
 
-/** sigguard's own block (after policy-controller's keyless.identities): a Sigstore trusted root and identities. */
-const keylessSchema = z.strictObject({
-  /** A TrustedRoot JSON file, or `public-good` (built in). */
-  trustedRoot: nonEmpty.default('public-good'),
-  identities: z.array(keylessIdentitySchema).min(1),
-  extensions: extensionsSchema.optional(),
-  requireRekor: z.boolean().default(true),
-  requireSCT: z.boolean().default(true),
-});
-export type KeylessInput = z.infer<typeof keylessSchema>;
+  const sigstoreSignedSchema = z
+    .strictObject({
+      type: z.literal('sigstoreSigned'),
+      keyPath: nonEmpty.optional(),
+      keyPaths: z.array(nonEmpty).min(1).optional(),
+      keyData: nonEmpty.optional(),
+      keyDatas: z.array(nonEmpty).min(1).optional(),
+      fulcio: fulcioSchema.optional(),
+      pki: pkiSchema.optional(),
+      keyless: keylessSchema.optional(),
+      rekorPublicKeyPath: nonEmpty.optional(),
+      rekorPublicKeyPaths: z.array(nonEmpty).min(1).optional(),
+      rekorPublicKeyData: nonEmpty.optional(),
+      rekorPublicKeyDatas: z.array(nonEmpty).min(1).optional(),
+      /** Key requirements: the signature must carry a verified Rekor entry (sigguard's field). */
+      requireRekor: z.boolean().optional(),
+      signedIdentity: signedIdentitySchema.optional(),
+      signatureFormats: z.array(z.enum(signatureFormats)).min(1).optional(),
+    })
+    .superRefine((req, ctx) => {
+      const sources = KEY_SOURCES.filter((k) => req[k] !== undefined);
+      if (sources.length !== 1) {
+        ctx.addIssue({
+          code: 'custom',
+          message:
+            sources.length === 0
+              ? `a sigstoreSigned requirement needs exactly one of ${KEY_SOURCES.join(', ')}`
+              : `only one of ${KEY_SOURCES.join(', ')} may be set (found ${sources.join(', ')})`,
+        });
+        return;
+      }
+      const rekor = REKOR_KEY_SOURCES.filter((k) => req[k] !== undefined);
+      const issue = (message: string, path?: string) => ctx.addIssue({ code: 'custom', message, ...(path ? { path: [path] } : {}) });
+      if (rekor.length > 1) issue(`only one of ${REKOR_KEY_SOURCES.join(', ')} may be set (found ${rekor.join(', ')})`);
+      const source = sources[0]!;
+      if (source === 'fulcio' && rekor.length === 0) issue(`fulcio needs one of ${REKOR_KEY_SOURCES.join(', ')} (a Fulcio certificate is trusted only with a Rekor entry)`);
+      if (source === 'pki' && rekor.length > 0) issue(`${rekor[0]} is not supported with pki (a private PKI has no Rekor)`, rekor[0]);
+      if (source === 'keyless' && rekor.length > 0) {
+        issue(`${rekor[0]} is not used with keyless: its transparency logs come from keyless.trustedRoot`, rekor[0]);
+      }
+      if (req.requireRekor !== undefined) {
+        if (source === 'keyless') issue('requireRekor belongs inside the keyless block (keyless.requireRekor)', 'requireRekor');
+        else if (source === 'fulcio' || source === 'pki') issue(`requireRekor is for key requirements (${source} ${source === 'fulcio' ? 'always needs' : 'has no'} Rekor)`, 'requireRekor');
+        else if (req.requireRekor === false && rekor.length > 0) issue(`requireRekor: false contradicts ${rekor[0]} (a Rekor key means the entry is required)`, 'requireRekor');
+      }
+    });
+  const requirementSchema = z.discriminatedUnion('type', [
+    z.strictObject({ type: z.literal('insecureAcceptAnything') }),
+    z.strictObject({ type: z.literal('reject') }),
+    sigstoreSignedSchema,
+  ]);
 
-export const KEY_SOURCES = ['keyPath', 'keyPaths', 'keyData', 'keyDatas', 'fulcio', 'pki', 'keyless'] as const;
-export const REKOR_KEY_SOURCES = ['rekorPublicKeyPath', 'rekorPublicKeyPaths', 'rekorPublicKeyData', 'rekorPublicKeyDatas'] as const;
-
-const sigstoreSignedSchema = z
-  .strictObject({
-    type: z.literal('sigstoreSigned'),
-    keyPath: nonEmpty.optional(),
-    keyPaths: z.array(nonEmpty).min(1).optional(),
-    keyData: nonEmpty.optional(),
-    keyDatas: z.array(nonEmpty).min(1).optional(),
-    fulcio: fulcioSchema.optional(),
-    pki: pkiSchema.optional(),
-    keyless: keylessSchema.optional(),
-    rekorPublicKeyPath: nonEmpty.optional(),
-    rekorPublicKeyPaths: z.array(nonEmpty).min(1).optional(),
-    rekorPublicKeyData: nonEmpty.optional(),
-    rekorPublicKeyDatas: z.array(nonEmpty).min(1).optional(),
-    /** Key requirements: the signature must carry a verified Rekor entry (sigguard's field). */
-    requireRekor: z.boolean().optional(),
-    signedIdentity: signedIdentitySchema.optional(),
-    signatureFormats: z.array(z.enum(signatureFormats)).min(1).optional(),
-  })
-  .superRefine((req, ctx) => {
-    const sources = KEY_SOURCES.filter((k) => req[k] !== undefined);
-    if (sources.length !== 1) {
-      ctx.addIssue({
-        code: 'custom',
-        message:
-          sources.length === 0
-            ? `a sigstoreSigned requirement needs exactly one of ${KEY_SOURCES.join(', ')}`
-            : `only one of ${KEY_SOURCES.join(', ')} may be set (found ${sources.join(', ')})`,
-      });
-      return;
-    }
-    const rekor = REKOR_KEY_SOURCES.filter((k) => req[k] !== undefined);
-    const issue = (message: string, path?: string) => ctx.addIssue({ code: 'custom', message, ...(path ? { path: [path] } : {}) });
-    if (rekor.length > 1) issue(`only one of ${REKOR_KEY_SOURCES.join(', ')} may be set (found ${rekor.join(', ')})`);
-    const source = sources[0]!;
-    if (source === 'fulcio' && rekor.length === 0) issue(`fulcio needs one of ${REKOR_KEY_SOURCES.join(', ')} (a Fulcio certificate is trusted only with a Rekor entry)`);
-    if (source === 'pki' && rekor.length > 0) issue(`${rekor[0]} is not supported with pki (a private PKI has no Rekor)`, rekor[0]);
-    if (source === 'keyless' && rekor.length > 0) {
-      issue(`${rekor[0]} is not used with keyless: its transparency logs come from keyless.trustedRoot`, rekor[0]);
-    }
-    if (req.requireRekor !== undefined) {
-      if (source === 'keyless') issue('requireRekor belongs inside the keyless block (keyless.requireRekor)', 'requireRekor');
-      else if (source === 'fulcio' || source === 'pki') issue(`requireRekor is for key requirements (${source} ${source === 'fulcio' ? 'always needs' : 'has no'} Rekor)`, 'requireRekor');
-      else if (req.requireRekor === false && rekor.length > 0) issue(`requireRekor: false contradicts ${rekor[0]} (a Rekor key means the entry is required)`, 'requireRekor');
-    }
+  const policySchema = z.strictObject({
+    version: z.literal(1),
+    mode: z.enum(['enforce', 'warn']).default('enforce'),
+    default: z.enum(['reject', 'accept']).default('reject'),
+    exemptNamespaces: z.array(nonEmpty).default([]),
+    tagResolution: z.enum(['never', 'registry']).default('never'),
+    nonKubernetes: z.enum(['verify', 'allow', 'deny']).default('verify'),
+    scopes: z.record(z.string(), z.array(requirementSchema).min(1)).default({}),
   });
-export const requirementSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('insecureAcceptAnything') }),
-  z.strictObject({ type: z.literal('reject') }),
-  sigstoreSignedSchema,
-]);
-export type RequirementInput = z.infer<typeof requirementSchema>;
 
-export const policySchema = z.strictObject({
-  version: z.literal(1),
-  mode: z.enum(['enforce', 'warn']).default('enforce'),
-  default: z.enum(['reject', 'accept']).default('reject'),
-  exemptNamespaces: z.array(nonEmpty).default([]),
-  tagResolution: z.enum(['never', 'registry']).default('never'),
-  nonKubernetes: z.enum(['verify', 'allow', 'deny']).default('verify'),
-  scopes: z.record(z.string(), z.array(requirementSchema).min(1)).default({}),
-});
-export type PolicyInput = z.infer<typeof policySchema>;
+  return { signedIdentitySchema, keylessIdentitySchema, keylessSchema, requirementSchema, policySchema };
+}
+
+let built: ReturnType<typeof build> | undefined;
+export function policySchemas(): ReturnType<typeof build> {
+  built ??= build();
+  return built;
+}
+type Schemas = ReturnType<typeof build>;
+
+/** Parses a policy document (for callers that only need the top-level schema). */
+export const policySchema = {
+  safeParse: (doc: unknown) => policySchemas().policySchema.safeParse(doc),
+};
+
+export type SignedIdentity = z.infer<Schemas['signedIdentitySchema']>;
+export type KeylessIdentityInput = z.infer<Schemas['keylessIdentitySchema']>;
+export type KeylessInput = z.infer<Schemas['keylessSchema']>;
+export type RequirementInput = z.infer<Schemas['requirementSchema']>;
+export type PolicyInput = z.infer<Schemas['policySchema']>;

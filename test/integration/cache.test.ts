@@ -114,6 +114,38 @@ describe('verdict cache', () => {
   });
 });
 
+describe('validated documents', () => {
+  it('a policy is parsed and validated once per text; a changed text is read anew', async () => {
+    const config = w.config('docs.yaml');
+    const docs = join(cacheDir(config), 'docs');
+    const p = w.policy('docs-policy.yaml', standardPolicy(w));
+    expect((await hook(w.ref('signed'), config, { policy: p })).d.decision).toBe('allow');
+    const first = readdirSync(docs).filter((f) => f.startsWith('policy-'));
+    expect(first).toHaveLength(1);
+    expect(statSync(join(docs, first[0]!)).mode & 0o777).toBe(0o600);
+    expect((await hook(w.ref('signed'), config, { policy: p })).d.decision).toBe('allow');
+    expect(readdirSync(docs).filter((f) => f.startsWith('policy-'))).toEqual(first);
+    writeFileSync(p, standardPolicy(w).replace(w.trusted.pub, w.other.pub));
+    expect((await hook(w.ref('signed'), config, { policy: p })).d).toMatchObject({ decision: 'deny', code: 'UNTRUSTED_SIGNER' });
+    expect(readdirSync(docs).filter((f) => f.startsWith('policy-'))).toHaveLength(2);
+  });
+
+  it('a document cache file that is corrupt or open to others is not used', async () => {
+    const config = w.config('docs-spoiled.yaml');
+    const docs = join(cacheDir(config), 'docs');
+    const p = w.policy('docs-spoiled-policy.yaml', standardPolicy(w));
+    await hook(w.ref('signed'), config, { policy: p });
+    const [doc] = readdirSync(docs).filter((f) => f.startsWith('policy-'));
+    // a document that would accept everything, made readable by all: never trusted
+    writeFileSync(join(docs, doc!), JSON.stringify({ version: 1, mode: 'enforce', default: 'accept', exemptNamespaces: [], tagResolution: 'never', nonKubernetes: 'verify', scopes: {} }));
+    chmodSync(join(docs, doc!), 0o644);
+    expect((await hook(w.ref('unsigned'), config, { policy: p })).d).toMatchObject({ decision: 'deny', code: 'NO_SIGNATURE' });
+    writeFileSync(join(docs, doc!), '{truncated');
+    chmodSync(join(docs, doc!), 0o600);
+    expect((await hook(w.ref('signed'), config, { policy: p })).d).toMatchObject({ decision: 'allow' });
+  });
+});
+
 describe('stale-if-error', () => {
   it('an expired allow still allows while the registry is down, within maxStale', async () => {
     const config = w.config('stale.yaml', '  ttlSeconds: 1\n  maxStaleSeconds: 3600\n');

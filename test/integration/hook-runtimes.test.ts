@@ -73,7 +73,7 @@ describe.each(['runc', 'crun'] as const)('%s runs sigguard as its createRuntime 
   const refusals: Array<[string, () => { image?: string; annotations?: Record<string, string>; policy?: string; extraArgs?: string[] }, string, RegExp]> = [
     ['unsigned', () => ({ image: w.ref('unsigned') }), 'NO_SIGNATURE', /no legacy or bundle signature found/],
     ['signed by another key', () => ({ image: w.ref('otherkey') }), 'UNTRUSTED_SIGNER', /no signature by a trusted key \(1 found, keys: /],
-    ['a bare tag with no runtime to ask which digest runs', () => ({ image: `${w.registry.host}/signed:v1` }), 'NODE_LOOKUP_FAILED', /cannot ask the runtime at \/run\/containerd\/containerd\.sock \(ContainerStatus\)/],
+    ['a bare tag with no runtime to ask which digest runs', () => ({ image: `${w.registry.host}/signed:v1` }), 'NODE_LOOKUP_FAILED', /cannot ask the runtime at \/run\/containerd\/containerd\.sock: no such socket/],
     ['no annotations at all (nonKubernetes: verify)', () => ({ annotations: {} }), 'MISSING_IMAGE', /names no image/],
     ['a CRI container without an image annotation', () => ({ annotations: { 'io.kubernetes.cri.container-type': 'container', 'io.kubernetes.cri.sandbox-namespace': 'default' } }), 'MISSING_IMAGE', /name no image/],
     ['a missing policy', () => ({ image: w.ref('signed'), policy: '/nonexistent/policy.yaml' }), 'POLICY_INVALID', /cannot read policy \/nonexistent\/policy\.yaml/],

@@ -20,7 +20,7 @@ function write(name: string, text: string): string {
 }
 
 describe('policy files', () => {
-  it('reads the README example, with defaults filled in and keys loaded relative to the file', () => {
+  it('reads the README example, with defaults filled in and keys loaded relative to the file', async () => {
     const file = write(
       'ok.yaml',
       `version: 1
@@ -33,7 +33,7 @@ scopes:
     - type: insecureAcceptAnything
 `,
     );
-    const p = loadPolicy(file);
+    const p = await loadPolicy(file);
     expect(p.mode).toBe('enforce');
     expect(p.default).toBe('reject');
     expect(p.tagResolution).toBe('never');
@@ -74,12 +74,12 @@ scopes:
     expect(() => compilePolicy(doc, 'p.yaml', dir)).toThrow(why);
   });
 
-  it('names the file in every error', () => {
+  it('names the file in every error', async () => {
     expect(() => compilePolicy({ version: 1, bogus: 1 }, '/etc/sigguard/policy.yaml', dir)).toThrow(/^invalid policy \/etc\/sigguard\/policy\.yaml: unknown field "bogus"/);
-    expect(() => loadPolicy(join(dir, 'nope.yaml'))).toThrow(/cannot read policy .*nope\.yaml: no such file/);
+    await expect(loadPolicy(join(dir, 'nope.yaml'))).rejects.toThrow(/cannot read policy .*nope\.yaml: no such file/);
     const bad = write('bad.yaml', 'version: 1\nscopes: [\n');
-    expect(() => loadPolicy(bad)).toThrow(/cannot parse .*bad\.yaml/);
+    await expect(loadPolicy(bad)).rejects.toThrow(/cannot parse .*bad\.yaml/);
     const dup = write('dup.yaml', 'version: 1\nversion: 1\n');
-    expect(() => loadPolicy(dup)).toThrow(/cannot parse .*dup\.yaml/);
+    await expect(loadPolicy(dup)).rejects.toThrow(/cannot parse .*dup\.yaml/);
   });
 });
