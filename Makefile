@@ -38,9 +38,13 @@ test-unit: build
 test-integration: build tools
 	$(VITEST) test/integration
 
-# Every tier. Installs what the tiers need (npm packages, Debian packages, cosign...).
+# Every tier. Installs what the tiers need (npm packages, Debian packages, cosign...):
+# unit, fixtures, integration and conformance (vitest), then e2e on containerd 1.7 and 2.1,
+# then the demo as a newcomer runs it.
 test: build tools typecheck
 	$(VITEST)
+	$(MAKE) --no-print-directory e2e
+	$(MAKE) --no-print-directory demo
 
 clean:
 	rm -rf build/out
@@ -88,3 +92,33 @@ install-kind: build $(KIND_KEYS)/cosign.pub
 
 uninstall-kind:
 	bash e2e/kind/uninstall-kind.sh --cluster $(KIND_CLUSTER)
+
+# ---------------------------------------------------------------------------------------------
+# End to end and the demo (e2e/), as root. The cases are one table, e2e/cases.ts.
+#   make e2e    against the Kind cluster $KIND_CLUSTER when kubectl reaches it (e2e/run-kind.ts; its
+#               header lists the SIGGUARD_KIND_* settings), else against local Kind-like containerd
+#               1.7 and 2.1 nodes (e2e/run-local.ts). One `PASS|FAIL <runtime> <case> — <detail>` line
+#               per case, then `N passed, M failed`; exit 1 on any failure.
+#   make demo   a registry, cosign, a containerd 2.1 node with sigguard, a signed and an unsigned pod;
+#               cleans up on exit and on Ctrl-C (e2e/demo.ts).
+.PHONY: e2e demo e2e-bundle
+E2E_OUT := build/out/e2e
+
+e2e-bundle: $(STAMP)
+	@$(NODE) e2e/bundle.mjs
+
+e2e: build tools e2e-bundle
+	@if [ -n "$${KIND_CLUSTER:-}" ] && kubectl --context "kind-$$KIND_CLUSTER" get nodes >/dev/null 2>&1; then \
+		SIGGUARD_KIND_KEY="$${SIGGUARD_KIND_KEY:-$(abspath $(KIND_KEYS))/cosign.key}" SIGGUARD_KIND_REGISTRY="$${SIGGUARD_KIND_REGISTRY:-$(KIND_REGISTRY)}" \
+			$(NODE) $(E2E_OUT)/run-kind.cjs; \
+	else \
+		if [ -n "$${KIND_CLUSTER:-}" ]; then echo "e2e: kubectl does not reach Kind cluster $$KIND_CLUSTER; running on local containerd nodes"; fi; \
+		$(NODE) $(E2E_OUT)/run-local.cjs; \
+	fi
+
+# build and tools run first, their output kept in a log: the demo's own output is the first impression
+demo: e2e-bundle
+	@mkdir -p build/out/demo
+	@echo "Building sigguard and checking the tools (make build tools; log: build/out/demo/prepare.log)"
+	@$(MAKE) --no-print-directory build tools >build/out/demo/prepare.log 2>&1 || { tail -n 30 build/out/demo/prepare.log; exit 1; }
+	@$(NODE) $(E2E_OUT)/demo.cjs

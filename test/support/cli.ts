@@ -1,5 +1,5 @@
 /** Running the built sigguard (and cosign) as a user would, capturing exit code and output. */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { SIGGUARD } from './paths.js';
 
 export interface Run {
@@ -8,9 +8,14 @@ export interface Run {
   stderr: string;
 }
 
+/** Processes `run` started that have not ended yet (for a runner's Ctrl-C cleanup to end them). */
+export const liveChildren = new Set<ChildProcess>();
+
 export function run(cmd: string, args: string[], opts: { env?: Record<string, string>; input?: string; timeoutMs?: number; cwd?: string } = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'], ...(opts.cwd ? { cwd: opts.cwd } : {}) });
+    liveChildren.add(child);
+    for (const ev of ['exit', 'error'] as const) child.once(ev, () => liveChildren.delete(child));
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

@@ -72,11 +72,11 @@ http:
 
   async stop(): Promise<void> {
     const p = this.proc;
-    if (!p || p.exitCode !== null) return;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
     const exited = new Promise((r) => p.once('exit', r));
     p.kill('SIGTERM');
     await Promise.race([exited, sleep(5000)]);
-    if (p.exitCode === null) p.kill('SIGKILL');
+    if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
     this.proc = undefined;
   }
 

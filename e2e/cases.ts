@@ -1,0 +1,269 @@
+/**
+ * The end-to-end cases, one table for both targets: the local containerd
+ * node (e2e/run-local.ts, containerd 1.7 and 2.1, a kubelet stand-in over
+ * CRI) and a Kind cluster (e2e/run-kind.ts, kubectl). Each case talks to a
+ * `Cluster`, which each runner implements; a case returns a one-line detail or
+ * throws with what went wrong.
+ */
+import { REPO, type Digests, short } from './images.js';
+
+/** One line of sigguard's decision log (README, "The decision log"). */
+export interface Decision {
+  containerId?: string;
+  namespace?: string;
+  pod?: string;
+  image?: string;
+  digest?: string;
+  decision: 'allow' | 'deny';
+  enforced: boolean;
+  code: string;
+  reason: string;
+  cache?: string;
+  durationMs: number;
+}
+
+export interface PodRequest {
+  /** Base name; the runner makes it unique. */
+  name: string;
+  namespace?: string;
+  image: string;
+  pullPolicy?: 'Always' | 'IfNotPresent';
+  /** Keep the container running (sleep) instead of printing its marker and exiting. */
+  longRunning?: boolean;
+}
+
+export interface PodResult {
+  /** The pod's name as run. */
+  name: string;
+  namespace: string;
+  /** The container started. */
+  ran: boolean;
+  /** Why it did not: StartContainer's error (local) or the pod's events (Kind), which carry the hook's stderr line. */
+  error?: string;
+  /** What a short-lived container printed. */
+  output?: string;
+  /** sigguard's decision-log line for this container. */
+  decision?: Decision;
+  /** StartContainer's duration (local node only). */
+  startMs?: number;
+  /** The CRI container id (local node only). */
+  containerId?: string;
+}
+
+export interface Cluster {
+  /** `1.7`, `2.1` (local containerd) or `kind`. */
+  label: string;
+  /** The --deadline the node's hook runs with (seconds). */
+  hookDeadlineSeconds: number;
+  /** What prepareImages pushed. */
+  digests: Digests;
+  /** The image name pods use. */
+  image(repo: string, tag?: string): string;
+  /** Points `repo:toTag` at `repo:fromTag`'s manifest in the registry; returns the digest. */
+  moveTag(repo: string, fromTag: string, toTag: string): Promise<string>;
+  /** Pushes a new image (fresh content from `marker`) and signs it with the trusted key; returns its digest. */
+  pushSigned(repo: string, tag: string, marker: string): Promise<string>;
+  /** Pulls an image onto the node (kubelet's pull / crictl pull), as it is in the registry now. */
+  pull(image: string): Promise<void>;
+  runPod(req: PodRequest): Promise<PodResult>;
+  isRunning(pod: PodResult): Promise<boolean>;
+  /** Rewrites the node's policy with `mode:` warn or enforce (the hook reads it at every start). */
+  setMode(mode: 'warn' | 'enforce'): Promise<void>;
+  registryDown(): Promise<void>;
+  registryUp(): Promise<void>;
+  restartRuntime(): Promise<void>;
+}
+
+export interface E2eCase {
+  id: string;
+  expect: 'runs' | 'refused';
+  /** The decision-log code expected. */
+  code: string;
+  /** What the case shows, for a table. */
+  title: string;
+  run(c: Cluster): Promise<string>;
+}
+
+class CaseFailure extends Error {}
+
+function check(ok: unknown, what: string): asserts ok {
+  if (!ok) throw new CaseFailure(what);
+}
+
+function describeRun(r: PodResult): string {
+  if (r.ran) return `ran${r.output !== undefined ? ` and printed ${JSON.stringify(r.output.trim())}` : ''}`;
+  return `refused: ${r.error ?? '(no error)'}`;
+}
+
+function hookNote(d: Decision | undefined): string {
+  return d ? `hook ${d.durationMs} ms${d.cache ? `, cache ${d.cache}` : ''}` : 'no decision';
+}
+
+/** The pod ran, printed `marker` (unless long-running) and the hook logged `code`. */
+export function expectRan(r: PodResult, code: string, marker?: string): Decision {
+  check(r.ran, `expected it to run, but it was ${describeRun(r)}`);
+  if (marker !== undefined) check(r.output === `${marker}\n`, `expected output ${JSON.stringify(marker)}, got ${JSON.stringify(r.output)}`);
+  check(r.decision, 'no decision-log line for the container');
+  check(r.decision.code === code, `expected decision code ${code}, got ${r.decision.code} (${r.decision.reason})`);
+  return r.decision;
+}
+
+/** The pod was refused by sigguard with `code`: in the runtime's error and in the decision log. */
+export function expectRefused(r: PodResult, code: string): Decision {
+  check(!r.ran, `expected a refusal [${code}], but it ran (decision: ${r.decision ? `${r.decision.code} ${r.decision.reason}` : 'none'})`);
+  check(r.error !== undefined && r.error.includes('sigguard: denied'), `refused, but not by sigguard: ${r.error}`);
+  check(r.error.includes(`[${code}]`), `expected [${code}] in the error, got: ${r.error}`);
+  check(r.decision, 'no decision-log line for the container');
+  check(r.decision.decision === 'deny' && r.decision.enforced && r.decision.code === code, `decision log: ${JSON.stringify(r.decision)}`);
+  return r.decision;
+}
+
+const refusedDetail = (d: Decision): string => `refused [${d.code}] ${d.reason} (${hookNote(d)})`;
+
+export const CASES: E2eCase[] = [
+  {
+    id: 'signed',
+    expect: 'runs',
+    code: 'ALLOWED',
+    title: 'an image signed with the trusted key (cosign 2, legacy .sig), named by tag',
+    async run(c) {
+      const r = await c.runPod({ name: 'signed', image: c.image(REPO.signed) });
+      const d = expectRan(r, 'ALLOWED', 'signed');
+      check(d.digest === c.digests[`${REPO.signed}:v1`], `verified ${d.digest}, not the signed digest`);
+      return `ran, ${short(d.digest)} verified (${hookNote(d)})`;
+    },
+  },
+  {
+    id: 'signed-bundle',
+    expect: 'runs',
+    code: 'ALLOWED',
+    title: 'an image signed with the trusted key as a cosign 3 Sigstore bundle',
+    async run(c) {
+      const d = expectRan(await c.runPod({ name: 'bundle', image: c.image(REPO.bundle) }), 'ALLOWED', 'signed-bundle');
+      return `ran, ${short(d.digest)} verified (${hookNote(d)})`;
+    },
+  },
+  {
+    id: 'unsigned',
+    expect: 'refused',
+    code: 'NO_SIGNATURE',
+    title: 'an image without any signature',
+    async run(c) {
+      return refusedDetail(expectRefused(await c.runPod({ name: 'unsigned', image: c.image(REPO.unsigned) }), 'NO_SIGNATURE'));
+    },
+  },
+  {
+    id: 'wrong-key',
+    expect: 'refused',
+    code: 'UNTRUSTED_SIGNER',
+    title: 'an image signed with a key the policy does not trust',
+    async run(c) {
+      return refusedDetail(expectRefused(await c.runPod({ name: 'otherkey', image: c.image(REPO.otherKey) }), 'UNTRUSTED_SIGNER'));
+    },
+  },
+  {
+    id: 'wrong-identity',
+    expect: 'refused',
+    code: 'IDENTITY_MISMATCH',
+    title: 'a trusted legacy signature made for e2e/signed, copied with its image into e2e/copied (matchRepository)',
+    async run(c) {
+      return refusedDetail(expectRefused(await c.runPod({ name: 'copied', image: c.image(REPO.copied) }), 'IDENTITY_MISMATCH'));
+    },
+  },
+  {
+    id: 'exempt-namespace',
+    expect: 'runs',
+    code: 'EXEMPT_NAMESPACE',
+    title: 'the unsigned image in an exemptNamespaces namespace (kube-system)',
+    async run(c) {
+      const d = expectRan(await c.runPod({ name: 'exempt', namespace: 'kube-system', image: c.image(REPO.unsigned) }), 'EXEMPT_NAMESPACE', 'unsigned');
+      return `ran: ${d.reason} (${hookNote(d)})`;
+    },
+  },
+  {
+    id: 'warn-mode',
+    expect: 'runs',
+    code: 'NO_SIGNATURE',
+    title: 'the unsigned image under `mode: warn`: starts, the refusal is logged',
+    async run(c) {
+      await c.setMode('warn');
+      try {
+        const r = await c.runPod({ name: 'warn', image: c.image(REPO.unsigned) });
+        const d = expectRan(r, 'NO_SIGNATURE', 'unsigned');
+        check(d.decision === 'deny' && d.enforced === false, `expected decision deny, enforced false: ${JSON.stringify(d)}`);
+        return `ran; logged decision=deny enforced=false [${d.code}] (${hookNote(d)})`;
+      } finally {
+        await c.setMode('enforce');
+      }
+    },
+  },
+  {
+    id: 'retag-signed-cached',
+    expect: 'runs',
+    code: 'ALLOWED',
+    title: 'signed content pulled under :v1, then :v1 moved to unsigned content in the registry: the node’s signed image still starts',
+    async run(c) {
+      const repo = REPO.retagKept;
+      const signed = await c.moveTag(repo, 'signed', 'v1');
+      await c.pull(c.image(repo, 'v1'));
+      const unsigned = await c.moveTag(repo, 'unsigned', 'v1');
+      const d = expectRan(await c.runPod({ name: 'retag-kept', image: c.image(repo, 'v1'), pullPolicy: 'IfNotPresent' }), 'ALLOWED', 'retag-kept-signed');
+      check(d.digest === signed, `verified ${d.digest}, not the node's ${signed}`);
+      return `ran the node's ${short(signed)} (registry :v1 is now unsigned ${short(unsigned)}) (${hookNote(d)})`;
+    },
+  },
+  {
+    id: 'retag-unsigned-cached',
+    expect: 'refused',
+    code: 'NO_SIGNATURE',
+    title: 'unsigned content pulled under :v1, then :v1 moved to signed content in the registry: the node’s unsigned image is refused',
+    async run(c) {
+      const repo = REPO.retagCaught;
+      const unsigned = await c.moveTag(repo, 'unsigned', 'v1');
+      await c.pull(c.image(repo, 'v1'));
+      const signed = await c.moveTag(repo, 'signed', 'v1');
+      const d = expectRefused(await c.runPod({ name: 'retag-caught', image: c.image(repo, 'v1'), pullPolicy: 'IfNotPresent' }), 'NO_SIGNATURE');
+      check(d.digest === unsigned, `judged ${d.digest}, not the node's ${unsigned}`);
+      return `refused the node's ${short(unsigned)} [${d.code}] (registry :v1 is now signed ${short(signed)}) (${hookNote(d)})`;
+    },
+  },
+  {
+    id: 'registry-down',
+    expect: 'refused',
+    code: 'REGISTRY_UNREACHABLE',
+    title: 'a signed image never verified before, registry stopped: refused within the hook deadline',
+    async run(c) {
+      const tag = `t${Date.now()}`;
+      await c.pushSigned(REPO.down, tag, `down ${c.label} ${tag}`);
+      const image = c.image(REPO.down, tag);
+      await c.pull(image);
+      await c.registryDown();
+      let r: PodResult;
+      const t0 = Date.now();
+      try {
+        r = await c.runPod({ name: 'down', image, pullPolicy: 'IfNotPresent' });
+      } finally {
+        await c.registryUp();
+      }
+      const elapsed = r.startMs ?? Date.now() - t0;
+      const d = expectRefused(r, 'REGISTRY_UNREACHABLE');
+      check(d.durationMs < c.hookDeadlineSeconds * 1000, `the hook took ${d.durationMs} ms, over its ${c.hookDeadlineSeconds} s deadline`);
+      return `refused [${d.code}] in ${d.durationMs} ms (deadline ${c.hookDeadlineSeconds} s; ${r.startMs !== undefined ? 'StartContainer' : 'pod'} ${elapsed} ms): ${d.reason}`;
+    },
+  },
+  {
+    id: 'containerd-restart',
+    expect: 'refused',
+    code: 'NO_SIGNATURE',
+    title: 'containerd restarted mid-run: the running pod keeps running, the unsigned image is still refused, the signed one still runs',
+    async run(c) {
+      const before = await c.runPod({ name: 'before-restart', image: c.image(REPO.signed), longRunning: true });
+      expectRan(before, 'ALLOWED');
+      await c.restartRuntime();
+      check(await c.isRunning(before), 'the pod started before the restart is no longer running');
+      const d = expectRefused(await c.runPod({ name: 'after-restart', image: c.image(REPO.unsigned) }), 'NO_SIGNATURE');
+      expectRan(await c.runPod({ name: 'after-restart-signed', image: c.image(REPO.signed) }), 'ALLOWED', 'signed');
+      return `pod from before the restart still running; after it unsigned refused [${d.code}] (${hookNote(d)}), signed ran`;
+    },
+  },
+];

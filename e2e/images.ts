@@ -1,0 +1,74 @@
+/**
+ * The images the e2e cases run, pushed and signed the same way for the local
+ * node and for Kind. Pods name them `<nameHost>/e2e/<repo>:<tag>`; every image
+ * is busybox + /marker and prints its marker (`cat /marker`).
+ *
+ * Signatures are made for the name pods use (cosign signs a repository, and the
+ * policy says `signedIdentity: matchRepository`): on Kind `localhost:5001` is
+ * the registry itself; on the local node the name is an alias that containerd
+ * reaches through certs.d, so the local signer opens a forwarder for it.
+ */
+import { type Pusher, copyManifest, sha256 } from '../test/support/push.js';
+
+export const REPO = {
+  signed: 'e2e/signed',
+  bundle: 'e2e/signed-bundle',
+  unsigned: 'e2e/unsigned',
+  otherKey: 'e2e/otherkey',
+  copied: 'e2e/copied',
+  retagKept: 'e2e/retag-kept',
+  retagCaught: 'e2e/retag-caught',
+  down: 'e2e/down',
+} as const;
+
+export type SignWith = 'trusted' | 'trusted-bundle' | 'other';
+
+export interface Signer {
+  /** Signs `image` (`<nameHost>/<repo>@<digest>`): cosign 2 legacy with the trusted or the other key, or a cosign 3 bundle. */
+  sign(images: Array<{ image: string; with: SignWith }>): Promise<void>;
+}
+
+/** `repo:tag` → manifest digest of everything pushed. */
+export type Digests = Record<string, string>;
+
+const sigTag = (digest: string) => `${digest.replace(':', '-')}.sig`;
+
+/**
+ * Pushes (to `push`'s host) and signs (as `nameHost`) the case images:
+ * signed, signed-bundle, unsigned, otherkey (another key), copied (signed's manifest and
+ * .sig copied into another repository), and for the retag cases a signed and an unsigned
+ * content per repository under the tags `signed` / `unsigned` (the cases move `v1`).
+ */
+export async function prepareImages(push: Pusher, nameHost: string, signer: Signer): Promise<Digests> {
+  const d: Digests = {};
+  const put = async (repo: string, tag: string, marker: string) => {
+    d[`${repo}:${tag}`] = (await push.image(repo, tag, marker)).digest;
+    return `${nameHost}/${repo}@${d[`${repo}:${tag}`]}`;
+  };
+  const toSign: Array<{ image: string; with: SignWith }> = [
+    { image: await put(REPO.signed, 'v1', 'signed'), with: 'trusted' },
+    { image: await put(REPO.bundle, 'v1', 'signed-bundle'), with: 'trusted-bundle' },
+    { image: await put(REPO.otherKey, 'v1', 'otherkey'), with: 'other' },
+    { image: await put(REPO.retagKept, 'signed', 'retag-kept-signed'), with: 'trusted' },
+    { image: await put(REPO.retagCaught, 'signed', 'retag-caught-signed'), with: 'trusted' },
+  ];
+  await put(REPO.unsigned, 'v1', 'unsigned');
+  await put(REPO.retagKept, 'unsigned', 'retag-kept-unsigned');
+  await put(REPO.retagCaught, 'unsigned', 'retag-caught-unsigned');
+  await signer.sign(toSign);
+  // a legacy signature made for e2e/signed, copied with its image into e2e/copied
+  const signed = d[`${REPO.signed}:v1`]!;
+  d[`${REPO.copied}:v1`] = (await copyManifest(push, REPO.signed, signed, REPO.copied, 'v1')).digest;
+  await copyManifest(push, REPO.signed, sigTag(signed), REPO.copied, sigTag(signed));
+  return d;
+}
+
+/** Points `repo:toTag` at the manifest `repo:fromTag` has (same bytes, same digest); returns the digest. */
+export async function moveTag(push: Pusher, repo: string, fromTag: string, toTag: string): Promise<string> {
+  const m = await push.getManifest(repo, fromTag);
+  const put = await push.manifest(repo, toTag, m.json, m.json.mediaType ?? m.mediaType);
+  if (put.digest !== sha256(m.bytes)) throw new Error(`moving ${repo}:${toTag}: manifest re-serialised differently`);
+  return put.digest;
+}
+
+export const short = (digest: string | undefined): string => (digest ? `${digest.slice(0, 19)}…` : '(none)');

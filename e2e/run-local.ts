@@ -1,0 +1,154 @@
+/**
+ * `make e2e` without a Kind cluster: every case of e2e/cases.ts against a
+ * local Kind-like containerd node, containerd 1.7 then 2.1, sigguard
+ * installed into the node's base runtime spec, pods started by the kubelet
+ * stand-in over CRI. One registry and one set of signed images for both.
+ *
+ * Prints `PASS|FAIL <containerd version> <case> — <detail>` per case, `#`
+ * lines with timings, and last `N passed, M failed`; exits 1 on any failure.
+ * Ctrl-C stops the nodes and the registry and removes the temp folder.
+ * SIGGUARD_E2E_VERSIONS=2.1 runs one containerd version only.
+ *
+ * Built by e2e/bundle.mjs into build/out/e2e/run-local.cjs (make e2e).
+ */
+import { writeFileSync } from 'node:fs';
+import { type Cluster, type PodRequest, type PodResult, CASES } from './cases.js';
+import { Cleanup, signalExitCode } from './cleanup.js';
+import { REPO, moveTag, prepareImages } from './images.js';
+import { type LocalEnv, type SigguardNode, median, nodePolicy, requireLocalTools, startLocalEnv, startSigguardNode } from './local-env.js';
+import { type ContainerdVersion, nodeMounts, nodeProcesses } from './node/containerd-node.js';
+
+const VERSIONS: readonly ContainerdVersion[] = (process.env.SIGGUARD_E2E_VERSIONS?.split(',') as ContainerdVersion[] | undefined) ?? ['1.7', '2.1'];
+/** The hook's --deadline on the e2e nodes (the registry-down case must be refused within it). */
+const DEADLINE_SECONDS = 3;
+const CASE_TIMEOUT_MS = 60_000;
+
+function localCluster(env: LocalEnv, sg: SigguardNode, version: ContainerdVersion, digests: Record<string, string>, pods: PodResult[]): Cluster {
+  return {
+    label: version,
+    hookDeadlineSeconds: DEADLINE_SECONDS,
+    digests,
+    image: (repo, tag = 'v1') => `${env.alias}/${repo}:${tag}`,
+    moveTag: (repo, from, to) => moveTag(env.push, repo, from, to),
+    async pushSigned(repo, tag, marker) {
+      const { digest } = await env.push.image(repo, tag, marker);
+      await env.sign([{ image: `${env.alias}/${repo}@${digest}`, with: 'trusted' }]);
+      return digest;
+    },
+    async pull(image) {
+      await sg.kubelet.ensureImage(image, 'Always');
+    },
+    async runPod(req: PodRequest) {
+      const r = await sg.runPod(req);
+      pods.push(r);
+      return r;
+    },
+    async isRunning(pod) {
+      if (!pod.containerId) return false;
+      const st = await sg.kubelet.cri.containerStatus(pod.containerId);
+      return st.status?.state === 'CONTAINER_RUNNING';
+    },
+    async setMode(mode) {
+      writeFileSync(sg.policy, nodePolicy(env, mode));
+    },
+    registryDown: () => env.registry.stop(),
+    registryUp: () => env.registry.start(),
+    restartRuntime: () => sg.restart(),
+  };
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms / 1000} s`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** A Ctrl-C also kills the children in the foreground group (cosign, gzip): let the signal handler run before reporting. */
+const settle = () => new Promise((r) => setTimeout(r, 100));
+
+const oneLine = (err: unknown) => String((err as Error)?.message ?? err).replace(/\s+/g, ' ').trim();
+
+async function main(): Promise<number> {
+  const t0 = performance.now();
+  const cleanup = new Cleanup();
+  let passed = 0;
+  let failed = 0;
+  const report = (ok: boolean, version: string, id: string, detail: string) => {
+    if (cleanup.interrupted) return;
+    if (ok) passed++;
+    else failed++;
+    console.log(`${ok ? 'PASS' : 'FAIL'} ${version} ${id} — ${detail}`);
+  };
+  cleanup.onSignals((sig) => console.log(`\n${sig}: stopping the nodes and the registry, removing the temp folder`));
+  try {
+    requireLocalTools(VERSIONS);
+    const root = cleanup.tempRoot('/tmp/sigguard-e2e-');
+    const env = await startLocalEnv(cleanup);
+    const digests = await prepareImages(env.push, env.alias, env);
+    if (!cleanup.interrupted) console.log(`# registry ${env.registry.host} (pods name it ${env.alias}), images signed, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+
+    for (const version of VERSIONS) {
+      if (cleanup.interrupted) break;
+      const tv = performance.now();
+      let sg: SigguardNode;
+      let baselineMs: number[];
+      try {
+        ({ sg, baselineMs } = await startSigguardNode(env, cleanup, {
+          version,
+          parent: root,
+          policyText: nodePolicy(env),
+          deadlineSeconds: DEADLINE_SECONDS,
+          baseline: { images: [`${env.alias}/${REPO.signed}:v1`], runs: 3 },
+        }));
+      } catch (err) {
+        await settle();
+        report(false, version, 'node-setup', oneLine(err));
+        continue;
+      }
+      const pods: PodResult[] = [];
+      const cluster = localCluster(env, sg, version, digests, pods);
+      for (const c of CASES) {
+        if (cleanup.interrupted) break;
+        try {
+          report(true, version, c.id, await withTimeout(c.run(cluster), CASE_TIMEOUT_MS, c.id));
+        } catch (err) {
+          await settle();
+          report(false, version, c.id, oneLine(err));
+        }
+      }
+      await sg.stop();
+      const left = { processes: nodeProcesses(sg.node), mounts: nodeMounts(sg.node) };
+      if (left.processes.length + left.mounts.length > 0) report(false, version, 'node-teardown', `left behind: ${JSON.stringify(left)}`);
+      const withHook = (cache: string) => pods.filter((p) => p.ran && p.startMs !== undefined && p.decision?.code === 'ALLOWED' && p.decision.cache === cache).map((p) => p.startMs!);
+      const hookMs = pods.filter((p) => p.decision).map((p) => p.decision!.durationMs);
+      const ms = (xs: number[]) => (xs.length > 0 ? `${median(xs)} ms` : '-');
+      const took = ((performance.now() - tv) / 1000).toFixed(1);
+      const timing =
+        `# containerd ${version}: ${took} s; StartContainer median ${ms(baselineMs)} without sigguard, ` +
+        `${ms(withHook('miss'))} with it (verified), ${ms(withHook('hit'))} (cached verdict); hook median ${ms(hookMs)}`;
+      if (!cleanup.interrupted) console.log(timing);
+    }
+  } catch (err) {
+    await settle();
+    report(false, '-', 'setup', oneLine(err));
+  } finally {
+    const errors = await cleanup.run();
+    for (const e of errors) report(false, '-', 'cleanup', e);
+  }
+  if (cleanup.interrupted) return signalExitCode(cleanup.interrupted);
+  console.log(`# total ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(`${passed} passed, ${failed} failed`);
+  return failed > 0 || passed === 0 ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code), // after a signal too: main returns once the cleanup is done
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
