@@ -14,11 +14,21 @@ import { parse as parseToml } from 'smol-toml';
 import { ReasonCode, SigguardError } from '../errors.js';
 import { HOOKS_D_TEMPLATE, hookEntry, hookSchema } from '../installer/hook-entry.js';
 import { formatPath } from '../policy/load.js';
-import type { PolicyInput, RequirementInput } from '../policy/schema.js';
+import type { KeylessInput, PolicyInput, RequirementInput } from '../policy/schema.js';
 import { NODE, OUT } from './layout.js';
-import { type IdentityJson, type PolicyJson, type RequirementJson, checkPolicyJson, identityProblem, orderedRequirement } from './policy-json.js';
+import {
+  type FulcioJson,
+  type IdentityJson,
+  type PkiJson,
+  type PolicyJson,
+  type RequirementJson,
+  type SigstoreSignedJson,
+  checkPolicyJson,
+  identityProblem,
+  orderedRequirement,
+} from './policy-json.js';
 import { checkRegistriesD, registriesDYaml } from './registries-d.js';
-import { FEATURES, NEWEST_KNOWN, type Version, atLeast, formatVersion } from './versions.js';
+import { FEATURES, type Feature, NEWEST_KNOWN, type Version, atLeast, compareVersions, formatVersion } from './versions.js';
 
 export interface CrioOptions {
   /** The sigguard policy file: named in messages; its base name is written in file headers. */
@@ -63,8 +73,13 @@ export function hubAlias(scope: string): string | undefined {
   return undefined;
 }
 
-type Translation = { json: RequirementJson } | { unexpressible: string };
+/**
+ * A requirement in policy.json terms, or why containers/image cannot express it.
+ * `partial`: with --hook-fallback, what policy.json leaves out of it (the hook checks it all).
+ */
+type Translation = { json: RequirementJson; features: Feature[]; partial?: string } | { unexpressible: string };
 
+/** `path` as it will be on the node: a relative path resolved against the policy's folder (or --key-dir). */
 function keyPath(p: string, base: string): string {
   return isAbsolute(p) ? p : resolve(base, p);
 }
@@ -72,27 +87,120 @@ function keyPath(p: string, base: string): string {
 /** containers/image decodes keyData with Go's strict base64; sigguard's reading is lenient. Same bytes, strict text. */
 const strictBase64 = (data: string): string => Buffer.from(data, 'base64').toString('base64');
 
+type SigstoreInput = Extract<RequirementInput, { type: 'sigstoreSigned' }>;
+type Part = { json: Partial<SigstoreSignedJson>; features: Feature[] } | { unexpressible: string };
+
+/** Why the target cannot write `what`, or undefined when it can. */
+function tooOld(feature: Feature, what: string, target: Version): string | undefined {
+  const since = FEATURES[feature].since;
+  return atLeast(target, since) ? undefined : `${what} needs containers/image ${formatVersion(since)} or later, and the target is containers/image ${formatVersion(target)}`;
+}
+
+/**
+ * A list field (keyPaths, keyDatas, rekorPublicKeyPaths, rekorPublicKeyDatas) for the target: the list from
+ * 5.32.2 on; before that its single element under the singular name, or unexpressible.
+ */
+function listField(field: string, singular: string, list: string[], opts: Required<CrioOptions>, minimum: Feature): Part {
+  const minimumProblem = tooOld(minimum, field, opts.target);
+  if (minimumProblem !== undefined) return { unexpressible: minimumProblem };
+  if (atLeast(opts.target, FEATURES.keyPaths.since)) return { json: { [field]: list }, features: ['keyPaths'] };
+  if (list.length === 1) return { json: { [singular]: list[0]! }, features: minimum === 'sigstoreSigned' ? [] : [minimum] };
+  return {
+    unexpressible: `${field} with ${list.length} keys (any of them) needs containers/image ${formatVersion(FEATURES.keyPaths.since)} or later (5.33), and the target is containers/image ${formatVersion(opts.target)}; policy.json has no "any of" for separate requirements`,
+  };
+}
+
+/** An email address (a URI such as a workflow identity has a scheme and slashes). */
+const EMAIL = /^[^@\s/:]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$/;
+
+/** What containers/image cannot express of a keyless block, field by field (the trusted root always). */
+function keylessProblem(k: KeylessInput): string {
+  const others: string[] = [];
+  if (k.identities.length !== 1) others.push(`keyless.identities (${k.identities.length} identities, any of them: policy.json's fulcio names one issuer and one email)`);
+  k.identities.forEach((id, i) => {
+    const at = `keyless.identities[${i}]`;
+    if (id.issuerRegExp !== undefined) others.push(`${at}.issuerRegExp (a regular expression: policy.json's fulcio.oidcIssuer is exact)`);
+    if (id.subjectRegExp !== undefined) others.push(`${at}.subjectRegExp (a regular expression: policy.json's fulcio.subjectEmail is exact)`);
+    else if (id.subject !== undefined && !EMAIL.test(id.subject)) {
+      others.push(`${at}.subject ${JSON.stringify(id.subject)} (not an email address: policy.json's fulcio matches only an email subject)`);
+    }
+  });
+  const extensions = Object.keys(k.extensions ?? {}).filter((e) => k.extensions?.[e as keyof typeof k.extensions] !== undefined);
+  if (extensions.length > 0) others.push(`${extensions.map((e) => `keyless.extensions.${e}`).join(', ')} (containers/image checks no Fulcio certificate extension)`);
+  if (!k.requireRekor) others.push('keyless.requireRekor: false (policy.json\'s fulcio always requires a Rekor entry: CRI-O would refuse signatures the hook accepts)');
+  const root = `containers/image cannot read a Sigstore trusted root (keyless.trustedRoot ${JSON.stringify(k.trustedRoot)})`;
+  if (others.length > 0) return `keyless: ${root}, nor express ${others.join(', ')}`;
+  return `keyless: ${root}; what it can check of this rule is fulcio {caPath, oidcIssuer, subjectEmail} with rekorPublicKeyPath, naming the trusted root's Fulcio CA and Rekor key as files (it checks no SCT)`;
+}
+
+/** keyPath…keyDatas, fulcio, pki in policy.json terms; keyless never (no trusted root there). */
+function trustSource(req: SigstoreInput, opts: Required<CrioOptions>): Part {
+  if (req.keyPath !== undefined) return { json: { keyPath: keyPath(req.keyPath, opts.keyBase) }, features: [] };
+  if (req.keyData !== undefined) return { json: { keyData: strictBase64(req.keyData) }, features: [] };
+  if (req.keyPaths !== undefined) return listField('keyPaths', 'keyPath', req.keyPaths.map((p) => keyPath(p, opts.keyBase)), opts, 'sigstoreSigned');
+  if (req.keyDatas !== undefined) return listField('keyDatas', 'keyData', req.keyDatas.map(strictBase64), opts, 'sigstoreSigned');
+  if (req.fulcio !== undefined) {
+    const problem = tooOld('fulcio', 'fulcio', opts.target);
+    if (problem !== undefined) return { unexpressible: problem };
+    const f = req.fulcio;
+    const ca: Partial<FulcioJson> = f.caPath !== undefined ? { caPath: keyPath(f.caPath, opts.keyBase) } : { caData: strictBase64(f.caData!) };
+    return { json: { fulcio: { ...ca, oidcIssuer: f.oidcIssuer, subjectEmail: f.subjectEmail } }, features: ['fulcio'] };
+  }
+  if (req.pki !== undefined) {
+    const problem = tooOld('pki', 'pki', opts.target);
+    if (problem !== undefined) return { unexpressible: problem };
+    const p = req.pki;
+    const pki: PkiJson = {};
+    if (p.caRootsPath !== undefined) pki.caRootsPath = keyPath(p.caRootsPath, opts.keyBase);
+    if (p.caRootsData !== undefined) pki.caRootsData = strictBase64(p.caRootsData);
+    if (p.caIntermediatesPath !== undefined) pki.caIntermediatesPath = keyPath(p.caIntermediatesPath, opts.keyBase);
+    if (p.caIntermediatesData !== undefined) pki.caIntermediatesData = strictBase64(p.caIntermediatesData);
+    if (p.subjectEmail !== undefined) pki.subjectEmail = p.subjectEmail;
+    if (p.subjectHostname !== undefined) pki.subjectHostname = p.subjectHostname;
+    return { json: { pki }, features: ['pki'] };
+  }
+  return { unexpressible: keylessProblem(req.keyless!) };
+}
+
+/** rekorPublicKey* in policy.json terms (with fulcio or a key), or why not. */
+function rekorSource(req: SigstoreInput, opts: Required<CrioOptions>): Part {
+  if (req.rekorPublicKeyPath !== undefined || req.rekorPublicKeyData !== undefined) {
+    const field = req.rekorPublicKeyPath !== undefined ? 'rekorPublicKeyPath' : 'rekorPublicKeyData';
+    const problem = tooOld('fulcio', field, opts.target);
+    if (problem !== undefined) return { unexpressible: problem };
+    const value = req.rekorPublicKeyPath !== undefined ? keyPath(req.rekorPublicKeyPath, opts.keyBase) : strictBase64(req.rekorPublicKeyData!);
+    return { json: { [field]: value }, features: ['fulcio'] };
+  }
+  if (req.rekorPublicKeyPaths !== undefined) {
+    return listField('rekorPublicKeyPaths', 'rekorPublicKeyPath', req.rekorPublicKeyPaths.map((p) => keyPath(p, opts.keyBase)), opts, 'fulcio');
+  }
+  if (req.rekorPublicKeyDatas !== undefined) return listField('rekorPublicKeyDatas', 'rekorPublicKeyData', req.rekorPublicKeyDatas.map(strictBase64), opts, 'fulcio');
+  if (req.requireRekor === true) {
+    return {
+      unexpressible:
+        'requireRekor: true without a rekorPublicKey* field trusts the public-good Rekor built into sigguard, and policy.json has no built-in Rekor key: add rekorPublicKeyPath (that log\'s key, e.g. rekor.pub of the public-good trusted root) for CRI-O to check the entry too',
+    };
+  }
+  return { json: {}, features: [] };
+}
+
 function translate(req: RequirementInput, where: string, opts: Required<CrioOptions>, warnings: string[]): Translation {
-  if (req.type !== 'sigstoreSigned') return { json: { type: req.type } };
-  const target = `containers/image ${formatVersion(opts.target)}`;
+  if (req.type !== 'sigstoreSigned') return { json: { type: req.type }, features: [] };
   const formats = req.signatureFormats ?? BOTH_FORMATS;
   if (!formats.includes('legacy')) {
     return { unexpressible: 'signatureFormats: [bundle] accepts only cosign 3 bundles, and containers/image reads only legacy .sig signatures' };
   }
-  const multi = atLeast(opts.target, FEATURES.keyPaths.since);
-  let keys: Partial<Record<'keyPath' | 'keyData', string> & Record<'keyPaths' | 'keyDatas', string[]>>;
-  if (req.keyPath !== undefined) keys = { keyPath: keyPath(req.keyPath, opts.keyBase) };
-  else if (req.keyData !== undefined) keys = { keyData: strictBase64(req.keyData) };
-  else {
-    const field = req.keyPaths !== undefined ? 'keyPaths' : 'keyDatas';
-    const list = req.keyPaths !== undefined ? req.keyPaths.map((p) => keyPath(p, opts.keyBase)) : (req.keyDatas ?? []).map(strictBase64);
-    if (multi) keys = { [field]: list };
-    else if (list.length === 1) keys = field === 'keyPaths' ? { keyPath: list[0]! } : { keyData: list[0]! };
-    else {
-      return {
-        unexpressible: `${field} with ${list.length} keys (any of them) needs containers/image ${formatVersion(FEATURES.keyPaths.since)} or later (5.33), and the target is ${target}; policy.json has no "any of" for separate requirements`,
-      };
-    }
+  const trust = trustSource(req, opts);
+  if ('unexpressible' in trust) return trust;
+  const isKey = req.fulcio === undefined && req.pki === undefined && req.keyless === undefined;
+  let rekor = rekorSource(req, opts);
+  let partial: string | undefined;
+  if ('unexpressible' in rekor) {
+    // A key requirement without its Rekor condition is still worth having CRI-O check (--hook-fallback only);
+    // fulcio without Rekor is not something containers/image accepts at all.
+    if (!isKey || !opts.hookFallback) return rekor;
+    partial = rekor.unexpressible;
+    rekor = { json: {}, features: [] };
   }
   const identity: IdentityJson = req.signedIdentity ?? { type: 'matchRepoDigestOrExact' };
   const problem = identityProblem(identity);
@@ -100,7 +208,7 @@ function translate(req: RequirementInput, where: string, opts: Required<CrioOpti
     if (identity.type === 'exactReference' || identity.type === 'exactRepository') {
       // sigguard cannot parse it either (or it names no tag/digest): no signature ever satisfies the rule.
       warnings.push(`${where}: signedIdentity ${identity.type} can never be satisfied (${problem}); written as reject, which is what sigguard does with it`);
-      return { json: { type: 'reject' } };
+      return { json: { type: 'reject' }, features: [] };
     }
     return { unexpressible: `signedIdentity: ${problem}, and containers/image would refuse the whole policy.json` };
   }
@@ -109,7 +217,9 @@ function translate(req: RequirementInput, where: string, opts: Required<CrioOpti
       `${where}: CRI-O verifies only legacy .sig signatures: an image signed only with a cosign 3 bundle passes the hook but CRI-O refuses to pull it (signatureFormats: [legacy] says so explicitly)`,
     );
   }
-  return { json: orderedRequirement({ type: 'sigstoreSigned', ...keys, signedIdentity: identity }) };
+  const json = orderedRequirement({ type: 'sigstoreSigned', ...trust.json, ...rekor.json, signedIdentity: identity });
+  const features = [...new Set([...trust.features, ...rekor.features])];
+  return partial === undefined ? { json, features } : { json, features, partial };
 }
 
 const jsonText = (v: unknown): string => `${JSON.stringify(v, null, 2)}\n`;
@@ -129,6 +239,8 @@ export function generateCrioFiles(input: PolicyInput, options: CrioOptions): Cri
   const handed: HandOver[] = [];
   const problems: Problem[] = [];
   const notes: string[] = [];
+  /** policy.json features newer than sigstoreSigned itself, and the rules that use them. */
+  const used = new Map<Feature, string[]>();
 
   const namespaces = [...new Set(input.exemptNamespaces)].sort();
   input.exemptNamespaces.forEach((ns, i) => {
@@ -150,8 +262,13 @@ export function generateCrioFiles(input: PolicyInput, options: CrioOptions): Cri
       input.scopes[scope]!.forEach((req, i) => {
         const where = formatPath(['scopes', scope, i]);
         const t = translate(req, where, opts, warnings);
-        if ('json' in t) written.push(t.json);
-        else if (opts.hookFallback) left.push({ where, why: t.unexpressible });
+        if ('json' in t) {
+          written.push(t.json);
+          for (const f of t.features) used.set(f, [...(used.get(f) ?? []), where]);
+          if (t.partial !== undefined) {
+            handed.push({ where, why: `${t.partial}; written without its Rekor condition: CRI-O checks the key, the hook the key and the Rekor entry` });
+          }
+        } else if (opts.hookFallback) left.push({ where, why: t.unexpressible });
         else problems.push({ where, why: t.unexpressible, fallback: true });
       });
       if (left.length > 0) {
@@ -219,6 +336,13 @@ export function generateCrioFiles(input: PolicyInput, options: CrioOptions): Cri
   add(OUT.hooksD, jsonText({ ...HOOKS_D_TEMPLATE, hook: hookEntry() }));
 
   notes.push(`sigguard crio-policy: what CRI-O does not enforce for ${from} (${targetName})`, '');
+  if (used.size > 0) {
+    const features = [...used.keys()].sort((a, b) => compareVersions(FEATURES[a].since, FEATURES[b].since));
+    const needs = FEATURES[features[features.length - 1]!].since;
+    notes.push(`policy.json uses (it needs containers/image ${formatVersion(needs)} or later; an older one refuses the whole file):`);
+    for (const f of features) notes.push(`  - ${FEATURES[f].what} (containers/image ${formatVersion(FEATURES[f].since)}): ${used.get(f)!.join(', ')}`);
+    notes.push('');
+  }
   notes.push('CRI-O verifies through containers/image when it pulls an image; the sigguard hook verifies at every');
   notes.push('container start. Everything below is enforced by the hook alone.', '');
   if (handed.length > 0) {
@@ -235,6 +359,8 @@ export function generateCrioFiles(input: PolicyInput, options: CrioOptions): Cri
   notes.push('  - images already on the node: CRI-O checks signatures only when it pulls (imagePullPolicy: IfNotPresent');
   notes.push('    skips the pull), and an image pulled for an exempt namespace is then usable by every namespace;');
   notes.push('  - cosign 3 bundle signatures (containers/image reads only legacy .sig signatures);');
+  notes.push('  - keyless rules (a Sigstore trusted root, identity patterns, certificate extensions, SCTs): containers/image');
+  notes.push('    reads fulcio (one CA file, an exact issuer and email, a Rekor key) and pki, never a trusted root;');
   notes.push('  - tagResolution and nonKubernetes (hook settings: CRI-O resolves tags itself at pull);');
   notes.push(
     namespaces.length > 0

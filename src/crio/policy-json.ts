@@ -18,17 +18,47 @@ export type IdentityJson =
   | { type: 'exactRepository'; dockerRepository: string }
   | { type: 'remapIdentity'; prefix: string; signedPrefix: string };
 
-export type RequirementJson =
-  | { type: 'insecureAcceptAnything' }
-  | { type: 'reject' }
-  | {
-      type: 'sigstoreSigned';
-      keyPath?: string;
-      keyPaths?: string[];
-      keyData?: string;
-      keyDatas?: string[];
-      signedIdentity: IdentityJson;
-    };
+/** containers-policy.json(5)'s `fulcio` (containers/image 5.24+). */
+export interface FulcioJson {
+  caPath?: string;
+  caData?: string;
+  oidcIssuer: string;
+  subjectEmail: string;
+}
+
+/** containers-policy.json(5)'s `pki` (containers/image 5.35+). */
+export interface PkiJson {
+  caRootsPath?: string;
+  caRootsData?: string;
+  caIntermediatesPath?: string;
+  caIntermediatesData?: string;
+  subjectEmail?: string;
+  subjectHostname?: string;
+}
+
+export interface SigstoreSignedJson {
+  type: 'sigstoreSigned';
+  keyPath?: string;
+  keyPaths?: string[];
+  keyData?: string;
+  keyDatas?: string[];
+  fulcio?: FulcioJson;
+  pki?: PkiJson;
+  rekorPublicKeyPath?: string;
+  rekorPublicKeyPaths?: string[];
+  rekorPublicKeyData?: string;
+  rekorPublicKeyDatas?: string[];
+  signedIdentity: IdentityJson;
+}
+
+export type RequirementJson = { type: 'insecureAcceptAnything' } | { type: 'reject' } | SigstoreSignedJson;
+
+/** The trust sources of sigstoreSigned, exactly one of which must be present, in the order they are written. */
+export const TRUST_SOURCES = ['keyPath', 'keyPaths', 'keyData', 'keyDatas', 'fulcio', 'pki'] as const;
+/** The Rekor key sources, at most one of which may be present; required with fulcio, refused with pki. */
+export const REKOR_SOURCES = ['rekorPublicKeyPath', 'rekorPublicKeyPaths', 'rekorPublicKeyData', 'rekorPublicKeyDatas'] as const;
+const FULCIO_FIELDS = ['caPath', 'caData', 'oidcIssuer', 'subjectEmail'] as const;
+const PKI_FIELDS = ['caRootsPath', 'caRootsData', 'caIntermediatesPath', 'caIntermediatesData', 'subjectEmail', 'subjectHostname'] as const;
 
 export interface PolicyJson {
   default: RequirementJson[];
@@ -116,6 +146,47 @@ function checkKeyData(d: unknown, where: string): void {
   if (typeof d !== 'string' || d === '' || !STRICT_BASE64.test(d)) throw new Error(`${where}: not standard padded base64`);
 }
 
+const present = (obj: Record<string, unknown>, keys: readonly string[]): string[] => keys.filter((k) => obj[k] !== undefined);
+
+function checkList(v: unknown, check: (item: unknown, where: string) => void, where: string): void {
+  if (!Array.isArray(v) || v.length === 0) throw new Error(`${where}: must be a non-empty array`);
+  v.forEach((item, i) => check(item, `${where}[${i}]`));
+}
+
+function checkString(v: unknown, where: string): void {
+  if (typeof v !== 'string' || v === '') throw new Error(`${where}: must be a non-empty string`);
+}
+
+function checkFulcio(v: unknown, where: string): void {
+  if (!isObject(v)) throw new Error(`${where}: not an object`);
+  exactKeys(v, FULCIO_FIELDS, where);
+  if (present(v, ['caPath', 'caData']).length !== 1) throw new Error(`${where}: exactly one of caPath, caData must be present`);
+  if (v.caPath !== undefined) checkKeyPath(v.caPath, `${where}.caPath`);
+  if (v.caData !== undefined) checkKeyData(v.caData, `${where}.caData`);
+  checkString(v.oidcIssuer, `${where}.oidcIssuer`);
+  checkString(v.subjectEmail, `${where}.subjectEmail`);
+}
+
+function checkPki(v: unknown, where: string): void {
+  if (!isObject(v)) throw new Error(`${where}: not an object`);
+  exactKeys(v, PKI_FIELDS, where);
+  if (present(v, ['caRootsPath', 'caRootsData']).length !== 1) throw new Error(`${where}: exactly one of caRootsPath, caRootsData must be present`);
+  if (present(v, ['caIntermediatesPath', 'caIntermediatesData']).length > 1) throw new Error(`${where}: at most one of caIntermediatesPath, caIntermediatesData may be present`);
+  for (const f of ['caRootsPath', 'caIntermediatesPath'] as const) if (v[f] !== undefined) checkKeyPath(v[f], `${where}.${f}`);
+  for (const f of ['caRootsData', 'caIntermediatesData'] as const) if (v[f] !== undefined) checkKeyData(v[f], `${where}.${f}`);
+  if (present(v, ['subjectEmail', 'subjectHostname']).length === 0) throw new Error(`${where}: at least one of subjectEmail, subjectHostname must be present`);
+  for (const f of ['subjectEmail', 'subjectHostname'] as const) if (v[f] !== undefined) checkString(v[f], `${where}.${f}`);
+}
+
+/** The sigstoreSigned keys containers/image `target` knows. */
+function sigstoreKeys(target: Version): string[] {
+  const keys = ['type', 'keyPath', 'keyData', 'signedIdentity'];
+  if (atLeast(target, FEATURES.fulcio.since)) keys.push('fulcio', 'rekorPublicKeyPath', 'rekorPublicKeyData');
+  if (atLeast(target, FEATURES.keyPaths.since)) keys.push('keyPaths', 'keyDatas', 'rekorPublicKeyPaths', 'rekorPublicKeyDatas');
+  if (atLeast(target, FEATURES.pki.since)) keys.push('pki');
+  return keys;
+}
+
 function checkRequirement(v: unknown, target: Version, where: string): void {
   if (!isObject(v)) throw new Error(`${where}: not an object`);
   switch (v.type) {
@@ -124,18 +195,24 @@ function checkRequirement(v: unknown, target: Version, where: string): void {
       exactKeys(v, ['type'], where);
       return;
     case 'sigstoreSigned': {
-      const multi = atLeast(target, FEATURES.keyPaths.since);
-      exactKeys(v, ['type', 'keyPath', 'keyData', 'signedIdentity', ...(multi ? ['keyPaths', 'keyDatas'] : [])], where);
-      const sources = ['keyPath', 'keyPaths', 'keyData', 'keyDatas'].filter((k) => v[k] !== undefined);
-      if (sources.length !== 1) throw new Error(`${where}: exactly one of keyPath, keyPaths, keyData, keyDatas must be present`);
+      const known = sigstoreKeys(target);
+      exactKeys(v, known, where);
+      const sources = present(v, TRUST_SOURCES);
+      if (sources.length !== 1) throw new Error(`${where}: exactly one of ${TRUST_SOURCES.filter((k) => known.includes(k)).join(', ')} must be present`);
       if (v.keyPath !== undefined) checkKeyPath(v.keyPath, `${where}.keyPath`);
       if (v.keyData !== undefined) checkKeyData(v.keyData, `${where}.keyData`);
-      for (const [field, check] of [['keyPaths', checkKeyPath], ['keyDatas', checkKeyData]] as const) {
-        const list = v[field];
-        if (list === undefined) continue;
-        if (!Array.isArray(list) || list.length === 0) throw new Error(`${where}.${field}: must be a non-empty array`);
-        list.forEach((item, i) => check(item, `${where}.${field}[${i}]`));
-      }
+      if (v.keyPaths !== undefined) checkList(v.keyPaths, checkKeyPath, `${where}.keyPaths`);
+      if (v.keyDatas !== undefined) checkList(v.keyDatas, checkKeyData, `${where}.keyDatas`);
+      if (v.fulcio !== undefined) checkFulcio(v.fulcio, `${where}.fulcio`);
+      if (v.pki !== undefined) checkPki(v.pki, `${where}.pki`);
+      const rekor = present(v, REKOR_SOURCES);
+      if (rekor.length > 1) throw new Error(`${where}: at most one of ${REKOR_SOURCES.join(', ')} may be present`);
+      if (v.fulcio !== undefined && rekor.length === 0) throw new Error(`${where}: fulcio needs one of ${REKOR_SOURCES.join(', ')}`);
+      if (v.pki !== undefined && rekor.length > 0) throw new Error(`${where}: ${rekor[0]} is not supported for pki`);
+      if (v.rekorPublicKeyPath !== undefined) checkKeyPath(v.rekorPublicKeyPath, `${where}.rekorPublicKeyPath`);
+      if (v.rekorPublicKeyData !== undefined) checkKeyData(v.rekorPublicKeyData, `${where}.rekorPublicKeyData`);
+      if (v.rekorPublicKeyPaths !== undefined) checkList(v.rekorPublicKeyPaths, checkKeyPath, `${where}.rekorPublicKeyPaths`);
+      if (v.rekorPublicKeyDatas !== undefined) checkList(v.rekorPublicKeyDatas, checkKeyData, `${where}.rekorPublicKeyDatas`);
       // sigguard always writes signedIdentity, though containers/image defaults it to matchRepoDigestOrExact.
       checkIdentity(v.signedIdentity, `${where}.signedIdentity`);
       return;
@@ -153,7 +230,8 @@ function checkRequirements(v: unknown, target: Version, where: string): void {
 /**
  * Re-parses a policy.json the way containers/image `target` would (the subset
  * sigguard writes: the docker transport, insecureAcceptAnything, reject,
- * sigstoreSigned with keys). Throws an Error naming the first problem.
+ * sigstoreSigned with keys, fulcio or pki, and Rekor keys). Throws an Error
+ * naming the first problem.
  */
 export function checkPolicyJson(text: string, target: Version): PolicyJson {
   let doc: unknown;
@@ -183,11 +261,19 @@ export function checkPolicyJson(text: string, target: Version): PolicyJson {
   return doc as unknown as PolicyJson;
 }
 
-/** The requirement, written with a stable key order: type, the key source, signedIdentity. */
+function ordered<T extends object>(obj: T, keys: readonly string[]): T {
+  const src = obj as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const k of keys) if (src[k] !== undefined) out[k] = src[k];
+  return out as T;
+}
+
+/** The requirement, written with a stable key order: type, the trust source, the Rekor keys, signedIdentity. */
 export function orderedRequirement(r: RequirementJson): RequirementJson {
   if (r.type !== 'sigstoreSigned') return { type: r.type };
-  const out: Record<string, unknown> = { type: r.type };
-  for (const k of ['keyPath', 'keyPaths', 'keyData', 'keyDatas'] as const) if (r[k] !== undefined) out[k] = r[k];
+  const out = ordered(r, ['type', ...TRUST_SOURCES, ...REKOR_SOURCES]) as unknown as Record<string, unknown>;
+  if (r.fulcio !== undefined) out.fulcio = ordered(r.fulcio, FULCIO_FIELDS);
+  if (r.pki !== undefined) out.pki = ordered(r.pki, PKI_FIELDS);
   const id = r.signedIdentity;
   const identity: Record<string, string> = { type: id.type };
   if (id.type === 'exactReference') identity.dockerReference = id.dockerReference;
@@ -197,7 +283,7 @@ export function orderedRequirement(r: RequirementJson): RequirementJson {
     identity.signedPrefix = id.signedPrefix;
   }
   out.signedIdentity = identity;
-  return out as RequirementJson;
+  return out as unknown as RequirementJson;
 }
 
 export const describeTarget = (v: Version): string => `containers/image ${formatVersion(v)}`;

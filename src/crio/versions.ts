@@ -19,12 +19,18 @@ export const NEWEST_KNOWN: Version = { major: 5, minor: 35, patch: 0 };
 
 /**
  * The first containers/image release that reads each feature sigguard may write.
- * keyPaths/keyDatas came with 5.33 and were backported to 5.32.2.
+ * - fulcio and rekorPublicKeyPath/rekorPublicKeyData (with fulcio or with a key) came with 5.24;
+ * - keyPaths/keyDatas and rekorPublicKeyPaths/rekorPublicKeyDatas came with 5.33 and were
+ *   backported to 5.32.2 (containers/image #2524, #2526);
+ * - pki came with 5.35 (containers/image #2579, merged after 5.34.0).
  */
 export const FEATURES = {
   sigstoreSigned: { since: OLDEST_TARGET, what: 'sigstoreSigned requirements and use-sigstore-attachments in registries.d' },
-  keyPaths: { since: { major: 5, minor: 32, patch: 2 }, what: 'keyPaths and keyDatas in sigstoreSigned (5.33; backported to 5.32.2)' },
+  fulcio: { since: { major: 5, minor: 24, patch: 0 }, what: 'fulcio, rekorPublicKeyPath and rekorPublicKeyData in sigstoreSigned' },
+  keyPaths: { since: { major: 5, minor: 32, patch: 2 }, what: 'keyPaths, keyDatas, rekorPublicKeyPaths and rekorPublicKeyDatas in sigstoreSigned (5.33; backported to 5.32.2)' },
+  pki: { since: { major: 5, minor: 35, patch: 0 }, what: 'pki in sigstoreSigned' },
 } as const satisfies Record<string, { since: Version; what: string }>;
+export type Feature = keyof typeof FEATURES;
 
 export function formatVersion(v: Version): string {
   return v.patch === 0 ? `${v.major}.${v.minor}` : `${v.major}.${v.minor}.${v.patch}`;

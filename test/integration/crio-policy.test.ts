@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, sigguard } from '../support/cli.js';
 import { Cosign } from '../support/cosign.js';
+import { FIXTURES, fixturesPresent } from '../support/containers-image-fixtures.js';
 import { COSIGN2, ROOT, SIGGUARD, requireTools } from '../support/paths.js';
 import { Pusher, copyManifest } from '../support/push.js';
 import { Registry } from '../support/registry.js';
@@ -471,6 +472,97 @@ scopes:
     writeRegistriesConf([]);
     const s = await skopeo(join(out, 'policy.json'), join(out, 'registries.d'), scopeRef('keypaths'));
     expect(s.detail).toContain('Unknown key \\"keyPaths\\"');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Certificates and Rekor keys. containers/image 5.23 predates `fulcio` and `rekorPublicKey*` (5.24)
+// and `pki` (5.35): for that target the generator refuses them (or hands them to the hook), so what
+// skopeo 5.23 can check here is the refusal, the fallback output, and that it refuses the keys the
+// generator writes for newer targets. The CA and key files are containers/image's own test fixtures.
+
+describe.skipIf(!fixturesPresent())('certificates and Rekor keys: fulcio, pki, key + Rekor, keyless', () => {
+  let certDir: string;
+  const scopeRef = (repo: string) => `${H}/${repo}@${D}`;
+  const scopes = {
+    fulcio: '{type: sigstoreSigned, fulcio: {caPath: fulcio_v1.crt.pem, oidcIssuer: https://github.com/login/oauth, subjectEmail: mitr@redhat.com}, rekorPublicKeyPath: rekor.pub, signedIdentity: {type: matchRepository}, signatureFormats: [legacy]}',
+    'key-rekor': '{type: sigstoreSigned, keyPath: cosign2.pub, rekorPublicKeyPath: rekor.pub, signedIdentity: {type: matchRepository}, signatureFormats: [legacy]}',
+    pki: '{type: sigstoreSigned, pki: {caRootsPath: pki_root_crts.pem, caIntermediatesPath: pki_intermediate_crts.pem, subjectEmail: qiwan@redhat.com}, signedIdentity: {type: matchRepository}, signatureFormats: [legacy]}',
+    keyless: '{type: sigstoreSigned, keyless: {identities: [{issuer: https://github.com/login/oauth, subject: mitr@redhat.com}]}, signedIdentity: {type: matchRepository}, signatureFormats: [legacy]}',
+  } as const;
+  type Name = keyof typeof scopes;
+  /** A policy next to copies of the fixture files (relative paths, as on a node). */
+  function certPolicy(file: string, names: readonly Name[]): string {
+    const policy = join(certDir, file);
+    writeFileSync(policy, `version: 1\ndefault: reject\nscopes:\n${names.map((n) => `  "${H}/${n}":\n    - ${scopes[n]}\n`).join('')}`);
+    return policy;
+  }
+  const crioPolicy = (policy: string, out: string, ...extra: string[]) => sigguard(['crio-policy', '--policy', policy, '--out', join(dir, out), ...extra]);
+  const policyJsonOf = (out: string) => JSON.parse(readFileSync(join(dir, out, 'policy.json'), 'utf8'));
+
+  beforeAll(() => {
+    certDir = mkdtempSync(join(dir, 'certs-'));
+    for (const f of ['fulcio_v1.crt.pem', 'rekor.pub', 'cosign2.pub', 'pki_root_crts.pem', 'pki_intermediate_crts.pem']) writeFileSync(join(certDir, f), readFileSync(join(FIXTURES, f)));
+  });
+
+  it('for 5.23 refuses each, naming the scope and the version or reason', async () => {
+    const policy = certPolicy('all.yaml', ['fulcio', 'key-rekor', 'pki', 'keyless']);
+    const r = await crioPolicy(policy, 'certs-refused', '--containers-image-version', '5.23');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`scopes."${H}/fulcio"[0]: fulcio needs containers/image 5.24 or later, and the target is containers/image 5.23`);
+    expect(r.stderr).toContain(`scopes."${H}/key-rekor"[0]: rekorPublicKeyPath needs containers/image 5.24 or later`);
+    expect(r.stderr).toContain(`scopes."${H}/pki"[0]: pki needs containers/image 5.35 or later`);
+    expect(r.stderr).toContain(`scopes."${H}/keyless"[0]: keyless: containers/image cannot read a Sigstore trusted root`);
+    expect(r.stderr).toMatch(/\(--hook-fallback leaves these to the hook\) \[POLICY_INVALID\]\n$/);
+  });
+
+  it('for 5.23 with --hook-fallback: the certificate rules go to the hook, the key keeps CRI-O checking it; skopeo 5.23 loads the result', async () => {
+    const policy = certPolicy('all.yaml', ['fulcio', 'key-rekor', 'pki', 'keyless']);
+    const r = await crioPolicy(policy, 'certs-fallback', '--containers-image-version', '5.23', '--hook-fallback');
+    expect(r.code, r.stderr).toBe(0);
+    const docker = policyJsonOf('certs-fallback').transports.docker;
+    for (const n of ['fulcio', 'pki', 'keyless']) expect(docker[`${H}/${n}`]).toEqual([{ type: 'insecureAcceptAnything' }]);
+    expect(docker[`${H}/key-rekor`]).toEqual([{ type: 'sigstoreSigned', keyPath: join(certDir, 'cosign2.pub'), signedIdentity: { type: 'matchRepository' } }]);
+    const notes = readFileSync(join(dir, 'certs-fallback', 'NOTES.txt'), 'utf8');
+    expect(notes).toContain(`scopes."${H}/key-rekor"[0]: rekorPublicKeyPath needs containers/image 5.24 or later, and the target is containers/image 5.23; written without its Rekor condition`);
+    expect(notes).toContain(`scopes."${H}/pki"[0]: pki needs containers/image 5.35 or later`);
+    writeRegistriesConf([]);
+    const placed = new Set<string>();
+    const repos: Name[] = ['fulcio', 'key-rekor', 'pki', 'keyless'];
+    for (const n of repos) await place(scopeRef(n), placed);
+    const out = join(dir, 'certs-fallback');
+    const results = await pool(repos, 4, (n) => skopeo(join(out, 'policy.json'), join(out, 'registries.d'), scopeRef(n)));
+    const by = Object.fromEntries(repos.map((n, i) => [n, results[i]!]));
+    for (const n of ['fulcio', 'pki', 'keyless'] as const) expect(by[n], n).toMatchObject({ outcome: 'accept', scope: `${H}/${n}` });
+    expect(by['key-rekor']).toMatchObject({ scope: `${H}/key-rekor`, detail: expect.stringContaining('sigstore disabled') });
+  });
+
+  it('for newer targets writes fulcio, rekorPublicKeyPath and pki at their node paths, which 5.23 refuses as unknown keys', async () => {
+    // what the issue reported: this used to fail with INTERNAL_ERROR (an empty keyDatas)
+    const policy = certPolicy('newer.yaml', ['fulcio', 'key-rekor', 'pki']);
+    const r = await crioPolicy(policy, 'certs-newer', '--key-dir', '/etc/sigguard');
+    expect(r.code, r.stderr).toBe(0);
+    const docker = policyJsonOf('certs-newer').transports.docker;
+    expect(docker[`${H}/fulcio`]).toEqual([
+      {
+        type: 'sigstoreSigned',
+        fulcio: { caPath: '/etc/sigguard/fulcio_v1.crt.pem', oidcIssuer: 'https://github.com/login/oauth', subjectEmail: 'mitr@redhat.com' },
+        rekorPublicKeyPath: '/etc/sigguard/rekor.pub',
+        signedIdentity: { type: 'matchRepository' },
+      },
+    ]);
+    expect(docker[`${H}/key-rekor`][0]).toMatchObject({ keyPath: '/etc/sigguard/cosign2.pub', rekorPublicKeyPath: '/etc/sigguard/rekor.pub' });
+    expect(docker[`${H}/pki`][0].pki).toEqual({ caRootsPath: '/etc/sigguard/pki_root_crts.pem', caIntermediatesPath: '/etc/sigguard/pki_intermediate_crts.pem', subjectEmail: 'qiwan@redhat.com' });
+    expect(readFileSync(join(dir, 'certs-newer', 'NOTES.txt'), 'utf8')).toContain('policy.json uses (it needs containers/image 5.35 or later');
+    // the oldest target that reads fulcio: 5.24; containers/image 5.23 refuses the whole file
+    const fulcioOnly = certPolicy('fulcio.yaml', ['fulcio']);
+    const g = await crioPolicy(fulcioOnly, 'certs-524', '--containers-image-version', '5.24');
+    expect(g.code, g.stderr).toBe(0);
+    writeRegistriesConf([]);
+    await place(scopeRef('fulcio'), new Set());
+    const out = join(dir, 'certs-524');
+    const s = await skopeo(join(out, 'policy.json'), join(out, 'registries.d'), scopeRef('fulcio'));
+    expect(s.detail).toContain('Unknown key \\"fulcio\\"');
   });
 });
 

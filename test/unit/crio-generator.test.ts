@@ -17,6 +17,7 @@ import { HOOKS_D_TEMPLATE } from '../../src/installer/hook-entry.js';
 
 const V523 = parseVersion('5.23');
 const V533 = parseVersion('5.33');
+const NEWEST = parseVersion('5.35');
 const PEM_B64 = Buffer.from('-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n').toString('base64');
 
 function gen(doc: Record<string, unknown>, opts: Partial<CrioOptions> = {}) {
@@ -193,6 +194,135 @@ describe('what CRI-O cannot enforce is never dropped silently', () => {
   });
 });
 
+describe('certificates and Rekor: fulcio, pki, keyless, requireRekor', () => {
+  const V524 = parseVersion('5.24');
+  const V534 = parseVersion('5.34');
+  const V535 = parseVersion('5.35');
+  const fulcio = { caPath: 'fulcio_v1.crt.pem', oidcIssuer: 'https://github.com/login/oauth', subjectEmail: 'mitr@redhat.com' };
+  const fulcioReq = (extra: Record<string, unknown> = {}) => sig({ keyPath: undefined, fulcio, rekorPublicKeyPath: 'rekor.pub', ...extra });
+  const pki = { caRootsPath: 'roots.pem', caIntermediatesPath: '/abs/intermediates.pem', subjectEmail: 'ci@example.com', subjectHostname: 'build.example.com' };
+  const keyless = (k: Record<string, unknown> = {}) =>
+    sig({ keyPath: undefined, keyless: { identities: [{ issuer: 'https://github.com/login/oauth', subject: 'dev@example.com' }], ...k } });
+  const first = (r: ReturnType<typeof gen>, scope = 'a.io') => policyOf(r).transports.docker[scope][0];
+
+  it('maps fulcio + rekorPublicKeyPath to policy.json fulcio from 5.24, paths rebased like keyPath, in a stable key order', () => {
+    const r = gen({ scopes: { 'a.io': [fulcioReq()] } }, { target: V524, keyBase: '/etc/sigguard' });
+    expect(first(r)).toEqual({
+      type: 'sigstoreSigned',
+      fulcio: { caPath: '/etc/sigguard/fulcio_v1.crt.pem', oidcIssuer: 'https://github.com/login/oauth', subjectEmail: 'mitr@redhat.com' },
+      rekorPublicKeyPath: '/etc/sigguard/rekor.pub',
+      signedIdentity: { type: 'matchRepository' },
+    });
+    expect(Object.keys(first(r))).toEqual(['type', 'fulcio', 'rekorPublicKeyPath', 'signedIdentity']);
+    expect(r.sigstoreScopes).toEqual(['a.io']);
+    expect(r.files.get('NOTES.txt')).toMatch(/needs containers\/image 5\.24 or later[^\n]*\n {2}- fulcio, rekorPublicKeyPath and rekorPublicKeyData in sigstoreSigned \(containers\/image 5\.24\): scopes\."a\.io"\[0\]/);
+    // --key-dir: as on the node
+    expect(first(gen({ scopes: { 'a.io': [fulcioReq()] } }, { keyBase: '/node/policy' })).fulcio.caPath).toBe('/node/policy/fulcio_v1.crt.pem');
+  });
+
+  it('writes caData and rekorPublicKeyData as strict base64', () => {
+    const lenient = PEM_B64.replace(/=+$/, '');
+    const doc = { scopes: { 'a.io': [fulcioReq({ fulcio: { ...fulcio, caPath: undefined, caData: lenient }, rekorPublicKeyPath: undefined, rekorPublicKeyData: lenient })] } };
+    const req = first(gen(doc, { target: V524 }));
+    expect(req.fulcio).toEqual({ caData: PEM_B64, oidcIssuer: fulcio.oidcIssuer, subjectEmail: fulcio.subjectEmail });
+    expect(req.rekorPublicKeyData).toBe(PEM_B64);
+  });
+
+  it('refuses fulcio before 5.24 (5.23 does not know the key), naming the scope; --hook-fallback hands it to the hook', () => {
+    const doc = { scopes: { 'a.io': [fulcioReq()] } };
+    expect(() => gen(doc, { target: V523 })).toThrow(/scopes\."a\.io"\[0\]: fulcio needs containers\/image 5\.24 or later, and the target is containers\/image 5\.23.*--hook-fallback/);
+    const fb = gen(doc, { target: V523, hookFallback: true });
+    expect(policyOf(fb).transports.docker['a.io']).toEqual([{ type: 'insecureAcceptAnything' }]);
+    expect(fb.files.get('NOTES.txt')).toContain('scopes."a.io"[0]: fulcio needs containers/image 5.24');
+  });
+
+  it('rekorPublicKeyPaths: the list from 5.32.2, one key as rekorPublicKeyPath before, two refused before', () => {
+    const one = { scopes: { 'a.io': [fulcioReq({ rekorPublicKeyPath: undefined, rekorPublicKeyPaths: ['rekor.pub'] })] } };
+    expect(first(gen(one, { target: V524 })).rekorPublicKeyPath).toBe('/etc/sigguard/rekor.pub');
+    expect(first(gen(one, { target: V533 })).rekorPublicKeyPaths).toEqual(['/etc/sigguard/rekor.pub']);
+    const two = { scopes: { 'a.io': [fulcioReq({ rekorPublicKeyPath: undefined, rekorPublicKeyDatas: [PEM_B64, PEM_B64] })] } };
+    expect(first(gen(two, { target: parseVersion('5.32.2') })).rekorPublicKeyDatas).toHaveLength(2);
+    expect(() => gen(two, { target: parseVersion('5.32.1') })).toThrow(/rekorPublicKeyDatas with 2 keys \(any of them\) needs containers\/image 5\.32\.2 or later/);
+    // fulcio cannot go without Rekor: --hook-fallback leaves the whole requirement out
+    expect(policyOf(gen(two, { target: V524, hookFallback: true })).transports.docker['a.io']).toEqual([{ type: 'insecureAcceptAnything' }]);
+  });
+
+  it('maps pki from 5.35, and refuses it for 5.34 naming the scope and the reason', () => {
+    const doc = { scopes: { 'a.io': [sig({ keyPath: undefined, pki })] } };
+    expect(first(gen(doc, { target: V535 }))).toEqual({
+      type: 'sigstoreSigned',
+      pki: { caRootsPath: '/etc/sigguard/roots.pem', caIntermediatesPath: '/abs/intermediates.pem', subjectEmail: 'ci@example.com', subjectHostname: 'build.example.com' },
+      signedIdentity: { type: 'matchRepository' },
+    });
+    expect(first(gen(doc)).pki.caRootsPath).toBe('/etc/sigguard/roots.pem'); // the default target
+    const data = { scopes: { 'a.io': [sig({ keyPath: undefined, pki: { caRootsData: PEM_B64.replace(/=+$/, ''), subjectHostname: 'h.example.com' } })] } };
+    expect(first(gen(data)).pki).toEqual({ caRootsData: PEM_B64, subjectHostname: 'h.example.com' });
+    expect(() => gen(doc, { target: V534 })).toThrow(/scopes\."a\.io"\[0\]: pki needs containers\/image 5\.35 or later, and the target is containers\/image 5\.34/);
+    const fb = gen(doc, { target: V534, hookFallback: true });
+    expect(fb.handedToHook[0]!.why).toMatch(/^pki needs containers\/image 5\.35 .*insecureAcceptAnything and the hook alone enforces it/);
+  });
+
+  it('maps key + rekorPublicKeyPath (Rekor required) to keyPath + rekorPublicKeyPath from 5.24', () => {
+    const doc = { scopes: { 'a.io': [sig({ rekorPublicKeyPath: 'rekor.pub', requireRekor: true })], 'b.io': [sig({ keyPath: undefined, keyPaths: ['k1.pub', 'k2.pub'], rekorPublicKeyPaths: ['r1.pub', 'r2.pub'] })] } };
+    const r = gen(doc);
+    expect(first(r)).toEqual({ type: 'sigstoreSigned', keyPath: '/etc/sigguard/keys/a.pub', rekorPublicKeyPath: '/etc/sigguard/rekor.pub', signedIdentity: { type: 'matchRepository' } });
+    expect(first(r, 'b.io')).toMatchObject({ keyPaths: ['/etc/sigguard/k1.pub', '/etc/sigguard/k2.pub'], rekorPublicKeyPaths: ['/etc/sigguard/r1.pub', '/etc/sigguard/r2.pub'] });
+    expect(Object.keys(first(r, 'b.io'))).toEqual(['type', 'keyPaths', 'rekorPublicKeyPaths', 'signedIdentity']);
+    expect(first(gen({ scopes: { 'a.io': [sig({ rekorPublicKeyPath: 'rekor.pub' })] } }, { target: V524 })).rekorPublicKeyPath).toBe('/etc/sigguard/rekor.pub');
+  });
+
+  it('refuses key + Rekor where containers/image cannot check the entry; --hook-fallback writes the key alone and says so', () => {
+    const old = { scopes: { 'a.io': [sig({ rekorPublicKeyPath: 'rekor.pub' })] } };
+    expect(() => gen(old, { target: V523 })).toThrow(/scopes\."a\.io"\[0\]: rekorPublicKeyPath needs containers\/image 5\.24 or later/);
+    const publicGood = { scopes: { 'a.io': [sig({ requireRekor: true })] } };
+    expect(() => gen(publicGood)).toThrow(/scopes\."a\.io"\[0\]: requireRekor: true without a rekorPublicKey\* field trusts the public-good Rekor .*no built-in Rekor key.*--hook-fallback/);
+    for (const [doc, target] of [[old, V523], [publicGood, NEWEST]] as const) {
+      const fb = gen(doc, { target, hookFallback: true });
+      expect(first(fb)).toEqual({ type: 'sigstoreSigned', keyPath: '/etc/sigguard/keys/a.pub', signedIdentity: { type: 'matchRepository' } });
+      expect(fb.handedToHook).toEqual([{ where: 'scopes."a.io"[0]', why: expect.stringMatching(/written without its Rekor condition: CRI-O checks the key, the hook the key and the Rekor entry$/) }]);
+      expect(fb.sigstoreScopes).toEqual(['a.io']);
+    }
+    // requireRekor: false (or absent) with no Rekor key: a plain key requirement
+    expect(first(gen({ scopes: { 'a.io': [sig({ requireRekor: false })] } }))).toEqual({ type: 'sigstoreSigned', keyPath: '/etc/sigguard/keys/a.pub', signedIdentity: { type: 'matchRepository' } });
+  });
+
+  it('refuses keyless: containers/image reads no Sigstore trusted root; names the nearest fulcio rule when the identity fits one', () => {
+    expect(() => gen({ scopes: { 'a.io': [keyless()] } })).toThrow(
+      /scopes\."a\.io"\[0\]: keyless: containers\/image cannot read a Sigstore trusted root \(keyless\.trustedRoot "public-good"\); what it can check of this rule is fulcio \{caPath, oidcIssuer, subjectEmail\} with rekorPublicKeyPath.*\(--hook-fallback leaves these to the hook\)/,
+    );
+    const fb = gen({ scopes: { 'a.io': [keyless()], 'b.io': [sig(), keyless({ trustedRoot: 'root.json' })] } }, { hookFallback: true });
+    expect(policyOf(fb).transports.docker['a.io']).toEqual([{ type: 'insecureAcceptAnything' }]);
+    expect(policyOf(fb).transports.docker['b.io']).toEqual([{ type: 'sigstoreSigned', keyPath: '/etc/sigguard/keys/a.pub', signedIdentity: { type: 'matchRepository' } }]);
+    expect(fb.handedToHook.map((h) => h.where)).toEqual(['scopes."a.io"[0]', 'scopes."b.io"[1]']);
+    expect(fb.handedToHook[1]!.why).toMatch(/keyless\.trustedRoot "root\.json".*left out of policy\.json/);
+  });
+
+  it.each([
+    [{ identities: [{ issuer: 'https://i', subjectRegExp: '^.*@example\\.com$' }] }, /keyless\.identities\[0\]\.subjectRegExp \(a regular expression/],
+    [{ identities: [{ issuerRegExp: '^https://.*$', subject: 'a@example.com' }] }, /keyless\.identities\[0\]\.issuerRegExp \(a regular expression/],
+    [{ identities: [{ issuer: 'https://i', subject: 'https://github.com/acme/app/.github/workflows/r.yml@refs/heads/main' }] }, /keyless\.identities\[0\]\.subject "https:.*" \(not an email address/],
+    [{ identities: [{ issuer: 'https://i', subject: 'a@example.com' }, { issuer: 'https://i', subject: 'b@example.com' }] }, /keyless\.identities \(2 identities, any of them/],
+    [{ extensions: { githubWorkflowRepository: 'acme/app' } }, /keyless\.extensions\.githubWorkflowRepository \(containers\/image checks no Fulcio certificate extension\)/],
+    [{ requireRekor: false }, /keyless\.requireRekor: false \(policy\.json's fulcio always requires a Rekor entry/],
+  ])('refuses keyless %j naming the field', (k, why) => {
+    let message = '';
+    try {
+      gen({ scopes: { 'a.io': [keyless(k)] } });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/scopes\."a\.io"\[0\]: keyless: containers\/image cannot read a Sigstore trusted root .*, nor express /);
+    expect(message).toMatch(why);
+    expect(message).not.toContain('what it can check');
+  });
+
+  it('warns about bundles for certificate rules as for keys, and refuses [bundle] alone', () => {
+    const r = gen({ scopes: { 'a.io': [fulcioReq({ signatureFormats: undefined })] } });
+    expect(r.warnings[0]).toMatch(/^scopes\."a\.io"\[0\]: CRI-O verifies only legacy \.sig signatures/);
+    expect(() => gen({ scopes: { 'a.io': [sig({ keyPath: undefined, pki, signatureFormats: ['bundle'] })] } })).toThrow(/signatureFormats: \[bundle\]/);
+  });
+});
+
 describe('registries.d, namespaces, crio.conf.d, hooks.d', () => {
   it('enables sigstore attachments for exactly the scopes that verify signatures, wildcards included', () => {
     const r = gen({ scopes: { '*.example.com': [sig()], 'a.io/ns': [sig()], 'a.io': [{ type: 'insecureAcceptAnything' }], 'b.io': [{ type: 'reject' }] } });
@@ -239,6 +369,30 @@ describe('checkPolicyJson re-parses like containers/image', () => {
     [{ type: 'signedBy' }, /unknown requirement type/],
   ])('refuses %j for 5.23', (req, why) => {
     expect(() => checkPolicyJson(p(req), V523)).toThrow(why);
+  });
+  it.each([
+    ['5.23', { type: 'sigstoreSigned', fulcio: { caPath: '/ca', oidcIssuer: 'https://i', subjectEmail: 'a@b' }, rekorPublicKeyPath: '/r', signedIdentity: { type: 'matchRepository' } }, /Unknown key "fulcio"/],
+    ['5.23', { type: 'sigstoreSigned', keyPath: '/k', rekorPublicKeyPath: '/r', signedIdentity: { type: 'matchRepository' } }, /Unknown key "rekorPublicKeyPath"/],
+    ['5.32', { type: 'sigstoreSigned', keyPath: '/k', rekorPublicKeyPaths: ['/r'], signedIdentity: { type: 'matchRepository' } }, /Unknown key "rekorPublicKeyPaths"/],
+    ['5.34', { type: 'sigstoreSigned', pki: { caRootsPath: '/ca', subjectEmail: 'a@b' }, signedIdentity: { type: 'matchRepository' } }, /Unknown key "pki"/],
+    ['5.24', { type: 'sigstoreSigned', fulcio: { caPath: '/ca', oidcIssuer: 'https://i', subjectEmail: 'a@b' }, signedIdentity: { type: 'matchRepository' } }, /fulcio needs one of rekorPublicKeyPath/],
+    ['5.24', { type: 'sigstoreSigned', fulcio: { caPath: '/ca', caData: PEM_B64, oidcIssuer: 'https://i', subjectEmail: 'a@b' }, rekorPublicKeyPath: '/r', signedIdentity: { type: 'matchRepository' } }, /exactly one of caPath, caData/],
+    ['5.24', { type: 'sigstoreSigned', fulcio: { caPath: '/ca', oidcIssuer: 'https://i' }, rekorPublicKeyPath: '/r', signedIdentity: { type: 'matchRepository' } }, /fulcio\.subjectEmail: must be a non-empty string/],
+    ['5.24', { type: 'sigstoreSigned', fulcio: { caPath: '/ca', oidcIssuer: 'https://i', subjectEmail: 'a@b', x: 1 }, rekorPublicKeyPath: '/r', signedIdentity: { type: 'matchRepository' } }, /Unknown key "x"/],
+    ['5.24', { type: 'sigstoreSigned', keyPath: '/k', rekorPublicKeyPath: '/r', rekorPublicKeyData: PEM_B64, signedIdentity: { type: 'matchRepository' } }, /at most one of rekorPublicKeyPath/],
+    ['5.24', { type: 'sigstoreSigned', keyPath: '/k', rekorPublicKeyPath: 'rel/r', signedIdentity: { type: 'matchRepository' } }, /rekorPublicKeyPath: not an absolute path/],
+    ['5.35', { type: 'sigstoreSigned', pki: { caRootsPath: '/ca', subjectEmail: 'a@b' }, rekorPublicKeyPath: '/r', signedIdentity: { type: 'matchRepository' } }, /not supported for pki/],
+    ['5.35', { type: 'sigstoreSigned', pki: { caRootsPath: '/ca' }, signedIdentity: { type: 'matchRepository' } }, /at least one of subjectEmail, subjectHostname/],
+    ['5.35', { type: 'sigstoreSigned', pki: { caRootsPath: '/ca', caIntermediatesPath: '/i', caIntermediatesData: PEM_B64, subjectEmail: 'a@b' }, signedIdentity: { type: 'matchRepository' } }, /at most one of caIntermediatesPath/],
+    ['5.35', { type: 'sigstoreSigned', keyPath: '/k', pki: { caRootsPath: '/ca', subjectEmail: 'a@b' }, signedIdentity: { type: 'matchRepository' } }, /exactly one of keyPath, keyPaths, keyData, keyDatas, fulcio, pki/],
+  ])('for %s refuses %j', (version, req, why) => {
+    expect(() => checkPolicyJson(p(req), parseVersion(version))).toThrow(why);
+  });
+  it('accepts fulcio and Rekor keys from 5.24, the plural Rekor keys from 5.32.2, pki from 5.35', () => {
+    const fulcioReq = { type: 'sigstoreSigned', fulcio: { caData: PEM_B64, oidcIssuer: 'https://i', subjectEmail: 'a@b' }, rekorPublicKeyData: PEM_B64, signedIdentity: { type: 'matchRepository' } };
+    expect(() => checkPolicyJson(p(fulcioReq), parseVersion('5.24'))).not.toThrow();
+    expect(() => checkPolicyJson(p({ type: 'sigstoreSigned', keyData: PEM_B64, rekorPublicKeyDatas: [PEM_B64], signedIdentity: { type: 'matchRepository' } }), parseVersion('5.32.2'))).not.toThrow();
+    expect(() => checkPolicyJson(p({ type: 'sigstoreSigned', pki: { caRootsData: PEM_B64, subjectHostname: 'h' }, signedIdentity: { type: 'matchRepository' } }), parseVersion('5.35'))).not.toThrow();
   });
   it('accepts keyPaths from 5.33, and refuses empty requirement lists and a missing default', () => {
     expect(() => checkPolicyJson(p({ type: 'sigstoreSigned', keyPaths: ['/k'], signedIdentity: { type: 'matchRepository' } }), V533)).not.toThrow();
