@@ -122,3 +122,11 @@ demo: e2e-bundle
 	@echo "Building sigguard and checking the tools (make build tools; log: build/out/demo/prepare.log)"
 	@$(MAKE) --no-print-directory build tools >build/out/demo/prepare.log 2>&1 || { tail -n 30 build/out/demo/prepare.log; exit 1; }
 	@$(NODE) $(E2E_OUT)/demo.cjs
+
+# ---------------------------------------------------------------------------------------------
+# make bench: sigguard next to cosign verify on the same images, in one run (bench/bench.ts).
+# Not a test: medians, min/max, ratios and peak RSS into bench/results.json. BENCH_RUNS=20.
+.PHONY: bench
+bench: build tools $(STAMP)
+	@$(NODE) e2e/bundle.mjs bench/bench.ts
+	$(NODE) $(E2E_OUT)/bench.cjs

@@ -1,11 +1,11 @@
 // Bundles the e2e runners and the demo (TypeScript, with the `.js` import
 // suffixes Node's own type stripping does not resolve) into CommonJS files run
-// by the pinned Node: build/out/e2e/{run-local,run-kind,demo}.cjs.
+// by the pinned Node: build/out/e2e/{run-local,run-kind,demo}.cjs (and bench.cjs for make bench).
 // `__dirname` in the sources (test/support/paths.ts finds the repository with
 // it) is replaced by each source file's own folder, so paths stay what they
 // are under vitest.
 import { readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
@@ -24,7 +24,8 @@ const sourceDirname = {
 };
 
 await build({
-  entryPoints: Object.fromEntries(names.map((n) => [n, join(root, 'e2e', `${n}.ts`)])),
+  // a bare name is e2e/<name>.ts; a path (bench/bench.ts) is taken from the repository root
+  entryPoints: Object.fromEntries(names.map((n) => (n.includes('/') ? [basename(n, '.ts'), join(root, n)] : [n, join(root, 'e2e', `${n}.ts`)]))),
   outdir: join(root, 'build/out/e2e'),
   outExtension: { '.js': '.cjs' },
   bundle: true,
