@@ -25,7 +25,7 @@ TOOLS="$ROOT/.tools"
 export DEBIAN_FRONTEND=noninteractive
 
 APT_PKGS=(docker-registry runc crun umoci busybox-static skopeo podman
-          shellcheck jq iproute2 curl)
+          shellcheck jq iproute2 curl time)
 
 # name|debian-package|suite|wanted-upstream-version|stable-link
 FETCH=(
