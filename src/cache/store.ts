@@ -6,28 +6,25 @@
  */
 import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
+import { type Infer, integer, literal, object, optional, string } from '../schema/lite.js';
 
-function buildEntrySchema() {
-  return z.strictObject({
-  key: z.string().regex(/^[0-9a-f]{64}$/),
-  decision: z.enum(['allow', 'deny']),
-  code: z.string(),
-  reason: z.string(),
-  image: z.string(),
-  digest: z.string(),
-  scope: z.string(),
-  signer: z.string().optional(),
-  /** ms since the epoch */
-  verifiedAt: z.number().int().nonnegative(),
-});
-}
-let entrySchemaBuilt: ReturnType<typeof buildEntrySchema> | undefined;
-/** Built on first use, like the other schemas (a short-lived hook pays for what it uses). */
-export const entrySchema = {
-  safeParse: (v: unknown) => (entrySchemaBuilt ??= buildEntrySchema()).safeParse(v),
-};
-export type CacheEntry = z.infer<ReturnType<typeof buildEntrySchema>>;
+// The lite schema, not zod: a cache hit must not pay zod's load (see schema/lite.ts).
+export const entrySchema = object(
+  {
+    key: string({ pattern: /^[0-9a-f]{64}$/ }),
+    decision: literal('allow', 'deny'),
+    code: string(),
+    reason: string(),
+    image: string(),
+    digest: string(),
+    scope: string(),
+    signer: optional(string()),
+    /** ms since the epoch */
+    verifiedAt: integer({ min: 0 }),
+  },
+  { strict: true },
+);
+export type CacheEntry = Infer<typeof entrySchema>;
 
 const uid = (): number => (typeof process.getuid === 'function' ? process.getuid() : 0);
 
@@ -67,9 +64,9 @@ export class VerdictStore {
     const file = this.file(key);
     if (untrusted(file, 'file') !== undefined) return undefined;
     try {
-      const parsed = entrySchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
-      if (!parsed.success || parsed.data.key !== key) return undefined;
-      return parsed.data;
+      const parsed = entrySchema.parse(JSON.parse(readFileSync(file, 'utf8')));
+      if (!parsed.ok || parsed.value.key !== key) return undefined;
+      return parsed.value;
     } catch {
       return undefined;
     }

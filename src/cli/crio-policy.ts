@@ -12,7 +12,7 @@ import { NODE, OUT, OUT_ENTRIES } from '../crio/layout.js';
 import { type ExistingFile, checkTargetDir } from '../crio/registries-d.js';
 import { NEWEST_KNOWN, formatVersion, parseVersion } from '../crio/versions.js';
 import { ReasonCode, SigguardError } from '../errors.js';
-import { compilePolicy } from '../policy/load.js';
+import { compilePolicy } from '../policy/compile.js';
 import { parse } from './args.js';
 import { DEFAULT_POLICY } from './check.js';
 

@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
-import { z } from 'zod';
+import { z } from '../zod.js';
 import { ReasonCode, SigguardError } from '../errors.js';
 import { installHook, uninstallHook } from '../installer/base-spec.js';
 import { type HandlerRecord, configVersion, handlers, planInstall, planUninstall } from '../installer/containerd-config.js';

@@ -3,7 +3,6 @@
  * done), 1 denied, 2 usage or configuration error. Errors are one line on
  * stderr, prefixed `sigguard:`.
  */
-import { config as zodConfig } from 'zod';
 import { ExitCode, ReasonCode, SigguardError, oneLine, toSigguardError } from '../errors.js';
 import { mark } from '../trace.js';
 import { VERSION_INFO } from '../version.js';
@@ -74,10 +73,6 @@ function exitCodeFor(err: SigguardError): number {
 
 export async function main(argv: string[]): Promise<number> {
   mark('main');
-  // zod compiles a parser per object schema with new Function on first use; a short-lived
-  // process (a hook on every container start) pays that compile and never earns it back.
-  // Set before any schema module is evaluated (they are all imported lazily below).
-  zodConfig({ jitless: true });
   try {
     return await dispatch(argv);
   } catch (err) {

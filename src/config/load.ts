@@ -8,7 +8,7 @@ import { firstIssue } from '../policy/load.js';
 import { type Platform, hostPlatform } from '../registry/platform.js';
 import { CACHE_DEFAULTS, type CacheSettings } from '../cache/verdict-cache.js';
 import type { DocCache } from '../cache/doc-cache.js';
-import { type ConfigInput, configSchema } from './schema.js';
+import type { ConfigInput } from './schema.js';
 
 export interface Config {
   source: string | undefined;
@@ -29,11 +29,13 @@ function defaultAuthFiles(): string[] {
   return [join(dir, 'config.json')];
 }
 
-export function compileConfig(doc: unknown, source: string | undefined): Config {
-  return buildConfig(validateConfig(doc, source), source);
+export async function compileConfig(doc: unknown, source: string | undefined): Promise<Config> {
+  return buildConfig(await validateConfig(doc, source), source);
 }
 
-export function validateConfig(doc: unknown, source: string | undefined): ConfigInput {
+/** The schema check; the schema (and zod) are loaded only when a document needs checking. */
+export async function validateConfig(doc: unknown, source: string | undefined): Promise<ConfigInput> {
+  const { configSchema } = await import('./schema.js');
   const parsed = configSchema.safeParse(doc ?? {});
   if (!parsed.success) {
     const { path, message } = firstIssue(parsed.error);
@@ -66,7 +68,7 @@ function buildConfig(c: ConfigInput, source: string | undefined): Config {
  * Loads the configuration. An explicitly named file must exist; the default
  * path may be absent (then defaults apply).
  */
-export async function loadConfig(file: string | undefined, defaultFile?: string, docs?: ConfigDocCache): Promise<Config> {
+export async function loadConfig(file: string | undefined, defaultFile?: string, docs?: DocCache): Promise<Config> {
   const path = file ?? defaultFile;
   if (path === undefined || (file === undefined && !existsSync(path))) return cachedConfig('', undefined, async () => ({}), docs);
   let text: string;
@@ -80,20 +82,14 @@ export async function loadConfig(file: string | undefined, defaultFile?: string,
 }
 
 /**
- * The hook's document cache for its own configuration: looked up where the cache lives by
- * default, written only when the configuration keeps the cache there (it cannot know
- * another place before it has read the configuration).
+ * With a document cache, a configuration whose text was validated before skips the parser
+ * and the schema. The hook keeps these in the default cache folder whatever the
+ * configuration says: it cannot know another folder before it has read the configuration.
  */
-export interface ConfigDocCache {
-  lookup: DocCache;
-  writeTo(config: Config): DocCache | undefined;
-}
-
-async function cachedConfig(text: string, source: string | undefined, parse: () => Promise<unknown>, docs: ConfigDocCache | undefined): Promise<Config> {
-  const cached = docs?.lookup.get('config', text) as ConfigInput | undefined;
+async function cachedConfig(text: string, source: string | undefined, parse: () => Promise<unknown>, docs: DocCache | undefined): Promise<Config> {
+  const cached = docs?.get('config', text) as ConfigInput | undefined;
   if (cached !== undefined) return buildConfig(cached, source);
-  const input = validateConfig(await parse(), source);
-  const config = buildConfig(input, source);
-  docs?.writeTo(config)?.put('config', text, input);
-  return config;
+  const input = await validateConfig(await parse(), source);
+  docs?.put('config', text, input);
+  return buildConfig(input, source);
 }

@@ -2,7 +2,7 @@
  * sigguard's own configuration (registry access, node details): the file
  * named by --config, default /etc/sigguard/config.yaml. Strict like the policy.
  */
-import { z } from 'zod';
+import { z } from '../zod.js';
 
 /** Built on first use (see policy/schema.ts): a cached, validated config needs no schema. */
 function build() {

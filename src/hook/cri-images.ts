@@ -1,6 +1,6 @@
 /** NodeImages over a CRI socket (containerd or CRI-O), with every failure a one-line refusal. */
 import { CriClient, CriError } from '../cri/client.js';
-import { z } from 'zod';
+import { z } from '../zod.js';
 import { ReasonCode, SigguardError } from '../errors.js';
 import type { NodeImages } from './node-digest.js';
 

@@ -196,10 +196,7 @@ export async function runHook(argv: string[], stdin: () => NodeJS.ReadableStream
       mark('state');
       ctx = readContext(readAnnotations(state));
       // the configuration first: it says where validated documents are cached
-      const config = await loadConfig(values.config, HOOK_DEFAULTS.config, {
-        lookup: new DocCache(CACHE_DEFAULTS.dir),
-        writeTo: (c) => (c.cache?.dir === CACHE_DEFAULTS.dir ? new DocCache(c.cache.dir) : undefined),
-      });
+      const config = await loadConfig(values.config, HOOK_DEFAULTS.config, new DocCache(CACHE_DEFAULTS.dir));
       mark('config');
       policy = await loadPolicy(values.policy ?? HOOK_DEFAULTS.policy, config.cache ? new DocCache(config.cache.dir) : undefined);
       mark('policy');

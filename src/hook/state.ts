@@ -6,25 +6,26 @@
  */
 import { readFileSync, readSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
-import { z } from 'zod';
 import { ReasonCode, SigguardError } from '../errors.js';
+import { type Infer, integer, object, optional, record, string } from '../schema/lite.js';
 
 export const MAX_STATE_BYTES = 1024 * 1024;
 export const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
 
-const annotationsSchema = z.record(z.string(), z.string());
+// The lite schema, not zod: this is parsed on every container start (see schema/lite.ts).
+const annotationsSchema = record(string());
 
-export const stateSchema = z.object({
-  ociVersion: z.string(),
-  id: z.string().min(1).max(1024),
-  status: z.string(),
-  pid: z.number().int().nonnegative().optional(),
-  bundle: z.string().min(1),
-  annotations: annotationsSchema.optional(),
+export const stateSchema = object({
+  ociVersion: string(),
+  id: string({ min: 1, max: 1024 }),
+  status: string(),
+  pid: optional(integer({ min: 0 })),
+  bundle: string({ min: 1 }),
+  annotations: optional(annotationsSchema),
 });
-export type OciState = z.infer<typeof stateSchema>;
+export type OciState = Infer<typeof stateSchema>;
 
-const bundleConfigSchema = z.object({ annotations: annotationsSchema.optional() });
+const bundleConfigSchema = object({ annotations: optional(annotationsSchema) });
 
 function invalid(message: string): SigguardError {
   return new SigguardError(ReasonCode.INVALID_STATE, message);
@@ -38,13 +39,10 @@ export function parseState(text: string): OciState {
   } catch {
     throw invalid(`the OCI state on stdin is not JSON (${text.length === 0 ? 'empty' : `${text.length} bytes`})`);
   }
-  const parsed = stateSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw invalid(`the OCI state on stdin is invalid: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
-  }
-  if (!isAbsolute(parsed.data.bundle)) throw invalid(`the OCI state's bundle "${parsed.data.bundle}" is not an absolute path`);
-  return parsed.data;
+  const parsed = stateSchema.parse(json);
+  if (!parsed.ok) throw invalid(`the OCI state on stdin is invalid: ${parsed.path}: ${parsed.message}`);
+  if (!isAbsolute(parsed.value.bundle)) throw invalid(`the OCI state's bundle "${parsed.value.bundle}" is not an absolute path`);
+  return parsed.value;
 }
 
 /** The container's annotations: the state's, else those of <bundle>/config.json. */
@@ -66,9 +64,9 @@ export function readAnnotations(state: OciState): Record<string, string> {
   } catch {
     throw invalid(`${file} is not JSON`);
   }
-  const parsed = bundleConfigSchema.safeParse(json);
-  if (!parsed.success) throw invalid(`${file} has malformed annotations`);
-  return parsed.data.annotations ?? {};
+  const parsed = bundleConfigSchema.parse(json);
+  if (!parsed.ok) throw invalid(`${file} has malformed annotations`);
+  return parsed.value.annotations ?? {};
 }
 
 /**

@@ -3,7 +3,7 @@
  * (oci-hooks(5)), built into the binary: the installer, the CRI-O generator
  * and the hooks.d file all say the same thing.
  */
-import { z } from 'zod';
+import { z } from '../zod.js';
 import template from '../../hook-config/hooks.d/sigguard.json' with { type: 'json' };
 
 export const hookSchema = z.strictObject({

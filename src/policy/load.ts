@@ -10,7 +10,7 @@ import type { DocCache } from '../cache/doc-cache.js';
 import { parseDocument } from './document.js';
 import { ReasonCode, SigguardError } from '../errors.js';
 import { type TrustedKey, parsePublicKey } from '../verify/keys.js';
-import { type PolicyInput, type RequirementInput, type SignatureFormat, type SignedIdentity, policySchema } from './schema.js';
+import type { PolicyInput, RequirementInput, SignatureFormat, SignedIdentity } from './schema.js';
 import { scopeProblem } from './scopes.js';
 import { type TrustRule, compileTrust } from './trust.js';
 
@@ -107,17 +107,9 @@ function loadKeys(req: Extract<RequirementInput, { type: 'sigstoreSigned' }>, fi
   return keys;
 }
 
-/**
- * Checks and compiles a parsed policy document. `file` names it in messages;
- * relative key paths are read from `baseDir` (the policy file's folder).
- */
-export function compilePolicy(doc: unknown, file: string, baseDir: string = dirname(file)): Policy {
-  return buildPolicy(validatePolicy(doc, file), file, baseDir);
-}
-
 /** The schema check: a document in, the policy's fields with defaults out. */
-export function validatePolicy(doc: unknown, file: string): PolicyInput {
-  const parsed = policySchema.safeParse(doc);
+export function validatePolicyWith(schema: Pick<typeof import('./schema.js'), 'policySchema'>, doc: unknown, file: string): PolicyInput {
+  const parsed = schema.policySchema.safeParse(doc);
   if (!parsed.success) {
     const { path, message } = firstIssue(parsed.error);
     throw policyError(file, path, message);
@@ -175,7 +167,8 @@ export async function loadPolicy(file: string, docs?: DocCache): Promise<Policy>
   const text = readText(file, ReasonCode.POLICY_INVALID, 'policy');
   const cached = docs?.get('policy', text) as PolicyInput | undefined;
   if (cached !== undefined) return buildPolicy(cached, file);
-  const input = validatePolicy(await parseDocument(text, file, ReasonCode.POLICY_INVALID), file);
+  // the schema (and zod) load only when a document needs checking: never on a warm hook start
+  const input = validatePolicyWith(await import('./schema.js'), await parseDocument(text, file, ReasonCode.POLICY_INVALID), file);
   const policy = buildPolicy(input, file);
   docs?.put('policy', text, input);
   return policy;

@@ -3,7 +3,7 @@
  * containers-policy.json(5) wherever that format has the concept; parsing is
  * strict like policy.json's: an unknown or misspelt field is an error.
  */
-import { z } from 'zod';
+import { z } from '../zod.js';
 
 export const signatureFormats = ['legacy', 'bundle'] as const;
 export type SignatureFormat = (typeof signatureFormats)[number];

@@ -3,7 +3,7 @@
  * `auth`, `username`/`password` or `identitytoken`).
  */
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import { z } from '../zod.js';
 import { ReasonCode, SigguardError } from '../errors.js';
 import { DOCKER_HUB } from '../reference/reference.js';
 

@@ -8,7 +8,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
-import { z } from 'zod';
+import { z } from '../zod.js';
 import { ReasonCode, SigguardError } from '../errors.js';
 import { firstIssue } from '../policy/load.js';
 import { DOCKER_HUB } from '../reference/reference.js';

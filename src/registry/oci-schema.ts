@@ -3,7 +3,7 @@
  * is no maintained types package). Tolerant of extra fields, strict on the ones
  * we use.
  */
-import { z } from 'zod';
+import { z } from '../zod.js';
 import { isValidDigest } from '../reference/reference.js';
 
 export const MediaType = {

@@ -11,7 +11,7 @@ import { X509Certificate, createHash, verify as cryptoVerify } from 'node:crypto
 import { type Bundle, bundleFromJSON } from '@sigstore/bundle';
 import { type SignedEntity, toSignedEntity } from '@sigstore/verify';
 import type { FoundSignature } from '../discovery/types.js';
-import { z } from 'zod';
+import { z } from '../zod.js';
 import { type TrustedKey, signatureHashFor } from './keys.js';
 import { SIMPLE_SIGNING_TYPE, type SignedClaim, simpleSigningSchema } from './payload.js';
 

@@ -2,7 +2,7 @@
  * What a signature says it is about, as schemas: cosign's simple-signing
  * payload (legacy) and the in-toto statement inside a cosign v3 bundle.
  */
-import { z } from 'zod';
+import { z } from '../zod.js';
 
 export const SIMPLE_SIGNING_TYPE = 'cosign container image signature';
 export const COSIGN_SIGN_PREDICATE = 'https://sigstore.dev/cosign/sign/v1';

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
 import { type TrustMaterial, toTrustMaterial } from '@sigstore/verify';
-import { z } from 'zod';
+import { z } from '../zod.js';
 import { PUBLIC_GOOD_TUF_URL, publicGoodTrustedRootBytes } from './public-good.js';
 
 export class TrustedRootError extends Error {

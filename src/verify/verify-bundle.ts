@@ -37,7 +37,7 @@ import { BUNDLE_V01_MEDIA_TYPE, BUNDLE_V02_MEDIA_TYPE, BUNDLE_V03_LEGACY_MEDIA_T
 import { HashAlgorithm } from '@sigstore/protobuf-specs';
 import { X509Certificate as CoreX509 } from '@sigstore/core';
 import { type SignedEntity, type TrustMaterial, Verifier, toSignedEntity } from '@sigstore/verify';
-import { z } from 'zod';
+import { z } from '../zod.js';
 import { type CertificateFacts, type CertificateRule, certificateMismatch, describeHolder } from '../policy/certificate-rules.js';
 import { CertificateProblem, certificateFacts } from './certificate.js';
 import { IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_TYPES, inTotoStatementSchema } from './payload.js';

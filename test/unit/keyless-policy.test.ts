@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { requirementsHash } from '../../src/cache/key.js';
 import { type CertificateFacts, type CertificateRule, anchoredLikeCosign, certificateMismatch, wholeValueRegExp } from '../../src/policy/certificate-rules.js';
-import { compilePolicy } from '../../src/policy/load.js';
+import { compilePolicy } from '../../src/policy/compile.js';
 import { checkTrustRules } from '../../src/verify/authority.js';
 
 let dir: string;

@@ -3,7 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { compilePolicy, loadPolicy } from '../../src/policy/load.js';
+import { compilePolicy } from '../../src/policy/compile.js';
+import { loadPolicy } from '../../src/policy/load.js';
 
 let dir: string;
 let pub: string;

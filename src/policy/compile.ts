@@ -1,0 +1,15 @@
+/**
+ * Compiling a policy document that is already in memory, synchronously (crio-policy and the
+ * tests). The hook goes through loadPolicy, which loads the schema only when it must.
+ */
+import { dirname } from 'node:path';
+import { type Policy, buildPolicy, validatePolicyWith } from './load.js';
+import * as schema from './schema.js';
+
+/**
+ * Checks and compiles a parsed policy document. `file` names it in messages;
+ * relative key paths are read from `baseDir` (the policy file's folder).
+ */
+export function compilePolicy(doc: unknown, file: string, baseDir: string = dirname(file)): Policy {
+  return buildPolicy(validatePolicyWith(schema, doc, file), file, baseDir);
+}
