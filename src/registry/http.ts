@@ -4,8 +4,8 @@
  * and node:https directly.
  */
 import http from 'node:http';
-import https from 'node:https';
-import tls from 'node:tls';
+import type https from 'node:https';
+import type tls from 'node:tls';
 import { ReasonCode, SigguardError } from '../errors.js';
 
 export interface TlsSettings {
@@ -32,6 +32,13 @@ export interface HttpRequest {
 }
 
 const agents = new Map<string, https.Agent>();
+
+// HTTPS and TLS load on the first https:// request (~7 ms): a loopback or plain-HTTP
+// registry, like a Kind node's, never pays for them.
+let httpsModule: typeof https | undefined;
+let tlsModule: typeof tls | undefined;
+const httpsLib = (): typeof https => (httpsModule ??= process.getBuiltinModule('node:https') as typeof https);
+const tlsLib = (): typeof tls => (tlsModule ??= process.getBuiltinModule('node:tls') as typeof tls);
 let systemCAs: string[] | undefined;
 
 function caList(extra: string[]): string[] {
@@ -39,11 +46,11 @@ function caList(extra: string[]): string[] {
     // Node bundles Mozilla's list; the system's store is what operators manage.
     let system: string[] = [];
     try {
-      system = tls.getCACertificates('system');
+      system = tlsLib().getCACertificates('system');
     } catch {
       system = [];
     }
-    systemCAs = [...new Set<string>([...tls.getCACertificates('default'), ...system])];
+    systemCAs = [...new Set<string>([...tlsLib().getCACertificates('default'), ...system])];
   }
   return [...systemCAs, ...extra];
 }
@@ -53,7 +60,7 @@ function httpsAgent(settings: TlsSettings | undefined): https.Agent {
   const key = JSON.stringify([extra, settings?.insecureSkipVerify === true]);
   let agent = agents.get(key);
   if (agent === undefined) {
-    agent = new https.Agent({
+    agent = new (httpsLib().Agent)({
       keepAlive: true,
       ca: caList(extra),
       rejectUnauthorized: settings?.insecureSkipVerify !== true,
@@ -87,7 +94,7 @@ export function httpRequest(url: URL, req: HttpRequest): Promise<HttpResponse> {
       signal: req.signal,
       agent: secure ? httpsAgent(req.tls) : httpAgent,
     };
-    const request = (secure ? https : http).request(url, options, (res) => {
+    const request = (secure ? httpsLib() : http).request(url, options, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
       const declared = Number(res.headers['content-length'] ?? '0');
