@@ -4,7 +4,7 @@
  * afterwards on resource limits (the sandbox): the decision log is the proof.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -75,5 +75,25 @@ describe('podman --hooks-dir runs sigguard', () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('[NON_KUBERNETES_DENIED]');
     expect(lastDecision()).toMatchObject({ decision: 'deny', code: 'NON_KUBERNETES_DENIED' });
+  });
+});
+
+describe('podman runs the hooks.d entry that sigguard crio-policy generates', () => {
+  it('the generated file, pointed at this build, makes podman run sigguard', async () => {
+    const out = join(dir, 'crio-out');
+    const policy = w.policy('podman-crio-policy.yaml', standardPolicy(w, 'nonKubernetes: deny\n'));
+    const g = await sigguard(['crio-policy', '--policy', policy, '--out', out, '--containers-image-version', '5.23']);
+    expect(g.code, g.stderr).toBe(0);
+    const generated = JSON.parse(readFileSync(join(out, 'hooks.d/sigguard.json'), 'utf8'));
+    // on a node the entry names /usr/local/bin/sigguard and its default files; here, this build and the test's
+    const genHooks = join(dir, 'generated-hooks.d');
+    mkdirSync(genHooks, { recursive: true });
+    const genLog = join(dir, 'generated-decisions.log');
+    writeFileSync(join(genHooks, 'sigguard.json'), JSON.stringify({ ...generated, hook: { ...generated.hook, path: SIGGUARD, args: [...generated.hook.args, '--policy', policy, '--log', genLog] } }));
+    const r = await run('podman', ['--root', join(dir, 'storage'), '--runroot', join(dir, 'run'), '--hooks-dir', genHooks, '--runtime', 'runc', 'run', '--rm', ...annotated(w.ref('unsigned')), IMAGE, '/bin/true'], { timeoutMs: 120_000 });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('[NO_SIGNATURE]');
+    const last = JSON.parse(readFileSync(genLog, 'utf8').trim().split('\n').pop()!);
+    expect(last).toMatchObject({ decision: 'deny', code: 'NO_SIGNATURE' });
   });
 });
