@@ -13,6 +13,7 @@ import { type SignedEntity, toSignedEntity } from '@sigstore/verify';
 import type { FoundSignature } from '../discovery/types.js';
 import { z } from '../zod.js';
 import { type TrustedKey, signatureHashFor } from './keys.js';
+import { withSignatureCheck } from './signature-check.js';
 import { SIMPLE_SIGNING_TYPE, type SignedClaim, simpleSigningSchema } from './payload.js';
 
 type LegacySignature = Extract<FoundSignature, { format: 'legacy' }>;
@@ -214,25 +215,7 @@ export function legacyBundles(sig: LegacySignature): LegacyBundles {
  * messageSignature path (always a digest algorithm) cannot verify.
  */
 export function legacyEntity(sig: LegacySignature, bundle: Bundle): SignedEntity {
-  const entity = toSignedEntity(bundle, sig.payload);
-  const signature = entity.signature;
-  return {
-    ...entity,
-    signature: {
-      ...signature,
-      signature: signature.signature,
-      compareSignature: (s) => signature.compareSignature(s),
-      compareDigest: (d) => signature.compareDigest(d),
-      compareSignedDigest: (d) => signature.compareSignedDigest(d),
-      verifySignature: (key) => {
-        try {
-          return cryptoVerify(signatureHashFor(key) ?? null, sig.payload, key, signature.signature);
-        } catch {
-          return false;
-        }
-      },
-    },
-  };
+  return withSignatureCheck(toSignedEntity(bundle, sig.payload), (key, signature) => cryptoVerify(signatureHashFor(key) ?? null, sig.payload, key, signature));
 }
 
 export type { TrustedKey };

@@ -41,6 +41,7 @@ import { z } from '../zod.js';
 import { type CertificateFacts, type CertificateRule, certificateMismatch, describeHolder } from '../policy/certificate-rules.js';
 import { CertificateProblem, certificateFacts } from './certificate.js';
 import { IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_TYPES, inTotoStatementSchema } from './payload.js';
+import { withSignatureCheck } from './signature-check.js';
 import { prehashUnsupported, verifyPrehashed } from './prehashed.js';
 
 export type BundleArtifact = { bytes: Buffer } | { digest: string };
@@ -322,42 +323,15 @@ function signedEntity(bundle: Bundle, artifact: BundleArtifact, signerKey: KeyOb
     if (signerKey.asymmetricKeyType !== 'ed25519') return entity;
     // Ed25519 signs the message itself (cosign's legacy signatures by Ed25519 keys):
     // the library always names a digest algorithm, which node refuses for Ed25519.
-    const content = entity.signature;
     const bytes = artifact.bytes;
-    return {
-      ...entity,
-      signature: {
-        signature: content.signature,
-        compareSignature: (s) => content.compareSignature(s),
-        compareDigest: (d) => content.compareDigest(d),
-        compareSignedDigest: (d) => content.compareSignedDigest(d),
-        verifySignature: (key) => {
-          try {
-            return cryptoVerify(null, bytes, key, content.signature);
-          } catch {
-            return false;
-          }
-        },
-      },
-    };
+    return withSignatureCheck(entity, (key, signature) => cryptoVerify(null, bytes, key, signature));
   }
   if (hash !== 'sha256') refuse(`bundle digests the artifact with ${hash}, the artifact is given as sha256`);
   const given = artifactSha256(artifact);
   if (!given.equals(Buffer.from(digest.digest))) refuse("artifact digest does not match the bundle's message digest");
   const unsupported = prehashUnsupported(signerKey);
   if (unsupported !== undefined) refuse(unsupported);
-  const entity = toSignedEntity(bundle);
-  const content = entity.signature;
-  return {
-    ...entity,
-    signature: {
-      signature: content.signature,
-      compareSignature: (s) => content.compareSignature(s),
-      compareDigest: (d) => content.compareDigest(d),
-      compareSignedDigest: (d) => content.compareSignedDigest(d),
-      verifySignature: (key) => verifyPrehashed(key, given, content.signature, 'sha256'),
-    },
-  };
+  return withSignatureCheck(toSignedEntity(bundle), (key, signature) => verifyPrehashed(key, given, signature, 'sha256'));
 }
 
 /** `SHA256:` and 16 hex digits of the SPKI's hash (as keys.ts names keys). */
