@@ -1,13 +1,15 @@
 /**
- * gRPC unary calls over HTTP/2 on a unix socket, with node:http2 only (no
- * @grpc/grpc-js: the hook is a single executable and pays for every module it
- * loads). One request message out, one response message back, the status in
- * the `grpc-status` / `grpc-message` trailers (or in the headers of a
+ * gRPC unary calls over HTTP/2 on a unix socket, with our own minimal HTTP/2
+ * client (h2.ts, hpack.ts) over node:net — not node:http2, which alone costs
+ * the hook 16-25 ms to load on every container start, nor @grpc/grpc-js. One
+ * request message out, one response message back, the status in the
+ * `grpc-status` / `grpc-message` trailers (or in the headers of a
  * "trailers-only" answer), a deadline sent as `grpc-timeout` and enforced
  * locally.
  */
-import http2 from 'node:http2';
-import net from 'node:net';
+import { connect } from 'node:net';
+import { type H2Failure, H2Connection, type StreamEvents, type StreamHandle } from './h2.js';
+import type { HeaderField } from './hpack.js';
 
 /** gRPC status codes (grpc/doc/statuscodes.md). */
 export const GrpcStatus = {
@@ -124,18 +126,8 @@ export function unframeMessage(body: Buffer): Buffer {
   return body.subarray(5);
 }
 
-function headerString(v: string | string[] | number | undefined): string | undefined {
-  if (v === undefined) return undefined;
-  return Array.isArray(v) ? v.join(',') : String(v);
-}
-
-/** The system error (connect ENOENT...) behind an HTTP/2 error, following `cause`. */
-function systemCause(err: unknown): NodeJS.ErrnoException | undefined {
-  for (let e = err as (NodeJS.ErrnoException & { cause?: unknown }) | undefined, i = 0; e && i < 5; e = e.cause as typeof e, i++) {
-    if (typeof e.code === 'string' && /^E[A-Z0-9]+$/.test(e.code) && typeof e.syscall === 'string') return e;
-  }
-  return undefined;
-}
+/** Largest response header list (or trailers) accepted, octets as SETTINGS_MAX_HEADER_LIST_SIZE counts them. */
+export const MAX_HEADER_LIST_BYTES = 1024 * 1024;
 
 function socketError(socketPath: string, err: NodeJS.ErrnoException): string {
   const why =
@@ -149,11 +141,18 @@ function socketError(socketPath: string, err: NodeJS.ErrnoException): string {
   return `cannot reach the CRI socket ${socketPath}: ${why}`;
 }
 
+/** The first value of a header (names are lower case on the wire). */
+function field(fields: readonly HeaderField[], name: string): string | undefined {
+  for (const [n, v] of fields) if (n === name) return v;
+  return undefined;
+}
+
+/** A gRPC answer's content-type: application/grpc, or application/grpc+<format> / ;<params>. */
+const GRPC_CONTENT_TYPE = /^application\/grpc(?:$|[+;])/i;
+
 /** One HTTP/2 connection to a unix socket, opened on first use and reused; `close()` ends it. */
 export class GrpcUnixClient {
-  private session: http2.ClientHttp2Session | undefined;
-  private sessionError: NodeJS.ErrnoException | undefined;
-  private pending = 0;
+  private conn: H2Connection | undefined;
   readonly timeoutMs: number;
   readonly maxResponseBytes: number;
 
@@ -165,19 +164,30 @@ export class GrpcUnixClient {
     this.maxResponseBytes = opts.maxResponseBytes ?? 16 * 1024 * 1024;
   }
 
-  private connect(): http2.ClientHttp2Session {
-    const current = this.session;
-    if (current && !current.closed && !current.destroyed) return current;
-    this.sessionError = undefined;
-    const s = http2.connect('http://localhost', { createConnection: () => net.connect(this.socketPath) });
-    s.on('error', (err: NodeJS.ErrnoException) => {
-      if (this.session === s) this.sessionError = err;
-    });
-    s.on('close', () => {
-      if (this.session === s) this.session = undefined;
-    });
-    this.session = s;
-    return s;
+  /** The open connection, or a new one (after a GOAWAY, a closed socket or a protocol error). */
+  private connect(): H2Connection {
+    const current = this.conn;
+    if (current?.usable) return current;
+    const conn = new H2Connection(connect(this.socketPath), { maxHeaderListSize: MAX_HEADER_LIST_BYTES });
+    conn.onClose = () => {
+      if (this.conn === conn) this.conn = undefined;
+    };
+    this.conn = conn;
+    return conn;
+  }
+
+  /** A stream that ended without an answer, as the CriError of the call. */
+  private failure(err: H2Failure, method: string): CriError {
+    switch (err.kind) {
+      case 'socket':
+        return new CriError(GrpcStatus.UNAVAILABLE, socketError(this.socketPath, err.cause ?? new Error(err.message)), method);
+      case 'headers-too-large':
+        return new CriError(GrpcStatus.RESOURCE_EXHAUSTED, err.message, method);
+      case 'protocol':
+        return new CriError(GrpcStatus.INTERNAL, `${this.socketPath}: ${err.message}`, method);
+      default: // closed, reset, goaway
+        return new CriError(GrpcStatus.UNAVAILABLE, `${this.socketPath}: ${err.message}`, method);
+    }
   }
 
   /** Calls `/<service>/<method>` with an encoded request; resolves with the encoded response. */
@@ -189,119 +199,137 @@ export class GrpcUnixClient {
         reject(new CriError(GrpcStatus.CANCELLED, 'call cancelled before it started', method));
         return;
       }
-      let session: http2.ClientHttp2Session;
-      try {
-        session = this.connect();
-      } catch (err) {
-        reject(new CriError(GrpcStatus.UNAVAILABLE, socketError(this.socketPath, err as NodeJS.ErrnoException), method));
-        return;
-      }
-      this.pending++;
-      session.ref();
-
       let settled = false;
-      let stream: http2.ClientHttp2Stream | undefined;
-      const finish = (err: CriError | undefined, value?: Buffer) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        opts.signal?.removeEventListener('abort', onAbort);
-        session.removeListener('error', onSessionError);
-        if (stream && !stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
-        if (--this.pending === 0 && !session.destroyed) session.unref();
-        if (err) reject(err);
-        else resolve(value!);
-      };
+      let stream: StreamHandle | undefined;
       const timer = setTimeout(
         () => finish(new CriError(GrpcStatus.DEADLINE_EXCEEDED, `no answer from ${this.socketPath} within ${timeoutMs} ms`, method)),
         timeoutMs,
       );
       const onAbort = () => finish(new CriError(GrpcStatus.CANCELLED, 'call cancelled', method));
-      opts.signal?.addEventListener('abort', onAbort, { once: true });
-      const onSessionError = (err: NodeJS.ErrnoException) =>
-        finish(new CriError(GrpcStatus.UNAVAILABLE, socketError(this.socketPath, systemCause(err) ?? err), method));
-      session.once('error', onSessionError);
-
-      try {
-        stream = session.request(
-          {
-            ':method': 'POST',
-            ':path': path,
-            'content-type': 'application/grpc',
-            te: 'trailers',
-            'grpc-timeout': grpcTimeout(timeoutMs),
-            'user-agent': 'sigguard-cri/1',
-          },
-          { endStream: false },
-        );
-      } catch (err) {
-        const e = (this.sessionError ?? err) as NodeJS.ErrnoException;
-        finish(new CriError(GrpcStatus.UNAVAILABLE, socketError(this.socketPath, e), method));
-        return;
+      function finish(err: CriError | undefined, value?: Buffer): void {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', onAbort);
+        stream?.cancel(); // RST_STREAM if still open; nothing once it has ended
+        if (err) reject(err);
+        else resolve(value!);
       }
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
 
+      let gotHeaders = false;
       let httpStatus: number | undefined;
+      let contentType: string | undefined;
       let grpcStatus: number | undefined;
       let grpcMessage = '';
       const chunks: Buffer[] = [];
       let size = 0;
-      const takeStatus = (h: http2.IncomingHttpHeaders) => {
-        const s = headerString(h['grpc-status']);
+      const protocolError = (what: string) =>
+        finish(new CriError(GrpcStatus.INTERNAL, `${this.socketPath}: HTTP/2 protocol error: ${what}`, method));
+      const takeStatus = (fields: readonly HeaderField[]) => {
+        const s = field(fields, 'grpc-status');
         if (s === undefined) return;
         const n = Number.parseInt(s, 10);
         grpcStatus = Number.isNaN(n) ? GrpcStatus.UNKNOWN : n;
-        grpcMessage = decodeGrpcMessage(headerString(h['grpc-message']) ?? '');
+        let raw = field(fields, 'grpc-message') ?? '';
+        // header octets arrive as latin1; a server sending raw UTF-8 gets it back as UTF-8
+        if (/[\x80-\xff]/.test(raw)) raw = Buffer.from(raw, 'latin1').toString('utf8');
+        grpcMessage = decodeGrpcMessage(raw);
       };
-      stream.on('response', (h) => {
-        httpStatus = Number(h[':status']);
-        takeStatus(h); // a "trailers-only" answer carries the status in its headers
-      });
-      stream.on('trailers', (h) => takeStatus(h));
-      stream.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > this.maxResponseBytes + 5) {
-          finish(new CriError(GrpcStatus.RESOURCE_EXHAUSTED, `response larger than ${this.maxResponseBytes} bytes`, method));
-          return;
-        }
-        chunks.push(chunk);
-      });
-      stream.on('error', (err: NodeJS.ErrnoException) => {
-        const sys = systemCause(err) ?? systemCause(this.sessionError);
-        finish(new CriError(GrpcStatus.UNAVAILABLE, sys ? socketError(this.socketPath, sys) : `${this.socketPath}: ${err.message}`, method));
-      });
-      stream.on('close', () => {
-        if (settled) return;
-        if (this.sessionError) {
-          finish(new CriError(GrpcStatus.UNAVAILABLE, socketError(this.socketPath, this.sessionError), method));
-          return;
-        }
-        if (grpcStatus === undefined) {
-          if (httpStatus !== undefined && httpStatus !== 200) {
-            finish(new CriError(fromHttpStatus(httpStatus), `HTTP status ${httpStatus} without a gRPC status`, method));
+      const events: StreamEvents = {
+        headers: (fields, endStream) => {
+          if (settled) return;
+          if (!gotHeaders) {
+            const st = field(fields, ':status');
+            if (st === undefined || !/^[1-5][0-9][0-9]$/.test(st)) {
+              protocolError(`response headers without a valid :status (${st === undefined ? 'none' : JSON.stringify(st)})`);
+              return;
+            }
+            const status = Number(st);
+            if (status < 200) {
+              if (endStream) protocolError(`informational response ${status} ends the stream`);
+              return; // 1xx: the real response headers follow
+            }
+            gotHeaders = true;
+            httpStatus = status;
+            contentType = field(fields, 'content-type');
+            takeStatus(fields); // a "trailers-only" answer carries the status in its headers
           } else {
-            const rst = stream?.rstCode;
-            finish(new CriError(GrpcStatus.UNAVAILABLE, `the stream ended without a gRPC status${rst ? ` (HTTP/2 reset code ${rst})` : ''}`, method));
+            if (!endStream) {
+              protocolError('a second header block (trailers) that does not end the stream');
+              return;
+            }
+            takeStatus(fields);
           }
-          return;
-        }
-        if (grpcStatus !== GrpcStatus.OK) {
-          finish(new CriError(grpcStatus, grpcMessage, method));
-          return;
-        }
-        try {
-          finish(undefined, unframeMessage(Buffer.concat(chunks, size)));
-        } catch (err) {
-          finish(new CriError(GrpcStatus.INTERNAL, (err as Error).message, method));
-        }
-      });
-      stream.end(frameMessage(request));
+        },
+        data: (chunk) => {
+          if (settled) return;
+          if (!gotHeaders) {
+            protocolError('DATA before the response headers');
+            return;
+          }
+          size += chunk.length;
+          if (size > this.maxResponseBytes + 5) {
+            finish(new CriError(GrpcStatus.RESOURCE_EXHAUSTED, `response larger than ${this.maxResponseBytes} bytes`, method));
+            return;
+          }
+          chunks.push(chunk);
+        },
+        end: () => {
+          if (settled) return;
+          if (httpStatus === 200 && contentType !== undefined && !GRPC_CONTENT_TYPE.test(contentType)) {
+            finish(new CriError(GrpcStatus.UNKNOWN, `not a gRPC answer: HTTP status 200 with content-type ${JSON.stringify(contentType)}`, method));
+            return;
+          }
+          if (grpcStatus === undefined) {
+            if (httpStatus !== undefined && httpStatus !== 200) {
+              finish(new CriError(fromHttpStatus(httpStatus), `HTTP status ${httpStatus} without a gRPC status`, method));
+            } else {
+              finish(new CriError(GrpcStatus.UNAVAILABLE, 'the stream ended without a gRPC status', method));
+            }
+            return;
+          }
+          if (grpcStatus !== GrpcStatus.OK) {
+            finish(new CriError(grpcStatus, grpcMessage, method));
+            return;
+          }
+          try {
+            finish(undefined, unframeMessage(Buffer.concat(chunks, size)));
+          } catch (err) {
+            finish(new CriError(GrpcStatus.INTERNAL, (err as Error).message, method));
+          }
+        },
+        error: (err) => finish(this.failure(err, method)),
+      };
+
+      try {
+        stream = this.connect().request(
+          [
+            [':method', 'POST'],
+            [':scheme', 'http'],
+            [':path', path],
+            [':authority', 'localhost'],
+            ['content-type', 'application/grpc'],
+            ['te', 'trailers'],
+            ['grpc-timeout', grpcTimeout(timeoutMs)],
+            ['user-agent', 'sigguard-cri/1'],
+          ],
+          frameMessage(request),
+          events,
+        );
+      } catch (err) {
+        const e = err as H2Failure & NodeJS.ErrnoException;
+        finish(
+          e.name === 'H2Failure' ? this.failure(e, method) : new CriError(GrpcStatus.UNAVAILABLE, socketError(this.socketPath, e), method),
+        );
+      }
     });
   }
 
   /** Ends the connection (pending calls fail). */
   close(): void {
-    const s = this.session;
-    this.session = undefined;
-    if (s && !s.destroyed) s.destroy();
+    const c = this.conn;
+    this.conn = undefined;
+    c?.destroy();
   }
 }
