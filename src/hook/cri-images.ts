@@ -1,7 +1,7 @@
 /** NodeImages over a CRI socket (containerd or CRI-O), with every failure a one-line refusal. */
 import { CriClient, CriError } from '../cri/client.js';
-import { z } from '../zod.js';
 import { ReasonCode, SigguardError } from '../errors.js';
+import { object, optional, string } from '../schema/lite.js';
 import type { NodeImages } from './node-digest.js';
 
 function failure(socket: string, call: string, err: unknown): SigguardError {
@@ -9,8 +9,9 @@ function failure(socket: string, call: string, err: unknown): SigguardError {
   return new SigguardError(ReasonCode.NODE_LOOKUP_FAILED, `cannot ask the runtime at ${socket} (${call}): ${what}`);
 }
 
-const verboseInfoSchema = z.object({
-  config: z.object({ image: z.object({ image: z.string().optional(), user_specified_image: z.string().optional() }).optional() }).optional(),
+// The lite schema, not zod: this runs on every containerd container start (see schema/lite.ts).
+const verboseInfoSchema = object({
+  config: optional(object({ image: optional(object({ image: optional(string()), user_specified_image: optional(string()) })) })),
 });
 
 /** containerd's verbose ContainerStatus info: {"config": {"image": {"image": <id>, "user_specified_image": <pod spec>}}}. */
@@ -18,8 +19,8 @@ function verboseImage(info: Record<string, string>): { image?: string; userSpeci
   const raw = info.info;
   if (raw === undefined) return {};
   try {
-    const parsed = verboseInfoSchema.safeParse(JSON.parse(raw));
-    const img = parsed.success ? parsed.data.config?.image : undefined;
+    const parsed = verboseInfoSchema.parse(JSON.parse(raw));
+    const img = parsed.ok ? parsed.value.config?.image : undefined;
     return { ...(img?.image ? { image: img.image } : {}), ...(img?.user_specified_image ? { userSpecifiedImage: img.user_specified_image } : {}) };
   } catch {
     return {};
