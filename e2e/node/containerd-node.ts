@@ -115,13 +115,22 @@ function testHandler(runtimes: string, runcRoot: string): string {
 `;
 }
 
-function configV2(n: ContainerdNode): string {
-  const cri = 'plugins."io.containerd.grpc.v1.cri"';
-  return `# containerd 1.7 (config version 2), written by e2e/node/containerd-node.ts
-version = 2
-root = ${q(join(n.dir, 'root'))}
+/** What both config versions start with: folders, sockets, log level, plugins a test node does without. */
+function commonHead(n: ContainerdNode, alsoDisabled: string[]): string {
+  const disabled = [
+    'io.containerd.internal.v1.opt',
+    'io.containerd.internal.v1.tracing',
+    'io.containerd.tracing.processor.v1.otlp',
+    ...alsoDisabled,
+    'io.containerd.snapshotter.v1.btrfs',
+    'io.containerd.snapshotter.v1.devmapper',
+    'io.containerd.snapshotter.v1.zfs',
+    'io.containerd.snapshotter.v1.blockfile',
+    'io.containerd.snapshotter.v1.overlayfs',
+  ];
+  return `root = ${q(join(n.dir, 'root'))}
 state = ${q(join(n.dir, 'state'))}
-disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.internal.v1.tracing", "io.containerd.tracing.processor.v1.otlp", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.blockfile", "io.containerd.snapshotter.v1.overlayfs"]
+disabled_plugins = [${disabled.map(q).join(', ')}]
 
 [grpc]
   address = ${q(n.socket)}
@@ -131,7 +140,14 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.internal.v1.
 
 [debug]
   level = "info"
+`;
+}
 
+function configV2(n: ContainerdNode): string {
+  const cri = 'plugins."io.containerd.grpc.v1.cri"';
+  return `# containerd 1.7 (config version 2), written by e2e/node/containerd-node.ts
+version = 2
+${commonHead(n, ['io.containerd.snapshotter.v1.aufs'])}
 [${cri}]
   sandbox_image = ${q(n.sandboxImage)}
   restrict_oom_score_adj = true
@@ -169,19 +185,7 @@ function configV3(n: ContainerdNode): string {
   const img = "plugins.'io.containerd.cri.v1.images'";
   return `# containerd 2.x (config version 3), written by e2e/node/containerd-node.ts
 version = 3
-root = ${q(join(n.dir, 'root'))}
-state = ${q(join(n.dir, 'state'))}
-disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.internal.v1.tracing", "io.containerd.tracing.processor.v1.otlp", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.blockfile", "io.containerd.snapshotter.v1.erofs", "io.containerd.snapshotter.v1.overlayfs"]
-
-[grpc]
-  address = ${q(n.socket)}
-
-[ttrpc]
-  address = ${q(`${n.socket}.ttrpc`)}
-
-[debug]
-  level = "info"
-
+${commonHead(n, ['io.containerd.snapshotter.v1.erofs'])}
 [${rt}]
   restrict_oom_score_adj = true
   enable_cdi = false
