@@ -150,7 +150,6 @@ describe.each(VERSIONS)('containerd %s node', (version) => {
       expect(rec.containerStatus.id).toBe(r.containerId);
       expect(rec.containerStatus.state).toBe('CONTAINER_CREATED');
       expect(rec.annotations['io.kubernetes.cri.container-type']).toBe('container');
-      expect(rec.containerStatusMs).toBeLessThan(2000);
       seen[name] = {
         podSpec: image,
         'io.kubernetes.cri.image-name': rec.annotations['io.kubernetes.cri.image-name'],
