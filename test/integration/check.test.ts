@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { type Server, createServer } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sigguard } from '../support/cli.js';
+import { sigguard, sigguardCheck } from '../support/cli.js';
 import { Cosign } from '../support/cosign.js';
 import { COSIGN2, COSIGN3, SIGGUARD, requireTools } from '../support/paths.js';
 import { Pusher, copyManifest, editLegacySignatures } from '../support/push.js';
@@ -25,14 +25,7 @@ let badHost: string;
 const digests: Record<string, string> = {};
 
 async function check(image: string, extra: string[] = []) {
-  const r = await sigguard(['check', '--policy', policy, '--json', ...extra, image]);
-  let verdict: any;
-  try {
-    verdict = JSON.parse(r.stdout);
-  } catch {
-    verdict = undefined;
-  }
-  return { ...r, verdict };
+  return sigguardCheck(['--policy', policy, '--json', ...extra, image]);
 }
 
 function startMisbehaving(): Promise<Server> {

@@ -14,7 +14,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sigguard } from '../support/cli.js';
+import { sigguard, sigguardCheck } from '../support/cli.js';
 import { Cosign } from '../support/cosign.js';
 import { COSIGN2, COSIGN3, SIGGUARD, requireTools } from '../support/paths.js';
 import { type Pki, makePki } from '../support/pki.js';
@@ -36,14 +36,7 @@ const policies: Record<string, string> = {};
 const ref = (repo: string) => `${registry.host}/${repo}@${digests[repo]}`;
 
 async function check(repo: string, policy: string) {
-  const r = await sigguard(['check', '--policy', policies[policy]!, '--json', ref(repo)]);
-  let verdict: any;
-  try {
-    verdict = JSON.parse(r.stdout);
-  } catch {
-    verdict = undefined;
-  }
-  return { ...r, verdict };
+  return sigguardCheck(['--policy', policies[policy]!, '--json', ref(repo)]);
 }
 
 beforeAll(async () => {

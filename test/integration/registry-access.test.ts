@@ -11,7 +11,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuthProxy, type AuthProxyOptions } from '../support/auth-proxy.js';
-import { run, sigguard } from '../support/cli.js';
+import { run, sigguardCheck } from '../support/cli.js';
 import { Cosign } from '../support/cosign.js';
 import { COSIGN2, COSIGN3, SIGGUARD, requireTools } from '../support/paths.js';
 import { Pusher } from '../support/push.js';
@@ -68,14 +68,8 @@ async function check(image: string, setup: Setup) {
   }
   const config = join(dir, 'config.json');
   writeFileSync(config, JSON.stringify(setup.rawConfig ?? { registry: { authFiles, certsDir: emptyCerts, ...setup.registry } }, null, 2));
-  const r = await sigguard(['check', '--config', config, '--policy', policy, ...(setup.json === false ? [] : ['--json']), image]);
-  let verdict: any;
-  try {
-    verdict = JSON.parse(r.stdout);
-  } catch {
-    verdict = undefined;
-  }
-  return { ...r, verdict, config, policy };
+  const r = await sigguardCheck(['--config', config, '--policy', policy, ...(setup.json === false ? [] : ['--json']), image]);
+  return { ...r, config, policy };
 }
 
 /** A certs.d folder: { "<host dir>": "hosts.toml text" }, plus files copied into host dirs. */

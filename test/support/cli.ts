@@ -33,3 +33,15 @@ export function run(cmd: string, args: string[], opts: { env?: Record<string, st
 }
 
 export const sigguard = (args: string[], opts?: Parameters<typeof run>[2]): Promise<Run> => run(SIGGUARD, args, opts);
+
+/** `sigguard check …` with its `--json` verdict parsed (undefined when stdout is not JSON). */
+export async function sigguardCheck(args: string[]): Promise<Run & { verdict: any }> {
+  const r = await sigguard(['check', ...args]);
+  let verdict: any;
+  try {
+    verdict = JSON.parse(r.stdout);
+  } catch {
+    verdict = undefined;
+  }
+  return { ...r, verdict };
+}
