@@ -1,5 +1,5 @@
 /**
- * The sigstore-conformance bundle-verify cases (shared/conformance, see its
+ * The sigstore-conformance bundle-verify cases (test/fixtures/sigstore-conformance, see its
  * NOTICE.md), offline, through the built binary's `verify-bundle`, each case
  * twice: with the artifact file and with `sha256:<hex>` of it. `_fail` cases
  * must exit non-zero (1 not verified, or 2 for an unusable input such as a key
@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { type Run, sigguard } from '../support/cli.js';
 import { ROOT } from '../support/paths.js';
 
-const SUITE = process.env.SIGSTORE_CONFORMANCE_DIR ?? resolve(ROOT, '../shared/conformance');
+const SUITE = process.env.SIGSTORE_CONFORMANCE_DIR ?? resolve(ROOT, 'test/fixtures/sigstore-conformance');
 const CASES_DIR = join(SUITE, 'bundle-verify');
 const DEFAULT_IDENTITY =
   'https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main';

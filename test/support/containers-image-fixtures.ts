@@ -1,10 +1,10 @@
-/** Reads ../shared/fixtures/containers-image: containers/image's signature files into FoundSignatures. */
+/** Reads test/fixtures/containers-image (see its NOTICE.md): containers/image's signature files into FoundSignatures. */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { FoundSignature } from '../../src/discovery/types.js';
 
-export const FIXTURES = resolve(__dirname, '../../../shared/fixtures/containers-image');
+export const FIXTURES = resolve(__dirname, '../fixtures/containers-image');
 const MAGIC = Buffer.from('\x00sigstore-json\n', 'latin1');
 
 export interface FixtureSignature {
@@ -45,4 +45,7 @@ export function fixtureSignatures(dir: string): FixtureSignature[] {
     .map((f) => readSignatureFile(join(FIXTURES, dir, f), subject));
 }
 
-export const fixturesPresent = (): boolean => existsSync(FIXTURES);
+/** The fixture set must be there: a tier never passes by skipping. */
+export function requireFixtures(): void {
+  if (!existsSync(join(FIXTURES, 'NOTICE.md'))) throw new Error(`containers/image fixtures missing at ${FIXTURES} (they are part of the repository)`);
+}
