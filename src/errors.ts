@@ -33,6 +33,8 @@ export const ReasonCode = {
   REGISTRY_BAD_RESPONSE: 'REGISTRY_BAD_RESPONSE',
   /** The whole verification ran out of time. */
   DEADLINE_EXCEEDED: 'DEADLINE_EXCEEDED',
+  /** The verification's budget (bytes, registry requests) ran out before a signature satisfied the policy. */
+  BUDGET_EXCEEDED: 'BUDGET_EXCEEDED',
   /** The image reference cannot be parsed. */
   INVALID_REFERENCE: 'INVALID_REFERENCE',
   /** A tag would have to be resolved at the registry and the policy forbids it. */
@@ -81,9 +83,20 @@ export class SigguardError extends Error {
   }
 }
 
-/** Collapses any whitespace run (newlines included) into one space: reasons travel as one line. */
+/** Terminal escape sequences (CSI, OSC, and two-character ESC sequences). */
+// eslint-disable-next-line no-control-regex
+const ESCAPES = /\x1b(?:\[[0-?]*[ -/]*[@-~]?|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-_])/g;
+/** What is left to drop after whitespace became spaces: C0/C1 controls, DEL, bidi marks, embeddings, overrides and isolates. */
+// eslint-disable-next-line no-control-regex
+const INVISIBLE = /[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g;
+
+/**
+ * One line of plain text: terminal escapes and control characters (much of a reason is text
+ * the registry or the signer chose) are dropped, any whitespace run (newlines, \r, U+2028)
+ * becomes one space. Reasons go to stderr, kubelet events and logs as one line.
+ */
 export function oneLine(text: string): string {
-  return text.replace(/\s+/g, ' ').trim();
+  return text.replace(ESCAPES, '').replace(/\s+/g, ' ').replace(INVISIBLE, '').replace(/ {2,}/g, ' ').trim();
 }
 
 /** Turns anything thrown into a SigguardError, keeping codes that are already there. */

@@ -1,0 +1,127 @@
+/**
+ * The budget of one verification: bytes fetched, documents (HTTP exchanges),
+ * signatures examined, and the deadline. Per-item caps (a manifest, a blob)
+ * live in registry/client.ts's Limits; this bounds their sum, so no registry
+ * can make one verification cost more than a fixed amount whatever it serves.
+ *
+ * The deadline is one AbortSignal (it stops network I/O) plus the wall-clock
+ * time it stands for: synchronous work (parsing, certificate paths, signature
+ * checks) cannot be interrupted by a timer, so it calls checkpoint() between
+ * units of work.
+ *
+ * Budget exhaustion in signature discovery does not refuse by itself: what was
+ * fetched is still judged, and the image is refused (BUDGET_EXCEEDED) only when
+ * none of the signatures examined satisfies the policy.
+ */
+import { ReasonCode, SigguardError } from '../errors.js';
+
+const MiB = 1024 * 1024;
+
+export const BudgetLimits = {
+  /** Response bytes over the whole verification (manifests, indexes, referrers, blobs, tokens). */
+  totalBytes: 64 * MiB,
+  /**
+   * HTTP exchanges (each request, each redirect hop, each token request). 128 signatures per
+   * listing on an index and its platform manifest, in both formats, need ~780.
+   */
+  documents: 1024,
+  /** Signature artifacts examined per listing (a .sig image's layers, a referrers list), in the order listed. */
+  signaturesPerListing: 128,
+  /** Signature artifacts examined over the whole verification (2 subjects × 2 formats × 128). */
+  signaturesTotal: 512,
+} as const;
+
+export interface BudgetSettings {
+  totalBytes: number;
+  documents: number;
+  signaturesPerListing: number;
+  signaturesTotal: number;
+}
+
+/** The error every budget refusal carries. */
+export function budgetExceeded(message: string): SigguardError {
+  return new SigguardError(ReasonCode.BUDGET_EXCEEDED, message);
+}
+
+export const isBudgetError = (err: unknown): err is SigguardError => err instanceof SigguardError && err.code === ReasonCode.BUDGET_EXCEEDED;
+
+export class Budget {
+  private bytesUsed = 0;
+  private bytesReserved = 0;
+  private documentsUsed = 0;
+  private signaturesUsed = 0;
+  /** What was left out (for --explain): signatures beyond the per-listing cap, items the budget did not reach. */
+  readonly notes: string[] = [];
+  /** Set once discovery stopped short because the budget ran out. */
+  exhausted: string | undefined;
+
+  constructor(
+    readonly signal: AbortSignal,
+    /** Date.now() value the verification must end by. */
+    readonly deadlineAt: number,
+    readonly limits: BudgetSettings = BudgetLimits,
+  ) {}
+
+  /** A budget without limits beyond a long deadline (tests, callers that bound work themselves). */
+  static unbounded(signal: AbortSignal = new AbortController().signal): Budget {
+    return new Budget(signal, Number.MAX_SAFE_INTEGER, { totalBytes: Number.MAX_SAFE_INTEGER, documents: Number.MAX_SAFE_INTEGER, signaturesPerListing: BudgetLimits.signaturesPerListing, signaturesTotal: Number.MAX_SAFE_INTEGER });
+  }
+
+  /** Throws DEADLINE_EXCEEDED once the deadline has passed; call between units of synchronous work. */
+  checkpoint = (): void => {
+    if (this.signal.aborted || Date.now() >= this.deadlineAt) {
+      const reason: unknown = this.signal.reason;
+      if (reason instanceof SigguardError && reason.code === ReasonCode.DEADLINE_EXCEEDED) throw reason;
+      throw new SigguardError(ReasonCode.DEADLINE_EXCEEDED, 'verification deadline exceeded');
+    }
+  };
+
+  get bytes(): number {
+    return this.bytesUsed;
+  }
+
+  get documents(): number {
+    return this.documentsUsed;
+  }
+
+  /** Counts one HTTP exchange. */
+  document(what: string): void {
+    this.checkpoint();
+    if (this.documentsUsed >= this.limits.documents) {
+      throw budgetExceeded(`verification budget of ${this.limits.documents} registry requests spent before ${what}`);
+    }
+    this.documentsUsed++;
+  }
+
+  /**
+   * Reserves room for a response of at most `max` bytes and returns the cap to read it with.
+   * `exact`: the size is known (a descriptor's), so it must fit whole; otherwise the cap
+   * shrinks to what is left. Settle with `settle(granted, actual)` once the response is in.
+   */
+  reserve(max: number, what: string, exact = false): number {
+    const left = this.limits.totalBytes - this.bytesUsed - this.bytesReserved;
+    if (left <= 0 || (exact && max > left)) {
+      throw budgetExceeded(`verification budget of ${this.limits.totalBytes} bytes spent before ${what}`);
+    }
+    const granted = Math.min(max, left);
+    this.bytesReserved += granted;
+    return granted;
+  }
+
+  /** Returns a reservation, charging the bytes actually received. */
+  settle(granted: number, received: number): void {
+    this.bytesReserved -= granted;
+    this.bytesUsed += Math.min(received, granted);
+  }
+
+  /** Counts one signature artifact examined; false once the whole verification's cap is reached. */
+  signature(): boolean {
+    if (this.signaturesUsed >= this.limits.signaturesTotal) return false;
+    this.signaturesUsed++;
+    return true;
+  }
+
+  note(text: string): void {
+    if (!this.notes.includes(text)) this.notes.push(text);
+  }
+}
