@@ -1,9 +1,10 @@
 /** Reading the configuration file (YAML or JSON) into defaults-filled settings. */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ReasonCode, SigguardError } from '../errors.js';
 import { parseDocument } from '../policy/document.js';
+import { UntrustedFileError, readTrustedFile } from '../policy/file-trust.js';
 import { firstIssue } from '../policy/load.js';
 import { type Platform, hostPlatform } from '../registry/platform.js';
 import { CACHE_DEFAULTS, type CacheSettings } from '../cache/verdict-cache.js';
@@ -73,8 +74,9 @@ export async function loadConfig(file: string | undefined, defaultFile?: string,
   if (path === undefined || (file === undefined && !existsSync(path))) return cachedConfig('', undefined, async () => ({}), docs);
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readTrustedFile(path).toString('utf8');
   } catch (err) {
+    if (err instanceof UntrustedFileError) throw new SigguardError(ReasonCode.CONFIG_INVALID, `refusing config ${err.message}`);
     const e = err as NodeJS.ErrnoException;
     throw new SigguardError(ReasonCode.CONFIG_INVALID, `cannot read config ${path}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
   }

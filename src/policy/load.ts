@@ -3,11 +3,11 @@
  * every key file read and parsed. Errors name the file, the path inside it and
  * what is wrong.
  */
-import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { z } from 'zod';
 import type { DocCache } from '../cache/doc-cache.js';
 import { parseDocument } from './document.js';
+import { UntrustedFileError, readProblem, readTrustedFile } from './file-trust.js';
 import { ReasonCode, SigguardError } from '../errors.js';
 import { type TrustedKey, parsePublicKey } from '../verify/keys.js';
 import type { PolicyInput, RequirementInput, SignatureFormat, SignedIdentity } from './schema.js';
@@ -71,8 +71,9 @@ export function firstIssue(error: z.ZodError): { path: string; message: string }
 
 function readText(file: string, code: ReasonCode, what: string): string {
   try {
-    return readFileSync(file, 'utf8');
+    return readTrustedFile(file).toString('utf8');
   } catch (err) {
+    if (err instanceof UntrustedFileError) throw new SigguardError(code, `refusing ${what} ${err.message}`);
     const e = err as NodeJS.ErrnoException;
     throw new SigguardError(code, `cannot read ${what} ${file}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
   }
@@ -85,9 +86,9 @@ function loadKeys(req: Extract<RequirementInput, { type: 'sigstoreSigned' }>, fi
     const fieldPath = req.keyPaths ? `${path}.keyPaths[${i}]` : `${path}.keyPath`;
     let pem: Buffer;
     try {
-      pem = readFileSync(resolve(baseDir, p));
+      pem = readTrustedFile(resolve(baseDir, p));
     } catch (err) {
-      throw policyError(file, fieldPath, `cannot read key ${p}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw policyError(file, fieldPath, `cannot read key ${p}: ${readProblem(err)}`);
     }
     try {
       keys.push(parsePublicKey(pem, p));

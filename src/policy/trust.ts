@@ -10,7 +10,7 @@
  * them. `sigguard policy validate` builds them all.
  */
 import { type KeyObject, X509Certificate, createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readProblem, readTrustedFile } from './file-trust.js';
 import { basename, resolve } from 'node:path';
 import { type TrustedKey, parsePublicKey } from '../verify/keys.js';
 import { publicGoodTrustedRootBytes } from '../verify/public-good.js';
@@ -86,9 +86,9 @@ function fingerprintOf(parts: Array<[string, Buffer | string]>): string {
 
 function readBytes(ctx: TrustContext, field: string, path: string, what: string): Buffer {
   try {
-    return readFileSync(resolve(ctx.baseDir, path));
+    return readTrustedFile(resolve(ctx.baseDir, path));
   } catch (err) {
-    return ctx.fail(field, `cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    return ctx.fail(field, `cannot read ${what} ${path}: ${readProblem(err)}`);
   }
 }
 
