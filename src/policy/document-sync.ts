@@ -4,7 +4,7 @@ import type { ReasonCode } from '../errors.js';
 import { YAML_OPTIONS, tryJson, yamlError } from './document.js';
 
 export function parseDocumentSync(text: string, file: string, code: ReasonCode): unknown {
-  const json = tryJson(text);
+  const json = tryJson(text, file, code);
   if (json.ok) return json.value;
   try {
     return parse(text, YAML_OPTIONS);

@@ -4,16 +4,22 @@
  * hook ~13 ms on every container start). Errors are one line naming the file.
  */
 import { ReasonCode, SigguardError } from '../errors.js';
+import { duplicateJsonKey } from './json-duplicates.js';
 
 export const YAML_OPTIONS = { strict: true, uniqueKeys: true, maxAliasCount: 100 } as const;
 
-export function tryJson(text: string): { ok: true; value: unknown } | { ok: false } {
+/** A JSON document's value, or not JSON ({ok: false}: YAML reads it); a duplicate key is an error, as in YAML. */
+export function tryJson(text: string, file: string, code: ReasonCode): { ok: true; value: unknown } | { ok: false } {
   if (!/^\s*\{/.test(text)) return { ok: false };
+  let value: unknown;
   try {
-    return { ok: true, value: JSON.parse(text) as unknown };
+    value = JSON.parse(text) as unknown;
   } catch {
     return { ok: false }; // not JSON after all: YAML says why
   }
+  const dup = duplicateJsonKey(text);
+  if (dup !== undefined) throw new SigguardError(code, `cannot parse ${file}: duplicate key ${JSON.stringify(dup.key)}${dup.path === '' ? '' : ` in ${dup.path}`}`);
+  return { ok: true, value };
 }
 
 export function yamlError(file: string, code: ReasonCode, err: unknown): SigguardError {
@@ -21,7 +27,7 @@ export function yamlError(file: string, code: ReasonCode, err: unknown): Sigguar
 }
 
 export async function parseDocument(text: string, file: string, code: ReasonCode): Promise<unknown> {
-  const json = tryJson(text);
+  const json = tryJson(text, file, code);
   if (json.ok) return json.value;
   const { parse } = await import('yaml');
   try {

@@ -8,6 +8,7 @@ import type { z } from 'zod';
 import type { DocCache } from '../cache/doc-cache.js';
 import { parseDocument } from './document.js';
 import { UntrustedFileError, readProblem, readTrustedFile } from './file-trust.js';
+import { formatPath } from './path.js';
 import { ReasonCode, SigguardError } from '../errors.js';
 import { type TrustedKey, parsePublicKey } from '../verify/keys.js';
 import type { PolicyInput, RequirementInput, SignatureFormat, SignedIdentity } from './schema.js';
@@ -44,19 +45,7 @@ function policyError(file: string, path: string, message: string): SigguardError
   return new SigguardError(ReasonCode.POLICY_INVALID, `invalid policy ${where}: ${message}`);
 }
 
-/** Formats a zod path the way a user would write it: scopes."localhost:5001"[0].keyPath */
-export function formatPath(path: ReadonlyArray<PropertyKey>): string {
-  let out = '';
-  for (const part of path) {
-    if (typeof part === 'number') out += `[${part}]`;
-    else {
-      const s = String(part);
-      const name = /^[A-Za-z_][A-Za-z0-9_]*$/.test(s) ? s : JSON.stringify(s);
-      out += out === '' ? name : `.${name}`;
-    }
-  }
-  return out;
-}
+export { formatPath };
 
 /** The first problem of a failed zod parse, as "path: message". */
 export function firstIssue(error: z.ZodError): { path: string; message: string } {
