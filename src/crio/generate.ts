@@ -13,6 +13,7 @@ import { basename, isAbsolute, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { ReasonCode, SigguardError } from '../errors.js';
 import { HOOKS_D_TEMPLATE, hookEntry, hookSchema } from '../installer/hook-entry.js';
+import { defaultSignatureFormats } from '../policy/formats.js';
 import { formatPath } from '../policy/load.js';
 import type { KeylessInput, PolicyInput, RequirementInput } from '../policy/schema.js';
 import { NODE, OUT } from './layout.js';
@@ -60,8 +61,6 @@ export interface CrioFiles {
 
 /** Kubernetes namespace names are RFC 1123 labels; anything else must not become a file name. */
 const NAMESPACE = /^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/;
-
-const BOTH_FORMATS = ['legacy', 'bundle'] as const;
 
 /** The alias containers/image does not fold into docker.io (it folds only index.docker.io). */
 export const HUB_API_HOST = 'registry-1.docker.io';
@@ -186,7 +185,7 @@ function rekorSource(req: SigstoreInput, opts: Required<CrioOptions>): Part {
 
 function translate(req: RequirementInput, where: string, opts: Required<CrioOptions>, warnings: string[]): Translation {
   if (req.type !== 'sigstoreSigned') return { json: { type: req.type }, features: [] };
-  const formats = req.signatureFormats ?? BOTH_FORMATS;
+  const formats = req.signatureFormats ?? defaultSignatureFormats(req.signedIdentity);
   if (!formats.includes('legacy')) {
     return { unexpressible: 'signatureFormats: [bundle] accepts only cosign 3 bundles, and containers/image reads only legacy .sig signatures' };
   }

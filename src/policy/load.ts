@@ -8,6 +8,7 @@ import type { z } from 'zod';
 import type { DocCache } from '../cache/doc-cache.js';
 import { parseDocument } from './document.js';
 import { UntrustedFileError, readProblem, readTrustedFile } from './file-trust.js';
+import { bundleIdentityWarning, defaultSignatureFormats } from './formats.js';
 import { formatPath } from './path.js';
 import { ReasonCode, SigguardError } from '../errors.js';
 import { type TrustedKey, parsePublicKey } from '../verify/keys.js';
@@ -120,6 +121,8 @@ export function buildPolicy(input: PolicyInput, file: string, baseDir: string = 
         if (req.type !== 'sigstoreSigned') return req;
         const path = formatPath(['scopes', scope, i]);
         const keys = loadKeys(req, file, path, baseDir);
+        const bundles = bundleIdentityWarning(req.signedIdentity, req.signatureFormats);
+        if (bundles !== undefined) warnings.push(`${path}.signatureFormats: ${bundles}`);
         const trust = compileTrust(req, keys, {
           baseDir,
           fail: (field, message) => {
@@ -132,7 +135,7 @@ export function buildPolicy(input: PolicyInput, file: string, baseDir: string = 
           keys,
           trust,
           signedIdentity: req.signedIdentity,
-          signatureFormats: req.signatureFormats ?? ['legacy', 'bundle'],
+          signatureFormats: req.signatureFormats ?? defaultSignatureFormats(req.signedIdentity),
         };
       }),
     );
