@@ -1,0 +1,110 @@
+/**
+ * The adversarial suite (issue 10, "The proof"): attack cases against a
+ * registry that lies on demand (test/adversarial/lying-registry.ts), each run
+ * through the built CLI with its expected decision and reason codes. Property:
+ * no false accept; every case decided within its deadline + 1 s (asserted
+ * with a margin for this shared machine); peak RSS recorded. The table of
+ * results goes to build/out/adversarial-results.json.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { COSIGN2, COSIGN3, REGISTRY_BIN, ROOT, SIGGUARD, requireTools } from '../support/paths.js';
+import { categories as all } from './cases/index.js';
+import { type Ctx, GNU_TIME, type Outcome, execute, makeCtx } from './harness.js';
+import { type RealArtefacts, makeRealArtefacts } from './real-cosign.js';
+
+interface Row {
+  category: string;
+  case: string;
+  attack: string;
+  expected: string;
+  got: string;
+  pass: boolean;
+  falseAccept: boolean;
+  ms: number;
+  deadlineMs: number;
+  rssKiB: number | null;
+  problems: string[];
+}
+
+/** ADV_ONLY=<part of a category name> runs one category (while working on it). */
+const only = process.env.ADV_ONLY;
+const categories = only ? all.filter((c) => c.category.includes(only)) : all;
+const rows: Row[] = [];
+let ctx: Ctx;
+let real: RealArtefacts;
+const ready = new Map<string, Promise<void>>();
+
+beforeAll(async () => {
+  requireTools(SIGGUARD, COSIGN2, COSIGN3, REGISTRY_BIN, GNU_TIME);
+  real = await makeRealArtefacts();
+  ctx = await makeCtx(real.pub);
+  ctx.shared.real = real;
+}, 180_000);
+
+afterAll(async () => {
+  await real?.registry.stop();
+  for (const s of ctx?.servers ?? []) await s.stop().catch(() => {});
+  const out = join(ROOT, 'build/out');
+  mkdirSync(out, { recursive: true });
+  const summary = {
+    cases: rows.length,
+    passed: rows.filter((r) => r.pass).length,
+    falseAccepts: rows.filter((r) => r.falseAccept).length,
+    maxMs: Math.max(0, ...rows.map((r) => r.ms)),
+    maxRssKiB: Math.max(0, ...rows.map((r) => r.rssKiB ?? 0)),
+    byCategory: Object.fromEntries(
+      categories.map((c) => {
+        const mine = rows.filter((r) => r.category === c.category);
+        return [c.category, { cases: mine.length, passed: mine.filter((r) => r.pass).length }];
+      }),
+    ),
+  };
+  writeFileSync(join(out, 'adversarial-results.json'), `${JSON.stringify({ summary, rows }, null, 2)}\n`);
+});
+
+/** Generous: the deadline plus 1 s, plus 1.5 s for process start and a loaded 2-core machine. */
+const MARGIN_MS = 1500;
+
+for (const cat of categories) {
+  describe(cat.category, () => {
+    it.each(cat.cases.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
+      if (cat.setup && !ready.has(cat.category)) ready.set(cat.category, cat.setup(ctx));
+      await ready.get(cat.category);
+      const inv = await c.run(ctx);
+      const out: Outcome = await execute(inv, ctx);
+      const problems = [...(c.verify ? await c.verify(out, ctx) : [])];
+      const decisionOk = out.decision === c.expect.decision;
+      const codeOk = c.expect.codes.includes(out.code);
+      const deadlineMs = (out.deadline + 1) * 1000;
+      const falseAccept = out.decision === 'allow' && c.expect.decision === 'deny';
+      rows.push({
+        category: cat.category,
+        case: c.name,
+        attack: c.attack,
+        expected: `${c.expect.decision} ${c.expect.codes.join('|')}`,
+        got: `${out.decision} ${out.code}`,
+        pass: decisionOk && codeOk && problems.length === 0 && out.ms <= deadlineMs + MARGIN_MS,
+        falseAccept,
+        ms: out.ms,
+        deadlineMs,
+        rssKiB: out.rssKiB ?? null,
+        problems,
+      });
+      const why = `${out.decision} ${out.code}: ${out.reason} (exit ${out.exit}; stderr: ${out.stderr.slice(0, 400)})`;
+      expect(falseAccept, `FALSE ACCEPT: ${why}`).toBe(false);
+      expect(out.decision, why).toBe(c.expect.decision);
+      expect(c.expect.codes, why).toContain(out.code);
+      expect(problems, why).toEqual([]);
+      expect(out.ms, `decided in ${out.ms} ms, deadline ${out.deadline} s`).toBeLessThanOrEqual(deadlineMs + MARGIN_MS);
+    });
+  });
+}
+
+describe('the whole suite', () => {
+  it('has at least 60 attack cases and no false accept', () => {
+    expect(all.flatMap((c) => c.cases).length).toBeGreaterThanOrEqual(60);
+    expect(rows.filter((r) => r.falseAccept).map((r) => `${r.category}/${r.case}: ${r.got}`)).toEqual([]);
+  });
+});

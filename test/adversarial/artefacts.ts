@@ -1,0 +1,206 @@
+/**
+ * Signatures made by hand in cosign's exact formats, with node:crypto keys,
+ * so a case controls every byte: legacy `.sig` images (simple-signing payload,
+ * base64 ECDSA-P256-SHA256 in `dev.cosignproject.cosign/signature`) and cosign 3
+ * bundles (DSSE over an in-toto statement, attached as an OCI referrer).
+ */
+import { type KeyObject, generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Descriptor, type LyingRegistry, MT, type Stored } from './lying-registry.js';
+
+export const SIG_ANNOTATION = 'dev.cosignproject.cosign/signature';
+export const CERT_ANNOTATION = 'dev.sigstore.cosign/certificate';
+export const CHAIN_ANNOTATION = 'dev.sigstore.cosign/chain';
+export const REKOR_BUNDLE_ANNOTATION = 'dev.sigstore.cosign/bundle';
+export const TIMESTAMP_ANNOTATION = 'dev.sigstore.cosign/rfc3161timestamp';
+export const COSIGN_PREDICATE = 'https://sigstore.dev/cosign/sign/v1';
+export const IN_TOTO = 'application/vnd.in-toto+json';
+
+export class Key {
+  private constructor(
+    readonly privateKey: KeyObject,
+    readonly publicKey: KeyObject,
+  ) {}
+
+  static ec(): Key {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    return new Key(privateKey, publicKey);
+  }
+
+  get pubPem(): string {
+    return this.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  }
+
+  get privPem(): string {
+    return this.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  }
+
+  /** Writes the public (and private) key PEM into `dir`; returns the public key's path. */
+  write(dir: string, name: string): string {
+    const pub = join(dir, `${name}.pub`);
+    writeFileSync(pub, this.pubPem);
+    writeFileSync(join(dir, `${name}.key`), this.privPem, { mode: 0o600 });
+    return pub;
+  }
+
+  /** ECDSA P-256 with SHA-256, DER, as cosign signs. */
+  sign(data: Buffer | string): Buffer {
+    return cryptoSign('sha256', Buffer.isBuffer(data) ? data : Buffer.from(data), this.privateKey);
+  }
+}
+
+/** cosign's simple-signing payload, in the key order cosign writes. */
+export function simpleSigning(dockerReference: string, digest: string, opts: { type?: string; optional?: unknown } = {}): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      critical: {
+        identity: { 'docker-reference': dockerReference },
+        image: { 'docker-manifest-digest': digest },
+        type: opts.type ?? 'cosign container image signature',
+      },
+      optional: opts.optional ?? null,
+    }),
+  );
+}
+
+export interface LegacyLayer {
+  payload: Buffer;
+  /** base64 signature text; undefined: no signature annotation. */
+  signature?: string;
+  annotations?: Record<string, string>;
+  mediaType?: string;
+  /** Declared size, when it must lie. */
+  size?: number;
+}
+
+/** One signed legacy layer: `key` signs `payload`. */
+export function legacyLayer(key: Key, payload: Buffer, annotations: Record<string, string> = {}): LegacyLayer {
+  return { payload, signature: key.sign(payload).toString('base64'), annotations };
+}
+
+export function sigTag(digest: string): string {
+  return `${digest.replace(':', '-')}.sig`;
+}
+
+/** Stores a cosign `.sig` image for `subject` (tag sha256-<hex>.sig) in `repo`. */
+export function putLegacy(reg: LyingRegistry, repo: string, subject: string, layers: LegacyLayer[]): Stored {
+  const config = reg.putBlob(JSON.stringify({ architecture: '', os: '', config: {}, rootfs: { type: 'layers', diff_ids: [] } }));
+  const descs = layers.map((l) => {
+    const b = reg.putBlob(l.payload);
+    const annotations: Record<string, string> = { ...(l.signature !== undefined ? { [SIG_ANNOTATION]: l.signature } : {}), ...(l.annotations ?? {}) };
+    return { mediaType: l.mediaType ?? MT.SIMPLE_SIGNING, digest: b.digest, size: l.size ?? b.size, annotations };
+  });
+  return reg.putManifest(
+    repo,
+    { schemaVersion: 2, mediaType: MT.OCI_MANIFEST, config: { mediaType: MT.OCI_CONFIG, digest: config.digest, size: config.size }, layers: descs },
+    { tags: [sigTag(subject)] },
+  );
+}
+
+/** The in-toto statement cosign 3 signs for an image. */
+export function statement(digest: string, opts: { predicateType?: string; subjects?: Array<Record<string, string>>; type?: string; name?: string } = {}): Buffer {
+  const [algo, hex] = digest.split(':') as [string, string];
+  return Buffer.from(
+    JSON.stringify({
+      _type: opts.type ?? 'https://in-toto.io/Statement/v1',
+      subject: (opts.subjects ?? [{ [algo]: hex }]).map((d) => ({ name: opts.name ?? 'image', digest: d })),
+      predicateType: opts.predicateType ?? COSIGN_PREDICATE,
+      predicate: {},
+    }),
+  );
+}
+
+/** DSSE pre-authentication encoding. */
+export function pae(payloadType: string, payload: Buffer): Buffer {
+  const t = Buffer.from(payloadType);
+  return Buffer.concat([Buffer.from(`DSSEv1 ${t.length} `), t, Buffer.from(` ${payload.length} `), payload]);
+}
+
+export interface BundleOptions {
+  payloadType?: string;
+  /** Sign these bytes instead of the PAE (a signature over something else). */
+  signOver?: Buffer;
+  verificationMaterial?: unknown;
+  tlogEntries?: unknown[];
+  mediaType?: string;
+}
+
+/** A Sigstore bundle v0.3 whose DSSE envelope carries `payload`, signed by `key`. */
+export function dsseBundle(key: Key, payload: Buffer, opts: BundleOptions = {}): Buffer {
+  const payloadType = opts.payloadType ?? IN_TOTO;
+  const sig = key.sign(opts.signOver ?? pae(payloadType, payload));
+  return Buffer.from(
+    JSON.stringify({
+      mediaType: opts.mediaType ?? MT.BUNDLE_V03,
+      verificationMaterial: opts.verificationMaterial ?? {
+        publicKey: { hint: '' },
+        tlogEntries: opts.tlogEntries ?? [],
+        timestampVerificationData: { rfc3161Timestamps: [] },
+      },
+      dsseEnvelope: { payload: payload.toString('base64'), payloadType, signatures: [{ sig: sig.toString('base64'), keyid: '' }] },
+    }),
+  );
+}
+
+/** Attaches a bundle to `subject` as a cosign 3 referrer (listed by the referrers API). */
+export function putBundleReferrer(
+  reg: LyingRegistry,
+  repo: string,
+  subject: Descriptor,
+  bundle: Buffer,
+  opts: { artifactType?: string; listAs?: string; manifestSubject?: Descriptor; layerSize?: number } = {},
+): Stored {
+  const empty = reg.putBlob('{}');
+  const b = reg.putBlob(bundle);
+  const artifactType = opts.artifactType ?? MT.BUNDLE_V03;
+  const m = reg.putManifest(repo, {
+    schemaVersion: 2,
+    mediaType: MT.OCI_MANIFEST,
+    artifactType,
+    config: { mediaType: MT.OCI_EMPTY, digest: empty.digest, size: empty.size },
+    layers: [{ mediaType: MT.BUNDLE_V03, digest: b.digest, size: opts.layerSize ?? b.size }],
+    subject: { mediaType: (opts.manifestSubject ?? subject).mediaType, digest: (opts.manifestSubject ?? subject).digest, size: (opts.manifestSubject ?? subject).size },
+    annotations: { 'dev.sigstore.bundle.content': 'dsse-envelope', 'dev.sigstore.bundle.predicateType': COSIGN_PREDICATE },
+  });
+  reg.addReferrer(repo, opts.listAs ?? subject.digest, { ...m.desc, artifactType });
+  return m;
+}
+
+let imageCounter = 0;
+
+/** A single-platform image (config + one fake layer): check never reads layers. */
+export function putImage(reg: LyingRegistry, repo: string, opts: { tags?: string[]; os?: string; architecture?: string; variant?: string; mediaType?: string } = {}): Stored & { config: string } {
+  const cfg = reg.putBlob(
+    JSON.stringify({ architecture: opts.architecture ?? 'amd64', os: opts.os ?? 'linux', ...(opts.variant ? { variant: opts.variant } : {}), config: {}, rootfs: { type: 'layers', diff_ids: [] }, n: ++imageCounter }),
+  );
+  const layer = reg.putBlob(`layer ${repo} ${imageCounter}`);
+  const mediaType = opts.mediaType ?? MT.OCI_MANIFEST;
+  const docker = mediaType === MT.DOCKER_MANIFEST;
+  const s = reg.putManifest(
+    repo,
+    {
+      schemaVersion: 2,
+      mediaType,
+      config: { mediaType: docker ? 'application/vnd.docker.container.image.v1+json' : MT.OCI_CONFIG, digest: cfg.digest, size: cfg.size },
+      layers: [{ mediaType: docker ? 'application/vnd.docker.image.rootfs.diff.tar.gzip' : MT.OCI_LAYER, digest: layer.digest, size: layer.size }],
+    },
+    { tags: opts.tags ?? [] },
+  );
+  return { ...s, config: cfg.digest };
+}
+
+/** An index over stored manifests, each with the given platform (undefined: no platform field). */
+export function putIndex(
+  reg: LyingRegistry,
+  repo: string,
+  entries: Array<{ m: Stored; platform?: Record<string, unknown> }>,
+  opts: { tags?: string[]; mediaType?: string } = {},
+): Stored {
+  const mediaType = opts.mediaType ?? MT.OCI_INDEX;
+  return reg.putManifest(
+    repo,
+    { schemaVersion: 2, mediaType, manifests: entries.map((e) => ({ ...e.m.desc, ...(e.platform ? { platform: e.platform } : {}) })) },
+    { tags: opts.tags ?? [] },
+  );
+}

@@ -1,0 +1,68 @@
+/**
+ * Index and platform confusion: sigguard must judge the manifest containerd
+ * would run (containerd/platforms Normalize, its matcher and ordering; entries
+ * without a platform ranked last). Each index puts an unsigned manifest E where
+ * containerd picks it and a signed one M where a naive matcher looks. Config
+ * platform: linux/amd64 unless said otherwise.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { putImage, putIndex } from '../artefacts.js';
+import type { Case, Category, Ctx } from '../harness.js';
+import { MT } from '../lying-registry.js';
+import { allow, check, deny, refOf, signLegacy } from './util.js';
+
+/** [E unsigned with `eP`, M signed with `mP`] (or M first); checks the index digest. */
+function confusion(
+  name: string,
+  eP: Record<string, unknown> | undefined,
+  mP: Record<string, unknown> | undefined,
+  opts: { mFirst?: boolean; platform?: string; eArch?: string; expectAllow?: boolean; mediaType?: string } = {},
+): Case {
+  return {
+    name,
+    attack: `index [${opts.mFirst ? 'M signed, E unsigned' : 'E unsigned, M signed'}] E=${JSON.stringify(eP ?? null)} M=${JSON.stringify(mP ?? null)}`,
+    expect: opts.expectAllow ? allow() : deny('NO_SIGNATURE', 'NODE_IMAGE_MISMATCH'),
+    run(ctx: Ctx) {
+      const repo = ctx.repo('plat');
+      const arch = (mP?.architecture as string | undefined) ?? 'amd64';
+      const e = putImage(ctx.reg, repo, { architecture: opts.eArch ?? arch });
+      const m = putImage(ctx.reg, repo, { architecture: arch });
+      signLegacy(ctx, repo, m);
+      const entries = [
+        { m: e, ...(eP ? { platform: eP } : {}) },
+        { m, ...(mP ? { platform: mP } : {}) },
+      ];
+      const idx = putIndex(ctx.reg, repo, opts.mFirst ? entries.reverse() : entries, opts.mediaType ? { mediaType: opts.mediaType } : {});
+      return check(refOf(ctx, repo, idx), { config: opts.platform ? platformConfig(ctx, opts.platform) : ctx.config });
+    },
+  };
+}
+
+function platformConfig(ctx: Ctx, platform: string): string {
+  const f = ctx.writeConfig();
+  const [os, architecture, variant] = platform.split('/');
+  // writeConfig's first line is the platform: replace it
+  const text = readFileSync(f, 'utf8').replace(/^platform: .*$/m, `platform: {os: ${os}, architecture: ${architecture}${variant ? `, variant: ${variant}` : ''}}`);
+  writeFileSync(f, text);
+  return f;
+}
+
+const L = (architecture: string, extra: Record<string, unknown> = {}) => ({ os: 'linux', architecture, ...extra });
+
+export const platform: Category = {
+  category: 'index/platform confusion',
+  cases: [
+    confusion('x86_64 before amd64 (the reproduced bypass)', L('x86_64'), L('amd64')),
+    confusion('x86-64 spelling before amd64', L('x86-64'), L('amd64')),
+    confusion('upper-case AMD64 before amd64', { os: 'Linux', architecture: 'AMD64' }, L('amd64')),
+    confusion('amd64 variant v1 (normalised away) before plain amd64', L('amd64', { variant: 'v1' }), L('amd64')),
+    confusion('duplicate amd64 entries: index order decides', L('amd64'), L('amd64')),
+    confusion('docker manifest list: x86_64 before amd64', L('x86_64'), L('amd64'), { mediaType: MT.DOCKER_LIST }),
+    confusion('arm64 node: aarch64 before arm64/v8', L('aarch64'), L('arm64', { variant: 'v8' }), { platform: 'linux/arm64/v8' }),
+    confusion('arm64 node: arm64 without variant before arm64/v8', L('arm64'), L('arm64', { variant: 'v8' }), { platform: 'linux/arm64/v8' }),
+    confusion('arm/v7 node: armhf before arm/v7', L('armhf'), L('arm', { variant: 'v7' }), { platform: 'linux/arm/v7' }),
+    confusion('no-platform entry (config amd64) when no entry names amd64', undefined, L('arm64'), { eArch: 'amd64' }),
+    confusion('signed amd64 first, x86_64 after: M runs', L('x86_64'), L('amd64'), { mFirst: true, expectAllow: true }),
+    confusion('no-platform entry ranks after a named amd64: M runs', undefined, L('amd64'), { expectAllow: true }),
+  ],
+};

@@ -1,0 +1,215 @@
+/**
+ * The adversarial suite's world and runner: one lying registry, a trusted and
+ * an attacker key, policies and configs written per case, and the built CLI
+ * (`bin/sigguard check --json` or `bin/sigguard hook`) run under GNU time for
+ * wall time and peak RSS.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { run } from '../support/cli.js';
+import { SIGGUARD } from '../support/paths.js';
+import { Key } from './artefacts.js';
+import { LyingRegistry } from './lying-registry.js';
+
+export const GNU_TIME = '/usr/bin/time';
+
+export interface Ctx {
+  dir: string;
+  reg: LyingRegistry;
+  /** 127.0.0.1:PORT of the lying registry. */
+  host: string;
+  trusted: Key;
+  trustedPub: string;
+  attacker: Key;
+  attackerPub: string;
+  /** Keys made by the real cosign (its public key is trusted by the default policy too). */
+  cosignPub: string;
+  /** The default policy: the lying registry needs the trusted key (or cosign's), matchRepository. */
+  policy: string;
+  /** The default config: platform linux/amd64, no CRI socket, a private cache folder. */
+  config: string;
+  /** A fresh repository name per call. */
+  repo(name: string): string;
+  writePolicy(text: string): string;
+  /** A config with a fresh cache folder plus `extra` YAML (top-level keys). */
+  writeConfig(extra?: string): string;
+  /** Whatever a category prepared in its own setup. */
+  shared: Record<string, any>;
+  /** Servers a case started; stopped after the suite. */
+  servers: Array<{ stop(): Promise<void> }>;
+}
+
+export type Invocation =
+  | { kind: 'check'; image: string; policy?: string; config?: string; deadline?: number; extraArgs?: string[] }
+  | { kind: 'hook'; state: string; policy?: string; config?: string; deadline?: number; log?: string };
+
+export interface Outcome {
+  decision: 'allow' | 'deny';
+  code: string;
+  reason: string;
+  exit: number;
+  stdout: string;
+  stderr: string;
+  verdict: any;
+  ms: number;
+  rssKiB: number | undefined;
+  deadline: number;
+}
+
+export interface Case {
+  name: string;
+  /** What the attacker does, one line. */
+  attack: string;
+  expect: { decision: 'allow' | 'deny'; codes: string[] };
+  /** Prepares the artefacts; returns what to run. */
+  run(ctx: Ctx): Promise<Invocation> | Invocation;
+  /** Extra checks after the run (e.g. no credential reached a host); returns problems. */
+  verify?(out: Outcome, ctx: Ctx): Promise<string[]> | string[];
+}
+
+export interface Category {
+  category: string;
+  cases: Case[];
+  /** Set-up shared by the category's cases (into ctx.shared). */
+  setup?(ctx: Ctx): Promise<void>;
+}
+
+let counter = 0;
+
+export async function makeCtx(cosignPub: string): Promise<Ctx> {
+  const dir = mkdtempSync(join(tmpdir(), 'sigguard-adversarial-'));
+  const reg = await new LyingRegistry().start();
+  const trusted = Key.ec();
+  const attacker = Key.ec();
+  const trustedPub = trusted.write(dir, 'trusted');
+  const attackerPub = attacker.write(dir, 'attacker');
+  const ctx: Ctx = {
+    dir,
+    reg,
+    host: reg.host,
+    trusted,
+    trustedPub,
+    attacker,
+    attackerPub,
+    cosignPub,
+    policy: '',
+    config: '',
+    repo: (name) => `${name}-${++counter}`,
+    writePolicy(text) {
+      const f = join(dir, `policy-${++counter}.yaml`);
+      writeFileSync(f, text, { mode: 0o644 });
+      return f;
+    },
+    writeConfig(extra = '') {
+      const n = ++counter;
+      const f = join(dir, `config-${n}.yaml`);
+      writeFileSync(
+        f,
+        `platform: {os: linux, architecture: amd64}
+node: {containerdSocket: ${join(dir, 'no-containerd.sock')}, crioSocket: ${join(dir, 'no-crio.sock')}}
+cache:
+  dir: ${join(dir, `cache-${n}`)}
+${extra}`,
+        { mode: 0o644 },
+      );
+      return f;
+    },
+    shared: {},
+    servers: [reg],
+  };
+  ctx.policy = ctx.writePolicy(keyPolicy(ctx));
+  ctx.config = ctx.writeConfig();
+  return ctx;
+}
+
+/** The usual requirement: the trusted keys, matchRepository (what cosign users write). */
+export function keyRequirement(ctx: Ctx, extra = ''): string {
+  return `    - type: sigstoreSigned
+      keyPaths: [${ctx.trustedPub}, ${ctx.cosignPub}]
+      signedIdentity: {type: matchRepository}
+${extra}`;
+}
+
+export function keyPolicy(ctx: Ctx, head = '', moreScopes = ''): string {
+  return `version: 1
+default: reject
+${head}scopes:
+  "${ctx.host}":
+${keyRequirement(ctx)}${moreScopes}`;
+}
+
+/** containerd's CRI annotations for a pod's container. */
+export function criAnnotations(image: string, namespace = 'default'): Record<string, string> {
+  return {
+    'io.kubernetes.cri.container-type': 'container',
+    'io.kubernetes.cri.image-name': image,
+    'io.kubernetes.cri.sandbox-namespace': namespace,
+    'io.kubernetes.cri.sandbox-name': 'pod',
+    'io.kubernetes.cri.container-name': 'app',
+    'io.kubernetes.cri.sandbox-id': 'f'.repeat(64),
+  };
+}
+
+export function ociState(annotations: Record<string, string>, bundle = '/nonexistent'): string {
+  return JSON.stringify({ ociVersion: '1.2.0', id: `adv${++counter}`, status: 'creating', pid: 1, bundle, annotations });
+}
+
+const codeFromStderr = (stderr: string): string => /\[([A-Z_]+)\]\s*$/.exec(stderr.trim())?.[1] ?? 'UNKNOWN';
+
+/** Runs one invocation of the built CLI under GNU time. */
+export async function execute(inv: Invocation, ctx: Ctx): Promise<Outcome> {
+  const deadline = inv.deadline ?? 5;
+  const timeFile = join(ctx.dir, `time-${++counter}`);
+  let args: string[];
+  let input = '';
+  let log = '';
+  if (inv.kind === 'check') {
+    args = ['check', '--json', '--policy', inv.policy ?? ctx.policy, '--config', inv.config ?? ctx.config, '--deadline', String(deadline), ...(inv.extraArgs ?? []), inv.image];
+  } else {
+    log = inv.log ?? join(ctx.dir, `decisions-${counter}.log`);
+    args = ['hook', '--policy', inv.policy ?? ctx.policy, '--config', inv.config ?? ctx.config, '--log', log, '--deadline', String(deadline)];
+    input = inv.state;
+  }
+  const started = process.hrtime.bigint();
+  const r = await run(GNU_TIME, ['-f', '%M', '-o', timeFile, SIGGUARD, ...args], { input, timeoutMs: (deadline + 30) * 1000 });
+  const ms = Number((process.hrtime.bigint() - started) / 1_000_000n);
+  let rssKiB: number | undefined;
+  try {
+    const m = /(\d+)\s*$/.exec(readFileSync(timeFile, 'utf8'));
+    rssKiB = m ? Number(m[1]) : undefined;
+    rmSync(timeFile, { force: true });
+  } catch {
+    rssKiB = undefined;
+  }
+  const base = { exit: r.code, stdout: r.stdout, stderr: r.stderr, ms, rssKiB, deadline };
+  if (inv.kind === 'check') {
+    let verdict: any;
+    try {
+      verdict = JSON.parse(r.stdout);
+    } catch {
+      verdict = undefined;
+    }
+    if (verdict && typeof verdict.decision === 'string') {
+      // the exit code is what a caller acts on: a JSON allow with a non-zero exit is a deny
+      const decision = verdict.decision === 'allow' && r.code === 0 ? 'allow' : 'deny';
+      return { ...base, decision, code: verdict.code, reason: verdict.reason ?? '', verdict };
+    }
+    return { ...base, decision: r.code === 0 ? 'allow' : 'deny', code: codeFromStderr(r.stderr), reason: r.stderr.trim(), verdict };
+  }
+  // hook: the exit code decides (0 lets the container start); the log says why
+  let line: any;
+  try {
+    const lines = readFileSync(log, 'utf8').trim().split('\n');
+    line = JSON.parse(lines[lines.length - 1]!);
+  } catch {
+    line = undefined;
+  }
+  const decision = r.code === 0 ? 'allow' : 'deny';
+  return { ...base, decision, code: line?.code ?? codeFromStderr(r.stderr), reason: line?.reason ?? r.stderr.trim(), verdict: line };
+}
+
+export function ensureDir(p: string): string {
+  mkdirSync(p, { recursive: true });
+  return p;
+}
