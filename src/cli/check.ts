@@ -27,6 +27,7 @@ export function explainText(v: Verdict, requests: RequestRecord[]): string {
     lines.push(`  - ${s.format} on ${s.subject} (${s.source})`);
     lines.push(`    ${s.status}${s.signer ? ` signer=${s.signer}` : ''}${s.dockerReference ? ` docker-reference=${s.dockerReference}` : ''}${s.detail ? `: ${s.detail}` : ''}`);
   }
+  for (const n of v.notes ?? []) lines.push(`note: ${n}`);
   lines.push(`registry requests: ${requests.length}`);
   return lines.join('\n');
 }

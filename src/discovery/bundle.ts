@@ -4,10 +4,10 @@
  * the referrers API or, where the registry has none, by the referrers tag
  * schema (an index under the tag `sha256-<hex>`).
  */
-import { ReasonCode, SigguardError } from '../errors.js';
+import type { Budget } from '../engine/budget.js';
 import { Limits, type RegistryClient, type Repository } from '../registry/client.js';
-import { type Descriptor, MediaType, indexSchema, manifestSchema } from '../registry/oci-schema.js';
-import { MAX_SIGNATURES } from './legacy.js';
+import { MediaType, descriptorSchema, manifestSchema } from '../registry/oci-schema.js';
+import { artifactProblem, examineInOrder } from './examine.js';
 import type { Discovery } from './types.js';
 
 export function referrersTag(digest: string): string {
@@ -21,48 +21,67 @@ const isBundleType = (t: string | undefined): boolean => t !== undefined && t.st
  * artifactType of its entries in the referrers tag index; the manifest itself
  * then says `application/vnd.dev.sigstore.bundle.v0.3+json`).
  */
-const mayBeBundle = (t: string | undefined): boolean => t === undefined || t === '' || t === MediaType.OCI_EMPTY || isBundleType(t);
+const mayBeBundle = (t: unknown): boolean => t === undefined || t === '' || t === MediaType.OCI_EMPTY || (typeof t === 'string' && isBundleType(t));
 
-async function listReferrers(client: RegistryClient, repo: Repository, digest: string): Promise<{ list: Descriptor[]; via: string }> {
+/** The listed entries, raw and in the registry's order; each is validated when it is examined. */
+async function listReferrers(client: RegistryClient, repo: Repository, digest: string, budget: Budget): Promise<{ list: unknown[]; via: string }> {
   const api = await client.getReferrers(repo, digest);
-  if (api !== undefined) return { list: api.manifests, via: 'referrers API' };
+  if (api !== undefined) {
+    if (api.truncated) budget.note(`referrers API list for ${digest} is larger than ${Limits.manifestBytes} bytes: only the ${api.manifests.length} entries in its first ${Limits.manifestBytes} bytes were read`);
+    return { list: api.manifests, via: 'referrers API' };
+  }
   const tag = referrersTag(digest);
   const fallback = await client.getManifest(repo, tag);
-  if (fallback === undefined) return { list: [], via: `tag ${tag}` };
-  const parsed = indexSchema.safeParse(fallback.json);
-  if (!parsed.success) return { list: [], via: `tag ${tag}` };
-  return { list: parsed.data.manifests, via: `tag ${tag}` };
+  const manifests = (fallback?.json as { manifests?: unknown } | undefined)?.manifests;
+  return { list: Array.isArray(manifests) ? manifests : [], via: `tag ${tag}` };
+}
+
+type Examined = { source: string; skip: true } | { source: string; problem: string } | { source: string; bundle: Buffer; mediaType: string };
+
+async function examineReferrer(client: RegistryClient, repo: Repository, digest: string, via: string, entry: unknown, i: number): Promise<Examined> {
+  const desc = descriptorSchema.safeParse(entry);
+  if (!desc.success) return { source: `${via} entry ${i}`, problem: 'listed entry is not a valid descriptor' };
+  const source = `${via} ${desc.data.digest}`;
+  if (desc.data.size > Limits.referrerManifestBytes) {
+    return { source, problem: `referrer manifest of ${desc.data.size} bytes is larger than ${Limits.referrerManifestBytes}` };
+  }
+  try {
+    const manifest = await client.getManifest(repo, desc.data.digest, desc.data.size);
+    if (manifest === undefined) return { source, problem: 'referrer manifest listed but missing' };
+    const parsed = manifestSchema.safeParse(manifest.json);
+    if (!parsed.success) return { source, problem: 'referrer is not an image manifest' };
+    if (parsed.data.subject !== undefined && parsed.data.subject.digest !== digest) {
+      return { source, problem: `referrer's subject is ${parsed.data.subject.digest}, not this image` };
+    }
+    const artifactType = parsed.data.artifactType ?? parsed.data.config.mediaType;
+    if (!isBundleType(artifactType)) return { source, skip: true };
+    const layer = parsed.data.layers.find((l) => isBundleType(l.mediaType));
+    if (layer === undefined) return { source, problem: 'referrer has no bundle layer' };
+    if (layer.size > Limits.bundleBytes) return { source, problem: `bundle of ${layer.size} bytes is larger than ${Limits.bundleBytes} (not a signature: an attestation?)` };
+    const bundle = await client.getBlob(repo, layer.digest, layer.size, true);
+    return { source, bundle, mediaType: layer.mediaType };
+  } catch (err) {
+    return { source, problem: artifactProblem(err) };
+  }
 }
 
 export async function discoverBundles(client: RegistryClient, repo: Repository, digest: string): Promise<Discovery> {
   const found: Discovery = { signatures: [], unreadable: [] };
-  const { list, via } = await listReferrers(client, repo, digest);
-  const bundles = list.filter((d) => mayBeBundle(d.artifactType));
-  if (bundles.length > MAX_SIGNATURES) {
-    throw new SigguardError(ReasonCode.RESPONSE_TOO_LARGE, `${via} lists ${bundles.length} bundles, more than ${MAX_SIGNATURES}`);
+  let listed: { list: unknown[]; via: string };
+  try {
+    listed = await listReferrers(client, repo, digest, client.budget);
+  } catch (err) {
+    // a listing that cannot be read spoils the bundles, not the legacy signatures
+    found.unreadable.push({ format: 'bundle', subject: digest, source: `referrers of ${digest}`, problem: artifactProblem(err) });
+    return found;
   }
-  const results = await Promise.all(
-    bundles.map(async (desc) => {
-      const source = `${via} ${desc.digest}`;
-      const manifest = await client.getManifest(repo, desc.digest);
-      if (manifest === undefined) return { source, problem: 'referrer manifest listed but missing' };
-      const parsed = manifestSchema.safeParse(manifest.json);
-      if (!parsed.success) return { source, problem: 'referrer is not an image manifest' };
-      if (parsed.data.subject !== undefined && parsed.data.subject.digest !== digest) {
-        return { source, problem: `referrer's subject is ${parsed.data.subject.digest}, not this image` };
-      }
-      const artifactType = parsed.data.artifactType ?? parsed.data.config.mediaType;
-      if (!isBundleType(artifactType)) return { source, skip: true as const };
-      const layer = parsed.data.layers.find((l) => isBundleType(l.mediaType));
-      if (layer === undefined) return { source, problem: 'referrer has no bundle layer' };
-      if (layer.size > Limits.signatureBlobBytes) return { source, problem: `bundle of ${layer.size} bytes is too large` };
-      const bundle = await client.getBlob(repo, layer.digest, Limits.signatureBlobBytes);
-      return { source, bundle, mediaType: layer.mediaType };
-    }),
-  );
+  const { list, via } = listed;
+  // in the order listed, the first signaturesPerListing candidates; the rest is noted, not refused
+  const candidates = list.filter((d) => mayBeBundle((d as { artifactType?: unknown } | null)?.artifactType));
+  const results = await examineInOrder(candidates, `${via} of ${digest}`, client.budget, (entry, i) => examineReferrer(client, repo, digest, via, entry, i));
   for (const r of results) {
     if ('skip' in r) continue;
-    if ('problem' in r) found.unreadable.push({ format: 'bundle', subject: digest, source: r.source, problem: r.problem ?? '' });
+    if ('problem' in r) found.unreadable.push({ format: 'bundle', subject: digest, source: r.source, problem: r.problem });
     else found.signatures.push({ format: 'bundle', subject: digest, source: r.source, bundle: r.bundle, mediaType: r.mediaType });
   }
   return found;

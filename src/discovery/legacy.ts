@@ -4,18 +4,18 @@
  * signature, the signature itself in the layer's
  * `dev.cosignproject.cosign/signature` annotation.
  */
-import { ReasonCode, SigguardError } from '../errors.js';
 import { Limits, type RegistryClient, type Repository } from '../registry/client.js';
 import { MediaType, manifestSchema } from '../registry/oci-schema.js';
+import { artifactProblem, examineInOrder } from './examine.js';
 import type { Discovery } from './types.js';
 
 export const LEGACY_SIGNATURE_ANNOTATION = 'dev.cosignproject.cosign/signature';
-/** More layers than this on a .sig manifest is not something cosign writes. */
-export const MAX_SIGNATURES = 64;
 
 export function legacySignatureTag(digest: string): string {
   return `${digest.replace(':', '-')}.sig`;
 }
+
+type LayerResult = { source: string; problem: string } | { source: string; payload: Buffer; annotations: Record<string, string> };
 
 export async function discoverLegacy(client: RegistryClient, repo: Repository, digest: string): Promise<Discovery> {
   const tag = legacySignatureTag(digest);
@@ -27,25 +27,24 @@ export async function discoverLegacy(client: RegistryClient, repo: Repository, d
     found.unreadable.push({ format: 'legacy', subject: digest, source: tag, problem: 'signature manifest is not an image manifest' });
     return found;
   }
-  const layers = parsed.data.layers;
-  if (layers.length > MAX_SIGNATURES) {
-    throw new SigguardError(ReasonCode.RESPONSE_TOO_LARGE, `${tag} lists ${layers.length} signatures, more than ${MAX_SIGNATURES}`);
-  }
-  const blobs = await Promise.all(
-    layers.map(async (layer, i) => {
-      const source = `${tag} layer ${i}`;
-      if (layer.mediaType !== MediaType.SIMPLE_SIGNING) {
-        return { source, problem: `layer media type ${layer.mediaType} is not a cosign simple-signing payload` } as const;
-      }
-      if (layer.size > Limits.signatureBlobBytes) {
-        return { source, problem: `payload of ${layer.size} bytes is larger than ${Limits.signatureBlobBytes}` } as const;
-      }
-      const payload = await client.getBlob(repo, layer.digest, Limits.signatureBlobBytes);
-      return { source, payload, annotations: layer.annotations ?? {} } as const;
-    }),
-  );
+  // the layers in order, the first signaturesPerListing of them; the rest is noted, not refused
+  const blobs = await examineInOrder(parsed.data.layers, tag, client.budget, async (layer, i): Promise<LayerResult> => {
+    const source = `${tag} layer ${i}`;
+    if (layer.mediaType !== MediaType.SIMPLE_SIGNING) {
+      return { source, problem: `layer media type ${layer.mediaType} is not a cosign simple-signing payload` };
+    }
+    if (layer.size > Limits.signatureBlobBytes) {
+      return { source, problem: `payload of ${layer.size} bytes is larger than ${Limits.signatureBlobBytes}` };
+    }
+    try {
+      const payload = await client.getBlob(repo, layer.digest, layer.size, true);
+      return { source, payload, annotations: layer.annotations ?? {} };
+    } catch (err) {
+      return { source, problem: artifactProblem(err) };
+    }
+  });
   for (const b of blobs) {
-    if ('problem' in b) found.unreadable.push({ format: 'legacy', subject: digest, source: b.source, problem: b.problem ?? '' });
+    if ('problem' in b) found.unreadable.push({ format: 'legacy', subject: digest, source: b.source, problem: b.problem });
     else {
       found.signatures.push({
         format: 'legacy',

@@ -13,7 +13,7 @@
  * fetched is still judged, and the image is refused (BUDGET_EXCEEDED) only when
  * none of the signatures examined satisfies the policy.
  */
-import { ReasonCode, SigguardError } from '../errors.js';
+import { ReasonCode, SigguardError, oneLine } from '../errors.js';
 
 const MiB = 1024 * 1024;
 
@@ -124,4 +124,20 @@ export class Budget {
   note(text: string): void {
     if (!this.notes.includes(text)) this.notes.push(text);
   }
+}
+
+/**
+ * A verdict's code, reason and notes as the budget leaves them: a denial after discovery
+ * stopped short for the budget is BUDGET_EXCEEDED (what was examined did not satisfy the
+ * policy, what was not could have); a denial with signatures left out by the per-listing
+ * cap says so. The reason is made one line of plain text (signers and registries choose
+ * much of it). An allow is never changed.
+ */
+export function withinBudget(budget: Budget, v: { decision: string; code: ReasonCode; reason: string }): { code: ReasonCode; reason: string; notes?: string[] } {
+  const notes = budget.notes.length > 0 ? { notes: budget.notes.map(oneLine) } : {};
+  if (v.decision !== 'deny' || budget.notes.length === 0) return { code: v.code, reason: oneLine(v.reason), ...notes };
+  const exhausted = budget.exhausted !== undefined && v.code !== ReasonCode.DEADLINE_EXCEEDED;
+  const code = exhausted ? ReasonCode.BUDGET_EXCEEDED : v.code;
+  const reason = v.code === ReasonCode.BUDGET_EXCEEDED ? v.reason : `${v.reason} (${budget.notes.join('; ')})`;
+  return { code, reason: oneLine(reason), ...notes };
 }

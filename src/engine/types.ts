@@ -54,4 +54,6 @@ export interface Verdict {
   /** The platform manifest also looked at, for a multi-arch index. */
   platformDigest?: string;
   registryRequests: number;
+  /** What the verification left out: signatures beyond the per-listing cap, what the budget did not reach (engine/budget.ts). */
+  notes?: string[];
 }

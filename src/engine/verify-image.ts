@@ -10,6 +10,7 @@ import { ReasonCode, SigguardError, toSigguardError } from '../errors.js';
 import type { Policy, Requirement } from '../policy/load.js';
 import type { SignatureFormat } from '../policy/schema.js';
 import { scopeVerdict } from './scope-verdict.js';
+import { withinBudget } from './budget.js';
 import { selectRequirements } from '../policy/select.js';
 import { type ImageReference, formatReference, withDefaultTag } from '../reference/reference.js';
 import type { FetchedManifest, RegistryClient } from '../registry/client.js';
@@ -74,6 +75,7 @@ export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Pro
     image,
     scope,
     ...v,
+    ...withinBudget(opts.client.budget, v),
     registryRequests: opts.requestCount(),
   });
   if (decided.verdict) return { ...decided.verdict, registryRequests: opts.requestCount() };
@@ -88,7 +90,7 @@ export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Pro
     const formats = new Set(sigReqs.flatMap((r) => r.signatureFormats));
     const subjects = platform === undefined ? [digest] : [digest, platform];
     const found = await discover(opts.client, ref, subjects, formats);
-    const prepared: PreparedSignature[] = found.signatures.map(prepareSignature);
+    const prepared: PreparedSignature[] = found.signatures.map((s) => (opts.client.budget.checkpoint(), prepareSignature(s)));
     const intended = opts.intended ?? ref;
     const signatures: SignatureReport[] = [];
     let signer: string | undefined;

@@ -4,17 +4,30 @@
  * Auth: anonymous, Bearer token challenges and Basic.
  */
 import { createHash } from 'node:crypto';
-import { ReasonCode, SigguardError } from '../errors.js';
+import type { Budget } from '../engine/budget.js';
+import { budgetExceeded } from '../engine/budget.js';
+import { ReasonCode, SigguardError, oneLine } from '../errors.js';
 import { type ImageReference, repositoryName } from '../reference/reference.js';
 import { parseChallenge } from './challenge.js';
 import type { Credential, CredentialStore } from './credentials.js';
-import { type Endpoint, type EndpointSettings, resolveEndpoints } from './hosts.js';
-import { type HttpResponse, httpRequest } from './http.js';
-import { ACCEPT_MANIFESTS, type Index, MediaType, indexSchema } from './oci-schema.js';
+import { type Endpoint, type EndpointSettings, isLoopback, resolveEndpoints } from './hosts.js';
+import { type HttpRequest, type HttpResponse, httpRequest } from './http.js';
+import { ACCEPT_MANIFESTS, MediaType, checkUnambiguous } from './oci-schema.js';
+import { descriptorsInPrefix } from './partial-index.js';
 
 export const Limits = {
   manifestBytes: 4 * 1024 * 1024,
+  /** A legacy signature's simple-signing payload (a few hundred bytes as cosign writes it). */
   signatureBlobBytes: 2 * 1024 * 1024,
+  /**
+   * A referrer's manifest and its Sigstore bundle. cosign's are ~1 KiB and ~5-15 KiB; bigger
+   * ones are attestations carrying their predicate, not signatures. Small enough that the
+   * first 128 referrers of an index and of its platform manifest fit the verification's budget.
+   */
+  referrerManifestBytes: 64 * 1024,
+  bundleBytes: 128 * 1024,
+  /** A registry's error text quoted in a reason. */
+  messageChars: 200,
   tokenBytes: 1024 * 1024,
   errorBytes: 64 * 1024,
   redirects: 5,
@@ -39,6 +52,8 @@ export interface RegistryClientOptions {
   endpoints: EndpointSettings;
   credentials: CredentialStore;
   signal: AbortSignal;
+  /** The verification's budget: every exchange and every byte is charged to it. */
+  budget: Budget;
   /** Called for every HTTP exchange (for --explain and tests). */
   onRequest?: (r: RequestRecord) => void;
 }
@@ -71,7 +86,7 @@ function registryMessage(res: HttpResponse): string {
   try {
     const json = JSON.parse(res.body.toString('utf8')) as { errors?: Array<{ code?: string; message?: string }> };
     const e = json.errors?.[0];
-    if (e) return `${e.code ?? ''} ${e.message ?? ''}`.trim();
+    if (e) return oneLine(`${e.code ?? ''} ${e.message ?? ''}`).slice(0, Limits.messageChars);
   } catch {
     /* not JSON: status alone */
   }
@@ -96,6 +111,44 @@ export class RegistryClient {
     return this.opts.signal;
   }
 
+  get budget(): Budget {
+    return this.opts.budget;
+  }
+
+  /**
+   * Whether plain HTTP may carry credentials to a host: loopback, the configuration's
+   * insecureRegistries, or an http:// endpoint of a hosts.toml already read.
+   */
+  private plainHttpAllowed(host: string): boolean {
+    if (isLoopback(host) || this.opts.endpoints.insecureRegistries.includes(host)) return true;
+    for (const endpoints of this.endpointCache.values()) {
+      if (endpoints.some((e) => e.origin === `http://${host}`)) return true;
+    }
+    return false;
+  }
+
+  /** One exchange, charged to the budget: a request, and a cap on the body that the bytes left may shrink. */
+  private async exchange(url: URL, req: Omit<HttpRequest, 'signal' | 'maxBytes'>, maxBytes: number): Promise<HttpResponse> {
+    const budget = this.opts.budget;
+    const what = `${url.host}${url.pathname}`;
+    budget.document(what);
+    const granted = budget.reserve(maxBytes, what);
+    let received = 0;
+    try {
+      const res = await httpRequest(url, { ...req, maxBytes: granted, signal: this.opts.signal });
+      received = res.body.length;
+      return res;
+    } catch (err) {
+      if (granted < maxBytes && err instanceof SigguardError && err.code === ReasonCode.RESPONSE_TOO_LARGE) {
+        received = granted;
+        throw budgetExceeded(`verification budget of ${budget.limits.totalBytes} bytes spent while reading ${what}`);
+      }
+      throw err;
+    } finally {
+      budget.settle(granted, received);
+    }
+  }
+
   private endpointsFor(registry: string, capability: 'pull' | 'resolve'): Endpoint[] {
     let all = this.endpointCache.get(registry);
     if (all === undefined) {
@@ -116,7 +169,10 @@ export class RegistryClient {
     capability: 'pull' | 'resolve',
     headers: Record<string, string>,
     maxBytes: number,
+    { exact = false, truncate = false }: { exact?: boolean; truncate?: boolean } = {},
   ): Promise<HttpResponse> {
+    // a size known from a descriptor must fit the budget whole, before anything is asked
+    if (exact) this.opts.budget.settle(this.opts.budget.reserve(maxBytes, `${repositoryName(repo)}/${path}`, true), 0);
     const endpoints = this.endpointsFor(repo.registry, capability);
     let lastError: SigguardError | undefined;
     let notFound: HttpResponse | undefined;
@@ -124,7 +180,7 @@ export class RegistryClient {
       const url = new URL(`${endpoint.origin}${endpoint.pathPrefix}/${repo.repository}/${path}`);
       if (endpoint.pathPrefix !== '/v2') url.searchParams.set('ns', repo.registry);
       try {
-        const res = await this.getWithAuth(endpoint, repo, url, headers, maxBytes);
+        const res = await this.getWithAuth(endpoint, repo, url, headers, maxBytes, truncate);
         // As containerd: a host (mirror) without the content sends us on to the next one.
         if (res.status !== 404) return res;
         notFound ??= res;
@@ -140,16 +196,28 @@ export class RegistryClient {
     throw lastError!;
   }
 
-  private async send(url: URL, endpoint: Endpoint, headers: Record<string, string>, maxBytes: number): Promise<HttpResponse> {
+  private async send(url: URL, endpoint: Endpoint, headers: Record<string, string>, maxBytes: number, truncate = false): Promise<HttpResponse> {
     let current = url;
     let hdrs = headers;
     for (let hop = 0; ; hop++) {
-      const res = await httpRequest(current, { headers: hdrs, maxBytes, signal: this.opts.signal, tls: endpoint.tls });
+      const res = await this.exchange(current, { headers: hdrs, tls: endpoint.tls, truncate }, maxBytes);
       this.opts.onRequest?.({ method: 'GET', url: current.toString(), status: res.status });
       const location = header(res, 'location');
       if (![301, 302, 303, 307, 308].includes(res.status) || location === undefined) return res;
-      if (hop >= Limits.redirects) throw new SigguardError(ReasonCode.REGISTRY_ERROR, `too many redirects from ${url.host}`);
-      const next = new URL(location, current);
+      if (hop >= Limits.redirects) throw new SigguardError(ReasonCode.REGISTRY_ERROR, `more than ${Limits.redirects} redirects from ${url.host}`);
+      let next: URL;
+      try {
+        next = new URL(location, current);
+      } catch {
+        throw new SigguardError(ReasonCode.REGISTRY_BAD_RESPONSE, `registry ${current.host} redirected to an invalid URL`);
+      }
+      if (next.protocol !== 'https:' && next.protocol !== 'http:') {
+        throw new SigguardError(ReasonCode.REGISTRY_BAD_RESPONSE, `registry ${current.host} redirected to a ${next.protocol} URL`);
+      }
+      if (next.protocol === 'http:' && current.protocol === 'https:' && !this.plainHttpAllowed(next.host)) {
+        throw new SigguardError(ReasonCode.REGISTRY_BAD_RESPONSE, `registry ${current.host} redirected from https to plain http://${next.host}`);
+      }
+      // credentials are for the host they were given to: never sent on to another one
       if (next.origin !== current.origin) {
         const { authorization: _drop, ...rest } = hdrs;
         hdrs = rest;
@@ -164,10 +232,11 @@ export class RegistryClient {
     url: URL,
     headers: Record<string, string>,
     maxBytes: number,
+    truncate: boolean,
   ): Promise<HttpResponse> {
     const authKey = `${endpoint.origin}|${repo.repository}`;
     const cached = this.authorization.get(authKey);
-    const first = await this.send(url, endpoint, cached ? { ...headers, authorization: cached } : headers, maxBytes);
+    const first = await this.send(url, endpoint, cached ? { ...headers, authorization: cached } : headers, maxBytes, truncate);
     if (first.status !== 401) return first;
     const challenge = parseChallenge(header(first, 'www-authenticate'));
     const cred = this.opts.credentials.get(endpoint.authHost);
@@ -182,7 +251,7 @@ export class RegistryClient {
       throw new SigguardError(ReasonCode.REGISTRY_ERROR, `registry ${repo.registry} requires authentication`);
     }
     this.authorization.set(authKey, auth);
-    const second = await this.send(url, endpoint, { ...headers, authorization: auth }, maxBytes);
+    const second = await this.send(url, endpoint, { ...headers, authorization: auth }, maxBytes, truncate);
     if (second.status === 401 || second.status === 403) {
       if (cred === undefined) throw needsCredentials(repo);
       throw new SigguardError(ReasonCode.REGISTRY_ERROR, `registry ${repo.registry} refused the credentials for ${repo.repository} (HTTP ${second.status})`);
@@ -204,25 +273,33 @@ export class RegistryClient {
     } catch {
       throw new SigguardError(ReasonCode.REGISTRY_BAD_RESPONSE, `registry ${repo.registry} sent an invalid token realm`);
     }
+    // A realm on another host is normal (Docker Hub's is); one that would carry the credentials
+    // in the clear, or by any other scheme, is not.
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+      throw new SigguardError(ReasonCode.REGISTRY_BAD_RESPONSE, `registry ${repo.registry} sent a token realm with the scheme ${url.protocol}`);
+    }
+    if (cred !== undefined && url.protocol === 'http:' && !this.plainHttpAllowed(url.host)) {
+      throw new SigguardError(
+        ReasonCode.REGISTRY_BAD_RESPONSE,
+        `registry ${repo.registry} sent a plain-http token realm on ${url.host}, a host not allowed plain http: credentials are not sent there`,
+      );
+    }
     const scope = params.scope ?? `repository:${repo.repository}:pull`;
     const headers: Record<string, string> = {};
     let res: HttpResponse;
     if (cred?.kind === 'identityToken') {
       const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: cred.token, client_id: 'sigguard', scope });
       if (params.service) form.set('service', params.service);
-      res = await httpRequest(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: form.toString(),
-        maxBytes: Limits.tokenBytes,
-        signal: this.opts.signal,
-        tls: endpoint.tls,
-      });
+      res = await this.exchange(
+        url,
+        { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString(), tls: endpoint.tls },
+        Limits.tokenBytes,
+      );
     } else {
       if (params.service) url.searchParams.set('service', params.service);
       url.searchParams.set('scope', scope);
       if (cred?.kind === 'basic') headers.authorization = `Basic ${Buffer.from(`${cred.username}:${cred.password}`).toString('base64')}`;
-      res = await httpRequest(url, { headers, maxBytes: Limits.tokenBytes, signal: this.opts.signal, tls: endpoint.tls });
+      res = await this.exchange(url, { headers, tls: endpoint.tls }, Limits.tokenBytes);
     }
     this.opts.onRequest?.({ method: cred?.kind === 'identityToken' ? 'POST' : 'GET', url: url.origin + url.pathname, status: res.status });
     if ((res.status === 401 || res.status === 403) && cred === undefined) throw needsCredentials(repo);
@@ -244,10 +321,14 @@ export class RegistryClient {
    * Fetches a manifest by tag or digest; undefined when the registry says it does not exist.
    * By digest, the content must hash to it; by tag, the digest is computed from the content.
    */
-  async getManifest(repo: Repository, reference: string): Promise<FetchedManifest | undefined> {
+  async getManifest(repo: Repository, reference: string, size?: number): Promise<FetchedManifest | undefined> {
     const byDigest = reference.includes(':');
     const what = `manifest ${repositoryName(repo)}${byDigest ? '@' : ':'}${reference}`;
-    const res = await this.get(repo, `manifests/${reference}`, byDigest ? 'pull' : 'resolve', { accept: ACCEPT_MANIFESTS }, Limits.manifestBytes);
+    if (size !== undefined && size > Limits.manifestBytes) {
+      throw new SigguardError(ReasonCode.RESPONSE_TOO_LARGE, `${what} is listed with ${size} bytes, more than ${Limits.manifestBytes}`);
+    }
+    const maxBytes = size ?? Limits.manifestBytes;
+    const res = await this.get(repo, `manifests/${reference}`, byDigest ? 'pull' : 'resolve', { accept: ACCEPT_MANIFESTS }, maxBytes, { exact: size !== undefined });
     if (res.status === 404) return undefined;
     if (res.status !== 200) throw this.failure(res, what);
     let digest: string;
@@ -263,33 +344,38 @@ export class RegistryClient {
     }
     const json = parseJson(res.body, what);
     const contentType = header(res, 'content-type')?.split(';')[0]?.trim();
-    const declared = (json as { mediaType?: unknown }).mediaType;
-    return { digest, mediaType: typeof declared === 'string' ? declared : contentType, bytes: res.body, json };
+    const mediaType = checkUnambiguous(json, contentType, what);
+    return { digest, mediaType, bytes: res.body, json };
   }
 
   /** Fetches a blob; its bytes must hash to the digest. */
-  async getBlob(repo: Repository, digest: string, maxBytes: number): Promise<Buffer> {
+  async getBlob(repo: Repository, digest: string, maxBytes: number, exact = false): Promise<Buffer> {
     const what = `blob ${repositoryName(repo)}@${digest}`;
-    const res = await this.get(repo, `blobs/${digest}`, 'pull', {}, maxBytes);
+    const res = await this.get(repo, `blobs/${digest}`, 'pull', {}, maxBytes, { exact });
     if (res.status !== 200) throw this.failure(res, what);
     checkDigest(res.body, digest, what);
     return res.body;
   }
 
   /**
-   * The OCI 1.1 referrers API. Undefined when the registry does not implement
-   * it (404 from a registry without the endpoint), so the caller falls back to
-   * the referrers tag schema.
+   * The OCI 1.1 referrers API: the listed descriptors, in the registry's order, unvalidated
+   * (each is checked where it is examined, so one bad or surplus entry does not spoil the
+   * others). Undefined when the registry does not implement it (404 from a registry without
+   * the endpoint), so the caller falls back to the referrers tag schema. A list longer than
+   * the manifest cap is read up to the cap: the descriptors complete in that prefix.
    */
-  async getReferrers(repo: Repository, digest: string): Promise<Index | undefined> {
+  async getReferrers(repo: Repository, digest: string): Promise<{ manifests: unknown[]; truncated: boolean } | undefined> {
     const what = `referrers of ${repositoryName(repo)}@${digest}`;
-    const res = await this.get(repo, `referrers/${digest}`, 'pull', { accept: MediaType.OCI_INDEX }, Limits.manifestBytes);
+    const res = await this.get(repo, `referrers/${digest}`, 'pull', { accept: MediaType.OCI_INDEX }, Limits.manifestBytes, { truncate: true });
     if (res.status === 404 || res.status === 405 || res.status === 400) return undefined;
     if (res.status !== 200) throw this.failure(res, what);
     const contentType = header(res, 'content-type')?.split(';')[0]?.trim();
     if (contentType !== MediaType.OCI_INDEX) return undefined;
-    const parsed = indexSchema.safeParse(parseJson(res.body, what));
-    if (!parsed.success) throw new SigguardError(ReasonCode.REGISTRY_BAD_RESPONSE, `${what} is not an OCI index`);
-    return parsed.data;
+    if (res.truncated === true) return { manifests: descriptorsInPrefix(res.body.toString('utf8')), truncated: true };
+    const json = parseJson(res.body, what) as { manifests?: unknown };
+    if (typeof json !== 'object' || json === null || !Array.isArray(json.manifests)) {
+      throw new SigguardError(ReasonCode.REGISTRY_BAD_RESPONSE, `${what} is not an OCI index`);
+    }
+    return { manifests: json.manifests, truncated: false };
   }
 }

@@ -12,6 +12,7 @@ import { z } from '../zod.js';
 import { ReasonCode, SigguardError } from '../errors.js';
 import { firstIssue } from '../policy/load.js';
 import { DOCKER_HUB } from '../reference/reference.js';
+import { normaliseAuthKey } from './credentials.js';
 import type { TlsSettings } from './http.js';
 
 export type Capability = 'pull' | 'resolve' | 'push';
@@ -23,7 +24,11 @@ export interface Endpoint {
   pathPrefix: string;
   capabilities: Set<Capability>;
   tls: TlsSettings;
-  /** The name credentials are looked up by (the registry host, as in config.json). */
+  /**
+   * The name credentials are looked up by, as containerd does: the endpoint's own host
+   * (a mirror gets what is configured for the mirror, never the upstream's), the registry's
+   * name for its default endpoint (`docker.io` for registry-1.docker.io).
+   */
   authHost: string;
 }
 
@@ -130,7 +135,7 @@ export function resolveEndpoints(host: string, settings: EndpointSettings): Endp
       pathPrefix,
       capabilities: new Set(entry.capabilities ?? ['pull', 'resolve', 'push']),
       tls: { ca: [...readCAs(toList(entry.ca), dir), ...extraCAs], insecureSkipVerify: entry.skip_verify === true },
-      authHost: host,
+      authHost: normaliseAuthKey(url.host),
     };
   };
   const endpoints = Object.entries(cfg.host ?? {}).map(([url, entry]) => make(url, entry));

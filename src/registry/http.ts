@@ -20,6 +20,8 @@ export interface HttpResponse {
   headers: http.IncomingHttpHeaders;
   body: Buffer;
   url: URL;
+  /** With `truncate`: the body was cut at maxBytes. */
+  truncated?: boolean;
 }
 
 export interface HttpRequest {
@@ -27,6 +29,8 @@ export interface HttpRequest {
   headers?: Record<string, string>;
   body?: string;
   maxBytes: number;
+  /** Keep the first maxBytes of a longer body (marked `truncated`) instead of refusing it. */
+  truncate?: boolean;
   signal: AbortSignal;
   tls?: TlsSettings;
 }
@@ -98,13 +102,22 @@ export function httpRequest(url: URL, req: HttpRequest): Promise<HttpResponse> {
       const chunks: Buffer[] = [];
       let size = 0;
       const declared = Number(res.headers['content-length'] ?? '0');
-      if (declared > req.maxBytes) {
+      const done = (truncated: boolean): void => {
+        res.destroy();
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).subarray(0, req.maxBytes), url, truncated });
+      };
+      if (declared > req.maxBytes && !req.truncate) {
         res.destroy();
         reject(tooLarge(url, req.maxBytes));
         return;
       }
       res.on('data', (chunk: Buffer) => {
         size += chunk.length;
+        if (size > req.maxBytes && req.truncate) {
+          chunks.push(chunk);
+          done(true);
+          return;
+        }
         if (size > req.maxBytes) {
           res.destroy();
           reject(tooLarge(url, req.maxBytes));

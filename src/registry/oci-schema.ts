@@ -4,6 +4,7 @@
  * we use.
  */
 import { z } from '../zod.js';
+import { ReasonCode, SigguardError } from '../errors.js';
 import { isValidDigest } from '../reference/reference.js';
 
 export const MediaType = {
@@ -56,4 +57,39 @@ export function isIndexMediaType(mediaType: string | undefined, json: unknown): 
   if (mediaType === MediaType.OCI_INDEX || mediaType === MediaType.DOCKER_LIST) return true;
   if (mediaType === MediaType.OCI_MANIFEST || mediaType === MediaType.DOCKER_MANIFEST) return false;
   return typeof json === 'object' && json !== null && Array.isArray((json as { manifests?: unknown }).manifests);
+}
+
+const MANIFEST_TYPES: ReadonlySet<string> = new Set([MediaType.OCI_MANIFEST, MediaType.DOCKER_MANIFEST]);
+const INDEX_TYPES: ReadonlySet<string> = new Set([MediaType.OCI_INDEX, MediaType.DOCKER_LIST]);
+
+/**
+ * A fetched manifest's media type, refusing documents that could be read as two things
+ * (CVE-2021-41190, as distribution and containerd refuse them): both `manifests` and
+ * `layers` or `config`; a `mediaType` other than the Content-Type it was served with, where
+ * both name a manifest or index type; a manifest type on an index's body or the reverse.
+ * Returns the declared media type, else the served one.
+ */
+export function checkUnambiguous(json: unknown, contentType: string | undefined, what: string): string | undefined {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new SigguardError(ReasonCode.REGISTRY_BAD_RESPONSE, `${what} is not a JSON object`);
+  }
+  const doc = json as { mediaType?: unknown; manifests?: unknown; layers?: unknown; config?: unknown };
+  const hasIndexBody = doc.manifests !== undefined;
+  const hasManifestBody = doc.layers !== undefined || doc.config !== undefined;
+  if (hasIndexBody && hasManifestBody) {
+    throw new SigguardError(ReasonCode.REGISTRY_BAD_RESPONSE, `${what} has both "manifests" and "layers"/"config": an ambiguous document`);
+  }
+  if (doc.mediaType !== undefined && typeof doc.mediaType !== 'string') {
+    throw new SigguardError(ReasonCode.REGISTRY_BAD_RESPONSE, `${what} has a mediaType that is not a string`);
+  }
+  const declared = doc.mediaType;
+  const served = contentType !== undefined && (MANIFEST_TYPES.has(contentType) || INDEX_TYPES.has(contentType)) ? contentType : undefined;
+  if (declared !== undefined && served !== undefined && declared !== served) {
+    throw new SigguardError(ReasonCode.REGISTRY_BAD_RESPONSE, `${what} declares mediaType ${declared} but was served as ${served}`);
+  }
+  const type = declared ?? served;
+  if (type !== undefined && ((INDEX_TYPES.has(type) && hasManifestBody) || (MANIFEST_TYPES.has(type) && hasIndexBody))) {
+    throw new SigguardError(ReasonCode.REGISTRY_BAD_RESPONSE, `${what} is a ${type} whose body is of the other kind`);
+  }
+  return declared ?? contentType;
 }
