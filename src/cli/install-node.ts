@@ -1,26 +1,34 @@
 /**
- * `sigguard install-node --containerd-config FILE [--uninstall] [--spec-dir DIR]
- *   [--state FILE] [--path BIN] [--ctr CTR] [-- hook flags]`
+ * `sigguard install-node --containerd-config FILE [--uninstall | --check] [--spec-dir DIR]
+ *   [--state FILE] [--path BIN] [--ctr CTR] [--containerd BIN] [--drop-in FILE] [-- hook flags]`
  *
- * Puts the hook into the base runtime spec of every runtime handler
- * containerd has (giving one to a handler without), records what it changed
- * in a state file, and on --uninstall takes back exactly that. Restarting
- * containerd is the caller's (install/install.sh).
+ * Puts the hook into the base runtime spec of every runtime handler of the
+ * configuration containerd actually loads (config.toml merged with its
+ * imports: src/installer/containerd-effective.ts), giving handlers without one
+ * a base spec through sigguard's own drop-in (src/installer/node-plan.ts),
+ * records each change in a state file, and on --uninstall puts every file back
+ * byte for byte. --check lists the handlers without the hook (a handler added
+ * after install) and exits 1, for an agent or a timer. Restarting containerd
+ * is the caller's (install/install.sh).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { stringify as stringifyToml } from 'smol-toml';
 import { z } from '../zod.js';
 import { ReasonCode, SigguardError } from '../errors.js';
-import { installHook, uninstallHook } from '../installer/base-spec.js';
-import { type HandlerRecord, configVersion, handlers, planInstall, planUninstall } from '../installer/containerd-config.js';
-import { HOOK_STAGE, hookEntry } from '../installer/hook-entry.js';
+import { uninstallHook } from '../installer/base-spec.js';
+import { type HandlerRecord, configVersion, planUninstall as planLegacyUninstall } from '../installer/containerd-config.js';
+import { type Semantics, diskFs, effective, loadOrder, parseConfig, semanticsFromVersion } from '../installer/containerd-effective.js';
+import { hookEntry } from '../installer/hook-entry.js';
+import { type InstallState, Overlay, checkNode, flush, planInstall, planUninstall, stateSchema } from '../installer/node-plan.js';
 import { parse } from './args.js';
 
 export const DEFAULT_STATE = '/etc/sigguard/installed.json';
+export const DROP_IN_NAME = 'sigguard-handlers.toml';
 
-const stateSchema = z.strictObject({
+/** The state an earlier sigguard wrote (config.toml re-serialised): still uninstallable. */
+const legacyStateSchema = z.strictObject({
   containerdConfig: z.string(),
   records: z.array(
     z.strictObject({ handler: z.string(), specFile: z.string(), createdSpec: z.boolean(), setBaseSpec: z.boolean(), createdHandler: z.boolean() }),
@@ -29,31 +37,6 @@ const stateSchema = z.strictObject({
 
 function fail(message: string): SigguardError {
   return new SigguardError(ReasonCode.CONFIG_INVALID, message);
-}
-
-function atomicWrite(file: string, text: string, mode = 0o644): void {
-  mkdirSync(dirname(file), { recursive: true });
-  const tmp = `${file}.sigguard-tmp`;
-  writeFileSync(tmp, text, { mode: existsSync(file) ? statSync(file).mode & 0o777 : mode });
-  renameSync(tmp, file);
-}
-
-function readToml(file: string): Record<string, unknown> {
-  try {
-    return parseToml(readFileSync(file, 'utf8')) as Record<string, unknown>;
-  } catch (err) {
-    throw fail(`cannot read containerd config ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-}
-
-function readSpec(file: string): Record<string, unknown> {
-  try {
-    const v: unknown = JSON.parse(readFileSync(file, 'utf8'));
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not a JSON object');
-    return v as Record<string, unknown>;
-  } catch (err) {
-    throw fail(`cannot read base spec ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
 }
 
 /** A default OCI spec for a handler that has none, from containerd's own `ctr oci spec`. */
@@ -65,22 +48,39 @@ function defaultSpec(ctr: string, handler: string): string {
   return r.stdout;
 }
 
-function readState(file: string): z.infer<typeof stateSchema> | undefined {
-  if (!existsSync(file)) return undefined;
+/**
+ * Which merge rules apply: asked of the containerd binary (`--containerd`,
+ * else `containerd` next to `--ctr`, else on PATH). A version 3 config is
+ * 2.x's whatever the binary; a version 2 config is read by both lines, so
+ * there the binary must answer.
+ */
+function semantics(bins: string[], configFile: string): Semantics {
+  for (const bin of bins) {
+    const r = spawnSync(bin, ['--version'], { encoding: 'utf8', timeout: 10_000 });
+    const s = r.status === 0 ? semanticsFromVersion(r.stdout) : undefined;
+    if (s) return s;
+  }
+  const version = configVersion(parseConfig(readFileSync(configFile, 'utf8'), configFile), configFile);
+  if (version === 3) return '2.x';
+  throw new SigguardError(ReasonCode.USAGE, `cannot tell which containerd reads ${configFile} (tried ${bins.join(', ')} --version): give --containerd BIN`);
+}
+
+function readState(file: string): { state?: InstallState; legacy?: z.infer<typeof legacyStateSchema> } {
+  if (!existsSync(file)) return {};
+  let raw: unknown;
   try {
-    return stateSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
+    raw = JSON.parse(readFileSync(file, 'utf8'));
   } catch {
     throw fail(`install state ${file} is unreadable; remove it or reinstall`);
   }
+  const now = stateSchema.safeParse(raw);
+  if (now.success) return { state: now.data };
+  const old = legacyStateSchema.safeParse(raw);
+  if (old.success) return { legacy: old.data };
+  throw fail(`install state ${file} is unreadable; remove it or reinstall`);
 }
 
-/** A re-install keeps what the first install created, so uninstall still removes it. */
-function merge(old: HandlerRecord[] | undefined, now: HandlerRecord[]): HandlerRecord[] {
-  return now.map((r) => {
-    const o = old?.find((x) => x.handler === r.handler && x.specFile === r.specFile);
-    return o ? { ...r, createdSpec: r.createdSpec || o.createdSpec, setBaseSpec: r.setBaseSpec || o.setBaseSpec, createdHandler: r.createdHandler || o.createdHandler } : r;
-  });
-}
+const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
 
 export function runInstallNode(argv: string[]): number {
   const { values, positionals } = parse(
@@ -91,46 +91,102 @@ export function runInstallNode(argv: string[]): number {
       state: { type: 'string' },
       path: { type: 'string' },
       ctr: { type: 'string' },
+      containerd: { type: 'string' },
+      'drop-in': { type: 'string' },
       uninstall: { type: 'boolean' },
+      check: { type: 'boolean' },
     },
     'install-node',
   );
   const file = values['containerd-config'];
   if (!file) throw new SigguardError(ReasonCode.USAGE, 'install-node needs --containerd-config FILE');
+  if (values.uninstall && values.check) throw new SigguardError(ReasonCode.USAGE, 'install-node: --uninstall and --check exclude each other');
   const stateFile = values.state ?? DEFAULT_STATE;
-  const cfg = readToml(file);
-  configVersion(cfg, file);
+  const dropIn = values['drop-in'] ?? join(dirname(file), DROP_IN_NAME);
+  const ctr = values.ctr ?? 'ctr';
+  const bins = [values.containerd ?? (values.ctr ? join(dirname(values.ctr), 'containerd') : 'containerd'), ...(values.containerd || !values.ctr ? [] : ['containerd'])];
+  if (!existsSync(file)) throw fail(`containerd config ${file} does not exist`);
+  configVersion(parseConfig(readFileSync(file, 'utf8'), file), file);
+  const warn = (m: string) => process.stderr.write(`sigguard: install-node: ${m}\n`);
+
+  if (values.check) {
+    const { state } = readState(stateFile);
+    const sem = state?.containerdConfig === file && !values.containerd ? state.semantics : semantics(bins, file);
+    const r = checkNode(diskFs, file, sem, state?.dropIn ?? dropIn);
+    const bad = r.handlers.filter((h) => !h.guarded);
+    for (const h of bad) {
+      process.stdout.write(`unguarded runtime handler ${h.name}: ${h.why}${h.definedIn.length ? ` (defined in ${h.definedIn.join(', ')})` : " (containerd's default)"}\n`);
+    }
+    if (r.stale) process.stdout.write(`${r.stale}\n`);
+    if (bad.length === 0 && !r.stale) {
+      process.stdout.write(`all ${plural(r.handlers.length, 'runtime handler')} of ${file} run sigguard (${r.handlers.map((h) => h.name).join(', ')})\n`);
+      return 0;
+    }
+    if (bad.length > 0) process.stdout.write(`${bad.length} of ${plural(r.handlers.length, 'runtime handler')} unguarded: run sigguard install-node again and restart containerd\n`);
+    return 1;
+  }
 
   if (values.uninstall) {
-    const state = readState(stateFile);
-    const records = state?.records ?? handlers(cfg, configVersion(cfg, file)).flatMap((h) => (h.baseSpec ? [{ handler: h.name, specFile: h.baseSpec, createdSpec: false, setBaseSpec: false, createdHandler: false }] : []));
-    for (const r of records) {
-      if (!existsSync(r.specFile)) continue;
-      if (r.createdSpec) {
-        rmSync(r.specFile, { force: true });
-        continue;
-      }
-      const out = uninstallHook(readSpec(r.specFile));
-      if (out.changed) atomicWrite(r.specFile, `${JSON.stringify(out.spec, null, 2)}\n`);
+    const { state, legacy } = readState(stateFile);
+    if (state) {
+      const ov = new Overlay();
+      planUninstall(ov, state, warn);
+      flush(ov);
+      rmSync(stateFile, { force: true });
+      process.stdout.write(`sigguard hook removed from ${plural(state.specs.length, 'base spec')} of ${file}; restart containerd\n`);
+      return 0;
     }
-    const plan = planUninstall(cfg, file, records);
-    if (plan.changed) atomicWrite(file, `${stringifyToml(plan.config)}\n`);
-    rmSync(stateFile, { force: true });
-    process.stdout.write(`sigguard hook removed from ${records.length} runtime handler${records.length === 1 ? '' : 's'} of ${file}; restart containerd\n`);
-    return 0;
+    return legacyUninstall(file, stateFile, legacy?.records, bins);
   }
 
-  const plan = planInstall(cfg, file, values['spec-dir'] ?? dirname(file), (p) => existsSync(p));
   const entry = hookEntry(values.path, positionals);
-  for (const r of plan.records) {
-    if (!existsSync(r.specFile)) atomicWrite(r.specFile, defaultSpec(values.ctr ?? 'ctr', r.handler));
-    const out = installHook(readSpec(r.specFile), HOOK_STAGE, entry);
-    if (out.changed) atomicWrite(r.specFile, `${JSON.stringify(out.spec, null, 2)}\n`);
+  const { state: previous, legacy } = readState(stateFile);
+  if (legacy) throw fail(`install state ${stateFile} is from an earlier sigguard: run install-node --uninstall with it first`);
+  const sem = values.containerd || !previous ? semantics(bins, file) : previous.semantics;
+  const ov = new Overlay();
+  if (previous) planUninstall(ov, previous, warn);
+  const { state, eff } = planInstall(ov, {
+    config: file,
+    semantics: sem,
+    dropIn,
+    specDir: values['spec-dir'] ?? dirname(file),
+    entry,
+    defaultSpec: (h) => defaultSpec(ctr, h),
+  });
+  flush(ov);
+  mkdirSync(dirname(stateFile), { recursive: true });
+  writeFileSync(`${stateFile}.sigguard-tmp`, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+  renameSync(`${stateFile}.sigguard-tmp`, stateFile);
+  const list = eff.handlers.map((h) => `${h.name}: ${h.baseSpec}`).join(', ');
+  process.stdout.write(
+    `sigguard hook in ${plural(eff.handlers.length, 'runtime handler')} of ${file} (${list})${state.dropIn ? `; base specs set in ${state.dropIn}` : ''}; restart containerd\n`,
+  );
+  return 0;
+}
+
+/** Uninstall without a current state: an earlier sigguard's records, or none (the hook out of every handler's base spec). */
+function legacyUninstall(file: string, stateFile: string, records: HandlerRecord[] | undefined, bins: string[]): number {
+  const cfg = parseConfig(readFileSync(file, 'utf8'), file);
+  const specs = records
+    ? records.map((r) => ({ file: r.specFile, created: r.createdSpec }))
+    : effective(loadOrder(file), semantics(bins, file)).handlers.flatMap((h) => (h.baseSpec ? [{ file: h.baseSpec, created: false }] : []));
+  const ov = new Overlay();
+  for (const s of specs) {
+    const text = ov.read(s.file);
+    if (text === undefined) continue;
+    if (s.created) {
+      ov.remove(s.file);
+      continue;
+    }
+    const out = uninstallHook(JSON.parse(text) as Record<string, unknown>);
+    if (out.changed) ov.write(s.file, `${JSON.stringify(out.spec, null, 2)}\n`);
   }
-  if (plan.changed) atomicWrite(file, `${stringifyToml(plan.config)}\n`);
-  const records = merge(readState(stateFile)?.records, plan.records);
-  atomicWrite(stateFile, `${JSON.stringify({ containerdConfig: file, records }, null, 2)}\n`, 0o600);
-  const list = records.map((r) => `${r.handler}: ${r.specFile}`).join(', ');
-  process.stdout.write(`sigguard hook in ${records.length} runtime handler${records.length === 1 ? '' : 's'} of ${file} (${list}); restart containerd\n`);
+  if (records) {
+    const plan = planLegacyUninstall(cfg, file, records);
+    if (plan.changed) ov.write(file, `${stringifyToml(plan.config)}\n`);
+  }
+  flush(ov);
+  rmSync(stateFile, { force: true });
+  process.stdout.write(`sigguard hook removed from ${plural(specs.length, 'base spec')} of ${file}; restart containerd\n`);
   return 0;
 }

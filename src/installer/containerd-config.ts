@@ -1,10 +1,8 @@
 /**
- * containerd's CRI configuration, as far as the installer touches it:
- * `base_runtime_spec` is per runtime handler, so the hook must go into the
- * base spec of EVERY handler (a pod with another RuntimeClass must not slip
- * past), and a handler without one gets one. containerd 1.7 (config version 2)
- * keeps handlers under `io.containerd.grpc.v1.cri`, 2.x (version 3) under
- * `io.containerd.cri.v1.runtime`. Pure: TOML objects in, TOML objects out.
+ * The config version check, and the uninstall of an install made by an
+ * earlier sigguard (which set base_runtime_spec in config.toml itself and
+ * re-serialised it): its state records what it changed. Current installs
+ * are planned by node-plan.ts. Pure: TOML objects in, TOML objects out.
  */
 import { ReasonCode, SigguardError } from '../errors.js';
 
@@ -13,10 +11,6 @@ type Table = Record<string, unknown>;
 const RUNTIMES_PATH: Record<2 | 3, string[]> = {
   2: ['plugins', 'io.containerd.grpc.v1.cri', 'containerd', 'runtimes'],
   3: ['plugins', 'io.containerd.cri.v1.runtime', 'containerd', 'runtimes'],
-};
-const DEFAULT_NAME_PATH: Record<2 | 3, string[]> = {
-  2: ['plugins', 'io.containerd.grpc.v1.cri', 'containerd', 'default_runtime_name'],
-  3: ['plugins', 'io.containerd.cri.v1.runtime', 'containerd', 'default_runtime_name'],
 };
 
 /** What install changed for one handler, so uninstall can take back exactly that. */
@@ -61,60 +55,7 @@ function tableAt(cfg: Table, path: string[], create: boolean): Table | undefined
   return t;
 }
 
-function valueAt(cfg: Table, path: string[]): unknown {
-  const parent = tableAt(cfg, path.slice(0, -1), false);
-  return parent?.[path[path.length - 1]!];
-}
-
-/** The handlers' names, with the base spec each has (if any). */
-export function handlers(cfg: Table, version: 2 | 3): Array<{ name: string; baseSpec: string | undefined }> {
-  const runtimes = tableAt(cfg, RUNTIMES_PATH[version], false) ?? {};
-  return Object.entries(runtimes)
-    .filter(([, v]) => isTable(v))
-    .map(([name, v]) => {
-      const spec = (v as Table).base_runtime_spec;
-      return { name, baseSpec: typeof spec === 'string' && spec !== '' ? spec : undefined };
-    });
-}
-
-/**
- * Plans an install: every handler gets a base spec file (its own, or a new
- * `<specDir>/sigguard-base-<handler>.json`). The hook itself goes into the
- * spec files (install-hook's logic), not into this TOML.
- */
-export function planInstall(cfg: Table, file: string, specDir: string, existingFiles: (path: string) => boolean): { config: Table; records: HandlerRecord[]; changed: boolean } {
-  const version = configVersion(cfg, file);
-  const next = clone(cfg);
-  const records: HandlerRecord[] = [];
-  let changed = false;
-  const runtimes = tableAt(next, RUNTIMES_PATH[version], true)!;
-  if (Object.keys(runtimes).filter((k) => isTable(runtimes[k])).length === 0) {
-    // containerd's implicit default handler: make it explicit so it can have a base spec
-    const name = typeof valueAt(next, DEFAULT_NAME_PATH[version]) === 'string' ? (valueAt(next, DEFAULT_NAME_PATH[version]) as string) : 'runc';
-    runtimes[name] = { runtime_type: 'io.containerd.runc.v2' };
-    records.push({ handler: name, specFile: '', createdSpec: false, setBaseSpec: false, createdHandler: true });
-    changed = true;
-  }
-  for (const { name, baseSpec } of handlers(next, version)) {
-    const existing = records.find((r) => r.handler === name);
-    const record: HandlerRecord = existing ?? { handler: name, specFile: '', createdSpec: false, setBaseSpec: false, createdHandler: false };
-    if (baseSpec !== undefined) {
-      record.specFile = baseSpec;
-      record.createdSpec = !existingFiles(baseSpec);
-    } else {
-      const specFile = `${specDir.replace(/\/+$/, '')}/sigguard-base-${name.replace(/[^A-Za-z0-9_.-]/g, '_')}.json`;
-      (runtimes[name] as Table).base_runtime_spec = specFile;
-      record.specFile = specFile;
-      record.setBaseSpec = true;
-      record.createdSpec = !existingFiles(specFile);
-      changed = true;
-    }
-    if (!existing) records.push(record);
-  }
-  return { config: next, records, changed };
-}
-
-/** Takes back what planInstall recorded (and only that). */
+/** Takes back what an earlier sigguard's install recorded (and only that), for its state files. */
 export function planUninstall(cfg: Table, file: string, records: HandlerRecord[]): { config: Table; changed: boolean } {
   const version = configVersion(cfg, file);
   const next = clone(cfg);
