@@ -26,7 +26,7 @@ function readInput(path: string, what: string): Buffer {
   }
 }
 
-export function runVerifyBundle(argv: string[]): number {
+export async function runVerifyBundle(argv: string[]): Promise<number> {
   const { values, positionals } = parse(
     argv,
     {
@@ -73,7 +73,7 @@ export function runVerifyBundle(argv: string[]): number {
     if (err instanceof TrustedRootError) throw new SigguardError(ReasonCode.CONFIG_INVALID, err.message);
     throw err;
   }
-  const result = verifyBundle({ bundleJson, artifact, trust: trust.trust, expect });
+  const result = await verifyBundle({ bundleJson, artifact, trust: trust.trust, expect });
   if (!result.ok) {
     const set = trust.untrusted.length > 0 ? ` (trusted root ${trust.source}: untrusted ${trust.untrusted.join(', ')})` : '';
     process.stderr.write(`sigguard: bundle not verified: ${oneLine(result.reason)}${set}\n`);

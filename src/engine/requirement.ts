@@ -93,25 +93,26 @@ function certificateOptions(rule: Exclude<SigstoreRequirement['trust'], { kind: 
 }
 
 /** Who made the signature, if the requirement trusts them. */
-function checkSigner(sig: Extract<PreparedSignature, { ok: true }>, req: SigstoreRequirement): SignerCheck {
+async function checkSigner(sig: Extract<PreparedSignature, { ok: true }>, req: SigstoreRequirement, checkpoint: () => void): Promise<SignerCheck> {
   const rule = req.trust;
   const m = sig.material;
   if (rule.kind === 'keys') {
     if (rule.rekor === undefined) {
-      const key = req.keys.find((k) => signedByKey(sig.entity, k));
+      const key = req.keys.find((k) => (checkpoint(), signedByKey(sig.entity, k)));
       return key ? { ok: true, signer: `${key.label} (${key.id})` } : untrusted('not signed by any trusted key');
     }
     const trust = trustMaterial(rule);
     let failure: string | undefined;
     for (const key of req.keys) {
-      const r = verifyBundle({ bundleJson: m.keyBundle, artifact: m.artifact, trust, expect: { publicKey: key.key }, requireTlogForKey: true });
+      const r = await verifyBundle({ bundleJson: m.keyBundle, artifact: m.artifact, trust, expect: { publicKey: key.key }, requireTlogForKey: true, checkpoint });
       if (r.ok) return { ok: true, signer: `${key.label} (${key.id})` };
       if (failure === undefined && signedByKey(sig.entity, key)) failure = `signed by ${key.label} (${key.id}), but its Rekor entry does not verify: ${m.problem ?? r.reason}`;
     }
     return untrusted(failure ?? 'not signed by any trusted key');
   }
   if (m.certificateBundle === undefined) return untrusted(m.problem ?? 'signed with a key, not a certificate');
-  const r = verifyBundle({
+  const r = await verifyBundle({
+    checkpoint,
     bundleJson: m.certificateBundle,
     artifact: m.artifact,
     trust: trustMaterial(rule),
@@ -123,7 +124,7 @@ function checkSigner(sig: Extract<PreparedSignature, { ok: true }>, req: Sigstor
   return untrusted(m.problem !== undefined && rule.kind !== 'pki' ? `${r.reason} (${m.problem})` : r.reason);
 }
 
-function judge(sig: PreparedSignature, req: SigstoreRequirement, intended: ImageReference): SignatureReport {
+async function judge(sig: PreparedSignature, req: SigstoreRequirement, intended: ImageReference, checkpoint: () => void): Promise<SignatureReport> {
   const base = { format: sig.found.format, subject: sig.found.subject, source: sig.found.source };
   if (!req.signatureFormats.includes(sig.found.format)) {
     return { ...base, status: 'ignored-format', detail: `format ${sig.found.format} not accepted by this requirement` };
@@ -133,7 +134,7 @@ function judge(sig: PreparedSignature, req: SigstoreRequirement, intended: Image
     signedDigest: sig.claim.digest,
     ...(sig.claim.dockerReference !== undefined ? { dockerReference: sig.claim.dockerReference } : {}),
   };
-  const check = checkSigner(sig, req);
+  const check = await checkSigner(sig, req, checkpoint);
   if (!check.ok) return { ...base, ...claimFields, status: check.status, detail: check.detail };
   const signer = check.signer;
   if (sig.claim.digest !== sig.found.subject) {
@@ -159,13 +160,19 @@ function keyList(req: SigstoreRequirement): string {
 }
 
 /** Evaluates one requirement; returns its report and the per-signature judgements. */
-export function evaluateSigstoreRequirement(
+export async function evaluateSigstoreRequirement(
   req: SigstoreRequirement,
   signatures: PreparedSignature[],
   unreadable: UnreadableSignature[],
   intended: ImageReference,
-): { report: RequirementReport; judged: SignatureReport[] } {
-  const judged = signatures.map((s) => judge(s, req, intended));
+  /** Called between signatures: throws once the verification's deadline has passed. */
+  checkpoint: () => void = () => {},
+): Promise<{ report: RequirementReport; judged: SignatureReport[] }> {
+  const judged: SignatureReport[] = [];
+  for (const s of signatures) {
+    checkpoint();
+    judged.push(await judge(s, req, intended, checkpoint));
+  }
   const reportBase = {
     type: 'sigstoreSigned',
     ...(req.trust.kind === 'keys' ? { keys: req.keys.map((k) => `${k.label} (${k.id})`) } : {}),

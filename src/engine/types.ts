@@ -53,6 +53,8 @@ export interface Verdict {
   signer?: string;
   /** The platform manifest also looked at, for a multi-arch index. */
   platformDigest?: string;
+  /** The config digest of the manifest that runs (the image id a runtime reports); the hook binds it to the node's. */
+  configDigest?: string;
   registryRequests: number;
   /** What the verification left out: signatures beyond the per-listing cap, what the budget did not reach (engine/budget.ts). */
   notes?: string[];

@@ -14,8 +14,9 @@ import { withinBudget } from './budget.js';
 import { selectRequirements } from '../policy/select.js';
 import { type ImageReference, formatReference, withDefaultTag } from '../reference/reference.js';
 import type { FetchedManifest, RegistryClient } from '../registry/client.js';
-import { indexSchema, isIndexMediaType } from '../registry/oci-schema.js';
-import { type Platform, platformMatches } from '../registry/platform.js';
+import { isIndexMediaType } from '../registry/oci-schema.js';
+import type { Platform } from '../registry/platform.js';
+import { type Selection, selectManifest } from './select-manifest.js';
 import { type PreparedSignature, evaluateSigstoreRequirement, prepareSignature } from './requirement.js';
 import type { RequirementReport, SignatureReport, Verdict } from './types.js';
 
@@ -32,6 +33,8 @@ export interface VerifyOptions {
   intended?: ImageReference;
   /** Counts registry requests, for the verdict. */
   requestCount: () => number;
+  /** Which entry of an index runs (default: containerd's choice for `platform`). */
+  selection?: Selection;
 }
 
 async function fetchImageManifest(client: RegistryClient, ref: ImageReference, allowTag: boolean): Promise<FetchedManifest> {
@@ -48,13 +51,6 @@ async function fetchImageManifest(client: RegistryClient, ref: ImageReference, a
     throw new SigguardError(ReasonCode.IMAGE_NOT_FOUND, `${formatReference(named)} not found in the registry`);
   }
   return manifest;
-}
-
-function platformDigest(manifest: FetchedManifest, platform: Platform): string | undefined {
-  if (!isIndexMediaType(manifest.mediaType, manifest.json)) return undefined;
-  const parsed = indexSchema.safeParse(manifest.json);
-  if (!parsed.success) throw new SigguardError(ReasonCode.REGISTRY_BAD_RESPONSE, `index ${manifest.digest} is not a valid image index`);
-  return parsed.data.manifests.find((m) => m.platform !== undefined && platformMatches(m.platform, platform))?.digest;
 }
 
 async function discover(client: RegistryClient, repo: ImageReference, subjects: string[], formats: Set<SignatureFormat>): Promise<Discovery> {
@@ -83,12 +79,16 @@ export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Pro
 
   let digest = ref.digest;
   let platform: string | undefined;
+  let configDigest: string | undefined;
   try {
     const manifest = await fetchImageManifest(opts.client, ref, opts.allowTagResolution);
     digest = manifest.digest;
-    platform = platformDigest(manifest, opts.platform);
+    // the manifest that runs (containerd's choice, or the runtime's image id) and its config
+    const selected = await selectManifest(opts.client, ref, manifest, isIndexMediaType(manifest.mediaType, manifest.json), opts.selection ?? { kind: 'containerd', platform: opts.platform });
+    platform = selected.platformDigest;
+    configDigest = selected.configDigest;
     const formats = new Set(sigReqs.flatMap((r) => r.signatureFormats));
-    const subjects = platform === undefined ? [digest] : [digest, platform];
+    const subjects = [digest, ...selected.nested, ...(platform === undefined ? [] : [platform])];
     const found = await discover(opts.client, ref, subjects, formats);
     const prepared: PreparedSignature[] = found.signatures.map((s) => (opts.client.budget.checkpoint(), prepareSignature(s)));
     const intended = opts.intended ?? ref;
@@ -105,7 +105,7 @@ export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Pro
       if (report.satisfied) signer ??= report.signer;
       else failures.push(report);
     }
-    const extra = platform === undefined ? {} : { platformDigest: platform };
+    const extra = { ...(platform === undefined ? {} : { platformDigest: platform }), configDigest };
     if (failures.length > 0) {
       const first = failures[0]!;
       return verdict({ digest, decision: 'deny', code: first.code, reason: first.reason, requirements: reports, signatures, ...extra });
@@ -114,7 +114,7 @@ export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Pro
     return verdict({ digest, decision: 'allow', code: ReasonCode.ALLOWED, reason: `verified: ${how}`, requirements: reports, signatures, ...(signer ? { signer } : {}), ...extra });
   } catch (err) {
     const e = toSigguardError(err);
-    return verdict({ digest, decision: 'deny', code: e.code, reason: e.message, requirements: reports, signatures: [], ...(platform ? { platformDigest: platform } : {}) });
+    return verdict({ digest, decision: 'deny', code: e.code, reason: e.message, requirements: reports, signatures: [], ...(platform ? { platformDigest: platform } : {}), ...(configDigest ? { configDigest } : {}) });
   }
 }
 

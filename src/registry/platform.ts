@@ -14,11 +14,4 @@ export function hostPlatform(): Platform {
   return p;
 }
 
-/** Whether an index entry's platform is the wanted one (variant only compared where both name one; arm64's v8 is the default). */
-export function platformMatches(entry: { os: string; architecture: string; variant?: string | undefined }, want: Platform): boolean {
-  if (entry.os !== want.os || entry.architecture !== want.architecture) return false;
-  const norm = (v: string | undefined): string | undefined => (want.architecture === 'arm64' && v === undefined ? 'v8' : v);
-  const a = norm(entry.variant);
-  const b = norm(want.variant);
-  return a === undefined || b === undefined || a === b;
-}
+// Which index entry matches a platform: platform-match.ts (containerd's rules).

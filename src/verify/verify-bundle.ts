@@ -43,6 +43,9 @@ import { CertificateProblem, certificateFacts } from './certificate.js';
 import { IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_TYPES, inTotoStatementSchema } from './payload.js';
 import { withSignatureCheck } from './signature-check.js';
 import { prehashUnsupported, verifyPrehashed } from './prehashed.js';
+import { mustPropagate } from './control.js';
+import { bundleOverLimits } from './limits.js';
+import { PathRefusal, validatePath } from './x509-path.js';
 
 export type BundleArtifact = { bytes: Buffer } | { digest: string };
 export type BundleExpectation =
@@ -81,6 +84,8 @@ export interface VerifyBundleInput {
   requireTlogForKey?: boolean;
   /** Certificate verification departing from the Sigstore defaults. */
   certificate?: CertificateOptions;
+  /** Called between units of work; throws to stop (DEADLINE_EXCEEDED), which verifyBundle lets through. */
+  checkpoint?: () => void;
 }
 
 export type BundleSigner =
@@ -157,6 +162,9 @@ function parseBundleJson(input: unknown): { bundle: Bundle; mediaType: string } 
       refuse('bundle is not JSON');
     }
   }
+  // caps before any work whose cost grows with the counts
+  const over = bundleOverLimits(json);
+  if (over !== undefined) refuse(over);
   const shape = bundleShape.safeParse(json);
   if (!shape.success) {
     const issue = shape.error.issues[0]!;
@@ -363,7 +371,7 @@ function describe(err: unknown): string {
   return err instanceof TypeError || err instanceof RangeError ? `malformed bundle (${text})` : text;
 }
 
-function verifyOrThrow(input: VerifyBundleInput): VerifyBundleResult {
+async function verifyOrThrow(input: VerifyBundleInput): Promise<VerifyBundleResult> {
   const { bundle, mediaType } = parseBundleJson(input.bundleJson);
   const leafDer = leafCertificate(bundle);
   const expect = input.expect;
@@ -392,12 +400,16 @@ function verifyOrThrow(input: VerifyBundleInput): VerifyBundleResult {
     return refuse('signing certificate is unreadable');
   }
   if (leaf.ca) refuse('signing certificate is a CA certificate');
-  if ('certificate' in expect) return verifyForPolicy(input, expect.certificate, bundle, mediaType, leafDer!, leafKey);
+  if ('certificate' in expect) return await verifyForPolicy(input, expect.certificate, bundle, mediaType, leafDer!, leafKey);
 
   const { identity, issuer } = expect;
   checkTlogBodies(bundle, { cert: leafDer! });
   const entity = signedEntity(bundle, input.artifact, leafKey);
-  const signer = new Verifier(input.trust, { tlogThreshold: 1, ctlogThreshold: 1, timestampThreshold: 1 }).verify(entity);
+  const timed = entity.timestamps.filter(usable);
+  // without a timestamp the library refuses (threshold 1) before it looks at the chain
+  const trust = timed.length === 0 ? input.trust : await pinnedPath(input, bundle, leafDer!, timed, false);
+  input.checkpoint?.();
+  const signer = new Verifier(trust, { tlogThreshold: 1, ctlogThreshold: 1, timestampThreshold: 1 }).verify(entity);
   const san = signer.identity?.subjectAlternativeName;
   const gotIssuer = signer.identity?.extensions?.issuer;
   if (san !== identity) refuse(`certificate identity is ${san ?? '(none)'}, expected ${identity}`);
@@ -422,26 +434,35 @@ function currentTime(now: Date): EntityTimestamp {
 /** Timestamps the verifier can use: RFC 3161 ones, and Rekor entries with an inclusion promise (integrated time). */
 const usable = (t: EntityTimestamp): boolean => t.$case === 'timestamp-authority' || t.tlogEntry.inclusionPromise !== undefined;
 
-/** What the library's path builder would take for a root: its subject is its issuer, or it verifies itself. */
-function rootLike(c: CoreX509): boolean {
-  try {
-    return c.subject.equals(c.issuer) || c.verify();
-  } catch {
-    return true;
-  }
+/** When a timestamp says the signature was made: the time the library checks the chain at. */
+function timestampDate(t: EntityTimestamp): Date {
+  return t.$case === 'timestamp-authority' ? t.timestamp.signingTime : new Date(Number(t.tlogEntry.integratedTime) * 1000);
+}
+
+/** The intermediates a bundle's chain carries (legacy: cosign's chain annotation), DER. */
+function bundleIntermediates(bundle: Bundle): Buffer[] {
+  const vm = bundle.verificationMaterial.content;
+  if (vm.$case !== 'x509CertificateChain') return [];
+  return vm.x509CertificateChain.certificates.slice(1).map((c) => Buffer.from(c.rawBytes));
 }
 
 /**
- * Each CA's chain also offered the bundle's intermediates, so that a path from the leaf
- * may pass through them to a trusted root. Never a root: a path ends at the first
- * certificate the library deems self-signed, and one from the bundle must not end it.
+ * The trust material narrowed to one certificate authority whose chain is the path
+ * x509-path.ts chose and validated (RFC 5280, name constraints, EKU nesting) at every
+ * timestamp: the library then re-checks exactly that path, and never builds paths
+ * through certificates a signature brought along (its builder has no bounds).
  */
-function withBundleIntermediates(trust: TrustMaterial, bundle: Bundle): TrustMaterial {
-  const vm = bundle.verificationMaterial.content;
-  if (vm.$case !== 'x509CertificateChain' || vm.x509CertificateChain.certificates.length < 2) return trust;
-  const extra = vm.x509CertificateChain.certificates.slice(1).map((c) => CoreX509.parse(Buffer.from(c.rawBytes)));
-  if (extra.some(rootLike)) refuse('bundle certificate chain includes a root certificate (roots come from the trusted root only)');
-  return { ...trust, certificateAuthorities: trust.certificateAuthorities.map((ca) => ({ ...ca, certChain: [...extra, ...ca.certChain] })) };
+async function pinnedPath(input: VerifyBundleInput, bundle: Bundle, leafDer: Buffer, timestamps: EntityTimestamp[], withIntermediates: boolean): Promise<TrustMaterial> {
+  const bundleChain = withIntermediates ? bundleIntermediates(bundle) : [];
+  let path;
+  try {
+    path = await validatePath({ leaf: leafDer, untrusted: bundleChain, authorities: input.trust.certificateAuthorities, times: timestamps.map(timestampDate), checkpoint: input.checkpoint });
+  } catch (err) {
+    if (err instanceof PathRefusal) refuse(`certificate chain not trusted: ${err.message}`);
+    throw err;
+  }
+  const certChain = path.certificates.slice(1).map((der) => CoreX509.parse(Buffer.from(der)));
+  return { ...input.trust, certificateAuthorities: [{ certChain, validFor: path.authority.validFor }] };
 }
 
 /**
@@ -460,7 +481,7 @@ function withoutSCTs(cert: CoreX509): CoreX509 {
   return view;
 }
 
-function verifyForPolicy(input: VerifyBundleInput, rule: CertificateRule, bundle: Bundle, mediaType: string, leafDer: Buffer, leafKey: KeyObject): VerifyBundleResult {
+async function verifyForPolicy(input: VerifyBundleInput, rule: CertificateRule, bundle: Bundle, mediaType: string, leafDer: Buffer, leafKey: KeyObject): Promise<VerifyBundleResult> {
   const opts = input.certificate ?? {};
   const ignoreTlog = opts.ignoreTlog ?? false;
   const requireTlog = !ignoreTlog && (opts.requireTlog ?? true);
@@ -493,7 +514,16 @@ function verifyForPolicy(input: VerifyBundleInput, rule: CertificateRule, bundle
     entity = { ...entity, timestamps: timed };
   }
   if (!requireSCT && entity.key.$case === 'certificate') entity = { ...entity, key: { ...entity.key, certificate: withoutSCTs(entity.key.certificate) } };
-  const trust = opts.bundleIntermediates ? withBundleIntermediates(input.trust, bundle) : input.trust;
+  let trust: TrustMaterial;
+  try {
+    trust = await pinnedPath(input, bundle, leafDer, entity.timestamps, opts.bundleIntermediates ?? false);
+  } catch (err) {
+    if (err instanceof Refusal && timed.length === 0 && /not valid or expired/.test(err.message)) {
+      refuse(`${err.message} (checked at the current time${ignoreTlog ? '' : ': no Rekor entry or timestamp proves the signing time'})`);
+    }
+    throw err;
+  }
+  input.checkpoint?.();
   try {
     new Verifier(trust, { tlogThreshold: requireTlog ? 1 : 0, ctlogThreshold: requireSCT ? 1 : 0, timestampThreshold: requireTimestamp ? 1 : 0 }).verify(entity);
   } catch (err) {
@@ -509,11 +539,13 @@ function verifyForPolicy(input: VerifyBundleInput, rule: CertificateRule, bundle
   return { ok: true, signer: { type: 'certificate', identity, issuer: facts.issuer ?? '', facts }, mediaType, content: bundle.content.$case };
 }
 
-/** Verifies a bundle; never throws. */
-export function verifyBundle(input: VerifyBundleInput): VerifyBundleResult {
+/** Verifies a bundle; never throws, but for the checkpoint's DEADLINE_EXCEEDED. */
+export async function verifyBundle(input: VerifyBundleInput): Promise<VerifyBundleResult> {
   try {
-    return verifyOrThrow(input);
+    input.checkpoint?.();
+    return await verifyOrThrow(input);
   } catch (err) {
+    if (mustPropagate(err)) throw err;
     if (err instanceof Refusal && err.holder !== undefined) return { ok: false, reason: describe(err), holder: err.holder };
     return { ok: false, reason: describe(err) };
   }

@@ -57,11 +57,11 @@ describe('signatureFormats by signedIdentity', () => {
     expect(compiled(undefined).req.signatureFormats).toEqual(['legacy', 'bundle']);
   });
 
-  it('the attack: a bundle found next to the image does not satisfy an exactRepository requirement that did not ask for bundles', () => {
+  it('the attack: a bundle found next to the image does not satisfy an exactRepository requirement that did not ask for bundles', async () => {
     const { req } = compiled(IDENTITIES.exactRepository);
     // what discovery returns for a copied bundle; judged on its format first, before any crypto
     const copied: PreparedSignature = { found: { format: 'bundle', subject: `sha256:${'a'.repeat(64)}`, source: 'referrer' } as never, ok: false, problem: 'not read' };
-    const { report, judged } = evaluateSigstoreRequirement(req, [copied], [], parseReference('prod.example/app:v1'));
+    const { report, judged } = await evaluateSigstoreRequirement(req, [copied], [], parseReference('prod.example/app:v1'));
     expect(judged[0]!.status).toBe('ignored-format');
     expect(report).toMatchObject({ satisfied: false, code: 'NO_SIGNATURE' });
   });

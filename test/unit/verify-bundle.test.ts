@@ -36,7 +36,7 @@ describe('verifyPrehashed', () => {
     });
   }
 
-  it('RSA PKCS#1 v1.5', () => {
+  it('RSA PKCS#1 v1.5', async () => {
     const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const digest = createHash('sha256').update(message).digest();
     const sig = sign('sha256', message, privateKey);
@@ -44,7 +44,7 @@ describe('verifyPrehashed', () => {
     expect(verifyPrehashed(publicKey, createHash('sha256').update('x').digest(), sig, 'sha256')).toBe(false);
   });
 
-  it('Ed25519 cannot be checked over a digest', () => {
+  it('Ed25519 cannot be checked over a digest', async () => {
     const { publicKey, privateKey } = generateKeyPairSync('ed25519');
     const sig = sign(null, message, privateKey);
     expect(verifyPrehashed(publicKey, createHash('sha256').update(message).digest(), sig, 'sha256')).toBe(false);
@@ -89,40 +89,40 @@ describe('verifyBundle', () => {
   const digest = `sha256:${createHash('sha256').update(message).digest('hex')}`;
   const opts = { trust: noTrust, expect: { publicKey }, requireTlogForKey: false };
 
-  it('verifies a key-signed message signature over bytes and over a digest', () => {
+  it('verifies a key-signed message signature over bytes and over a digest', async () => {
     const bundleJson = keyBundle(privateKey, 'message');
-    expect(verifyBundle({ ...opts, bundleJson, artifact: { bytes: message } })).toMatchObject({ ok: true, signer: { type: 'key' } });
-    expect(verifyBundle({ ...opts, bundleJson, artifact: { digest } })).toMatchObject({ ok: true });
+    expect((await verifyBundle({ ...opts, bundleJson, artifact: { bytes: message } }))).toMatchObject({ ok: true, signer: { type: 'key' } });
+    expect((await verifyBundle({ ...opts, bundleJson, artifact: { digest } }))).toMatchObject({ ok: true });
   });
 
-  it('rejects a bad signature in digest mode (checked on the digest, not trusted from the bundle)', () => {
+  it('rejects a bad signature in digest mode (checked on the digest, not trusted from the bundle)', async () => {
     const bundleJson = keyBundle(privateKey, 'message');
     const sig = Buffer.from((bundleJson as { messageSignature: { signature: string } }).messageSignature.signature, 'base64');
     sig[sig.length - 2]! ^= 1;
     (bundleJson as { messageSignature: { signature: string } }).messageSignature.signature = sig.toString('base64');
-    expect(verifyBundle({ ...opts, bundleJson, artifact: { digest } })).toEqual({ ok: false, reason: 'signature verification failed' });
-    expect(verifyBundle({ ...opts, bundleJson, artifact: { bytes: message } })).toEqual({ ok: false, reason: 'signature verification failed' });
+    expect((await verifyBundle({ ...opts, bundleJson, artifact: { digest } }))).toEqual({ ok: false, reason: 'signature verification failed' });
+    expect((await verifyBundle({ ...opts, bundleJson, artifact: { bytes: message } }))).toEqual({ ok: false, reason: 'signature verification failed' });
   });
 
-  it('rejects another key, another artifact, and a key bundle without a tlog entry by default', () => {
+  it('rejects another key, another artifact, and a key bundle without a tlog entry by default', async () => {
     const bundleJson = keyBundle(privateKey, 'message');
     const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
-    expect(verifyBundle({ ...opts, expect: { publicKey: other }, bundleJson, artifact: { digest } }).ok).toBe(false);
-    expect(verifyBundle({ ...opts, bundleJson, artifact: { bytes: Buffer.from('other') } })).toMatchObject({ ok: false, reason: expect.stringMatching(/message digest/) });
-    expect(verifyBundle({ ...opts, requireTlogForKey: undefined, bundleJson, artifact: { digest } })).toMatchObject({ ok: false, reason: expect.stringMatching(/tlog/) });
+    expect((await verifyBundle({ ...opts, expect: { publicKey: other }, bundleJson, artifact: { digest } })).ok).toBe(false);
+    expect((await verifyBundle({ ...opts, bundleJson, artifact: { bytes: Buffer.from('other') } }))).toMatchObject({ ok: false, reason: expect.stringMatching(/message digest/) });
+    expect((await verifyBundle({ ...opts, requireTlogForKey: undefined, bundleJson, artifact: { digest } }))).toMatchObject({ ok: false, reason: expect.stringMatching(/tlog/) });
   });
 
-  it('checks the in-toto subject of a DSSE bundle against the artifact', () => {
+  it('checks the in-toto subject of a DSSE bundle against the artifact', async () => {
     const hex = createHash('sha256').update(message).digest('hex');
     const bundleJson = keyBundle(privateKey, 'dsse', hex);
-    expect(verifyBundle({ ...opts, bundleJson, artifact: { bytes: message } })).toMatchObject({ ok: true, content: 'dsseEnvelope' });
-    expect(verifyBundle({ ...opts, bundleJson, artifact: { digest } })).toMatchObject({ ok: true });
-    expect(verifyBundle({ ...opts, bundleJson, artifact: { bytes: Buffer.from('x') } })).toMatchObject({ ok: false, reason: expect.stringMatching(/subject/) });
+    expect((await verifyBundle({ ...opts, bundleJson, artifact: { bytes: message } }))).toMatchObject({ ok: true, content: 'dsseEnvelope' });
+    expect((await verifyBundle({ ...opts, bundleJson, artifact: { digest } }))).toMatchObject({ ok: true });
+    expect((await verifyBundle({ ...opts, bundleJson, artifact: { bytes: Buffer.from('x') } }))).toMatchObject({ ok: false, reason: expect.stringMatching(/subject/) });
   });
 
-  it('turns garbage into a reason, never a throw', () => {
+  it('turns garbage into a reason, never a throw', async () => {
     for (const bundleJson of ['{', '{}', 'null', '[]', JSON.stringify({ mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json' })]) {
-      const r = verifyBundle({ ...opts, bundleJson, artifact: { digest } });
+      const r = (await verifyBundle({ ...opts, bundleJson, artifact: { digest } }));
       expect(r.ok).toBe(false);
       if (!r.ok) expect(r.reason).not.toMatch(/\n/);
     }
@@ -130,14 +130,14 @@ describe('verifyBundle', () => {
 });
 
 describe('trusted roots', () => {
-  it('builds the public-good root in', () => {
+  it('builds the public-good root in', async () => {
     const t = publicGoodTrust();
     expect(t.trust.tlogs.length).toBeGreaterThan(0);
     expect(t.trust.certificateAuthorities.length).toBeGreaterThan(0);
     expect(t.untrusted).toEqual([]);
   });
 
-  it('sets aside a log key without validFor.start instead of trusting it since 1970', () => {
+  it('sets aside a log key without validFor.start instead of trusting it since 1970', async () => {
     const root = publicGoodTrustedRootJSON() as { tlogs: { publicKey: { validFor?: { start?: string } } }[] };
     delete root.tlogs[0]!.publicKey.validFor!.start;
     const t = trustFromJSON(root, 'test');
@@ -145,7 +145,7 @@ describe('trusted roots', () => {
     expect(t.trust.tlogs.length).toBe(root.tlogs.length - 1);
   });
 
-  it('refuses what is not a trusted root', () => {
+  it('refuses what is not a trusted root', async () => {
     expect(() => trustFromJSON({ mediaType: 'x' }, 'test')).toThrow(/not a valid trusted root/);
   });
 });
