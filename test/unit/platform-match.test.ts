@@ -76,25 +76,20 @@ const ONLY_STRICT: Array<[string, string[], string[]]> = [
   ['linux/arm64', ['linux/arm64', 'linux/arm64/v8'], ['linux/arm', 'linux/arm/v8', 'linux/amd64', 'linux/arm/v9', 'linux/arm64/v9']],
 ];
 
-describe('platforms.Only (containerd/platforms TestOnly)', () => {
-  for (const [want, yes, no] of ONLY) {
-    it(want, () => {
-      const m = only(P(want));
-      for (const p of yes) expect(m.match(P(p)), `${want} should match ${p}`).toBe(true);
-      for (const p of no) expect(m.match(P(p)), `${want} should not match ${p}`).toBe(false);
-    });
-  }
-});
-
-describe('platforms.OnlyStrict (containerd/platforms TestOnlyStrict)', () => {
-  for (const [want, yes, no] of ONLY_STRICT) {
-    it(want, () => {
-      const m = onlyStrict(P(want));
-      for (const p of yes) expect(m.match(P(p)), `${want} should match ${p}`).toBe(true);
-      for (const p of no) expect(m.match(P(p)), `${want} should not match ${p}`).toBe(false);
-    });
-  }
-});
+for (const [name, comparer, table] of [
+  ['platforms.Only (containerd/platforms TestOnly)', only, ONLY],
+  ['platforms.OnlyStrict (containerd/platforms TestOnlyStrict)', onlyStrict, ONLY_STRICT],
+] as const) {
+  describe(name, () => {
+    for (const [want, yes, no] of table) {
+      it(want, () => {
+        const m = comparer(P(want));
+        for (const p of yes) expect(m.match(P(p)), `${want} should match ${p}`).toBe(true);
+        for (const p of no) expect(m.match(P(p)), `${want} should not match ${p}`).toBe(false);
+      });
+    }
+  });
+}
 
 describe('Normalize (TestParseSelector and database.go)', () => {
   // [as stated in a descriptor, what containerd normalises it to]
