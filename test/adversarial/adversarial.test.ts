@@ -66,6 +66,8 @@ afterAll(async () => {
 
 /** Generous: the deadline plus 1 s, plus 1.5 s for process start and a loaded 2-core machine. */
 const MARGIN_MS = 1500;
+/** Peak RSS of one verification, whatever the registry serves (issue 10, item 4). */
+const RSS_CAP_KIB = 256 * 1024;
 
 for (const cat of categories) {
   describe(cat.category, () => {
@@ -75,6 +77,7 @@ for (const cat of categories) {
       const inv = await c.run(ctx);
       const out: Outcome = await execute(inv, ctx);
       const problems = [...(c.verify ? await c.verify(out, ctx) : [])];
+      if (out.rssKiB !== undefined && out.rssKiB > RSS_CAP_KIB) problems.push(`peak RSS ${out.rssKiB} KiB over ${RSS_CAP_KIB} KiB`);
       const decisionOk = out.decision === c.expect.decision;
       const codeOk = c.expect.codes.includes(out.code);
       const deadlineMs = (out.deadline + 1) * 1000;

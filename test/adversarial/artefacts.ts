@@ -149,7 +149,7 @@ export function putBundleReferrer(
   repo: string,
   subject: Descriptor,
   bundle: Buffer,
-  opts: { artifactType?: string; listAs?: string; manifestSubject?: Descriptor; layerSize?: number } = {},
+  opts: { artifactType?: string; listAs?: string; manifestSubject?: Descriptor; layerSize?: number; unique?: string } = {},
 ): Stored {
   const empty = reg.putBlob('{}');
   const b = reg.putBlob(bundle);
@@ -161,7 +161,7 @@ export function putBundleReferrer(
     config: { mediaType: MT.OCI_EMPTY, digest: empty.digest, size: empty.size },
     layers: [{ mediaType: MT.BUNDLE_V03, digest: b.digest, size: opts.layerSize ?? b.size }],
     subject: { mediaType: (opts.manifestSubject ?? subject).mediaType, digest: (opts.manifestSubject ?? subject).digest, size: (opts.manifestSubject ?? subject).size },
-    annotations: { 'dev.sigstore.bundle.content': 'dsse-envelope', 'dev.sigstore.bundle.predicateType': COSIGN_PREDICATE },
+    annotations: { 'dev.sigstore.bundle.content': 'dsse-envelope', 'dev.sigstore.bundle.predicateType': COSIGN_PREDICATE, ...(opts.unique ? { 'org.example.adversarial': opts.unique } : {}) },
   });
   reg.addReferrer(repo, opts.listAs ?? subject.digest, { ...m.desc, artifactType });
   return m;
@@ -203,4 +203,9 @@ export function putIndex(
     { schemaVersion: 2, mediaType, manifests: entries.map((e) => ({ ...e.m.desc, ...(e.platform ? { platform: e.platform } : {}) })) },
     { tags: opts.tags ?? [] },
   );
+}
+
+/** The layer descriptors of a stored .sig image. */
+export function signatureLayersFor(sig: Stored): Descriptor[] {
+  return (JSON.parse(sig.bytes.toString()) as { layers: Descriptor[] }).layers;
 }

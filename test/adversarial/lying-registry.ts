@@ -112,6 +112,11 @@ export class LyingRegistry {
     return { digest, size: b.length };
   }
 
+  /** A stored blob's bytes. */
+  blob(digest: string): Buffer | undefined {
+    return this.blobs.get(digest);
+  }
+
   /**
    * Stores a manifest or index (a document, serialised as given, or raw bytes) under its
    * digest and the given tags, in one repository; served with `contentType` (default: its mediaType).

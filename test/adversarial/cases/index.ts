@@ -1,9 +1,12 @@
 /** Every category of the adversarial suite, in the order they run. */
 import type { Category } from '../harness.js';
+import { certificates } from './certificates.js';
+import { content } from './content.js';
 import { controls } from './controls.js';
+import { credentials } from './credentials.js';
+import { exhaustion } from './exhaustion.js';
 import { platform } from './platform.js';
 import { tampering } from './tampering.js';
 import { transplant } from './transplant.js';
-import { certificates } from './certificates.js';
 
-export const categories: Category[] = [controls, platform, transplant, tampering, certificates];
+export const categories: Category[] = [controls, platform, transplant, tampering, certificates, content, exhaustion, credentials];
