@@ -17,6 +17,8 @@ export const entrySchema = object(
     reason: string(),
     image: string(),
     digest: string(),
+    /** The platform manifest of an index, so that denyDigests applies to a cached verdict too. */
+    platformDigest: optional(string({ pattern: /^sha(?:256|512):[0-9a-f]+$/ })),
     scope: string(),
     signer: optional(string()),
     /** ms since the epoch */

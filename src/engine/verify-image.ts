@@ -10,6 +10,7 @@ import { ReasonCode, SigguardError, toSigguardError } from '../errors.js';
 import type { Policy, Requirement } from '../policy/load.js';
 import type { SignatureFormat } from '../policy/schema.js';
 import { scopeVerdict } from './scope-verdict.js';
+import { deniedDigest, denialReason, refuseDenied } from '../policy/deny-digests.js';
 import { withinBudget } from './budget.js';
 import { selectRequirements } from '../policy/select.js';
 import { type ImageReference, formatReference, withDefaultTag } from '../reference/reference.js';
@@ -74,6 +75,9 @@ export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Pro
     ...withinBudget(opts.client.budget, v),
     registryRequests: opts.requestCount(),
   });
+  // revoked content is refused whatever the scope says, insecureAcceptAnything included
+  const revoked = deniedDigest(opts.policy.denyDigests, [ref.digest, opts.intended?.digest]);
+  if (revoked !== undefined) return verdict({ digest: ref.digest, decision: 'deny', code: ReasonCode.DIGEST_DENIED, reason: denialReason(revoked), requirements: reports, signatures: [] });
   if (decided.verdict) return { ...decided.verdict, registryRequests: opts.requestCount() };
   const sigReqs = requirements.filter((r): r is Extract<Requirement, { type: 'sigstoreSigned' }> => r.type === 'sigstoreSigned');
 
@@ -87,6 +91,7 @@ export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Pro
     const selected = await selectManifest(opts.client, ref, manifest, isIndexMediaType(manifest.mediaType, manifest.json), opts.selection ?? { kind: 'containerd', platform: opts.platform });
     platform = selected.platformDigest;
     configDigest = selected.configDigest;
+    refuseDenied(opts.policy.denyDigests, [digest, ...selected.nested, platform]);
     const formats = new Set(sigReqs.flatMap((r) => r.signatureFormats));
     const subjects = [digest, ...selected.nested, ...(platform === undefined ? [] : [platform])];
     const found = await discover(opts.client, ref, subjects, formats);

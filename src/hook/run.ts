@@ -16,6 +16,7 @@ import type { Verdict } from '../engine/types.js';
 import { scopeVerdict } from '../engine/scope-verdict.js';
 import { ExitCode, ReasonCode, SigguardError, oneLine, toSigguardError } from '../errors.js';
 import { type Policy, loadPolicy } from '../policy/load.js';
+import { deniedDigest, denialReason } from '../policy/deny-digests.js';
 import { type ImageReference, formatReference, parseReference, withDefaultTag, withDigest } from '../reference/reference.js';
 import { parse, parseSeconds } from '../cli/args.js';
 import { type ContainerContext, readContext } from './annotations.js';
@@ -55,8 +56,26 @@ function fromEntry(e: CacheEntry, cache: Outcome['cache']): Outcome {
   return { decision: e.decision, code: e.code, reason: e.reason, image: e.image, digest: e.digest, scope: e.scope, ...(e.signer ? { signer: e.signer } : {}), ...(cache ? { cache } : {}) };
 }
 
+/** A cached verdict, unless a digest it involves (the platform manifest of an index) has been revoked since. */
+function fromCached(e: CacheEntry, cache: Outcome['cache'], policy: Policy): Outcome {
+  const revoked = deniedDigest(policy.denyDigests, [e.digest, e.platformDigest]);
+  if (revoked === undefined) return fromEntry(e, cache);
+  return { ...fromEntry(e, cache), decision: 'deny', code: ReasonCode.DIGEST_DENIED, reason: denialReason(revoked) };
+}
+
 function toEntry(key: string, v: Verdict, digest: string): CacheEntry {
-  return { key, decision: v.decision, code: v.code, reason: v.reason, image: v.image, digest, scope: v.scope, ...(v.signer ? { signer: v.signer } : {}), verifiedAt: Date.now() };
+  return {
+    key,
+    decision: v.decision,
+    code: v.code,
+    reason: v.reason,
+    image: v.image,
+    digest,
+    ...(v.platformDigest ? { platformDigest: v.platformDigest } : {}),
+    scope: v.scope,
+    ...(v.signer ? { signer: v.signer } : {}),
+    verifiedAt: Date.now(),
+  };
 }
 
 /** The registry verification: loaded only on a cache miss, so a warm start never evaluates the registry or sigstore code. */
@@ -123,6 +142,11 @@ async function decide(ctx: ContainerContext, containerId: string, policy: Policy
   const remaining = () => Math.max(1, deadlineAt - Date.now());
   const { named, pinned: ref } = await resolveOnNode(ctx, containerId, annotated, config, policy, remaining());
   mark('node');
+  // revoked content first: no scope (insecureAcceptAnything included), cached or stale allow outlives a revocation
+  const revoked = deniedDigest(policy.denyDigests, [ref.digest, named.digest, annotated.digest]);
+  if (revoked !== undefined) {
+    return { decision: 'deny', code: ReasonCode.DIGEST_DENIED, reason: denialReason(revoked), image: formatReference(withDefaultTag(named)), ...(ref.digest ? { digest: ref.digest } : {}) };
+  }
   const { scope, requirements, verdict: byScope } = scopeVerdict(ref, named, policy);
   // accept or reject by scope alone: no registry, no sigstore code, nothing to cache
   if (byScope) return fromVerdict(byScope);
@@ -135,7 +159,7 @@ async function decide(ctx: ContainerContext, containerId: string, policy: Policy
   const key = cacheKey(named, digest, scope, requirements, config.platform);
   const waitingSince = Date.now();
   const cached = store.read(key);
-  if (cached && isFresh(cached, Date.now(), settings)) return fromEntry(cached, 'hit');
+  if (cached && isFresh(cached, Date.now(), settings)) return fromCached(cached, 'hit', policy);
 
   // The leader stores its verdict before it releases the lock, so a follower never finds the
   // lock gone and the cache still empty.
@@ -144,8 +168,10 @@ async function decide(ctx: ContainerContext, containerId: string, policy: Policy
     if (verdict.decision === 'deny') {
       const stale = staleAllowFor(cached, verdict.code, Date.now(), settings);
       if (stale) {
+        const served = fromCached(stale, 'stale', policy);
+        if (served.decision === 'deny') return served;
         return {
-          ...fromEntry(stale, 'stale'),
+          ...served,
           reason: `${verdict.reason}; allowed by the verdict of ${new Date(stale.verifiedAt).toISOString()} (stale-if-error)`,
         };
       }
@@ -168,7 +194,7 @@ async function decide(ctx: ContainerContext, containerId: string, policy: Policy
     },
     verifyAndStore,
   );
-  return flight.kind === 'followed' ? fromEntry(flight.verdict, 'hit') : flight.result;
+  return flight.kind === 'followed' ? fromCached(flight.verdict, 'hit', policy) : flight.result;
 }
 
 export async function runHook(argv: string[], stdin: () => NodeJS.ReadableStream): Promise<number> {

@@ -4,10 +4,12 @@
  * and the image digest as subject. @sigstore/verify checks the signature;
  * what the signature is about is checked here, since the library does not.
  */
+import { X509Certificate } from 'node:crypto';
 import { type Bundle, bundleFromJSON } from '@sigstore/bundle';
 import { type SignedEntity, toSignedEntity } from '@sigstore/verify';
 import type { FoundSignature } from '../discovery/types.js';
 import { MalformedSignature } from './legacy.js';
+import { bundleOverLimits } from './limits.js';
 import { COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_TYPES, type SignedClaim, inTotoStatementSchema } from './payload.js';
 
 type BundleSignature = Extract<FoundSignature, { format: 'bundle' }>;
@@ -19,11 +21,30 @@ export function parseBundle(sig: BundleSignature): Bundle {
   } catch {
     throw new MalformedSignature('bundle is not JSON');
   }
+  // caps first: what follows costs per entry (quadratic duplicate checks in the library)
+  const over = bundleOverLimits(json);
+  if (over !== undefined) throw new MalformedSignature(over);
+  let bundle: Bundle;
   try {
-    return bundleFromJSON(json);
+    bundle = bundleFromJSON(json);
   } catch (err) {
     const fields = (err as { fields?: string[] }).fields;
     throw new MalformedSignature(`not a valid Sigstore bundle${fields?.length ? ` (${fields.join(', ')})` : ''}`);
+  }
+  checkCertificates(bundle);
+  return bundle;
+}
+
+/** Certificates that are not X.509 certificates (a public key where a certificate belongs) make the bundle malformed. */
+function checkCertificates(bundle: Bundle): void {
+  const vm = bundle.verificationMaterial.content;
+  const certs = vm.$case === 'certificate' ? [vm.certificate] : vm.$case === 'x509CertificateChain' ? vm.x509CertificateChain.certificates : [];
+  for (const c of certs) {
+    try {
+      new X509Certificate(Buffer.from(c.rawBytes));
+    } catch {
+      throw new MalformedSignature('bundle holds a certificate that is not an X.509 certificate');
+    }
   }
 }
 

@@ -14,6 +14,7 @@ import type { FoundSignature } from '../discovery/types.js';
 import { z } from '../zod.js';
 import { type TrustedKey, signatureHashFor } from './keys.js';
 import { withSignatureCheck } from './signature-check.js';
+import { SIGNATURE_LIMITS } from './limits.js';
 import { SIMPLE_SIGNING_TYPE, type SignedClaim, simpleSigningSchema } from './payload.js';
 
 type LegacySignature = Extract<FoundSignature, { format: 'legacy' }>;
@@ -78,11 +79,28 @@ export function legacyToBundle(sig: LegacySignature): Bundle {
   }
 }
 
-const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+const PEM_BEGIN = '-----BEGIN CERTIFICATE-----';
+const PEM_END = '-----END CERTIFICATE-----';
 
-function pemCertificates(text: string, what: string): X509Certificate[] {
-  const blocks = text.match(PEM_CERT) ?? [];
-  if (blocks.length === 0) throw new MalformedSignature(`${what} annotation holds no PEM certificate`);
+/** The PEM certificate blocks of an annotation, found in linear time, at most `max` of them. */
+function pemBlocks(text: string, max: number, what: string): string[] {
+  const blocks: string[] = [];
+  for (let at = text.indexOf(PEM_BEGIN); at >= 0; at = text.indexOf(PEM_BEGIN, at)) {
+    const end = text.indexOf(PEM_END, at + PEM_BEGIN.length);
+    if (end < 0) break;
+    if (blocks.length === max) throw new MalformedSignature(`${what} annotation holds more than ${max} certificates`);
+    blocks.push(text.slice(at, end + PEM_END.length));
+    at = end + PEM_END.length;
+  }
+  return blocks;
+}
+
+function pemCertificates(text: string, what: string, max: number): X509Certificate[] {
+  const blocks = pemBlocks(text, max, what);
+  if (blocks.length === 0) {
+    const key = text.includes('PUBLIC KEY-----') ? ' (it holds a public key, which is not a certificate)' : '';
+    throw new MalformedSignature(`${what} annotation holds no PEM certificate${key}`);
+  }
   return blocks.map((b) => {
     try {
       return new X509Certificate(b);
@@ -191,11 +209,11 @@ export function legacyBundles(sig: LegacySignature): LegacyBundles {
   attempt(() => {
     const leaf = sig.annotations[ANNOTATION_CERTIFICATE];
     if (leaf === undefined) return;
-    const leafCerts = pemCertificates(leaf, 'certificate');
+    const leafCerts = pemCertificates(leaf, 'certificate', 1);
     if (leafCerts.length !== 1) throw new MalformedSignature(`certificate annotation holds ${leafCerts.length} certificates, not 1`);
     const chainText = sig.annotations[ANNOTATION_CHAIN];
     // the chain ends with the root, which only the policy may name: intermediates only
-    const intermediates = chainText === undefined ? [] : pemCertificates(chainText, 'chain').filter((c) => !isSelfSigned(c));
+    const intermediates = chainText === undefined ? [] : pemCertificates(chainText, 'chain', SIGNATURE_LIMITS.chainCertificates).filter((c) => !isSelfSigned(c));
     chain = [leafCerts[0]!, ...intermediates].map((c) => c.raw.toString('base64'));
   });
   const problem = problems.length > 0 ? problems.join('; ') : undefined;

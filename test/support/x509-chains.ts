@@ -1,0 +1,108 @@
+/**
+ * Certificate chains of any shape, made with openssl for path-validation
+ * tests: CAs with name constraints, extended key usages, path length
+ * constraints, short lives; non-CA issuers; cycles (A issued by B, B by A:
+ * two certificates per subject, each key signing the other's); legacy cosign
+ * signatures (simple-signing payload signed by a leaf, with the certificate
+ * and chain annotations) that `pki` requirements judge.
+ */
+import { execFileSync } from 'node:child_process';
+import { X509Certificate, createHash, createPrivateKey, sign } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FoundSignature } from '../../src/discovery/types.js';
+
+export interface TestCert {
+  name: string;
+  pem: string;
+  der: Buffer;
+  /** The private key file that signed nothing yet / signs what this certificate issues. */
+  keyFile: string;
+}
+
+export interface CertSpec {
+  /** Unique file name stem. */
+  name: string;
+  /** openssl -subj, e.g. `/CN=sub CA`. */
+  subject: string;
+  /** The issuer; undefined: self-signed. */
+  issuer?: TestCert;
+  /** openssl extension lines (`basicConstraints = critical, CA:true`, …). */
+  ext: string[];
+  days?: number;
+  /** Key file to certify (default: a new P-256 key named after the certificate). */
+  keyFile?: string;
+}
+
+export const CA_EXT = ['basicConstraints = critical, CA:true', 'keyUsage = critical, keyCertSign, cRLSign', 'subjectKeyIdentifier = hash', 'authorityKeyIdentifier = keyid'];
+export const leafExt = (email: string, extra: string[] = ['extendedKeyUsage = codeSigning']) => [
+  'basicConstraints = critical, CA:false',
+  'keyUsage = critical, digitalSignature',
+  'subjectKeyIdentifier = hash',
+  'authorityKeyIdentifier = keyid',
+  `subjectAltName = email:${email}`,
+  ...extra,
+];
+
+export class CertFactory {
+  constructor(readonly dir: string) {
+    mkdirSync(dir, { recursive: true });
+  }
+
+  private openssl(args: string[]): void {
+    execFileSync('openssl', args, { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  }
+
+  newKey(name: string): string {
+    const file = join(this.dir, `${name}.key`);
+    this.openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', file]);
+    return file;
+  }
+
+  cert(spec: CertSpec): TestCert {
+    const keyFile = spec.keyFile ?? this.newKey(spec.name);
+    const cnf = join(this.dir, `${spec.name}.cnf`);
+    writeFileSync(cnf, `[req]\ndistinguished_name = dn\n[dn]\n[v3]\n${spec.ext.join('\n')}\n`);
+    const out = join(this.dir, `${spec.name}.pem`);
+    const days = String(spec.days ?? 365);
+    if (spec.issuer === undefined) {
+      this.openssl(['req', '-x509', '-new', '-key', keyFile, '-subj', spec.subject, '-days', days, '-sha256', '-config', cnf, '-extensions', 'v3', '-out', out]);
+    } else {
+      const csr = join(this.dir, `${spec.name}.csr`);
+      this.openssl(['req', '-new', '-key', keyFile, '-subj', spec.subject, '-config', cnf, '-out', csr]);
+      const issuerPem = join(this.dir, `${spec.issuer.name}.pem`);
+      const serial = `0x${createHash('sha256').update(spec.name).digest('hex').slice(0, 16)}`;
+      this.openssl(['x509', '-req', '-in', csr, '-CA', issuerPem, '-CAkey', spec.issuer.keyFile, '-set_serial', serial, '-days', days, '-sha256', '-extfile', cnf, '-extensions', 'v3', '-out', out]);
+    }
+    const pem = readFileSync(out, 'utf8');
+    return { name: spec.name, pem, der: new X509Certificate(pem).raw, keyFile };
+  }
+
+  /** A CA under `issuer` (or a root) with extra extension lines. */
+  ca(name: string, issuer: TestCert | undefined, extra: string[] = [], basic = 'basicConstraints = critical, CA:true', days?: number): TestCert {
+    const ext = [basic, ...CA_EXT.slice(1), ...extra];
+    return this.cert({ name, subject: `/O=sigguard-test/CN=${name}`, issuer, ext, ...(days !== undefined ? { days } : {}) });
+  }
+
+  leaf(name: string, issuer: TestCert, email: string, extra?: string[]): TestCert {
+    return this.cert({ name, subject: '/', issuer, ext: leafExt(email, extra) });
+  }
+
+  /** Writes PEM text to a file in the factory's folder; returns its path. */
+  file(name: string, text: string): string {
+    const path = join(this.dir, name);
+    writeFileSync(path, text);
+    return path;
+  }
+}
+
+/** A legacy cosign signature of `digest` by `leaf`, with the certificate and chain annotations. */
+export function legacySignature(leaf: TestCert, chainPem: string | undefined, digest: string, repo: string, certificateAnnotation?: string): Extract<FoundSignature, { format: 'legacy' }> {
+  const payload = Buffer.from(
+    JSON.stringify({ critical: { identity: { 'docker-reference': repo }, image: { 'docker-manifest-digest': digest }, type: 'cosign container image signature' }, optional: null }),
+  );
+  const signature = sign('sha256', payload, createPrivateKey(readFileSync(leaf.keyFile))).toString('base64');
+  const annotations: Record<string, string> = { 'dev.cosignproject.cosign/signature': signature, 'dev.sigstore.cosign/certificate': certificateAnnotation ?? leaf.pem };
+  if (chainPem !== undefined) annotations['dev.sigstore.cosign/chain'] = chainPem;
+  return { format: 'legacy', subject: digest, source: `test ${leaf.name}`, payload, signature, annotations };
+}
