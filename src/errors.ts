@@ -59,6 +59,8 @@ export const ReasonCode = {
   NODE_LOOKUP_FAILED: 'NODE_LOOKUP_FAILED',
   /** Hook: the node's image has no repo digest in the repository the pod names. */
   NODE_IMAGE_MISMATCH: 'NODE_IMAGE_MISMATCH',
+  /** A digest involved (as named, the index, the platform manifest) is on the policy's denyDigests list. */
+  DIGEST_DENIED: 'DIGEST_DENIED',
   /** Wrong command-line usage. */
   USAGE: 'USAGE',
   /** A bug: something threw that should not have. Always a denial. */

@@ -11,7 +11,8 @@ import type { Requirement } from '../policy/load.js';
 import { type ImageReference, formatReference } from '../reference/reference.js';
 import type { Platform } from '../registry/platform.js';
 
-export const CACHE_FORMAT = 1;
+/** 2: entries carry the platform digest (denyDigests applies to cached verdicts). */
+export const CACHE_FORMAT = 2;
 
 function canonicalRequirement(r: Requirement): unknown {
   if (r.type !== 'sigstoreSigned') return { type: r.type };

@@ -253,6 +253,12 @@ export function generateCrioFiles(input: PolicyInput, options: CrioOptions): Cri
     else problems.push({ where: 'mode', why, fallback: true });
   }
 
+  if (input.denyDigests.length > 0) {
+    const why = `denyDigests (${input.denyDigests.length}): policy.json has no revocation list, and its digest scopes apply only to images named by that digest: a tag or an index resolving to a denied digest would pass CRI-O`;
+    if (opts.hookFallback) handed.push({ where: 'denyDigests', why: `${why}; the hook refuses those digests at every container start` });
+    else problems.push({ where: 'denyDigests', why, fallback: true });
+  }
+
   const docker: Record<string, RequirementJson[]> = {};
   if (!(warnMode && opts.hookFallback)) {
     for (const scope of Object.keys(input.scopes).sort()) {

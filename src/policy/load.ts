@@ -8,6 +8,7 @@ import type { z } from 'zod';
 import type { DocCache } from '../cache/doc-cache.js';
 import { parseDocument } from './document.js';
 import { UntrustedFileError, readProblem, readTrustedFile } from './file-trust.js';
+import { digestScopeWarning } from './deny-digests.js';
 import { bundleIdentityWarning, defaultSignatureFormats } from './formats.js';
 import { formatPath } from './path.js';
 import { ReasonCode, SigguardError } from '../errors.js';
@@ -37,6 +38,8 @@ export interface Policy {
   tagResolution: PolicyInput['tagResolution'];
   nonKubernetes: PolicyInput['nonKubernetes'];
   scopes: Map<string, Requirement[]>;
+  /** Revoked manifest and index digests: refused whatever the name, the scope or a cached verdict. */
+  denyDigests: ReadonlySet<string>;
   /** Lines worth saying about a valid policy (`path: message`), e.g. regular expressions cosign reads differently. */
   warnings: string[];
 }
@@ -115,6 +118,8 @@ export function buildPolicy(input: PolicyInput, file: string, baseDir: string = 
   for (const [scope, reqs] of Object.entries(input.scopes)) {
     const problem = scopeProblem(scope);
     if (problem !== undefined) throw policyError(file, formatPath(['scopes', scope]), problem);
+    const digestScope = digestScopeWarning(scope, input.denyDigests);
+    if (digestScope !== undefined) warnings.push(`${formatPath(['scopes', scope])}: ${digestScope}`);
     scopes.set(
       scope,
       reqs.map((req, i): Requirement => {
@@ -148,6 +153,7 @@ export function buildPolicy(input: PolicyInput, file: string, baseDir: string = 
     tagResolution: input.tagResolution,
     nonKubernetes: input.nonKubernetes,
     scopes,
+    denyDigests: new Set(input.denyDigests),
     warnings,
   };
 }

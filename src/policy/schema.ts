@@ -8,6 +8,9 @@ import { z } from '../zod.js';
 export const signatureFormats = ['legacy', 'bundle'] as const;
 export type SignatureFormat = (typeof signatureFormats)[number];
 
+/** A denyDigests entry: written as registries and runtimes write digests (lower-case hex), so that it matches. */
+export const DENIED_DIGEST = /^(?:sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$/;
+
 export const KEY_SOURCES = ['keyPath', 'keyPaths', 'keyData', 'keyDatas', 'fulcio', 'pki', 'keyless'] as const;
 export const REKOR_KEY_SOURCES = ['rekorPublicKeyPath', 'rekorPublicKeyPaths', 'rekorPublicKeyData', 'rekorPublicKeyDatas'] as const;
 
@@ -183,6 +186,8 @@ function build() {
     tagResolution: z.enum(['never', 'registry']).default('never'),
     nonKubernetes: z.enum(['verify', 'allow', 'deny']).default('verify'),
     scopes: z.record(z.string(), z.array(requirementSchema).min(1)).default({}),
+    /** Revoked content: refused whatever the name, the scope or a cached verdict says (sigguard's field). */
+    denyDigests: z.array(z.string().regex(DENIED_DIGEST, 'not a digest: sha256: and 64 lower-case hex digits (or sha512: and 128)')).default([]),
   });
 
   return { signedIdentitySchema, keylessIdentitySchema, keylessSchema, requirementSchema, policySchema };
