@@ -3,10 +3,12 @@ import type { Category } from '../harness.js';
 import { certificates } from './certificates.js';
 import { content } from './content.js';
 import { controls } from './controls.js';
+import { denyDigests } from './deny-digests.js';
 import { credentials } from './credentials.js';
 import { exhaustion } from './exhaustion.js';
 import { platform } from './platform.js';
+import { references } from './references.js';
 import { tampering } from './tampering.js';
 import { transplant } from './transplant.js';
 
-export const categories: Category[] = [controls, platform, transplant, tampering, certificates, content, exhaustion, credentials];
+export const categories: Category[] = [controls, platform, transplant, tampering, certificates, content, exhaustion, credentials, references, denyDigests];

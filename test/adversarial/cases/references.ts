@@ -1,0 +1,83 @@
+/**
+ * Reference and scope normalisation: a reject scope (under `default: accept`)
+ * must not be escaped by another spelling of the same image — docker.io,
+ * index.docker.io, library/, ports, case — and a scope must not be entered
+ * across a prefix boundary (localhost:5001/app vs localhost:5001/application)
+ * or a `*.` wildcard's edge. Policy scopes decide without the registry.
+ */
+import type { Case, Category, Ctx } from '../harness.js';
+import { allow, check, deny } from './util.js';
+
+const D = `sha256:${'6'.repeat(64)}`;
+const REFUSED = ['POLICY_REJECT', 'INVALID_REFERENCE'];
+
+function escape(image: string, attack: string): Case {
+  return { name: image, attack, expect: deny(...REFUSED), run: (ctx) => check(image, { policy: ctx.shared.refPolicy }) };
+}
+
+function boundary(image: string, attack: string): Case {
+  // under default: reject, a scope that accepts must not be entered from a neighbour
+  return { name: `${image} (default reject)`, attack, expect: deny(...REFUSED), run: (ctx) => check(image, { policy: ctx.shared.refStrict }) };
+}
+
+export const references: Category = {
+  category: 'reference and scope normalisation',
+  async setup(ctx: Ctx) {
+    ctx.shared.refPolicy = ctx.writePolicy(`version: 1
+default: accept
+scopes:
+  "docker.io/library/busybox":
+    - type: reject
+  "localhost:5001":
+    - type: reject
+  "localhost:5001/app":
+    - type: insecureAcceptAnything
+  "*.example.com":
+    - type: reject
+  "quay.io/acme":
+    - type: reject
+`);
+    ctx.shared.refStrict = ctx.writePolicy(`version: 1
+default: reject
+scopes:
+  "localhost:5001/app":
+    - type: insecureAcceptAnything
+  "*.example.com":
+    - type: insecureAcceptAnything
+  "quay.io/acme":
+    - type: insecureAcceptAnything
+`);
+  },
+  cases: [
+    escape('busybox', 'short name for docker.io/library/busybox'),
+    escape('library/busybox', 'library/ without the registry'),
+    escape('docker.io/busybox', 'docker.io without library/'),
+    escape('index.docker.io/library/busybox', 'the legacy Docker Hub name'),
+    escape(`busybox@${D}`, 'by digest'),
+    escape(`index.docker.io/busybox:latest@${D}`, 'legacy name, no library/, tag and digest'),
+    escape('localhost:5001/application', 'a longer name sharing the accepted prefix localhost:5001/app'),
+    escape('localhost:5001/app-evil', 'prefix with a dash'),
+    escape('localhost:05001/other', 'the rejected registry with a zero-padded port'),
+    escape('LOCALHOST:5001/other', 'the rejected registry in upper case'),
+    escape('a.example.com/app', 'a subdomain of the *. wildcard'),
+    escape('b.a.example.com/app', 'a deeper subdomain of the *. wildcard'),
+    escape('A.EXAMPLE.COM/app', 'a subdomain in upper case'),
+    escape('quay.io/acme/app', 'inside the rejected namespace'),
+    escape('quay.io:443/acme/app', 'the rejected registry with its default https port spelt out'),
+    boundary('localhost:5001/application', 'a longer name sharing the accepted prefix'),
+    boundary('localhost:5001', 'the registry itself (no repository)'),
+    boundary('localhost/app', 'the accepted repository without the port'),
+    boundary('localhost:5002/app', 'the accepted repository on another port'),
+    boundary('example.com/app', 'the apex of a *. wildcard'),
+    boundary('evilexample.com/app', 'a name ending like the wildcard without the dot'),
+    boundary('example.com.evil.io/app', 'the wildcard domain as a prefix of another'),
+    boundary('quay.io/acmeevil/app', 'a namespace sharing the accepted prefix'),
+    boundary('quay.io/acme-evil/app', 'a namespace with a dash'),
+    {
+      name: 'control: localhost:5001/app/sub (default reject)',
+      attack: 'none: a repository inside the accepted namespace',
+      expect: allow('POLICY_ACCEPT'),
+      run: (ctx) => check('localhost:5001/app/sub', { policy: ctx.shared.refStrict }),
+    },
+  ],
+};
