@@ -12,7 +12,10 @@
 #   DIR/* (--keys)    -> /etc/sigguard/keys/       (public keys only: a private key is refused)
 #   FILE (--config)   -> /etc/sigguard/config.yaml
 #   then `sigguard install-node --containerd-config FILE` puts the hook into the base runtime
-#   spec of every runtime handler (state in /etc/sigguard/installed.json), restarts containerd
+#   spec of every runtime handler of the configuration containerd loads (FILE merged with its
+#   imports; handlers without a base spec get one through sigguard's drop-in
+#   sigguard-handlers.toml next to FILE), checks that with `install-node --check` (state in
+#   /etc/sigguard/installed.json), restarts containerd
 #   (--restart CMD, default "systemctl restart containerd") and waits, bounded, until it answers
 #   again (`crictl info` where crictl is installed, else `ctr version`).
 #   The files it put are listed in /etc/sigguard/installed-files; a re-install replaces them.
@@ -97,7 +100,7 @@ while (($# > 0)); do
       shift 2
       ;;
     --uninstall) uninstall=true && shift ;;
-    -h | --help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//' && exit 0 ;;
+    -h | --help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//' && exit 0 ;;
     *) usage "unknown argument: $1" ;;
   esac
 done
@@ -260,5 +263,8 @@ if ! out=$("$sigguard" "${node_args[@]}" 2>&1); then
   die "putting the hook into $cfg failed: $(last_line "$out") (install.sh --uninstall takes back what was done)"
 fi
 printf '%s\n' "$out"
+if ! out=$("$sigguard" install-node --check --containerd-config "$cfg" --state "$(at "$STATE")" 2>&1); then
+  die "a runtime handler of $cfg is still without the hook: $(last_line "$out") (install.sh --uninstall takes back what was done)"
+fi
 restart_containerd
 echo "$("$sigguard" version 2>/dev/null | head -n1) installed under ${root}"

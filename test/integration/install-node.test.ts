@@ -1,120 +1,325 @@
 /**
- * install-node on containerd configurations as Kind and containerd write
- * them: the hook reaches the base spec of every runtime handler, a handler
- * without one gets one, containerd itself still reads the result, and
- * --uninstall takes back exactly what install did.
+ * install-node against real containerd 1.7 and 2.1:
+ *
+ * - the model of containerd's configuration (main file + imports, merged by
+ *   each line's rules) agrees with `containerd config dump` on many shapes,
+ *   and after install-node the dump shows every handler with a base spec that
+ *   runs sigguard; --uninstall leaves every file byte for byte as it was
+ *   (comments, layout, JSON indentation), and no other tool's file is touched;
+ * - on a running containerd node, a pod whose RuntimeClass handler is defined
+ *   in an imported drop-in (as GPU toolkits install theirs) is refused with an
+ *   unsigned image once installed; a handler added after install is reported
+ *   by `install-node --check` (exit 1) and guarded by the next install.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
-import { describe, expect, it } from 'vitest';
-import { sigguard } from '../support/cli.js';
-import { ROOT } from '../support/paths.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ContainerdNode, RUNC, containerdBins, launch, nodeMounts, nodeProcesses, prepareNode, restartNode, stopNode } from '../../e2e/node/containerd-node.js';
+import { Kubelet } from '../../e2e/node/kubelet.js';
+import { effective, loadOrder } from '../../src/installer/containerd-effective.js';
+import { type Run, sigguard } from '../support/cli.js';
+import { ROOT, SIGGUARD, requireTools } from '../support/paths.js';
+import { type World, makeWorld } from '../support/world.js';
 
-const BIN = { '1.7': resolve(ROOT, '.tools/containerd-1.7/bin'), '2.1': resolve(ROOT, '.tools/containerd-2.1/bin') };
+type Version = '1.7' | '2.1';
+const VERSIONS = ['1.7', '2.1'] as const;
+const SEM = { '1.7': '1.x', '2.1': '2.x' } as const;
+const CRI = { '1.7': 'io.containerd.grpc.v1.cri', '2.1': 'io.containerd.cri.v1.runtime' } as const;
+const HOOK = { path: '/usr/local/bin/sigguard', args: ['sigguard', 'hook'], timeout: 10 };
 
-function setup(version: '1.7' | '2.1', toml: (dir: string) => string, withKindSpec: boolean) {
-  const dir = mkdtempSync(join(tmpdir(), 'sigguard-node-'));
-  mkdirSync(join(dir, 'etc/containerd'), { recursive: true });
-  const config = join(dir, 'etc/containerd/config.toml');
-  writeFileSync(config, toml(dir));
-  if (withKindSpec) {
-    const spec = JSON.parse(execFileSync(join(BIN[version], 'ctr'), ['oci', 'spec']).toString());
-    spec.hooks = { createContainer: [{ path: '/kind/bin/mount-product-files.sh' }] };
-    writeFileSync(join(dir, 'etc/containerd/cri-base.json'), JSON.stringify(spec, null, 2));
-  }
-  return { dir, config, state: join(dir, 'etc/sigguard/installed.json') };
-}
-
-const install = (version: '1.7' | '2.1', s: ReturnType<typeof setup>, extra: string[] = []) =>
-  sigguard(['install-node', '--containerd-config', s.config, '--state', s.state, '--ctr', join(BIN[version], 'ctr'), ...extra]);
-
-const json = (f: string) => JSON.parse(readFileSync(f, 'utf8'));
-const toml = (f: string) => parseToml(readFileSync(f, 'utf8'));
-
-/** containerd itself must still read the configuration. */
-function containerdReads(version: '1.7' | '2.1', config: string): string {
-  return execFileSync(join(BIN[version], 'containerd'), ['--config', config, 'config', 'dump'], { encoding: 'utf8' });
-}
-
-const kind17 = (dir: string) => `version = 2
-[plugins."io.containerd.grpc.v1.cri"]
-  restrict_oom_score_adj = true
-[plugins."io.containerd.grpc.v1.cri".containerd]
-  default_runtime_name = "runc"
-[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-  runtime_type = "io.containerd.runc.v2"
-  base_runtime_spec = "${dir}/etc/containerd/cri-base.json"
-[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.test-handler]
-  runtime_type = "io.containerd.runc.v2"
-`;
-const kind21 = (dir: string) => `version = 3
-[plugins."io.containerd.cri.v1.runtime"]
-  restrict_oom_score_adj = true
-[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
-  runtime_type = "io.containerd.runc.v2"
-  base_runtime_spec = "${dir}/etc/containerd/cri-base.json"
-[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
-  SystemdCgroup = true
-[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.gvisor]
-  runtime_type = "io.containerd.runsc.v1"
-`;
-
-describe.each([
-  ['1.7', kind17],
-  ['2.1', kind21],
-] as const)('containerd %s, Kind-shaped configuration', (version, toml17or21) => {
-  it('hooks every handler, gives one a base spec, and uninstalls exactly', async () => {
-    const s = setup(version, toml17or21, true);
-    const beforeConfig = toml(s.config);
-    const beforeSpec = json(join(s.dir, 'etc/containerd/cri-base.json'));
-    const r = await install(version, s);
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/sigguard hook in 2 runtime handlers/);
-    const cfg = toml(s.config) as any;
-    const runtimes = version === '1.7' ? cfg.plugins['io.containerd.grpc.v1.cri'].containerd.runtimes : cfg.plugins['io.containerd.cri.v1.runtime'].containerd.runtimes;
-    const other = version === '1.7' ? 'test-handler' : 'gvisor';
-    expect(runtimes.runc.base_runtime_spec).toBe(`${s.dir}/etc/containerd/cri-base.json`);
-    expect(runtimes[other].base_runtime_spec).toBe(`${s.dir}/etc/containerd/sigguard-base-${other}.json`);
-    for (const f of [runtimes.runc.base_runtime_spec, runtimes[other].base_runtime_spec]) {
-      expect(json(f).hooks.createRuntime).toEqual([{ path: '/usr/local/bin/sigguard', args: ['sigguard', 'hook'], timeout: 10 }]);
+/** Every file under `dir`, path → bytes. */
+function snapshot(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) out[relative(dir, p)] = readFileSync(p, 'latin1');
     }
-    expect(json(runtimes.runc.base_runtime_spec).hooks.createContainer).toEqual([{ path: '/kind/bin/mount-product-files.sh' }]);
-    expect(containerdReads(version, s.config)).toContain('sigguard-base-');
+  };
+  walk(dir);
+  return out;
+}
 
-    expect((await install(version, s)).code).toBe(0); // idempotent
-    expect(toml(s.config)).toEqual(cfg);
+/** The handlers `containerd config dump` shows, with their base specs. */
+function dumpHandlers(version: Version, config: string): Record<string, string> {
+  const out = execFileSync(containerdBins(version).containerd, ['--config', config, 'config', 'dump'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const t = parseToml(out) as any;
+  const rt = t.plugins?.[CRI[version]]?.containerd?.runtimes ?? {};
+  return Object.fromEntries(Object.entries(rt).map(([k, v]: [string, any]) => [k, v.base_runtime_spec ?? '']));
+}
 
-    const u = await install(version, s, ['--uninstall']);
-    expect(u.code, u.stderr).toBe(0);
-    expect(toml(s.config)).toEqual(beforeConfig);
-    expect(json(join(s.dir, 'etc/containerd/cri-base.json'))).toEqual(beforeSpec);
-    expect(existsSync(`${s.dir}/etc/containerd/sigguard-base-${other}.json`)).toBe(false);
-    expect(existsSync(s.state)).toBe(false);
-    containerdReads(version, s.config);
+/** What the model says, in the same shape. */
+function modelHandlers(version: Version, config: string): Record<string, string> {
+  return Object.fromEntries(effective(loadOrder(config), SEM[version]).handlers.map((h) => [h.name, h.baseSpec ?? '']));
+}
+
+const installNode = (version: Version, config: string, state: string, extra: string[] = []): Promise<Run> =>
+  sigguard(['install-node', '--containerd-config', config, '--state', state, '--ctr', containerdBins(version).ctr, ...extra]);
+
+function writeTree(dir: string, files: Record<string, string>): void {
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, name)), { recursive: true });
+    writeFileSync(join(dir, name), text.replaceAll('$D', dir));
+  }
+}
+
+const h = (version: Version, name: string, body = 'runtime_type = "io.containerd.runc.v2"') => `[plugins."${CRI[version]}".containerd.runtimes.${name}]\n  ${body}\n`;
+const spec = (hooks?: object) => `${JSON.stringify({ ociVersion: '1.1.0', process: { cwd: '/' }, ...(hooks ? { hooks } : {}) }, null, 4)}\n`;
+
+/** Configuration shapes, each a tree under etc/containerd with config.toml as the main file. */
+function shapes(version: Version): Record<string, Record<string, string>> {
+  const v = version === '1.7' ? 2 : 3;
+  const s: Record<string, Record<string, string>> = {
+    'a GPU drop-in through a glob, comments everywhere': {
+      'config.toml': `# the operator's config\nversion = ${v} # keep\nimports = ["conf.d/*.toml"] # GPU toolkit\n\n# the default handler\n${h(version, 'runc', 'runtime_type = "io.containerd.runc.v2"\n  base_runtime_spec = "$D/cri-base.json" # Kind')}\n${h(version, 'plain')}`,
+      'cri-base.json': spec({ createContainer: [{ path: '/kind/bin/mount-product-files.sh' }] }),
+      // 1.x replaces the CRI section with a drop-in's: GPU toolkits for 1.x write it whole
+      'conf.d/99-nvidia.toml': `# nvidia-ctk\nversion = ${v}\n${version === '1.7' ? `${h(version, 'runc', 'runtime_type = "io.containerd.runc.v2"\n  base_runtime_spec = "$D/cri-base.json"')}${h(version, 'plain')}` : ''}${h(version, 'nvidia')}[plugins."${CRI[version]}".containerd.runtimes.nvidia.options]\n  BinaryName = "/usr/bin/nvidia-container-runtime"\n`,
+      'conf.d/README': 'not a toml: not imported\n',
+    },
+    'nested imports, relative and absolute, a later file with the same handler': {
+      'config.toml': `version = ${v}\nimports = ["a.toml", "$D/c.toml"]\n`,
+      'a.toml': `imports = ["sub/b.toml"]\n${h(version, 'kata', 'runtime_type = "io.containerd.kata.v2"\n  base_runtime_spec = "$D/kata.json"')}`,
+      'sub/b.toml': h(version, 'kata', 'runtime_type = "io.containerd.kata.v2"\n  privileged_without_host_devices = true'),
+      'c.toml': h(version, 'gvisor', 'runtime_type = "io.containerd.runsc.v1"'),
+      'kata.json': spec(),
+    },
+    'an empty main file': { 'config.toml': `version = ${v}\n` },
+    'handlers only in a drop-in with a character class glob': {
+      'config.toml': `version = ${v}\nimports = ["d/[0-9]*.toml"]\n[debug]\n  level = "info"\n`,
+      'd/10-a.toml': h(version, 'a'),
+      'd/x-b.toml': h(version, 'b'),
+    },
+  };
+  if (version === '2.1') {
+    s['2.x: a later empty base_runtime_spec clears one'] = {
+      'config.toml': `version = 3\nimports = ["z.toml"]\n${h(version, 'runc', 'base_runtime_spec = "$D/cri-base.json"')}${h(version, 'other', 'base_runtime_spec = "$D/cri-base.json"')}`,
+      'z.toml': `version = 3\n${h(version, 'other', 'base_runtime_spec = ""')}`,
+      'cri-base.json': spec(),
+    };
+    s['2.x: a version 2 main file and a drop-in without a version, short plugin name'] = {
+      'config.toml': `version = 2\nimports = ["old.toml"]\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.v2h]\n  runtime_type = "io.containerd.runc.v2"\n`,
+      'old.toml': '[plugins.cri.containerd.runtimes.legacy]\n  runtime_type = "io.containerd.runc.v2"\n',
+    };
+  }
+  return s;
+}
+
+beforeAll(() => {
+  requireTools(SIGGUARD, ...VERSIONS.flatMap((v) => [containerdBins(v).containerd, containerdBins(v).ctr]));
+});
+
+describe.each(VERSIONS)('containerd %s: configuration', (version) => {
+  for (const [name, files] of Object.entries(shapes(version))) {
+    it(`${name}: the model agrees with config dump; install guards every handler, --check, uninstall byte for byte`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'sigguard-node-'));
+      const etc = join(dir, 'etc/containerd');
+      writeTree(etc, files);
+      const config = join(etc, 'config.toml');
+      const state = join(dir, 'etc/sigguard/installed.json');
+      expect(modelHandlers(version, config)).toEqual(dumpHandlers(version, config));
+      const before = snapshot(etc);
+
+      const r = await installNode(version, config, state);
+      if (version === '1.7' && name.startsWith('nested')) {
+        // 1.x: sub/b.toml loads last (breadth first) and replaces the CRI section: no drop-in can follow it
+        expect(r.code).toBe(2);
+        expect(r.stderr).toMatch(/cannot guard runtime handler kata: .*sub\/b.toml loads after the drop-in/);
+        expect(snapshot(etc)).toEqual(before);
+        return;
+      }
+      expect(r.code, r.stderr).toBe(0);
+      const dumped = dumpHandlers(version, config);
+      expect(Object.keys(dumped).sort()).toEqual(Object.keys(modelHandlers(version, config)).sort());
+      expect(modelHandlers(version, config)).toEqual(dumped);
+      for (const [handler, file] of Object.entries(dumped)) {
+        expect(file, handler).not.toBe('');
+        expect(JSON.parse(readFileSync(file, 'utf8')).hooks.createRuntime[0], `${handler}: ${file}`).toEqual(HOOK);
+      }
+      // no file of another tool changed; config.toml only by the import line
+      const during = snapshot(etc);
+      for (const [f, text] of Object.entries(before)) {
+        if (f === 'config.toml' || f.endsWith('.json')) continue;
+        expect(during[f], f).toBe(text);
+      }
+      const c = await installNode(version, config, state, ['--check']);
+      expect(c.code, c.stdout + c.stderr).toBe(0);
+      expect(c.stdout).toMatch(/^all \d+ runtime handlers? of .* run sigguard/);
+
+      expect((await installNode(version, config, state)).code).toBe(0); // again: same bytes
+      expect(snapshot(etc)).toEqual(during);
+
+      const u = await installNode(version, config, state, ['--uninstall']);
+      expect(u.code, u.stderr).toBe(0);
+      expect(u.stderr).toBe('');
+      expect(snapshot(etc)).toEqual(before);
+      expect(existsSync(state)).toBe(false);
+      rmSync(dir, { recursive: true, force: true });
+    });
+  }
+
+  it('a handler added after install: --check names it and exits 1; the next install guards it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sigguard-node-'));
+    const etc = join(dir, 'etc/containerd');
+    writeTree(etc, shapes(version)['a GPU drop-in through a glob, comments everywhere']!);
+    const config = join(etc, 'config.toml');
+    const state = join(dir, 'etc/sigguard/installed.json');
+    const before = snapshot(etc);
+    expect((await installNode(version, config, state)).code).toBe(0);
+    // 2.x: any new drop-in; 1.x: the tool rewrites the drop-in that holds the CRI section
+    const late = version === '2.1' ? 'conf.d/50-late.toml' : 'conf.d/99-nvidia.toml';
+    const lateText = version === '2.1' ? h(version, 'late') : `${readFileSync(join(etc, late), 'utf8')}${h(version, 'late')}`;
+    const original = before[late];
+    writeFileSync(join(etc, late), lateText);
+    const c = await installNode(version, config, state, ['--check']);
+    expect(c.code).toBe(1);
+    if (version === '2.1') expect(c.stdout).toMatch(/^unguarded runtime handler late: it has no base_runtime_spec \(defined in .*50-late.toml\)$/m);
+    else expect(c.stdout).toMatch(/drop-in .* differs from .*99-nvidia.toml now/);
+    expect((await installNode(version, config, state)).code).toBe(0);
+    expect((await installNode(version, config, state, ['--check'])).code).toBe(0);
+    expect(dumpHandlers(version, config).late).toMatch(/sigguard-base-late.json$/);
+    expect((await installNode(version, config, state, ['--uninstall'])).code).toBe(0);
+    if (original === undefined) rmSync(join(etc, late));
+    else writeFileSync(join(etc, late), original);
+    expect(snapshot(etc)).toEqual(before);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('--check without an install: every handler unguarded, exit 1', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sigguard-node-'));
+    writeTree(join(dir, 'etc/containerd'), shapes(version)['nested imports, relative and absolute, a later file with the same handler']!);
+    const c = await installNode(version, join(dir, 'etc/containerd/config.toml'), join(dir, 'state.json'), ['--check', '--containerd', containerdBins(version).containerd]);
+    expect(c.code).toBe(1);
+    if (version === '2.1') expect(c.stdout).toMatch(/^unguarded runtime handler gvisor: it has no base_runtime_spec/m);
+    expect(c.stdout).toMatch(/^unguarded runtime handler kata: .*(no sigguard hook|no base_runtime_spec)/m);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
 
 describe('install-node edge cases', () => {
-  it('an empty version 3 config: containerd’s implicit runc handler is made explicit, then removed again', async () => {
-    const s = setup('2.1', () => 'version = 3\n', false);
-    const r = await install('2.1', s, ['--path', '/opt/sigguard', '--', '--deadline', '5']);
-    expect(r.code, r.stderr).toBe(0);
-    const cfg = toml(s.config) as any;
-    const spec = cfg.plugins['io.containerd.cri.v1.runtime'].containerd.runtimes.runc.base_runtime_spec;
-    expect(json(spec).hooks.createRuntime[0]).toEqual({ path: '/opt/sigguard', args: ['sigguard', 'hook', '--deadline', '5'], timeout: 10 });
-    expect(containerdReads('2.1', s.config)).toContain(spec);
-    await install('2.1', s, ['--uninstall']);
-    expect((toml(s.config) as any).plugins['io.containerd.cri.v1.runtime'].containerd.runtimes).toEqual({});
-    expect(existsSync(spec)).toBe(false);
-  });
-
   it('refuses a version 1 config with the reason, exit 2', async () => {
-    const s = setup('1.7', () => '[plugins.cri]\n', false);
-    const r = await install('1.7', s);
+    const dir = mkdtempSync(join(tmpdir(), 'sigguard-node-'));
+    writeFileSync(join(dir, 'config.toml'), '[plugins.cri]\n');
+    const r = await installNode('1.7', join(dir, 'config.toml'), join(dir, 'state.json'));
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/config version \(none, i\.e\. 1\) is not supported/);
   });
+
+  it('refuses a missing import (containerd would not start) and changes nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sigguard-node-'));
+    writeFileSync(join(dir, 'config.toml'), 'version = 3\nimports = ["gone.toml"]\n');
+    const r = await installNode('2.1', join(dir, 'config.toml'), join(dir, 'state.json'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/gone.toml, imported by .*config.toml, does not exist/);
+    expect(readdirSync(dir)).toEqual(['config.toml']);
+  });
+});
+
+// ---- pods on a running node -----------------------------------------------------------------
+
+let w: World;
+afterAll(async () => {
+  await w?.stop();
+});
+
+describe.each(VERSIONS)('containerd %s node: RuntimeClass handlers from drop-ins', (version) => {
+  let node: ContainerdNode;
+  let kubelet: Kubelet;
+  let dir: string;
+  let n = 0;
+
+  beforeAll(async () => {
+    requireTools(RUNC, containerdBins(version).shim);
+    w ??= await makeWorld();
+    dir = mkdtempSync('/tmp/sgi-');
+    node = await prepareNode({ version, registryHost: w.registry.host, aliasHost: w.registry.host, dir, layout: 'kind' });
+    await launch(node);
+    kubelet = new Kubelet(node);
+  }, 120_000);
+
+  afterAll(async () => {
+    if (!node) return;
+    const errors = kubelet ? await kubelet.cleanup() : [];
+    kubelet?.close();
+    const forced = await stopNode(node);
+    console.log(`containerd ${version}: cleanup errors ${JSON.stringify(errors)}, forced ${JSON.stringify(forced)}`);
+    expect(nodeProcesses(node)).toEqual([]);
+    if (nodeMounts(node).length === 0 && !process.env.SIGGUARD_KEEP_NODE) rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  const pod = (image: string, runtimeHandler: string) => kubelet.runPod({ image, name: `pod-${++n}`, namespace: 'default', runtimeHandler });
+
+  it('a handler from an imported drop-in and one added after install refuse unsigned images; uninstall is byte-exact', async () => {
+    const etc = dirname(node.config);
+    const opts = `[plugins."${CRI[version]}".containerd.runtimes.%s.options]\n  BinaryName = ${JSON.stringify(RUNC)}\n  Root = ${JSON.stringify(node.runcRoot)}\n  SystemdCgroup = false\n`;
+    const handler = (name: string) => `${h(version, name)}${opts.replace('%s', name)}`;
+    // the GPU toolkit's way: an import line in config.toml, its handler in conf.d/
+    const main = readFileSync(node.config, 'utf8');
+    writeFileSync(node.config, main.replace(/^version = \d\n/m, (l) => `${l}imports = ["conf.d/*.toml"]\n`));
+    const criSection = version === '1.7' ? main.slice(main.indexOf('[plugins."io.containerd.grpc.v1.cri"]'), main.indexOf('[plugins."io.containerd.nri.v1.nri"]')) : '';
+    mkdirSync(join(etc, 'conf.d'));
+    writeFileSync(join(etc, 'conf.d/99-gpu.toml'), `# the GPU toolkit's drop-in\nversion = ${version === '1.7' ? 2 : 3}\n${criSection}\n${handler('gpu')}`);
+    await restartNode(node);
+    const unsigned = w.ref('unsigned');
+    const signed = w.ref('signed');
+    // before install: the drop-in's handler runs anything
+    expect((await pod(unsigned, 'gpu')).ok).toBe(true);
+
+    const before = snapshot(etc);
+    const sg = join(dir, 'sigguard');
+    const log = join(sg, 'decisions.log');
+    const config = join(dir, 'sigguard-config.yaml');
+    writeFileSync(config, `registry:\n  certsDir: ${node.certsDir}\nnode:\n  containerdSocket: ${node.socket}\ncache:\n  dir: ${join(sg, 'cache')}\n`);
+    const policy = w.policy(`handlers-${version}.yaml`, `version: 1\ndefault: reject\nscopes:\n  "${w.registry.host}":\n    - type: sigstoreSigned\n      keyPath: ${w.trusted.pub}\n      signedIdentity: {type: matchRepository}\n`);
+    const state = join(dir, 'etc/sigguard/installed.json');
+    const install = (extra: string[] = []) =>
+      installNode(version, node.config, state, ['--containerd', containerdBins(version).containerd, '--path', join(ROOT, 'bin/sigguard'), ...extra, '--', '--policy', policy, '--log', log, '--config', config]);
+    const r = await install();
+    expect(r.code, r.stderr).toBe(0);
+    console.log(`containerd ${version}: ${r.stdout.trim()}`);
+    await restartNode(node);
+
+    for (const handlerName of ['runc', 'test-handler', 'gpu']) {
+      const denied = await pod(unsigned, handlerName);
+      expect(denied.ok, `${handlerName}: unsigned ran`).toBe(false);
+      expect(denied.stage).toBe('start');
+      expect(denied.error).toContain('[NO_SIGNATURE]');
+      const ok = await pod(signed, handlerName);
+      expect(ok.ok, `${handlerName}: ${ok.error}`).toBe(true);
+    }
+
+    // a handler added after install
+    const lateFile = version === '2.1' ? 'conf.d/50-late.toml' : 'conf.d/99-gpu.toml';
+    const lateBefore = before[lateFile];
+    writeFileSync(join(etc, lateFile), `${lateBefore ?? `version = 3\n`}\n${handler('late')}`);
+    await restartNode(node);
+    const c = await install(['--check']);
+    expect(c.code, c.stdout).toBe(1);
+    console.log(`containerd ${version}: --check after a handler was added:\n${c.stdout.trim()}`);
+    const early = await pod(unsigned, 'late');
+    // 2.x: the new handler exists and is unguarded until the next install (what --check is for);
+    // 1.x: sigguard's drop-in still holds the CRI section it copied, so containerd has no `late` yet
+    if (version === '2.1') expect(early.ok).toBe(true);
+    else expect(early.error).toMatch(/no runtime for "late"/);
+    expect((await install()).code).toBe(0);
+    expect((await install(['--check'])).code).toBe(0);
+    await restartNode(node);
+    const late = await pod(unsigned, 'late');
+    expect(late.ok).toBe(false);
+    expect(late.error).toContain('[NO_SIGNATURE]');
+    expect((await pod(signed, 'late')).ok).toBe(true);
+
+    const u = await installNode(version, node.config, state, ['--uninstall']);
+    expect(u.code, u.stderr).toBe(0);
+    if (lateBefore === undefined) rmSync(join(etc, lateFile));
+    else writeFileSync(join(etc, lateFile), lateBefore);
+    expect(snapshot(etc)).toEqual(before);
+    expect(statSync(node.config).isFile()).toBe(true);
+    await restartNode(node);
+    expect((await pod(unsigned, 'gpu')).ok).toBe(true);
+  }, 240_000);
 });

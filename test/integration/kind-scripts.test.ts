@@ -25,6 +25,7 @@ import { parse as parseYaml } from 'yaml';
 import { type ContainerdNode, RUNC, containerdBins, launch, nodeMounts, nodeProcesses, prepareNode, restartNode, stopNode } from '../../e2e/node/containerd-node.js';
 import { forwardPort } from '../../e2e/node/forward.js';
 import { Kubelet } from '../../e2e/node/kubelet.js';
+import { effective, loadOrder } from '../../src/installer/containerd-effective.js';
 import { type Run, run, sigguard } from '../support/cli.js';
 import { COSIGN2, ROOT, SIGGUARD, requireTools } from '../support/paths.js';
 import { Registry, freePort } from '../support/registry.js';
@@ -271,11 +272,13 @@ describe.each(VERSIONS)('Kind scripts on a containerd %s node', (version) => {
       },
     ]);
     expect(spec.hooks.createContainer).toEqual([{ path: node.kindHook }]);
-    // Kind's test-handler had no base spec: it has one now, with the hook
-    const cfg = parseToml(readFileSync(node.config, 'utf8')) as any;
-    const runtimes = version === '1.7' ? cfg.plugins['io.containerd.grpc.v1.cri'].containerd.runtimes : cfg.plugins['io.containerd.cri.v1.runtime'].containerd.runtimes;
-    expect(runtimes['test-handler'].base_runtime_spec).toBe(join(R, 'etc/containerd/sigguard-base-test-handler.json'));
-    expect(JSON.parse(readFileSync(runtimes['test-handler'].base_runtime_spec, 'utf8')).hooks.createRuntime[0].path).toBe(bin);
+    // Kind's test-handler had no base spec: it has one now (through sigguard's drop-in, which
+    // config.toml imports — its only change), with the hook
+    const dropIn = join(R, 'etc/containerd/sigguard-handlers.toml');
+    expect(readFileSync(node.config, 'utf8')).toBe(before.config.replace(/^version = \d\n/m, (l) => `${l}imports = [${JSON.stringify(dropIn)}]\n`));
+    const handlers = effective(loadOrder(node.config), version === '1.7' ? '1.x' : '2.x').handlers;
+    expect(handlers.find((h) => h.name === 'test-handler')?.baseSpec).toBe(join(R, 'etc/containerd/sigguard-base-test-handler.json'));
+    expect(JSON.parse(readFileSync(join(R, 'etc/containerd/sigguard-base-test-handler.json'), 'utf8')).hooks.createRuntime[0].path).toBe(bin);
     // what the scripts asked of kind, docker, systemctl and kubectl
     const calls = readFileSync(standinLog, 'utf8').trim().split('\n');
     expect(calls).toEqual([
@@ -328,9 +331,9 @@ describe.each(VERSIONS)('Kind scripts on a containerd %s node', (version) => {
     const again = await installKind();
     expect(again.code, again.stderr).toBe(0);
     expect(readFileSync(node.baseSpec, 'utf8')).toBe(specBefore);
-    expect(JSON.parse(readFileSync(join(R, 'etc/sigguard/installed.json'), 'utf8')).records).toEqual([
-      expect.objectContaining({ handler: 'runc', createdSpec: false, setBaseSpec: false }),
-      expect.objectContaining({ handler: 'test-handler', createdSpec: true, setBaseSpec: true }),
+    expect(JSON.parse(readFileSync(join(R, 'etc/sigguard/installed.json'), 'utf8')).specs).toEqual([
+      expect.objectContaining({ handlers: ['runc'], created: false }),
+      expect.objectContaining({ handlers: ['test-handler'], created: true }),
     ]);
 
     const broken = join(tmp, `broken-${version}.yaml`);
@@ -356,8 +359,9 @@ describe.each(VERSIONS)('Kind scripts on a containerd %s node', (version) => {
     console.log(`uninstall-kind.sh (containerd ${version}):\n${r.stdout}${r.stderr}`);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('sigguard uninstalled from 1 node(s) of sigguard');
-    expect(parseToml(readFileSync(node.config, 'utf8'))).toEqual(parseToml(before.config));
-    expect(JSON.parse(readFileSync(node.baseSpec, 'utf8'))).toEqual(JSON.parse(before.spec));
+    expect(readFileSync(node.config, 'utf8')).toBe(before.config); // byte for byte
+    expect(readFileSync(node.baseSpec, 'utf8')).toBe(before.spec);
+    expect(existsSync(join(R, 'etc/containerd/sigguard-handlers.toml'))).toBe(false);
     expect(existsSync(join(R, 'etc/containerd/sigguard-base-test-handler.json'))).toBe(false);
     expect(existsSync(join(R, 'usr/local/bin/sigguard'))).toBe(false);
     expect(existsSync(join(R, 'etc/sigguard'))).toBe(false);
