@@ -13,7 +13,7 @@ usage:
   sigguard check IMAGE [--policy FILE] [--config FILE] [--deadline SECONDS] [--explain] [--json]
   sigguard hook [--config FILE] [--policy FILE] [--log FILE] [--deadline SECONDS]   (OCI state on stdin)
   sigguard install-hook (--base-spec FILE | --hooks-dir DIR) [--uninstall] [--path BIN] [-- HOOK FLAGS...]
-  sigguard install-node --containerd-config FILE [--uninstall] [--spec-dir DIR] [--state FILE] [--path BIN] [-- HOOK FLAGS...]
+  sigguard install-node --containerd-config FILE [--uninstall | --check] [--spec-dir DIR] [--state FILE] [--path BIN] [--containerd BIN] [--drop-in FILE] [-- HOOK FLAGS...]
   sigguard cache list | clear [--digest D] [--config FILE]
   sigguard verify-bundle --bundle FILE (--key FILE | --certificate-identity ID --certificate-oidc-issuer URL) [--trusted-root FILE] FILE|sha256:HEX
   sigguard crio-policy --policy FILE --out DIR [--containers-image-version X.Y] [--hook-fallback] [--target-dir DIR] [--key-dir DIR]
