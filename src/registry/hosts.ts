@@ -14,6 +14,7 @@ import { firstIssue } from '../policy/load.js';
 import { DOCKER_HUB } from '../reference/reference.js';
 import { normaliseAuthKey } from './credentials.js';
 import type { TlsSettings } from './http.js';
+import { readProblem, readTrustedFile } from '../policy/file-trust.js';
 
 export type Capability = 'pull' | 'resolve' | 'push';
 
@@ -62,9 +63,9 @@ function readCAs(paths: string[], base: string): string[] {
   return paths.map((p) => {
     const file = isAbsolute(p) ? p : join(base, p);
     try {
-      return readFileSync(file, 'utf8');
+      return readTrustedFile(file).toString('utf8');
     } catch (err) {
-      throw new SigguardError(ReasonCode.CONFIG_INVALID, `cannot read CA file ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+      throw new SigguardError(ReasonCode.CONFIG_INVALID, `cannot read CA file ${file}: ${readProblem(err)}`);
     }
   });
 }

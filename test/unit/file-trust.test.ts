@@ -11,6 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { UntrustedFileError, checkTrustedPath, readTrustedFile } from '../../src/policy/file-trust.js';
 import { loadPolicy } from '../../src/policy/load.js';
+import { resolveEndpoints } from '../../src/registry/hosts.js';
 
 const NOBODY = 65534;
 let root: string;
@@ -173,6 +174,14 @@ describe('the files the hook reads', () => {
       `version: 1\nscopes:\n  a.io:\n    - {type: sigstoreSigned, keyless: {trustedRoot: root.json, identities: [{issuer: i, subject: s}]}}\n`,
     );
     await expect(loadPolicy(keyless)).rejects.toMatchObject({ code: 'POLICY_INVALID', message: expect.stringMatching(/keyless\.trustedRoot: cannot read trusted root .*not trusted: writable by others/) });
+  });
+
+  it("refuses a registry CA file (config caFiles) another user can write (CONFIG_INVALID)", () => {
+    const ca = file(folder(), 'ca.pem', 'x', 0o664);
+    const settings = { certsDir: join(root, 'no-certs.d'), insecureRegistries: [], caFiles: { 'r.io': [ca] } };
+    expect(() => resolveEndpoints('r.io', settings)).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID', message: `cannot read CA file ${ca}: not trusted: writable by group (mode 0664) (sigguard runs as root and reads only files that root alone can write)` }));
+    chmodSync(ca, 0o644);
+    expect(resolveEndpoints('r.io', settings)[0]!.tls.ca).toEqual(['x']);
   });
 
   it('refuses a config another user can write (CONFIG_INVALID)', async () => {
