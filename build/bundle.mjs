@@ -1,7 +1,7 @@
 // Bundles src/cli/main.ts and its dependencies into one CommonJS file,
 // build/out/sigguard.cjs (CommonJS: what a Node single executable runs).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -15,18 +15,27 @@ try {
   // not a git checkout: keep "unknown"
 }
 mkdirSync(join(root, 'build/out'), { recursive: true });
-await build({
-  entryPoints: [join(root, 'src/cli/main.ts')],
-  outfile: join(root, 'build/out/sigguard.cjs'),
-  bundle: true,
-  platform: 'node',
-  format: 'cjs',
-  target: 'node24',
-  minifySyntax: true,
-  legalComments: 'linked',
-  logLevel: 'warning',
-  define: {
-    __SIGGUARD_VERSION__: JSON.stringify(pkg.version),
-    __SIGGUARD_COMMIT__: JSON.stringify(commit),
-  },
-});
+// Written in a folder of its own, then renamed into place: bin/sigguard runs the bundle when it is
+// newer than the single executable, and a hook started while esbuild rewrote it in place ran a
+// truncated (even empty: exit 0, silent) file — an allow without a decision.
+const tmp = mkdtempSync(join(root, 'build/out/.bundle-'));
+try {
+  await build({
+    entryPoints: [join(root, 'src/cli/main.ts')],
+    outfile: join(tmp, 'sigguard.cjs'),
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node24',
+    minifySyntax: true,
+    legalComments: 'linked',
+    logLevel: 'warning',
+    define: {
+      __SIGGUARD_VERSION__: JSON.stringify(pkg.version),
+      __SIGGUARD_COMMIT__: JSON.stringify(commit),
+    },
+  });
+  for (const name of readdirSync(tmp)) renameSync(join(tmp, name), join(root, 'build/out', name));
+} finally {
+  rmSync(tmp, { recursive: true, force: true });
+}
