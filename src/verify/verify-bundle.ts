@@ -420,7 +420,7 @@ async function verifyOrThrow(input: VerifyBundleInput): Promise<VerifyBundleResu
 type EntityTimestamp = SignedEntity['timestamps'][number];
 
 /** The current time, as a timestamp the verifier checks the certificate chain at (it checks at timestamps only). */
-function currentTime(now: Date): EntityTimestamp {
+export function currentTime(now: Date): EntityTimestamp {
   const tlogEntry = {
     logIndex: '0',
     logId: { keyId: Buffer.from('sigguard: the current time') },
@@ -470,7 +470,7 @@ async function pinnedPath(input: VerifyBundleInput, bundle: Bundle, leafDer: Buf
  * certificate embeds (against the trusted CT logs) and offers no way to skip that, and it
  * makes that copy only to verify SCTs. Used when SCTs are not required.
  */
-function withoutSCTs(cert: CoreX509): CoreX509 {
+export function withoutSCTs(cert: CoreX509): CoreX509 {
   const view = Object.assign(Object.create(Object.getPrototypeOf(cert) as object) as CoreX509, cert);
   view.clone = () => {
     const copy = cert.clone();
