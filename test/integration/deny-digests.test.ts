@@ -190,19 +190,21 @@ describe("the hook's own files", () => {
     expect(r.stderr).toContain(`cannot parse ${p}: duplicate key "default"`);
   });
 
-  it('refuses a world-writable default: accept policy owned by nobody: check exits 2, the hook refuses', async () => {
+  it('refuses a world-writable default: accept policy owned by nobody: check exits 2, the hook refuses, a cached document too', async () => {
     const p = w.policy(`open-${++n}.yaml`, 'version: 1\ndefault: accept\n');
+    const config = w.config(`open-config-${n}.yaml`, NO_CRI);
+    // root's and 0644: read, and its validated document cached
+    expect((await hook(w.ref('unsigned'), config, p)).d).toMatchObject({ decision: 'allow', code: 'POLICY_ACCEPT' });
     chmodSync(p, 0o666);
     chownSync(p, 65534, 65534);
     const c = await check(p, w.ref('unsigned'));
     expect(c.code).toBe(2);
     expect(c.stderr).toMatch(new RegExp(`refusing policy ${p}: owned by uid 65534, not root .*\\[POLICY_INVALID\\]`));
-    const h = await hook(w.ref('unsigned'), w.config(`open-config-${n}.yaml`, NO_CRI), p);
+    // the same text, so the document cache holds it: the file is still checked
+    const h = await hook(w.ref('unsigned'), config, p);
     expect(h.code).toBe(1);
     expect(h.d).toMatchObject({ decision: 'deny', code: 'POLICY_INVALID' });
-    // the same file, root's and 0644, is read (and accepts)
     chownSync(p, 0, 0);
-    chmodSync(p, 0o644);
-    expect((await check(p, w.ref('unsigned'))).verdict).toMatchObject({ decision: 'allow', code: 'POLICY_ACCEPT' });
+    expect((await hook(w.ref('unsigned'), config, p)).d).toMatchObject({ decision: 'deny', code: 'POLICY_INVALID', reason: expect.stringContaining('writable by group and others (mode 0666)') });
   });
 });
