@@ -19,6 +19,8 @@ export const entrySchema = object(
     digest: string(),
     /** The platform manifest of an index, so that denyDigests applies to a cached verdict too. */
     platformDigest: optional(string({ pattern: /^sha(?:256|512):[0-9a-f]+$/ })),
+    /** The config of the verified manifest: a hit is bound to the node's image id like a fresh verdict. */
+    configDigest: optional(string({ pattern: /^sha(?:256|512):[0-9a-f]+$/ })),
     scope: string(),
     signer: optional(string()),
     /** ms since the epoch */

@@ -49,6 +49,14 @@ export function criNodeImages(socket: string, timeoutMs: number): NodeImages & {
         throw failure(socket, 'ImageStatus', err);
       }
     },
+    async imageStatus(image) {
+      try {
+        const { image: found } = await client.imageStatus({ image });
+        return found ? { id: found.id, repoDigests: found.repoDigests } : undefined;
+      } catch (err) {
+        throw failure(socket, 'ImageStatus', err);
+      }
+    },
     close: () => client.close(),
   };
 }

@@ -25,12 +25,24 @@ export interface NodeImages {
   containerImage(containerId: string): Promise<{ imageId: string; imageRef: string; userSpecifiedImage: string | undefined }>;
   /** ImageStatus: every repo digest of an image on the node; undefined if the node does not have it. */
   repoDigests(imageId: string): Promise<string[] | undefined>;
+  /** ImageStatus: the image's id (CRI-O: its storage id, the config digest's hex) and repo digests; undefined if the node does not have it. */
+  imageStatus(image: string): Promise<{ id: string; repoDigests: string[] } | undefined>;
 }
 
 export interface NodeDigest {
   digest: string;
   /** Which repo digest was used, for the log. */
   repoDigest: string;
+  /** The image id (config digest, `sha256:…`) the runtime reports; absent where it reports none. */
+  imageId?: string;
+}
+
+/** A runtime's image id as a config digest: containerd says `sha256:<hex>`, CRI-O the bare hex. */
+export function configDigestOfImageId(id: string | undefined): string | undefined {
+  if (id === undefined) return undefined;
+  if (/^[0-9a-f]{64}$/.test(id)) return `sha256:${id}`;
+  if (/^sha256:[0-9a-f]{64}$/.test(id)) return id;
+  return undefined;
 }
 
 export interface NodeImage extends NodeDigest {
@@ -67,6 +79,8 @@ function noneMatch(wanted: ImageReference, imageId: string, repoDigests: string[
  */
 export async function imageForContainer(node: NodeImages, containerId: string, annotated: ImageReference): Promise<NodeImage> {
   const { imageId, imageRef, userSpecifiedImage } = await node.containerImage(containerId);
+  const config = configDigestOfImageId(imageId);
+  const id = config === undefined ? {} : { imageId: config };
   let named = annotated;
   if (userSpecifiedImage) {
     try {
@@ -75,20 +89,28 @@ export async function imageForContainer(node: NodeImages, containerId: string, a
       throw new SigguardError(ReasonCode.NODE_LOOKUP_FAILED, `the runtime reports an unparsable pod image "${userSpecifiedImage}"`);
     }
   }
-  if (named.digest !== undefined) return { named, digest: named.digest, repoDigest: `${repositoryName(named)}@${named.digest}` };
+  if (named.digest !== undefined) return { named, digest: named.digest, repoDigest: `${repositoryName(named)}@${named.digest}`, ...id };
   const direct = imageRef ? digestIn([imageRef], named) : undefined;
-  if (direct) return { named, ...direct };
+  if (direct) return { named, ...direct, ...id };
   const all = imageId ? await node.repoDigests(imageId) : undefined;
   const found = all ? digestIn(all, named) : undefined;
-  if (found) return { named, ...found };
+  if (found) return { named, ...found, ...id };
   throw noneMatch(named, imageId, all ?? (imageRef ? [imageRef] : []));
 }
 
 /** CRI-O: by image id (from its annotations). */
 export async function digestForImage(node: NodeImages, imageId: string, wanted: ImageReference): Promise<NodeDigest> {
-  const all = await node.repoDigests(imageId);
-  if (all === undefined) throw new SigguardError(ReasonCode.NODE_IMAGE_MISMATCH, `the node has no image ${imageId}`);
-  const found = digestIn(all, wanted);
-  if (found) return found;
-  throw noneMatch(wanted, imageId, all);
+  const status = await node.imageStatus(imageId);
+  if (status === undefined) throw new SigguardError(ReasonCode.NODE_IMAGE_MISMATCH, `the node has no image ${imageId}`);
+  const config = configDigestOfImageId(status.id);
+  const found = digestIn(status.repoDigests, wanted);
+  if (found) return { ...found, ...(config === undefined ? {} : { imageId: config }) };
+  throw noneMatch(wanted, imageId, status.repoDigests);
+}
+
+/** CRI-O, the pod naming a digest: only the image id is needed (which entry of an index runs). */
+export async function imageIdForImage(node: NodeImages, imageId: string): Promise<string | undefined> {
+  const status = await node.imageStatus(imageId);
+  if (status === undefined) throw new SigguardError(ReasonCode.NODE_IMAGE_MISMATCH, `the node has no image ${imageId}`);
+  return configDigestOfImageId(status.id);
 }

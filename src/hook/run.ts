@@ -20,6 +20,8 @@ import { deniedDigest, denialReason } from '../policy/deny-digests.js';
 import { type ImageReference, formatReference, parseReference, withDefaultTag, withDigest } from '../reference/reference.js';
 import { parse, parseSeconds } from '../cli/args.js';
 import { type ContainerContext, readContext } from './annotations.js';
+import { bindToNode, cachedFor, selectionFor } from './binding.js';
+import type { Selection } from '../engine/select-manifest.js';
 import { triage } from './decide.js';
 import { HOOK_DEFAULTS } from './defaults.js';
 import { mark } from '../trace.js';
@@ -37,6 +39,8 @@ interface Outcome {
   scope?: string;
   signer?: string;
   cache?: 'hit' | 'miss' | 'stale';
+  /** The config of the verified manifest, bound to the node's image id. */
+  configDigest?: string;
 }
 
 function fromVerdict(v: Verdict, cache?: Outcome['cache']): Outcome {
@@ -49,11 +53,12 @@ function fromVerdict(v: Verdict, cache?: Outcome['cache']): Outcome {
     scope: v.scope,
     ...(v.signer ? { signer: v.signer } : {}),
     ...(cache ? { cache } : {}),
+    ...(v.configDigest ? { configDigest: v.configDigest } : {}),
   };
 }
 
 function fromEntry(e: CacheEntry, cache: Outcome['cache']): Outcome {
-  return { decision: e.decision, code: e.code, reason: e.reason, image: e.image, digest: e.digest, scope: e.scope, ...(e.signer ? { signer: e.signer } : {}), ...(cache ? { cache } : {}) };
+  return { decision: e.decision, code: e.code, reason: e.reason, image: e.image, digest: e.digest, scope: e.scope, ...(e.signer ? { signer: e.signer } : {}), ...(cache ? { cache } : {}), ...(e.configDigest ? { configDigest: e.configDigest } : {}) };
 }
 
 /** A cached verdict, unless a digest it involves (the platform manifest of an index) has been revoked since. */
@@ -72,6 +77,7 @@ function toEntry(key: string, v: Verdict, digest: string): CacheEntry {
     image: v.image,
     digest,
     ...(v.platformDigest ? { platformDigest: v.platformDigest } : {}),
+    ...(v.configDigest ? { configDigest: v.configDigest } : {}),
     scope: v.scope,
     ...(v.signer ? { signer: v.signer } : {}),
     verifiedAt: Date.now(),
@@ -79,9 +85,9 @@ function toEntry(key: string, v: Verdict, digest: string): CacheEntry {
 }
 
 /** The registry verification: loaded only on a cache miss, so a warm start never evaluates the registry or sigstore code. */
-async function verify(ref: ImageReference, intended: ImageReference, config: Config, policy: Policy, deadlineMs: number): Promise<Verdict> {
+async function verify(ref: ImageReference, intended: ImageReference, config: Config, policy: Policy, deadlineMs: number, selection: Selection): Promise<Verdict> {
   const { verifyWithConfig } = await import('../engine/session.js');
-  return verifyWithConfig(ref, { config, policy, deadlineMs, allowTagResolution: policy.tagResolution === 'registry', intended });
+  return verifyWithConfig(ref, { config, policy, deadlineMs, allowTagResolution: policy.tagResolution === 'registry', intended, selection });
 }
 
 function socketProblem(socket: string): string | undefined {
@@ -97,7 +103,8 @@ function socketProblem(socket: string): string | undefined {
  * it and the digest of the content on the node (a tag names no content, and resolving it at
  * the registry now is a time-of-check/time-of-use hole). Where the runtime cannot be asked,
  * an annotation that names a digest is used as it is; a bare tag is refused unless the policy
- * explicitly says `tagResolution: registry`.
+ * explicitly says `tagResolution: registry`. The runtime's image id (the config digest of what
+ * runs) comes along where the runtime tells it; without it only a single manifest is verified.
  */
 async function resolveOnNode(
   ctx: ContainerContext,
@@ -106,8 +113,8 @@ async function resolveOnNode(
   config: Config,
   policy: Policy,
   timeoutMs: number,
-): Promise<{ named: ImageReference; pinned: ImageReference }> {
-  if (ctx.runtime === 'none' || (ctx.runtime === 'cri-o' && annotated.digest !== undefined)) return { named: annotated, pinned: annotated };
+): Promise<{ named: ImageReference; pinned: ImageReference; imageId?: string }> {
+  if (ctx.runtime === 'none') return { named: annotated, pinned: annotated };
   const socket = ctx.runtime === 'containerd' ? config.node.containerdSocket : config.node.crioSocket;
   const fallback = (err: unknown): { named: ImageReference; pinned: ImageReference } => {
     const unreachable = err instanceof SigguardError && err.code === ReasonCode.NODE_LOOKUP_FAILED;
@@ -119,15 +126,20 @@ async function resolveOnNode(
   const missing = socketProblem(socket);
   if (missing) return fallback(new SigguardError(ReasonCode.NODE_LOOKUP_FAILED, `cannot ask the runtime at ${socket}: ${missing}`));
   const { criNodeImages } = await import('./cri-images.js');
-  const { imageForContainer, digestForImage } = await import('./node-digest.js');
+  const { imageForContainer, digestForImage, imageIdForImage } = await import('./node-digest.js');
   const node = criNodeImages(socket, timeoutMs);
   try {
     if (ctx.runtime === 'containerd') {
       const found = await imageForContainer(node, containerId, annotated);
-      return { named: found.named, pinned: withDigest(found.named, found.digest) };
+      return { named: found.named, pinned: withDigest(found.named, found.digest), ...(found.imageId ? { imageId: found.imageId } : {}) };
+    }
+    if (annotated.digest !== undefined) {
+      // CRI-O, a digest named: only which image (which entry of an index) runs is asked
+      const imageId = await imageIdForImage(node, ctx.imageId ?? formatReference(annotated));
+      return { named: annotated, pinned: annotated, ...(imageId ? { imageId } : {}) };
     }
     const found = await digestForImage(node, ctx.imageId ?? formatReference(annotated), annotated);
-    return { named: annotated, pinned: withDigest(annotated, found.digest) };
+    return { named: annotated, pinned: withDigest(annotated, found.digest), ...(found.imageId ? { imageId: found.imageId } : {}) };
   } catch (err) {
     return fallback(err);
   } finally {
@@ -140,8 +152,11 @@ async function decide(ctx: ContainerContext, containerId: string, policy: Policy
   if (t.action !== 'verify') return { decision: t.action, code: t.code, reason: t.reason };
   const annotated = parseReference(t.image);
   const remaining = () => Math.max(1, deadlineAt - Date.now());
-  const { named, pinned: ref } = await resolveOnNode(ctx, containerId, annotated, config, policy, remaining());
+  const { named, pinned: ref, imageId } = await resolveOnNode(ctx, containerId, annotated, config, policy, remaining());
   mark('node');
+  // what is verified is bound to what runs: the node's image id picks or checks the manifest
+  const selection = selectionFor(ctx.runtime, imageId, config.platform);
+  const bound = (o: Outcome): Outcome => bindToNode(o, imageId);
   // revoked content first: no scope (insecureAcceptAnything included), cached or stale allow outlives a revocation
   const revoked = deniedDigest(policy.denyDigests, [ref.digest, named.digest, annotated.digest]);
   if (revoked !== undefined) {
@@ -154,17 +169,17 @@ async function decide(ctx: ContainerContext, containerId: string, policy: Policy
   const settings = config.cache;
   const store = settings ? new VerdictStore(settings.dir) : undefined;
   if (digest === undefined || settings === undefined || store === undefined || !store.ensureDir()) {
-    return fromVerdict(await verify(ref, named, config, policy, remaining()));
+    return bound(fromVerdict(await verify(ref, named, config, policy, remaining(), selection)));
   }
   const key = cacheKey(named, digest, scope, requirements, config.platform);
   const waitingSince = Date.now();
-  const cached = store.read(key);
-  if (cached && isFresh(cached, Date.now(), settings)) return fromCached(cached, 'hit', policy);
+  const cached = cachedFor(store.read(key), imageId);
+  if (cached && isFresh(cached, Date.now(), settings)) return bound(fromCached(cached, 'hit', policy));
 
   // The leader stores its verdict before it releases the lock, so a follower never finds the
   // lock gone and the cache still empty.
   const verifyAndStore = async (): Promise<Outcome> => {
-    const verdict = await verify(ref, named, config, policy, remaining());
+    const verdict = await verify(ref, named, config, policy, remaining(), selection);
     if (verdict.decision === 'deny') {
       const stale = staleAllowFor(cached, verdict.code, Date.now(), settings);
       if (stale) {
@@ -181,7 +196,7 @@ async function decide(ctx: ContainerContext, containerId: string, policy: Policy
     } catch {
       /* a cache that cannot be written costs speed, never the decision */
     }
-    return fromVerdict(verdict, 'miss');
+    return bound(fromVerdict(verdict, 'miss'));
   };
   const flight = await singleFlight(
     settings.dir,
@@ -189,12 +204,12 @@ async function decide(ctx: ContainerContext, containerId: string, policy: Policy
     // wait for another hook's verdict for at most half of what is left, then verify ourselves
     waitingSince + remaining() / 2,
     () => {
-      const e = store.read(key);
+      const e = cachedFor(store.read(key), imageId);
       return e && e.verifiedAt >= waitingSince && isFresh(e, Date.now(), settings) ? e : undefined;
     },
     verifyAndStore,
   );
-  return flight.kind === 'followed' ? fromCached(flight.verdict, 'hit', policy) : flight.result;
+  return flight.kind === 'followed' ? bound(fromCached(flight.verdict, 'hit', policy)) : flight.result;
 }
 
 export async function runHook(argv: string[], stdin: () => NodeJS.ReadableStream): Promise<number> {

@@ -265,4 +265,77 @@ scopes:
     expect(other).toMatchObject({ decision: 'allow', image: digestRef, scope: alias });
     console.log(`containerd ${version}: decision codes in order: ${decisions(log).map((d) => d.code).join(' ')}`);
   });
+
+  it('multi-arch: sigguard verifies the entry containerd runs, and refuses when the node runs another', async () => {
+    const log = join(dir, 'sigguard', 'decisions.log');
+    // E unsigned and M signed, both linux/amd64 images; A an arm64 one (never run here)
+    const [E, M, A] = [
+      await w.push.image('ma', 'e', 'E unsigned', 'amd64'),
+      await w.push.image('ma', 'm', 'M signed', 'amd64'),
+      await w.push.image('ma', 'a', 'A arm64', 'arm64'),
+    ];
+    const linux = (architecture: string, more: Record<string, unknown> = {}) => ({ os: 'linux', architecture, ...more });
+    const index = async (tag: string, entries: Array<[typeof E, Record<string, unknown> | undefined]>) =>
+      (await w.push.indexWith('ma', tag, entries.map(([pushed, platform]) => ({ pushed, platform })), { 'org.example.case': tag })).digest;
+    const attacks = {
+      // containerd normalises x86_64 and keeps index order between equals: it runs E
+      x86_64: await index('x86_64', [[E, linux('x86_64')], [M, linux('amd64')]]),
+      case: await index('case', [[E, { os: 'Linux', architecture: 'AMD64' }], [M, linux('amd64')]]),
+      variant: await index('variant', [[E, linux('amd64', { variant: 'v1' })], [M, linux('arm64')]]),
+      noPlatform: await index('no-platform', [[E, undefined], [M, linux('arm64')]]),
+      // containerd 1.7/2.1 ignore os.features (2.3 does not): they run E, sigguard's matcher picks M
+      osFeatures: await index('os-features', [[E, linux('amd64', { 'os.features': ['x'] })], [M, linux('amd64')]]),
+    };
+    const good = {
+      platformSigned: await index('platform-signed', [[M, linux('amd64')], [A, linux('arm64')]]),
+      indexSigned: await index('index-signed', [[E, linux('amd64')], [A, linux('arm64')]]),
+    };
+    const fwd = await forwardPort(Number(alias.split(':')[1]), { host: '127.0.0.1', port: w.registry.port });
+    try {
+      await w.cosign.sign2(w.trusted.key, `${alias}/ma@${M.digest}`);
+      await w.cosign.sign2(w.trusted.key, `${alias}/ma@${good.indexSigned}`);
+    } finally {
+      await fwd.close();
+    }
+    const configOf = async (p: typeof E) => (await w.push.getManifest('ma', p.digest)).json.config.digest as string;
+    const [cfgE, cfgM] = [await configOf(E), await configOf(M)];
+
+    // The invariant: unsigned E never runs. Where containerd runs E, the start is refused; where it
+    // runs M (containerd ≥ 2.3's os.features rule, or Debian's newer platforms package) M is allowed
+    // because it is what was verified; a pull containerd itself refuses never starts anything.
+    const mustDeny = new Set(['x86_64', 'case', 'variant']);
+    for (const [name, digest] of Object.entries(attacks)) {
+      const ref = `${alias}/ma@${digest}`;
+      const r = await pod(ref);
+      const d = decisions(log).at(-1);
+      const runsId = r.stage === 'pull' ? undefined : (await kubelet.cri.imageStatus({ image: ref })).image?.id;
+      const on = runsId === cfgE ? 'E' : runsId === cfgM ? 'M' : runsId;
+      console.log(`containerd ${version}: multi-arch ${name}: node has ${on ?? '(not pulled)'}; ${r.ok ? 'started' : `refused at ${r.stage}`}; last decision [${d.code}] ${d.reason}; ${r.error ?? ''}`);
+      if (r.stage === 'pull') {
+        expect(name).toBe('noPlatform'); // containerd 1.7 cannot pull an index whose only match has no platform
+        continue;
+      }
+      expect(d.image).toBe(ref);
+      if (runsId === cfgE || mustDeny.has(name)) {
+        expect(runsId, name).toBe(cfgE);
+        expect(r.ok, `${name}: ${r.error}`).toBe(false);
+        expect(r.stage).toBe('start');
+        expect(d).toMatchObject({ decision: 'deny' });
+        expect(['NODE_IMAGE_MISMATCH', 'NO_SIGNATURE']).toContain(d.code);
+      } else {
+        expect(runsId, name).toBe(cfgM);
+        expect(r.ok, `${name}: ${r.error}`).toBe(true);
+        expect(d).toMatchObject({ decision: 'allow', code: 'ALLOWED' });
+      }
+    }
+    for (const [name, digest] of Object.entries(good)) {
+      const ref = `${alias}/ma@${digest}`;
+      await runs(ref, name === 'platformSigned' ? 'M signed' : 'E unsigned');
+      expect(decisions(log).at(-1), name).toMatchObject({ decision: 'allow', code: 'ALLOWED', image: ref });
+    }
+    // the allowed platform-signed index again: a cache hit, bound to the node's image id as well
+    await runs(`${alias}/ma@${good.platformSigned}`, 'M signed');
+    expect(decisions(log).at(-1)).toMatchObject({ decision: 'allow', cache: 'hit' });
+    expect((await kubelet.cri.imageStatus({ image: `${alias}/ma@${good.platformSigned}` })).image?.id).toBe(cfgM);
+  });
 });

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sigguard, sigguardCheck } from '../support/cli.js';
+import { FakeCrio, crioState } from '../support/fake-crio.js';
 import { criAnnotations } from '../support/oci-bundle.js';
 import { COSIGN2, SIGGUARD, requireTools } from '../support/paths.js';
 import type { Pushed } from '../support/push.js';
@@ -18,7 +19,6 @@ let policy: string;
 let config: string;
 const REPO = 'multiarch';
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 /** name → pushed image; E unsigned, M signed (both linux/amd64 configs), A an arm64 config, S signed */
 const img: Record<string, Pushed> = {};
 const cfg: Record<string, string> = {};
@@ -27,22 +27,10 @@ const idx: Record<string, string> = {};
 type Entry = [name: string, platform: Record<string, unknown> | undefined, extra?: Record<string, unknown>];
 
 async function index(tag: string, entries: Entry[]): Promise<string> {
-  const doc = {
-    schemaVersion: 2,
-    mediaType: OCI_INDEX,
-    manifests: entries.map(([name, platform, extra]) => ({
-      mediaType: OCI_MANIFEST,
-      digest: img[name]!.digest,
-      size: img[name]!.bytes.length,
-      ...(platform ? { platform } : {}),
-      ...extra,
-    })),
-    // one digest per case (the same entries under two tags would be one index, signed or not)
-    annotations: { 'org.example.case': tag },
-  };
-  const pushed = await w.push.manifest(REPO, tag, doc, OCI_INDEX);
-  idx[tag] = pushed.digest;
-  return pushed.digest;
+  const list = entries.map(([name, platform, extra]) => ({ pushed: img[name]!, platform, ...(extra ? { extra } : {}) }));
+  // one digest per case (the same entries under two tags would be one index, signed or not)
+  idx[tag] = (await w.push.indexWith(REPO, tag, list, { 'org.example.case': tag })).digest;
+  return idx[tag]!;
 }
 
 const linux = (architecture: string, more: Record<string, unknown> = {}) => ({ os: 'linux', architecture, ...more });
@@ -164,5 +152,65 @@ describe('the hook without a runtime to ask', () => {
     expect(second.d).toMatchObject({ decision: 'allow', cache: 'hit' });
     const unsigned = await hook(`${w.registry.host}/${REPO}@${img.E!.digest}`);
     expect(unsigned.d).toMatchObject({ decision: 'deny', code: 'NO_SIGNATURE' });
+  });
+});
+
+describe('the hook on CRI-O: the entry whose config is the runtime image id', () => {
+  let crio: FakeCrio;
+  let crioConfig: string;
+  let n = 0;
+  beforeAll(async () => {
+    crio = await FakeCrio.start();
+    crioConfig = w.config('multiarch-crio.yaml', `node:\n  crioSocket: ${crio.socket}\n`);
+  });
+  afterAll(async () => crio?.close());
+
+  /** A CRI-O container of `image` (by tag or digest) whose image has the config of entry `entry`. */
+  async function hook(image: string, entry: string, tag: string) {
+    const id = cfg[entry]!.slice('sha256:'.length);
+    crio.images.set(id, { id, repoDigests: [`${w.registry.host}/${REPO}@${idx[tag]}`] });
+    const log = join(w.cosign.dir, `multiarch-crio-${++n}.log`);
+    const r = await sigguard(['hook', '--config', crioConfig, '--policy', policy, '--log', log], { input: crioState(`crio-ma-${n}`, image, id) });
+    return { ...r, d: JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!) };
+  }
+
+  it('CRI-O runs E (containers/image does not normalise x86_64): E is verified and refused', async () => {
+    const r = await hook(`${w.registry.host}/${REPO}:x86_64-first`, 'E', 'x86_64-first');
+    expect(r.code).toBe(1);
+    expect(r.d, r.stderr).toMatchObject({ decision: 'deny', code: 'NO_SIGNATURE', digest: idx['x86_64-first'] });
+  });
+
+  it('CRI-O runs M from the same index: M is signed, allowed', async () => {
+    const r = await hook(`${w.registry.host}/${REPO}:x86_64-first`, 'M', 'x86_64-first');
+    expect(r.d, r.stderr).toMatchObject({ decision: 'allow', code: 'ALLOWED' });
+  });
+
+  it('named by digest: the image id still picks the entry; a signed index covers it', async () => {
+    expect((await hook(`${w.registry.host}/${REPO}@${idx['amd64-first']}`, 'E', 'amd64-first')).d).toMatchObject({ decision: 'deny', code: 'NO_SIGNATURE' });
+    expect((await hook(`${w.registry.host}/${REPO}@${idx['signed-index']}`, 'E', 'signed-index')).d).toMatchObject({ decision: 'allow', code: 'ALLOWED' });
+  });
+
+  it('an image id that is no entry of the index: NODE_IMAGE_MISMATCH', async () => {
+    const r = await hook(`${w.registry.host}/${REPO}:x86_64-first`, 'A', 'x86_64-first');
+    expect(r.d, r.stderr).toMatchObject({ decision: 'deny', code: 'NODE_IMAGE_MISMATCH' });
+  });
+
+  it('a single manifest whose config is not the image id: NODE_IMAGE_MISMATCH, fresh and from the cache', async () => {
+    // the runtime's image (E's config) claims M's repo digest: what was verified is not what runs
+    const e = cfg.E!.slice('sha256:'.length);
+    const m = cfg.M!.slice('sha256:'.length);
+    crio.images.set(e, { id: e, repoDigests: [`${w.registry.host}/${REPO}@${img.M!.digest}`] });
+    crio.images.set(m, { id: m, repoDigests: [`${w.registry.host}/${REPO}@${img.M!.digest}`] });
+    const start = async (id: string) => {
+      const log = join(w.cosign.dir, `multiarch-crio-${++n}.log`);
+      const r = await sigguard(['hook', '--config', crioConfig, '--policy', policy, '--log', log], { input: crioState(`crio-ma-${n}`, `${w.registry.host}/${REPO}:m`, id) });
+      return { ...r, d: JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!) };
+    };
+    const fresh = await start(e);
+    expect(fresh.d, fresh.stderr).toMatchObject({ decision: 'deny', code: 'NODE_IMAGE_MISMATCH', cache: 'miss' });
+    expect(fresh.stderr).toContain(cfg.E);
+    expect((await start(m)).d).toMatchObject({ decision: 'allow', code: 'ALLOWED', cache: 'hit' });
+    const cached = await start(e);
+    expect(cached.d, cached.stderr).toMatchObject({ decision: 'deny', code: 'NODE_IMAGE_MISMATCH' });
   });
 });

@@ -97,6 +97,27 @@ export class Pusher {
     );
   }
 
+  /**
+   * An index whose entries carry any platform object, or none (`platform: undefined`), as a
+   * hostile or sloppy publisher writes them; `annotations` make otherwise equal indexes distinct.
+   */
+  async indexWith(
+    repo: string,
+    tag: string,
+    entries: Array<{ pushed: Pushed; platform: Record<string, unknown> | undefined; extra?: Record<string, unknown> }>,
+    annotations?: Record<string, string>,
+  ): Promise<Pushed> {
+    const manifests = entries.map((e) => ({
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      digest: e.pushed.digest,
+      size: e.pushed.bytes.length,
+      ...(e.platform ? { platform: e.platform } : {}),
+      ...e.extra,
+    }));
+    const doc = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests, ...(annotations ? { annotations } : {}) };
+    return this.manifest(repo, tag, doc, 'application/vnd.oci.image.index.v1+json');
+  }
+
   async getManifest(repo: string, reference: string): Promise<{ json: any; bytes: Buffer; mediaType: string }> {
     const res = await fetch(`http://${this.host}/v2/${repo}/manifests/${reference}`, {
       headers: { accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json' },

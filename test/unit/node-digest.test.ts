@@ -17,6 +17,10 @@ function node(imageRef: string, repoDigests: string[] | undefined, imageId = `sh
       asked.push('ImageStatus');
       return repoDigests;
     },
+    async imageStatus() {
+      asked.push('ImageStatus');
+      return repoDigests && { id: imageId, repoDigests };
+    },
   };
 }
 
@@ -27,6 +31,7 @@ describe('the digest the node runs', () => {
       named: parseReference('localhost:5001/app:v1'),
       digest: D1,
       repoDigest: `localhost:5001/app@${D1}`,
+      imageId: `sha256:${'f'.repeat(64)}`,
     });
     expect(n.asked).toEqual(['ContainerStatus']);
   });

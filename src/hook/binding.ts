@@ -1,0 +1,51 @@
+/**
+ * What was verified, bound to what runs. The runtime reports the image id (the
+ * config digest) of the container's image; the manifest whose signature was
+ * accepted (the platform manifest, or the platform manifest inside a signed
+ * index) must have exactly that config, else the start is refused
+ * (NODE_IMAGE_MISMATCH). A cached verdict is bound the same way.
+ *
+ * Loaded on every start (cache hits included): no registry or engine code here.
+ */
+import type { Selection } from '../engine/select-manifest.js';
+import { ReasonCode } from '../errors.js';
+import type { Platform } from '../registry/platform.js';
+
+/**
+ * How to pick the entry of an index: containerd's own choice for the node's platform; on
+ * CRI-O (whose choice differs) the entry with the runtime's image id; where the runtime told
+ * no image id, a single manifest only (which entry of an index runs cannot be known).
+ */
+export function selectionFor(runtime: 'containerd' | 'cri-o' | 'none', imageId: string | undefined, platform: Platform): Selection {
+  if (imageId === undefined) return { kind: 'single-only' };
+  return runtime === 'cri-o' ? { kind: 'image-id', imageId } : { kind: 'containerd', platform };
+}
+
+interface Decided {
+  decision: 'allow' | 'deny';
+  code: string;
+  reason: string;
+  configDigest?: string | undefined;
+}
+
+/** An allow stands only if the verified manifest's config is the node's image id (when the runtime told it). */
+export function bindToNode<O extends Decided>(o: O, imageId: string | undefined): O {
+  if (imageId === undefined || o.decision !== 'allow' || o.configDigest === imageId) return o;
+  return {
+    ...o,
+    decision: 'deny',
+    code: ReasonCode.NODE_IMAGE_MISMATCH,
+    reason: `the node runs image ${imageId}, but the verified manifest's config is ${o.configDigest ?? '(unknown)'}: not what was verified`,
+  };
+}
+
+/**
+ * Whether a cached verdict may stand for this start: with an image id, only one about that
+ * config (a verdict for another entry of the same index is not about what runs); without, only
+ * one about a single manifest (an index's verdict assumed a runtime to ask).
+ */
+export function cachedFor<E extends { configDigest?: string | undefined; platformDigest?: string | undefined }>(e: E | undefined, imageId: string | undefined): E | undefined {
+  if (e === undefined) return undefined;
+  if (imageId !== undefined) return e.configDigest === imageId ? e : undefined;
+  return e.configDigest !== undefined && e.platformDigest === undefined ? e : undefined;
+}
