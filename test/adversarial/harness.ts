@@ -4,10 +4,10 @@
  * (`bin/sigguard check --json` or `bin/sigguard hook`) run under GNU time for
  * wall time and peak RSS.
  */
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run } from '../support/cli.js';
 import { SIGGUARD } from '../support/paths.js';
 import { Key } from './artefacts.js';
 import { LyingRegistry } from './lying-registry.js';
@@ -172,17 +172,21 @@ export async function execute(inv: Invocation, ctx: Ctx): Promise<Outcome> {
     input = inv.state;
   }
   const started = process.hrtime.bigint();
-  const r = await run(GNU_TIME, ['-f', '%M', '-o', timeFile, SIGGUARD, ...args], { input, timeoutMs: (deadline + 30) * 1000 });
+  const r = await guarded([GNU_TIME, '-f', '%M', '-o', timeFile, SIGGUARD, ...args], input, (deadline + 10) * 1000);
   const ms = Number((process.hrtime.bigint() - started) / 1_000_000n);
-  let rssKiB: number | undefined;
+  let rssKiB: number | undefined = r.killed ? r.peakKiB : undefined;
   try {
     const m = /(\d+)\s*$/.exec(readFileSync(timeFile, 'utf8'));
-    rssKiB = m ? Number(m[1]) : undefined;
+    if (m && !r.killed) rssKiB = Number(m[1]);
     rmSync(timeFile, { force: true });
   } catch {
-    rssKiB = undefined;
+    /* killed before time wrote it */
   }
   const base = { exit: r.code, stdout: r.stdout, stderr: r.stderr, ms, rssKiB, deadline };
+  if (r.killed) {
+    // what a runtime does to a hook that overstays or eats the node: no decision, the start fails
+    return { ...base, decision: 'deny', code: r.killed === 'memory' ? 'KILLED_OVER_1GIB' : 'KILLED_NO_DECISION', reason: `killed by the suite (${r.killed})`, verdict: undefined };
+  }
   if (inv.kind === 'check') {
     let verdict: any;
     try {
@@ -207,6 +211,62 @@ export async function execute(inv: Invocation, ctx: Ctx): Promise<Outcome> {
   }
   const decision = r.code === 0 ? 'allow' : 'deny';
   return { ...base, decision, code: line?.code ?? codeFromStderr(r.stderr), reason: line?.reason ?? r.stderr.trim(), verdict: line };
+}
+
+/** RSS at which the suite kills a run: a verification must stay far below (256 MiB); this protects the shared machine. */
+const KILL_RSS_KIB = 1024 * 1024;
+
+function rssOfTree(pid: number): number {
+  let total = 0;
+  const visit = (p: number) => {
+    try {
+      const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+      total += m ? Number(m[1]) : 0;
+      for (const c of readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) visit(Number(c));
+    } catch {
+      /* gone */
+    }
+  };
+  visit(pid);
+  return total;
+}
+
+/**
+ * Runs a command in its own process group, watching its memory: the group is killed when it
+ * outgrows KILL_RSS_KIB or outlives `timeoutMs` (so no run can take the machine down or hang the suite).
+ */
+function guarded(cmd: string[], input: string, timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string; killed?: 'memory' | 'time'; peakKiB: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd[0]!, cmd.slice(1), { detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let killed: 'memory' | 'time' | undefined;
+    let peakKiB = 0;
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const killGroup = (why: 'memory' | 'time') => {
+      killed ??= why;
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    };
+    const watch = setInterval(() => {
+      const rss = rssOfTree(child.pid!);
+      peakKiB = Math.max(peakKiB, rss);
+      if (rss > KILL_RSS_KIB) killGroup('memory');
+    }, 50);
+    const timer = setTimeout(() => killGroup('time'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearInterval(watch);
+      clearTimeout(timer);
+      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr, ...(killed ? { killed } : {}), peakKiB });
+    });
+    child.stdin.on('error', () => {});
+    child.stdin.end(input);
+  });
 }
 
 export function ensureDir(p: string): string {

@@ -6,9 +6,10 @@ import { controls } from './controls.js';
 import { denyDigests } from './deny-digests.js';
 import { credentials } from './credentials.js';
 import { exhaustion } from './exhaustion.js';
+import { hookInputs } from './hook.js';
 import { platform } from './platform.js';
 import { references } from './references.js';
 import { tampering } from './tampering.js';
 import { transplant } from './transplant.js';
 
-export const categories: Category[] = [controls, platform, transplant, tampering, certificates, content, exhaustion, credentials, references, denyDigests];
+export const categories: Category[] = [controls, platform, transplant, tampering, certificates, content, exhaustion, credentials, references, denyDigests, hookInputs];
