@@ -17,7 +17,9 @@
  *   file that has one ("Replace entire sections instead of merging map's
  *   values"): a drop-in defining one runtime handler drops every other
  *   setting of the CRI plugin. Without a `containerd.runtimes` table the CRI
- *   plugin's default has one handler, `runc`.
+ *   plugin's default has one handler, `runc`; the deprecated tables
+ *   `containerd.untrusted_workload_runtime` and `containerd.default_runtime`
+ *   (with a runtime_type) are the handlers `untrusted` and `default`.
  * - containerd 2.x: plugin sections are merged deeply, a later file's value
  *   replacing an earlier one (tables merged key by key; arrays, strings — even
  *   empty ones — replaced). A file without a version (or version 1) has its
@@ -221,6 +223,8 @@ export interface Handler {
   implicit: boolean;
   /** The files that say something about this handler. */
   definedIn: string[];
+  /** 1.x's deprecated `containerd.untrusted_workload_runtime` / `containerd.default_runtime` table it comes from. */
+  legacyTable?: 'untrusted_workload_runtime' | 'default_runtime';
 }
 
 export interface Effective {
@@ -291,6 +295,27 @@ export function effective(files: LoadedFile[], semantics: Semantics): Effective 
     const definedIn =
       semantics === '1.x' ? (criSources[CRI_V2] ? [criSources[CRI_V2]] : []) : perFile.filter((p) => at(p.plugins, [...runtimesPath, name]) !== undefined).map((p) => p.path);
     handlers.push({ name, ...(typeof spec === 'string' && spec !== '' ? { baseSpec: spec } : {}), implicit: false, definedIn });
+  }
+  if (semantics === '1.x') {
+    // 1.x's CRI plugin turns these deprecated tables (when they have a runtime_type) into the
+    // handlers `untrusted` (pods annotated io.kubernetes.cri.untrusted-workload) and `default`
+    for (const [table, name] of [
+      ['untrusted_workload_runtime', 'untrusted'],
+      ['default_runtime', 'default'],
+    ] as const) {
+      const t = at(plugins, [CRI_V2, 'containerd', table]);
+      if (!isTable(t) || typeof t.runtime_type !== 'string' || t.runtime_type === '') continue;
+      const i = handlers.findIndex((x) => x.name === name);
+      if (i >= 0) handlers.splice(i, 1);
+      const spec = t.base_runtime_spec;
+      handlers.push({
+        name,
+        ...(typeof spec === 'string' && spec !== '' ? { baseSpec: spec } : {}),
+        implicit: false,
+        definedIn: criSources[CRI_V2] ? [criSources[CRI_V2]] : [],
+        legacyTable: table,
+      });
+    }
   }
   const runc = handlers.find((h) => h.name === DEFAULT_HANDLER);
   if (implicitRunc && runc) runc.implicit = true;

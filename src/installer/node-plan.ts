@@ -119,7 +119,7 @@ const DROP_IN_HEAD = `# Written by \`sigguard install-node\`, removed by \`siggu
 `;
 
 /** sigguard's drop-in for `eff` (the configuration without it): base specs for `needing`. */
-export function renderDropIn(eff: Effective, needing: Array<{ name: string; specFile: string }>): string {
+export function renderDropIn(eff: Effective, needing: Array<{ name: string; specFile: string; legacyTable?: string }>): string {
   if (eff.semantics === '2.x') {
     const base = ['plugins', ...eff.runtimesPath].map(q).join('.');
     const tables = needing.map((h) => `[${base}.${q(h.name)}]\n  base_runtime_spec = ${q(h.specFile)}\n`);
@@ -127,8 +127,12 @@ export function renderDropIn(eff: Effective, needing: Array<{ name: string; spec
   }
   const section = structuredClone(isTable(eff.plugins[CRI_V2]) ? (eff.plugins[CRI_V2] as Table) : {});
   const ctr = (section.containerd = isTable(section.containerd) ? section.containerd : {}) as Table;
-  const runtimes = (ctr.runtimes = isTable(ctr.runtimes) ? ctr.runtimes : {}) as Table;
   for (const h of needing) {
+    if (h.legacyTable) {
+      (ctr[h.legacyTable] as Table).base_runtime_spec = h.specFile;
+      continue;
+    }
+    const runtimes = (ctr.runtimes = isTable(ctr.runtimes) ? ctr.runtimes : {}) as Table;
     if (runtimes[h.name] === undefined) runtimes[h.name] = { runtime_type: 'io.containerd.runc.v2' }; // 1.x's implicit runc
     (runtimes[h.name] as Table).base_runtime_spec = h.specFile;
   }
@@ -156,7 +160,9 @@ export function planInstall(ov: Overlay, o: PlanOptions): { state: InstallState;
   const eff0 = effective(loadOrder(o.config, without(ov, o.dropIn)), o.semantics);
   const specOf = new Map<string, string>();
   for (const h of eff0.handlers) specOf.set(h.name, h.baseSpec ?? specFileFor(o.specDir, h.name));
-  const needing = eff0.handlers.filter((h) => h.baseSpec === undefined).map((h) => ({ name: h.name, specFile: specOf.get(h.name)! }));
+  const needing = eff0.handlers
+    .filter((h) => h.baseSpec === undefined)
+    .map((h) => ({ name: h.name, specFile: specOf.get(h.name)!, ...(h.legacyTable ? { legacyTable: h.legacyTable } : {}) }));
 
   let configEdit: TextEdit | undefined;
   if (needing.length > 0) {
@@ -288,13 +294,17 @@ function sameAsCopied(section: Table, eff0: Effective): boolean {
   const copy = structuredClone(section);
   const runtimes = ((copy.containerd as Table | undefined)?.runtimes ?? {}) as Table;
   for (const h of eff0.handlers) {
-    const r = runtimes[h.name];
+    const r = h.legacyTable ? (copy.containerd as Table | undefined)?.[h.legacyTable] : runtimes[h.name];
     if (!isTable(r) || h.baseSpec !== undefined) continue;
-    delete r.base_runtime_spec;
+    const origCtr0 = (eff0.plugins[CRI_V2] as Table | undefined)?.containerd as Table | undefined;
+    const was = h.legacyTable ? origCtr0?.[h.legacyTable] : (origCtr0?.runtimes as Table | undefined)?.[h.name];
+    if (isTable(was) && 'base_runtime_spec' in was) r.base_runtime_spec = was.base_runtime_spec; // an empty one
+    else delete r.base_runtime_spec;
     if (h.implicit && h.name === DEFAULT_HANDLER && Object.keys(r).length === 1 && r.runtime_type === 'io.containerd.runc.v2') delete runtimes[h.name];
   }
   const ctr = copy.containerd as Table | undefined;
-  if (ctr && Object.keys(runtimes).length === 0 && eff0.handlers.every((h) => h.implicit)) delete ctr.runtimes;
+  const origCtr = (eff0.plugins[CRI_V2] as Table | undefined)?.containerd;
+  if (ctr && Object.keys(runtimes).length === 0 && !(isTable(origCtr) && 'runtimes' in origCtr)) delete ctr.runtimes;
   if (ctr && Object.keys(ctr).length === 0 && !isTable((eff0.plugins[CRI_V2] as Table | undefined)?.containerd)) delete copy.containerd;
   const orig = isTable(eff0.plugins[CRI_V2]) ? eff0.plugins[CRI_V2] : {};
   return JSON.stringify(sortKeys(copy)) === JSON.stringify(sortKeys(orig));

@@ -46,10 +46,17 @@ function snapshot(dir: string): Record<string, string> {
 
 /** The handlers `containerd config dump` shows, with their base specs. */
 function dumpHandlers(version: Version, config: string): Record<string, string> {
-  const out = execFileSync(containerdBins(version).containerd, ['--config', config, 'config', 'dump'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  const t = parseToml(out) as any;
-  const rt = t.plugins?.[CRI[version]]?.containerd?.runtimes ?? {};
-  return Object.fromEntries(Object.entries(rt).map(([k, v]: [string, any]) => [k, v.base_runtime_spec ?? '']));
+  const dump = execFileSync(containerdBins(version).containerd, ['--config', config, 'config', 'dump'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const t = parseToml(dump) as any;
+  const ctr = t.plugins?.[CRI[version]]?.containerd ?? {};
+  const out: Record<string, string> = Object.fromEntries(Object.entries(ctr.runtimes ?? {}).map(([k, v]: [string, any]) => [k, v.base_runtime_spec ?? '']));
+  // 1.7's CRI plugin makes handlers of these deprecated tables when they have a runtime_type (config.go, ValidatePluginConfig)
+  if (version === '1.7') {
+    for (const [table, name] of [['untrusted_workload_runtime', 'untrusted'], ['default_runtime', 'default']] as const) {
+      if (ctr[table]?.runtime_type) out[name] = ctr[table].base_runtime_spec ?? '';
+    }
+  }
+  return out;
 }
 
 /** What the model says, in the same shape. */
@@ -95,6 +102,13 @@ function shapes(version: Version): Record<string, Record<string, string>> {
       'd/x-b.toml': h(version, 'b'),
     },
   };
+  if (version === '1.7') {
+    s['1.x: the deprecated untrusted_workload_runtime and default_runtime tables are handlers too'] = {
+      'config.toml': `version = 2\nimports = ["u.toml"]\n`,
+      'u.toml': `version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd.untrusted_workload_runtime]\n  runtime_type = "io.containerd.kata.v2"\n[plugins."io.containerd.grpc.v1.cri".containerd.default_runtime]\n  runtime_type = "io.containerd.runc.v2"\n  base_runtime_spec = "$D/d.json"\n`,
+      'd.json': spec(),
+    };
+  }
   if (version === '2.1') {
     s['2.x: a later empty base_runtime_spec clears one'] = {
       'config.toml': `version = 3\nimports = ["z.toml"]\n${h(version, 'runc', 'base_runtime_spec = "$D/cri-base.json"')}${h(version, 'other', 'base_runtime_spec = "$D/cri-base.json"')}`,

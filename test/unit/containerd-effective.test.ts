@@ -90,6 +90,14 @@ describe('merge rules', () => {
     expect(names(effective(loadOrder('/c/config.toml', noRuntimes), '1.x'))).toEqual(['runc=-']);
   });
 
+  it('1.x: untrusted_workload_runtime and default_runtime with a runtime_type are the handlers untrusted and default', () => {
+    const fs = memFs({
+      '/c/config.toml': `version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd.untrusted_workload_runtime]\n  runtime_type = "io.containerd.kata.v2"\n[plugins."io.containerd.grpc.v1.cri".containerd.default_runtime]\n  runtime_type = ""\n`,
+    });
+    expect(names(effective(loadOrder('/c/config.toml', fs), '1.x'))).toEqual(['runc=-', 'untrusted=-']);
+    expect(names(effective(loadOrder('/c/config.toml', fs), '2.x'))).toEqual(['runc=-']);
+  });
+
   it('2.x with merged version 2: the v3 containerd.runtimes wins when present (the CRI plugin migration)', () => {
     const fs = memFs({ '/c/config.toml': `version = 2\n${V2}.a]\n  runtime_type = "x"\n${V3}.b]\n  runtime_type = "x"\n` });
     expect(names(effective(loadOrder('/c/config.toml', fs), '2.x'))).toEqual(['b=-', 'runc=-']);
