@@ -9,6 +9,8 @@ import { PATH_LIMITS } from './x509-path.js';
 export const SIGNATURE_LIMITS = {
   /** Transparency log entries in one bundle. */
   tlogEntries: 8,
+  /** Signatures in one tlog entry's body (a DSSE entry lists the envelope's). */
+  tlogBodySignatures: 8,
   /** RFC 3161 timestamps in one bundle. */
   rfc3161Timestamps: 8,
   /** Certificates in a bundle's x509CertificateChain or cosign's chain annotation (leaf excluded). */

@@ -44,7 +44,7 @@ import { IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_TYPES, inTotoStatementSchema } 
 import { withSignatureCheck } from './signature-check.js';
 import { prehashUnsupported, verifyPrehashed } from './prehashed.js';
 import { mustPropagate } from './control.js';
-import { bundleOverLimits } from './limits.js';
+import { SIGNATURE_LIMITS, bundleOverLimits } from './limits.js';
 import { PathRefusal, validatePath } from './x509-path.js';
 
 export type BundleArtifact = { bytes: Buffer } | { digest: string };
@@ -267,7 +267,11 @@ function bodyVerifiers(entry: TransparencyLogEntry, content: Bundle['content']['
     return refuse('tlog entry body is not JSON');
   }
   if (body?.kind !== kind || body?.apiVersion !== version) refuse(`tlog entry body is ${body?.kind}/${body?.apiVersion}, not ${kv}`);
-  const sigs = (list: unknown): any[] => (Array.isArray(list) && list.length > 0 ? list : refuse('tlog entry has no signatures'));
+  const sigs = (list: unknown): any[] => {
+    if (!Array.isArray(list) || list.length === 0) return refuse('tlog entry has no signatures');
+    if (list.length > SIGNATURE_LIMITS.tlogBodySignatures) refuse(`tlog entry has ${list.length} signatures, more than ${SIGNATURE_LIMITS.tlogBodySignatures}`);
+    return list;
+  };
   switch (kv) {
     case 'hashedrekord/0.0.1':
       return [fromPem(body.spec?.signature?.publicKey?.content)];

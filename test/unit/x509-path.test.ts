@@ -19,6 +19,7 @@ import { parseReference } from '../../src/reference/reference.js';
 import { PATH_LIMITS, PathRefusal, ekuRefusedBy, validatePath } from '../../src/verify/x509-path.js';
 import { CertFactory, type TestCert, legacySignature } from '../support/x509-chains.js';
 import { X509Certificate } from '@sigstore/core';
+import { ReasonCode, SigguardError } from '../../src/errors.js';
 
 type Sigstore = Extract<Requirement, { type: 'sigstoreSigned' }>;
 
@@ -309,6 +310,27 @@ describe('path building stays bounded', () => {
     const r = await judgePki(leaf, Array.from({ length: 40 }, () => sub), 'dev@example.com');
     expect(r.code).toBe('UNTRUSTED_SIGNER');
     expect(r.reason).toMatch(/chain annotation holds more than 32 certificates/);
+  });
+});
+
+describe('the deadline reaches path building', () => {
+  it('validatePath calls the checkpoint between steps; DEADLINE_EXCEEDED from it ends the search, through the requirement too', async () => {
+    const sub = f.ca('deadline-sub', root);
+    const leaf = f.leaf('deadline-leaf', sub, 'dev@example.com');
+    let calls = 0;
+    await validatePath({ leaf: leaf.der, untrusted: [sub.der], authorities: [authority(root)], times: [new Date()], checkpoint: () => void calls++ });
+    expect(calls).toBeGreaterThan(1);
+    const late = () => {
+      throw new SigguardError(ReasonCode.DEADLINE_EXCEEDED, 'verification deadline exceeded');
+    };
+    await expect(validatePath({ leaf: leaf.der, untrusted: [sub.der], authorities: [authority(root)], times: [new Date()], checkpoint: late })).rejects.toMatchObject({ code: 'DEADLINE_EXCEEDED' });
+    const sig = prepareSignature(legacySignature(leaf, sub.pem, DIGEST, REPO));
+    let n = 0;
+    // the requirement's own checkpoint passes; the one inside path building stops it
+    const third = () => {
+      if (++n >= 3) late();
+    };
+    await expect(evaluateSigstoreRequirement(pkiRequirement('dev@example.com'), [sig], [], IMAGE, third)).rejects.toMatchObject({ code: 'DEADLINE_EXCEEDED' });
   });
 });
 

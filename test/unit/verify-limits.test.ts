@@ -1,0 +1,92 @@
+/**
+ * Bounded verification work (issue 10 item 4, the verify share): caps on what
+ * one bundle may carry, checked before any work whose cost grows with the
+ * counts (a bundle of ~1,500 tlog entries cost quadratic time in the
+ * library's duplicate checks), and the checkpoint that lets the engine's
+ * deadline stop synchronous work between units.
+ */
+import { createHash, generateKeyPairSync, sign } from 'node:crypto';
+import type { TrustMaterial } from '@sigstore/verify';
+import { describe, expect, it } from 'vitest';
+import { ReasonCode, SigguardError } from '../../src/errors.js';
+import { prepareSignature } from '../../src/engine/requirement.js';
+import { SIGNATURE_LIMITS } from '../../src/verify/limits.js';
+import { verifyBundle } from '../../src/verify/verify-bundle.js';
+
+const message = Buffer.from('limits\n');
+const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const noTrust: TrustMaterial = {
+  certificateAuthorities: [],
+  timestampAuthorities: [],
+  tlogs: [],
+  ctlogs: [],
+  publicKey: () => {
+    throw new Error('no key');
+  },
+};
+
+const entry = (i: number) => ({
+  logIndex: String(i),
+  logId: { keyId: Buffer.from(`log ${i}`).toString('base64') },
+  kindVersion: { kind: 'hashedrekord', version: '0.0.1' },
+  integratedTime: String(1700000000 + i),
+  inclusionPromise: { signedEntryTimestamp: Buffer.from(`set ${i}`).toString('base64') },
+  canonicalizedBody: Buffer.from(`{"n":${i}}`).toString('base64'),
+});
+
+function bundleWith(tlogEntries: number, extra: Record<string, unknown> = {}) {
+  return {
+    mediaType: 'application/vnd.dev.sigstore.bundle+json;version=0.1',
+    verificationMaterial: { publicKey: { hint: '' }, tlogEntries: Array.from({ length: tlogEntries }, (_, i) => entry(i)), timestampVerificationData: { rfc3161Timestamps: [] }, ...extra },
+    messageSignature: {
+      messageDigest: { algorithm: 'SHA2_256', digest: createHash('sha256').update(message).digest('base64') },
+      signature: sign('sha256', message, privateKey).toString('base64'),
+    },
+  };
+}
+
+const verify = (bundleJson: unknown, checkpoint?: () => void) =>
+  verifyBundle({ bundleJson, artifact: { bytes: message }, trust: noTrust, expect: { publicKey }, requireTlogForKey: true, ...(checkpoint ? { checkpoint } : {}) });
+
+describe('caps on a bundle, before any work', () => {
+  it('1,500 tlog entries: refused at once by verifyBundle and MALFORMED_SIGNATURE in discovery', async () => {
+    const json = bundleWith(1500);
+    const started = performance.now();
+    const r = await verify(json);
+    const ms = performance.now() - started;
+    expect(r).toEqual({ ok: false, reason: `bundle has 1500 tlog entries, more than ${SIGNATURE_LIMITS.tlogEntries}` });
+    expect(ms, `took ${Math.round(ms)} ms`).toBeLessThan(200);
+    const prepared = prepareSignature({ format: 'bundle', subject: `sha256:${'a'.repeat(64)}`, source: 'referrer', bundle: Buffer.from(JSON.stringify(json)), mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json' });
+    expect(prepared).toMatchObject({ ok: false, problem: 'bundle has 1500 tlog entries, more than 8' });
+  });
+
+  it('the cap itself: 8 entries go on to be checked (and fail on their merits), 9 are refused', async () => {
+    expect((await verify(bundleWith(9))).ok).toBe(false);
+    expect(await verify(bundleWith(9))).toMatchObject({ reason: expect.stringMatching(/9 tlog entries, more than 8/) });
+    expect(await verify(bundleWith(8))).toMatchObject({ ok: false, reason: expect.not.stringMatching(/more than 8/) });
+  });
+
+  it('too many timestamps or chain certificates are refused', async () => {
+    const ts = bundleWith(1, { timestampVerificationData: { rfc3161Timestamps: Array.from({ length: 9 }, () => ({ signedTimestamp: 'AAAA' })) } });
+    expect(await verify(ts)).toMatchObject({ ok: false, reason: expect.stringMatching(/9 RFC 3161 timestamps, more than 8/) });
+    const chain = bundleWith(1, { publicKey: undefined, x509CertificateChain: { certificates: Array.from({ length: 40 }, () => ({ rawBytes: 'AAAA' })) } });
+    expect(await verify(chain)).toMatchObject({ ok: false, reason: expect.stringMatching(/40 certificates, more than 33/) });
+  });
+});
+
+describe('the checkpoint', () => {
+  const deadline = () => {
+    throw new SigguardError(ReasonCode.DEADLINE_EXCEEDED, 'verification deadline exceeded');
+  };
+
+  it('verifyBundle lets DEADLINE_EXCEEDED through instead of making it a refusal', async () => {
+    await expect(verify(bundleWith(1), deadline)).rejects.toMatchObject({ code: ReasonCode.DEADLINE_EXCEEDED });
+  });
+
+  it('other errors of a checkpoint are still one refusal of this bundle', async () => {
+    const r = await verify(bundleWith(1), () => {
+      throw new Error('not a deadline');
+    });
+    expect(r).toMatchObject({ ok: false });
+  });
+});
