@@ -10,6 +10,7 @@ import { hookInputs } from './hook.js';
 import { platform } from './platform.js';
 import { references } from './references.js';
 import { tampering } from './tampering.js';
+import { tlog } from './tlog.js';
 import { transplant } from './transplant.js';
 
-export const categories: Category[] = [controls, platform, transplant, tampering, certificates, content, exhaustion, credentials, references, denyDigests, hookInputs];
+export const categories: Category[] = [controls, platform, transplant, tampering, certificates, tlog, content, exhaustion, credentials, references, denyDigests, hookInputs];
