@@ -13,7 +13,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { stringify as stringifyToml } from 'smol-toml';
 import { z } from '../zod.js';
 import { ReasonCode, SigguardError } from '../errors.js';
@@ -54,12 +54,13 @@ function defaultSpec(ctr: string, handler: string): string {
  * 2.x's whatever the binary; a version 2 config is read by both lines, so
  * there the binary must answer.
  */
-function semantics(bins: string[], configFile: string): Semantics {
+function semantics(bins: string[], configFile: string, recorded?: Semantics): Semantics {
   for (const bin of bins) {
     const r = spawnSync(bin, ['--version'], { encoding: 'utf8', timeout: 10_000 });
     const s = r.status === 0 ? semanticsFromVersion(r.stdout) : undefined;
     if (s) return s;
   }
+  if (recorded) return recorded; // what the binary said at install
   const version = configVersion(parseConfig(readFileSync(configFile, 'utf8'), configFile), configFile);
   if (version === 3) return '2.x';
   throw new SigguardError(ReasonCode.USAGE, `cannot tell which containerd reads ${configFile} (tried ${bins.join(', ')} --version): give --containerd BIN`);
@@ -98,11 +99,12 @@ export function runInstallNode(argv: string[]): number {
     },
     'install-node',
   );
-  const file = values['containerd-config'];
-  if (!file) throw new SigguardError(ReasonCode.USAGE, 'install-node needs --containerd-config FILE');
+  if (!values['containerd-config']) throw new SigguardError(ReasonCode.USAGE, 'install-node needs --containerd-config FILE');
+  // absolute: base spec and drop-in paths written into containerd's files must not depend on a working directory
+  const file = resolve(values['containerd-config']);
   if (values.uninstall && values.check) throw new SigguardError(ReasonCode.USAGE, 'install-node: --uninstall and --check exclude each other');
   const stateFile = values.state ?? DEFAULT_STATE;
-  const dropIn = values['drop-in'] ?? join(dirname(file), DROP_IN_NAME);
+  const dropIn = resolve(values['drop-in'] ?? join(dirname(file), DROP_IN_NAME));
   const ctr = values.ctr ?? 'ctr';
   const bins = [values.containerd ?? (values.ctr ? join(dirname(values.ctr), 'containerd') : 'containerd'), ...(values.containerd || !values.ctr ? [] : ['containerd'])];
   if (!existsSync(file)) throw fail(`containerd config ${file} does not exist`);
@@ -111,7 +113,7 @@ export function runInstallNode(argv: string[]): number {
 
   if (values.check) {
     const { state } = readState(stateFile);
-    const sem = state?.containerdConfig === file && !values.containerd ? state.semantics : semantics(bins, file);
+    const sem = semantics(bins, file, state?.containerdConfig === file ? state.semantics : undefined);
     const r = checkNode(diskFs, file, sem, state?.dropIn ?? dropIn);
     const bad = r.handlers.filter((h) => !h.guarded);
     for (const h of bad) {
@@ -142,14 +144,14 @@ export function runInstallNode(argv: string[]): number {
   const entry = hookEntry(values.path, positionals);
   const { state: previous, legacy } = readState(stateFile);
   if (legacy) throw fail(`install state ${stateFile} is from an earlier sigguard: run install-node --uninstall with it first`);
-  const sem = values.containerd || !previous ? semantics(bins, file) : previous.semantics;
+  const sem = semantics(bins, file, previous?.semantics);
   const ov = new Overlay();
   if (previous) planUninstall(ov, previous, warn);
   const { state, eff } = planInstall(ov, {
     config: file,
     semantics: sem,
     dropIn,
-    specDir: values['spec-dir'] ?? dirname(file),
+    specDir: resolve(values['spec-dir'] ?? dirname(file)),
     entry,
     defaultSpec: (h) => defaultSpec(ctr, h),
   });

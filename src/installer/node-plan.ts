@@ -18,7 +18,7 @@
  *
  * The state records each splice, so uninstall puts back the original bytes.
  */
-import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, posix } from 'node:path';
 import { stringify as stringifyToml } from 'smol-toml';
 import { z } from '../zod.js';
@@ -101,10 +101,12 @@ export function flush(ov: Overlay): string[] {
       continue;
     }
     if (diskFs.read(path) === text) continue;
-    mkdirSync(dirname(path), { recursive: true });
-    const tmp = `${path}.sigguard-tmp`;
-    writeFileSync(tmp, text, { mode: existsSync(path) ? statSync(path).mode & 0o777 : 0o644 });
-    renameSync(tmp, path);
+    // through a symlink (config.toml -> elsewhere): the link stays, its target changes
+    const target = existsSync(path) ? realpathSync(path) : path;
+    mkdirSync(dirname(target), { recursive: true });
+    const tmp = `${target}.sigguard-tmp`;
+    writeFileSync(tmp, text, { mode: existsSync(target) ? statSync(target).mode & 0o777 : 0o644 });
+    renameSync(tmp, target);
     written.push(path);
   }
   return written;

@@ -12,7 +12,7 @@
  *   by `install-node --check` (exit 1) and guarded by the next install.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
@@ -221,6 +221,23 @@ describe('install-node edge cases', () => {
     const r = await installNode('1.7', join(dir, 'config.toml'), join(dir, 'state.json'));
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/config version \(none, i\.e\. 1\) is not supported/);
+  });
+
+  it('a symlinked config.toml given by a relative path: the link stays, paths written are absolute, uninstall byte for byte', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sigguard-node-'));
+    writeTree(dir, { 'real/config.toml': `# mine\nversion = 3\n${h('2.1', 'x')}` });
+    symlinkSync('real/config.toml', join(dir, 'config.toml'));
+    const before = snapshot(join(dir, 'real'));
+    const args = ['install-node', '--containerd-config', 'config.toml', '--state', 'state.json', '--ctr', containerdBins('2.1').ctr];
+    const r = await sigguard(args, { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    expect(lstatSync(join(dir, 'config.toml')).isSymbolicLink()).toBe(true);
+    expect(readFileSync(join(dir, 'real/config.toml'), 'utf8')).toContain(`imports = [${JSON.stringify(join(dir, 'sigguard-handlers.toml'))}]`);
+    expect(dumpHandlers('2.1', join(dir, 'config.toml'))).toEqual({ runc: join(dir, 'sigguard-base-runc.json'), x: join(dir, 'sigguard-base-x.json') });
+    expect((await sigguard([...args, '--uninstall'], { cwd: dir })).code).toBe(0);
+    expect(lstatSync(join(dir, 'config.toml')).isSymbolicLink()).toBe(true);
+    expect(snapshot(join(dir, 'real'))).toEqual(before);
+    expect(readdirSync(dir).sort()).toEqual(['config.toml', 'real']);
   });
 
   it('refuses a missing import (containerd would not start) and changes nothing', async () => {
