@@ -109,6 +109,20 @@ describe('denyDigests: check', () => {
   });
 });
 
+describe('denyDigests: crio-policy', () => {
+  it('refuses the policy (exit 2); --hook-fallback leaves it to the hook and says so in NOTES.txt', async () => {
+    const p = policyDenying('crio', [w.digests.signed!]);
+    const out = join(w.cosign.dir, `crio-out-${++n}`);
+    const refused = await sigguard(['crio-policy', '--policy', p, '--out', out]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/cannot enforce denyDigests: denyDigests \(1\): policy\.json has no revocation list.*\[POLICY_INVALID\]\n$/);
+    const handed = await sigguard(['crio-policy', '--policy', p, '--out', out, '--hook-fallback']);
+    expect(handed.code, handed.stderr).toBe(0);
+    expect(handed.stderr).toMatch(/sigguard: warning: denyDigests: .*the hook refuses those digests at every container start/);
+    expect(readFileSync(join(out, 'NOTES.txt'), 'utf8')).toMatch(/Handed to the hook[^]*denyDigests/);
+  });
+});
+
 describe('denyDigests: the hook and its verdict cache', () => {
   it('a fresh cached allow does not outlive a revocation of the digest, with the registry up or down', async () => {
     const config = w.config(`hook-${++n}.yaml`, NO_CRI);
