@@ -14,6 +14,7 @@ import { p256, p384 } from '@noble/curves/nist.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NOBLE_PREHASHED_OPTIONS, verifyPrehashed } from '../../src/verify/prehashed.js';
 import { verifyBundle } from '../../src/verify/verify-bundle.js';
+import { noTrust } from '../support/no-trust.js';
 import { COSIGN3 } from '../support/paths.js';
 
 const SIGNATURES = 6;
@@ -78,7 +79,7 @@ describe('cosign (Go) ECDSA signatures verified over their digest', () => {
       const r = await verifyBundle({
         bundleJson: s.json,
         artifact: { digest: `sha256:${digest.toString('hex')}` },
-        trust: { certificateAuthorities: [], timestampAuthorities: [], tlogs: [], ctlogs: [], publicKey: () => { throw new Error('none'); } },
+        trust: noTrust,
         expect: { publicKey: s.publicKey },
         requireTlogForKey: false,
       });

@@ -1,7 +1,7 @@
 /** verifyPrehashed (signatures over a digest) and verifyBundle's own checks, on bundles made here. */
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
-import type { TrustMaterial } from '@sigstore/verify';
 import { describe, expect, it } from 'vitest';
+import { noTrust } from '../support/no-trust.js';
 import { prehashUnsupported, verifyPrehashed } from '../../src/verify/prehashed.js';
 import { publicGoodTrust, trustFromJSON, publicGoodTrustedRootJSON } from '../../src/verify/trusted-root.js';
 import { verifyBundle } from '../../src/verify/verify-bundle.js';
@@ -52,15 +52,6 @@ describe('verifyPrehashed', () => {
   });
 });
 
-const noTrust: TrustMaterial = {
-  certificateAuthorities: [],
-  timestampAuthorities: [],
-  tlogs: [],
-  ctlogs: [],
-  publicKey: () => {
-    throw new Error('no key');
-  },
-};
 
 function keyBundle(privateKey: Parameters<typeof sign>[2], content: 'message' | 'dsse', subjectHex?: string) {
   const base = {

@@ -6,8 +6,8 @@
  * deadline stop synchronous work between units.
  */
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
-import type { TrustMaterial } from '@sigstore/verify';
 import { describe, expect, it } from 'vitest';
+import { noTrust } from '../support/no-trust.js';
 import { ReasonCode, SigguardError } from '../../src/errors.js';
 import { prepareSignature } from '../../src/engine/requirement.js';
 import { SIGNATURE_LIMITS } from '../../src/verify/limits.js';
@@ -15,15 +15,6 @@ import { verifyBundle } from '../../src/verify/verify-bundle.js';
 
 const message = Buffer.from('limits\n');
 const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-const noTrust: TrustMaterial = {
-  certificateAuthorities: [],
-  timestampAuthorities: [],
-  tlogs: [],
-  ctlogs: [],
-  publicKey: () => {
-    throw new Error('no key');
-  },
-};
 
 const entry = (i: number) => ({
   logIndex: String(i),
