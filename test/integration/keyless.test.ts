@@ -132,10 +132,10 @@ describe('keyless-style signatures: sigguard check agrees with cosign verify', (
     ['alice-legacy', 'keyless-other-issuer', 'deny', new RegExp(`^${aliceFound}, policy requires alice@example\\.com \\(issuer https://other-issuer\\.example\\.com\\)$`)],
     ['alice-bundle', 'keyless-other-issuer', 'deny', new RegExp(`^${aliceFound}, policy requires`)],
     // alice's identity from a CA that is not trusted
-    ['mallory-legacy', 'pki', 'deny', /^no signature verifies against CA root\.pem \(1 found\): Failed to verify certificate chain/],
-    ['mallory-bundle', 'pki', 'deny', /^no signature verifies against CA root\.pem \(1 found\): Failed to verify certificate chain/],
-    ['mallory-legacy', 'keyless', 'deny', /trusted root .*trusted_root\.json \(1 found\): Failed to verify certificate chain/],
-    ['mallory-bundle', 'keyless', 'deny', /trusted root .*trusted_root\.json \(1 found\): Failed to verify certificate chain/],
+    ['mallory-legacy', 'pki', 'deny', /^no signature verifies against CA root\.pem \(1 found\): certificate chain not trusted: no path from .* to a trusted root/],
+    ['mallory-bundle', 'pki', 'deny', /^no signature verifies against CA root\.pem \(1 found\): certificate chain not trusted: no path from .* to a trusted root/],
+    ['mallory-legacy', 'keyless', 'deny', /trusted root .*trusted_root\.json \(1 found\): certificate chain not trusted: no path from .* to a trusted root/],
+    ['mallory-bundle', 'keyless', 'deny', /trusted root .*trusted_root\.json \(1 found\): certificate chain not trusted: no path from .* to a trusted root/],
     // alice's key without a certificate
     ['keyonly-legacy', 'pki', 'deny', /signed with a key, not a certificate/],
     ['keyonly-legacy', 'keyless', 'deny', /signed with a key, not a certificate/],
