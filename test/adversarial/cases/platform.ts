@@ -6,6 +6,7 @@
  * platform: linux/amd64 unless said otherwise.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { FakeCrio, crioState } from '../../support/fake-crio.js';
 import { putImage, putIndex } from '../artefacts.js';
 import type { Case, Category, Ctx } from '../harness.js';
 import { MT } from '../lying-registry.js';
@@ -33,7 +34,34 @@ function confusion(
         { m, ...(mP ? { platform: mP } : {}) },
       ];
       const idx = putIndex(ctx.reg, repo, opts.mFirst ? entries.reverse() : entries, opts.mediaType ? { mediaType: opts.mediaType } : {});
+      ctx.shared.lastPlatform = { e: e.digest, m: m.digest };
       return check(refOf(ctx, repo, idx), { config: opts.platform ? platformConfig(ctx, opts.platform) : ctx.config });
+    },
+    // the manifest judged must be the one containerd runs
+    verify(out, ctx) {
+      const { e, m } = ctx.shared.lastPlatform as { e: string; m: string };
+      const want = opts.expectAllow ? m : e;
+      const got = out.verdict?.platformDigest;
+      return got !== undefined && got !== want ? [`judged ${got === m ? 'M' : got === e ? 'E' : got}, containerd runs ${opts.expectAllow ? 'M' : 'E'}`] : [];
+    },
+  };
+}
+
+/** The hook on CRI-O (a fake CRI-O answering ImageStatus): the verified manifest must have the config the node runs. */
+function binding(name: string, attack: string, make: (ctx: Ctx, repo: string) => { image: string; runs: string; repoDigest: string }, expectAllow = false): Case {
+  return {
+    name,
+    attack,
+    expect: expectAllow ? allow() : deny('NODE_IMAGE_MISMATCH', 'NO_SIGNATURE'),
+    run(ctx) {
+      const crio = ctx.shared.crio as FakeCrio;
+      const repo = ctx.repo('bind');
+      const { image, runs, repoDigest } = make(ctx, repo);
+      const id = runs.slice('sha256:'.length);
+      crio.images.set(id, { id, repoDigests: [repoDigest] });
+      const config = ctx.writeConfig();
+      writeFileSync(config, readFileSync(config, 'utf8').replace(/crioSocket: [^}]*}/, `crioSocket: ${crio.socket}}`));
+      return { kind: 'hook', state: crioState(`bind-${repo}`, image, id), config };
     },
   };
 }
@@ -49,8 +77,15 @@ function platformConfig(ctx: Ctx, platform: string): string {
 
 const L = (architecture: string, extra: Record<string, unknown> = {}) => ({ os: 'linux', architecture, ...extra });
 
+const AMD = { os: 'linux', architecture: 'amd64' };
+
 export const platform: Category = {
   category: 'index/platform confusion',
+  async setup(ctx) {
+    const crio = await FakeCrio.start();
+    ctx.shared.crio = crio;
+    ctx.servers.push({ stop: () => crio.close() });
+  },
   cases: [
     confusion('x86_64 before amd64 (the reproduced bypass)', L('x86_64'), L('amd64')),
     confusion('x86-64 spelling before amd64', L('x86-64'), L('amd64')),
@@ -64,5 +99,32 @@ export const platform: Category = {
     confusion('no-platform entry (config amd64) when no entry names amd64', undefined, L('arm64'), { eArch: 'amd64' }),
     confusion('signed amd64 first, x86_64 after: M runs', L('x86_64'), L('amd64'), { mFirst: true, expectAllow: true }),
     confusion('no-platform entry ranks after a named amd64: M runs', undefined, L('amd64'), { expectAllow: true }),
+    binding('hook on CRI-O: the node runs E from an index whose M is signed', 'index [E x86_64, M amd64 signed]; CRI-O reports E\'s config as the image id', (ctx, repo) => {
+      const e = putImage(ctx.reg, repo);
+      const m = putImage(ctx.reg, repo);
+      signLegacy(ctx, repo, m);
+      const idx = putIndex(ctx.reg, repo, [{ m: e, platform: L('x86_64') }, { m, platform: AMD }], { tags: ['v1'] });
+      return { image: `${ctx.host}/${repo}:v1`, runs: e.config, repoDigest: refOf(ctx, repo, idx) };
+    }),
+    binding('hook on CRI-O: a signed index, the node runs a config it does not list', 'the index is signed; the image id is of other content', (ctx, repo) => {
+      const m = putImage(ctx.reg, repo);
+      const other = putImage(ctx.reg, repo);
+      const idx = putIndex(ctx.reg, repo, [{ m, platform: AMD }], { tags: ['v1'] });
+      signLegacy(ctx, repo, idx);
+      return { image: `${ctx.host}/${repo}:v1`, runs: other.config, repoDigest: refOf(ctx, repo, idx) };
+    }),
+    binding('hook on CRI-O: a signed manifest, the node runs another config', 'the repo digest names the signed manifest; the image id is of other content', (ctx, repo) => {
+      const m = putImage(ctx.reg, repo, { tags: ['v1'] });
+      const other = putImage(ctx.reg, repo);
+      signLegacy(ctx, repo, m);
+      return { image: `${ctx.host}/${repo}:v1`, runs: other.config, repoDigest: refOf(ctx, repo, m) };
+    }),
+    binding('control: hook on CRI-O, the node runs the signed M of an index', 'none', (ctx, repo) => {
+      const e = putImage(ctx.reg, repo);
+      const m = putImage(ctx.reg, repo);
+      signLegacy(ctx, repo, m);
+      const idx = putIndex(ctx.reg, repo, [{ m: e, platform: L('x86_64') }, { m, platform: AMD }], { tags: ['v1'] });
+      return { image: `${ctx.host}/${repo}:v1`, runs: m.config, repoDigest: refOf(ctx, repo, idx) };
+    }, true),
   ],
 };
