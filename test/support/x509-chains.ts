@@ -32,6 +32,8 @@ export interface CertSpec {
   days?: number;
   /** Key file to certify (default: a new P-256 key named after the certificate). */
   keyFile?: string;
+  /** A PEM public key file to certify instead (e.g. cosign's cosign.pub); needs an issuer. */
+  forcePub?: string;
 }
 
 export const CA_EXT = ['basicConstraints = critical, CA:true', 'keyUsage = critical, keyCertSign, cRLSign', 'subjectKeyIdentifier = hash', 'authorityKeyIdentifier = keyid'];
@@ -72,7 +74,8 @@ export class CertFactory {
       this.openssl(['req', '-new', '-key', keyFile, '-subj', spec.subject, '-config', cnf, '-out', csr]);
       const issuerPem = join(this.dir, `${spec.issuer.name}.pem`);
       const serial = `0x${createHash('sha256').update(spec.name).digest('hex').slice(0, 16)}`;
-      this.openssl(['x509', '-req', '-in', csr, '-CA', issuerPem, '-CAkey', spec.issuer.keyFile, '-set_serial', serial, '-days', days, '-sha256', '-extfile', cnf, '-extensions', 'v3', '-out', out]);
+      const force = spec.forcePub !== undefined ? ['-force_pubkey', spec.forcePub] : [];
+      this.openssl(['x509', '-req', '-in', csr, ...force, '-CA', issuerPem, '-CAkey', spec.issuer.keyFile, '-set_serial', serial, '-days', days, '-sha256', '-extfile', cnf, '-extensions', 'v3', '-out', out]);
     }
     const pem = readFileSync(out, 'utf8');
     return { name: spec.name, pem, der: new X509Certificate(pem).raw, keyFile };
@@ -84,8 +87,24 @@ export class CertFactory {
     return this.cert({ name, subject: `/O=sigguard-test/CN=${name}`, issuer, ext, ...(days !== undefined ? { days } : {}) });
   }
 
-  leaf(name: string, issuer: TestCert, email: string, extra?: string[]): TestCert {
-    return this.cert({ name, subject: '/', issuer, ext: leafExt(email, extra) });
+  leaf(name: string, issuer: TestCert, email: string, extra?: string[], forcePub?: string): TestCert {
+    return this.cert({ name, subject: '/', issuer, ext: leafExt(email, extra), ...(forcePub !== undefined ? { forcePub } : {}) });
+  }
+
+  /**
+   * A certificate cycle: `a0` (self-signed, key A) issues leaves; `aByB` (subject A, key A)
+   * is issued by key B and `bByA` (subject B, key B) by key A, so each is the other's issuer.
+   */
+  cycle(name: string): { a0: TestCert; aByB: TestCert; bByA: TestCert } {
+    const keyA = this.newKey(`${name}-a`);
+    const keyB = this.newKey(`${name}-b`);
+    const selfCA = ['basicConstraints = critical, CA:true', 'subjectKeyIdentifier = hash'];
+    const a0 = this.cert({ name: `${name}-a0`, subject: `/CN=${name} A`, ext: selfCA, keyFile: keyA });
+    const b0 = this.cert({ name: `${name}-b0`, subject: `/CN=${name} B`, ext: selfCA, keyFile: keyB });
+    const ext = ['basicConstraints = critical, CA:true', 'keyUsage = critical, keyCertSign', 'subjectKeyIdentifier = hash', 'authorityKeyIdentifier = keyid'];
+    const aByB = this.cert({ name: `${name}-a-by-b`, subject: `/CN=${name} A`, issuer: b0, ext, keyFile: keyA });
+    const bByA = this.cert({ name: `${name}-b-by-a`, subject: `/CN=${name} B`, issuer: a0, ext, keyFile: keyB });
+    return { a0, aByB, bByA };
   }
 
   /** Writes PEM text to a file in the factory's folder; returns its path. */

@@ -242,13 +242,7 @@ describe('basic constraints, key usage, path length, validity', () => {
 
 describe('path building stays bounded', () => {
   it('a certificate cycle (A issued by B, B issued by A) in the chain annotation is refused at once', async () => {
-    const keyA = f.newKey('cycle-a');
-    const keyB = f.newKey('cycle-b');
-    const a0 = f.cert({ name: 'cycle-a0', subject: '/CN=cycle A', ext: ['basicConstraints = critical, CA:true', 'subjectKeyIdentifier = hash'], keyFile: keyA });
-    const b0 = f.cert({ name: 'cycle-b0', subject: '/CN=cycle B', ext: ['basicConstraints = critical, CA:true', 'subjectKeyIdentifier = hash'], keyFile: keyB });
-    const ext = ['basicConstraints = critical, CA:true', 'keyUsage = critical, keyCertSign', 'subjectKeyIdentifier = hash', 'authorityKeyIdentifier = keyid'];
-    const aByB = f.cert({ name: 'cycle-a-by-b', subject: '/CN=cycle A', issuer: b0, ext, keyFile: keyA });
-    const bByA = f.cert({ name: 'cycle-b-by-a', subject: '/CN=cycle B', issuer: a0, ext, keyFile: keyB });
+    const { a0, aByB, bByA } = f.cycle('cycle');
     const leaf = f.leaf('cycle-leaf', a0, 'dev@example.com');
     const started = performance.now();
     const r = await judgePki(leaf, [aByB, bByA], 'dev@example.com');
