@@ -77,6 +77,7 @@ for (const cat of categories) {
       const inv = await c.run(ctx);
       const out: Outcome = await execute(inv, ctx);
       const problems = [...(c.verify ? await c.verify(out, ctx) : [])];
+      if (inv.kind === 'hook' && out.verdict === undefined) problems.push('no decision-log line');
       if (out.rssKiB !== undefined && out.rssKiB > RSS_CAP_KIB) problems.push(`peak RSS ${out.rssKiB} KiB over ${RSS_CAP_KIB} KiB`);
       const decisionOk = out.decision === c.expect.decision;
       const codeOk = c.expect.codes.includes(out.code);

@@ -10,7 +10,7 @@ import { freePort } from '../../support/registry.js';
 import { putImage } from '../artefacts.js';
 import type { Case, Category, Ctx } from '../harness.js';
 import { LyingRegistry, misbehave } from '../lying-registry.js';
-import { allow, check, deny, refOf, signLegacy, signedImage } from './util.js';
+import { allow, check, deny, refOf, signLegacy } from './util.js';
 
 const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
 const UP = basic('upstream-user', 'upstream-secret');
@@ -208,4 +208,3 @@ export const credentials: Category = {
   ] satisfies Case[],
 };
 
-export { signedImage };

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { putImage, putIndex } from '../artefacts.js';
 import type { Case, Category, Ctx } from '../harness.js';
-import { criAnnotations, keyPolicy, keyRequirement, ociState } from '../harness.js';
+import { criAnnotations, keyPolicy, ociState } from '../harness.js';
 import { misbehave } from '../lying-registry.js';
 import { check, deny, refOf, signLegacy, signedImage } from './util.js';
 
@@ -118,4 +118,3 @@ export const denyDigests: Category = {
   ] satisfies Case[],
 };
 
-export { keyRequirement };

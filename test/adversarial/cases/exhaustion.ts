@@ -80,6 +80,37 @@ function sigFault(name: string, attack: string, responder: Responder, codes: str
 
 const MiB = 1024 * 1024;
 
+/** `n` referrer manifests of ~3.9 MiB each (padded annotations), after the good bundle or without one. */
+function bigReferrers(name: string, n: number, withGood: boolean): Case {
+  return {
+    name,
+    attack: `${n} referrer manifests of 3.9 MiB each (under the 4 MiB cap, ${(n * 3.9).toFixed(0)} MiB in all)${withGood ? ', after the good bundle' : ''}`,
+    expect: withGood ? allow() : deny(...BAD_SIGNATURE, ...LIMITS, 'REGISTRY_BAD_RESPONSE'),
+    run(ctx) {
+      const repo = ctx.repo('ex-bigref');
+      const m = putImage(ctx.reg, repo);
+      if (withGood) signBundle(ctx, repo, m);
+      const pad = 'p'.repeat(Math.floor(3.9 * MiB));
+      const empty = ctx.reg.putBlob('{}');
+      const bundle = ctx.reg.putBlob(dsseBundle(ctx.attacker, statement(m.digest)));
+      for (let i = 0; i < n; i++) {
+        const doc = {
+          schemaVersion: 2,
+          mediaType: MT.OCI_MANIFEST,
+          artifactType: MT.BUNDLE_V03,
+          config: { mediaType: MT.OCI_EMPTY, digest: empty.digest, size: empty.size },
+          layers: [{ mediaType: MT.BUNDLE_V03, digest: bundle.digest, size: bundle.size }],
+          subject: { mediaType: m.desc.mediaType, digest: m.digest, size: m.desc.size },
+          annotations: { n: String(i), pad },
+        };
+        const s = ctx.reg.putManifest(repo, doc);
+        ctx.reg.addReferrer(repo, m.digest, { ...s.desc, artifactType: MT.BUNDLE_V03 });
+      }
+      return check(refOf(ctx, repo, m), { deadline: 8 });
+    },
+  };
+}
+
 export const exhaustion: Category = {
   category: 'resource exhaustion',
   cases: [
@@ -87,6 +118,8 @@ export const exhaustion: Category = {
     referrers('200 referrers, the good one 100th', 200, 99),
     referrers('3000 junk referrers, none good', 3000, undefined),
     referrers('good one first, then 127 junk bundles of 1.9 MiB', 128, 0, { junkBlob: Buffer.alloc(Math.floor(1.9 * MiB), 0x20) }),
+    bigReferrers('good bundle first, then 30 referrer manifests of 3.9 MiB', 30, true),
+    bigReferrers('30 referrer manifests of 3.9 MiB, none good', 30, false),
     sigLayers('.sig with 200 layers, the good one first', 200, 0),
     sigLayers('.sig with 100 layers, the good one last', 100, 99),
     sigLayers('.sig with 64 junk payloads of 1.9 MiB, none good', 64, undefined, Math.floor(1.9 * MiB)),
