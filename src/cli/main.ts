@@ -82,11 +82,18 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-// Exit at once: a hook must not linger on sockets a deadline abandoned.
-// stdout/stderr are synchronous for files and pipes on Linux, so nothing is lost.
+// Exit at once: a hook must not linger on sockets a deadline abandoned. A pipe whose reader
+// is slower than us still gets what was written to stdout (a large `check --json --explain`
+// was cut at ~140 KiB): exit once it is flushed, or after a second at most.
+function exitAfterStdout(code: number): void {
+  process.exitCode = code;
+  setTimeout(() => process.exit(code), 1000).unref();
+  process.stdout.write('', () => process.exit(code));
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
-    process.exit(code);
+    exitAfterStdout(code);
   },
   (err: unknown) => {
     process.stderr.write(`sigguard: internal error: ${oneLine(String(err))}\n`);

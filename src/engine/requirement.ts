@@ -162,7 +162,8 @@ function keyList(req: SigstoreRequirement): string {
 /** Evaluates one requirement; returns its report and the per-signature judgements. */
 export async function evaluateSigstoreRequirement(
   req: SigstoreRequirement,
-  signatures: PreparedSignature[],
+  /** Iterated once (verify-image.ts parses them one at a time). */
+  signatures: Iterable<PreparedSignature>,
   unreadable: UnreadableSignature[],
   intended: ImageReference,
   /** Called between signatures: throws once the verification's deadline has passed. */

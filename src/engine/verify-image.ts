@@ -5,13 +5,13 @@
  */
 import { discoverBundles } from '../discovery/bundle.js';
 import { discoverLegacy } from '../discovery/legacy.js';
-import type { Discovery } from '../discovery/types.js';
+import type { Discovery, FoundSignature } from '../discovery/types.js';
 import { ReasonCode, SigguardError, toSigguardError } from '../errors.js';
 import type { Policy, Requirement } from '../policy/load.js';
 import type { SignatureFormat } from '../policy/schema.js';
 import { scopeVerdict } from './scope-verdict.js';
-import { deniedDigest, denialReason, refuseDenied } from '../policy/deny-digests.js';
 import { withinBudget } from './budget.js';
+import { deniedDigest, denialReason, refuseDenied } from '../policy/deny-digests.js';
 import { selectRequirements } from '../policy/select.js';
 import { type ImageReference, formatReference, withDefaultTag } from '../reference/reference.js';
 import type { FetchedManifest, RegistryClient } from '../registry/client.js';
@@ -64,6 +64,13 @@ async function discover(client: RegistryClient, repo: ImageReference, subjects: 
   return { signatures: all.flatMap((d) => d.signatures), unreadable: all.flatMap((d) => d.unreadable) };
 }
 
+function* oneByOne(found: FoundSignature[], checkpoint: () => void): Generator<PreparedSignature> {
+  for (const f of found) {
+    checkpoint();
+    yield prepareSignature(f);
+  }
+}
+
 /** Decides for one image reference (as the user or the pod spec named it). */
 export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Promise<Verdict> {
   const decided = scopeVerdict(ref, opts.intended ?? ref, opts.policy);
@@ -95,7 +102,8 @@ export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Pro
     const formats = new Set(sigReqs.flatMap((r) => r.signatureFormats));
     const subjects = [digest, ...selected.nested, ...(platform === undefined ? [] : [platform])];
     const found = await discover(opts.client, ref, subjects, formats);
-    const prepared: PreparedSignature[] = found.signatures.map((s) => (opts.client.budget.checkpoint(), prepareSignature(s)));
+    // parsed one at a time, per requirement: a verification holds what it fetched (the budget), never all of it parsed
+    const prepared = (): Iterable<PreparedSignature> => oneByOne(found.signatures, opts.client.budget.checkpoint);
     const intended = opts.intended ?? ref;
     const signatures: SignatureReport[] = [];
     let signer: string | undefined;
@@ -104,7 +112,7 @@ export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Pro
     for (let i = 0; i < requirements.length; i++) {
       const req = requirements[i]!;
       if (req.type !== 'sigstoreSigned') continue;
-      const { report, judged } = evaluateSigstoreRequirement(req, prepared, found.unreadable, intended);
+      const { report, judged } = await evaluateSigstoreRequirement(req, prepared(), found.unreadable, intended, opts.client.budget.checkpoint);
       reports[i] = report;
       if (si++ === 0) signatures.push(...judged);
       if (report.satisfied) signer ??= report.signer;

@@ -17,8 +17,12 @@ import { descriptorsInPrefix } from './partial-index.js';
 
 export const Limits = {
   manifestBytes: 4 * 1024 * 1024,
-  /** A legacy signature's simple-signing payload (a few hundred bytes as cosign writes it). */
-  signatureBlobBytes: 2 * 1024 * 1024,
+  /**
+   * A legacy signature's simple-signing payload: a few hundred bytes as cosign writes it (its
+   * `optional` annotations included). Small, so that 128 of them parsed one by one stay far
+   * inside the memory a verification may use.
+   */
+  signatureBlobBytes: 256 * 1024,
   /**
    * A referrer's manifest and its Sigstore bundle. cosign's are ~1 KiB and ~5-15 KiB; bigger
    * ones are attestations carrying their predicate, not signatures. Small enough that the

@@ -111,7 +111,18 @@ export function httpRequest(url: URL, req: HttpRequest): Promise<HttpResponse> {
         reject(tooLarge(url, req.maxBytes));
         return;
       }
+      // a declared length is read into one buffer: no chunk list and copy of it held at once
+      let whole = declared > 0 && declared <= req.maxBytes ? Buffer.allocUnsafe(declared) : undefined;
       res.on('data', (chunk: Buffer) => {
+        if (whole !== undefined && size + chunk.length <= whole.length) {
+          chunk.copy(whole, size);
+          size += chunk.length;
+          return;
+        }
+        if (whole !== undefined) {
+          chunks.push(whole.subarray(0, size));
+          whole = undefined;
+        }
         size += chunk.length;
         if (size > req.maxBytes && req.truncate) {
           chunks.push(chunk);
@@ -125,7 +136,10 @@ export function httpRequest(url: URL, req: HttpRequest): Promise<HttpResponse> {
         }
         chunks.push(chunk);
       });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), url }));
+      res.on('end', () => {
+        const body = whole !== undefined ? whole.subarray(0, size) : Buffer.concat(chunks);
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, url });
+      });
       res.on('error', (err) => reject(networkError(url, err, req.signal)));
     });
     request.on('error', (err) => reject(networkError(url, err, req.signal)));

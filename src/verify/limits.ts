@@ -4,8 +4,6 @@
  * quadratic; every entry costs a signature check). More is a malformed
  * signature: cosign writes one tlog entry, one timestamp, a chain of a few.
  */
-import { PATH_LIMITS } from './x509-path.js';
-
 export const SIGNATURE_LIMITS = {
   /** Transparency log entries in one bundle. */
   tlogEntries: 8,
@@ -14,7 +12,7 @@ export const SIGNATURE_LIMITS = {
   /** RFC 3161 timestamps in one bundle. */
   rfc3161Timestamps: 8,
   /** Certificates in a bundle's x509CertificateChain or cosign's chain annotation (leaf excluded). */
-  chainCertificates: PATH_LIMITS.untrustedCertificates,
+  chainCertificates: 32,
 } as const;
 
 const arrayLength = (v: unknown): number => (Array.isArray(v) ? v.length : 0);

@@ -45,7 +45,6 @@ import { withSignatureCheck } from './signature-check.js';
 import { prehashUnsupported, verifyPrehashed } from './prehashed.js';
 import { mustPropagate } from './control.js';
 import { SIGNATURE_LIMITS, bundleOverLimits } from './limits.js';
-import { PathRefusal, validatePath } from './x509-path.js';
 
 export type BundleArtifact = { bytes: Buffer } | { digest: string };
 export type BundleExpectation =
@@ -458,6 +457,8 @@ function bundleIntermediates(bundle: Bundle): Buffer[] {
  */
 async function pinnedPath(input: VerifyBundleInput, bundle: Bundle, leafDer: Buffer, timestamps: EntityTimestamp[], withIntermediates: boolean): Promise<TrustMaterial> {
   const bundleChain = withIntermediates ? bundleIntermediates(bundle) : [];
+  // loaded on first use: pkijs costs start-up time that key-only verification need not pay
+  const { PathRefusal, validatePath } = await import('./x509-path.js');
   let path;
   try {
     path = await validatePath({ leaf: leafDer, untrusted: bundleChain, authorities: input.trust.certificateAuthorities, times: timestamps.map(timestampDate), checkpoint: input.checkpoint });

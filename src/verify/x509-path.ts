@@ -29,12 +29,13 @@ import { X509Certificate as NodeX509, createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { TrustMaterial } from '@sigstore/verify';
 import * as pkijs from 'pkijs';
+import { SIGNATURE_LIMITS } from './limits.js';
 
 type CertAuthority = TrustMaterial['certificateAuthorities'][number];
 
 export const PATH_LIMITS = {
   /** Certificates a signature may bring along (a bundle's chain, cosign's chain annotation). */
-  untrustedCertificates: 32,
+  untrustedCertificates: SIGNATURE_LIMITS.chainCertificates,
   /** Certificates in one path, leaf and root included. */
   pathLength: 8,
   /** Signature checks while building paths (Go's maxChainSignatureChecks). */
