@@ -373,80 +373,79 @@ async function slowRegistry(target: { host: string; port: number }): Promise<{ p
   };
 }
 
+/**
+ * A hook verifying through a slow registry (each answer chunk held 1.5 s), with the verdict
+ * cache on: returned once it holds the cache's lock, i.e. mid-verification.
+ */
+async function victimHoldingLock(name: string) {
+  const proxy = await slowRegistry({ host: '127.0.0.1', port: w.registry.port });
+  const host = `127.0.0.1:${proxy.port}`;
+  const ref = `${host}/signed@${w.digests.signed}`;
+  // the signature names the proxy's host (cosign signs the reference it is given)
+  await w.cosign.sign2(w.trusted.key, ref);
+  const pol = w.policy(`${name}-policy.yaml`, standardPolicy(w).replace(`"${w.registry.host}"`, `"${host}"`));
+  const cacheDir = join(base, `${name}-cache`);
+  const cfg = config(name, `node:\n  containerdSocket: /nonexistent/containerd.sock\ncache:\n  dir: ${cacheDir}\n`);
+  const log = join(base, `${name}.log`);
+  proxy.slow(1500);
+  const victim: ChildProcess = spawn(SIGGUARD, ['hook', '--config', cfg, '--policy', pol, '--log', log, '--deadline', '30'], { stdio: ['pipe', 'ignore', 'ignore'] });
+  victim.stdin!.end(state(ref));
+  const t0 = Date.now();
+  let lock: string | undefined;
+  while (Date.now() - t0 < 20_000 && lock === undefined) {
+    lock = existsSync(cacheDir) ? readdirSync(cacheDir).find((f) => f.endsWith('.lock')) : undefined;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  expect(lock, 'the victim never took the lock').toBeDefined();
+  const kill = async () => {
+    victim.kill('SIGKILL');
+    await new Promise((r) => victim.once('exit', r));
+  };
+  return { proxy, host, ref, pol, cfg, log, lockFile: join(cacheDir, lock!), lock: lock!, kill };
+}
+
 describe('the hook killed mid-verification', () => {
   it('SIGKILL while it holds the verdict lock: the next start decides within its deadline', async () => {
-    const proxy = await slowRegistry({ host: '127.0.0.1', port: w.registry.port });
-    const host = `127.0.0.1:${proxy.port}`;
-    const ref = `${host}/signed@${w.digests.signed}`;
+    const v = await victimHoldingLock('kill');
     try {
-      // the signature names the proxy's host (cosign signs the reference it is given)
-      await w.cosign.sign2(w.trusted.key, ref);
-      const pol = w.policy('kill-policy.yaml', standardPolicy(w).replace(`"${w.registry.host}"`, `"${host}"`));
-      const cacheDir = join(base, 'kill-cache');
-      const cfg = config('kill', `node:\n  containerdSocket: /nonexistent/containerd.sock\ncache:\n  dir: ${cacheDir}\n`);
-      const log = join(base, 'kill.log');
-      proxy.slow(1500);
-      const victim: ChildProcess = spawn(SIGGUARD, ['hook', '--config', cfg, '--policy', pol, '--log', log, '--deadline', '30'], { stdio: ['pipe', 'ignore', 'ignore'] });
-      victim.stdin!.end(state(ref));
-      // wait until it holds the lock (it is then fetching from the slow registry)
-      const lockSeen = Date.now();
-      let lock: string | undefined;
-      while (Date.now() - lockSeen < 20_000 && lock === undefined) {
-        lock = existsSync(cacheDir) ? readdirSync(cacheDir).find((f) => f.endsWith('.lock')) : undefined;
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      expect(lock, 'the victim never took the lock').toBeDefined();
       await new Promise((r) => setTimeout(r, 300));
       const killedAt = performance.now();
-      victim.kill('SIGKILL');
-      await new Promise((r) => victim.once('exit', r));
-      expect(existsSync(join(cacheDir, lock!)), 'the lock outlives its holder (as after a crash)').toBe(true);
+      await v.kill();
+      expect(existsSync(v.lockFile), 'the lock outlives its holder (as after a crash)').toBe(true);
       // the next start, against a registry still slow (each answer chunk held 300 ms)
-      proxy.slow(300);
-      const next = await hookWith(ref, cfg, pol, log, 8);
+      v.proxy.slow(300);
+      const next = await hookWith(v.ref, v.cfg, v.pol, v.log, 8);
       sound(next, true, 8);
       expect(next.code, next.stderr).toBe(0);
-      expect(existsSync(join(cacheDir, lock!))).toBe(false);
+      expect(existsSync(v.lockFile)).toBe(false);
       // and an unsigned image the same way
-      proxy.slow(0);
-      const unsigned = await hookWith(`${host}/unsigned@${w.digests.unsigned}`, cfg, pol, log, 8);
+      v.proxy.slow(0);
+      const unsigned = await hookWith(`${v.host}/unsigned@${w.digests.unsigned}`, v.cfg, v.pol, v.log, 8);
       sound(unsigned, false, 8);
       numbers.sigkill = {
-        lockHeldAfterKill: lock,
+        lockHeldAfterKill: v.lock,
         nextStart: `${next.d?.decision} ${codeOf(next)} cache=${next.d?.cache} in ${next.ms} ms (deadline 8 s, registry answers held 300 ms each)`,
         msFromKillToDecision: Math.round(performance.now() - killedAt),
         unsigned: `${unsigned.d?.decision} ${codeOf(unsigned)} in ${unsigned.ms} ms`,
       };
     } finally {
-      await proxy.close();
+      await v.proxy.close();
     }
   }, 120_000);
 
   it('SIGKILL of the lock holder while another start waits for it: the waiter takes over in time', async () => {
-    const proxy = await slowRegistry({ host: '127.0.0.1', port: w.registry.port });
-    const host = `127.0.0.1:${proxy.port}`;
-    const ref = `${host}/signed@${w.digests.signed}`;
+    const v = await victimHoldingLock('kill2');
     try {
-      await w.cosign.sign2(w.trusted.key, ref);
-      const pol = w.policy('kill2-policy.yaml', standardPolicy(w).replace(`"${w.registry.host}"`, `"${host}"`));
-      const cacheDir = join(base, 'kill2-cache');
-      const cfg = config('kill2', `node:\n  containerdSocket: /nonexistent/containerd.sock\ncache:\n  dir: ${cacheDir}\n`);
-      const log = join(base, 'kill2.log');
-      proxy.slow(1500);
-      const victim = spawn(SIGGUARD, ['hook', '--config', cfg, '--policy', pol, '--log', log, '--deadline', '30'], { stdio: ['pipe', 'ignore', 'ignore'] });
-      victim.stdin!.end(state(ref));
-      const t0 = Date.now();
-      while (Date.now() - t0 < 20_000 && !(existsSync(cacheDir) && readdirSync(cacheDir).some((f) => f.endsWith('.lock')))) await new Promise((r) => setTimeout(r, 20));
-      const waiter = hookWith(ref, cfg, pol, log, 8);
+      const waiter = hookWith(v.ref, v.cfg, v.pol, v.log, 8);
       await new Promise((r) => setTimeout(r, 1000));
-      victim.kill('SIGKILL');
-      proxy.slow(100);
+      await v.kill();
+      v.proxy.slow(100);
       const r = await waiter;
       sound(r, true, 8);
       expect(r.code, r.stderr).toBe(0);
       numbers.sigkillWhileWaiting = `${r.d?.decision} ${codeOf(r)} cache=${r.d?.cache} in ${r.ms} ms (deadline 8 s; holder killed 1 s into the wait)`;
     } finally {
-      await proxy.close();
+      await v.proxy.close();
     }
   }, 120_000);
 });
