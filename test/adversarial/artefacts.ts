@@ -209,3 +209,25 @@ export function putIndex(
 export function signatureLayersFor(sig: Stored): Descriptor[] {
   return (JSON.parse(sig.bytes.toString()) as { layers: Descriptor[] }).layers;
 }
+
+const P256_N = BigInt('0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551');
+
+function derInt(v: bigint): Buffer {
+  let hex = v.toString(16);
+  if (hex.length % 2) hex = `0${hex}`;
+  let b = Buffer.from(hex, 'hex');
+  if (b[0]! & 0x80) b = Buffer.concat([Buffer.from([0]), b]);
+  return Buffer.concat([Buffer.from([0x02, b.length]), b]);
+}
+
+/** The same ECDSA P-256 signature in its high-S form (s' = n - s): Go (cosign) accepts both. */
+export function highS(derSig: Buffer): Buffer {
+  // DER: 30 len 02 lr r 02 ls s
+  const rLen = derSig[3]!;
+  const r = BigInt(`0x${derSig.subarray(4, 4 + rLen).toString('hex')}`);
+  const sLen = derSig[5 + rLen]!;
+  const s = BigInt(`0x${derSig.subarray(6 + rLen, 6 + rLen + sLen).toString('hex')}`);
+  const s2 = s > P256_N / 2n ? s : P256_N - s;
+  const body = Buffer.concat([derInt(r), derInt(s2)]);
+  return Buffer.concat([Buffer.from([0x30, body.length]), body]);
+}

@@ -2,7 +2,7 @@
  * Controls: the honest versions of the artefacts the attacks bend. Each must
  * ALLOW, or the attack cases prove nothing (a refusal for the wrong reason).
  */
-import { putImage, putIndex } from '../artefacts.js';
+import { IN_TOTO, dsseBundle, highS, pae, putBundleReferrer, putImage, putIndex, putLegacy, simpleSigning, statement } from '../artefacts.js';
 import type { Category } from '../harness.js';
 import { placeBundles, placeImage, placeLegacy } from '../real-cosign.js';
 import { allow, check, refOf, signBundle, signLegacy } from './util.js';
@@ -79,6 +79,32 @@ scopes:
           { m: amd, platform: { os: 'linux', architecture: 'amd64' } },
         ]);
         return check(refOf(ctx, repo, idx));
+      },
+    },
+    {
+      name: 'legacy signature in its high-S form',
+      attack: 'none: ECDSA s replaced by n - s (Go, hence cosign, accepts it; a low-S-only verifier would refuse)',
+      expect: allow(),
+      run(ctx) {
+        const repo = ctx.repo('ctl-highs');
+        const m = putImage(ctx.reg, repo);
+        const payload = simpleSigning(`${ctx.host}/${repo}`, m.digest);
+        putLegacy(ctx.reg, repo, m.digest, [{ payload, signature: highS(ctx.trusted.sign(payload)).toString('base64') }]);
+        return check(refOf(ctx, repo, m));
+      },
+    },
+    {
+      name: 'bundle signature in its high-S form',
+      attack: 'none: the DSSE signature with s replaced by n - s',
+      expect: allow(),
+      run(ctx) {
+        const repo = ctx.repo('ctl-highs-b');
+        const m = putImage(ctx.reg, repo);
+        const st = statement(m.digest);
+        const b = JSON.parse(dsseBundle(ctx.trusted, st).toString());
+        b.dsseEnvelope.signatures[0].sig = highS(ctx.trusted.sign(pae(IN_TOTO, st))).toString('base64');
+        putBundleReferrer(ctx.reg, repo, m.desc, Buffer.from(JSON.stringify(b)));
+        return check(refOf(ctx, repo, m));
       },
     },
     {

@@ -8,7 +8,8 @@ import { putImage, putIndex } from '../artefacts.js';
 import type { Case, Category, Ctx } from '../harness.js';
 import { criAnnotations, keyPolicy, ociState } from '../harness.js';
 import { misbehave } from '../lying-registry.js';
-import { check, deny, refOf, signLegacy, signedImage } from './util.js';
+import { crioState } from '../../support/fake-crio.js';
+import { check, crioConfig, deny, fakeCrio, refOf, signLegacy, signedImage } from './util.js';
 
 const DENIED = ['DIGEST_DENIED'];
 
@@ -71,6 +72,38 @@ export const denyDigests: Category = {
         const repo = ctx.repo('dd-accept');
         const m = putImage(ctx.reg, repo);
         return check(refOf(ctx, repo, m), { policy: denyPolicy(ctx, [m.digest], `  "${ctx.host}/${repo}":\n    - type: insecureAcceptAnything\n`) });
+      },
+    },
+    {
+      name: 'a tag under an insecureAcceptAnything scope resolving to a revoked digest',
+      attack: 'the accepting scope needs no registry; the tag points at revoked content',
+      expect: deny(...DENIED),
+      run(ctx) {
+        const repo = ctx.repo('dd-accept-tag');
+        const m = putImage(ctx.reg, repo, { tags: ['v1'] });
+        return check(`${ctx.host}/${repo}:v1`, { policy: denyPolicy(ctx, [m.digest], `  "${ctx.host}/${repo}":\n    - type: insecureAcceptAnything\n`) });
+      },
+    },
+    {
+      name: 'hook on CRI-O: a tag under an accepting scope, the node runs revoked content',
+      attack: 'the node reports the revoked digest as the repo digest of the image it runs',
+      expect: deny(...DENIED),
+      async run(ctx) {
+        const repo = ctx.repo('dd-crio');
+        const m = putImage(ctx.reg, repo, { tags: ['v1'] });
+        const id = m.config.slice('sha256:'.length);
+        (await fakeCrio(ctx)).images.set(id, { id, repoDigests: [refOf(ctx, repo, m)] });
+        const policy = denyPolicy(ctx, [m.digest], `  "${ctx.host}/${repo}":\n    - type: insecureAcceptAnything\n`);
+        return { kind: 'hook', state: crioState(`dd-${repo}`, `${ctx.host}/${repo}:v1`, id), config: await crioConfig(ctx), policy };
+      },
+    },
+    {
+      name: 'revocation written in upper-case hex',
+      attack: 'denyDigests: ["sha256:<HEX>"]: must not silently miss the lower-case digest',
+      expect: deny(...DENIED, 'POLICY_INVALID'),
+      run(ctx) {
+        const { m, ref } = signedImage(ctx, 'dd-upper');
+        return check(ref, { policy: denyPolicy(ctx, [`sha256:${m.digest.slice(7).toUpperCase()}`]) });
       },
     },
     {

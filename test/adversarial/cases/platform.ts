@@ -6,11 +6,11 @@
  * platform: linux/amd64 unless said otherwise.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { FakeCrio, crioState } from '../../support/fake-crio.js';
+import { crioState } from '../../support/fake-crio.js';
 import { putImage, putIndex } from '../artefacts.js';
 import type { Case, Category, Ctx } from '../harness.js';
 import { MT } from '../lying-registry.js';
-import { allow, check, deny, refOf, signLegacy } from './util.js';
+import { allow, check, crioConfig, deny, fakeCrio, refOf, signLegacy } from './util.js';
 
 /** [E unsigned with `eP`, M signed with `mP`] (or M first); checks the index digest. */
 function confusion(
@@ -53,15 +53,13 @@ function binding(name: string, attack: string, make: (ctx: Ctx, repo: string) =>
     name,
     attack,
     expect: expectAllow ? allow() : deny('NODE_IMAGE_MISMATCH', 'NO_SIGNATURE'),
-    run(ctx) {
-      const crio = ctx.shared.crio as FakeCrio;
+    async run(ctx) {
+      const crio = await fakeCrio(ctx);
       const repo = ctx.repo('bind');
       const { image, runs, repoDigest } = make(ctx, repo);
       const id = runs.slice('sha256:'.length);
       crio.images.set(id, { id, repoDigests: [repoDigest] });
-      const config = ctx.writeConfig();
-      writeFileSync(config, readFileSync(config, 'utf8').replace(/crioSocket: [^}]*}/, `crioSocket: ${crio.socket}}`));
-      return { kind: 'hook', state: crioState(`bind-${repo}`, image, id), config };
+      return { kind: 'hook', state: crioState(`bind-${repo}`, image, id), config: await crioConfig(ctx) };
     },
   };
 }
@@ -81,11 +79,6 @@ const AMD = { os: 'linux', architecture: 'amd64' };
 
 export const platform: Category = {
   category: 'index/platform confusion',
-  async setup(ctx) {
-    const crio = await FakeCrio.start();
-    ctx.shared.crio = crio;
-    ctx.servers.push({ stop: () => crio.close() });
-  },
   cases: [
     confusion('x86_64 before amd64 (the reproduced bypass)', L('x86_64'), L('amd64')),
     confusion('x86-64 spelling before amd64', L('x86-64'), L('amd64')),

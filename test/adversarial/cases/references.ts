@@ -9,7 +9,8 @@ import type { Case, Category, Ctx } from '../harness.js';
 import { allow, check, deny } from './util.js';
 
 const D = `sha256:${'6'.repeat(64)}`;
-const REFUSED = ['POLICY_REJECT', 'INVALID_REFERENCE'];
+// an unparsable reference on check's command line is a usage error (exit 2); in the hook INVALID_REFERENCE
+const REFUSED = ['POLICY_REJECT', 'INVALID_REFERENCE', 'USAGE'];
 
 function escape(image: string, attack: string): Case {
   return { name: image, attack, expect: deny(...REFUSED), run: (ctx) => check(image, { policy: ctx.shared.refPolicy }) };
@@ -64,6 +65,8 @@ scopes:
     escape('A.EXAMPLE.COM/app', 'a subdomain in upper case'),
     escape('quay.io/acme/app', 'inside the rejected namespace'),
     escape('quay.io:443/acme/app', 'the rejected registry with its default https port spelt out'),
+    escape('quay.io./acme/app', 'the rejected registry as a fully qualified name (trailing dot)'),
+    escape('docker.io/library/busybox:latest', 'fully spelt out with the default tag'),
     boundary('localhost:5001/application', 'a longer name sharing the accepted prefix'),
     boundary('localhost:5001', 'the registry itself (no repository)'),
     boundary('localhost/app', 'the accepted repository without the port'),

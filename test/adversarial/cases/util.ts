@@ -1,7 +1,27 @@
 /** Small builders shared by the case tables. */
+import { readFileSync, writeFileSync } from 'node:fs';
 import { type Key, dsseBundle, legacyLayer, putBundleReferrer, putImage, putLegacy, simpleSigning, statement } from '../artefacts.js';
 import type { Ctx, Invocation } from '../harness.js';
 import type { Stored } from '../lying-registry.js';
+import { FakeCrio } from '../../support/fake-crio.js';
+
+/** The suite's fake CRI-O (ImageStatus answers set per case), started on first use. */
+export async function fakeCrio(ctx: Ctx): Promise<FakeCrio> {
+  if (!ctx.shared.crio) {
+    const crio = await FakeCrio.start();
+    ctx.shared.crio = crio;
+    ctx.servers.push({ stop: () => crio.close() });
+  }
+  return ctx.shared.crio;
+}
+
+/** A config whose CRI-O socket is the fake one. */
+export async function crioConfig(ctx: Ctx): Promise<string> {
+  const crio = await fakeCrio(ctx);
+  const config = ctx.writeConfig();
+  writeFileSync(config, readFileSync(config, 'utf8').replace(/crioSocket: [^}]*}/, `crioSocket: ${crio.socket}}`));
+  return config;
+}
 
 export const check = (image: string, more: Partial<Extract<Invocation, { kind: 'check' }>> = {}): Invocation => ({ kind: 'check', image, ...more });
 export const deny = (...codes: string[]) => ({ decision: 'deny' as const, codes });
