@@ -8,10 +8,11 @@
  * registry behaves; a small misbehaving relay (test/support/fault-proxy.ts)
  * for what a real registry will not do.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run, sigguardCheck } from '../support/cli.js';
+import { run, sigguard, sigguardCheck } from '../support/cli.js';
+import { criAnnotations } from '../support/oci-bundle.js';
 import { Cosign } from '../support/cosign.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { COSIGN2, COSIGN3, SIGGUARD, requireTools } from '../support/paths.js';
@@ -319,6 +320,34 @@ describe('slow, endless, huge and redirecting responses', () => {
     const r = await check(`${p.host}/drip@sha256:${'d'.repeat(64)}`, { deadline: '2' });
     expectVerdict(r, 'deny', 'DEADLINE_EXCEEDED');
     expect(r.ms).toBeLessThan(3000 + 1500);
+  });
+
+  it('the hook, a registry dripping: refused with DEADLINE_EXCEEDED and a decision-log line, within the deadline + 1 s', async () => {
+    const p = await proxy();
+    p.overrides.push((_req, res, url) => {
+      if (!url.pathname.startsWith('/v2/drip/')) return false;
+      res.writeHead(200, { 'content-type': OCI_MANIFEST });
+      const t = setInterval(() => (res.destroyed ? clearInterval(t) : res.write(' ')), 1000);
+      res.on('close', () => clearInterval(t));
+      return true;
+    });
+    const dir = join(work, 'hook-drip');
+    mkdirSync(dir);
+    const policy = join(dir, 'policy.json');
+    writeFileSync(policy, JSON.stringify({ version: 1, default: 'reject', scopes: { [p.host]: [{ type: 'sigstoreSigned', keyPath: trusted.pub }] } }));
+    const config = join(dir, 'config.json');
+    writeFileSync(config, JSON.stringify({ registry: { authFiles: [], certsDir: emptyCerts }, node: { containerdSocket: join(dir, 'no.sock') } }));
+    const log = join(dir, 'decisions.log');
+    const image = `${p.host}/drip@sha256:${'d'.repeat(64)}`;
+    const state = JSON.stringify({ ociVersion: '1.2.0', id: 'drip-1', status: 'creating', pid: 1, bundle: '/nonexistent', annotations: criAnnotations(image) });
+    const started = Date.now();
+    const r = await sigguard(['hook', '--config', config, '--policy', policy, '--log', log, '--deadline', '2'], { input: state });
+    const ms = Date.now() - started;
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/\[DEADLINE_EXCEEDED\]\n$/);
+    expect(ms).toBeLessThan(3000 + 1500);
+    const line = JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!);
+    expect(line).toMatchObject({ decision: 'deny', code: 'DEADLINE_EXCEEDED', containerId: 'drip-1' });
   });
 
   it('an endless manifest → refused at its size, in time', async () => {
