@@ -19,7 +19,13 @@
  *   kind that fits the content, and never the old `rekord` kind;
  * - SAN and issuer compare exactly (the library takes the SAN as a regexp),
  *   or a policy's certificate rule judges them (src/policy/certificate-rules.ts);
- * - the signing certificate is not a CA.
+ * - the signing certificate is not a CA, and its path to a trusted root is
+ *   validated as RFC 5280 and Go's crypto/x509 do (x509-path.ts: name
+ *   constraints, EKU nesting, basic constraints, path length, validity at
+ *   every proven time) within bounds; the library then re-checks only that
+ *   path (pinnedPath), never building paths of its own through certificates
+ *   a signature brought along;
+ * - what a bundle may carry is capped (limits.ts) before any work.
  *
  * For policies other than the Sigstore defaults (`certificate` options):
  * Rekor, SCTs and timestamps may be optional, in which case a certificate

@@ -65,6 +65,17 @@ describe('caps on a bundle, before any work', () => {
   });
 });
 
+describe('a public key where a certificate belongs, in a bundle', () => {
+  it('is MALFORMED_SIGNATURE in discovery and a refusal in verifyBundle', async () => {
+    const spki = publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
+    const json = { ...bundleWith(0), mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json', verificationMaterial: { certificate: { rawBytes: spki }, tlogEntries: [], timestampVerificationData: { rfc3161Timestamps: [] } } };
+    const prepared = prepareSignature({ format: 'bundle', subject: `sha256:${'a'.repeat(64)}`, source: 'referrer', bundle: Buffer.from(JSON.stringify(json)), mediaType: json.mediaType });
+    expect(prepared).toMatchObject({ ok: false, problem: 'bundle holds a certificate that is not an X.509 certificate' });
+    const r = await verifyBundle({ bundleJson: json, artifact: { bytes: message }, trust: noTrust, expect: { identity: 'x', issuer: 'y' } });
+    expect(r).toMatchObject({ ok: false, reason: expect.stringMatching(/unreadable/) });
+  });
+});
+
 describe('the checkpoint', () => {
   const deadline = () => {
     throw new SigguardError(ReasonCode.DEADLINE_EXCEEDED, 'verification deadline exceeded');
