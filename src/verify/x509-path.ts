@@ -413,21 +413,27 @@ function pathProblem(path: PathCert[], times: Date[]): string | undefined {
   return nameConstraintProblem(path);
 }
 
-/** pkijs's validation of exactly this path at `at`; undefined when it passes. */
+/**
+ * pkijs's validation of exactly this path at `at`; undefined when it passes. Signatures are
+ * checked by node's OpenSSL (WebCrypto, which pkijs would use, has no Ed25519 certificates).
+ */
 async function pkijsProblem(path: PathCert[], at: Date): Promise<string | undefined> {
-  const issuerOf = new Map<pkijs.Certificate, pkijs.Certificate>();
-  for (let i = 0; i + 1 < path.length; i++) issuerOf.set(path[i]!.pk, path[i + 1]!.pk);
+  const issuerOf = new Map<pkijs.Certificate, PathCert>();
+  const byPk = new Map<pkijs.Certificate, PathCert>();
+  for (let i = 0; i + 1 < path.length; i++) issuerOf.set(path[i]!.pk, path[i + 1]!);
+  for (const c of path) byPk.set(c.pk, c);
   const engine = new pkijs.CertificateChainValidationEngine({
     trustedCerts: [path[path.length - 1]!.pk],
     // the leaf last: the engine takes the last certificate for the end entity
     certs: [...path.slice(1, -1).map((c) => c.pk), path[0]!.pk],
     checkDate: at,
     // the path is chosen: each certificate's issuer is the next one, if its signature verifies
-    findIssuer: async (cert, _engine, crypto) => {
+    findIssuer: async (cert) => {
+      const child = byPk.get(cert);
       const issuer = issuerOf.get(cert);
-      if (issuer === undefined) return [];
+      if (child === undefined || issuer === undefined) return [];
       try {
-        return (await cert.verify(issuer, crypto)) ? [issuer] : [];
+        return child.node.verify(issuer.node.publicKey) ? [issuer.pk] : [];
       } catch {
         return [];
       }

@@ -7,6 +7,7 @@
  * constraints, path length, validity, and a public key where a certificate
  * belongs.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -304,6 +305,22 @@ describe('path building stays bounded', () => {
     const r = await judgePki(leaf, Array.from({ length: 40 }, () => sub), 'dev@example.com');
     expect(r.code).toBe('UNTRUSTED_SIGNER');
     expect(r.reason).toMatch(/chain annotation holds more than 32 certificates/);
+  });
+});
+
+describe('CA key types', () => {
+  it.each([
+    ['Ed25519', ['genpkey', '-algorithm', 'ed25519']],
+    ['RSA', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048']],
+    ['RSA-PSS', ['genpkey', '-algorithm', 'RSA-PSS', '-pkeyopt', 'rsa_keygen_bits:2048']],
+    ['P-384', ['ecparam', '-name', 'secp384r1', '-genkey', '-noout']],
+    ['P-521', ['ecparam', '-name', 'secp521r1', '-genkey', '-noout']],
+  ])('a root with a %s key issues a leaf that verifies', async (name, args) => {
+    const keyFile = join(dir, `keytype-${name}.key`);
+    execFileSync('openssl', [...args, '-out', keyFile]);
+    const r = f.cert({ name: `keytype-${name}`, subject: `/CN=${name} root`, ext: ['basicConstraints = critical, CA:true', 'keyUsage = critical, keyCertSign', 'subjectKeyIdentifier = hash'], keyFile });
+    const leaf = f.leaf(`keytype-${name}-leaf`, r, 'dev@example.com');
+    await expect(validatePath({ leaf: leaf.der, untrusted: [], authorities: [authority(r)], times: [new Date()] })).resolves.toBeDefined();
   });
 });
 
