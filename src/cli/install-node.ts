@@ -161,7 +161,7 @@ export function runInstallNode(argv: string[]): number {
   renameSync(`${stateFile}.sigguard-tmp`, stateFile);
   const list = eff.handlers.map((h) => `${h.name}: ${h.baseSpec}`).join(', ');
   process.stdout.write(
-    `sigguard hook in ${plural(eff.handlers.length, 'runtime handler')} of ${file} (${list})${state.dropIn ? `; base specs set in ${state.dropIn}` : ''}; restart containerd\n`,
+    `sigguard hook in ${plural(eff.handlers.length, 'runtime handler')} of ${file} (${list})${state.dropIn ? `; base specs set in ${state.dropIn}` : state.configEdits.length > 0 ? `; base specs set in ${file}` : ''}; restart containerd\n`,
   );
   return 0;
 }

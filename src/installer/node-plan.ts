@@ -9,10 +9,12 @@
  * - the base_runtime_spec of handlers without one is set in sigguard's own
  *   drop-in, imported last from config.toml (one splice in `imports`); no
  *   other tool's file is touched. containerd 2.x merges plugin sections key by
- *   key, so the drop-in names only those keys; 1.x replaces the CRI plugin's
- *   section with a later file's, so there the drop-in carries the whole
- *   effective CRI section (and `--check` reports it stale when the files it
- *   was copied from change);
+ *   key, so the drop-in names only those keys. 1.x replaces the CRI plugin's
+ *   section with a later file's: where that section is config.toml's own, one
+ *   `base_runtime_spec` line goes under each such handler's table there;
+ *   where it is another tool's drop-in, sigguard's drop-in carries a copy of
+ *   the whole effective CRI section (and `--check` reports it stale when the
+ *   file it was copied from changes);
  * - the plan is re-read through containerd's merge rules before anything is
  *   written: every handler must end up with a hooked base spec.
  *
@@ -37,7 +39,7 @@ import {
   loadOrder,
 } from './containerd-effective.js';
 import { HOOK_STAGE, type OciHook, isSigguardHook } from './hook-entry.js';
-import { type TextEdit, addHookText, addImportText, undoEdit } from './text-edit.js';
+import { type TextEdit, addHookText, addImportText, setTableKeyText, undoEdit } from './text-edit.js';
 
 const fail = (message: string) => new SigguardError(ReasonCode.CONFIG_INVALID, message);
 
@@ -48,8 +50,8 @@ export const stateSchema = z.strictObject({
   semantics: z.enum(['1.x', '2.x']),
   /** sigguard's drop-in, when one was written. */
   dropIn: z.string().optional(),
-  /** The splice that imports the drop-in from config.toml. */
-  configEdit: editSchema.optional(),
+  /** The splices made in config.toml, in order: the import of the drop-in, or (1.x, its CRI section there) base_runtime_spec lines. */
+  configEdits: z.array(editSchema),
   specs: z.array(z.strictObject({ file: z.string(), handlers: z.array(z.string()), created: z.boolean(), edit: editSchema.optional() })),
 });
 export type InstallState = z.infer<typeof stateSchema>;
@@ -166,13 +168,21 @@ export function planInstall(ov: Overlay, o: PlanOptions): { state: InstallState;
     .filter((h) => h.baseSpec === undefined)
     .map((h) => ({ name: h.name, specFile: specOf.get(h.name)!, ...(h.legacyTable ? { legacyTable: h.legacyTable } : {}) }));
 
-  let configEdit: TextEdit | undefined;
-  if (needing.length > 0) {
+  const configEdits: TextEdit[] = [];
+  let dropIn = false;
+  // 1.x with the CRI section in config.toml itself (or nowhere): a drop-in would have to copy and
+  // shadow it, so the base_runtime_spec lines go under the handlers' own tables there
+  const inMain = o.semantics === '1.x' && needing.length > 0 && (eff0.criSource === undefined || eff0.criSource === o.config) ? mainEdits(ov.read(o.config)!, needing) : undefined;
+  if (inMain) {
+    ov.write(o.config, inMain.text);
+    configEdits.push(...inMain.edits);
+  } else if (needing.length > 0) {
+    dropIn = true;
     ov.write(o.dropIn, renderDropIn(eff0, needing));
     if (!loadOrder(o.config, ov).some((f) => f.path === o.dropIn)) {
       const r = addImportText(ov.read(o.config)!, o.dropIn);
       ov.write(o.config, r.text);
-      configEdit = r.edit;
+      configEdits.push(r.edit);
     }
   }
 
@@ -208,8 +218,8 @@ export function planInstall(ov: Overlay, o: PlanOptions): { state: InstallState;
     version: 2,
     containerdConfig: o.config,
     semantics: o.semantics,
-    ...(needing.length > 0 ? { dropIn: o.dropIn } : {}),
-    ...(configEdit ? { configEdit } : {}),
+    ...(dropIn ? { dropIn: o.dropIn } : {}),
+    configEdits,
     specs,
   };
   return { state, eff: eff1 };
@@ -242,12 +252,25 @@ export function planUninstall(ov: Overlay, state: InstallState, warn: (m: string
     }
   }
   if (state.dropIn) ov.remove(state.dropIn);
-  if (state.configEdit) {
+  for (const e of [...state.configEdits].reverse()) {
     const text = ov.read(state.containerdConfig);
-    const back = text === undefined ? undefined : undoEdit(text, state.configEdit);
+    const back = text === undefined ? undefined : undoEdit(text, e);
     if (back !== undefined) ov.write(state.containerdConfig, back);
-    else warn(`${state.containerdConfig} no longer imports ${state.dropIn} as install left it: left as it is`);
+    else warn(`${state.containerdConfig} no longer has ${JSON.stringify(e.inserted.trim())} as install left it: left as it is`);
   }
+}
+
+/** 1.x, CRI section in config.toml: base_runtime_spec set under each handler's table there (undefined: not possible textually). */
+function mainEdits(text: string, needing: Array<{ name: string; specFile: string; legacyTable?: string }>): { text: string; edits: TextEdit[] } | undefined {
+  const edits: TextEdit[] = [];
+  for (const h of needing) {
+    const table = ['plugins', CRI_V2, 'containerd', ...(h.legacyTable ? [h.legacyTable] : ['runtimes', h.name])];
+    const r = setTableKeyText(text, table, 'base_runtime_spec', h.specFile, { runtime_type: 'io.containerd.runc.v2' }); // created: 1.x's implicit runc
+    if (!r) return undefined;
+    text = r.text;
+    edits.push(r.edit);
+  }
+  return { text, edits };
 }
 
 export interface HandlerCheck {

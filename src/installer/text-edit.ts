@@ -186,32 +186,66 @@ function insertMember(t: string, open: number, kids: Member[], key: string, valu
 
 // ---- TOML ------------------------------------------------------------------------------------
 
+const KEY_PART = `(?:[A-Za-z0-9_-]+|"(?:[^"\\\\\\n]|\\\\.)*"|'[^'\\n]*')`;
+const KEY = `${KEY_PART}(?:[ \\t]*\\.[ \\t]*${KEY_PART})*`;
+const KEY_LINE = new RegExp(`^(${KEY})[ \\t]*=[ \\t]*`);
+const HEADER_LINE = new RegExp(`^(\\[\\[?)[ \\t]*(${KEY})[ \\t]*\\]\\]?[ \\t]*(?:#[^\\n]*)?(?:\\r?\\n|$)`);
+
+/** A dotted TOML key, unquoted. */
+function keyPath(raw: string): string[] {
+  const out: string[] = [];
+  for (const m of raw.matchAll(new RegExp(KEY_PART, 'g'))) {
+    const part = m[0];
+    out.push(part.startsWith('"') ? (JSON.parse(part) as string) : part.startsWith("'") ? part.slice(1, -1) : part);
+  }
+  return out;
+}
+
+interface TomlLine {
+  header?: { path: string[]; array: boolean };
+  /** A key line: its dotted key, under the table of the last header. */
+  key?: string;
+  table: string[];
+  lineStart: number;
+  valueStart: number;
+  lineEnd: number;
+}
+
 /**
- * Scans TOML top-level text: the offset of the first table header (the end
- * of the top-level keys), and for a top-level key, the span of its value.
- * Strings, comments and nested arrays are skipped, not interpreted.
+ * The lines of a TOML text that matter here: table headers and key lines,
+ * with offsets. Strings, comments and multi-line arrays are skipped, not
+ * interpreted; whatever is made of the result is checked by parsing it.
  */
-function scanTop(t: string): { headerAt: number; keys: Array<{ key: string; lineStart: number; valueStart: number; lineEnd: number }> } {
-  const keys: Array<{ key: string; lineStart: number; valueStart: number; lineEnd: number }> = [];
+function scanToml(t: string): { headerAt: number; lines: TomlLine[] } {
+  const lines: TomlLine[] = [];
+  let table: string[] = [];
+  let headerAt = t.length;
   let i = 0;
   while (i < t.length) {
     const lineStart = i;
     while (i < t.length && (t[i] === ' ' || t[i] === '\t')) i++;
-    if (t[i] === '[') return { headerAt: lineStart, keys };
     if (t[i] === '#' || t[i] === '\n' || t[i] === '\r') {
       i = lineEndFrom(t, i);
       continue;
     }
-    const eq = /^((?:[A-Za-z0-9_-]+|"(?:[^"\\\n]|\\.)*"|'[^'\n]*')(?:[ \t]*\.[ \t]*(?:[A-Za-z0-9_-]+|"(?:[^"\\\n]|\\.)*"|'[^'\n]*'))*)[ \t]*=[ \t]*/.exec(t.slice(i));
+    if (t[i] === '[') {
+      const h = HEADER_LINE.exec(t.slice(i));
+      if (!h) throw fail(`cannot read the table header at offset ${i} of the containerd config`);
+      table = keyPath(h[2]!);
+      headerAt = Math.min(headerAt, lineStart);
+      const lineEnd = i + h[0].length;
+      lines.push({ header: { path: table, array: h[1] === '[[' }, table, lineStart, valueStart: lineEnd, lineEnd });
+      i = lineEnd;
+      continue;
+    }
+    const eq = KEY_LINE.exec(t.slice(i));
     if (!eq) throw fail(`cannot read the line at offset ${i} of the containerd config`);
-    const key = eq[1]!;
     const valueStart = i + eq[0].length;
-    const valueEnd = skipTomlValue(t, valueStart);
-    const lineEnd = lineEndFrom(t, valueEnd);
-    keys.push({ key, lineStart, valueStart, lineEnd });
+    const lineEnd = lineEndFrom(t, skipTomlValue(t, valueStart));
+    lines.push({ key: eq[1]!, table, lineStart, valueStart, lineEnd });
     i = lineEnd;
   }
-  return { headerAt: t.length, keys };
+  return { headerAt, lines };
 }
 
 /** The offset just after the end of the line `i` is on (after a comment, if any). */
@@ -309,7 +343,8 @@ const tomlString = (s: string) => JSON.stringify(s);
  */
 export function addImportText(text: string, path: string): { text: string; edit: TextEdit } {
   const before = parseToml(text) as Record<string, unknown>;
-  const { headerAt, keys } = scanTop(text);
+  const { headerAt, lines } = scanToml(text);
+  const keys = lines.filter((l) => l.key !== undefined && l.lineStart < headerAt).map((l) => ({ ...l, key: l.key! }));
   const imp = keys.find((k) => /^(imports|"imports"|'imports')$/.test(k.key));
   let edit: TextEdit;
   if (imp) {
@@ -332,4 +367,60 @@ export function addImportText(text: string, path: string): { text: string; edit:
     throw fail(`cannot add ${path} to imports without rewriting the file; add it to imports yourself`);
   }
   return { text: out, edit };
+}
+
+function at(t: unknown, path: string[]): unknown {
+  let cur = t;
+  for (const k of path) {
+    if (typeof cur !== 'object' || cur === null || Array.isArray(cur)) return undefined;
+    cur = (cur as Record<string, unknown>)[k];
+  }
+  return cur;
+}
+
+/**
+ * config.toml with `key = "value"` set in the table at `table`: one line
+ * inserted under the table's own `[header]`, indented like its keys; or,
+ * where the file has no such table, the table appended at the end with
+ * `create`'s keys first. undefined where the table is written another way
+ * (dotted keys, inline) or the key is there already: the caller does it
+ * otherwise. Checked by parsing: everything else as before.
+ */
+export function setTableKeyText(text: string, table: string[], key: string, value: string, create: Record<string, string> = {}): { text: string; edit: TextEdit } | undefined {
+  const before = parseToml(text) as Record<string, unknown>;
+  const existing = at(before, table);
+  let edit: TextEdit;
+  if (existing !== undefined) {
+    if (typeof existing !== 'object' || existing === null || Array.isArray(existing) || key in existing) return undefined;
+    let lines: TomlLine[];
+    try {
+      lines = scanToml(text).lines;
+    } catch {
+      return undefined;
+    }
+    const same = (p: string[]) => p.length === table.length && p.every((x, i) => x === table[i]);
+    const header = lines.find((l) => l.header && !l.header.array && same(l.header.path));
+    if (!header) return undefined;
+    const firstKey = lines.find((l) => l.key !== undefined && same(l.table) && l.lineStart >= header.lineEnd);
+    const headerIndent = /^[ \t]*/.exec(text.slice(header.lineStart))![0];
+    const indent = firstKey ? /^[ \t]*/.exec(text.slice(firstKey.lineStart))![0] : `${headerIndent}  `;
+    const nl = text[header.lineEnd - 1] === '\n' ? '' : '\n';
+    edit = { offset: header.lineEnd, removed: '', inserted: `${nl}${indent}${key} = ${tomlString(value)}\n` };
+  } else {
+    const header = `[${table.map((p) => (/^[A-Za-z0-9_-]+$/.test(p) ? p : tomlString(p))).join('.')}]`;
+    const body = Object.entries({ ...create, [key]: value }).map(([k, v]) => `  ${k} = ${tomlString(v)}\n`);
+    edit = { offset: text.length, removed: '', inserted: `${text === '' || text.endsWith('\n') ? '' : '\n'}\n${header}\n${body.join('')}` };
+  }
+  const out = applyEdit(text, edit);
+  let after: Record<string, unknown>;
+  try {
+    after = parseToml(out) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  const want = structuredClone(before);
+  let t = want as Record<string, unknown>;
+  for (const p of table) t = (t[p] ??= {}) as Record<string, unknown>;
+  Object.assign(t, existing === undefined ? create : {}, { [key]: value });
+  return isDeepStrictEqual(structuredClone(after), want) ? { text: out, edit } : undefined; // (plain objects both: smol-toml's have no prototype)
 }

@@ -88,6 +88,10 @@ function shapes(version: Version): Record<string, Record<string, string>> {
       'conf.d/99-nvidia.toml': `# nvidia-ctk\nversion = ${v}\n${version === '1.7' ? `${h(version, 'runc', 'runtime_type = "io.containerd.runc.v2"\n  base_runtime_spec = "$D/cri-base.json"')}${h(version, 'plain')}` : ''}${h(version, 'nvidia')}[plugins."${CRI[version]}".containerd.runtimes.nvidia.options]\n  BinaryName = "/usr/bin/nvidia-container-runtime"\n`,
       'conf.d/README': 'not a toml: not imported\n',
     },
+    'the CRI section in config.toml itself (Kind), odd quoting and comments': {
+      'config.toml': `# Kind\nversion = ${v}\n\n[plugins.'${CRI[version]}'.containerd]\n  default_runtime_name = "runc" # runc\n\n  [plugins."${CRI[version]}".containerd.runtimes.runc]\n    runtime_type = "io.containerd.runc.v2"\n    base_runtime_spec = "$D/cri-base.json"\n\n  [ plugins . "${CRI[version]}" . containerd . runtimes . "test-handler" ] # RuntimeClass tests\n    runtime_type = "io.containerd.runc.v2"\n\n    [plugins."${CRI[version]}".containerd.runtimes.test-handler.options]\n      SystemdCgroup = false\n`,
+      'cri-base.json': `${JSON.stringify({ ociVersion: '1.1.0', hooks: { createContainer: [{ path: '/kind/bin/mount-product-files.sh' }] } }, null, '\t')}\n`,
+    },
     'nested imports, relative and absolute, a later file with the same handler': {
       'config.toml': `version = ${v}\nimports = ["a.toml", "$D/c.toml"]\n`,
       'a.toml': `imports = ["sub/b.toml"]\n${h(version, 'kata', 'runtime_type = "io.containerd.kata.v2"\n  base_runtime_spec = "$D/kata.json"')}`,

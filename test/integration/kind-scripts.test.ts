@@ -272,10 +272,16 @@ describe.each(VERSIONS)('Kind scripts on a containerd %s node', (version) => {
       },
     ]);
     expect(spec.hooks.createContainer).toEqual([{ path: node.kindHook }]);
-    // Kind's test-handler had no base spec: it has one now (through sigguard's drop-in, which
-    // config.toml imports — its only change), with the hook
+    // Kind's test-handler had no base spec: it has one now, with the hook — on 2.x through
+    // sigguard's drop-in, which config.toml imports; on 1.x (which would let a drop-in replace the
+    // whole CRI section) by one line under its table in config.toml. Nothing else changed.
     const dropIn = join(R, 'etc/containerd/sigguard-handlers.toml');
-    expect(readFileSync(node.config, 'utf8')).toBe(before.config.replace(/^version = \d\n/m, (l) => `${l}imports = [${JSON.stringify(dropIn)}]\n`));
+    const specLine = `      base_runtime_spec = ${JSON.stringify(join(R, 'etc/containerd/sigguard-base-test-handler.json'))}\n`;
+    expect(readFileSync(node.config, 'utf8')).toBe(
+      version === '1.7'
+        ? before.config.replace(/\.test-handler\]\n/, (l) => `${l}${specLine}`)
+        : before.config.replace(/^version = \d\n/m, (l) => `${l}imports = [${JSON.stringify(dropIn)}]\n`),
+    );
     const handlers = effective(loadOrder(node.config), version === '1.7' ? '1.x' : '2.x').handlers;
     expect(handlers.find((h) => h.name === 'test-handler')?.baseSpec).toBe(join(R, 'etc/containerd/sigguard-base-test-handler.json'));
     expect(JSON.parse(readFileSync(join(R, 'etc/containerd/sigguard-base-test-handler.json'), 'utf8')).hooks.createRuntime[0].path).toBe(bin);

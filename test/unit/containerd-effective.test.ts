@@ -9,7 +9,7 @@ import { posix } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type ConfigFs, effective, goClean, goGlob, loadOrder, resolveImports, semanticsFromVersion } from '../../src/installer/containerd-effective.js';
 import { Overlay, checkNode, planInstall, planUninstall } from '../../src/installer/node-plan.js';
-import { addHookText, addImportText, undoEdit } from '../../src/installer/text-edit.js';
+import { addHookText, addImportText, setTableKeyText, undoEdit } from '../../src/installer/text-edit.js';
 
 function memFs(files: Record<string, string>): ConfigFs {
   return {
@@ -170,6 +170,23 @@ describe('config.toml imports splice', () => {
   });
 });
 
+describe('config.toml: a key under a handler’s own table (1.x)', () => {
+  const T = ['plugins', 'io.containerd.grpc.v1.cri', 'containerd', 'runtimes', 'test-handler'];
+  it('one line under the header, indented like the table’s keys; undone byte for byte', () => {
+    const text = `version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]\n  runtime_type = "x"\n\n    [plugins.'io.containerd.grpc.v1.cri' . containerd.runtimes."test-handler"] # Kind\n      runtime_type = "io.containerd.runc.v2"\n`;
+    const r = setTableKeyText(text, T, 'base_runtime_spec', '/s.json')!;
+    expect(r.text).toContain(`# Kind\n      base_runtime_spec = "/s.json"\n      runtime_type`);
+    expect(undoEdit(r.text, r.edit)).toBe(text);
+  });
+  it('a missing table is appended; dotted-key and inline definitions are left to the drop-in', () => {
+    const r = setTableKeyText('version = 2', T, 'base_runtime_spec', '/s.json', { runtime_type: 'io.containerd.runc.v2' })!;
+    expect(r.text).toBe('version = 2\n\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.test-handler]\n  runtime_type = "io.containerd.runc.v2"\n  base_runtime_spec = "/s.json"\n');
+    expect(setTableKeyText('[plugins."io.containerd.grpc.v1.cri".containerd]\nruntimes.test-handler.runtime_type = "x"\n', T, 'base_runtime_spec', '/s.json')).toBeUndefined();
+    expect(setTableKeyText('[plugins."io.containerd.grpc.v1.cri".containerd]\nruntimes = { test-handler = { runtime_type = "x" } }\n', T, 'base_runtime_spec', '/s.json')).toBeUndefined();
+    expect(setTableKeyText(`[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.test-handler]\nbase_runtime_spec = ""\n`, T, 'base_runtime_spec', '/s.json')).toBeUndefined();
+  });
+});
+
 describe('planInstall / planUninstall / checkNode on an overlay', () => {
   const main = '/n/etc/containerd/config.toml';
   const base = (extra: Record<string, string>) => ({
@@ -222,6 +239,23 @@ describe('planInstall / planUninstall / checkNode on an overlay', () => {
     expect(checkNode(ov, main, '1.x', state.dropIn).stale).toBeUndefined();
     ov.write('/n/etc/containerd/conf.d/99-nvidia.toml', `${files['/n/etc/containerd/conf.d/99-nvidia.toml']}${V2}.nvidia.options]\n  BinaryName = "/usr/bin/nvidia-container-runtime"\n`);
     expect(checkNode(ov, main, '1.x', state.dropIn).stale).toMatch(/differs from \/n\/etc\/containerd\/conf.d\/99-nvidia.toml/);
+  });
+
+  it('1.x with the CRI section in config.toml: base_runtime_spec lines there, no drop-in, nothing to go stale', () => {
+    const text = `# Kind\nversion = 2\n${V2}.runc]\n  runtime_type = "io.containerd.runc.v2"\n  base_runtime_spec = "/n/etc/containerd/cri-base.json"\n${V2}.test-handler]\n  runtime_type = "io.containerd.runc.v2"\n`;
+    const files = { [main]: text, '/n/etc/containerd/cri-base.json': '{}' };
+    const ov = new Overlay(memFs(files));
+    const { state, eff } = planInstall(ov, opts('1.x'));
+    expect(state.dropIn).toBeUndefined();
+    expect(ov.read('/n/etc/containerd/sigguard-handlers.toml')).toBeUndefined();
+    expect(names(eff)).toEqual(['runc=/n/etc/containerd/cri-base.json', 'test-handler=/n/etc/containerd/sigguard-base-test-handler.json']);
+    expect(ov.read(main)).toBe(text.replace('.test-handler]\n', '.test-handler]\n  base_runtime_spec = "/n/etc/containerd/sigguard-base-test-handler.json"\n'));
+    expect(checkNode(ov, main, '1.x', '/n/etc/containerd/sigguard-handlers.toml').handlers.every((h) => h.guarded)).toBe(true);
+    planUninstall(ov, state, (m) => {
+      throw new Error(m);
+    });
+    expect(ov.read(main)).toBe(text);
+    expect(ov.read('/n/etc/containerd/cri-base.json')).toBe('{}');
   });
 
   it('1.x: refuses when a file loading after the drop-in replaces the CRI section', () => {
