@@ -209,6 +209,12 @@ describe('basic constraints, key usage, path length, validity', () => {
     expect(r.reason).toMatch(/not a CA certificate/);
   });
 
+  it('a root without basic constraints is refused (stricter than Go, which trusts any root)', async () => {
+    const bare = f.cert({ name: 'bare-root', subject: '/CN=bare root', ext: ['subjectKeyIdentifier = hash'] });
+    const leaf = f.leaf('bare-root-leaf', bare, 'dev@example.com');
+    await expect(validatePath({ leaf: leaf.der, untrusted: [], authorities: [authority(bare)], times: [new Date()] })).rejects.toThrow(/root "CN=bare root" is not a CA certificate/);
+  });
+
   it('a CA whose key usage lacks keyCertSign is refused', async () => {
     const noSign = f.cert({ name: 'no-certsign', subject: '/CN=no-certsign', issuer: root, ext: ['basicConstraints = critical, CA:true', 'keyUsage = critical, digitalSignature', 'subjectKeyIdentifier = hash', 'authorityKeyIdentifier = keyid'] });
     const leaf = f.leaf('no-certsign-leaf', noSign, 'dev@example.com');
