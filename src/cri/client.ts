@@ -50,10 +50,14 @@ export class CriClient {
     this.grpc = new GrpcUnixClient(socketPath, opts);
   }
 
-  private async unary(path: string, request: Buffer, opts?: CallOptions): Promise<ProtoMessage> {
+  /**
+   * One call, its answer decoded and read by `read`: nested messages decode lazily, so reading
+   * is where a malformed answer shows, and it too becomes a CriError (INTERNAL).
+   */
+  private async unary<T = ProtoMessage>(path: string, request: Buffer, opts?: CallOptions, read: (m: ProtoMessage) => T = (m) => m as T): Promise<T> {
     const body = await this.grpc.call(path, request, opts);
     try {
-      return ProtoMessage.decode(body);
+      return read(ProtoMessage.decode(body));
     } catch (err) {
       throw new CriError(GrpcStatus.INTERNAL, `malformed response: ${(err as Error).message}`, path.slice(path.lastIndexOf('/') + 1));
     }
@@ -68,13 +72,13 @@ export class CriClient {
 
   async version(opts?: CallOptions): Promise<VersionResponse> {
     // VersionRequest { version = 1 }
-    return readVersionResponse(await this.unary(`${RUNTIME}Version`, encode((w) => w.string(1, 'v1')), opts));
+    return this.unary(`${RUNTIME}Version`, encode((w) => w.string(1, 'v1')), opts, readVersionResponse);
   }
 
   /** RunPodSandboxRequest { config = 1; runtime_handler = 2 } → { pod_sandbox_id = 1 } */
   async runPodSandbox(config: PodSandboxConfig, runtimeHandler?: string, opts?: CallOptions): Promise<string> {
     const req = encode((w) => w.message(1, (c) => writePodSandboxConfig(c, config)).string(2, runtimeHandler));
-    return (await this.unary(`${RUNTIME}RunPodSandbox`, req, opts)).string(1);
+    return this.unary(`${RUNTIME}RunPodSandbox`, req, opts, (m) => m.string(1));
   }
 
   /** StopPodSandboxRequest { pod_sandbox_id = 1 } */
@@ -95,7 +99,7 @@ export class CriClient {
         .message(2, (c) => writeContainerConfig(c, config))
         .message(3, (c) => writePodSandboxConfig(c, sandboxConfig)),
     );
-    return (await this.unary(`${RUNTIME}CreateContainer`, req, opts)).string(1);
+    return this.unary(`${RUNTIME}CreateContainer`, req, opts, (m) => m.string(1));
   }
 
   /** StartContainerRequest { container_id = 1 } */
@@ -116,7 +120,7 @@ export class CriClient {
   /** ContainerStatusRequest { container_id = 1; verbose = 2 } → ContainerStatusResponse */
   async containerStatus(containerId: string, verbose = false, opts?: CallOptions): Promise<ContainerStatusResponse> {
     const req = encode((w) => w.string(1, containerId).bool(2, verbose));
-    return readContainerStatusResponse(await this.unary(`${RUNTIME}ContainerStatus`, req, opts));
+    return this.unary(`${RUNTIME}ContainerStatus`, req, opts, readContainerStatusResponse);
   }
 
   // ---------------------------------------------------------------- ImageService
@@ -132,22 +136,23 @@ export class CriClient {
         .message(2, auth && ((m) => writeAuthConfig(m, auth)))
         .message(3, sandboxConfig && ((m) => writePodSandboxConfig(m, sandboxConfig))),
     );
-    return (await this.unary(`${IMAGE}PullImage`, req, opts)).string(1);
+    return this.unary(`${IMAGE}PullImage`, req, opts, (m) => m.string(1));
   }
 
   /** ImageStatusRequest { image = 1; verbose = 2 } → { image = 1; info = 2 } */
   async imageStatus(image: ImageSpec, verbose = false, opts?: CallOptions): Promise<ImageStatusResponse> {
     const req = encode((w) => w.message(1, (m) => writeImageSpec(m, image)).bool(2, verbose));
-    const res = await this.unary(`${IMAGE}ImageStatus`, req, opts);
-    const img = res.message(1);
-    // a runtime without the image answers with no image, or (containerd) an empty one
-    return { image: img && img.string(1) !== '' ? readImage(img) : undefined, info: res.map(2) };
+    return this.unary(`${IMAGE}ImageStatus`, req, opts, (res) => {
+      const img = res.message(1);
+      // a runtime without the image answers with no image, or (containerd) an empty one
+      return { image: img && img.string(1) !== '' ? readImage(img) : undefined, info: res.map(2) };
+    });
   }
 
   /** ListImagesRequest { filter = 1 { image = 1 } } → { images = 1 } */
   async listImages(filter?: ImageSpec, opts?: CallOptions): Promise<Image[]> {
     const req = encode((w) => w.message(1, filter && ((f) => f.message(1, (m) => writeImageSpec(m, filter)))));
-    return (await this.unary(`${IMAGE}ListImages`, req, opts)).messages(1).map(readImage);
+    return this.unary(`${IMAGE}ListImages`, req, opts, (m) => m.messages(1).map(readImage));
   }
 
   /** RemoveImageRequest { image = 1 } */

@@ -7,14 +7,19 @@
  * ends (answer or error) once the socket closes: nothing waits forever.
  */
 import { EventEmitter } from 'node:events';
+import { mkdtempSync } from 'node:fs';
+import { type Socket, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CriClient, CriError } from '../../src/cri/client.js';
 import { frameMessage, unframeMessage } from '../../src/cri/grpc.js';
 import { Flag, FrameReader, FrameType, H2Connection, H2Failure, H2ProtocolError, encodeFrame, settingsPayload } from '../../src/cri/h2.js';
 import { HpackDecoder, HpackError, encodeHeaderBlock, huffmanDecode, huffmanEncode } from '../../src/cri/hpack.js';
 import { readContainerStatusResponse, readImage } from '../../src/cri/messages.js';
 import { ProtoMessage, ProtoWriter, ProtobufError } from '../../src/cri/protobuf.js';
-import { TEST_TIMEOUT_MS, bytesNear, counted, countedAsync, expectOnly, params, thrown } from './fuzz-support.js';
+import { TEST_TIMEOUT_MS, bytesNear, counted, countedAsync, expectOnly, params, thrown, thrownAsync } from './fuzz-support.js';
 
 const D = 'sha256:' + 'ab'.repeat(32);
 
@@ -210,6 +215,64 @@ describe('fuzz: CRI decoders', () => {
           }),
         ),
         params(2),
+      );
+    },
+    TEST_TIMEOUT_MS,
+  );
+});
+
+describe('fuzz: the CRI client against a socket that answers anything', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sigguard-fuzz-cri-'));
+  const path = join(dir, 'cri.sock');
+  let answer: Buffer = Buffer.alloc(0);
+  const server = createServer((s: Socket) => {
+    s.on('error', () => {});
+    // after the client's preface: the mutant answer, then the runtime hangs up
+    s.once('data', () => s.end(answer));
+  });
+  beforeAll(() => new Promise<void>((r) => server.listen(path, () => r())));
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  // found by the property below: the top level decoded, a nested message did not, and the
+  // ProtobufError escaped CriClient (whose malformed answers are CriError INTERNAL)
+  it('regression: a ContainerStatus whose nested status is malformed is a CriError INTERNAL', async () => {
+    const nested = Buffer.from([0x0a, 0x01, 0x61, 0x8a, 0x01, 0x47, 0x61, 0x62, 0x63]); // id "a", then field 17 claiming 71 bytes
+    answer = serverAnswer(new ProtoWriter().bytes(1, nested).finish());
+    const cri = new CriClient(path, { timeoutMs: 2000 });
+    try {
+      const err = await thrownAsync(() => cri.containerStatus('a'));
+      expect(err).toBeInstanceOf(CriError);
+      expect((err as CriError).codeName).toBe('INTERNAL');
+      expect((err as CriError).message).toMatch(/malformed response: field 17/);
+    } finally {
+      cri.close();
+    }
+  });
+
+  it(
+    'ContainerStatus over a real unix socket: a status or a CriError, never a throw of another kind, never a wait past the call timeout',
+    async () => {
+      const seed = serverAnswer(containerStatusResponse());
+      await fc.assert(
+        fc.asyncProperty(
+          fc.oneof({ weight: 6, arbitrary: bytesNear(seed) }, { weight: 1, arbitrary: fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b)) }),
+          countedAsync('cri.client', async (bytes) => {
+            answer = bytes;
+            const cri = new CriClient(path, { timeoutMs: 2000 });
+            try {
+              const err = await thrownAsync(async () => {
+                const r = await cri.containerStatus('3f1c0d8e9b7a');
+                expect(typeof (r.status?.imageId ?? '')).toBe('string');
+              });
+              expectOnly(err, (e) => e instanceof CriError, 'CriError');
+              // a connection that ended is never taken for an answer that timed out: no run waits the 2 s
+              if (err instanceof CriError) expect(err.codeName).not.toBe('DEADLINE_EXCEEDED');
+            } finally {
+              cri.close();
+            }
+          }),
+        ),
+        params(1),
       );
     },
     TEST_TIMEOUT_MS,
