@@ -153,6 +153,27 @@ export const CASES: E2eCase[] = [
     },
   },
   {
+    id: 'multiarch-confused',
+    expect: 'refused',
+    code: 'NO_SIGNATURE',
+    title: 'a multi-arch index listing an unsigned x86_64 (aarch64) entry before the signed amd64 (arm64/v8) one: containerd runs the unsigned one',
+    async run(c) {
+      const d = expectRefused(await c.runPod({ name: 'multiarch-confused', image: c.image(REPO.multiarch, 'confused') }), 'NO_SIGNATURE');
+      return refusedDetail(d);
+    },
+  },
+  {
+    id: 'multiarch-signed',
+    expect: 'runs',
+    code: 'ALLOWED',
+    title: 'a properly signed multi-arch image (the index signed)',
+    async run(c) {
+      const d = expectRan(await c.runPod({ name: 'multiarch-signed', image: c.image(REPO.multiarch) }), 'ALLOWED', 'multiarch-signed');
+      check(d.digest === c.digests[`${REPO.multiarch}:v1`], `verified ${d.digest}, not the index`);
+      return `ran, index ${short(d.digest)} verified (${hookNote(d)})`;
+    },
+  },
+  {
     id: 'wrong-key',
     expect: 'refused',
     code: 'UNTRUSTED_SIGNER',

@@ -19,6 +19,7 @@ export const REPO = {
   retagKept: 'e2e/retag-kept',
   retagCaught: 'e2e/retag-caught',
   down: 'e2e/down',
+  multiarch: 'e2e/multiarch',
 } as const;
 
 export type SignWith = 'trusted' | 'trusted-bundle' | 'other';
@@ -52,6 +53,7 @@ export async function prepareImages(push: Pusher, nameHost: string, signer: Sign
     { image: await put(REPO.retagKept, 'signed', 'retag-kept-signed'), with: 'trusted' },
     { image: await put(REPO.retagCaught, 'signed', 'retag-caught-signed'), with: 'trusted' },
   ];
+  toSign.push(...(await multiArch(push, nameHost, d)));
   await put(REPO.unsigned, 'v1', 'unsigned');
   await put(REPO.retagKept, 'unsigned', 'retag-kept-unsigned');
   await put(REPO.retagCaught, 'unsigned', 'retag-caught-unsigned');
@@ -61,6 +63,39 @@ export async function prepareImages(push: Pusher, nameHost: string, signer: Sign
   d[`${REPO.copied}:v1`] = (await copyManifest(push, REPO.signed, signed, REPO.copied, 'v1')).digest;
   await copyManifest(push, REPO.signed, sigTag(signed), REPO.copied, sigTag(signed));
   return d;
+}
+
+/**
+ * Multi-arch indexes for this node's architecture: `confused` lists an unsigned entry under a
+ * name containerd normalises (x86_64, aarch64) before the signed entry under the canonical one
+ * (containerd runs the first: index order between equals); `v1` is a properly signed multi-arch
+ * image (the index signed, an entry for this node and one for another architecture).
+ */
+async function multiArch(push: Pusher, nameHost: string, d: Digests): Promise<Array<{ image: string; with: SignWith }>> {
+  const arm = process.arch === 'arm64';
+  const arch = arm ? 'arm64' : 'amd64';
+  const [alias, canonical, foreign] = arm
+    ? [{ os: 'linux', architecture: 'aarch64' }, { os: 'linux', architecture: 'arm64', variant: 'v8' }, { os: 'linux', architecture: 'amd64' }]
+    : [{ os: 'linux', architecture: 'x86_64' }, { os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64' }];
+  const e = await push.image(REPO.multiarch, 'e', 'multiarch-unsigned', arch);
+  const m = await push.image(REPO.multiarch, 'm', 'multiarch-platform-signed', arch);
+  const s = await push.image(REPO.multiarch, 's', 'multiarch-signed', arch);
+  const other = await push.image(REPO.multiarch, 'other', 'multiarch-other', arm ? 'amd64' : 'arm64');
+  const confused = await push.indexWith(REPO.multiarch, 'confused', [
+    { pushed: e, platform: alias },
+    { pushed: m, platform: canonical },
+  ]);
+  const signed = await push.indexWith(REPO.multiarch, 'v1', [
+    { pushed: s, platform: canonical },
+    { pushed: other, platform: foreign },
+  ]);
+  d[`${REPO.multiarch}:confused`] = confused.digest;
+  d[`${REPO.multiarch}:confused-e`] = e.digest;
+  d[`${REPO.multiarch}:v1`] = signed.digest;
+  return [
+    { image: `${nameHost}/${REPO.multiarch}@${m.digest}`, with: 'trusted' },
+    { image: `${nameHost}/${REPO.multiarch}@${signed.digest}`, with: 'trusted' },
+  ];
 }
 
 /** Points `repo:toTag` at the manifest `repo:fromTag` has (same bytes, same digest); returns the digest. */
