@@ -244,6 +244,23 @@ describe('install-node edge cases', () => {
     expect(readdirSync(dir).sort()).toEqual(['config.toml', 'real']);
   });
 
+  it('an install by an earlier sigguard (its state, config.toml re-serialised) is still uninstalled; install asks for that first', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sigguard-node-'));
+    const hooked = spec({ createRuntime: [HOOK] });
+    writeTree(dir, {
+      'config.toml': `version = 3\n\n[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]\nruntime_type = "io.containerd.runc.v2"\nbase_runtime_spec = "$D/sigguard-base-runc.json"\n`,
+      'sigguard-base-runc.json': hooked,
+      'state.json': JSON.stringify({ containerdConfig: join(dir, 'config.toml'), records: [{ handler: 'runc', specFile: join(dir, 'sigguard-base-runc.json'), createdSpec: true, setBaseSpec: true, createdHandler: true }] }),
+    });
+    const again = await installNode('2.1', join(dir, 'config.toml'), join(dir, 'state.json'));
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/from an earlier sigguard: run install-node --uninstall with it first/);
+    const u = await installNode('2.1', join(dir, 'config.toml'), join(dir, 'state.json'), ['--uninstall']);
+    expect(u.code, u.stderr).toBe(0);
+    expect(readdirSync(dir).sort()).toEqual(['config.toml']);
+    expect((parseToml(readFileSync(join(dir, 'config.toml'), 'utf8')) as any).plugins['io.containerd.cri.v1.runtime'].containerd.runtimes).toEqual({});
+  });
+
   it('refuses a missing import (containerd would not start) and changes nothing', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sigguard-node-'));
     writeFileSync(join(dir, 'config.toml'), 'version = 3\nimports = ["gone.toml"]\n');
