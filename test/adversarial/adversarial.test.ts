@@ -22,6 +22,8 @@ interface Row {
   got: string;
   pass: boolean;
   falseAccept: boolean;
+  /** A control (the honest artefact: must allow) rather than an attack. */
+  control: boolean;
   ms: number;
   deadlineMs: number;
   rssKiB: number | null;
@@ -48,12 +50,19 @@ afterAll(async () => {
   for (const s of ctx?.servers ?? []) await s.stop().catch(() => {});
   const out = join(ROOT, 'build/out');
   mkdirSync(out, { recursive: true });
+  const ms = rows.map((r) => r.ms).sort((a, b) => a - b);
+  const rss = rows.map((r) => r.rssKiB ?? 0).sort((a, b) => a - b);
+  const pct = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))] ?? 0;
   const summary = {
     cases: rows.length,
+    controls: rows.filter((r) => r.control).length,
+    attacks: rows.filter((r) => !r.control).length,
     passed: rows.filter((r) => r.pass).length,
+    failed: rows.filter((r) => !r.pass).map((r) => `${r.category} / ${r.case}: expected ${r.expected}, got ${r.got}${r.problems.length ? ` (${r.problems.join('; ')})` : ''}`),
     falseAccepts: rows.filter((r) => r.falseAccept).length,
-    maxMs: Math.max(0, ...rows.map((r) => r.ms)),
-    maxRssKiB: Math.max(0, ...rows.map((r) => r.rssKiB ?? 0)),
+    ms: { median: pct(ms, 50), p95: pct(ms, 95), max: pct(ms, 100) },
+    overDeadlinePlus1s: rows.filter((r) => r.ms > r.deadlineMs).map((r) => `${r.category} / ${r.case}: ${r.ms} ms`),
+    rssKiB: { median: pct(rss, 50), p95: pct(rss, 95), max: pct(rss, 100) },
     byCategory: Object.fromEntries(
       categories.map((c) => {
         const mine = rows.filter((r) => r.category === c.category);
@@ -91,6 +100,7 @@ for (const cat of categories) {
         got: `${out.decision} ${out.code}`,
         pass: decisionOk && codeOk && problems.length === 0 && out.ms <= deadlineMs + MARGIN_MS,
         falseAccept,
+        control: cat.category === 'controls' || c.name.startsWith('control'),
         ms: out.ms,
         deadlineMs,
         rssKiB: out.rssKiB ?? null,

@@ -57,12 +57,21 @@ distinguished_name = dn
   }
 
   /** A self-signed certificate (a root, or a self-signed leaf). */
-  selfSigned(name: string, subject: string, ext: string, key: Key = Key.ec()): Cert {
+  selfSigned(name: string, subject: string, ext: string, key: Key = Key.ec(), opts: { start?: string; end?: string } = {}): Cert {
     const tag = `${name}-${++this.n}`;
     const { keyFile, ext: extFile } = this.files(tag, key);
     writeFileSync(extFile, `[req]\ndistinguished_name = dn\n[dn]\n[x]\n${ext}\n`);
     const certFile = join(this.dir, `${tag}.pem`);
-    this.openssl(['req', '-x509', '-new', '-key', keyFile, '-subj', subject, '-days', '3650', '-sha256', '-config', extFile, '-extensions', 'x', '-out', certFile]);
+    if (opts.start) {
+      const csr = join(this.dir, `${tag}.csr`);
+      this.openssl(['req', '-new', '-key', keyFile, '-subj', subject, '-config', join(this.dir, 'ca.cnf'), '-out', csr]);
+      this.openssl([
+        'ca', '-batch', '-notext', '-selfsign', '-config', join(this.dir, 'ca.cnf'), '-keyfile', keyFile, '-in', csr, '-out', certFile,
+        '-startdate', opts.start, '-enddate', opts.end ?? '20391231000000Z', '-extfile', extFile, '-extensions', 'x',
+      ]);
+    } else {
+      this.openssl(['req', '-x509', '-new', '-key', keyFile, '-subj', subject, '-days', '3650', '-sha256', '-config', extFile, '-extensions', 'x', '-out', certFile]);
+    }
     return { name, pem: readFileSync(certFile, 'utf8'), certFile, key, keyFile };
   }
 
