@@ -16,6 +16,7 @@ export function explainText(v: Verdict, requests: RequestRecord[]): string {
   const lines: string[] = [];
   lines.push(`image:    ${v.image}`);
   lines.push(`digest:   ${v.digest ?? '(not resolved)'}${v.platformDigest ? ` (platform manifest ${v.platformDigest})` : ''}`);
+  if (v.configDigest) lines.push(`config:   ${v.configDigest} (the image id a runtime reports for what runs)`);
   lines.push(`scope:    ${v.scope === '' ? '(policy default)' : v.scope}`);
   lines.push('requirements:');
   for (const r of v.requirements) {

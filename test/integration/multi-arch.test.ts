@@ -120,6 +120,13 @@ describe('sigguard check picks the entry containerd runs (linux/amd64)', () => {
     expect(r.verdict.reason).toContain('"Platform"');
   });
 
+  it('--explain names the platform manifest verified and its config', async () => {
+    const r = await sigguard(['check', '--policy', policy, '--config', config, '--explain', `${w.registry.host}/${REPO}@${idx['x86_64-first']}`]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(`(platform manifest ${img.E!.digest})`);
+    expect(r.stdout).toContain(`config:   ${cfg.E} `);
+  });
+
   it('a single manifest carries its config digest', async () => {
     const r = await sigguardCheck(['--policy', policy, '--config', config, '--json', `${w.registry.host}/${REPO}@${img.M!.digest}`]);
     expect(r.verdict, r.stderr).toMatchObject({ decision: 'allow', configDigest: cfg.M });
