@@ -50,7 +50,7 @@ clean:
 	rm -rf build/out
 
 # make fuzz: the fuzz properties of test/fuzz with FUZZ_RUNS inputs per weight unit (2500: about
-# 112,000 generated inputs in all; `make test` runs them with the default 100). Fixed seed
+# 115,000 generated inputs in all; `make test` runs them with the default 100). Fixed seed
 # FUZZ_SEED (default 20261129); the count per property and the total are printed at the end.
 .PHONY: fuzz
 FUZZ_RUNS ?= 2500
