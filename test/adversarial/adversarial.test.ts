@@ -6,7 +6,7 @@
  * with a margin for this shared machine); peak RSS recorded. The table of
  * results goes to build/out/adversarial-results.json.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COSIGN2, COSIGN3, REGISTRY_BIN, ROOT, SIGGUARD, requireTools } from '../support/paths.js';
@@ -48,6 +48,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await real?.registry.stop();
   for (const s of ctx?.servers ?? []) await s.stop().catch(() => {});
+  if (ctx) rmSync(ctx.dir, { recursive: true, force: true });
   const out = join(ROOT, 'build/out');
   mkdirSync(out, { recursive: true });
   const ms = rows.map((r) => r.ms).sort((a, b) => a - b);

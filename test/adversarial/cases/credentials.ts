@@ -148,6 +148,20 @@ export const credentials: Category = {
       verify: (_o, ctx) => leaked(ctx.shared.lastToken, 'the realm', 'any'),
     },
     {
+      name: 'token realm redirects to another host',
+      attack: 'the realm answers 302 to localhost:PORT (another origin) hoping the Basic credentials follow',
+      expect: deny('REGISTRY_ERROR', 'REGISTRY_BAD_RESPONSE'),
+      async run(ctx) {
+        const elsewhere = await server(ctx);
+        elsewhere.on('/stolen', misbehave.answer(401, '{}', { 'content-type': 'application/json' }));
+        const inv = await bearerCase(ctx, (t) => `http://127.0.0.1:${t.port}/token`);
+        (ctx.shared.lastToken as LyingRegistry).on('/token', misbehave.redirect(`http://localhost:${elsewhere.port}/stolen`));
+        ctx.shared.elsewhere = elsewhere;
+        return inv;
+      },
+      verify: (_o, ctx) => leaked(ctx.shared.elsewhere, 'the redirect target of the realm', 'any'),
+    },
+    {
       name: 'token realm file:///etc/shadow',
       attack: 'Bearer realm="file:///etc/shadow"',
       expect: deny('REGISTRY_ERROR', 'REGISTRY_BAD_RESPONSE'),

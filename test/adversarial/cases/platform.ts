@@ -90,6 +90,8 @@ export const platform: Category = {
     confusion('arm64 node: arm64 without variant before arm64/v8', L('arm64'), L('arm64', { variant: 'v8' }), { platform: 'linux/arm64/v8' }),
     confusion('arm/v7 node: armhf before arm/v7', L('armhf'), L('arm', { variant: 'v7' }), { platform: 'linux/arm/v7' }),
     confusion('no-platform entry (config amd64) when no entry names amd64', undefined, L('arm64'), { eArch: 'amd64' }),
+    confusion('signed amd64/v3 first on a plain amd64 node: E runs', L('amd64'), L('amd64', { variant: 'v3' }), { mFirst: true }),
+    confusion('unsigned amd64/v3 first on a plain amd64 node: M runs', L('amd64', { variant: 'v3' }), L('amd64'), { expectAllow: true }),
     confusion('signed amd64 first, x86_64 after: M runs', L('x86_64'), L('amd64'), { mFirst: true, expectAllow: true }),
     confusion('no-platform entry ranks after a named amd64: M runs', undefined, L('amd64'), { expectAllow: true }),
     binding('hook on CRI-O: the node runs E from an index whose M is signed', 'index [E x86_64, M amd64 signed]; CRI-O reports E\'s config as the image id', (ctx, repo) => {
