@@ -5,6 +5,7 @@
  * rules (platform-less entries last, stable between equals). Our own table:
  * the cases are theirs, the code is not.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type RawPlatform, formatPlatform, normalizePlatform, only, onlyStrict, rankEntries } from '../../src/registry/platform-match.js';
 
@@ -205,5 +206,44 @@ describe('images.Manifest / LimitManifests: which entry containerd takes', () =>
   });
   it('os.features: an entry naming features the node lacks is not run', () => {
     expect(pick('linux/amd64', [e('F', 'linux(+gpu)/amd64'), e('M', 'linux/amd64')])).toEqual(['M']);
+  });
+});
+
+describe('properties (fast-check)', () => {
+  const archs = ['amd64', 'AMD64', 'x86_64', 'x86-64', '386', 'i386', 'arm64', 'aarch64', 'Aarch64', 'arm', 'armhf', 'armel', 'ppc64le', ''];
+  const variants = [undefined, '', 'v1', 'V1', 'v2', 'v5', '6', 'v7', '7', 'v8', '8', 'v8.0', 'v8.2', 'v9', '9', 'v9.3'];
+  const oses = ['linux', 'Linux', 'LINUX', '', 'windows', 'darwin', 'macos'];
+  const raw = fc.record({ os: fc.constantFrom(...oses), architecture: fc.constantFrom(...archs), variant: fc.constantFrom(...variants) });
+  const nodes = ['linux/amd64', 'linux/amd64/v2', 'linux/arm64/v8', 'linux/arm64/v9.2', 'linux/arm/v7', 'linux/arm/v6', 'linux/386'];
+
+  it('Normalize is idempotent', () => {
+    fc.assert(
+      fc.property(raw, (p) => {
+        const n = normalizePlatform(p);
+        expect(normalizePlatform({ os: n.os, architecture: n.architecture, variant: n.variant })).toEqual(n);
+      }),
+      { seed: 10, numRuns: 2000 },
+    );
+  });
+
+  it('the entry taken: none matching ranks better, every earlier one ranks worse (index order between equals); platform-less only when none matches', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...nodes), fc.array(fc.option(raw, { nil: undefined }), { maxLength: 8 }), (node, platforms) => {
+        const entries: Array<{ i: number; platform?: RawPlatform }> = platforms.map((platform, i) => ({ i, ...(platform ? { platform } : {}) }));
+        const m = only(P(node));
+        const matching = entries.filter((e) => e.platform !== undefined && m.match(e.platform)) as Array<{ i: number; platform: RawPlatform }>;
+        const taken = rankEntries(entries, m)[0];
+        if (matching.length === 0) {
+          expect(taken?.i).toBe(entries.find((e) => e.platform === undefined)?.i);
+          return;
+        }
+        expect(taken?.platform).toBeDefined();
+        for (const e of matching) {
+          expect(m.less(e.platform, taken!.platform!)).toBe(false);
+          if (e.i < taken!.i) expect(m.less(taken!.platform!, e.platform)).toBe(true);
+        }
+      }),
+      { seed: 11, numRuns: 2000 },
+    );
   });
 });
