@@ -5,6 +5,7 @@
  * another scheme, and never across a redirect to another host.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../support/registry.js';
 import { putImage } from '../artefacts.js';
@@ -15,6 +16,8 @@ import { allow, check, deny, refOf, signLegacy } from './util.js';
 const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
 const UP = basic('upstream-user', 'upstream-secret');
 const MIRROR = basic('mirror-user', 'mirror-secret');
+/** This machine's name: resolves to loopback (/etc/hosts), but is neither loopback by name nor an insecure registry. */
+const NODE_NAME = hostname();
 
 async function server(ctx: Ctx, bind = '127.0.0.1'): Promise<LyingRegistry> {
   const r = await new LyingRegistry(bind).start();
@@ -125,16 +128,16 @@ export const credentials: Category = {
     },
     {
       name: 'token realm over plain http on a host not allowed plain http',
-      attack: 'Bearer realm="http://vm:PORT/token" (vm resolves to loopback, but is neither loopback by name nor insecure)',
+      attack: 'Bearer realm="http://<hostname>:PORT/token" (resolves to loopback, but is neither loopback by name nor insecure)',
       expect: deny('REGISTRY_ERROR', 'REGISTRY_BAD_RESPONSE'),
-      run: (ctx) => bearerCase(ctx, (t) => `http://vm:${t.port}/token`),
+      run: (ctx) => bearerCase(ctx, (t) => `http://${NODE_NAME}:${t.port}/token`),
       verify: (_o, ctx) => leaked(ctx.shared.lastToken, 'the http realm', 'any'),
     },
     {
       name: 'identity token posted to a plain-http realm',
-      attack: 'an identitytoken credential; realm http://vm:PORT/token',
+      attack: 'an identitytoken credential; realm http://<hostname>:PORT/token',
       expect: deny('REGISTRY_ERROR', 'REGISTRY_BAD_RESPONSE'),
-      run: (ctx) => bearerCase(ctx, (t) => `http://vm:${t.port}/token`, { identitytoken: 'refresh-secret' }),
+      run: (ctx) => bearerCase(ctx, (t) => `http://${NODE_NAME}:${t.port}/token`, { identitytoken: 'refresh-secret' }),
       verify: (_o, ctx) => {
         const posts = (ctx.shared.lastToken as LyingRegistry).requests.filter((r) => r.method === 'POST');
         return [...leaked(ctx.shared.lastToken, 'the http realm', 'any'), ...(posts.length ? ['the identity token was POSTed over plain http'] : [])];
