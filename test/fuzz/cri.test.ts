@@ -250,7 +250,7 @@ describe('fuzz: the CRI client against a socket that answers anything', () => {
   });
 
   it(
-    'ContainerStatus over a real unix socket: a status or a CriError, never a throw of another kind, never a wait past the call timeout',
+    'ContainerStatus over a real unix socket: a status or a CriError, never a throw of another kind, never a wait once the runtime hung up',
     async () => {
       const seed = serverAnswer(containerStatusResponse());
       await fc.assert(
@@ -258,15 +258,15 @@ describe('fuzz: the CRI client against a socket that answers anything', () => {
           fc.oneof({ weight: 6, arbitrary: bytesNear(seed) }, { weight: 1, arbitrary: fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b)) }),
           countedAsync('cri.client', async (bytes) => {
             answer = bytes;
-            const cri = new CriClient(path, { timeoutMs: 2000 });
+            // the client's own timeout is far beyond fast-check's per-run timeout: a call that
+            // waits on a connection the runtime has ended fails the property
+            const cri = new CriClient(path, { timeoutMs: 60_000 });
             try {
               const err = await thrownAsync(async () => {
                 const r = await cri.containerStatus('3f1c0d8e9b7a');
                 expect(typeof (r.status?.imageId ?? '')).toBe('string');
               });
               expectOnly(err, (e) => e instanceof CriError, 'CriError');
-              // a connection that ended is never taken for an answer that timed out: no run waits the 2 s
-              if (err instanceof CriError) expect(err.codeName).not.toBe('DEADLINE_EXCEEDED');
             } finally {
               cri.close();
             }
