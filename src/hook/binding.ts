@@ -39,13 +39,26 @@ export function bindToNode<O extends Decided>(o: O, imageId: string | undefined)
   };
 }
 
+// refusals about the runtime's answer, not the content: never stand for another start
+const ABOUT_THE_NODE = new Set<string>([ReasonCode.NODE_IMAGE_MISMATCH, ReasonCode.NODE_LOOKUP_FAILED]);
+
 /**
- * Whether a cached verdict may stand for this start: with an image id, only one about that
- * config (a verdict for another entry of the same index is not about what runs); without, only
- * one about a single manifest (an index's verdict assumed a runtime to ask).
+ * Whether a cached verdict may stand for this start. With an image id: one about that config;
+ * or a refusal reached before any manifest was chosen (registry down, a bad index: the same for
+ * every image id), so deny back-off keeps working. Without: an allow only about a single
+ * manifest (an index's allow assumed a runtime to ask); any refusal (a fresh verification could
+ * only refuse too).
  */
-export function cachedFor<E extends { configDigest?: string | undefined; platformDigest?: string | undefined }>(e: E | undefined, imageId: string | undefined): E | undefined {
+export function cachedFor<E extends { decision: string; code: string; configDigest?: string | undefined; platformDigest?: string | undefined }>(
+  e: E | undefined,
+  imageId: string | undefined,
+): E | undefined {
   if (e === undefined) return undefined;
-  if (imageId !== undefined) return e.configDigest === imageId ? e : undefined;
+  if (imageId !== undefined) {
+    if (e.configDigest === imageId) return e;
+    const beforeChoice = e.decision === 'deny' && e.configDigest === undefined && !ABOUT_THE_NODE.has(e.code);
+    return beforeChoice ? e : undefined;
+  }
+  if (e.decision === 'deny') return e;
   return e.configDigest !== undefined && e.platformDigest === undefined ? e : undefined;
 }

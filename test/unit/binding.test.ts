@@ -33,16 +33,32 @@ describe('what was verified is bound to what runs', () => {
 });
 
 describe('cached verdicts', () => {
-  it('with an image id: only a verdict about that config', () => {
-    expect(cachedFor({ configDigest: C1 }, C1)).toBeDefined();
-    expect(cachedFor({ configDigest: C2 }, C1)).toBeUndefined();
-    expect(cachedFor({}, C1)).toBeUndefined();
+  const allow = (more: Record<string, string> = {}) => ({ decision: 'allow', code: 'ALLOWED', ...more });
+  const deny = (code: string, more: Record<string, string> = {}) => ({ decision: 'deny', code, ...more });
+
+  it('with an image id: a verdict about that config', () => {
+    expect(cachedFor(allow({ configDigest: C1 }), C1)).toBeDefined();
+    expect(cachedFor(allow({ configDigest: C2 }), C1)).toBeUndefined();
+    expect(cachedFor(allow(), C1)).toBeUndefined();
+    expect(cachedFor(deny('NO_SIGNATURE', { configDigest: C1 }), C1)).toBeDefined();
   });
 
-  it('without: only a verdict about a single manifest (an index verdict assumed a runtime to ask)', () => {
-    expect(cachedFor({ configDigest: C1 }, undefined)).toBeDefined();
-    expect(cachedFor({ configDigest: C1, platformDigest: P }, undefined)).toBeUndefined();
-    expect(cachedFor({}, undefined)).toBeUndefined();
+  it('with an image id: a refusal about another entry does not stand (CRI-O: E unsigned, the node runs M)', () => {
+    expect(cachedFor(deny('NO_SIGNATURE', { configDigest: C2, platformDigest: P }), C1)).toBeUndefined();
+    expect(cachedFor(deny('NODE_IMAGE_MISMATCH'), C1)).toBeUndefined();
+    // an index refused while the runtime could not be asked: not once it can
+    expect(cachedFor(deny('NODE_LOOKUP_FAILED'), C1)).toBeUndefined();
+  });
+
+  it('with an image id: a refusal before any manifest was chosen stands (deny back-off in an outage)', () => {
+    expect(cachedFor(deny('REGISTRY_UNREACHABLE'), C1)).toBeDefined();
+  });
+
+  it('without: an allow only about a single manifest (an index allow assumed a runtime to ask); refusals stand', () => {
+    expect(cachedFor(allow({ configDigest: C1 }), undefined)).toBeDefined();
+    expect(cachedFor(allow({ configDigest: C1, platformDigest: P }), undefined)).toBeUndefined();
+    expect(cachedFor(allow(), undefined)).toBeUndefined();
+    expect(cachedFor(deny('NO_SIGNATURE', { configDigest: C1, platformDigest: P }), undefined)).toBeDefined();
   });
 });
 
