@@ -72,6 +72,16 @@ afterAll(async () => {
     ),
   };
   writeFileSync(join(out, 'adversarial-results.json'), `${JSON.stringify({ summary, rows }, null, 2)}\n`);
+  // the same table in Markdown, for the closing note
+  const cell = (t: string) => t.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+  const md = [
+    `${summary.attacks} attacks + ${summary.controls} controls; ${summary.passed}/${summary.cases} as expected; false accepts: ${summary.falseAccepts}; ms median ${summary.ms.median}, p95 ${summary.ms.p95}, max ${summary.ms.max}; peak RSS KiB median ${summary.rssKiB.median}, p95 ${summary.rssKiB.p95}, max ${summary.rssKiB.max}`,
+    '',
+    '| category | case | expected | got | ms | RSS KiB | |',
+    '| --- | --- | --- | --- | ---: | ---: | --- |',
+    ...rows.map((r) => `| ${cell(r.category)} | ${cell(r.case)} | ${cell(r.expected)} | ${cell(r.got)} | ${r.ms} | ${r.rssKiB ?? ''} | ${r.pass ? 'ok' : `**FAIL**${r.problems.length ? `: ${cell(r.problems.join('; '))}` : ''}`} |`),
+  ];
+  writeFileSync(join(out, 'adversarial-results.md'), `${md.join('\n')}\n`);
 });
 
 /** Generous: the deadline plus 1 s, plus 1.5 s for process start and a loaded 2-core machine. */

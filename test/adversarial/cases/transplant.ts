@@ -155,7 +155,7 @@ scopes:
       },
     },
     {
-      name: 'index signature replayed on a tag pointing elsewhere',
+      name: 'a signature left behind when the tag moves',
       attack: 'tag v1 moved from a signed image to an unsigned one; the old .sig is still there',
       expect: deny('NO_SIGNATURE'),
       run(ctx) {
