@@ -94,6 +94,20 @@ export const platform: Category = {
     confusion('unsigned amd64/v3 first on a plain amd64 node: M runs', L('amd64', { variant: 'v3' }), L('amd64'), { expectAllow: true }),
     confusion('signed amd64 first, x86_64 after: M runs', L('x86_64'), L('amd64'), { mFirst: true, expectAllow: true }),
     confusion('no-platform entry ranks after a named amd64: M runs', undefined, L('amd64'), { expectAllow: true }),
+    {
+      name: 'nested index for amd64 before the signed amd64 manifest',
+      attack: 'index [N: an index {linux,amd64} holding unsigned E, M signed {linux,amd64}]: containerd walks N first and runs E',
+      expect: deny('NO_SIGNATURE', 'NODE_IMAGE_MISMATCH', 'REGISTRY_BAD_RESPONSE'),
+      run(ctx) {
+        const repo = ctx.repo('plat-nested');
+        const e = putImage(ctx.reg, repo);
+        const m = putImage(ctx.reg, repo);
+        signLegacy(ctx, repo, m);
+        const nested = putIndex(ctx.reg, repo, [{ m: e, platform: AMD }]);
+        const idx = putIndex(ctx.reg, repo, [{ m: nested, platform: AMD }, { m, platform: AMD }]);
+        return check(refOf(ctx, repo, idx));
+      },
+    },
     binding('hook on CRI-O: the node runs E from an index whose M is signed', 'index [E x86_64, M amd64 signed]; CRI-O reports E\'s config as the image id', (ctx, repo) => {
       const e = putImage(ctx.reg, repo);
       const m = putImage(ctx.reg, repo);
