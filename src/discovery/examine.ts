@@ -51,13 +51,20 @@ export async function examineInOrder<T, R>(items: readonly T[], listing: string,
 }
 
 /**
- * What a fault fetching one listed artifact means: a problem of that artifact (it is
- * unreadable, the others are still judged) unless it is one of the whole verification
- * (deadline, budget, registry unreachable, configuration), which is rethrown.
+ * What a fault fetching one listed artifact means: a problem of that artifact (over its cap,
+ * not matching its digest, ambiguous, missing: it is unreadable, the others are still judged)
+ * unless it is one of the whole verification (deadline, budget, a registry down or answering
+ * errors, configuration), which is rethrown: an outage stays an outage (stale-if-error).
  */
 export function artifactProblem(err: unknown): string {
   if (err instanceof SigguardError) {
-    const whole: string[] = [ReasonCode.DEADLINE_EXCEEDED, ReasonCode.BUDGET_EXCEEDED, ReasonCode.REGISTRY_UNREACHABLE, ReasonCode.CONFIG_INVALID];
+    const whole: string[] = [
+      ReasonCode.DEADLINE_EXCEEDED,
+      ReasonCode.BUDGET_EXCEEDED,
+      ReasonCode.REGISTRY_UNREACHABLE,
+      ReasonCode.REGISTRY_ERROR,
+      ReasonCode.CONFIG_INVALID,
+    ];
     if (!whole.includes(err.code)) return `${err.message} [${err.code}]`;
   }
   throw err;

@@ -5,7 +5,7 @@
  * `dev.cosignproject.cosign/signature` annotation.
  */
 import { Limits, type RegistryClient, type Repository } from '../registry/client.js';
-import { MediaType, manifestSchema } from '../registry/oci-schema.js';
+import { MediaType, descriptorSchema } from '../registry/oci-schema.js';
 import { artifactProblem, examineInOrder } from './examine.js';
 import type { Discovery } from './types.js';
 
@@ -20,16 +20,27 @@ type LayerResult = { source: string; problem: string } | { source: string; paylo
 export async function discoverLegacy(client: RegistryClient, repo: Repository, digest: string): Promise<Discovery> {
   const tag = legacySignatureTag(digest);
   const found: Discovery = { signatures: [], unreadable: [] };
-  const manifest = await client.getManifest(repo, tag);
+  let manifest: Awaited<ReturnType<RegistryClient['getManifest']>>;
+  try {
+    manifest = await client.getManifest(repo, tag);
+  } catch (err) {
+    // a .sig manifest over its cap or ambiguous spoils the legacy signatures, not the bundles
+    found.unreadable.push({ format: 'legacy', subject: digest, source: tag, problem: artifactProblem(err) });
+    return found;
+  }
   if (manifest === undefined) return found;
-  const parsed = manifestSchema.safeParse(manifest.json);
-  if (!parsed.success) {
+  // the layers as listed, each validated where it is examined: a bad or surplus one spoils no other
+  const layers = (manifest.json as { schemaVersion?: unknown; layers?: unknown }).layers;
+  if ((manifest.json as { schemaVersion?: unknown }).schemaVersion !== 2 || !Array.isArray(layers)) {
     found.unreadable.push({ format: 'legacy', subject: digest, source: tag, problem: 'signature manifest is not an image manifest' });
     return found;
   }
   // the layers in order, the first signaturesPerListing of them; the rest is noted, not refused
-  const blobs = await examineInOrder(parsed.data.layers, tag, client.budget, async (layer, i): Promise<LayerResult> => {
+  const blobs = await examineInOrder(layers, tag, client.budget, async (raw, i): Promise<LayerResult> => {
     const source = `${tag} layer ${i}`;
+    const parsed = descriptorSchema.safeParse(raw);
+    if (!parsed.success) return { source, problem: 'layer is not a valid descriptor' };
+    const layer = parsed.data;
     if (layer.mediaType !== MediaType.SIMPLE_SIGNING) {
       return { source, problem: `layer media type ${layer.mediaType} is not a cosign simple-signing payload` };
     }

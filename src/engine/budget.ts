@@ -19,7 +19,7 @@ const MiB = 1024 * 1024;
 
 export const BudgetLimits = {
   /** Response bytes over the whole verification (manifests, indexes, referrers, blobs, tokens). */
-  totalBytes: 64 * MiB,
+  totalBytes: 48 * MiB,
   /**
    * HTTP exchanges (each request, each redirect hop, each token request). 128 signatures per
    * listing on an index and its platform manifest, in both formats, need ~780.

@@ -19,17 +19,17 @@ export const Limits = {
   manifestBytes: 4 * 1024 * 1024,
   /**
    * A legacy signature's simple-signing payload: a few hundred bytes as cosign writes it (its
-   * `optional` annotations included). Small, so that 128 of them parsed one by one stay far
-   * inside the memory a verification may use.
+   * `optional` annotations included). Small, so that parsing one never outgrows V8's young
+   * generation: 256 KiB payloads of tiny JSON arrays took a verification to ~240 MiB RSS.
    */
-  signatureBlobBytes: 256 * 1024,
+  signatureBlobBytes: 64 * 1024,
   /**
    * A referrer's manifest and its Sigstore bundle. cosign's are ~1 KiB and ~5-15 KiB; bigger
    * ones are attestations carrying their predicate, not signatures. Small enough that the
    * first 128 referrers of an index and of its platform manifest fit the verification's budget.
    */
-  referrerManifestBytes: 64 * 1024,
-  bundleBytes: 128 * 1024,
+  referrerManifestBytes: 16 * 1024,
+  bundleBytes: 96 * 1024,
   /** A registry's error text quoted in a reason. */
   messageChars: 200,
   tokenBytes: 1024 * 1024,
@@ -356,6 +356,8 @@ export class RegistryClient {
   async getBlob(repo: Repository, digest: string, maxBytes: number, exact = false): Promise<Buffer> {
     const what = `blob ${repositoryName(repo)}@${digest}`;
     const res = await this.get(repo, `blobs/${digest}`, 'pull', {}, maxBytes, { exact });
+    // a blob a manifest names but the registry does not have: that artifact is broken, the registry is not down
+    if (res.status === 404) throw new SigguardError(ReasonCode.REGISTRY_BAD_RESPONSE, `${what} is named by a manifest but missing (HTTP 404)`);
     if (res.status !== 200) throw this.failure(res, what);
     checkDigest(res.body, digest, what);
     return res.body;

@@ -130,7 +130,7 @@ beforeAll(async () => {
     return `${real}/${repo}@${p.digest}`;
   };
   // legacy: another key's signature, then the trusted one (cosign appends a layer)
-  for (const repo of ['legacy-first', 'legacy-last']) {
+  for (const repo of ['legacy-first', 'legacy-last', 'legacy-many']) {
     const ref = await img(repo);
     await cosign.sign2(other.key, ref);
     await cosign.sign2(trusted.key, ref);
@@ -173,6 +173,13 @@ describe('signatures examined in listing order, the first 128', () => {
     expect(r.verdict.reason).toMatch(/^no signature by a trusted key \(128 found, keys: .*\) \(.*lists 200 signature artifacts: only the first 128 were examined\)$/);
   });
 
+  it('a .sig image with 1,500 layers (past what its schema would take), the trusted signature first → allowed', async () => {
+    await editLegacySignatures(push, 'legacy-many', digests['legacy-many']!, (l) => spread(l, 0, 1500));
+    const r = await check(`${real}/legacy-many@${digests['legacy-many']}`);
+    expectVerdict(r, 'allow', 'ALLOWED');
+    expect(r.verdict.notes.join('\n')).toMatch(/lists 1500 signature artifacts: only the first 128 were examined/);
+  });
+
   it('200 referrers, the trusted bundle first → allowed', async () => {
     const d = digests['bundle-first']!;
     const { good, bad } = await trustedAndOther('bundle-first', d);
@@ -194,27 +201,26 @@ describe('signatures examined in listing order, the first 128', () => {
 
 describe('the byte budget of one verification', () => {
   /**
-   * An index and its amd64 manifest, each with a .sig image of 128 layers of 256 KiB (the
-   * payload cap) and 128 referrers with a 128 KiB bundle (the bundle cap): 112 MiB asked for,
-   * more than the 64 MiB budget. The trusted signature is the platform .sig's layer `trustedAt`.
+   * An index and its amd64 manifest, each with a .sig image of 128 layers of 64 KiB (the
+   * payload cap) and 128 referrers with a 96 KiB bundle (the bundle cap), every listing padded
+   * near its 4 MiB cap: ~64 MiB asked for, more than the 48 MiB budget (a single-platform
+   * image's listings fit it whole). The trusted signature is the platform's referrer `trustedAt`,
+   * in the listing that takes longest to fetch.
    */
   async function budgetImage(repo: string, trustedAt: number): Promise<string> {
     const image = await push.image(repo, 'v1', `${repo}:v1`);
     const index = await push.index(repo, 'multi', [{ pushed: image, arch: 'amd64' }]);
-    await cosign.sign2(trusted.key, `${real}/${repo}@${image.digest}`);
-    await cosign.sign2(other.key, `${real}/${repo}@${index.digest}`);
-    const junkPayload = Buffer.alloc(256 * 1024 - 64, 'x');
-    const fill = (good: { layer: any; payload: Buffer } | undefined) => (l: Array<{ layer: any; payload: Buffer }>) => {
-      const junk = { layer: { ...l[0]!.layer }, payload: junkPayload };
-      const out: Array<{ layer: any; payload: Buffer }> = Array.from({ length: good ? 127 : 128 }, () => junk);
-      if (good) out.splice(trustedAt, 0, good);
-      return out;
-    };
-    await editLegacySignatures(push, repo, image.digest, (l) => fill(l[0])(l));
-    await editLegacySignatures(push, repo, index.digest, fill(undefined));
+    await cosign.sign3(trusted.key, `${real}/${repo}@${image.digest}`);
+    const [good] = await referrerEntries(repo, image.digest);
+    const pad = { pad: 'p'.repeat(4 * 1024 * 1024 - 64 * 1024) };
+    const junkPayload = Buffer.alloc(64 * 1024 - 64, 'x');
     const empty = await push.blob(repo, Buffer.from('{}'));
-    const bundle = await push.blob(repo, Buffer.alloc(128 * 1024 - 64, ' '));
+    const bundle = await push.blob(repo, Buffer.alloc(96 * 1024 - 64, ' '));
     for (const subject of [image, index]) {
+      await cosign.sign2(other.key, `${real}/${repo}@${subject.digest}`);
+      await editLegacySignatures(push, repo, subject.digest, (l) => Array.from({ length: 128 }, () => ({ layer: { ...l[0]!.layer }, payload: junkPayload })));
+      const sig = await push.getManifest(repo, `${subject.digest.replace(':', '-')}.sig`);
+      await push.manifest(repo, `${subject.digest.replace(':', '-')}.sig`, { ...sig.json, annotations: pad }, OCI_MANIFEST);
       const m = await push.manifest(
         repo,
         `junk-${subject.digest.slice(7, 19)}`,
@@ -229,17 +235,19 @@ describe('the byte budget of one verification', () => {
         OCI_MANIFEST,
       );
       const entry = { mediaType: OCI_MANIFEST, digest: m.digest, size: m.bytes.length, artifactType: 'application/vnd.dev.sigstore.bundle.v0.3+json' };
-      await setReferrers(repo, subject.digest, Array.from({ length: 128 }, () => entry));
+      const entries: unknown[] = Array.from({ length: subject === image ? 127 : 128 }, () => entry);
+      if (subject === image) entries.splice(trustedAt, 0, good);
+      await push.manifest(repo, subject.digest.replace(':', '-'), { schemaVersion: 2, mediaType: OCI_INDEX, manifests: entries, annotations: pad }, OCI_INDEX);
     }
     budgetRefs[repo] = `${real}/${repo}@${index.digest}`;
     return budgetRefs[repo];
   }
   const budgetRefs: Record<string, string> = {};
 
-  it('112 MiB of signature material, the trusted signature last of its .sig → denied BUDGET_EXCEEDED', async () => {
+  it('64 MiB of signature material, the trusted bundle last among the platform manifest referrers → denied BUDGET_EXCEEDED', async () => {
     const r = await check(await budgetImage('budget-last', 127));
     expectVerdict(r, 'deny', 'BUDGET_EXCEEDED');
-    expect(r.verdict.reason).toMatch(/verification budget of 67108864 bytes spent/);
+    expect(r.verdict.reason).toMatch(/verification budget of 50331648 bytes spent/);
     expect(r.verdict.notes.join('\n')).toMatch(/signature artifacts not examined/);
   });
 
@@ -260,7 +268,7 @@ describe('the byte budget of one verification', () => {
     const r = await run('/usr/bin/time', ['-v', SIGGUARD, 'check', '--config', config, '--policy', policy, image]);
     expect(r.stdout).toContain('[BUDGET_EXCEEDED]');
     const kb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)?.[1]);
-    console.log(`peak RSS of a verification asked for 112 MiB of signature material (64 MiB budget): ${Math.round(kb / 1024)} MiB`);
+    console.log(`peak RSS of a verification asked for 64 MiB of signature material (48 MiB budget): ${Math.round(kb / 1024)} MiB`);
     expect(kb).toBeGreaterThan(0);
     expect(kb).toBeLessThan(256 * 1024);
   });
@@ -306,6 +314,41 @@ describe('slow, endless, huge and redirecting responses', () => {
     const r = await check(`${p.host}/proxied@${d}`, { deadline: '10' });
     expectVerdict(r, 'allow', 'ALLOWED');
     expect(r.ms).toBeLessThan(10_000);
+  });
+
+  it('an endless .sig manifest spoils the legacy signatures, not the bundle → allowed', async () => {
+    const p = await proxy();
+    const d = digests.proxied!;
+    p.overrides.push((_req, res, url) => {
+      if (url.pathname !== `/v2/proxied/manifests/${d.replace(':', '-')}.sig`) return false;
+      res.writeHead(200, { 'content-type': OCI_MANIFEST });
+      res.write('{"schemaVersion":2,"layers":[');
+      endless(res, Buffer.alloc(64 * 1024, ' '));
+      return true;
+    });
+    const r = await check(`${p.host}/proxied@${d}`, { deadline: '10' });
+    expectVerdict(r, 'allow', 'ALLOWED');
+  });
+
+  it('a listed referrer whose bundle blob the registry does not have: unreadable, the others judged → allowed', async () => {
+    const p = await proxy();
+    const d = digests.proxied!;
+    const { good, bad } = await trustedAndOther('proxied', d);
+    const badBlob = (await push.getManifest('proxied', bad.digest)).json.layers[0].digest;
+    p.overrides.push((_req, res, url) => {
+      if (url.pathname === `/v2/proxied/referrers/${d}`) {
+        res.writeHead(200, { 'content-type': OCI_INDEX });
+        res.end(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [bad, good] }));
+        return true;
+      }
+      if (url.pathname !== `/v2/proxied/blobs/${badBlob}`) return false;
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end('{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]}');
+      return true;
+    });
+    const r = await check(`${p.host}/proxied@${d}`);
+    expectVerdict(r, 'allow', 'ALLOWED');
+    expect(p.count(new RegExp(`/blobs/${badBlob}`))).toBe(1);
   });
 
   it('a manifest dripped at one byte a second → DEADLINE_EXCEEDED within the deadline + 1 s', async () => {
