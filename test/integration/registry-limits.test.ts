@@ -18,6 +18,7 @@ import { FaultProxy } from '../support/fault-proxy.js';
 import { COSIGN2, COSIGN3, SIGGUARD, requireTools } from '../support/paths.js';
 import { Pusher, editLegacySignatures, sha256 } from '../support/push.js';
 import { Registry } from '../support/registry.js';
+import { makePki } from '../support/tls.js';
 
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -34,7 +35,7 @@ let emptyCerts: string;
 const digests: Record<string, string> = {};
 const proxies: FaultProxy[] = [];
 
-async function proxy(opts: { basic?: { username: string; password: string }; challenge?: string } = {}): Promise<FaultProxy> {
+async function proxy(opts: { basic?: { username: string; password: string }; challenge?: string; tls?: { key: string; cert: string } } = {}): Promise<FaultProxy> {
   const p = await FaultProxy.start({ upstream: real, ...opts });
   proxies.push(p);
   return p;
@@ -490,6 +491,34 @@ describe('where credentials go', () => {
     const r = await check(`${p.host}/proxied@${digests.proxied}`, { auths: { [p.host]: { auth: b64('alice:pw') } } });
     expectVerdict(r, 'deny', 'REGISTRY_BAD_RESPONSE');
     expect(r.verdict.reason).toContain('plain-http token realm on realm.invalid');
+  });
+
+  it('a token realm over plain http on a host of insecureRegistries: credentials may go there (then: unreachable)', async () => {
+    const p = await proxy({ challenge: 'Bearer realm="http://realm.invalid/token",service="x"' });
+    const r = await check(`${p.host}/proxied@${digests.proxied}`, { auths: { [p.host]: { auth: b64('alice:pw') } }, registry: { insecureRegistries: ['realm.invalid'] } });
+    expectVerdict(r, 'deny', 'REGISTRY_UNREACHABLE');
+    expect(r.verdict.reason).toContain('realm.invalid');
+  });
+
+  it('a redirect from https to a plain-http host not allowed plain http → refused', async () => {
+    mkdirSync(join(work, 'pki'));
+    const pki = makePki(join(work, 'pki'));
+    const p = await proxy({ tls: { key: pki.key, cert: pki.cert } });
+    p.overrides.push((req, res) => {
+      res.writeHead(302, { location: `http://blobs.invalid${req.url}` });
+      res.end();
+      return true;
+    });
+    const name = `localhost:${p.port}`;
+    const certs = mkdtempSync(join(work, 'certs.d-'));
+    mkdirSync(join(certs, name));
+    writeFileSync(join(certs, name, 'hosts.toml'), `server = "https://${name}"
+ca = "${pki.caFile}"
+`);
+    const r = await check(`${name}/proxied@${digests.proxied}`, { registry: { certsDir: certs } });
+    expectVerdict(r, 'deny', 'REGISTRY_BAD_RESPONSE');
+    expect(r.verdict.reason).toContain('redirected from https to plain http://blobs.invalid');
+    expect(p.seen.length).toBe(1);
   });
 
   it('a token realm with another scheme → refused', async () => {

@@ -6,6 +6,7 @@
  * the Authorization it carried.
  */
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 /** Answers a request itself (true) or leaves it to the relay (false). */
@@ -24,6 +25,8 @@ export interface FaultProxyOptions {
   basic?: { username: string; password: string };
   /** A fixed 401 challenge for every request (a token realm of the test's choosing). */
   challenge?: string;
+  /** PEM key and certificate: serve HTTPS. */
+  tls?: { key: string; cert: string };
 }
 
 export class FaultProxy {
@@ -35,12 +38,13 @@ export class FaultProxy {
 
   static async start(opts: FaultProxyOptions): Promise<FaultProxy> {
     const p = new FaultProxy(opts);
-    p.server = http.createServer((req, res) => {
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
       p.handle(req, res).catch((err: Error) => {
         if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
         res.end(`relay error: ${err.message}`);
       });
-    });
+    };
+    p.server = opts.tls ? https.createServer({ key: opts.tls.key, cert: opts.tls.cert }, handler) : http.createServer(handler);
     await new Promise<void>((resolve, reject) => {
       p.server.once('error', reject);
       p.server.listen(0, '127.0.0.1', () => resolve());
@@ -48,8 +52,12 @@ export class FaultProxy {
     return p;
   }
 
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
   get host(): string {
-    return `127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return `127.0.0.1:${this.port}`;
   }
 
   /** Requests whose path matches. */
