@@ -6,6 +6,7 @@
  * within the first 128 listed).
  */
 import { dsseBundle, legacyLayer, putBundleReferrer, putImage, putIndex, putLegacy, simpleSigning, statement } from '../artefacts.js';
+import { Limits } from '../../../src/registry/client.js';
 import type { Case, Category, Ctx } from '../harness.js';
 import { MT, type Responder, misbehave } from '../lying-registry.js';
 import { BAD_SIGNATURE, allow, check, deny, refOf, signBundle } from './util.js';
@@ -13,18 +14,18 @@ import { BAD_SIGNATURE, allow, check, deny, refOf, signBundle } from './util.js'
 const LIMITS = ['RESPONSE_TOO_LARGE', 'BUDGET_EXCEEDED', 'DEADLINE_EXCEEDED'];
 
 /** `n` referrers: junk bundles by the attacker key, the trusted one at `goodAt` (or none). */
-function referrers(name: string, n: number, goodAt: number | undefined, opts: { junkBlob?: Buffer; deadline?: number } = {}): Case {
+function referrers(name: string, n: number, goodAt: number | undefined, opts: { padded?: boolean; deadline?: number } = {}): Case {
   return {
     name,
-    attack: `${n} referrers${goodAt === undefined ? ', none good' : `, the good one at position ${goodAt + 1}`}${opts.junkBlob ? `, junk bundles of ${opts.junkBlob.length} bytes` : ''}`,
+    attack: `${n} referrers${goodAt === undefined ? ', none good' : `, the good one at position ${goodAt + 1}`}${opts.padded ? ', junk bundles of tiny JSON arrays just under the bundle cap' : ''}`,
     expect: goodAt === undefined ? deny(...BAD_SIGNATURE, ...LIMITS) : allow(),
     run(ctx) {
       const repo = ctx.repo('ex-ref');
       const m = putImage(ctx.reg, repo);
-      const junk = opts.junkBlob ?? dsseBundle(ctx.attacker, statement(m.digest));
+      const junk = dsseBundle(ctx.attacker, statement(m.digest));
       for (let i = 0; i < n; i++) {
         if (i === goodAt) signBundle(ctx, repo, m);
-        else putBundleReferrer(ctx.reg, repo, m.desc, junk, { unique: String(i) });
+        else putBundleReferrer(ctx.reg, repo, m.desc, opts.padded ? paddedBundle(ctx, m.digest, i) : junk, { unique: String(i) });
       }
       return check(refOf(ctx, repo, m), { deadline: opts.deadline ?? 8 });
     },
@@ -35,13 +36,13 @@ function referrers(name: string, n: number, goodAt: number | undefined, opts: { 
 function sigLayers(name: string, n: number, goodAt: number | undefined, junkPayloadBytes = 0): Case {
   return {
     name,
-    attack: `.sig image with ${n} layers${goodAt === undefined ? ', none good' : `, the good one at position ${goodAt + 1}`}${junkPayloadBytes ? `, junk payloads of ${junkPayloadBytes} bytes` : ''}`,
+    attack: `.sig image with ${n} layers${goodAt === undefined ? ', none good' : `, the good one at position ${goodAt + 1}`}${junkPayloadBytes ? `, junk payloads of ~${junkPayloadBytes} bytes of tiny JSON arrays` : ''}`,
     expect: goodAt === undefined ? deny(...BAD_SIGNATURE, ...LIMITS) : allow(),
     run(ctx) {
       const repo = ctx.repo('ex-sig');
       const m = putImage(ctx.reg, repo);
       const good = legacyLayer(ctx.trusted, simpleSigning(`${ctx.host}/${repo}`, m.digest));
-      const pad = junkPayloadBytes ? 'x'.repeat(junkPayloadBytes) : '';
+      const pad = junkPayloadBytes ? JSON.parse(tinyArrays(junkPayloadBytes)) : undefined;
       const junk = (i: number) => legacyLayer(ctx.attacker, simpleSigning(`${ctx.host}/${repo}`, m.digest, { optional: { n: i, ...(pad ? { pad } : {}) } }));
       putLegacy(ctx.reg, repo, m.digest, Array.from({ length: n }, (_, i) => (i === goodAt ? good : junk(i))));
       return check(refOf(ctx, repo, m), { deadline: 8 });
@@ -80,17 +81,27 @@ function sigFault(name: string, attack: string, responder: Responder, codes: str
 
 const MiB = 1024 * 1024;
 
-/** `n` referrer manifests of ~3.9 MiB each (padded annotations), after the good bundle or without one. */
+/** JSON text of `[[],[],…]` about `bytes` long: the cheapest bytes for the most parser allocations. */
+const tinyArrays = (bytes: number): string => `[${Array.from({ length: Math.max(1, Math.floor(bytes / 3)) }, () => '[]').join(',')}]`;
+
+/** A junk bundle (attacker key) padded with tiny arrays to just under the bundle cap; `n` makes each distinct. */
+function paddedBundle(ctx: Ctx, digest: string, n: number): Buffer {
+  const base = JSON.parse(dsseBundle(ctx.attacker, statement(digest)).toString());
+  const room = Limits.bundleBytes - JSON.stringify(base).length - 64;
+  return Buffer.from(JSON.stringify({ ...base, n }).replace(/}$/, `,"pad":${tinyArrays(room)}}`));
+}
+
+/** `n` referrer manifests padded with tiny arrays to just under their cap, after the good bundle or without one. */
 function bigReferrers(name: string, n: number, withGood: boolean): Case {
   return {
     name,
-    attack: `${n} referrer manifests of 3.9 MiB each (under the 4 MiB cap, ${(n * 3.9).toFixed(0)} MiB in all)${withGood ? ', after the good bundle' : ''}`,
+    attack: `${n} referrer manifests of tiny JSON arrays just under the referrer manifest cap${withGood ? ', after the good bundle' : ''}`,
     expect: withGood ? allow() : deny(...BAD_SIGNATURE, ...LIMITS, 'REGISTRY_BAD_RESPONSE'),
     run(ctx) {
       const repo = ctx.repo('ex-bigref');
       const m = putImage(ctx.reg, repo);
       if (withGood) signBundle(ctx, repo, m);
-      const pad = 'p'.repeat(Math.floor(3.9 * MiB));
+      const pad = JSON.parse(tinyArrays(Limits.referrerManifestBytes - 1024));
       const empty = ctx.reg.putBlob('{}');
       const bundle = ctx.reg.putBlob(dsseBundle(ctx.attacker, statement(m.digest)));
       for (let i = 0; i < n; i++) {
@@ -101,7 +112,8 @@ function bigReferrers(name: string, n: number, withGood: boolean): Case {
           config: { mediaType: MT.OCI_EMPTY, digest: empty.digest, size: empty.size },
           layers: [{ mediaType: MT.BUNDLE_V03, digest: bundle.digest, size: bundle.size }],
           subject: { mediaType: m.desc.mediaType, digest: m.digest, size: m.desc.size },
-          annotations: { n: String(i), pad },
+          annotations: { n: String(i) },
+          pad,
         };
         const s = ctx.reg.putManifest(repo, doc);
         ctx.reg.addReferrer(repo, m.digest, { ...s.desc, artifactType: MT.BUNDLE_V03 });
@@ -117,12 +129,15 @@ export const exhaustion: Category = {
     referrers('200 referrers, the good one first', 200, 0),
     referrers('200 referrers, the good one 100th', 200, 99),
     referrers('3000 junk referrers, none good', 3000, undefined),
-    referrers('good one first, then 127 junk bundles of 1.9 MiB', 128, 0, { junkBlob: Buffer.alloc(Math.floor(1.9 * MiB), 0x20) }),
-    bigReferrers('good bundle first, then 30 referrer manifests of 3.9 MiB', 30, true),
-    bigReferrers('30 referrer manifests of 3.9 MiB, none good', 30, false),
+    referrers('good one first, then 127 padded junk bundles', 128, 0, { padded: true }),
+    referrers('128 padded junk bundles, none good', 128, undefined, { padded: true }),
+    referrers('a good one 128th after 127 padded junk bundles', 128, 127, { padded: true }),
+    bigReferrers('good bundle first, then 127 padded referrer manifests', 127, true),
+    bigReferrers('128 padded referrer manifests, none good', 128, false),
     sigLayers('.sig with 200 layers, the good one first', 200, 0),
     sigLayers('.sig with 100 layers, the good one last', 100, 99),
-    sigLayers('.sig with 64 junk payloads of 1.9 MiB, none good', 64, undefined, Math.floor(1.9 * MiB)),
+    sigLayers('.sig with 128 junk payloads of tiny arrays just under the payload cap', 128, undefined, Limits.signatureBlobBytes - 1024),
+    sigLayers('.sig with 200 layers of tiny-array payloads, the good one first', 200, 0, Limits.signatureBlobBytes - 1024),
     {
       name: 'junk referrer whose bundle is endless, next to the good one',
       attack: 'a referrer layer declared small whose blob never ends',
@@ -135,6 +150,22 @@ export const exhaustion: Category = {
         const layer = (JSON.parse(junk.bytes.toString()) as { layers: Array<{ digest: string }> }).layers[0]!;
         ctx.reg.on(`/blobs/${layer.digest}`, misbehave.endless('application/octet-stream'));
         return check(refOf(ctx, repo, m), { deadline: 5 });
+      },
+    },
+    {
+      name: 'worst case: index and platform manifest, each with 128 padded junk bundles and 128 padded junk payloads',
+      attack: 'every listing an attacker can fill, filled to its caps (2 subjects x 2 formats x 128)',
+      expect: deny(...BAD_SIGNATURE, ...LIMITS),
+      run(ctx) {
+        const repo = ctx.repo('ex-worst');
+        const amd = putImage(ctx.reg, repo);
+        const idx = putIndex(ctx.reg, repo, [{ m: amd, platform: { os: 'linux', architecture: 'amd64' } }]);
+        const pad = JSON.parse(tinyArrays(Limits.signatureBlobBytes - 1024));
+        for (const subject of [idx, amd]) {
+          for (let i = 0; i < 128; i++) putBundleReferrer(ctx.reg, repo, subject.desc, paddedBundle(ctx, subject.digest, i), { unique: String(i) });
+          putLegacy(ctx.reg, repo, subject.digest, Array.from({ length: 128 }, (_, i) => legacyLayer(ctx.attacker, simpleSigning(`${ctx.host}/${repo}`, subject.digest, { optional: { n: i, pad } }))));
+        }
+        return check(refOf(ctx, repo, idx), { deadline: 8 });
       },
     },
     manifestFault('manifest of 5 MiB (Content-Length)', 'a 5 MiB manifest', () => misbehave.answer(200, Buffer.alloc(5 * MiB, 0x20), { 'content-type': MT.OCI_MANIFEST }), ['RESPONSE_TOO_LARGE']),
