@@ -213,8 +213,10 @@ async function decide(ctx: ContainerContext, containerId: string, policy: Policy
 }
 
 export async function runHook(argv: string[], stdin: () => NodeJS.ReadableStream): Promise<number> {
-  const started = Date.now();
-  const startedPerf = performance.now();
+  // The deadline counts from the process's own start, not from here: the runtime's hook
+  // timeout (10 s) runs from the exec, and on a loaded node starting the process alone can
+  // take seconds. Counting from here would let the runtime kill the hook before it decides.
+  const started = Math.min(Date.now(), Math.round(performance.timeOrigin));
   mark('hook');
   const { values, positionals } = parse(
     argv,
@@ -284,7 +286,7 @@ export async function runHook(argv: string[], stdin: () => NodeJS.ReadableStream
     scope: outcome.scope,
     signer: outcome.signer,
     cache: outcome.cache,
-    durationMs: Math.round(performance.now() - startedPerf),
+    durationMs: Math.round(performance.now()), // since the process started
   };
   mark('decided');
   const logError = writeDecision(logFile, record);
