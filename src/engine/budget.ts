@@ -126,6 +126,14 @@ export class Budget {
   }
 }
 
+const JUDGED: ReadonlySet<string> = new Set([
+  ReasonCode.NO_SIGNATURE,
+  ReasonCode.UNTRUSTED_SIGNER,
+  ReasonCode.IDENTITY_MISMATCH,
+  ReasonCode.DIGEST_MISMATCH,
+  ReasonCode.MALFORMED_SIGNATURE,
+]);
+
 /**
  * A verdict's code, reason and notes as the budget leaves them: a denial after discovery
  * stopped short for the budget is BUDGET_EXCEEDED (what was examined did not satisfy the
@@ -136,7 +144,8 @@ export class Budget {
 export function withinBudget(budget: Budget, v: { decision: string; code: ReasonCode; reason: string }): { code: ReasonCode; reason: string; notes?: string[] } {
   const notes = budget.notes.length > 0 ? { notes: budget.notes.map(oneLine) } : {};
   if (v.decision !== 'deny' || budget.notes.length === 0) return { code: v.code, reason: oneLine(v.reason), ...notes };
-  const exhausted = budget.exhausted !== undefined && v.code !== ReasonCode.DEADLINE_EXCEEDED;
+  // only a judgement of the signatures examined becomes the budget's: other refusals stand as they are
+  const exhausted = budget.exhausted !== undefined && JUDGED.has(v.code);
   const code = exhausted ? ReasonCode.BUDGET_EXCEEDED : v.code;
   const reason = v.code === ReasonCode.BUDGET_EXCEEDED ? v.reason : `${v.reason} (${budget.notes.join('; ')})`;
   return { code, reason: oneLine(reason), ...notes };
