@@ -174,6 +174,21 @@ export const hookInputs: Category = {
       }),
     ),
     {
+      name: "pod-injected CRI-O annotations on a containerd container",
+      attack: 'pod annotations passed through (pod_annotations) claim a CRI-O sandbox and a signed image; containerd runs an unsigned one',
+      expect: deny('NO_SIGNATURE'),
+      run(ctx) {
+        const signed = signedImage(ctx, 'hk-inject-signed').ref;
+        const annotations = {
+          'io.kubernetes.cri-o.ContainerType': 'sandbox',
+          'io.kubernetes.cri-o.ImageName': signed,
+          'io.kubernetes.cri-o.Image': signed,
+          ...criAnnotations(unsignedRef(ctx)),
+        };
+        return { kind: 'hook', state: ociState(annotations) };
+      },
+    },
+    {
       name: 'image annotation with control characters',
       attack: 'an ANSI escape and a newline in the image name (log and kubelet event injection)',
       expect: deny('INVALID_REFERENCE', 'MISSING_IMAGE', 'INVALID_STATE'),
