@@ -155,6 +155,45 @@ scopes:
       },
     },
     {
+      name: 'bundle under an exactReference requirement',
+      attack: 'a bundle (no reference inside) where exactReference pins the signed reference',
+      expect: deny('NO_SIGNATURE', 'IDENTITY_MISMATCH'),
+      run(ctx) {
+        const repo = ctx.repo('tp-exactref');
+        const m = putImage(ctx.reg, repo);
+        putBundleReferrer(ctx.reg, repo, m.desc, dsseBundle(ctx.trusted, statement(m.digest)));
+        const policy = ctx.writePolicy(`version: 1
+default: reject
+scopes:
+  "${ctx.host}/${repo}":
+    - type: sigstoreSigned
+      keyPath: ${ctx.trustedPub}
+      signedIdentity: {type: exactReference, dockerReference: "${ctx.host}/release:v1"}
+`);
+        return check(refOf(ctx, repo, m), { policy });
+      },
+    },
+    {
+      name: 'control: bundle under exactRepository with signatureFormats [bundle] spelt out',
+      attack: 'none: the operator accepts bundles explicitly',
+      expect: { decision: 'allow', codes: ['ALLOWED'] },
+      run(ctx) {
+        const repo = ctx.repo('tp-explicit');
+        const m = putImage(ctx.reg, repo);
+        putBundleReferrer(ctx.reg, repo, m.desc, dsseBundle(ctx.trusted, statement(m.digest)));
+        const policy = ctx.writePolicy(`version: 1
+default: reject
+scopes:
+  "${ctx.host}/${repo}":
+    - type: sigstoreSigned
+      keyPath: ${ctx.trustedPub}
+      signedIdentity: {type: exactRepository, dockerRepository: "${ctx.host}/release"}
+      signatureFormats: [bundle]
+`);
+        return check(refOf(ctx, repo, m), { policy });
+      },
+    },
+    {
       name: 'a signature left behind when the tag moves',
       attack: 'tag v1 moved from a signed image to an unsigned one; the old .sig is still there',
       expect: deny('NO_SIGNATURE'),
