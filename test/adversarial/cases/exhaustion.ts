@@ -138,6 +138,7 @@ export const exhaustion: Category = {
     sigLayers('.sig with 100 layers, the good one last', 100, 99),
     sigLayers('.sig with 128 junk payloads of tiny arrays just under the payload cap', 128, undefined, Limits.signatureBlobBytes - 1024),
     sigLayers('.sig with 200 layers of tiny-array payloads, the good one first', 200, 0, Limits.signatureBlobBytes - 1024),
+    sigLayers('.sig with 200 layers, the good one 128th after 127 tiny-array payloads', 200, 127, Limits.signatureBlobBytes - 1024),
     {
       name: 'junk referrer whose bundle is endless, next to the good one',
       attack: 'a referrer layer declared small whose blob never ends',
