@@ -140,3 +140,12 @@ demo: e2e-bundle
 bench: build tools $(STAMP)
 	@$(NODE) e2e/bundle.mjs bench/bench.ts
 	$(NODE) $(E2E_OUT)/bench.cjs
+
+# make mutation: Stryker (vitest runner) mutates src/engine, src/verify, src/policy and src/hook and
+# runs the unit and fixture tests (vitest.mutation.config.ts) against each mutant; incremental, so a
+# second run re-tests only what changed. Reports in build/out/mutation (index.html, mutation.json);
+# survivors in lines that decide allow or deny are explained in docs/mutation-survivors.md.
+.PHONY: mutation
+mutation: $(STAMP)
+	@mkdir -p build/out/mutation
+	$(NODE) node_modules/@stryker-mutator/core/bin/stryker.js run stryker.config.json

@@ -1,0 +1,17 @@
+// The fast tiers only (unit and fixtures), for `make mutation`: Stryker runs them against each mutant.
+import { realpathSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { defineConfig } from 'vitest/config';
+
+// Stryker runs this from a sandbox copy of the tree whose node_modules is a link to the real one:
+// the real tree's .tools (cosign) is found through it.
+const realRoot = dirname(realpathSync(resolve(__dirname, 'node_modules')));
+
+export default defineConfig({
+  test: {
+    include: ['test/unit/**/*.test.ts', 'test/fixtures/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 180_000,
+    env: { SIGGUARD_TOOLS_DIR: process.env.SIGGUARD_TOOLS_DIR ?? resolve(realRoot, '.tools') },
+  },
+});
