@@ -10,6 +10,7 @@ import { chmodSync, chownSync, readFileSync, readdirSync, statSync, writeFileSyn
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sigguard } from '../support/cli.js';
+import { FaultProxy } from '../support/fault-proxy.js';
 import { criAnnotations } from '../support/oci-bundle.js';
 import { SIGGUARD, requireTools } from '../support/paths.js';
 import { type World, makeWorld, standardPolicy } from '../support/world.js';
@@ -40,7 +41,18 @@ async function hook(image: string, config: string, opts: { policy?: string; dead
 const cacheDir = (config: string) => `${config}.cache`;
 const entryFiles = (config: string) => readdirSync(cacheDir(config)).filter((f) => f.endsWith('.json'));
 const repoRequests = (repo: string) => w.registry.requests().filter((r) => r.includes(`/v2/${repo}/`)).length;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * The clock, moved instead of waited for: every cached verdict of `config` is made `ms` older (its
+ * verifiedAt), with its owner and mode kept, so that TTL, back-off and maxStale are crossed exactly.
+ */
+function age(config: string, ms: number): void {
+  for (const f of entryFiles(config)) {
+    const file = join(cacheDir(config), f);
+    const e = JSON.parse(readFileSync(file, 'utf8'));
+    e.verifiedAt -= ms;
+    writeFileSync(file, JSON.stringify(e));
+  }
+}
 
 describe('verdict cache', () => {
   it('a hit skips the registry: allowed while fresh even with the registry stopped', async () => {
@@ -82,14 +94,25 @@ describe('verdict cache', () => {
     expect((await hook(w.ref('signed'), config)).d.cache).toBe('hit');
   });
 
-  it('a refusal is served only during its back-off', async () => {
-    const config = w.config('backoff.yaml', '  denyBackoffSeconds: 1\n');
-    expect((await hook(w.ref('unsigned'), config)).d).toMatchObject({ decision: 'deny', cache: 'miss' });
+  it('a refusal is served from the cache during its back-off (CrashLoop), and only then', async () => {
+    const config = w.config('backoff.yaml', '  denyBackoffSeconds: 30\n');
+    const first = await hook(w.ref('unsigned'), config);
+    expect(first.code).toBe(1);
+    expect(first.d).toMatchObject({ decision: 'deny', code: 'NO_SIGNATURE', cache: 'miss' });
+    const before = repoRequests('unsigned');
+    // the kubelet restarts the refused container at once: the refusal comes from the cache
     const again = await hook(w.ref('unsigned'), config);
-    expect(again.d).toMatchObject({ decision: 'deny', code: 'NO_SIGNATURE' });
-    // either still inside the second, or just past it: never older than the back-off
-    await sleep(1100);
+    expect(again.code).toBe(1);
+    expect(again.d).toMatchObject({ decision: 'deny', code: 'NO_SIGNATURE', cache: 'hit' });
+    expect(repoRequests('unsigned')).toBe(before);
+    // 29 s later: still inside the back-off
+    age(config, 29_000);
+    expect((await hook(w.ref('unsigned'), config)).d).toMatchObject({ decision: 'deny', code: 'NO_SIGNATURE', cache: 'hit' });
+    expect(repoRequests('unsigned')).toBe(before);
+    // past it: asked again
+    age(config, 2_000);
     expect((await hook(w.ref('unsigned'), config)).d).toMatchObject({ decision: 'deny', cache: 'miss' });
+    expect(repoRequests('unsigned')).toBeGreaterThan(before);
   });
 
   it.each([
@@ -152,7 +175,8 @@ describe('stale-if-error', () => {
     const off = w.config('stale-off.yaml', '  ttlSeconds: 1\n  maxStaleSeconds: 0\n');
     expect((await hook(w.ref('signed'), config)).d.cache).toBe('miss');
     expect((await hook(w.ref('signed'), off)).d.cache).toBe('miss');
-    await sleep(1100);
+    age(config, 1_500);
+    age(off, 1_500);
     await w.registry.stop();
     try {
       const r = await hook(w.ref('signed'), config);
@@ -168,11 +192,53 @@ describe('stale-if-error', () => {
   });
 
   it('a refusal for the image itself is never overridden by a stale allow', async () => {
-    const config = w.config('stale-deny.yaml', '  ttlSeconds: 1\n  maxStaleSeconds: 3600\n');
-    expect((await hook(w.ref('signed'), config)).d.cache).toBe('miss');
-    await sleep(1100);
-    const otherKey = w.policy('stale-otherkey.yaml', standardPolicy(w).replace(w.trusted.pub, w.other.pub));
-    expect((await hook(w.ref('signed'), config, { policy: otherKey })).d).toMatchObject({ decision: 'deny', code: 'UNTRUSTED_SIGNER' });
+    // One registry address, one policy, one image: every start below has the same cache key, and the
+    // cached allow is expired (TTL) but inside maxStale, so stale-if-error would apply to it.
+    const proxy = await FaultProxy.start({ upstream: w.registry.host });
+    try {
+      const image = `${proxy.host}/signed@${w.digests.signed}`;
+      // the signature names the repository at the registry's own address
+      const p = w.policy(
+        'stale-deny-policy.yaml',
+        standardPolicy(w)
+          .replace(`"${w.registry.host}"`, `"${proxy.host}"`)
+          .replace('{type: matchRepository}', `{type: exactRepository, dockerRepository: "${w.registry.host}/signed"}`),
+      );
+      const config = w.config('stale-deny.yaml', '  ttlSeconds: 60\n  maxStaleSeconds: 3600\n');
+      const first = await hook(image, config, { policy: p });
+      expect(first.d, first.d.reason).toMatchObject({ decision: 'allow', cache: 'miss' });
+      const [file] = entryFiles(config);
+      age(config, 120_000);
+      let mode: 'down' | 'unsigned' = 'down';
+      proxy.overrides.push((_req, res, url) => {
+        if (mode === 'down') {
+          res.writeHead(503, { 'content-type': 'application/json' });
+          res.end('{"errors":[{"code":"UNAVAILABLE","message":"maintenance"}]}');
+          return true;
+        }
+        // the registry is up and says the image has no signature any more (.sig tag and referrers gone)
+        if (/\/manifests\/sha256-[0-9a-f]{64}(\.sig)?$|\/referrers\//.test(url.pathname)) {
+          res.writeHead(404, { 'content-type': 'application/json' });
+          res.end('{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}');
+          return true;
+        }
+        return false;
+      });
+      // control: the registry erroring, this very entry is used (same key, old enough, young enough)
+      const stale = await hook(image, config, { policy: p });
+      expect(stale.code).toBe(0);
+      expect(stale.d).toMatchObject({ decision: 'allow', cache: 'stale' });
+      expect(entryFiles(config)).toEqual([file]);
+      // the registry answers, and its answer refuses the image: the stale allow may not win
+      mode = 'unsigned';
+      const refused = await hook(image, config, { policy: p });
+      expect(refused.code).toBe(1);
+      expect(refused.d).toMatchObject({ decision: 'deny', code: 'NO_SIGNATURE', cache: 'miss' });
+      expect(refused.d.reason).not.toMatch(/stale-if-error/);
+      expect(proxy.count(/\/manifests\/sha256-[0-9a-f]{64}\.sig$/)).toBeGreaterThan(0);
+    } finally {
+      await proxy.close();
+    }
   });
 });
 
