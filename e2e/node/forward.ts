@@ -12,6 +12,7 @@ export interface Forwarder {
   close(): Promise<void>;
 }
 
+/** Port 0: a port of the system's choosing, held from the start (Forwarder.port says which). */
 export async function forwardPort(port: number, target: { host: string; port: number }): Promise<Forwarder> {
   const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
@@ -30,8 +31,9 @@ export async function forwardPort(port: number, target: { host: string; port: nu
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => resolve());
   });
+  const bound = server.address();
   return {
-    port,
+    port: typeof bound === 'object' && bound !== null ? bound.port : port,
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();

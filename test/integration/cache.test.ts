@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, chownSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ageCachedVerdicts } from '../support/cache-clock.js';
 import { sigguard } from '../support/cli.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { criAnnotations } from '../support/oci-bundle.js';
@@ -41,18 +42,8 @@ async function hook(image: string, config: string, opts: { policy?: string; dead
 const cacheDir = (config: string) => `${config}.cache`;
 const entryFiles = (config: string) => readdirSync(cacheDir(config)).filter((f) => f.endsWith('.json'));
 const repoRequests = (repo: string) => w.registry.requests().filter((r) => r.includes(`/v2/${repo}/`)).length;
-/**
- * The clock, moved instead of waited for: every cached verdict of `config` is made `ms` older (its
- * verifiedAt), with its owner and mode kept, so that TTL, back-off and maxStale are crossed exactly.
- */
-function age(config: string, ms: number): void {
-  for (const f of entryFiles(config)) {
-    const file = join(cacheDir(config), f);
-    const e = JSON.parse(readFileSync(file, 'utf8'));
-    e.verifiedAt -= ms;
-    writeFileSync(file, JSON.stringify(e));
-  }
-}
+/** The clock moved instead of waited for: every cached verdict of `config` made `ms` older. */
+const age = (config: string, ms: number) => ageCachedVerdicts(cacheDir(config), ms);
 
 describe('verdict cache', () => {
   it('a hit skips the registry: allowed while fresh even with the registry stopped', async () => {

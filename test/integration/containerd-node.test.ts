@@ -30,7 +30,6 @@ import { type PodRun, Kubelet } from '../../e2e/node/kubelet.js';
 import { probeHook } from '../../e2e/node/probe-hook.js';
 import { sigguard } from '../support/cli.js';
 import { ROOT, SIGGUARD, requireTools } from '../support/paths.js';
-import { freePort } from '../support/registry.js';
 import { type World, makeWorld } from '../support/world.js';
 
 const VERSIONS = ['1.7', '2.1'] as const;
@@ -41,11 +40,10 @@ let alias: string;
 beforeAll(async () => {
   requireTools(SIGGUARD, RUNC, ...VERSIONS.flatMap((v) => [containerdBins(v).containerd, containerdBins(v).ctr, containerdBins(v).shim]));
   w = await makeWorld();
-  const aliasPort = await freePort();
-  alias = `localhost:${aliasPort}`;
   // As a Kind user does on the workstation, where localhost:5001 IS the registry:
   // sign under the alias name (the port is forwarded only for this).
-  const fwd = await forwardPort(aliasPort, { host: '127.0.0.1', port: w.registry.port });
+  const fwd = await forwardPort(0, { host: '127.0.0.1', port: w.registry.port });
+  alias = `localhost:${fwd.port}`;
   try {
     await w.cosign.sign2(w.trusted.key, `${alias}/signed@${w.digests.signed}`);
   } finally {

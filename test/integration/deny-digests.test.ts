@@ -9,6 +9,7 @@
 import { chmodSync, chownSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ageCachedVerdicts } from '../support/cache-clock.js';
 import { sigguard, sigguardCheck } from '../support/cli.js';
 import { FakeCrio, crioState } from '../support/fake-crio.js';
 import { criAnnotations } from '../support/oci-bundle.js';
@@ -61,7 +62,6 @@ async function hook(image: string, config: string, policy: string) {
   const d = JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!);
   return { ...r, d };
 }
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function registryDown<T>(f: () => Promise<T>): Promise<T> {
   await w.registry.stop();
@@ -159,7 +159,7 @@ describe('denyDigests: the hook and its verdict cache', () => {
     const plain = w.policy(`plain-${++n}.yaml`, standardPolicy(w));
     const image = `${w.registry.host}/multi@${index}`;
     expect((await hook(image, config, plain)).d).toMatchObject({ decision: 'allow', cache: 'miss' });
-    await sleep(1100);
+    ageCachedVerdicts(`${config}.cache`, 1_500); // past the TTL, inside maxStale
     await registryDown(async () => {
       // the control: the stale allow is served while nothing is revoked
       expect((await hook(image, config, plain)).d).toMatchObject({ decision: 'allow', cache: 'stale' });

@@ -15,7 +15,7 @@
  * The node's policy and config are install/kind/{policy,config}.yaml with their node paths put
  * under the node folder and localhost:5001 replaced by this test's registry alias.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { type Server, createServer } from 'node:http';
 import { join } from 'node:path';
@@ -28,7 +28,7 @@ import { Kubelet } from '../../e2e/node/kubelet.js';
 import { effective, loadOrder } from '../../src/installer/containerd-effective.js';
 import { type Run, run, sigguard } from '../support/cli.js';
 import { COSIGN2, ROOT, SIGGUARD, requireTools } from '../support/paths.js';
-import { Registry, freePort } from '../support/registry.js';
+import { Registry } from '../support/registry.js';
 
 const VERSIONS = ['2.1', '1.7'] as const;
 const ARCH = process.arch === 'x64' ? 'amd64' : process.arch;
@@ -61,10 +61,10 @@ beforeAll(async () => {
   tmp = mkdtempSync('/tmp/sgk-');
   keys = join(tmp, 'keys');
   registry = await Registry.start();
-  alias = `localhost:${await freePort()}`;
   // As on the workstation, where localhost:5001 IS the registry: push and sign under the alias
   // name (forwarded only for this); the node reaches it through certs.d/<alias>/hosts.toml.
-  const fwd = await forwardPort(Number(alias.split(':')[1]), { host: '127.0.0.1', port: registry.port });
+  const fwd = await forwardPort(0, { host: '127.0.0.1', port: registry.port });
+  alias = `localhost:${fwd.port}`;
   try {
     mkdirSync(join(tmp, 'home'));
     const r = await run('bash', [join(ROOT, 'e2e/kind/sign-images.sh'), '--registry', alias, '--keys', keys], { env: { HOME: join(tmp, 'home') }, timeoutMs: 120_000 });
@@ -86,13 +86,11 @@ it('shellcheck accepts every script in install/ and e2e/kind/ (stand-ins include
     expect.arrayContaining(['install/install.sh', 'e2e/kind/kind-up.sh', 'e2e/kind/install-kind.sh', 'e2e/kind/uninstall-kind.sh', 'e2e/kind/sign-images.sh', 'e2e/kind/standins/docker', 'e2e/kind/standins/kind', 'e2e/kind/standins/kubectl', 'e2e/kind/standins/node/systemctl']),
   );
   for (const f of files) expect(statSync(f).mode & 0o111, `${f} is not executable`).not.toBe(0);
-  let out = '';
-  try {
-    out = execFileSync(SHELLCHECK, ['--external-sources', ...files], { encoding: 'utf8' });
-  } catch (err) {
-    out = String((err as { stdout?: string }).stdout ?? err);
-  }
-  expect(out).toBe('');
+  // shellcheck's findings go to stdout, its own failures (a file it cannot read, a bad option) to
+  // stderr: either, or a non-zero exit, is a failure
+  const r = spawnSync(SHELLCHECK, ['--external-sources', ...files], { encoding: 'utf8' });
+  expect(r.error, `${SHELLCHECK} did not run`).toBeUndefined();
+  expect({ status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr }).toEqual({ status: 0, signal: null, stdout: '', stderr: '' });
 });
 
 it('the shipped Kind policy validates and keeps the cluster alive: Kubernetes and Kind images accepted, the local registry signed, the rest rejected', async () => {

@@ -25,7 +25,6 @@ import { type PodRun, Kubelet } from '../../e2e/node/kubelet.js';
 import { type Run, sigguard } from '../support/cli.js';
 import { criAnnotations } from '../support/oci-bundle.js';
 import { ROOT, SIGGUARD, requireTools } from '../support/paths.js';
-import { freePort } from '../support/registry.js';
 import { type World, makeWorld, standardPolicy } from '../support/world.js';
 
 const DEADLINE_S = 4;
@@ -496,9 +495,8 @@ describe('100 concurrent starts on a containerd 2.1 node', () => {
 
   beforeAll(async () => {
     requireTools(RUNC, containerdBins('2.1').containerd, containerdBins('2.1').shim);
-    const aliasPort = await freePort();
-    alias = `localhost:${aliasPort}`;
-    const fwd = await forwardPort(aliasPort, { host: '127.0.0.1', port: w.registry.port });
+    const fwd = await forwardPort(0, { host: '127.0.0.1', port: w.registry.port });
+    alias = `localhost:${fwd.port}`;
     try {
       await w.cosign.sign2(w.trusted.key, `${alias}/signed@${w.digests.signed}`);
     } finally {

@@ -1,11 +1,16 @@
 /** Debian's docker-registry (distribution 2.8) on a loopback port, for the integration tiers. */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REGISTRY_BIN } from './paths.js';
 
+/**
+ * A port that was free a moment ago (check-then-use: another process may take it before the caller
+ * binds it). Prefer binding port 0 and keeping the socket; Registry.start retries on a taken port.
+ */
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
@@ -20,20 +25,32 @@ export async function freePort(): Promise<number> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+class PortTaken extends Error {}
+
 export class Registry {
   private proc: ChildProcess | undefined;
   readonly dir = mkdtempSync(join(tmpdir(), 'sigguard-registry-'));
   readonly log = join(this.dir, 'registry.log');
+  /** Sent back in a header by this registry only: an answer from another listener on the port is not taken for it. */
+  private readonly nonce = randomBytes(8).toString('hex');
   constructor(readonly port: number) {}
 
   get host(): string {
     return `127.0.0.1:${this.port}`;
   }
 
+  /** On a free port; docker-registry binds it itself, so a port taken meanwhile means another try. */
   static async start(): Promise<Registry> {
-    const r = new Registry(await freePort());
-    await r.start();
-    return r;
+    for (let attempt = 1; ; attempt++) {
+      const r = new Registry(await freePort());
+      try {
+        await r.start();
+        return r;
+      } catch (err) {
+        await r.stop();
+        if (!(err instanceof PortTaken) || attempt >= 5) throw err;
+      }
+    }
   }
 
   async start(): Promise<void> {
@@ -52,6 +69,8 @@ storage:
     enabled: true
 http:
   addr: 127.0.0.1:${this.port}
+  headers:
+    X-Sigguard-Test-Registry: [${this.nonce}]
 `,
     );
     const { openSync } = await import('node:fs');
@@ -60,11 +79,15 @@ http:
     for (let i = 0; i < 200; i++) {
       try {
         const res = await fetch(`http://${this.host}/v2/`);
-        if (res.status === 200) return;
+        if (res.status === 200 && res.headers.get('x-sigguard-test-registry') === this.nonce) return;
       } catch {
         /* not up yet */
       }
-      if (this.proc.exitCode !== null) throw new Error(`docker-registry exited: ${readFileSync(this.log, 'utf8').slice(-2000)}`);
+      if (this.proc.exitCode !== null) {
+        const log = readFileSync(this.log, 'utf8');
+        if (/address already in use/.test(log)) throw new PortTaken(`port ${this.port} taken: ${log.slice(-500)}`);
+        throw new Error(`docker-registry exited: ${log.slice(-2000)}`);
+      }
       await sleep(50);
     }
     throw new Error('docker-registry did not answer in 10 s');
