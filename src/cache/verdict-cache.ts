@@ -3,6 +3,7 @@
  * back-off, and when the registry cannot be reached an allow younger than
  * `maxStale` still allows (stale-if-error; 0 turns it off).
  */
+import { DEFAULT_PATHS } from '../defaults.js';
 import { ReasonCode } from '../errors.js';
 import type { CacheEntry } from './store.js';
 
@@ -14,7 +15,7 @@ export interface CacheSettings {
 }
 
 export const CACHE_DEFAULTS = {
-  dir: '/var/lib/sigguard/cache',
+  dir: DEFAULT_PATHS.cacheDir,
   ttlSeconds: 3600,
   denyBackoffSeconds: 30,
   maxStaleSeconds: 86_400,

@@ -2,8 +2,8 @@
 import { VerdictStore } from '../cache/store.js';
 import { loadConfig } from '../config/load.js';
 import { ReasonCode, SigguardError } from '../errors.js';
-import { HOOK_DEFAULTS } from '../hook/defaults.js';
-import { parse } from './args.js';
+import { HOOK_DEFAULTS } from '../defaults.js';
+import { parse } from '../args.js';
 
 export async function runCache(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { config: { type: 'string' }, digest: { type: 'string' }, json: { type: 'boolean' } }, 'cache');

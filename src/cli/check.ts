@@ -7,10 +7,8 @@ import { ExitCode, ReasonCode, SigguardError } from '../errors.js';
 import { loadPolicy } from '../policy/load.js';
 import { parseReference } from '../reference/reference.js';
 import type { RequestRecord } from '../registry/client.js';
-import { parse, parseSeconds } from './args.js';
-
-export const DEFAULT_POLICY = '/etc/sigguard/policy.yaml';
-export const DEFAULT_CONFIG = '/etc/sigguard/config.yaml';
+import { parse, parseSeconds } from '../args.js';
+import { DEFAULT_PATHS } from '../defaults.js';
 
 export function explainText(v: Verdict, requests: RequestRecord[]): string {
   const lines: string[] = [];
@@ -47,8 +45,8 @@ export async function runCheck(argv: string[]): Promise<number> {
   );
   if (positionals.length !== 1) throw new SigguardError(ReasonCode.USAGE, 'check takes exactly one IMAGE (see sigguard help)');
   const deadlineMs = parseSeconds(values.deadline, '--deadline', 30) * 1000;
-  const policy = await loadPolicy(values.policy ?? DEFAULT_POLICY);
-  const config = await loadConfig(values.config, DEFAULT_CONFIG);
+  const policy = await loadPolicy(values.policy ?? DEFAULT_PATHS.policy);
+  const config = await loadConfig(values.config, DEFAULT_PATHS.config);
   let verdict: Verdict;
   const requests: RequestRecord[] = [];
   try {

@@ -13,8 +13,8 @@ import { type ExistingFile, checkTargetDir } from '../crio/registries-d.js';
 import { NEWEST_KNOWN, formatVersion, parseVersion } from '../crio/versions.js';
 import { ReasonCode, SigguardError } from '../errors.js';
 import { compilePolicy } from '../policy/compile.js';
-import { parse } from './args.js';
-import { DEFAULT_POLICY } from './check.js';
+import { parse } from '../args.js';
+import { DEFAULT_PATHS } from '../defaults.js';
 
 /** The other *.yaml files of a node's registries.d folder (containers/image reads only `.yaml`). */
 function readRegistriesD(dir: string): ExistingFile[] {
@@ -79,7 +79,7 @@ export function runCrioPolicy(argv: string[]): number {
     throw new SigguardError(ReasonCode.USAGE, `--key-dir takes the absolute folder the policy's relative key paths are in on the node, not "${keyDir}"`);
   }
   const target = values['containers-image-version'] !== undefined ? parseVersion(values['containers-image-version']) : NEWEST_KNOWN;
-  const file = values.policy ?? DEFAULT_POLICY;
+  const file = values.policy ?? DEFAULT_PATHS.policy;
 
   const { doc, input } = readPolicyInput(file);
   // Every key must read and parse, as `policy validate` checks: containers/image reads keys only at pull time.

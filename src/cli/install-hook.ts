@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { ReasonCode, SigguardError } from '../errors.js';
 import { installHook, uninstallHook } from '../installer/base-spec.js';
 import { HOOKS_D_TEMPLATE, HOOK_STAGE, hookEntry } from '../installer/hook-entry.js';
-import { parse } from './args.js';
+import { parse } from '../args.js';
 
 export function runInstallHook(argv: string[]): number {
   const { values, positionals } = parse(

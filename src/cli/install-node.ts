@@ -22,9 +22,9 @@ import { type HandlerRecord, configVersion, planUninstall as planLegacyUninstall
 import { type Semantics, diskFs, effective, loadOrder, parseConfig, semanticsFromVersion } from '../installer/containerd-effective.js';
 import { hookEntry } from '../installer/hook-entry.js';
 import { type InstallState, Overlay, checkNode, flush, planInstall, planUninstall, stateSchema } from '../installer/node-plan.js';
-import { parse } from './args.js';
+import { parse } from '../args.js';
+import { DEFAULT_PATHS } from '../defaults.js';
 
-export const DEFAULT_STATE = '/etc/sigguard/installed.json';
 export const DROP_IN_NAME = 'sigguard-handlers.toml';
 
 /** The state an earlier sigguard wrote (config.toml re-serialised): still uninstallable. */
@@ -103,7 +103,7 @@ export function runInstallNode(argv: string[]): number {
   // absolute: base spec and drop-in paths written into containerd's files must not depend on a working directory
   const file = resolve(values['containerd-config']);
   if (values.uninstall && values.check) throw new SigguardError(ReasonCode.USAGE, 'install-node: --uninstall and --check exclude each other');
-  const stateFile = values.state ?? DEFAULT_STATE;
+  const stateFile = values.state ?? DEFAULT_PATHS.installState;
   const dropIn = resolve(values['drop-in'] ?? join(dirname(file), DROP_IN_NAME));
   const ctr = values.ctr ?? 'ctr';
   const bins = [values.containerd ?? (values.ctr ? join(dirname(values.ctr), 'containerd') : 'containerd'), ...(values.containerd || !values.ctr ? [] : ['containerd'])];

@@ -1,8 +1,9 @@
 /** `sigguard policy validate FILE`: parse, check scopes, read every key, CA and trusted root. */
 import { ReasonCode, SigguardError } from '../errors.js';
-import { formatPath, loadPolicy } from '../policy/load.js';
+import { formatPath } from '../document/path.js';
+import { loadPolicy } from '../policy/load.js';
 import { checkTrustRules } from '../verify/authority.js';
-import { parse } from './args.js';
+import { parse } from '../args.js';
 
 export async function runPolicyValidate(argv: string[]): Promise<number> {
   const { positionals } = parse(argv, {}, 'policy validate');

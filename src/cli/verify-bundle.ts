@@ -11,10 +11,10 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { ExitCode, ReasonCode, SigguardError, oneLine } from '../errors.js';
-import { type TrustedKey, parsePublicKey } from '../verify/keys.js';
+import { type TrustedKey, parsePublicKey } from '../policy/keys.js';
 import { type LoadedTrust, TrustedRootError, loadTrust } from '../verify/trusted-root.js';
 import { type BundleArtifact, type BundleExpectation, verifyBundle } from '../verify/verify-bundle.js';
-import { parse } from './args.js';
+import { parse } from '../args.js';
 
 const DIGEST = /^sha256:[0-9a-fA-F]{64}$/;
 

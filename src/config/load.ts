@@ -2,10 +2,11 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { DEFAULT_PATHS } from '../defaults.js';
 import { ReasonCode, SigguardError } from '../errors.js';
-import { parseDocument } from '../policy/document.js';
-import { UntrustedFileError, readTrustedFile } from '../policy/file-trust.js';
-import { firstIssue } from '../policy/load.js';
+import { parseDocument } from '../document/parse.js';
+import { UntrustedFileError, readTrustedFile } from '../document/file-trust.js';
+import { firstIssue } from '../document/zod-issue.js';
 import { type Platform, hostPlatform } from '../registry/platform.js';
 import { CACHE_DEFAULTS, type CacheSettings } from '../cache/verdict-cache.js';
 import type { DocCache } from '../cache/doc-cache.js';
@@ -22,8 +23,6 @@ export interface Config {
   /** undefined: the verdict cache is off. */
   cache: CacheSettings | undefined;
 }
-
-export const DEFAULT_CERTS_DIR = '/etc/containerd/certs.d';
 
 function defaultAuthFiles(): string[] {
   const dir = process.env.DOCKER_CONFIG ?? join(homedir(), '.docker');
@@ -49,7 +48,7 @@ function buildConfig(c: ConfigInput, source: string | undefined): Config {
   return {
     source,
     authFiles: c.registry.authFiles ?? defaultAuthFiles(),
-    certsDir: c.registry.certsDir ?? DEFAULT_CERTS_DIR,
+    certsDir: c.registry.certsDir ?? DEFAULT_PATHS.certsDir,
     insecureRegistries: c.registry.insecureRegistries,
     caFiles: c.registry.caFiles,
     platform: c.platform ?? hostPlatform(),

@@ -14,7 +14,7 @@ import { parse as parseToml } from 'smol-toml';
 import { ReasonCode, SigguardError } from '../errors.js';
 import { HOOKS_D_TEMPLATE, hookEntry, hookSchema } from '../installer/hook-entry.js';
 import { defaultSignatureFormats } from '../policy/formats.js';
-import { formatPath } from '../policy/load.js';
+import { formatPath } from '../document/path.js';
 import type { KeylessInput, PolicyInput, RequirementInput } from '../policy/schema.js';
 import { NODE, OUT } from './layout.js';
 import {

@@ -6,8 +6,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { ReasonCode, SigguardError } from '../errors.js';
-import { parseDocumentSync as parseDocument } from '../policy/document-sync.js';
-import { firstIssue, formatPath } from '../policy/load.js';
+import { parseDocumentSync as parseDocument } from '../document/parse-sync.js';
+import { formatPath } from '../document/path.js';
+import { firstIssue } from '../document/zod-issue.js';
 import { type PolicyInput, policySchema } from '../policy/schema.js';
 import { scopeProblem } from '../policy/scopes.js';
 

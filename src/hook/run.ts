@@ -18,12 +18,12 @@ import { ExitCode, ReasonCode, SigguardError, oneLine, toSigguardError } from '.
 import { type Policy, loadPolicy } from '../policy/load.js';
 import { deniedDigest, denialReason } from '../policy/deny-digests.js';
 import { type ImageReference, formatReference, parseReference, withDefaultTag, withDigest } from '../reference/reference.js';
-import { parse, parseSeconds } from '../cli/args.js';
+import { parse, parseSeconds } from '../args.js';
 import { type ContainerContext, readContext } from './annotations.js';
 import { bindToNode, cachedFor, selectionFor } from './binding.js';
 import type { Selection } from '../engine/select-manifest.js';
 import { triage } from './decide.js';
-import { HOOK_DEFAULTS } from './defaults.js';
+import { HOOK_DEFAULTS } from '../defaults.js';
 import { mark } from '../trace.js';
 import { type DecisionRecord, writeDecision } from './decision-log.js';
 import { type OciState, parseState, readAnnotations, readStdin } from './state.js';

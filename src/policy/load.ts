@@ -4,15 +4,15 @@
  * what is wrong.
  */
 import { dirname, resolve } from 'node:path';
-import type { z } from 'zod';
 import type { DocCache } from '../cache/doc-cache.js';
-import { parseDocument } from './document.js';
-import { UntrustedFileError, readProblem, readTrustedFile } from './file-trust.js';
+import { parseDocument } from '../document/parse.js';
+import { UntrustedFileError, readProblem, readTrustedFile } from '../document/file-trust.js';
+import { firstIssue } from '../document/zod-issue.js';
 import { digestScopeWarning } from './deny-digests.js';
 import { bundleIdentityWarning, defaultSignatureFormats } from './formats.js';
-import { formatPath } from './path.js';
+import { formatPath } from '../document/path.js';
 import { ReasonCode, SigguardError } from '../errors.js';
-import { type TrustedKey, parsePublicKey } from '../verify/keys.js';
+import { type TrustedKey, parsePublicKey } from './keys.js';
 import type { PolicyInput, RequirementInput, SignatureFormat, SignedIdentity } from './schema.js';
 import { scopeProblem } from './scopes.js';
 import { type TrustRule, compileTrust } from './trust.js';
@@ -47,19 +47,6 @@ export interface Policy {
 function policyError(file: string, path: string, message: string): SigguardError {
   const where = path === '' ? file : `${file}: ${path}`;
   return new SigguardError(ReasonCode.POLICY_INVALID, `invalid policy ${where}: ${message}`);
-}
-
-export { formatPath };
-
-/** The first problem of a failed zod parse, as "path: message". */
-export function firstIssue(error: z.ZodError): { path: string; message: string } {
-  const issue = error.issues[0]!;
-  let message = issue.message;
-  if (issue.code === 'unrecognized_keys') message = `unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-  if (issue.code === 'invalid_union' && 'note' in issue && issue.note === 'No matching discriminator') {
-    message = 'unknown or missing "type"';
-  }
-  return { path: formatPath(issue.path), message };
 }
 
 function readText(file: string, code: ReasonCode, what: string): string {

@@ -10,10 +10,10 @@
  * them. `sigguard policy validate` builds them all.
  */
 import { type KeyObject, X509Certificate, createHash } from 'node:crypto';
-import { readProblem, readTrustedFile } from './file-trust.js';
+import { readProblem, readTrustedFile } from '../document/file-trust.js';
 import { basename, resolve } from 'node:path';
-import { type TrustedKey, parsePublicKey } from '../verify/keys.js';
-import { publicGoodTrustedRootBytes } from '../verify/public-good.js';
+import { type TrustedKey, parsePublicKey } from './keys.js';
+import { publicGoodTrustedRootBytes } from './public-good.js';
 import { type CertificateRule, type KeylessIdentity, type StringMatch, anchoredLikeCosign, wholeValueRegExp } from './certificate-rules.js';
 import type { FulcioExtensionName, KeylessInput, RequirementInput } from './schema.js';
 

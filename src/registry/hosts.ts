@@ -10,11 +10,11 @@ import { isAbsolute, join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { z } from '../zod.js';
 import { ReasonCode, SigguardError } from '../errors.js';
-import { firstIssue } from '../policy/load.js';
+import { firstIssue } from '../document/zod-issue.js';
 import { DOCKER_HUB } from '../reference/reference.js';
 import { normaliseAuthKey } from './credentials.js';
 import type { TlsSettings } from './http.js';
-import { readProblem, readTrustedFile } from '../policy/file-trust.js';
+import { readProblem, readTrustedFile } from '../document/file-trust.js';
 
 export type Capability = 'pull' | 'resolve' | 'push';
 

@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
 import { type TrustMaterial, toTrustMaterial } from '@sigstore/verify';
 import { z } from '../zod.js';
-import { PUBLIC_GOOD_TUF_URL, publicGoodTrustedRootBytes } from './public-good.js';
+import { PUBLIC_GOOD_TUF_URL, publicGoodTrustedRootBytes } from '../policy/public-good.js';
 
 export class TrustedRootError extends Error {
   override name = 'TrustedRootError';

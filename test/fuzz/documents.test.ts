@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compileConfig } from '../../src/config/load.js';
 import { ReasonCode, SigguardError } from '../../src/errors.js';
-import { parseDocument } from '../../src/policy/document.js';
+import { parseDocument } from '../../src/document/parse.js';
 import { buildPolicy, validatePolicyWith } from '../../src/policy/load.js';
 import * as policySchema from '../../src/policy/schema.js';
 import { TEST_TIMEOUT_MS, countedAsync, expectOnly, jsonNear, params, textNear, thrownAsync } from './fuzz-support.js';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
-import { UntrustedFileError, checkTrustedPath, readTrustedFile } from '../../src/policy/file-trust.js';
+import { UntrustedFileError, checkTrustedPath, readTrustedFile } from '../../src/document/file-trust.js';
 import { loadPolicy } from '../../src/policy/load.js';
 import { resolveEndpoints } from '../../src/registry/hosts.js';
 

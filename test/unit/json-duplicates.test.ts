@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
-import { parseDocumentSync } from '../../src/policy/document-sync.js';
-import { duplicateJsonKey } from '../../src/policy/json-duplicates.js';
+import { parseDocumentSync } from '../../src/document/parse-sync.js';
+import { duplicateJsonKey } from '../../src/document/json-duplicates.js';
 import { loadPolicy } from '../../src/policy/load.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sigguard-dupkeys-'));

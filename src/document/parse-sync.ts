@@ -1,7 +1,7 @@
 /** parseDocument for callers that must stay synchronous and are not on the hook's path (crio-policy). */
 import { parse } from 'yaml';
 import type { ReasonCode } from '../errors.js';
-import { YAML_OPTIONS, tryJson, yamlError } from './document.js';
+import { YAML_OPTIONS, tryJson, yamlError } from './parse.js';
 
 export function parseDocumentSync(text: string, file: string, code: ReasonCode): unknown {
   const json = tryJson(text, file, code);

@@ -1,6 +1,6 @@
 /** Command-line parsing on node:util's parseArgs, with usage errors as SigguardErrors. */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { ReasonCode, SigguardError } from '../errors.js';
+import { ReasonCode, SigguardError } from './errors.js';
 
 export function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T, command: string) {
   try {
