@@ -111,7 +111,7 @@ for (const cat of categories) {
         got: `${out.decision} ${out.code}`,
         pass: decisionOk && codeOk && problems.length === 0 && out.ms <= deadlineMs + MARGIN_MS,
         falseAccept,
-        control: cat.category === 'controls' || c.name.startsWith('control'),
+        control: cat.category === 'controls' || c.name.startsWith('control:'),
         ms: out.ms,
         deadlineMs,
         rssKiB: out.rssKiB ?? null,
