@@ -15,7 +15,8 @@ import { verdictSubject } from '../engine/subject.js';
 import type { Verdict } from '../engine/types.js';
 import { scopeVerdict } from '../engine/scope-verdict.js';
 import { ExitCode, ReasonCode, SigguardError, oneLine, toSigguardError } from '../errors.js';
-import { type Policy, loadPolicy } from '../policy/load.js';
+import { loadPolicy } from '../policy/load.js';
+import type { Policy } from '../policy/types.js';
 import { deniedDigest, denialReason } from '../policy/deny-digests.js';
 import { type ImageReference, formatReference, parseReference, withDefaultTag, withDigest } from '../reference/reference.js';
 import { parse, parseSeconds } from '../args.js';
@@ -34,6 +35,8 @@ interface Outcome {
   decision: 'allow' | 'deny';
   code: ReasonCode | string;
   reason: string;
+  /** UNTRUSTED_SIGNER, MALFORMED_SIGNATURE: which check refused (src/verify/detail.ts). */
+  detailCode?: string;
   image?: string;
   digest?: string;
   scope?: string;
@@ -48,6 +51,7 @@ function fromVerdict(v: Verdict, cache?: Outcome['cache']): Outcome {
     decision: v.decision,
     code: v.code,
     reason: v.reason,
+    ...(v.detailCode ? { detailCode: v.detailCode } : {}),
     image: v.image,
     ...(v.digest ? { digest: v.digest } : {}),
     scope: v.scope,
@@ -58,7 +62,7 @@ function fromVerdict(v: Verdict, cache?: Outcome['cache']): Outcome {
 }
 
 function fromEntry(e: CacheEntry, cache: Outcome['cache']): Outcome {
-  return { decision: e.decision, code: e.code, reason: e.reason, image: e.image, digest: e.digest, scope: e.scope, ...(e.signer ? { signer: e.signer } : {}), ...(cache ? { cache } : {}), ...(e.configDigest ? { configDigest: e.configDigest } : {}) };
+  return { decision: e.decision, code: e.code, reason: e.reason, ...(e.detailCode ? { detailCode: e.detailCode } : {}), image: e.image, digest: e.digest, scope: e.scope, ...(e.signer ? { signer: e.signer } : {}), ...(cache ? { cache } : {}), ...(e.configDigest ? { configDigest: e.configDigest } : {}) };
 }
 
 /** A cached verdict, unless a digest it involves (the platform manifest of an index) has been revoked since. */
@@ -74,6 +78,7 @@ function toEntry(key: string, v: Verdict, digest: string): CacheEntry {
     decision: v.decision,
     code: v.code,
     reason: v.reason,
+    ...(v.detailCode ? { detailCode: v.detailCode } : {}),
     image: v.image,
     digest,
     ...(v.platformDigest ? { platformDigest: v.platformDigest } : {}),
@@ -267,7 +272,8 @@ export async function runHook(argv: string[], stdin: () => NodeJS.ReadableStream
       /* keep the raw annotation */
     }
   }
-  const subject = imageName ? verdictSubject({ image: imageName, digest: outcome.digest }) : `container ${state?.id ?? '(unknown)'}`;
+  // the annotation and the state are the pod's and the runtime's words: one line, no control characters
+  const subject = oneLine(imageName ? verdictSubject({ image: imageName, digest: outcome.digest }) : `container ${state?.id ?? '(unknown)'}`);
   const record: DecisionRecord = {
     level: outcome.decision === 'allow' && !warnOnly ? 30 : 40,
     time: new Date().toISOString(),
@@ -283,6 +289,7 @@ export async function runHook(argv: string[], stdin: () => NodeJS.ReadableStream
     enforced: !warnOnly,
     code: outcome.code,
     reason: outcome.reason,
+    detailCode: outcome.detailCode,
     scope: outcome.scope,
     signer: outcome.signer,
     cache: outcome.cache,

@@ -4,7 +4,7 @@
  * "created" and "root"). Annotations come from the state, or from the
  * bundle's config.json where the state has none.
  */
-import { readFileSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { ReasonCode, SigguardError } from '../errors.js';
 import { type Infer, integer, object, optional, record, string } from '../schema/lite.js';
@@ -45,15 +45,39 @@ export function parseState(text: string): OciState {
   return parsed.value;
 }
 
+/**
+ * Reads at most `max` bytes of a regular file. Opened non-blocking and checked with fstat
+ * before any read, so a FIFO nobody writes, a device (/dev/zero) or a huge file named by the
+ * bundle cannot hang the hook or exhaust its memory.
+ */
+function readRegularFile(file: string, max: number): Buffer {
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw invalid(`${file} is not a regular file`);
+    if (st.size > max) throw invalid(`${file} is larger than ${max} bytes`);
+    let buf = Buffer.allocUnsafe(Math.min(st.size, max) + 1);
+    let size = 0;
+    for (;;) {
+      if (size === buf.length) buf = Buffer.concat([buf, Buffer.allocUnsafe(Math.min(buf.length, max + 1 - buf.length))]);
+      const n = readSync(fd, buf, size, buf.length - size, null);
+      if (n === 0) break;
+      size += n;
+      if (size > max) throw invalid(`${file} is larger than ${max} bytes`);
+    }
+    return buf.subarray(0, size);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** The container's annotations: the state's, else those of <bundle>/config.json. */
 export function readAnnotations(state: OciState): Record<string, string> {
   if (state.annotations !== undefined && Object.keys(state.annotations).length > 0) return state.annotations;
   const file = join(state.bundle, 'config.json');
   let text: string;
   try {
-    const buf = readFileSync(file);
-    if (buf.length > MAX_CONFIG_BYTES) throw invalid(`${file} is larger than ${MAX_CONFIG_BYTES} bytes`);
-    text = buf.toString('utf8');
+    text = readRegularFile(file, MAX_CONFIG_BYTES).toString('utf8');
   } catch (err) {
     if (err instanceof SigguardError) throw err;
     throw invalid(`the OCI state has no annotations and ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? err})`);
