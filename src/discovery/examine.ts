@@ -7,7 +7,7 @@
  * budget is spent the artifacts already fetched are still judged.
  */
 import type { Budget } from '../engine/budget.js';
-import { isBudgetError } from '../engine/budget.js';
+import { isBudgetError, keepHeapDown } from '../engine/budget.js';
 import { ReasonCode, SigguardError } from '../errors.js';
 
 /** Fetches in flight per listing. */
@@ -29,6 +29,7 @@ export async function examineInOrder<T, R>(items: readonly T[], listing: string,
     while (stopped === undefined && next < wanted.length) {
       const i = next++;
       budget.checkpoint();
+      keepHeapDown(budget);
       if (!budget.signature()) {
         stopped = `the verification's cap of ${budget.limits.signaturesTotal} signature artifacts was reached`;
         break;

@@ -7,10 +7,10 @@ import { discoverBundles } from '../discovery/bundle.js';
 import { discoverLegacy } from '../discovery/legacy.js';
 import type { Discovery, FoundSignature } from '../discovery/types.js';
 import { ReasonCode, SigguardError, toSigguardError } from '../errors.js';
-import type { Policy, Requirement } from '../policy/load.js';
+import type { Policy, Requirement } from '../policy/types.js';
 import type { SignatureFormat } from '../policy/schema.js';
 import { scopeVerdict } from './scope-verdict.js';
-import { withinBudget } from './budget.js';
+import { type Budget, keepHeapDown, withinBudget } from './budget.js';
 import { deniedDigest, denialReason, refuseDenied } from '../policy/deny-digests.js';
 import { selectRequirements } from '../policy/select.js';
 import { type ImageReference, formatReference, withDefaultTag } from '../reference/reference.js';
@@ -64,9 +64,10 @@ async function discover(client: RegistryClient, repo: ImageReference, subjects: 
   return { signatures: all.flatMap((d) => d.signatures), unreadable: all.flatMap((d) => d.unreadable) };
 }
 
-function* oneByOne(found: FoundSignature[], checkpoint: () => void): Generator<PreparedSignature> {
+function* oneByOne(found: FoundSignature[], budget: Budget): Generator<PreparedSignature> {
   for (const f of found) {
-    checkpoint();
+    budget.checkpoint();
+    keepHeapDown(budget);
     yield prepareSignature(f);
   }
 }
@@ -103,7 +104,7 @@ export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Pro
     const subjects = [digest, ...selected.nested, ...(platform === undefined ? [] : [platform])];
     const found = await discover(opts.client, ref, subjects, formats);
     // parsed one at a time, per requirement: a verification holds what it fetched (the budget), never all of it parsed
-    const prepared = (): Iterable<PreparedSignature> => oneByOne(found.signatures, opts.client.budget.checkpoint);
+    const prepared = (): Iterable<PreparedSignature> => oneByOne(found.signatures, opts.client.budget);
     const intended = opts.intended ?? ref;
     const signatures: SignatureReport[] = [];
     let signer: string | undefined;
@@ -121,7 +122,7 @@ export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Pro
     const extra = { ...(platform === undefined ? {} : { platformDigest: platform }), configDigest };
     if (failures.length > 0) {
       const first = failures[0]!;
-      return verdict({ digest, decision: 'deny', code: first.code, reason: first.reason, requirements: reports, signatures, ...extra });
+      return verdict({ digest, decision: 'deny', code: first.code, reason: first.reason, ...(first.detailCode ? { detailCode: first.detailCode } : {}), requirements: reports, signatures, ...extra });
     }
     const how = reports.filter((r) => r.satisfied && r.signer).map((r) => `${r.satisfiedBy} signature by ${r.signer}`).join('; ');
     return verdict({ digest, decision: 'allow', code: ReasonCode.ALLOWED, reason: `verified: ${how}`, requirements: reports, signatures, ...(signer ? { signer } : {}), ...extra });
