@@ -8,12 +8,13 @@
 import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import type { DocKind, ValidatedDocuments } from '../document/validated.js';
 import { VERSION_INFO } from '../version.js';
 import { untrusted } from './store.js';
 
-export type DocKind = 'policy' | 'config';
+export type { DocKind };
 
-export class DocCache {
+export class DocCache implements ValidatedDocuments {
   constructor(readonly dir: string) {}
 
   private file(kind: DocKind, text: string): string {

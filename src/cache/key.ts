@@ -7,7 +7,7 @@
  * policy, key or trust-material change is a miss by construction.
  */
 import { createHash } from 'node:crypto';
-import type { Requirement } from '../policy/load.js';
+import type { Requirement } from '../policy/types.js';
 import { type ImageReference, formatReference } from '../reference/reference.js';
 import type { Platform } from '../registry/platform.js';
 

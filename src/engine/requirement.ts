@@ -13,7 +13,7 @@ import type { Bundle } from '@sigstore/bundle';
 import type { SignedEntity } from '@sigstore/verify';
 import type { FoundSignature, UnreadableSignature } from '../discovery/types.js';
 import { ReasonCode } from '../errors.js';
-import type { Requirement } from '../policy/load.js';
+import type { Requirement } from '../policy/types.js';
 import { describeIdentity, identityMatches } from '../policy/identity.js';
 import type { ImageReference } from '../reference/reference.js';
 import { describeHolder } from '../policy/certificate-rules.js';

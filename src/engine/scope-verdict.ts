@@ -4,7 +4,7 @@
  * decides such containers without loading either.
  */
 import { ReasonCode } from '../errors.js';
-import type { Policy, Requirement } from '../policy/load.js';
+import type { Policy, Requirement } from '../policy/types.js';
 import { selectRequirements } from '../policy/select.js';
 import { type ImageReference, formatReference, withDefaultTag } from '../reference/reference.js';
 import type { RequirementReport, Verdict } from './types.js';

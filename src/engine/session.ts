@@ -5,7 +5,7 @@
  */
 import type { Config } from '../config/load.js';
 import { ReasonCode, SigguardError } from '../errors.js';
-import type { Policy } from '../policy/load.js';
+import type { Policy } from '../policy/types.js';
 import type { ImageReference } from '../reference/reference.js';
 import { RegistryClient, type RequestRecord } from '../registry/client.js';
 import { CredentialStore } from '../registry/credentials.js';

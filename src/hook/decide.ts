@@ -4,7 +4,7 @@
  * no I/O, so every branch is unit-testable.
  */
 import { ReasonCode } from '../errors.js';
-import type { Policy } from '../policy/load.js';
+import type { Policy } from '../policy/types.js';
 import type { ContainerContext } from './annotations.js';
 
 export type Triage =

@@ -3,7 +3,8 @@
  * tests). The hook goes through loadPolicy, which loads the schema only when it must.
  */
 import { dirname } from 'node:path';
-import { type Policy, buildPolicy, validatePolicyWith } from './load.js';
+import { buildPolicy, validatePolicyWith } from './load.js';
+import type { Policy } from './types.js';
 import * as schema from './schema.js';
 
 /**

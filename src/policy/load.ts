@@ -4,45 +4,19 @@
  * what is wrong.
  */
 import { dirname, resolve } from 'node:path';
-import type { DocCache } from '../cache/doc-cache.js';
 import { parseDocument } from '../document/parse.js';
 import { UntrustedFileError, readProblem, readTrustedFile } from '../document/file-trust.js';
+import type { ValidatedDocuments } from '../document/validated.js';
 import { firstIssue } from '../document/zod-issue.js';
 import { digestScopeWarning } from './deny-digests.js';
 import { bundleIdentityWarning, defaultSignatureFormats } from './formats.js';
 import { formatPath } from '../document/path.js';
 import { ReasonCode, SigguardError } from '../errors.js';
 import { type TrustedKey, parsePublicKey } from './keys.js';
-import type { PolicyInput, RequirementInput, SignatureFormat, SignedIdentity } from './schema.js';
+import type { PolicyInput, RequirementInput } from './schema.js';
 import { scopeProblem } from './scopes.js';
-import { type TrustRule, compileTrust } from './trust.js';
-
-export type Requirement =
-  | { type: 'insecureAcceptAnything' }
-  | { type: 'reject' }
-  | {
-      type: 'sigstoreSigned';
-      /** The trusted public keys of a key requirement (keyPath…keyDatas); empty for certificates. */
-      keys: TrustedKey[];
-      /** How signers are trusted: keys (with Rekor, optionally), fulcio, pki or keyless. */
-      trust: TrustRule;
-      signedIdentity: SignedIdentity | undefined;
-      signatureFormats: SignatureFormat[];
-    };
-
-export interface Policy {
-  source: string;
-  mode: PolicyInput['mode'];
-  default: PolicyInput['default'];
-  exemptNamespaces: string[];
-  tagResolution: PolicyInput['tagResolution'];
-  nonKubernetes: PolicyInput['nonKubernetes'];
-  scopes: Map<string, Requirement[]>;
-  /** Revoked manifest and index digests: refused whatever the name, the scope or a cached verdict. */
-  denyDigests: ReadonlySet<string>;
-  /** Lines worth saying about a valid policy (`path: message`), e.g. regular expressions cosign reads differently. */
-  warnings: string[];
-}
+import { compileTrust } from './trust.js';
+import type { Policy, Requirement } from './types.js';
 
 function policyError(file: string, path: string, message: string): SigguardError {
   const where = path === '' ? file : `${file}: ${path}`;
@@ -149,7 +123,7 @@ export function buildPolicy(input: PolicyInput, file: string, baseDir: string = 
  * Reads, parses and compiles a policy file. With a document cache, a policy whose text was
  * validated before skips the parser and the schema (its keys and CAs are still read).
  */
-export async function loadPolicy(file: string, docs?: DocCache): Promise<Policy> {
+export async function loadPolicy(file: string, docs?: ValidatedDocuments): Promise<Policy> {
   const text = readText(file, ReasonCode.POLICY_INVALID, 'policy');
   const cached = docs?.get('policy', text) as PolicyInput | undefined;
   if (cached !== undefined) return buildPolicy(cached, file);

@@ -1,6 +1,6 @@
 /** Which requirements apply to an image: the most specific scope's, or the policy's default. */
 import { type ImageReference, withDefaultTag } from '../reference/reference.js';
-import type { Policy, Requirement } from './load.js';
+import type { Policy, Requirement } from './types.js';
 import { matchScope } from './scopes.js';
 
 export function selectRequirements(policy: Policy, ref: ImageReference): { scope: string; requirements: Requirement[] } {

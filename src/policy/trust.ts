@@ -14,53 +14,11 @@ import { readProblem, readTrustedFile } from '../document/file-trust.js';
 import { basename, resolve } from 'node:path';
 import { type TrustedKey, parsePublicKey } from './keys.js';
 import { publicGoodTrustedRootBytes } from './public-good.js';
-import { type CertificateRule, type KeylessIdentity, type StringMatch, anchoredLikeCosign, wholeValueRegExp } from './certificate-rules.js';
+import { type KeylessIdentity, type StringMatch, anchoredLikeCosign, wholeValueRegExp } from './certificate-rules.js';
 import type { FulcioExtensionName, KeylessInput, RequirementInput } from './schema.js';
+import type { CertificatePool, RekorKey, RekorLogs, TrustRule, TrustedRootFile } from './types.js';
 
 type SigstoreInput = Extract<RequirementInput, { type: 'sigstoreSigned' }>;
-
-/** Certificates from policy files, as DER; roots are self-signed, the rest intermediates. */
-export interface CertificatePool {
-  label: string;
-  roots: Buffer[];
-  intermediates: Buffer[];
-}
-
-export interface RekorKey {
-  label: string;
-  key: KeyObject;
-  /** DER SubjectPublicKeyInfo; its sha256 is the log ID. */
-  spki: Buffer;
-}
-
-/** A Sigstore TrustedRoot JSON, read and lightly checked; fully parsed on first use. */
-export interface TrustedRootFile {
-  /** The file path, or `public-good (built in)`. */
-  label: string;
-  json: unknown;
-  /** sha256 (hex) of the file's bytes. */
-  fingerprint: string;
-}
-
-/** Where Rekor entries are verified: policy-given keys, or a trusted root's logs. */
-export type RekorLogs = { kind: 'keys'; keys: RekorKey[] } | { kind: 'trustedRoot'; root: TrustedRootFile };
-
-interface RuleBase {
-  /** sha256 (hex) over all trust material bytes of the rule. */
-  fingerprint: string;
-  /** Everything the rule decides on, for the verdict cache key. */
-  canonical: Record<string, unknown>;
-  /** One line for reports: where trust comes from. */
-  label: string;
-}
-
-export type TrustRule = RuleBase &
-  (
-    | { kind: 'keys'; rekor: RekorLogs | undefined }
-    | { kind: 'fulcio'; ca: CertificatePool; rekor: RekorLogs; certificate: Extract<CertificateRule, { kind: 'fulcio' }> }
-    | { kind: 'pki'; ca: CertificatePool; certificate: Extract<CertificateRule, { kind: 'pki' }> }
-    | { kind: 'keyless'; root: TrustedRootFile; certificate: Extract<CertificateRule, { kind: 'keyless' }>; requireRekor: boolean; requireSCT: boolean }
-  );
 
 export interface TrustContext {
   /** Throws the policy error for a field path relative to the requirement (e.g. `fulcio.caPath`). */

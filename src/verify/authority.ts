@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { X509Certificate } from '@sigstore/core';
 import type { TrustMaterial } from '@sigstore/verify';
 import { ReasonCode, SigguardError } from '../errors.js';
-import type { CertificatePool, RekorLogs, TrustRule, TrustedRootFile } from '../policy/trust.js';
+import type { CertificatePool, RekorLogs, TrustRule, TrustedRootFile } from '../policy/types.js';
 import { type LoadedTrust, TrustedRootError, trustFromJSON } from './trusted-root.js';
 
 const BEGINNING_OF_TIME = new Date(0);

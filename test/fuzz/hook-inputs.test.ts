@@ -10,7 +10,7 @@ import { ReasonCode, SigguardError } from '../../src/errors.js';
 import { Annotation, readContext } from '../../src/hook/annotations.js';
 import { triage } from '../../src/hook/decide.js';
 import { parseState } from '../../src/hook/state.js';
-import type { Policy } from '../../src/policy/load.js';
+import type { Policy } from '../../src/policy/types.js';
 import { TEST_TIMEOUT_MS, counted, expectOnly, jsonNear, jsonTextNear, params, thrown } from './fuzz-support.js';
 
 const containerdState = {

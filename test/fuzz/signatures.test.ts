@@ -21,7 +21,7 @@ import type { FoundSignature } from '../../src/discovery/types.js';
 import { ReasonCode } from '../../src/errors.js';
 import { evaluateSigstoreRequirement, prepareSignature } from '../../src/engine/requirement.js';
 import { compilePolicy } from '../../src/policy/compile.js';
-import type { Requirement } from '../../src/policy/load.js';
+import type { Requirement } from '../../src/policy/types.js';
 import { parseReference, repositoryName } from '../../src/reference/reference.js';
 import { COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_TYPES, SIMPLE_SIGNING_TYPE } from '../../src/verify/payload.js';
 import { publicGoodTrust } from '../../src/verify/trusted-root.js';

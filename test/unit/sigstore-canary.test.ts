@@ -18,7 +18,7 @@ import { withSignatureCheck } from '../../src/verify/signature-check.js';
 import { signedByKey } from '../../src/verify/trust.js';
 import { currentTime, withoutSCTs } from '../../src/verify/verify-bundle.js';
 import { compilePolicy } from '../../src/policy/compile.js';
-import type { Requirement } from '../../src/policy/load.js';
+import type { Requirement } from '../../src/policy/types.js';
 import { FIXTURES, fixtureSignatures } from '../support/containers-image-fixtures.js';
 import { CertFactory, type TestCert } from '../support/x509-chains.js';
 

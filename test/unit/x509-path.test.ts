@@ -15,7 +15,7 @@ import * as pkijs from 'pkijs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PreparedSignature, evaluateSigstoreRequirement, prepareSignature } from '../../src/engine/requirement.js';
 import { compilePolicy } from '../../src/policy/compile.js';
-import type { Requirement } from '../../src/policy/load.js';
+import type { Requirement } from '../../src/policy/types.js';
 import { parseReference } from '../../src/reference/reference.js';
 import { PATH_LIMITS, PathRefusal, ekuRefusedBy, validatePath } from '../../src/verify/x509-path.js';
 import { CertFactory, type TestCert, legacySignature } from '../support/x509-chains.js';

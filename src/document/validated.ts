@@ -1,0 +1,12 @@
+/**
+ * Documents checked before, kept by the hash of their text: a loader asks here before it
+ * parses and validates, and puts what it validated (src/cache/doc-cache.ts keeps them on
+ * disk for the hook).
+ */
+export type DocKind = 'policy' | 'config';
+
+export interface ValidatedDocuments {
+  /** The validated value of a document with exactly this text, or undefined. */
+  get(kind: DocKind, text: string): unknown;
+  put(kind: DocKind, text: string, value: unknown): void;
+}
