@@ -16,7 +16,15 @@ export function scopeProblem(scope: string): string | undefined {
     return WILDCARD.test(scope) ? undefined : 'a wildcard scope is "*." followed by a domain, with no port or path';
   }
   if (!scope.includes('/')) {
-    return HOST_PORT.test(scope) ? undefined : 'not a valid host[:port]';
+    if (!HOST_PORT.test(scope)) return 'not a valid host[:port]';
+    let registry: string;
+    try {
+      registry = parseReference(`${scope}/x`).registry;
+    } catch {
+      return 'not a valid host[:port]';
+    }
+    if (registry === scope) return undefined;
+    return registry === 'docker.io' ? 'a single name is a Docker Hub namespace: write "docker.io/NAME"' : `not in normalised form (write "${registry}")`;
   }
   let ref: ImageReference;
   try {

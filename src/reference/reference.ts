@@ -27,6 +27,19 @@ function invalid(input: string, why: string): SigguardError {
   return new SigguardError(ReasonCode.INVALID_REFERENCE, `invalid image reference "${input}": ${why}`);
 }
 
+/**
+ * A port as one number only: 1–65535 without leading zeros. `host:05001` reaches the same
+ * registry as `host:5001` but would not match a scope written `host:5001`.
+ */
+function isValidPort(port: string): boolean {
+  return /^[1-9][0-9]{0,4}$/.test(port) && Number(port) <= 65535;
+}
+
+/** `host:443` is `host`: the same https registry, so it must pick the same scope. */
+export function withoutDefaultPort(registry: string): string {
+  return registry.endsWith(':443') ? registry.slice(0, -':443'.length) : registry;
+}
+
 function isValidDomain(domain: string): boolean {
   let host = domain;
   let port: string | undefined;
@@ -34,14 +47,14 @@ function isValidDomain(domain: string): boolean {
     const end = host.indexOf(']');
     if (end < 0) return false;
     const rest = host.slice(end + 1);
-    if (rest !== '' && !/^:[0-9]+$/.test(rest)) return false;
+    if (rest !== '' && !(rest.startsWith(':') && isValidPort(rest.slice(1)))) return false;
     return /^[0-9a-fA-F:.]+$/.test(host.slice(1, end));
   }
   const colon = host.lastIndexOf(':');
   if (colon >= 0) {
     port = host.slice(colon + 1);
     host = host.slice(0, colon);
-    if (!/^[0-9]+$/.test(port)) return false;
+    if (!isValidPort(port)) return false;
   }
   return host.split('.').every((c) => DOMAIN_COMPONENT.test(c));
 }
@@ -84,7 +97,7 @@ export function parseReference(input: string): ImageReference {
   if (parts.length > 1 && looksLikeDomain(parts[0]!)) {
     registry = parts.shift()!;
     if (!isValidDomain(registry)) throw invalid(input, `malformed registry host "${registry}"`);
-    registry = registry.toLowerCase();
+    registry = withoutDefaultPort(registry.toLowerCase());
   }
   if (LEGACY_HUB_NAMES.has(registry)) registry = DOCKER_HUB;
   for (const part of parts) {

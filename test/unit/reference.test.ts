@@ -3,6 +3,12 @@ import { formatReference, parseReference } from '../../src/reference/reference.j
 
 const D = `sha256:${'a'.repeat(64)}`;
 
+describe('ports are one number: no spelling that escapes a scope', () => {
+  it.each(['localhost:05001/app', 'localhost:0/app', 'localhost:65536/app', 'localhost:99999/app', '[::1]:05000/app'])('%s is refused', (input) => {
+    expect(() => parseReference(input)).toThrow(/INVALID|malformed registry host/);
+  });
+});
+
 describe('parseReference normalises like the container tools', () => {
   it.each([
     ['busybox', 'docker.io/library/busybox'],
@@ -20,6 +26,9 @@ describe('parseReference normalises like the container tools', () => {
     [`ghcr.io/org/app:v2@${D}`, `ghcr.io/org/app:v2@${D}`],
     ['[::1]:5000/app', '[::1]:5000/app'],
     ['a/b__c/d-e.f_g', 'docker.io/a/b__c/d-e.f_g'],
+    // the default https port names the same registry, so it must pick the same scope
+    ['quay.io:443/acme/app', 'quay.io/acme/app'],
+    ['[::1]:443/app', '[::1]/app'],
   ])('%s → %s', (input, want) => {
     expect(formatReference(parseReference(input))).toBe(want);
   });
