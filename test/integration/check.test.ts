@@ -8,7 +8,7 @@ import { type Server, createServer } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sigguard, sigguardCheck } from '../support/cli.js';
-import { Cosign } from '../support/cosign.js';
+import { Cosign, type CosignReason } from '../support/cosign.js';
 import { COSIGN2, COSIGN3, SIGGUARD, requireTools } from '../support/paths.js';
 import { Pusher, copyManifest, editLegacySignatures } from '../support/push.js';
 import { Registry, freePort } from '../support/registry.js';
@@ -163,20 +163,20 @@ afterAll(async () => {
 describe('sigguard check agrees with cosign verify', () => {
   const ref = (repo: string) => `${host}/${repo}@${digests[repo]}`;
   it.each([
-    // repo, cosign version to compare, expected decision, code
-    ['legacy', 2, 'allow', 'ALLOWED'],
-    ['bundle', 3, 'allow', 'ALLOWED'],
-    ['both', 3, 'allow', 'ALLOWED'],
-    ['otherkey', 2, 'deny', 'UNTRUSTED_SIGNER'],
-    ['otherkey3', 3, 'deny', 'UNTRUSTED_SIGNER'],
-    ['unsigned', 2, 'deny', 'NO_SIGNATURE'],
-    ['unsigned', 3, 'deny', 'NO_SIGNATURE'],
-    ['swap', 2, 'deny', 'DIGEST_MISMATCH'],
-    ['tampered', 2, 'deny', 'UNTRUSTED_SIGNER'],
-    ['garbage', 2, 'deny', 'MALFORMED_SIGNATURE'],
-    ['several', 2, 'allow', 'ALLOWED'],
-    ['multi', 2, 'allow', 'ALLOWED'],
-  ] as const)('%s (cosign %i): %s %s', async (repo, version, decision, code) => {
+    // repo, cosign version to compare, expected decision, code, cosign's reason for the same image
+    ['legacy', 2, 'allow', 'ALLOWED', 'accepted'],
+    ['bundle', 3, 'allow', 'ALLOWED', 'accepted'],
+    ['both', 3, 'allow', 'ALLOWED', 'accepted'],
+    ['otherkey', 2, 'deny', 'UNTRUSTED_SIGNER', 'invalid-signature'],
+    ['otherkey3', 3, 'deny', 'UNTRUSTED_SIGNER', 'invalid-signature'],
+    ['unsigned', 2, 'deny', 'NO_SIGNATURE', 'no-signatures'],
+    ['unsigned', 3, 'deny', 'NO_SIGNATURE', 'no-signatures'],
+    ['swap', 2, 'deny', 'DIGEST_MISMATCH', 'digest-mismatch'],
+    ['tampered', 2, 'deny', 'UNTRUSTED_SIGNER', 'invalid-signature'],
+    ['garbage', 2, 'deny', 'MALFORMED_SIGNATURE', 'malformed'],
+    ['several', 2, 'allow', 'ALLOWED', 'accepted'],
+    ['multi', 2, 'allow', 'ALLOWED', 'accepted'],
+  ] as const satisfies readonly (readonly [string, 2 | 3, string, string, CosignReason])[])('%s (cosign %i): %s %s, cosign %s', async (repo, version, decision, code, cosignReason) => {
     const image = ref(repo);
     const [ours, theirs] = await Promise.all([check(image), cosign.verify(version, trusted.pub, image)]);
     expect(ours.verdict, ours.stderr).toBeDefined();
@@ -184,21 +184,22 @@ describe('sigguard check agrees with cosign verify', () => {
     expect(ours.verdict.code).toBe(code);
     expect(ours.code).toBe(decision === 'allow' ? 0 : 1);
     expect(ours.verdict.digest).toBe(digests[repo]);
-    // what cosign accepts sigguard accepts, what cosign rejects sigguard rejects
-    expect(theirs).toBe(decision === 'allow');
+    // what cosign accepts sigguard accepts; what cosign rejects sigguard rejects, for the same reason
+    expect(theirs.ok, theirs.stderr).toBe(decision === 'allow');
+    expect(theirs.reason, theirs.stderr).toBe(cosignReason);
   });
 
   it('a signature on the platform manifest counts for the index (cosign: only on that manifest digest)', async () => {
     const ours = await check(`${host}/multiplat@${digests.multiplat}`);
     expect(ours.verdict, ours.stderr).toMatchObject({ decision: 'allow', code: 'ALLOWED', digest: digests.multiplat });
     expect(ours.verdict.platformDigest).toBe(digests.multiplatPlatform);
-    expect(await cosign.verify(3, trusted.pub, `${host}/multiplat@${digests.multiplatPlatform}`)).toBe(true);
-    expect(await cosign.verify(3, trusted.pub, `${host}/multiplat@${digests.multiplat}`)).toBe(false);
+    expect((await cosign.verify(3, trusted.pub, `${host}/multiplat@${digests.multiplatPlatform}`)).ok).toBe(true);
+    expect((await cosign.verify(3, trusted.pub, `${host}/multiplat@${digests.multiplat}`)).reason).toBe('no-signatures');
   });
 
   it('the one intended difference: a signature copied with its image into another repository', async () => {
     const image = `${host}/copied@${digests.legacy}`;
-    expect(await cosign.verify(2, trusted.pub, image)).toBe(true);
+    expect((await cosign.verify(2, trusted.pub, image)).ok).toBe(true);
     const ours = await check(image);
     expect(ours.verdict.code).toBe('IDENTITY_MISMATCH');
     expect(ours.verdict.reason).toContain(`${host}/legacy`);
@@ -256,7 +257,7 @@ describe('sigguard check fails closed on registry faults', () => {
     expect(r.code).toBe(1);
     expect(JSON.parse(r.stdout)).toMatchObject({ decision: 'deny', code: 'REGISTRY_UNREACHABLE' });
     expect(JSON.parse(r.stdout).reason).toContain('ECONNREFUSED');
-    expect(await cosign.verify(2, trusted.pub, `127.0.0.1:${port}/app:v1`)).toBe(false);
+    expect((await cosign.verify(2, trusted.pub, `127.0.0.1:${port}/app:v1`)).reason).toBe('registry-unreachable');
   });
 
   it.each([

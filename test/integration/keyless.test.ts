@@ -15,7 +15,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sigguard, sigguardCheck } from '../support/cli.js';
-import { Cosign } from '../support/cosign.js';
+import { Cosign, type CosignReason } from '../support/cosign.js';
 import { COSIGN2, COSIGN3, SIGGUARD, requireTools } from '../support/paths.js';
 import { type Pki, makePki } from '../support/pki.js';
 import { Pusher } from '../support/push.js';
@@ -94,7 +94,8 @@ afterAll(async () => {
   await registry?.stop();
 });
 
-type Case = [repo: string, policy: string, decision: 'allow' | 'deny', reason: RegExp];
+/** sigguard's decision and requirement reason, and cosign's reason for the same image and identity. */
+type Case = [repo: string, policy: string, decision: 'allow' | 'deny', reason: RegExp, cosign: CosignReason];
 
 /** What cosign is asked for each sigguard policy; v2 for legacy images, v3 for bundles. */
 function cosignFor(policy: string, repo: string) {
@@ -119,27 +120,27 @@ const bobFound = `signed by ${BOB} \\(issuer ${OTHER_ISSUER.replace(/\./g, '\\.'
 
 describe('keyless-style signatures: sigguard check agrees with cosign verify', () => {
   it.each<Case>([
-    ['alice-legacy', 'pki', 'allow', /legacy signature by alice@example\.com \(issuer https:\/\/issuer\.example\.com\) verified/],
-    ['alice-bundle', 'pki', 'allow', /bundle signature by alice@example\.com/],
-    ['alice-legacy', 'keyless', 'allow', /legacy signature by alice@example\.com/],
-    ['alice-bundle', 'keyless', 'allow', /bundle signature by alice@example\.com/],
+    ['alice-legacy', 'pki', 'allow', /legacy signature by alice@example\.com \(issuer https:\/\/issuer\.example\.com\) verified/, 'accepted'],
+    ['alice-bundle', 'pki', 'allow', /bundle signature by alice@example\.com/, 'accepted'],
+    ['alice-legacy', 'keyless', 'allow', /legacy signature by alice@example\.com/, 'accepted'],
+    ['alice-bundle', 'keyless', 'allow', /bundle signature by alice@example\.com/, 'accepted'],
     // another identity (and issuer), same CA: refused, naming who signed
-    ['bob-legacy', 'pki', 'deny', new RegExp(`^${bobFound}, policy requires email alice@example\\.com$`)],
-    ['bob-bundle', 'pki', 'deny', new RegExp(`^${bobFound}, policy requires email alice@example\\.com$`)],
-    ['bob-legacy', 'keyless', 'deny', new RegExp(`^${bobFound}, policy requires alice@example\\.com \\(issuer https://issuer\\.example\\.com\\)$`)],
-    ['bob-bundle', 'keyless', 'deny', new RegExp(`^${bobFound}, policy requires alice@example\\.com \\(issuer https://issuer\\.example\\.com\\)$`)],
+    ['bob-legacy', 'pki', 'deny', new RegExp(`^${bobFound}, policy requires email alice@example\\.com$`), 'identity-mismatch'],
+    ['bob-bundle', 'pki', 'deny', new RegExp(`^${bobFound}, policy requires email alice@example\\.com$`), 'identity-mismatch'],
+    ['bob-legacy', 'keyless', 'deny', new RegExp(`^${bobFound}, policy requires alice@example\\.com \\(issuer https://issuer\\.example\\.com\\)$`), 'identity-mismatch'],
+    ['bob-bundle', 'keyless', 'deny', new RegExp(`^${bobFound}, policy requires alice@example\\.com \\(issuer https://issuer\\.example\\.com\\)$`), 'identity-mismatch'],
     // the right identity, another issuer required
-    ['alice-legacy', 'keyless-other-issuer', 'deny', new RegExp(`^${aliceFound}, policy requires alice@example\\.com \\(issuer https://other-issuer\\.example\\.com\\)$`)],
-    ['alice-bundle', 'keyless-other-issuer', 'deny', new RegExp(`^${aliceFound}, policy requires`)],
+    ['alice-legacy', 'keyless-other-issuer', 'deny', new RegExp(`^${aliceFound}, policy requires alice@example\\.com \\(issuer https://other-issuer\\.example\\.com\\)$`), 'identity-mismatch'],
+    ['alice-bundle', 'keyless-other-issuer', 'deny', new RegExp(`^${aliceFound}, policy requires`), 'identity-mismatch'],
     // alice's identity from a CA that is not trusted
-    ['mallory-legacy', 'pki', 'deny', /^no signature verifies against CA root\.pem \(1 found\): certificate chain not trusted: no path from .* to a trusted root/],
-    ['mallory-bundle', 'pki', 'deny', /^no signature verifies against CA root\.pem \(1 found\): certificate chain not trusted: no path from .* to a trusted root/],
-    ['mallory-legacy', 'keyless', 'deny', /trusted root .*trusted_root\.json \(1 found\): certificate chain not trusted: no path from .* to a trusted root/],
-    ['mallory-bundle', 'keyless', 'deny', /trusted root .*trusted_root\.json \(1 found\): certificate chain not trusted: no path from .* to a trusted root/],
+    ['mallory-legacy', 'pki', 'deny', /^no signature verifies against CA root\.pem \(1 found\): certificate chain not trusted: no path from .* to a trusted root/, 'untrusted-certificate'],
+    ['mallory-bundle', 'pki', 'deny', /^no signature verifies against CA root\.pem \(1 found\): certificate chain not trusted: no path from .* to a trusted root/, 'untrusted-certificate'],
+    ['mallory-legacy', 'keyless', 'deny', /trusted root .*trusted_root\.json \(1 found\): certificate chain not trusted: no path from .* to a trusted root/, 'untrusted-certificate'],
+    ['mallory-bundle', 'keyless', 'deny', /trusted root .*trusted_root\.json \(1 found\): certificate chain not trusted: no path from .* to a trusted root/, 'untrusted-certificate'],
     // alice's key without a certificate
-    ['keyonly-legacy', 'pki', 'deny', /signed with a key, not a certificate/],
-    ['keyonly-legacy', 'keyless', 'deny', /signed with a key, not a certificate/],
-  ])('%s under %s: %s', async (repo, policy, decision, reason) => {
+    ['keyonly-legacy', 'pki', 'deny', /signed with a key, not a certificate/, 'no-certificate'],
+    ['keyonly-legacy', 'keyless', 'deny', /signed with a key, not a certificate/, 'no-certificate'],
+  ])('%s under %s: %s (cosign: %s)', async (repo, policy, decision, reason, cosignReason) => {
     const [ours, theirs] = await Promise.all([check(repo, policy), cosignFor(policy, repo)]);
     expect(ours.verdict, ours.stderr).toBeDefined();
     expect(ours.verdict.decision, ours.verdict.reason).toBe(decision);
@@ -148,6 +149,7 @@ describe('keyless-style signatures: sigguard check agrees with cosign verify', (
     expect(ours.verdict.requirements[0].reason).toMatch(reason);
     expect(ours.code).toBe(decision === 'allow' ? 0 : 1);
     expect(theirs.ok, theirs.stderr).toBe(decision === 'allow');
+    expect(theirs.reason, theirs.stderr).toBe(cosignReason);
   });
 
   it('regular expressions (anchored) accept both identities of the CA, and the verdict names the signer', async () => {

@@ -90,9 +90,14 @@ describe('certificate attacks through sigguard check (pki)', () => {
     expect(r.verdict.decision).toBe('deny');
     expect(r.verdict.code).toBe('UNTRUSTED_SIGNER');
     expect(r.verdict.requirements[0].reason).toMatch(/email address "release@team-a\.example\.com" is not permitted by the name constraints of "O=sigguard-test, CN=nc-sub"/);
+    // the detail code, in the verdict, the requirement and the signature (check --json)
+    expect(r.verdict.detailCode).toBe('CERT_CONSTRAINTS');
+    expect(r.verdict.requirements[0].detailCode).toBe('CERT_CONSTRAINTS');
+    expect(r.verdict.signatures[0]).toMatchObject({ status: 'untrusted', detailCode: 'CERT_CONSTRAINTS' });
     const subFile = f.file('nc-sub-only.pem', sub.pem);
     const theirs = await cosign.verifyCertificate(2, image, { identity: 'release@team-a.example.com', issuerRegExp: '.*', caRoots: join(f.dir, 'roots.pem'), caIntermediates: subFile });
     expect(theirs.ok, theirs.stderr).toBe(false);
+    expect(theirs.reason, theirs.stderr).toBe('untrusted-certificate');
   });
 
   it('a code-signing leaf under a sub-CA restricted to serverAuth: refused, as cosign refuses it', async () => {
@@ -101,9 +106,11 @@ describe('certificate attacks through sigguard check (pki)', () => {
     const r = await sigguardCheck(['--policy', policyFile('release@team-a.example.com'), '--json', image]);
     expect(r.verdict.code).toBe('UNTRUSTED_SIGNER');
     expect(r.verdict.requirements[0].reason).toMatch(/CA "O=sigguard-test, CN=eku-sub" does not allow code signing/);
+    expect(r.verdict.requirements[0].detailCode).toBe('CERT_CONSTRAINTS');
     const subFile = f.file('eku-sub-only.pem', sub.pem);
     const theirs = await cosign.verifyCertificate(2, image, { identity: 'release@team-a.example.com', issuerRegExp: '.*', caRoots: join(f.dir, 'roots.pem'), caIntermediates: subFile });
     expect(theirs.ok, theirs.stderr).toBe(false);
+    expect(theirs.reason, theirs.stderr).toBe('untrusted-certificate');
   });
 
   it('a chain annotation that is a cycle (A issued by B, B by A): refused at once (no recursion to a stack overflow)', async () => {
@@ -114,6 +121,7 @@ describe('certificate attacks through sigguard check (pki)', () => {
     const ms = performance.now() - started;
     expect(r.verdict.code).toBe('UNTRUSTED_SIGNER');
     expect(r.verdict.requirements[0].reason).toMatch(/certificate chain not trusted/);
+    expect(r.verdict.requirements[0].detailCode).toMatch(/^(?:CERT_CHAIN|LIMITS)$/);
     expect(ms, `sigguard check took ${Math.round(ms)} ms`).toBeLessThan(5000);
   });
 
@@ -123,6 +131,7 @@ describe('certificate attacks through sigguard check (pki)', () => {
     const r = await sigguardCheck(['--policy', policyFile('release@team-a.example.com'), '--json', image]);
     expect(r.verdict.code).toBe('UNTRUSTED_SIGNER');
     expect(r.verdict.requirements[0].reason).toMatch(/certificate annotation holds no PEM certificate \(it holds a public key/);
+    expect(r.verdict.detailCode).toBe('BUNDLE');
   });
 });
 

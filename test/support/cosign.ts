@@ -9,6 +9,56 @@ import { join } from 'node:path';
 import { type Run, run } from './cli.js';
 import { COSIGN2, COSIGN3 } from './paths.js';
 
+/**
+ * Why cosign refused, from its error text: what the "agrees with cosign" tests compare with
+ * sigguard's reason code, so that a refusal for another reason does not count as agreement.
+ */
+export type CosignReason =
+  | 'accepted'
+  /** no signature artifact at all for the image */
+  | 'no-signatures'
+  /** signatures there, none verifies with the key (another key, a changed payload) */
+  | 'invalid-signature'
+  /** a signature over another image (payload digest is not the image's) */
+  | 'digest-mismatch'
+  /** a signature artifact cosign cannot read */
+  | 'malformed'
+  /** the certificate does not chain to the roots given */
+  | 'untrusted-certificate'
+  /** the certificate chains, its identity or issuer is not the one asked for */
+  | 'identity-mismatch'
+  /** a certificate was required, the signature has none */
+  | 'no-certificate'
+  /** the registry could not be reached */
+  | 'registry-unreachable'
+  | 'other';
+
+export interface CosignResult {
+  ok: boolean;
+  reason: CosignReason;
+  stderr: string;
+}
+
+/** cosign 2.5's and 3.1's messages (their `Error:` line), the most specific first. */
+const REASONS: [CosignReason, RegExp][] = [
+  ['registry-unreachable', /connection refused|no such host|dial tcp/i],
+  ['no-signatures', /no signatures found/i],
+  ['digest-mismatch', /invalid or missing digest in claim/i],
+  ['untrusted-certificate', /cert verification failed: x509: |leaf certificate verification failed/i],
+  ['identity-mismatch', /none of the expected identities matched|no matching CertificateIdentity found/i],
+  ['no-certificate', /no certificate found on signature/i],
+  ['invalid-signature', /invalid signature when validating|accepted signatures do not match threshold|failed to verify signature|verification error/i],
+  ['malformed', /illegal base64|unmarshal|invalid character/i],
+];
+
+function classify(code: number, stderr: string): CosignResult {
+  if (code === 0) return { ok: true, reason: 'accepted', stderr };
+  // the reason is on cosign's `Error:` line (its warnings mention signatures too)
+  const error = stderr.split('\n').filter((l) => l.startsWith('Error: ')).pop() ?? stderr;
+  const found = REASONS.find(([, re]) => re.test(error));
+  return { ok: false, reason: found ? found[0] : 'other', stderr };
+}
+
 export class Cosign {
   readonly dir = mkdtempSync(join(tmpdir(), 'sigguard-cosign-'));
   private readonly env: Record<string, string>;
@@ -70,7 +120,7 @@ export class Cosign {
     version: 2 | 3,
     image: string,
     opts: { identity: string; issuer?: string; issuerRegExp?: string; caRoots?: string; caIntermediates?: string; trustedRoot?: string },
-  ): Promise<{ ok: boolean; stderr: string }> {
+  ): Promise<CosignResult> {
     const args = ['verify', '--certificate-identity', opts.identity, '--insecure-ignore-tlog', '--insecure-ignore-sct'];
     if (opts.issuer !== undefined) args.push('--certificate-oidc-issuer', opts.issuer);
     if (opts.issuerRegExp !== undefined) args.push('--certificate-oidc-issuer-regexp', opts.issuerRegExp);
@@ -78,12 +128,12 @@ export class Cosign {
     if (opts.caIntermediates !== undefined) args.push('--ca-intermediates', opts.caIntermediates);
     if (opts.trustedRoot !== undefined) args.push('--trusted-root', opts.trustedRoot);
     const r = await run(version === 2 ? COSIGN2 : COSIGN3, [...args, image], { env: this.env });
-    return { ok: r.code === 0, stderr: r.stderr };
+    return classify(r.code, r.stderr);
   }
 
-  /** cosign verify --key, offline; true when cosign accepts. */
-  async verify(version: 2 | 3, pub: string, image: string): Promise<boolean> {
+  /** cosign verify --key, offline: accepted, or why not. */
+  async verify(version: 2 | 3, pub: string, image: string): Promise<CosignResult> {
     const r = await run(version === 2 ? COSIGN2 : COSIGN3, ['verify', '--key', pub, '--insecure-ignore-tlog', image], { env: this.env });
-    return r.code === 0;
+    return classify(r.code, r.stderr);
   }
 }
