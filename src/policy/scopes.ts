@@ -5,7 +5,7 @@
  * host, then `*.domain` wildcards from the longest domain to the shortest.
  */
 import { ReasonCode, SigguardError } from '../errors.js';
-import { type ImageReference, formatReference, parseReference, repositoryName } from '../reference/reference.js';
+import { type ImageReference, formatReference, parseReference, repositoryName, withoutDefaultPort } from '../reference/reference.js';
 
 const WILDCARD = /^\*\.(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*$/;
 const HOST_PORT = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?$/;
@@ -17,14 +17,13 @@ export function scopeProblem(scope: string): string | undefined {
   }
   if (!scope.includes('/')) {
     if (!HOST_PORT.test(scope)) return 'not a valid host[:port]';
-    let registry: string;
     try {
-      registry = parseReference(`${scope}/x`).registry;
+      parseReference(`${scope}/x`);
     } catch {
       return 'not a valid host[:port]';
     }
-    if (registry === scope) return undefined;
-    return registry === 'docker.io' ? 'a single name is a Docker Hub namespace: write "docker.io/NAME"' : `not in normalised form (write "${registry}")`;
+    const registry = withoutDefaultPort(scope.toLowerCase());
+    return registry === scope ? undefined : `not in normalised form (write "${registry}")`;
   }
   let ref: ImageReference;
   try {
