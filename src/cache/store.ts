@@ -15,6 +15,8 @@ export const entrySchema = object(
     decision: literal('allow', 'deny'),
     code: string(),
     reason: string(),
+    /** A cached deny keeps its detail code (src/verify/detail.ts). */
+    detailCode: optional(string({ pattern: /^[A-Z][A-Z0-9_]*$/ })),
     image: string(),
     digest: string(),
     /** The platform manifest of an index, so that denyDigests applies to a cached verdict too. */

@@ -13,7 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { ExitCode, ReasonCode, SigguardError, oneLine } from '../errors.js';
 import { type TrustedKey, parsePublicKey } from '../policy/keys.js';
 import { type LoadedTrust, TrustedRootError, loadTrust } from '../verify/trusted-root.js';
-import { type BundleArtifact, type BundleExpectation, verifyBundle } from '../verify/verify-bundle.js';
+import { type BundleArtifact, type BundleExpectation, verifyBundle } from '../verify/verifier.js';
 import { parse } from '../args.js';
 
 const DIGEST = /^sha256:[0-9a-fA-F]{64}$/;

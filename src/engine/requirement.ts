@@ -6,7 +6,7 @@
  * most telling failure as the reason when none holds.
  *
  * Each kind of trust (keys, keys with Rekor, fulcio, pki, keyless) is a signer
- * check; all but plain keys run verify-bundle.ts, the same checks
+ * check; all but plain keys run src/verify/verifier.ts, the same checks
  * `sigguard verify-bundle` passes the Sigstore conformance suite with.
  */
 import type { Bundle } from '@sigstore/bundle';
@@ -22,12 +22,13 @@ import { bundleEntity, parseBundle, readBundleClaim } from '../verify/bundle.js'
 import { MalformedSignature, legacyBundles, legacyEntity, legacyToBundle, readLegacyClaim } from '../verify/legacy.js';
 import type { SignedClaim } from '../verify/payload.js';
 import { signedByKey } from '../verify/trust.js';
-import { type BundleArtifact, type CertificateOptions, verifyBundle } from '../verify/verify-bundle.js';
+import { type BundleArtifact, type CertificateOptions, verifyBundle } from '../verify/verifier.js';
+import { VerifyDetail, unreadableDetail } from '../verify/detail.js';
 import type { RequirementReport, SignatureReport, SignatureStatus } from './types.js';
 
 type SigstoreRequirement = Extract<Requirement, { type: 'sigstoreSigned' }>;
 
-/** What verify-bundle.ts checks a signature as. */
+/** What verifier.ts checks a signature as. */
 export interface SignatureMaterial {
   /** Bundle JSON with public-key material (legacy) or the bundle itself. */
   keyBundle: unknown;
@@ -42,7 +43,7 @@ export interface SignatureMaterial {
 /** A found signature, parsed once and shared by every requirement. */
 export type PreparedSignature =
   | { found: FoundSignature; ok: true; claim: SignedClaim; entity: SignedEntity; material: SignatureMaterial }
-  | { found: FoundSignature; ok: false; problem: string };
+  | { found: FoundSignature; ok: false; problem: string; detailCode: VerifyDetail };
 
 export function prepareSignature(found: FoundSignature): PreparedSignature {
   try {
@@ -59,8 +60,8 @@ export function prepareSignature(found: FoundSignature): PreparedSignature {
     const material = { keyBundle: json, certificateBundle: json, artifact: { digest: claim.digest }, problem: undefined };
     return { found, ok: true, claim, entity: bundleEntity(bundle), material };
   } catch (err) {
-    if (err instanceof MalformedSignature) return { found, ok: false, problem: err.message };
-    return { found, ok: false, problem: `cannot read signature: ${(err as Error).message}` };
+    if (err instanceof MalformedSignature) return { found, ok: false, problem: err.message, detailCode: err.detail };
+    return { found, ok: false, problem: `cannot read signature: ${(err as Error).message}`, detailCode: VerifyDetail.BUNDLE };
   }
 }
 
@@ -74,11 +75,11 @@ const RANK: Record<SignatureStatus, number> = {
   'ignored-format': 0,
 };
 
-type SignerCheck = { ok: true; signer: string } | { ok: false; status: 'untrusted' | 'signer-mismatch'; detail: string };
+type SignerCheck = { ok: true; signer: string } | { ok: false; status: 'untrusted' | 'signer-mismatch'; detail: string; detailCode: VerifyDetail };
 
-const untrusted = (detail: string): SignerCheck => ({ ok: false, status: 'untrusted', detail });
+const untrusted = (detail: string, detailCode: VerifyDetail): SignerCheck => ({ ok: false, status: 'untrusted', detail, detailCode });
 
-/** How verify-bundle.ts checks a certificate for each kind of certificate trust. */
+/** How verifier.ts checks a certificate for each kind of certificate trust. */
 function certificateOptions(rule: Exclude<SigstoreRequirement['trust'], { kind: 'keys' }>): CertificateOptions {
   switch (rule.kind) {
     // containers/image: the Rekor SET is required and dates the certificate; no SCT check
@@ -99,18 +100,20 @@ async function checkSigner(sig: Extract<PreparedSignature, { ok: true }>, req: S
   if (rule.kind === 'keys') {
     if (rule.rekor === undefined) {
       const key = req.keys.find((k) => (checkpoint(), signedByKey(sig.entity, k)));
-      return key ? { ok: true, signer: `${key.label} (${key.id})` } : untrusted('not signed by any trusted key');
+      return key ? { ok: true, signer: `${key.label} (${key.id})` } : untrusted('not signed by any trusted key', VerifyDetail.SIGNATURE);
     }
     const trust = trustMaterial(rule);
-    let failure: string | undefined;
+    let failure: { detail: string; detailCode: VerifyDetail } | undefined;
     for (const key of req.keys) {
       const r = await verifyBundle({ bundleJson: m.keyBundle, artifact: m.artifact, trust, expect: { publicKey: key.key }, requireTlogForKey: true, checkpoint });
       if (r.ok) return { ok: true, signer: `${key.label} (${key.id})` };
-      if (failure === undefined && signedByKey(sig.entity, key)) failure = `signed by ${key.label} (${key.id}), but its Rekor entry does not verify: ${m.problem ?? r.reason}`;
+      if (failure === undefined && signedByKey(sig.entity, key)) {
+        failure = { detail: `signed by ${key.label} (${key.id}), but its Rekor entry does not verify: ${m.problem ?? r.reason}`, detailCode: r.detail };
+      }
     }
-    return untrusted(failure ?? 'not signed by any trusted key');
+    return failure ? untrusted(failure.detail, failure.detailCode) : untrusted('not signed by any trusted key', VerifyDetail.SIGNATURE);
   }
-  if (m.certificateBundle === undefined) return untrusted(m.problem ?? 'signed with a key, not a certificate');
+  if (m.certificateBundle === undefined) return m.problem !== undefined ? untrusted(m.problem, VerifyDetail.BUNDLE) : untrusted('signed with a key, not a certificate', VerifyDetail.KEY);
   const r = await verifyBundle({
     checkpoint,
     bundleJson: m.certificateBundle,
@@ -120,8 +123,8 @@ async function checkSigner(sig: Extract<PreparedSignature, { ok: true }>, req: S
     certificate: certificateOptions(rule),
   });
   if (r.ok) return { ok: true, signer: r.signer.type === 'certificate' && r.signer.facts ? describeHolder(r.signer.facts) : 'certificate' };
-  if (r.holder !== undefined) return { ok: false, status: 'signer-mismatch', detail: r.reason };
-  return untrusted(m.problem !== undefined && rule.kind !== 'pki' ? `${r.reason} (${m.problem})` : r.reason);
+  if (r.holder !== undefined) return { ok: false, status: 'signer-mismatch', detail: r.reason, detailCode: r.detail };
+  return untrusted(m.problem !== undefined && rule.kind !== 'pki' ? `${r.reason} (${m.problem})` : r.reason, r.detail);
 }
 
 async function judge(sig: PreparedSignature, req: SigstoreRequirement, intended: ImageReference, checkpoint: () => void): Promise<SignatureReport> {
@@ -129,13 +132,13 @@ async function judge(sig: PreparedSignature, req: SigstoreRequirement, intended:
   if (!req.signatureFormats.includes(sig.found.format)) {
     return { ...base, status: 'ignored-format', detail: `format ${sig.found.format} not accepted by this requirement` };
   }
-  if (!sig.ok) return { ...base, status: 'malformed', detail: sig.problem };
+  if (!sig.ok) return { ...base, status: 'malformed', detail: sig.problem, detailCode: sig.detailCode };
   const claimFields = {
     signedDigest: sig.claim.digest,
     ...(sig.claim.dockerReference !== undefined ? { dockerReference: sig.claim.dockerReference } : {}),
   };
   const check = await checkSigner(sig, req, checkpoint);
-  if (!check.ok) return { ...base, ...claimFields, status: check.status, detail: check.detail };
+  if (!check.ok) return { ...base, ...claimFields, status: check.status, detail: check.detail, detailCode: check.detailCode };
   const signer = check.signer;
   if (sig.claim.digest !== sig.found.subject) {
     return { ...base, ...claimFields, signer, status: 'digest-mismatch', detail: `signature is for ${sig.claim.digest}` };
@@ -197,13 +200,13 @@ export async function evaluateSigstoreRequirement(
       },
     };
   }
-  const fail = (code: ReasonCode, reason: string): { report: RequirementReport; judged: SignatureReport[] } => ({
+  const fail = (code: ReasonCode, reason: string, detailCode?: VerifyDetail): { report: RequirementReport; judged: SignatureReport[] } => ({
     judged,
-    report: { ...reportBase, satisfied: false, code, reason },
+    report: { ...reportBase, satisfied: false, code, reason, ...(detailCode ? { detailCode } : {}) },
   });
   const formats = req.signatureFormats.join(' or ');
   if (best === undefined || best.status === 'ignored-format') {
-    if (unreadableHere.length > 0) return fail(ReasonCode.MALFORMED_SIGNATURE, `no readable signature: ${unreadableHere[0]!.problem}`);
+    if (unreadableHere.length > 0) return fail(ReasonCode.MALFORMED_SIGNATURE, `no readable signature: ${unreadableHere[0]!.problem}`, unreadableDetail(unreadableHere[0]!.problem));
     const others = judged.length > 0 ? ` (${judged.length} of another format: ${judged.map((j) => j.format).join(', ')})` : '';
     return fail(ReasonCode.NO_SIGNATURE, `no ${formats} signature found${others}`);
   }
@@ -213,16 +216,16 @@ export async function evaluateSigstoreRequirement(
     case 'digest-mismatch':
       return fail(ReasonCode.DIGEST_MISMATCH, `signature by ${best.signer} is for ${best.signedDigest}, not ${best.subject}`);
     case 'signer-mismatch':
-      return fail(ReasonCode.UNTRUSTED_SIGNER, best.detail ?? 'certificate holder not accepted');
+      return fail(ReasonCode.UNTRUSTED_SIGNER, best.detail ?? 'certificate holder not accepted', best.detailCode);
     case 'untrusted':
       if (req.trust.kind === 'keys' && req.trust.rekor === undefined) {
-        return fail(ReasonCode.UNTRUSTED_SIGNER, `no signature by a trusted key (${considered.length} found, keys: ${keyList(req)})`);
+        return fail(ReasonCode.UNTRUSTED_SIGNER, `no signature by a trusted key (${considered.length} found, keys: ${keyList(req)})`, best.detailCode);
       }
       if (req.trust.kind === 'keys') {
-        return fail(ReasonCode.UNTRUSTED_SIGNER, `no signature by a trusted key with a verified Rekor entry (${considered.length} found, keys: ${keyList(req)}): ${best.detail}`);
+        return fail(ReasonCode.UNTRUSTED_SIGNER, `no signature by a trusted key with a verified Rekor entry (${considered.length} found, keys: ${keyList(req)}): ${best.detail}`, best.detailCode);
       }
-      return fail(ReasonCode.UNTRUSTED_SIGNER, `no signature verifies against ${req.trust.label} (${considered.length} found): ${best.detail}`);
+      return fail(ReasonCode.UNTRUSTED_SIGNER, `no signature verifies against ${req.trust.label} (${considered.length} found): ${best.detail}`, best.detailCode);
     default:
-      return fail(ReasonCode.MALFORMED_SIGNATURE, `no valid signature (${considered.length} found): ${best.detail}`);
+      return fail(ReasonCode.MALFORMED_SIGNATURE, `no valid signature (${considered.length} found): ${best.detail}`, best.detailCode);
   }
 }

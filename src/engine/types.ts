@@ -1,5 +1,6 @@
 /** The verdict: what `sigguard check --json` prints and the hook logs. */
 import type { ReasonCode } from '../errors.js';
+import type { VerifyDetail } from '../verify/detail.js';
 
 export type Decision = 'allow' | 'deny';
 
@@ -21,6 +22,8 @@ export interface SignatureReport {
   dockerReference?: string;
   signedDigest?: string;
   detail?: string;
+  /** Untrusted, signer-mismatch and malformed signatures: which check refused (src/verify/detail.ts). */
+  detailCode?: VerifyDetail;
 }
 
 export interface RequirementReport {
@@ -37,6 +40,8 @@ export interface RequirementReport {
   signer?: string;
   code: ReasonCode;
   reason: string;
+  /** UNTRUSTED_SIGNER and MALFORMED_SIGNATURE: which check refused (src/verify/detail.ts). */
+  detailCode?: VerifyDetail;
 }
 
 export interface Verdict {
@@ -45,6 +50,8 @@ export interface Verdict {
   decision: Decision;
   code: ReasonCode;
   reason: string;
+  /** The failed requirement's detail code (UNTRUSTED_SIGNER, MALFORMED_SIGNATURE). */
+  detailCode?: VerifyDetail;
   /** The scope that matched; "" for the policy's default. */
   scope: string;
   requirements: RequirementReport[];

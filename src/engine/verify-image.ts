@@ -122,7 +122,7 @@ export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Pro
     const extra = { ...(platform === undefined ? {} : { platformDigest: platform }), configDigest };
     if (failures.length > 0) {
       const first = failures[0]!;
-      return verdict({ digest, decision: 'deny', code: first.code, reason: first.reason, requirements: reports, signatures, ...extra });
+      return verdict({ digest, decision: 'deny', code: first.code, reason: first.reason, ...(first.detailCode ? { detailCode: first.detailCode } : {}), requirements: reports, signatures, ...extra });
     }
     const how = reports.filter((r) => r.satisfied && r.signer).map((r) => `${r.satisfiedBy} signature by ${r.signer}`).join('; ');
     return verdict({ digest, decision: 'allow', code: ReasonCode.ALLOWED, reason: `verified: ${how}`, requirements: reports, signatures, ...(signer ? { signer } : {}), ...extra });

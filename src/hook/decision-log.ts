@@ -27,6 +27,8 @@ export interface DecisionRecord {
   enforced: boolean;
   code: string;
   reason: string;
+  /** UNTRUSTED_SIGNER, MALFORMED_SIGNATURE: which check refused (src/verify/detail.ts; README). */
+  detailCode: string | undefined;
   scope: string | undefined;
   signer: string | undefined;
   /** The verdict cache: hit (served from it), miss (verified, then stored), stale (registry down, older allow served). */

@@ -14,12 +14,21 @@ import type { FoundSignature } from '../discovery/types.js';
 import { z } from '../zod.js';
 import { type TrustedKey, signatureHashFor } from './keys.js';
 import { withSignatureCheck } from './signature-check.js';
+import { VerifyDetail } from './detail.js';
 import { SIGNATURE_LIMITS } from './limits.js';
 import { SIMPLE_SIGNING_TYPE, type SignedClaim, simpleSigningSchema } from './payload.js';
 
 type LegacySignature = Extract<FoundSignature, { format: 'legacy' }>;
 
-export class MalformedSignature extends Error {}
+/** A signature that cannot be read; `detail`: PAYLOAD (what it signs), LIMITS (a cap), else BUNDLE. */
+export class MalformedSignature extends Error {
+  constructor(
+    message: string,
+    readonly detail: VerifyDetail = VerifyDetail.BUNDLE,
+  ) {
+    super(message);
+  }
+}
 
 /** The payload's claim; throws MalformedSignature when it is not a cosign simple-signing payload. */
 export function readLegacyClaim(sig: LegacySignature): SignedClaim {
@@ -27,12 +36,12 @@ export function readLegacyClaim(sig: LegacySignature): SignedClaim {
   try {
     json = JSON.parse(sig.payload.toString('utf8'));
   } catch {
-    throw new MalformedSignature('payload is not JSON');
+    throw new MalformedSignature('payload is not JSON', VerifyDetail.PAYLOAD);
   }
   const parsed = simpleSigningSchema.safeParse(json);
-  if (!parsed.success) throw new MalformedSignature('payload is not a cosign simple-signing document');
+  if (!parsed.success) throw new MalformedSignature('payload is not a cosign simple-signing document', VerifyDetail.PAYLOAD);
   if (parsed.data.critical.type !== SIMPLE_SIGNING_TYPE) {
-    throw new MalformedSignature(`payload type is "${parsed.data.critical.type}", not "${SIMPLE_SIGNING_TYPE}"`);
+    throw new MalformedSignature(`payload type is "${parsed.data.critical.type}", not "${SIMPLE_SIGNING_TYPE}"`, VerifyDetail.PAYLOAD);
   }
   return {
     digest: parsed.data.critical.image['docker-manifest-digest'],
@@ -88,7 +97,7 @@ function pemBlocks(text: string, max: number, what: string): string[] {
   for (let at = text.indexOf(PEM_BEGIN); at >= 0; at = text.indexOf(PEM_BEGIN, at)) {
     const end = text.indexOf(PEM_END, at + PEM_BEGIN.length);
     if (end < 0) break;
-    if (blocks.length === max) throw new MalformedSignature(`${what} annotation holds more than ${max} certificates`);
+    if (blocks.length === max) throw new MalformedSignature(`${what} annotation holds more than ${max} certificates`, VerifyDetail.LIMITS);
     blocks.push(text.slice(at, end + PEM_END.length));
     at = end + PEM_END.length;
   }

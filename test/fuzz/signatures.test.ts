@@ -25,7 +25,7 @@ import type { Requirement } from '../../src/policy/types.js';
 import { parseReference, repositoryName } from '../../src/reference/reference.js';
 import { COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_TYPES, SIMPLE_SIGNING_TYPE } from '../../src/verify/payload.js';
 import { publicGoodTrust } from '../../src/verify/trusted-root.js';
-import { verifyBundle } from '../../src/verify/verify-bundle.js';
+import { verifyBundle } from '../../src/verify/verifier.js';
 import { ROOT } from '../support/paths.js';
 import { TEST_TIMEOUT_MS, bytesNear, countedAsync, jsonNear, jsonTextNear, params, textNear } from './fuzz-support.js';
 

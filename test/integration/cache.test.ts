@@ -106,6 +106,17 @@ describe('verdict cache', () => {
     expect(repoRequests('unsigned')).toBeGreaterThan(before);
   });
 
+  it('a refusal served from the cache keeps its detail code (decision log)', async () => {
+    const config = w.config('backoff-detail.yaml', '  denyBackoffSeconds: 30\n');
+    const otherKey = w.policy('backoff-detail-key.yaml', standardPolicy(w).replace(w.trusted.pub, w.other.pub));
+    const first = await hook(w.ref('signed'), config, { policy: otherKey });
+    expect(first.d).toMatchObject({ decision: 'deny', code: 'UNTRUSTED_SIGNER', detailCode: 'SIGNATURE', cache: 'miss' });
+    const again = await hook(w.ref('signed'), config, { policy: otherKey });
+    expect(again.d).toMatchObject({ decision: 'deny', code: 'UNTRUSTED_SIGNER', detailCode: 'SIGNATURE', cache: 'hit' });
+    // a refusal without a detail code logs none
+    expect((await hook(w.ref('unsigned'), config)).d).not.toHaveProperty('detailCode');
+  });
+
   it.each([
     ['corrupted', (f: string) => writeFileSync(f, '{not json')],
     ['another key inside', (f: string) => writeFileSync(f, readFileSync(f, 'utf8').replace(/"key":"[0-9a-f]{64}"/, `"key":"${'0'.repeat(64)}"`))],

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { p256, p384 } from '@noble/curves/nist.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NOBLE_PREHASHED_OPTIONS, verifyPrehashed } from '../../src/verify/prehashed.js';
-import { verifyBundle } from '../../src/verify/verify-bundle.js';
+import { verifyBundle } from '../../src/verify/verifier.js';
 import { noTrust } from '../support/no-trust.js';
 import { COSIGN3 } from '../support/paths.js';
 

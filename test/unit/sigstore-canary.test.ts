@@ -16,7 +16,8 @@ import { trustMaterial } from '../../src/verify/authority.js';
 import { legacyBundles } from '../../src/verify/legacy.js';
 import { withSignatureCheck } from '../../src/verify/signature-check.js';
 import { signedByKey } from '../../src/verify/trust.js';
-import { currentTime, withoutSCTs } from '../../src/verify/verify-bundle.js';
+import { withoutSCTs } from '../../src/verify/sct.js';
+import { currentTime } from '../../src/verify/timestamp.js';
 import { compilePolicy } from '../../src/policy/compile.js';
 import type { Requirement } from '../../src/policy/types.js';
 import { FIXTURES, fixtureSignatures } from '../support/containers-image-fixtures.js';
@@ -68,7 +69,7 @@ function leafEntity(): SignedEntity {
 const NO_LOGS = { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 };
 
 describe('@sigstore/verify behaviour sigguard relies on', () => {
-  it('verify-bundle.ts currentTime(): a transparency-log timestamp with an inclusion promise dates the chain check, unverified, and is not a tlog entry', () => {
+  it('timestamp.ts currentTime(): a transparency-log timestamp with an inclusion promise dates the chain check, unverified, and is not a tlog entry', () => {
     const inYear = new Date(Date.now() + 365 * 86400_000 * 2);
     const now = { ...leafEntity(), timestamps: [currentTime(new Date())] };
     expect(() => new Verifier(trust([sub, root]), NO_LOGS).verify(now)).not.toThrow();
@@ -80,7 +81,7 @@ describe('@sigstore/verify behaviour sigguard relies on', () => {
     expect(() => new Verifier(trust([sub, root]), { ...NO_LOGS, tlogThreshold: 1 }).verify(now)).toThrow(/expected 1 tlog entries, got 0/);
   });
 
-  it('verify-bundle.ts matches /not valid or expired/ in the chain error for a certificate outside its validity', () => {
+  it('certificate-signer.ts matches /not valid or expired/ in the chain error for a certificate outside its validity', () => {
     const later = { ...leafEntity(), timestamps: [currentTime(new Date(Date.now() + 2 * 365 * 86400_000))] };
     let message = '';
     try {
@@ -91,14 +92,14 @@ describe('@sigstore/verify behaviour sigguard relies on', () => {
     expect(message).toMatch(/not valid or expired/);
   });
 
-  it('verify-bundle.ts usable(): a tlog timestamp without an inclusion promise proves no time', () => {
+  it('timestamp.ts usable(): a tlog timestamp without an inclusion promise proves no time', () => {
     const t = currentTime(new Date());
     if (t.$case !== 'transparency-log') throw new Error('unexpected');
     const noPromise = { ...leafEntity(), timestamps: [{ ...t, tlogEntry: { ...t.tlogEntry, inclusionPromise: undefined } }] };
     expect(() => new Verifier(trust([sub, root]), { ...NO_LOGS, timestampThreshold: 1 }).verify(noPromise)).toThrow(/expected 1 timestamps, got 0/);
   });
 
-  it("verify-bundle.ts pinnedPath(): the library builds the chain from the CA's certChain and the leaf only", () => {
+  it("certificate-chain.ts pinnedPath(): the library builds the chain from the CA's certChain and the leaf only", () => {
     const now = { ...leafEntity(), timestamps: [currentTime(new Date())] };
     // the intermediate is not in the CA's chain: the library finds no path (it takes nothing from elsewhere)
     expect(() => new Verifier(trust([root]), NO_LOGS).verify(now)).toThrow(VerificationError);
@@ -133,7 +134,7 @@ describe('@sigstore/verify behaviour sigguard relies on', () => {
     expect(signedByKey(entity, key(other))).toBe(false);
   });
 
-  it('bundle.ts and verify-bundle.ts: bundle assertion errors name the bad fields in `fields`', () => {
+  it('bundle.ts and bundle-json.ts: bundle assertion errors name the bad fields in `fields`', () => {
     let fields: unknown;
     try {
       assertBundleV02(bundleFromJSON({ mediaType: 'application/vnd.dev.sigstore.bundle+json;version=0.2', verificationMaterial: { publicKey: { hint: '' } }, messageSignature: { signature: 'AAAA' } }));
@@ -143,7 +144,7 @@ describe('@sigstore/verify behaviour sigguard relies on', () => {
     expect(Array.isArray(fields) && fields.length > 0 && fields.every((x) => typeof x === 'string')).toBe(true);
   });
 
-  it('verify-bundle.ts withoutSCTs(): the library verifies embedded SCTs even at ctlogThreshold 0, on cert.clone(); the view without them passes', () => {
+  it('sct.ts withoutSCTs(): the library verifies embedded SCTs even at ctlogThreshold 0, on cert.clone(); the view without them passes', () => {
     const sig = fixtureSignatures('dir-img-cosign-fulcio-rekor-valid').find((s) => s.found.annotations['dev.sigstore.cosign/certificate'])!;
     const { certificateBundle } = legacyBundles(sig.found);
     const entity = toSignedEntity(bundleFromJSON(certificateBundle), sig.found.payload);

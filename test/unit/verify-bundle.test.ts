@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { noTrust } from '../support/no-trust.js';
 import { prehashUnsupported, verifyPrehashed } from '../../src/verify/prehashed.js';
 import { publicGoodTrust, trustFromJSON, publicGoodTrustedRootJSON } from '../../src/verify/trusted-root.js';
-import { verifyBundle } from '../../src/verify/verify-bundle.js';
+import { verifyBundle } from '../../src/verify/verifier.js';
 
 const message = Buffer.from('hello, sigguard\n');
 
@@ -91,16 +91,16 @@ describe('verifyBundle', () => {
     const sig = Buffer.from((bundleJson as { messageSignature: { signature: string } }).messageSignature.signature, 'base64');
     sig[sig.length - 2]! ^= 1;
     (bundleJson as { messageSignature: { signature: string } }).messageSignature.signature = sig.toString('base64');
-    expect((await verifyBundle({ ...opts, bundleJson, artifact: { digest } }))).toEqual({ ok: false, reason: 'signature verification failed' });
-    expect((await verifyBundle({ ...opts, bundleJson, artifact: { bytes: message } }))).toEqual({ ok: false, reason: 'signature verification failed' });
+    expect((await verifyBundle({ ...opts, bundleJson, artifact: { digest } }))).toEqual({ ok: false, reason: 'signature verification failed', detail: 'SIGNATURE' });
+    expect((await verifyBundle({ ...opts, bundleJson, artifact: { bytes: message } }))).toEqual({ ok: false, reason: 'signature verification failed', detail: 'SIGNATURE' });
   });
 
   it('rejects another key, another artifact, and a key bundle without a tlog entry by default', async () => {
     const bundleJson = keyBundle(privateKey, 'message');
     const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
     expect((await verifyBundle({ ...opts, expect: { publicKey: other }, bundleJson, artifact: { digest } })).ok).toBe(false);
-    expect((await verifyBundle({ ...opts, bundleJson, artifact: { bytes: Buffer.from('other') } }))).toMatchObject({ ok: false, reason: expect.stringMatching(/message digest/) });
-    expect((await verifyBundle({ ...opts, requireTlogForKey: undefined, bundleJson, artifact: { digest } }))).toMatchObject({ ok: false, reason: expect.stringMatching(/tlog/) });
+    expect((await verifyBundle({ ...opts, bundleJson, artifact: { bytes: Buffer.from('other') } }))).toMatchObject({ ok: false, reason: expect.stringMatching(/message digest/), detail: 'PAYLOAD' });
+    expect((await verifyBundle({ ...opts, requireTlogForKey: undefined, bundleJson, artifact: { digest } }))).toMatchObject({ ok: false, reason: expect.stringMatching(/tlog/), detail: 'TLOG_MISSING' });
   });
 
   it('checks the in-toto subject of a DSSE bundle against the artifact', async () => {
