@@ -11,6 +11,7 @@ import { RegistryClient, type RequestRecord } from '../registry/client.js';
 import { CredentialStore } from '../registry/credentials.js';
 import { closeIdleConnections } from '../registry/http.js';
 import { Budget } from './budget.js';
+import type { ScopeDecision } from './scope-verdict.js';
 import type { Selection } from './select-manifest.js';
 import type { Verdict } from './types.js';
 import { verifyImage } from './verify-image.js';
@@ -24,6 +25,8 @@ export interface SessionOptions {
   intended?: ImageReference;
   /** See VerifyOptions.selection. */
   selection?: Selection;
+  /** See VerifyOptions.scoped. */
+  scoped?: ScopeDecision;
   onRequest?: (r: RequestRecord) => void;
 }
 
@@ -53,6 +56,7 @@ export async function verifyWithConfig(ref: ImageReference, opts: SessionOptions
       allowTagResolution: opts.allowTagResolution,
       ...(opts.intended ? { intended: opts.intended } : {}),
       ...(opts.selection ? { selection: opts.selection } : {}),
+      ...(opts.scoped ? { scoped: opts.scoped } : {}),
       requestCount: () => count,
     });
   } finally {

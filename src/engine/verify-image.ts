@@ -7,9 +7,9 @@ import { discoverBundles } from '../discovery/bundle.js';
 import { discoverLegacy } from '../discovery/legacy.js';
 import type { Discovery, FoundSignature } from '../discovery/types.js';
 import { ReasonCode, SigguardError, toSigguardError } from '../errors.js';
-import type { Policy, Requirement } from '../policy/load.js';
+import type { Policy, Requirement } from '../policy/types.js';
 import type { SignatureFormat } from '../policy/schema.js';
-import { scopeVerdict } from './scope-verdict.js';
+import { type ScopeDecision, scopeVerdict } from './scope-verdict.js';
 import { type Budget, keepHeapDown, withinBudget } from './budget.js';
 import { deniedDigest, denialReason, refuseDenied } from '../policy/deny-digests.js';
 import { selectRequirements } from '../policy/select.js';
@@ -36,6 +36,8 @@ export interface VerifyOptions {
   requestCount: () => number;
   /** Which entry of an index runs (default: containerd's choice for `platform`). */
   selection?: Selection;
+  /** The scope decision for (ref, intended), where the caller made it already (the hook): made once per verification. */
+  scoped?: ScopeDecision;
 }
 
 async function fetchImageManifest(client: RegistryClient, ref: ImageReference, allowTag: boolean): Promise<FetchedManifest> {
@@ -74,8 +76,9 @@ function* oneByOne(found: FoundSignature[], budget: Budget): Generator<PreparedS
 
 /** Decides for one image reference (as the user or the pod spec named it). */
 export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Promise<Verdict> {
-  const decided = scopeVerdict(ref, opts.intended ?? ref, opts.policy);
-  const { image, scope, requirements, reports } = decided;
+  const decided = opts.scoped ?? scopeVerdict(ref, opts.intended ?? ref, opts.policy);
+  const { image, scope, requirements } = decided;
+  const reports = [...decided.reports];
   const verdict = (v: Omit<Verdict, 'image' | 'scope' | 'registryRequests'>): Verdict => ({
     image,
     scope,

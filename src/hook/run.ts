@@ -13,7 +13,7 @@ import { CACHE_DEFAULTS, isFresh, staleAllowFor } from '../cache/verdict-cache.j
 import { type Config, loadConfig } from '../config/load.js';
 import { verdictSubject } from '../engine/subject.js';
 import type { Verdict } from '../engine/types.js';
-import { scopeVerdict } from '../engine/scope-verdict.js';
+import { type ScopeDecision, scopeVerdict } from '../engine/scope-verdict.js';
 import { ExitCode, ReasonCode, SigguardError, oneLine, toSigguardError } from '../errors.js';
 import { loadPolicy } from '../policy/load.js';
 import type { Policy } from '../policy/types.js';
@@ -90,9 +90,9 @@ function toEntry(key: string, v: Verdict, digest: string): CacheEntry {
 }
 
 /** The registry verification: loaded only on a cache miss, so a warm start never evaluates the registry or sigstore code. */
-async function verify(ref: ImageReference, intended: ImageReference, config: Config, policy: Policy, deadlineMs: number, selection: Selection): Promise<Verdict> {
+async function verify(ref: ImageReference, intended: ImageReference, config: Config, policy: Policy, deadlineMs: number, selection: Selection, scoped: ScopeDecision): Promise<Verdict> {
   const { verifyWithConfig } = await import('../engine/session.js');
-  return verifyWithConfig(ref, { config, policy, deadlineMs, allowTagResolution: policy.tagResolution === 'registry', intended, selection });
+  return verifyWithConfig(ref, { config, policy, deadlineMs, allowTagResolution: policy.tagResolution === 'registry', intended, selection, scoped });
 }
 
 function socketProblem(socket: string): string | undefined {
@@ -167,14 +167,15 @@ async function decide(ctx: ContainerContext, containerId: string, policy: Policy
   if (revoked !== undefined) {
     return { decision: 'deny', code: ReasonCode.DIGEST_DENIED, reason: denialReason(revoked), image: formatReference(withDefaultTag(named)), ...(ref.digest ? { digest: ref.digest } : {}) };
   }
-  const { scope, requirements, verdict: byScope } = scopeVerdict(ref, named, policy);
+  const scoped = scopeVerdict(ref, named, policy);
+  const { scope, requirements, verdict: byScope } = scoped;
   // accept or reject by scope alone: no registry, no sigstore code, nothing to cache
   if (byScope) return fromVerdict(byScope);
   const digest = ref.digest;
   const settings = config.cache;
   const store = settings ? new VerdictStore(settings.dir) : undefined;
   if (digest === undefined || settings === undefined || store === undefined || !store.ensureDir()) {
-    return bound(fromVerdict(await verify(ref, named, config, policy, remaining(), selection)));
+    return bound(fromVerdict(await verify(ref, named, config, policy, remaining(), selection, scoped)));
   }
   const key = cacheKey(named, digest, scope, requirements, config.platform);
   const waitingSince = Date.now();
@@ -184,7 +185,7 @@ async function decide(ctx: ContainerContext, containerId: string, policy: Policy
   // The leader stores its verdict before it releases the lock, so a follower never finds the
   // lock gone and the cache still empty.
   const verifyAndStore = async (): Promise<Outcome> => {
-    const verdict = await verify(ref, named, config, policy, remaining(), selection);
+    const verdict = await verify(ref, named, config, policy, remaining(), selection, scoped);
     if (verdict.decision === 'deny') {
       const stale = staleAllowFor(cached, verdict.code, Date.now(), settings);
       if (stale) {
