@@ -4,7 +4,7 @@
  * the referrers API or, where the registry has none, by the referrers tag
  * schema (an index under the tag `sha256-<hex>`).
  */
-import type { Budget } from '../engine/budget.js';
+import type { Budget } from '../registry/budget.js';
 import { Limits, type RegistryClient, type Repository } from '../registry/client.js';
 import { MediaType, descriptorSchema, manifestSchema } from '../registry/oci-schema.js';
 import { artifactProblem, examineInOrder } from './examine.js';

@@ -6,8 +6,8 @@
  * signed image cannot make it unverifiable by their number, and once the
  * budget is spent the artifacts already fetched are still judged.
  */
-import type { Budget } from '../engine/budget.js';
-import { isBudgetError, keepHeapDown } from '../engine/budget.js';
+import type { Budget } from '../registry/budget.js';
+import { isBudgetError, keepHeapDown } from '../registry/budget.js';
 import { ReasonCode, SigguardError } from '../errors.js';
 
 /** Fetches in flight per listing. */

@@ -1,6 +1,6 @@
 /**
  * Wiring a verification from configuration: the registry client under one deadline and one
- * budget (engine/budget.ts), counting its requests. The deadline is an AbortSignal for the
+ * budget (registry/budget.ts), counting its requests. The deadline is an AbortSignal for the
  * network and a time that synchronous work polls (Budget.checkpoint), so it holds on both.
  */
 import type { Config } from '../config/load.js';
@@ -10,7 +10,7 @@ import type { ImageReference } from '../reference/reference.js';
 import { RegistryClient, type RequestRecord } from '../registry/client.js';
 import { CredentialStore } from '../registry/credentials.js';
 import { closeIdleConnections } from '../registry/http.js';
-import { Budget } from './budget.js';
+import { Budget } from '../registry/budget.js';
 import type { ScopeDecision } from './scope-verdict.js';
 import type { Selection } from './select-manifest.js';
 import type { Verdict } from './types.js';

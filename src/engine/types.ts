@@ -63,6 +63,6 @@ export interface Verdict {
   /** The config digest of the manifest that runs (the image id a runtime reports); the hook binds it to the node's. */
   configDigest?: string;
   registryRequests: number;
-  /** What the verification left out: signatures beyond the per-listing cap, what the budget did not reach (engine/budget.ts). */
+  /** What the verification left out: signatures beyond the per-listing cap, what the budget did not reach (registry/budget.ts). */
   notes?: string[];
 }

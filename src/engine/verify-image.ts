@@ -10,7 +10,7 @@ import { ReasonCode, SigguardError, toSigguardError } from '../errors.js';
 import type { Policy, Requirement } from '../policy/types.js';
 import type { SignatureFormat } from '../policy/schema.js';
 import { type ScopeDecision, scopeVerdict } from './scope-verdict.js';
-import { type Budget, keepHeapDown, withinBudget } from './budget.js';
+import { type Budget, keepHeapDown, withinBudget } from '../registry/budget.js';
 import { deniedDigest, denialReason, refuseDenied } from '../policy/deny-digests.js';
 import { selectRequirements } from '../policy/select.js';
 import { type ImageReference, formatReference, withDefaultTag } from '../reference/reference.js';

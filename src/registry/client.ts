@@ -4,8 +4,8 @@
  * Auth: anonymous, Bearer token challenges and Basic.
  */
 import { createHash } from 'node:crypto';
-import type { Budget } from '../engine/budget.js';
-import { budgetExceeded } from '../engine/budget.js';
+import type { Budget } from './budget.js';
+import { budgetExceeded } from './budget.js';
 import { ReasonCode, SigguardError, oneLine } from '../errors.js';
 import { type ImageReference, repositoryName } from '../reference/reference.js';
 import { parseChallenge } from './challenge.js';

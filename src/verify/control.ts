@@ -2,7 +2,7 @@
  * How a caller bounds verification work it cannot interrupt: synchronous
  * parsing and cryptography run between `checkpoint()` calls, which throw
  * SigguardError(DEADLINE_EXCEEDED) once the verification's deadline has passed
- * (engine/budget.ts's Budget.checkpoint is one). Verification code calls it
+ * (registry/budget.ts's Budget.checkpoint is one). Verification code calls it
  * between units of work: per signature, per key, per certificate path tried.
  */
 import { ReasonCode, SigguardError } from '../errors.js';

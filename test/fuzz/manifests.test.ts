@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { discoverBundles } from '../../src/discovery/bundle.js';
 import { discoverLegacy } from '../../src/discovery/legacy.js';
-import { Budget } from '../../src/engine/budget.js';
+import { Budget } from '../../src/registry/budget.js';
 import { SigguardError } from '../../src/errors.js';
 import type { RegistryClient } from '../../src/registry/client.js';
 import * as oci from '../../src/registry/oci-schema.js';

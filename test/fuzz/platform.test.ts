@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Budget } from '../../src/engine/budget.js';
+import { Budget } from '../../src/registry/budget.js';
 import { indexEntries, selectManifest } from '../../src/engine/select-manifest.js';
 import { ReasonCode, SigguardError } from '../../src/errors.js';
 import type { FetchedManifest, RegistryClient } from '../../src/registry/client.js';

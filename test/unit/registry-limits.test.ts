@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { examineInOrder } from '../../src/discovery/examine.js';
-import { Budget, BudgetLimits, withinBudget } from '../../src/engine/budget.js';
+import { Budget, BudgetLimits, withinBudget } from '../../src/registry/budget.js';
 import { ReasonCode, SigguardError, oneLine } from '../../src/errors.js';
 import { resolveEndpoints } from '../../src/registry/hosts.js';
 import { checkUnambiguous } from '../../src/registry/oci-schema.js';
