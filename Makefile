@@ -28,6 +28,11 @@ build: $(STAMP)
 typecheck: $(STAMP)
 	$(NODE) node_modules/typescript/bin/tsc -p .
 
+# src/cri/gen/ from src/cri/proto/*.proto (build/gen-cri.mjs; test/unit/cri-proto.test.ts checks it is current)
+.PHONY: proto
+proto: $(STAMP)
+	$(NODE) build/gen-cri.mjs
+
 # Registry, runtimes, cosign 2 and 3, containerd: installed or fetched by the project itself.
 tools:
 	bash build/tools.sh

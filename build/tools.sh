@@ -13,6 +13,7 @@
 #       .tools/bin/cosign3                       (cosign 3.1.1,   sid)
 #       .tools/containerd-1.7/bin/{containerd,ctr,containerd-shim-runc-v2}
 #       .tools/containerd-2.1/bin/{containerd,ctr,containerd-shim-runc-v2}
+#       .tools/cri-api/api.proto                 (Kubernetes 1.36 CRI, sid; test/unit/cri-proto.test.ts)
 #  c) One summary line per tool with its version.
 #
 # Idempotent; when everything is present it does no network access at all.
@@ -33,8 +34,10 @@ FETCH=(
   "cosign3|cosign|sid|3.1.1|bin/cosign3"
   "containerd17|containerd|trixie|1.7.24|containerd-1.7"
   "containerd21|containerd|sid|2.1.9|containerd-2.1"
+  "criapi|golang-k8s-cri-api-dev|sid|0.36.4|cri-api"
 )
 CONTAINERD_BINS=(containerd ctr containerd-shim-runc-v2)
+CRI_PROTO=usr/share/gocode/src/k8s.io/cri-api/pkg/apis/runtime/v1/api.proto
 
 log()  { printf 'tools.sh: %s\n' "$*" >&2; }
 warn() { printf 'tools.sh: WARNING: %s\n' "$*" >&2; }
@@ -215,7 +218,7 @@ fetch_tool() { # <entry>
   local -a opts
   mapfile -t opts < <(apt_opts "$d")
   local dest="$TOOLS/$pkg-${ver//:/_}"
-  if [[ ! -d "$dest/usr/bin" ]]; then
+  if [[ ! -d "$dest/usr" ]]; then
     local deb
     rm -f "$d/debs/${pkg}_"*.deb
     (cd "$d/debs" && apt-get "${opts[@]}" -qq download "$pkg=$ver" >/dev/null)
@@ -244,6 +247,10 @@ make_links() { # <name> <link> <dest>
         [[ -x "$dest/usr/bin/$b" ]] || die "no usr/bin/$b in $dest"
         ln -sfn "../../${dest#"$TOOLS"/}/usr/bin/$b" "$TOOLS/$link/bin/$b"
       done ;;
+    criapi)
+      mkdir -p "$TOOLS/$link"
+      [[ -f "$dest/$CRI_PROTO" ]] || die "no $CRI_PROTO in $dest"
+      ln -sfn "../${dest#"$TOOLS"/}/$CRI_PROTO" "$TOOLS/$link/api.proto" ;;
   esac
 }
 
@@ -254,6 +261,7 @@ check_links() { # <name> <link> <dest>
     cosign*) [[ -x "$TOOLS/$link" ]] || return 1 ;;
     containerd*)
       for b in "${CONTAINERD_BINS[@]}"; do [[ -x "$TOOLS/$link/bin/$b" ]] || return 1; done ;;
+    criapi) [[ -f "$TOOLS/$link/api.proto" ]] || return 1 ;;
   esac
 }
 

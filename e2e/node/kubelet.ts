@@ -3,12 +3,13 @@
  * a one-container pod, with the arguments kubelet passes (host network, log
  * directory, cgroup parent, the image as `{image: <image id>,
  * user_specified_image: <pod spec string>}`), so the runtime — and an OCI hook
- * inside it — sees what it would see on a real node.
+ * inside it — sees what it would see on a real node. The CRI calls go through
+ * @grpc/grpc-js and CRI's own api.proto (cri-peer.ts), not sigguard's client.
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CriClient, CriError, GrpcStatus, type ContainerConfig, type ContainerStatus, type PodSandboxConfig } from '../../src/cri/client.js';
+import { type ContainerConfig, type ContainerStatus, CriCallError, CriPeer, NOT_FOUND, type PodSandboxConfig } from './cri-peer.js';
 
 export interface KubeletNode {
   socket: string;
@@ -58,14 +59,14 @@ export interface PodRun {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class Kubelet {
-  readonly cri: CriClient;
+  readonly cri: CriPeer;
   private readonly pods: PodRun[] = [];
 
   constructor(
     readonly node: KubeletNode,
     opts: { timeoutMs?: number } = {},
   ) {
-    this.cri = new CriClient(node.socket, { timeoutMs: opts.timeoutMs ?? 30_000 });
+    this.cri = new CriPeer(node.socket, opts.timeoutMs ?? 30_000);
   }
 
   /** Ensures the image (kubelet's EnsureImageExists); returns the image ref kubelet would put in the ImageSpec. */
@@ -74,7 +75,7 @@ export class Kubelet {
       const st = await this.cri.imageStatus({ image });
       if (st.image) return st.image.id;
     }
-    return this.cri.pullImage({ image, userSpecifiedImage: image }, undefined, sandboxConfig);
+    return this.cri.pullImage({ image, userSpecifiedImage: image }, sandboxConfig);
   }
 
   /** PullImage → RunPodSandbox → CreateContainer → StartContainer, the way kubelet calls them. */
@@ -100,7 +101,7 @@ export class Kubelet {
     this.pods.push(run);
     const fail = (stage: Stage, err: unknown): PodRun => {
       run.stage = stage;
-      if (err instanceof CriError) {
+      if (err instanceof CriCallError) {
         run.error = err.grpcMessage;
         run.code = err.codeName;
       } else {
@@ -186,7 +187,7 @@ export class Kubelet {
       try {
         await f();
       } catch (err) {
-        if (err instanceof CriError && err.code === GrpcStatus.NOT_FOUND) return;
+        if (err instanceof CriCallError && err.code === NOT_FOUND) return;
         errors.push(`${what}: ${(err as Error).message}`);
       }
     };

@@ -1,6 +1,6 @@
 /**
  * gRPC unary calls over HTTP/2 on a unix socket, with our own minimal HTTP/2
- * client (h2.ts, hpack.ts) over node:net — not node:http2, which alone costs
+ * client (src/h2/) over node:net — not node:http2, which alone costs
  * the hook 16-25 ms to load on every container start, nor @grpc/grpc-js. One
  * request message out, one response message back, the status in the
  * `grpc-status` / `grpc-message` trailers (or in the headers of a
@@ -8,8 +8,8 @@
  * locally.
  */
 import { connect } from 'node:net';
-import { type H2Failure, H2Connection, type StreamEvents, type StreamHandle } from './h2.js';
-import type { HeaderField } from './hpack.js';
+import { type H2Failure, H2Connection, type StreamEvents, type StreamHandle } from '../h2/connection.js';
+import type { HeaderField } from '../h2/hpack.js';
 
 /** gRPC status codes (grpc/doc/statuscodes.md). */
 export const GrpcStatus = {

@@ -15,9 +15,10 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CriClient, CriError } from '../../src/cri/client.js';
 import { frameMessage, unframeMessage } from '../../src/cri/grpc.js';
-import { Flag, FrameReader, FrameType, H2Connection, H2Failure, H2ProtocolError, encodeFrame, settingsPayload } from '../../src/cri/h2.js';
-import { HpackDecoder, HpackError, encodeHeaderBlock, huffmanDecode, huffmanEncode } from '../../src/cri/hpack.js';
-import { readContainerStatusResponse, readImage } from '../../src/cri/messages.js';
+import { Flag, FrameReader, FrameType, H2Connection, H2Failure, H2ProtocolError, encodeFrame, settingsPayload } from '../../src/h2/connection.js';
+import { HpackDecoder, HpackError, encodeHeaderBlock, huffmanDecode, huffmanEncode } from '../../src/h2/hpack.js';
+import { readMessage } from '../../src/cri/codec.js';
+import { ContainerStatusResponse, Image } from '../../src/cri/gen/sigguard-cri.js';
 import { ProtoMessage, ProtoWriter, ProtobufError } from '../../src/cri/protobuf.js';
 import { TEST_TIMEOUT_MS, bytesNear, counted, countedAsync, expectOnly, params, thrown, thrownAsync } from './fuzz-support.js';
 
@@ -54,9 +55,9 @@ describe('fuzz: CRI decoders', () => {
             expectOnly(
               thrown(() => {
                 const m = ProtoMessage.decode(buf);
-                const r = readContainerStatusResponse(m);
+                const r = readMessage(ContainerStatusResponse, m);
                 if (r.status) expect(typeof r.status.imageRef).toBe('string');
-                readImage(m);
+                readMessage(Image, m);
               }),
               (e) => e instanceof ProtobufError,
               'ProtobufError',
@@ -167,7 +168,7 @@ describe('fuzz: CRI decoders', () => {
     socket.emit('data', serverAnswer(containerStatusResponse()));
     await new Promise((r) => setImmediate(r));
     expect(events).toEqual(['headers', 'trailers', 'end']);
-    expect(readContainerStatusResponse(ProtoMessage.decode(unframeMessage(Buffer.concat(body)))).status?.imageId).toBe(D);
+    expect(readMessage(ContainerStatusResponse, ProtoMessage.decode(unframeMessage(Buffer.concat(body)))).status?.imageId).toBe(D);
     socket.close();
   });
 
@@ -207,7 +208,7 @@ describe('fuzz: CRI decoders', () => {
             if (failure !== undefined) expect(failure).toBeInstanceOf(H2Failure);
             if (events.includes('end')) {
               expectOnly(
-                thrown(() => readContainerStatusResponse(ProtoMessage.decode(unframeMessage(Buffer.concat(body))))),
+                thrown(() => readMessage(ContainerStatusResponse, ProtoMessage.decode(unframeMessage(Buffer.concat(body))))),
                 (e) => e instanceof ProtobufError || (e instanceof Error && /gRPC message|compressed|exactly one message/.test(e.message)),
                 'ProtobufError or an unframing Error',
               );

@@ -1,14 +1,22 @@
 /**
  * A small CRI server on a unix socket that answers ImageStatus as CRI-O does (image id, repo
  * tags, repo digests), for the hook on CRI-O without a CRI-O. Every other call: UNIMPLEMENTED.
+ * @grpc/grpc-js with CRI's own api.proto, not sigguard's CRI code: a bug in sigguard's codec or
+ * transport cannot cancel out.
  */
-import { mkdtempSync } from 'node:fs';
-import http2 from 'node:http2';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { frameMessage, unframeMessage } from '../../src/cri/grpc.js';
-import { encode } from '../../src/cri/messages.js';
-import { ProtoMessage } from '../../src/cri/protobuf.js';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { TOOLS } from './paths.js';
+
+/** CRI's api.proto as Debian ships it (build/tools.sh). */
+const CRI_API_PROTO = join(TOOLS, 'cri-api/api.proto');
+
+interface ImageStatusCall {
+  image: { image: string } | null;
+}
 
 export class FakeCrio {
   /** image asked for → the image id and repo digests CRI-O would answer */
@@ -18,39 +26,33 @@ export class FakeCrio {
 
   private constructor(
     readonly socket: string,
-    private readonly server: http2.Http2Server,
+    private readonly server: grpc.Server,
   ) {}
 
   static async start(): Promise<FakeCrio> {
+    if (!existsSync(CRI_API_PROTO)) throw new Error(`CRI api.proto missing at ${CRI_API_PROTO}: run \`make tools\``);
+    const definition = protoLoader.loadSync(CRI_API_PROTO, { keepCase: false, longs: Number, enums: String, defaults: true });
+    const v1 = (grpc.loadPackageDefinition(definition) as unknown as { runtime: { v1: Record<string, grpc.ServiceClientConstructor> } }).runtime.v1;
     const socket = join(mkdtempSync(join(tmpdir(), 'sigguard-crio-')), 'crio.sock');
-    const server = http2.createServer();
+    const server = new grpc.Server();
     const crio = new FakeCrio(socket, server);
-    server.on('stream', (stream, headers) => {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
-        if (String(headers[':path']) !== '/runtime.v1.ImageService/ImageStatus') {
-          stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '12' }, { endStream: true });
-          return;
-        }
-        const asked = ProtoMessage.decode(unframeMessage(Buffer.concat(chunks))).message(1)?.string(1) ?? '';
+    // only ImageStatus; every other call of the service: UNIMPLEMENTED (grpc-js's answer for a missing handler)
+    server.addService(v1.ImageService!.service, {
+      imageStatus(call: grpc.ServerUnaryCall<ImageStatusCall, unknown>, callback: grpc.sendUnaryData<unknown>) {
+        const asked = call.request.image?.image ?? '';
         crio.asked.push(asked);
         const image = crio.images.get(asked);
-        // ImageStatusResponse { image = 1 (Image { id = 1; repo_tags = 2; repo_digests = 3 }) }; none: no image
-        const body = encode((m) =>
-          m.message(1, image ? (i) => i.string(1, image.id).string(2, `${image.repoDigests[0]!.split('@')[0]}:v1`).strings(3, image.repoDigests) : undefined),
-        );
-        stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
-        stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
-        stream.end(frameMessage(body));
-      });
+        callback(null, image ? { image: { id: image.id, repoTags: [`${image.repoDigests[0]!.split('@')[0]}:v1`], repoDigests: image.repoDigests } } : {});
+      },
     });
-    await new Promise<void>((r) => server.listen(socket, r));
+    await new Promise<void>((resolve, reject) =>
+      server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
+    );
     return crio;
   }
 
   close(): Promise<void> {
-    return new Promise((r) => this.server.close(() => r()));
+    return new Promise((r) => this.server.tryShutdown(() => r()));
   }
 }
 

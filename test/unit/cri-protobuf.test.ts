@@ -1,7 +1,7 @@
 /**
  * The CRI client's protobuf codec against hand-checked bytes (the first
- * vectors are the protobuf encoding guide's own), the CRI messages' field
- * numbers, and gRPC unary calls against an in-process HTTP/2 server on a
+ * vectors are the protobuf encoding guide's own), the generated CRI message
+ * tables (src/cri/gen/) on the wire, and gRPC unary calls against an in-process HTTP/2 server on a
  * unix socket.
  */
 import http2 from 'node:http2';
@@ -10,13 +10,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CriClient, CriError, GrpcStatus } from '../../src/cri/client.js';
-import { decodeGrpcMessage, frameMessage, grpcTimeout, unframeMessage } from '../../src/cri/grpc.js';
-import { encode, readContainerStatusResponse, readImage, writeContainerConfig, writeImageSpec, writePodSandboxConfig } from '../../src/cri/messages.js';
+import { decodeMessage, encodeMessage } from '../../src/cri/codec.js';
+import { ContainerState, ContainerStatusRequest, ContainerStatusResponse, Image, ImageSpec, ImageStatusRequest } from '../../src/cri/gen/sigguard-cri.js';
+import { GrpcUnixClient, decodeGrpcMessage, frameMessage, grpcTimeout, unframeMessage } from '../../src/cri/grpc.js';
 import { ProtoMessage, ProtoWriter } from '../../src/cri/protobuf.js';
 
 const hex = (b: Buffer) => b.toString('hex').replace(/(..)(?!$)/g, '$1 ');
 const bytes = (h: string) => Buffer.from(h.replace(/\s+/g, ''), 'hex');
 const w = () => new ProtoWriter();
+const encode = (build: (w: ProtoWriter) => void): Buffer => {
+  const x = new ProtoWriter();
+  build(x);
+  return x.finish();
+};
 
 describe('ProtoWriter', () => {
   it.each([
@@ -123,79 +129,68 @@ describe('ProtoMessage', () => {
   });
 });
 
-describe('CRI messages (api.proto field numbers)', () => {
-  it('ImageSpec {image = 1, user_specified_image = 18}', () => {
-    expect(hex(encode((m) => writeImageSpec(m, { image: 'x', userSpecifiedImage: 'y' })))).toBe('0a 01 78 92 01 01 79');
+describe('CRI messages (generated tables, api.proto field numbers)', () => {
+  it('ImageSpec {image = 1, annotations = 2, user_specified_image = 18, runtime_handler = 19}', () => {
+    expect(hex(encodeMessage(ImageSpec, { image: 'x', userSpecifiedImage: 'y' }))).toBe('0a 01 78 92 01 01 79');
+    expect(hex(encodeMessage(ImageSpec, { image: 'x', annotations: { a: 'b' }, runtimeHandler: 'r' }))).toBe('0a 01 78 12 06 0a 01 61 12 01 62 9a 01 01 72');
   });
 
-  it('ContainerConfig: metadata = 1, image = 2, linux = 15 > security_context = 2 > namespace_options = 3 > network = 1', () => {
-    const b = encode((m) =>
-      writeContainerConfig(m, {
-        metadata: { name: 'a' },
-        image: { image: 'i', userSpecifiedImage: 'u' },
-        linux: { securityContext: { namespaceOptions: { network: 'NODE' } } },
-      }),
-    );
-    expect(hex(b)).toBe('0a 03 0a 01 61 12 07 0a 01 69 92 01 01 75 7a 06 12 04 1a 02 08 02');
-  });
-
-  it('ContainerConfig: command = 3, args = 4, envs = 6, labels = 9, annotations = 10, log_path = 11', () => {
-    const b = encode((m) =>
-      writeContainerConfig(m, {
-        metadata: { name: 'a' },
-        image: { image: 'i' },
-        command: ['c'],
-        args: ['d'],
-        envs: [{ key: 'K', value: 'V' }],
-        labels: { l: '1' },
-        annotations: { n: '2' },
-        logPath: 'p',
-      }),
-    );
-    expect(hex(b)).toBe(
-      '0a 03 0a 01 61 12 03 0a 01 69 1a 01 63 22 01 64 32 06 0a 01 4b 12 01 56 4a 06 0a 01 6c 12 01 31 52 06 0a 01 6e 12 01 32 5a 01 70',
-    );
-  });
-
-  it('PodSandboxConfig: metadata {name 1, uid 2, namespace 3}, log_directory = 3, linux = 8 {cgroup_parent 1, security_context 2 {namespace_options 1}}', () => {
-    const b = encode((m) =>
-      writePodSandboxConfig(m, {
-        metadata: { name: 'p', uid: 'u', namespace: 'n' },
-        logDirectory: '/l',
-        linux: { cgroupParent: '/c', securityContext: { namespaceOptions: { network: 'NODE' } } },
-      }),
-    );
-    expect(hex(b)).toBe('0a 09 0a 01 70 12 01 75 1a 01 6e 1a 02 2f 6c 42 0a 0a 02 2f 63 12 04 0a 02 08 02');
+  it('requests: proto3 defaults left out, a set nested message written even when empty', () => {
+    expect(hex(encodeMessage(ContainerStatusRequest, { containerId: 'c1', verbose: true }))).toBe('0a 02 63 31 10 01');
+    expect(hex(encodeMessage(ContainerStatusRequest, { containerId: '', verbose: false }))).toBe('');
+    expect(hex(encodeMessage(ImageStatusRequest, { image: {} }))).toBe('0a 00');
+    expect(hex(encodeMessage(ImageStatusRequest, {}))).toBe('');
   });
 
   it('ContainerStatusResponse {status = 1 {id 1, state 3, exit_code 7, image 8, image_ref 9, annotations 13}, info = 2}', () => {
     const status = '0a 02 63 31 18 02 38 ff ff ff ff ff ff ff ff ff 01 42 05 0a 03 69 6d 67 4a 03 72 65 66 6a 06 0a 01 6b 12 01 76';
     expect(bytes(status).length).toBe(0x25);
-    const res = readContainerStatusResponse(ProtoMessage.decode(bytes(`0a 25 ${status} 12 0a 0a 04 69 6e 66 6f 12 02 7b 7d`)));
+    const res = decodeMessage(ContainerStatusResponse, bytes(`0a 25 ${status} 12 0a 0a 04 69 6e 66 6f 12 02 7b 7d`));
     expect(res.info).toEqual({ info: '{}' });
     expect(res.status).toMatchObject({
       id: 'c1',
-      state: 'CONTAINER_EXITED',
+      state: ContainerState.CONTAINER_EXITED,
       exitCode: -1,
-      image: { image: 'img' },
+      image: { image: 'img', userSpecifiedImage: '', annotations: {} },
       imageRef: 'ref',
+      imageId: '',
       annotations: { k: 'v' },
       labels: {},
       reason: '',
+      metadata: undefined,
     });
   });
 
-  it('ContainerStatus timestamps: ns on the wire, ms in the object', () => {
-    const b = encode((m) => m.string(1, 'c').int(4, 1_700_000_000_123_456_789n).int(5, 1_700_000_000_200_000_000n));
-    const res = readContainerStatusResponse(ProtoMessage.decode(encode((m) => m.bytes(1, b))));
-    expect(res.status?.createdAt).toBe(1_700_000_000_123);
-    expect(res.status?.startedAt).toBe(1_700_000_000_200);
-    expect(res.status?.finishedAt).toBe(0);
+  it('ContainerStatus: image_id = 17, metadata = 2 {name 1, attempt 2}, timestamps as int64 ns', () => {
+    const b = encode((m) =>
+      m
+        .string(1, 'c')
+        .message(2, (x) => x.string(1, 'app').int(2, 3))
+        .int(4, 1_700_000_000_123_456_789n)
+        .int(5, -1)
+        .string(17, 'sha256:ab'),
+    );
+    const res = decodeMessage(ContainerStatusResponse, encode((m) => m.bytes(1, b)));
+    expect(res.status?.metadata).toEqual({ name: 'app', attempt: 3 });
+    expect(res.status?.createdAt).toBe(1_700_000_000_123_456_789n);
+    expect(res.status?.startedAt).toBe(-1n);
+    expect(res.status?.finishedAt).toBe(0n);
+    expect(res.status?.imageId).toBe('sha256:ab');
   });
 
-  it('Image {id 1, repo_tags 2, repo_digests 3, size 4}', () => {
-    const img = readImage(ProtoMessage.decode(bytes('0a 03 73 3a 31 12 03 61 3a 31 12 03 62 3a 32 1a 03 61 40 64 20 ac 02')));
-    expect(img).toMatchObject({ id: 's:1', repoTags: ['a:1', 'b:2'], repoDigests: ['a@d'], size: 300, pinned: false });
+  it('an unknown enum value is kept as its number (proto3 open enums)', () => {
+    const res = decodeMessage(ContainerStatusResponse, encode((m) => m.message(1, (s) => s.int(3, 7))));
+    expect(res.status?.state).toBe(7);
+  });
+
+  it('Image {id 1, repo_tags 2, repo_digests 3, size 4}; the fields not declared (uid = 5) are skipped', () => {
+    const img = decodeMessage(Image, bytes('0a 03 73 3a 31 12 03 61 3a 31 12 03 62 3a 32 1a 03 61 40 64 20 ac 02 2a 02 08 01'));
+    expect(img).toEqual({ id: 's:1', repoTags: ['a:1', 'b:2'], repoDigests: ['a@d'], size: 300n, username: '', spec: undefined, pinned: false });
+  });
+
+  it('a field of the wrong wire type is an error, not a default', () => {
+    expect(() => decodeMessage(Image, bytes('08 01'))).toThrow(/expected a length-delimited value/);
+    expect(() => decodeMessage(Image, bytes('20 80 80 80 80 80 80 80 80 80 80 01'))).toThrow(/longer than 10 bytes/);
   });
 });
 
@@ -279,7 +274,7 @@ describe('gRPC unary calls over a unix socket', () => {
     try {
       expect(await cri.version()).toEqual({ version: '0.1.0', runtimeName: 'fake', runtimeVersion: '9.9', runtimeApiVersion: 'v1' });
       const res = await cri.containerStatus('c1', true);
-      expect(res.status).toMatchObject({ id: 'c1', state: 'CONTAINER_RUNNING', image: { image: 'img' }, imageRef: 'img@sha256:x' });
+      expect(res.status).toMatchObject({ id: 'c1', state: ContainerState.CONTAINER_RUNNING, image: { image: 'img' }, imageRef: 'img@sha256:x' });
       expect(res.info).toEqual({ info: '{"pid":1}' });
       const last = seen.at(-1)!;
       expect(last.path).toBe('/runtime.v1.RuntimeService/ContainerStatus');
@@ -302,23 +297,23 @@ describe('gRPC unary calls over a unix socket', () => {
   });
 
   it('an error in the trailers, percent-decoded', async () => {
-    const cri = new CriClient(socket);
-    const err = await cri.startContainer('c1').catch((e: unknown) => e);
+    const cri = new GrpcUnixClient(socket);
+    const err = await cri.call('/runtime.v1.RuntimeService/StartContainer', Buffer.alloc(0)).catch((e: unknown) => e);
     cri.close();
     expect(err).toMatchObject({ code: GrpcStatus.UNKNOWN, grpcMessage: 'hook: sigguard: denied x [NO_SIGNATURE]' });
   });
 
   it('an HTTP error without a gRPC status', async () => {
-    const cri = new CriClient(socket);
-    const err = await cri.removeContainer('c1').catch((e: unknown) => e);
+    const cri = new GrpcUnixClient(socket);
+    const err = await cri.call('/runtime.v1.RuntimeService/RemoveContainer', Buffer.alloc(0)).catch((e: unknown) => e);
     cri.close();
     expect(err).toMatchObject({ code: GrpcStatus.UNIMPLEMENTED, grpcMessage: 'HTTP status 404 without a gRPC status' });
   });
 
   it('the deadline', async () => {
-    const cri = new CriClient(socket);
+    const cri = new GrpcUnixClient(socket);
     const t0 = Date.now();
-    const err = await cri.stopContainer('c1', 0, { timeoutMs: 200 }).catch((e: unknown) => e);
+    const err = await cri.call('/runtime.v1.RuntimeService/StopContainer', Buffer.alloc(0), { timeoutMs: 200 }).catch((e: unknown) => e);
     cri.close();
     expect(err).toMatchObject({ code: GrpcStatus.DEADLINE_EXCEEDED });
     expect((err as Error).message).toContain(`no answer from ${socket} within 200 ms`);
@@ -326,10 +321,10 @@ describe('gRPC unary calls over a unix socket', () => {
   });
 
   it('cancelling through an AbortSignal', async () => {
-    const cri = new CriClient(socket);
+    const cri = new GrpcUnixClient(socket);
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 50);
-    const err = await cri.stopContainer('c1', 0, { signal: ac.signal }).catch((e: unknown) => e);
+    const err = await cri.call('/runtime.v1.RuntimeService/StopContainer', Buffer.alloc(0), { signal: ac.signal }).catch((e: unknown) => e);
     cri.close();
     expect(err).toMatchObject({ code: GrpcStatus.CANCELLED });
   });

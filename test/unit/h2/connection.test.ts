@@ -1,5 +1,5 @@
 /**
- * The CRI client's own HTTP/2 (src/cri/h2.ts) under GrpcUnixClient: the frame
+ * The CRI client's own HTTP/2 (src/h2/connection.ts) under GrpcUnixClient: the frame
  * codec, then calls against a scripted server on a unix socket that speaks
  * frames directly — what the client sends (preface, SETTINGS, windows, the
  * request), what it must accept (padding, priority, CONTINUATION, Huffman and
@@ -14,8 +14,8 @@ import { type Server, type Socket, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CriError, GrpcStatus } from '../../src/cri/client.js';
-import { GrpcUnixClient, frameMessage, unframeMessage } from '../../src/cri/grpc.js';
+import { CriError, GrpcStatus } from '../../../src/cri/client.js';
+import { GrpcUnixClient, frameMessage, unframeMessage } from '../../../src/cri/grpc.js';
 import {
   DEFAULT_WINDOW,
   Flag,
@@ -29,8 +29,8 @@ import {
   Setting,
   encodeFrame,
   settingsPayload,
-} from '../../src/cri/h2.js';
-import { type HeaderField, HpackDecoder, encodeHeaderBlock, encodeInteger, huffmanEncode } from '../../src/cri/hpack.js';
+} from '../../../src/h2/connection.js';
+import { type HeaderField, HpackDecoder, encodeHeaderBlock, encodeInteger, huffmanEncode } from '../../../src/h2/hpack.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sigguard-h2-'));
 let socketN = 0;

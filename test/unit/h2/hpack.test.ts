@@ -16,7 +16,7 @@ import {
   encodeInteger,
   huffmanDecode,
   huffmanEncode,
-} from '../../src/cri/hpack.js';
+} from '../../../src/h2/hpack.js';
 
 const bytes = (h: string) => Buffer.from(h.replace(/\s+/g, ''), 'hex');
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
