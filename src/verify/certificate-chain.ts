@@ -17,9 +17,11 @@ import type { VerifyBundleInput } from './verifier-types.js';
 
 /** Which check a path refusal (x509-path.ts's message) is about. */
 export function pathRefusalDetail(message: string): VerifyDetail {
-  if (/gave up after|certificates, more than|among the first \d+ tried/.test(message)) return VerifyDetail.LIMITS;
+  if (/gave up after|certificates, more than|among the first \d+ tried|too many comparisons|no trusted root within/.test(message)) return VerifyDetail.LIMITS;
   if (/not valid or expired/.test(message)) return VerifyDetail.CERT_EXPIRED;
-  if (/name constraint|extended key usage|basic constraints|keyCertSign|path length constraint|not a CA certificate/.test(message)) return VerifyDetail.CERT_CONSTRAINTS;
+  if (/name constraint|IP address SAN|extended key usage|basic constraints|keyCertSign|path length constraint|not a CA certificate|unhandled critical extension/.test(message)) {
+    return VerifyDetail.CERT_CONSTRAINTS;
+  }
   return VerifyDetail.CERT_CHAIN;
 }
 

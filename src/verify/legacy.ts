@@ -176,6 +176,8 @@ export interface LegacyBundles {
   certificateBundle: unknown;
   /** Why the certificate, Rekor or timestamp annotations cannot be used, if they cannot. */
   problem: string | undefined;
+  /** The first problem's detail code. */
+  problemDetail: VerifyDetail | undefined;
 }
 
 /**
@@ -189,12 +191,14 @@ export function legacyBundles(sig: LegacySignature): LegacyBundles {
   const tlogEntries: unknown[] = [];
   const rfc3161Timestamps: unknown[] = [];
   const problems: string[] = [];
+  let problemDetail: VerifyDetail | undefined;
   const attempt = (fn: () => void) => {
     try {
       fn();
     } catch (err) {
-      if (err instanceof MalformedSignature) problems.push(err.message);
-      else throw err;
+      if (!(err instanceof MalformedSignature)) throw err;
+      problems.push(err.message);
+      problemDetail ??= err.detail;
     }
   };
   attempt(() => {
@@ -233,6 +237,7 @@ export function legacyBundles(sig: LegacySignature): LegacyBundles {
     keyBundle: { ...base, verificationMaterial: { publicKey: { hint: '' }, tlogEntries, timestampVerificationData: { rfc3161Timestamps: [] } } },
     certificateBundle: chain === undefined ? undefined : { ...base, verificationMaterial: { x509CertificateChain: { certificates: chain.map((rawBytes) => ({ rawBytes })) }, ...vm } },
     problem,
+    problemDetail,
   };
 }
 

@@ -145,6 +145,13 @@ describe('mappings', () => {
       ['path length constraint of "CN=x" (pathlen 0) exceeded: 1 intermediates below it', 'CERT_CONSTRAINTS'],
       ['certificate path search gave up after 64 signature checks', 'LIMITS'],
       ['certificate chain holds 40 certificates, more than 32', 'LIMITS'],
+      ['no trusted root within 8 certificates', 'LIMITS'],
+      ['name constraints of "CN=sub" take too many comparisons', 'LIMITS'],
+      ['no valid certificate path among the first 16 tried: certificate "CN=x" is not valid or expired at …', 'LIMITS'],
+      ['certificate "CN=leaf" has an unhandled critical extension 1.2.3.4.5', 'CERT_CONSTRAINTS'],
+      ['DNS name "a.example" is excluded by the name constraint "a.example" of "CN=sub"', 'CERT_CONSTRAINTS'],
+      ['"CN=sub" may not sign certificates (key usage without keyCertSign)', 'CERT_CONSTRAINTS'],
+      ['path validation failed: unknown reason', 'CERT_CHAIN'],
       ['no path from "CN=leaf" issued by "CN=elsewhere" to a trusted root', 'CERT_CHAIN'],
       ['no trusted certificate authority is valid at 2020-01-01T00:00:00.000Z', 'CERT_CHAIN'],
     ];

@@ -200,6 +200,7 @@ describe('basic constraints, key usage, path length, validity', () => {
     const r = await judgePki(f.leaf('not-ca-leaf', notCA, 'dev@example.com'), [notCA], 'dev@example.com');
     expect(r.code).toBe('UNTRUSTED_SIGNER');
     expect(r.reason).toMatch(/not-ca" is not a CA certificate/);
+    expect(r.detailCode).toBe('CERT_CONSTRAINTS');
   });
 
   it('an intermediate without basic constraints is refused', async () => {
@@ -227,6 +228,7 @@ describe('basic constraints, key usage, path length, validity', () => {
     const r = await judgePki(f.leaf('pathlen-leaf', below, 'dev@example.com'), [below, p0], 'dev@example.com');
     expect(r.code).toBe('UNTRUSTED_SIGNER');
     expect(r.reason).toMatch(/path length constraint of "O=sigguard-test, CN=pathlen0" \(pathlen 0\) exceeded: 1 intermediates below it/);
+    expect(r.detailCode).toBe('CERT_CONSTRAINTS');
     const ok = await judgePki(f.leaf('pathlen-ok-leaf', p0, 'dev@example.com'), [p0], 'dev@example.com');
     expect(ok.satisfied, ok.reason).toBe(true);
   });
@@ -277,6 +279,7 @@ describe('path building stays bounded', () => {
     const r = await judgePki(selfLeaf, [], 'dev@example.com');
     expect(r.code).toBe('UNTRUSTED_SIGNER');
     expect(r.reason).toMatch(/includes a root certificate/);
+    expect(r.detailCode).toBe('CERT_CHAIN');
     await expect(validatePath({ leaf: selfLeaf.der, untrusted: [], authorities: [authority(root)], times: [new Date()] })).rejects.toThrow(/no path from "CN=self leaf"/);
   });
 
@@ -300,6 +303,7 @@ describe('path building stays bounded', () => {
     const r = await judgePki(far, [...chain].reverse(), 'dev@example.com');
     expect(r.code).toBe('UNTRUSTED_SIGNER');
     expect(r.reason).toMatch(new RegExp(`no trusted root within ${PATH_LIMITS.pathLength} certificates`));
+    expect(r.detailCode).toBe('LIMITS');
     const near = f.leaf('long-leaf-ok', chain[5]!, 'dev@example.com');
     const ok = await judgePki(near, chain.slice(0, 6).reverse(), 'dev@example.com');
     expect(ok.satisfied, ok.reason).toBe(true);
@@ -311,6 +315,7 @@ describe('path building stays bounded', () => {
     const r = await judgePki(leaf, Array.from({ length: 40 }, () => sub), 'dev@example.com');
     expect(r.code).toBe('UNTRUSTED_SIGNER');
     expect(r.reason).toMatch(/chain annotation holds more than 32 certificates/);
+    expect(r.detailCode).toBe('LIMITS');
   });
 });
 
