@@ -167,3 +167,26 @@ describe('mappings', () => {
 it('every detail code is produced by a real bundle above (a new code needs its case)', () => {
   expect([...produced].sort()).toEqual(Object.values(VerifyDetail).sort());
 });
+
+describe('check --explain', () => {
+  it('shows the detail code beside a refused requirement and signature', async () => {
+    const { explainText } = await import('../../src/cli/check.js');
+    const text = explainText(
+      {
+        image: 'registry.example/app:v1',
+        digest: `sha256:${'a'.repeat(64)}`,
+        decision: 'deny',
+        code: 'UNTRUSTED_SIGNER',
+        reason: 'no signature verifies',
+        detailCode: 'CERT_CHAIN',
+        scope: '',
+        requirements: [{ type: 'sigstoreSigned', satisfied: false, code: 'UNTRUSTED_SIGNER', reason: 'no signature verifies', detailCode: 'CERT_CHAIN' }],
+        signatures: [{ format: 'legacy', subject: `sha256:${'a'.repeat(64)}`, source: 'tag', status: 'untrusted', detail: 'certificate chain not trusted', detailCode: 'CERT_CHAIN' }],
+        registryRequests: 0,
+      },
+      [],
+    );
+    expect(text).toMatch(/NOT satisfied \[UNTRUSTED_SIGNER CERT_CHAIN\]: no signature verifies/);
+    expect(text).toMatch(/untrusted \[CERT_CHAIN\]: certificate chain not trusted/);
+  });
+});
