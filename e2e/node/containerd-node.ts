@@ -18,7 +18,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { CriClient } from '../../src/cri/client.js';
+import { CriPeer } from './cri-peer.js';
 import { ROOT } from '../../test/support/paths.js';
 import { Pusher } from '../../test/support/push.js';
 
@@ -315,27 +315,26 @@ export async function launch(n: ContainerdNode, timeoutMs = 20_000): Promise<voi
   closeSync(out);
   n.process = child;
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  const cri = new CriClient(n.socket, { timeoutMs: 1000 });
   const deadline = Date.now() + timeoutMs;
-  try {
-    while (Date.now() < deadline) {
-      if (child.exitCode !== null || child.signalCode !== null) {
-        throw new Error(`containerd ${n.version} exited (${child.exitCode ?? child.signalCode}): ${tail(n.log)}`);
-      }
-      if (existsSync(n.socket)) {
-        try {
-          await cri.version();
-          return;
-        } catch {
-          /* not serving yet */
-        }
-      }
-      await Promise.race([sleep(50), exited]);
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`containerd ${n.version} exited (${child.exitCode ?? child.signalCode}): ${tail(n.log)}`);
     }
-    throw new Error(`containerd ${n.version} did not answer on ${n.socket} within ${timeoutMs} ms: ${tail(n.log)}`);
-  } finally {
-    cri.close();
+    if (existsSync(n.socket)) {
+      // a fresh client per try: grpc-js backs off a connection that failed
+      const cri = new CriPeer(n.socket, 1000);
+      try {
+        await cri.version();
+        return;
+      } catch {
+        /* not serving yet */
+      } finally {
+        cri.close();
+      }
+    }
+    await Promise.race([sleep(50), exited]);
   }
+  throw new Error(`containerd ${n.version} did not answer on ${n.socket} within ${timeoutMs} ms: ${tail(n.log)}`);
 }
 
 export async function startNode(opts: NodeOptions): Promise<ContainerdNode> {

@@ -24,18 +24,18 @@ interface RuntimeV1 {
   ImageService: grpc.ServiceClientConstructor;
 }
 
-let loaded: { pkg: RuntimeV1; definition: protoLoader.PackageDefinition } | undefined;
+const loaded = new Map<string, RuntimeV1>();
 
-/** The runtime.v1 package loaded from CRI's api.proto (once per process). */
-export function criPackage(): { pkg: RuntimeV1; definition: protoLoader.PackageDefinition } {
-  if (loaded) return loaded;
-  if (!existsSync(CRI_API_PROTO)) {
-    throw new Error(`CRI api.proto missing at ${CRI_API_PROTO}: run \`make tools\` (build/tools.sh fetches golang-k8s-cri-api-dev)`);
+/** The runtime.v1 package loaded from CRI's api.proto (once per process and file). */
+export function criPackage(protoPath = CRI_API_PROTO): RuntimeV1 {
+  const done = loaded.get(protoPath);
+  if (done) return done;
+  if (!existsSync(protoPath)) {
+    throw new Error(`CRI api.proto missing at ${protoPath}: run \`make tools\` (build/tools.sh fetches golang-k8s-cri-api-dev)`);
   }
-  const definition = protoLoader.loadSync(CRI_API_PROTO, LOADER_OPTIONS);
-  const root = grpc.loadPackageDefinition(definition) as unknown as { runtime: { v1: RuntimeV1 } };
-  loaded = { pkg: root.runtime.v1, definition };
-  return loaded;
+  const root = grpc.loadPackageDefinition(protoLoader.loadSync(protoPath, LOADER_OPTIONS)) as unknown as { runtime: { v1: RuntimeV1 } };
+  loaded.set(protoPath, root.runtime.v1);
+  return root.runtime.v1;
 }
 
 /** A failed call: the gRPC status and the server's message as sent. */
@@ -111,7 +111,8 @@ export interface ContainerConfig {
   command?: string[];
   args?: string[];
   workingDir?: string;
-  envs?: Array<{ key: string; value: string }>;
+  /** KeyValue.value is bytes in Kubernetes 1.36's api.proto (older ones said string: the same on the wire). */
+  envs?: Array<{ key: string; value: Uint8Array }>;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
   logPath?: string;
@@ -128,10 +129,13 @@ export class CriPeer {
   constructor(
     readonly socketPath: string,
     private readonly timeoutMs = 30_000,
+    protoPath = CRI_API_PROTO,
   ) {
-    const { pkg } = criPackage();
+    const pkg = criPackage(protoPath);
     const creds = grpc.credentials.createInsecure();
-    this.runtime = new pkg.RuntimeService(`unix://${socketPath}`, creds);
+    // a connection of its own (no process-wide subchannel pool): a node restarted on the same
+    // socket path, or a socket not serving yet, does not leave this client in another's back-off
+    this.runtime = new pkg.RuntimeService(`unix://${socketPath}`, creds, { 'grpc.use_local_subchannel_pool': 1 });
     this.images = new pkg.ImageService(`unix://${socketPath}`, creds, { channelOverride: this.runtime.getChannel() });
   }
 

@@ -125,7 +125,7 @@ export class Kubelet {
       image: { image: run.imageRef, userSpecifiedImage: spec.image },
       ...(spec.command ? { command: spec.command } : {}),
       ...(spec.args ? { args: spec.args } : {}),
-      envs: [{ key: 'KUBERNETES_SERVICE_HOST', value: '127.0.0.1' }],
+      envs: [{ key: 'KUBERNETES_SERVICE_HOST', value: Buffer.from('127.0.0.1') }],
       labels: { ...labels, 'io.kubernetes.container.name': container },
       annotations: {
         'io.kubernetes.container.hash': '0',

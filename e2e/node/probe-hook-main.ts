@@ -5,15 +5,17 @@
  * always exits 0. It tells sigguard's authors exactly what a hook can learn
  * about a container at that moment. Bundled by probe-hook.ts.
  *
- *   node probe-hook.cjs <cri-socket> <outDir>   (OCI state on stdin)
+ * The CRI call goes through @grpc/grpc-js and CRI's api.proto (cri-peer.ts), not sigguard's client.
+ *
+ *   node probe-hook.cjs <cri-socket> <outDir> <api.proto>   (OCI state on stdin)
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CriClient } from '../../src/cri/client.js';
+import { CriPeer } from './cri-peer.js';
 
 async function main(): Promise<void> {
-  const [socket, outDir] = process.argv.slice(2);
-  if (!socket || !outDir) throw new Error('usage: probe-hook <cri-socket> <outDir>');
+  const [socket, outDir, protoPath] = process.argv.slice(2);
+  if (!socket || !outDir || !protoPath) throw new Error('usage: probe-hook <cri-socket> <outDir> <api.proto>');
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   const state = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { id: string; bundle: string; status: string; annotations?: Record<string, string> };
@@ -26,7 +28,7 @@ async function main(): Promise<void> {
     }
   }
   const record: Record<string, unknown> = { id: state.id, ociStatus: state.status, annotations };
-  const cri = new CriClient(socket, { timeoutMs: 3000 });
+  const cri = new CriPeer(socket, 3000, protoPath);
   const t0 = performance.now();
   try {
     const res = await cri.containerStatus(state.id, true);

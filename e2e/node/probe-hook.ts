@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { build } from 'esbuild';
 import { ROOT } from '../../test/support/paths.js';
 import type { ContainerdNode, OciHook } from './containerd-node.js';
+import { CRI_API_PROTO } from './cri-peer.js';
 
 export const PINNED_NODE = join(ROOT, `node_modules/node-linux-${process.arch === 'arm64' ? 'arm64' : 'x64'}/bin/node`);
 
@@ -25,5 +26,5 @@ export async function probeHook(node: ContainerdNode): Promise<{ hook: OciHook; 
     target: 'node24',
     logLevel: 'warning',
   });
-  return { hook: { path: PINNED_NODE, args: ['node', outfile, node.socket, outDir], timeout: 10 }, outDir };
+  return { hook: { path: PINNED_NODE, args: ['node', outfile, node.socket, outDir, CRI_API_PROTO], timeout: 10 }, outDir };
 }
