@@ -89,6 +89,18 @@ export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Pro
   // revoked content is refused whatever the scope says, insecureAcceptAnything included
   const revoked = deniedDigest(opts.policy.denyDigests, [ref.digest, opts.intended?.digest]);
   if (revoked !== undefined) return verdict({ digest: ref.digest, decision: 'deny', code: ReasonCode.DIGEST_DENIED, reason: denialReason(revoked), requirements: reports, signatures: [] });
+  if (decided.verdict?.decision === 'allow' && opts.policy.denyDigests.size > 0 && (ref.digest !== undefined || opts.allowTagResolution)) {
+    // accepted by scope, but revocations apply whatever the scope: the digests behind the name
+    // (the tag's, the platform manifest's) are looked up, and an error refuses as anywhere else
+    try {
+      const manifest = await fetchImageManifest(opts.client, ref, opts.allowTagResolution);
+      const selected = await selectManifest(opts.client, ref, manifest, isIndexMediaType(manifest.mediaType, manifest.json), opts.selection ?? { kind: 'containerd', platform: opts.platform });
+      refuseDenied(opts.policy.denyDigests, [manifest.digest, ...selected.nested, selected.platformDigest]);
+    } catch (err) {
+      const e = toSigguardError(err);
+      return verdict({ digest: ref.digest, decision: 'deny', code: e.code, reason: e.message, requirements: reports, signatures: [] });
+    }
+  }
   if (decided.verdict) return { ...decided.verdict, registryRequests: opts.requestCount() };
   const sigReqs = requirements.filter((r): r is Extract<Requirement, { type: 'sigstoreSigned' }> => r.type === 'sigstoreSigned');
 
