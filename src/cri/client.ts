@@ -1,10 +1,10 @@
 /**
  * A minimal CRI v1 client (runtime.v1.RuntimeService and ImageService) over a
- * unix socket: the calls the hook makes to ask containerd or CRI-O about a
- * container and its image. Built-in modules only; the messages are generated
+ * unix socket: the two calls the hook makes to ask containerd or CRI-O about a
+ * container (ContainerStatus) and its image (ImageStatus). Built-in modules only; the messages are generated
  * from src/cri/proto/sigguard-cri.proto (src/cri/gen/, `make proto`).
  *
- *   const cri = new CriClient('/run/containerd/containerd.sock', { timeoutMs: 2000 });
+ *   const cri = new CriClient('/run/containerd/containerd.sock', { signal: deadline.signal });
  *   const { status } = await cri.containerStatus(id);
  *   cri.close();
  *
@@ -18,12 +18,12 @@ import {
   type ImageSpec,
   ImageService,
   RuntimeService,
-  type VersionResponse,
 } from './gen/sigguard-cri.js';
 import { type CallOptions, CriError, GrpcStatus, type GrpcClientOptions, GrpcUnixClient } from './grpc.js';
+import { msLeft } from '../deadline.js';
 
 export { CriError, GrpcStatus, type CallOptions, type GrpcClientOptions } from './grpc.js';
-export type { ContainerStatus, ContainerStatusResponse, Image, ImageSpec, VersionResponse } from './gen/sigguard-cri.js';
+export type { ContainerStatus, ContainerStatusResponse, Image, ImageSpec } from './gen/sigguard-cri.js';
 export { ContainerState } from './gen/sigguard-cri.js';
 
 export interface ImageStatusResult {
@@ -32,19 +32,37 @@ export interface ImageStatusResult {
   info: Record<string, string>;
 }
 
+export interface CriClientOptions extends GrpcClientOptions {
+  /**
+   * The command's deadline (src/deadline.ts): it cancels every call, and what is left of it
+   * is each call's grpc-timeout. Without it, calls get the transport's timeoutMs.
+   */
+  signal?: AbortSignal;
+}
+
 export class CriClient {
   private readonly grpc: GrpcUnixClient;
+  private readonly signal: AbortSignal | undefined;
 
   constructor(
     readonly socketPath: string,
-    opts: GrpcClientOptions = {},
+    opts: CriClientOptions = {},
   ) {
     this.grpc = new GrpcUnixClient(socketPath, opts);
+    this.signal = opts.signal;
+  }
+
+  /** A call's options under the client's deadline, unless the call brings its own. */
+  private underDeadline(opts: CallOptions | undefined): CallOptions | undefined {
+    const signal = this.signal;
+    if (signal === undefined) return opts;
+    const left = msLeft(signal);
+    return { signal, ...(left === undefined ? {} : { timeoutMs: left }), ...opts };
   }
 
   /** One call; a malformed answer becomes a CriError (INTERNAL) too. */
   private async unary<I extends object, O extends object>(method: MethodInfo<I, O>, request: Init<I>, opts?: CallOptions): Promise<O> {
-    const body = await this.grpc.call(method.path, encodeMessage(method.input, request), opts);
+    const body = await this.grpc.call(method.path, encodeMessage(method.input, request), this.underDeadline(opts));
     try {
       return decodeMessage(method.output, body);
     } catch (err) {
@@ -55,10 +73,6 @@ export class CriClient {
   /** Closes the connection. */
   close(): void {
     this.grpc.close();
-  }
-
-  async version(opts?: CallOptions): Promise<VersionResponse> {
-    return this.unary(RuntimeService.Version, { version: 'v1' }, opts);
   }
 
   async containerStatus(containerId: string, verbose = false, opts?: CallOptions): Promise<ContainerStatusResponse> {

@@ -236,10 +236,13 @@ describe('gRPC unary calls over a unix socket', () => {
         seen.push({ path, headers, body });
         const req = ProtoMessage.decode(unframeMessage(body));
         const id = req.string(1);
-        if (path.endsWith('/Version')) {
+        if (path.endsWith('/ImageStatus')) {
+          // ImageStatusResponse { image = 1 { id = 1; repo_digests = 3; uid = 5 (not declared by sigguard) } }, or none
+          const asked = req.message(1)?.string(1);
+          const image = encode((m) => m.string(1, 'sha256:i').strings(3, ['r@sha256:d']).message(5, (u) => u.int(1, 7)));
           stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
           stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
-          stream.end(frameMessage(encode((m) => m.string(1, '0.1.0').string(2, 'fake').string(3, '9.9').string(4, 'v1'))));
+          stream.end(frameMessage(asked === 'sha256:i' ? encode((m) => m.bytes(1, image)) : encode((m) => m.message(1, () => {}))));
         } else if (path.endsWith('/ContainerStatus') && id === 'c1') {
           const status = encode((m) => m.string(1, 'c1').int(3, 1).message(8, (i) => i.string(1, 'img')).string(9, 'img@sha256:x'));
           stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
@@ -269,10 +272,14 @@ describe('gRPC unary calls over a unix socket', () => {
     await new Promise<void>((r) => server.close(() => r()));
   });
 
-  it('Version and ContainerStatus (verbose), one connection, the gRPC request headers', async () => {
+  it('ImageStatus and ContainerStatus (verbose), one connection, the gRPC request headers', async () => {
     const cri = new CriClient(socket, { timeoutMs: 2000 });
     try {
-      expect(await cri.version()).toEqual({ version: '0.1.0', runtimeName: 'fake', runtimeVersion: '9.9', runtimeApiVersion: 'v1' });
+      const found = await cri.imageStatus({ image: 'sha256:i' });
+      expect(found.image).toMatchObject({ id: 'sha256:i', repoDigests: ['r@sha256:d'], repoTags: [] });
+      expect(hex(seen.at(-1)!.body)).toBe('00 00 00 00 0c 0a 0a 0a 08 73 68 61 32 35 36 3a 69');
+      // containerd answers an image it does not have with an empty Image: no image
+      expect((await cri.imageStatus({ image: 'sha256:other' })).image).toBeUndefined();
       const res = await cri.containerStatus('c1', true);
       expect(res.status).toMatchObject({ id: 'c1', state: ContainerState.CONTAINER_RUNNING, image: { image: 'img' }, imageRef: 'img@sha256:x' });
       expect(res.info).toEqual({ info: '{"pid":1}' });
@@ -332,7 +339,7 @@ describe('gRPC unary calls over a unix socket', () => {
   it('a socket that does not exist: UNAVAILABLE, naming the socket', async () => {
     const missing = join(dir, 'missing.sock');
     const cri = new CriClient(missing, { timeoutMs: 2000 });
-    const err = await cri.version().catch((e: unknown) => e);
+    const err = await cri.containerStatus('c1').catch((e: unknown) => e);
     cri.close();
     expect(err).toBeInstanceOf(CriError);
     expect(err).toMatchObject({ code: GrpcStatus.UNAVAILABLE, grpcMessage: `cannot reach the CRI socket ${missing}: no such socket` });
@@ -340,7 +347,7 @@ describe('gRPC unary calls over a unix socket', () => {
 
   it('a file that is not a socket: UNAVAILABLE', async () => {
     const cri = new CriClient(dir, { timeoutMs: 2000 });
-    const err = await cri.version().catch((e: unknown) => e);
+    const err = await cri.containerStatus('c1').catch((e: unknown) => e);
     cri.close();
     expect(err).toMatchObject({ code: GrpcStatus.UNAVAILABLE });
     expect((err as CriError).grpcMessage).toContain(`cannot reach the CRI socket ${dir}`);

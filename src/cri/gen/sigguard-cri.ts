@@ -10,43 +10,6 @@ export const ContainerState = {
 } as const;
 export type ContainerState = (typeof ContainerState)[keyof typeof ContainerState];
 
-export interface VersionRequest {
-  /**
-   * The CRI version the caller speaks ("v1").
-   *
-   * string version = 1
-   */
-  version: string;
-}
-/** The table of runtime.v1.VersionRequest. */
-export const VersionRequest: MessageType<VersionRequest> = {
-  typeName: 'runtime.v1.VersionRequest',
-  fields: [
-    { no: 1, name: 'version', kind: 'string' },
-  ],
-};
-
-export interface VersionResponse {
-  /** string version = 1 */
-  version: string;
-  /** string runtime_name = 2 */
-  runtimeName: string;
-  /** string runtime_version = 3 */
-  runtimeVersion: string;
-  /** string runtime_api_version = 4 */
-  runtimeApiVersion: string;
-}
-/** The table of runtime.v1.VersionResponse. */
-export const VersionResponse: MessageType<VersionResponse> = {
-  typeName: 'runtime.v1.VersionResponse',
-  fields: [
-    { no: 1, name: 'version', kind: 'string' },
-    { no: 2, name: 'runtimeName', kind: 'string' },
-    { no: 3, name: 'runtimeVersion', kind: 'string' },
-    { no: 4, name: 'runtimeApiVersion', kind: 'string' },
-  ],
-};
-
 /** An image as the runtime names it: an id, a digest reference or a name. */
 export interface ImageSpec {
   /** string image = 1 */
@@ -260,10 +223,11 @@ export const Image: MessageType<Image> = {
   ],
 };
 
-/** The calls the hook makes on the runtime (containerd or CRI-O). */
+/**
+ * The calls the hook makes on the runtime (containerd or CRI-O). Nothing else ships: the test
+ * node's kubelet uses CRI's own api.proto through @grpc/grpc-js (e2e/node/cri-peer.ts).
+ */
 export const RuntimeService = {
-  /** Used by the test node to wait until the runtime answers; cheap, no arguments that matter. */
-  Version: { path: '/runtime.v1.RuntimeService/Version', input: VersionRequest, output: VersionResponse } as MethodInfo<VersionRequest, VersionResponse>,
   /** containerd: the image a container being started was created from. */
   ContainerStatus: { path: '/runtime.v1.RuntimeService/ContainerStatus', input: ContainerStatusRequest, output: ContainerStatusResponse } as MethodInfo<ContainerStatusRequest, ContainerStatusResponse>,
 } as const;
