@@ -7,26 +7,8 @@ import { ReasonCode } from '../errors.js';
 import type { Policy, Requirement } from '../policy/types.js';
 import { selectRequirements } from '../policy/select.js';
 import { type ImageReference, formatReference, withDefaultTag } from '../reference/reference.js';
+import { describeRequirement } from './requirements/index.js';
 import type { RequirementReport, Verdict } from './types.js';
-
-function describeRequirement(req: Requirement): RequirementReport {
-  if (req.type === 'reject') {
-    return { type: 'reject', satisfied: false, code: ReasonCode.POLICY_REJECT, reason: 'the policy rejects these images' };
-  }
-  if (req.type === 'insecureAcceptAnything') {
-    return { type: 'insecureAcceptAnything', satisfied: true, code: ReasonCode.POLICY_ACCEPT, reason: 'the policy accepts these images unverified' };
-  }
-  return {
-    type: 'sigstoreSigned',
-    ...(req.trust.kind === 'keys' ? { keys: req.keys.map((k) => `${k.label} (${k.id})`) } : {}),
-    ...(req.trust.kind !== 'keys' || req.trust.rekor !== undefined ? { trust: req.trust.label } : {}),
-    signedIdentity: req.signedIdentity?.type ?? 'matchRepoDigestOrExact',
-    signatureFormats: req.signatureFormats,
-    satisfied: false,
-    code: ReasonCode.NO_SIGNATURE,
-    reason: 'not evaluated',
-  };
-}
 
 export interface ScopeDecision {
   image: string;

@@ -18,7 +18,8 @@ import type { FetchedManifest, RegistryClient } from '../registry/client.js';
 import { isIndexMediaType } from '../registry/oci-schema.js';
 import type { Platform } from '../registry/platform.js';
 import { type Selection, selectManifest } from './select-manifest.js';
-import { type PreparedSignature, evaluateSigstoreRequirement, prepareSignature } from './requirement.js';
+import { type RequirementContext, evaluateRequirement } from './requirements/index.js';
+import { type PreparedSignature, prepareSignature } from './requirements/prepare.js';
 import type { RequirementReport, SignatureReport, Verdict } from './types.js';
 
 export interface VerifyOptions {
@@ -119,18 +120,25 @@ export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Pro
     const subjects = [digest, ...selected.nested, ...(platform === undefined ? [] : [platform])];
     const found = await discover(opts.client, ref, subjects, formats);
     // parsed one at a time, per requirement: a verification holds what it fetched (the budget), never all of it parsed
-    const prepared = (): Iterable<PreparedSignature> => oneByOne(found.signatures, opts.client.budget);
-    const intended = opts.intended ?? ref;
+    const ctx: RequirementContext = {
+      signatures: () => oneByOne(found.signatures, opts.client.budget),
+      unreadable: found.unreadable,
+      intended: opts.intended ?? ref,
+      checkpoint: opts.client.budget.checkpoint,
+    };
     const signatures: SignatureReport[] = [];
     let signer: string | undefined;
     const failures: RequirementReport[] = [];
-    let si = 0;
+    let listed = false;
     for (let i = 0; i < requirements.length; i++) {
       const req = requirements[i]!;
-      if (req.type !== 'sigstoreSigned') continue;
-      const { report, judged } = await evaluateSigstoreRequirement(req, prepared(), found.unreadable, intended, opts.client.budget.checkpoint);
+      const { report, judged } = await evaluateRequirement(req, ctx);
       reports[i] = report;
-      if (si++ === 0) signatures.push(...judged);
+      // the signatures as the first sigstoreSigned requirement judged them
+      if (!listed && req.type === 'sigstoreSigned') {
+        signatures.push(...judged);
+        listed = true;
+      }
       if (report.satisfied) signer ??= report.signer;
       else failures.push(report);
     }

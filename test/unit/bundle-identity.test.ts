@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generateCrioFiles } from '../../src/crio/generate.js';
 import { parsePolicyInput } from '../../src/crio/input.js';
-import { type PreparedSignature, evaluateSigstoreRequirement } from '../../src/engine/requirement.js';
+import type { PreparedSignature } from '../../src/engine/requirements/prepare.js';
+import { evaluateSigstoreRequirement } from '../../src/engine/requirements/sigstore-signed.js';
 import { compilePolicy } from '../../src/policy/compile.js';
 import { parseReference } from '../../src/reference/reference.js';
 

@@ -9,7 +9,7 @@ import { createHash, generateKeyPairSync, sign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { noTrust } from '../support/no-trust.js';
 import { ReasonCode, SigguardError } from '../../src/errors.js';
-import { prepareSignature } from '../../src/engine/requirement.js';
+import { prepareSignature } from '../../src/engine/requirements/prepare.js';
 import { SIGNATURE_LIMITS } from '../../src/verify/limits.js';
 import { verifyBundle } from '../../src/verify/verifier.js';
 

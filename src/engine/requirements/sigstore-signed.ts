@@ -9,61 +9,20 @@
  * check; all but plain keys run src/verify/verifier.ts, the same checks
  * `sigguard verify-bundle` passes the Sigstore conformance suite with.
  */
-import type { Bundle } from '@sigstore/bundle';
-import type { SignedEntity } from '@sigstore/verify';
-import type { FoundSignature, UnreadableSignature } from '../discovery/types.js';
-import { ReasonCode } from '../errors.js';
-import type { Requirement } from '../policy/types.js';
-import { describeIdentity, identityMatches } from '../policy/identity.js';
-import type { ImageReference } from '../reference/reference.js';
-import { describeHolder } from '../policy/certificate-rules.js';
-import { trustMaterial } from '../verify/authority.js';
-import { bundleEntity, parseBundle, readBundleClaim } from '../verify/bundle.js';
-import { MalformedSignature, legacyBundles, legacyEntity, legacyToBundle, readLegacyClaim } from '../verify/legacy.js';
-import type { SignedClaim } from '../verify/payload.js';
-import { signedByKey } from '../verify/trust.js';
-import { type BundleArtifact, type CertificateOptions, verifyBundle } from '../verify/verifier.js';
-import { VerifyDetail, unreadableDetail } from '../verify/detail.js';
-import type { RequirementReport, SignatureReport, SignatureStatus } from './types.js';
-
-type SigstoreRequirement = Extract<Requirement, { type: 'sigstoreSigned' }>;
-
-/** What verifier.ts checks a signature as. */
-export interface SignatureMaterial {
-  /** Bundle JSON with public-key material (legacy) or the bundle itself. */
-  keyBundle: unknown;
-  /** Bundle JSON with the certificate chain (legacy: from the annotations), or the bundle itself; undefined when there is none. */
-  certificateBundle: unknown;
-  /** The signed bytes (legacy payload) or the statement's digest (bundles). */
-  artifact: BundleArtifact;
-  /** Why the certificate, Rekor or timestamp annotations of a legacy signature cannot be used. */
-  problem: string | undefined;
-}
-
-/** A found signature, parsed once and shared by every requirement. */
-export type PreparedSignature =
-  | { found: FoundSignature; ok: true; claim: SignedClaim; entity: SignedEntity; material: SignatureMaterial }
-  | { found: FoundSignature; ok: false; problem: string; detailCode: VerifyDetail };
-
-export function prepareSignature(found: FoundSignature): PreparedSignature {
-  try {
-    if (found.format === 'legacy') {
-      const claim = readLegacyClaim(found);
-      const bundle = legacyToBundle(found);
-      const { keyBundle, certificateBundle, problem } = legacyBundles(found);
-      const material = { keyBundle, certificateBundle, artifact: { bytes: found.payload }, problem };
-      return { found, ok: true, claim, entity: legacyEntity(found, bundle), material };
-    }
-    const bundle: Bundle = parseBundle(found);
-    const claim = readBundleClaim(bundle);
-    const json: unknown = JSON.parse(found.bundle.toString('utf8'));
-    const material = { keyBundle: json, certificateBundle: json, artifact: { digest: claim.digest }, problem: undefined };
-    return { found, ok: true, claim, entity: bundleEntity(bundle), material };
-  } catch (err) {
-    if (err instanceof MalformedSignature) return { found, ok: false, problem: err.message, detailCode: err.detail };
-    return { found, ok: false, problem: `cannot read signature: ${(err as Error).message}`, detailCode: VerifyDetail.BUNDLE };
-  }
-}
+import type { UnreadableSignature } from '../../discovery/types.js';
+import { ReasonCode } from '../../errors.js';
+import { describeHolder } from '../../policy/certificate-rules.js';
+import { describeIdentity, identityMatches } from '../../policy/identity.js';
+import type { SigstoreSignedRequirement } from '../../policy/types.js';
+import type { ImageReference } from '../../reference/reference.js';
+import { trustMaterial } from '../../verify/authority.js';
+import { VerifyDetail, unreadableDetail } from '../../verify/detail.js';
+import { signedByKey } from '../../verify/trust.js';
+import { type CertificateOptions, verifyBundle } from '../../verify/verifier.js';
+import type { SignatureReport, SignatureStatus } from '../types.js';
+import type { PreparedSignature } from './prepare.js';
+import { sigstoreReportHeader } from './report.js';
+import type { Evaluation, RequirementContext } from './types.js';
 
 const RANK: Record<SignatureStatus, number> = {
   verified: 6,
@@ -80,7 +39,7 @@ type SignerCheck = { ok: true; signer: string } | { ok: false; status: 'untruste
 const untrusted = (detail: string, detailCode: VerifyDetail): SignerCheck => ({ ok: false, status: 'untrusted', detail, detailCode });
 
 /** How verifier.ts checks a certificate for each kind of certificate trust. */
-function certificateOptions(rule: Exclude<SigstoreRequirement['trust'], { kind: 'keys' }>): CertificateOptions {
+function certificateOptions(rule: Exclude<SigstoreSignedRequirement['trust'], { kind: 'keys' }>): CertificateOptions {
   switch (rule.kind) {
     // containers/image: the Rekor SET is required and dates the certificate; no SCT check
     case 'fulcio':
@@ -94,7 +53,7 @@ function certificateOptions(rule: Exclude<SigstoreRequirement['trust'], { kind: 
 }
 
 /** Who made the signature, if the requirement trusts them. */
-async function checkSigner(sig: Extract<PreparedSignature, { ok: true }>, req: SigstoreRequirement, checkpoint: () => void): Promise<SignerCheck> {
+async function checkSigner(sig: Extract<PreparedSignature, { ok: true }>, req: SigstoreSignedRequirement, checkpoint: () => void): Promise<SignerCheck> {
   const rule = req.trust;
   const m = sig.material;
   if (rule.kind === 'keys') {
@@ -113,7 +72,7 @@ async function checkSigner(sig: Extract<PreparedSignature, { ok: true }>, req: S
     }
     return failure ? untrusted(failure.detail, failure.detailCode) : untrusted('not signed by any trusted key', VerifyDetail.SIGNATURE);
   }
-  if (m.certificateBundle === undefined) return m.problem !== undefined ? untrusted(m.problem, VerifyDetail.BUNDLE) : untrusted('signed with a key, not a certificate', VerifyDetail.KEY);
+  if (m.certificateBundle === undefined) return m.problem !== undefined ? untrusted(m.problem, m.problemDetail ?? VerifyDetail.BUNDLE) : untrusted('signed with a key, not a certificate', VerifyDetail.KEY);
   const r = await verifyBundle({
     checkpoint,
     bundleJson: m.certificateBundle,
@@ -127,7 +86,7 @@ async function checkSigner(sig: Extract<PreparedSignature, { ok: true }>, req: S
   return untrusted(m.problem !== undefined && rule.kind !== 'pki' ? `${r.reason} (${m.problem})` : r.reason, r.detail);
 }
 
-async function judge(sig: PreparedSignature, req: SigstoreRequirement, intended: ImageReference, checkpoint: () => void): Promise<SignatureReport> {
+async function judge(sig: PreparedSignature, req: SigstoreSignedRequirement, intended: ImageReference, checkpoint: () => void): Promise<SignatureReport> {
   const base = { format: sig.found.format, subject: sig.found.subject, source: sig.found.source };
   if (!req.signatureFormats.includes(sig.found.format)) {
     return { ...base, status: 'ignored-format', detail: `format ${sig.found.format} not accepted by this requirement` };
@@ -149,7 +108,7 @@ async function judge(sig: PreparedSignature, req: SigstoreRequirement, intended:
   return { ...base, ...claimFields, signer, status: 'verified' };
 }
 
-function identityMismatchDetail(req: SigstoreRequirement, intended: ImageReference, signed: string): string {
+function identityMismatchDetail(req: SigstoreSignedRequirement, intended: ImageReference, signed: string): string {
   const rule = req.signedIdentity?.type ?? 'matchRepoDigestOrExact';
   const nameOnly = !/[@]/.test(signed) && !/:[^/]*$/.test(signed);
   if (nameOnly && (rule === 'matchRepoDigestOrExact' || rule === 'matchExact')) {
@@ -158,32 +117,26 @@ function identityMismatchDetail(req: SigstoreRequirement, intended: ImageReferen
   return `signature names ${signed}, policy requires ${describeIdentity(req.signedIdentity, intended)}`;
 }
 
-function keyList(req: SigstoreRequirement): string {
+function keyList(req: SigstoreSignedRequirement): string {
   return req.keys.map((k) => `${k.label} ${k.id}`).join(', ');
 }
 
 /** Evaluates one requirement; returns its report and the per-signature judgements. */
 export async function evaluateSigstoreRequirement(
-  req: SigstoreRequirement,
+  req: SigstoreSignedRequirement,
   /** Iterated once (verify-image.ts parses them one at a time). */
   signatures: Iterable<PreparedSignature>,
   unreadable: UnreadableSignature[],
   intended: ImageReference,
   /** Called between signatures: throws once the verification's deadline has passed. */
   checkpoint: () => void = () => {},
-): Promise<{ report: RequirementReport; judged: SignatureReport[] }> {
+): Promise<Evaluation> {
   const judged: SignatureReport[] = [];
   for (const s of signatures) {
     checkpoint();
     judged.push(await judge(s, req, intended, checkpoint));
   }
-  const reportBase = {
-    type: 'sigstoreSigned',
-    ...(req.trust.kind === 'keys' ? { keys: req.keys.map((k) => `${k.label} (${k.id})`) } : {}),
-    ...(req.trust.kind !== 'keys' || req.trust.rekor !== undefined ? { trust: req.trust.label } : {}),
-    signedIdentity: req.signedIdentity?.type ?? 'matchRepoDigestOrExact',
-    signatureFormats: req.signatureFormats,
-  };
+  const reportBase = sigstoreReportHeader(req);
   const best = judged.reduce<SignatureReport | undefined>((acc, j) => (acc === undefined || RANK[j.status] > RANK[acc.status] ? j : acc), undefined);
   const considered = judged.filter((j) => j.status !== 'ignored-format');
   const unreadableHere = unreadable.filter((u) => req.signatureFormats.includes(u.format));
@@ -200,7 +153,7 @@ export async function evaluateSigstoreRequirement(
       },
     };
   }
-  const fail = (code: ReasonCode, reason: string, detailCode?: VerifyDetail): { report: RequirementReport; judged: SignatureReport[] } => ({
+  const fail = (code: ReasonCode, reason: string, detailCode?: VerifyDetail): Evaluation => ({
     judged,
     report: { ...reportBase, satisfied: false, code, reason, ...(detailCode ? { detailCode } : {}) },
   });
@@ -228,4 +181,9 @@ export async function evaluateSigstoreRequirement(
     default:
       return fail(ReasonCode.MALFORMED_SIGNATURE, `no valid signature (${considered.length} found): ${best.detail}`, best.detailCode);
   }
+}
+
+/** sigstoreSigned (containers/image's prSigstoreSigned): a signature by a trusted signer, for this digest, naming this image. */
+export async function evaluate(req: SigstoreSignedRequirement, ctx: RequirementContext): Promise<Evaluation> {
+  return evaluateSigstoreRequirement(req, ctx.signatures(), ctx.unreadable, ctx.intended, ctx.checkpoint);
 }
