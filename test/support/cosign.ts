@@ -91,6 +91,18 @@ export class Cosign {
     return { key: join(dir, 'cosign.key'), pub: join(dir, 'cosign.pub') };
   }
 
+  /**
+   * A key pair cosign imports from a private key in PEM (as openssl writes it: ECDSA, RSA,
+   * Ed25519); returns the paths of cosign's private key and of the public key.
+   */
+  async importKeyPair(name: string, privatePem: string): Promise<{ key: string; pub: string }> {
+    const dir = join(this.dir, name);
+    mkdirSync(dir);
+    // cosign 3 (2.5.0 refuses RSA keys here: "error validating rsa key: unsupported public key type")
+    await this.must(COSIGN3, ['import-key-pair', '--key', privatePem, '--output-key-prefix', join(dir, 'cosign')], dir);
+    return { key: join(dir, 'cosign.key'), pub: join(dir, 'cosign.pub') };
+  }
+
   /** cosign 2.5.0: a legacy signature (tag sha256-<hex>.sig). */
   sign2(key: string, image: string): Promise<Run> {
     return this.must(COSIGN2, ['sign', '--key', key, '--tlog-upload=false', '-y', image]);
