@@ -28,6 +28,12 @@ build: $(STAMP)
 typecheck: $(STAMP)
 	$(NODE) node_modules/typescript/bin/tsc -p .
 
+# make lint-deps: dependency-cruiser (.dependency-cruiser.cjs): no folder imports another in a
+# circle, no module cycle, and bench -> e2e -> test -> src only, never back.
+.PHONY: lint-deps
+lint-deps: $(STAMP)
+	$(NODE) node_modules/dependency-cruiser/bin/dependency-cruiser.mjs src test e2e bench --config .dependency-cruiser.cjs
+
 # src/cri/gen/ from src/cri/proto/*.proto (build/gen-cri.mjs; test/unit/cri-proto.test.ts checks it is current)
 .PHONY: proto
 proto: $(STAMP)

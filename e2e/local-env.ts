@@ -17,9 +17,9 @@ import { Registry, freePort } from '../test/support/registry.js';
 import type { Cleanup } from './cleanup.js';
 import type { Decision, PodRequest, PodResult } from './cases.js';
 import type { SignWith, Signer } from './images.js';
-import { type ContainerdNode, type ContainerdVersion, RUNC, containerdBins, prepareNode, launch, restartNode, stopNode } from './node/containerd-node.js';
-import { forwardPort } from './node/forward.js';
-import { Kubelet } from './node/kubelet.js';
+import { type ContainerdNode, type ContainerdVersion, RUNC, containerdBins, prepareNode, launch, restartNode, stopNode } from '../test/support/node/containerd-node.js';
+import { forwardPort } from '../test/support/node/forward.js';
+import { Kubelet } from '../test/support/node/kubelet.js';
 
 export function requireLocalTools(versions: readonly ContainerdVersion[]): void {
   requireTools(SIGGUARD, RUNC, COSIGN2, COSIGN3, ...versions.flatMap((v) => {

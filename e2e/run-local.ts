@@ -16,7 +16,7 @@ import { type Cluster, type PodRequest, type PodResult, CASES } from './cases.js
 import { Cleanup, signalExitCode } from './cleanup.js';
 import { REPO, moveTag, prepareImages } from './images.js';
 import { type LocalEnv, type SigguardNode, median, nodePolicy, requireLocalTools, startLocalEnv, startSigguardNode } from './local-env.js';
-import { type ContainerdVersion, nodeMounts, nodeProcesses } from './node/containerd-node.js';
+import { type ContainerdVersion, nodeMounts, nodeProcesses } from '../test/support/node/containerd-node.js';
 
 const VERSIONS: readonly ContainerdVersion[] = (process.env.SIGGUARD_E2E_VERSIONS?.split(',') as ContainerdVersion[] | undefined) ?? ['1.7', '2.1'];
 /** The hook's --deadline on the e2e nodes (the registry-down case must be refused within it). */

@@ -8,7 +8,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { containerdBins } from '../../e2e/node/containerd-node.js';
+import { containerdBins } from '../support/node/containerd-node.js';
 import { COSIGN2, COSIGN3, ROOT, SIGGUARD, requireTools } from '../support/paths.js';
 
 const DEMO = join(ROOT, 'build/out/e2e/demo.cjs');

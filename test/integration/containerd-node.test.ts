@@ -24,10 +24,10 @@ import {
   restartNode,
   stopNode,
   writeBaseSpec,
-} from '../../e2e/node/containerd-node.js';
-import { forwardPort } from '../../e2e/node/forward.js';
-import { type PodRun, Kubelet } from '../../e2e/node/kubelet.js';
-import { probeHook } from '../../e2e/node/probe-hook.js';
+} from '../support/node/containerd-node.js';
+import { forwardPort } from '../support/node/forward.js';
+import { type PodRun, Kubelet } from '../support/node/kubelet.js';
+import { probeHook } from '../support/node/probe-hook.js';
 import { sigguard } from '../support/cli.js';
 import { ROOT, SIGGUARD, requireTools } from '../support/paths.js';
 import { type World, makeWorld } from '../support/world.js';

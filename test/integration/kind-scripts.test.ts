@@ -1,7 +1,7 @@
 /**
  * The Kind path without Kind: e2e/kind/install-kind.sh and uninstall-kind.sh, and the installer
  * they run on each node (install/install.sh), against a local containerd node laid out like a
- * Kind node (e2e/node/containerd-node.ts, layout 'kind': /etc/containerd/config.toml with Kind's
+ * Kind node (test/support/node/containerd-node.ts, layout 'kind': /etc/containerd/config.toml with Kind's
  * runc and test-handler runtimes, cri-base.json with Kind's createContainer hook, certs.d,
  * /run/containerd/containerd.sock — all under the node folder).
  *
@@ -10,7 +10,7 @@
  * SIGGUARD_ROOT=<node folder>), `systemctl restart containerd` inside exec calls back into this
  * test, which restarts the node with the harness's restartNode, and `kubectl wait` waits for the
  * node's containerd. The images come from e2e/kind/sign-images.sh; the pods from
- * e2e/manifests/*.yaml, run the way kubelet runs them (e2e/node/kubelet.ts).
+ * e2e/manifests/*.yaml, run the way kubelet runs them (test/support/node/kubelet.ts).
  *
  * The node's policy and config are install/kind/{policy,config}.yaml with their node paths put
  * under the node folder and localhost:5001 replaced by this test's registry alias.
@@ -22,9 +22,9 @@ import { join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { type ContainerdNode, RUNC, containerdBins, launch, nodeMounts, nodeProcesses, prepareNode, restartNode, stopNode } from '../../e2e/node/containerd-node.js';
-import { forwardPort } from '../../e2e/node/forward.js';
-import { Kubelet } from '../../e2e/node/kubelet.js';
+import { type ContainerdNode, RUNC, containerdBins, launch, nodeMounts, nodeProcesses, prepareNode, restartNode, stopNode } from '../support/node/containerd-node.js';
+import { forwardPort } from '../support/node/forward.js';
+import { Kubelet } from '../support/node/kubelet.js';
 import { effective, loadOrder } from '../../src/installer/containerd-effective.js';
 import { type Run, run, sigguard } from '../support/cli.js';
 import { COSIGN2, ROOT, SIGGUARD, requireTools } from '../support/paths.js';

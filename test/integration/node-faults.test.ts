@@ -19,9 +19,9 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSyn
 import { type Server, type Socket, connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ContainerdNode, RUNC, containerdBins, launch, nodeMounts, prepareNode, restartNode, stopNode } from '../../e2e/node/containerd-node.js';
-import { forwardPort } from '../../e2e/node/forward.js';
-import { type PodRun, Kubelet } from '../../e2e/node/kubelet.js';
+import { type ContainerdNode, RUNC, containerdBins, launch, nodeMounts, prepareNode, restartNode, stopNode } from '../support/node/containerd-node.js';
+import { forwardPort } from '../support/node/forward.js';
+import { type PodRun, Kubelet } from '../support/node/kubelet.js';
 import { type Run, sigguard } from '../support/cli.js';
 import { criAnnotations } from '../support/oci-bundle.js';
 import { ROOT, SIGGUARD, requireTools } from '../support/paths.js';

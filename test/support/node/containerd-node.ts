@@ -19,8 +19,8 @@ import { createHash } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { CriPeer } from './cri-peer.js';
-import { ROOT } from '../../test/support/paths.js';
-import { Pusher } from '../../test/support/push.js';
+import { ROOT } from '../paths.js';
+import { Pusher } from '../push.js';
 
 export type ContainerdVersion = '1.7' | '2.1';
 
@@ -145,7 +145,7 @@ disabled_plugins = [${disabled.map(q).join(', ')}]
 
 function configV2(n: ContainerdNode): string {
   const cri = 'plugins."io.containerd.grpc.v1.cri"';
-  return `# containerd 1.7 (config version 2), written by e2e/node/containerd-node.ts
+  return `# containerd 1.7 (config version 2), written by test/support/node/containerd-node.ts
 version = 2
 ${commonHead(n, ['io.containerd.snapshotter.v1.aufs'])}
 [${cri}]
@@ -183,7 +183,7 @@ ${n.layout === 'kind' ? testHandler(`${cri}.containerd.runtimes`, n.runcRoot) : 
 function configV3(n: ContainerdNode): string {
   const rt = "plugins.'io.containerd.cri.v1.runtime'";
   const img = "plugins.'io.containerd.cri.v1.images'";
-  return `# containerd 2.x (config version 3), written by e2e/node/containerd-node.ts
+  return `# containerd 2.x (config version 3), written by test/support/node/containerd-node.ts
 version = 3
 ${commonHead(n, ['io.containerd.snapshotter.v1.erofs'])}
 [${rt}]
@@ -232,7 +232,7 @@ ${n.layout === 'kind' ? testHandler(`${rt}.containerd.runtimes`, n.runcRoot) : '
 
 /** containerd's hosts.toml for a registry host: plain HTTP to `origin` for pull and resolve. */
 export function hostsToml(origin: string): string {
-  return `# written by e2e/node/containerd-node.ts
+  return `# written by test/support/node/containerd-node.ts
 server = ${q(origin)}
 
 [host.${q(origin)}]

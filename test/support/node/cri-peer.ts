@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { TOOLS } from '../../test/support/paths.js';
+import { TOOLS } from '../paths.js';
 
 /** CRI's api.proto as Debian ships it (build/tools.sh). */
 export const CRI_API_PROTO = join(TOOLS, 'cri-api/api.proto');

@@ -5,7 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { ROOT } from '../../test/support/paths.js';
+import { ROOT } from '../paths.js';
 import type { ContainerdNode, OciHook } from './containerd-node.js';
 import { CRI_API_PROTO } from './cri-peer.js';
 
@@ -18,7 +18,7 @@ export async function probeHook(node: ContainerdNode): Promise<{ hook: OciHook; 
   mkdirSync(outDir, { recursive: true });
   const outfile = join(dir, 'probe-hook.cjs');
   await build({
-    entryPoints: [join(ROOT, 'e2e/node/probe-hook-main.ts')],
+    entryPoints: [join(ROOT, 'test/support/node/probe-hook-main.ts')],
     outfile,
     bundle: true,
     platform: 'node',
