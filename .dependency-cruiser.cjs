@@ -3,6 +3,8 @@
  * neither do modules. A folder here is every folder under src/, test/, e2e/ and bench/
  * (with what its sub-folders hold): `src/policy` -> `src/verify` -> `src/policy` is a
  * cycle, and so is `test/integration` -> `e2e` -> `test/support` -> `test/integration`.
+ * `make lint-deps` also folds the graph to src/<folder>, test, e2e and bench
+ * (build/folder-cycles.mjs): circles that cross depths, which the folder rule cannot see.
  */
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
