@@ -26,6 +26,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { HOOK_DEFAULTS } from '../src/defaults.js';
 import { Cosign } from '../test/support/cosign.js';
 import { ROOT } from '../test/support/paths.js';
 import { Pusher } from '../test/support/push.js';
@@ -39,9 +40,9 @@ const env = {
   registry: process.env.SIGGUARD_KIND_REGISTRY ?? 'localhost:5001',
   registryContainer: process.env.SIGGUARD_KIND_REGISTRY_CONTAINER ?? 'kind-registry',
   node: process.env.SIGGUARD_KIND_NODE ?? `${cluster}-control-plane`,
-  policy: process.env.SIGGUARD_KIND_POLICY ?? '/etc/sigguard/policy.yaml',
-  log: process.env.SIGGUARD_KIND_LOG ?? '/var/log/sigguard/decisions.log',
-  deadline: Number(process.env.SIGGUARD_KIND_DEADLINE ?? '8'),
+  policy: process.env.SIGGUARD_KIND_POLICY ?? HOOK_DEFAULTS.policy,
+  log: process.env.SIGGUARD_KIND_LOG ?? HOOK_DEFAULTS.log,
+  deadline: Number(process.env.SIGGUARD_KIND_DEADLINE ?? HOOK_DEFAULTS.deadlineSeconds),
 };
 const MANIFESTS = join(ROOT, 'e2e/manifests');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
