@@ -1,5 +1,12 @@
-/** `sigguard check IMAGE`: the verdict the hook would give, with the reason. */
-import { loadConfig } from '../config/load.js';
+/**
+ * `sigguard check IMAGE`: the verdict the hook would give, with the reason. With `--cache`
+ * (or `--cache-dir DIR`), through the hook's verdict cache as the hook goes through it
+ * (engine/cached-verify.ts): a fresh cached verdict is the answer, a verification stores its own.
+ */
+import { CACHE_DEFAULTS, type CacheSettings } from '../cache/verdict-cache.js';
+import { type Config, loadConfig } from '../config/load.js';
+import { startDeadline } from '../deadline.js';
+import { type Decided, type Outcome, cachedVerify } from '../engine/cached-verify.js';
 import { verifyWithConfig } from '../engine/session.js';
 import type { Verdict } from '../engine/types.js';
 import { verdictSubject } from '../engine/verify-image.js';
@@ -31,6 +38,28 @@ export function explainText(v: Verdict, requests: RequestRecord[]): string {
   return lines.join('\n');
 }
 
+/** The verdict cache `check --cache` reads and fills: the configuration's, or the defaults' if it has none; `--cache-dir` moves it. */
+function cacheSettings(config: Config, dir: string | undefined): CacheSettings {
+  const settings = config.cache ?? {
+    dir: CACHE_DEFAULTS.dir,
+    ttlMs: CACHE_DEFAULTS.ttlSeconds * 1000,
+    denyBackoffMs: CACHE_DEFAULTS.denyBackoffSeconds * 1000,
+    maxStaleMs: CACHE_DEFAULTS.maxStaleSeconds * 1000,
+  };
+  return dir === undefined ? settings : { ...settings, dir };
+}
+
+/** A decision made without a verification (a cached verdict, or the policy alone), for --explain. */
+function explainOutcome(o: Outcome, requests: RequestRecord[]): string {
+  const lines = [`image:    ${o.image ?? '(unknown)'}`, `digest:   ${o.digest ?? '(not resolved)'}`];
+  if (o.configDigest) lines.push(`config:   ${o.configDigest}`);
+  if (o.scope !== undefined) lines.push(`scope:    ${o.scope === '' ? '(policy default)' : o.scope}`);
+  if (o.signer) lines.push(`signer:   ${o.signer}`);
+  lines.push(`cache:    ${o.cache === 'hit' ? 'hit (the cached verdict; nothing verified now)' : (o.cache ?? 'not used')}`);
+  lines.push(`registry requests: ${requests.length}`);
+  return lines.join('\n');
+}
+
 export async function runCheck(argv: string[]): Promise<number> {
   const { values, positionals } = parse(
     argv,
@@ -40,6 +69,8 @@ export async function runCheck(argv: string[]): Promise<number> {
       deadline: { type: 'string' },
       explain: { type: 'boolean' },
       json: { type: 'boolean' },
+      cache: { type: 'boolean' },
+      'cache-dir': { type: 'string' },
     },
     'check',
   );
@@ -47,25 +78,42 @@ export async function runCheck(argv: string[]): Promise<number> {
   const deadlineMs = parseSeconds(values.deadline, '--deadline', 30) * 1000;
   const policy = await loadPolicy(values.policy ?? DEFAULT_PATHS.policy);
   const config = await loadConfig(values.config, DEFAULT_PATHS.config);
-  let verdict: Verdict;
+  const cacheDir = values['cache-dir'];
+  const useCache = values.cache === true || cacheDir !== undefined;
+  let decided: Decided;
   const requests: RequestRecord[] = [];
+  const onRequest = (r: RequestRecord) => requests.push(r);
+  const deadline = startDeadline(Date.now() + deadlineMs, `check deadline of ${deadlineMs / 1000} s exceeded`);
   try {
     const ref = parseReference(positionals[0]!);
-    verdict = await verifyWithConfig(ref, { config, policy, deadlineMs, allowTagResolution: true, onRequest: (r) => requests.push(r) });
+    if (useCache) {
+      // the reference as named: only one that names a digest can be looked up (a tag is verified)
+      decided = await cachedVerify({ ref, named: ref }, { config, policy, signal: deadline.signal, cache: cacheSettings(config, cacheDir), allowTagResolution: true, onRequest });
+    } else {
+      const verdict = await verifyWithConfig(ref, { config, policy, signal: deadline.signal, allowTagResolution: true, onRequest });
+      decided = { outcome: { ...verdict }, verdict };
+    }
   } catch (err) {
     if (err instanceof SigguardError && err.code === ReasonCode.INVALID_REFERENCE) throw new SigguardError(ReasonCode.USAGE, err.message);
     throw err;
+  } finally {
+    deadline.clear();
   }
+  const { outcome, verdict } = decided;
+  // what was decided (a cached or stale verdict included), over the verification it comes from
+  const shown: Verdict | Outcome = verdict ? { ...verdict, ...outcome } : outcome;
   if (values.json) {
-    process.stdout.write(`${JSON.stringify(values.explain ? { ...verdict, requests } : verdict)}\n`);
+    process.stdout.write(`${JSON.stringify(values.explain ? { ...shown, requests } : shown)}\n`);
   } else {
-    const word = verdict.decision === 'allow' ? 'allowed' : 'denied';
-    process.stdout.write(`${word} ${verdictSubject(verdict)}: ${verdict.reason} [${verdict.code}]\n`);
-    if (values.explain) process.stdout.write(`${explainText(verdict, requests)}\n`);
+    const word = outcome.decision === 'allow' ? 'allowed' : 'denied';
+    const subject = verdictSubject({ image: outcome.image ?? positionals[0]!, digest: outcome.digest });
+    const cached = outcome.cache === 'hit' || outcome.cache === 'stale' ? ` (cache: ${outcome.cache})` : '';
+    process.stdout.write(`${word} ${subject}: ${outcome.reason} [${outcome.code}]${cached}\n`);
+    if (values.explain) process.stdout.write(`${verdict ? explainText(verdict, requests) : explainOutcome(outcome, requests)}\n`);
   }
-  if (verdict.decision === 'allow') return ExitCode.ALLOW;
+  if (outcome.decision === 'allow') return ExitCode.ALLOW;
   // A configuration problem found on the way (a broken hosts.toml, an unreadable CA file) is the
   // operator's to fix, like a bad --config: exit 2. The hook refuses the container either way.
-  if (verdict.code === ReasonCode.CONFIG_INVALID) return ExitCode.USAGE_OR_CONFIG;
+  if (outcome.code === ReasonCode.CONFIG_INVALID) return ExitCode.USAGE_OR_CONFIG;
   return ExitCode.DENY;
 }

@@ -10,7 +10,7 @@ import { VERSION_INFO } from '../version.js';
 const HELP = `sigguard: runtime signature verification for containers
 
 usage:
-  sigguard check IMAGE [--policy FILE] [--config FILE] [--deadline SECONDS] [--explain] [--json]
+  sigguard check IMAGE [--policy FILE] [--config FILE] [--deadline SECONDS] [--explain] [--json] [--cache [--cache-dir DIR]]
   sigguard hook [--config FILE] [--policy FILE] [--log FILE] [--deadline SECONDS]   (OCI state on stdin)
   sigguard install-hook (--base-spec FILE | --hooks-dir DIR) [--uninstall] [--path BIN] [-- HOOK FLAGS...]
   sigguard install-node --containerd-config FILE [--uninstall | --check] [--spec-dir DIR] [--state FILE] [--path BIN] [--containerd BIN] [--drop-in FILE] [-- HOOK FLAGS...]
@@ -30,7 +30,7 @@ async function dispatch(argv: string[]): Promise<number> {
       return (await import('./check.js')).runCheck(rest);
     case 'hook':
       // process.stdin builds a stream when first touched: only if fd 0 is non-blocking
-      return (await import('../hook/run.js')).runHook(rest, () => process.stdin);
+      return (await import('./hook.js')).runHook(rest, () => process.stdin);
     case 'cache':
       return (await import('./cache.js')).runCache(rest);
     case 'install-node':

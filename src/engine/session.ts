@@ -1,10 +1,10 @@
 /**
- * Wiring a verification from configuration: the registry client under one deadline and one
- * budget (registry/budget.ts), counting its requests. The deadline is an AbortSignal for the
- * network and a time that synchronous work polls (Budget.checkpoint), so it holds on both.
+ * Wiring a verification from configuration: the registry client under the command's deadline
+ * and one budget (registry/budget.ts), counting its requests. The deadline is the command's
+ * one AbortSignal (src/deadline.ts): it stops the network, and synchronous work polls it
+ * (Budget.checkpoint), so it holds on both.
  */
 import type { Config } from '../config/load.js';
-import { ReasonCode, SigguardError } from '../errors.js';
 import type { Policy } from '../policy/types.js';
 import type { ImageReference } from '../reference/reference.js';
 import { RegistryClient, type RequestRecord } from '../registry/client.js';
@@ -19,7 +19,8 @@ import { verifyImage } from './verify-image.js';
 export interface SessionOptions {
   config: Config;
   policy: Policy;
-  deadlineMs: number;
+  /** The command's deadline (src/deadline.ts's startDeadline). */
+  signal: AbortSignal;
   allowTagResolution: boolean;
   /** See VerifyOptions.intended. */
   intended?: ImageReference;
@@ -31,18 +32,12 @@ export interface SessionOptions {
 }
 
 export async function verifyWithConfig(ref: ImageReference, opts: SessionOptions): Promise<Verdict> {
-  const controller = new AbortController();
-  const budget = new Budget(controller.signal, Date.now() + opts.deadlineMs);
-  const timer = setTimeout(
-    () => controller.abort(new SigguardError(ReasonCode.DEADLINE_EXCEEDED, `verification took longer than ${opts.deadlineMs} ms`)),
-    opts.deadlineMs,
-  );
+  const budget = new Budget(opts.signal);
   let count = 0;
   try {
     const client = new RegistryClient({
       endpoints: { certsDir: opts.config.certsDir, insecureRegistries: opts.config.insecureRegistries, caFiles: opts.config.caFiles },
       credentials: new CredentialStore(opts.config.authFiles),
-      signal: controller.signal,
       budget,
       onRequest: (r) => {
         count++;
@@ -60,7 +55,6 @@ export async function verifyWithConfig(ref: ImageReference, opts: SessionOptions
       requestCount: () => count,
     });
   } finally {
-    clearTimeout(timer);
     closeIdleConnections();
   }
 }

@@ -1,10 +1,14 @@
 /** NodeImages over a CRI socket (containerd or CRI-O), with every failure a one-line refusal. */
 import { CriClient, CriError } from '../cri/client.js';
+import { expired } from '../deadline.js';
 import { ReasonCode, SigguardError } from '../errors.js';
 import { object, optional, string } from '../schema/lite.js';
 import type { NodeImages } from './node-digest.js';
 
-function failure(socket: string, call: string, err: unknown): SigguardError {
+function failure(socket: string, call: string, err: unknown, signal: AbortSignal): SigguardError {
+  // a call cut short by the deadline is the deadline's refusal, never a runtime that cannot be asked
+  const late = expired(signal);
+  if (late) return late;
   const what = err instanceof CriError ? err.message : (err as Error).message;
   return new SigguardError(ReasonCode.NODE_LOOKUP_FAILED, `cannot ask the runtime at ${socket} (${call}): ${what}`);
 }
@@ -27,8 +31,9 @@ function verboseImage(info: Record<string, string>): { image?: string; userSpeci
   }
 }
 
-export function criNodeImages(socket: string, timeoutMs: number): NodeImages & { close(): void } {
-  const client = new CriClient(socket, { timeoutMs });
+/** The runtime's answers under the command's deadline (src/deadline.ts). */
+export function criNodeImages(socket: string, signal: AbortSignal): NodeImages & { close(): void } {
+  const client = new CriClient(socket, { signal });
   return {
     async containerImage(containerId) {
       try {
@@ -38,7 +43,7 @@ export function criNodeImages(socket: string, timeoutMs: number): NodeImages & {
         const imageId = status.imageId || spec.image || (status.image?.image.startsWith('sha256:') ? status.image.image : '');
         return { imageId, imageRef: status.imageRef, userSpecifiedImage: spec.userSpecifiedImage ?? status.image?.userSpecifiedImage };
       } catch (err) {
-        throw failure(socket, 'ContainerStatus', err);
+        throw failure(socket, 'ContainerStatus', err, signal);
       }
     },
     async repoDigests(imageId) {
@@ -46,7 +51,7 @@ export function criNodeImages(socket: string, timeoutMs: number): NodeImages & {
         const { image } = await client.imageStatus({ image: imageId });
         return image?.repoDigests;
       } catch (err) {
-        throw failure(socket, 'ImageStatus', err);
+        throw failure(socket, 'ImageStatus', err, signal);
       }
     },
     async imageStatus(image) {
@@ -54,7 +59,7 @@ export function criNodeImages(socket: string, timeoutMs: number): NodeImages & {
         const { image: found } = await client.imageStatus({ image });
         return found ? { id: found.id, repoDigests: found.repoDigests } : undefined;
       } catch (err) {
-        throw failure(socket, 'ImageStatus', err);
+        throw failure(socket, 'ImageStatus', err, signal);
       }
     },
     close: () => client.close(),

@@ -4,10 +4,10 @@
  * live in registry/client.ts's Limits; this bounds their sum, so no registry
  * can make one verification cost more than a fixed amount whatever it serves.
  *
- * The deadline is one AbortSignal (it stops network I/O) plus the wall-clock
- * time it stands for: synchronous work (parsing, certificate paths, signature
- * checks) cannot be interrupted by a timer, so it calls checkpoint() between
- * units of work.
+ * The deadline is the command's one AbortSignal (src/deadline.ts): it stops
+ * network I/O, and it knows the wall-clock time it stands for, so synchronous
+ * work (parsing, certificate paths, signature checks), which no timer can
+ * interrupt, calls checkpoint() between units of work.
  *
  * Budget exhaustion in signature discovery does not refuse by itself: what was
  * fetched is still judged, and the image is refused (BUDGET_EXCEEDED) only when
@@ -15,6 +15,7 @@
  */
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import { checkDeadline } from '../deadline.js';
 import { ReasonCode, SigguardError, oneLine } from '../errors.js';
 
 const MiB = 1024 * 1024;
@@ -58,25 +59,18 @@ export class Budget {
   exhausted: string | undefined;
 
   constructor(
+    /** The command's deadline (src/deadline.ts's startDeadline), or any signal that cancels. */
     readonly signal: AbortSignal,
-    /** Date.now() value the verification must end by. */
-    readonly deadlineAt: number,
     readonly limits: BudgetSettings = BudgetLimits,
   ) {}
 
-  /** A budget without limits beyond a long deadline (tests, callers that bound work themselves). */
+  /** A budget without limits beyond the signal's deadline, if any (tests, callers that bound work themselves). */
   static unbounded(signal: AbortSignal = new AbortController().signal): Budget {
-    return new Budget(signal, Number.MAX_SAFE_INTEGER, { totalBytes: Number.MAX_SAFE_INTEGER, documents: Number.MAX_SAFE_INTEGER, signaturesPerListing: BudgetLimits.signaturesPerListing, signaturesTotal: Number.MAX_SAFE_INTEGER });
+    return new Budget(signal, { totalBytes: Number.MAX_SAFE_INTEGER, documents: Number.MAX_SAFE_INTEGER, signaturesPerListing: BudgetLimits.signaturesPerListing, signaturesTotal: Number.MAX_SAFE_INTEGER });
   }
 
-  /** Throws DEADLINE_EXCEEDED once the deadline has passed; call between units of synchronous work. */
-  checkpoint = (): void => {
-    if (this.signal.aborted || Date.now() >= this.deadlineAt) {
-      const reason: unknown = this.signal.reason;
-      if (reason instanceof SigguardError && reason.code === ReasonCode.DEADLINE_EXCEEDED) throw reason;
-      throw new SigguardError(ReasonCode.DEADLINE_EXCEEDED, 'verification deadline exceeded');
-    }
-  };
+  /** Throws DEADLINE_EXCEEDED once the signal is aborted or its deadline has passed; call between units of synchronous work. */
+  checkpoint = (): void => checkDeadline(this.signal);
 
   get bytes(): number {
     return this.bytesUsed;

@@ -55,8 +55,7 @@ export interface RequestRecord {
 export interface RegistryClientOptions {
   endpoints: EndpointSettings;
   credentials: CredentialStore;
-  signal: AbortSignal;
-  /** The verification's budget: every exchange and every byte is charged to it. */
+  /** The verification's budget: every exchange and every byte is charged to it; its signal (the deadline) cancels every request. */
   budget: Budget;
   /** Called for every HTTP exchange (for --explain and tests). */
   onRequest?: (r: RequestRecord) => void;
@@ -112,7 +111,7 @@ export class RegistryClient {
   constructor(private readonly opts: RegistryClientOptions) {}
 
   get signal(): AbortSignal {
-    return this.opts.signal;
+    return this.opts.budget.signal;
   }
 
   get budget(): Budget {
@@ -139,7 +138,7 @@ export class RegistryClient {
     const granted = budget.reserve(maxBytes, what);
     let received = 0;
     try {
-      const res = await httpRequest(url, { ...req, maxBytes: granted, signal: this.opts.signal });
+      const res = await httpRequest(url, { ...req, maxBytes: granted, signal: this.opts.budget.signal });
       received = res.body.length;
       return res;
     } catch (err) {

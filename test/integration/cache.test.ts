@@ -137,6 +137,33 @@ describe('verdict cache', () => {
     const elsewhere = `${w.registry.host}/elsewhere@${w.digests.signed}`;
     expect((await hook(elsewhere, config)).d).toMatchObject({ cache: 'miss', decision: 'deny' });
   });
+
+  it('check --cache goes the way of the hook: its verification serves the hook, a hit asks no registry; --cache-dir moves the cache', async () => {
+    const config = w.config('check.yaml');
+    const check = async (...extra: string[]) => {
+      const r = await sigguard(['check', '--json', '--explain', '--config', config, '--policy', policy, ...extra, w.ref('signed')]);
+      return { ...r, v: JSON.parse(r.stdout) };
+    };
+    const first = await check('--cache');
+    expect(first.code).toBe(0);
+    expect(first.v).toMatchObject({ decision: 'allow', code: 'ALLOWED', cache: 'miss' });
+    expect(first.v.requirements).toHaveLength(1);
+    expect(first.v.requests.length).toBeGreaterThan(0);
+    const before = repoRequests('signed');
+    const second = await check('--cache');
+    expect(second.v).toMatchObject({ decision: 'allow', code: 'ALLOWED', cache: 'hit', signer: first.v.signer, requests: [] });
+    expect(repoRequests('signed')).toBe(before);
+    expect((await hook(w.ref('signed'), config)).d).toMatchObject({ decision: 'allow', cache: 'hit' });
+    // without --cache nothing is read or written
+    expect((await check()).v).toMatchObject({ decision: 'allow' });
+    expect((await check()).v.cache).toBeUndefined();
+    const elsewhere = join(w.cosign.dir, 'check-dir.cache');
+    expect((await check('--cache-dir', elsewhere)).v.cache).toBe('miss');
+    expect((await check('--cache-dir', elsewhere)).v.cache).toBe('hit');
+    expect(readdirSync(elsewhere).filter((f) => f.endsWith('.json'))).toHaveLength(1);
+    const text = await sigguard(['check', '--cache', '--config', config, '--policy', policy, w.ref('signed')]);
+    expect(text.stdout).toMatch(/^allowed .* \[ALLOWED\] \(cache: hit\)\n$/);
+  });
 });
 
 describe('validated documents', () => {

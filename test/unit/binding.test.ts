@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { bindToNode, cachedFor, selectionFor } from '../../src/hook/binding.js';
+import { bindToNode, cachedFor } from '../../src/engine/binding.js';
+import { selectionFor } from '../../src/hook/binding.js';
 import { configDigestOfImageId } from '../../src/hook/node-digest.js';
 
 const C1 = `sha256:${'1'.repeat(64)}`;

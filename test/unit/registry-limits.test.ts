@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { examineInOrder } from '../../src/discovery/examine.js';
 import { Budget, BudgetLimits, withinBudget } from '../../src/registry/budget.js';
+import { startDeadline } from '../../src/deadline.js';
 import { ReasonCode, SigguardError, oneLine } from '../../src/errors.js';
 import { resolveEndpoints } from '../../src/registry/hosts.js';
 import { checkUnambiguous } from '../../src/registry/oci-schema.js';
@@ -91,7 +92,7 @@ describe('checkUnambiguous (CVE-2021-41190)', () => {
 
 describe('Budget', () => {
   it('bytes: reservations shrink to what is left; an exact size must fit whole', () => {
-    const b = new Budget(new AbortController().signal, Date.now() + 60_000, { ...BudgetLimits, totalBytes: 100 });
+    const b = new Budget(new AbortController().signal, { ...BudgetLimits, totalBytes: 100 });
     expect(b.reserve(60, 'a')).toBe(60);
     expect(() => b.reserve(50, 'b', true)).toThrow(/budget of 100 bytes spent before b/);
     expect(b.reserve(50, 'c')).toBe(40);
@@ -104,22 +105,32 @@ describe('Budget', () => {
   });
 
   it('documents', () => {
-    const b = new Budget(new AbortController().signal, Date.now() + 60_000, { ...BudgetLimits, documents: 2 });
+    const b = new Budget(new AbortController().signal, { ...BudgetLimits, documents: 2 });
     b.document('a');
     b.document('b');
     expect(() => b.document('c')).toThrow(expect.objectContaining({ code: ReasonCode.BUDGET_EXCEEDED }));
   });
 
-  it('checkpoint: DEADLINE_EXCEEDED once the time has passed, whatever the timers', () => {
-    const b = new Budget(new AbortController().signal, Date.now() - 1);
-    expect(() => b.checkpoint()).toThrow(expect.objectContaining({ code: ReasonCode.DEADLINE_EXCEEDED }));
+  it('checkpoint: DEADLINE_EXCEEDED once the time has passed, whatever the timers; the one signal is aborted with it', () => {
+    const deadline = startDeadline(Date.now() + 40, 'check deadline of 0.04 s exceeded');
+    const b = new Budget(deadline.signal);
+    b.checkpoint();
+    // synchronous work past the deadline: the timer cannot fire, the checkpoint notices the time
+    const until = Date.now() + 60;
+    while (Date.now() < until) {
+      /* busy */
+    }
+    expect(deadline.signal.aborted).toBe(false);
+    expect(() => b.checkpoint()).toThrow(expect.objectContaining({ code: ReasonCode.DEADLINE_EXCEEDED, message: 'check deadline of 0.04 s exceeded' }));
+    expect(deadline.signal.aborted).toBe(true);
+    deadline.clear();
     const c = new AbortController();
     c.abort();
-    expect(() => new Budget(c.signal, Date.now() + 60_000).checkpoint()).toThrow(expect.objectContaining({ code: ReasonCode.DEADLINE_EXCEEDED }));
+    expect(() => new Budget(c.signal).checkpoint()).toThrow(expect.objectContaining({ code: ReasonCode.DEADLINE_EXCEEDED }));
   });
 
   it('withinBudget: an allow is never changed; a denial after the budget ran out is BUDGET_EXCEEDED, with the notes', () => {
-    const b = new Budget(new AbortController().signal, Date.now() + 60_000);
+    const b = new Budget(new AbortController().signal);
     expect(withinBudget(b, { decision: 'deny', code: ReasonCode.UNTRUSTED_SIGNER, reason: 'x\ny' })).toEqual({ code: ReasonCode.UNTRUSTED_SIGNER, reason: 'x y' });
     b.note('only the first 128');
     expect(withinBudget(b, { decision: 'deny', code: ReasonCode.UNTRUSTED_SIGNER, reason: 'none' })).toEqual({ code: ReasonCode.UNTRUSTED_SIGNER, reason: 'none (only the first 128)', notes: ['only the first 128'] });
@@ -132,7 +143,7 @@ describe('Budget', () => {
 
 describe('examineInOrder', () => {
   it('the first 128 in order, the rest noted; a budget error stops the listing, what was done is kept', async () => {
-    const b = new Budget(new AbortController().signal, Date.now() + 60_000);
+    const b = new Budget(new AbortController().signal);
     const items = Array.from({ length: 200 }, (_, i) => i);
     const seen: number[] = [];
     const out = await examineInOrder(items, 'list', b, async (i) => (seen.push(i), i));
@@ -140,7 +151,7 @@ describe('examineInOrder', () => {
     expect(seen).toEqual(items.slice(0, 128));
     expect(b.notes).toEqual(['list lists 200 signature artifacts: only the first 128 were examined']);
 
-    const c = new Budget(new AbortController().signal, Date.now() + 60_000, { ...BudgetLimits, totalBytes: 10 });
+    const c = new Budget(new AbortController().signal, { ...BudgetLimits, totalBytes: 10 });
     const got = await examineInOrder(items.slice(0, 20), 'l2', c, async (i) => {
       c.settle(c.reserve(1, `item ${i}`, true), 1);
       return i;
@@ -151,7 +162,7 @@ describe('examineInOrder', () => {
   });
 
   it('other errors are the caller\'s', async () => {
-    const b = new Budget(new AbortController().signal, Date.now() + 60_000);
+    const b = new Budget(new AbortController().signal);
     await expect(examineInOrder([1], 'l', b, async () => Promise.reject(new SigguardError(ReasonCode.DEADLINE_EXCEEDED, 'late')))).rejects.toMatchObject({ code: 'DEADLINE_EXCEEDED' });
   });
 });

@@ -1,0 +1,86 @@
+/**
+ * The hook's warm path stays light: on a cache hit it evaluates no zod, YAML, sigstore,
+ * verification or registry client code. Read off the built bundle itself: a copy whose
+ * lazy-module wrappers (esbuild's __esm / __commonJS) report every module they evaluate,
+ * run as the hook on a cached allow. No registry is reachable: a hit needs none.
+ */
+import { spawnSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { cacheKey } from '../../src/cache/key.js';
+import { VerdictStore } from '../../src/cache/store.js';
+import { loadConfig } from '../../src/config/load.js';
+import { scopeVerdict } from '../../src/engine/scope-verdict.js';
+import { loadPolicy } from '../../src/policy/load.js';
+import { parseReference } from '../../src/reference/reference.js';
+import { criAnnotations } from '../support/oci-bundle.js';
+import { ROOT } from '../support/paths.js';
+
+const BUNDLE = join(ROOT, 'build/out/sigguard.cjs');
+const HEAD_OF_LAZY = ['var __esm = (fn, res, err) => function() {', 'var __commonJS = (cb, mod2) => function() {'];
+
+/** The bundle, with every lazily evaluated module reported on stderr as `sigguard-module <path>` when first evaluated. */
+function tracedBundle(dir: string): string {
+  let text = readFileSync(BUNDLE, 'utf8');
+  const [esm, cjs] = HEAD_OF_LAZY;
+  expect(text).toContain(esm);
+  expect(text).toContain(cjs);
+  text = text.replace(esm!, `${esm!}\n  if (fn) process.stderr.write("sigguard-module " + __getOwnPropNames(fn)[0] + "\\n");`);
+  text = text.replace(cjs!, `${cjs!}\n  if (!mod2) process.stderr.write("sigguard-module " + __getOwnPropNames(cb)[0] + "\\n");`);
+  const file = join(dir, 'sigguard-traced.cjs');
+  writeFileSync(file, text);
+  return file;
+}
+
+/** Modules a warm start must not evaluate (each must be lazily wrapped in the bundle, or the trace could not see it). */
+// (@sigstore/tuf's seeds.json is data, not code: the built-in trusted root that policy/trust.ts fingerprints)
+const HEAVY = [/^node_modules\/zod\//, /^node_modules\/yaml\//, /^node_modules\/@sigstore\/(?!tuf\/seeds\.json$)/, /^node_modules\/sigstore\//, /^src\/verify\//, /^src\/registry\/client\.ts$/, /^src\/engine\/session\.ts$/, /^src\/engine\/verify-image\.ts$/, /^src\/discovery\//];
+
+describe('the warm path', () => {
+  it('a cache hit evaluates no zod, YAML, sigstore, verification or registry client code', async () => {
+    expect(existsSync(BUNDLE), `${BUNDLE} missing: build first (node build/bundle.mjs)`).toBe(true);
+    const dir = mkdtempSync(join(tmpdir(), 'sigguard-warm-'));
+    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const pub = join(dir, 'trusted.pub');
+    writeFileSync(pub, publicKey.export({ type: 'spki', format: 'pem' }));
+    const policyFile = join(dir, 'policy.yaml');
+    writeFileSync(policyFile, `version: 1\ndefault: reject\nscopes:\n  "127.0.0.1:9":\n    - type: sigstoreSigned\n      keyPath: ${pub}\n      signedIdentity: {type: matchRepository}\n`);
+    const configFile = join(dir, 'config.yaml');
+    writeFileSync(configFile, `cache:\n  dir: ${join(dir, 'cache')}\nnode:\n  containerdSocket: ${join(dir, 'no-containerd.sock')}\n`);
+
+    // the verdict a verification stored (a single manifest, its config known)
+    const digest = `sha256:${'a'.repeat(64)}`;
+    const image = `127.0.0.1:9/app@${digest}`;
+    const ref = parseReference(image);
+    const policy = await loadPolicy(policyFile);
+    const config = await loadConfig(configFile, configFile);
+    const { scope, requirements } = scopeVerdict(ref, ref, policy);
+    const store = new VerdictStore(config.cache!.dir);
+    expect(store.ensureDir()).toBe(true);
+    store.write({ key: cacheKey(ref, digest, scope, requirements, config.platform), decision: 'allow', code: 'ALLOWED', reason: 'verified: test', image: '127.0.0.1:9/app', digest, configDigest: `sha256:${'c'.repeat(64)}`, scope, signer: 'trusted', verifiedAt: Date.now() });
+
+    const traced = tracedBundle(dir);
+    const log = join(dir, 'decisions.log');
+    const state = JSON.stringify({ ociVersion: '1.2.0', id: 'warm-1', status: 'creating', pid: 1, bundle: '/nonexistent', annotations: criAnnotations(image) });
+    const hook = () => spawnSync(process.execPath, [traced, 'hook', '--config', configFile, '--policy', policyFile, '--log', log], { input: state, env: { ...process.env, SIGGUARD_TRACE: '1' }, timeout: 30_000 });
+    // the first start validates the configuration and the policy (zod, YAML) and keeps them validated: warm from the second on
+    expect(hook().status).toBe(0);
+    const r = hook();
+    const out = String(r.stderr);
+    const decision = JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!);
+    expect({ code: r.status, decision: decision.decision, cache: decision.cache }, out).toEqual({ code: 0, decision: 'allow', cache: 'hit' });
+    const evaluated = [...out.matchAll(/^sigguard-module (\S+)$/gm)].map((m) => m[1]!);
+    expect(evaluated).toContain('src/engine/cached-verify.ts');
+    expect(out).toMatch(/^sigguard-trace [\d.]+ decided$/m);
+    const heavy = evaluated.filter((m) => HEAVY.some((re) => re.test(m)));
+    expect(heavy, 'modules a cache hit must not evaluate').toEqual([]);
+    // and each of them is lazily wrapped in the bundle, so the trace would have seen it
+    const bundle = readFileSync(BUNDLE, 'utf8');
+    for (const m of ['src/registry/client.ts', 'src/engine/session.ts', 'src/verify/verifier.ts']) expect(bundle).toContain(`"${m}"(`);
+    expect(bundle).toMatch(/"node_modules\/zod\/[^"]+"\(/);
+    expect(bundle).toMatch(/"node_modules\/yaml\/[^"]+"\(/);
+  }, 60_000);
+});
