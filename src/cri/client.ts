@@ -9,7 +9,7 @@
  *   cri.close();
  *
  * The calls only a kubelet makes (RunPodSandbox … RemoveImage) are not here: the
- * test node's kubelet (e2e/node/kubelet.ts) uses @grpc/grpc-js with CRI's own api.proto.
+ * test node's kubelet (test/support/node/kubelet.ts) uses @grpc/grpc-js with CRI's own api.proto.
  */
 import { type Init, type MethodInfo, encodeMessage, decodeMessage } from './codec.js';
 import {

@@ -225,7 +225,7 @@ export const Image: MessageType<Image> = {
 
 /**
  * The calls the hook makes on the runtime (containerd or CRI-O). Nothing else ships: the test
- * node's kubelet uses CRI's own api.proto through @grpc/grpc-js (e2e/node/cri-peer.ts).
+ * node's kubelet uses CRI's own api.proto through @grpc/grpc-js (test/support/node/cri-peer.ts).
  */
 export const RuntimeService = {
   /** containerd: the image a container being started was created from. */
