@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { scopeVerdict } from '../../src/engine/scope-verdict.js';
-import { configDigestOfImageId } from '../../src/hook/node-digest.js';
+import { type NodeImages, configDigestOfImageId, digestForImage, imageForContainer } from '../../src/hook/node-digest.js';
 import { MAX_CONFIG_BYTES, parseState, readAnnotations } from '../../src/hook/state.js';
 import { compilePolicy } from '../../src/policy/compile.js';
 import { parseReference } from '../../src/reference/reference.js';
@@ -101,5 +101,32 @@ describe("the hook's OCI state and bundle config", () => {
     writeFileSync(join(b, 'config.json'), JSON.stringify({ annotations: { a: 1 } }));
     expect(() => readAnnotations(parseState(state({ bundle: b })))).toThrow(/malformed annotations/);
     expect(() => readAnnotations(parseState(state({ bundle: join(b, 'missing') })))).toThrow(/cannot be read/);
+  });
+});
+
+describe("the node's image id travels with the digest (the verified manifest is bound to it)", () => {
+  const D1 = `sha256:${'1'.repeat(64)}`;
+  const D2 = `sha256:${'2'.repeat(64)}`;
+  const ID = `sha256:${'f'.repeat(64)}`;
+  const node = (id: string, repoDigests: string[]): NodeImages => ({
+    containerImage: async () => ({ imageId: id, imageRef: repoDigests[0] ?? '', userSpecifiedImage: undefined }),
+    repoDigests: async () => repoDigests,
+    imageStatus: async () => ({ id, repoDigests }),
+  });
+
+  it('CRI-O: the image id with the digest, in either form, and none when it is not a digest', async () => {
+    const want = parseReference('localhost:5001/app:v1');
+    expect(await digestForImage(node(ID, [`localhost:5001/app@${D1}`]), 'x', want)).toEqual({ digest: D1, repoDigest: `localhost:5001/app@${D1}`, imageId: ID });
+    expect((await digestForImage(node('f'.repeat(64), [`localhost:5001/app@${D1}`]), 'x', want)).imageId).toBe(ID);
+    expect(await digestForImage(node('not-an-id', [`localhost:5001/app@${D1}`]), 'x', want)).not.toHaveProperty('imageId');
+  });
+
+  it("CRI-O: only a digest in the pod's repository, never another repository's", async () => {
+    await expect(digestForImage(node(ID, [`localhost:5001/other@${D2}`, 'not a reference']), 'x', parseReference('localhost:5001/app:v1'))).rejects.toMatchObject({ code: 'NODE_IMAGE_MISMATCH' });
+  });
+
+  it('containerd: the pod naming a digest keeps it, with the image id', async () => {
+    const named = parseReference(`localhost:5001/app@${D1}`);
+    expect(await imageForContainer(node(ID, [`localhost:5001/app@${D2}`]), 'c', named)).toEqual({ named, digest: D1, repoDigest: `localhost:5001/app@${D1}`, imageId: ID });
   });
 });
