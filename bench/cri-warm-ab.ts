@@ -9,7 +9,7 @@
  * busy machine: they leave out the fork/exec and the scheduler's noise before the process runs.
  *
  *   node e2e/bundle.mjs bench/cri-warm-ab.ts
- *   AB_A=/path/before/sigguard AB_B=/path/after/sigguard AB_RUNS=150 node build/out/e2e/cri-warm-ab.cjs
+ *   AB_A=/path/before/sigguard AB_B=/path/after/sigguard AB_RUNS=150 [AB_CASE=crio|containerd] node build/out/e2e/cri-warm-ab.cjs
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -80,7 +80,8 @@ async function main() {
         }),
       },
     ];
-    for (const c of cases) {
+    const only = process.env.AB_CASE; // 'crio' or 'containerd': one case only
+    for (const c of cases.filter((x) => !only || x.name.toLowerCase().startsWith(only))) {
       const args = (tag: string) => {
         const cfg = join(dir, `${tag}-${cases.indexOf(c)}.yaml`);
         writeFileSync(cfg, `cache:\n  dir: ${join(dir, `cache-${tag}-${cases.indexOf(c)}`)}\n${c.cfg}`);

@@ -402,17 +402,21 @@ export class H2Connection {
     }
     switch (f.type) {
       case FrameType.DATA:
-        return this.onDataFrame(f);
+        this.onDataFrame(f);
+        return;
       case FrameType.HEADERS:
-        return this.onHeadersFrame(f);
+        this.onHeadersFrame(f);
+        return;
       case FrameType.PRIORITY:
         if (f.streamId === 0) throw new H2ProtocolError(H2Code.PROTOCOL_ERROR, 'PRIORITY on stream 0');
         if (f.payload.length !== 5) throw new H2ProtocolError(H2Code.FRAME_SIZE_ERROR, `PRIORITY of ${f.payload.length} bytes`);
         return;
       case FrameType.RST_STREAM:
-        return this.onRstStream(f);
+        this.onRstStream(f);
+        return;
       case FrameType.SETTINGS:
-        return this.onSettings(f);
+        this.onSettings(f);
+        return;
       case FrameType.PUSH_PROMISE:
         throw new H2ProtocolError(H2Code.PROTOCOL_ERROR, 'PUSH_PROMISE although push is disabled');
       case FrameType.PING:
@@ -421,11 +425,14 @@ export class H2Connection {
         if (!(f.flags & Flag.ACK)) this.send(encodeFrame(FrameType.PING, Flag.ACK, 0, f.payload));
         return;
       case FrameType.GOAWAY:
-        return this.onGoaway(f);
+        this.onGoaway(f);
+        return;
       case FrameType.WINDOW_UPDATE:
-        return this.onWindowUpdate(f);
+        this.onWindowUpdate(f);
+        return;
       case FrameType.CONTINUATION:
-        return this.onContinuation(f);
+        this.onContinuation(f);
+        return;
       default:
         return; // unknown frame types are ignored (RFC 9113 4.1)
     }
@@ -612,9 +619,15 @@ export class H2Connection {
     }
     const s = this.streamFor(f, 'WINDOW_UPDATE');
     if (!s) return;
-    if (inc === 0) return this.streamError(s, H2Code.PROTOCOL_ERROR, `WINDOW_UPDATE of 0 on stream ${s.id}`);
+    if (inc === 0) {
+      this.streamError(s, H2Code.PROTOCOL_ERROR, `WINDOW_UPDATE of 0 on stream ${s.id}`);
+      return;
+    }
     s.sendWindow += inc;
-    if (s.sendWindow > MAX_WINDOW) return this.streamError(s, H2Code.FLOW_CONTROL_ERROR, `window of stream ${s.id} above 2^31-1`);
+    if (s.sendWindow > MAX_WINDOW) {
+      this.streamError(s, H2Code.FLOW_CONTROL_ERROR, `window of stream ${s.id} above 2^31-1`);
+      return;
+    }
     this.sendData(s);
   }
 

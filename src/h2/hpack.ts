@@ -155,7 +155,8 @@ function buildHuffmanTree(): Int32Array {
 
 /** Decodes a Huffman-coded string literal (RFC 7541 5.2): EOS inside, or padding longer than 7 bits or not all ones, is an error. */
 export function huffmanDecode(input: Uint8Array): Buffer {
-  const tree = (huffmanTree ??= buildHuffmanTree());
+  huffmanTree ??= buildHuffmanTree();
+  const tree = huffmanTree;
   const out = Buffer.allocUnsafe(Math.floor((input.length * 8) / 5)); // the shortest code has 5 bits
   let n = 0;
   let node = 0;
