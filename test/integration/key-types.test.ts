@@ -75,7 +75,7 @@ describe('key types cosign imports from openssl keys', () => {
   it.each(KEY_TYPES.flatMap(([name, , formats]) => formats.map((format) => [name, format] as const)))(
     '%s, %s signature: verified with its key, refused with another key of the type',
     async (name, format) => {
-      const image = images[name]![format];
+      const image = images[name]![format]!;
       const ok = await sigguardCheck(['--policy', policy(`${name}-${format}`, keys[name]!.pub), '--json', image]);
       expect(ok.verdict, ok.stderr).toBeDefined();
       expect(ok.verdict.decision, ok.verdict.reason).toBe('allow');
@@ -100,7 +100,7 @@ describe('key types cosign imports from openssl keys', () => {
 
   it('a key of another type is refused, not misread (P-384 signature, RSA and Ed25519 keys)', async () => {
     for (const other of ['rsa-2048', 'ed25519', 'ecdsa-p256']) {
-      const r = await sigguardCheck(['--policy', policy(`p384-by-${other}`, keys[other]!.pub), '--json', images['ecdsa-p384']!.legacy]);
+      const r = await sigguardCheck(['--policy', policy(`p384-by-${other}`, keys[other]!.pub), '--json', images['ecdsa-p384']!.legacy!]);
       expect(r.verdict, r.stderr).toMatchObject({ decision: 'deny', code: 'UNTRUSTED_SIGNER' });
     }
   });
