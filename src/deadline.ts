@@ -41,6 +41,26 @@ export function startDeadline(at: number, message: string): Deadline {
   return { signal: controller.signal, at, clear: () => clearTimeout(timer) };
 }
 
+/**
+ * A deadline inside another: it ends at `at` (or with the parent, whichever comes first) and is
+ * aborted with the parent's reason when the parent aborts first.
+ */
+export function startInnerDeadline(parent: AbortSignal, at: number, message: string): Deadline {
+  const inner = startDeadline(Math.min(at, deadlineOf(parent) ?? at), message);
+  const e = ends.get(inner.signal)!;
+  const follow = (): void => e.controller.abort(parent.reason);
+  if (parent.aborted) follow();
+  else parent.addEventListener('abort', follow, { once: true });
+  return {
+    signal: inner.signal,
+    at: inner.at,
+    clear: () => {
+      inner.clear();
+      parent.removeEventListener('abort', follow);
+    },
+  };
+}
+
 /** The time a deadline's signal stands for; undefined for any other signal. */
 export function deadlineOf(signal: AbortSignal): number | undefined {
   return ends.get(signal)?.at;

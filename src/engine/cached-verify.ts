@@ -14,7 +14,7 @@ import { singleFlight } from '../cache/single-flight.js';
 import { type CacheEntry, VerdictStore } from '../cache/store.js';
 import { type CacheSettings, isFresh, staleAllowFor } from '../cache/verdict-cache.js';
 import type { Config } from '../config/load.js';
-import { deadlineOf } from '../deadline.js';
+import { type Deadline, deadlineOf, startInnerDeadline } from '../deadline.js';
 import { ReasonCode } from '../errors.js';
 import { deniedDigest, denialReason } from '../policy/deny-digests.js';
 import type { Policy } from '../policy/types.js';
@@ -128,6 +128,21 @@ function toEntry(key: string, v: Verdict, digest: string): CacheEntry {
   };
 }
 
+/**
+ * A deadline STALE_RESERVE_SHARE earlier than the command's (at least STALE_RESERVE_MIN_MS), aborted
+ * with it; undefined when the command has no deadline or too little time left to split.
+ */
+const STALE_RESERVE_SHARE = 0.15;
+const STALE_RESERVE_MIN_MS = 300;
+function earlierDeadline(parent: AbortSignal): Deadline | undefined {
+  const at = deadlineOf(parent);
+  if (at === undefined || parent.aborted) return undefined;
+  const left = at - Date.now();
+  const reserve = Math.max(STALE_RESERVE_MIN_MS, left * STALE_RESERVE_SHARE);
+  if (left <= reserve * 2) return undefined;
+  return startInnerDeadline(parent, at - reserve, `verification took longer than ${Math.round(left - reserve)} ms (the rest kept for stale-if-error)`);
+}
+
 /** The registry verification: loaded only when one runs, so a cache hit never evaluates the registry or sigstore code. */
 async function verify(image: ImageToDecide, opts: CachedVerifyOptions, scoped: ScopeDecision): Promise<Verdict> {
   const { verifyWithConfig } = await import('./session.js');
@@ -173,7 +188,15 @@ export async function cachedVerify(image: ImageToDecide, opts: CachedVerifyOptio
   // The leader stores its verdict before it releases the lock, so a follower never finds the
   // lock gone and the cache still empty.
   const verifyAndStore = async (): Promise<Decided> => {
-    const verdict = await verify(image, opts, scoped);
+    // With an allow on file that stale-if-error could serve, the verification ends a little
+    // before the command does: a registry that times out then still leaves time to serve it.
+    const early = cached?.decision === 'allow' && settings.maxStaleMs > 0 ? earlierDeadline(opts.signal) : undefined;
+    let verdict: Verdict;
+    try {
+      verdict = await verify(image, early ? { ...opts, signal: early.signal } : opts, scoped);
+    } finally {
+      early?.clear();
+    }
     if (verdict.decision === 'deny') {
       const stale = staleAllowFor(cached, verdict.code, Date.now(), settings);
       if (stale) {

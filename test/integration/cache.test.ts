@@ -220,6 +220,35 @@ describe('stale-if-error', () => {
     }
   });
 
+  it('a registry that never answers: the verification ends early enough for the stale allow to be served', async () => {
+    const proxy = await FaultProxy.start({ upstream: w.registry.host });
+    try {
+      const image = `${proxy.host}/signed@${w.digests.signed}`;
+      const p = w.policy(
+        'stale-hang-policy.yaml',
+        standardPolicy(w)
+          .replace(`"${w.registry.host}"`, `"${proxy.host}"`)
+          .replace('{type: matchRepository}', `{type: exactRepository, dockerRepository: "${w.registry.host}/signed"}`),
+      );
+      const config = w.config('stale-hang.yaml', '  ttlSeconds: 60\n  maxStaleSeconds: 3600\n');
+      expect((await hook(image, config, { policy: p })).d).toMatchObject({ decision: 'allow', cache: 'miss' });
+      age(config, 120_000);
+      // every request is taken and never answered: only the deadline ends the verification
+      proxy.overrides.push(() => new Promise<boolean>(() => {}));
+      const r = await hook(image, config, { policy: p, deadline: '3' });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.d).toMatchObject({ decision: 'allow', cache: 'stale' });
+      expect(r.d.reason).toMatch(/deadline exceeded.*allowed by the verdict of .*\(stale-if-error\)/);
+      // without an allow on file the same hang is a refusal by the hook's deadline
+      const none = w.config('stale-hang-none.yaml', '  ttlSeconds: 60\n  maxStaleSeconds: 3600\n');
+      const refused = await hook(image, none, { policy: p, deadline: '2' });
+      expect(refused.code).toBe(1);
+      expect(refused.d).toMatchObject({ decision: 'deny', code: 'DEADLINE_EXCEEDED' });
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('a refusal for the image itself is never overridden by a stale allow', async () => {
     // One registry address, one policy, one image: every start below has the same cache key, and the
     // cached allow is expired (TTL) but inside maxStale, so stale-if-error would apply to it.
