@@ -28,6 +28,17 @@ build: $(STAMP)
 typecheck: $(STAMP)
 	$(NODE) node_modules/typescript/bin/tsc -p .
 
+# make lint: Biome over the tree (biome.json: the formatter's layout, the recommended lint rules,
+# no `any`), then lint-deps. make format rewrites the tree in the formatter's layout.
+BIOME := $(NODE) node_modules/@biomejs/biome/bin/biome
+.PHONY: lint format
+lint: $(STAMP)
+	$(BIOME) ci --max-diagnostics=50 .
+	@$(MAKE) --no-print-directory lint-deps
+
+format: $(STAMP)
+	$(BIOME) format --write .
+
 # make lint-deps: dependency-cruiser (.dependency-cruiser.cjs): no folder imports another in a
 # circle, no module cycle, and bench -> e2e -> test -> src only, never back; then the same graph
 # folded to src/<folder>, test, e2e, bench (build/folder-cycles.mjs), for circles across depths.
