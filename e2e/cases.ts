@@ -111,7 +111,7 @@ export function expectRan(r: PodResult, code: string, marker?: string): Decision
 /** The pod was refused by sigguard with `code`: in the runtime's error and in the decision log. */
 export function expectRefused(r: PodResult, code: string): Decision {
   check(!r.ran, `expected a refusal [${code}], but it ran (decision: ${r.decision ? `${r.decision.code} ${r.decision.reason}` : 'none'})`);
-  check(r.error !== undefined && r.error.includes('sigguard: denied'), `refused, but not by sigguard: ${r.error}`);
+  check(r.error?.includes('sigguard: denied') === true, `refused, but not by sigguard: ${r.error}`);
   check(r.error.includes(`[${code}]`), `expected [${code}] in the error, got: ${r.error}`);
   check(r.decision, 'no decision-log line for the container');
   check(r.decision.decision === 'deny' && r.decision.enforced && r.decision.code === code, `decision log: ${JSON.stringify(r.decision)}`);

@@ -85,7 +85,9 @@ async function main(): Promise<number> {
     }
     const lines = table(rows);
     say(`  ${bold(lines[0]!)}`);
-    lines.slice(1).forEach((l, i) => say(`  ${pods[i]!.r.ran ? l.replace('started', green('started')) : l.replace('refused', red('refused'))}`));
+    lines.slice(1).forEach((l, i) => {
+      say(`  ${pods[i]!.r.ran ? l.replace('started', green('started')) : l.replace('refused', red('refused'))}`);
+    });
 
     const refused = pods.find((p) => !p.r.ran);
     if (refused?.r.error) {

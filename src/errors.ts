@@ -86,10 +86,10 @@ export class SigguardError extends Error {
 }
 
 /** Terminal escape sequences (CSI, OSC, and two-character ESC sequences). */
-// eslint-disable-next-line no-control-regex
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching ESC and BEL is the point, to strip terminal escapes from messages
 const ESCAPES = /\x1b(?:\[[0-?]*[ -/]*[@-~]?|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-_])/g;
 /** What is left to drop after whitespace became spaces: C0/C1 controls, DEL, bidi marks, embeddings, overrides and isolates. */
-// eslint-disable-next-line no-control-regex
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching C0/C1 control characters is the point, to drop them from messages
 const INVISIBLE = /[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g;
 
 /**

@@ -9,7 +9,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { generateCrioFiles } from '../crio/generate.js';
 import { readPolicyInput } from '../crio/input.js';
 import { NODE, OUT, OUT_ENTRIES } from '../crio/layout.js';
-import { type ExistingFile, checkTargetDir } from '../crio/registries-d.js';
+import { type ExistingFile, type TargetCheck, checkTargetDir } from '../crio/registries-d.js';
 import { NEWEST_KNOWN, formatVersion, parseVersion } from '../crio/versions.js';
 import { ReasonCode, SigguardError } from '../errors.js';
 import { compilePolicy } from '../policy/compile.js';
@@ -93,7 +93,7 @@ export function runCrioPolicy(argv: string[]): number {
 
   const warnings = [...result.warnings, ...result.handedToHook.map((h) => `${h.where}: ${h.why}`)];
   if (values['target-dir'] !== undefined) {
-    let check;
+    let check: TargetCheck;
     try {
       check = checkTargetDir(result.sigstoreScopes, readRegistriesD(values['target-dir']));
     } catch (err) {

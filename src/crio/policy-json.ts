@@ -150,7 +150,9 @@ const present = (obj: Record<string, unknown>, keys: readonly string[]): string[
 
 function checkList(v: unknown, check: (item: unknown, where: string) => void, where: string): void {
   if (!Array.isArray(v) || v.length === 0) throw new Error(`${where}: must be a non-empty array`);
-  v.forEach((item, i) => check(item, `${where}[${i}]`));
+  v.forEach((item, i) => {
+    check(item, `${where}[${i}]`);
+  });
 }
 
 function checkString(v: unknown, where: string): void {
@@ -224,7 +226,9 @@ function checkRequirement(v: unknown, target: Version, where: string): void {
 
 function checkRequirements(v: unknown, target: Version, where: string): void {
   if (!Array.isArray(v) || v.length === 0) throw new Error(`${where}: List of verification policy requirements must not be empty`);
-  v.forEach((r, i) => checkRequirement(r, target, `${where}[${i}]`));
+  v.forEach((r, i) => {
+    checkRequirement(r, target, `${where}[${i}]`);
+  });
 }
 
 /**

@@ -14,7 +14,7 @@ export function referrersTag(digest: string): string {
   return digest.replace(':', '-');
 }
 
-const isBundleType = (t: string | undefined): boolean => t !== undefined && t.startsWith(MediaType.SIGSTORE_BUNDLE_PREFIX);
+const isBundleType = (t: string | undefined): boolean => t?.startsWith(MediaType.SIGSTORE_BUNDLE_PREFIX) === true;
 /**
  * Entries that may hold a bundle: a bundle artifactType, or none that tells
  * (cosign 3.1 writes the config's `application/vnd.oci.empty.v1+json` as the

@@ -3,7 +3,7 @@
  * the YAML parser is loaded only for the rest (evaluating it, and its first parse, cost a
  * hook ~13 ms on every container start). Errors are one line naming the file.
  */
-import { ReasonCode, SigguardError } from '../errors.js';
+import { type ReasonCode, SigguardError } from '../errors.js';
 import { duplicateJsonKey } from './json-duplicates.js';
 
 export const YAML_OPTIONS = { strict: true, uniqueKeys: true, maxAliasCount: 100 } as const;

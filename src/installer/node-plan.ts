@@ -130,13 +130,15 @@ export function renderDropIn(eff: Effective, needing: Array<{ name: string; spec
     return `${DROP_IN_HEAD}\nversion = ${eff.version}\n\n${tables.join('\n')}`;
   }
   const section = structuredClone(isTable(eff.plugins[CRI_V2]) ? (eff.plugins[CRI_V2] as Table) : {});
-  const ctr = (section.containerd = isTable(section.containerd) ? section.containerd : {}) as Table;
+  if (!isTable(section.containerd)) section.containerd = {};
+  const ctr = section.containerd as Table;
   for (const h of needing) {
     if (h.legacyTable) {
       (ctr[h.legacyTable] as Table).base_runtime_spec = h.specFile;
       continue;
     }
-    const runtimes = (ctr.runtimes = isTable(ctr.runtimes) ? ctr.runtimes : {}) as Table;
+    if (!isTable(ctr.runtimes)) ctr.runtimes = {};
+    const runtimes = ctr.runtimes as Table;
     if (runtimes[h.name] === undefined) runtimes[h.name] = { runtime_type: 'io.containerd.runc.v2' }; // 1.x's implicit runc
     (runtimes[h.name] as Table).base_runtime_spec = h.specFile;
   }

@@ -420,7 +420,10 @@ export function setTableKeyText(text: string, table: string[], key: string, valu
   }
   const want = structuredClone(before);
   let t = want as Record<string, unknown>;
-  for (const p of table) t = (t[p] ??= {}) as Record<string, unknown>;
+  for (const p of table) {
+    t[p] ??= {};
+    t = t[p] as Record<string, unknown>;
+  }
   Object.assign(t, existing === undefined ? create : {}, { [key]: value });
   return isDeepStrictEqual(structuredClone(after), want) ? { text: out, edit } : undefined; // (plain objects both: smol-toml's have no prototype)
 }

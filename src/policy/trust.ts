@@ -9,7 +9,7 @@
  * (src/verify/authority.ts), so a hook that decides by scope alone never loads
  * them. `sigguard policy validate` builds them all.
  */
-import { type KeyObject, X509Certificate, createHash } from 'node:crypto';
+import { X509Certificate, createHash } from 'node:crypto';
 import { readProblem, readTrustedFile } from '../document/file-trust.js';
 import { basename, resolve } from 'node:path';
 import { type TrustedKey, parsePublicKey } from './keys.js';
@@ -108,9 +108,13 @@ function certificatePool(ctx: TrustContext, roots: Source, intermediates: Source
 function rekorKeys(ctx: TrustContext, req: SigstoreInput): RekorKey[] | undefined {
   const sources: Source[] = [];
   if (req.rekorPublicKeyPath !== undefined) sources.push({ field: 'rekorPublicKeyPath', label: basename(req.rekorPublicKeyPath), bytes: readBytes(ctx, 'rekorPublicKeyPath', req.rekorPublicKeyPath, 'Rekor key') });
-  req.rekorPublicKeyPaths?.forEach((p, i) => sources.push({ field: `rekorPublicKeyPaths[${i}]`, label: basename(p), bytes: readBytes(ctx, `rekorPublicKeyPaths[${i}]`, p, 'Rekor key') }));
+  req.rekorPublicKeyPaths?.forEach((p, i) => {
+    sources.push({ field: `rekorPublicKeyPaths[${i}]`, label: basename(p), bytes: readBytes(ctx, `rekorPublicKeyPaths[${i}]`, p, 'Rekor key') });
+  });
   if (req.rekorPublicKeyData !== undefined) sources.push({ field: 'rekorPublicKeyData', label: 'rekorPublicKeyData', bytes: decodeData(ctx, 'rekorPublicKeyData', req.rekorPublicKeyData) });
-  req.rekorPublicKeyDatas?.forEach((d, i) => sources.push({ field: `rekorPublicKeyDatas[${i}]`, label: `rekorPublicKeyDatas[${i}]`, bytes: decodeData(ctx, `rekorPublicKeyDatas[${i}]`, d) }));
+  req.rekorPublicKeyDatas?.forEach((d, i) => {
+    sources.push({ field: `rekorPublicKeyDatas[${i}]`, label: `rekorPublicKeyDatas[${i}]`, bytes: decodeData(ctx, `rekorPublicKeyDatas[${i}]`, d) });
+  });
   if (sources.length === 0) return undefined;
   return sources.map((s) => {
     let key: TrustedKey;

@@ -13,8 +13,7 @@ export function parseChallenge(header: string | undefined): Challenge | undefine
   const re = /([A-Za-z0-9_-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))\s*,?\s*/gy;
   const rest = m[2] ?? '';
   re.lastIndex = 0;
-  let p: RegExpExecArray | null;
-  while ((p = re.exec(rest)) !== null) {
+  for (let p = re.exec(rest); p !== null; p = re.exec(rest)) {
     if (p[0] === '') break;
     params[p[1]!.toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, '$1') : (p[3] ?? '');
   }

@@ -14,6 +14,7 @@ import { VerifyDetail } from './detail.js';
 import { refuse } from './refusal.js';
 import { type EntityTimestamp, timestampDate } from './timestamp.js';
 import type { VerifyBundleInput } from './verifier-types.js';
+import type { ValidPath } from './x509-path.js';
 
 /** Which check a path refusal (x509-path.ts's message) is about. */
 export function pathRefusalDetail(message: string): VerifyDetail {
@@ -33,7 +34,7 @@ export async function pinnedPath(input: VerifyBundleInput, bundle: Bundle, leafD
   const bundleChain = withIntermediates ? bundleIntermediates(bundle) : [];
   // loaded on first use: pkijs costs start-up time that key-only verification need not pay
   const { PathRefusal, validatePath } = await import('./x509-path.js');
-  let path;
+  let path: ValidPath;
   try {
     path = await validatePath({ leaf: leafDer, untrusted: bundleChain, authorities: input.trust.certificateAuthorities, times: timestamps.map(timestampDate), checkpoint: input.checkpoint });
   } catch (err) {

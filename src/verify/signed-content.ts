@@ -41,7 +41,7 @@ export function checkStatementSubject(bundle: Bundle, artifact: BundleArtifact):
     refuse(VerifyDetail.PAYLOAD, 'DSSE payload is not JSON');
   }
   const st = inTotoStatementSchema.safeParse(json);
-  if (!st.success || !IN_TOTO_STATEMENT_TYPES.includes(st.data._type)) return refuse(VerifyDetail.PAYLOAD, 'DSSE payload is not an in-toto statement');
+  if (!st.success || !IN_TOTO_STATEMENT_TYPES.includes(st.data._type)) refuse(VerifyDetail.PAYLOAD, 'DSSE payload is not an in-toto statement');
   const want = artifactSha256(artifact).toString('hex');
   if (!st.data.subject.some((s) => s.digest.sha256?.toLowerCase() === want)) refuse(VerifyDetail.PAYLOAD, `no in-toto subject has the artifact's digest sha256:${want}`);
 }

@@ -40,6 +40,16 @@ function fromV2Verifier(v: unknown): BodyVerifier {
   return refuse(VerifyDetail.TLOG_BODY, 'tlog entry names no key or certificate');
 }
 
+/** The value at `keys` in a parsed JSON body, undefined where a step is not an object (as `?.` reads it). */
+function field(v: unknown, ...keys: string[]): unknown {
+  let cur = v;
+  for (const k of keys) {
+    if (typeof cur !== 'object' || cur === null) return undefined;
+    cur = (cur as Record<string, unknown>)[k];
+  }
+  return cur;
+}
+
 /**
  * Checks kind against content and pulls the verifiers out of a tlog body;
  * signature and digest are compared by @sigstore/verify's verifyTLogBody.
@@ -51,29 +61,31 @@ function bodyVerifiers(entry: TransparencyLogEntry, content: Bundle['content']['
   const fits =
     content === 'messageSignature' ? ['hashedrekord/0.0.1', 'hashedrekord/0.0.2'] : ['dsse/0.0.1', 'dsse/0.0.2', 'intoto/0.0.2', 'hashedrekord/0.0.2'];
   if (!fits.includes(kv)) refuse(VerifyDetail.TLOG_BODY, `tlog entry kind ${kv} does not fit a ${content} bundle`);
-  let body: any;
+  let body: unknown;
   try {
     body = JSON.parse(Buffer.from(entry.canonicalizedBody).toString('utf8'));
   } catch {
     return refuse(VerifyDetail.TLOG_BODY, 'tlog entry body is not JSON');
   }
-  if (body?.kind !== kind || body?.apiVersion !== version) refuse(VerifyDetail.TLOG_BODY, `tlog entry body is ${body?.kind}/${body?.apiVersion}, not ${kv}`);
-  const sigs = (list: unknown): any[] => {
+  const bodyKind = field(body, 'kind');
+  const bodyVersion = field(body, 'apiVersion');
+  if (bodyKind !== kind || bodyVersion !== version) refuse(VerifyDetail.TLOG_BODY, `tlog entry body is ${bodyKind}/${bodyVersion}, not ${kv}`);
+  const sigs = (list: unknown): unknown[] => {
     if (!Array.isArray(list) || list.length === 0) return refuse(VerifyDetail.TLOG_BODY, 'tlog entry has no signatures');
     if (list.length > SIGNATURE_LIMITS.tlogBodySignatures) refuse(VerifyDetail.LIMITS, `tlog entry has ${list.length} signatures, more than ${SIGNATURE_LIMITS.tlogBodySignatures}`);
     return list;
   };
   switch (kv) {
     case 'hashedrekord/0.0.1':
-      return [fromPem(body.spec?.signature?.publicKey?.content)];
+      return [fromPem(field(body, 'spec', 'signature', 'publicKey', 'content'))];
     case 'hashedrekord/0.0.2':
-      return [fromV2Verifier(body.spec?.hashedRekordV002?.signature?.verifier)];
+      return [fromV2Verifier(field(body, 'spec', 'hashedRekordV002', 'signature', 'verifier'))];
     case 'dsse/0.0.1':
-      return sigs(body.spec?.signatures).map((s) => fromPem(s?.verifier));
+      return sigs(field(body, 'spec', 'signatures')).map((s) => fromPem(field(s, 'verifier')));
     case 'dsse/0.0.2':
-      return sigs(body.spec?.dsseV002?.signatures).map((s) => fromV2Verifier(s?.verifier));
+      return sigs(field(body, 'spec', 'dsseV002', 'signatures')).map((s) => fromV2Verifier(field(s, 'verifier')));
     case 'intoto/0.0.2':
-      return sigs(body.spec?.content?.envelope?.signatures).map((s) => fromPem(s?.publicKey));
+      return sigs(field(body, 'spec', 'content', 'envelope', 'signatures')).map((s) => fromPem(field(s, 'publicKey')));
     default:
       return refuse(VerifyDetail.TLOG_BODY, `unsupported tlog entry kind ${kv}`);
   }

@@ -532,7 +532,11 @@ export async function validatePath(req: PathRequest): Promise<ValidPath> {
       if (inChain(cert, chain) || !issues(child, cert)) continue;
       const path = [...chain, cert];
       if (++candidates > PATH_LIMITS.candidatePaths) throw new PathRefusal(`no valid certificate path among the first ${PATH_LIMITS.candidatePaths} tried: ${firstProblem}`);
-      const problem = pathProblem(path, times) ?? (checkpoint(), await pkijsProblem(path, times[0]!));
+      let problem = pathProblem(path, times);
+      if (problem === undefined) {
+        checkpoint();
+        problem = await pkijsProblem(path, times[0]!);
+      }
       if (problem === undefined) return { certificates: path.map((c) => c.der), authority };
       firstProblem ??= problem;
     }

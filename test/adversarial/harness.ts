@@ -8,9 +8,12 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { FakeCrio } from '../support/fake-crio.js';
 import { SIGGUARD } from '../support/paths.js';
 import { Key } from './artefacts.js';
 import { LyingRegistry } from './lying-registry.js';
+import type { RealArtefacts } from './real-cosign.js';
+import type { Cert, CertFactory } from './x509.js';
 
 export const GNU_TIME = '/usr/bin/time';
 
@@ -35,9 +38,47 @@ export interface Ctx {
   /** A config with a fresh cache folder plus `extra` YAML (top-level keys). */
   writeConfig(extra?: string): string;
   /** Whatever a category prepared in its own setup. */
-  shared: Record<string, any>;
+  shared: Shared;
   /** Servers a case started; stopped after the suite. */
   servers: Array<{ stop(): Promise<void> }>;
+}
+
+/** The transparency-log category's set-up. */
+export interface Tl {
+  rekor: Key;
+  policy: string;
+  /** fulcio-style: a CA, a policy with the Rekor key, leaves valid ten minutes in 2021 */
+  fulcio: { f: CertFactory; sub: ReturnType<CertFactory['issue']>; policy: string };
+}
+
+/** The certificates category's set-up. */
+export interface Pki {
+  f: CertFactory;
+  root: Cert;
+  sub: Cert;
+  policy: string;
+}
+
+/** What the suite and the categories prepared for later cases (each set before the cases that read it). */
+export interface Shared {
+  /** Real cosign 2 and 3 signatures (the suite's set-up). */
+  real?: RealArtefacts;
+  tl?: Tl;
+  pki?: Pki;
+  /** The fake CRI-O, started on first use. */
+  crio?: FakeCrio;
+  refPolicy?: string;
+  refStrict?: string;
+  bundlePolicy?: string;
+  /** The last lying registries a credentials case started, for its verify step. */
+  lastToken?: LyingRegistry;
+  mirror?: LyingRegistry;
+  mirror2?: LyingRegistry;
+  elsewhere?: LyingRegistry;
+  cdn?: LyingRegistry;
+  portReg?: LyingRegistry;
+  /** The platform case's last index: the manifest containerd runs (m) and the other one (e). */
+  lastPlatform?: { e: string; m: string };
 }
 
 export type Invocation =
@@ -51,7 +92,8 @@ export interface Outcome {
   exit: number;
   stdout: string;
   stderr: string;
-  verdict: any;
+  /** check's --json verdict or the hook's last decision-log line, as parsed (undefined: none, or not JSON); read with verdictField. */
+  verdict: unknown;
   ms: number;
   rssKiB: number | undefined;
   deadline: number;
@@ -155,6 +197,14 @@ export function ociState(annotations: Record<string, string>, bundle = '/nonexis
   return JSON.stringify({ ociVersion: '1.2.0', id: `adv${++counter}`, status: 'creating', pid: 1, bundle, annotations });
 }
 
+/** A field of a verdict (undefined when it is not an object, as `verdict?.key` reads it). */
+export function verdictField(verdict: unknown, key: string): unknown {
+  return typeof verdict === 'object' && verdict !== null ? (verdict as Record<string, unknown>)[key] : undefined;
+}
+
+/** A JSON field as text: undefined when absent (null or undefined, as `??` reads it). */
+const text = (v: unknown): string | undefined => (v === undefined || v === null ? undefined : String(v));
+
 const codeFromStderr = (stderr: string): string => /\[([A-Z_]+)\]\s*$/.exec(stderr.trim())?.[1] ?? 'UNKNOWN';
 
 /** Runs one invocation of the built CLI under GNU time. */
@@ -188,21 +238,22 @@ export async function execute(inv: Invocation, ctx: Ctx): Promise<Outcome> {
     return { ...base, decision: 'deny', code: r.killed === 'memory' ? 'KILLED_OVER_1GIB' : 'KILLED_NO_DECISION', reason: `killed by the suite (${r.killed})`, verdict: undefined };
   }
   if (inv.kind === 'check') {
-    let verdict: any;
+    let verdict: unknown;
     try {
       verdict = JSON.parse(r.stdout);
     } catch {
       verdict = undefined;
     }
-    if (verdict && typeof verdict.decision === 'string') {
+    const said = verdictField(verdict, 'decision');
+    if (typeof said === 'string') {
       // the exit code is what a caller acts on: a JSON allow with a non-zero exit is a deny
-      const decision = verdict.decision === 'allow' && r.code === 0 ? 'allow' : 'deny';
-      return { ...base, decision, code: verdict.code, reason: verdict.reason ?? '', verdict };
+      const decision = said === 'allow' && r.code === 0 ? 'allow' : 'deny';
+      return { ...base, decision, code: text(verdictField(verdict, 'code')) ?? 'UNKNOWN', reason: text(verdictField(verdict, 'reason')) ?? '', verdict };
     }
     return { ...base, decision: r.code === 0 ? 'allow' : 'deny', code: codeFromStderr(r.stderr), reason: r.stderr.trim(), verdict };
   }
   // hook: the exit code decides (0 lets the container start); the log says why
-  let line: any;
+  let line: unknown;
   try {
     const lines = readFileSync(log, 'utf8').trim().split('\n');
     line = JSON.parse(lines[lines.length - 1]!);
@@ -210,7 +261,7 @@ export async function execute(inv: Invocation, ctx: Ctx): Promise<Outcome> {
     line = undefined;
   }
   const decision = r.code === 0 ? 'allow' : 'deny';
-  return { ...base, decision, code: line?.code ?? codeFromStderr(r.stderr), reason: line?.reason ?? r.stderr.trim(), verdict: line };
+  return { ...base, decision, code: text(verdictField(line, 'code')) ?? codeFromStderr(r.stderr), reason: text(verdictField(line, 'reason')) ?? r.stderr.trim(), verdict: line };
 }
 
 /** RSS at which the suite kills a run: a verification must stay far below (256 MiB); this protects the shared machine. */

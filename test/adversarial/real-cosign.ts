@@ -4,7 +4,7 @@
  * cases place them next to the images they were made for, or next to others.
  */
 import { Cosign } from '../support/cosign.js';
-import { Pusher } from '../support/push.js';
+import { type ImageIndexJson, Pusher } from '../support/push.js';
 import { Registry } from '../support/registry.js';
 import type { LyingRegistry, Stored } from './lying-registry.js';
 import { MT, sha256 } from './lying-registry.js';
@@ -49,9 +49,9 @@ export async function makeRealArtefacts(): Promise<RealArtefacts> {
   const image = await readDoc(push, 'real', pushed.digest);
   const sig = await readDoc(push, 'real', `${pushed.digest.replace(':', '-')}.sig`);
   // docker-registry 2.8 has no referrers API: cosign 3 used the referrers tag schema
-  const tagIndex = await push.getManifest('real', pushed.digest.replace(':', '-'));
+  const tagIndex = await push.getManifest<ImageIndexJson>('real', pushed.digest.replace(':', '-'));
   const referrers = [];
-  for (const d of tagIndex.json.manifests as Array<{ digest: string; artifactType?: string }>) {
+  for (const d of tagIndex.json.manifests) {
     referrers.push({ ...(await readDoc(push, 'real', d.digest)), ...(d.artifactType ? { artifactType: d.artifactType } : {}) });
   }
   return { host: registry.host, pub: keys.pub, image, imageDigest: pushed.digest, sig, referrers, cosign, registry };

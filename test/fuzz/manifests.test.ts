@@ -67,8 +67,11 @@ const bundleReferrer = {
 };
 
 function digestsIn(v: unknown, out: string[] = []): string[] {
-  if (Array.isArray(v)) v.forEach((x) => digestsIn(x, out));
-  else if (v !== null && typeof v === 'object') for (const [k, x] of Object.entries(v)) k === 'digest' && typeof x === 'string' ? out.push(x) : digestsIn(x, out);
+  if (Array.isArray(v)) {
+    v.forEach((x) => {
+      digestsIn(x, out);
+    });
+  } else if (v !== null && typeof v === 'object') for (const [k, x] of Object.entries(v)) k === 'digest' && typeof x === 'string' ? out.push(x) : digestsIn(x, out);
   return out;
 }
 

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { type Server, createServer } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DecisionRecord } from '../../src/hook/decision-log.js';
 import { sigguard } from '../support/cli.js';
 import { criAnnotations, makeBundle, runBundle } from '../support/oci-bundle.js';
 import { SIGGUARD, requireTools } from '../support/paths.js';
@@ -40,7 +41,7 @@ afterAll(async () => {
   slow?.close();
 });
 
-function lastDecision(log: string): any {
+function lastDecision(log: string): DecisionRecord {
   const lines = readFileSync(log, 'utf8').trim().split('\n');
   return JSON.parse(lines[lines.length - 1]!);
 }

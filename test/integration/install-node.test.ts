@@ -19,7 +19,7 @@ import { parse as parseToml } from 'smol-toml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ContainerdNode, RUNC, containerdBins, launch, nodeMounts, nodeProcesses, prepareNode, restartNode, stopNode } from '../support/node/containerd-node.js';
 import { Kubelet } from '../support/node/kubelet.js';
-import { effective, loadOrder } from '../../src/installer/containerd-effective.js';
+import { type Table, effective, isTable, loadOrder } from '../../src/installer/containerd-effective.js';
 import { type Run, sigguard } from '../support/cli.js';
 import { ROOT, SIGGUARD, requireTools } from '../support/paths.js';
 import { type World, makeWorld } from '../support/world.js';
@@ -44,16 +44,28 @@ function snapshot(dir: string): Record<string, string> {
   return out;
 }
 
+/** The table at `path` in a parsed TOML document (undefined where a step is not a table). */
+function tableAt(t: unknown, ...path: string[]): Table | undefined {
+  let cur = t;
+  for (const k of path) cur = isTable(cur) ? cur[k] : undefined;
+  return isTable(cur) ? cur : undefined;
+}
+
+/** A runtime table's base_runtime_spec ('' when it has none). */
+const baseSpecOf = (runtime: unknown): string => {
+  const spec = isTable(runtime) ? runtime.base_runtime_spec : undefined;
+  return typeof spec === 'string' ? spec : '';
+};
+
 /** The handlers `containerd config dump` shows, with their base specs. */
 function dumpHandlers(version: Version, config: string): Record<string, string> {
   const dump = execFileSync(containerdBins(version).containerd, ['--config', config, 'config', 'dump'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  const t = parseToml(dump) as any;
-  const ctr = t.plugins?.[CRI[version]]?.containerd ?? {};
-  const out: Record<string, string> = Object.fromEntries(Object.entries(ctr.runtimes ?? {}).map(([k, v]: [string, any]) => [k, v.base_runtime_spec ?? '']));
+  const ctr = tableAt(parseToml(dump), 'plugins', CRI[version], 'containerd') ?? {};
+  const out: Record<string, string> = Object.fromEntries(Object.entries(tableAt(ctr, 'runtimes') ?? {}).map(([k, v]) => [k, baseSpecOf(v)]));
   // 1.7's CRI plugin makes handlers of these deprecated tables when they have a runtime_type (config.go, ValidatePluginConfig)
   if (version === '1.7') {
     for (const [table, name] of [['untrusted_workload_runtime', 'untrusted'], ['default_runtime', 'default']] as const) {
-      if (ctr[table]?.runtime_type) out[name] = ctr[table].base_runtime_spec ?? '';
+      if (tableAt(ctr, table)?.runtime_type) out[name] = baseSpecOf(ctr[table]);
     }
   }
   return out;
@@ -258,7 +270,7 @@ describe('install-node edge cases', () => {
     const u = await installNode('2.1', join(dir, 'config.toml'), join(dir, 'state.json'), ['--uninstall']);
     expect(u.code, u.stderr).toBe(0);
     expect(readdirSync(dir).sort()).toEqual(['config.toml']);
-    expect((parseToml(readFileSync(join(dir, 'config.toml'), 'utf8')) as any).plugins['io.containerd.cri.v1.runtime'].containerd.runtimes).toEqual({});
+    expect(tableAt(parseToml(readFileSync(join(dir, 'config.toml'), 'utf8')), 'plugins', 'io.containerd.cri.v1.runtime', 'containerd', 'runtimes')).toEqual({});
   });
 
   it('refuses a missing import (containerd would not start) and changes nothing', async () => {

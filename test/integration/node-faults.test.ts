@@ -22,6 +22,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ContainerdNode, RUNC, containerdBins, launch, nodeMounts, prepareNode, restartNode, stopNode } from '../support/node/containerd-node.js';
 import { forwardPort } from '../support/node/forward.js';
 import { type PodRun, Kubelet } from '../support/node/kubelet.js';
+import type { DecisionRecord } from '../../src/hook/decision-log.js';
 import { type Run, sigguard } from '../support/cli.js';
 import { criAnnotations } from '../support/oci-bundle.js';
 import { ROOT, SIGGUARD, requireTools } from '../support/paths.js';
@@ -90,7 +91,7 @@ const state = (image: string) =>
 interface HookResult extends Run {
   ms: number;
   /** The decision log's last line (undefined when the log has none). */
-  d: any;
+  d: DecisionRecord | undefined;
 }
 
 function config(name: string, lines: string): string {
@@ -107,7 +108,7 @@ async function hook(image: string, cfg: string, opts: { log?: string; deadline?:
     timeoutMs: 60_000,
   });
   const ms = Math.round(performance.now() - t0);
-  let d: any;
+  let d: DecisionRecord | undefined;
   try {
     d = JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!);
   } catch {
@@ -126,9 +127,16 @@ function sound(r: HookResult, signed: boolean, deadlineS = DEADLINE_S, needLog =
   if (r.code === 1) expect(r.stderr, what).toMatch(/(^|\n)sigguard: [^\n]*\[[A-Z_]+\]\n$/);
   if (needLog) {
     expect(r.d, what).toBeDefined();
-    expect(r.d.decision).toBe(r.code === 0 ? 'allow' : 'deny');
-    expect(r.d.code, what).toMatch(/^[A-Z_]+$/);
+    expect(r.d?.decision).toBe(r.code === 0 ? 'allow' : 'deny');
+    expect(r.d?.code, what).toMatch(/^[A-Z_]+$/);
   }
+}
+
+/** How many items give each key. */
+function countBy<T>(items: readonly T[], key: (item: T) => string): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const item of items) counts[key(item)] = (counts[key(item)] ?? 0) + 1;
+  return counts;
 }
 
 const codeOf = (r: HookResult): string => r.d?.code ?? /\[([A-Z_]+)\]\s*$/.exec(r.stderr)?.[1] ?? `exit ${r.code}`;
@@ -459,7 +467,7 @@ describe('hooks at once without the verdict cache', () => {
     const wrong = runs.filter((r, i) => plan[i] === 'unsigned' && r.code === 0);
     expect(wrong.length).toBe(0);
     for (const r of runs) expect(r.code === 0 || /\[[A-Z_]+\]\n$/.test(r.stderr), r.stderr).toBe(true);
-    const lag = runs.filter((r) => r.d).map((r) => r.ms - r.d.durationMs).sort((a, b) => a - b);
+    const lag = runs.flatMap((r) => (r.d ? [r.ms - r.d.durationMs] : [])).sort((a, b) => a - b);
     const wall = runs.map((r) => r.ms).sort((a, b) => a - b);
     const pct = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))];
     numbers.burst50 = {
@@ -469,7 +477,7 @@ describe('hooks at once without the verdict cache', () => {
       withoutDecisionLine: runs.filter((r) => !r.d).length,
       wallMs: { p50: pct(wall, 50), p90: pct(wall, 90), max: wall.at(-1) },
       hookOwnMs: (() => {
-        const xs = runs.filter((r) => r.d).map((r) => r.d.durationMs as number).sort((a, b) => a - b);
+        const xs = runs.flatMap((r) => (r.d ? [r.d.durationMs] : [])).sort((a, b) => a - b);
         return { p50: pct(xs, 50), p90: pct(xs, 90), max: xs.at(-1) };
       })(),
       outsideTheHookClockMs: { p50: pct(lag, 50), p90: pct(lag, 90), max: lag.at(-1) },
@@ -586,7 +594,7 @@ scopes:
         const again = await k.runPod({ image: images[plan[i]!.kind], name: `${round}-${i}-retry`, namespace: 'default', command: ['/bin/true'] });
         retried.push(`${round}-${i}: ${again.ok ? 'started' : `${again.stage} ${again.error?.slice(0, 200)}`}`);
       }
-      const decisions = readFileSync(log, 'utf8').trim().split('\n').slice(logLinesBefore).map((l) => JSON.parse(l));
+      const decisions = readFileSync(log, 'utf8').trim().split('\n').slice(logLinesBefore).map((l): DecisionRecord => JSON.parse(l));
       const startMs = (want: boolean) => runs.filter((r, i) => plan[i]!.signed === want && r.startMs !== undefined).map((r) => r.startMs!).sort((a, b) => a - b);
       const pct = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))];
       const refusalCodes: Record<string, number> = {};
@@ -594,7 +602,8 @@ scopes:
         const c = /\[([A-Z_]+)\]/.exec(r.error ?? '')?.[1] ?? 'none';
         refusalCodes[c] = (refusalCodes[c] ?? 0) + 1;
       }
-      const results = (numbers.concurrent100 ??= {}) as Record<string, unknown>;
+      numbers.concurrent100 ??= {};
+      const results = numbers.concurrent100 as Record<string, unknown>;
       results[round] = {
         wallMs,
         signedStarted: runs.filter((r, i) => plan[i]!.signed && r.ok).length,
@@ -612,8 +621,8 @@ scopes:
         retries: retried,
         causes,
         decisionLogLines: decisions.length,
-        decisionCodes: decisions.reduce<Record<string, number>>((a, d) => ((a[d.code] = (a[d.code] ?? 0) + 1), a), {}),
-        cacheStates: decisions.reduce<Record<string, number>>((a, d) => ((a[d.cache ?? 'none'] = (a[d.cache ?? 'none'] ?? 0) + 1), a), {}),
+        decisionCodes: countBy(decisions, (d) => d.code),
+        cacheStates: countBy(decisions, (d) => d.cache ?? 'none'),
         startMsSigned: { p50: pct(startMs(true), 50), p90: pct(startMs(true), 90), max: startMs(true).at(-1) },
         startMsUnsigned: { p50: pct(startMs(false), 50), p90: pct(startMs(false), 90), max: startMs(false).at(-1) },
         hookMs: (() => {

@@ -8,6 +8,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeF
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DecisionRecord } from '../../src/hook/decision-log.js';
 import { run, sigguard } from '../support/cli.js';
 import { BUSYBOX, SIGGUARD, requireTools } from '../support/paths.js';
 import { type World, makeWorld, standardPolicy } from '../support/world.js';
@@ -21,7 +22,7 @@ const IMAGE = 'localhost/sigguard-podman-test:1';
 const podman = (args: string[]) =>
   run('podman', ['--root', join(dir, 'storage'), '--runroot', join(dir, 'run'), '--hooks-dir', hooks, '--runtime', 'runc', ...args], { timeoutMs: 120_000 });
 
-function lastDecision(): any {
+function lastDecision(): DecisionRecord {
   const lines = readFileSync(log, 'utf8').trim().split('\n');
   return JSON.parse(lines[lines.length - 1]!);
 }

@@ -16,13 +16,12 @@ import { criAnnotations } from '../support/oci-bundle.js';
 import { Cosign } from '../support/cosign.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { COSIGN2, COSIGN3, SIGGUARD, requireTools } from '../support/paths.js';
-import { Pusher, editLegacySignatures, sha256 } from '../support/push.js';
+import { type ImageIndexJson, type LegacySignatureLayer, type OciDescriptor, Pusher, editLegacySignatures, sha256 } from '../support/push.js';
 import { Registry } from '../support/registry.js';
 import { makePki } from '../support/tls.js';
 
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-const SIMPLE_SIGNING = 'application/vnd.dev.cosign.simplesigning.v1+json';
 
 let registry: Registry;
 let real: string;
@@ -98,8 +97,8 @@ const basic = (user: string, pass: string) => `Basic ${Buffer.from(`${user}:${pa
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
 /** The descriptors cosign 3 listed in the referrers tag index of an image. */
-async function referrerEntries(repo: string, digest: string): Promise<any[]> {
-  const idx = await push.getManifest(repo, digest.replace(':', '-'));
+async function referrerEntries(repo: string, digest: string): Promise<OciDescriptor[]> {
+  const idx = await push.getManifest<ImageIndexJson>(repo, digest.replace(':', '-'));
   return idx.json.manifests;
 }
 
@@ -109,8 +108,8 @@ async function setReferrers(repo: string, digest: string, manifests: unknown[]):
 }
 
 /** The referrer entries of the trusted key's bundle and the other key's, per repository. */
-const referrers: Record<string, { good: any; bad: any }> = {};
-async function trustedAndOther(repo: string, _digest: string): Promise<{ good: any; bad: any }> {
+const referrers: Record<string, { good: OciDescriptor; bad: OciDescriptor }> = {};
+async function trustedAndOther(repo: string, _digest: string): Promise<{ good: OciDescriptor; bad: OciDescriptor }> {
   return referrers[repo]!;
 }
 
@@ -142,7 +141,8 @@ beforeAll(async () => {
     await cosign.sign3(other.key, ref);
     const [bad] = await referrerEntries(repo, digests[repo]!);
     await cosign.sign3(trusted.key, ref);
-    const good = (await referrerEntries(repo, digests[repo]!)).find((e) => e.digest !== bad.digest);
+    const good = (await referrerEntries(repo, digests[repo]!)).find((e) => e.digest !== bad?.digest);
+    if (bad === undefined || good === undefined) throw new Error(`${repo}: expected two bundles listed as referrers, the other key's and the trusted one`);
     referrers[repo] = { good, bad };
   }
 }, 300_000);
@@ -153,8 +153,8 @@ afterAll(async () => {
 });
 
 describe('signatures examined in listing order, the first 128', () => {
-  const spread = (layers: Array<{ layer: any; payload: Buffer }>, trustedAt: number, total: number) => {
-    const [bad, good] = layers as [{ layer: any; payload: Buffer }, { layer: any; payload: Buffer }];
+  const spread = (layers: LegacySignatureLayer[], trustedAt: number, total: number) => {
+    const [bad, good] = layers as [LegacySignatureLayer, LegacySignatureLayer];
     const out = Array.from({ length: total - 1 }, () => bad);
     out.splice(trustedAt, 0, good);
     return out;
@@ -335,7 +335,7 @@ describe('slow, endless, huge and redirecting responses', () => {
     const p = await proxy();
     const d = digests.proxied!;
     const { good, bad } = await trustedAndOther('proxied', d);
-    const badBlob = (await push.getManifest('proxied', bad.digest)).json.layers[0].digest;
+    const badBlob = (await push.getManifest('proxied', bad.digest)).json.layers[0]!.digest;
     p.overrides.push((_req, res, url) => {
       if (url.pathname === `/v2/proxied/referrers/${d}`) {
         res.writeHead(200, { 'content-type': OCI_INDEX });
@@ -579,7 +579,7 @@ describe('ambiguous documents and registry text', () => {
     expect(r.stdout.split('\n').filter(Boolean)).toHaveLength(1);
     expect(r.stdout).toContain('pwned');
     expect(r.stdout).toContain('FAKE: allowed');
-    // eslint-disable-next-line no-control-regex
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the test looks for control characters in sigguard's output on purpose
     expect(r.stdout.trimEnd()).not.toMatch(/[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/);
     expect(r.stdout).toMatch(/\[REGISTRY_ERROR\]\n$/);
   });

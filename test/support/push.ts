@@ -17,6 +17,35 @@ export interface Pushed {
   bytes: Buffer;
 }
 
+/** An OCI descriptor, as a manifest or an index lists it. */
+export interface OciDescriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+  platform?: { architecture: string; os: string; variant?: string };
+}
+
+/** An OCI image manifest (or cosign's .sig manifest), as the registry serves it. */
+export interface ImageManifestJson {
+  schemaVersion: number;
+  mediaType?: string;
+  artifactType?: string;
+  config: OciDescriptor;
+  layers: OciDescriptor[];
+  subject?: OciDescriptor;
+  annotations?: Record<string, string>;
+}
+
+/** An OCI image index (a multi-arch image, a referrers tag index), as the registry serves it. */
+export interface ImageIndexJson {
+  schemaVersion: number;
+  mediaType?: string;
+  manifests: OciDescriptor[];
+  annotations?: Record<string, string>;
+}
+
 export class Pusher {
   constructor(readonly host: string) {}
 
@@ -118,7 +147,8 @@ export class Pusher {
     return this.manifest(repo, tag, doc, 'application/vnd.oci.image.index.v1+json');
   }
 
-  async getManifest(repo: string, reference: string): Promise<{ json: any; bytes: Buffer; mediaType: string }> {
+  /** A manifest or index; `T` says which the caller expects (an image manifest unless told). */
+  async getManifest<T extends ImageManifestJson | ImageIndexJson = ImageManifestJson>(repo: string, reference: string): Promise<{ json: T; bytes: Buffer; mediaType: string }> {
     const res = await fetch(`http://${this.host}/v2/${repo}/manifests/${reference}`, {
       headers: { accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json' },
     });
@@ -163,16 +193,22 @@ export async function copyManifest(p: Pusher, fromRepo: string, reference: strin
   return p.manifest(toRepo, toReference, m.json, m.json.mediaType ?? m.mediaType);
 }
 
+/** A layer of a cosign .sig manifest with the payload it names. */
+export interface LegacySignatureLayer {
+  layer: OciDescriptor;
+  payload: Buffer;
+}
+
 /** Rewrites the cosign .sig manifest of an image: `edit` gets each layer and its payload, returns the new ones. */
 export async function editLegacySignatures(
   p: Pusher,
   repo: string,
   imageDigest: string,
-  edit: (layers: Array<{ layer: any; payload: Buffer }>) => Promise<Array<{ layer: any; payload: Buffer }>> | Array<{ layer: any; payload: Buffer }>,
+  edit: (layers: LegacySignatureLayer[]) => Promise<LegacySignatureLayer[]> | LegacySignatureLayer[],
 ): Promise<void> {
   const tag = `${imageDigest.replace(':', '-')}.sig`;
   const m = await p.getManifest(repo, tag);
-  const current = await Promise.all(m.json.layers.map(async (layer: any) => ({ layer, payload: await p.getBlob(repo, layer.digest) })));
+  const current = await Promise.all(m.json.layers.map(async (layer) => ({ layer, payload: await p.getBlob(repo, layer.digest) })));
   const next = await edit(current);
   const layers = [];
   for (const { layer, payload } of next) {

@@ -7,7 +7,7 @@
  */
 import { posix } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type ConfigFs, effective, goClean, goGlob, loadOrder, resolveImports, semanticsFromVersion } from '../../src/installer/containerd-effective.js';
+import { type ConfigFs, type Table, effective, goClean, goGlob, loadOrder, resolveImports, semanticsFromVersion } from '../../src/installer/containerd-effective.js';
 import { Overlay, checkNode, planInstall, planUninstall } from '../../src/installer/node-plan.js';
 import { addHookText, addImportText, setTableKeyText, undoEdit } from '../../src/installer/text-edit.js';
 
@@ -61,7 +61,7 @@ describe('merge rules', () => {
     const e = effective(loadOrder('/c/config.toml', memFs(files)), '1.x');
     expect(names(e)).toEqual(['nvidia=-']);
     expect(e.criSource).toBe('/c/conf.d/nv.toml');
-    expect((e.plugins['io.containerd.grpc.v1.cri'] as any).sandbox_image).toBeUndefined();
+    expect((e.plugins['io.containerd.grpc.v1.cri'] as Table).sandbox_image).toBeUndefined();
   });
 
   it('2.x: merged key by key; runc always exists; a v2 config stays at the v2 path (migrated later)', () => {

@@ -146,7 +146,10 @@ describe('examineInOrder', () => {
     const b = new Budget(new AbortController().signal);
     const items = Array.from({ length: 200 }, (_, i) => i);
     const seen: number[] = [];
-    const out = await examineInOrder(items, 'list', b, async (i) => (seen.push(i), i));
+    const out = await examineInOrder(items, 'list', b, async (i) => {
+      seen.push(i);
+      return i;
+    });
     expect(out).toEqual(items.slice(0, 128));
     expect(seen).toEqual(items.slice(0, 128));
     expect(b.notes).toEqual(['list lists 200 signature artifacts: only the first 128 were examined']);

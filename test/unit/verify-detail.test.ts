@@ -6,6 +6,7 @@
 import { createPublicKey } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { SerializedBundle } from '@sigstore/bundle';
 import { describe, expect, it } from 'vitest';
 import { VerifyDetail, unreadableDetail } from '../../src/verify/detail.js';
 import { pathRefusalDetail } from '../../src/verify/certificate-chain.js';
@@ -20,7 +21,7 @@ const ISSUER = 'https://token.actions.githubusercontent.com';
 const produced = new Set<string>();
 
 /** Verifies a conformance case as the suite would (artifact as bytes), with an optional change. */
-async function conformance(name: string, change: { bundle?: (b: any) => unknown; expect?: BundleExpectation; requireTlogForKey?: boolean } = {}) {
+async function conformance(name: string, change: { bundle?: (b: SerializedBundle) => unknown; expect?: BundleExpectation; requireTlogForKey?: boolean } = {}) {
   const at = (f: string) => join(DIR, name, f);
   expect(existsSync(at('bundle.sigstore.json')), `fixture ${name}`).toBe(true);
   const artifact = readFileSync(existsSync(at('artifact')) ? at('artifact') : join(DIR, 'a.txt'));
@@ -105,6 +106,7 @@ describe('detail codes of refusals made from happy-path bundles', () => {
     const r = await conformance('managed-key-happy-path', {
       requireTlogForKey: false,
       bundle: (b) => {
+        if (b.messageSignature === undefined) throw new Error('expected a message-signature bundle');
         const sig = Buffer.from(b.messageSignature.signature, 'base64');
         sig[sig.length - 1]! ^= 1;
         // Rekor's body and the RFC 3161 timestamp name the signature too: set aside, so that the signature check refuses

@@ -299,7 +299,10 @@ describe('path building stays bounded', () => {
   it('a chain longer than the path limit is refused; a long one within it verifies', async () => {
     const chain: TestCert[] = [];
     let issuer = root;
-    for (let i = 0; i < 8; i++) chain.push((issuer = f.ca(`long-${i}`, issuer)));
+    for (let i = 0; i < 8; i++) {
+      issuer = f.ca(`long-${i}`, issuer);
+      chain.push(issuer);
+    }
     const far = f.leaf('long-leaf', chain[7]!, 'dev@example.com');
     const r = await judgePki(far, [...chain].reverse(), 'dev@example.com');
     expect(r.code).toBe('UNTRUSTED_SIGNER');

@@ -7,20 +7,13 @@
  */
 import { join } from 'node:path';
 import { CERT_ANNOTATION, CHAIN_ANNOTATION, Key, dsseBundle, legacyLayer, putBundleReferrer, putImage, putLegacy, simpleSigning, statement } from '../artefacts.js';
-import type { Case, Category, Ctx } from '../harness.js';
+import type { Case, Category, Ctx, Pki } from '../harness.js';
 import { CertFactory, type Cert, EXT } from '../x509.js';
 import { BAD_SIGNATURE, allow, check, deny, refOf } from './util.js';
 
 const EMAIL = 'release@team-a.example.com';
 
-interface Pki {
-  f: CertFactory;
-  root: Cert;
-  sub: Cert;
-  policy: string;
-}
-
-const pki = (ctx: Ctx): Pki => ctx.shared.pki;
+const pki = (ctx: Ctx): Pki => ctx.shared.pki!;
 
 /** A legacy signature by `signer` carrying `leaf` and `chain` for a fresh image under <host>/pki/. */
 function certCase(name: string, attack: string, make: (p: Pki, signer: Key) => { leaf: string; chain: Cert[] | string; signer?: Key; layers?: number }, expectAllow = false, deadline = 5): Case {

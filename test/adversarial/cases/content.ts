@@ -9,6 +9,7 @@ import type { Category } from '../harness.js';
 import { MT, misbehave } from '../lying-registry.js';
 import { BAD_SIGNATURE, check, deny, refOf, signLegacy } from './util.js';
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the test looks for control characters (all but newline) in sigguard's output on purpose
 const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
 
 export const content: Category = {

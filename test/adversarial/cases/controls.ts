@@ -37,7 +37,7 @@ export const controls: Category = {
       attack: 'none (exactRepository names the repository cosign signed)',
       expect: allow(),
       run(ctx) {
-        const real = ctx.shared.real;
+        const real = ctx.shared.real!;
         const repo = ctx.repo('ctl-real2');
         const m = placeImage(ctx.reg, repo, real);
         placeLegacy(ctx.reg, repo, real, m.digest);
@@ -58,7 +58,7 @@ scopes:
       attack: 'none',
       expect: allow(),
       run(ctx) {
-        const real = ctx.shared.real;
+        const real = ctx.shared.real!;
         const repo = ctx.repo('ctl-real3');
         const m = placeImage(ctx.reg, repo, real);
         placeBundles(ctx.reg, repo, real, m.digest);

@@ -107,7 +107,7 @@ export const credentials: Category = {
           config: config(ctx, { [upstream]: UP }, { [upstream]: `server = "http://${upstream}"\n[host."http://${mirror.host}"]\n  capabilities = ["pull", "resolve"]\n` }),
         });
       },
-      verify: (_o, ctx) => [...leaked(ctx.shared.mirror, 'the mirror', 'any'), ...(ctx.shared.mirror.requests.length ? [] : ['the mirror was never asked'])],
+      verify: (_o, ctx) => [...leaked(ctx.shared.mirror!, 'the mirror', 'any'), ...(ctx.shared.mirror!.requests.length ? [] : ['the mirror was never asked'])],
     },
     {
       name: 'mirror with its own credentials gets those, not the upstream\'s',
@@ -124,14 +124,14 @@ export const credentials: Category = {
           config: config(ctx, { [upstream]: UP, [mirror.host]: MIRROR }, { [upstream]: `server = "http://${upstream}"\n[host."http://${mirror.host}"]\n  capabilities = ["pull", "resolve"]\n` }),
         });
       },
-      verify: (_o, ctx) => leaked(ctx.shared.mirror2, 'the mirror', [UP]),
+      verify: (_o, ctx) => leaked(ctx.shared.mirror2!, 'the mirror', [UP]),
     },
     {
       name: 'token realm over plain http on a host not allowed plain http',
       attack: 'Bearer realm="http://<hostname>:PORT/token" (resolves to loopback, but is neither loopback by name nor insecure)',
       expect: deny('REGISTRY_ERROR', 'REGISTRY_BAD_RESPONSE'),
       run: (ctx) => bearerCase(ctx, (t) => `http://${NODE_NAME}:${t.port}/token`),
-      verify: (_o, ctx) => leaked(ctx.shared.lastToken, 'the http realm', 'any'),
+      verify: (_o, ctx) => leaked(ctx.shared.lastToken!, 'the http realm', 'any'),
     },
     {
       name: 'identity token posted to a plain-http realm',
@@ -139,8 +139,8 @@ export const credentials: Category = {
       expect: deny('REGISTRY_ERROR', 'REGISTRY_BAD_RESPONSE'),
       run: (ctx) => bearerCase(ctx, (t) => `http://${NODE_NAME}:${t.port}/token`, { identitytoken: 'refresh-secret' }),
       verify: (_o, ctx) => {
-        const posts = (ctx.shared.lastToken as LyingRegistry).requests.filter((r) => r.method === 'POST');
-        return [...leaked(ctx.shared.lastToken, 'the http realm', 'any'), ...(posts.length ? ['the identity token was POSTed over plain http'] : [])];
+        const posts = ctx.shared.lastToken!.requests.filter((r) => r.method === 'POST');
+        return [...leaked(ctx.shared.lastToken!, 'the http realm', 'any'), ...(posts.length ? ['the identity token was POSTed over plain http'] : [])];
       },
     },
     {
@@ -148,7 +148,7 @@ export const credentials: Category = {
       attack: 'Bearer realm="ftp://127.0.0.1/token"',
       expect: deny('REGISTRY_ERROR', 'REGISTRY_BAD_RESPONSE'),
       run: (ctx) => bearerCase(ctx, (t) => `ftp://127.0.0.1:${t.port}/token`),
-      verify: (_o, ctx) => leaked(ctx.shared.lastToken, 'the realm', 'any'),
+      verify: (_o, ctx) => leaked(ctx.shared.lastToken!, 'the realm', 'any'),
     },
     {
       name: 'token realm redirects to another host',
@@ -158,11 +158,11 @@ export const credentials: Category = {
         const elsewhere = await server(ctx);
         elsewhere.on('/stolen', misbehave.answer(401, '{}', { 'content-type': 'application/json' }));
         const inv = await bearerCase(ctx, (t) => `http://127.0.0.1:${t.port}/token`);
-        (ctx.shared.lastToken as LyingRegistry).on('/token', misbehave.redirect(`http://localhost:${elsewhere.port}/stolen`));
+        ctx.shared.lastToken!.on('/token', misbehave.redirect(`http://localhost:${elsewhere.port}/stolen`));
         ctx.shared.elsewhere = elsewhere;
         return inv;
       },
-      verify: (_o, ctx) => leaked(ctx.shared.elsewhere, 'the redirect target of the realm', 'any'),
+      verify: (_o, ctx) => leaked(ctx.shared.elsewhere!, 'the redirect target of the realm', 'any'),
     },
     {
       name: 'token realm file:///etc/shadow',
@@ -198,7 +198,7 @@ export const credentials: Category = {
         ctx.shared.cdn = cdn;
         return check(`${reg.host}/app@${m.digest}`, { policy: policyFor(ctx, reg.host), config: config(ctx, { [reg.host]: UP }) });
       },
-      verify: (_o, ctx) => [...leaked(ctx.shared.cdn, 'the redirect target', 'any'), ...(ctx.shared.cdn.requests.length ? [] : ['the redirect was never followed'])],
+      verify: (_o, ctx) => [...leaked(ctx.shared.cdn!, 'the redirect target', 'any'), ...(ctx.shared.cdn!.requests.length ? [] : ['the redirect was never followed'])],
     },
     {
       name: 'credentials for another port of the same host are not sent',
@@ -210,7 +210,7 @@ export const credentials: Category = {
         ctx.shared.portReg = reg;
         return check(`${reg.host}/app@sha256:${'5'.repeat(64)}`, { policy: policyFor(ctx, reg.host), config: config(ctx, { [`127.0.0.1:${await freePort()}`]: UP }) });
       },
-      verify: (_o, ctx) => leaked(ctx.shared.portReg, 'the registry', 'any'),
+      verify: (_o, ctx) => leaked(ctx.shared.portReg!, 'the registry', 'any'),
     },
     {
       name: 'token service that drips its answer',
@@ -218,7 +218,7 @@ export const credentials: Category = {
       expect: deny('DEADLINE_EXCEEDED'),
       async run(ctx) {
         const inv = await bearerCase(ctx, (t) => `http://127.0.0.1:${t.port}/token`);
-        (ctx.shared.lastToken as LyingRegistry).on('/token', misbehave.slowDrip(300, 'application/json'));
+        ctx.shared.lastToken!.on('/token', misbehave.slowDrip(300, 'application/json'));
         return { ...inv, deadline: 2 };
       },
     },

@@ -8,13 +8,14 @@ import { chmodSync, chownSync, mkdirSync, readFileSync, readdirSync, renameSync,
 import { join } from 'node:path';
 import { legacyLayer, putImage, putIndex, putLegacy, simpleSigning } from '../artefacts.js';
 import type { Case, Category, Ctx, Invocation } from '../harness.js';
-import { criAnnotations, execute, keyPolicy, ociState } from '../harness.js';
+import { criAnnotations, execute, keyPolicy, ociState, verdictField } from '../harness.js';
 import { allow, deny, refOf, signLegacy, signedImage } from './util.js';
 
 const NOBODY = 65534;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the test looks for control characters (all but newline) in sigguard's output on purpose
 const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
 
-const hook = (ctx: Ctx, image: string, more: Partial<Extract<Invocation, { kind: 'hook' }>> = {}): Invocation => ({
+const hook = (_ctx: Ctx, image: string, more: Partial<Extract<Invocation, { kind: 'hook' }>> = {}): Invocation => ({
   kind: 'hook',
   state: ociState(criAnnotations(image)),
   ...more,
@@ -55,7 +56,7 @@ function forged(name: string, attack: string, spoil: (c: { dir: string; key: str
       spoil(c);
       return hook(ctx, c.ref, { config: c.config });
     },
-    verify: (out) => (out.verdict?.cache === 'hit' ? ['the forged cache entry was used'] : []),
+    verify: (out) => (verdictField(out.verdict, 'cache') === 'hit' ? ['the forged cache entry was used'] : []),
   };
 }
 

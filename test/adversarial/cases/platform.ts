@@ -8,7 +8,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { crioState } from '../../support/fake-crio.js';
 import { putImage, putIndex } from '../artefacts.js';
-import type { Case, Category, Ctx } from '../harness.js';
+import { type Case, type Category, type Ctx, verdictField } from '../harness.js';
 import { MT } from '../lying-registry.js';
 import { allow, check, crioConfig, deny, fakeCrio, refOf, signLegacy } from './util.js';
 
@@ -39,9 +39,9 @@ function confusion(
     },
     // the manifest judged must be the one containerd runs
     verify(out, ctx) {
-      const { e, m } = ctx.shared.lastPlatform as { e: string; m: string };
+      const { e, m } = ctx.shared.lastPlatform!;
       const want = opts.expectAllow ? m : e;
-      const got = out.verdict?.platformDigest;
+      const got = verdictField(out.verdict, 'platformDigest');
       return got !== undefined && got !== want ? [`judged ${got === m ? 'M' : got === e ? 'E' : got}, containerd runs ${opts.expectAllow ? 'M' : 'E'}`] : [];
     },
   };

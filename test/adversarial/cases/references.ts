@@ -12,7 +12,7 @@ const D = `sha256:${'6'.repeat(64)}`;
 // an unparsable reference on check's command line is a usage error (exit 2); in the hook INVALID_REFERENCE
 const REFUSED = ['POLICY_REJECT', 'INVALID_REFERENCE', 'USAGE'];
 
-function escape(image: string, attack: string): Case {
+function refusedSpelling(image: string, attack: string): Case {
   return { name: image, attack, expect: deny(...REFUSED), run: (ctx) => check(image, { policy: ctx.shared.refPolicy }) };
 }
 
@@ -50,23 +50,23 @@ scopes:
 `);
   },
   cases: [
-    escape('busybox', 'short name for docker.io/library/busybox'),
-    escape('library/busybox', 'library/ without the registry'),
-    escape('docker.io/busybox', 'docker.io without library/'),
-    escape('index.docker.io/library/busybox', 'the legacy Docker Hub name'),
-    escape(`busybox@${D}`, 'by digest'),
-    escape(`index.docker.io/busybox:latest@${D}`, 'legacy name, no library/, tag and digest'),
-    escape('localhost:5001/application', 'a longer name sharing the accepted prefix localhost:5001/app'),
-    escape('localhost:5001/app-evil', 'prefix with a dash'),
-    escape('localhost:05001/other', 'the rejected registry with a zero-padded port'),
-    escape('LOCALHOST:5001/other', 'the rejected registry in upper case'),
-    escape('a.example.com/app', 'a subdomain of the *. wildcard'),
-    escape('b.a.example.com/app', 'a deeper subdomain of the *. wildcard'),
-    escape('A.EXAMPLE.COM/app', 'a subdomain in upper case'),
-    escape('quay.io/acme/app', 'inside the rejected namespace'),
-    escape('quay.io:443/acme/app', 'the rejected registry with its default https port spelt out'),
-    escape('quay.io./acme/app', 'the rejected registry as a fully qualified name (trailing dot)'),
-    escape('docker.io/library/busybox:latest', 'fully spelt out with the default tag'),
+    refusedSpelling('busybox', 'short name for docker.io/library/busybox'),
+    refusedSpelling('library/busybox', 'library/ without the registry'),
+    refusedSpelling('docker.io/busybox', 'docker.io without library/'),
+    refusedSpelling('index.docker.io/library/busybox', 'the legacy Docker Hub name'),
+    refusedSpelling(`busybox@${D}`, 'by digest'),
+    refusedSpelling(`index.docker.io/busybox:latest@${D}`, 'legacy name, no library/, tag and digest'),
+    refusedSpelling('localhost:5001/application', 'a longer name sharing the accepted prefix localhost:5001/app'),
+    refusedSpelling('localhost:5001/app-evil', 'prefix with a dash'),
+    refusedSpelling('localhost:05001/other', 'the rejected registry with a zero-padded port'),
+    refusedSpelling('LOCALHOST:5001/other', 'the rejected registry in upper case'),
+    refusedSpelling('a.example.com/app', 'a subdomain of the *. wildcard'),
+    refusedSpelling('b.a.example.com/app', 'a deeper subdomain of the *. wildcard'),
+    refusedSpelling('A.EXAMPLE.COM/app', 'a subdomain in upper case'),
+    refusedSpelling('quay.io/acme/app', 'inside the rejected namespace'),
+    refusedSpelling('quay.io:443/acme/app', 'the rejected registry with its default https port spelt out'),
+    refusedSpelling('quay.io./acme/app', 'the rejected registry as a fully qualified name (trailing dot)'),
+    refusedSpelling('docker.io/library/busybox:latest', 'fully spelt out with the default tag'),
     boundary('localhost:5001/application', 'a longer name sharing the accepted prefix'),
     boundary('localhost:5001', 'the registry itself (no repository)'),
     boundary('localhost/app', 'the accepted repository without the port'),

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CERT_ANNOTATION, CHAIN_ANNOTATION, Key, REKOR_BUNDLE_ANNOTATION, TIMESTAMP_ANNOTATION, dsseBundle, legacyLayer, putBundleReferrer, putImage, putLegacy, simpleSigning, statement } from '../artefacts.js';
-import type { Case, Category, Ctx } from '../harness.js';
+import type { Case, Category, Ctx, Tl } from '../harness.js';
 import { CertFactory, EXT } from '../x509.js';
 import { BAD_SIGNATURE, allow, check, deny, refOf } from './util.js';
 
@@ -70,13 +70,6 @@ function hashedRekord(payload: Buffer, signature: string, signer: Key | string):
   };
 }
 
-interface Tl {
-  rekor: Key;
-  policy: string;
-  /** fulcio-style: a CA, a policy with the Rekor key, leaves valid ten minutes in 2021 */
-  fulcio: { f: CertFactory; sub: ReturnType<CertFactory['issue']>; policy: string };
-}
-
 const ISSUER = 'https://issuer.example';
 const EMAIL = 'release@team-a.example.com';
 /** The leaf's ten minutes: 2021-01-01 00:00 to 00:10 UTC. */
@@ -92,7 +85,7 @@ function fulcioCase(name: string, attack: string, annotate: (t: Tl, payload: Buf
     attack,
     expect: expectAllow ? allow() : deny(...BAD_SIGNATURE),
     run(ctx) {
-      const t: Tl = ctx.shared.tl;
+      const t: Tl = ctx.shared.tl!;
       const repo = ctx.repo('tl-fulcio/app');
       const m = putImage(ctx.reg, repo);
       const k = Key.ec();
@@ -114,7 +107,7 @@ function legacyWith(name: string, attack: string, annotate: (ctx: Ctx, t: Tl, pa
     attack,
     expect: opts.expectAllow ? allow() : deny(...BAD_SIGNATURE),
     run(ctx) {
-      const t: Tl = ctx.shared.tl;
+      const t: Tl = ctx.shared.tl!;
       const repo = ctx.repo('tl-legacy');
       const m = putImage(ctx.reg, repo);
       const payload = simpleSigning(`${ctx.host}/${repo}`, m.digest);
@@ -199,7 +192,7 @@ scopes:
         const repo = ctx.repo('tl-bundle');
         const m = putImage(ctx.reg, repo);
         putBundleReferrer(ctx.reg, repo, m.desc, dsseBundle(ctx.trusted, statement(m.digest), { tlogEntries: [junkEntry(1)] }));
-        return check(refOf(ctx, repo, m), { policy: (ctx.shared.tl as Tl).policy });
+        return check(refOf(ctx, repo, m), { policy: ctx.shared.tl!.policy });
       },
     },
   ],

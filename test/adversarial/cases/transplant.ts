@@ -27,7 +27,7 @@ export const transplant: Category = {
       attack: 'cosign\'s own .sig for image A copied as the .sig of image B',
       expect: deny('DIGEST_MISMATCH', 'IDENTITY_MISMATCH'),
       run(ctx) {
-        const real = ctx.shared.real;
+        const real = ctx.shared.real!;
         const repo = ctx.repo('tp-real2');
         placeImage(ctx.reg, repo, real);
         const b = putImage(ctx.reg, repo);
@@ -40,7 +40,7 @@ export const transplant: Category = {
       attack: 'cosign\'s own bundle for A listed by the referrers API of B',
       expect: deny(...BAD_SIGNATURE),
       run(ctx) {
-        const real = ctx.shared.real;
+        const real = ctx.shared.real!;
         const repo = ctx.repo('tp-real3');
         placeImage(ctx.reg, repo, real);
         const b = putImage(ctx.reg, repo);
