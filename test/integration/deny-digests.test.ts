@@ -187,7 +187,7 @@ describe('bundles under identity rules', () => {
     // the attack: an image signed (cosign 3 bundle, same key) for another repository, run from here
     const strict = await check(w.policy(`exact-${++n}.yaml`, rule('')), w.ref('signed-bundle'));
     expect(strict.verdict).toMatchObject({ decision: 'deny', code: 'NO_SIGNATURE' });
-    expect(strict.verdict.requirements[0].signatureFormats).toEqual(['legacy']);
+    expect(strict.verdict?.requirements[0]?.signatureFormats).toEqual(['legacy']);
     const explicit = w.policy(`exact-bundle-${++n}.yaml`, rule('      signatureFormats: [legacy, bundle]\n'));
     expect((await check(explicit, w.ref('signed-bundle'))).verdict).toMatchObject({ decision: 'allow', code: 'ALLOWED' });
     const v = await sigguard(['policy', 'validate', explicit]);
