@@ -341,7 +341,7 @@ export class RegistryClient {
     } else {
       digest = digestOf(res.body);
       const claimed = header(res, 'docker-content-digest');
-      if (claimed !== undefined && claimed.startsWith('sha256:') && claimed !== digest) {
+      if (claimed?.startsWith('sha256:') && claimed !== digest) {
         throw new SigguardError(ReasonCode.CONTENT_MISMATCH, `${what}: registry claims digest ${claimed} for content with digest ${digest}`);
       }
     }

@@ -29,7 +29,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  server.closeAllSessions?.();
+  (server as { closeAllSessions?: () => void }).closeAllSessions?.();
   await new Promise<void>((r) => server.close(() => r()));
 });
 

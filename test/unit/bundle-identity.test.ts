@@ -8,6 +8,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { VerifyDetail } from '../../src/verify/detail.js';
 import { describe, expect, it } from 'vitest';
 import { generateCrioFiles } from '../../src/crio/generate.js';
 import { parsePolicyInput } from '../../src/crio/input.js';
@@ -61,7 +62,7 @@ describe('signatureFormats by signedIdentity', () => {
   it('the attack: a bundle found next to the image does not satisfy an exactRepository requirement that did not ask for bundles', async () => {
     const { req } = compiled(IDENTITIES.exactRepository);
     // what discovery returns for a copied bundle; judged on its format first, before any crypto
-    const copied: PreparedSignature = { found: { format: 'bundle', subject: `sha256:${'a'.repeat(64)}`, source: 'referrer' } as never, ok: false, problem: 'not read' };
+    const copied: PreparedSignature = { found: { format: 'bundle', subject: `sha256:${'a'.repeat(64)}`, source: 'referrer' } as never, ok: false, problem: 'not read', detailCode: VerifyDetail.BUNDLE };
     const { report, judged } = await evaluateSigstoreRequirement(req, [copied], [], parseReference('prod.example/app:v1'));
     expect(judged[0]!.status).toBe('ignored-format');
     expect(report).toMatchObject({ satisfied: false, code: 'NO_SIGNATURE' });

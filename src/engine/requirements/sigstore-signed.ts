@@ -58,7 +58,10 @@ async function checkSigner(sig: Extract<PreparedSignature, { ok: true }>, req: S
   const m = sig.material;
   if (rule.kind === 'keys') {
     if (rule.rekor === undefined) {
-      const key = req.keys.find((k) => (checkpoint(), signedByKey(sig.entity, k)));
+      const key = req.keys.find((k) => {
+        checkpoint();
+        return signedByKey(sig.entity, k);
+      });
       return key ? { ok: true, signer: `${key.label} (${key.id})` } : untrusted('not signed by any trusted key', VerifyDetail.SIGNATURE);
     }
     const trust = trustMaterial(rule);
