@@ -180,10 +180,10 @@ describe('sigguard check agrees with cosign verify', () => {
     const image = ref(repo);
     const [ours, theirs] = await Promise.all([check(image), cosign.verify(version, trusted.pub, image)]);
     expect(ours.verdict, ours.stderr).toBeDefined();
-    expect(ours.verdict.decision, ours.verdict.reason).toBe(decision);
-    expect(ours.verdict.code).toBe(code);
+    expect(ours.verdict?.decision, ours.verdict?.reason).toBe(decision);
+    expect(ours.verdict?.code).toBe(code);
     expect(ours.code).toBe(decision === 'allow' ? 0 : 1);
-    expect(ours.verdict.digest).toBe(digests[repo]);
+    expect(ours.verdict?.digest).toBe(digests[repo]);
     // what cosign accepts sigguard accepts; what cosign rejects sigguard rejects, for the same reason
     expect(theirs.ok, theirs.stderr).toBe(decision === 'allow');
     expect(theirs.reason, theirs.stderr).toBe(cosignReason);
@@ -192,7 +192,7 @@ describe('sigguard check agrees with cosign verify', () => {
   it('a signature on the platform manifest counts for the index (cosign: only on that manifest digest)', async () => {
     const ours = await check(`${host}/multiplat@${digests.multiplat}`);
     expect(ours.verdict, ours.stderr).toMatchObject({ decision: 'allow', code: 'ALLOWED', digest: digests.multiplat });
-    expect(ours.verdict.platformDigest).toBe(digests.multiplatPlatform);
+    expect(ours.verdict?.platformDigest).toBe(digests.multiplatPlatform);
     expect((await cosign.verify(3, trusted.pub, `${host}/multiplat@${digests.multiplatPlatform}`)).ok).toBe(true);
     expect((await cosign.verify(3, trusted.pub, `${host}/multiplat@${digests.multiplat}`)).reason).toBe('no-signatures');
   });
@@ -201,8 +201,8 @@ describe('sigguard check agrees with cosign verify', () => {
     const image = `${host}/copied@${digests.legacy}`;
     expect((await cosign.verify(2, trusted.pub, image)).ok).toBe(true);
     const ours = await check(image);
-    expect(ours.verdict.code).toBe('IDENTITY_MISMATCH');
-    expect(ours.verdict.reason).toContain(`${host}/legacy`);
+    expect(ours.verdict?.code).toBe('IDENTITY_MISMATCH');
+    expect(ours.verdict?.reason).toContain(`${host}/legacy`);
     expect(ours.code).toBe(1);
   });
 });
@@ -210,7 +210,7 @@ describe('sigguard check agrees with cosign verify', () => {
 describe('sigguard check reasons', () => {
   it('names the trusted keys when no signature is by one', async () => {
     const r = await check(`${host}/otherkey@${digests.otherkey}`);
-    expect(r.verdict.reason).toMatch(/^no signature by a trusted key \(1 found, keys: .*trusted\/cosign\.pub SHA256:[0-9a-f]{16}\)$/);
+    expect(r.verdict?.reason).toMatch(/^no signature by a trusted key \(1 found, keys: .*trusted\/cosign\.pub SHA256:[0-9a-f]{16}\)$/);
   });
 
   it('prints one line with the verdict, the digest and the reason', async () => {
@@ -229,22 +229,22 @@ describe('sigguard check reasons', () => {
 
   it('a bundle does not satisfy a legacy-only requirement', async () => {
     const r = await check(`${host}/legacyonly@${digests.legacyonly}`);
-    expect(r.verdict.code).toBe('NO_SIGNATURE');
-    expect(r.verdict.reason).toBe('no legacy signature found');
+    expect(r.verdict?.code).toBe('NO_SIGNATURE');
+    expect(r.verdict?.reason).toBe('no legacy signature found');
   });
 
   it('accept and reject scopes decide without the registry', async () => {
     const a = await check(`${host}/accepted/anything:v1`);
-    expect([a.code, a.verdict.code, a.verdict.scope]).toEqual([0, 'POLICY_ACCEPT', `${host}/accepted`]);
+    expect([a.code, a.verdict?.code, a.verdict?.scope]).toEqual([0, 'POLICY_ACCEPT', `${host}/accepted`]);
     const r = await check(`${host}/rejected/anything:v1`);
-    expect([r.code, r.verdict.code]).toEqual([1, 'POLICY_REJECT']);
+    expect([r.code, r.verdict?.code]).toEqual([1, 'POLICY_REJECT']);
     const d = await check('quay.io/somewhere/else:v1');
-    expect([d.code, d.verdict.code, d.verdict.scope]).toEqual([1, 'POLICY_REJECT', '']);
+    expect([d.code, d.verdict?.code, d.verdict?.scope]).toEqual([1, 'POLICY_REJECT', '']);
   });
 
   it('an image that does not exist is denied', async () => {
     const r = await check(`${host}/nosuch:v1`);
-    expect([r.code, r.verdict.code]).toEqual([1, 'IMAGE_NOT_FOUND']);
+    expect([r.code, r.verdict?.code]).toEqual([1, 'IMAGE_NOT_FOUND']);
   });
 });
 

@@ -19,9 +19,10 @@ import { parse as parseToml } from 'smol-toml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ContainerdNode, RUNC, containerdBins, launch, nodeMounts, nodeProcesses, prepareNode, restartNode, stopNode } from '../support/node/containerd-node.js';
 import { Kubelet } from '../support/node/kubelet.js';
-import { type Table, effective, isTable, loadOrder } from '../../src/installer/containerd-effective.js';
+import { effective, isTable, loadOrder } from '../../src/installer/containerd-effective.js';
 import { type Run, sigguard } from '../support/cli.js';
 import { ROOT, SIGGUARD, requireTools } from '../support/paths.js';
+import { tableAt } from '../support/toml.js';
 import { type World, makeWorld } from '../support/world.js';
 
 type Version = '1.7' | '2.1';
@@ -42,13 +43,6 @@ function snapshot(dir: string): Record<string, string> {
   };
   walk(dir);
   return out;
-}
-
-/** The table at `path` in a parsed TOML document (undefined where a step is not a table). */
-function tableAt(t: unknown, ...path: string[]): Table | undefined {
-  let cur = t;
-  for (const k of path) cur = isTable(cur) ? cur[k] : undefined;
-  return isTable(cur) ? cur : undefined;
 }
 
 /** A runtime table's base_runtime_spec ('' when it has none). */

@@ -78,9 +78,9 @@ describe('key types cosign imports from openssl keys', () => {
       const image = images[name]![format]!;
       const ok = await sigguardCheck(['--policy', policy(`${name}-${format}`, keys[name]!.pub), '--json', image]);
       expect(ok.verdict, ok.stderr).toBeDefined();
-      expect(ok.verdict.decision, ok.verdict.reason).toBe('allow');
+      expect(ok.verdict?.decision, ok.verdict?.reason).toBe('allow');
       expect(ok.verdict).toMatchObject({ code: 'ALLOWED' });
-      expect(ok.verdict.reason).toMatch(new RegExp(`^verified: ${format} signature by `));
+      expect(ok.verdict?.reason).toMatch(new RegExp(`^verified: ${format} signature by `));
       expect(ok.code).toBe(0);
       const wrong = await sigguardCheck(['--policy', policy(`${name}-${format}-other`, keys[name]!.otherPub), '--json', image]);
       expect(wrong.verdict, wrong.stderr).toBeDefined();

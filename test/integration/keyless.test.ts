@@ -143,10 +143,10 @@ describe('keyless-style signatures: sigguard check agrees with cosign verify', (
   ])('%s under %s: %s (cosign: %s)', async (repo, policy, decision, reason, cosignReason) => {
     const [ours, theirs] = await Promise.all([check(repo, policy), cosignFor(policy, repo)]);
     expect(ours.verdict, ours.stderr).toBeDefined();
-    expect(ours.verdict.decision, ours.verdict.reason).toBe(decision);
-    expect(ours.verdict.code).toBe(decision === 'allow' ? 'ALLOWED' : 'UNTRUSTED_SIGNER');
-    expect(ours.verdict.reason).toMatch(decision === 'allow' ? /^verified: / : /./);
-    expect(ours.verdict.requirements[0].reason).toMatch(reason);
+    expect(ours.verdict?.decision, ours.verdict?.reason).toBe(decision);
+    expect(ours.verdict?.code).toBe(decision === 'allow' ? 'ALLOWED' : 'UNTRUSTED_SIGNER');
+    expect(ours.verdict?.reason).toMatch(decision === 'allow' ? /^verified: / : /./);
+    expect(ours.verdict?.requirements[0]?.reason).toMatch(reason);
     expect(ours.code).toBe(decision === 'allow' ? 0 : 1);
     expect(theirs.ok, theirs.stderr).toBe(decision === 'allow');
     expect(theirs.reason, theirs.stderr).toBe(cosignReason);
@@ -155,10 +155,10 @@ describe('keyless-style signatures: sigguard check agrees with cosign verify', (
   it('regular expressions (anchored) accept both identities of the CA, and the verdict names the signer', async () => {
     for (const repo of ['alice-legacy', 'bob-bundle']) {
       const ours = await check(repo, 'keyless-regexp');
-      expect(ours.verdict.decision, ours.verdict.reason).toBe('allow');
-      expect(ours.verdict.signer).toMatch(repo.startsWith('alice') ? /^alice@example\.com/ : /^bob@example\.com \(issuer https:\/\/other-issuer/);
+      expect(ours.verdict?.decision, ours.verdict?.reason).toBe('allow');
+      expect(ours.verdict?.signer).toMatch(repo.startsWith('alice') ? /^alice@example\.com/ : /^bob@example\.com \(issuer https:\/\/other-issuer/);
     }
-    expect((await check('mallory-legacy', 'keyless-regexp')).verdict.decision).toBe('deny');
+    expect((await check('mallory-legacy', 'keyless-regexp')).verdict?.decision).toBe('deny');
   });
 
   it('requireRekor (the default) with a trusted root that has no logs: the policy itself is refused', async () => {
@@ -169,8 +169,8 @@ describe('keyless-style signatures: sigguard check agrees with cosign verify', (
 
   it('the verdict lists the signature as signer-mismatch, and explains the trust', async () => {
     const ours = await check('bob-legacy', 'keyless');
-    expect(ours.verdict.signatures[0]).toMatchObject({ format: 'legacy', status: 'signer-mismatch' });
-    expect(ours.verdict.requirements[0].trust).toBe(`trusted root ${pki.trustedRoot}`);
+    expect(ours.verdict?.signatures[0]).toMatchObject({ format: 'legacy', status: 'signer-mismatch' });
+    expect(ours.verdict?.requirements[0]?.trust).toBe(`trusted root ${pki.trustedRoot}`);
   });
 });
 

@@ -26,9 +26,11 @@ import { type ContainerdNode, RUNC, containerdBins, launch, nodeMounts, nodeProc
 import { forwardPort } from '../support/node/forward.js';
 import { Kubelet } from '../support/node/kubelet.js';
 import { effective, loadOrder } from '../../src/installer/containerd-effective.js';
+import type { DecisionRecord } from '../../src/hook/decision-log.js';
 import { type Run, run, sigguard } from '../support/cli.js';
 import { COSIGN2, ROOT, SIGGUARD, requireTools } from '../support/paths.js';
 import { Registry } from '../support/registry.js';
+import { tableAt } from '../support/toml.js';
 
 const VERSIONS = ['2.1', '1.7'] as const;
 const ARCH = process.arch === 'x64' ? 'amd64' : process.arch;
@@ -160,9 +162,9 @@ describe.each(VERSIONS)('Kind scripts on a containerd %s node', (version) => {
 
   const script = (name: string, args: string[]): Promise<Run> => run('bash', [join(ROOT, 'e2e/kind', name), ...args], { env, timeoutMs: 180_000 });
   const installKind = (policyFile = policy) => script('install-kind.sh', ['--cluster', 'sigguard', '--policy', policyFile, '--config', config, '--keys', keys, '--wait', '30']);
-  const decisions = (): any[] => {
+  const decisions = (): DecisionRecord[] => {
     const log = join(R, 'var/log/sigguard/decisions.log');
-    return existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l)) : [];
+    return existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').map((l): DecisionRecord => JSON.parse(l)) : [];
   };
   const underRoot = (text: string) => text.replace(/(?<=[\s"'[])\/(etc|run|var)\//g, `${R}/$1/`);
 
@@ -232,10 +234,12 @@ describe.each(VERSIONS)('Kind scripts on a containerd %s node', (version) => {
   it('the node is Kind-shaped, and without sigguard an unsigned pod runs', async () => {
     expect(node.config).toBe(join(R, 'etc/containerd/config.toml'));
     expect(node.socket).toBe(join(R, 'run/containerd/containerd.sock'));
-    const cfg = parseToml(before.config) as any;
-    const runtimes = version === '1.7' ? cfg.plugins['io.containerd.grpc.v1.cri'].containerd.runtimes : cfg.plugins['io.containerd.cri.v1.runtime'].containerd.runtimes;
-    expect(Object.keys(runtimes).sort()).toEqual(['runc', 'test-handler']);
-    expect(runtimes['test-handler'].base_runtime_spec).toBeUndefined();
+    const cri = version === '1.7' ? 'io.containerd.grpc.v1.cri' : 'io.containerd.cri.v1.runtime';
+    const runtimes = tableAt(parseToml(before.config), 'plugins', cri, 'containerd', 'runtimes');
+    expect(Object.keys(runtimes ?? {}).sort()).toEqual(['runc', 'test-handler']);
+    const handler = tableAt(runtimes, 'test-handler');
+    expect(handler).toBeDefined();
+    expect(handler?.base_runtime_spec).toBeUndefined();
     const r = await runPod(`${alias}/sigguard-e2e/unsigned:v1`);
     expect(r.ok, r.error).toBe(true);
   });

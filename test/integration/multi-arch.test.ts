@@ -105,19 +105,19 @@ describe('sigguard check picks the entry containerd runs (linux/amd64)', () => {
   it('the best entry states no platform and its config is for another: no manifest for the node', async () => {
     const r = await check('no-platform-foreign');
     expect(r.verdict, r.stderr).toMatchObject({ decision: 'deny', code: 'IMAGE_NOT_FOUND' });
-    expect(r.verdict.reason).toContain('states no platform');
+    expect(r.verdict?.reason).toContain('states no platform');
   });
 
   it('no entry for the platform at all: refused (containerd could not run it either)', async () => {
     const r = await check('arm64-only');
     expect(r.verdict, r.stderr).toMatchObject({ decision: 'deny', code: 'IMAGE_NOT_FOUND' });
-    expect(r.verdict.reason).toContain('no manifest for platform linux/amd64');
+    expect(r.verdict?.reason).toContain('no manifest for platform linux/amd64');
   });
 
   it('a key containerd would read case-insensitively ("Platform") is refused as ambiguous', async () => {
     const r = await check('key-case');
     expect(r.verdict, r.stderr).toMatchObject({ decision: 'deny', code: 'REGISTRY_BAD_RESPONSE' });
-    expect(r.verdict.reason).toContain('"Platform"');
+    expect(r.verdict?.reason).toContain('"Platform"');
   });
 
   it('--explain names the platform manifest verified and its config', async () => {
@@ -130,7 +130,7 @@ describe('sigguard check picks the entry containerd runs (linux/amd64)', () => {
   it('a single manifest carries its config digest', async () => {
     const r = await sigguardCheck(['--policy', policy, '--config', config, '--json', `${w.registry.host}/${REPO}@${img.M!.digest}`]);
     expect(r.verdict, r.stderr).toMatchObject({ decision: 'allow', configDigest: cfg.M });
-    expect(r.verdict.platformDigest).toBeUndefined();
+    expect(r.verdict?.platformDigest).toBeUndefined();
   });
 });
 

@@ -70,7 +70,7 @@ describe('REGISTRY_BAD_RESPONSE: the registry answers, but not with an image man
     try {
       const r = await sigguardCheck(['--policy', proxyPolicy(), '--json', `${proxy.host}/signed:v1`]);
       expect(r.verdict, r.stderr).toMatchObject({ decision: 'deny', code: 'REGISTRY_BAD_RESPONSE' });
-      expect(r.verdict.reason).toMatch(reason);
+      expect(r.verdict?.reason).toMatch(reason);
       expect(r.code).toBe(1);
     } finally {
       manifestAnswer = undefined;

@@ -89,7 +89,7 @@ const signedBy = (extra: Record<string, unknown> = {}) => [
 
 function expectVerdict(r: Awaited<ReturnType<typeof check>>, decision: 'allow' | 'deny', code: string): void {
   expect(r.verdict, `stdout=${r.stdout} stderr=${r.stderr}`).toBeDefined();
-  expect([r.verdict.decision, r.verdict.code], r.verdict.reason).toEqual([decision, code]);
+  expect([r.verdict?.decision, r.verdict?.code], r.verdict?.reason).toEqual([decision, code]);
   expect(r.code).toBe(decision === 'allow' ? 0 : 1);
 }
 
@@ -167,7 +167,7 @@ describe('credentials from docker config.json (registry.authFiles)', () => {
     p.reset();
     const r = await check(image(p), { scopes: scopes(p), auths: auths(p.host) });
     expectVerdict(r, 'allow', 'ALLOWED');
-    expect(r.verdict.digest).toBe(digests.bundle);
+    expect(r.verdict?.digest).toBe(digests.bundle);
     if (scheme === 'Bearer') {
       expect(p.tokenRequests).toEqual([{ method: 'GET', who: USER, scope: 'repository:bundle:pull', service: 'proxy', status: 200 }]);
     } else {
@@ -181,7 +181,7 @@ describe('credentials from docker config.json (registry.authFiles)', () => {
     const first = await check(image(bearer), { scopes: scopes(bearer), auths });
     expectVerdict(first, 'allow', 'ALLOWED');
     const apiRequests = bearer.requests.filter((l) => l.includes('/v2/bundle/'));
-    expect(first.verdict.registryRequests).toBeGreaterThanOrEqual(4);
+    expect(first.verdict?.registryRequests).toBeGreaterThanOrEqual(4);
     expect(apiRequests.length).toBeGreaterThanOrEqual(4);
     // one 401 to learn the challenge, then the token is reused for every later request
     expect(bearer.tokenHits).toBe(1);
@@ -213,9 +213,9 @@ describe('credentials from docker config.json (registry.authFiles)', () => {
     const p = scheme === 'Bearer' ? bearer : basic;
     const r = await check(image(p), { scopes: scopes(p), auths: { 'other.example:5000': { auth: b64(`${USER}:${PASS}`) } } });
     expectVerdict(r, 'deny', 'REGISTRY_ERROR');
-    expect(r.verdict.reason).toMatch(/requires authentication/);
-    expect(r.verdict.reason).toMatch(/no credentials are configured/);
-    expect(r.verdict.reason).toContain(p.host);
+    expect(r.verdict?.reason).toMatch(/requires authentication/);
+    expect(r.verdict?.reason).toMatch(/no credentials are configured/);
+    expect(r.verdict?.reason).toContain(p.host);
   });
 
   it('Bearer with an anonymous token that does not allow pulling, no credentials → denied, saying none are configured', async () => {
@@ -223,23 +223,23 @@ describe('credentials from docker config.json (registry.authFiles)', () => {
     const r = await check(image(anonymous), { scopes: scopes(anonymous) });
     expectVerdict(r, 'deny', 'REGISTRY_ERROR');
     expect(anonymous.tokenRequests.map((t) => [t.who, t.status])).toEqual([[undefined, 200]]);
-    expect(r.verdict.reason).toMatch(/requires authentication/);
-    expect(r.verdict.reason).toMatch(/no credentials are configured/);
+    expect(r.verdict?.reason).toMatch(/requires authentication/);
+    expect(r.verdict?.reason).toMatch(/no credentials are configured/);
   });
 
   it.each(['Bearer', 'Basic'])('%s: wrong password → denied REGISTRY_ERROR', async (scheme) => {
     const p = scheme === 'Bearer' ? bearer : basic;
     const r = await check(image(p), { scopes: scopes(p), auths: { [p.host]: { auth: b64(`${USER}:wrong`) } } });
     expectVerdict(r, 'deny', 'REGISTRY_ERROR');
-    expect(r.verdict.reason).not.toMatch(/no credentials are configured/);
-    expect(r.verdict.reason).not.toContain('wrong');
+    expect(r.verdict?.reason).not.toMatch(/no credentials are configured/);
+    expect(r.verdict?.reason).not.toContain('wrong');
   });
 
   it('credentials are per registry host: another host\'s entry is not sent', async () => {
     basic.reset();
     const r = await check(image(basic), { scopes: scopes(basic), auths: { [bearer.host]: { auth: b64(`${USER}:${PASS}`) } } });
     expectVerdict(r, 'deny', 'REGISTRY_ERROR');
-    expect(r.verdict.reason).toMatch(/no credentials are configured/);
+    expect(r.verdict?.reason).toMatch(/no credentials are configured/);
   });
 });
 
@@ -255,7 +255,7 @@ describe('containerd hosts.toml (registry.certsDir)', () => {
   it('Kind pattern: localhost:ALIAS is reached at the host entry → allowed (bundle)', async () => {
     const r = await check(`${alias}/bundle@${digests.bundle}`, { scopes: { [alias]: signedBy() }, registry: { certsDir: certsDir({ [alias]: kindHosts() }) } });
     expectVerdict(r, 'allow', 'ALLOWED');
-    expect(r.verdict.image).toBe(`${alias}/bundle@${digests.bundle}`);
+    expect(r.verdict?.image).toBe(`${alias}/bundle@${digests.bundle}`);
   });
 
   it('Kind pattern, legacy signature naming the real registry: remapIdentity → allowed', async () => {
@@ -268,7 +268,7 @@ describe('containerd hosts.toml (registry.certsDir)', () => {
     const certs = certsDir({ [alias]: kindHosts() });
     const r = await check(`${alias}/remap@${digests.remap}`, { scopes, registry: { certsDir: certs } });
     expectVerdict(r, 'allow', 'ALLOWED');
-    expect(r.verdict.signatures[0]).toMatchObject({ format: 'legacy', status: 'verified', dockerReference: `${real}/remap:v1` });
+    expect(r.verdict?.signatures[0]).toMatchObject({ format: 'legacy', status: 'verified', dockerReference: `${real}/remap:v1` });
     // cosign's own signatures name a repository only, which remapIdentity (matchRepoDigestOrExact after remapping) never matches, as in containers/image
     const plain = await check(`${alias}/legacy@${digests.legacy}`, { scopes, registry: { certsDir: certs } });
     expectVerdict(plain, 'deny', 'IDENTITY_MISMATCH');
@@ -280,7 +280,7 @@ describe('containerd hosts.toml (registry.certsDir)', () => {
   it('without a hosts.toml for it, localhost:ALIAS is unreachable → denied REGISTRY_UNREACHABLE', async () => {
     const r = await check(`${alias}/bundle@${digests.bundle}`, { scopes: { [alias]: signedBy() } });
     expectVerdict(r, 'deny', 'REGISTRY_UNREACHABLE');
-    expect(r.verdict.reason).toContain(alias);
+    expect(r.verdict?.reason).toContain(alias);
   });
 
   it('_default/hosts.toml applies to a host without its own folder', async () => {
@@ -329,7 +329,7 @@ describe('containerd hosts.toml (registry.certsDir)', () => {
       mirror.reset();
       const certs = certsDir({ [alias]: hostsWith(`http://${mirror.host}/mirror/api`) });
       const r = await check(`${alias}/bundle@${digests.bundle}`, { scopes: { [alias]: signedBy() }, registry: { certsDir: certs } });
-      expect(r.verdict.decision).toBe('deny');
+      expect(r.verdict?.decision).toBe('deny');
       expect(r.code).toBe(1);
       expect(mirror.requests[0]).toMatch(/^GET \/mirror\/api\/v2\/bundle\/manifests\/sha256:/);
     });
@@ -352,7 +352,7 @@ describe('containerd hosts.toml (registry.certsDir)', () => {
         `[host."http://${resolver.host}"]\n  capabilities = ["pull", "resolve"]\n`;
       const r = await check(`${alias}/bundle:v1`, { scopes: { [alias]: signedBy() }, registry: { certsDir: certsDir({ [alias]: hosts }) } });
       expectVerdict(r, 'allow', 'ALLOWED');
-      expect(r.verdict.digest).toBe(digests.bundle);
+      expect(r.verdict?.digest).toBe(digests.bundle);
       expect(tagFetches(pullOnly)).toEqual([]);
       expect(digestFetches(pullOnly).length).toBeGreaterThan(0);
       expect(tagFetches(resolver)).toContain('GET /v2/bundle/manifests/v1');
@@ -415,7 +415,7 @@ describe('TLS', () => {
   it('without ca → denied REGISTRY_UNREACHABLE with the TLS reason', async () => {
     const r = await check(image(), { scopes: scopes(), registry: { certsDir: certsDir({ [name]: server() }) } });
     expectVerdict(r, 'deny', 'REGISTRY_UNREACHABLE');
-    expect(r.verdict.reason).toMatch(/UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_GET_ISSUER_CERT/);
+    expect(r.verdict?.reason).toMatch(/UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_GET_ISSUER_CERT/);
   });
 
   it('another CA than the one that issued the certificate → denied REGISTRY_UNREACHABLE', async () => {
@@ -482,11 +482,11 @@ describe('configuration errors', () => {
     const certs = certsDir({ [real]: toml });
     const file = join(certs, real, 'hosts.toml');
     const r = await check(image(), { scopes: scopes(), registry: { certsDir: certs } });
-    expect([r.verdict.decision, r.verdict.code], r.verdict.reason).toEqual(['deny', 'CONFIG_INVALID']);
+    expect([r.verdict?.decision, r.verdict?.code], r.verdict?.reason).toEqual(['deny', 'CONFIG_INVALID']);
     expect(r.code).toBe(2);
-    expect(r.verdict.reason).toMatch(why);
-    expect(r.verdict.reason).toContain(why.source.includes('nosuch') ? 'nosuch.pem' : file);
-    expect(r.verdict.reason).not.toContain('\n');
+    expect(r.verdict?.reason).toMatch(why);
+    expect(r.verdict?.reason).toContain(why.source.includes('nosuch') ? 'nosuch.pem' : file);
+    expect(r.verdict?.reason).not.toContain('\n');
     const text = await check(image(), { scopes: scopes(), registry: { certsDir: certs }, json: false });
     expect(text.code).toBe(2);
     expect(text.stdout.split('\n').filter(Boolean)).toHaveLength(1);

@@ -87,13 +87,13 @@ describe('certificate attacks through sigguard check (pki)', () => {
     const sub = f.ca('nc-sub', root, ['nameConstraints = critical, permitted;email:team-b.example.com']);
     const image = await signedWith('name-constraints', leafFor('nc-leaf', sub, 'release@team-a.example.com'), [sub]);
     const r = await sigguardCheck(['--policy', policyFile('release@team-a.example.com'), '--json', image]);
-    expect(r.verdict.decision).toBe('deny');
-    expect(r.verdict.code).toBe('UNTRUSTED_SIGNER');
-    expect(r.verdict.requirements[0].reason).toMatch(/email address "release@team-a\.example\.com" is not permitted by the name constraints of "O=sigguard-test, CN=nc-sub"/);
+    expect(r.verdict?.decision).toBe('deny');
+    expect(r.verdict?.code).toBe('UNTRUSTED_SIGNER');
+    expect(r.verdict?.requirements[0]?.reason).toMatch(/email address "release@team-a\.example\.com" is not permitted by the name constraints of "O=sigguard-test, CN=nc-sub"/);
     // the detail code, in the verdict, the requirement and the signature (check --json)
-    expect(r.verdict.detailCode).toBe('CERT_CONSTRAINTS');
-    expect(r.verdict.requirements[0].detailCode).toBe('CERT_CONSTRAINTS');
-    expect(r.verdict.signatures[0]).toMatchObject({ status: 'untrusted', detailCode: 'CERT_CONSTRAINTS' });
+    expect(r.verdict?.detailCode).toBe('CERT_CONSTRAINTS');
+    expect(r.verdict?.requirements[0]?.detailCode).toBe('CERT_CONSTRAINTS');
+    expect(r.verdict?.signatures[0]).toMatchObject({ status: 'untrusted', detailCode: 'CERT_CONSTRAINTS' });
     const subFile = f.file('nc-sub-only.pem', sub.pem);
     const theirs = await cosign.verifyCertificate(2, image, { identity: 'release@team-a.example.com', issuerRegExp: '.*', caRoots: join(f.dir, 'roots.pem'), caIntermediates: subFile });
     expect(theirs.ok, theirs.stderr).toBe(false);
@@ -104,9 +104,9 @@ describe('certificate attacks through sigguard check (pki)', () => {
     const sub = f.ca('eku-sub', root, ['extendedKeyUsage = serverAuth']);
     const image = await signedWith('eku', leafFor('eku-leaf', sub, 'release@team-a.example.com'), [sub]);
     const r = await sigguardCheck(['--policy', policyFile('release@team-a.example.com'), '--json', image]);
-    expect(r.verdict.code).toBe('UNTRUSTED_SIGNER');
-    expect(r.verdict.requirements[0].reason).toMatch(/CA "O=sigguard-test, CN=eku-sub" does not allow code signing/);
-    expect(r.verdict.requirements[0].detailCode).toBe('CERT_CONSTRAINTS');
+    expect(r.verdict?.code).toBe('UNTRUSTED_SIGNER');
+    expect(r.verdict?.requirements[0]?.reason).toMatch(/CA "O=sigguard-test, CN=eku-sub" does not allow code signing/);
+    expect(r.verdict?.requirements[0]?.detailCode).toBe('CERT_CONSTRAINTS');
     const subFile = f.file('eku-sub-only.pem', sub.pem);
     const theirs = await cosign.verifyCertificate(2, image, { identity: 'release@team-a.example.com', issuerRegExp: '.*', caRoots: join(f.dir, 'roots.pem'), caIntermediates: subFile });
     expect(theirs.ok, theirs.stderr).toBe(false);
@@ -119,9 +119,9 @@ describe('certificate attacks through sigguard check (pki)', () => {
     const started = performance.now();
     const r = await sigguardCheck(['--policy', policyFile('release@team-a.example.com'), '--json', '--deadline', '5', image]);
     const ms = performance.now() - started;
-    expect(r.verdict.code).toBe('UNTRUSTED_SIGNER');
-    expect(r.verdict.requirements[0].reason).toMatch(/certificate chain not trusted/);
-    expect(r.verdict.requirements[0].detailCode).toMatch(/^(?:CERT_CHAIN|LIMITS)$/);
+    expect(r.verdict?.code).toBe('UNTRUSTED_SIGNER');
+    expect(r.verdict?.requirements[0]?.reason).toMatch(/certificate chain not trusted/);
+    expect(r.verdict?.requirements[0]?.detailCode).toMatch(/^(?:CERT_CHAIN|LIMITS)$/);
     expect(ms, `sigguard check took ${Math.round(ms)} ms`).toBeLessThan(5000);
   });
 
@@ -129,9 +129,9 @@ describe('certificate attacks through sigguard check (pki)', () => {
     const sub = f.ca('pk-sub', root);
     const image = await signedWith('public-key', leafFor('pk-leaf', sub, 'release@team-a.example.com'), [sub], readFileSync(pub, 'utf8'));
     const r = await sigguardCheck(['--policy', policyFile('release@team-a.example.com'), '--json', image]);
-    expect(r.verdict.code).toBe('UNTRUSTED_SIGNER');
-    expect(r.verdict.requirements[0].reason).toMatch(/certificate annotation holds no PEM certificate \(it holds a public key/);
-    expect(r.verdict.detailCode).toBe('BUNDLE');
+    expect(r.verdict?.code).toBe('UNTRUSTED_SIGNER');
+    expect(r.verdict?.requirements[0]?.reason).toMatch(/certificate annotation holds no PEM certificate \(it holds a public key/);
+    expect(r.verdict?.detailCode).toBe('BUNDLE');
   });
 });
 

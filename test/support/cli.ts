@@ -1,5 +1,8 @@
 /** Running the built sigguard (and cosign) as a user would, capturing exit code and output. */
 import { type ChildProcess, spawn } from 'node:child_process';
+import type { Outcome } from '../../src/engine/cached-verify.js';
+import type { Verdict } from '../../src/engine/types.js';
+import type { RequestRecord } from '../../src/registry/client.js';
 import { SIGGUARD } from './paths.js';
 
 export interface Run {
@@ -34,12 +37,18 @@ export function run(cmd: string, args: string[], opts: { env?: Record<string, st
 
 export const sigguard = (args: string[], opts?: Parameters<typeof run>[2]): Promise<Run> => run(SIGGUARD, args, opts);
 
+/**
+ * What `check --json` prints: the verdict, with what was decided over it (`cache` with --cache) and the
+ * registry requests with --explain. A cache hit prints only the outcome's fields (src/engine/cached-verify.ts).
+ */
+export type CheckJson = Verdict & { cache?: Outcome['cache']; requests?: RequestRecord[] };
+
 /** `sigguard check …` with its `--json` verdict parsed (undefined when stdout is not JSON). */
-export async function sigguardCheck(args: string[]): Promise<Run & { verdict: any }> {
+export async function sigguardCheck(args: string[]): Promise<Run & { verdict: CheckJson | undefined }> {
   const r = await sigguard(['check', ...args]);
-  let verdict: any;
+  let verdict: CheckJson | undefined;
   try {
-    verdict = JSON.parse(r.stdout);
+    verdict = JSON.parse(r.stdout) as CheckJson;
   } catch {
     verdict = undefined;
   }
