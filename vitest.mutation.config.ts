@@ -5,7 +5,8 @@ import { defineConfig } from 'vitest/config';
 
 // Stryker runs this from a sandbox copy of the tree whose node_modules is a link to the real one:
 // the real tree's .tools (cosign) is found through it.
-const toolsDir = () => process.env.SIGGUARD_TOOLS_DIR ?? resolve(dirname(realpathSync(resolve(import.meta.dirname, 'node_modules'))), '.tools');
+const toolsDir = () =>
+  process.env.SIGGUARD_TOOLS_DIR ?? resolve(dirname(realpathSync(resolve(import.meta.dirname, 'node_modules'))), '.tools');
 
 export default defineConfig({
   test: {

@@ -35,7 +35,10 @@ function once(cmd: string, args: string[], input = '', env: Record<string, strin
   const rssFile = join(tmpdir(), `sigguard-bench-rss-${process.pid}-${Math.random().toString(36).slice(2)}`);
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(TIME, ['-f', '%M', '-o', rssFile, cmd, ...args], { stdio: ['pipe', 'ignore', 'ignore'], env: { ...process.env, ...env } });
+    const child = spawn(TIME, ['-f', '%M', '-o', rssFile, cmd, ...args], {
+      stdio: ['pipe', 'ignore', 'ignore'],
+      env: { ...process.env, ...env },
+    });
     child.on('error', reject);
     child.on('close', (code) => {
       const ms = performance.now() - t0;
@@ -116,7 +119,10 @@ async function main(): Promise<void> {
   let node: ContainerdNode | undefined;
   try {
     const env = { HOME: join(w.cosign.dir, 'home') };
-    const policy = w.policy('bench-policy.yaml', `version: 1\nscopes:\n  "${w.registry.host}":\n    - type: sigstoreSigned\n      keyPath: ${w.trusted.pub}\n      signedIdentity: {type: matchRepository}\n`);
+    const policy = w.policy(
+      'bench-policy.yaml',
+      `version: 1\nscopes:\n  "${w.registry.host}":\n    - type: sigstoreSigned\n      keyPath: ${w.trusted.pub}\n      signedIdentity: {type: matchRepository}\n`,
+    );
     const cacheDir = join(dir, 'cache');
     const config = join(dir, 'config.yaml');
     // no containerd here: the hook's CRI lookup fails fast and the digest in the annotation is used
@@ -144,10 +150,19 @@ async function main(): Promise<void> {
     console.log(`bench: ${RUNS} runs each, interleaved; machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}`);
     const verify = await interleave(
       [
-        { name: 'cosign 2.5.0 verify (legacy)', run: () => once(COSIGN2, ['verify', '--key', w.trusted.pub, '--insecure-ignore-tlog', w.ref('signed')], '', env) },
-        { name: 'cosign 3.1.1 verify (bundle)', run: () => once(COSIGN3, ['verify', '--key', w.trusted.pub, '--insecure-ignore-tlog', w.ref('signed-bundle')], '', env) },
+        {
+          name: 'cosign 2.5.0 verify (legacy)',
+          run: () => once(COSIGN2, ['verify', '--key', w.trusted.pub, '--insecure-ignore-tlog', w.ref('signed')], '', env),
+        },
+        {
+          name: 'cosign 3.1.1 verify (bundle)',
+          run: () => once(COSIGN3, ['verify', '--key', w.trusted.pub, '--insecure-ignore-tlog', w.ref('signed-bundle')], '', env),
+        },
         { name: 'sigguard check (legacy)', run: () => once(SIGGUARD, ['check', '--policy', policy, '--config', config, w.ref('signed')]) },
-        { name: 'sigguard check (bundle)', run: () => once(SIGGUARD, ['check', '--policy', policy, '--config', config, w.ref('signed-bundle')]) },
+        {
+          name: 'sigguard check (bundle)',
+          run: () => once(SIGGUARD, ['check', '--policy', policy, '--config', config, w.ref('signed-bundle')]),
+        },
         { name: 'hook, cold cache (legacy)', before: clearCache, run: () => once(SIGGUARD, hookArgs, state('signed')) },
         { name: 'hook, cold cache (bundle)', before: clearCache, run: () => once(SIGGUARD, hookArgs, state('signed-bundle')) },
         { name: 'hook, warm cache', run: () => once(SIGGUARD, warmArgs, state('signed')) },
@@ -169,8 +184,17 @@ async function main(): Promise<void> {
     const burst = await Promise.all(Array.from({ length: BURST }, () => once(SIGGUARD, hookArgs, state('signed-bundle'))));
     const burstMs = performance.now() - t0;
     const burstRequests = w.registry.requests().length - b0;
-    const burstResult = { hooks: BURST, wallMs: round(burstMs), failures: burst.filter((s) => s.code !== 0).length, registryRequests: burstRequests, singleVerificationRequests: single, ratio: round(burstRequests / single, 2) };
-    console.log(`\nburst: ${BURST} concurrent hooks, cold cache: ${burstResult.wallMs} ms wall, ${burstRequests} registry requests (one verification: ${single}) = ${burstResult.ratio}×, ${burstResult.failures} failed`);
+    const burstResult = {
+      hooks: BURST,
+      wallMs: round(burstMs),
+      failures: burst.filter((s) => s.code !== 0).length,
+      registryRequests: burstRequests,
+      singleVerificationRequests: single,
+      ratio: round(burstRequests / single, 2),
+    };
+    console.log(
+      `\nburst: ${BURST} concurrent hooks, cold cache: ${burstResult.wallMs} ms wall, ${burstRequests} registry requests (one verification: ${single}) = ${burstResult.ratio}×, ${burstResult.failures} failed`,
+    );
 
     // StartContainer on the local containerd node (2.1): no hook, hook cold, hook warm
     const alias = `localhost:${await freePort()}`;
@@ -191,8 +215,24 @@ async function main(): Promise<void> {
     await startTimes(2);
     const noHook = await startTimes(startRuns);
     const nodeConfig = join(dir, 'node-config.yaml');
-    writeFileSync(nodeConfig, `registry:\n  certsDir: ${node.certsDir}\nnode:\n  containerdSocket: ${node.socket}\ncache:\n  dir: ${cacheDir}\n`);
-    const inst = await sigguard(['install-hook', '--base-spec', node.baseSpec, '--path', join(ROOT, 'build/out/sigguard'), '--', '--policy', policy, '--log', join(dir, 'node-decisions.log'), '--config', nodeConfig]);
+    writeFileSync(
+      nodeConfig,
+      `registry:\n  certsDir: ${node.certsDir}\nnode:\n  containerdSocket: ${node.socket}\ncache:\n  dir: ${cacheDir}\n`,
+    );
+    const inst = await sigguard([
+      'install-hook',
+      '--base-spec',
+      node.baseSpec,
+      '--path',
+      join(ROOT, 'build/out/sigguard'),
+      '--',
+      '--policy',
+      policy,
+      '--log',
+      join(dir, 'node-decisions.log'),
+      '--config',
+      nodeConfig,
+    ]);
     if (inst.code !== 0) throw new Error(inst.stderr);
     await restartNode(node);
     const cold = await startTimes(startRuns, clearCache);
@@ -216,7 +256,9 @@ async function main(): Promise<void> {
       machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
       runs: RUNS,
       verify,
-      ratios: Object.fromEntries(verify.map((r) => [r.name, { time: round(r.medianMs / cosign2.medianMs, 2), rss: round(r.peakRssMb / cosign2.peakRssMb, 2) }])),
+      ratios: Object.fromEntries(
+        verify.map((r) => [r.name, { time: round(r.medianMs / cosign2.medianMs, 2), rss: round(r.peakRssMb / cosign2.peakRssMb, 2) }]),
+      ),
       burst: burstResult,
       startContainer: start,
       durationS: round((Date.now() - started) / 1000),

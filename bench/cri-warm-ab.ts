@@ -62,7 +62,11 @@ async function main() {
     const id = manifest.json.config.digest.slice('sha256:'.length);
     crio.images.set(id, { id, repoDigests: [`${w.registry.host}/signed@${w.digests.signed}`] });
     const cases = [
-      { name: 'CRI-O (ImageStatus + warm cache)', cfg: `node:\n  crioSocket: ${crio.socket}\n`, input: crioState('ab', `${w.registry.host}/signed:v1`, id) },
+      {
+        name: 'CRI-O (ImageStatus + warm cache)',
+        cfg: `node:\n  crioSocket: ${crio.socket}\n`,
+        input: crioState('ab', `${w.registry.host}/signed:v1`, id),
+      },
       {
         name: 'containerd digest (warm cache, no CRI)',
         cfg: `node:\n  containerdSocket: ${join(dir, 'none.sock')}\n`,

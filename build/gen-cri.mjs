@@ -26,10 +26,14 @@ const KINDS = {
 
 /** The FileDescriptorProto (JSON) of src/cri/proto/<name>.proto, with source info (comments). */
 function descriptor(name) {
-  const out = execFileSync(join(root, 'node_modules/.bin/buf'), ['build', PROTO_DIR, '--path', join(PROTO_DIR, name), '-o', '-#format=json'], {
-    cwd: root,
-    maxBuffer: 16 << 20,
-  });
+  const out = execFileSync(
+    join(root, 'node_modules/.bin/buf'),
+    ['build', PROTO_DIR, '--path', join(PROTO_DIR, name), '-o', '-#format=json'],
+    {
+      cwd: root,
+      maxBuffer: 16 << 20,
+    },
+  );
   const file = JSON.parse(out.toString()).file.find((f) => f.name === name);
   if (!file) throw new Error(`buf did not compile ${name}`);
   return file;
@@ -39,7 +43,10 @@ const camel = (s) => s.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase());
 
 function jsdoc(text, indent) {
   if (!text) return '';
-  const lines = text.replace(/\n$/, '').split('\n').map((l) => l.replace(/^ /, '').replace(/\*\//g, '*\\/'));
+  const lines = text
+    .replace(/\n$/, '')
+    .split('\n')
+    .map((l) => l.replace(/^ /, '').replace(/\*\//g, '*\\/'));
   if (lines.length === 1) return `${indent}/** ${lines[0]} */\n`;
   return `${indent}/**\n${lines.map((l) => `${indent} *${l ? ` ${l}` : ''}`).join('\n')}\n${indent} */\n`;
 }
@@ -48,10 +55,12 @@ export function generate(name) {
   const file = descriptor(name);
   const pkg = file.package;
   const comments = new Map();
-  for (const loc of file.sourceCodeInfo?.location ?? []) if (loc.leadingComments) comments.set((loc.path ?? []).join('.'), loc.leadingComments);
+  for (const loc of file.sourceCodeInfo?.location ?? [])
+    if (loc.leadingComments) comments.set((loc.path ?? []).join('.'), loc.leadingComments);
   const local = (typeName) => {
     const prefix = `.${pkg}.`;
-    if (!typeName.startsWith(prefix) || typeName.slice(prefix.length).includes('.')) throw new Error(`${name}: type ${typeName} not a top-level type of ${pkg}`);
+    if (!typeName.startsWith(prefix) || typeName.slice(prefix.length).includes('.'))
+      throw new Error(`${name}: type ${typeName} not a top-level type of ${pkg}`);
     return typeName.slice(prefix.length);
   };
   const enums = new Set((file.enumType ?? []).map((e) => e.name));
@@ -66,7 +75,8 @@ export function generate(name) {
 
   (file.messageType ?? []).forEach((m, i) => {
     const entries = new Map((m.nestedType ?? []).filter((n) => n.options?.mapEntry).map((n) => [`.${pkg}.${m.name}.${n.name}`, n]));
-    if ((m.nestedType ?? []).length !== entries.size || m.enumType?.length || m.oneofDecl?.length) throw new Error(`${m.name}: nested types and oneofs are not supported`);
+    if ((m.nestedType ?? []).length !== entries.size || m.enumType?.length || m.oneofDecl?.length)
+      throw new Error(`${m.name}: nested types and oneofs are not supported`);
     const props = [];
     const rows = [];
     (m.field ?? []).forEach((f, j) => {
@@ -74,7 +84,11 @@ export function generate(name) {
       const prop = f.jsonName ?? camel(f.name);
       let ts;
       let row;
-      let decl = entries.has(f.typeName) ? '' : f.type === 'TYPE_MESSAGE' || f.type === 'TYPE_ENUM' ? local(f.typeName) : f.type.slice(5).toLowerCase();
+      let decl = entries.has(f.typeName)
+        ? ''
+        : f.type === 'TYPE_MESSAGE' || f.type === 'TYPE_ENUM'
+          ? local(f.typeName)
+          : f.type.slice(5).toLowerCase();
       if (KINDS[f.type]) {
         const [kind, t] = KINDS[f.type];
         if (repeated && kind !== 'string') throw new Error(`${m.name}.${f.name}: repeated ${kind} is not supported`);
@@ -87,7 +101,8 @@ export function generate(name) {
         row = `{ no: ${f.number}, name: '${prop}', kind: 'enum' }`;
       } else if (f.type === 'TYPE_MESSAGE' && entries.has(f.typeName)) {
         const kv = entries.get(f.typeName).field;
-        if (kv.length !== 2 || kv.some((x) => x.type !== 'TYPE_STRING')) throw new Error(`${m.name}.${f.name}: only map<string, string> is supported`);
+        if (kv.length !== 2 || kv.some((x) => x.type !== 'TYPE_STRING'))
+          throw new Error(`${m.name}.${f.name}: only map<string, string> is supported`);
         ts = 'Record<string, string>';
         decl = 'map<string, string>';
         row = `{ no: ${f.number}, name: '${prop}', kind: 'map' }`;
@@ -98,7 +113,11 @@ export function generate(name) {
       } else {
         throw new Error(`${m.name}.${f.name}: type ${f.type} is not supported`);
       }
-      const doc = `${(comments.get(`4.${i}.2.${j}`) ?? '').replace(/\n$/, '')}\n\n${repeated && decl !== 'map<string, string>' ? 'repeated ' : ''}${decl} ${f.name} = ${f.number}`.replace(/^\n+/, '');
+      const doc =
+        `${(comments.get(`4.${i}.2.${j}`) ?? '').replace(/\n$/, '')}\n\n${repeated && decl !== 'map<string, string>' ? 'repeated ' : ''}${decl} ${f.name} = ${f.number}`.replace(
+          /^\n+/,
+          '',
+        );
       props.push(`${jsdoc(doc, '  ')}  ${prop}: ${ts};\n`);
       rows.push(`    ${row},\n`);
     });
@@ -123,7 +142,9 @@ export function generate(name) {
 }
 
 export function protoFiles() {
-  return readdirSync(PROTO_DIR).filter((f) => f.endsWith('.proto')).sort();
+  return readdirSync(PROTO_DIR)
+    .filter((f) => f.endsWith('.proto'))
+    .sort();
 }
 
 export const genPath = (name) => join(GEN_DIR, name.replace(/\.proto$/, '.ts'));
@@ -144,7 +165,9 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   }
   const orphans = readdirSync(GEN_DIR).filter((f) => !protoFiles().includes(f.replace(/\.ts$/, '.proto')));
   if (check && (stale.length > 0 || orphans.length > 0)) {
-    console.error(`gen-cri: not current (run \`make proto\`): ${[...stale, ...orphans.map((f) => `src/cri/gen/${f} (no .proto)`)].join(', ')}`);
+    console.error(
+      `gen-cri: not current (run \`make proto\`): ${[...stale, ...orphans.map((f) => `src/cri/gen/${f} (no .proto)`)].join(', ')}`,
+    );
     process.exit(1);
   }
   if (check) console.log(`gen-cri: ${protoFiles().length} file(s) current`);

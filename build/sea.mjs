@@ -18,8 +18,18 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
-  chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync,
-  utimesSync, writeFileSync,
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
 } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -94,7 +104,8 @@ function nodeBinary(arch) {
     const dl = mkdtempSync(join(cache, '.pack-'));
     try {
       execFileSync('npm', ['pack', `node-linux-${arch}@${version}`, '--pack-destination', dl, '--ignore-scripts', '--silent'], {
-        cwd: dl, stdio: ['ignore', 'ignore', 'inherit'],
+        cwd: dl,
+        stdio: ['ignore', 'ignore', 'inherit'],
       });
       renameSync(join(dl, name), tgz);
     } finally {
@@ -125,7 +136,9 @@ function strippedNode(target, node) {
   if (!STRIP) return node.path;
   const tool = target.arch === process.arch ? onPath('strip') : onPath(`${target.triple}-strip`);
   if (!tool) {
-    log(`${target.name}: no ${target.arch === process.arch ? 'strip' : `${target.triple}-strip`} on PATH (Debian: binutils${target.arch === process.arch ? '' : `-${target.triple}`}); not stripping`);
+    log(
+      `${target.name}: no ${target.arch === process.arch ? 'strip' : `${target.triple}-strip`} on PATH (Debian: binutils${target.arch === process.arch ? '' : `-${target.triple}`}); not stripping`,
+    );
     return node.path;
   }
   const dst = join(cache, `node-linux-${target.arch}-${node.version}.stripped`);
@@ -195,7 +208,9 @@ async function buildTarget(target, dir) {
   } finally {
     rmSync(tmp, { force: true });
   }
-  log(`${target.name}: ${(statSync(exe).size / 2 ** 20).toFixed(1)} MiB${config.useCodeCache ? ', code cache' : ''}${STRIP ? '' : ', unstripped'}`);
+  log(
+    `${target.name}: ${(statSync(exe).size / 2 ** 20).toFixed(1)} MiB${config.useCodeCache ? ', code cache' : ''}${STRIP ? '' : ', unstripped'}`,
+  );
   return exe;
 }
 
@@ -213,10 +228,15 @@ async function main() {
   const stamp = createHash('sha256')
     .update(readFileSync(bundle))
     .update(readFileSync(fileURLToPath(import.meta.url)))
-    .update(JSON.stringify([
-      TARGETS.map((t) => [lockEntry(t.arch), onPath(`${t.triple}-strip`) ?? null]), onPath('strip') ?? null,
-      CODE_CACHE, STRIP, require('postject/package.json').version,
-    ]))
+    .update(
+      JSON.stringify([
+        TARGETS.map((t) => [lockEntry(t.arch), onPath(`${t.triple}-strip`) ?? null]),
+        onPath('strip') ?? null,
+        CODE_CACHE,
+        STRIP,
+        require('postject/package.json').version,
+      ]),
+    )
     .digest('hex');
   if (exes.every((f) => existsSync(f)) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp) {
     const now = new Date();

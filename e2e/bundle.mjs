@@ -25,7 +25,9 @@ const sourceDirname = {
 
 await build({
   // a bare name is e2e/<name>.ts; a path (bench/bench.ts) is taken from the repository root
-  entryPoints: Object.fromEntries(names.map((n) => (n.includes('/') ? [basename(n, '.ts'), join(root, n)] : [n, join(root, 'e2e', `${n}.ts`)]))),
+  entryPoints: Object.fromEntries(
+    names.map((n) => (n.includes('/') ? [basename(n, '.ts'), join(root, n)] : [n, join(root, 'e2e', `${n}.ts`)])),
+  ),
   outdir: join(root, 'build/out/e2e'),
   outExtension: { '.js': '.cjs' },
   bundle: true,

@@ -156,7 +156,8 @@ export const CASES: E2eCase[] = [
     id: 'multiarch-confused',
     expect: 'refused',
     code: 'NO_SIGNATURE',
-    title: 'a multi-arch index listing an unsigned x86_64 (aarch64) entry before the signed amd64 (arm64/v8) one: containerd runs the unsigned one',
+    title:
+      'a multi-arch index listing an unsigned x86_64 (aarch64) entry before the signed amd64 (arm64/v8) one: containerd runs the unsigned one',
     async run(c) {
       const d = expectRefused(await c.runPod({ name: 'multiarch-confused', image: c.image(REPO.multiarch, 'confused') }), 'NO_SIGNATURE');
       return refusedDetail(d);
@@ -197,7 +198,11 @@ export const CASES: E2eCase[] = [
     code: 'EXEMPT_NAMESPACE',
     title: 'the unsigned image in an exemptNamespaces namespace (kube-system)',
     async run(c) {
-      const d = expectRan(await c.runPod({ name: 'exempt', namespace: 'kube-system', image: c.image(REPO.unsigned) }), 'EXEMPT_NAMESPACE', 'unsigned');
+      const d = expectRan(
+        await c.runPod({ name: 'exempt', namespace: 'kube-system', image: c.image(REPO.unsigned) }),
+        'EXEMPT_NAMESPACE',
+        'unsigned',
+      );
       return `ran: ${d.reason} (${hookNote(d)})`;
     },
   },
@@ -228,7 +233,11 @@ export const CASES: E2eCase[] = [
       const signed = await c.moveTag(repo, 'signed', 'v1');
       await c.pull(c.image(repo, 'v1'));
       const unsigned = await c.moveTag(repo, 'unsigned', 'v1');
-      const d = expectRan(await c.runPod({ name: 'retag-kept', image: c.image(repo, 'v1'), pullPolicy: 'IfNotPresent' }), 'ALLOWED', 'retag-kept-signed');
+      const d = expectRan(
+        await c.runPod({ name: 'retag-kept', image: c.image(repo, 'v1'), pullPolicy: 'IfNotPresent' }),
+        'ALLOWED',
+        'retag-kept-signed',
+      );
       check(d.digest === signed, `verified ${d.digest}, not the node's ${signed}`);
       return `ran the node's ${short(signed)} (registry :v1 is now unsigned ${short(unsigned)}) (${hookNote(d)})`;
     },
@@ -243,7 +252,10 @@ export const CASES: E2eCase[] = [
       const unsigned = await c.moveTag(repo, 'unsigned', 'v1');
       await c.pull(c.image(repo, 'v1'));
       const signed = await c.moveTag(repo, 'signed', 'v1');
-      const d = expectRefused(await c.runPod({ name: 'retag-caught', image: c.image(repo, 'v1'), pullPolicy: 'IfNotPresent' }), 'NO_SIGNATURE');
+      const d = expectRefused(
+        await c.runPod({ name: 'retag-caught', image: c.image(repo, 'v1'), pullPolicy: 'IfNotPresent' }),
+        'NO_SIGNATURE',
+      );
       check(d.digest === unsigned, `judged ${d.digest}, not the node's ${unsigned}`);
       return `refused the node's ${short(unsigned)} [${d.code}] (registry :v1 is now signed ${short(signed)}) (${hookNote(d)})`;
     },

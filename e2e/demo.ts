@@ -34,7 +34,12 @@ const shown = (p: string) => (p.startsWith(`${process.cwd()}/`) ? relative(proce
 
 function table(rows: string[][]): string[] {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd());
+  return rows.map((r) =>
+    r
+      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd(),
+  );
 }
 
 async function main(): Promise<number> {
@@ -62,7 +67,12 @@ async function main(): Promise<number> {
     step('images', `${signedRef} ${green('signed')} with cosign (key pair in a temp folder)`);
     step('', `${unsignedRef} ${red('not signed')}`);
 
-    const { sg } = await startSigguardNode(env, cleanup, { version: VERSION, parent: root, policyText: nodePolicy(env), deadlineSeconds: 8 });
+    const { sg } = await startSigguardNode(env, cleanup, {
+      version: VERSION,
+      parent: root,
+      policyText: nodePolicy(env),
+      deadlineSeconds: 8,
+    });
     step('node', `containerd ${VERSION}, sigguard installed as its createRuntime hook (policy: ${env.alias} needs the key)`);
     if (cleanup.interrupted) return signalExitCode(cleanup.interrupted);
 
@@ -110,10 +120,16 @@ async function main(): Promise<number> {
     const errors = await cleanup.run();
     say();
     if (signedRan && unsignedRefused && errors.length === 0) {
-      say(`${green('ok')}: the signed pod started, the unsigned one was refused; everything stopped and removed (${((performance.now() - t0) / 1000).toFixed(1)} s).`);
+      say(
+        `${green('ok')}: the signed pod started, the unsigned one was refused; everything stopped and removed (${((performance.now() - t0) / 1000).toFixed(1)} s).`,
+      );
       return 0;
     }
-    say(red(`not ok: expected the signed pod to start and the unsigned one to be refused by sigguard${errors.length ? ', and a clean teardown' : ''}.`));
+    say(
+      red(
+        `not ok: expected the signed pod to start and the unsigned one to be refused by sigguard${errors.length ? ', and a clean teardown' : ''}.`,
+      ),
+    );
     return 1;
   } catch (err) {
     // a Ctrl-C also kills the children in the foreground group (gzip, cosign): let its handler run first

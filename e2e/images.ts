@@ -75,8 +75,16 @@ async function multiArch(push: Pusher, nameHost: string, d: Digests): Promise<Ar
   const arm = process.arch === 'arm64';
   const arch = arm ? 'arm64' : 'amd64';
   const [alias, canonical, foreign] = arm
-    ? [{ os: 'linux', architecture: 'aarch64' }, { os: 'linux', architecture: 'arm64', variant: 'v8' }, { os: 'linux', architecture: 'amd64' }]
-    : [{ os: 'linux', architecture: 'x86_64' }, { os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64' }];
+    ? [
+        { os: 'linux', architecture: 'aarch64' },
+        { os: 'linux', architecture: 'arm64', variant: 'v8' },
+        { os: 'linux', architecture: 'amd64' },
+      ]
+    : [
+        { os: 'linux', architecture: 'x86_64' },
+        { os: 'linux', architecture: 'amd64' },
+        { os: 'linux', architecture: 'arm64' },
+      ];
   const e = await push.image(REPO.multiarch, 'e', 'multiarch-unsigned', arch);
   const m = await push.image(REPO.multiarch, 'm', 'multiarch-platform-signed', arch);
   const s = await push.image(REPO.multiarch, 's', 'multiarch-signed', arch);

@@ -17,15 +17,30 @@ import { Registry, freePort } from '../test/support/registry.js';
 import type { Cleanup } from './cleanup.js';
 import type { Decision, PodRequest, PodResult } from './cases.js';
 import type { SignWith, Signer } from './images.js';
-import { type ContainerdNode, type ContainerdVersion, RUNC, containerdBins, prepareNode, launch, restartNode, stopNode } from '../test/support/node/containerd-node.js';
+import {
+  type ContainerdNode,
+  type ContainerdVersion,
+  RUNC,
+  containerdBins,
+  prepareNode,
+  launch,
+  restartNode,
+  stopNode,
+} from '../test/support/node/containerd-node.js';
 import { forwardPort } from '../test/support/node/forward.js';
 import { Kubelet } from '../test/support/node/kubelet.js';
 
 export function requireLocalTools(versions: readonly ContainerdVersion[]): void {
-  requireTools(SIGGUARD, RUNC, COSIGN2, COSIGN3, ...versions.flatMap((v) => {
-    const b = containerdBins(v);
-    return [b.containerd, b.ctr, b.shim];
-  }));
+  requireTools(
+    SIGGUARD,
+    RUNC,
+    COSIGN2,
+    COSIGN3,
+    ...versions.flatMap((v) => {
+      const b = containerdBins(v);
+      return [b.containerd, b.ctr, b.shim];
+    }),
+  );
 }
 
 async function portFree(port: number): Promise<boolean> {
@@ -126,7 +141,11 @@ export interface NodeOptions {
 }
 
 /** A containerd node of `version`, sigguard installed in its base runtime spec. */
-export async function startSigguardNode(env: LocalEnv, cleanup: Cleanup, opts: NodeOptions): Promise<{ sg: SigguardNode; baselineMs: number[] }> {
+export async function startSigguardNode(
+  env: LocalEnv,
+  cleanup: Cleanup,
+  opts: NodeOptions,
+): Promise<{ sg: SigguardNode; baselineMs: number[] }> {
   const dir = mkdtempSync(join(opts.parent, `n${opts.version.replace('.', '')}-`));
   const node = await prepareNode({ version: opts.version, registryHost: env.registry.host, aliasHost: env.alias, dir });
   const kubelet = new Kubelet(node);
@@ -155,7 +174,10 @@ export async function startSigguardNode(env: LocalEnv, cleanup: Cleanup, opts: N
   const decisionLog = join(sgDir, 'decisions.log');
   const config = join(sgDir, 'config.yaml');
   const policy = join(sgDir, 'policy.yaml');
-  writeFileSync(config, `registry:\n  certsDir: ${node.certsDir}\nnode:\n  containerdSocket: ${node.socket}\ncache:\n  dir: ${join(sgDir, 'cache')}\n`);
+  writeFileSync(
+    config,
+    `registry:\n  certsDir: ${node.certsDir}\nnode:\n  containerdSocket: ${node.socket}\ncache:\n  dir: ${join(sgDir, 'cache')}\n`,
+  );
   writeFileSync(policy, opts.policyText);
 
   const used = new Map<string, number>();
@@ -166,7 +188,10 @@ export async function startSigguardNode(env: LocalEnv, cleanup: Cleanup, opts: N
     } catch {
       return [];
     }
-    return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Decision);
+    return text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Decision);
   };
   const runPod = async (req: PodRequest): Promise<PodResult> => {
     // the name as asked the first time, then <name>-2, <name>-3...
@@ -192,7 +217,11 @@ export async function startSigguardNode(env: LocalEnv, cleanup: Cleanup, opts: N
         out.error = `exited ${st.exitCode}`;
       }
     }
-    const d = r.containerId ? decisions().filter((x) => x.containerId === r.containerId).at(-1) : undefined;
+    const d = r.containerId
+      ? decisions()
+          .filter((x) => x.containerId === r.containerId)
+          .at(-1)
+      : undefined;
     if (d) out.decision = d;
     return out;
   };

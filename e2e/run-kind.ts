@@ -106,8 +106,21 @@ async function waitPod(name: string, namespace: string, longRunning: boolean, ti
       return finish({ ...result, ran: true, output: await kubectl(['logs', '-n', namespace, name]) });
     }
     const message: string = st.terminated?.message ?? st.waiting?.message ?? '';
-    if (message.includes('sigguard:') || st.terminated?.reason === 'StartError' || ['RunContainerError', 'CreateContainerError'].includes(st.waiting?.reason)) {
-      const events = await kubectl(['get', 'events', '-n', namespace, '--field-selector', `involvedObject.name=${name}`, '-o', 'jsonpath={range .items[*]}{.message}{"\\n"}{end}']);
+    if (
+      message.includes('sigguard:') ||
+      st.terminated?.reason === 'StartError' ||
+      ['RunContainerError', 'CreateContainerError'].includes(st.waiting?.reason)
+    ) {
+      const events = await kubectl([
+        'get',
+        'events',
+        '-n',
+        namespace,
+        '--field-selector',
+        `involvedObject.name=${name}`,
+        '-o',
+        'jsonpath={range .items[*]}{.message}{"\\n"}{end}',
+      ]);
       const fromHook = [message, ...events.split('\n')].find((m) => m.includes('sigguard: denied'));
       return finish({ ...result, error: fromHook ?? (message || events.trim()) });
     }
@@ -122,7 +135,10 @@ async function waitPod(name: string, namespace: string, longRunning: boolean, ti
 
 async function waitRegistry(up: boolean): Promise<void> {
   for (let i = 0; i < 60; i++) {
-    const ok = await fetch(`http://${env.registry}/v2/`).then((r) => r.status === 200, () => false);
+    const ok = await fetch(`http://${env.registry}/v2/`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (ok === up) return;
     await sleep(500);
   }
@@ -173,11 +189,13 @@ async function main(): Promise<number> {
   };
   cleanup.onSignals((sig) => console.log(`\n${sig}: deleting the e2e pods`));
   cleanup.add('delete the e2e pods', async () => {
-    for (const { name, namespace } of created.splice(0)) await kubectl(['delete', 'pod', '-n', namespace, name, '--ignore-not-found', '--wait=false']).catch(() => undefined);
+    for (const { name, namespace } of created.splice(0))
+      await kubectl(['delete', 'pod', '-n', namespace, name, '--ignore-not-found', '--wait=false']).catch(() => undefined);
   });
   try {
     if (!cluster) throw new Error('KIND_CLUSTER is not set');
-    if (!env.key || !existsSync(env.key)) throw new Error(`no cosign key at ${env.key} (make sign-images makes .keys/cosign.key; or set SIGGUARD_KIND_KEY)`);
+    if (!env.key || !existsSync(env.key))
+      throw new Error(`no cosign key at ${env.key} (make sign-images makes .keys/cosign.key; or set SIGGUARD_KIND_KEY)`);
     await kubectl(['get', 'node', env.node]);
     await onNode(['test', '-f', env.policy]).catch(() => {
       throw new Error(`no ${env.policy} on the Kind node ${env.node} (docker exec): is sigguard installed there?`);
@@ -213,7 +231,15 @@ async function main(): Promise<number> {
       },
       runPod,
       async isRunning(pod) {
-        const out = await kubectl(['get', 'pod', '-n', pod.namespace, pod.name, '-o', 'jsonpath={.status.containerStatuses[0].state.running.startedAt}']);
+        const out = await kubectl([
+          'get',
+          'pod',
+          '-n',
+          pod.namespace,
+          pod.name,
+          '-o',
+          'jsonpath={.status.containerStatuses[0].state.running.startedAt}',
+        ]);
         return out.trim() !== '';
       },
       async setMode(mode) {
@@ -238,7 +264,10 @@ async function main(): Promise<number> {
       async restartRuntime() {
         await onNode(['systemctl', 'restart', 'containerd']);
         for (let i = 0; ; i++) {
-          const ok = await onNode(['crictl', 'info']).then(() => true, () => false);
+          const ok = await onNode(['crictl', 'info']).then(
+            () => true,
+            () => false,
+          );
           if (ok) break;
           if (i > 60) throw new Error('containerd did not come back on the Kind node');
           await sleep(500);

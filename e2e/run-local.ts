@@ -18,12 +18,21 @@ import { REPO, moveTag, prepareImages } from './images.js';
 import { type LocalEnv, type SigguardNode, median, nodePolicy, requireLocalTools, startLocalEnv, startSigguardNode } from './local-env.js';
 import { type ContainerdVersion, nodeMounts, nodeProcesses } from '../test/support/node/containerd-node.js';
 
-const VERSIONS: readonly ContainerdVersion[] = (process.env.SIGGUARD_E2E_VERSIONS?.split(',') as ContainerdVersion[] | undefined) ?? ['1.7', '2.1'];
+const VERSIONS: readonly ContainerdVersion[] = (process.env.SIGGUARD_E2E_VERSIONS?.split(',') as ContainerdVersion[] | undefined) ?? [
+  '1.7',
+  '2.1',
+];
 /** The hook's --deadline on the e2e nodes (the registry-down case must be refused within it). */
 const DEADLINE_SECONDS = 3;
 const CASE_TIMEOUT_MS = 60_000;
 
-function localCluster(env: LocalEnv, sg: SigguardNode, version: ContainerdVersion, digests: Record<string, string>, pods: PodResult[]): Cluster {
+function localCluster(
+  env: LocalEnv,
+  sg: SigguardNode,
+  version: ContainerdVersion,
+  digests: Record<string, string>,
+  pods: PodResult[],
+): Cluster {
   return {
     label: version,
     hookDeadlineSeconds: DEADLINE_SECONDS,
@@ -70,7 +79,10 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 /** A Ctrl-C also kills the children in the foreground group (cosign, gzip): let the signal handler run before reporting. */
 const settle = () => new Promise((r) => setTimeout(r, 100));
 
-const oneLine = (err: unknown) => String((err as Error)?.message ?? err).replace(/\s+/g, ' ').trim();
+const oneLine = (err: unknown) =>
+  String((err as Error)?.message ?? err)
+    .replace(/\s+/g, ' ')
+    .trim();
 
 async function main(): Promise<number> {
   const t0 = performance.now();
@@ -89,7 +101,10 @@ async function main(): Promise<number> {
     const root = cleanup.tempRoot('/tmp/sigguard-e2e-');
     const env = await startLocalEnv(cleanup);
     const digests = await prepareImages(env.push, env.alias, env);
-    if (!cleanup.interrupted) console.log(`# registry ${env.registry.host} (pods name it ${env.alias}), images signed, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    if (!cleanup.interrupted)
+      console.log(
+        `# registry ${env.registry.host} (pods name it ${env.alias}), images signed, ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+      );
 
     for (const version of VERSIONS) {
       if (cleanup.interrupted) break;
@@ -123,7 +138,10 @@ async function main(): Promise<number> {
       await sg.stop();
       const left = { processes: nodeProcesses(sg.node), mounts: nodeMounts(sg.node) };
       if (left.processes.length + left.mounts.length > 0) report(false, version, 'node-teardown', `left behind: ${JSON.stringify(left)}`);
-      const withHook = (cache: string) => pods.filter((p) => p.ran && p.startMs !== undefined && p.decision?.code === 'ALLOWED' && p.decision.cache === cache).map((p) => p.startMs!);
+      const withHook = (cache: string) =>
+        pods
+          .filter((p) => p.ran && p.startMs !== undefined && p.decision?.code === 'ALLOWED' && p.decision.cache === cache)
+          .map((p) => p.startMs!);
       const hookMs = pods.filter((p) => p.decision).map((p) => p.decision!.durationMs);
       const ms = (xs: number[]) => (xs.length > 0 ? `${median(xs)} ms` : '-');
       const took = ((performance.now() - tv) / 1000).toFixed(1);

@@ -13,6 +13,7 @@ export function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: s
 export function parseSeconds(value: string | undefined, flag: string, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0 || n > 3600) throw new SigguardError(ReasonCode.USAGE, `${flag} takes a number of seconds between 0 and 3600, not "${value}"`);
+  if (!Number.isFinite(n) || n <= 0 || n > 3600)
+    throw new SigguardError(ReasonCode.USAGE, `${flag} takes a number of seconds between 0 and 3600, not "${value}"`);
   return n;
 }

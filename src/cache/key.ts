@@ -38,7 +38,9 @@ export function canonicalJson(value: unknown): string {
 }
 
 export function requirementsHash(requirements: Requirement[]): string {
-  return createHash('sha256').update(canonicalJson(requirements.map(canonicalRequirement))).digest('hex');
+  return createHash('sha256')
+    .update(canonicalJson(requirements.map(canonicalRequirement)))
+    .digest('hex');
 }
 
 export function cacheKey(ref: ImageReference, digest: string, scope: string, requirements: Requirement[], platform: Platform): string {

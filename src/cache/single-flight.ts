@@ -64,7 +64,13 @@ export type Flight<T, V> = { kind: 'led'; result: T } | { kind: 'followed'; verd
  * (`peek` returns it once written) until `waitUntil` (ms epoch), then runs
  * `work` without the lock.
  */
-export async function singleFlight<T, V>(dir: string, key: string, waitUntil: number, peek: () => V | undefined, work: () => Promise<T>): Promise<Flight<T, V>> {
+export async function singleFlight<T, V>(
+  dir: string,
+  key: string,
+  waitUntil: number,
+  peek: () => V | undefined,
+  work: () => Promise<T>,
+): Promise<Flight<T, V>> {
   const lock = join(dir, `${key}.lock`);
   let locked = false;
   try {

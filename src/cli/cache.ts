@@ -6,7 +6,11 @@ import { HOOK_DEFAULTS } from '../defaults.js';
 import { parse } from '../args.js';
 
 export async function runCache(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { config: { type: 'string' }, digest: { type: 'string' }, json: { type: 'boolean' } }, 'cache');
+  const { values, positionals } = parse(
+    argv,
+    { config: { type: 'string' }, digest: { type: 'string' }, json: { type: 'boolean' } },
+    'cache',
+  );
   const [action, ...extra] = positionals;
   if (extra.length > 0 || (action !== 'list' && action !== 'clear')) {
     throw new SigguardError(ReasonCode.USAGE, 'usage: sigguard cache list | clear [--digest D] [--config FILE]');

@@ -25,13 +25,17 @@ export function explainText(v: Verdict, requests: RequestRecord[]): string {
   lines.push(`scope:    ${v.scope === '' ? '(policy default)' : v.scope}`);
   lines.push('requirements:');
   for (const r of v.requirements) {
-    lines.push(`  - ${r.type}${r.keys ? ` keys=[${r.keys.join(', ')}]` : ''}${r.trust ? ` trust=${r.trust}` : ''}${r.signedIdentity ? ` signedIdentity=${r.signedIdentity}` : ''}${r.signatureFormats ? ` formats=${r.signatureFormats.join(',')}` : ''}`);
+    lines.push(
+      `  - ${r.type}${r.keys ? ` keys=[${r.keys.join(', ')}]` : ''}${r.trust ? ` trust=${r.trust}` : ''}${r.signedIdentity ? ` signedIdentity=${r.signedIdentity}` : ''}${r.signatureFormats ? ` formats=${r.signatureFormats.join(',')}` : ''}`,
+    );
     lines.push(`    ${r.satisfied ? 'satisfied' : 'NOT satisfied'}${r.detailCode ? ` [${r.code} ${r.detailCode}]` : ''}: ${r.reason}`);
   }
   lines.push(`signatures: ${v.signatures.length === 0 ? 'none examined' : ''}`);
   for (const s of v.signatures) {
     lines.push(`  - ${s.format} on ${s.subject} (${s.source})`);
-    lines.push(`    ${s.status}${s.detailCode ? ` [${s.detailCode}]` : ''}${s.signer ? ` signer=${s.signer}` : ''}${s.dockerReference ? ` docker-reference=${s.dockerReference}` : ''}${s.detail ? `: ${s.detail}` : ''}`);
+    lines.push(
+      `    ${s.status}${s.detailCode ? ` [${s.detailCode}]` : ''}${s.signer ? ` signer=${s.signer}` : ''}${s.dockerReference ? ` docker-reference=${s.dockerReference}` : ''}${s.detail ? `: ${s.detail}` : ''}`,
+    );
   }
   for (const n of v.notes ?? []) lines.push(`note: ${n}`);
   lines.push(`registry requests: ${requests.length}`);
@@ -88,7 +92,10 @@ export async function runCheck(argv: string[]): Promise<number> {
     const ref = parseReference(positionals[0]!);
     if (useCache) {
       // the reference as named: only one that names a digest can be looked up (a tag is verified)
-      decided = await cachedVerify({ ref, named: ref }, { config, policy, signal: deadline.signal, cache: cacheSettings(config, cacheDir), allowTagResolution: true, onRequest });
+      decided = await cachedVerify(
+        { ref, named: ref },
+        { config, policy, signal: deadline.signal, cache: cacheSettings(config, cacheDir), allowTagResolution: true, onRequest },
+      );
     } else {
       const verdict = await verifyWithConfig(ref, { config, policy, signal: deadline.signal, allowTagResolution: true, onRequest });
       decided = { outcome: { ...verdict }, verdict };

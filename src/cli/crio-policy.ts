@@ -35,7 +35,10 @@ function readRegistriesD(dir: string): ExistingFile[] {
       try {
         return { path, text: readFileSync(path, 'utf8') };
       } catch (err) {
-        throw new SigguardError(ReasonCode.CONFIG_INVALID, `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        throw new SigguardError(
+          ReasonCode.CONFIG_INVALID,
+          `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+        );
       }
     });
 }
@@ -47,7 +50,10 @@ function writeOut(out: string, files: ReadonlyMap<string, string>): void {
     const entries = readdirSync(out);
     const foreign = entries.filter((e) => !(OUT_ENTRIES as readonly string[]).includes(e));
     if (foreign.length > 0) {
-      throw new SigguardError(ReasonCode.USAGE, `--out ${out} holds files sigguard did not write (${foreign.sort().join(', ')}): give an empty or new folder`);
+      throw new SigguardError(
+        ReasonCode.USAGE,
+        `--out ${out} holds files sigguard did not write (${foreign.sort().join(', ')}): give an empty or new folder`,
+      );
     }
     // Stale files must go: an old policies/<namespace>.json would keep exempting a namespace.
     for (const e of entries) rmSync(join(out, e), { recursive: true, force: true });
@@ -72,11 +78,15 @@ export function runCrioPolicy(argv: string[]): number {
     },
     'crio-policy',
   );
-  if (positionals.length > 0) throw new SigguardError(ReasonCode.USAGE, `crio-policy takes no positional arguments (got "${positionals[0]}")`);
+  if (positionals.length > 0)
+    throw new SigguardError(ReasonCode.USAGE, `crio-policy takes no positional arguments (got "${positionals[0]}")`);
   if (values.out === undefined) throw new SigguardError(ReasonCode.USAGE, 'crio-policy needs --out DIR (see sigguard help)');
   const keyDir = values['key-dir'];
   if (keyDir !== undefined && !isAbsolute(keyDir)) {
-    throw new SigguardError(ReasonCode.USAGE, `--key-dir takes the absolute folder the policy's relative key paths are in on the node, not "${keyDir}"`);
+    throw new SigguardError(
+      ReasonCode.USAGE,
+      `--key-dir takes the absolute folder the policy's relative key paths are in on the node, not "${keyDir}"`,
+    );
   }
   const target = values['containers-image-version'] !== undefined ? parseVersion(values['containers-image-version']) : NEWEST_KNOWN;
   const file = values.policy ?? DEFAULT_PATHS.policy;
@@ -105,7 +115,8 @@ export function runCrioPolicy(argv: string[]): number {
         ReasonCode.CONFIG_INVALID,
         check.clashes
           .map((c) => `registries.d key "${c.key}" is already defined in ${c.file} and would be defined again in ${NODE.registriesD}`)
-          .join('; ') + ': a key may appear in only one file of registries.d, and containers/image refuses the whole folder otherwise (move that entry out of the other file)',
+          .join('; ') +
+          ': a key may appear in only one file of registries.d, and containers/image refuses the whole folder otherwise (move that entry out of the other file)',
       );
     }
     warnings.push(...check.warnings);

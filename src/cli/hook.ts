@@ -36,7 +36,13 @@ async function decide(ctx: ContainerContext, containerId: string, policy: Policy
   mark('node');
   // what is verified is bound to what runs: the node's image id picks or checks the manifest
   const { outcome } = await cachedVerify(
-    { ref: pinned, named, alsoNamed: [annotated.digest], ...(imageId ? { imageId } : {}), selection: selectionFor(ctx.runtime, imageId, config.platform) },
+    {
+      ref: pinned,
+      named,
+      alsoNamed: [annotated.digest],
+      ...(imageId ? { imageId } : {}),
+      selection: selectionFor(ctx.runtime, imageId, config.platform),
+    },
     { config, policy, signal, cache: config.cache, allowTagResolution: policy.tagResolution === 'registry' },
   );
   return outcome;
@@ -94,7 +100,9 @@ export async function runHook(argv: string[], stdin: () => NodeJS.ReadableStream
     }
   }
   // the annotation and the state are the pod's and the runtime's words: one line, no control characters
-  const subject = oneLine(imageName ? verdictSubject({ image: imageName, digest: outcome.digest }) : `container ${state?.id ?? '(unknown)'}`);
+  const subject = oneLine(
+    imageName ? verdictSubject({ image: imageName, digest: outcome.digest }) : `container ${state?.id ?? '(unknown)'}`,
+  );
   const record: DecisionRecord = {
     level: outcome.decision === 'allow' && !warnOnly ? 30 : 40,
     time: new Date().toISOString(),

@@ -28,14 +28,15 @@ export function runInstallHook(argv: string[]): number {
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not a JSON object');
     spec = parsed as Record<string, unknown>;
   } catch (err) {
-    throw new SigguardError(ReasonCode.CONFIG_INVALID, `cannot read base spec ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new SigguardError(
+      ReasonCode.CONFIG_INVALID,
+      `cannot read base spec ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
   if (spec.hooks !== undefined && (typeof spec.hooks !== 'object' || spec.hooks === null || Array.isArray(spec.hooks))) {
     throw new SigguardError(ReasonCode.CONFIG_INVALID, `base spec ${file}: "hooks" is not an object`);
   }
-  const result = values.uninstall
-    ? uninstallHook(spec)
-    : installHook(spec, HOOK_STAGE, hookEntry(values.path, positionals));
+  const result = values.uninstall ? uninstallHook(spec) : installHook(spec, HOOK_STAGE, hookEntry(values.path, positionals));
   if (result.changed) {
     const tmp = `${file}.sigguard-tmp`;
     writeFileSync(tmp, `${JSON.stringify(result.spec, null, 2)}\n`, { mode: statSync(file).mode & 0o777 });

@@ -31,7 +31,13 @@ export const DROP_IN_NAME = 'sigguard-handlers.toml';
 const legacyStateSchema = z.strictObject({
   containerdConfig: z.string(),
   records: z.array(
-    z.strictObject({ handler: z.string(), specFile: z.string(), createdSpec: z.boolean(), setBaseSpec: z.boolean(), createdHandler: z.boolean() }),
+    z.strictObject({
+      handler: z.string(),
+      specFile: z.string(),
+      createdSpec: z.boolean(),
+      setBaseSpec: z.boolean(),
+      createdHandler: z.boolean(),
+    }),
   ),
 });
 
@@ -43,7 +49,9 @@ function fail(message: string): SigguardError {
 function defaultSpec(ctr: string, handler: string): string {
   const r = spawnSync(ctr, ['oci', 'spec'], { encoding: 'utf8', timeout: 10_000 });
   if (r.status !== 0 || !r.stdout.trim().startsWith('{')) {
-    throw fail(`cannot make a base spec for runtime handler ${handler}: "${ctr} oci spec" failed (${r.error?.message ?? r.stderr.trim().split('\n')[0] ?? r.status})`);
+    throw fail(
+      `cannot make a base spec for runtime handler ${handler}: "${ctr} oci spec" failed (${r.error?.message ?? r.stderr.trim().split('\n')[0] ?? r.status})`,
+    );
   }
   return r.stdout;
 }
@@ -63,7 +71,10 @@ function semantics(bins: string[], configFile: string, recorded?: Semantics): Se
   if (recorded) return recorded; // what the binary said at install
   const version = configVersion(parseConfig(readFileSync(configFile, 'utf8'), configFile), configFile);
   if (version === 3) return '2.x';
-  throw new SigguardError(ReasonCode.USAGE, `cannot tell which containerd reads ${configFile} (tried ${bins.join(', ')} --version): give --containerd BIN`);
+  throw new SigguardError(
+    ReasonCode.USAGE,
+    `cannot tell which containerd reads ${configFile} (tried ${bins.join(', ')} --version): give --containerd BIN`,
+  );
 }
 
 function readState(file: string): { state?: InstallState; legacy?: z.infer<typeof legacyStateSchema> } {
@@ -102,11 +113,15 @@ export function runInstallNode(argv: string[]): number {
   if (!values['containerd-config']) throw new SigguardError(ReasonCode.USAGE, 'install-node needs --containerd-config FILE');
   // absolute: base spec and drop-in paths written into containerd's files must not depend on a working directory
   const file = resolve(values['containerd-config']);
-  if (values.uninstall && values.check) throw new SigguardError(ReasonCode.USAGE, 'install-node: --uninstall and --check exclude each other');
+  if (values.uninstall && values.check)
+    throw new SigguardError(ReasonCode.USAGE, 'install-node: --uninstall and --check exclude each other');
   const stateFile = values.state ?? DEFAULT_PATHS.installState;
   const dropIn = resolve(values['drop-in'] ?? join(dirname(file), DROP_IN_NAME));
   const ctr = values.ctr ?? 'ctr';
-  const bins = [values.containerd ?? (values.ctr ? join(dirname(values.ctr), 'containerd') : 'containerd'), ...(values.containerd || !values.ctr ? [] : ['containerd'])];
+  const bins = [
+    values.containerd ?? (values.ctr ? join(dirname(values.ctr), 'containerd') : 'containerd'),
+    ...(values.containerd || !values.ctr ? [] : ['containerd']),
+  ];
   if (!existsSync(file)) throw fail(`containerd config ${file} does not exist`);
   configVersion(parseConfig(readFileSync(file, 'utf8'), file), file);
   const warn = (m: string) => process.stderr.write(`sigguard: install-node: ${m}\n`);
@@ -117,14 +132,21 @@ export function runInstallNode(argv: string[]): number {
     const r = checkNode(diskFs, file, sem, state?.dropIn ?? dropIn);
     const bad = r.handlers.filter((h) => !h.guarded);
     for (const h of bad) {
-      process.stdout.write(`unguarded runtime handler ${h.name}: ${h.why}${h.definedIn.length ? ` (defined in ${h.definedIn.join(', ')})` : " (containerd's default)"}\n`);
+      process.stdout.write(
+        `unguarded runtime handler ${h.name}: ${h.why}${h.definedIn.length ? ` (defined in ${h.definedIn.join(', ')})` : " (containerd's default)"}\n`,
+      );
     }
     if (r.stale) process.stdout.write(`${r.stale}\n`);
     if (bad.length === 0 && !r.stale) {
-      process.stdout.write(`all ${plural(r.handlers.length, 'runtime handler')} of ${file} run sigguard (${r.handlers.map((h) => h.name).join(', ')})\n`);
+      process.stdout.write(
+        `all ${plural(r.handlers.length, 'runtime handler')} of ${file} run sigguard (${r.handlers.map((h) => h.name).join(', ')})\n`,
+      );
       return 0;
     }
-    if (bad.length > 0) process.stdout.write(`${bad.length} of ${plural(r.handlers.length, 'runtime handler')} unguarded: run sigguard install-node again and restart containerd\n`);
+    if (bad.length > 0)
+      process.stdout.write(
+        `${bad.length} of ${plural(r.handlers.length, 'runtime handler')} unguarded: run sigguard install-node again and restart containerd\n`,
+      );
     return 1;
   }
 

@@ -25,6 +25,8 @@ export async function runPolicyValidate(argv: string[]): Promise<number> {
   if (errors.length > 0) throw new SigguardError(ReasonCode.POLICY_INVALID, `invalid policy ${policy.source}: ${errors[0]}`);
   for (const w of [...policy.warnings, ...warnings]) process.stderr.write(`sigguard: warning: ${w}\n`);
   const certs = certificates > 0 ? `, ${certificates} certificate requirements` : '';
-  process.stdout.write(`policy ${policy.source} is valid: ${policy.scopes.size} scopes, ${keys} keys${certs}, default ${policy.default}, mode ${policy.mode}\n`);
+  process.stdout.write(
+    `policy ${policy.source} is valid: ${policy.scopes.size} scopes, ${keys} keys${certs}, default ${policy.default}, mode ${policy.mode}\n`,
+  );
   return 0;
 }

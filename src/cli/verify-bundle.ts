@@ -22,7 +22,10 @@ function readInput(path: string, what: string): Buffer {
   try {
     return readFileSync(path);
   } catch (err) {
-    throw new SigguardError(ReasonCode.USAGE, `cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new SigguardError(
+      ReasonCode.USAGE,
+      `cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
 }
 
@@ -39,13 +42,15 @@ export async function runVerifyBundle(argv: string[]): Promise<number> {
     },
     'verify-bundle',
   );
-  if (positionals.length !== 1) throw new SigguardError(ReasonCode.USAGE, 'verify-bundle takes exactly one FILE or sha256:DIGEST (see sigguard help)');
+  if (positionals.length !== 1)
+    throw new SigguardError(ReasonCode.USAGE, 'verify-bundle takes exactly one FILE or sha256:DIGEST (see sigguard help)');
   if (values.bundle === undefined) throw new SigguardError(ReasonCode.USAGE, 'verify-bundle needs --bundle FILE');
   const identity = values['certificate-identity'];
   const issuer = values['certificate-oidc-issuer'];
   let expect: BundleExpectation;
   if (values.key !== undefined) {
-    if (identity !== undefined || issuer !== undefined) throw new SigguardError(ReasonCode.USAGE, 'verify-bundle takes --key or --certificate-identity/--certificate-oidc-issuer, not both');
+    if (identity !== undefined || issuer !== undefined)
+      throw new SigguardError(ReasonCode.USAGE, 'verify-bundle takes --key or --certificate-identity/--certificate-oidc-issuer, not both');
     let key: TrustedKey;
     try {
       key = parsePublicKey(readInput(values.key, 'key'), values.key);
@@ -56,7 +61,10 @@ export async function runVerifyBundle(argv: string[]): Promise<number> {
     expect = { publicKey: key.key };
   } else {
     if (identity === undefined || issuer === undefined) {
-      throw new SigguardError(ReasonCode.USAGE, 'verify-bundle needs --key FILE, or both --certificate-identity and --certificate-oidc-issuer');
+      throw new SigguardError(
+        ReasonCode.USAGE,
+        'verify-bundle needs --key FILE, or both --certificate-identity and --certificate-oidc-issuer',
+      );
     }
     expect = { identity, issuer };
   }
@@ -64,7 +72,8 @@ export async function runVerifyBundle(argv: string[]): Promise<number> {
     throw new SigguardError(ReasonCode.USAGE, 'verify-bundle --staging needs --trusted-root FILE (only the public-good root is built in)');
   }
   const target = positionals[0]!;
-  const artifact: BundleArtifact = DIGEST.test(target) && !existsSync(target) ? { digest: target.toLowerCase() } : { bytes: readInput(target, 'artifact') };
+  const artifact: BundleArtifact =
+    DIGEST.test(target) && !existsSync(target) ? { digest: target.toLowerCase() } : { bytes: readInput(target, 'artifact') };
   const bundleJson = readInput(values.bundle, 'bundle');
   let trust: LoadedTrust;
   try {

@@ -87,7 +87,12 @@ export async function loadConfig(file: string | undefined, defaultFile?: string,
  * and the schema. The hook keeps these in the default cache folder whatever the
  * configuration says: it cannot know another folder before it has read the configuration.
  */
-async function cachedConfig(text: string, source: string | undefined, parse: () => Promise<unknown>, docs: DocCache | undefined): Promise<Config> {
+async function cachedConfig(
+  text: string,
+  source: string | undefined,
+  parse: () => Promise<unknown>,
+  docs: DocCache | undefined,
+): Promise<Config> {
   const cached = docs?.get('config', text) as ConfigInput | undefined;
   if (cached !== undefined) return buildConfig(cached, source);
   const input = await validateConfig(await parse(), source);

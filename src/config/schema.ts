@@ -42,9 +42,7 @@ function build() {
       })
       .prefault({}),
     /** The platform whose manifest counts in a multi-arch index (default: this machine's). */
-    platform: z
-      .strictObject({ os: nonEmpty, architecture: nonEmpty, variant: nonEmpty.optional() })
-      .optional(),
+    platform: z.strictObject({ os: nonEmpty, architecture: nonEmpty, variant: nonEmpty.optional() }).optional(),
   });
   return configSchema;
 }

@@ -12,13 +12,7 @@
  * test node's kubelet (test/support/node/kubelet.ts) uses @grpc/grpc-js with CRI's own api.proto.
  */
 import { type Init, type MethodInfo, encodeMessage, decodeMessage } from './codec.js';
-import {
-  type ContainerStatusResponse,
-  type Image,
-  type ImageSpec,
-  ImageService,
-  RuntimeService,
-} from './gen/sigguard-cri.js';
+import { type ContainerStatusResponse, type Image, type ImageSpec, ImageService, RuntimeService } from './gen/sigguard-cri.js';
 import { type CallOptions, CriError, GrpcStatus, type GrpcClientOptions, GrpcUnixClient } from './grpc.js';
 import { msLeft } from '../deadline.js';
 
@@ -66,7 +60,11 @@ export class CriClient {
     try {
       return decodeMessage(method.output, body);
     } catch (err) {
-      throw new CriError(GrpcStatus.INTERNAL, `malformed response: ${(err as Error).message}`, method.path.slice(method.path.lastIndexOf('/') + 1));
+      throw new CriError(
+        GrpcStatus.INTERNAL,
+        `malformed response: ${(err as Error).message}`,
+        method.path.slice(method.path.lastIndexOf('/') + 1),
+      );
     }
   }
 

@@ -278,7 +278,13 @@ export class GrpcUnixClient {
         end: () => {
           if (settled) return;
           if (httpStatus === 200 && contentType !== undefined && !GRPC_CONTENT_TYPE.test(contentType)) {
-            finish(new CriError(GrpcStatus.UNKNOWN, `not a gRPC answer: HTTP status 200 with content-type ${JSON.stringify(contentType)}`, method));
+            finish(
+              new CriError(
+                GrpcStatus.UNKNOWN,
+                `not a gRPC answer: HTTP status 200 with content-type ${JSON.stringify(contentType)}`,
+                method,
+              ),
+            );
             return;
           }
           if (grpcStatus === undefined) {

@@ -214,7 +214,8 @@ export class ProtoMessage {
   }
 
   private lenOf(field: number, fv: FieldValue): Buffer {
-    if (fv.wireType !== WireType.LEN) throw new ProtobufError(`field ${field}: expected a length-delimited value, got wire type ${fv.wireType}`);
+    if (fv.wireType !== WireType.LEN)
+      throw new ProtobufError(`field ${field}: expected a length-delimited value, got wire type ${fv.wireType}`);
     return fv.value;
   }
 

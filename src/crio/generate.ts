@@ -92,7 +92,9 @@ type Part = { json: Partial<SigstoreSignedJson>; features: Feature[] } | { unexp
 /** Why the target cannot write `what`, or undefined when it can. */
 function tooOld(feature: Feature, what: string, target: Version): string | undefined {
   const since = FEATURES[feature].since;
-  return atLeast(target, since) ? undefined : `${what} needs containers/image ${formatVersion(since)} or later, and the target is containers/image ${formatVersion(target)}`;
+  return atLeast(target, since)
+    ? undefined
+    : `${what} needs containers/image ${formatVersion(since)} or later, and the target is containers/image ${formatVersion(target)}`;
 }
 
 /**
@@ -115,18 +117,24 @@ const EMAIL = /^[^@\s/:]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$/;
 /** What containers/image cannot express of a keyless block, field by field (the trusted root always). */
 function keylessProblem(k: KeylessInput): string {
   const others: string[] = [];
-  if (k.identities.length !== 1) others.push(`keyless.identities (${k.identities.length} identities, any of them: policy.json's fulcio names one issuer and one email)`);
+  if (k.identities.length !== 1)
+    others.push(`keyless.identities (${k.identities.length} identities, any of them: policy.json's fulcio names one issuer and one email)`);
   k.identities.forEach((id, i) => {
     const at = `keyless.identities[${i}]`;
     if (id.issuerRegExp !== undefined) others.push(`${at}.issuerRegExp (a regular expression: policy.json's fulcio.oidcIssuer is exact)`);
-    if (id.subjectRegExp !== undefined) others.push(`${at}.subjectRegExp (a regular expression: policy.json's fulcio.subjectEmail is exact)`);
+    if (id.subjectRegExp !== undefined)
+      others.push(`${at}.subjectRegExp (a regular expression: policy.json's fulcio.subjectEmail is exact)`);
     else if (id.subject !== undefined && !EMAIL.test(id.subject)) {
       others.push(`${at}.subject ${JSON.stringify(id.subject)} (not an email address: policy.json's fulcio matches only an email subject)`);
     }
   });
   const extensions = Object.keys(k.extensions ?? {}).filter((e) => k.extensions?.[e as keyof typeof k.extensions] !== undefined);
-  if (extensions.length > 0) others.push(`${extensions.map((e) => `keyless.extensions.${e}`).join(', ')} (containers/image checks no Fulcio certificate extension)`);
-  if (!k.requireRekor) others.push('keyless.requireRekor: false (policy.json\'s fulcio always requires a Rekor entry: CRI-O would refuse signatures the hook accepts)');
+  if (extensions.length > 0)
+    others.push(`${extensions.map((e) => `keyless.extensions.${e}`).join(', ')} (containers/image checks no Fulcio certificate extension)`);
+  if (!k.requireRekor)
+    others.push(
+      "keyless.requireRekor: false (policy.json's fulcio always requires a Rekor entry: CRI-O would refuse signatures the hook accepts)",
+    );
   const root = `containers/image cannot read a Sigstore trusted root (keyless.trustedRoot ${JSON.stringify(k.trustedRoot)})`;
   if (others.length > 0) return `keyless: ${root}, nor express ${others.join(', ')}`;
   return `keyless: ${root}; what it can check of this rule is fulcio {caPath, oidcIssuer, subjectEmail} with rekorPublicKeyPath, naming the trusted root's Fulcio CA and Rekor key as files (it checks no SCT)`;
@@ -136,13 +144,21 @@ function keylessProblem(k: KeylessInput): string {
 function trustSource(req: SigstoreInput, opts: Required<CrioOptions>): Part {
   if (req.keyPath !== undefined) return { json: { keyPath: keyPath(req.keyPath, opts.keyBase) }, features: [] };
   if (req.keyData !== undefined) return { json: { keyData: strictBase64(req.keyData) }, features: [] };
-  if (req.keyPaths !== undefined) return listField('keyPaths', 'keyPath', req.keyPaths.map((p) => keyPath(p, opts.keyBase)), opts, 'sigstoreSigned');
+  if (req.keyPaths !== undefined)
+    return listField(
+      'keyPaths',
+      'keyPath',
+      req.keyPaths.map((p) => keyPath(p, opts.keyBase)),
+      opts,
+      'sigstoreSigned',
+    );
   if (req.keyDatas !== undefined) return listField('keyDatas', 'keyData', req.keyDatas.map(strictBase64), opts, 'sigstoreSigned');
   if (req.fulcio !== undefined) {
     const problem = tooOld('fulcio', 'fulcio', opts.target);
     if (problem !== undefined) return { unexpressible: problem };
     const f = req.fulcio;
-    const ca: Partial<FulcioJson> = f.caPath !== undefined ? { caPath: keyPath(f.caPath, opts.keyBase) } : { caData: strictBase64(f.caData!) };
+    const ca: Partial<FulcioJson> =
+      f.caPath !== undefined ? { caPath: keyPath(f.caPath, opts.keyBase) } : { caData: strictBase64(f.caData!) };
     return { json: { fulcio: { ...ca, oidcIssuer: f.oidcIssuer, subjectEmail: f.subjectEmail } }, features: ['fulcio'] };
   }
   if (req.pki !== undefined) {
@@ -167,17 +183,25 @@ function rekorSource(req: SigstoreInput, opts: Required<CrioOptions>): Part {
     const field = req.rekorPublicKeyPath !== undefined ? 'rekorPublicKeyPath' : 'rekorPublicKeyData';
     const problem = tooOld('fulcio', field, opts.target);
     if (problem !== undefined) return { unexpressible: problem };
-    const value = req.rekorPublicKeyPath !== undefined ? keyPath(req.rekorPublicKeyPath, opts.keyBase) : strictBase64(req.rekorPublicKeyData!);
+    const value =
+      req.rekorPublicKeyPath !== undefined ? keyPath(req.rekorPublicKeyPath, opts.keyBase) : strictBase64(req.rekorPublicKeyData!);
     return { json: { [field]: value }, features: ['fulcio'] };
   }
   if (req.rekorPublicKeyPaths !== undefined) {
-    return listField('rekorPublicKeyPaths', 'rekorPublicKeyPath', req.rekorPublicKeyPaths.map((p) => keyPath(p, opts.keyBase)), opts, 'fulcio');
+    return listField(
+      'rekorPublicKeyPaths',
+      'rekorPublicKeyPath',
+      req.rekorPublicKeyPaths.map((p) => keyPath(p, opts.keyBase)),
+      opts,
+      'fulcio',
+    );
   }
-  if (req.rekorPublicKeyDatas !== undefined) return listField('rekorPublicKeyDatas', 'rekorPublicKeyData', req.rekorPublicKeyDatas.map(strictBase64), opts, 'fulcio');
+  if (req.rekorPublicKeyDatas !== undefined)
+    return listField('rekorPublicKeyDatas', 'rekorPublicKeyData', req.rekorPublicKeyDatas.map(strictBase64), opts, 'fulcio');
   if (req.requireRekor === true) {
     return {
       unexpressible:
-        'requireRekor: true without a rekorPublicKey* field trusts the public-good Rekor built into sigguard, and policy.json has no built-in Rekor key: add rekorPublicKeyPath (that log\'s key, e.g. rekor.pub of the public-good trusted root) for CRI-O to check the entry too',
+        "requireRekor: true without a rekorPublicKey* field trusts the public-good Rekor built into sigguard, and policy.json has no built-in Rekor key: add rekorPublicKeyPath (that log's key, e.g. rekor.pub of the public-good trusted root) for CRI-O to check the entry too",
     };
   }
   return { json: {}, features: [] };
@@ -187,7 +211,9 @@ function translate(req: RequirementInput, where: string, opts: Required<CrioOpti
   if (req.type !== 'sigstoreSigned') return { json: { type: req.type }, features: [] };
   const formats = req.signatureFormats ?? defaultSignatureFormats(req.signedIdentity);
   if (!formats.includes('legacy')) {
-    return { unexpressible: 'signatureFormats: [bundle] accepts only cosign 3 bundles, and containers/image reads only legacy .sig signatures' };
+    return {
+      unexpressible: 'signatureFormats: [bundle] accepts only cosign 3 bundles, and containers/image reads only legacy .sig signatures',
+    };
   }
   const trust = trustSource(req, opts);
   if ('unexpressible' in trust) return trust;
@@ -206,7 +232,9 @@ function translate(req: RequirementInput, where: string, opts: Required<CrioOpti
   if (problem !== undefined) {
     if (identity.type === 'exactReference' || identity.type === 'exactRepository') {
       // sigguard cannot parse it either (or it names no tag/digest): no signature ever satisfies the rule.
-      warnings.push(`${where}: signedIdentity ${identity.type} can never be satisfied (${problem}); written as reject, which is what sigguard does with it`);
+      warnings.push(
+        `${where}: signedIdentity ${identity.type} can never be satisfied (${problem}); written as reject, which is what sigguard does with it`,
+      );
       return { json: { type: 'reject' }, features: [] };
     }
     return { unexpressible: `signedIdentity: ${problem}, and containers/image would refuse the whole policy.json` };
@@ -243,12 +271,14 @@ export function generateCrioFiles(input: PolicyInput, options: CrioOptions): Cri
 
   const namespaces = [...new Set(input.exemptNamespaces)].sort();
   input.exemptNamespaces.forEach((ns, i) => {
-    if (!NAMESPACE.test(ns)) problems.push({ where: formatPath(['exemptNamespaces', i]), why: `"${ns}" is not a Kubernetes namespace name`, fallback: false });
+    if (!NAMESPACE.test(ns))
+      problems.push({ where: formatPath(['exemptNamespaces', i]), why: `"${ns}" is not a Kubernetes namespace name`, fallback: false });
   });
 
   const warnMode = input.mode === 'warn';
   if (warnMode) {
-    const why = 'mode: warn only logs what it would deny, and containers/image has no warn mode: CRI-O would refuse the pulls that sigguard lets through';
+    const why =
+      'mode: warn only logs what it would deny, and containers/image has no warn mode: CRI-O would refuse the pulls that sigguard lets through';
     if (opts.hookFallback) handed.push({ where: 'mode', why: `${why}; policy.json accepts every image and the hook logs its verdicts` });
     else problems.push({ where: 'mode', why, fallback: true });
   }
@@ -271,7 +301,10 @@ export function generateCrioFiles(input: PolicyInput, options: CrioOptions): Cri
           written.push(t.json);
           for (const f of t.features) used.set(f, [...(used.get(f) ?? []), where]);
           if (t.partial !== undefined) {
-            handed.push({ where, why: `${t.partial}; written without its Rekor condition: CRI-O checks the key, the hook the key and the Rekor entry` });
+            handed.push({
+              where,
+              why: `${t.partial}; written without its Rekor condition: CRI-O checks the key, the hook the key and the Rekor entry`,
+            });
           }
         } else if (opts.hookFallback) left.push({ where, why: t.unexpressible });
         else problems.push({ where, why: t.unexpressible, fallback: true });
@@ -291,7 +324,9 @@ export function generateCrioFiles(input: PolicyInput, options: CrioOptions): Cri
       const alias = hubAlias(scope);
       if (alias === undefined) continue;
       if (input.scopes[alias] !== undefined) {
-        warnings.push(`scopes."${alias}": sigguard reads registry-1.docker.io as docker.io, so this scope never matches in sigguard, and CRI-O applies it instead of "${scope}"'s rules there`);
+        warnings.push(
+          `scopes."${alias}": sigguard reads registry-1.docker.io as docker.io, so this scope never matches in sigguard, and CRI-O applies it instead of "${scope}"'s rules there`,
+        );
       } else {
         docker[alias] = docker[scope]!;
       }
@@ -306,7 +341,11 @@ export function generateCrioFiles(input: PolicyInput, options: CrioOptions): Cri
     );
   }
 
-  const sortedDocker = Object.fromEntries(Object.keys(docker).sort().map((k) => [k, docker[k]!]));
+  const sortedDocker = Object.fromEntries(
+    Object.keys(docker)
+      .sort()
+      .map((k) => [k, docker[k]!]),
+  );
   const policy: PolicyJson = {
     default: [warnMode || input.default === 'accept' ? { type: 'insecureAcceptAnything' } : { type: 'reject' }],
     transports: { docker: sortedDocker },
@@ -345,7 +384,8 @@ export function generateCrioFiles(input: PolicyInput, options: CrioOptions): Cri
     const features = [...used.keys()].sort((a, b) => compareVersions(FEATURES[a].since, FEATURES[b].since));
     const needs = FEATURES[features[features.length - 1]!].since;
     notes.push(`policy.json uses (it needs containers/image ${formatVersion(needs)} or later; an older one refuses the whole file):`);
-    for (const f of features) notes.push(`  - ${FEATURES[f].what} (containers/image ${formatVersion(FEATURES[f].since)}): ${used.get(f)!.join(', ')}`);
+    for (const f of features)
+      notes.push(`  - ${FEATURES[f].what} (containers/image ${formatVersion(FEATURES[f].since)}): ${used.get(f)!.join(', ')}`);
     notes.push('');
   }
   notes.push('CRI-O verifies through containers/image when it pulls an image; the sigguard hook verifies at every');
@@ -400,13 +440,18 @@ export function checkOutput(files: ReadonlyMap<string, string>, target: Version,
       } else if (name === OUT.crioConf) {
         const conf = parseToml(text) as { crio?: { image?: Record<string, unknown> } };
         const image = conf.crio?.image ?? {};
-        if (image.signature_policy !== NODE.policyJson || image.signature_policy_dir !== NODE.namespacePolicies || Object.keys(conf).length !== 1) {
+        if (
+          image.signature_policy !== NODE.policyJson ||
+          image.signature_policy_dir !== NODE.namespacePolicies ||
+          Object.keys(conf).length !== 1
+        ) {
           throw new Error('unexpected [crio.image] settings');
         }
       } else if (name === OUT.hooksD) {
         const doc = JSON.parse(text) as { version?: string; hook?: unknown; stages?: unknown };
         hookSchema.parse(doc.hook);
-        if (doc.version !== '1.0.0' || JSON.stringify(doc.stages) !== JSON.stringify(HOOKS_D_TEMPLATE.stages)) throw new Error('not the hooks.d template');
+        if (doc.version !== '1.0.0' || JSON.stringify(doc.stages) !== JSON.stringify(HOOKS_D_TEMPLATE.stages))
+          throw new Error('not the hooks.d template');
       }
     } catch (err) {
       fail(name, err);

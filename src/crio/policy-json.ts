@@ -73,7 +73,9 @@ const NAME = `(?:${DOMAIN}/)?${NAME_COMPONENT}(?:/${NAME_COMPONENT})*`;
 const REMAP_DOMAIN = new RegExp(`^${DOMAIN}$`);
 const REMAP_DOMAIN_PREFIX = new RegExp(`^${DOMAIN}/`);
 const REMAP_NAME = new RegExp(`^${NAME}$`);
-const REFERENCE = new RegExp(`^${NAME}(?::[\\w][\\w.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$`);
+const REFERENCE = new RegExp(
+  `^${NAME}(?::[\\w][\\w.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$`,
+);
 const STRICT_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 /** containers/image's validateIdentityRemappingPrefix: a host[:port], or a repository name that starts with one. */
@@ -98,7 +100,8 @@ export function identityProblem(identity: IdentityJson): string | undefined {
     case 'exactReference': {
       const ref = referenceProblem(identity.dockerReference, 'dockerReference');
       if (typeof ref === 'string') return ref;
-      if (ref.tag === undefined && ref.digest === undefined) return `dockerReference "${identity.dockerReference}" contains neither a tag nor a digest`;
+      if (ref.tag === undefined && ref.digest === undefined)
+        return `dockerReference "${identity.dockerReference}" contains neither a tag nor a digest`;
       return undefined;
     }
     case 'exactRepository': {
@@ -172,11 +175,14 @@ function checkFulcio(v: unknown, where: string): void {
 function checkPki(v: unknown, where: string): void {
   if (!isObject(v)) throw new Error(`${where}: not an object`);
   exactKeys(v, PKI_FIELDS, where);
-  if (present(v, ['caRootsPath', 'caRootsData']).length !== 1) throw new Error(`${where}: exactly one of caRootsPath, caRootsData must be present`);
-  if (present(v, ['caIntermediatesPath', 'caIntermediatesData']).length > 1) throw new Error(`${where}: at most one of caIntermediatesPath, caIntermediatesData may be present`);
+  if (present(v, ['caRootsPath', 'caRootsData']).length !== 1)
+    throw new Error(`${where}: exactly one of caRootsPath, caRootsData must be present`);
+  if (present(v, ['caIntermediatesPath', 'caIntermediatesData']).length > 1)
+    throw new Error(`${where}: at most one of caIntermediatesPath, caIntermediatesData may be present`);
   for (const f of ['caRootsPath', 'caIntermediatesPath'] as const) if (v[f] !== undefined) checkKeyPath(v[f], `${where}.${f}`);
   for (const f of ['caRootsData', 'caIntermediatesData'] as const) if (v[f] !== undefined) checkKeyData(v[f], `${where}.${f}`);
-  if (present(v, ['subjectEmail', 'subjectHostname']).length === 0) throw new Error(`${where}: at least one of subjectEmail, subjectHostname must be present`);
+  if (present(v, ['subjectEmail', 'subjectHostname']).length === 0)
+    throw new Error(`${where}: at least one of subjectEmail, subjectHostname must be present`);
   for (const f of ['subjectEmail', 'subjectHostname'] as const) if (v[f] !== undefined) checkString(v[f], `${where}.${f}`);
 }
 
@@ -200,7 +206,8 @@ function checkRequirement(v: unknown, target: Version, where: string): void {
       const known = sigstoreKeys(target);
       exactKeys(v, known, where);
       const sources = present(v, TRUST_SOURCES);
-      if (sources.length !== 1) throw new Error(`${where}: exactly one of ${TRUST_SOURCES.filter((k) => known.includes(k)).join(', ')} must be present`);
+      if (sources.length !== 1)
+        throw new Error(`${where}: exactly one of ${TRUST_SOURCES.filter((k) => known.includes(k)).join(', ')} must be present`);
       if (v.keyPath !== undefined) checkKeyPath(v.keyPath, `${where}.keyPath`);
       if (v.keyData !== undefined) checkKeyData(v.keyData, `${where}.keyData`);
       if (v.keyPaths !== undefined) checkList(v.keyPaths, checkKeyPath, `${where}.keyPaths`);
@@ -256,7 +263,9 @@ export function checkPolicyJson(text: string, target: Version): PolicyJson {
       if (!isObject(docker)) throw new Error('transports.docker: not an object');
       for (const [scope, reqs] of Object.entries(docker)) {
         // registry-1.docker.io/… scopes are the generator's aliases of docker.io/… ones (see generate.ts).
-        const problem = scopeProblem(scope.startsWith('registry-1.docker.io/') ? `docker.io${scope.slice('registry-1.docker.io'.length)}` : scope);
+        const problem = scopeProblem(
+          scope.startsWith('registry-1.docker.io/') ? `docker.io${scope.slice('registry-1.docker.io'.length)}` : scope,
+        );
         if (problem !== undefined) throw new Error(`transports.docker: scope "${scope}": ${problem}`);
         checkRequirements(reqs, target, `transports.docker["${scope}"]`);
       }

@@ -81,7 +81,9 @@ export function checkTargetDir(ours: readonly string[], existing: readonly Exist
     try {
       doc = parseYaml(file.text);
     } catch (err) {
-      throw new Error(`cannot parse ${file.path}: ${(err as Error).message.split('\n')[0]} (containers/image would refuse the whole registries.d folder)`);
+      throw new Error(
+        `cannot parse ${file.path}: ${(err as Error).message.split('\n')[0]} (containers/image would refuse the whole registries.d folder)`,
+      );
     }
     if (doc === null || doc === undefined) continue;
     if (!isObject(doc)) throw new Error(`${file.path} is not a YAML mapping (containers/image would refuse the whole registries.d folder)`);

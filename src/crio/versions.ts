@@ -27,7 +27,10 @@ export const NEWEST_KNOWN: Version = { major: 5, minor: 35, patch: 0 };
 export const FEATURES = {
   sigstoreSigned: { since: OLDEST_TARGET, what: 'sigstoreSigned requirements and use-sigstore-attachments in registries.d' },
   fulcio: { since: { major: 5, minor: 24, patch: 0 }, what: 'fulcio, rekorPublicKeyPath and rekorPublicKeyData in sigstoreSigned' },
-  keyPaths: { since: { major: 5, minor: 32, patch: 2 }, what: 'keyPaths, keyDatas, rekorPublicKeyPaths and rekorPublicKeyDatas in sigstoreSigned (5.33; backported to 5.32.2)' },
+  keyPaths: {
+    since: { major: 5, minor: 32, patch: 2 },
+    what: 'keyPaths, keyDatas, rekorPublicKeyPaths and rekorPublicKeyDatas in sigstoreSigned (5.33; backported to 5.32.2)',
+  },
   pki: { since: { major: 5, minor: 35, patch: 0 }, what: 'pki in sigstoreSigned' },
 } as const satisfies Record<string, { since: Version; what: string }>;
 export type Feature = keyof typeof FEATURES;

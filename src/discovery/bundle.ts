@@ -21,13 +21,22 @@ const isBundleType = (t: string | undefined): boolean => t?.startsWith(MediaType
  * artifactType of its entries in the referrers tag index; the manifest itself
  * then says `application/vnd.dev.sigstore.bundle.v0.3+json`).
  */
-const mayBeBundle = (t: unknown): boolean => t === undefined || t === '' || t === MediaType.OCI_EMPTY || (typeof t === 'string' && isBundleType(t));
+const mayBeBundle = (t: unknown): boolean =>
+  t === undefined || t === '' || t === MediaType.OCI_EMPTY || (typeof t === 'string' && isBundleType(t));
 
 /** The listed entries, raw and in the registry's order; each is validated when it is examined. */
-async function listReferrers(client: RegistryClient, repo: Repository, digest: string, budget: Budget): Promise<{ list: unknown[]; via: string }> {
+async function listReferrers(
+  client: RegistryClient,
+  repo: Repository,
+  digest: string,
+  budget: Budget,
+): Promise<{ list: unknown[]; via: string }> {
   const api = await client.getReferrers(repo, digest);
   if (api !== undefined) {
-    if (api.truncated) budget.note(`referrers API list for ${digest} is larger than ${Limits.manifestBytes} bytes: only the ${api.manifests.length} entries in its first ${Limits.manifestBytes} bytes were read`);
+    if (api.truncated)
+      budget.note(
+        `referrers API list for ${digest} is larger than ${Limits.manifestBytes} bytes: only the ${api.manifests.length} entries in its first ${Limits.manifestBytes} bytes were read`,
+      );
     return { list: api.manifests, via: 'referrers API' };
   }
   const tag = referrersTag(digest);
@@ -36,9 +45,19 @@ async function listReferrers(client: RegistryClient, repo: Repository, digest: s
   return { list: Array.isArray(manifests) ? manifests : [], via: `tag ${tag}` };
 }
 
-type Examined = { source: string; skip: true } | { source: string; problem: string } | { source: string; bundle: Buffer; mediaType: string };
+type Examined =
+  | { source: string; skip: true }
+  | { source: string; problem: string }
+  | { source: string; bundle: Buffer; mediaType: string };
 
-async function examineReferrer(client: RegistryClient, repo: Repository, digest: string, via: string, entry: unknown, i: number): Promise<Examined> {
+async function examineReferrer(
+  client: RegistryClient,
+  repo: Repository,
+  digest: string,
+  via: string,
+  entry: unknown,
+  i: number,
+): Promise<Examined> {
   const desc = descriptorSchema.safeParse(entry);
   if (!desc.success) return { source: `${via} entry ${i}`, problem: 'listed entry is not a valid descriptor' };
   const source = `${via} ${desc.data.digest}`;
@@ -57,7 +76,8 @@ async function examineReferrer(client: RegistryClient, repo: Repository, digest:
     if (!isBundleType(artifactType)) return { source, skip: true };
     const layer = parsed.data.layers.find((l) => isBundleType(l.mediaType));
     if (layer === undefined) return { source, problem: 'referrer has no bundle layer' };
-    if (layer.size > Limits.bundleBytes) return { source, problem: `bundle of ${layer.size} bytes is larger than ${Limits.bundleBytes} (not a signature: an attestation?)` };
+    if (layer.size > Limits.bundleBytes)
+      return { source, problem: `bundle of ${layer.size} bytes is larger than ${Limits.bundleBytes} (not a signature: an attestation?)` };
     const bundle = await client.getBlob(repo, layer.digest, layer.size, true);
     return { source, bundle, mediaType: layer.mediaType };
   } catch (err) {
@@ -78,7 +98,9 @@ export async function discoverBundles(client: RegistryClient, repo: Repository, 
   const { list, via } = listed;
   // in the order listed, the first signaturesPerListing candidates; the rest is noted, not refused
   const candidates = list.filter((d) => mayBeBundle((d as { artifactType?: unknown } | null)?.artifactType));
-  const results = await examineInOrder(candidates, `${via} of ${digest}`, client.budget, (entry, i) => examineReferrer(client, repo, digest, via, entry, i));
+  const results = await examineInOrder(candidates, `${via} of ${digest}`, client.budget, (entry, i) =>
+    examineReferrer(client, repo, digest, via, entry, i),
+  );
   for (const r of results) {
     if ('skip' in r) continue;
     if ('problem' in r) found.unreadable.push({ format: 'bundle', subject: digest, source: r.source, problem: r.problem });

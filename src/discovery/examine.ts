@@ -18,7 +18,12 @@ const CONCURRENCY = 8;
  * leaving out those the budget did not reach. Budget errors stop the listing; any other
  * error is the caller's (fn catches what it wants to keep as a per-item problem).
  */
-export async function examineInOrder<T, R>(items: readonly T[], listing: string, budget: Budget, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function examineInOrder<T, R>(
+  items: readonly T[],
+  listing: string,
+  budget: Budget,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const cap = budget.limits.signaturesPerListing;
   if (items.length > cap) budget.note(`${listing} lists ${items.length} signature artifacts: only the first ${cap} were examined`);
   const wanted = items.slice(0, cap);

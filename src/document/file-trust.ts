@@ -47,7 +47,8 @@ function folderProblem(dir: string, st: Stats, owner: number): string | undefine
   if (!st.isDirectory()) return undefined; // the lookup below fails with ENOTDIR
   const owned = ownerProblem(st, owner);
   if (owned) return `its folder ${dir} is ${owned}`;
-  if ((st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0) return `its folder ${dir} (mode ${octal(st.mode)}) is writable by ${writers(st.mode)} without the sticky bit`;
+  if ((st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0)
+    return `its folder ${dir} (mode ${octal(st.mode)}) is writable by ${writers(st.mode)} without the sticky bit`;
   return undefined;
 }
 
@@ -113,7 +114,8 @@ export function readTrustedFile(path: string): Buffer {
   const fd = openSync(real, 'r');
   try {
     const opened = fstatSync(fd);
-    if (opened.dev !== stat.dev || opened.ino !== stat.ino) throw new UntrustedFileError(resolve(path), 'changed while it was being checked');
+    if (opened.dev !== stat.dev || opened.ino !== stat.ino)
+      throw new UntrustedFileError(resolve(path), 'changed while it was being checked');
     return readFileSync(fd);
   } finally {
     closeSync(fd);
@@ -122,6 +124,7 @@ export function readTrustedFile(path: string): Buffer {
 
 /** The reason text for a read failure: the trust problem as it is, or the error code. */
 export function readProblem(err: unknown): string {
-  if (err instanceof UntrustedFileError) return `not trusted: ${err.problem} (sigguard runs as root and reads only files that root alone can write)`;
+  if (err instanceof UntrustedFileError)
+    return `not trusted: ${err.problem} (sigguard runs as root and reads only files that root alone can write)`;
   return (err as NodeJS.ErrnoException).code ?? (err as Error).message;
 }

@@ -18,7 +18,11 @@ export function tryJson(text: string, file: string, code: ReasonCode): { ok: tru
     return { ok: false }; // not JSON after all: YAML says why
   }
   const dup = duplicateJsonKey(text);
-  if (dup !== undefined) throw new SigguardError(code, `cannot parse ${file}: duplicate key ${JSON.stringify(dup.key)}${dup.path === '' ? '' : ` in ${dup.path}`}`);
+  if (dup !== undefined)
+    throw new SigguardError(
+      code,
+      `cannot parse ${file}: duplicate key ${JSON.stringify(dup.key)}${dup.path === '' ? '' : ` in ${dup.path}`}`,
+    );
   return { ok: true, value };
 }
 

@@ -37,10 +37,9 @@ const ABOUT_THE_NODE = new Set<string>([ReasonCode.NODE_IMAGE_MISMATCH, ReasonCo
  * manifest (an index's allow assumed a runtime to ask); any refusal (a fresh verification could
  * only refuse too).
  */
-export function cachedFor<E extends { decision: string; code: string; configDigest?: string | undefined; platformDigest?: string | undefined }>(
-  e: E | undefined,
-  imageId: string | undefined,
-): E | undefined {
+export function cachedFor<
+  E extends { decision: string; code: string; configDigest?: string | undefined; platformDigest?: string | undefined },
+>(e: E | undefined, imageId: string | undefined): E | undefined {
   if (e === undefined) return undefined;
   if (imageId !== undefined) {
     if (e.configDigest === imageId) return e;

@@ -140,7 +140,11 @@ function earlierDeadline(parent: AbortSignal): Deadline | undefined {
   const left = at - Date.now();
   const reserve = Math.max(STALE_RESERVE_MIN_MS, left * STALE_RESERVE_SHARE);
   if (left <= reserve * 2) return undefined;
-  return startInnerDeadline(parent, at - reserve, `verification took longer than ${Math.round(left - reserve)} ms (the rest kept for stale-if-error)`);
+  return startInnerDeadline(
+    parent,
+    at - reserve,
+    `verification took longer than ${Math.round(left - reserve)} ms (the rest kept for stale-if-error)`,
+  );
 }
 
 /** The registry verification: loaded only when one runs, so a cache hit never evaluates the registry or sigstore code. */
@@ -166,7 +170,13 @@ export async function cachedVerify(image: ImageToDecide, opts: CachedVerifyOptio
   const revoked = deniedDigest(policy.denyDigests, [ref.digest, named.digest, ...(image.alsoNamed ?? [])]);
   if (revoked !== undefined) {
     return {
-      outcome: { decision: 'deny', code: ReasonCode.DIGEST_DENIED, reason: denialReason(revoked), image: formatReference(withDefaultTag(named)), ...(ref.digest ? { digest: ref.digest } : {}) },
+      outcome: {
+        decision: 'deny',
+        code: ReasonCode.DIGEST_DENIED,
+        reason: denialReason(revoked),
+        image: formatReference(withDefaultTag(named)),
+        ...(ref.digest ? { digest: ref.digest } : {}),
+      },
     };
   }
   const scoped = scopeVerdict(ref, named, policy);
@@ -203,7 +213,10 @@ export async function cachedVerify(image: ImageToDecide, opts: CachedVerifyOptio
         const served = fromCached(stale, 'stale', policy);
         if (served.decision === 'deny') return { outcome: served, verdict };
         return {
-          outcome: { ...served, reason: `${verdict.reason}; allowed by the verdict of ${new Date(stale.verifiedAt).toISOString()} (stale-if-error)` },
+          outcome: {
+            ...served,
+            reason: `${verdict.reason}; allowed by the verdict of ${new Date(stale.verifiedAt).toISOString()} (stale-if-error)`,
+          },
           verdict,
         };
       }

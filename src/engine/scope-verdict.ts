@@ -27,10 +27,22 @@ export function scopeVerdict(ref: ImageReference, intended: ImageReference, poli
   const scopeName = scope === '' ? 'the policy default' : `scope "${scope}"`;
   const base = { image, scope, digest: ref.digest, requirements: reports, signatures: [], registryRequests: 0 };
   if (requirements.some((r) => r.type === 'reject')) {
-    return { image, scope, requirements, reports, verdict: { ...base, decision: 'deny', code: ReasonCode.POLICY_REJECT, reason: `rejected by ${scopeName}` } };
+    return {
+      image,
+      scope,
+      requirements,
+      reports,
+      verdict: { ...base, decision: 'deny', code: ReasonCode.POLICY_REJECT, reason: `rejected by ${scopeName}` },
+    };
   }
   if (!requirements.some((r) => r.type === 'sigstoreSigned')) {
-    return { image, scope, requirements, reports, verdict: { ...base, decision: 'allow', code: ReasonCode.POLICY_ACCEPT, reason: `accepted without verification by ${scopeName}` } };
+    return {
+      image,
+      scope,
+      requirements,
+      reports,
+      verdict: { ...base, decision: 'allow', code: ReasonCode.POLICY_ACCEPT, reason: `accepted without verification by ${scopeName}` },
+    };
   }
   return { image, scope, requirements, reports };
 }

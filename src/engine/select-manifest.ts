@@ -60,7 +60,10 @@ export function refuseCaseVariants(doc: unknown, fields: readonly string[], what
   for (const key of Object.keys(doc)) {
     const field = folded.get(fold(key));
     if (field !== undefined && field !== key) {
-      throw new SigguardError(ReasonCode.REGISTRY_BAD_RESPONSE, `${what} has a key "${key}" that containerd reads as "${field}": ambiguous, refused`);
+      throw new SigguardError(
+        ReasonCode.REGISTRY_BAD_RESPONSE,
+        `${what} has a key "${key}" that containerd reads as "${field}": ambiguous, refused`,
+      );
     }
   }
 }
@@ -84,7 +87,13 @@ const configPlatformSchema = platformSchema.partial();
 type Entry = Omit<Descriptor, 'platform'> & { platform?: RawPlatform };
 
 function toRaw(p: z.infer<typeof configPlatformSchema>): RawPlatform {
-  return { os: p.os ?? '', architecture: p.architecture ?? '', variant: p.variant, osVersion: p['os.version'], osFeatures: p['os.features'] };
+  return {
+    os: p.os ?? '',
+    architecture: p.architecture ?? '',
+    variant: p.variant,
+    osVersion: p['os.version'],
+    osFeatures: p['os.features'],
+  };
 }
 
 /** The entries of an index, with their platforms as containerd reads them. */
@@ -154,28 +163,41 @@ async function configPlatform(client: RegistryClient, repo: Repository, configDi
   return toRaw(p.data);
 }
 
-async function containerdChoice(client: RegistryClient, repo: Repository, top: FetchedManifest, platform: Platform): Promise<SelectedManifest> {
+async function containerdChoice(
+  client: RegistryClient,
+  repo: Repository,
+  top: FetchedManifest,
+  platform: Platform,
+): Promise<SelectedManifest> {
   const m = only(platform);
   const nested: string[] = [];
   let index = top;
   for (let depth = 0; ; depth++) {
-    if (depth >= MAX_DEPTH) throw new SigguardError(ReasonCode.REGISTRY_BAD_RESPONSE, `index ${top.digest} nests indexes deeper than ${MAX_DEPTH}`);
+    if (depth >= MAX_DEPTH)
+      throw new SigguardError(ReasonCode.REGISTRY_BAD_RESPONSE, `index ${top.digest} nests indexes deeper than ${MAX_DEPTH}`);
     const ranked = rankEntries(indexEntries(index.json, index.digest), m);
     const chosen = ranked[0];
     const want = formatPlatform(platform);
-    if (chosen === undefined) throw new SigguardError(ReasonCode.IMAGE_NOT_FOUND, `index ${index.digest} has no manifest for platform ${want}`);
+    if (chosen === undefined)
+      throw new SigguardError(ReasonCode.IMAGE_NOT_FOUND, `index ${index.digest} has no manifest for platform ${want}`);
     if (isIndexType(chosen.mediaType)) {
       index = await fetchChild(client, repo, chosen, index.digest);
       nested.push(index.digest);
       continue;
     }
     if (!isManifestType(chosen.mediaType)) {
-      throw new SigguardError(ReasonCode.REGISTRY_BAD_RESPONSE, `index ${index.digest}: the entry for ${want} (${chosen.digest}) has media type "${chosen.mediaType}", not an image manifest`);
+      throw new SigguardError(
+        ReasonCode.REGISTRY_BAD_RESPONSE,
+        `index ${index.digest}: the entry for ${want} (${chosen.digest}) has media type "${chosen.mediaType}", not an image manifest`,
+      );
     }
     const child = await fetchChild(client, repo, chosen, index.digest);
     const configDigest = configDigestOf(child.json, chosen.digest);
     if (chosen.platform === undefined && !m.match(await configPlatform(client, repo, configDigest))) {
-      throw new SigguardError(ReasonCode.IMAGE_NOT_FOUND, `index ${index.digest} has no manifest for platform ${want} (its best entry ${chosen.digest} states no platform and its config is for another)`);
+      throw new SigguardError(
+        ReasonCode.IMAGE_NOT_FOUND,
+        `index ${index.digest} has no manifest for platform ${want} (its best entry ${chosen.digest} states no platform and its config is for another)`,
+      );
     }
     return { platformDigest: chosen.digest, nested, configDigest };
   }
@@ -197,9 +219,16 @@ async function imageIdChoice(client: RegistryClient, repo: Repository, top: Fetc
 }
 
 /** The manifest that runs for a fetched top-level manifest or index, and its config digest. */
-export async function selectManifest(client: RegistryClient, repo: Repository, top: FetchedManifest, isIndex: boolean, sel: Selection): Promise<SelectedManifest> {
+export async function selectManifest(
+  client: RegistryClient,
+  repo: Repository,
+  top: FetchedManifest,
+  isIndex: boolean,
+  sel: Selection,
+): Promise<SelectedManifest> {
   if (!isIndex) {
-    if (top.mediaType !== undefined && (isManifestType(top.mediaType) || isIndexType(top.mediaType))) checkDocumentType(top.json, top.mediaType, `manifest ${top.digest}`);
+    if (top.mediaType !== undefined && (isManifestType(top.mediaType) || isIndexType(top.mediaType)))
+      checkDocumentType(top.json, top.mediaType, `manifest ${top.digest}`);
     return { nested: [], configDigest: configDigestOf(top.json, top.digest) };
   }
   checkDocumentType(top.json, top.mediaType ?? MediaType.OCI_INDEX, `index ${top.digest}`);

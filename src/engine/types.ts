@@ -8,7 +8,14 @@ export type Decision = 'allow' | 'deny';
  * `signer-mismatch`: the signature verifies against the trusted CA (and logs), but the
  * certificate's holder (SAN, issuer, extensions) is not one the policy names.
  */
-export type SignatureStatus = 'verified' | 'identity-mismatch' | 'digest-mismatch' | 'signer-mismatch' | 'untrusted' | 'malformed' | 'ignored-format';
+export type SignatureStatus =
+  | 'verified'
+  | 'identity-mismatch'
+  | 'digest-mismatch'
+  | 'signer-mismatch'
+  | 'untrusted'
+  | 'malformed'
+  | 'ignored-format';
 
 export interface SignatureReport {
   format: 'legacy' | 'bundle';

@@ -57,7 +57,12 @@ async function fetchImageManifest(client: RegistryClient, ref: ImageReference, a
   return manifest;
 }
 
-async function discover(client: RegistryClient, repo: ImageReference, subjects: string[], formats: Set<SignatureFormat>): Promise<Discovery> {
+async function discover(
+  client: RegistryClient,
+  repo: ImageReference,
+  subjects: string[],
+  formats: Set<SignatureFormat>,
+): Promise<Discovery> {
   const jobs: Array<Promise<Discovery>> = [];
   for (const subject of subjects) {
     if (formats.has('legacy')) jobs.push(discoverLegacy(client, repo, subject));
@@ -89,13 +94,27 @@ export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Pro
   });
   // revoked content is refused whatever the scope says, insecureAcceptAnything included
   const revoked = deniedDigest(opts.policy.denyDigests, [ref.digest, opts.intended?.digest]);
-  if (revoked !== undefined) return verdict({ digest: ref.digest, decision: 'deny', code: ReasonCode.DIGEST_DENIED, reason: denialReason(revoked), requirements: reports, signatures: [] });
+  if (revoked !== undefined)
+    return verdict({
+      digest: ref.digest,
+      decision: 'deny',
+      code: ReasonCode.DIGEST_DENIED,
+      reason: denialReason(revoked),
+      requirements: reports,
+      signatures: [],
+    });
   if (decided.verdict?.decision === 'allow' && opts.policy.denyDigests.size > 0 && (ref.digest !== undefined || opts.allowTagResolution)) {
     // accepted by scope, but revocations apply whatever the scope: the digests behind the name
     // (the tag's, the platform manifest's) are looked up, and an error refuses as anywhere else
     try {
       const manifest = await fetchImageManifest(opts.client, ref, opts.allowTagResolution);
-      const selected = await selectManifest(opts.client, ref, manifest, isIndexMediaType(manifest.mediaType, manifest.json), opts.selection ?? { kind: 'containerd', platform: opts.platform });
+      const selected = await selectManifest(
+        opts.client,
+        ref,
+        manifest,
+        isIndexMediaType(manifest.mediaType, manifest.json),
+        opts.selection ?? { kind: 'containerd', platform: opts.platform },
+      );
       refuseDenied(opts.policy.denyDigests, [manifest.digest, ...selected.nested, selected.platformDigest]);
     } catch (err) {
       const e = toSigguardError(err);
@@ -112,7 +131,13 @@ export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Pro
     const manifest = await fetchImageManifest(opts.client, ref, opts.allowTagResolution);
     digest = manifest.digest;
     // the manifest that runs (containerd's choice, or the runtime's image id) and its config
-    const selected = await selectManifest(opts.client, ref, manifest, isIndexMediaType(manifest.mediaType, manifest.json), opts.selection ?? { kind: 'containerd', platform: opts.platform });
+    const selected = await selectManifest(
+      opts.client,
+      ref,
+      manifest,
+      isIndexMediaType(manifest.mediaType, manifest.json),
+      opts.selection ?? { kind: 'containerd', platform: opts.platform },
+    );
     platform = selected.platformDigest;
     configDigest = selected.configDigest;
     refuseDenied(opts.policy.denyDigests, [digest, ...selected.nested, platform]);
@@ -145,16 +170,45 @@ export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Pro
     const extra = { ...(platform === undefined ? {} : { platformDigest: platform }), configDigest };
     if (failures.length > 0) {
       const first = failures[0]!;
-      return verdict({ digest, decision: 'deny', code: first.code, reason: first.reason, ...(first.detailCode ? { detailCode: first.detailCode } : {}), requirements: reports, signatures, ...extra });
+      return verdict({
+        digest,
+        decision: 'deny',
+        code: first.code,
+        reason: first.reason,
+        ...(first.detailCode ? { detailCode: first.detailCode } : {}),
+        requirements: reports,
+        signatures,
+        ...extra,
+      });
     }
-    const how = reports.filter((r) => r.satisfied && r.signer).map((r) => `${r.satisfiedBy} signature by ${r.signer}`).join('; ');
-    return verdict({ digest, decision: 'allow', code: ReasonCode.ALLOWED, reason: `verified: ${how}`, requirements: reports, signatures, ...(signer ? { signer } : {}), ...extra });
+    const how = reports
+      .filter((r) => r.satisfied && r.signer)
+      .map((r) => `${r.satisfiedBy} signature by ${r.signer}`)
+      .join('; ');
+    return verdict({
+      digest,
+      decision: 'allow',
+      code: ReasonCode.ALLOWED,
+      reason: `verified: ${how}`,
+      requirements: reports,
+      signatures,
+      ...(signer ? { signer } : {}),
+      ...extra,
+    });
   } catch (err) {
     const e = toSigguardError(err);
-    return verdict({ digest, decision: 'deny', code: e.code, reason: e.message, requirements: reports, signatures: [], ...(platform ? { platformDigest: platform } : {}), ...(configDigest ? { configDigest } : {}) });
+    return verdict({
+      digest,
+      decision: 'deny',
+      code: e.code,
+      reason: e.message,
+      requirements: reports,
+      signatures: [],
+      ...(platform ? { platformDigest: platform } : {}),
+      ...(configDigest ? { configDigest } : {}),
+    });
   }
 }
-
 
 export { selectRequirements };
 export { verdictSubject } from './subject.js';

@@ -130,7 +130,8 @@ export class FrameReader {
     let pos = 0;
     while (buf.length - pos >= FRAME_HEADER_SIZE) {
       const length = buf.readUIntBE(pos, 3);
-      if (length > this.maxFrameSize) throw new H2ProtocolError(H2Code.FRAME_SIZE_ERROR, `frame of ${length} bytes, above the ${this.maxFrameSize} announced`);
+      if (length > this.maxFrameSize)
+        throw new H2ProtocolError(H2Code.FRAME_SIZE_ERROR, `frame of ${length} bytes, above the ${this.maxFrameSize} announced`);
       if (buf.length - pos < FRAME_HEADER_SIZE + length) break;
       frames.push({
         type: buf[pos + 3]!,
@@ -347,7 +348,15 @@ export class H2Connection {
       const q = this.queue.shift()!;
       const id = this.nextStreamId;
       this.nextStreamId += 2;
-      const s: Stream = { id, events: q.events, body: q.body, endSent: false, sendWindow: this.peerInitialWindow, recvWindow: this.windowSize, unacked: 0 };
+      const s: Stream = {
+        id,
+        events: q.events,
+        body: q.body,
+        endSent: false,
+        sendWindow: this.peerInitialWindow,
+        recvWindow: this.windowSize,
+        unacked: 0,
+      };
       q.handle.stream = s;
       this.streams.set(id, s);
       const block = encodeHeaderBlock(q.fields);
@@ -443,7 +452,8 @@ export class H2Connection {
     if (f.streamId === 0) throw new H2ProtocolError(H2Code.PROTOCOL_ERROR, `${what} on stream 0`);
     const s = this.streams.get(f.streamId);
     if (s) return s;
-    if (f.streamId % 2 === 0 || f.streamId >= this.nextStreamId) throw new H2ProtocolError(H2Code.PROTOCOL_ERROR, `${what} on idle stream ${f.streamId}`);
+    if (f.streamId % 2 === 0 || f.streamId >= this.nextStreamId)
+      throw new H2ProtocolError(H2Code.PROTOCOL_ERROR, `${what} on idle stream ${f.streamId}`);
     return undefined;
   }
 
@@ -452,7 +462,8 @@ export class H2Connection {
     if (!(f.flags & Flag.PADDED)) return f.payload;
     if (f.payload.length < 1) throw new H2ProtocolError(H2Code.FRAME_SIZE_ERROR, `padded ${what} without a pad length`);
     const pad = f.payload[0]!;
-    if (pad >= f.payload.length) throw new H2ProtocolError(H2Code.PROTOCOL_ERROR, `${what} padding of ${pad} bytes in a ${f.payload.length}-byte payload`);
+    if (pad >= f.payload.length)
+      throw new H2ProtocolError(H2Code.PROTOCOL_ERROR, `${what} padding of ${pad} bytes in a ${f.payload.length}-byte payload`);
     return f.payload.subarray(1, f.payload.length - pad);
   }
 
@@ -505,10 +516,12 @@ export class H2Connection {
 
   private onContinuation(f: Frame): void {
     const b = this.block;
-    if (!b || f.streamId !== b.streamId) throw new H2ProtocolError(H2Code.PROTOCOL_ERROR, `CONTINUATION on stream ${f.streamId} without a header block open there`);
+    if (!b || f.streamId !== b.streamId)
+      throw new H2ProtocolError(H2Code.PROTOCOL_ERROR, `CONTINUATION on stream ${f.streamId} without a header block open there`);
     b.size += f.payload.length;
     // HPACK expands at most 8/5 per Huffman byte; a block this large can only be abuse
-    if (b.size > 4 * this.maxHeaderListSize + 65_536) throw new H2ProtocolError(H2Code.ENHANCE_YOUR_CALM, `header block of more than ${b.size} bytes`);
+    if (b.size > 4 * this.maxHeaderListSize + 65_536)
+      throw new H2ProtocolError(H2Code.ENHANCE_YOUR_CALM, `header block of more than ${b.size} bytes`);
     b.parts.push(Buffer.from(f.payload));
     if (f.flags & Flag.END_HEADERS) {
       this.block = undefined;
@@ -525,7 +538,10 @@ export class H2Connection {
       this.streams.delete(s.id);
       this.send(encodeFrame(FrameType.RST_STREAM, 0, s.id, u32(H2Code.CANCEL)));
       s.events.error(
-        new H2Failure('headers-too-large', `response header list of ${decoded.listSize} bytes, above the limit of ${this.maxHeaderListSize}`),
+        new H2Failure(
+          'headers-too-large',
+          `response header list of ${decoded.listSize} bytes, above the limit of ${this.maxHeaderListSize}`,
+        ),
       );
       this.startQueued();
       this.afterStreamEnd();
@@ -575,7 +591,8 @@ export class H2Connection {
           break;
         }
         case Setting.MAX_FRAME_SIZE:
-          if (value < DEFAULT_MAX_FRAME_SIZE || value > 0xff_ffff) throw new H2ProtocolError(H2Code.PROTOCOL_ERROR, `SETTINGS_MAX_FRAME_SIZE of ${value}`);
+          if (value < DEFAULT_MAX_FRAME_SIZE || value > 0xff_ffff)
+            throw new H2ProtocolError(H2Code.PROTOCOL_ERROR, `SETTINGS_MAX_FRAME_SIZE of ${value}`);
           this.peerMaxFrameSize = value;
           break;
         default:
@@ -592,7 +609,11 @@ export class H2Connection {
     if (f.payload.length < 8) throw new H2ProtocolError(H2Code.FRAME_SIZE_ERROR, `GOAWAY of ${f.payload.length} bytes`);
     const lastId = f.payload.readUInt32BE(0) & MAX_STREAM_ID;
     const code = f.payload.readUInt32BE(4);
-    const debug = f.payload.subarray(8).toString('utf8').replace(/[^\x20-\x7e]/g, '?').slice(0, 200);
+    const debug = f.payload
+      .subarray(8)
+      .toString('utf8')
+      .replace(/[^\x20-\x7e]/g, '?')
+      .slice(0, 200);
     this.goingAway = true;
     const why = `the server is going away (GOAWAY ${h2CodeName(code)}${debug ? `: ${debug}` : ''}) and did not process the call`;
     for (const q of this.queue.splice(0)) {

@@ -63,5 +63,13 @@ export function readContext(a: Record<string, string>): ContainerContext {
       imageId: a[Annotation.CRIO_IMAGE],
     };
   }
-  return { runtime: 'none', sandbox: false, namespace: undefined, pod: undefined, container: undefined, image: undefined, imageId: undefined };
+  return {
+    runtime: 'none',
+    sandbox: false,
+    namespace: undefined,
+    pod: undefined,
+    container: undefined,
+    image: undefined,
+    imageId: undefined,
+  };
 }

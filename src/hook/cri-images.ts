@@ -25,7 +25,10 @@ function verboseImage(info: Record<string, string>): { image?: string; userSpeci
   try {
     const parsed = verboseInfoSchema.parse(JSON.parse(raw));
     const img = parsed.ok ? parsed.value.config?.image : undefined;
-    return { ...(img?.image ? { image: img.image } : {}), ...(img?.user_specified_image ? { userSpecifiedImage: img.user_specified_image } : {}) };
+    return {
+      ...(img?.image ? { image: img.image } : {}),
+      ...(img?.user_specified_image ? { userSpecifiedImage: img.user_specified_image } : {}),
+    };
   } catch {
     return {};
   }

@@ -15,10 +15,18 @@ export type Triage =
 export function triage(ctx: ContainerContext, policy: Policy): Triage {
   if (ctx.runtime === 'none') {
     if (policy.nonKubernetes === 'allow') {
-      return { action: 'allow', code: ReasonCode.NON_KUBERNETES_ALLOWED, reason: 'container without Kubernetes annotations (nonKubernetes: allow)' };
+      return {
+        action: 'allow',
+        code: ReasonCode.NON_KUBERNETES_ALLOWED,
+        reason: 'container without Kubernetes annotations (nonKubernetes: allow)',
+      };
     }
     if (policy.nonKubernetes === 'deny') {
-      return { action: 'deny', code: ReasonCode.NON_KUBERNETES_DENIED, reason: 'container without Kubernetes annotations (nonKubernetes: deny)' };
+      return {
+        action: 'deny',
+        code: ReasonCode.NON_KUBERNETES_DENIED,
+        reason: 'container without Kubernetes annotations (nonKubernetes: deny)',
+      };
     }
     return {
       action: 'deny',

@@ -163,7 +163,11 @@ export function loadOrder(main: string, fs: ConfigFs = diskFs): LoadedFile[] {
     if (loaded.has(path)) continue;
     const text = fs.read(path);
     if (text === undefined) {
-      throw fail(importedBy ? `${path}, imported by ${importedBy}, does not exist (containerd would not start)` : `containerd config ${path} does not exist`);
+      throw fail(
+        importedBy
+          ? `${path}, imported by ${importedBy}, does not exist (containerd would not start)`
+          : `containerd config ${path} does not exist`,
+      );
     }
     const config = parseConfig(text, path);
     const imports = config.imports ?? [];
@@ -293,7 +297,11 @@ export function effective(files: LoadedFile[], semantics: Semantics): Effective 
     if (!isTable(h)) throw fail(`containerd config: runtime handler ${name} is not a table`);
     const spec = h.base_runtime_spec;
     const definedIn =
-      semantics === '1.x' ? (criSources[CRI_V2] ? [criSources[CRI_V2]] : []) : perFile.filter((p) => at(p.plugins, [...runtimesPath, name]) !== undefined).map((p) => p.path);
+      semantics === '1.x'
+        ? criSources[CRI_V2]
+          ? [criSources[CRI_V2]]
+          : []
+        : perFile.filter((p) => at(p.plugins, [...runtimesPath, name]) !== undefined).map((p) => p.path);
     handlers.push({ name, ...(typeof spec === 'string' && spec !== '' ? { baseSpec: spec } : {}), implicit: false, definedIn });
   }
   if (semantics === '1.x') {

@@ -114,7 +114,8 @@ export function flush(ov: Overlay): string[] {
   return written;
 }
 
-export const specFileFor = (specDir: string, handler: string) => `${specDir.replace(/\/+$/, '')}/sigguard-base-${handler.replace(/[^A-Za-z0-9_.-]/g, '_')}.json`;
+export const specFileFor = (specDir: string, handler: string) =>
+  `${specDir.replace(/\/+$/, '')}/sigguard-base-${handler.replace(/[^A-Za-z0-9_.-]/g, '_')}.json`;
 
 const q = (s: string) => JSON.stringify(s);
 
@@ -174,7 +175,10 @@ export function planInstall(ov: Overlay, o: PlanOptions): { state: InstallState;
   let dropIn = false;
   // 1.x with the CRI section in config.toml itself (or nowhere): a drop-in would have to copy and
   // shadow it, so the base_runtime_spec lines go under the handlers' own tables there
-  const inMain = o.semantics === '1.x' && needing.length > 0 && (eff0.criSource === undefined || eff0.criSource === o.config) ? mainEdits(ov.read(o.config)!, needing) : undefined;
+  const inMain =
+    o.semantics === '1.x' && needing.length > 0 && (eff0.criSource === undefined || eff0.criSource === o.config)
+      ? mainEdits(ov.read(o.config)!, needing)
+      : undefined;
   if (inMain) {
     ov.write(o.config, inMain.text);
     configEdits.push(...inMain.edits);
@@ -191,12 +195,15 @@ export function planInstall(ov: Overlay, o: PlanOptions): { state: InstallState;
   const eff1 = effective(loadOrder(o.config, ov), o.semantics);
   const names0 = eff0.handlers.map((h) => h.name).join(',');
   const names1 = eff1.handlers.map((h) => h.name).join(',');
-  if (names0 !== names1) throw fail(`sigguard's drop-in ${o.dropIn} would change the runtime handlers (${names0} -> ${names1}); not installed`);
+  if (names0 !== names1)
+    throw fail(`sigguard's drop-in ${o.dropIn} would change the runtime handlers (${names0} -> ${names1}); not installed`);
   for (const h of eff1.handlers) {
     if (h.baseSpec !== specOf.get(h.name)) {
       throw fail(
         `cannot guard runtime handler ${h.name}: with sigguard's drop-in ${o.dropIn} its base spec would be ${h.baseSpec ?? 'none'}` +
-          (o.semantics === '1.x' && eff1.criSource !== o.dropIn ? ` (${eff1.criSource} loads after the drop-in and replaces the CRI section)` : ''),
+          (o.semantics === '1.x' && eff1.criSource !== o.dropIn
+            ? ` (${eff1.criSource} loads after the drop-in and replaces the CRI section)`
+            : ''),
       );
     }
   }
@@ -263,7 +270,10 @@ export function planUninstall(ov: Overlay, state: InstallState, warn: (m: string
 }
 
 /** 1.x, CRI section in config.toml: base_runtime_spec set under each handler's table there (undefined: not possible textually). */
-function mainEdits(text: string, needing: Array<{ name: string; specFile: string; legacyTable?: string }>): { text: string; edits: TextEdit[] } | undefined {
+function mainEdits(
+  text: string,
+  needing: Array<{ name: string; specFile: string; legacyTable?: string }>,
+): { text: string; edits: TextEdit[] } | undefined {
   const edits: TextEdit[] = [];
   for (const h of needing) {
     const table = ['plugins', CRI_V2, 'containerd', ...(h.legacyTable ? [h.legacyTable] : ['runtimes', h.name])];
@@ -298,11 +308,22 @@ function hooked(fs: ConfigFs, file: string): string | undefined {
 }
 
 /** `install-node --check`: every handler of the effective configuration, guarded or why not; and a stale 1.x drop-in. */
-export function checkNode(fs: ConfigFs, config: string, semantics: Semantics, dropIn: string | undefined): { handlers: HandlerCheck[]; stale?: string } {
+export function checkNode(
+  fs: ConfigFs,
+  config: string,
+  semantics: Semantics,
+  dropIn: string | undefined,
+): { handlers: HandlerCheck[]; stale?: string } {
   const eff = effective(loadOrder(config, fs), semantics);
   const handlers = eff.handlers.map((h): HandlerCheck => {
     const why = h.baseSpec === undefined ? 'it has no base_runtime_spec' : hooked(fs, h.baseSpec);
-    return { name: h.name, guarded: why === undefined, ...(why ? { why } : {}), ...(h.baseSpec ? { baseSpec: h.baseSpec } : {}), definedIn: h.definedIn };
+    return {
+      name: h.name,
+      guarded: why === undefined,
+      ...(why ? { why } : {}),
+      ...(h.baseSpec ? { baseSpec: h.baseSpec } : {}),
+      definedIn: h.definedIn,
+    };
   });
   let stale: string | undefined;
   if (semantics === '1.x' && dropIn && eff.files.some((f) => f.path === dropIn)) {
@@ -325,9 +346,11 @@ function sameAsCopied(section: Table, eff0: Effective): boolean {
     if (!isTable(r) || h.baseSpec !== undefined) continue;
     const origCtr0 = (eff0.plugins[CRI_V2] as Table | undefined)?.containerd as Table | undefined;
     const was = h.legacyTable ? origCtr0?.[h.legacyTable] : (origCtr0?.runtimes as Table | undefined)?.[h.name];
-    if (isTable(was) && 'base_runtime_spec' in was) r.base_runtime_spec = was.base_runtime_spec; // an empty one
+    if (isTable(was) && 'base_runtime_spec' in was)
+      r.base_runtime_spec = was.base_runtime_spec; // an empty one
     else delete r.base_runtime_spec;
-    if (h.implicit && h.name === DEFAULT_HANDLER && Object.keys(r).length === 1 && r.runtime_type === 'io.containerd.runc.v2') delete runtimes[h.name];
+    if (h.implicit && h.name === DEFAULT_HANDLER && Object.keys(r).length === 1 && r.runtime_type === 'io.containerd.runc.v2')
+      delete runtimes[h.name];
   }
   const ctr = copy.containerd as Table | undefined;
   const origCtr = (eff0.plugins[CRI_V2] as Table | undefined)?.containerd;
@@ -339,6 +362,11 @@ function sameAsCopied(section: Table, eff0: Effective): boolean {
 
 function sortKeys(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(sortKeys);
-  if (isTable(v)) return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys(v[k])]));
+  if (isTable(v))
+    return Object.fromEntries(
+      Object.keys(v)
+        .sort()
+        .map((k) => [k, sortKeys(v[k])]),
+    );
   return v;
 }

@@ -350,7 +350,10 @@ export function addImportText(text: string, path: string): { text: string; edit:
   if (imp) {
     if (text[imp.valueStart] !== '[') throw fail('imports is not a list');
     const end = lastElementEnd(text, imp.valueStart);
-    edit = end === undefined ? { offset: imp.valueStart + 1, removed: '', inserted: tomlString(path) } : { offset: end, removed: '', inserted: `, ${tomlString(path)}` };
+    edit =
+      end === undefined
+        ? { offset: imp.valueStart + 1, removed: '', inserted: tomlString(path) }
+        : { offset: end, removed: '', inserted: `, ${tomlString(path)}` };
   } else {
     const version = keys.find((k) => k.key === 'version');
     let offset = version ? version.lineEnd : 0;
@@ -386,7 +389,13 @@ function at(t: unknown, path: string[]): unknown {
  * (dotted keys, inline) or the key is there already: the caller does it
  * otherwise. Checked by parsing: everything else as before.
  */
-export function setTableKeyText(text: string, table: string[], key: string, value: string, create: Record<string, string> = {}): { text: string; edit: TextEdit } | undefined {
+export function setTableKeyText(
+  text: string,
+  table: string[],
+  key: string,
+  value: string,
+  create: Record<string, string> = {},
+): { text: string; edit: TextEdit } | undefined {
   const before = parseToml(text) as Record<string, unknown>;
   const existing = at(before, table);
   let edit: TextEdit;

@@ -110,7 +110,10 @@ export function certificateMismatch(rule: CertificateRule, facts: CertificateFac
       const dns = facts.sans.filter((s) => s.type === 'dns').map((s) => s.value);
       const hostOk = rule.subjectHostname === undefined || dns.some((d) => hostnameMatches(d, rule.subjectHostname!));
       if (emailOk && hostOk) return undefined;
-      return [rule.subjectEmail !== undefined ? `email ${rule.subjectEmail}` : '', rule.subjectHostname !== undefined ? `hostname ${rule.subjectHostname}` : '']
+      return [
+        rule.subjectEmail !== undefined ? `email ${rule.subjectEmail}` : '',
+        rule.subjectHostname !== undefined ? `hostname ${rule.subjectHostname}` : '',
+      ]
         .filter(Boolean)
         .join(' and ');
     }

@@ -12,7 +12,8 @@ import type { SignatureFormat, SignedIdentity } from './schema.js';
 const REPOSITORY_NAMING: ReadonlySet<string> = new Set(['exactRepository', 'exactReference', 'remapIdentity']);
 
 /** Does this identity rule name another repository than the image's own? */
-export const namesOtherRepository = (identity: SignedIdentity | undefined): boolean => identity !== undefined && REPOSITORY_NAMING.has(identity.type);
+export const namesOtherRepository = (identity: SignedIdentity | undefined): boolean =>
+  identity !== undefined && REPOSITORY_NAMING.has(identity.type);
 
 /** The formats a requirement accepts when it lists none. */
 export function defaultSignatureFormats(identity: SignedIdentity | undefined): SignatureFormat[] {
@@ -20,7 +21,10 @@ export function defaultSignatureFormats(identity: SignedIdentity | undefined): S
 }
 
 /** The warning for a requirement that accepts bundles under a rule they cannot show, or undefined. */
-export function bundleIdentityWarning(identity: SignedIdentity | undefined, formats: readonly SignatureFormat[] | undefined): string | undefined {
+export function bundleIdentityWarning(
+  identity: SignedIdentity | undefined,
+  formats: readonly SignatureFormat[] | undefined,
+): string | undefined {
   if (!namesOtherRepository(identity) || !formats?.includes('bundle')) return undefined;
   return `signedIdentity ${identity!.type} is checked on legacy signatures only: a cosign 3 bundle names no repository, so a bundle copied with its image from another repository (same key) is accepted here; remove bundle to bind the repository`;
 }

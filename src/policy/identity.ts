@@ -46,11 +46,7 @@ function remap(ref: ImageReference, prefix: string, signedPrefix: string): Image
  * True when a signature naming `signedReference` satisfies `identity` for an
  * image requested as `intended`. The default is matchRepoDigestOrExact.
  */
-export function identityMatches(
-  identity: SignedIdentity | undefined,
-  intended: ImageReference,
-  signedReference: string,
-): boolean {
+export function identityMatches(identity: SignedIdentity | undefined, intended: ImageReference, signedReference: string): boolean {
   const signed = tryParse(signedReference);
   if (signed === undefined) return false;
   const rule = identity ?? { type: 'matchRepoDigestOrExact' as const };
@@ -89,6 +85,8 @@ export function describeIdentity(identity: SignedIdentity | undefined, intended:
     case 'remapIdentity':
       return `${formatReference(intended)} remapped from ${rule.prefix} to ${rule.signedPrefix}`;
     default:
-      return intended.tag !== undefined ? `reference ${formatReference(intended)}` : `repository ${repositoryName(intended)} with a tag or digest`;
+      return intended.tag !== undefined
+        ? `reference ${formatReference(intended)}`
+        : `repository ${repositoryName(intended)} with a tag or digest`;
   }
 }

@@ -93,8 +93,6 @@ function build() {
       }
     });
 
-
-
   const keylessIdentitySchema = z
     .strictObject({
       issuer: nonEmpty.optional(),
@@ -112,7 +110,10 @@ function build() {
     });
 
   const extensionsSchema = z.strictObject(
-    Object.fromEntries(Object.keys(FULCIO_EXTENSIONS).map((k) => [k, nonEmpty.optional()])) as Record<FulcioExtensionName, z.ZodOptional<z.ZodString>>,
+    Object.fromEntries(Object.keys(FULCIO_EXTENSIONS).map((k) => [k, nonEmpty.optional()])) as Record<
+      FulcioExtensionName,
+      z.ZodOptional<z.ZodString>
+    >,
   );
 
   /** sigguard's own block (after policy-controller's keyless.identities): a Sigstore trusted root and identities. */
@@ -124,7 +125,6 @@ function build() {
     requireRekor: z.boolean().default(true),
     requireSCT: z.boolean().default(true),
   });
-
 
   const sigstoreSignedSchema = z
     .strictObject({
@@ -161,15 +161,21 @@ function build() {
       const issue = (message: string, path?: string) => ctx.addIssue({ code: 'custom', message, ...(path ? { path: [path] } : {}) });
       if (rekor.length > 1) issue(`only one of ${REKOR_KEY_SOURCES.join(', ')} may be set (found ${rekor.join(', ')})`);
       const source = sources[0]!;
-      if (source === 'fulcio' && rekor.length === 0) issue(`fulcio needs one of ${REKOR_KEY_SOURCES.join(', ')} (a Fulcio certificate is trusted only with a Rekor entry)`);
+      if (source === 'fulcio' && rekor.length === 0)
+        issue(`fulcio needs one of ${REKOR_KEY_SOURCES.join(', ')} (a Fulcio certificate is trusted only with a Rekor entry)`);
       if (source === 'pki' && rekor.length > 0) issue(`${rekor[0]} is not supported with pki (a private PKI has no Rekor)`, rekor[0]);
       if (source === 'keyless' && rekor.length > 0) {
         issue(`${rekor[0]} is not used with keyless: its transparency logs come from keyless.trustedRoot`, rekor[0]);
       }
       if (req.requireRekor !== undefined) {
         if (source === 'keyless') issue('requireRekor belongs inside the keyless block (keyless.requireRekor)', 'requireRekor');
-        else if (source === 'fulcio' || source === 'pki') issue(`requireRekor is for key requirements (${source} ${source === 'fulcio' ? 'always needs' : 'has no'} Rekor)`, 'requireRekor');
-        else if (req.requireRekor === false && rekor.length > 0) issue(`requireRekor: false contradicts ${rekor[0]} (a Rekor key means the entry is required)`, 'requireRekor');
+        else if (source === 'fulcio' || source === 'pki')
+          issue(
+            `requireRekor is for key requirements (${source} ${source === 'fulcio' ? 'always needs' : 'has no'} Rekor)`,
+            'requireRekor',
+          );
+        else if (req.requireRekor === false && rekor.length > 0)
+          issue(`requireRekor: false contradicts ${rekor[0]} (a Rekor key means the entry is required)`, 'requireRekor');
       }
     });
   const requirementSchema = z.discriminatedUnion('type', [
@@ -187,7 +193,9 @@ function build() {
     nonKubernetes: z.enum(['verify', 'allow', 'deny']).default('verify'),
     scopes: z.record(z.string(), z.array(requirementSchema).min(1)).default({}),
     /** Revoked content: refused whatever the name, the scope or a cached verdict says (sigguard's field). */
-    denyDigests: z.array(z.string().regex(DENIED_DIGEST, 'not a digest: sha256: and 64 lower-case hex digits (or sha512: and 128)')).default([]),
+    denyDigests: z
+      .array(z.string().regex(DENIED_DIGEST, 'not a digest: sha256: and 64 lower-case hex digits (or sha512: and 128)'))
+      .default([]),
   });
 
   return { signedIdentitySchema, keylessIdentitySchema, keylessSchema, requirementSchema, policySchema };

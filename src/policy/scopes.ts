@@ -34,7 +34,11 @@ export function scopeProblem(scope: string): string | undefined {
   if (ref.tag !== undefined && ref.digest !== undefined) return 'a scope may name a tag or a digest, not both';
   // A Docker Hub namespace (docker.io/library, docker.io/openshift) is a valid scope as written:
   // it is a parent of repositories, not the short name of one.
-  const hubNamespace = ref.tag === undefined && ref.digest === undefined && /^docker\.io\/[^/]+$/.test(scope) && ref.repository === `library/${scope.slice('docker.io/'.length)}`;
+  const hubNamespace =
+    ref.tag === undefined &&
+    ref.digest === undefined &&
+    /^docker\.io\/[^/]+$/.test(scope) &&
+    ref.repository === `library/${scope.slice('docker.io/'.length)}`;
   if (hubNamespace) return undefined;
   if (formatReference(ref) !== scope) {
     return `not in normalised form (write "${formatReference(ref)}")`;

@@ -86,16 +86,27 @@ interface Source {
   bytes: Buffer;
 }
 
-function pathOrData(ctx: TrustContext, block: string, path: string | undefined, data: string | undefined, pathField: string, dataField: string, what: string): Source | undefined {
-  if (path !== undefined) return { field: `${block}.${pathField}`, label: basename(path), bytes: readBytes(ctx, `${block}.${pathField}`, path, what) };
-  if (data !== undefined) return { field: `${block}.${dataField}`, label: dataField, bytes: decodeData(ctx, `${block}.${dataField}`, data) };
+function pathOrData(
+  ctx: TrustContext,
+  block: string,
+  path: string | undefined,
+  data: string | undefined,
+  pathField: string,
+  dataField: string,
+  what: string,
+): Source | undefined {
+  if (path !== undefined)
+    return { field: `${block}.${pathField}`, label: basename(path), bytes: readBytes(ctx, `${block}.${pathField}`, path, what) };
+  if (data !== undefined)
+    return { field: `${block}.${dataField}`, label: dataField, bytes: decodeData(ctx, `${block}.${dataField}`, data) };
   return undefined;
 }
 
 function certificatePool(ctx: TrustContext, roots: Source, intermediates: Source | undefined): CertificatePool {
   const rootCerts = parseCertificates(ctx, roots.field, roots.bytes);
   const anchors = rootCerts.filter(selfSigned);
-  if (anchors.length === 0) ctx.fail(roots.field, 'holds no root (self-signed) certificate: sigguard builds chains up to a root named here');
+  if (anchors.length === 0)
+    ctx.fail(roots.field, 'holds no root (self-signed) certificate: sigguard builds chains up to a root named here');
   const extra = intermediates ? parseCertificates(ctx, intermediates.field, intermediates.bytes) : [];
   for (const c of extra) if (c.ca === false) ctx.fail(intermediates!.field, `${c.subject.replace(/\n/g, ', ')} is not a CA certificate`);
   return {
@@ -107,13 +118,31 @@ function certificatePool(ctx: TrustContext, roots: Source, intermediates: Source
 
 function rekorKeys(ctx: TrustContext, req: SigstoreInput): RekorKey[] | undefined {
   const sources: Source[] = [];
-  if (req.rekorPublicKeyPath !== undefined) sources.push({ field: 'rekorPublicKeyPath', label: basename(req.rekorPublicKeyPath), bytes: readBytes(ctx, 'rekorPublicKeyPath', req.rekorPublicKeyPath, 'Rekor key') });
+  if (req.rekorPublicKeyPath !== undefined)
+    sources.push({
+      field: 'rekorPublicKeyPath',
+      label: basename(req.rekorPublicKeyPath),
+      bytes: readBytes(ctx, 'rekorPublicKeyPath', req.rekorPublicKeyPath, 'Rekor key'),
+    });
   req.rekorPublicKeyPaths?.forEach((p, i) => {
-    sources.push({ field: `rekorPublicKeyPaths[${i}]`, label: basename(p), bytes: readBytes(ctx, `rekorPublicKeyPaths[${i}]`, p, 'Rekor key') });
+    sources.push({
+      field: `rekorPublicKeyPaths[${i}]`,
+      label: basename(p),
+      bytes: readBytes(ctx, `rekorPublicKeyPaths[${i}]`, p, 'Rekor key'),
+    });
   });
-  if (req.rekorPublicKeyData !== undefined) sources.push({ field: 'rekorPublicKeyData', label: 'rekorPublicKeyData', bytes: decodeData(ctx, 'rekorPublicKeyData', req.rekorPublicKeyData) });
+  if (req.rekorPublicKeyData !== undefined)
+    sources.push({
+      field: 'rekorPublicKeyData',
+      label: 'rekorPublicKeyData',
+      bytes: decodeData(ctx, 'rekorPublicKeyData', req.rekorPublicKeyData),
+    });
   req.rekorPublicKeyDatas?.forEach((d, i) => {
-    sources.push({ field: `rekorPublicKeyDatas[${i}]`, label: `rekorPublicKeyDatas[${i}]`, bytes: decodeData(ctx, `rekorPublicKeyDatas[${i}]`, d) });
+    sources.push({
+      field: `rekorPublicKeyDatas[${i}]`,
+      label: `rekorPublicKeyDatas[${i}]`,
+      bytes: decodeData(ctx, `rekorPublicKeyDatas[${i}]`, d),
+    });
   });
   if (sources.length === 0) return undefined;
   return sources.map((s) => {
@@ -124,14 +153,19 @@ function rekorKeys(ctx: TrustContext, req: SigstoreInput): RekorKey[] | undefine
       return ctx.fail(s.field, (err as Error).message);
     }
     // as containers/image: Rekor signs its entry timestamps with ECDSA
-    if (key.key.asymmetricKeyType !== 'ec') ctx.fail(s.field, `${s.label}: a Rekor public key must be ECDSA, not ${key.key.asymmetricKeyType}`);
+    if (key.key.asymmetricKeyType !== 'ec')
+      ctx.fail(s.field, `${s.label}: a Rekor public key must be ECDSA, not ${key.key.asymmetricKeyType}`);
     return { label: s.label, key: key.key, spki: key.key.export({ format: 'der', type: 'spki' }) };
   });
 }
 
 const MEDIA_TYPE = /^application\/vnd\.dev\.sigstore\.trustedroot(\+json;version=0\.[12]|\.v0\.[12]\+json)$/;
 
-function trustedRootFile(ctx: TrustContext, field: string, value: string): TrustedRootFile & { counts: Record<'tlogs' | 'ctlogs' | 'certificateAuthorities' | 'timestampAuthorities', number> } {
+function trustedRootFile(
+  ctx: TrustContext,
+  field: string,
+  value: string,
+): TrustedRootFile & { counts: Record<'tlogs' | 'ctlogs' | 'certificateAuthorities' | 'timestampAuthorities', number> } {
   const bytes = value === PUBLIC_GOOD ? publicGoodTrustedRootBytes() : readBytes(ctx, field, value, 'trusted root');
   const label = value === PUBLIC_GOOD ? 'public-good (built in)' : value;
   let json: unknown;
@@ -141,7 +175,8 @@ function trustedRootFile(ctx: TrustContext, field: string, value: string): Trust
     return ctx.fail(field, `${label}: trusted root is not JSON`);
   }
   const obj = (json ?? {}) as Record<string, unknown>;
-  if (typeof obj.mediaType !== 'string' || !MEDIA_TYPE.test(obj.mediaType)) ctx.fail(field, `${label}: not a Sigstore trusted root (mediaType ${JSON.stringify(obj.mediaType)})`);
+  if (typeof obj.mediaType !== 'string' || !MEDIA_TYPE.test(obj.mediaType))
+    ctx.fail(field, `${label}: not a Sigstore trusted root (mediaType ${JSON.stringify(obj.mediaType)})`);
   const count = (k: string): number => {
     const v = obj[k];
     if (v === undefined || v === null) return 0;
@@ -152,7 +187,12 @@ function trustedRootFile(ctx: TrustContext, field: string, value: string): Trust
     label,
     json,
     fingerprint: sha256(bytes),
-    counts: { tlogs: count('tlogs'), ctlogs: count('ctlogs'), certificateAuthorities: count('certificateAuthorities'), timestampAuthorities: count('timestampAuthorities') },
+    counts: {
+      tlogs: count('tlogs'),
+      ctlogs: count('ctlogs'),
+      certificateAuthorities: count('certificateAuthorities'),
+      timestampAuthorities: count('timestampAuthorities'),
+    },
   };
 }
 
@@ -178,14 +218,27 @@ const matchText = (m: StringMatch): string => ('exact' in m ? `=${m.exact}` : `~
 
 function keylessRule(ctx: TrustContext, k: KeylessInput): TrustRule {
   const root = trustedRootFile(ctx, 'keyless.trustedRoot', k.trustedRoot);
-  if (root.counts.certificateAuthorities === 0) ctx.fail('keyless.trustedRoot', `${root.label}: trusted root has no certificate authorities`);
-  if (k.requireRekor && root.counts.tlogs === 0) ctx.fail('keyless.requireRekor', `trusted root ${root.label} has no transparency logs (set requireRekor: false to go without Rekor)`);
-  if (k.requireSCT && root.counts.ctlogs === 0) ctx.fail('keyless.requireSCT', `trusted root ${root.label} has no certificate transparency logs (set requireSCT: false for a CA that embeds no SCTs)`);
+  if (root.counts.certificateAuthorities === 0)
+    ctx.fail('keyless.trustedRoot', `${root.label}: trusted root has no certificate authorities`);
+  if (k.requireRekor && root.counts.tlogs === 0)
+    ctx.fail('keyless.requireRekor', `trusted root ${root.label} has no transparency logs (set requireRekor: false to go without Rekor)`);
+  if (k.requireSCT && root.counts.ctlogs === 0)
+    ctx.fail(
+      'keyless.requireSCT',
+      `trusted root ${root.label} has no certificate transparency logs (set requireSCT: false for a CA that embeds no SCTs)`,
+    );
   const identities: KeylessIdentity[] = k.identities.map((id, i) => ({
     issuer: stringMatch(ctx, `keyless.identities[${i}].${id.issuer !== undefined ? 'issuer' : 'issuerRegExp'}`, id.issuer, id.issuerRegExp),
-    subject: stringMatch(ctx, `keyless.identities[${i}].${id.subject !== undefined ? 'subject' : 'subjectRegExp'}`, id.subject, id.subjectRegExp),
+    subject: stringMatch(
+      ctx,
+      `keyless.identities[${i}].${id.subject !== undefined ? 'subject' : 'subjectRegExp'}`,
+      id.subject,
+      id.subjectRegExp,
+    ),
   }));
-  const extensions = Object.fromEntries(Object.entries(k.extensions ?? {}).filter(([, v]) => v !== undefined)) as Partial<Record<FulcioExtensionName, string>>;
+  const extensions = Object.fromEntries(Object.entries(k.extensions ?? {}).filter(([, v]) => v !== undefined)) as Partial<
+    Record<FulcioExtensionName, string>
+  >;
   const { counts: _counts, ...file } = root;
   return {
     kind: 'keyless',
@@ -206,7 +259,11 @@ function keylessRule(ctx: TrustContext, k: KeylessInput): TrustRule {
   };
 }
 
-function rekorLogs(keys: RekorKey[] | undefined, publicGoodIfNone: boolean, ctx: TrustContext): { logs: RekorLogs; fingerprint: string; label: string } | undefined {
+function rekorLogs(
+  keys: RekorKey[] | undefined,
+  publicGoodIfNone: boolean,
+  ctx: TrustContext,
+): { logs: RekorLogs; fingerprint: string; label: string } | undefined {
   if (keys !== undefined) {
     return {
       logs: { kind: 'keys', keys },
@@ -225,9 +282,20 @@ export function compileTrust(req: SigstoreInput, keys: TrustedKey[], ctx: TrustC
   if (req.pki !== undefined) {
     const p = req.pki;
     const roots = pathOrData(ctx, 'pki', p.caRootsPath, p.caRootsData, 'caRootsPath', 'caRootsData', 'CA roots')!;
-    const inter = pathOrData(ctx, 'pki', p.caIntermediatesPath, p.caIntermediatesData, 'caIntermediatesPath', 'caIntermediatesData', 'CA intermediates');
+    const inter = pathOrData(
+      ctx,
+      'pki',
+      p.caIntermediatesPath,
+      p.caIntermediatesData,
+      'caIntermediatesPath',
+      'caIntermediatesData',
+      'CA intermediates',
+    );
     const ca = certificatePool(ctx, roots, inter);
-    const fingerprint = fingerprintOf([...ca.roots.map((r): [string, Buffer] => ['root', r]), ...ca.intermediates.map((r): [string, Buffer] => ['intermediate', r])]);
+    const fingerprint = fingerprintOf([
+      ...ca.roots.map((r): [string, Buffer] => ['root', r]),
+      ...ca.intermediates.map((r): [string, Buffer] => ['intermediate', r]),
+    ]);
     return {
       kind: 'pki',
       ca,
@@ -241,7 +309,11 @@ export function compileTrust(req: SigstoreInput, keys: TrustedKey[], ctx: TrustC
   if (req.fulcio !== undefined) {
     const f = req.fulcio;
     const ca = certificatePool(ctx, pathOrData(ctx, 'fulcio', f.caPath, f.caData, 'caPath', 'caData', 'Fulcio CA')!, undefined);
-    const fingerprint = fingerprintOf([...ca.roots.map((r): [string, Buffer] => ['root', r]), ...ca.intermediates.map((r): [string, Buffer] => ['intermediate', r]), ['rekor', rekor!.fingerprint]]);
+    const fingerprint = fingerprintOf([
+      ...ca.roots.map((r): [string, Buffer] => ['root', r]),
+      ...ca.intermediates.map((r): [string, Buffer] => ['intermediate', r]),
+      ['rekor', rekor!.fingerprint],
+    ]);
     return {
       kind: 'fulcio',
       ca,

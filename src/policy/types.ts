@@ -78,5 +78,11 @@ export type TrustRule = RuleBase &
     | { kind: 'keys'; rekor: RekorLogs | undefined }
     | { kind: 'fulcio'; ca: CertificatePool; rekor: RekorLogs; certificate: Extract<CertificateRule, { kind: 'fulcio' }> }
     | { kind: 'pki'; ca: CertificatePool; certificate: Extract<CertificateRule, { kind: 'pki' }> }
-    | { kind: 'keyless'; root: TrustedRootFile; certificate: Extract<CertificateRule, { kind: 'keyless' }>; requireRekor: boolean; requireSCT: boolean }
+    | {
+        kind: 'keyless';
+        root: TrustedRootFile;
+        certificate: Extract<CertificateRule, { kind: 'keyless' }>;
+        requireRekor: boolean;
+        requireSCT: boolean;
+      }
   );

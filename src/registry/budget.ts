@@ -46,7 +46,8 @@ export function budgetExceeded(message: string): SigguardError {
   return new SigguardError(ReasonCode.BUDGET_EXCEEDED, message);
 }
 
-export const isBudgetError = (err: unknown): err is SigguardError => err instanceof SigguardError && err.code === ReasonCode.BUDGET_EXCEEDED;
+export const isBudgetError = (err: unknown): err is SigguardError =>
+  err instanceof SigguardError && err.code === ReasonCode.BUDGET_EXCEEDED;
 
 export class Budget {
   private bytesUsed = 0;
@@ -66,7 +67,12 @@ export class Budget {
 
   /** A budget without limits beyond the signal's deadline, if any (tests, callers that bound work themselves). */
   static unbounded(signal: AbortSignal = new AbortController().signal): Budget {
-    return new Budget(signal, { totalBytes: Number.MAX_SAFE_INTEGER, documents: Number.MAX_SAFE_INTEGER, signaturesPerListing: BudgetLimits.signaturesPerListing, signaturesTotal: Number.MAX_SAFE_INTEGER });
+    return new Budget(signal, {
+      totalBytes: Number.MAX_SAFE_INTEGER,
+      documents: Number.MAX_SAFE_INTEGER,
+      signaturesPerListing: BudgetLimits.signaturesPerListing,
+      signaturesTotal: Number.MAX_SAFE_INTEGER,
+    });
   }
 
   /** Throws DEADLINE_EXCEEDED once the signal is aborted or its deadline has passed; call between units of synchronous work. */
@@ -142,7 +148,10 @@ const JUDGED: ReadonlySet<string> = new Set([
  * cap says so. The reason is made one line of plain text (signers and registries choose
  * much of it). An allow is never changed.
  */
-export function withinBudget(budget: Budget, v: { decision: string; code: ReasonCode; reason: string }): { code: ReasonCode; reason: string; notes?: string[] } {
+export function withinBudget(
+  budget: Budget,
+  v: { decision: string; code: ReasonCode; reason: string },
+): { code: ReasonCode; reason: string; notes?: string[] } {
   const notes = budget.notes.length > 0 ? { notes: budget.notes.map(oneLine) } : {};
   if (v.decision !== 'deny' || budget.notes.length === 0) return { code: v.code, reason: oneLine(v.reason), ...notes };
   // only a judgement of the signatures examined becomes the budget's: other refusals stand as they are

@@ -103,7 +103,10 @@ const header = (res: HttpResponse, name: string): string | undefined => {
 
 /** An auth challenge (or an anonymous token that does not allow the pull) with no credentials configured for the host. */
 const needsCredentials = (repo: Repository): SigguardError =>
-  new SigguardError(ReasonCode.REGISTRY_ERROR, `registry ${repo.registry} requires authentication and no credentials are configured for it`);
+  new SigguardError(
+    ReasonCode.REGISTRY_ERROR,
+    `registry ${repo.registry} requires authentication and no credentials are configured for it`,
+  );
 
 export class RegistryClient {
   private readonly endpointCache = new Map<string, Endpoint[]>();
@@ -199,7 +202,13 @@ export class RegistryClient {
     throw lastError!;
   }
 
-  private async send(url: URL, endpoint: Endpoint, headers: Record<string, string>, maxBytes: number, truncate = false): Promise<HttpResponse> {
+  private async send(
+    url: URL,
+    endpoint: Endpoint,
+    headers: Record<string, string>,
+    maxBytes: number,
+    truncate = false,
+  ): Promise<HttpResponse> {
     let current = url;
     let hdrs = headers;
     for (let hop = 0; ; hop++) {
@@ -207,7 +216,8 @@ export class RegistryClient {
       this.opts.onRequest?.({ method: 'GET', url: current.toString(), status: res.status });
       const location = header(res, 'location');
       if (![301, 302, 303, 307, 308].includes(res.status) || location === undefined) return res;
-      if (hop >= Limits.redirects) throw new SigguardError(ReasonCode.REGISTRY_ERROR, `more than ${Limits.redirects} redirects from ${url.host}`);
+      if (hop >= Limits.redirects)
+        throw new SigguardError(ReasonCode.REGISTRY_ERROR, `more than ${Limits.redirects} redirects from ${url.host}`);
       let next: URL;
       try {
         next = new URL(location, current);
@@ -218,7 +228,10 @@ export class RegistryClient {
         throw new SigguardError(ReasonCode.REGISTRY_BAD_RESPONSE, `registry ${current.host} redirected to a ${next.protocol} URL`);
       }
       if (next.protocol === 'http:' && current.protocol === 'https:' && !this.plainHttpAllowed(next.host)) {
-        throw new SigguardError(ReasonCode.REGISTRY_BAD_RESPONSE, `registry ${current.host} redirected from https to plain http://${next.host}`);
+        throw new SigguardError(
+          ReasonCode.REGISTRY_BAD_RESPONSE,
+          `registry ${current.host} redirected from https to plain http://${next.host}`,
+        );
       }
       // credentials are for the host they were given to: never sent on to another one
       if (next.origin !== current.origin) {
@@ -257,7 +270,10 @@ export class RegistryClient {
     const second = await this.send(url, endpoint, { ...headers, authorization: auth }, maxBytes, truncate);
     if (second.status === 401 || second.status === 403) {
       if (cred === undefined) throw needsCredentials(repo);
-      throw new SigguardError(ReasonCode.REGISTRY_ERROR, `registry ${repo.registry} refused the credentials for ${repo.repository} (HTTP ${second.status})`);
+      throw new SigguardError(
+        ReasonCode.REGISTRY_ERROR,
+        `registry ${repo.registry} refused the credentials for ${repo.repository} (HTTP ${second.status})`,
+      );
     }
     return second;
   }
@@ -269,7 +285,8 @@ export class RegistryClient {
     cred: Credential | undefined,
   ): Promise<string> {
     const realm = params.realm;
-    if (!realm) throw new SigguardError(ReasonCode.REGISTRY_BAD_RESPONSE, `registry ${repo.registry} sent a Bearer challenge without a realm`);
+    if (!realm)
+      throw new SigguardError(ReasonCode.REGISTRY_BAD_RESPONSE, `registry ${repo.registry} sent a Bearer challenge without a realm`);
     let url: URL;
     try {
       url = new URL(realm);
@@ -279,7 +296,10 @@ export class RegistryClient {
     // A realm on another host is normal (Docker Hub's is); one that would carry the credentials
     // in the clear, or by any other scheme, is not.
     if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-      throw new SigguardError(ReasonCode.REGISTRY_BAD_RESPONSE, `registry ${repo.registry} sent a token realm with the scheme ${url.protocol}`);
+      throw new SigguardError(
+        ReasonCode.REGISTRY_BAD_RESPONSE,
+        `registry ${repo.registry} sent a token realm with the scheme ${url.protocol}`,
+      );
     }
     if (cred !== undefined && url.protocol === 'http:' && !this.plainHttpAllowed(url.host)) {
       throw new SigguardError(
@@ -331,7 +351,9 @@ export class RegistryClient {
       throw new SigguardError(ReasonCode.RESPONSE_TOO_LARGE, `${what} is listed with ${size} bytes, more than ${Limits.manifestBytes}`);
     }
     const maxBytes = size ?? Limits.manifestBytes;
-    const res = await this.get(repo, `manifests/${reference}`, byDigest ? 'pull' : 'resolve', { accept: ACCEPT_MANIFESTS }, maxBytes, { exact: size !== undefined });
+    const res = await this.get(repo, `manifests/${reference}`, byDigest ? 'pull' : 'resolve', { accept: ACCEPT_MANIFESTS }, maxBytes, {
+      exact: size !== undefined,
+    });
     if (res.status === 404) return undefined;
     if (res.status !== 200) throw this.failure(res, what);
     let digest: string;
@@ -342,7 +364,10 @@ export class RegistryClient {
       digest = digestOf(res.body);
       const claimed = header(res, 'docker-content-digest');
       if (claimed?.startsWith('sha256:') && claimed !== digest) {
-        throw new SigguardError(ReasonCode.CONTENT_MISMATCH, `${what}: registry claims digest ${claimed} for content with digest ${digest}`);
+        throw new SigguardError(
+          ReasonCode.CONTENT_MISMATCH,
+          `${what}: registry claims digest ${claimed} for content with digest ${digest}`,
+        );
       }
     }
     const json = parseJson(res.body, what);
@@ -356,7 +381,8 @@ export class RegistryClient {
     const what = `blob ${repositoryName(repo)}@${digest}`;
     const res = await this.get(repo, `blobs/${digest}`, 'pull', {}, maxBytes, { exact });
     // a blob a manifest names but the registry does not have: that artifact is broken, the registry is not down
-    if (res.status === 404) throw new SigguardError(ReasonCode.REGISTRY_BAD_RESPONSE, `${what} is named by a manifest but missing (HTTP 404)`);
+    if (res.status === 404)
+      throw new SigguardError(ReasonCode.REGISTRY_BAD_RESPONSE, `${what} is named by a manifest but missing (HTTP 404)`);
     if (res.status !== 200) throw this.failure(res, what);
     checkDigest(res.body, digest, what);
     return res.body;
@@ -371,7 +397,9 @@ export class RegistryClient {
    */
   async getReferrers(repo: Repository, digest: string): Promise<{ manifests: unknown[]; truncated: boolean } | undefined> {
     const what = `referrers of ${repositoryName(repo)}@${digest}`;
-    const res = await this.get(repo, `referrers/${digest}`, 'pull', { accept: MediaType.OCI_INDEX }, Limits.manifestBytes, { truncate: true });
+    const res = await this.get(repo, `referrers/${digest}`, 'pull', { accept: MediaType.OCI_INDEX }, Limits.manifestBytes, {
+      truncate: true,
+    });
     if (res.status === 404 || res.status === 405 || res.status === 400) return undefined;
     if (res.status !== 200) throw this.failure(res, what);
     const contentType = header(res, 'content-type')?.split(';')[0]?.trim();

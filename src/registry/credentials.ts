@@ -19,7 +19,10 @@ const dockerConfigSchema = z.object({ auths: z.record(z.string(), authEntrySchem
 
 /** `https://index.docker.io/v1/` → `docker.io`; `https://host:5000/path` → `host:5000`. */
 export function normaliseAuthKey(key: string): string {
-  let host = key.replace(/^[a-z]+:\/\//i, '').replace(/\/.*$/, '').toLowerCase();
+  let host = key
+    .replace(/^[a-z]+:\/\//i, '')
+    .replace(/\/.*$/, '')
+    .toLowerCase();
   if (host === 'index.docker.io' || host === 'registry-1.docker.io') host = DOCKER_HUB;
   return host;
 }

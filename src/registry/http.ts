@@ -104,7 +104,13 @@ export function httpRequest(url: URL, req: HttpRequest): Promise<HttpResponse> {
       const declared = Number(res.headers['content-length'] ?? '0');
       const done = (truncated: boolean): void => {
         res.destroy();
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).subarray(0, req.maxBytes), url, truncated });
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body: Buffer.concat(chunks).subarray(0, req.maxBytes),
+          url,
+          truncated,
+        });
       };
       if (declared > req.maxBytes && !req.truncate) {
         res.destroy();

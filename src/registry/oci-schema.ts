@@ -27,9 +27,7 @@ export const descriptorSchema = z.object({
   size: z.number().int().nonnegative(),
   annotations: z.record(z.string(), z.string()).optional(),
   artifactType: z.string().optional(),
-  platform: z
-    .object({ os: z.string(), architecture: z.string(), variant: z.string().optional() })
-    .optional(),
+  platform: z.object({ os: z.string(), architecture: z.string(), variant: z.string().optional() }).optional(),
 });
 export type Descriptor = z.infer<typeof descriptorSchema>;
 

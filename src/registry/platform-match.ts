@@ -119,9 +119,23 @@ const ARM64_VERSIONS: Record<string, Array<[number, number]>> = {
   v8: [[8, 0]],
   'v8.0': [[8, 0]],
   ...Object.fromEntries([1, 2, 3, 4, 5, 6, 7, 8, 9].map((m): [string, Array<[number, number]>] => [`v8.${m}`, [[8, m]]])),
-  v9: [[9, 0], [8, 5]],
-  'v9.0': [[9, 0], [8, 5]],
-  ...Object.fromEntries([1, 2, 3, 4, 5, 6, 7].map((m): [string, Array<[number, number]>] => [`v9.${m}`, [[9, m], [8, Math.min(m + 5, 9)]]])),
+  v9: [
+    [9, 0],
+    [8, 5],
+  ],
+  'v9.0': [
+    [9, 0],
+    [8, 5],
+  ],
+  ...Object.fromEntries(
+    [1, 2, 3, 4, 5, 6, 7].map((m): [string, Array<[number, number]>] => [
+      `v9.${m}`,
+      [
+        [9, m],
+        [8, Math.min(m + 5, 9)],
+      ],
+    ]),
+  ),
 };
 
 const atoiVariant = (variant: string): number | undefined => {
@@ -178,11 +192,13 @@ export function ordered(platforms: NormalPlatform[]): MatchComparer {
       if (p1m && !p2m) return true;
       if (p1m || p2m) {
         // both match: prefer the one naming more features (as stated, not de-duplicated)
-        if (p1m && p2m && (p1.osFeatures?.length ?? 0) !== (p2.osFeatures?.length ?? 0)) return (p1.osFeatures?.length ?? 0) > (p2.osFeatures?.length ?? 0);
+        if (p1m && p2m && (p1.osFeatures?.length ?? 0) !== (p2.osFeatures?.length ?? 0))
+          return (p1.osFeatures?.length ?? 0) > (p2.osFeatures?.length ?? 0);
         return false;
       }
     }
-    if ((p1.osFeatures?.length ?? 0) > 0 || (p2.osFeatures?.length ?? 0) > 0) return less({ ...p1, osFeatures: undefined }, { ...p2, osFeatures: undefined });
+    if ((p1.osFeatures?.length ?? 0) > 0 || (p2.osFeatures?.length ?? 0) > 0)
+      return less({ ...p1, osFeatures: undefined }, { ...p2, osFeatures: undefined });
     return false;
   };
   return { match: (p) => matchers.some((m) => exactMatch(m, p)), less };

@@ -93,7 +93,8 @@ export function checkTrustRules(rules: Array<{ where: string; rule: TrustRule }>
   for (const { where, rule } of rules) {
     try {
       trustMaterial(rule);
-      const root = rule.kind === 'keyless' ? rule.root : rule.kind !== 'pki' && rule.rekor?.kind === 'trustedRoot' ? rule.rekor.root : undefined;
+      const root =
+        rule.kind === 'keyless' ? rule.root : rule.kind !== 'pki' && rule.rekor?.kind === 'trustedRoot' ? rule.rekor.root : undefined;
       const untrusted = root ? loadedRoot(root).untrusted : [];
       if (untrusted.length > 0) warnings.push(`${where}: trusted root ${root!.label} sets aside ${untrusted.join(', ')}`);
     } catch (err) {

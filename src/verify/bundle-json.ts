@@ -6,7 +6,17 @@
  * v0.3 a single certificate), and no root certificate in a bundle's chain.
  */
 import { X509Certificate as NodeX509 } from 'node:crypto';
-import { BUNDLE_V01_MEDIA_TYPE, BUNDLE_V02_MEDIA_TYPE, BUNDLE_V03_LEGACY_MEDIA_TYPE, BUNDLE_V03_MEDIA_TYPE, type Bundle, assertBundleLatest, assertBundleV01, assertBundleV02, bundleFromJSON } from '@sigstore/bundle';
+import {
+  BUNDLE_V01_MEDIA_TYPE,
+  BUNDLE_V02_MEDIA_TYPE,
+  BUNDLE_V03_LEGACY_MEDIA_TYPE,
+  BUNDLE_V03_MEDIA_TYPE,
+  type Bundle,
+  assertBundleLatest,
+  assertBundleV01,
+  assertBundleV02,
+  bundleFromJSON,
+} from '@sigstore/bundle';
 import { z } from '../zod.js';
 import { VerifyDetail } from './detail.js';
 import { bundleOverLimits } from './limits.js';
@@ -46,8 +56,12 @@ const bundleShape = z.looseObject({
     tlogEntries: z.array(tlogEntrySchema).nullish(),
     timestampVerificationData: z.looseObject({ rfc3161Timestamps: z.array(z.looseObject({ signedTimestamp: b64 })).nullish() }).nullish(),
   }),
-  messageSignature: z.looseObject({ messageDigest: z.looseObject({ algorithm: z.string().nullish(), digest: b64 }).nullish(), signature: b64 }).nullish(),
-  dsseEnvelope: z.looseObject({ payload: b64, payloadType: z.string(), signatures: z.array(z.looseObject({ sig: b64, keyid: z.string().nullish() })) }).nullish(),
+  messageSignature: z
+    .looseObject({ messageDigest: z.looseObject({ algorithm: z.string().nullish(), digest: b64 }).nullish(), signature: b64 })
+    .nullish(),
+  dsseEnvelope: z
+    .looseObject({ payload: b64, payloadType: z.string(), signatures: z.array(z.looseObject({ sig: b64, keyid: z.string().nullish() })) })
+    .nullish(),
 });
 
 export function parseBundleJson(input: unknown): { bundle: Bundle; mediaType: string } {
@@ -77,7 +91,10 @@ export function parseBundleJson(input: unknown): { bundle: Bundle; mediaType: st
     else assertBundleLatest(bundle);
   } catch (err) {
     const fields = (err as { fields?: string[] }).fields;
-    return refuse(VerifyDetail.BUNDLE, `not a valid ${mediaType} bundle${fields?.length ? ` (${fields.join(', ')})` : ` (${(err as Error).message})`}`);
+    return refuse(
+      VerifyDetail.BUNDLE,
+      `not a valid ${mediaType} bundle${fields?.length ? ` (${fields.join(', ')})` : ` (${(err as Error).message})`}`,
+    );
   }
   if (mediaType === BUNDLE_V01_MEDIA_TYPE) {
     // v0.1 rests on the inclusion promise (checked); an inclusion proof there may
@@ -96,7 +113,8 @@ export function parseBundleJson(input: unknown): { bundle: Bundle; mediaType: st
       } catch {
         refuse(VerifyDetail.BUNDLE, 'bundle certificate chain holds an unreadable certificate');
       }
-      if (selfSigned) refuse(VerifyDetail.CERT_CHAIN, 'bundle certificate chain includes a root certificate (roots come from the trusted root only)');
+      if (selfSigned)
+        refuse(VerifyDetail.CERT_CHAIN, 'bundle certificate chain includes a root certificate (roots come from the trusted root only)');
     }
   }
   return { bundle, mediaType };

@@ -18,9 +18,14 @@ import type { ValidPath } from './x509-path.js';
 
 /** Which check a path refusal (x509-path.ts's message) is about. */
 export function pathRefusalDetail(message: string): VerifyDetail {
-  if (/gave up after|certificates, more than|among the first \d+ tried|too many comparisons|no trusted root within/.test(message)) return VerifyDetail.LIMITS;
+  if (/gave up after|certificates, more than|among the first \d+ tried|too many comparisons|no trusted root within/.test(message))
+    return VerifyDetail.LIMITS;
   if (/not valid or expired/.test(message)) return VerifyDetail.CERT_EXPIRED;
-  if (/name constraint|IP address SAN|extended key usage|basic constraints|keyCertSign|path length constraint|not a CA certificate|unhandled critical extension/.test(message)) {
+  if (
+    /name constraint|IP address SAN|extended key usage|basic constraints|keyCertSign|path length constraint|not a CA certificate|unhandled critical extension/.test(
+      message,
+    )
+  ) {
     return VerifyDetail.CERT_CONSTRAINTS;
   }
   return VerifyDetail.CERT_CHAIN;
@@ -30,13 +35,25 @@ export function pathRefusalDetail(message: string): VerifyDetail {
  * The trust material narrowed to one certificate authority whose chain is the path
  * x509-path.ts chose and validated at every timestamp.
  */
-export async function pinnedPath(input: VerifyBundleInput, bundle: Bundle, leafDer: Buffer, timestamps: EntityTimestamp[], withIntermediates: boolean): Promise<TrustMaterial> {
+export async function pinnedPath(
+  input: VerifyBundleInput,
+  bundle: Bundle,
+  leafDer: Buffer,
+  timestamps: EntityTimestamp[],
+  withIntermediates: boolean,
+): Promise<TrustMaterial> {
   const bundleChain = withIntermediates ? bundleIntermediates(bundle) : [];
   // loaded on first use: pkijs costs start-up time that key-only verification need not pay
   const { PathRefusal, validatePath } = await import('./x509-path.js');
   let path: ValidPath;
   try {
-    path = await validatePath({ leaf: leafDer, untrusted: bundleChain, authorities: input.trust.certificateAuthorities, times: timestamps.map(timestampDate), checkpoint: input.checkpoint });
+    path = await validatePath({
+      leaf: leafDer,
+      untrusted: bundleChain,
+      authorities: input.trust.certificateAuthorities,
+      times: timestamps.map(timestampDate),
+      checkpoint: input.checkpoint,
+    });
   } catch (err) {
     if (err instanceof PathRefusal) refuse(pathRefusalDetail(err.message), `certificate chain not trusted: ${err.message}`);
     throw err;

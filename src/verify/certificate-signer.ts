@@ -80,25 +80,36 @@ export async function verifyCertificateForPolicy(
   const timed = entity.timestamps.filter((t) => usable(t) && !(noTSA && t.$case === 'timestamp-authority'));
   if (timed.length === 0) {
     if (requireTimestamp) {
-      if (requireTlog && entity.tlogEntries.length === 0) refuse(VerifyDetail.TLOG_MISSING, 'no Rekor entry: the signature was not logged, and the policy requires Rekor');
-      refuse(VerifyDetail.TIMESTAMP, 'no Rekor entry or RFC 3161 timestamp proves when the certificate signed, and the policy requires one');
+      if (requireTlog && entity.tlogEntries.length === 0)
+        refuse(VerifyDetail.TLOG_MISSING, 'no Rekor entry: the signature was not logged, and the policy requires Rekor');
+      refuse(
+        VerifyDetail.TIMESTAMP,
+        'no Rekor entry or RFC 3161 timestamp proves when the certificate signed, and the policy requires one',
+      );
     }
     entity = { ...entity, timestamps: [currentTime(opts.now ?? new Date())] };
   } else {
     entity = { ...entity, timestamps: timed };
   }
-  if (!requireSCT && entity.key.$case === 'certificate') entity = { ...entity, key: { ...entity.key, certificate: withoutSCTs(entity.key.certificate) } };
-  const atCurrentTime = (detail: string) => `${detail} (checked at the current time${ignoreTlog ? '' : ': no Rekor entry or timestamp proves the signing time'})`;
+  if (!requireSCT && entity.key.$case === 'certificate')
+    entity = { ...entity, key: { ...entity.key, certificate: withoutSCTs(entity.key.certificate) } };
+  const atCurrentTime = (detail: string) =>
+    `${detail} (checked at the current time${ignoreTlog ? '' : ': no Rekor entry or timestamp proves the signing time'})`;
   let trust: TrustMaterial;
   try {
     trust = await pinnedPath(input, bundle, leafDer, entity.timestamps, opts.bundleIntermediates ?? false);
   } catch (err) {
-    if (err instanceof Refusal && timed.length === 0 && /not valid or expired/.test(err.message)) refuse(err.detail, atCurrentTime(err.message));
+    if (err instanceof Refusal && timed.length === 0 && /not valid or expired/.test(err.message))
+      refuse(err.detail, atCurrentTime(err.message));
     throw err;
   }
   input.checkpoint?.();
   try {
-    new Verifier(trust, { tlogThreshold: requireTlog ? 1 : 0, ctlogThreshold: requireSCT ? 1 : 0, timestampThreshold: requireTimestamp ? 1 : 0 }).verify(entity);
+    new Verifier(trust, {
+      tlogThreshold: requireTlog ? 1 : 0,
+      ctlogThreshold: requireSCT ? 1 : 0,
+      timestampThreshold: requireTimestamp ? 1 : 0,
+    }).verify(entity);
   } catch (err) {
     const detail = describe(err);
     if (timed.length === 0 && /not valid or expired/.test(detail)) refuse(detailOf(err), atCurrentTime(detail));
@@ -107,5 +118,10 @@ export async function verifyCertificateForPolicy(
   const wanted = certificateMismatch(rule, facts);
   if (wanted !== undefined) refuse(VerifyDetail.CERT_IDENTITY, `signed by ${describeHolder(facts)}, policy requires ${wanted}`, facts);
   const identity = facts.sans[0]?.value ?? '(no subject alternative name)';
-  return { ok: true, signer: { type: 'certificate', identity, issuer: facts.issuer ?? '', facts }, mediaType, content: bundle.content.$case };
+  return {
+    ok: true,
+    signer: { type: 'certificate', identity, issuer: facts.issuer ?? '', facts },
+    mediaType,
+    content: bundle.content.$case,
+  };
 }

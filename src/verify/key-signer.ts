@@ -24,7 +24,12 @@ function toKey(k: string | Buffer | KeyObject): KeyObject {
   return k;
 }
 
-export function verifyWithKey(input: VerifyBundleInput, expected: string | Buffer | KeyObject, bundle: Bundle, mediaType: string): VerifyBundleResult {
+export function verifyWithKey(
+  input: VerifyBundleInput,
+  expected: string | Buffer | KeyObject,
+  bundle: Bundle,
+  mediaType: string,
+): VerifyBundleResult {
   const key = toKey(expected);
   checkTlogBodies(bundle, { key });
   const requireTlog = input.requireTlogForKey ?? true;

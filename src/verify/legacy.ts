@@ -147,7 +147,8 @@ function tlogEntry(annotation: string): unknown {
     throw new MalformedSignature('Rekor bundle annotation is not JSON');
   }
   const parsed = legacySetSchema.safeParse(json);
-  if (!parsed.success) throw new MalformedSignature('Rekor bundle annotation is not {SignedEntryTimestamp, Payload: {body, integratedTime, logIndex, logID}}');
+  if (!parsed.success)
+    throw new MalformedSignature('Rekor bundle annotation is not {SignedEntryTimestamp, Payload: {body, integratedTime, logIndex, logID}}');
   const { SignedEntryTimestamp, Payload } = parsed.data;
   let kind: unknown;
   let version: unknown;
@@ -158,7 +159,8 @@ function tlogEntry(annotation: string): unknown {
   } catch {
     throw new MalformedSignature('Rekor entry body is not JSON');
   }
-  if (typeof kind !== 'string' || typeof version !== 'string') throw new MalformedSignature('Rekor entry body names no kind and apiVersion');
+  if (typeof kind !== 'string' || typeof version !== 'string')
+    throw new MalformedSignature('Rekor entry body names no kind and apiVersion');
   return {
     logIndex: String(Payload.logIndex),
     logId: { keyId: Buffer.from(Payload.logID, 'hex').toString('base64') },
@@ -226,7 +228,10 @@ export function legacyBundles(sig: LegacySignature): LegacyBundles {
     if (leafCerts.length !== 1) throw new MalformedSignature(`certificate annotation holds ${leafCerts.length} certificates, not 1`);
     const chainText = sig.annotations[ANNOTATION_CHAIN];
     // the chain ends with the root, which only the policy may name: intermediates only
-    const intermediates = chainText === undefined ? [] : pemCertificates(chainText, 'chain', SIGNATURE_LIMITS.chainCertificates).filter((c) => !isSelfSigned(c));
+    const intermediates =
+      chainText === undefined
+        ? []
+        : pemCertificates(chainText, 'chain', SIGNATURE_LIMITS.chainCertificates).filter((c) => !isSelfSigned(c));
     chain = [leafCerts[0]!, ...intermediates].map((c) => c.raw.toString('base64'));
   });
   const problem = problems.length > 0 ? problems.join('; ') : undefined;
@@ -234,8 +239,14 @@ export function legacyBundles(sig: LegacySignature): LegacyBundles {
   const vm = { tlogEntries, timestampVerificationData: { rfc3161Timestamps } };
   return {
     // keys are trusted at all times: a timestamp adds nothing to a key requirement
-    keyBundle: { ...base, verificationMaterial: { publicKey: { hint: '' }, tlogEntries, timestampVerificationData: { rfc3161Timestamps: [] } } },
-    certificateBundle: chain === undefined ? undefined : { ...base, verificationMaterial: { x509CertificateChain: { certificates: chain.map((rawBytes) => ({ rawBytes })) }, ...vm } },
+    keyBundle: {
+      ...base,
+      verificationMaterial: { publicKey: { hint: '' }, tlogEntries, timestampVerificationData: { rfc3161Timestamps: [] } },
+    },
+    certificateBundle:
+      chain === undefined
+        ? undefined
+        : { ...base, verificationMaterial: { x509CertificateChain: { certificates: chain.map((rawBytes) => ({ rawBytes })) }, ...vm } },
     problem,
     problemDetail,
   };
@@ -247,7 +258,9 @@ export function legacyBundles(sig: LegacySignature): LegacyBundles {
  * messageSignature path (always a digest algorithm) cannot verify.
  */
 export function legacyEntity(sig: LegacySignature, bundle: Bundle): SignedEntity {
-  return withSignatureCheck(toSignedEntity(bundle, sig.payload), (key, signature) => cryptoVerify(signatureHashFor(key) ?? null, sig.payload, key, signature));
+  return withSignatureCheck(toSignedEntity(bundle, sig.payload), (key, signature) =>
+    cryptoVerify(signatureHashFor(key) ?? null, sig.payload, key, signature),
+  );
 }
 
 export type { TrustedKey };

@@ -25,9 +25,11 @@ export function bundleOverLimits(json: unknown): string | undefined {
   if (tlog > SIGNATURE_LIMITS.tlogEntries) return `bundle has ${tlog} tlog entries, more than ${SIGNATURE_LIMITS.tlogEntries}`;
   const tsd = vm.timestampVerificationData as { rfc3161Timestamps?: unknown } | null | undefined;
   const ts = arrayLength(tsd?.rfc3161Timestamps);
-  if (ts > SIGNATURE_LIMITS.rfc3161Timestamps) return `bundle has ${ts} RFC 3161 timestamps, more than ${SIGNATURE_LIMITS.rfc3161Timestamps}`;
+  if (ts > SIGNATURE_LIMITS.rfc3161Timestamps)
+    return `bundle has ${ts} RFC 3161 timestamps, more than ${SIGNATURE_LIMITS.rfc3161Timestamps}`;
   const chain = vm.x509CertificateChain as { certificates?: unknown } | null | undefined;
   const certs = arrayLength(chain?.certificates);
-  if (certs > SIGNATURE_LIMITS.chainCertificates + 1) return `bundle certificate chain has ${certs} certificates, more than ${SIGNATURE_LIMITS.chainCertificates + 1}`;
+  if (certs > SIGNATURE_LIMITS.chainCertificates + 1)
+    return `bundle certificate chain has ${certs} certificates, more than ${SIGNATURE_LIMITS.chainCertificates + 1}`;
   return undefined;
 }

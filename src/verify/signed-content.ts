@@ -26,13 +26,16 @@ const SHA256_DIGEST = /^sha256:([0-9a-fA-F]{64})$/;
 function artifactSha256(artifact: BundleArtifact): Buffer {
   if ('bytes' in artifact) return createHash('sha256').update(artifact.bytes).digest();
   const m = SHA256_DIGEST.exec(artifact.digest);
-  return m ? Buffer.from(m[1]!, 'hex') : refuse(VerifyDetail.PAYLOAD, `artifact digest must be sha256:<64 hex digits>, not ${JSON.stringify(artifact.digest)}`);
+  return m
+    ? Buffer.from(m[1]!, 'hex')
+    : refuse(VerifyDetail.PAYLOAD, `artifact digest must be sha256:<64 hex digits>, not ${JSON.stringify(artifact.digest)}`);
 }
 
 export function checkStatementSubject(bundle: Bundle, artifact: BundleArtifact): void {
   if (bundle.content.$case !== 'dsseEnvelope') return;
   const env = bundle.content.dsseEnvelope;
-  if (env.payloadType !== IN_TOTO_PAYLOAD_TYPE) refuse(VerifyDetail.PAYLOAD, `DSSE payload type is ${env.payloadType}, not ${IN_TOTO_PAYLOAD_TYPE}`);
+  if (env.payloadType !== IN_TOTO_PAYLOAD_TYPE)
+    refuse(VerifyDetail.PAYLOAD, `DSSE payload type is ${env.payloadType}, not ${IN_TOTO_PAYLOAD_TYPE}`);
   if (env.signatures.length !== 1) refuse(VerifyDetail.PAYLOAD, `DSSE envelope has ${env.signatures.length} signatures, not 1`);
   let json: unknown;
   try {
@@ -41,9 +44,11 @@ export function checkStatementSubject(bundle: Bundle, artifact: BundleArtifact):
     refuse(VerifyDetail.PAYLOAD, 'DSSE payload is not JSON');
   }
   const st = inTotoStatementSchema.safeParse(json);
-  if (!st.success || !IN_TOTO_STATEMENT_TYPES.includes(st.data._type)) refuse(VerifyDetail.PAYLOAD, 'DSSE payload is not an in-toto statement');
+  if (!st.success || !IN_TOTO_STATEMENT_TYPES.includes(st.data._type))
+    refuse(VerifyDetail.PAYLOAD, 'DSSE payload is not an in-toto statement');
   const want = artifactSha256(artifact).toString('hex');
-  if (!st.data.subject.some((s) => s.digest.sha256?.toLowerCase() === want)) refuse(VerifyDetail.PAYLOAD, `no in-toto subject has the artifact's digest sha256:${want}`);
+  if (!st.data.subject.some((s) => s.digest.sha256?.toLowerCase() === want))
+    refuse(VerifyDetail.PAYLOAD, `no in-toto subject has the artifact's digest sha256:${want}`);
 }
 
 /** The entity to verify; for a messageSignature, the artifact's digest checked against the bundle's. */
@@ -53,10 +58,12 @@ export function signedEntity(bundle: Bundle, artifact: BundleArtifact, signerKey
   const digest = ms.messageDigest;
   if (digest === undefined) return refuse(VerifyDetail.BUNDLE, 'bundle has no message digest');
   const hash = HASHES[digest.algorithm === HashAlgorithm.HASH_ALGORITHM_UNSPECIFIED ? HashAlgorithm.SHA2_256 : digest.algorithm];
-  if (hash === undefined) return refuse(VerifyDetail.BUNDLE, `unsupported message digest algorithm ${HashAlgorithm[digest.algorithm] ?? digest.algorithm}`);
+  if (hash === undefined)
+    return refuse(VerifyDetail.BUNDLE, `unsupported message digest algorithm ${HashAlgorithm[digest.algorithm] ?? digest.algorithm}`);
   if ('bytes' in artifact) {
     const actual = createHash(hash).update(artifact.bytes).digest();
-    if (!actual.equals(Buffer.from(digest.digest))) refuse(VerifyDetail.PAYLOAD, `artifact ${hash} digest does not match the bundle's message digest`);
+    if (!actual.equals(Buffer.from(digest.digest)))
+      refuse(VerifyDetail.PAYLOAD, `artifact ${hash} digest does not match the bundle's message digest`);
     const entity = toSignedEntity(bundle, artifact.bytes);
     if (signerKey.asymmetricKeyType !== 'ed25519') return entity;
     // Ed25519 signs the message itself (cosign's legacy signatures by Ed25519 keys):

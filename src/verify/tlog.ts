@@ -57,9 +57,15 @@ function field(v: unknown, ...keys: string[]): unknown {
 function bodyVerifiers(entry: TransparencyLogEntry, content: Bundle['content']['$case']): BodyVerifier[] {
   const { kind, version } = entry.kindVersion!;
   const kv = `${kind}/${version}`;
-  if (kind === 'rekord') refuse(VerifyDetail.TLOG_BODY, `tlog entry is of the old "rekord" kind (${kv}), which is not supported: re-sign to get a hashedrekord or dsse entry`);
+  if (kind === 'rekord')
+    refuse(
+      VerifyDetail.TLOG_BODY,
+      `tlog entry is of the old "rekord" kind (${kv}), which is not supported: re-sign to get a hashedrekord or dsse entry`,
+    );
   const fits =
-    content === 'messageSignature' ? ['hashedrekord/0.0.1', 'hashedrekord/0.0.2'] : ['dsse/0.0.1', 'dsse/0.0.2', 'intoto/0.0.2', 'hashedrekord/0.0.2'];
+    content === 'messageSignature'
+      ? ['hashedrekord/0.0.1', 'hashedrekord/0.0.2']
+      : ['dsse/0.0.1', 'dsse/0.0.2', 'intoto/0.0.2', 'hashedrekord/0.0.2'];
   if (!fits.includes(kv)) refuse(VerifyDetail.TLOG_BODY, `tlog entry kind ${kv} does not fit a ${content} bundle`);
   let body: unknown;
   try {
@@ -69,10 +75,12 @@ function bodyVerifiers(entry: TransparencyLogEntry, content: Bundle['content']['
   }
   const bodyKind = field(body, 'kind');
   const bodyVersion = field(body, 'apiVersion');
-  if (bodyKind !== kind || bodyVersion !== version) refuse(VerifyDetail.TLOG_BODY, `tlog entry body is ${bodyKind}/${bodyVersion}, not ${kv}`);
+  if (bodyKind !== kind || bodyVersion !== version)
+    refuse(VerifyDetail.TLOG_BODY, `tlog entry body is ${bodyKind}/${bodyVersion}, not ${kv}`);
   const sigs = (list: unknown): unknown[] => {
     if (!Array.isArray(list) || list.length === 0) return refuse(VerifyDetail.TLOG_BODY, 'tlog entry has no signatures');
-    if (list.length > SIGNATURE_LIMITS.tlogBodySignatures) refuse(VerifyDetail.LIMITS, `tlog entry has ${list.length} signatures, more than ${SIGNATURE_LIMITS.tlogBodySignatures}`);
+    if (list.length > SIGNATURE_LIMITS.tlogBodySignatures)
+      refuse(VerifyDetail.LIMITS, `tlog entry has ${list.length} signatures, more than ${SIGNATURE_LIMITS.tlogBodySignatures}`);
     return list;
   };
   switch (kv) {

@@ -43,10 +43,22 @@ const authority = z.looseObject({
 });
 const trustedRootSchema = z.looseObject({
   mediaType: z.string().regex(MEDIA_TYPE, 'not a Sigstore trusted root media type'),
-  tlogs: z.array(tlog).nullish().transform((v) => v ?? []),
-  certificateAuthorities: z.array(authority).nullish().transform((v) => v ?? []),
-  ctlogs: z.array(tlog).nullish().transform((v) => v ?? []),
-  timestampAuthorities: z.array(authority).nullish().transform((v) => v ?? []),
+  tlogs: z
+    .array(tlog)
+    .nullish()
+    .transform((v) => v ?? []),
+  certificateAuthorities: z
+    .array(authority)
+    .nullish()
+    .transform((v) => v ?? []),
+  ctlogs: z
+    .array(tlog)
+    .nullish()
+    .transform((v) => v ?? []),
+  timestampAuthorities: z
+    .array(authority)
+    .nullish()
+    .transform((v) => v ?? []),
 });
 
 export interface LoadedTrust {
@@ -66,7 +78,8 @@ function describeIssue(issue: z.core.$ZodIssue): string {
 /** Validates a parsed trusted root and builds the TrustMaterial; throws TrustedRootError. */
 export function trustFromJSON(json: unknown, source: string, fingerprint?: string): LoadedTrust {
   const parsed = trustedRootSchema.safeParse(json);
-  if (!parsed.success) throw new TrustedRootError(`${source}: not a valid trusted root (${parsed.error.issues.slice(0, 3).map(describeIssue).join('; ')})`);
+  if (!parsed.success)
+    throw new TrustedRootError(`${source}: not a valid trusted root (${parsed.error.issues.slice(0, 3).map(describeIssue).join('; ')})`);
   const root = parsed.data;
   const untrusted: string[] = [];
   const keep = <T>(list: T[], field: string, start: (x: T) => string | null | undefined): T[] =>
@@ -120,7 +133,11 @@ let publicGood: LoadedTrust | undefined;
 
 /** The public-good production trust (built in), parsed once. */
 export function publicGoodTrust(): LoadedTrust {
-  publicGood ??= trustFromJSON(publicGoodTrustedRootJSON(), 'public-good (built in)', createHash('sha256').update(publicGoodTrustedRootBytes()).digest('hex'));
+  publicGood ??= trustFromJSON(
+    publicGoodTrustedRootJSON(),
+    'public-good (built in)',
+    createHash('sha256').update(publicGoodTrustedRootBytes()).digest('hex'),
+  );
   return publicGood;
 }
 

@@ -28,7 +28,14 @@ import { Refusal, describe, detailOf, refuse } from './refusal.js';
 import { checkStatementSubject } from './signed-content.js';
 import type { VerifyBundleInput, VerifyBundleResult } from './verifier-types.js';
 
-export type { BundleArtifact, BundleExpectation, BundleSigner, CertificateOptions, VerifyBundleInput, VerifyBundleResult } from './verifier-types.js';
+export type {
+  BundleArtifact,
+  BundleExpectation,
+  BundleSigner,
+  CertificateOptions,
+  VerifyBundleInput,
+  VerifyBundleResult,
+} from './verifier-types.js';
 
 async function verifyOrThrow(input: VerifyBundleInput): Promise<VerifyBundleResult> {
   const { bundle, mediaType } = parseBundleJson(input.bundleJson);
@@ -36,7 +43,8 @@ async function verifyOrThrow(input: VerifyBundleInput): Promise<VerifyBundleResu
   const expect = input.expect;
   const wantsKey = 'publicKey' in expect;
   if (wantsKey && leafDer !== undefined) refuse(VerifyDetail.KEY, 'bundle is signed with a certificate, a public key was expected');
-  if (!wantsKey && leafDer === undefined) refuse(VerifyDetail.KEY, 'bundle is signed with a public key, a certificate identity was expected (use a key)');
+  if (!wantsKey && leafDer === undefined)
+    refuse(VerifyDetail.KEY, 'bundle is signed with a public key, a certificate identity was expected (use a key)');
 
   checkStatementSubject(bundle, input.artifact);
 

@@ -98,7 +98,9 @@ class PathCert {
       throw new PathRefusal('a certificate in the chain is unreadable');
     }
     this.fp = createHash('sha256').update(der).digest('hex');
-    const spki = createHash('sha256').update(this.node.publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
+    const spki = createHash('sha256')
+      .update(this.node.publicKey.export({ type: 'spki', format: 'der' }))
+      .digest('hex');
     this.identity = `${this.node.subject ?? ''}\u0000${spki}`;
     this.label = `"${describeName(this.node.subject)}"`;
   }
@@ -229,7 +231,8 @@ function matchDomain(domain: string, constraint: string, excluded: boolean): boo
   const mustHaveSubdomains = constraint.startsWith('.');
   let constraintLabels = reverseLabels(mustHaveSubdomains ? constraint.slice(1) : constraint);
   if (constraintLabels === undefined) throw new PathRefusal(`cannot parse name constraint ${JSON.stringify(constraint)}`);
-  if (domainLabels.length < constraintLabels.length || (mustHaveSubdomains && domainLabels.length === constraintLabels.length)) return false;
+  if (domainLabels.length < constraintLabels.length || (mustHaveSubdomains && domainLabels.length === constraintLabels.length))
+    return false;
   if (excluded && domain.startsWith('*') && domainLabels.length > 1 && constraintLabels.length > 0) {
     domainLabels = domainLabels.slice(0, -1);
     constraintLabels = constraintLabels.slice(0, -1);
@@ -273,7 +276,9 @@ function matchIP(ip: Uint8Array, constraint: Uint8Array): boolean {
 
 function ipText(ip: Uint8Array): string {
   if (ip.length === 4) return [...ip].join('.');
-  return Buffer.from(ip).toString('hex').replace(/(.{4})(?!$)/g, '$1:');
+  return Buffer.from(ip)
+    .toString('hex')
+    .replace(/(.{4})(?!$)/g, '$1:');
 }
 
 function constraintText(gn: pkijs.GeneralName): string {
@@ -299,7 +304,8 @@ function constraintsOf(ca: PathCert): { permitted: pkijs.GeneralName[]; excluded
       const gn = st.base;
       if (NAME_FORMS[gn.type] === undefined) {
         // Go: a name form it cannot check makes a critical extension unhandled (the CA is refused)
-        if (ext.critical) throw new PathRefusal(`name constraints of ${ca.label} use a name form sigguard cannot check (GeneralName type ${gn.type})`);
+        if (ext.critical)
+          throw new PathRefusal(`name constraints of ${ca.label} use a name form sigguard cannot check (GeneralName type ${gn.type})`);
         continue;
       }
       if (gn.type === 7) {
@@ -342,7 +348,8 @@ export function nameConstraintProblem(path: PathCertLike[]): string | undefined 
           shown = name;
           if (gn.type === 1) {
             const mailbox = parseMailbox(name);
-            if (mailbox === undefined) return `cannot parse email address ${JSON.stringify(name)} under the name constraints of ${ca.label}`;
+            if (mailbox === undefined)
+              return `cannot parse email address ${JSON.stringify(name)} under the name constraints of ${ca.label}`;
             match = (c, ex) => matchEmail(mailbox, String(c.value), ex);
           } else if (gn.type === 2) {
             if (!dnsNameValid(name)) return `cannot parse DNS name ${JSON.stringify(name)} under the name constraints of ${ca.label}`;
@@ -357,7 +364,8 @@ export function nameConstraintProblem(path: PathCertLike[]): string | undefined 
         comparisons += excluded.length + permitted.length;
         if (comparisons > PATH_LIMITS.constraintComparisons) return `name constraints of ${ca.label} take too many comparisons`;
         const hit = excluded.find((c) => match(c, true));
-        if (hit !== undefined) return `${form} ${JSON.stringify(shown)} is excluded by the name constraint ${JSON.stringify(constraintText(hit))} of ${ca.label}`;
+        if (hit !== undefined)
+          return `${form} ${JSON.stringify(shown)} is excluded by the name constraint ${JSON.stringify(constraintText(hit))} of ${ca.label}`;
         if (permitted.length > 0 && !permitted.some((c) => match(c, false))) {
           return `${form} ${JSON.stringify(shown)} is not permitted by the name constraints of ${ca.label} (permitted: ${permitted.map(constraintText).join(', ')})`;
         }
@@ -391,10 +399,12 @@ export interface PathCertLike {
 function pathProblem(path: PathCert[], times: Date[]): string | undefined {
   for (const cert of path) {
     for (const ext of cert.pk.extensions ?? []) {
-      if (ext.critical && !HANDLED_CRITICAL.has(ext.extnID)) return `certificate ${cert.label} has an unhandled critical extension ${ext.extnID}`;
+      if (ext.critical && !HANDLED_CRITICAL.has(ext.extnID))
+        return `certificate ${cert.label} has an unhandled critical extension ${ext.extnID}`;
     }
     for (const t of times) {
-      if (!cert.validAt(t)) return `${cert === path[0] ? 'signing certificate' : `certificate ${cert.label}`} is not valid or expired at ${t.toISOString()} (valid ${cert.validity()})`;
+      if (!cert.validAt(t))
+        return `${cert === path[0] ? 'signing certificate' : `certificate ${cert.label}`} is not valid or expired at ${t.toISOString()} (valid ${cert.validity()})`;
     }
   }
   for (let i = 1; i < path.length; i++) {
@@ -403,7 +413,8 @@ function pathProblem(path: PathCert[], times: Date[]): string | undefined {
     if (!ca.isCA) return `${role} ${ca.label} is not a CA certificate (basic constraints) and cannot issue ${path[i - 1]!.label}`;
     if (ca.keyCertSign === false) return `${role} ${ca.label} may not sign certificates (key usage without keyCertSign)`;
     const max = ca.pathLen;
-    if (max !== undefined && i - 1 > max) return `path length constraint of ${ca.label} (pathlen ${max}) exceeded: ${i - 1} intermediates below it`;
+    if (max !== undefined && i - 1 > max)
+      return `path length constraint of ${ca.label} (pathlen ${max}) exceeded: ${i - 1} intermediates below it`;
   }
   const eku = ekuRefusedBy(path) as PathCert | undefined;
   if (eku !== undefined) {
@@ -475,7 +486,9 @@ export async function validatePath(req: PathRequest): Promise<ValidPath> {
     throw new PathRefusal(`certificate chain holds ${req.untrusted.length} certificates, more than ${PATH_LIMITS.untrustedCertificates}`);
   }
   const leaf = new PathCert(req.leaf);
-  const usable = req.authorities.filter((ca) => ca.certChain.length > 0 && times.every((t) => ca.validFor.start <= t && t <= ca.validFor.end));
+  const usable = req.authorities.filter(
+    (ca) => ca.certChain.length > 0 && times.every((t) => ca.validFor.start <= t && t <= ca.validFor.end),
+  );
   if (usable.length === 0) {
     throw new PathRefusal(`no trusted certificate authority is valid at ${times.map((t) => t.toISOString()).join(', ')}`);
   }
@@ -526,12 +539,14 @@ export async function validatePath(req: PathRequest): Promise<ValidPath> {
 
   const extend = async (chain: PathCert[]): Promise<ValidPath | undefined> => {
     checkpoint();
-    if (++expansions > PATH_LIMITS.expansions) throw new PathRefusal(`certificate path search gave up after ${PATH_LIMITS.expansions} steps`);
+    if (++expansions > PATH_LIMITS.expansions)
+      throw new PathRefusal(`certificate path search gave up after ${PATH_LIMITS.expansions} steps`);
     const child = chain[chain.length - 1]!;
     for (const { cert, authority } of anchors.values()) {
       if (inChain(cert, chain) || !issues(child, cert)) continue;
       const path = [...chain, cert];
-      if (++candidates > PATH_LIMITS.candidatePaths) throw new PathRefusal(`no valid certificate path among the first ${PATH_LIMITS.candidatePaths} tried: ${firstProblem}`);
+      if (++candidates > PATH_LIMITS.candidatePaths)
+        throw new PathRefusal(`no valid certificate path among the first ${PATH_LIMITS.candidatePaths} tried: ${firstProblem}`);
       let problem = pathProblem(path, times);
       if (problem === undefined) {
         checkpoint();

@@ -59,7 +59,11 @@ afterAll(async () => {
     controls: rows.filter((r) => r.control).length,
     attacks: rows.filter((r) => !r.control).length,
     passed: rows.filter((r) => r.pass).length,
-    failed: rows.filter((r) => !r.pass).map((r) => `${r.category} / ${r.case}: expected ${r.expected}, got ${r.got}${r.problems.length ? ` (${r.problems.join('; ')})` : ''}`),
+    failed: rows
+      .filter((r) => !r.pass)
+      .map(
+        (r) => `${r.category} / ${r.case}: expected ${r.expected}, got ${r.got}${r.problems.length ? ` (${r.problems.join('; ')})` : ''}`,
+      ),
     falseAccepts: rows.filter((r) => r.falseAccept).length,
     ms: { median: pct(ms, 50), p95: pct(ms, 95), max: pct(ms, 100) },
     overDeadlinePlus1s: rows.filter((r) => r.ms > r.deadlineMs).map((r) => `${r.category} / ${r.case}: ${r.ms} ms`),
@@ -79,7 +83,10 @@ afterAll(async () => {
     '',
     '| category | case | expected | got | ms | RSS KiB | |',
     '| --- | --- | --- | --- | ---: | ---: | --- |',
-    ...rows.map((r) => `| ${cell(r.category)} | ${cell(r.case)} | ${cell(r.expected)} | ${cell(r.got)} | ${r.ms} | ${r.rssKiB ?? ''} | ${r.pass ? 'ok' : `**FAIL**${r.problems.length ? `: ${cell(r.problems.join('; '))}` : ''}`} |`),
+    ...rows.map(
+      (r) =>
+        `| ${cell(r.category)} | ${cell(r.case)} | ${cell(r.expected)} | ${cell(r.got)} | ${r.ms} | ${r.rssKiB ?? ''} | ${r.pass ? 'ok' : `**FAIL**${r.problems.length ? `: ${cell(r.problems.join('; '))}` : ''}`} |`,
+    ),
   ];
   writeFileSync(join(out, 'adversarial-results.md'), `${md.join('\n')}\n`);
 });

@@ -88,18 +88,29 @@ export function putLegacy(reg: LyingRegistry, repo: string, subject: string, lay
   const config = reg.putBlob(JSON.stringify({ architecture: '', os: '', config: {}, rootfs: { type: 'layers', diff_ids: [] } }));
   const descs = layers.map((l) => {
     const b = reg.putBlob(l.payload);
-    const annotations: Record<string, string> = { ...(l.signature !== undefined ? { [SIG_ANNOTATION]: l.signature } : {}), ...(l.annotations ?? {}) };
+    const annotations: Record<string, string> = {
+      ...(l.signature !== undefined ? { [SIG_ANNOTATION]: l.signature } : {}),
+      ...(l.annotations ?? {}),
+    };
     return { mediaType: l.mediaType ?? MT.SIMPLE_SIGNING, digest: b.digest, size: l.size ?? b.size, annotations };
   });
   return reg.putManifest(
     repo,
-    { schemaVersion: 2, mediaType: MT.OCI_MANIFEST, config: { mediaType: MT.OCI_CONFIG, digest: config.digest, size: config.size }, layers: descs },
+    {
+      schemaVersion: 2,
+      mediaType: MT.OCI_MANIFEST,
+      config: { mediaType: MT.OCI_CONFIG, digest: config.digest, size: config.size },
+      layers: descs,
+    },
     { tags: [sigTag(subject)] },
   );
 }
 
 /** The in-toto statement cosign 3 signs for an image. */
-export function statement(digest: string, opts: { predicateType?: string; subjects?: Array<Record<string, string>>; type?: string; name?: string } = {}): Buffer {
+export function statement(
+  digest: string,
+  opts: { predicateType?: string; subjects?: Array<Record<string, string>>; type?: string; name?: string } = {},
+): Buffer {
   const [algo, hex] = digest.split(':') as [string, string];
   return Buffer.from(
     JSON.stringify({
@@ -160,8 +171,16 @@ export function putBundleReferrer(
     artifactType,
     config: { mediaType: MT.OCI_EMPTY, digest: empty.digest, size: empty.size },
     layers: [{ mediaType: MT.BUNDLE_V03, digest: b.digest, size: opts.layerSize ?? b.size }],
-    subject: { mediaType: (opts.manifestSubject ?? subject).mediaType, digest: (opts.manifestSubject ?? subject).digest, size: (opts.manifestSubject ?? subject).size },
-    annotations: { 'dev.sigstore.bundle.content': 'dsse-envelope', 'dev.sigstore.bundle.predicateType': COSIGN_PREDICATE, ...(opts.unique ? { 'org.example.adversarial': opts.unique } : {}) },
+    subject: {
+      mediaType: (opts.manifestSubject ?? subject).mediaType,
+      digest: (opts.manifestSubject ?? subject).digest,
+      size: (opts.manifestSubject ?? subject).size,
+    },
+    annotations: {
+      'dev.sigstore.bundle.content': 'dsse-envelope',
+      'dev.sigstore.bundle.predicateType': COSIGN_PREDICATE,
+      ...(opts.unique ? { 'org.example.adversarial': opts.unique } : {}),
+    },
   });
   reg.addReferrer(repo, opts.listAs ?? subject.digest, { ...m.desc, artifactType });
   return m;
@@ -170,9 +189,20 @@ export function putBundleReferrer(
 let imageCounter = 0;
 
 /** A single-platform image (config + one fake layer): check never reads layers. */
-export function putImage(reg: LyingRegistry, repo: string, opts: { tags?: string[]; os?: string; architecture?: string; variant?: string; mediaType?: string } = {}): Stored & { config: string } {
+export function putImage(
+  reg: LyingRegistry,
+  repo: string,
+  opts: { tags?: string[]; os?: string; architecture?: string; variant?: string; mediaType?: string } = {},
+): Stored & { config: string } {
   const cfg = reg.putBlob(
-    JSON.stringify({ architecture: opts.architecture ?? 'amd64', os: opts.os ?? 'linux', ...(opts.variant ? { variant: opts.variant } : {}), config: {}, rootfs: { type: 'layers', diff_ids: [] }, n: ++imageCounter }),
+    JSON.stringify({
+      architecture: opts.architecture ?? 'amd64',
+      os: opts.os ?? 'linux',
+      ...(opts.variant ? { variant: opts.variant } : {}),
+      config: {},
+      rootfs: { type: 'layers', diff_ids: [] },
+      n: ++imageCounter,
+    }),
   );
   const layer = reg.putBlob(`layer ${repo} ${imageCounter}`);
   const mediaType = opts.mediaType ?? MT.OCI_MANIFEST;
@@ -183,7 +213,9 @@ export function putImage(reg: LyingRegistry, repo: string, opts: { tags?: string
       schemaVersion: 2,
       mediaType,
       config: { mediaType: docker ? 'application/vnd.docker.container.image.v1+json' : MT.OCI_CONFIG, digest: cfg.digest, size: cfg.size },
-      layers: [{ mediaType: docker ? 'application/vnd.docker.image.rootfs.diff.tar.gzip' : MT.OCI_LAYER, digest: layer.digest, size: layer.size }],
+      layers: [
+        { mediaType: docker ? 'application/vnd.docker.image.rootfs.diff.tar.gzip' : MT.OCI_LAYER, digest: layer.digest, size: layer.size },
+      ],
     },
     { tags: opts.tags ?? [] },
   );

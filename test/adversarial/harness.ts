@@ -215,10 +215,31 @@ export async function execute(inv: Invocation, ctx: Ctx): Promise<Outcome> {
   let input = '';
   let log = '';
   if (inv.kind === 'check') {
-    args = ['check', '--json', '--policy', inv.policy ?? ctx.policy, '--config', inv.config ?? ctx.config, '--deadline', String(deadline), ...(inv.extraArgs ?? []), inv.image];
+    args = [
+      'check',
+      '--json',
+      '--policy',
+      inv.policy ?? ctx.policy,
+      '--config',
+      inv.config ?? ctx.config,
+      '--deadline',
+      String(deadline),
+      ...(inv.extraArgs ?? []),
+      inv.image,
+    ];
   } else {
     log = inv.log ?? join(ctx.dir, `decisions-${counter}.log`);
-    args = ['hook', '--policy', inv.policy ?? ctx.policy, '--config', inv.config ?? ctx.config, '--log', log, '--deadline', String(deadline)];
+    args = [
+      'hook',
+      '--policy',
+      inv.policy ?? ctx.policy,
+      '--config',
+      inv.config ?? ctx.config,
+      '--log',
+      log,
+      '--deadline',
+      String(deadline),
+    ];
     input = inv.state;
   }
   const started = process.hrtime.bigint();
@@ -235,7 +256,13 @@ export async function execute(inv: Invocation, ctx: Ctx): Promise<Outcome> {
   const base = { exit: r.code, stdout: r.stdout, stderr: r.stderr, ms, rssKiB, deadline };
   if (r.killed) {
     // what a runtime does to a hook that overstays or eats the node: no decision, the start fails
-    return { ...base, decision: 'deny', code: r.killed === 'memory' ? 'KILLED_OVER_1GIB' : 'KILLED_NO_DECISION', reason: `killed by the suite (${r.killed})`, verdict: undefined };
+    return {
+      ...base,
+      decision: 'deny',
+      code: r.killed === 'memory' ? 'KILLED_OVER_1GIB' : 'KILLED_NO_DECISION',
+      reason: `killed by the suite (${r.killed})`,
+      verdict: undefined,
+    };
   }
   if (inv.kind === 'check') {
     let verdict: unknown;
@@ -248,7 +275,13 @@ export async function execute(inv: Invocation, ctx: Ctx): Promise<Outcome> {
     if (typeof said === 'string') {
       // the exit code is what a caller acts on: a JSON allow with a non-zero exit is a deny
       const decision = said === 'allow' && r.code === 0 ? 'allow' : 'deny';
-      return { ...base, decision, code: text(verdictField(verdict, 'code')) ?? 'UNKNOWN', reason: text(verdictField(verdict, 'reason')) ?? '', verdict };
+      return {
+        ...base,
+        decision,
+        code: text(verdictField(verdict, 'code')) ?? 'UNKNOWN',
+        reason: text(verdictField(verdict, 'reason')) ?? '',
+        verdict,
+      };
     }
     return { ...base, decision: r.code === 0 ? 'allow' : 'deny', code: codeFromStderr(r.stderr), reason: r.stderr.trim(), verdict };
   }
@@ -261,7 +294,13 @@ export async function execute(inv: Invocation, ctx: Ctx): Promise<Outcome> {
     line = undefined;
   }
   const decision = r.code === 0 ? 'allow' : 'deny';
-  return { ...base, decision, code: text(verdictField(line, 'code')) ?? codeFromStderr(r.stderr), reason: text(verdictField(line, 'reason')) ?? r.stderr.trim(), verdict: line };
+  return {
+    ...base,
+    decision,
+    code: text(verdictField(line, 'code')) ?? codeFromStderr(r.stderr),
+    reason: text(verdictField(line, 'reason')) ?? r.stderr.trim(),
+    verdict: line,
+  };
 }
 
 /** RSS at which the suite kills a run: a verification must stay far below (256 MiB); this protects the shared machine. */
@@ -286,7 +325,11 @@ function rssOfTree(pid: number): number {
  * Runs a command in its own process group, watching its memory: the group is killed when it
  * outgrows KILL_RSS_KIB or outlives `timeoutMs` (so no run can take the machine down or hang the suite).
  */
-function guarded(cmd: string[], input: string, timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string; killed?: 'memory' | 'time'; peakKiB: number }> {
+function guarded(
+  cmd: string[],
+  input: string,
+  timeoutMs: number,
+): Promise<{ code: number; stdout: string; stderr: string; killed?: 'memory' | 'time'; peakKiB: number }> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd[0]!, cmd.slice(1), { detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';

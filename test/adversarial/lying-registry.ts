@@ -152,8 +152,7 @@ export class LyingRegistry {
 
   /** Replaces a route: `match` is a substring of the path or a predicate. Latest first. */
   on(match: string | RegExp | ((path: string, req: IncomingMessage) => boolean), respond: Responder): void {
-    const m =
-      typeof match === 'string' ? (p: string) => p.includes(match) : match instanceof RegExp ? (p: string) => match.test(p) : match;
+    const m = typeof match === 'string' ? (p: string) => p.includes(match) : match instanceof RegExp ? (p: string) => match.test(p) : match;
     this.overrides.unshift({ match: m, respond });
   }
 
@@ -185,7 +184,12 @@ export class LyingRegistry {
     if (kind === 'manifests') {
       const e = this.manifests.get(`${repo}@${ref}`);
       if (!e) return notFound(res, 'MANIFEST_UNKNOWN');
-      res.writeHead(200, { 'content-type': e.contentType, 'content-length': String(e.bytes.length), 'docker-content-digest': sha256(e.bytes), ...e.headers });
+      res.writeHead(200, {
+        'content-type': e.contentType,
+        'content-length': String(e.bytes.length),
+        'docker-content-digest': sha256(e.bytes),
+        ...e.headers,
+      });
       res.end(req.method === 'HEAD' ? undefined : e.bytes);
       return;
     }

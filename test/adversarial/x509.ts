@@ -66,11 +66,46 @@ distinguished_name = dn
       const csr = join(this.dir, `${tag}.csr`);
       this.openssl(['req', '-new', '-key', keyFile, '-subj', subject, '-config', join(this.dir, 'ca.cnf'), '-out', csr]);
       this.openssl([
-        'ca', '-batch', '-notext', '-selfsign', '-config', join(this.dir, 'ca.cnf'), '-keyfile', keyFile, '-in', csr, '-out', certFile,
-        '-startdate', opts.start, '-enddate', opts.end ?? '20391231000000Z', '-extfile', extFile, '-extensions', 'x',
+        'ca',
+        '-batch',
+        '-notext',
+        '-selfsign',
+        '-config',
+        join(this.dir, 'ca.cnf'),
+        '-keyfile',
+        keyFile,
+        '-in',
+        csr,
+        '-out',
+        certFile,
+        '-startdate',
+        opts.start,
+        '-enddate',
+        opts.end ?? '20391231000000Z',
+        '-extfile',
+        extFile,
+        '-extensions',
+        'x',
       ]);
     } else {
-      this.openssl(['req', '-x509', '-new', '-key', keyFile, '-subj', subject, '-days', '3650', '-sha256', '-config', extFile, '-extensions', 'x', '-out', certFile]);
+      this.openssl([
+        'req',
+        '-x509',
+        '-new',
+        '-key',
+        keyFile,
+        '-subj',
+        subject,
+        '-days',
+        '3650',
+        '-sha256',
+        '-config',
+        extFile,
+        '-extensions',
+        'x',
+        '-out',
+        certFile,
+      ]);
     }
     return { name, pem: readFileSync(certFile, 'utf8'), certFile, key, keyFile };
   }
@@ -85,8 +120,27 @@ distinguished_name = dn
     this.openssl(['req', '-new', '-key', keyFile, '-subj', subject, '-config', join(this.dir, 'ca.cnf'), '-out', csr]);
     const certFile = join(this.dir, `${tag}.pem`);
     this.openssl([
-      'ca', '-batch', '-notext', '-config', join(this.dir, 'ca.cnf'), '-cert', issuer.certFile, '-keyfile', issuer.keyFile, '-in', csr, '-out', certFile,
-      '-startdate', opts.start ?? '20200101000000Z', '-enddate', opts.end ?? '20391231000000Z', '-extfile', extFile, '-extensions', 'x',
+      'ca',
+      '-batch',
+      '-notext',
+      '-config',
+      join(this.dir, 'ca.cnf'),
+      '-cert',
+      issuer.certFile,
+      '-keyfile',
+      issuer.keyFile,
+      '-in',
+      csr,
+      '-out',
+      certFile,
+      '-startdate',
+      opts.start ?? '20200101000000Z',
+      '-enddate',
+      opts.end ?? '20391231000000Z',
+      '-extfile',
+      extFile,
+      '-extensions',
+      'x',
     ]);
     return { name, pem: readFileSync(certFile, 'utf8'), certFile, key, keyFile };
   }

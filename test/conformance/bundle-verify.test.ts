@@ -73,7 +73,10 @@ describe('sigstore-conformance bundle-verify', () => {
           const run: Run = await limited(() => sigguard(argsFor(name, mode), { timeoutMs: 30_000 }));
           const detail = `${name} (${mode}): exit ${run.code}\n${run.stderr}${run.stdout}`;
           // rejected: 1 (not verified) or 2 (an input such as a key file that is no key), one line, no crash
-          const rejected = (run.code === 1 || run.code === 2) && /^sigguard: [^\n]*\n$/.test(run.stderr) && !/internal error|INTERNAL_ERROR/i.test(run.stderr);
+          const rejected =
+            (run.code === 1 || run.code === 2) &&
+            /^sigguard: [^\n]*\n$/.test(run.stderr) &&
+            !/internal error|INTERNAL_ERROR/i.test(run.stderr);
           const good = shouldFail ? rejected : run.code === 0;
           tally[mode][good ? 'passed' : 'failed']++;
           if (shouldFail) expect(rejected, detail).toBe(true);

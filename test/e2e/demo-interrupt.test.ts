@@ -33,9 +33,17 @@ function processesMentioning(text: string): string[] {
   return out;
 }
 
-async function interruptDemo(when: RegExp, signal: NodeJS.Signals, target: 'group' | 'process'): Promise<{ code: number | null; output: string; root: string }> {
+async function interruptDemo(
+  when: RegExp,
+  signal: NodeJS.Signals,
+  target: 'group' | 'process',
+): Promise<{ code: number | null; output: string; root: string }> {
   // own process group, like a shell job in a terminal
-  const child = spawn(process.execPath, [DEMO], { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+  const child = spawn(process.execPath, [DEMO], {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NO_COLOR: '1' },
+  });
   let output = '';
   let sent = false;
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -58,7 +66,12 @@ async function interruptDemo(when: RegExp, signal: NodeJS.Signals, target: 'grou
 function expectNothingLeft(root: string, output: string): void {
   expect(root, output).toMatch(/^\/tmp\/sigguard-demo-/);
   expect(existsSync(root)).toBe(false);
-  expect(execFileSync('mount').toString().split('\n').filter((l) => l.includes(root))).toEqual([]);
+  expect(
+    execFileSync('mount')
+      .toString()
+      .split('\n')
+      .filter((l) => l.includes(root)),
+  ).toEqual([]);
   expect(processesMentioning(root)).toEqual([]);
 }
 

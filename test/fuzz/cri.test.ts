@@ -15,7 +15,16 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CriClient, CriError } from '../../src/cri/client.js';
 import { frameMessage, unframeMessage } from '../../src/cri/grpc.js';
-import { Flag, FrameReader, FrameType, H2Connection, H2Failure, H2ProtocolError, encodeFrame, settingsPayload } from '../../src/h2/connection.js';
+import {
+  Flag,
+  FrameReader,
+  FrameType,
+  H2Connection,
+  H2Failure,
+  H2ProtocolError,
+  encodeFrame,
+  settingsPayload,
+} from '../../src/h2/connection.js';
 import { HpackDecoder, HpackError, encodeHeaderBlock, huffmanDecode, huffmanEncode } from '../../src/h2/hpack.js';
 import { readMessage } from '../../src/cri/codec.js';
 import { ContainerStatusResponse, Image } from '../../src/cri/gen/sigguard-cri.js';
@@ -43,14 +52,24 @@ function containerStatusResponse(): Buffer {
 }
 
 describe('fuzz: CRI decoders', () => {
-  const seeds = [containerStatusResponse(), new ProtoWriter().string(1, D).strings(2, ['a:v1']).strings(3, [`localhost:5001/app@${D}`]).finish()];
+  const seeds = [
+    containerStatusResponse(),
+    new ProtoWriter()
+      .string(1, D)
+      .strings(2, ['a:v1'])
+      .strings(3, [`localhost:5001/app@${D}`])
+      .finish(),
+  ];
 
   it(
     'protobuf: ContainerStatus and Image answers decode or fail with ProtobufError',
     () => {
       fc.assert(
         fc.property(
-          fc.oneof({ weight: 4, arbitrary: bytesNear(...seeds) }, { weight: 1, arbitrary: fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b)) }),
+          fc.oneof(
+            { weight: 4, arbitrary: bytesNear(...seeds) },
+            { weight: 1, arbitrary: fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b)) },
+          ),
           counted('cri.protobuf', (buf) => {
             expectOnly(
               thrown(() => {
@@ -81,7 +100,18 @@ describe('fuzz: CRI decoders', () => {
       ['grpc-message', 'OK%20fine'],
       ['x-custom', 'v'.repeat(300)],
     ]),
-    Buffer.from([0x3f, 0xe1, 0x1f, 0x82, 0x40, 0x84, ...huffmanEncode(Buffer.from('abcd')), 0x83, ...huffmanEncode(Buffer.from('xyz')), 0xbe]),
+    Buffer.from([
+      0x3f,
+      0xe1,
+      0x1f,
+      0x82,
+      0x40,
+      0x84,
+      ...huffmanEncode(Buffer.from('abcd')),
+      0x83,
+      ...huffmanEncode(Buffer.from('xyz')),
+      0xbe,
+    ]),
   ];
 
   it(
@@ -89,7 +119,13 @@ describe('fuzz: CRI decoders', () => {
     () => {
       fc.assert(
         fc.property(
-          fc.array(fc.oneof({ weight: 4, arbitrary: bytesNear(...headerSeeds) }, { weight: 1, arbitrary: fc.uint8Array({ maxLength: 100 }).map((b) => Buffer.from(b)) }), { minLength: 1, maxLength: 4 }),
+          fc.array(
+            fc.oneof(
+              { weight: 4, arbitrary: bytesNear(...headerSeeds) },
+              { weight: 1, arbitrary: fc.uint8Array({ maxLength: 100 }).map((b) => Buffer.from(b)) },
+            ),
+            { minLength: 1, maxLength: 4 },
+          ),
           counted('cri.hpack', (blocks) => {
             // one decoder across blocks, as on a connection: the dynamic table carries over
             const dec = new HpackDecoder();
@@ -117,7 +153,11 @@ describe('fuzz: CRI decoders', () => {
         fc.property(
           fc.uint8Array({ maxLength: 64 }),
           counted('cri.huffman', (raw) => {
-            expectOnly(thrown(() => huffmanDecode(raw)), (e) => e instanceof HpackError, 'HpackError');
+            expectOnly(
+              thrown(() => huffmanDecode(raw)),
+              (e) => e instanceof HpackError,
+              'HpackError',
+            );
             expect(Buffer.from(huffmanDecode(huffmanEncode(raw))).equals(Buffer.from(raw))).toBe(true);
           }),
         ),
@@ -158,12 +198,19 @@ describe('fuzz: CRI decoders', () => {
     const conn = new H2Connection(socket as never);
     const events: string[] = [];
     const body: Buffer[] = [];
-    conn.request([[':method', 'POST'], [':path', '/x']], frameMessage(Buffer.alloc(0)), {
-      headers: (_f, end) => events.push(end ? 'trailers' : 'headers'),
-      data: (c) => body.push(Buffer.from(c)),
-      end: () => events.push('end'),
-      error: (e) => events.push(`error ${e.message}`),
-    });
+    conn.request(
+      [
+        [':method', 'POST'],
+        [':path', '/x'],
+      ],
+      frameMessage(Buffer.alloc(0)),
+      {
+        headers: (_f, end) => events.push(end ? 'trailers' : 'headers'),
+        data: (c) => body.push(Buffer.from(c)),
+        end: () => events.push('end'),
+        error: (e) => events.push(`error ${e.message}`),
+      },
+    );
     await new Promise((r) => setImmediate(r));
     socket.emit('data', serverAnswer(containerStatusResponse()));
     await new Promise((r) => setImmediate(r));
@@ -178,7 +225,10 @@ describe('fuzz: CRI decoders', () => {
       const answer = serverAnswer(containerStatusResponse());
       await fc.assert(
         fc.asyncProperty(
-          fc.oneof({ weight: 5, arbitrary: bytesNear(answer) }, { weight: 1, arbitrary: fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)) }),
+          fc.oneof(
+            { weight: 5, arbitrary: bytesNear(answer) },
+            { weight: 1, arbitrary: fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)) },
+          ),
           fc.array(fc.nat({ max: 400 }), { maxLength: 5 }),
           countedAsync('cri.h2connection', async (bytes, cuts) => {
             const socket = new StandInSocket();
@@ -186,18 +236,28 @@ describe('fuzz: CRI decoders', () => {
             const events: string[] = [];
             const body: Buffer[] = [];
             let failure: unknown;
-            conn.request([[':method', 'POST'], [':scheme', 'http'], [':path', '/runtime.v1.RuntimeService/ContainerStatus'], [':authority', 'localhost'], ['content-type', 'application/grpc']], frameMessage(Buffer.from([0x0a, 0x01, 0x61])), {
-              headers: (_f, end) => events.push(end ? 'trailers' : 'headers'),
-              data: (c) => {
-                events.push('data');
-                body.push(Buffer.from(c));
+            conn.request(
+              [
+                [':method', 'POST'],
+                [':scheme', 'http'],
+                [':path', '/runtime.v1.RuntimeService/ContainerStatus'],
+                [':authority', 'localhost'],
+                ['content-type', 'application/grpc'],
+              ],
+              frameMessage(Buffer.from([0x0a, 0x01, 0x61])),
+              {
+                headers: (_f, end) => events.push(end ? 'trailers' : 'headers'),
+                data: (c) => {
+                  events.push('data');
+                  body.push(Buffer.from(c));
+                },
+                end: () => events.push('end'),
+                error: (err) => {
+                  events.push('error');
+                  failure = err;
+                },
               },
-              end: () => events.push('end'),
-              error: (err) => {
-                events.push('error');
-                failure = err;
-              },
-            });
+            );
             await new Promise((r) => setImmediate(r));
             for (const p of split(bytes, cuts)) socket.emit('data', p); // throws here would be uncaught in the client
             socket.close();
@@ -256,7 +316,10 @@ describe('fuzz: the CRI client against a socket that answers anything', () => {
       const seed = serverAnswer(containerStatusResponse());
       await fc.assert(
         fc.asyncProperty(
-          fc.oneof({ weight: 6, arbitrary: bytesNear(seed) }, { weight: 1, arbitrary: fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b)) }),
+          fc.oneof(
+            { weight: 6, arbitrary: bytesNear(seed) },
+            { weight: 1, arbitrary: fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b)) },
+          ),
           countedAsync('cri.client', async (bytes) => {
             answer = bytes;
             // the client's own timeout is far beyond fast-check's per-run timeout: a call that
@@ -283,11 +346,35 @@ describe('fuzz: the CRI client against a socket that answers anything', () => {
 /** What a gRPC server sends for stream 1: SETTINGS, SETTINGS ack, HEADERS, DATA, trailers. */
 function serverAnswer(message: Buffer): Buffer {
   return Buffer.concat([
-    encodeFrame(FrameType.SETTINGS, 0, 0, settingsPayload([[3, 100], [4, 65535]])),
+    encodeFrame(
+      FrameType.SETTINGS,
+      0,
+      0,
+      settingsPayload([
+        [3, 100],
+        [4, 65535],
+      ]),
+    ),
     encodeFrame(FrameType.SETTINGS, Flag.ACK, 0),
-    encodeFrame(FrameType.HEADERS, Flag.END_HEADERS, 1, encodeHeaderBlock([[':status', '200'], ['content-type', 'application/grpc']])),
+    encodeFrame(
+      FrameType.HEADERS,
+      Flag.END_HEADERS,
+      1,
+      encodeHeaderBlock([
+        [':status', '200'],
+        ['content-type', 'application/grpc'],
+      ]),
+    ),
     encodeFrame(FrameType.DATA, 0, 1, frameMessage(message)),
-    encodeFrame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, encodeHeaderBlock([['grpc-status', '0'], ['grpc-message', '']])),
+    encodeFrame(
+      FrameType.HEADERS,
+      Flag.END_HEADERS | Flag.END_STREAM,
+      1,
+      encodeHeaderBlock([
+        ['grpc-status', '0'],
+        ['grpc-message', ''],
+      ]),
+    ),
   ]);
 }
 

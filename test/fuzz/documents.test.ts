@@ -59,7 +59,13 @@ const policyDoc = () => ({
   scopes: {
     'localhost:5001': [{ type: 'sigstoreSigned', keyPath: 'cosign.pub', signedIdentity: { type: 'matchRepository' } }],
     'localhost:5001/team/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef': [{ type: 'reject' }],
-    'docker.io/library/busybox': [{ type: 'sigstoreSigned', keyData: keyB64, signedIdentity: { type: 'exactReference', dockerReference: 'docker.io/library/busybox:1.36' } }],
+    'docker.io/library/busybox': [
+      {
+        type: 'sigstoreSigned',
+        keyData: keyB64,
+        signedIdentity: { type: 'exactReference', dockerReference: 'docker.io/library/busybox:1.36' },
+      },
+    ],
     '*.example.com': [{ type: 'reject' }],
   },
 });
@@ -117,13 +123,17 @@ describe('fuzz: policy and config documents', () => {
     async () => {
       await fc.assert(
         fc.asyncProperty(
-            textNear(POLICY_YAML, JSON.stringify(policyDoc(), null, 2)),
-            countedAsync('policy.text', async (text) => {
-              let policy: Awaited<ReturnType<typeof loadPolicyText>> | undefined;
-              expectOnly(await thrownAsync(async () => (policy = await loadPolicyText(text))), is(ReasonCode.POLICY_INVALID), 'POLICY_INVALID');
-              if (policy) checkLoaded(policy);
-            }),
-          ),
+          textNear(POLICY_YAML, JSON.stringify(policyDoc(), null, 2)),
+          countedAsync('policy.text', async (text) => {
+            let policy: Awaited<ReturnType<typeof loadPolicyText>> | undefined;
+            expectOnly(
+              await thrownAsync(async () => (policy = await loadPolicyText(text))),
+              is(ReasonCode.POLICY_INVALID),
+              'POLICY_INVALID',
+            );
+            if (policy) checkLoaded(policy);
+          }),
+        ),
         params(2),
       );
     },
@@ -135,17 +145,17 @@ describe('fuzz: policy and config documents', () => {
     async () => {
       await fc.assert(
         fc.asyncProperty(
-            jsonNear(policyDoc()),
-            countedAsync('policy.tree', async (doc) => {
-              let policy: ReturnType<typeof buildPolicy> | undefined;
-              expectOnly(
-                await thrownAsync(async () => (policy = buildPolicy(validatePolicyWith(policySchema, doc, 'fuzz.json'), 'fuzz.json', dir))),
-                is(ReasonCode.POLICY_INVALID),
-                'POLICY_INVALID',
-              );
-              if (policy) checkLoaded(policy);
-            }),
-          ),
+          jsonNear(policyDoc()),
+          countedAsync('policy.tree', async (doc) => {
+            let policy: ReturnType<typeof buildPolicy> | undefined;
+            expectOnly(
+              await thrownAsync(async () => (policy = buildPolicy(validatePolicyWith(policySchema, doc, 'fuzz.json'), 'fuzz.json', dir))),
+              is(ReasonCode.POLICY_INVALID),
+              'POLICY_INVALID',
+            );
+            if (policy) checkLoaded(policy);
+          }),
+        ),
         params(2),
       );
     },
@@ -157,23 +167,23 @@ describe('fuzz: policy and config documents', () => {
     async () => {
       await fc.assert(
         fc.asyncProperty(
-            fc.oneof(
-              textNear(CONFIG_YAML).map((t) => ({ text: t })),
-              jsonNear(configDoc()).map((d) => ({ doc: d })),
-            ),
-            countedAsync('config', async (input) => {
-              let cfg: Awaited<ReturnType<typeof compileConfig>> | undefined;
-              const err = await thrownAsync(async () => {
-                const doc = 'text' in input ? await parseDocument(input.text, 'fuzz.yaml', ReasonCode.CONFIG_INVALID) : input.doc;
-                cfg = await compileConfig(doc, 'fuzz.yaml');
-              });
-              expectOnly(err, is(ReasonCode.CONFIG_INVALID), 'CONFIG_INVALID');
-              if (cfg) {
-                expect(typeof cfg.node.containerdSocket).toBe('string');
-                if (cfg.cache) expect(cfg.cache.ttlMs).toBeGreaterThanOrEqual(0);
-              }
-            }),
+          fc.oneof(
+            textNear(CONFIG_YAML).map((t) => ({ text: t })),
+            jsonNear(configDoc()).map((d) => ({ doc: d })),
           ),
+          countedAsync('config', async (input) => {
+            let cfg: Awaited<ReturnType<typeof compileConfig>> | undefined;
+            const err = await thrownAsync(async () => {
+              const doc = 'text' in input ? await parseDocument(input.text, 'fuzz.yaml', ReasonCode.CONFIG_INVALID) : input.doc;
+              cfg = await compileConfig(doc, 'fuzz.yaml');
+            });
+            expectOnly(err, is(ReasonCode.CONFIG_INVALID), 'CONFIG_INVALID');
+            if (cfg) {
+              expect(typeof cfg.node.containerdSocket).toBe('string');
+              if (cfg.cache) expect(cfg.cache.ttlMs).toBeGreaterThanOrEqual(0);
+            }
+          }),
+        ),
         params(2),
       );
     },

@@ -240,11 +240,22 @@ type JsonOp =
 const jsonOp: fc.Arbitrary<JsonOp> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ k: fc.constant('replace' as const), p: fc.nat(), v: edgyJson }) },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('delete' as const), p: fc.nat() }) },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant('add' as const), p: fc.nat(), key: fc.oneof(fc.constantFrom(...EDGY_STRINGS), fc.string({ maxLength: 12 })), v: edgyJson }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      k: fc.constant('add' as const),
+      p: fc.nat(),
+      key: fc.oneof(fc.constantFrom(...EDGY_STRINGS), fc.string({ maxLength: 12 })),
+      v: edgyJson,
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('wrap' as const), p: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('dupItem' as const), p: fc.nat(), n: fc.integer({ min: 1, max: 140 }) }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('swap' as const), p: fc.nat(), q: fc.nat() }) },
-  { weight: 4, arbitrary: fc.record({ k: fc.constant('string' as const), p: fc.nat(), ops: fc.array(byteOp, { minLength: 1, maxLength: 3 }) }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({ k: fc.constant('string' as const), p: fc.nat(), ops: fc.array(byteOp, { minLength: 1, maxLength: 3 }) }),
+  },
 );
 
 function setAt(root: { v: Json }, path: Path, value: Json | undefined): void {
@@ -287,7 +298,11 @@ export function applyJsonOps(seed: Json, ops: JsonOp[]): Json {
       case 'swap': {
         const other = all[op.q % all.length]!;
         const a = getAt(root.v, other);
-        if (path.length > 0 && !other.slice(0, path.length).every((p, i) => p === path[i]) && !path.slice(0, other.length).every((p, i) => p === other[i])) {
+        if (
+          path.length > 0 &&
+          !other.slice(0, path.length).every((p, i) => p === path[i]) &&
+          !path.slice(0, other.length).every((p, i) => p === other[i])
+        ) {
           setAt(root, path, structuredClone(a));
         }
         break;
@@ -302,7 +317,9 @@ export function applyJsonOps(seed: Json, ops: JsonOp[]): Json {
 
 /** JSON values near `seeds`: one to four structural edits of one of them. */
 export function jsonNear(...seeds: unknown[]): fc.Arbitrary<unknown> {
-  return fc.tuple(fc.constantFrom(...(seeds as Json[])), fc.array(jsonOp, { minLength: 1, maxLength: 4 })).map(([s, ops]) => applyJsonOps(s, ops));
+  return fc
+    .tuple(fc.constantFrom(...(seeds as Json[])), fc.array(jsonOp, { minLength: 1, maxLength: 4 }))
+    .map(([s, ops]) => applyJsonOps(s, ops));
 }
 
 /** JSON text near `seeds`: structural edits, byte edits of the serialised text, or both. */

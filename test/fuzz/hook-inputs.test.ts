@@ -66,7 +66,11 @@ describe('fuzz: the hook inputs', () => {
           jsonTextNear(containerdState, crioState),
           counted('hook.state', (text) => {
             let state: ReturnType<typeof parseState> | undefined;
-            expectOnly(thrown(() => (state = parseState(text))), isStateError, 'INVALID_STATE');
+            expectOnly(
+              thrown(() => (state = parseState(text))),
+              isStateError,
+              'INVALID_STATE',
+            );
             if (!state) return;
             expect(state.bundle.startsWith('/')).toBe(true);
             expect(state.id.length).toBeGreaterThan(0);
@@ -92,7 +96,9 @@ describe('fuzz: the hook inputs', () => {
             const ctx = readContext(a);
             const t = triage(ctx, policy);
             if (t.action === 'allow') {
-              const sandbox = a[Annotation.CRI_CONTAINER_TYPE] === 'sandbox' || (a[Annotation.CRI_CONTAINER_TYPE] === undefined && a[Annotation.CRIO_CONTAINER_TYPE] === 'sandbox');
+              const sandbox =
+                a[Annotation.CRI_CONTAINER_TYPE] === 'sandbox' ||
+                (a[Annotation.CRI_CONTAINER_TYPE] === undefined && a[Annotation.CRIO_CONTAINER_TYPE] === 'sandbox');
               const ns = ctx.namespace;
               expect(sandbox || (ns !== undefined && policy.exemptNamespaces.includes(ns)), JSON.stringify(a)).toBe(true);
               expect([ReasonCode.SANDBOX_CONTAINER, ReasonCode.EXEMPT_NAMESPACE]).toContain(t.code);

@@ -46,9 +46,25 @@ const index = {
   schemaVersion: 2,
   mediaType: 'application/vnd.oci.image.index.v1+json',
   manifests: [
-    { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: h('amd64'), size: 1000, platform: { os: 'linux', architecture: 'amd64' } },
-    { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: h('arm64'), size: 1000, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
-    { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: h('att'), size: 800, annotations: { 'vnd.docker.reference.type': 'attestation-manifest' }, platform: { os: 'unknown', architecture: 'unknown' } },
+    {
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      digest: h('amd64'),
+      size: 1000,
+      platform: { os: 'linux', architecture: 'amd64' },
+    },
+    {
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      digest: h('arm64'),
+      size: 1000,
+      platform: { os: 'linux', architecture: 'arm64', variant: 'v8' },
+    },
+    {
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      digest: h('att'),
+      size: 800,
+      annotations: { 'vnd.docker.reference.type': 'attestation-manifest' },
+      platform: { os: 'unknown', architecture: 'unknown' },
+    },
   ],
 };
 const BUNDLE_MT = 'application/vnd.dev.sigstore.bundle.v0.3+json';
@@ -71,7 +87,8 @@ function digestsIn(v: unknown, out: string[] = []): string[] {
     v.forEach((x) => {
       digestsIn(x, out);
     });
-  } else if (v !== null && typeof v === 'object') for (const [k, x] of Object.entries(v)) k === 'digest' && typeof x === 'string' ? out.push(x) : digestsIn(x, out);
+  } else if (v !== null && typeof v === 'object')
+    for (const [k, x] of Object.entries(v)) k === 'digest' && typeof x === 'string' ? out.push(x) : digestsIn(x, out);
   return out;
 }
 
@@ -101,7 +118,14 @@ describe('fuzz: manifests and indexes', () => {
       fc.assert(
         fc.property(
           jsonNear(imageManifest, sigManifest, index, referrers, bundleReferrer),
-          fc.constantFrom(undefined, oci.MediaType.OCI_MANIFEST, oci.MediaType.OCI_INDEX, oci.MediaType.DOCKER_MANIFEST, oci.MediaType.DOCKER_LIST, 'application/json'),
+          fc.constantFrom(
+            undefined,
+            oci.MediaType.OCI_MANIFEST,
+            oci.MediaType.OCI_INDEX,
+            oci.MediaType.DOCKER_MANIFEST,
+            oci.MediaType.DOCKER_LIST,
+            'application/json',
+          ),
           counted('oci.schemas', (doc, contentType) => {
             const m = oci.manifestSchema.safeParse(doc);
             const i = oci.indexSchema.safeParse(doc);
@@ -115,7 +139,11 @@ describe('fuzz: manifests and indexes', () => {
             }
             expect(typeof oci.isIndexMediaType(contentType, doc)).toBe('boolean');
             // the ambiguity check: a media type or a SigguardError, nothing else
-            expectOnly(thrown(() => oci.checkUnambiguous(doc, contentType, 'fuzz')), (e) => e instanceof SigguardError, 'SigguardError');
+            expectOnly(
+              thrown(() => oci.checkUnambiguous(doc, contentType, 'fuzz')),
+              (e) => e instanceof SigguardError,
+              'SigguardError',
+            );
           }),
         ),
         params(3),
@@ -136,7 +164,11 @@ describe('fuzz: manifests and indexes', () => {
             const repo = { registry: 'localhost:5001', repository: 'app' };
             for (const discover of [discoverLegacy, discoverBundles]) {
               let found: Awaited<ReturnType<typeof discoverLegacy>> | undefined;
-              expectOnly(await thrownAsync(async () => (found = await discover(client, repo, IMAGE))), (e) => e instanceof SigguardError, 'SigguardError');
+              expectOnly(
+                await thrownAsync(async () => (found = await discover(client, repo, IMAGE))),
+                (e) => e instanceof SigguardError,
+                'SigguardError',
+              );
               if (!found) continue;
               for (const s of found.signatures) expect(s.subject).toBe(IMAGE);
               for (const u of found.unreadable) expect(u.problem.length).toBeGreaterThan(0);

@@ -22,7 +22,12 @@ import { TEST_TIMEOUT_MS, countedAsync, expectOnly, jsonNear, params, thrownAsyn
 
 const h = (s: string) => `sha256:${createHash('sha256').update(s).digest('hex')}`;
 const M = MediaType.OCI_MANIFEST;
-const entry = (name: string, platform?: Record<string, unknown>, mediaType: string = M) => ({ mediaType, digest: h(name), size: 500, ...(platform ? { platform } : {}) });
+const entry = (name: string, platform?: Record<string, unknown>, mediaType: string = M) => ({
+  mediaType,
+  digest: h(name),
+  size: 500,
+  ...(platform ? { platform } : {}),
+});
 const index = {
   schemaVersion: 2,
   mediaType: MediaType.OCI_INDEX,
@@ -42,18 +47,48 @@ const index = {
     entry('nested', { os: 'linux', architecture: 'riscv64' }, MediaType.OCI_INDEX),
   ],
 };
-const nestedIndex = { schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: [entry('riscv', { os: 'linux', architecture: 'riscv64' })] };
+const nestedIndex = {
+  schemaVersion: 2,
+  mediaType: MediaType.OCI_INDEX,
+  manifests: [entry('riscv', { os: 'linux', architecture: 'riscv64' })],
+};
 /** What each manifest's config says (a manifest without a platform is judged by it). */
 const configPlatform: Record<string, Record<string, string>> = { 'no-platform': { os: 'linux', architecture: 'amd64' } };
 
-const manifestFor = (name: string) => ({ schemaVersion: 2, mediaType: M, config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: h(`config ${name}`), size: 100 }, layers: [] });
-const names = ['x86_64', 'amd64', 'amd64-v3', 'arm64', 'aarch64', 'armv7', 'armv6', '386', 'features', 'windows', 'attestation', 'no-platform', 'riscv'];
+const manifestFor = (name: string) => ({
+  schemaVersion: 2,
+  mediaType: M,
+  config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: h(`config ${name}`), size: 100 },
+  layers: [],
+});
+const names = [
+  'x86_64',
+  'amd64',
+  'amd64-v3',
+  'arm64',
+  'aarch64',
+  'armv7',
+  'armv6',
+  '386',
+  'features',
+  'windows',
+  'attestation',
+  'no-platform',
+  'riscv',
+];
 
 function standIn(): RegistryClient {
   const docs = new Map<string, unknown>(names.map((n) => [h(n), manifestFor(n)]));
   docs.set(h('nested'), nestedIndex);
-  const blobs = new Map<string, Buffer>(names.map((n) => [h(`config ${n}`), Buffer.from(JSON.stringify(configPlatform[n] ?? { os: 'linux', architecture: n }))]));
-  const fetched = (digest: string, json: unknown): FetchedManifest => ({ digest, mediaType: (json as { mediaType?: string }).mediaType, bytes: Buffer.from(JSON.stringify(json)), json });
+  const blobs = new Map<string, Buffer>(
+    names.map((n) => [h(`config ${n}`), Buffer.from(JSON.stringify(configPlatform[n] ?? { os: 'linux', architecture: n }))]),
+  );
+  const fetched = (digest: string, json: unknown): FetchedManifest => ({
+    digest,
+    mediaType: (json as { mediaType?: string }).mediaType,
+    bytes: Buffer.from(JSON.stringify(json)),
+    json,
+  });
   return {
     getManifest: async (_repo: unknown, ref: string) => (docs.has(ref) ? fetched(ref, docs.get(ref)) : undefined),
     getBlob: async (_repo: unknown, digest: string) => {
@@ -85,19 +120,31 @@ describe('fuzz: the manifest that runs, chosen from an index', () => {
           countedAsync('platform.select', async (doc, platform, imageId) => {
             const client = standIn();
             const repo = { registry: 'localhost:5001', repository: 'app' };
-            const top: FetchedManifest = { digest: h('top'), mediaType: MediaType.OCI_INDEX, bytes: Buffer.from(JSON.stringify(doc) ?? 'null'), json: doc };
+            const top: FetchedManifest = {
+              digest: h('top'),
+              mediaType: MediaType.OCI_INDEX,
+              bytes: Buffer.from(JSON.stringify(doc) ?? 'null'),
+              json: doc,
+            };
             const isSigguard = (e: unknown) => e instanceof SigguardError;
 
             // containerd's choice
             let chosen: Awaited<ReturnType<typeof selectManifest>> | undefined;
-            expectOnly(await thrownAsync(async () => (chosen = await selectManifest(client, repo, top, true, { kind: 'containerd', platform }))), isSigguard, 'SigguardError');
+            expectOnly(
+              await thrownAsync(async () => (chosen = await selectManifest(client, repo, top, true, { kind: 'containerd', platform }))),
+              isSigguard,
+              'SigguardError',
+            );
             if (chosen && chosen.nested.length === 0) {
               const entries = indexEntries(doc, top.digest);
               const m = only(platform);
               // the chosen entry is one with the chosen digest (a mutant may list a digest twice)
               const problems = entries.flatMap((c, i) => {
                 if (c.digest !== chosen!.platformDigest) return [];
-                if (!c.platform) return entries.some((e) => e.platform && m.match(e.platform)) ? [`${i}: a platform-less entry chosen over a matching one`] : [''];
+                if (!c.platform)
+                  return entries.some((e) => e.platform && m.match(e.platform))
+                    ? [`${i}: a platform-less entry chosen over a matching one`]
+                    : [''];
                 if (!m.match(c.platform)) return [`${i}: its platform does not match the node`];
                 for (const [j, e] of entries.entries()) {
                   if (!e.platform || !m.match(e.platform)) continue;
@@ -112,7 +159,11 @@ describe('fuzz: the manifest that runs, chosen from an index', () => {
 
             // CRI-O: the entry whose config is the node's image id, or NODE_IMAGE_MISMATCH
             let byId: Awaited<ReturnType<typeof selectManifest>> | undefined;
-            expectOnly(await thrownAsync(async () => (byId = await selectManifest(client, repo, top, true, { kind: 'image-id', imageId }))), isSigguard, 'SigguardError');
+            expectOnly(
+              await thrownAsync(async () => (byId = await selectManifest(client, repo, top, true, { kind: 'image-id', imageId }))),
+              isSigguard,
+              'SigguardError',
+            );
             if (byId) expect(byId.configDigest).toBe(imageId);
 
             // no runtime to ask: an index is never verified as if one knew which entry runs

@@ -24,7 +24,9 @@ const isRefError = (e: unknown) => e instanceof SigguardError && e.code === Reas
 
 function isCaseOnlyHost(input: string, ref: { registry: string }): boolean {
   const first = input.split('/')[0]!;
-  return !/[.:]/.test(ref.registry) && ref.registry !== 'localhost' && first !== first.toLowerCase() && first.toLowerCase() === ref.registry;
+  return (
+    !/[.:]/.test(ref.registry) && ref.registry !== 'localhost' && first !== first.toLowerCase() && first.toLowerCase() === ref.registry
+  );
 }
 
 describe('fuzz: image references', () => {

@@ -138,7 +138,10 @@ describe('fuzz: legacy (simple-signing) signatures', () => {
     async () => {
       await fc.assert(
         fc.asyncProperty(
-          fc.oneof(jsonTextNear(payloadDoc).map((t) => Buffer.from(t)), bytesNear(PAYLOAD)),
+          fc.oneof(
+            jsonTextNear(payloadDoc).map((t) => Buffer.from(t)),
+            bytesNear(PAYLOAD),
+          ),
           countedAsync('legacy.resigned', async (payload) => {
             const sig = sign('sha256', payload, trusted.privateKey).toString('base64');
             const { code } = await decide({ ...legacySeed(), payload, signature: sig, annotations: { [SIG_ANNOTATION]: sig } });
@@ -156,10 +159,15 @@ describe('fuzz: legacy (simple-signing) signatures', () => {
     async () => {
       await fc.assert(
         fc.asyncProperty(
-          fc.oneof(jsonTextNear(payloadDoc).map((t) => Buffer.from(t)), fc.constant(PAYLOAD)),
+          fc.oneof(
+            jsonTextNear(payloadDoc).map((t) => Buffer.from(t)),
+            fc.constant(PAYLOAD),
+          ),
           countedAsync('legacy.otherKey', async (payload) => {
             const sig = sign('sha256', payload, other.privateKey).toString('base64');
-            expect((await decide({ ...legacySeed(), payload, signature: sig, annotations: { [SIG_ANNOTATION]: sig } })).code).not.toBe(ReasonCode.ALLOWED);
+            expect((await decide({ ...legacySeed(), payload, signature: sig, annotations: { [SIG_ANNOTATION]: sig } })).code).not.toBe(
+              ReasonCode.ALLOWED,
+            );
           }),
         ),
         params(1),
@@ -177,19 +185,30 @@ const statement = {
   predicateType: COSIGN_SIGN_PREDICATE,
   predicate: {},
 };
-const pae = (type: string, payload: Buffer) => Buffer.concat([Buffer.from(`DSSEv1 ${Buffer.byteLength(type)} ${type} ${payload.length} `), payload]);
+const pae = (type: string, payload: Buffer) =>
+  Buffer.concat([Buffer.from(`DSSEv1 ${Buffer.byteLength(type)} ${type} ${payload.length} `), payload]);
 
 function keyBundle(payload: Buffer, key = trusted.privateKey, payloadType = IN_TOTO_PAYLOAD_TYPE) {
   return {
     mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
     verificationMaterial: { publicKey: { hint: '' }, tlogEntries: [], timestampVerificationData: { rfc3161Timestamps: [] } },
-    dsseEnvelope: { payload: payload.toString('base64'), payloadType, signatures: [{ sig: sign('sha256', pae(payloadType, payload), key).toString('base64'), keyid: '' }] },
+    dsseEnvelope: {
+      payload: payload.toString('base64'),
+      payloadType,
+      signatures: [{ sig: sign('sha256', pae(payloadType, payload), key).toString('base64'), keyid: '' }],
+    },
   };
 }
 const STATEMENT = Buffer.from(JSON.stringify(statement));
 const BUNDLE = keyBundle(STATEMENT);
 const BUNDLE_SIG = Buffer.from(BUNDLE.dsseEnvelope.signatures[0]!.sig, 'base64');
-const bundleFound = (bundle: Buffer): BundleSig => ({ format: 'bundle', subject: D, source: 'fuzz referrer', bundle, mediaType: BUNDLE.mediaType });
+const bundleFound = (bundle: Buffer): BundleSig => ({
+  format: 'bundle',
+  subject: D,
+  source: 'fuzz referrer',
+  bundle,
+  mediaType: BUNDLE.mediaType,
+});
 
 /**
  * The DSSE payload, type and signatures of a bundle as the verifier reads them (protobuf-specs'
@@ -245,7 +264,10 @@ describe('fuzz: Sigstore bundles (cosign v3)', () => {
             expect(env, 'no envelope').toBeDefined();
             expect(env!.payload.equals(STATEMENT), 'statement changed').toBe(true);
             expect(env!.type).toBe(IN_TOTO_PAYLOAD_TYPE);
-            expect(env!.sigs.some((s) => s.equals(BUNDLE_SIG)), 'signature changed').toBe(true);
+            expect(
+              env!.sigs.some((s) => s.equals(BUNDLE_SIG)),
+              'signature changed',
+            ).toBe(true);
             expect(subject).toBe(D);
           }),
         ),
@@ -260,7 +282,10 @@ describe('fuzz: Sigstore bundles (cosign v3)', () => {
     async () => {
       await fc.assert(
         fc.asyncProperty(
-          fc.oneof(jsonTextNear(statement).map((t) => Buffer.from(t)), bytesNear(STATEMENT)),
+          fc.oneof(
+            jsonTextNear(statement).map((t) => Buffer.from(t)),
+            bytesNear(STATEMENT),
+          ),
           fc.oneof({ weight: 5, arbitrary: fc.constant(IN_TOTO_PAYLOAD_TYPE) }, { weight: 1, arbitrary: textNear(IN_TOTO_PAYLOAD_TYPE) }),
           countedAsync('bundle.resigned', async (payload, payloadType) => {
             const { code } = await decide(bundleFound(Buffer.from(JSON.stringify(keyBundle(payload, trusted.privateKey, payloadType)))));
@@ -278,9 +303,14 @@ describe('fuzz: Sigstore bundles (cosign v3)', () => {
     async () => {
       await fc.assert(
         fc.asyncProperty(
-          fc.oneof(jsonTextNear(statement).map((t) => Buffer.from(t)), fc.constant(STATEMENT)),
+          fc.oneof(
+            jsonTextNear(statement).map((t) => Buffer.from(t)),
+            fc.constant(STATEMENT),
+          ),
           countedAsync('bundle.otherKey', async (payload) => {
-            expect((await decide(bundleFound(Buffer.from(JSON.stringify(keyBundle(payload, other.privateKey)))))).code).not.toBe(ReasonCode.ALLOWED);
+            expect((await decide(bundleFound(Buffer.from(JSON.stringify(keyBundle(payload, other.privateKey)))))).code).not.toBe(
+              ReasonCode.ALLOWED,
+            );
           }),
         ),
         params(1),
@@ -293,7 +323,8 @@ describe('fuzz: Sigstore bundles (cosign v3)', () => {
 // ------------------------------------------------------------------ verify-bundle (conformance happy paths)
 
 const CASES = join(ROOT, 'test/fixtures/sigstore-conformance/bundle-verify');
-const IDENTITY = 'https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main';
+const IDENTITY =
+  'https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main';
 const ISSUER = 'https://token.actions.githubusercontent.com';
 const ARTIFACT = readFileSync(join(CASES, 'a.txt'));
 const happy = ['happy-path-v0.1', 'happy-path-v0.2', 'happy-path-v0.3', 'happy-path-intoto-in-dsse-v3'].map((name) => {
@@ -326,7 +357,11 @@ describe('fuzz: verify-bundle on the conformance happy paths', () => {
 
   it('the seeds verify', async () => {
     for (const h of happy) {
-      const artifact = h.name.includes('intoto') ? { digest: `sha256:${JSON.parse(Buffer.from((h.json as { dsseEnvelope: { payload: string } }).dsseEnvelope.payload, 'base64').toString()).subject[0].digest.sha256}` } : { bytes: ARTIFACT };
+      const artifact = h.name.includes('intoto')
+        ? {
+            digest: `sha256:${JSON.parse(Buffer.from((h.json as { dsseEnvelope: { payload: string } }).dsseEnvelope.payload, 'base64').toString()).subject[0].digest.sha256}`,
+          }
+        : { bytes: ARTIFACT };
       expect(await verifyBundle({ bundleJson: h.text, artifact, trust, expect: expectation }), h.name).toMatchObject({ ok: true });
     }
   });
@@ -345,7 +380,9 @@ describe('fuzz: verify-bundle on the conformance happy paths', () => {
           countedAsync('verifyBundle.conformance', async ({ i, text }) => {
             const h = happy[i]!;
             const intoto = h.name.includes('intoto');
-            const seedDsse = intoto ? JSON.parse(Buffer.from((h.json as { dsseEnvelope: { payload: string } }).dsseEnvelope.payload, 'base64').toString()) : undefined;
+            const seedDsse = intoto
+              ? JSON.parse(Buffer.from((h.json as { dsseEnvelope: { payload: string } }).dsseEnvelope.payload, 'base64').toString())
+              : undefined;
             const artifact = intoto ? { digest: `sha256:${seedDsse.subject[0].digest.sha256}` } : { bytes: ARTIFACT };
             const r = await verifyBundle({ bundleJson: text, artifact, trust, expect: expectation });
             if (!r.ok) {

@@ -28,13 +28,23 @@ beforeAll(async () => {
 afterAll(async () => w?.stop());
 
 const state = (image: string) =>
-  JSON.stringify({ ociVersion: '1.2.0', id: `c${++n}`, status: 'creating', pid: 1, bundle: '/nonexistent', annotations: criAnnotations(image) });
+  JSON.stringify({
+    ociVersion: '1.2.0',
+    id: `c${++n}`,
+    status: 'creating',
+    pid: 1,
+    bundle: '/nonexistent',
+    annotations: criAnnotations(image),
+  });
 
 async function hook(image: string, config: string, opts: { policy?: string; deadline?: string } = {}) {
   const log = join(w.cosign.dir, `cache-${n + 1}.log`);
-  const r = await sigguard(['hook', '--config', config, '--policy', opts.policy ?? policy, '--log', log, ...(opts.deadline ? ['--deadline', opts.deadline] : [])], {
-    input: state(image),
-  });
+  const r = await sigguard(
+    ['hook', '--config', config, '--policy', opts.policy ?? policy, '--log', log, ...(opts.deadline ? ['--deadline', opts.deadline] : [])],
+    {
+      input: state(image),
+    },
+  );
   const d = JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!);
   return { ...r, d };
 }
@@ -119,7 +129,10 @@ describe('verdict cache', () => {
 
   it.each([
     ['corrupted', (f: string) => writeFileSync(f, '{not json')],
-    ['another key inside', (f: string) => writeFileSync(f, readFileSync(f, 'utf8').replace(/"key":"[0-9a-f]{64}"/, `"key":"${'0'.repeat(64)}"`))],
+    [
+      'another key inside',
+      (f: string) => writeFileSync(f, readFileSync(f, 'utf8').replace(/"key":"[0-9a-f]{64}"/, `"key":"${'0'.repeat(64)}"`)),
+    ],
     ['open to others (0644)', (f: string) => chmodSync(f, 0o644)],
     ['owned by another user', (f: string) => chownSync(f, 65534, 65534)],
   ])('a %s cache file is ignored and replaced', async (_name, spoil) => {
@@ -189,7 +202,18 @@ describe('validated documents', () => {
     await hook(w.ref('signed'), config, { policy: p });
     const [doc] = readdirSync(docs).filter((f) => f.startsWith('policy-'));
     // a document that would accept everything, made readable by all: never trusted
-    writeFileSync(join(docs, doc!), JSON.stringify({ version: 1, mode: 'enforce', default: 'accept', exemptNamespaces: [], tagResolution: 'never', nonKubernetes: 'verify', scopes: {} }));
+    writeFileSync(
+      join(docs, doc!),
+      JSON.stringify({
+        version: 1,
+        mode: 'enforce',
+        default: 'accept',
+        exemptNamespaces: [],
+        tagResolution: 'never',
+        nonKubernetes: 'verify',
+        scopes: {},
+      }),
+    );
     chmodSync(join(docs, doc!), 0o644);
     expect((await hook(w.ref('unsigned'), config, { policy: p })).d).toMatchObject({ decision: 'deny', code: 'NO_SIGNATURE' });
     writeFileSync(join(docs, doc!), '{truncated');

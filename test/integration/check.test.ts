@@ -29,7 +29,11 @@ async function check(image: string, extra: string[] = []) {
 }
 
 function startMisbehaving(): Promise<Server> {
-  const wrongContent = Buffer.from('{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"x","digest":"sha256:' + 'e'.repeat(64) + '","size":1},"layers":[]}');
+  const wrongContent = Buffer.from(
+    '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"x","digest":"sha256:' +
+      'e'.repeat(64) +
+      '","size":1},"layers":[]}',
+  );
   const huge = Buffer.alloc(5 * 1024 * 1024, 0x20);
   const server = createServer((req, res) => {
     const url = req.url ?? '';
@@ -98,11 +102,17 @@ beforeAll(async () => {
   // tampered payload, garbage signature annotation
   await cosign.sign2(trusted.key, await img('tampered'));
   await editLegacySignatures(push, 'tampered', digests.tampered!, (ls) =>
-    ls.map(({ layer, payload }) => ({ layer, payload: Buffer.from(payload.toString().replace('"optional":null', '"optional":{"x":"y"}')) })),
+    ls.map(({ layer, payload }) => ({
+      layer,
+      payload: Buffer.from(payload.toString().replace('"optional":null', '"optional":{"x":"y"}')),
+    })),
   );
   await cosign.sign2(trusted.key, await img('garbage'));
   await editLegacySignatures(push, 'garbage', digests.garbage!, (ls) =>
-    ls.map(({ layer, payload }) => ({ layer: { ...layer, annotations: { 'dev.cosignproject.cosign/signature': '%%% not base64 %%%' } }, payload })),
+    ls.map(({ layer, payload }) => ({
+      layer: { ...layer, annotations: { 'dev.cosignproject.cosign/signature': '%%% not base64 %%%' } },
+      payload,
+    })),
   );
   // several signatures, one good
   const several = await img('several');
@@ -176,18 +186,21 @@ describe('sigguard check agrees with cosign verify', () => {
     ['garbage', 2, 'deny', 'MALFORMED_SIGNATURE', 'malformed'],
     ['several', 2, 'allow', 'ALLOWED', 'accepted'],
     ['multi', 2, 'allow', 'ALLOWED', 'accepted'],
-  ] as const satisfies readonly (readonly [string, 2 | 3, string, string, CosignReason])[])('%s (cosign %i): %s %s, cosign %s', async (repo, version, decision, code, cosignReason) => {
-    const image = ref(repo);
-    const [ours, theirs] = await Promise.all([check(image), cosign.verify(version, trusted.pub, image)]);
-    expect(ours.verdict, ours.stderr).toBeDefined();
-    expect(ours.verdict?.decision, ours.verdict?.reason).toBe(decision);
-    expect(ours.verdict?.code).toBe(code);
-    expect(ours.code).toBe(decision === 'allow' ? 0 : 1);
-    expect(ours.verdict?.digest).toBe(digests[repo]);
-    // what cosign accepts sigguard accepts; what cosign rejects sigguard rejects, for the same reason
-    expect(theirs.ok, theirs.stderr).toBe(decision === 'allow');
-    expect(theirs.reason, theirs.stderr).toBe(cosignReason);
-  });
+  ] as const satisfies readonly (readonly [string, 2 | 3, string, string, CosignReason])[])(
+    '%s (cosign %i): %s %s, cosign %s',
+    async (repo, version, decision, code, cosignReason) => {
+      const image = ref(repo);
+      const [ours, theirs] = await Promise.all([check(image), cosign.verify(version, trusted.pub, image)]);
+      expect(ours.verdict, ours.stderr).toBeDefined();
+      expect(ours.verdict?.decision, ours.verdict?.reason).toBe(decision);
+      expect(ours.verdict?.code).toBe(code);
+      expect(ours.code).toBe(decision === 'allow' ? 0 : 1);
+      expect(ours.verdict?.digest).toBe(digests[repo]);
+      // what cosign accepts sigguard accepts; what cosign rejects sigguard rejects, for the same reason
+      expect(theirs.ok, theirs.stderr).toBe(decision === 'allow');
+      expect(theirs.reason, theirs.stderr).toBe(cosignReason);
+    },
+  );
 
   it('a signature on the platform manifest counts for the index (cosign: only on that manifest digest)', async () => {
     const ours = await check(`${host}/multiplat@${digests.multiplat}`);
@@ -285,7 +298,9 @@ describe('usage and configuration errors exit 2', () => {
     [['check', '--bogus', 'x'], /Unknown option/],
     [['frobnicate'], /unknown command/],
   ])('%j', async (args, why) => {
-    const r = await sigguard(args.includes('check') && !args.includes('--bogus') && args.length > 1 ? ['check', '--policy', policy, ...args.slice(1)] : args);
+    const r = await sigguard(
+      args.includes('check') && !args.includes('--bogus') && args.length > 1 ? ['check', '--policy', policy, ...args.slice(1)] : args,
+    );
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(why);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);

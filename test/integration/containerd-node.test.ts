@@ -62,7 +62,10 @@ const median = (xs: number[]): number => {
 };
 
 function decisions(log: string): DecisionRecord[] {
-  return readFileSync(log, 'utf8').trim().split('\n').map((l): DecisionRecord => JSON.parse(l));
+  return readFileSync(log, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l): DecisionRecord => JSON.parse(l));
 }
 
 describe.each(VERSIONS)('containerd %s node', (version) => {
@@ -96,7 +99,10 @@ describe.each(VERSIONS)('containerd %s node', (version) => {
     const errors = kubelet ? await kubelet.cleanup() : [];
     kubelet?.close();
     const forced = await stopNode(node);
-    const mounts = execFileSync('mount').toString().split('\n').filter((l) => l.includes(node.dir));
+    const mounts = execFileSync('mount')
+      .toString()
+      .split('\n')
+      .filter((l) => l.includes(node.dir));
     const left = nodeProcesses(node);
     console.log(
       `containerd ${version}: StartContainer median ${median(timings.plain)} ms without sigguard (${timings.plain.join(', ')}), ` +
@@ -113,7 +119,12 @@ describe.each(VERSIONS)('containerd %s node', (version) => {
     const v = await kubelet.cri.version();
     expect(v).toMatchObject({ runtimeName: 'containerd', runtimeApiVersion: 'v1' });
     expect(v.runtimeVersion.startsWith(version)).toBe(true);
-    for (const image of [`${alias}/signed:v1`, `${w.registry.host}/signed:v1`, `${alias}/unsigned:v1`, `${alias}/signed@${w.digests.signed}`]) {
+    for (const image of [
+      `${alias}/signed:v1`,
+      `${w.registry.host}/signed:v1`,
+      `${alias}/unsigned:v1`,
+      `${alias}/signed@${w.digests.signed}`,
+    ]) {
       const r = await runs(image, image.includes('unsigned') ? 'unsigned' : 'signed');
       timings.plain.push(r.startMs!);
     }
@@ -226,7 +237,14 @@ scopes:
     }
     const allowed = decisions(log);
     expect(allowed.some((d) => d.code === 'SANDBOX_CONTAINER')).toBe(false); // pause containers never reach the hook
-    expect(allowed.at(-1)).toMatchObject({ decision: 'allow', code: 'ALLOWED', image: digestRef, digest: w.digests.signed, runtime: 'containerd', namespace: 'default' });
+    expect(allowed.at(-1)).toMatchObject({
+      decision: 'allow',
+      code: 'ALLOWED',
+      image: digestRef,
+      digest: w.digests.signed,
+      runtime: 'containerd',
+      namespace: 'default',
+    });
     console.log(`containerd ${version}: decision for a digest: ${JSON.stringify(allowed.at(-1))}`);
 
     // unsigned, by digest: refused, and the refusal is in StartContainer's error
@@ -238,7 +256,9 @@ scopes:
     expect(denied.error).toContain(`sigguard: denied ${unsignedRef}: no legacy or bundle signature found [NO_SIGNATURE]`);
     console.log(`containerd ${version}: StartContainer error for unsigned: [${denied.code}] ${denied.error}`);
     const st = await kubelet.cri.containerStatus(denied.containerId!);
-    console.log(`containerd ${version}: the refused container: ${st.status?.state} exit ${st.status?.exitCode} reason "${st.status?.reason}"`);
+    console.log(
+      `containerd ${version}: the refused container: ${st.status?.state} exit ${st.status?.exitCode} reason "${st.status?.reason}"`,
+    );
 
     // a bare tag (tagResolution: never): the hook takes the digest from the node (CRI ContainerStatus)
     const tagRef = `${alias}/signed:v1`;
@@ -265,7 +285,11 @@ scopes:
     const other = decisions(log).at(-1);
     console.log(`containerd ${version}: digest pod, image also under ${w.registry.host}: decision=${JSON.stringify(other)}`);
     expect(other).toMatchObject({ decision: 'allow', image: digestRef, scope: alias });
-    console.log(`containerd ${version}: decision codes in order: ${decisions(log).map((d) => d.code).join(' ')}`);
+    console.log(
+      `containerd ${version}: decision codes in order: ${decisions(log)
+        .map((d) => d.code)
+        .join(' ')}`,
+    );
   });
 
   it('multi-arch: sigguard verifies the entry containerd runs, and refuses when the node runs another', async () => {
@@ -278,19 +302,47 @@ scopes:
     ];
     const linux = (architecture: string, more: Record<string, unknown> = {}) => ({ os: 'linux', architecture, ...more });
     const index = async (tag: string, entries: Array<[typeof E, Record<string, unknown> | undefined]>) =>
-      (await w.push.indexWith('ma', tag, entries.map(([pushed, platform]) => ({ pushed, platform })), { 'org.example.case': tag })).digest;
+      (
+        await w.push.indexWith(
+          'ma',
+          tag,
+          entries.map(([pushed, platform]) => ({ pushed, platform })),
+          { 'org.example.case': tag },
+        )
+      ).digest;
     const attacks = {
       // containerd normalises x86_64 and keeps index order between equals: it runs E
-      x86_64: await index('x86_64', [[E, linux('x86_64')], [M, linux('amd64')]]),
-      case: await index('case', [[E, { os: 'Linux', architecture: 'AMD64' }], [M, linux('amd64')]]),
-      variant: await index('variant', [[E, linux('amd64', { variant: 'v1' })], [M, linux('arm64')]]),
-      noPlatform: await index('no-platform', [[E, undefined], [M, linux('arm64')]]),
+      x86_64: await index('x86_64', [
+        [E, linux('x86_64')],
+        [M, linux('amd64')],
+      ]),
+      case: await index('case', [
+        [E, { os: 'Linux', architecture: 'AMD64' }],
+        [M, linux('amd64')],
+      ]),
+      variant: await index('variant', [
+        [E, linux('amd64', { variant: 'v1' })],
+        [M, linux('arm64')],
+      ]),
+      noPlatform: await index('no-platform', [
+        [E, undefined],
+        [M, linux('arm64')],
+      ]),
       // containerd 1.7/2.1 ignore os.features (2.3 does not): they run E, sigguard's matcher picks M
-      osFeatures: await index('os-features', [[E, linux('amd64', { 'os.features': ['x'] })], [M, linux('amd64')]]),
+      osFeatures: await index('os-features', [
+        [E, linux('amd64', { 'os.features': ['x'] })],
+        [M, linux('amd64')],
+      ]),
     };
     const good = {
-      platformSigned: await index('platform-signed', [[M, linux('amd64')], [A, linux('arm64')]]),
-      indexSigned: await index('index-signed', [[E, linux('amd64')], [A, linux('arm64')]]),
+      platformSigned: await index('platform-signed', [
+        [M, linux('amd64')],
+        [A, linux('arm64')],
+      ]),
+      indexSigned: await index('index-signed', [
+        [E, linux('amd64')],
+        [A, linux('arm64')],
+      ]),
     };
     const fwd = await forwardPort(Number(alias.split(':')[1]), { host: '127.0.0.1', port: w.registry.port });
     try {
@@ -312,7 +364,9 @@ scopes:
       const d = decisions(log).at(-1);
       const runsId = r.stage === 'pull' ? undefined : (await kubelet.cri.imageStatus({ image: ref })).image?.id;
       const on = runsId === cfgE ? 'E' : runsId === cfgM ? 'M' : runsId;
-      console.log(`containerd ${version}: multi-arch ${name}: node has ${on ?? '(not pulled)'}; ${r.ok ? 'started' : `refused at ${r.stage}`}; last decision [${d?.code}] ${d?.reason}; ${r.error ?? ''}`);
+      console.log(
+        `containerd ${version}: multi-arch ${name}: node has ${on ?? '(not pulled)'}; ${r.ok ? 'started' : `refused at ${r.stage}`}; last decision [${d?.code}] ${d?.reason}; ${r.error ?? ''}`,
+      );
       if (r.stage === 'pull') {
         expect(name).toBe('noPlatform'); // containerd 1.7 cannot pull an index whose only match has no platform
         continue;

@@ -35,11 +35,14 @@ afterAll(async () => {
 });
 
 /** The image id CRI-O gives an image: its config digest's hex. */
-const configHex = async (repo: string): Promise<string> => (await w.push.getManifest(repo, w.digests[repo]!)).json.config.digest.slice('sha256:'.length);
+const configHex = async (repo: string): Promise<string> =>
+  (await w.push.getManifest(repo, w.digests[repo]!)).json.config.digest.slice('sha256:'.length);
 
 async function hook(imageName: string, imageId: string, cfg = config) {
   const log = join(w.cosign.dir, `crio-${n + 1}.log`);
-  const r = await sigguard(['hook', '--config', cfg, '--policy', policy, '--log', log], { input: crioState(`crio-${++n}`, imageName, imageId) });
+  const r = await sigguard(['hook', '--config', cfg, '--policy', policy, '--log', log], {
+    input: crioState(`crio-${++n}`, imageName, imageId),
+  });
   return { ...r, d: JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!) };
 }
 
@@ -50,7 +53,14 @@ describe('the hook on CRI-O asks ImageStatus for the digest', () => {
     images.set(id, [`quay.io/elsewhere/app@sha256:${'0'.repeat(64)}`, `${w.registry.host}/signed@${w.digests.signed}`]);
     const r = await hook(`${w.registry.host}/signed:v1`, id);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.d).toMatchObject({ decision: 'allow', code: 'ALLOWED', runtime: 'cri-o', digest: w.digests.signed, namespace: 'default', pod: 'web' });
+    expect(r.d).toMatchObject({
+      decision: 'allow',
+      code: 'ALLOWED',
+      runtime: 'cri-o',
+      digest: w.digests.signed,
+      namespace: 'default',
+      pod: 'web',
+    });
     expect(crio.asked.at(-1)).toBe(id);
   });
 
@@ -59,7 +69,9 @@ describe('the hook on CRI-O asks ImageStatus for the digest', () => {
     images.set(id, [`${w.registry.host}/unsigned@${w.digests.unsigned}`]);
     const r = await hook(`${w.registry.host}/unsigned:v1`, id);
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe(`sigguard: denied ${w.registry.host}/unsigned@${w.digests.unsigned}: no legacy or bundle signature found [NO_SIGNATURE]\n`);
+    expect(r.stderr).toBe(
+      `sigguard: denied ${w.registry.host}/unsigned@${w.digests.unsigned}: no legacy or bundle signature found [NO_SIGNATURE]\n`,
+    );
   });
 
   it('no repo digest in the pod’s repository is refused, naming what the node has', async () => {

@@ -76,7 +76,8 @@ function split(ref: string): { host: string; path: string; tag?: string; digest?
   }
   const parts = rest.split('/');
   let host = 'docker.io';
-  if (parts.length > 1 && (/[.:]/.test(parts[0]!) || parts[0] === 'localhost' || parts[0] !== parts[0]!.toLowerCase())) host = parts.shift()!;
+  if (parts.length > 1 && (/[.:]/.test(parts[0]!) || parts[0] === 'localhost' || parts[0] !== parts[0]!.toLowerCase()))
+    host = parts.shift()!;
   if (host === 'index.docker.io') host = 'docker.io';
   if (host === 'docker.io' && parts.length === 1) parts.unshift('library');
   return { host, path: parts.join('/'), ...(tag ? { tag } : {}), ...(digest ? { digest } : {}) };
@@ -115,7 +116,20 @@ async function skopeo(policyJson: string, registriesD: string, ref: string): Pro
   try {
     const r = await run(
       SKOPEO,
-      ['--debug', '--policy', policyJson, '--registries.d', registriesD, '--registries-conf', registriesConf, 'copy', '--remove-signatures', '--src-tls-verify=false', `docker://${ref}`, `dir:${dest}`],
+      [
+        '--debug',
+        '--policy',
+        policyJson,
+        '--registries.d',
+        registriesD,
+        '--registries-conf',
+        registriesConf,
+        'copy',
+        '--remove-signatures',
+        '--src-tls-verify=false',
+        `docker://${ref}`,
+        `dir:${dest}`,
+      ],
       { env: { HOME: join(dir, 'home') }, timeoutMs: 60_000 },
     );
     const err = r.stderr;
@@ -124,7 +138,14 @@ async function skopeo(policyJson: string, registriesD: string, ref: string): Pro
     const m = /Using transport \\"docker\\" (?:specific )?policy section (\S+?)"?$/m.exec(err);
     if (m) scope = m[1] === '\\"\\"' ? '' : m[1];
     else if (err.includes('Using default policy section')) scope = '';
-    const last = err.trim().split('\n').filter((l) => l.includes('level=fatal')).pop() ?? err.trim().split('\n').pop() ?? '';
+    const last =
+      err
+        .trim()
+        .split('\n')
+        .filter((l) => l.includes('level=fatal'))
+        .pop() ??
+      err.trim().split('\n').pop() ??
+      '';
     let outcome: SkopeoResult['outcome'] = 'error';
     if (r.code === 0) outcome = 'accept';
     else if (/is rejected by policy/.test(last)) outcome = 'reject';
@@ -187,7 +208,10 @@ function writeRegistriesConf(refs: readonly string[]): void {
   const hosts = [...new Set(refs.map((r) => split(r).host))].filter((h) => h !== H).sort();
   const entries = hosts.map((h) => `[[registry]]\nprefix = "${h}"\nlocation = "${H}/${hostDir(h)}"\ninsecure = true\n`);
   registriesConf = join(dir, 'registries.conf');
-  writeFileSync(registriesConf, `unqualified-search-registries = []\n\n[[registry]]\nlocation = "${H}"\ninsecure = true\n\n${entries.join('\n')}`);
+  writeFileSync(
+    registriesConf,
+    `unqualified-search-registries = []\n\n[[registry]]\nlocation = "${H}"\ninsecure = true\n\n${entries.join('\n')}`,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -303,7 +327,16 @@ const refsA = () => [
   'REG.Example.com/team/app:v1',
 ];
 
-const refsB = () => [`${H}/locked:v1`, `${H}/open:v1`, `${H}/open@${D}`, 'busybox', 'busybox:latest', 'busybox:1.36', 'a.example.com/x:v1', 'quay.io/x/y:v1'];
+const refsB = () => [
+  `${H}/locked:v1`,
+  `${H}/open:v1`,
+  `${H}/open@${D}`,
+  'busybox',
+  'busybox:latest',
+  'busybox:1.36',
+  'a.example.com/x:v1',
+  'quay.io/x/y:v1',
+];
 
 /**
  * Known differences, by reference. A row listed here may differ (or agree); every other row must agree.
@@ -322,38 +355,43 @@ const KNOWN: Record<string, { whose: 'containers/image' | 'sigguard'; why: strin
 const dealias = (scope: string | undefined) => scope?.replace(/^registry-1\.docker\.io(?=$|\/)/, 'docker.io');
 
 describe('the differential table: containers/image and sigguard select the same scope and requirement', () => {
-  it(
-    'agrees on every reference, under two policies',
-    async () => {
-      const a = await generate('diff-a', policyA());
-      const b = await generate('diff-b', policyB());
-      const rows = [...refsA().map((ref) => ({ gen: a, ref })), ...refsB().map((ref) => ({ gen: b, ref }))];
-      expect(rows.length).toBeGreaterThanOrEqual(40);
-      writeRegistriesConf(rows.map((r) => r.ref));
-      const placed = new Set<string>();
-      for (const r of rows) await place(r.ref, placed);
-      const dA = registriesDFor(a.out);
-      const dB = registriesDFor(b.out);
+  it('agrees on every reference, under two policies', async () => {
+    const a = await generate('diff-a', policyA());
+    const b = await generate('diff-b', policyB());
+    const rows = [...refsA().map((ref) => ({ gen: a, ref })), ...refsB().map((ref) => ({ gen: b, ref }))];
+    expect(rows.length).toBeGreaterThanOrEqual(40);
+    writeRegistriesConf(rows.map((r) => r.ref));
+    const placed = new Set<string>();
+    for (const r of rows) await place(r.ref, placed);
+    const dA = registriesDFor(a.out);
+    const dB = registriesDFor(b.out);
 
-      const results = await pool(rows, 4, async ({ gen, ref }) => {
-        const [c, s] = await Promise.all([skopeo(join(gen.out, 'policy.json'), gen === a ? dA : dB, ref), sigguardSelects(gen.policy, ref)]);
-        return { ref, policy: gen === a ? 'A' : 'B', c, s };
-      });
-      const table = results.map((r) => `${r.policy} ${r.ref.padEnd(60)} c/image: ${r.c.outcome} ${JSON.stringify(r.c.scope)}  sigguard: ${r.s.outcome} ${JSON.stringify(r.s.scope)}`);
-      const errors = results.filter((r) => r.c.outcome === 'error' || r.c.scope === undefined);
-      expect(errors.map((r) => `${r.ref}: ${r.c.detail}`)).toEqual([]);
-      const differ = results.filter((r) => (r.c.outcome !== r.s.outcome || dealias(r.c.scope) !== r.s.scope) && KNOWN[r.ref] === undefined);
-      expect(differ.map((r) => table[results.indexOf(r)]), table.join('\n')).toEqual([]);
-      // Sanity: every kind of outcome occurs, and references on the registry itself prove the
-      // generated registries.d: containers/image read the signature and reached verification.
-      expect(new Set(results.map((r) => r.c.outcome))).toEqual(new Set(['accept', 'reject', 'sigstore']));
-      for (const r of results.filter((x) => x.c.outcome === 'sigstore')) expect(r.c.detail).toContain('sigstore disabled');
-      // Only the generated "*.0.0.1" registries.d key can switch attachments on for 127.0.0.1:PORT/open:
-      // containers/image 5.23 honours wildcard keys there, though containers-registries.d(5) does not say so.
-      expect(results.find((r) => r.ref === `${H}/open:v1`)!.c).toMatchObject({ scope: '*.0.0.1', detail: expect.stringContaining('sigstore disabled') });
-    },
-    180_000,
-  );
+    const results = await pool(rows, 4, async ({ gen, ref }) => {
+      const [c, s] = await Promise.all([skopeo(join(gen.out, 'policy.json'), gen === a ? dA : dB, ref), sigguardSelects(gen.policy, ref)]);
+      return { ref, policy: gen === a ? 'A' : 'B', c, s };
+    });
+    const table = results.map(
+      (r) =>
+        `${r.policy} ${r.ref.padEnd(60)} c/image: ${r.c.outcome} ${JSON.stringify(r.c.scope)}  sigguard: ${r.s.outcome} ${JSON.stringify(r.s.scope)}`,
+    );
+    const errors = results.filter((r) => r.c.outcome === 'error' || r.c.scope === undefined);
+    expect(errors.map((r) => `${r.ref}: ${r.c.detail}`)).toEqual([]);
+    const differ = results.filter((r) => (r.c.outcome !== r.s.outcome || dealias(r.c.scope) !== r.s.scope) && KNOWN[r.ref] === undefined);
+    expect(
+      differ.map((r) => table[results.indexOf(r)]),
+      table.join('\n'),
+    ).toEqual([]);
+    // Sanity: every kind of outcome occurs, and references on the registry itself prove the
+    // generated registries.d: containers/image read the signature and reached verification.
+    expect(new Set(results.map((r) => r.c.outcome))).toEqual(new Set(['accept', 'reject', 'sigstore']));
+    for (const r of results.filter((x) => x.c.outcome === 'sigstore')) expect(r.c.detail).toContain('sigstore disabled');
+    // Only the generated "*.0.0.1" registries.d key can switch attachments on for 127.0.0.1:PORT/open:
+    // containers/image 5.23 honours wildcard keys there, though containers-registries.d(5) does not say so.
+    expect(results.find((r) => r.ref === `${H}/open:v1`)!.c).toMatchObject({
+      scope: '*.0.0.1',
+      detail: expect.stringContaining('sigstore disabled'),
+    });
+  }, 180_000);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -397,14 +435,35 @@ scopes:
 `,
     );
     const policy = JSON.parse(readFileSync(join(g.out, 'policy.json'), 'utf8'));
-    expect(policy.transports.docker[`${H}/keypaths`][0]).toEqual({ type: 'sigstoreSigned', keyPath: trusted.pub, signedIdentity: { type: 'matchRepository' } });
+    expect(policy.transports.docker[`${H}/keypaths`][0]).toEqual({
+      type: 'sigstoreSigned',
+      keyPath: trusted.pub,
+      signedIdentity: { type: 'matchRepository' },
+    });
     expect(policy.transports.docker[`${H}/keydatas`][0].keyData).toMatch(/=$/);
     // one warning line per requirement that also accepts bundles (exactReference, exactRepository and remapIdentity accept only legacy unless told)
-    expect(g.stderr.trim().split('\n').filter((l) => l.includes('CRI-O verifies only legacy'))).toHaveLength(6);
+    expect(
+      g.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => l.includes('CRI-O verifies only legacy')),
+    ).toHaveLength(6);
 
     const rd = join(g.out, 'registries.d');
     writeRegistriesConf([]);
-    const repos = ['keydata', 'keydatas', 'keypaths', 'exactref', 'exactrepo', 'remap', 'exact', 'default-identity', 'two', 'open', 'elsewhere'];
+    const repos = [
+      'keydata',
+      'keydatas',
+      'keypaths',
+      'exactref',
+      'exactrepo',
+      'remap',
+      'exact',
+      'default-identity',
+      'two',
+      'open',
+      'elsewhere',
+    ];
     const placed = new Set<string>();
     for (const r of repos) await place(scopeRef(r), placed);
     const results = await pool(repos, 4, (r) => skopeo(join(g.out, 'policy.json'), rd, scopeRef(r)));
@@ -453,18 +512,38 @@ scopes:
 
   it('refuses without --hook-fallback, naming the scope and the reason', async () => {
     const policy = join(cosign.dir, 'refused.yaml');
-    writeFileSync(policy, `version: 1\nmode: warn\nscopes:\n  "${H}/bundles":\n    - {type: sigstoreSigned, keyPath: ${trusted.pub}, signatureFormats: [bundle]}\n`);
+    writeFileSync(
+      policy,
+      `version: 1\nmode: warn\nscopes:\n  "${H}/bundles":\n    - {type: sigstoreSigned, keyPath: ${trusted.pub}, signatureFormats: [bundle]}\n`,
+    );
     const r = await sigguard(['crio-policy', '--policy', policy, '--out', join(dir, 'refused'), '--containers-image-version', '5.23']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^sigguard: .*refused\.yaml: CRI-O \(containers\/image 5\.23\) cannot enforce mode: .*; scopes\."127\.0\.0\.1:\d+\/bundles"\[0\]: signatureFormats: \[bundle\].*\[POLICY_INVALID\]\n$/);
-    const fb = await sigguard(['crio-policy', '--policy', policy, '--out', join(dir, 'refused'), '--containers-image-version', '5.23', '--hook-fallback']);
+    expect(r.stderr).toMatch(
+      /^sigguard: .*refused\.yaml: CRI-O \(containers\/image 5\.23\) cannot enforce mode: .*; scopes\."127\.0\.0\.1:\d+\/bundles"\[0\]: signatureFormats: \[bundle\].*\[POLICY_INVALID\]\n$/,
+    );
+    const fb = await sigguard([
+      'crio-policy',
+      '--policy',
+      policy,
+      '--out',
+      join(dir, 'refused'),
+      '--containers-image-version',
+      '5.23',
+      '--hook-fallback',
+    ]);
     expect(fb.code, fb.stderr).toBe(0);
-    expect(JSON.parse(readFileSync(join(dir, 'refused/policy.json'), 'utf8'))).toEqual({ default: [{ type: 'insecureAcceptAnything' }], transports: { docker: {} } });
+    expect(JSON.parse(readFileSync(join(dir, 'refused/policy.json'), 'utf8'))).toEqual({
+      default: [{ type: 'insecureAcceptAnything' }],
+      transports: { docker: {} },
+    });
   });
 
   it('what 5.33 reads (keyPaths) is what 5.23 refuses: the target version matters', async () => {
     const policy = join(cosign.dir, 'newer.yaml');
-    writeFileSync(policy, `version: 1\nscopes:\n  "${H}/keypaths":\n    - {type: sigstoreSigned, keyPaths: [${trusted.pub}], signedIdentity: {type: matchRepository}, signatureFormats: [legacy]}\n`);
+    writeFileSync(
+      policy,
+      `version: 1\nscopes:\n  "${H}/keypaths":\n    - {type: sigstoreSigned, keyPaths: [${trusted.pub}], signedIdentity: {type: matchRepository}, signatureFormats: [legacy]}\n`,
+    );
     const out = join(dir, 'out-newer');
     const r = await sigguard(['crio-policy', '--policy', policy, '--out', out]);
     expect(r.code, r.stderr).toBe(0);
@@ -486,10 +565,13 @@ describe('certificates and Rekor keys: fulcio, pki, key + Rekor, keyless', () =>
   let certDir: string;
   const scopeRef = (repo: string) => `${H}/${repo}@${D}`;
   const scopes = {
-    fulcio: '{type: sigstoreSigned, fulcio: {caPath: fulcio_v1.crt.pem, oidcIssuer: https://github.com/login/oauth, subjectEmail: mitr@redhat.com}, rekorPublicKeyPath: rekor.pub, signedIdentity: {type: matchRepository}, signatureFormats: [legacy]}',
-    'key-rekor': '{type: sigstoreSigned, keyPath: cosign2.pub, rekorPublicKeyPath: rekor.pub, signedIdentity: {type: matchRepository}, signatureFormats: [legacy]}',
+    fulcio:
+      '{type: sigstoreSigned, fulcio: {caPath: fulcio_v1.crt.pem, oidcIssuer: https://github.com/login/oauth, subjectEmail: mitr@redhat.com}, rekorPublicKeyPath: rekor.pub, signedIdentity: {type: matchRepository}, signatureFormats: [legacy]}',
+    'key-rekor':
+      '{type: sigstoreSigned, keyPath: cosign2.pub, rekorPublicKeyPath: rekor.pub, signedIdentity: {type: matchRepository}, signatureFormats: [legacy]}',
     pki: '{type: sigstoreSigned, pki: {caRootsPath: pki_root_crts.pem, caIntermediatesPath: pki_intermediate_crts.pem, subjectEmail: qiwan@redhat.com}, signedIdentity: {type: matchRepository}, signatureFormats: [legacy]}',
-    keyless: '{type: sigstoreSigned, keyless: {identities: [{issuer: https://github.com/login/oauth, subject: mitr@redhat.com}]}, signedIdentity: {type: matchRepository}, signatureFormats: [legacy]}',
+    keyless:
+      '{type: sigstoreSigned, keyless: {identities: [{issuer: https://github.com/login/oauth, subject: mitr@redhat.com}]}, signedIdentity: {type: matchRepository}, signatureFormats: [legacy]}',
   } as const;
   type Name = keyof typeof scopes;
   /** A policy next to copies of the fixture files (relative paths, as on a node). */
@@ -498,19 +580,23 @@ describe('certificates and Rekor keys: fulcio, pki, key + Rekor, keyless', () =>
     writeFileSync(policy, `version: 1\ndefault: reject\nscopes:\n${names.map((n) => `  "${H}/${n}":\n    - ${scopes[n]}\n`).join('')}`);
     return policy;
   }
-  const crioPolicy = (policy: string, out: string, ...extra: string[]) => sigguard(['crio-policy', '--policy', policy, '--out', join(dir, out), ...extra]);
+  const crioPolicy = (policy: string, out: string, ...extra: string[]) =>
+    sigguard(['crio-policy', '--policy', policy, '--out', join(dir, out), ...extra]);
   const policyJsonOf = (out: string) => JSON.parse(readFileSync(join(dir, out, 'policy.json'), 'utf8'));
 
   beforeAll(() => {
     certDir = mkdtempSync(join(dir, 'certs-'));
-    for (const f of ['fulcio_v1.crt.pem', 'rekor.pub', 'cosign2.pub', 'pki_root_crts.pem', 'pki_intermediate_crts.pem']) writeFileSync(join(certDir, f), readFileSync(join(FIXTURES, f)));
+    for (const f of ['fulcio_v1.crt.pem', 'rekor.pub', 'cosign2.pub', 'pki_root_crts.pem', 'pki_intermediate_crts.pem'])
+      writeFileSync(join(certDir, f), readFileSync(join(FIXTURES, f)));
   });
 
   it('for 5.23 refuses each, naming the scope and the version or reason', async () => {
     const policy = certPolicy('all.yaml', ['fulcio', 'key-rekor', 'pki', 'keyless']);
     const r = await crioPolicy(policy, 'certs-refused', '--containers-image-version', '5.23');
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain(`scopes."${H}/fulcio"[0]: fulcio needs containers/image 5.24 or later, and the target is containers/image 5.23`);
+    expect(r.stderr).toContain(
+      `scopes."${H}/fulcio"[0]: fulcio needs containers/image 5.24 or later, and the target is containers/image 5.23`,
+    );
     expect(r.stderr).toContain(`scopes."${H}/key-rekor"[0]: rekorPublicKeyPath needs containers/image 5.24 or later`);
     expect(r.stderr).toContain(`scopes."${H}/pki"[0]: pki needs containers/image 5.35 or later`);
     expect(r.stderr).toContain(`scopes."${H}/keyless"[0]: keyless: containers/image cannot read a Sigstore trusted root`);
@@ -523,9 +609,13 @@ describe('certificates and Rekor keys: fulcio, pki, key + Rekor, keyless', () =>
     expect(r.code, r.stderr).toBe(0);
     const docker = policyJsonOf('certs-fallback').transports.docker;
     for (const n of ['fulcio', 'pki', 'keyless']) expect(docker[`${H}/${n}`]).toEqual([{ type: 'insecureAcceptAnything' }]);
-    expect(docker[`${H}/key-rekor`]).toEqual([{ type: 'sigstoreSigned', keyPath: join(certDir, 'cosign2.pub'), signedIdentity: { type: 'matchRepository' } }]);
+    expect(docker[`${H}/key-rekor`]).toEqual([
+      { type: 'sigstoreSigned', keyPath: join(certDir, 'cosign2.pub'), signedIdentity: { type: 'matchRepository' } },
+    ]);
     const notes = readFileSync(join(dir, 'certs-fallback', 'NOTES.txt'), 'utf8');
-    expect(notes).toContain(`scopes."${H}/key-rekor"[0]: rekorPublicKeyPath needs containers/image 5.24 or later, and the target is containers/image 5.23; written without its Rekor condition`);
+    expect(notes).toContain(
+      `scopes."${H}/key-rekor"[0]: rekorPublicKeyPath needs containers/image 5.24 or later, and the target is containers/image 5.23; written without its Rekor condition`,
+    );
     expect(notes).toContain(`scopes."${H}/pki"[0]: pki needs containers/image 5.35 or later`);
     writeRegistriesConf([]);
     const placed = new Set<string>();
@@ -547,14 +637,27 @@ describe('certificates and Rekor keys: fulcio, pki, key + Rekor, keyless', () =>
     expect(docker[`${H}/fulcio`]).toEqual([
       {
         type: 'sigstoreSigned',
-        fulcio: { caPath: '/etc/sigguard/fulcio_v1.crt.pem', oidcIssuer: 'https://github.com/login/oauth', subjectEmail: 'mitr@redhat.com' },
+        fulcio: {
+          caPath: '/etc/sigguard/fulcio_v1.crt.pem',
+          oidcIssuer: 'https://github.com/login/oauth',
+          subjectEmail: 'mitr@redhat.com',
+        },
         rekorPublicKeyPath: '/etc/sigguard/rekor.pub',
         signedIdentity: { type: 'matchRepository' },
       },
     ]);
-    expect(docker[`${H}/key-rekor`][0]).toMatchObject({ keyPath: '/etc/sigguard/cosign2.pub', rekorPublicKeyPath: '/etc/sigguard/rekor.pub' });
-    expect(docker[`${H}/pki`][0].pki).toEqual({ caRootsPath: '/etc/sigguard/pki_root_crts.pem', caIntermediatesPath: '/etc/sigguard/pki_intermediate_crts.pem', subjectEmail: 'qiwan@redhat.com' });
-    expect(readFileSync(join(dir, 'certs-newer', 'NOTES.txt'), 'utf8')).toContain('policy.json uses (it needs containers/image 5.35 or later');
+    expect(docker[`${H}/key-rekor`][0]).toMatchObject({
+      keyPath: '/etc/sigguard/cosign2.pub',
+      rekorPublicKeyPath: '/etc/sigguard/rekor.pub',
+    });
+    expect(docker[`${H}/pki`][0].pki).toEqual({
+      caRootsPath: '/etc/sigguard/pki_root_crts.pem',
+      caIntermediatesPath: '/etc/sigguard/pki_intermediate_crts.pem',
+      subjectEmail: 'qiwan@redhat.com',
+    });
+    expect(readFileSync(join(dir, 'certs-newer', 'NOTES.txt'), 'utf8')).toContain(
+      'policy.json uses (it needs containers/image 5.35 or later',
+    );
     // the oldest target that reads fulcio: 5.24; containers/image 5.23 refuses the whole file
     const fulcioOnly = certPolicy('fulcio.yaml', ['fulcio']);
     const g = await crioPolicy(fulcioOnly, 'certs-524', '--containers-image-version', '5.24');
@@ -571,7 +674,8 @@ describe('certificates and Rekor keys: fulcio, pki, key + Rekor, keyless', () =>
 // The CLI's folder handling, and a node's registries.d.
 
 describe('crio-policy on a node', () => {
-  const simple = () => `version: 1\nexemptNamespaces: [kube-system]\nscopes:\n  "quay.io/org":\n    - {type: sigstoreSigned, keyPath: ${trusted.pub}, signedIdentity: {type: matchRepository}, signatureFormats: [legacy]}\n`;
+  const simple = () =>
+    `version: 1\nexemptNamespaces: [kube-system]\nscopes:\n  "quay.io/org":\n    - {type: sigstoreSigned, keyPath: ${trusted.pub}, signedIdentity: {type: matchRepository}, signatureFormats: [legacy]}\n`;
 
   it('--target-dir: a key defined in another registries.d file is refused, naming both files', async () => {
     const policy = join(cosign.dir, 'node.yaml');
@@ -585,7 +689,9 @@ describe('crio-policy on a node', () => {
     writeFileSync(join(target, 'quay.yaml'), 'docker:\n  quay.io/org:\n    lookaside: https://sigs.example.com\n');
     const clash = await sigguard(['crio-policy', '--policy', policy, '--out', join(dir, 'node-out'), '--target-dir', target]);
     expect(clash.code).toBe(2);
-    expect(clash.stderr).toContain(`registries.d key "quay.io/org" is already defined in ${join(target, 'quay.yaml')} and would be defined again in /etc/containers/registries.d/sigguard.yaml`);
+    expect(clash.stderr).toContain(
+      `registries.d key "quay.io/org" is already defined in ${join(target, 'quay.yaml')} and would be defined again in /etc/containers/registries.d/sigguard.yaml`,
+    );
     // containers/image agrees: it refuses the folder
     const both = join(dir, 'both.d');
     mkdirSync(both);
@@ -624,7 +730,9 @@ describe('crio-policy/scripts', () => {
 
   it('are shellcheck-clean', () => {
     requireTools('/usr/bin/shellcheck');
-    const files = readdirSync(scripts).filter((f) => f.endsWith('.sh')).map((f) => join(scripts, f));
+    const files = readdirSync(scripts)
+      .filter((f) => f.endsWith('.sh'))
+      .map((f) => join(scripts, f));
     expect(files).toHaveLength(3);
     execFileSync('shellcheck', files, { stdio: 'pipe' });
   });
@@ -633,17 +741,33 @@ describe('crio-policy/scripts', () => {
     const root = mkdtempSync(join(dir, 'root-'));
     mkdirSync(join(root, 'etc/sigguard/keys'), { recursive: true });
     writeFileSync(join(root, 'etc/sigguard/keys/cosign.pub'), readFileSync(trusted.pub));
-    writeFileSync(join(root, 'etc/sigguard/policy.yaml'), `version: 1\nexemptNamespaces: [kube-system]\nscopes:\n  "quay.io/org":\n    - {type: sigstoreSigned, keyPath: keys/cosign.pub, signedIdentity: {type: matchRepository}}\n`);
+    writeFileSync(
+      join(root, 'etc/sigguard/policy.yaml'),
+      `version: 1\nexemptNamespaces: [kube-system]\nscopes:\n  "quay.io/org":\n    - {type: sigstoreSigned, keyPath: keys/cosign.pub, signedIdentity: {type: matchRepository}}\n`,
+    );
     mkdirSync(join(root, 'etc/crio/sigguard/policies'), { recursive: true });
     writeFileSync(join(root, 'etc/crio/sigguard/policies/old-team.json'), '{"default":[{"type":"insecureAcceptAnything"}]}');
     mkdirSync(join(root, 'etc/crio/crio.conf.d'), { recursive: true });
     writeFileSync(join(root, 'etc/crio/crio.conf.d/20-later.conf'), '[crio.image]\nsignature_policy = "/etc/crio/policy.json"\n');
     mkdirSync(join(root, 'etc/containers/registries.d'), { recursive: true });
-    writeFileSync(join(root, 'etc/containers/registries.d/default.yaml'), 'docker:\n  quay.io/org/app:\n    use-sigstore-attachments: false\n');
+    writeFileSync(
+      join(root, 'etc/containers/registries.d/default.yaml'),
+      'docker:\n  quay.io/org/app:\n    use-sigstore-attachments: false\n',
+    );
     const fakeBin = join(dir, 'fake-sigguard-binary');
     writeFileSync(fakeBin, '#!/bin/sh\n');
 
-    const r = await run('bash', [join(scripts, 'configure-crio.sh'), '--root', root, '--sigguard', SIGGUARD, '--install-binary', fakeBin, '--containers-image-version', '5.23']);
+    const r = await run('bash', [
+      join(scripts, 'configure-crio.sh'),
+      '--root',
+      root,
+      '--sigguard',
+      SIGGUARD,
+      '--install-binary',
+      fakeBin,
+      '--containers-image-version',
+      '5.23',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('removed stale namespace policy old-team.json');
     expect(r.stderr).toContain('20-later.conf sorts after 10-sigguard.conf and sets signature_policy');
@@ -656,8 +780,12 @@ describe('crio-policy/scripts', () => {
     // the key path is the node's, not the prefix's
     expect(policy.transports.docker['quay.io/org'][0].keyPath).toBe('/etc/sigguard/keys/cosign.pub');
     expect(readdirSync(at(policyDir!))).toEqual(['kube-system.json']);
-    expect(readFileSync(at('etc/containers/registries.d/sigguard.yaml'), 'utf8')).toContain('"quay.io/org":\n    use-sigstore-attachments: true');
-    expect(JSON.parse(readFileSync(at('usr/share/containers/oci/hooks.d/sigguard.json'), 'utf8')).hook.path).toBe('/usr/local/bin/sigguard');
+    expect(readFileSync(at('etc/containers/registries.d/sigguard.yaml'), 'utf8')).toContain(
+      '"quay.io/org":\n    use-sigstore-attachments: true',
+    );
+    expect(JSON.parse(readFileSync(at('usr/share/containers/oci/hooks.d/sigguard.json'), 'utf8')).hook.path).toBe(
+      '/usr/local/bin/sigguard',
+    );
     expect(readFileSync(at('usr/local/bin/sigguard'), 'utf8')).toBe('#!/bin/sh\n');
     expect(readdirSync(at('etc/crio/sigguard')).sort()).toEqual(['NOTES.txt', 'README.md', 'policies', 'policy.json']);
 
@@ -666,7 +794,9 @@ describe('crio-policy/scripts', () => {
     rmSync(at('etc/crio/sigguard/policy.json'));
     const clash = await run('bash', [join(scripts, 'configure-crio.sh'), '--root', root, '--sigguard', SIGGUARD]);
     expect(clash.code).not.toBe(0);
-    expect(clash.stderr).toContain(`${at('etc/containers/registries.d/quay.yaml')} and would be defined again in /etc/containers/registries.d/sigguard.yaml`);
+    expect(clash.stderr).toContain(
+      `${at('etc/containers/registries.d/quay.yaml')} and would be defined again in /etc/containers/registries.d/sigguard.yaml`,
+    );
     expect(() => readFileSync(at('etc/crio/sigguard/policy.json'))).toThrow();
   });
 
@@ -690,7 +820,21 @@ esac
       { mode: 0o755 },
     );
     const env = { KUBECTL: join(bin, 'kubectl'), CRICTL: 'none' };
-    const ok = await run('bash', [join(scripts, 'test-verification.sh'), '--signed', 'localhost:5000/t/signed:v1', '--unsigned', 'localhost:5000/t/unsigned:v1', '--exempt-namespace', 'exempt', '--timeout', '10'], { env });
+    const ok = await run(
+      'bash',
+      [
+        join(scripts, 'test-verification.sh'),
+        '--signed',
+        'localhost:5000/t/signed:v1',
+        '--unsigned',
+        'localhost:5000/t/unsigned:v1',
+        '--exempt-namespace',
+        'exempt',
+        '--timeout',
+        '10',
+      ],
+      { env },
+    );
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stdout).toContain('ok: unsigned image is refused at pull (default/sigguard-unsigned: SignatureValidationFailed)');
     expect(ok.stdout).toContain('ok: unsigned image runs in exempt namespace exempt');
@@ -704,9 +848,23 @@ esac
   });
 
   it('setup-vm.sh --dry-run plans the whole node', async () => {
-    const r = await run('bash', [join(scripts, 'setup-vm.sh'), '--dry-run', '--crio', 'v1.31', '--with-registry', '--test-images', '/k/cosign.key']);
+    const r = await run('bash', [
+      join(scripts, 'setup-vm.sh'),
+      '--dry-run',
+      '--crio',
+      'v1.31',
+      '--with-registry',
+      '--test-images',
+      '/k/cosign.key',
+    ]);
     expect(r.code, r.stderr).toBe(0);
-    for (const step of ['apt-get install -y cri-o kubelet kubeadm kubectl', 'addons:/cri-o:/stable:/v1.31/deb', 'kubeadm init --cri-socket unix:///var/run/crio/crio.sock', 'insecure = true', 'cosign sign --key /k/cosign.key']) {
+    for (const step of [
+      'apt-get install -y cri-o kubelet kubeadm kubectl',
+      'addons:/cri-o:/stable:/v1.31/deb',
+      'kubeadm init --cri-socket unix:///var/run/crio/crio.sock',
+      'insecure = true',
+      'cosign sign --key /k/cosign.key',
+    ]) {
       expect(r.stdout).toContain(step);
     }
     expect((await run('bash', [join(scripts, 'setup-vm.sh'), '--crio', '1.31'])).stderr).toContain('--crio takes vX.Y');

@@ -34,7 +34,12 @@ beforeAll(async () => {
   w = await makeWorld();
   const amd = await w.push.image('multi', 'amd64', 'multi-amd64', 'amd64');
   const arm = await w.push.image('multi', 'arm64', 'multi-arm64', 'arm64');
-  index = (await w.push.index('multi', 'v1', [{ pushed: amd, arch: 'amd64' }, { pushed: arm, arch: 'arm64' }])).digest;
+  index = (
+    await w.push.index('multi', 'v1', [
+      { pushed: amd, arch: 'amd64' },
+      { pushed: arm, arch: 'arm64' },
+    ])
+  ).digest;
   const [mine, other] = process.arch === 'arm64' ? [arm, amd] : [amd, arm];
   [platformDigest, otherPlatformDigest] = [mine.digest, other.digest];
   platformImageId = (JSON.parse(mine.bytes.toString()) as { config: { digest: string } }).config.digest.replace('sha256:', '');
@@ -52,7 +57,14 @@ const policyDenying = (name: string, digests: string[]) => w.policy(`${name}-${+
 const check = (policy: string, image: string) => sigguardCheck(['--policy', policy, '--json', image]);
 
 const state = (image: string) =>
-  JSON.stringify({ ociVersion: '1.2.0', id: `c${++n}`, status: 'creating', pid: 1, bundle: '/nonexistent', annotations: criAnnotations(image) });
+  JSON.stringify({
+    ociVersion: '1.2.0',
+    id: `c${++n}`,
+    status: 'creating',
+    pid: 1,
+    bundle: '/nonexistent',
+    annotations: criAnnotations(image),
+  });
 
 /** The hook for a Kubernetes container of `image` on containerd (no CRI socket), or on CRI-O (the fake) for an index. */
 async function hook(image: string, config: string, policy: string) {
@@ -78,7 +90,12 @@ describe('denyDigests: check', () => {
     expect((await check(w.policy(`plain-${++n}.yaml`, standardPolicy(w)), tag)).verdict).toMatchObject({ decision: 'allow' });
     const r = await check(policyDenying('tag', [w.digests.signed!]), tag);
     expect(r.code).toBe(1);
-    expect(r.verdict).toMatchObject({ decision: 'deny', code: 'DIGEST_DENIED', digest: w.digests.signed, reason: `${w.digests.signed} is revoked (the policy's denyDigests lists it)` });
+    expect(r.verdict).toMatchObject({
+      decision: 'deny',
+      code: 'DIGEST_DENIED',
+      digest: w.digests.signed,
+      reason: `${w.digests.signed} is revoked (the policy's denyDigests lists it)`,
+    });
   });
 
   it('refuses an index whose digest is denied, by tag or by digest', async () => {
@@ -89,23 +106,40 @@ describe('denyDigests: check', () => {
 
   it("refuses an index whose entry for this node's platform is denied; another platform's entry does not matter", async () => {
     const image = `${w.registry.host}/multi:v1`;
-    expect((await check(policyDenying('platform', [platformDigest]), image)).verdict).toMatchObject({ decision: 'deny', code: 'DIGEST_DENIED', reason: expect.stringContaining(platformDigest) });
-    expect((await check(policyDenying('other-platform', [otherPlatformDigest]), image)).verdict).toMatchObject({ decision: 'allow', code: 'ALLOWED' });
+    expect((await check(policyDenying('platform', [platformDigest]), image)).verdict).toMatchObject({
+      decision: 'deny',
+      code: 'DIGEST_DENIED',
+      reason: expect.stringContaining(platformDigest),
+    });
+    expect((await check(policyDenying('other-platform', [otherPlatformDigest]), image)).verdict).toMatchObject({
+      decision: 'allow',
+      code: 'ALLOWED',
+    });
   });
 
   it('applies under insecureAcceptAnything where the digest is known', async () => {
-    const p = w.policy(`accept-${++n}.yaml`, `version: 1\ndefault: accept\n${deny([w.digests.unsigned!])}scopes:\n  "${w.registry.host}":\n    - type: insecureAcceptAnything\n`);
+    const p = w.policy(
+      `accept-${++n}.yaml`,
+      `version: 1\ndefault: accept\n${deny([w.digests.unsigned!])}scopes:\n  "${w.registry.host}":\n    - type: insecureAcceptAnything\n`,
+    );
     expect((await check(p, w.ref('unsigned'))).verdict).toMatchObject({ decision: 'deny', code: 'DIGEST_DENIED' });
     expect((await check(p, w.ref('otherkey'))).verdict).toMatchObject({ decision: 'allow', code: 'POLICY_ACCEPT' });
   });
 
   it('a digest scope (reject) does not stop the tag; policy validate says so and points at denyDigests', async () => {
-    const p = w.policy(`digest-scope-${++n}.yaml`, `${standardPolicy(w)}  "${w.registry.host}/signed@${w.digests.signed}":\n    - type: reject\n`);
+    const p = w.policy(
+      `digest-scope-${++n}.yaml`,
+      `${standardPolicy(w)}  "${w.registry.host}/signed@${w.digests.signed}":\n    - type: reject\n`,
+    );
     expect((await check(p, `${w.registry.host}/signed:v1`)).verdict).toMatchObject({ decision: 'allow' });
     expect((await check(p, w.ref('signed'))).verdict).toMatchObject({ decision: 'deny', code: 'POLICY_REJECT' });
     const v = await sigguard(['policy', 'validate', p]);
     expect(v.code).toBe(0);
-    expect(v.stderr).toMatch(new RegExp(`sigguard: warning: scopes\\."[^"]+/signed@sha256:[0-9a-f]+": a digest scope matches only images named by that digest .* list ${w.digests.signed} in denyDigests\\n`));
+    expect(v.stderr).toMatch(
+      new RegExp(
+        `sigguard: warning: scopes\\."[^"]+/signed@sha256:[0-9a-f]+": a digest scope matches only images named by that digest .* list ${w.digests.signed} in denyDigests\\n`,
+      ),
+    );
   });
 });
 
@@ -115,7 +149,9 @@ describe('denyDigests: crio-policy', () => {
     const out = join(w.cosign.dir, `crio-out-${++n}`);
     const refused = await sigguard(['crio-policy', '--policy', p, '--out', out]);
     expect(refused.code).toBe(2);
-    expect(refused.stderr).toMatch(/cannot enforce denyDigests: denyDigests \(1\): policy\.json has no revocation list.*\[POLICY_INVALID\]\n$/);
+    expect(refused.stderr).toMatch(
+      /cannot enforce denyDigests: denyDigests \(1\): policy\.json has no revocation list.*\[POLICY_INVALID\]\n$/,
+    );
     const handed = await sigguard(['crio-policy', '--policy', p, '--out', out, '--hook-fallback']);
     expect(handed.code, handed.stderr).toBe(0);
     expect(handed.stderr).toMatch(/sigguard: warning: denyDigests: .*the hook refuses those digests at every container start/);
@@ -166,13 +202,19 @@ describe('denyDigests: the hook and its verdict cache', () => {
       const platform = await hook(image, config, policyDenying('stale-platform', [platformDigest]));
       expect(platform.code).toBe(1);
       expect(platform.d).toMatchObject({ decision: 'deny', code: 'DIGEST_DENIED', cache: 'stale' });
-      expect((await hook(image, config, policyDenying('stale-index', [index]))).d).toMatchObject({ decision: 'deny', code: 'DIGEST_DENIED' });
+      expect((await hook(image, config, policyDenying('stale-index', [index]))).d).toMatchObject({
+        decision: 'deny',
+        code: 'DIGEST_DENIED',
+      });
     });
   });
 
   it('refuses a denied digest under insecureAcceptAnything without asking the registry', async () => {
     const config = w.config(`hook-accept-${++n}.yaml`, NO_CRI);
-    const p = w.policy(`accept-${++n}.yaml`, `version: 1\n${deny([w.digests.unsigned!])}scopes:\n  "${w.registry.host}":\n    - type: insecureAcceptAnything\n`);
+    const p = w.policy(
+      `accept-${++n}.yaml`,
+      `version: 1\n${deny([w.digests.unsigned!])}scopes:\n  "${w.registry.host}":\n    - type: insecureAcceptAnything\n`,
+    );
     await registryDown(async () => {
       expect((await hook(w.ref('unsigned'), config, p)).d).toMatchObject({ decision: 'deny', code: 'DIGEST_DENIED' });
       expect((await hook(w.ref('otherkey'), config, p)).d).toMatchObject({ decision: 'allow', code: 'POLICY_ACCEPT' });
@@ -192,7 +234,9 @@ describe('bundles under identity rules', () => {
     expect((await check(explicit, w.ref('signed-bundle'))).verdict).toMatchObject({ decision: 'allow', code: 'ALLOWED' });
     const v = await sigguard(['policy', 'validate', explicit]);
     expect(v.code).toBe(0);
-    expect(v.stderr).toMatch(/sigguard: warning: scopes\.".*"\[0\]\.signatureFormats: signedIdentity exactRepository is checked on legacy signatures only/);
+    expect(v.stderr).toMatch(
+      /sigguard: warning: scopes\.".*"\[0\]\.signatureFormats: signedIdentity exactRepository is checked on legacy signatures only/,
+    );
   });
 });
 
@@ -219,6 +263,10 @@ describe("the hook's own files", () => {
     expect(h.code).toBe(1);
     expect(h.d).toMatchObject({ decision: 'deny', code: 'POLICY_INVALID' });
     chownSync(p, 0, 0);
-    expect((await hook(w.ref('unsigned'), config, p)).d).toMatchObject({ decision: 'deny', code: 'POLICY_INVALID', reason: expect.stringContaining('writable by group and others (mode 0666)') });
+    expect((await hook(w.ref('unsigned'), config, p)).d).toMatchObject({
+      decision: 'deny',
+      code: 'POLICY_INVALID',
+      reason: expect.stringContaining('writable by group and others (mode 0666)'),
+    });
   });
 });

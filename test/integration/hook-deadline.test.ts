@@ -44,14 +44,29 @@ describe('the hook deadline through CRI', () => {
     writeFileSync(config, `node:\n  containerdSocket: ${socket}\n`);
     const log = join(dir, 'decisions.log');
     const image = `127.0.0.1:9/app@sha256:${'b'.repeat(64)}`;
-    const state = JSON.stringify({ ociVersion: '1.2.0', id: 'cri-hang', status: 'creating', pid: 1, bundle: '/nonexistent', annotations: criAnnotations(image) });
+    const state = JSON.stringify({
+      ociVersion: '1.2.0',
+      id: 'cri-hang',
+      status: 'creating',
+      pid: 1,
+      bundle: '/nonexistent',
+      annotations: criAnnotations(image),
+    });
     const t0 = Date.now();
-    const r = await sigguard(['hook', '--config', config, '--policy', policy, '--log', log, '--deadline', '1'], { input: state, timeoutMs: 20_000 });
+    const r = await sigguard(['hook', '--config', config, '--policy', policy, '--log', log, '--deadline', '1'], {
+      input: state,
+      timeoutMs: 20_000,
+    });
     const took = Date.now() - t0;
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toMatch(/: hook deadline of 1 s exceeded \[DEADLINE_EXCEEDED\]\n$/);
     const line = JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!);
-    expect(line).toMatchObject({ decision: 'deny', code: 'DEADLINE_EXCEEDED', containerId: 'cri-hang', reason: 'hook deadline of 1 s exceeded' });
+    expect(line).toMatchObject({
+      decision: 'deny',
+      code: 'DEADLINE_EXCEEDED',
+      containerId: 'cri-hang',
+      reason: 'hook deadline of 1 s exceeded',
+    });
     expect(took).toBeLessThan(5_000);
     // the runtime was asked with what was left of the hook's deadline, not a timeout of its own
     expect(asked).toHaveLength(1);

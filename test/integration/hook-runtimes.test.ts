@@ -46,12 +46,18 @@ function lastDecision(log: string): DecisionRecord {
   return JSON.parse(lines[lines.length - 1]!);
 }
 
-async function start(runtime: 'runc' | 'crun', opts: { image?: string; annotations?: Record<string, string>; policy?: string; extraArgs?: string[]; marker?: string }) {
+async function start(
+  runtime: 'runc' | 'crun',
+  opts: { image?: string; annotations?: Record<string, string>; policy?: string; extraArgs?: string[]; marker?: string },
+) {
   const log = join(logDir, `decisions-${runtime}-${++n}.log`);
   const bundle = makeBundle({
     marker: opts.marker ?? 'started',
     ...(opts.annotations ? { annotations: opts.annotations } : opts.image ? { annotations: criAnnotations(opts.image) } : {}),
-    hook: { path: SIGGUARD, args: ['sigguard', 'hook', '--config', config, '--policy', opts.policy ?? policy, '--log', log, ...(opts.extraArgs ?? [])] },
+    hook: {
+      path: SIGGUARD,
+      args: ['sigguard', 'hook', '--config', config, '--policy', opts.policy ?? policy, '--log', log, ...(opts.extraArgs ?? [])],
+    },
   });
   const r = await runBundle(runtime, bundle);
   return { ...r, log };
@@ -62,7 +68,14 @@ describe.each(['runc', 'crun'] as const)('%s runs sigguard as its createRuntime 
     const r = await start(runtime, { image: w.ref('signed'), marker: 'signed-ran' });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe('signed-ran\n');
-    expect(lastDecision(r.log)).toMatchObject({ decision: 'allow', code: 'ALLOWED', digest: w.digests.signed, namespace: 'default', pod: 'demo', container: 'app' });
+    expect(lastDecision(r.log)).toMatchObject({
+      decision: 'allow',
+      code: 'ALLOWED',
+      digest: w.digests.signed,
+      namespace: 'default',
+      pod: 'demo',
+      container: 'app',
+    });
   });
 
   it('signed (bundle): the container runs', async () => {
@@ -71,13 +84,30 @@ describe.each(['runc', 'crun'] as const)('%s runs sigguard as its createRuntime 
     expect(lastDecision(r.log)).toMatchObject({ decision: 'allow', code: 'ALLOWED' });
   });
 
-  const refusals: Array<[string, () => { image?: string; annotations?: Record<string, string>; policy?: string; extraArgs?: string[] }, string, RegExp]> = [
+  const refusals: Array<
+    [string, () => { image?: string; annotations?: Record<string, string>; policy?: string; extraArgs?: string[] }, string, RegExp]
+  > = [
     ['unsigned', () => ({ image: w.ref('unsigned') }), 'NO_SIGNATURE', /no legacy or bundle signature found/],
     ['signed by another key', () => ({ image: w.ref('otherkey') }), 'UNTRUSTED_SIGNER', /no signature by a trusted key \(1 found, keys: /],
-    ['a bare tag with no runtime to ask which digest runs', () => ({ image: `${w.registry.host}/signed:v1` }), 'NODE_LOOKUP_FAILED', /cannot ask the runtime at \/run\/containerd\/containerd\.sock: no such socket/],
+    [
+      'a bare tag with no runtime to ask which digest runs',
+      () => ({ image: `${w.registry.host}/signed:v1` }),
+      'NODE_LOOKUP_FAILED',
+      /cannot ask the runtime at \/run\/containerd\/containerd\.sock: no such socket/,
+    ],
     ['no annotations at all (nonKubernetes: verify)', () => ({ annotations: {} }), 'MISSING_IMAGE', /names no image/],
-    ['a CRI container without an image annotation', () => ({ annotations: { 'io.kubernetes.cri.container-type': 'container', 'io.kubernetes.cri.sandbox-namespace': 'default' } }), 'MISSING_IMAGE', /name no image/],
-    ['a missing policy', () => ({ image: w.ref('signed'), policy: '/nonexistent/policy.yaml' }), 'POLICY_INVALID', /cannot read policy \/nonexistent\/policy\.yaml/],
+    [
+      'a CRI container without an image annotation',
+      () => ({ annotations: { 'io.kubernetes.cri.container-type': 'container', 'io.kubernetes.cri.sandbox-namespace': 'default' } }),
+      'MISSING_IMAGE',
+      /name no image/,
+    ],
+    [
+      'a missing policy',
+      () => ({ image: w.ref('signed'), policy: '/nonexistent/policy.yaml' }),
+      'POLICY_INVALID',
+      /cannot read policy \/nonexistent\/policy\.yaml/,
+    ],
   ];
   it.each(refusals)('%s: refused', async (_name, opts, code, reason) => {
     const r = await start(runtime, opts());
@@ -104,14 +134,20 @@ describe.each(['runc', 'crun'] as const)('%s runs sigguard as its createRuntime 
 
   it('registry down: refused with the reason', async () => {
     const port = await freePort();
-    const p = w.policy(`down-${runtime}.yaml`, `version: 1\nscopes:\n  "127.0.0.1:${port}":\n    - type: sigstoreSigned\n      keyPath: ${w.trusted.pub}\n`);
+    const p = w.policy(
+      `down-${runtime}.yaml`,
+      `version: 1\nscopes:\n  "127.0.0.1:${port}":\n    - type: sigstoreSigned\n      keyPath: ${w.trusted.pub}\n`,
+    );
     const r = await start(runtime, { image: `127.0.0.1:${port}/app@${w.digests.signed}`, policy: p });
     expect(r.code).not.toBe(0);
     expect(lastDecision(r.log)).toMatchObject({ decision: 'deny', code: 'REGISTRY_UNREACHABLE' });
   });
 
   it('hook deadline exceeded: refused within the deadline', async () => {
-    const p = w.policy(`slow-${runtime}.yaml`, `version: 1\nscopes:\n  "${slowHost}":\n    - type: sigstoreSigned\n      keyPath: ${w.trusted.pub}\n`);
+    const p = w.policy(
+      `slow-${runtime}.yaml`,
+      `version: 1\nscopes:\n  "${slowHost}":\n    - type: sigstoreSigned\n      keyPath: ${w.trusted.pub}\n`,
+    );
     const t0 = Date.now();
     const r = await start(runtime, { image: `${slowHost}/app@${w.digests.signed}`, policy: p, extraArgs: ['--deadline', '1'] });
     expect(r.code).not.toBe(0);
@@ -148,7 +184,8 @@ describe.each(['runc', 'crun'] as const)('%s runs sigguard as its createRuntime 
 });
 
 describe('sigguard hook on its own', () => {
-  const state = (extra: object = {}) => JSON.stringify({ ociVersion: '1.0.2', id: 'c1', status: 'creating', pid: 42, bundle: '/nonexistent', ...extra });
+  const state = (extra: object = {}) =>
+    JSON.stringify({ ociVersion: '1.0.2', id: 'c1', status: 'creating', pid: 42, bundle: '/nonexistent', ...extra });
 
   it.each([
     ['', /not JSON \(empty\)/],
@@ -168,14 +205,18 @@ describe('sigguard hook on its own', () => {
   it('reads the annotations from <bundle>/config.json when the state has none (crun-style state)', async () => {
     const bundle = makeBundle({ marker: 'x', annotations: criAnnotations(w.ref('signed')) });
     const log = join(logDir, `direct-${++n}.log`);
-    const r = await sigguard(['hook', '--config', config, '--policy', policy, '--log', log], { input: state({ bundle, status: 'created', root: '/run/crun' }) });
+    const r = await sigguard(['hook', '--config', config, '--policy', policy, '--log', log], {
+      input: state({ bundle, status: 'created', root: '/run/crun' }),
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(lastDecision(log)).toMatchObject({ decision: 'allow', digest: w.digests.signed, containerId: 'c1' });
   });
 
   it('an oversized state is refused', async () => {
     const log = join(logDir, `direct-${++n}.log`);
-    const r = await sigguard(['hook', '--config', config, '--policy', policy, '--log', log], { input: state({ annotations: { big: 'x'.repeat(2 * 1024 * 1024) } }) });
+    const r = await sigguard(['hook', '--config', config, '--policy', policy, '--log', log], {
+      input: state({ annotations: { big: 'x'.repeat(2 * 1024 * 1024) } }),
+    });
     expect(r.code).toBe(1);
     expect(lastDecision(log).reason).toMatch(/larger than 1048576 bytes/);
   });

@@ -61,7 +61,9 @@ describe('install-hook details', () => {
     const file = baseSpec('2.1', true);
     await sigguard(['install-hook', '--base-spec', file]);
     await sigguard(['install-hook', '--base-spec', file, '--path', '/opt/sigguard/sigguard', '--', '--deadline', '5']);
-    expect(read(file).hooks.createRuntime).toEqual([{ path: '/opt/sigguard/sigguard', args: ['sigguard', 'hook', '--deadline', '5'], timeout: 10 }]);
+    expect(read(file).hooks.createRuntime).toEqual([
+      { path: '/opt/sigguard/sigguard', args: ['sigguard', 'hook', '--deadline', '5'], timeout: 10 },
+    ]);
   });
 
   it('keeps a foreign createRuntime hook and goes before it', async () => {

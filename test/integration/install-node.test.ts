@@ -12,12 +12,33 @@
  *   by `install-node --check` (exit 1) and guarded by the next install.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ContainerdNode, RUNC, containerdBins, launch, nodeMounts, nodeProcesses, prepareNode, restartNode, stopNode } from '../support/node/containerd-node.js';
+import {
+  type ContainerdNode,
+  RUNC,
+  containerdBins,
+  launch,
+  nodeMounts,
+  nodeProcesses,
+  prepareNode,
+  restartNode,
+  stopNode,
+} from '../support/node/containerd-node.js';
 import { Kubelet } from '../support/node/kubelet.js';
 import { effective, isTable, loadOrder } from '../../src/installer/containerd-effective.js';
 import { type Run, sigguard } from '../support/cli.js';
@@ -53,12 +74,20 @@ const baseSpecOf = (runtime: unknown): string => {
 
 /** The handlers `containerd config dump` shows, with their base specs. */
 function dumpHandlers(version: Version, config: string): Record<string, string> {
-  const dump = execFileSync(containerdBins(version).containerd, ['--config', config, 'config', 'dump'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const dump = execFileSync(containerdBins(version).containerd, ['--config', config, 'config', 'dump'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const ctr = tableAt(parseToml(dump), 'plugins', CRI[version], 'containerd') ?? {};
-  const out: Record<string, string> = Object.fromEntries(Object.entries(tableAt(ctr, 'runtimes') ?? {}).map(([k, v]) => [k, baseSpecOf(v)]));
+  const out: Record<string, string> = Object.fromEntries(
+    Object.entries(tableAt(ctr, 'runtimes') ?? {}).map(([k, v]) => [k, baseSpecOf(v)]),
+  );
   // 1.7's CRI plugin makes handlers of these deprecated tables when they have a runtime_type (config.go, ValidatePluginConfig)
   if (version === '1.7') {
-    for (const [table, name] of [['untrusted_workload_runtime', 'untrusted'], ['default_runtime', 'default']] as const) {
+    for (const [table, name] of [
+      ['untrusted_workload_runtime', 'untrusted'],
+      ['default_runtime', 'default'],
+    ] as const) {
       if (tableAt(ctr, table)?.runtime_type) out[name] = baseSpecOf(ctr[table]);
     }
   }
@@ -80,8 +109,10 @@ function writeTree(dir: string, files: Record<string, string>): void {
   }
 }
 
-const h = (version: Version, name: string, body = 'runtime_type = "io.containerd.runc.v2"') => `[plugins."${CRI[version]}".containerd.runtimes.${name}]\n  ${body}\n`;
-const spec = (hooks?: object) => `${JSON.stringify({ ociVersion: '1.1.0', process: { cwd: '/' }, ...(hooks ? { hooks } : {}) }, null, 4)}\n`;
+const h = (version: Version, name: string, body = 'runtime_type = "io.containerd.runc.v2"') =>
+  `[plugins."${CRI[version]}".containerd.runtimes.${name}]\n  ${body}\n`;
+const spec = (hooks?: object) =>
+  `${JSON.stringify({ ociVersion: '1.1.0', process: { cwd: '/' }, ...(hooks ? { hooks } : {}) }, null, 4)}\n`;
 
 /** Configuration shapes, each a tree under etc/containerd with config.toml as the main file. */
 function shapes(version: Version): Record<string, Record<string, string>> {
@@ -201,7 +232,8 @@ describe.each(VERSIONS)('containerd %s: configuration', (version) => {
     writeFileSync(join(etc, late), lateText);
     const c = await installNode(version, config, state, ['--check']);
     expect(c.code).toBe(1);
-    if (version === '2.1') expect(c.stdout).toMatch(/^unguarded runtime handler late: it has no base_runtime_spec \(defined in .*50-late.toml\)$/m);
+    if (version === '2.1')
+      expect(c.stdout).toMatch(/^unguarded runtime handler late: it has no base_runtime_spec \(defined in .*50-late.toml\)$/m);
     else expect(c.stdout).toMatch(/drop-in .* differs from .*99-nvidia.toml now/);
     expect((await installNode(version, config, state)).code).toBe(0);
     expect((await installNode(version, config, state, ['--check'])).code).toBe(0);
@@ -216,7 +248,11 @@ describe.each(VERSIONS)('containerd %s: configuration', (version) => {
   it('--check without an install: every handler unguarded, exit 1', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sigguard-node-'));
     writeTree(join(dir, 'etc/containerd'), shapes(version)['nested imports, relative and absolute, a later file with the same handler']!);
-    const c = await installNode(version, join(dir, 'etc/containerd/config.toml'), join(dir, 'state.json'), ['--check', '--containerd', containerdBins(version).containerd]);
+    const c = await installNode(version, join(dir, 'etc/containerd/config.toml'), join(dir, 'state.json'), [
+      '--check',
+      '--containerd',
+      containerdBins(version).containerd,
+    ]);
     expect(c.code).toBe(1);
     if (version === '2.1') expect(c.stdout).toMatch(/^unguarded runtime handler gvisor: it has no base_runtime_spec/m);
     expect(c.stdout).toMatch(/^unguarded runtime handler kata: .*(no sigguard hook|no base_runtime_spec)/m);
@@ -242,8 +278,13 @@ describe('install-node edge cases', () => {
     const r = await sigguard(args, { cwd: dir });
     expect(r.code, r.stderr).toBe(0);
     expect(lstatSync(join(dir, 'config.toml')).isSymbolicLink()).toBe(true);
-    expect(readFileSync(join(dir, 'real/config.toml'), 'utf8')).toContain(`imports = [${JSON.stringify(join(dir, 'sigguard-handlers.toml'))}]`);
-    expect(dumpHandlers('2.1', join(dir, 'config.toml'))).toEqual({ runc: join(dir, 'sigguard-base-runc.json'), x: join(dir, 'sigguard-base-x.json') });
+    expect(readFileSync(join(dir, 'real/config.toml'), 'utf8')).toContain(
+      `imports = [${JSON.stringify(join(dir, 'sigguard-handlers.toml'))}]`,
+    );
+    expect(dumpHandlers('2.1', join(dir, 'config.toml'))).toEqual({
+      runc: join(dir, 'sigguard-base-runc.json'),
+      x: join(dir, 'sigguard-base-x.json'),
+    });
     expect((await sigguard([...args, '--uninstall'], { cwd: dir })).code).toBe(0);
     expect(lstatSync(join(dir, 'config.toml')).isSymbolicLink()).toBe(true);
     expect(snapshot(join(dir, 'real'))).toEqual(before);
@@ -256,7 +297,12 @@ describe('install-node edge cases', () => {
     writeTree(dir, {
       'config.toml': `version = 3\n\n[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]\nruntime_type = "io.containerd.runc.v2"\nbase_runtime_spec = "$D/sigguard-base-runc.json"\n`,
       'sigguard-base-runc.json': hooked,
-      'state.json': JSON.stringify({ containerdConfig: join(dir, 'config.toml'), records: [{ handler: 'runc', specFile: join(dir, 'sigguard-base-runc.json'), createdSpec: true, setBaseSpec: true, createdHandler: true }] }),
+      'state.json': JSON.stringify({
+        containerdConfig: join(dir, 'config.toml'),
+        records: [
+          { handler: 'runc', specFile: join(dir, 'sigguard-base-runc.json'), createdSpec: true, setBaseSpec: true, createdHandler: true },
+        ],
+      }),
     });
     const again = await installNode('2.1', join(dir, 'config.toml'), join(dir, 'state.json'));
     expect(again.code).toBe(2);
@@ -264,7 +310,15 @@ describe('install-node edge cases', () => {
     const u = await installNode('2.1', join(dir, 'config.toml'), join(dir, 'state.json'), ['--uninstall']);
     expect(u.code, u.stderr).toBe(0);
     expect(readdirSync(dir).sort()).toEqual(['config.toml']);
-    expect(tableAt(parseToml(readFileSync(join(dir, 'config.toml'), 'utf8')), 'plugins', 'io.containerd.cri.v1.runtime', 'containerd', 'runtimes')).toEqual({});
+    expect(
+      tableAt(
+        parseToml(readFileSync(join(dir, 'config.toml'), 'utf8')),
+        'plugins',
+        'io.containerd.cri.v1.runtime',
+        'containerd',
+        'runtimes',
+      ),
+    ).toEqual({});
   });
 
   it('refuses a missing import (containerd would not start) and changes nothing', async () => {
@@ -309,7 +363,8 @@ describe.each(VERSIONS)('containerd %s node: RuntimeClass handlers from drop-ins
     if (nodeMounts(node).length === 0 && !process.env.SIGGUARD_KEEP_NODE) rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
-  const pod = (image: string, runtimeHandler: string) => kubelet.runPod({ image, name: `pod-${++n}`, namespace: 'default', runtimeHandler });
+  const pod = (image: string, runtimeHandler: string) =>
+    kubelet.runPod({ image, name: `pod-${++n}`, namespace: 'default', runtimeHandler });
 
   it('a handler from an imported drop-in and one added after install refuse unsigned images; uninstall is byte-exact', async () => {
     const etc = dirname(node.config);
@@ -317,10 +372,19 @@ describe.each(VERSIONS)('containerd %s node: RuntimeClass handlers from drop-ins
     const handler = (name: string) => `${h(version, name)}${opts.replace('%s', name)}`;
     // the GPU toolkit's way: an import line in config.toml, its handler in conf.d/
     const main = readFileSync(node.config, 'utf8');
-    writeFileSync(node.config, main.replace(/^version = \d\n/m, (l) => `${l}imports = ["conf.d/*.toml"]\n`));
-    const criSection = version === '1.7' ? main.slice(main.indexOf('[plugins."io.containerd.grpc.v1.cri"]'), main.indexOf('[plugins."io.containerd.nri.v1.nri"]')) : '';
+    writeFileSync(
+      node.config,
+      main.replace(/^version = \d\n/m, (l) => `${l}imports = ["conf.d/*.toml"]\n`),
+    );
+    const criSection =
+      version === '1.7'
+        ? main.slice(main.indexOf('[plugins."io.containerd.grpc.v1.cri"]'), main.indexOf('[plugins."io.containerd.nri.v1.nri"]'))
+        : '';
     mkdirSync(join(etc, 'conf.d'));
-    writeFileSync(join(etc, 'conf.d/99-gpu.toml'), `# the GPU toolkit's drop-in\nversion = ${version === '1.7' ? 2 : 3}\n${criSection}\n${handler('gpu')}`);
+    writeFileSync(
+      join(etc, 'conf.d/99-gpu.toml'),
+      `# the GPU toolkit's drop-in\nversion = ${version === '1.7' ? 2 : 3}\n${criSection}\n${handler('gpu')}`,
+    );
     await restartNode(node);
     const unsigned = w.ref('unsigned');
     const signed = w.ref('signed');
@@ -331,11 +395,30 @@ describe.each(VERSIONS)('containerd %s node: RuntimeClass handlers from drop-ins
     const sg = join(dir, 'sigguard');
     const log = join(sg, 'decisions.log');
     const config = join(dir, 'sigguard-config.yaml');
-    writeFileSync(config, `registry:\n  certsDir: ${node.certsDir}\nnode:\n  containerdSocket: ${node.socket}\ncache:\n  dir: ${join(sg, 'cache')}\n`);
-    const policy = w.policy(`handlers-${version}.yaml`, `version: 1\ndefault: reject\nscopes:\n  "${w.registry.host}":\n    - type: sigstoreSigned\n      keyPath: ${w.trusted.pub}\n      signedIdentity: {type: matchRepository}\n`);
+    writeFileSync(
+      config,
+      `registry:\n  certsDir: ${node.certsDir}\nnode:\n  containerdSocket: ${node.socket}\ncache:\n  dir: ${join(sg, 'cache')}\n`,
+    );
+    const policy = w.policy(
+      `handlers-${version}.yaml`,
+      `version: 1\ndefault: reject\nscopes:\n  "${w.registry.host}":\n    - type: sigstoreSigned\n      keyPath: ${w.trusted.pub}\n      signedIdentity: {type: matchRepository}\n`,
+    );
     const state = join(dir, 'etc/sigguard/installed.json');
     const install = (extra: string[] = []) =>
-      installNode(version, node.config, state, ['--containerd', containerdBins(version).containerd, '--path', join(ROOT, 'bin/sigguard'), ...extra, '--', '--policy', policy, '--log', log, '--config', config]);
+      installNode(version, node.config, state, [
+        '--containerd',
+        containerdBins(version).containerd,
+        '--path',
+        join(ROOT, 'bin/sigguard'),
+        ...extra,
+        '--',
+        '--policy',
+        policy,
+        '--log',
+        log,
+        '--config',
+        config,
+      ]);
     const r = await install();
     expect(r.code, r.stderr).toBe(0);
     console.log(`containerd ${version}: ${r.stdout.trim()}`);

@@ -81,13 +81,22 @@ ${requirement.replace(/^/gm, '      ')}
     policies[name] = file;
   };
   policy('pki', `pki:\n  caRootsPath: ${pki.root}\n  caIntermediatesPath: ${pki.intermediate}\n  subjectEmail: ${ALICE}`);
-  policy('keyless', `keyless:\n  trustedRoot: ${pki.trustedRoot}\n  identities: [{issuer: "${ISSUER}", subject: "${ALICE}"}]\n  requireRekor: false\n  requireSCT: false`);
-  policy('keyless-other-issuer', `keyless:\n  trustedRoot: ${pki.trustedRoot}\n  identities: [{issuer: "${OTHER_ISSUER}", subject: "${ALICE}"}]\n  requireRekor: false\n  requireSCT: false`);
+  policy(
+    'keyless',
+    `keyless:\n  trustedRoot: ${pki.trustedRoot}\n  identities: [{issuer: "${ISSUER}", subject: "${ALICE}"}]\n  requireRekor: false\n  requireSCT: false`,
+  );
+  policy(
+    'keyless-other-issuer',
+    `keyless:\n  trustedRoot: ${pki.trustedRoot}\n  identities: [{issuer: "${OTHER_ISSUER}", subject: "${ALICE}"}]\n  requireRekor: false\n  requireSCT: false`,
+  );
   policy(
     'keyless-regexp',
     `keyless:\n  trustedRoot: ${pki.trustedRoot}\n  identities: [{issuerRegExp: '^https://(other-)?issuer\\.example\\.com$', subjectRegExp: '^[a-z]+@example\\.com$'}]\n  requireRekor: false\n  requireSCT: false`,
   );
-  policy('keyless-rekor', `keyless:\n  trustedRoot: ${pki.trustedRoot}\n  identities: [{issuer: "${ISSUER}", subject: "${ALICE}"}]\n  requireSCT: false`);
+  policy(
+    'keyless-rekor',
+    `keyless:\n  trustedRoot: ${pki.trustedRoot}\n  identities: [{issuer: "${ISSUER}", subject: "${ALICE}"}]\n  requireSCT: false`,
+  );
 }, 240_000);
 
 afterAll(async () => {
@@ -104,7 +113,12 @@ function cosignFor(policy: string, repo: string) {
     case 'pki':
       // pki names no issuer: any; cosign 3 has no --ca-roots, the trusted root holds the same CA
       return version === 2
-        ? cosign.verifyCertificate(2, ref(repo), { identity: ALICE, issuerRegExp: '.*', caRoots: pki.root, caIntermediates: pki.intermediate })
+        ? cosign.verifyCertificate(2, ref(repo), {
+            identity: ALICE,
+            issuerRegExp: '.*',
+            caRoots: pki.root,
+            caIntermediates: pki.intermediate,
+          })
         : cosign.verifyCertificate(3, ref(repo), { identity: ALICE, issuerRegExp: '.*', trustedRoot: pki.trustedRoot });
     case 'keyless':
       return cosign.verifyCertificate(3, ref(repo), { identity: ALICE, issuer: ISSUER, trustedRoot: pki.trustedRoot });
@@ -120,23 +134,71 @@ const bobFound = `signed by ${BOB} \\(issuer ${OTHER_ISSUER.replace(/\./g, '\\.'
 
 describe('keyless-style signatures: sigguard check agrees with cosign verify', () => {
   it.each<Case>([
-    ['alice-legacy', 'pki', 'allow', /legacy signature by alice@example\.com \(issuer https:\/\/issuer\.example\.com\) verified/, 'accepted'],
+    [
+      'alice-legacy',
+      'pki',
+      'allow',
+      /legacy signature by alice@example\.com \(issuer https:\/\/issuer\.example\.com\) verified/,
+      'accepted',
+    ],
     ['alice-bundle', 'pki', 'allow', /bundle signature by alice@example\.com/, 'accepted'],
     ['alice-legacy', 'keyless', 'allow', /legacy signature by alice@example\.com/, 'accepted'],
     ['alice-bundle', 'keyless', 'allow', /bundle signature by alice@example\.com/, 'accepted'],
     // another identity (and issuer), same CA: refused, naming who signed
     ['bob-legacy', 'pki', 'deny', new RegExp(`^${bobFound}, policy requires email alice@example\\.com$`), 'identity-mismatch'],
     ['bob-bundle', 'pki', 'deny', new RegExp(`^${bobFound}, policy requires email alice@example\\.com$`), 'identity-mismatch'],
-    ['bob-legacy', 'keyless', 'deny', new RegExp(`^${bobFound}, policy requires alice@example\\.com \\(issuer https://issuer\\.example\\.com\\)$`), 'identity-mismatch'],
-    ['bob-bundle', 'keyless', 'deny', new RegExp(`^${bobFound}, policy requires alice@example\\.com \\(issuer https://issuer\\.example\\.com\\)$`), 'identity-mismatch'],
+    [
+      'bob-legacy',
+      'keyless',
+      'deny',
+      new RegExp(`^${bobFound}, policy requires alice@example\\.com \\(issuer https://issuer\\.example\\.com\\)$`),
+      'identity-mismatch',
+    ],
+    [
+      'bob-bundle',
+      'keyless',
+      'deny',
+      new RegExp(`^${bobFound}, policy requires alice@example\\.com \\(issuer https://issuer\\.example\\.com\\)$`),
+      'identity-mismatch',
+    ],
     // the right identity, another issuer required
-    ['alice-legacy', 'keyless-other-issuer', 'deny', new RegExp(`^${aliceFound}, policy requires alice@example\\.com \\(issuer https://other-issuer\\.example\\.com\\)$`), 'identity-mismatch'],
+    [
+      'alice-legacy',
+      'keyless-other-issuer',
+      'deny',
+      new RegExp(`^${aliceFound}, policy requires alice@example\\.com \\(issuer https://other-issuer\\.example\\.com\\)$`),
+      'identity-mismatch',
+    ],
     ['alice-bundle', 'keyless-other-issuer', 'deny', new RegExp(`^${aliceFound}, policy requires`), 'identity-mismatch'],
     // alice's identity from a CA that is not trusted
-    ['mallory-legacy', 'pki', 'deny', /^no signature verifies against CA root\.pem \(1 found\): certificate chain not trusted: no path from .* to a trusted root/, 'untrusted-certificate'],
-    ['mallory-bundle', 'pki', 'deny', /^no signature verifies against CA root\.pem \(1 found\): certificate chain not trusted: no path from .* to a trusted root/, 'untrusted-certificate'],
-    ['mallory-legacy', 'keyless', 'deny', /trusted root .*trusted_root\.json \(1 found\): certificate chain not trusted: no path from .* to a trusted root/, 'untrusted-certificate'],
-    ['mallory-bundle', 'keyless', 'deny', /trusted root .*trusted_root\.json \(1 found\): certificate chain not trusted: no path from .* to a trusted root/, 'untrusted-certificate'],
+    [
+      'mallory-legacy',
+      'pki',
+      'deny',
+      /^no signature verifies against CA root\.pem \(1 found\): certificate chain not trusted: no path from .* to a trusted root/,
+      'untrusted-certificate',
+    ],
+    [
+      'mallory-bundle',
+      'pki',
+      'deny',
+      /^no signature verifies against CA root\.pem \(1 found\): certificate chain not trusted: no path from .* to a trusted root/,
+      'untrusted-certificate',
+    ],
+    [
+      'mallory-legacy',
+      'keyless',
+      'deny',
+      /trusted root .*trusted_root\.json \(1 found\): certificate chain not trusted: no path from .* to a trusted root/,
+      'untrusted-certificate',
+    ],
+    [
+      'mallory-bundle',
+      'keyless',
+      'deny',
+      /trusted root .*trusted_root\.json \(1 found\): certificate chain not trusted: no path from .* to a trusted root/,
+      'untrusted-certificate',
+    ],
     // alice's key without a certificate
     ['keyonly-legacy', 'pki', 'deny', /signed with a key, not a certificate/, 'no-certificate'],
     ['keyonly-legacy', 'keyless', 'deny', /signed with a key, not a certificate/, 'no-certificate'],
@@ -156,7 +218,9 @@ describe('keyless-style signatures: sigguard check agrees with cosign verify', (
     for (const repo of ['alice-legacy', 'bob-bundle']) {
       const ours = await check(repo, 'keyless-regexp');
       expect(ours.verdict?.decision, ours.verdict?.reason).toBe('allow');
-      expect(ours.verdict?.signer).toMatch(repo.startsWith('alice') ? /^alice@example\.com/ : /^bob@example\.com \(issuer https:\/\/other-issuer/);
+      expect(ours.verdict?.signer).toMatch(
+        repo.startsWith('alice') ? /^alice@example\.com/ : /^bob@example\.com \(issuer https:\/\/other-issuer/,
+      );
     }
     expect((await check('mallory-legacy', 'keyless-regexp')).verdict?.decision).toBe('deny');
   });
@@ -196,7 +260,9 @@ scopes:
     );
     const w = await sigguard(['policy', 'validate', file]);
     expect(w.code, w.stderr).toBe(0);
-    expect(w.stderr).toMatch(/^sigguard: warning: scopes\."127\.0\.0\.1:\d+"\[0\]\.keyless\.identities\[0\]\.subjectRegExp: "alice@example\\\\\.com" must match the whole value here/);
+    expect(w.stderr).toMatch(
+      /^sigguard: warning: scopes\."127\.0\.0\.1:\d+"\[0\]\.keyless\.identities\[0\]\.subjectRegExp: "alice@example\\\\\.com" must match the whole value here/,
+    );
   });
 
   it('refuses unknown fields naming the path, and mixed key sources', async () => {

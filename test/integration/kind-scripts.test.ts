@@ -22,7 +22,17 @@ import { join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { type ContainerdNode, RUNC, containerdBins, launch, nodeMounts, nodeProcesses, prepareNode, restartNode, stopNode } from '../support/node/containerd-node.js';
+import {
+  type ContainerdNode,
+  RUNC,
+  containerdBins,
+  launch,
+  nodeMounts,
+  nodeProcesses,
+  prepareNode,
+  restartNode,
+  stopNode,
+} from '../support/node/containerd-node.js';
 import { forwardPort } from '../support/node/forward.js';
 import { Kubelet } from '../support/node/kubelet.js';
 import { effective, loadOrder } from '../../src/installer/containerd-effective.js';
@@ -59,7 +69,15 @@ function scripts(): string[] {
 }
 
 beforeAll(async () => {
-  requireTools(SIGGUARD, join(ROOT, `build/out/sigguard-linux-${ARCH}`), RUNC, COSIGN2, SHELLCHECK, '/usr/bin/curl', ...VERSIONS.flatMap((v) => Object.values(containerdBins(v)).slice(1)));
+  requireTools(
+    SIGGUARD,
+    join(ROOT, `build/out/sigguard-linux-${ARCH}`),
+    RUNC,
+    COSIGN2,
+    SHELLCHECK,
+    '/usr/bin/curl',
+    ...VERSIONS.flatMap((v) => Object.values(containerdBins(v)).slice(1)),
+  );
   tmp = mkdtempSync('/tmp/sgk-');
   keys = join(tmp, 'keys');
   registry = await Registry.start();
@@ -69,7 +87,10 @@ beforeAll(async () => {
   alias = `localhost:${fwd.port}`;
   try {
     mkdirSync(join(tmp, 'home'));
-    const r = await run('bash', [join(ROOT, 'e2e/kind/sign-images.sh'), '--registry', alias, '--keys', keys], { env: { HOME: join(tmp, 'home') }, timeoutMs: 120_000 });
+    const r = await run('bash', [join(ROOT, 'e2e/kind/sign-images.sh'), '--registry', alias, '--keys', keys], {
+      env: { HOME: join(tmp, 'home') },
+      timeoutMs: 120_000,
+    });
     expect(r.code, r.stderr).toBe(0);
     console.log(`sign-images.sh:\n${r.stdout}`);
   } finally {
@@ -85,29 +106,56 @@ afterAll(async () => {
 it('shellcheck accepts every script in install/ and e2e/kind/ (stand-ins included)', () => {
   const files = scripts();
   expect(files.map((f) => f.slice(ROOT.length + 1))).toEqual(
-    expect.arrayContaining(['install/install.sh', 'e2e/kind/kind-up.sh', 'e2e/kind/install-kind.sh', 'e2e/kind/uninstall-kind.sh', 'e2e/kind/sign-images.sh', 'e2e/kind/standins/docker', 'e2e/kind/standins/kind', 'e2e/kind/standins/kubectl', 'e2e/kind/standins/node/systemctl']),
+    expect.arrayContaining([
+      'install/install.sh',
+      'e2e/kind/kind-up.sh',
+      'e2e/kind/install-kind.sh',
+      'e2e/kind/uninstall-kind.sh',
+      'e2e/kind/sign-images.sh',
+      'e2e/kind/standins/docker',
+      'e2e/kind/standins/kind',
+      'e2e/kind/standins/kubectl',
+      'e2e/kind/standins/node/systemctl',
+    ]),
   );
   for (const f of files) expect(statSync(f).mode & 0o111, `${f} is not executable`).not.toBe(0);
   // shellcheck's findings go to stdout, its own failures (a file it cannot read, a bad option) to
   // stderr: either, or a non-zero exit, is a failure
   const r = spawnSync(SHELLCHECK, ['--external-sources', ...files], { encoding: 'utf8' });
   expect(r.error, `${SHELLCHECK} did not run`).toBeUndefined();
-  expect({ status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr }).toEqual({ status: 0, signal: null, stdout: '', stderr: '' });
+  expect({ status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr }).toEqual({
+    status: 0,
+    signal: null,
+    stdout: '',
+    stderr: '',
+  });
 });
 
 it('the shipped Kind policy validates and keeps the cluster alive: Kubernetes and Kind images accepted, the local registry signed, the rest rejected', async () => {
   const policy = join(tmp, 'kind-policy.yaml');
-  writeFileSync(policy, readFileSync(join(ROOT, 'install/kind/policy.yaml'), 'utf8').replaceAll('/etc/sigguard/keys/cosign.pub', join(keys, 'cosign.pub')));
+  writeFileSync(
+    policy,
+    readFileSync(join(ROOT, 'install/kind/policy.yaml'), 'utf8').replaceAll('/etc/sigguard/keys/cosign.pub', join(keys, 'cosign.pub')),
+  );
   const v = await sigguard(['policy', 'validate', policy]);
   expect(v.code, v.stderr).toBe(0);
   expect(v.stdout).toContain('is valid: 3 scopes, 1 keys, default reject, mode enforce');
   const text = readFileSync(join(ROOT, 'install/kind/policy.yaml'), 'utf8');
   const doc = parseYaml(text);
   expect(doc.exemptNamespaces).toEqual(expect.arrayContaining(['kube-system', 'local-path-storage']));
-  expect(doc.scopes['localhost:5001']).toEqual([{ type: 'sigstoreSigned', keyPath: '/etc/sigguard/keys/cosign.pub', signedIdentity: { type: 'matchRepository' } }]);
+  expect(doc.scopes['localhost:5001']).toEqual([
+    { type: 'sigstoreSigned', keyPath: '/etc/sigguard/keys/cosign.pub', signedIdentity: { type: 'matchRepository' } },
+  ]);
   const digest = `sha256:${'ab'.repeat(32)}`;
   const verdicts: Record<string, string> = {};
-  for (const image of ['registry.k8s.io/pause', 'registry.k8s.io/coredns/coredns', 'docker.io/kindest/kindnetd', 'docker.io/kindest/local-path-provisioner', 'docker.io/library/busybox', 'quay.io/x/y']) {
+  for (const image of [
+    'registry.k8s.io/pause',
+    'registry.k8s.io/coredns/coredns',
+    'docker.io/kindest/kindnetd',
+    'docker.io/kindest/local-path-provisioner',
+    'docker.io/library/busybox',
+    'quay.io/x/y',
+  ]) {
     const r = await sigguard(['check', '--json', '--policy', policy, `${image}@${digest}`], { timeoutMs: 20_000 });
     verdicts[image] = JSON.parse(r.stdout).code;
   }
@@ -120,7 +168,10 @@ it('the shipped Kind policy validates and keeps the cluster alive: Kubernetes an
     'quay.io/x/y': 'POLICY_REJECT',
   });
   const config = parseYaml(readFileSync(join(ROOT, 'install/kind/config.yaml'), 'utf8'));
-  expect(config).toMatchObject({ registry: { certsDir: '/etc/containerd/certs.d' }, node: { containerdSocket: '/run/containerd/containerd.sock' } });
+  expect(config).toMatchObject({
+    registry: { certsDir: '/etc/containerd/certs.d' },
+    node: { containerdSocket: '/run/containerd/containerd.sock' },
+  });
 });
 
 interface Manifest {
@@ -141,7 +192,14 @@ function manifests(): Manifest[] {
       const doc = parseYaml(readFileSync(join(dir, file), 'utf8'));
       const [decision, code] = String(doc.metadata.annotations['e2e.sigguard.dev/expect']).split(' ');
       const c = doc.spec.containers[0];
-      return { file, name: doc.metadata.name, namespace: doc.metadata.namespace, image: c.image, command: c.command, expect: { decision, code } } as Manifest;
+      return {
+        file,
+        name: doc.metadata.name,
+        namespace: doc.metadata.namespace,
+        image: c.image,
+        command: c.command,
+        expect: { decision, code },
+      } as Manifest;
     });
 }
 
@@ -160,11 +218,18 @@ describe.each(VERSIONS)('Kind scripts on a containerd %s node', (version) => {
   let before: { config: string; spec: string };
   let n = 0;
 
-  const script = (name: string, args: string[]): Promise<Run> => run('bash', [join(ROOT, 'e2e/kind', name), ...args], { env, timeoutMs: 180_000 });
-  const installKind = (policyFile = policy) => script('install-kind.sh', ['--cluster', 'sigguard', '--policy', policyFile, '--config', config, '--keys', keys, '--wait', '30']);
+  const script = (name: string, args: string[]): Promise<Run> =>
+    run('bash', [join(ROOT, 'e2e/kind', name), ...args], { env, timeoutMs: 180_000 });
+  const installKind = (policyFile = policy) =>
+    script('install-kind.sh', ['--cluster', 'sigguard', '--policy', policyFile, '--config', config, '--keys', keys, '--wait', '30']);
   const decisions = (): DecisionRecord[] => {
     const log = join(R, 'var/log/sigguard/decisions.log');
-    return existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').map((l): DecisionRecord => JSON.parse(l)) : [];
+    return existsSync(log)
+      ? readFileSync(log, 'utf8')
+          .trim()
+          .split('\n')
+          .map((l): DecisionRecord => JSON.parse(l))
+      : [];
   };
   const underRoot = (text: string) => text.replace(/(?<=[\s"'[])\/(etc|run|var)\//g, `${R}/$1/`);
 
@@ -199,7 +264,11 @@ describe.each(VERSIONS)('Kind scripts on a containerd %s node', (version) => {
     const port = (server.address() as { port: number }).port;
     const outside = mkdtempSync(join(tmp, `node-${version}-`));
     const restartScript = join(outside, 'restart-containerd');
-    writeFileSync(restartScript, `#!/bin/sh\n# the test's restart of its containerd node (restartNode)\nexec curl -fsS --max-time 60 -X POST http://127.0.0.1:${port}/restart\n`, { mode: 0o755 });
+    writeFileSync(
+      restartScript,
+      `#!/bin/sh\n# the test's restart of its containerd node (restartNode)\nexec curl -fsS --max-time 60 -X POST http://127.0.0.1:${port}/restart\n`,
+      { mode: 0o755 },
+    );
     standinLog = join(outside, 'standin.log');
     env = {
       PATH: `${STANDINS}:${process.env.PATH}`,
@@ -225,7 +294,9 @@ describe.each(VERSIONS)('Kind scripts on a containerd %s node', (version) => {
     const errors = kubelet ? await kubelet.cleanup() : [];
     kubelet?.close();
     const forced = await stopNode(node);
-    console.log(`containerd ${version}: ${restarts} restarts through systemctl; cleanup errors ${JSON.stringify(errors)}, forced ${JSON.stringify(forced)}`);
+    console.log(
+      `containerd ${version}: ${restarts} restarts through systemctl; cleanup errors ${JSON.stringify(errors)}, forced ${JSON.stringify(forced)}`,
+    );
     expect(nodeProcesses(node)).toEqual([]);
     expect(nodeMounts(node)).toEqual([]);
     if (!process.env.SIGGUARD_KEEP_NODE) rmSync(R, { recursive: true, force: true });
@@ -254,7 +325,13 @@ describe.each(VERSIONS)('Kind scripts on a containerd %s node', (version) => {
     const bin = join(R, 'usr/local/bin/sigguard');
     expect(readFileSync(bin).equals(readFileSync(join(ROOT, `build/out/sigguard-linux-${ARCH}`)))).toBe(true);
     expect(statSync(bin).mode & 0o777).toBe(0o755);
-    expect(readdirSync(join(R, 'etc/sigguard')).sort()).toEqual(['config.yaml', 'installed-files', 'installed.json', 'keys', 'policy.yaml']);
+    expect(readdirSync(join(R, 'etc/sigguard')).sort()).toEqual([
+      'config.yaml',
+      'installed-files',
+      'installed.json',
+      'keys',
+      'policy.yaml',
+    ]);
     expect(readdirSync(join(R, 'etc/sigguard/keys'))).toEqual(['cosign.pub']);
     expect(readFileSync(join(R, 'etc/sigguard/policy.yaml'), 'utf8')).toBe(readFileSync(policy, 'utf8'));
     expect(readFileSync(join(R, 'etc/sigguard/installed-files'), 'utf8').trim().split('\n')).toEqual([
@@ -269,7 +346,16 @@ describe.each(VERSIONS)('Kind scripts on a containerd %s node', (version) => {
     expect(spec.hooks.createRuntime).toEqual([
       {
         path: bin,
-        args: ['sigguard', 'hook', '--policy', join(R, 'etc/sigguard/policy.yaml'), '--log', join(R, 'var/log/sigguard/decisions.log'), '--config', join(R, 'etc/sigguard/config.yaml')],
+        args: [
+          'sigguard',
+          'hook',
+          '--policy',
+          join(R, 'etc/sigguard/policy.yaml'),
+          '--log',
+          join(R, 'var/log/sigguard/decisions.log'),
+          '--config',
+          join(R, 'etc/sigguard/config.yaml'),
+        ],
         timeout: 10,
       },
     ]);
@@ -286,7 +372,9 @@ describe.each(VERSIONS)('Kind scripts on a containerd %s node', (version) => {
     );
     const handlers = effective(loadOrder(node.config), version === '1.7' ? '1.x' : '2.x').handlers;
     expect(handlers.find((h) => h.name === 'test-handler')?.baseSpec).toBe(join(R, 'etc/containerd/sigguard-base-test-handler.json'));
-    expect(JSON.parse(readFileSync(join(R, 'etc/containerd/sigguard-base-test-handler.json'), 'utf8')).hooks.createRuntime[0].path).toBe(bin);
+    expect(JSON.parse(readFileSync(join(R, 'etc/containerd/sigguard-base-test-handler.json'), 'utf8')).hooks.createRuntime[0].path).toBe(
+      bin,
+    );
     // what the scripts asked of kind, docker, systemctl and kubectl
     const calls = readFileSync(standinLog, 'utf8').trim().split('\n');
     expect(calls).toEqual([
@@ -302,9 +390,15 @@ describe.each(VERSIONS)('Kind scripts on a containerd %s node', (version) => {
     expect(restarts).toBe(1);
   });
 
-  it('the pods of e2e/manifests: signed runs, unsigned, wrong key and wrong repository are refused with sigguard\'s reason, kube-system is exempt', async () => {
+  it("the pods of e2e/manifests: signed runs, unsigned, wrong key and wrong repository are refused with sigguard's reason, kube-system is exempt", async () => {
     const ms = manifests();
-    expect(ms.map((m) => m.file)).toEqual(['exempt-namespace-pod.yaml', 'signed-pod.yaml', 'unsigned-pod.yaml', 'wrong-key-pod.yaml', 'wrong-repository-pod.yaml']);
+    expect(ms.map((m) => m.file)).toEqual([
+      'exempt-namespace-pod.yaml',
+      'signed-pod.yaml',
+      'unsigned-pod.yaml',
+      'wrong-key-pod.yaml',
+      'wrong-repository-pod.yaml',
+    ]);
     const seen: string[] = [];
     for (const m of ms) {
       expect(m.image.startsWith('localhost:5001/')).toBe(true);
@@ -326,7 +420,7 @@ describe.each(VERSIONS)('Kind scripts on a containerd %s node', (version) => {
     console.log(`containerd ${version}:\n${seen.join('\n')}`);
   });
 
-  it('a pod on the other runtime handler (Kind\'s test-handler) is checked too', async () => {
+  it("a pod on the other runtime handler (Kind's test-handler) is checked too", async () => {
     const unsigned = await runPod(`${alias}/sigguard-e2e/unsigned:v1`, 'default', { runtimeHandler: 'test-handler' });
     expect(unsigned.ok).toBe(false);
     expect(unsigned.error).toContain('[NO_SIGNATURE]');
@@ -351,7 +445,9 @@ describe.each(VERSIONS)('Kind scripts on a containerd %s node', (version) => {
     expect(r.code).not.toBe(0);
     const own = r.stderr.split('\n').filter((l) => l.startsWith('install.sh:'));
     expect(own).toHaveLength(1);
-    expect(own[0]).toMatch(/^install\.sh: policy \S+\/tmp\/sigguard-install\/policy\.yaml is not valid on this node: sigguard: invalid policy .*keyPathh.* \[POLICY_INVALID\] \(the previous files are back\)$/);
+    expect(own[0]).toMatch(
+      /^install\.sh: policy \S+\/tmp\/sigguard-install\/policy\.yaml is not valid on this node: sigguard: invalid policy .*keyPathh.* \[POLICY_INVALID\] \(the previous files are back\)$/,
+    );
     expect(r.stderr).toContain(`install-kind.sh: installing on node ${NODE_NAME} failed`);
     expect(readFileSync(join(R, 'etc/sigguard/policy.yaml'), 'utf8')).toBe(readFileSync(policy, 'utf8'));
     expect(readFileSync(node.baseSpec, 'utf8')).toBe(specBefore);

@@ -39,36 +39,85 @@ beforeAll(async () => {
   requireTools(SIGGUARD, COSIGN2);
   w = await makeWorld();
   policy = w.policy('multiarch-policy.yaml', standardPolicy(w));
-  config = w.config('multiarch-config.yaml', `platform: {os: linux, architecture: amd64}\nnode:\n  containerdSocket: ${join(w.cosign.dir, 'no-containerd.sock')}\n`);
+  config = w.config(
+    'multiarch-config.yaml',
+    `platform: {os: linux, architecture: amd64}\nnode:\n  containerdSocket: ${join(w.cosign.dir, 'no-containerd.sock')}\n`,
+  );
   img.E = await w.push.image(REPO, 'e', 'E unsigned', 'amd64');
   img.M = await w.push.image(REPO, 'm', 'M signed', 'amd64');
   img.A = await w.push.image(REPO, 'a', 'A arm64', 'arm64');
   for (const n of ['E', 'M', 'A']) cfg[n] = (await w.push.getManifest(REPO, img[n]!.digest)).json.config.digest;
   await w.cosign.sign2(w.trusted.key, `${w.registry.host}/${REPO}@${img.M!.digest}`);
 
-  await index('x86_64-first', [['E', linux('x86_64')], ['M', linux('amd64')]]);
-  await index('amd64-first', [['M', linux('amd64')], ['E', linux('x86_64')]]);
-  await index('case', [['E', { os: 'Linux', architecture: 'AMD64' }], ['M', linux('amd64')]]);
-  await index('variant-v1', [['E', linux('amd64', { variant: 'v1' })], ['M', linux('amd64')]]);
-  await index('variant-v2', [['E', linux('amd64', { variant: 'v2' })], ['M', linux('amd64')]]);
-  await index('386-first', [['E', linux('386')], ['M', linux('amd64')]]);
-  await index('no-platform-first', [['E', undefined], ['M', linux('arm64')]]);
-  await index('no-platform-last', [['E', undefined], ['M', linux('amd64')]]);
-  await index('no-platform-foreign', [['A', undefined], ['M', linux('arm64')]]);
-  await index('empty-os', [['E', { os: '', architecture: 'amd64' }], ['M', linux('amd64')]]);
-  await index('os-features', [['E', linux('amd64', { 'os.features': ['x'] })], ['M', linux('amd64')]]);
-  await index('key-case', [['E', undefined, { Platform: linux('amd64') }], ['M', linux('amd64')]]);
+  await index('x86_64-first', [
+    ['E', linux('x86_64')],
+    ['M', linux('amd64')],
+  ]);
+  await index('amd64-first', [
+    ['M', linux('amd64')],
+    ['E', linux('x86_64')],
+  ]);
+  await index('case', [
+    ['E', { os: 'Linux', architecture: 'AMD64' }],
+    ['M', linux('amd64')],
+  ]);
+  await index('variant-v1', [
+    ['E', linux('amd64', { variant: 'v1' })],
+    ['M', linux('amd64')],
+  ]);
+  await index('variant-v2', [
+    ['E', linux('amd64', { variant: 'v2' })],
+    ['M', linux('amd64')],
+  ]);
+  await index('386-first', [
+    ['E', linux('386')],
+    ['M', linux('amd64')],
+  ]);
+  await index('no-platform-first', [
+    ['E', undefined],
+    ['M', linux('arm64')],
+  ]);
+  await index('no-platform-last', [
+    ['E', undefined],
+    ['M', linux('amd64')],
+  ]);
+  await index('no-platform-foreign', [
+    ['A', undefined],
+    ['M', linux('arm64')],
+  ]);
+  await index('empty-os', [
+    ['E', { os: '', architecture: 'amd64' }],
+    ['M', linux('amd64')],
+  ]);
+  await index('os-features', [
+    ['E', linux('amd64', { 'os.features': ['x'] })],
+    ['M', linux('amd64')],
+  ]);
+  await index('key-case', [
+    ['E', undefined, { Platform: linux('amd64') }],
+    ['M', linux('amd64')],
+  ]);
   await index('arm64-only', [['A', linux('arm64')]]);
   // the index itself signed: its signature covers whichever entry runs
-  await index('signed-index', [['E', linux('x86_64')], ['M', linux('amd64')]]);
+  await index('signed-index', [
+    ['E', linux('x86_64')],
+    ['M', linux('amd64')],
+  ]);
   await w.cosign.sign2(w.trusted.key, `${w.registry.host}/${REPO}@${idx['signed-index']}`);
   // nested: an index whose amd64 entry is an index
-  const inner = await index('inner', [['E', linux('x86_64')], ['M', linux('amd64')]]);
+  const inner = await index('inner', [
+    ['E', linux('x86_64')],
+    ['M', linux('amd64')],
+  ]);
   const innerBytes = (await w.push.getManifest(REPO, inner)).bytes;
   const outer = await w.push.manifest(
     REPO,
     'nested',
-    { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_INDEX, digest: inner, size: innerBytes.length, platform: linux('amd64') }] },
+    {
+      schemaVersion: 2,
+      mediaType: OCI_INDEX,
+      manifests: [{ mediaType: OCI_INDEX, digest: inner, size: innerBytes.length, platform: linux('amd64') }],
+    },
     OCI_INDEX,
   );
   idx.nested = outer.digest;
@@ -94,12 +143,23 @@ describe('sigguard check picks the entry containerd runs (linux/amd64)', () => {
     ['signed-index', 'allow', 'ALLOWED', 'E'],
   ])('%s: %s %s (verifies %s)', async (tag, decision, code, entry) => {
     const r = await check(tag);
-    expect(r.verdict, r.stderr).toMatchObject({ decision, code, digest: idx[tag], platformDigest: img[entry]!.digest, configDigest: cfg[entry] });
+    expect(r.verdict, r.stderr).toMatchObject({
+      decision,
+      code,
+      digest: idx[tag],
+      platformDigest: img[entry]!.digest,
+      configDigest: cfg[entry],
+    });
   });
 
   it('nested index: containerd descends into the best entry, then picks again', async () => {
     const r = await check('nested');
-    expect(r.verdict, r.stderr).toMatchObject({ decision: 'deny', code: 'NO_SIGNATURE', platformDigest: img.E!.digest, configDigest: cfg.E });
+    expect(r.verdict, r.stderr).toMatchObject({
+      decision: 'deny',
+      code: 'NO_SIGNATURE',
+      platformDigest: img.E!.digest,
+      configDigest: cfg.E,
+    });
   });
 
   it('the best entry states no platform and its config is for another: no manifest for the node', async () => {
@@ -121,7 +181,15 @@ describe('sigguard check picks the entry containerd runs (linux/amd64)', () => {
   });
 
   it('--explain names the platform manifest verified and its config', async () => {
-    const r = await sigguard(['check', '--policy', policy, '--config', config, '--explain', `${w.registry.host}/${REPO}@${idx['x86_64-first']}`]);
+    const r = await sigguard([
+      'check',
+      '--policy',
+      policy,
+      '--config',
+      config,
+      '--explain',
+      `${w.registry.host}/${REPO}@${idx['x86_64-first']}`,
+    ]);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain(`(platform manifest ${img.E!.digest})`);
     expect(r.stdout).toContain(`config:   ${cfg.E} `);
@@ -138,7 +206,14 @@ describe('the hook without a runtime to ask', () => {
   let n = 0;
   async function hook(image: string) {
     const log = join(w.cosign.dir, `multiarch-hook-${++n}.log`);
-    const state = JSON.stringify({ ociVersion: '1.2.0', id: `ma${n}`, status: 'creating', pid: 1, bundle: '/nonexistent', annotations: criAnnotations(image) });
+    const state = JSON.stringify({
+      ociVersion: '1.2.0',
+      id: `ma${n}`,
+      status: 'creating',
+      pid: 1,
+      bundle: '/nonexistent',
+      annotations: criAnnotations(image),
+    });
     const r = await sigguard(['hook', '--config', config, '--policy', policy, '--log', log], { input: state });
     return { ...r, d: JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!) };
   }
@@ -177,7 +252,9 @@ describe('the hook on CRI-O: the entry whose config is the runtime image id', ()
     const id = cfg[entry]!.slice('sha256:'.length);
     crio.images.set(id, { id, repoDigests: [`${w.registry.host}/${REPO}@${idx[tag]}`] });
     const log = join(w.cosign.dir, `multiarch-crio-${++n}.log`);
-    const r = await sigguard(['hook', '--config', crioConfig, '--policy', policy, '--log', log], { input: crioState(`crio-ma-${n}`, image, id) });
+    const r = await sigguard(['hook', '--config', crioConfig, '--policy', policy, '--log', log], {
+      input: crioState(`crio-ma-${n}`, image, id),
+    });
     return { ...r, d: JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!) };
   }
 
@@ -193,8 +270,14 @@ describe('the hook on CRI-O: the entry whose config is the runtime image id', ()
   });
 
   it('named by digest: the image id still picks the entry; a signed index covers it', async () => {
-    expect((await hook(`${w.registry.host}/${REPO}@${idx['amd64-first']}`, 'E', 'amd64-first')).d).toMatchObject({ decision: 'deny', code: 'NO_SIGNATURE' });
-    expect((await hook(`${w.registry.host}/${REPO}@${idx['signed-index']}`, 'E', 'signed-index')).d).toMatchObject({ decision: 'allow', code: 'ALLOWED' });
+    expect((await hook(`${w.registry.host}/${REPO}@${idx['amd64-first']}`, 'E', 'amd64-first')).d).toMatchObject({
+      decision: 'deny',
+      code: 'NO_SIGNATURE',
+    });
+    expect((await hook(`${w.registry.host}/${REPO}@${idx['signed-index']}`, 'E', 'signed-index')).d).toMatchObject({
+      decision: 'allow',
+      code: 'ALLOWED',
+    });
   });
 
   it('an image id that is no entry of the index: NODE_IMAGE_MISMATCH', async () => {
@@ -210,7 +293,9 @@ describe('the hook on CRI-O: the entry whose config is the runtime image id', ()
     crio.images.set(m, { id: m, repoDigests: [`${w.registry.host}/${REPO}@${img.M!.digest}`] });
     const start = async (id: string) => {
       const log = join(w.cosign.dir, `multiarch-crio-${++n}.log`);
-      const r = await sigguard(['hook', '--config', crioConfig, '--policy', policy, '--log', log], { input: crioState(`crio-ma-${n}`, `${w.registry.host}/${REPO}:m`, id) });
+      const r = await sigguard(['hook', '--config', crioConfig, '--policy', policy, '--log', log], {
+        input: crioState(`crio-ma-${n}`, `${w.registry.host}/${REPO}:m`, id),
+      });
       return { ...r, d: JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!) };
     };
     const fresh = await start(e);

@@ -19,7 +19,16 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSyn
 import { type Server, type Socket, connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ContainerdNode, RUNC, containerdBins, launch, nodeMounts, prepareNode, restartNode, stopNode } from '../support/node/containerd-node.js';
+import {
+  type ContainerdNode,
+  RUNC,
+  containerdBins,
+  launch,
+  nodeMounts,
+  prepareNode,
+  restartNode,
+  stopNode,
+} from '../support/node/containerd-node.js';
 import { forwardPort } from '../support/node/forward.js';
 import { type PodRun, Kubelet } from '../support/node/kubelet.js';
 import type { DecisionRecord } from '../../src/hook/decision-log.js';
@@ -86,7 +95,14 @@ function fill(dir: string): void {
 
 let n = 0;
 const state = (image: string) =>
-  JSON.stringify({ ociVersion: '1.2.0', id: `fault-${process.pid}-${++n}`, status: 'creating', pid: 1, bundle: '/nonexistent', annotations: criAnnotations(image) });
+  JSON.stringify({
+    ociVersion: '1.2.0',
+    id: `fault-${process.pid}-${++n}`,
+    status: 'creating',
+    pid: 1,
+    bundle: '/nonexistent',
+    annotations: criAnnotations(image),
+  });
 
 interface HookResult extends Run {
   ms: number;
@@ -197,7 +213,15 @@ async function fakeCri(behaviour: Behaviour): Promise<{ path: string; close(): P
 }
 
 describe('the CRI socket misbehaving', () => {
-  const behaviours: Array<Behaviour | 'absent'> = ['hang', 'garbage', 'http1', 'vanish-after-request', 'vanish-after-settings', 'unlink-mid-call', 'absent'];
+  const behaviours: Array<Behaviour | 'absent'> = [
+    'hang',
+    'garbage',
+    'http1',
+    'vanish-after-request',
+    'vanish-after-settings',
+    'unlink-mid-call',
+    'absent',
+  ];
   const table: Record<string, Record<string, string>> = {};
   afterAll(() => {
     numbers.criSocket = table;
@@ -328,7 +352,8 @@ describe('the verdict cache and the decision log on a broken filesystem', () => 
         sound(unsigned, false, DEADLINE_S, false);
         expect(unsigned.stderr).toMatch(/\[NO_SIGNATURE\]/);
         expect(signed.stderr + unsigned.stderr).toMatch(/cannot write decision log/);
-        row[where] = `signed exit ${signed.code} (${signed.ms}ms), unsigned exit ${unsigned.code}; stderr: ${signed.stderr.trim().split('\n')[0]}`;
+        row[where] =
+          `signed exit ${signed.code} (${signed.ms}ms), unsigned exit ${unsigned.code}; stderr: ${signed.stderr.trim().split('\n')[0]}`;
       }
       table.log = row;
     } finally {
@@ -341,7 +366,10 @@ describe('the verdict cache and the decision log on a broken filesystem', () => 
 // ------------------------------------------------------------------ SIGKILL mid-verification
 
 /** A TCP forwarder to the registry that holds every answer chunk back `delayMs` while slow. */
-async function slowRegistry(target: { host: string; port: number }): Promise<{ port: number; slow: (ms: number) => void; close(): Promise<void> }> {
+async function slowRegistry(target: {
+  host: string;
+  port: number;
+}): Promise<{ port: number; slow: (ms: number) => void; close(): Promise<void> }> {
   let delayMs = 0;
   const sockets = new Set<Socket>();
   const server = createServer((client) => {
@@ -395,7 +423,9 @@ async function victimHoldingLock(name: string) {
   const cfg = config(name, `node:\n  containerdSocket: /nonexistent/containerd.sock\ncache:\n  dir: ${cacheDir}\n`);
   const log = join(base, `${name}.log`);
   proxy.slow(1500);
-  const victim: ChildProcess = spawn(SIGGUARD, ['hook', '--config', cfg, '--policy', pol, '--log', log, '--deadline', '30'], { stdio: ['pipe', 'ignore', 'ignore'] });
+  const victim: ChildProcess = spawn(SIGGUARD, ['hook', '--config', cfg, '--policy', pol, '--log', log, '--deadline', '30'], {
+    stdio: ['pipe', 'ignore', 'ignore'],
+  });
   victim.stdin!.end(state(ref));
   const t0 = Date.now();
   let lock: string | undefined;
@@ -487,7 +517,10 @@ describe('hooks at once without the verdict cache', () => {
 
 async function hookWith(image: string, cfg: string, pol: string, log: string, deadline: number): Promise<HookResult> {
   const t0 = performance.now();
-  const r = await sigguard(['hook', '--config', cfg, '--policy', pol, '--log', log, '--deadline', String(deadline)], { input: state(image), timeoutMs: 60_000 });
+  const r = await sigguard(['hook', '--config', cfg, '--policy', pol, '--log', log, '--deadline', String(deadline)], {
+    input: state(image),
+    timeoutMs: 60_000,
+  });
   const ms = Math.round(performance.now() - t0);
   const d = JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!);
   return { ...r, ms, d };
@@ -521,7 +554,9 @@ describe('100 concurrent starts on a containerd 2.1 node', () => {
     const errors = kubelet ? await kubelet.cleanup() : [];
     kubelet?.close();
     const forced = await stopNode(node);
-    console.log(`100 starts: cleanup errors ${JSON.stringify(errors.slice(0, 5))} (${errors.length}), forced ${JSON.stringify(forced).slice(0, 300)}`);
+    console.log(
+      `100 starts: cleanup errors ${JSON.stringify(errors.slice(0, 5))} (${errors.length}), forced ${JSON.stringify(forced).slice(0, 300)}`,
+    );
     if (nodeMounts(node).length === 0 && !process.env.SIGGUARD_KEEP_NODE) rmSync(dir, { recursive: true, force: true });
   }, 180_000);
 
@@ -551,7 +586,20 @@ scopes:
     // the bundle with node when another build made the bundle newer
     const exe = process.env.SIGGUARD_HOOK_BIN ?? join(ROOT, 'build/out/sigguard');
     requireTools(exe);
-    const inst = await sigguard(['install-hook', '--base-spec', node!.baseSpec, '--path', exe, '--', '--policy', pol, '--log', log, '--config', cfgFile]);
+    const inst = await sigguard([
+      'install-hook',
+      '--base-spec',
+      node!.baseSpec,
+      '--path',
+      exe,
+      '--',
+      '--policy',
+      pol,
+      '--log',
+      log,
+      '--config',
+      cfgFile,
+    ]);
     expect(inst.code, inst.stderr).toBe(0);
     await restartNode(node!);
     const k = kubelet!;
@@ -576,7 +624,9 @@ scopes:
       writeConfig(cache);
       const logLinesBefore = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').filter(Boolean).length : 0;
       const t0 = performance.now();
-      const runs: PodRun[] = await Promise.all(plan.map((p, i) => k.runPod({ image: images[p.kind], name: `${round}-${i}`, namespace: 'default', command: ['/bin/true'] })));
+      const runs: PodRun[] = await Promise.all(
+        plan.map((p, i) => k.runPod({ image: images[p.kind], name: `${round}-${i}`, namespace: 'default', command: ['/bin/true'] })),
+      );
       const wallMs = Math.round(performance.now() - t0);
 
       const wrongAllows = runs.filter((r, i) => !plan[i]!.signed && r.ok);
@@ -591,11 +641,24 @@ scopes:
       // kubelet retries a failed start: once here, one at a time
       const retried: string[] = [];
       for (const { i } of signedFailed) {
-        const again = await k.runPod({ image: images[plan[i]!.kind], name: `${round}-${i}-retry`, namespace: 'default', command: ['/bin/true'] });
+        const again = await k.runPod({
+          image: images[plan[i]!.kind],
+          name: `${round}-${i}-retry`,
+          namespace: 'default',
+          command: ['/bin/true'],
+        });
         retried.push(`${round}-${i}: ${again.ok ? 'started' : `${again.stage} ${again.error?.slice(0, 200)}`}`);
       }
-      const decisions = readFileSync(log, 'utf8').trim().split('\n').slice(logLinesBefore).map((l): DecisionRecord => JSON.parse(l));
-      const startMs = (want: boolean) => runs.filter((r, i) => plan[i]!.signed === want && r.startMs !== undefined).map((r) => r.startMs!).sort((a, b) => a - b);
+      const decisions = readFileSync(log, 'utf8')
+        .trim()
+        .split('\n')
+        .slice(logLinesBefore)
+        .map((l): DecisionRecord => JSON.parse(l));
+      const startMs = (want: boolean) =>
+        runs
+          .filter((r, i) => plan[i]!.signed === want && r.startMs !== undefined)
+          .map((r) => r.startMs!)
+          .sort((a, b) => a - b);
       const pct = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))];
       const refusalCodes: Record<string, number> = {};
       for (const r of refusals) {
@@ -630,14 +693,23 @@ scopes:
           return { p50: pct(xs, 50), p90: pct(xs, 90), max: xs.at(-1) };
         })(),
       };
-      expect(wrongAllows.map((r) => r.error ?? 'started'), 'unsigned let in').toEqual([]);
-      expect(noReason.map((r) => `${r.stage}: ${r.error}`), 'refusal without a reason code').toEqual([]);
+      expect(
+        wrongAllows.map((r) => r.error ?? 'started'),
+        'unsigned let in',
+      ).toEqual([]);
+      expect(
+        noReason.map((r) => `${r.stage}: ${r.error}`),
+        'refusal without a reason code',
+      ).toEqual([]);
       // every refusal happened at StartContainer, by the hook
       for (const r of refusals) expect(r.stage, r.error).toBe('start');
       // the unsigned ones sigguard decided were refused with a code naming why
       for (const r of refusals.filter(bySigguard)) expect(r.error).toMatch(/\[(NO_SIGNATURE|UNTRUSTED_SIGNER|DEADLINE_EXCEEDED)\]/);
       // a signed start that failed must succeed on retry
-      expect(retried.filter((x) => !x.endsWith('started')), causes.join('\n')).toEqual([]);
+      expect(
+        retried.filter((x) => !x.endsWith('started')),
+        causes.join('\n'),
+      ).toEqual([]);
       expect(await k.cleanup()).toEqual([]);
     }
   }, 900_000);

@@ -20,7 +20,9 @@ let log: string;
 const IMAGE = 'localhost/sigguard-podman-test:1';
 
 const podman = (args: string[]) =>
-  run('podman', ['--root', join(dir, 'storage'), '--runroot', join(dir, 'run'), '--hooks-dir', hooks, '--runtime', 'runc', ...args], { timeoutMs: 120_000 });
+  run('podman', ['--root', join(dir, 'storage'), '--runroot', join(dir, 'run'), '--hooks-dir', hooks, '--runtime', 'runc', ...args], {
+    timeoutMs: 120_000,
+  });
 
 function lastDecision(): DecisionRecord {
   const lines = readFileSync(log, 'utf8').trim().split('\n');
@@ -50,7 +52,14 @@ afterAll(async () => {
   await podman(['rm', '--all', '--force']);
 });
 
-const annotated = (image: string) => ['--annotation', 'io.kubernetes.cri.container-type=container', '--annotation', `io.kubernetes.cri.image-name=${image}`, '--annotation', 'io.kubernetes.cri.sandbox-namespace=default'];
+const annotated = (image: string) => [
+  '--annotation',
+  'io.kubernetes.cri.container-type=container',
+  '--annotation',
+  `io.kubernetes.cri.image-name=${image}`,
+  '--annotation',
+  'io.kubernetes.cri.sandbox-namespace=default',
+];
 
 describe('podman --hooks-dir runs sigguard', () => {
   it('the generated hooks.d file is the template with this binary', () => {
@@ -90,8 +99,32 @@ describe('podman runs the hooks.d entry that sigguard crio-policy generates', ()
     const genHooks = join(dir, 'generated-hooks.d');
     mkdirSync(genHooks, { recursive: true });
     const genLog = join(dir, 'generated-decisions.log');
-    writeFileSync(join(genHooks, 'sigguard.json'), JSON.stringify({ ...generated, hook: { ...generated.hook, path: SIGGUARD, args: [...generated.hook.args, '--policy', policy, '--log', genLog] } }));
-    const r = await run('podman', ['--root', join(dir, 'storage'), '--runroot', join(dir, 'run'), '--hooks-dir', genHooks, '--runtime', 'runc', 'run', '--rm', ...annotated(w.ref('unsigned')), IMAGE, '/bin/true'], { timeoutMs: 120_000 });
+    writeFileSync(
+      join(genHooks, 'sigguard.json'),
+      JSON.stringify({
+        ...generated,
+        hook: { ...generated.hook, path: SIGGUARD, args: [...generated.hook.args, '--policy', policy, '--log', genLog] },
+      }),
+    );
+    const r = await run(
+      'podman',
+      [
+        '--root',
+        join(dir, 'storage'),
+        '--runroot',
+        join(dir, 'run'),
+        '--hooks-dir',
+        genHooks,
+        '--runtime',
+        'runc',
+        'run',
+        '--rm',
+        ...annotated(w.ref('unsigned')),
+        IMAGE,
+        '/bin/true',
+      ],
+      { timeoutMs: 120_000 },
+    );
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('[NO_SIGNATURE]');
     const last = JSON.parse(readFileSync(genLog, 'utf8').trim().split('\n').pop()!);

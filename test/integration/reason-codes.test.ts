@@ -58,7 +58,11 @@ describe('REGISTRY_BAD_RESPONSE: the registry answers, but not with an image man
   const cases: [string, (res: import('node:http').ServerResponse, real: { body: string; type: string }) => void, RegExp][] = [
     ['not JSON', (res, real) => send(res, real.type, '<html>maintenance</html>'), /not JSON/],
     ['a JSON array', (res, real) => send(res, real.type, '[]'), /not a JSON object/],
-    ['both "manifests" and "layers"', (res, real) => send(res, real.type, JSON.stringify({ ...JSON.parse(real.body), manifests: [] })), /both "manifests" and "layers"/],
+    [
+      'both "manifests" and "layers"',
+      (res, real) => send(res, real.type, JSON.stringify({ ...JSON.parse(real.body), manifests: [] })),
+      /both "manifests" and "layers"/,
+    ],
     [
       'a mediaType other than its Content-Type',
       (res, real) => send(res, 'application/vnd.docker.distribution.manifest.v2+json', real.body),
@@ -87,7 +91,13 @@ describe('TAG_NOT_RESOLVABLE', () => {
   const verify = async (image: string, allowTagResolution: boolean) =>
     verifyWithConfig(parseReference(image), {
       config: await compileConfig({}, undefined),
-      policy: compilePolicy({ version: 1, scopes: { [w.registry.host]: [{ type: 'sigstoreSigned', keyPath: w.trusted.pub, signedIdentity: { type: 'matchRepository' } }] } }, join(w.cosign.dir, 'p.yaml')),
+      policy: compilePolicy(
+        {
+          version: 1,
+          scopes: { [w.registry.host]: [{ type: 'sigstoreSigned', keyPath: w.trusted.pub, signedIdentity: { type: 'matchRepository' } }] },
+        },
+        join(w.cosign.dir, 'p.yaml'),
+      ),
       signal: AbortSignal.timeout(30_000),
       allowTagResolution,
     });
@@ -108,8 +118,17 @@ describe('TAG_NOT_RESOLVABLE', () => {
   it('the hook, where the runtime cannot be asked: a bare tag is refused (tagResolution: never, the default)', async () => {
     const config = w.config('tag-hook.yaml', `node:\n  containerdSocket: ${join(w.cosign.dir, 'no-such.sock')}\n`);
     const log = join(w.cosign.dir, 'tag-hook.log');
-    const state = JSON.stringify({ ociVersion: '1.2.0', id: 'tag1', status: 'creating', pid: 1, bundle: '/nonexistent', annotations: criAnnotations(`${w.registry.host}/signed:v1`) });
-    const r = await sigguard(['hook', '--config', config, '--policy', w.policy('tag-hook-policy.yaml', standardPolicy(w)), '--log', log], { input: state });
+    const state = JSON.stringify({
+      ociVersion: '1.2.0',
+      id: 'tag1',
+      status: 'creating',
+      pid: 1,
+      bundle: '/nonexistent',
+      annotations: criAnnotations(`${w.registry.host}/signed:v1`),
+    });
+    const r = await sigguard(['hook', '--config', config, '--policy', w.policy('tag-hook-policy.yaml', standardPolicy(w)), '--log', log], {
+      input: state,
+    });
     expect(r.code).toBe(1);
     const d = JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!);
     expect(d.decision).toBe('deny');
@@ -118,7 +137,15 @@ describe('TAG_NOT_RESOLVABLE', () => {
 });
 
 describe('the hook: usage errors exit 2', () => {
-  const state = () => JSON.stringify({ ociVersion: '1.2.0', id: 'u1', status: 'creating', pid: 1, bundle: '/nonexistent', annotations: criAnnotations(w.ref('signed')) });
+  const state = () =>
+    JSON.stringify({
+      ociVersion: '1.2.0',
+      id: 'u1',
+      status: 'creating',
+      pid: 1,
+      bundle: '/nonexistent',
+      annotations: criAnnotations(w.ref('signed')),
+    });
   it.each([
     ['an unknown flag', ['--bogus']],
     ['a positional argument', ['extra']],
@@ -127,19 +154,26 @@ describe('the hook: usage errors exit 2', () => {
     ['a deadline of zero', ['--deadline', '0']],
     ['a negative deadline', ['--deadline=-5']],
   ])('%s', async (_name, args) => {
-    const r = await sigguard(['hook', '--config', w.config('usage.yaml'), '--policy', w.policy('usage-policy.yaml', standardPolicy(w)), ...args], { input: state() });
+    const r = await sigguard(
+      ['hook', '--config', w.config('usage.yaml'), '--policy', w.policy('usage-policy.yaml', standardPolicy(w)), ...args],
+      { input: state() },
+    );
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/^sigguard: .* \[USAGE\]\n$/);
   });
 
   it('the control: the same command without the bad argument allows (exit 0)', async () => {
-    const r = await sigguard(['hook', '--config', w.config('usage.yaml'), '--policy', w.policy('usage-policy.yaml', standardPolicy(w))], { input: state() });
+    const r = await sigguard(['hook', '--config', w.config('usage.yaml'), '--policy', w.policy('usage-policy.yaml', standardPolicy(w))], {
+      input: state(),
+    });
     expect(r.code, r.stderr).toBe(0);
   });
 
   it('an unreadable policy is not a usage error in the hook: a refusal (exit 1, POLICY_INVALID)', async () => {
-    const r = await sigguard(['hook', '--config', w.config('usage.yaml'), '--policy', join(w.cosign.dir, 'no-such-policy.yaml')], { input: state() });
+    const r = await sigguard(['hook', '--config', w.config('usage.yaml'), '--policy', join(w.cosign.dir, 'no-such-policy.yaml')], {
+      input: state(),
+    });
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toMatch(/\[POLICY_INVALID\]\n$/);
   });

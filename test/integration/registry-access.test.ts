@@ -192,7 +192,10 @@ describe('credentials from docker config.json (registry.authFiles)', () => {
 
   it('token service answering access_token instead of token', async () => {
     accessToken.reset();
-    const r = await check(image(accessToken), { scopes: scopes(accessToken), auths: { [accessToken.host]: { username: USER, password: PASS } } });
+    const r = await check(image(accessToken), {
+      scopes: scopes(accessToken),
+      auths: { [accessToken.host]: { username: USER, password: PASS } },
+    });
     expectVerdict(r, 'allow', 'ALLOWED');
     expect(accessToken.tokenHits).toBe(1);
   });
@@ -201,7 +204,9 @@ describe('credentials from docker config.json (registry.authFiles)', () => {
     bearer.reset();
     const r = await check(image(bearer), { scopes: scopes(bearer), auths: { [`http://${bearer.host}`]: { identitytoken: REFRESH } } });
     expectVerdict(r, 'allow', 'ALLOWED');
-    expect(bearer.tokenRequests).toEqual([{ method: 'POST', who: 'refresh_token', scope: 'repository:bundle:pull', service: 'proxy', status: 200 }]);
+    expect(bearer.tokenRequests).toEqual([
+      { method: 'POST', who: 'refresh_token', scope: 'repository:bundle:pull', service: 'proxy', status: 200 },
+    ]);
   });
 
   it('a wrong identitytoken → denied REGISTRY_ERROR', async () => {
@@ -235,7 +240,7 @@ describe('credentials from docker config.json (registry.authFiles)', () => {
     expect(r.verdict?.reason).not.toContain('wrong');
   });
 
-  it('credentials are per registry host: another host\'s entry is not sent', async () => {
+  it("credentials are per registry host: another host's entry is not sent", async () => {
     basic.reset();
     const r = await check(image(basic), { scopes: scopes(basic), auths: { [bearer.host]: { auth: b64(`${USER}:${PASS}`) } } });
     expectVerdict(r, 'deny', 'REGISTRY_ERROR');
@@ -253,7 +258,10 @@ describe('containerd hosts.toml (registry.certsDir)', () => {
   const kindHosts = () => `server = "http://127.0.0.1:${aliasPort}"\n\n[host."http://${real}"]\n  capabilities = ["pull", "resolve"]\n`;
 
   it('Kind pattern: localhost:ALIAS is reached at the host entry → allowed (bundle)', async () => {
-    const r = await check(`${alias}/bundle@${digests.bundle}`, { scopes: { [alias]: signedBy() }, registry: { certsDir: certsDir({ [alias]: kindHosts() }) } });
+    const r = await check(`${alias}/bundle@${digests.bundle}`, {
+      scopes: { [alias]: signedBy() },
+      registry: { certsDir: certsDir({ [alias]: kindHosts() }) },
+    });
     expectVerdict(r, 'allow', 'ALLOWED');
     expect(r.verdict?.image).toBe(`${alias}/bundle@${digests.bundle}`);
   });
@@ -273,7 +281,10 @@ describe('containerd hosts.toml (registry.certsDir)', () => {
     const plain = await check(`${alias}/legacy@${digests.legacy}`, { scopes, registry: { certsDir: certs } });
     expectVerdict(plain, 'deny', 'IDENTITY_MISMATCH');
     // and matchRepository compares with the name as asked, not the endpoint it was fetched from
-    const asked = await check(`${alias}/legacy@${digests.legacy}`, { scopes: { [alias]: signedBy({ signatureFormats: ['legacy'] }) }, registry: { certsDir: certs } });
+    const asked = await check(`${alias}/legacy@${digests.legacy}`, {
+      scopes: { [alias]: signedBy({ signatureFormats: ['legacy'] }) },
+      registry: { certsDir: certs },
+    });
     expectVerdict(asked, 'deny', 'IDENTITY_MISMATCH');
   });
 
@@ -285,7 +296,10 @@ describe('containerd hosts.toml (registry.certsDir)', () => {
 
   it('_default/hosts.toml applies to a host without its own folder', async () => {
     const dflt = `[host."http://${real}"]\n  capabilities = ["pull", "resolve"]\n`;
-    const r = await check(`${alias}/bundle@${digests.bundle}`, { scopes: { [alias]: signedBy() }, registry: { certsDir: certsDir({ _default: dflt }) } });
+    const r = await check(`${alias}/bundle@${digests.bundle}`, {
+      scopes: { [alias]: signedBy() },
+      registry: { certsDir: certsDir({ _default: dflt }) },
+    });
     expectVerdict(r, 'allow', 'ALLOWED');
     // the host's own folder wins over _default
     const own = certsDir({ _default: dflt, [alias]: `server = "http://127.0.0.1:${aliasPort}"\n` });
@@ -350,7 +364,10 @@ describe('containerd hosts.toml (registry.certsDir)', () => {
         `server = "http://127.0.0.1:${aliasPort}"\n\n` +
         `[host."http://${pullOnly.host}"]\n  capabilities = ["pull"]\n\n` +
         `[host."http://${resolver.host}"]\n  capabilities = ["pull", "resolve"]\n`;
-      const r = await check(`${alias}/bundle:v1`, { scopes: { [alias]: signedBy() }, registry: { certsDir: certsDir({ [alias]: hosts }) } });
+      const r = await check(`${alias}/bundle:v1`, {
+        scopes: { [alias]: signedBy() },
+        registry: { certsDir: certsDir({ [alias]: hosts }) },
+      });
       expectVerdict(r, 'allow', 'ALLOWED');
       expect(r.verdict?.digest).toBe(digests.bundle);
       expect(tagFetches(pullOnly)).toEqual([]);
@@ -362,7 +379,10 @@ describe('containerd hosts.toml (registry.certsDir)', () => {
     it('a host with only "pull", then the server: the server resolves the tag', async () => {
       pullOnly.reset();
       const hosts = `server = "http://${real}"\n\n[host."http://${pullOnly.host}"]\n  capabilities = ["pull"]\n`;
-      const r = await check(`${alias}/bundle:v1`, { scopes: { [alias]: signedBy() }, registry: { certsDir: certsDir({ [alias]: hosts }) } });
+      const r = await check(`${alias}/bundle:v1`, {
+        scopes: { [alias]: signedBy() },
+        registry: { certsDir: certsDir({ [alias]: hosts }) },
+      });
       expectVerdict(r, 'allow', 'ALLOWED');
       expect(tagFetches(pullOnly)).toEqual([]);
       expect(digestFetches(pullOnly).length).toBeGreaterThan(0);
@@ -372,7 +392,10 @@ describe('containerd hosts.toml (registry.certsDir)', () => {
       const empty = await Registry.start();
       extraRegistries.push(empty);
       const hosts = `server = "http://${real}"\n\n[host."http://${empty.host}"]\n  capabilities = ["pull", "resolve"]\n`;
-      const r = await check(`${alias}/bundle:v1`, { scopes: { [alias]: signedBy() }, registry: { certsDir: certsDir({ [alias]: hosts }) } });
+      const r = await check(`${alias}/bundle:v1`, {
+        scopes: { [alias]: signedBy() },
+        registry: { certsDir: certsDir({ [alias]: hosts }) },
+      });
       expectVerdict(r, 'allow', 'ALLOWED');
       expect(empty.requests().length).toBeGreaterThan(0);
     });
@@ -429,8 +452,11 @@ describe('TLS', () => {
     expectVerdict(r, 'allow', 'ALLOWED');
   });
 
-  it('the config\'s registry.caFiles for the host → allowed', async () => {
-    const r = await check(image(), { scopes: scopes(), registry: { certsDir: certsDir({ [name]: server() }), caFiles: { [name]: [pki.caFile] } } });
+  it("the config's registry.caFiles for the host → allowed", async () => {
+    const r = await check(image(), {
+      scopes: scopes(),
+      registry: { certsDir: certsDir({ [name]: server() }), caFiles: { [name]: [pki.caFile] } },
+    });
     expectVerdict(r, 'allow', 'ALLOWED');
   });
 
@@ -447,7 +473,11 @@ describe('configuration errors', () => {
   const scopes = () => ({ [real]: signedBy() });
 
   it.each([
-    ['an unknown field under registry', { registry: { certsDir: '/nonexistent', insecureRegistrys: ['x:5000'] } }, /registry: unknown field "insecureRegistrys"/],
+    [
+      'an unknown field under registry',
+      { registry: { certsDir: '/nonexistent', insecureRegistrys: ['x:5000'] } },
+      /registry: unknown field "insecureRegistrys"/,
+    ],
     ['an unknown top-level field', { registry: {}, registries: {} }, /unknown field "registries"/],
     ['caFiles not a map of lists', { registry: { caFiles: { 'x:5000': 'ca.pem' } } }, /registry\.caFiles/],
     ['an empty insecureRegistries entry', { registry: { insecureRegistries: [''] } }, /registry\.insecureRegistries/],
@@ -476,7 +506,11 @@ describe('configuration errors', () => {
 
   it.each([
     ['TOML syntax error', 'server = "http://127.0.0.1:1\n[host.\n', /cannot parse .*hosts\.toml/],
-    ['unknown capability', `[host."http://127.0.0.1:1"]\n  capabilities = ["pull", "fly"]\n`, /invalid .*hosts\.toml: host\."http:\/\/127\.0\.0\.1:1"\.capabilities\[1\]/],
+    [
+      'unknown capability',
+      `[host."http://127.0.0.1:1"]\n  capabilities = ["pull", "fly"]\n`,
+      /invalid .*hosts\.toml: host\."http:\/\/127\.0\.0\.1:1"\.capabilities\[1\]/,
+    ],
     ['a missing ca file', `server = "https://127.0.0.1:1"\nca = "nosuch.pem"\n`, /cannot read CA file .*nosuch\.pem/],
   ])('a malformed hosts.toml (%s) → denied CONFIG_INVALID, exit 2, one line naming the file', async (_what, toml, why) => {
     const certs = certsDir({ [real]: toml });

@@ -16,7 +16,14 @@ import { criAnnotations } from '../support/oci-bundle.js';
 import { Cosign } from '../support/cosign.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { COSIGN2, COSIGN3, SIGGUARD, requireTools } from '../support/paths.js';
-import { type ImageIndexJson, type LegacySignatureLayer, type OciDescriptor, Pusher, editLegacySignatures, sha256 } from '../support/push.js';
+import {
+  type ImageIndexJson,
+  type LegacySignatureLayer,
+  type OciDescriptor,
+  Pusher,
+  editLegacySignatures,
+  sha256,
+} from '../support/push.js';
 import { Registry } from '../support/registry.js';
 import { makePki } from '../support/tls.js';
 
@@ -34,7 +41,9 @@ let emptyCerts: string;
 const digests: Record<string, string> = {};
 const proxies: FaultProxy[] = [];
 
-async function proxy(opts: { basic?: { username: string; password: string }; challenge?: string; tls?: { key: string; cert: string } } = {}): Promise<FaultProxy> {
+async function proxy(
+  opts: { basic?: { username: string; password: string }; challenge?: string; tls?: { key: string; cert: string } } = {},
+): Promise<FaultProxy> {
   const p = await FaultProxy.start({ upstream: real, ...opts });
   proxies.push(p);
   return p;
@@ -55,7 +64,9 @@ async function check(image: string, setup: Setup = {}) {
   mkdirSync(dir);
   const policy = join(dir, 'policy.json');
   const host = image.slice(0, image.indexOf('/'));
-  const scopes = setup.scopes ?? { [host]: [{ type: 'sigstoreSigned', keyPath: trusted.pub, signedIdentity: { type: 'matchRepository' } }] };
+  const scopes = setup.scopes ?? {
+    [host]: [{ type: 'sigstoreSigned', keyPath: trusted.pub, signedIdentity: { type: 'matchRepository' } }],
+  };
   writeFileSync(policy, JSON.stringify({ version: 1, default: 'reject', scopes }, null, 2));
   const authFiles: string[] = [];
   if (setup.auths !== undefined) {
@@ -142,7 +153,8 @@ beforeAll(async () => {
     const [bad] = await referrerEntries(repo, digests[repo]!);
     await cosign.sign3(trusted.key, ref);
     const good = (await referrerEntries(repo, digests[repo]!)).find((e) => e.digest !== bad?.digest);
-    if (bad === undefined || good === undefined) throw new Error(`${repo}: expected two bundles listed as referrers, the other key's and the trusted one`);
+    if (bad === undefined || good === undefined)
+      throw new Error(`${repo}: expected two bundles listed as referrers, the other key's and the trusted one`);
     referrers[repo] = { good, bad };
   }
 }, 300_000);
@@ -171,7 +183,9 @@ describe('signatures examined in listing order, the first 128', () => {
     await editLegacySignatures(push, 'legacy-last', digests['legacy-last']!, (l) => spread(l, 199, 200));
     const r = await check(`${real}/legacy-last@${digests['legacy-last']}`);
     expectVerdict(r, 'deny', 'UNTRUSTED_SIGNER');
-    expect(r.verdict?.reason).toMatch(/^no signature by a trusted key \(128 found, keys: .*\) \(.*lists 200 signature artifacts: only the first 128 were examined\)$/);
+    expect(r.verdict?.reason).toMatch(
+      /^no signature by a trusted key \(128 found, keys: .*\) \(.*lists 200 signature artifacts: only the first 128 were examined\)$/,
+    );
   });
 
   it('a .sig image with 1,500 layers (past what its schema would take), the trusted signature first → allowed', async () => {
@@ -219,7 +233,9 @@ describe('the byte budget of one verification', () => {
     const bundle = await push.blob(repo, Buffer.alloc(96 * 1024 - 64, ' '));
     for (const subject of [image, index]) {
       await cosign.sign2(other.key, `${real}/${repo}@${subject.digest}`);
-      await editLegacySignatures(push, repo, subject.digest, (l) => Array.from({ length: 128 }, () => ({ layer: { ...l[0]!.layer }, payload: junkPayload })));
+      await editLegacySignatures(push, repo, subject.digest, (l) =>
+        Array.from({ length: 128 }, () => ({ layer: { ...l[0]!.layer }, payload: junkPayload })),
+      );
       const sig = await push.getManifest(repo, `${subject.digest.replace(':', '-')}.sig`);
       await push.manifest(repo, `${subject.digest.replace(':', '-')}.sig`, { ...sig.json, annotations: pad }, OCI_MANIFEST);
       const m = await push.manifest(
@@ -235,10 +251,20 @@ describe('the byte budget of one verification', () => {
         },
         OCI_MANIFEST,
       );
-      const entry = { mediaType: OCI_MANIFEST, digest: m.digest, size: m.bytes.length, artifactType: 'application/vnd.dev.sigstore.bundle.v0.3+json' };
+      const entry = {
+        mediaType: OCI_MANIFEST,
+        digest: m.digest,
+        size: m.bytes.length,
+        artifactType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+      };
       const entries: unknown[] = Array.from({ length: subject === image ? 127 : 128 }, () => entry);
       if (subject === image) entries.splice(trustedAt, 0, good);
-      await push.manifest(repo, subject.digest.replace(':', '-'), { schemaVersion: 2, mediaType: OCI_INDEX, manifests: entries, annotations: pad }, OCI_INDEX);
+      await push.manifest(
+        repo,
+        subject.digest.replace(':', '-'),
+        { schemaVersion: 2, mediaType: OCI_INDEX, manifests: entries, annotations: pad },
+        OCI_INDEX,
+      );
     }
     budgetRefs[repo] = `${real}/${repo}@${index.digest}`;
     return budgetRefs[repo];
@@ -263,7 +289,10 @@ describe('the byte budget of one verification', () => {
     const dir = join(work, 'rss');
     mkdirSync(dir);
     const policy = join(dir, 'policy.json');
-    writeFileSync(policy, JSON.stringify({ version: 1, default: 'reject', scopes: { [real]: [{ type: 'sigstoreSigned', keyPath: trusted.pub }] } }));
+    writeFileSync(
+      policy,
+      JSON.stringify({ version: 1, default: 'reject', scopes: { [real]: [{ type: 'sigstoreSigned', keyPath: trusted.pub }] } }),
+    );
     const config = join(dir, 'config.json');
     writeFileSync(config, JSON.stringify({ registry: { authFiles: [], certsDir: emptyCerts } }));
     const r = await run('/usr/bin/time', ['-v', SIGGUARD, 'check', '--config', config, '--policy', policy, image]);
@@ -285,7 +314,12 @@ describe('slow, endless, huge and redirecting responses', () => {
     const p = await proxy();
     const d = digests.proxied!;
     const { good } = await trustedAndOther('proxied', d);
-    const filler = JSON.stringify({ mediaType: OCI_MANIFEST, digest: `sha256:${'e'.repeat(64)}`, size: 600, artifactType: 'application/spdx+json' });
+    const filler = JSON.stringify({
+      mediaType: OCI_MANIFEST,
+      digest: `sha256:${'e'.repeat(64)}`,
+      size: 600,
+      artifactType: 'application/spdx+json',
+    });
     p.overrides.push((_req, res, url) => {
       if (url.pathname !== `/v2/proxied/referrers/${d}`) return false;
       res.writeHead(200, { 'content-type': OCI_INDEX });
@@ -304,7 +338,10 @@ describe('slow, endless, huge and redirecting responses', () => {
     const p = await proxy();
     const d = digests.proxied!;
     const { good } = await trustedAndOther('proxied', d);
-    const filler = `,${JSON.stringify({ mediaType: OCI_MANIFEST, digest: `sha256:${'e'.repeat(64)}`, size: 600, artifactType: 'application/spdx+json' })}`.repeat(1000);
+    const filler =
+      `,${JSON.stringify({ mediaType: OCI_MANIFEST, digest: `sha256:${'e'.repeat(64)}`, size: 600, artifactType: 'application/spdx+json' })}`.repeat(
+        1000,
+      );
     p.overrides.push((_req, res, url) => {
       if (url.pathname !== `/v2/proxied/referrers/${d}`) return false;
       res.writeHead(200, { 'content-type': OCI_INDEX });
@@ -378,12 +415,25 @@ describe('slow, endless, huge and redirecting responses', () => {
     const dir = join(work, 'hook-drip');
     mkdirSync(dir);
     const policy = join(dir, 'policy.json');
-    writeFileSync(policy, JSON.stringify({ version: 1, default: 'reject', scopes: { [p.host]: [{ type: 'sigstoreSigned', keyPath: trusted.pub }] } }));
+    writeFileSync(
+      policy,
+      JSON.stringify({ version: 1, default: 'reject', scopes: { [p.host]: [{ type: 'sigstoreSigned', keyPath: trusted.pub }] } }),
+    );
     const config = join(dir, 'config.json');
-    writeFileSync(config, JSON.stringify({ registry: { authFiles: [], certsDir: emptyCerts }, node: { containerdSocket: join(dir, 'no.sock') } }));
+    writeFileSync(
+      config,
+      JSON.stringify({ registry: { authFiles: [], certsDir: emptyCerts }, node: { containerdSocket: join(dir, 'no.sock') } }),
+    );
     const log = join(dir, 'decisions.log');
     const image = `${p.host}/drip@sha256:${'d'.repeat(64)}`;
-    const state = JSON.stringify({ ociVersion: '1.2.0', id: 'drip-1', status: 'creating', pid: 1, bundle: '/nonexistent', annotations: criAnnotations(image) });
+    const state = JSON.stringify({
+      ociVersion: '1.2.0',
+      id: 'drip-1',
+      status: 'creating',
+      pid: 1,
+      bundle: '/nonexistent',
+      annotations: criAnnotations(image),
+    });
     const started = Date.now();
     const r = await sigguard(['hook', '--config', config, '--policy', policy, '--log', log, '--deadline', '2'], { input: state });
     const ms = Date.now() - started;
@@ -457,11 +507,14 @@ describe('where credentials go', () => {
     const mirror = await proxy({ basic: { username: 'mir', password: 'pw-mirror' } });
     const certs = mkdtempSync(join(work, 'certs.d-'));
     mkdirSync(join(certs, upstream.host));
-    writeFileSync(join(certs, upstream.host, 'hosts.toml'), `server = "http://${upstream.host}"\n\n[host."http://${mirror.host}"]\n  capabilities = ["pull", "resolve"]\n`);
+    writeFileSync(
+      join(certs, upstream.host, 'hosts.toml'),
+      `server = "http://${upstream.host}"\n\n[host."http://${mirror.host}"]\n  capabilities = ["pull", "resolve"]\n`,
+    );
     return { upstream, mirror, certs };
   };
 
-  it('a hosts.toml mirror is not given the upstream host\'s credentials', async () => {
+  it("a hosts.toml mirror is not given the upstream host's credentials", async () => {
     const { upstream, mirror, certs } = await mirrorSetup();
     const r = await check(`${upstream.host}/mirrored@${digests.mirrored}`, {
       auths: { [upstream.host]: { auth: b64('up:pw-upstream') } },
@@ -495,7 +548,10 @@ describe('where credentials go', () => {
 
   it('a token realm over plain http on a host of insecureRegistries: credentials may go there (then: unreachable)', async () => {
     const p = await proxy({ challenge: 'Bearer realm="http://realm.invalid/token",service="x"' });
-    const r = await check(`${p.host}/proxied@${digests.proxied}`, { auths: { [p.host]: { auth: b64('alice:pw') } }, registry: { insecureRegistries: ['realm.invalid'] } });
+    const r = await check(`${p.host}/proxied@${digests.proxied}`, {
+      auths: { [p.host]: { auth: b64('alice:pw') } },
+      registry: { insecureRegistries: ['realm.invalid'] },
+    });
     expectVerdict(r, 'deny', 'REGISTRY_UNREACHABLE');
     expect(r.verdict?.reason).toContain('realm.invalid');
   });
@@ -512,9 +568,12 @@ describe('where credentials go', () => {
     const name = `localhost:${p.port}`;
     const certs = mkdtempSync(join(work, 'certs.d-'));
     mkdirSync(join(certs, name));
-    writeFileSync(join(certs, name, 'hosts.toml'), `server = "https://${name}"
+    writeFileSync(
+      join(certs, name, 'hosts.toml'),
+      `server = "https://${name}"
 ca = "${pki.caFile}"
-`);
+`,
+    );
     const r = await check(`${name}/proxied@${digests.proxied}`, { registry: { certsDir: certs } });
     expectVerdict(r, 'deny', 'REGISTRY_BAD_RESPONSE');
     expect(r.verdict?.reason).toContain('redirected from https to plain http://blobs.invalid');
@@ -541,7 +600,9 @@ describe('ambiguous documents and registry text', () => {
   it('a document with both manifests and layers → REGISTRY_BAD_RESPONSE', async () => {
     const p = await proxy();
     const m = await push.getManifest('proxied', digests.proxied!);
-    const doc = Buffer.from(JSON.stringify({ ...m.json, manifests: [{ mediaType: OCI_MANIFEST, digest: digests.proxied, size: m.bytes.length }] }));
+    const doc = Buffer.from(
+      JSON.stringify({ ...m.json, manifests: [{ mediaType: OCI_MANIFEST, digest: digests.proxied, size: m.bytes.length }] }),
+    );
     serve(p, 'ambiguous', doc, OCI_MANIFEST);
     const r = await check(`${p.host}/ambiguous@${sha256(doc)}`);
     expectVerdict(r, 'deny', 'REGISTRY_BAD_RESPONSE');

@@ -37,7 +37,17 @@ function tracedBundle(dir: string): string {
 
 /** Modules a warm start must not evaluate (each must be lazily wrapped in the bundle, or the trace could not see it). */
 // (@sigstore/tuf's seeds.json is data, not code: the built-in trusted root that policy/trust.ts fingerprints)
-const HEAVY = [/^node_modules\/zod\//, /^node_modules\/yaml\//, /^node_modules\/@sigstore\/(?!tuf\/seeds\.json$)/, /^node_modules\/sigstore\//, /^src\/verify\//, /^src\/registry\/client\.ts$/, /^src\/engine\/session\.ts$/, /^src\/engine\/verify-image\.ts$/, /^src\/discovery\//];
+const HEAVY = [
+  /^node_modules\/zod\//,
+  /^node_modules\/yaml\//,
+  /^node_modules\/@sigstore\/(?!tuf\/seeds\.json$)/,
+  /^node_modules\/sigstore\//,
+  /^src\/verify\//,
+  /^src\/registry\/client\.ts$/,
+  /^src\/engine\/session\.ts$/,
+  /^src\/engine\/verify-image\.ts$/,
+  /^src\/discovery\//,
+];
 
 describe('the warm path', () => {
   it('a cache hit evaluates no zod, YAML, sigstore, verification or registry client code', async () => {
@@ -47,7 +57,10 @@ describe('the warm path', () => {
     const pub = join(dir, 'trusted.pub');
     writeFileSync(pub, publicKey.export({ type: 'spki', format: 'pem' }));
     const policyFile = join(dir, 'policy.yaml');
-    writeFileSync(policyFile, `version: 1\ndefault: reject\nscopes:\n  "127.0.0.1:9":\n    - type: sigstoreSigned\n      keyPath: ${pub}\n      signedIdentity: {type: matchRepository}\n`);
+    writeFileSync(
+      policyFile,
+      `version: 1\ndefault: reject\nscopes:\n  "127.0.0.1:9":\n    - type: sigstoreSigned\n      keyPath: ${pub}\n      signedIdentity: {type: matchRepository}\n`,
+    );
     const configFile = join(dir, 'config.yaml');
     writeFileSync(configFile, `cache:\n  dir: ${join(dir, 'cache')}\nnode:\n  containerdSocket: ${join(dir, 'no-containerd.sock')}\n`);
 
@@ -60,18 +73,45 @@ describe('the warm path', () => {
     const { scope, requirements } = scopeVerdict(ref, ref, policy);
     const store = new VerdictStore(config.cache!.dir);
     expect(store.ensureDir()).toBe(true);
-    store.write({ key: cacheKey(ref, digest, scope, requirements, config.platform), decision: 'allow', code: 'ALLOWED', reason: 'verified: test', image: '127.0.0.1:9/app', digest, configDigest: `sha256:${'c'.repeat(64)}`, scope, signer: 'trusted', verifiedAt: Date.now() });
+    store.write({
+      key: cacheKey(ref, digest, scope, requirements, config.platform),
+      decision: 'allow',
+      code: 'ALLOWED',
+      reason: 'verified: test',
+      image: '127.0.0.1:9/app',
+      digest,
+      configDigest: `sha256:${'c'.repeat(64)}`,
+      scope,
+      signer: 'trusted',
+      verifiedAt: Date.now(),
+    });
 
     const traced = tracedBundle(dir);
     const log = join(dir, 'decisions.log');
-    const state = JSON.stringify({ ociVersion: '1.2.0', id: 'warm-1', status: 'creating', pid: 1, bundle: '/nonexistent', annotations: criAnnotations(image) });
-    const hook = () => spawnSync(process.execPath, [traced, 'hook', '--config', configFile, '--policy', policyFile, '--log', log], { input: state, env: { ...process.env, SIGGUARD_TRACE: '1' }, timeout: 30_000 });
+    const state = JSON.stringify({
+      ociVersion: '1.2.0',
+      id: 'warm-1',
+      status: 'creating',
+      pid: 1,
+      bundle: '/nonexistent',
+      annotations: criAnnotations(image),
+    });
+    const hook = () =>
+      spawnSync(process.execPath, [traced, 'hook', '--config', configFile, '--policy', policyFile, '--log', log], {
+        input: state,
+        env: { ...process.env, SIGGUARD_TRACE: '1' },
+        timeout: 30_000,
+      });
     // the first start validates the configuration and the policy (zod, YAML) and keeps them validated: warm from the second on
     expect(hook().status).toBe(0);
     const r = hook();
     const out = String(r.stderr);
     const decision = JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!);
-    expect({ code: r.status, decision: decision.decision, cache: decision.cache }, out).toEqual({ code: 0, decision: 'allow', cache: 'hit' });
+    expect({ code: r.status, decision: decision.decision, cache: decision.cache }, out).toEqual({
+      code: 0,
+      decision: 'allow',
+      cache: 'hit',
+    });
     const evaluated = [...out.matchAll(/^sigguard-module (\S+)$/gm)].map((m) => m[1]!);
     expect(evaluated).toContain('src/engine/cached-verify.ts');
     expect(out).toMatch(/^sigguard-trace [\d.]+ decided$/m);

@@ -45,7 +45,20 @@ beforeAll(async () => {
     const file = join(f.dir, `policy-${email}.json`);
     writeFileSync(
       file,
-      JSON.stringify({ version: 1, default: 'reject', scopes: { [registry.host]: [{ type: 'sigstoreSigned', signatureFormats: ['legacy'], signedIdentity: { type: 'matchRepository' }, pki: { caRootsPath: rootFile, subjectEmail: email } }] } }),
+      JSON.stringify({
+        version: 1,
+        default: 'reject',
+        scopes: {
+          [registry.host]: [
+            {
+              type: 'sigstoreSigned',
+              signatureFormats: ['legacy'],
+              signedIdentity: { type: 'matchRepository' },
+              pki: { caRootsPath: rootFile, subjectEmail: email },
+            },
+          ],
+        },
+      }),
     );
     return file;
   };
@@ -67,13 +80,17 @@ async function signedWith(repo: string, leaf: TestCert, chain: TestCert[], certi
   await editLegacySignatures(push, repo, pushed.digest, (layers) =>
     layers.map(({ layer, payload }) => ({
       payload,
-      layer: { ...layer, annotations: { ...layer.annotations, [CERT]: certificateText ?? leaf.pem, [CHAIN]: chain.map((c) => c.pem).join('') + root.pem } },
+      layer: {
+        ...layer,
+        annotations: { ...layer.annotations, [CERT]: certificateText ?? leaf.pem, [CHAIN]: chain.map((c) => c.pem).join('') + root.pem },
+      },
     })),
   );
   return image;
 }
 
-const leafFor = (name: string, sub: TestCert, email: string) => f.leaf(name, sub, email, ['extendedKeyUsage = codeSigning', ISSUER_EXT], pub);
+const leafFor = (name: string, sub: TestCert, email: string) =>
+  f.leaf(name, sub, email, ['extendedKeyUsage = codeSigning', ISSUER_EXT], pub);
 
 describe('certificate attacks through sigguard check (pki)', () => {
   it('control: the same signature with a sound chain is allowed', async () => {
@@ -83,19 +100,26 @@ describe('certificate attacks through sigguard check (pki)', () => {
     expect(r.verdict?.decision, r.stderr).toBe('allow');
   });
 
-  it("a leaf for team-a under a sub-CA constrained to team-b: refused, as cosign refuses it", async () => {
+  it('a leaf for team-a under a sub-CA constrained to team-b: refused, as cosign refuses it', async () => {
     const sub = f.ca('nc-sub', root, ['nameConstraints = critical, permitted;email:team-b.example.com']);
     const image = await signedWith('name-constraints', leafFor('nc-leaf', sub, 'release@team-a.example.com'), [sub]);
     const r = await sigguardCheck(['--policy', policyFile('release@team-a.example.com'), '--json', image]);
     expect(r.verdict?.decision).toBe('deny');
     expect(r.verdict?.code).toBe('UNTRUSTED_SIGNER');
-    expect(r.verdict?.requirements[0]?.reason).toMatch(/email address "release@team-a\.example\.com" is not permitted by the name constraints of "O=sigguard-test, CN=nc-sub"/);
+    expect(r.verdict?.requirements[0]?.reason).toMatch(
+      /email address "release@team-a\.example\.com" is not permitted by the name constraints of "O=sigguard-test, CN=nc-sub"/,
+    );
     // the detail code, in the verdict, the requirement and the signature (check --json)
     expect(r.verdict?.detailCode).toBe('CERT_CONSTRAINTS');
     expect(r.verdict?.requirements[0]?.detailCode).toBe('CERT_CONSTRAINTS');
     expect(r.verdict?.signatures[0]).toMatchObject({ status: 'untrusted', detailCode: 'CERT_CONSTRAINTS' });
     const subFile = f.file('nc-sub-only.pem', sub.pem);
-    const theirs = await cosign.verifyCertificate(2, image, { identity: 'release@team-a.example.com', issuerRegExp: '.*', caRoots: join(f.dir, 'roots.pem'), caIntermediates: subFile });
+    const theirs = await cosign.verifyCertificate(2, image, {
+      identity: 'release@team-a.example.com',
+      issuerRegExp: '.*',
+      caRoots: join(f.dir, 'roots.pem'),
+      caIntermediates: subFile,
+    });
     expect(theirs.ok, theirs.stderr).toBe(false);
     expect(theirs.reason, theirs.stderr).toBe('untrusted-certificate');
   });
@@ -108,7 +132,12 @@ describe('certificate attacks through sigguard check (pki)', () => {
     expect(r.verdict?.requirements[0]?.reason).toMatch(/CA "O=sigguard-test, CN=eku-sub" does not allow code signing/);
     expect(r.verdict?.requirements[0]?.detailCode).toBe('CERT_CONSTRAINTS');
     const subFile = f.file('eku-sub-only.pem', sub.pem);
-    const theirs = await cosign.verifyCertificate(2, image, { identity: 'release@team-a.example.com', issuerRegExp: '.*', caRoots: join(f.dir, 'roots.pem'), caIntermediates: subFile });
+    const theirs = await cosign.verifyCertificate(2, image, {
+      identity: 'release@team-a.example.com',
+      issuerRegExp: '.*',
+      caRoots: join(f.dir, 'roots.pem'),
+      caIntermediates: subFile,
+    });
     expect(theirs.ok, theirs.stderr).toBe(false);
     expect(theirs.reason, theirs.stderr).toBe('untrusted-certificate');
   });
@@ -134,4 +163,3 @@ describe('certificate attacks through sigguard check (pki)', () => {
     expect(r.verdict?.detailCode).toBe('BUNDLE');
   });
 });
-

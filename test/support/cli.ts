@@ -14,9 +14,17 @@ export interface Run {
 /** Processes `run` started that have not ended yet (for a runner's Ctrl-C cleanup to end them). */
 export const liveChildren = new Set<ChildProcess>();
 
-export function run(cmd: string, args: string[], opts: { env?: Record<string, string>; input?: string; timeoutMs?: number; cwd?: string } = {}): Promise<Run> {
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { env?: Record<string, string>; input?: string; timeoutMs?: number; cwd?: string } = {},
+): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'], ...(opts.cwd ? { cwd: opts.cwd } : {}) });
+    const child = spawn(cmd, args, {
+      env: { ...process.env, ...opts.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+      ...(opts.cwd ? { cwd: opts.cwd } : {}),
+    });
     liveChildren.add(child);
     for (const ev of ['exit', 'error'] as const) child.once(ev, () => liveChildren.delete(child));
     let stdout = '';

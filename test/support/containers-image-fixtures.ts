@@ -13,7 +13,9 @@ export interface FixtureSignature {
 }
 
 export function fixtureDigest(dir: string): string {
-  return `sha256:${createHash('sha256').update(readFileSync(join(FIXTURES, dir, 'manifest.json'))).digest('hex')}`;
+  return `sha256:${createHash('sha256')
+    .update(readFileSync(join(FIXTURES, dir, 'manifest.json')))
+    .digest('hex')}`;
 }
 
 export function readSignatureFile(file: string, subject: string): FixtureSignature {
@@ -47,5 +49,6 @@ export function fixtureSignatures(dir: string): FixtureSignature[] {
 
 /** The fixture set must be there: a tier never passes by skipping. */
 export function requireFixtures(): void {
-  if (!existsSync(join(FIXTURES, 'NOTICE.md'))) throw new Error(`containers/image fixtures missing at ${FIXTURES} (they are part of the repository)`);
+  if (!existsSync(join(FIXTURES, 'NOTICE.md')))
+    throw new Error(`containers/image fixtures missing at ${FIXTURES} (they are part of the repository)`);
 }

@@ -47,14 +47,21 @@ const REASONS: [CosignReason, RegExp][] = [
   ['untrusted-certificate', /cert verification failed: x509: |leaf certificate verification failed/i],
   ['identity-mismatch', /none of the expected identities matched|no matching CertificateIdentity found/i],
   ['no-certificate', /no certificate found on signature/i],
-  ['invalid-signature', /invalid signature when validating|accepted signatures do not match threshold|failed to verify signature|verification error/i],
+  [
+    'invalid-signature',
+    /invalid signature when validating|accepted signatures do not match threshold|failed to verify signature|verification error/i,
+  ],
   ['malformed', /illegal base64|unmarshal|invalid character/i],
 ];
 
 function classify(code: number, stderr: string): CosignResult {
   if (code === 0) return { ok: true, reason: 'accepted', stderr };
   // the reason is on cosign's `Error:` line (its warnings mention signatures too)
-  const error = stderr.split('\n').filter((l) => l.startsWith('Error: ')).pop() ?? stderr;
+  const error =
+    stderr
+      .split('\n')
+      .filter((l) => l.startsWith('Error: '))
+      .pop() ?? stderr;
   const found = REASONS.find(([, re]) => re.test(error));
   return { ok: false, reason: found ? found[0] : 'other', stderr };
 }
@@ -73,7 +80,16 @@ export class Cosign {
   static async create(): Promise<Cosign> {
     const c = new Cosign();
     writeFileSync(c.emptyRoot, '{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}\n');
-    await c.must(COSIGN3, ['signing-config', 'create', '--no-default-fulcio', '--no-default-oidc', '--no-default-rekor', '--no-default-tsa', '--out', c.signingConfig]);
+    await c.must(COSIGN3, [
+      'signing-config',
+      'create',
+      '--no-default-fulcio',
+      '--no-default-oidc',
+      '--no-default-rekor',
+      '--no-default-tsa',
+      '--out',
+      c.signingConfig,
+    ]);
     return c;
   }
 
@@ -110,17 +126,52 @@ export class Cosign {
 
   /** cosign 3.1.1: a Sigstore bundle attached as a referrer. */
   sign3(key: string, image: string): Promise<Run> {
-    return this.must(COSIGN3, ['sign', '--key', key, '--signing-config', this.signingConfig, '--trusted-root', this.emptyRoot, '-y', image]);
+    return this.must(COSIGN3, [
+      'sign',
+      '--key',
+      key,
+      '--signing-config',
+      this.signingConfig,
+      '--trusted-root',
+      this.emptyRoot,
+      '-y',
+      image,
+    ]);
   }
 
   /** cosign 2.5.0 with a certificate (and its chain) for the key: a legacy signature carrying them. */
   signCert2(key: string, cert: string, chain: string, image: string): Promise<Run> {
-    return this.must(COSIGN2, ['sign', '--key', key, '--certificate', cert, '--certificate-chain', chain, '--tlog-upload=false', '-y', image]);
+    return this.must(COSIGN2, [
+      'sign',
+      '--key',
+      key,
+      '--certificate',
+      cert,
+      '--certificate-chain',
+      chain,
+      '--tlog-upload=false',
+      '-y',
+      image,
+    ]);
   }
 
   /** cosign 3.1.1 with a certificate: a bundle carrying it (cosign checks the certificate against `trustedRoot` first). */
   signCert3(key: string, cert: string, chain: string, trustedRoot: string, image: string): Promise<Run> {
-    return this.must(COSIGN3, ['sign', '--key', key, '--certificate', cert, '--certificate-chain', chain, '--signing-config', this.signingConfig, '--trusted-root', trustedRoot, '-y', image]);
+    return this.must(COSIGN3, [
+      'sign',
+      '--key',
+      key,
+      '--certificate',
+      cert,
+      '--certificate-chain',
+      chain,
+      '--signing-config',
+      this.signingConfig,
+      '--trusted-root',
+      trustedRoot,
+      '-y',
+      image,
+    ]);
   }
 
   /**

@@ -32,7 +32,8 @@ export class FakeCrio {
   static async start(): Promise<FakeCrio> {
     if (!existsSync(CRI_API_PROTO)) throw new Error(`CRI api.proto missing at ${CRI_API_PROTO}: run \`make tools\``);
     const definition = protoLoader.loadSync(CRI_API_PROTO, { keepCase: false, longs: Number, enums: String, defaults: true });
-    const v1 = (grpc.loadPackageDefinition(definition) as unknown as { runtime: { v1: Record<string, grpc.ServiceClientConstructor> } }).runtime.v1;
+    const v1 = (grpc.loadPackageDefinition(definition) as unknown as { runtime: { v1: Record<string, grpc.ServiceClientConstructor> } })
+      .runtime.v1;
     const socket = join(mkdtempSync(join(tmpdir(), 'sigguard-crio-')), 'crio.sock');
     const server = new grpc.Server();
     const crio = new FakeCrio(socket, server);
@@ -42,7 +43,10 @@ export class FakeCrio {
         const asked = call.request.image?.image ?? '';
         crio.asked.push(asked);
         const image = crio.images.get(asked);
-        callback(null, image ? { image: { id: image.id, repoTags: [`${image.repoDigests[0]!.split('@')[0]}:v1`], repoDigests: image.repoDigests } } : {});
+        callback(
+          null,
+          image ? { image: { id: image.id, repoTags: [`${image.repoDigests[0]!.split('@')[0]}:v1`], repoDigests: image.repoDigests } } : {},
+        );
       },
     });
     await new Promise<void>((resolve, reject) =>

@@ -54,7 +54,9 @@ export function makeBundle(opts: BundleOptions): string {
   if (opts.annotations) spec.annotations = opts.annotations;
   if (opts.hook) {
     spec.hooks = {
-      createRuntime: [{ path: opts.hook.path, args: opts.hook.args, timeout: opts.hook.timeout ?? 10, ...(opts.hook.env ? { env: opts.hook.env } : {}) }],
+      createRuntime: [
+        { path: opts.hook.path, args: opts.hook.args, timeout: opts.hook.timeout ?? 10, ...(opts.hook.env ? { env: opts.hook.env } : {}) },
+      ],
     };
   }
   writeFileSync(join(dir, 'config.json'), JSON.stringify(spec, null, 2));

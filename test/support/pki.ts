@@ -54,10 +54,66 @@ authorityKeyIdentifier = keyid:always
   );
   const ec = (out: string) => openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', out], dir);
   ec('root.key');
-  openssl(['req', '-x509', '-new', '-key', 'root.key', '-subj', `/O=sigguard-test/CN=${name} root`, '-days', '3650', '-sha256', '-extensions', 'root', '-config', ext, '-out', 'root.pem'], dir);
+  openssl(
+    [
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      'root.key',
+      '-subj',
+      `/O=sigguard-test/CN=${name} root`,
+      '-days',
+      '3650',
+      '-sha256',
+      '-extensions',
+      'root',
+      '-config',
+      ext,
+      '-out',
+      'root.pem',
+    ],
+    dir,
+  );
   ec('intermediate.key');
-  openssl(['req', '-new', '-key', 'intermediate.key', '-subj', `/O=sigguard-test/CN=${name} intermediate`, '-out', 'intermediate.csr', '-config', ext], dir);
-  openssl(['x509', '-req', '-in', 'intermediate.csr', '-CA', 'root.pem', '-CAkey', 'root.key', '-CAcreateserial', '-days', '3650', '-sha256', '-extfile', ext, '-extensions', 'intermediate', '-out', 'intermediate.pem'], dir);
+  openssl(
+    [
+      'req',
+      '-new',
+      '-key',
+      'intermediate.key',
+      '-subj',
+      `/O=sigguard-test/CN=${name} intermediate`,
+      '-out',
+      'intermediate.csr',
+      '-config',
+      ext,
+    ],
+    dir,
+  );
+  openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      'intermediate.csr',
+      '-CA',
+      'root.pem',
+      '-CAkey',
+      'root.key',
+      '-CAcreateserial',
+      '-days',
+      '3650',
+      '-sha256',
+      '-extfile',
+      ext,
+      '-extensions',
+      'intermediate',
+      '-out',
+      'intermediate.pem',
+    ],
+    dir,
+  );
   const root = join(dir, 'root.pem');
   const intermediate = join(dir, 'intermediate.pem');
   const trustedRoot = join(dir, 'trusted_root.json');
@@ -106,7 +162,28 @@ subjectAltName = critical, email:${email}
       // Fulcio leaves have an empty subject; the CSR only carries it (its key is replaced by `pub`)
       openssl(['req', '-new', '-key', 'intermediate.key', '-subj', '/', '-out', `${leafName}.csr`, '-config', ext], dir);
       openssl(
-        ['x509', '-req', '-in', `${leafName}.csr`, '-force_pubkey', pub, '-CA', 'intermediate.pem', '-CAkey', 'intermediate.key', '-CAcreateserial', '-days', '365', '-sha256', '-extfile', leafExt, '-extensions', 'leaf', '-out', `${leafName}.pem`],
+        [
+          'x509',
+          '-req',
+          '-in',
+          `${leafName}.csr`,
+          '-force_pubkey',
+          pub,
+          '-CA',
+          'intermediate.pem',
+          '-CAkey',
+          'intermediate.key',
+          '-CAcreateserial',
+          '-days',
+          '365',
+          '-sha256',
+          '-extfile',
+          leafExt,
+          '-extensions',
+          'leaf',
+          '-out',
+          `${leafName}.pem`,
+        ],
         dir,
       );
       const chain = join(dir, `${leafName}-chain.pem`);

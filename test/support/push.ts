@@ -82,7 +82,13 @@ export class Pusher {
    * A runnable image: busybox-static as /bin/busybox (+ sh, echo, sleep, cat links) and /marker.
    * `cmd` replaces the default Cmd (`cat /marker`), e.g. `['/bin/sleep', '3600']` for a pause image.
    */
-  async image(repo: string, tag: string, marker: string, arch = 'amd64', cmd: string[] = ['/bin/sh', '-c', 'cat /marker']): Promise<Pushed> {
+  async image(
+    repo: string,
+    tag: string,
+    marker: string,
+    arch = 'amd64',
+    cmd: string[] = ['/bin/sh', '-c', 'cat /marker'],
+  ): Promise<Pushed> {
     const layer = busyboxLayer(marker);
     const l = await this.blob(repo, layer.gz);
     const config = Buffer.from(
@@ -143,12 +149,20 @@ export class Pusher {
       ...(e.platform ? { platform: e.platform } : {}),
       ...e.extra,
     }));
-    const doc = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests, ...(annotations ? { annotations } : {}) };
+    const doc = {
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests,
+      ...(annotations ? { annotations } : {}),
+    };
     return this.manifest(repo, tag, doc, 'application/vnd.oci.image.index.v1+json');
   }
 
   /** A manifest or index; `T` says which the caller expects (an image manifest unless told). */
-  async getManifest<T extends ImageManifestJson | ImageIndexJson = ImageManifestJson>(repo: string, reference: string): Promise<{ json: T; bytes: Buffer; mediaType: string }> {
+  async getManifest<T extends ImageManifestJson | ImageIndexJson = ImageManifestJson>(
+    repo: string,
+    reference: string,
+  ): Promise<{ json: T; bytes: Buffer; mediaType: string }> {
     const res = await fetch(`http://${this.host}/v2/${repo}/manifests/${reference}`, {
       headers: { accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json' },
     });

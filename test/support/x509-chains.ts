@@ -36,7 +36,12 @@ export interface CertSpec {
   forcePub?: string;
 }
 
-export const CA_EXT = ['basicConstraints = critical, CA:true', 'keyUsage = critical, keyCertSign, cRLSign', 'subjectKeyIdentifier = hash', 'authorityKeyIdentifier = keyid'];
+export const CA_EXT = [
+  'basicConstraints = critical, CA:true',
+  'keyUsage = critical, keyCertSign, cRLSign',
+  'subjectKeyIdentifier = hash',
+  'authorityKeyIdentifier = keyid',
+];
 export const leafExt = (email: string, extra: string[] = ['extendedKeyUsage = codeSigning']) => [
   'basicConstraints = critical, CA:false',
   'keyUsage = critical, digitalSignature',
@@ -68,21 +73,65 @@ export class CertFactory {
     const out = join(this.dir, `${spec.name}.pem`);
     const days = String(spec.days ?? 365);
     if (spec.issuer === undefined) {
-      this.openssl(['req', '-x509', '-new', '-key', keyFile, '-subj', spec.subject, '-days', days, '-sha256', '-config', cnf, '-extensions', 'v3', '-out', out]);
+      this.openssl([
+        'req',
+        '-x509',
+        '-new',
+        '-key',
+        keyFile,
+        '-subj',
+        spec.subject,
+        '-days',
+        days,
+        '-sha256',
+        '-config',
+        cnf,
+        '-extensions',
+        'v3',
+        '-out',
+        out,
+      ]);
     } else {
       const csr = join(this.dir, `${spec.name}.csr`);
       this.openssl(['req', '-new', '-key', keyFile, '-subj', spec.subject, '-config', cnf, '-out', csr]);
       const issuerPem = join(this.dir, `${spec.issuer.name}.pem`);
       const serial = `0x${createHash('sha256').update(spec.name).digest('hex').slice(0, 16)}`;
       const force = spec.forcePub !== undefined ? ['-force_pubkey', spec.forcePub] : [];
-      this.openssl(['x509', '-req', '-in', csr, ...force, '-CA', issuerPem, '-CAkey', spec.issuer.keyFile, '-set_serial', serial, '-days', days, '-sha256', '-extfile', cnf, '-extensions', 'v3', '-out', out]);
+      this.openssl([
+        'x509',
+        '-req',
+        '-in',
+        csr,
+        ...force,
+        '-CA',
+        issuerPem,
+        '-CAkey',
+        spec.issuer.keyFile,
+        '-set_serial',
+        serial,
+        '-days',
+        days,
+        '-sha256',
+        '-extfile',
+        cnf,
+        '-extensions',
+        'v3',
+        '-out',
+        out,
+      ]);
     }
     const pem = readFileSync(out, 'utf8');
     return { name: spec.name, pem, der: new X509Certificate(pem).raw, keyFile };
   }
 
   /** A CA under `issuer` (or a root) with extra extension lines. */
-  ca(name: string, issuer: TestCert | undefined, extra: string[] = [], basic = 'basicConstraints = critical, CA:true', days?: number): TestCert {
+  ca(
+    name: string,
+    issuer: TestCert | undefined,
+    extra: string[] = [],
+    basic = 'basicConstraints = critical, CA:true',
+    days?: number,
+  ): TestCert {
     const ext = [basic, ...CA_EXT.slice(1), ...extra];
     return this.cert({ name, subject: `/O=sigguard-test/CN=${name}`, issuer, ext, ...(days !== undefined ? { days } : {}) });
   }
@@ -101,7 +150,12 @@ export class CertFactory {
     const selfCA = ['basicConstraints = critical, CA:true', 'subjectKeyIdentifier = hash'];
     const a0 = this.cert({ name: `${name}-a0`, subject: `/CN=${name} A`, ext: selfCA, keyFile: keyA });
     const b0 = this.cert({ name: `${name}-b0`, subject: `/CN=${name} B`, ext: selfCA, keyFile: keyB });
-    const ext = ['basicConstraints = critical, CA:true', 'keyUsage = critical, keyCertSign', 'subjectKeyIdentifier = hash', 'authorityKeyIdentifier = keyid'];
+    const ext = [
+      'basicConstraints = critical, CA:true',
+      'keyUsage = critical, keyCertSign',
+      'subjectKeyIdentifier = hash',
+      'authorityKeyIdentifier = keyid',
+    ];
     const aByB = this.cert({ name: `${name}-a-by-b`, subject: `/CN=${name} A`, issuer: b0, ext, keyFile: keyA });
     const bByA = this.cert({ name: `${name}-b-by-a`, subject: `/CN=${name} B`, issuer: a0, ext, keyFile: keyB });
     return { a0, aByB, bByA };
@@ -116,12 +170,28 @@ export class CertFactory {
 }
 
 /** A legacy cosign signature of `digest` by `leaf`, with the certificate and chain annotations. */
-export function legacySignature(leaf: TestCert, chainPem: string | undefined, digest: string, repo: string, certificateAnnotation?: string): Extract<FoundSignature, { format: 'legacy' }> {
+export function legacySignature(
+  leaf: TestCert,
+  chainPem: string | undefined,
+  digest: string,
+  repo: string,
+  certificateAnnotation?: string,
+): Extract<FoundSignature, { format: 'legacy' }> {
   const payload = Buffer.from(
-    JSON.stringify({ critical: { identity: { 'docker-reference': repo }, image: { 'docker-manifest-digest': digest }, type: 'cosign container image signature' }, optional: null }),
+    JSON.stringify({
+      critical: {
+        identity: { 'docker-reference': repo },
+        image: { 'docker-manifest-digest': digest },
+        type: 'cosign container image signature',
+      },
+      optional: null,
+    }),
   );
   const signature = sign('sha256', payload, createPrivateKey(readFileSync(leaf.keyFile))).toString('base64');
-  const annotations: Record<string, string> = { 'dev.cosignproject.cosign/signature': signature, 'dev.sigstore.cosign/certificate': certificateAnnotation ?? leaf.pem };
+  const annotations: Record<string, string> = {
+    'dev.cosignproject.cosign/signature': signature,
+    'dev.sigstore.cosign/certificate': certificateAnnotation ?? leaf.pem,
+  };
   if (chainPem !== undefined) annotations['dev.sigstore.cosign/chain'] = chainPem;
   return { format: 'legacy', subject: digest, source: `test ${leaf.name}`, payload, signature, annotations };
 }

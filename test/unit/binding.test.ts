@@ -22,7 +22,10 @@ describe('what was verified is bound to what runs', () => {
   });
 
   it('an allow that names no config cannot be bound: refused', () => {
-    expect(bindToNode({ decision: 'allow' as const, code: 'ALLOWED', reason: 'x' }, C1)).toMatchObject({ decision: 'deny', code: 'NODE_IMAGE_MISMATCH' });
+    expect(bindToNode({ decision: 'allow' as const, code: 'ALLOWED', reason: 'x' }, C1)).toMatchObject({
+      decision: 'deny',
+      code: 'NODE_IMAGE_MISMATCH',
+    });
   });
 
   it('a refusal stays the refusal it was; no image id, nothing to bind', () => {

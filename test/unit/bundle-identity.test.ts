@@ -18,7 +18,10 @@ import { compilePolicy } from '../../src/policy/compile.js';
 import { parseReference } from '../../src/reference/reference.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sigguard-bundle-identity-'));
-writeFileSync(join(dir, 'k.pub'), generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'pem', type: 'spki' }).toString());
+writeFileSync(
+  join(dir, 'k.pub'),
+  generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'pem', type: 'spki' }).toString(),
+);
 
 const IDENTITIES = {
   exactRepository: { type: 'exactRepository', dockerRepository: 'dev.example/app' },
@@ -30,7 +33,12 @@ const IDENTITIES = {
 } as const;
 
 function compiled(identity: object | undefined, formats?: string[]) {
-  const req = { type: 'sigstoreSigned', keyPath: 'k.pub', ...(identity ? { signedIdentity: identity } : {}), ...(formats ? { signatureFormats: formats } : {}) };
+  const req = {
+    type: 'sigstoreSigned',
+    keyPath: 'k.pub',
+    ...(identity ? { signedIdentity: identity } : {}),
+    ...(formats ? { signatureFormats: formats } : {}),
+  };
   const p = compilePolicy({ version: 1, scopes: { 'prod.example': [req] } }, join(dir, 'p.yaml'));
   const r = p.scopes.get('prod.example')![0]!;
   if (r.type !== 'sigstoreSigned') throw new Error('not sigstoreSigned');
@@ -38,22 +46,32 @@ function compiled(identity: object | undefined, formats?: string[]) {
 }
 
 describe('signatureFormats by signedIdentity', () => {
-  it.each(['exactRepository', 'exactReference', 'remapIdentity'] as const)('%s: legacy only unless bundle is listed; listing it warns', (name) => {
-    expect(compiled(IDENTITIES[name]).req.signatureFormats).toEqual(['legacy']);
-    expect(compiled(IDENTITIES[name]).warnings).toEqual([]);
-    const explicit = compiled(IDENTITIES[name], ['legacy', 'bundle']);
-    expect(explicit.req.signatureFormats).toEqual(['legacy', 'bundle']);
-    expect(explicit.warnings).toEqual([
-      expect.stringMatching(new RegExp(`^scopes\\."prod\\.example"\\[0\\]\\.signatureFormats: signedIdentity ${name} is checked on legacy signatures only: a cosign 3 bundle names no repository`)),
-    ]);
-    expect(compiled(IDENTITIES[name], ['bundle']).warnings).toHaveLength(1);
-    expect(compiled(IDENTITIES[name], ['legacy']).warnings).toEqual([]);
-  });
+  it.each(['exactRepository', 'exactReference', 'remapIdentity'] as const)(
+    '%s: legacy only unless bundle is listed; listing it warns',
+    (name) => {
+      expect(compiled(IDENTITIES[name]).req.signatureFormats).toEqual(['legacy']);
+      expect(compiled(IDENTITIES[name]).warnings).toEqual([]);
+      const explicit = compiled(IDENTITIES[name], ['legacy', 'bundle']);
+      expect(explicit.req.signatureFormats).toEqual(['legacy', 'bundle']);
+      expect(explicit.warnings).toEqual([
+        expect.stringMatching(
+          new RegExp(
+            `^scopes\\."prod\\.example"\\[0\\]\\.signatureFormats: signedIdentity ${name} is checked on legacy signatures only: a cosign 3 bundle names no repository`,
+          ),
+        ),
+      ]);
+      expect(compiled(IDENTITIES[name], ['bundle']).warnings).toHaveLength(1);
+      expect(compiled(IDENTITIES[name], ['legacy']).warnings).toEqual([]);
+    },
+  );
 
-  it.each(['matchRepository', 'matchRepoDigestOrExact', 'matchExact'] as const)('%s keeps accepting both by default, without a warning', (name) => {
-    expect(compiled(IDENTITIES[name]).req.signatureFormats).toEqual(['legacy', 'bundle']);
-    expect(compiled(IDENTITIES[name], ['legacy', 'bundle']).warnings).toEqual([]);
-  });
+  it.each(['matchRepository', 'matchRepoDigestOrExact', 'matchExact'] as const)(
+    '%s keeps accepting both by default, without a warning',
+    (name) => {
+      expect(compiled(IDENTITIES[name]).req.signatureFormats).toEqual(['legacy', 'bundle']);
+      expect(compiled(IDENTITIES[name], ['legacy', 'bundle']).warnings).toEqual([]);
+    },
+  );
 
   it('no signedIdentity (matchRepoDigestOrExact) keeps both', () => {
     expect(compiled(undefined).req.signatureFormats).toEqual(['legacy', 'bundle']);
@@ -62,16 +80,35 @@ describe('signatureFormats by signedIdentity', () => {
   it('the attack: a bundle found next to the image does not satisfy an exactRepository requirement that did not ask for bundles', async () => {
     const { req } = compiled(IDENTITIES.exactRepository);
     // what discovery returns for a copied bundle; judged on its format first, before any crypto
-    const copied: PreparedSignature = { found: { format: 'bundle', subject: `sha256:${'a'.repeat(64)}`, source: 'referrer' } as never, ok: false, problem: 'not read', detailCode: VerifyDetail.BUNDLE };
+    const copied: PreparedSignature = {
+      found: { format: 'bundle', subject: `sha256:${'a'.repeat(64)}`, source: 'referrer' } as never,
+      ok: false,
+      problem: 'not read',
+      detailCode: VerifyDetail.BUNDLE,
+    };
     const { report, judged } = await evaluateSigstoreRequirement(req, [copied], [], parseReference('prod.example/app:v1'));
     expect(judged[0]!.status).toBe('ignored-format');
     expect(report).toMatchObject({ satisfied: false, code: 'NO_SIGNATURE' });
   });
 
   it('crio-policy: no bundle warning for these rules by default (CRI-O reads legacy only anyway)', () => {
-    const input = parsePolicyInput({ version: 1, scopes: { 'prod.example': [{ type: 'sigstoreSigned', keyPath: 'k.pub', signedIdentity: IDENTITIES.exactRepository }] } }, '/p.yaml');
+    const input = parsePolicyInput(
+      {
+        version: 1,
+        scopes: { 'prod.example': [{ type: 'sigstoreSigned', keyPath: 'k.pub', signedIdentity: IDENTITIES.exactRepository }] },
+      },
+      '/p.yaml',
+    );
     expect(generateCrioFiles(input, { source: '/p.yaml', keyBase: '/etc/sigguard' }).warnings).toEqual([]);
-    const both = parsePolicyInput({ version: 1, scopes: { 'prod.example': [{ type: 'sigstoreSigned', keyPath: 'k.pub', signedIdentity: IDENTITIES.matchRepository }] } }, '/p.yaml');
-    expect(generateCrioFiles(both, { source: '/p.yaml', keyBase: '/etc/sigguard' }).warnings).toEqual([expect.stringMatching(/only legacy \.sig/)]);
+    const both = parsePolicyInput(
+      {
+        version: 1,
+        scopes: { 'prod.example': [{ type: 'sigstoreSigned', keyPath: 'k.pub', signedIdentity: IDENTITIES.matchRepository }] },
+      },
+      '/p.yaml',
+    );
+    expect(generateCrioFiles(both, { source: '/p.yaml', keyBase: '/etc/sigguard' }).warnings).toEqual([
+      expect.stringMatching(/only legacy \.sig/),
+    ]);
   });
 });

@@ -40,7 +40,9 @@ describe('cache rules', () => {
     const plat = { os: 'linux', architecture: 'amd64' };
     const k = cacheKey(ref, ref.digest!, 'r.io', [{ type: 'insecureAcceptAnything' }], plat);
     expect(cacheKey(ref, ref.digest!, 'r.io', [{ type: 'insecureAcceptAnything' }], plat)).toBe(k);
-    expect(cacheKey(parseReference(`r.io/other@${ref.digest}`), ref.digest!, 'r.io', [{ type: 'insecureAcceptAnything' }], plat)).not.toBe(k);
+    expect(cacheKey(parseReference(`r.io/other@${ref.digest}`), ref.digest!, 'r.io', [{ type: 'insecureAcceptAnything' }], plat)).not.toBe(
+      k,
+    );
     expect(cacheKey(ref, ref.digest!, 'r.io', [{ type: 'reject' }], plat)).not.toBe(k);
     expect(cacheKey(ref, ref.digest!, 'r.io', [{ type: 'insecureAcceptAnything' }], { ...plat, architecture: 'arm64' })).not.toBe(k);
   });

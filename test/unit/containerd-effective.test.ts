@@ -7,14 +7,29 @@
  */
 import { posix } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type ConfigFs, type Table, effective, goClean, goGlob, loadOrder, resolveImports, semanticsFromVersion } from '../../src/installer/containerd-effective.js';
+import {
+  type ConfigFs,
+  type Table,
+  effective,
+  goClean,
+  goGlob,
+  loadOrder,
+  resolveImports,
+  semanticsFromVersion,
+} from '../../src/installer/containerd-effective.js';
 import { Overlay, checkNode, planInstall, planUninstall } from '../../src/installer/node-plan.js';
 import { addHookText, addImportText, setTableKeyText, undoEdit } from '../../src/installer/text-edit.js';
 
 function memFs(files: Record<string, string>): ConfigFs {
   return {
     read: (p) => files[p],
-    list: (d) => [...new Set(Object.keys(files).filter((f) => posix.dirname(f) === d).map((f) => posix.basename(f)))],
+    list: (d) => [
+      ...new Set(
+        Object.keys(files)
+          .filter((f) => posix.dirname(f) === d)
+          .map((f) => posix.basename(f)),
+      ),
+    ],
     exists: (p) => p in files || Object.keys(files).some((f) => f.startsWith(`${p}/`)),
   };
 }
@@ -46,7 +61,9 @@ describe('load order and imports (resolveImports, LoadConfig)', () => {
       '/c/n.toml': '',
     });
     expect(loadOrder('/c/main.toml', fs).map((f) => f.path)).toEqual(['/c/main.toml', '/c/a.toml', '/c/b.toml', '/c/n.toml']);
-    expect(() => loadOrder('/c/main.toml', memFs({ '/c/main.toml': 'imports = ["gone.toml"]' }))).toThrow(/gone.toml, imported by \/c\/main.toml, does not exist/);
+    expect(() => loadOrder('/c/main.toml', memFs({ '/c/main.toml': 'imports = ["gone.toml"]' }))).toThrow(
+      /gone.toml, imported by \/c\/main.toml, does not exist/,
+    );
     expect(loadOrder('/c/main.toml', memFs({ '/c/main.toml': 'imports = ["none/*.toml"]' })).length).toBe(1);
   });
 });
@@ -83,10 +100,15 @@ describe('merge rules', () => {
   });
 
   it('2.x: a file without a version has short plugin names migrated; 1.x: runc only when no runtimes table', () => {
-    const fs = memFs({ '/c/config.toml': 'version = 2\nimports = ["old.toml"]\n', '/c/old.toml': '[plugins.cri.containerd.runtimes.kata]\n  runtime_type = "io.containerd.kata.v2"\n' });
+    const fs = memFs({
+      '/c/config.toml': 'version = 2\nimports = ["old.toml"]\n',
+      '/c/old.toml': '[plugins.cri.containerd.runtimes.kata]\n  runtime_type = "io.containerd.kata.v2"\n',
+    });
     expect(names(effective(loadOrder('/c/config.toml', fs), '2.x'))).toEqual(['kata=-', 'runc=-']);
     expect(names(effective(loadOrder('/c/config.toml', fs), '1.x'))).toEqual(['runc=-']);
-    const noRuntimes = memFs({ '/c/config.toml': 'version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd]\n  snapshotter = "native"\n' });
+    const noRuntimes = memFs({
+      '/c/config.toml': 'version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd]\n  snapshotter = "native"\n',
+    });
     expect(names(effective(loadOrder('/c/config.toml', noRuntimes), '1.x'))).toEqual(['runc=-']);
   });
 
@@ -117,7 +139,8 @@ describe('JSON splices', () => {
   const cases: Record<string, string> = {
     'no hooks, 2-space': '{\n  "ociVersion": "1.1.0",\n  "process": {\n    "args": ["sh"]\n  }\n}\n',
     'hooks with another stage, tabs': '{\n\t"hooks": {\n\t\t"createContainer": [\n\t\t\t{"path": "/kind/x"}\n\t\t]\n\t},\n\t"z": 1\n}',
-    'stage with an entry, 4-space': '{\n    "hooks": {\n        "createRuntime": [\n            {\n                "path": "/other"\n            }\n        ]\n    }\n}\n',
+    'stage with an entry, 4-space':
+      '{\n    "hooks": {\n        "createRuntime": [\n            {\n                "path": "/other"\n            }\n        ]\n    }\n}\n',
     'empty stage list, compact': '{"hooks":{"createRuntime":[]}}',
     'empty object': '{}',
     'an older sigguard entry': '{"hooks": {"createRuntime": [{"path": "/opt/sigguard", "args": ["sigguard", "hook", "--x"]}]}}',
@@ -155,7 +178,7 @@ describe('config.toml imports splice', () => {
     'no imports, version first': '# operator comment\nversion = 2 # trailing\n\n[plugins."x"]\n  a = 1\n',
     'no version': '# only tables\n[debug]\n  level = "info"\n',
     'imports one line': 'version = 3\nimports = ["/etc/containerd/conf.d/*.toml"] # GPU\n[debug]\n',
-    'imports multi-line with comments and trailing comma': "version = 3\nimports = [\n  '/a/*.toml', # a\n  \"/b.toml\",\n  # done\n]\n",
+    'imports multi-line with comments and trailing comma': 'version = 3\nimports = [\n  \'/a/*.toml\', # a\n  "/b.toml",\n  # done\n]\n',
     'imports empty': 'imports = []\nversion = 2\n',
   };
   for (const [name, text] of Object.entries(cases)) {
@@ -180,10 +203,33 @@ describe('config.toml: a key under a handler’s own table (1.x)', () => {
   });
   it('a missing table is appended; dotted-key and inline definitions are left to the drop-in', () => {
     const r = setTableKeyText('version = 2', T, 'base_runtime_spec', '/s.json', { runtime_type: 'io.containerd.runc.v2' })!;
-    expect(r.text).toBe('version = 2\n\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.test-handler]\n  runtime_type = "io.containerd.runc.v2"\n  base_runtime_spec = "/s.json"\n');
-    expect(setTableKeyText('[plugins."io.containerd.grpc.v1.cri".containerd]\nruntimes.test-handler.runtime_type = "x"\n', T, 'base_runtime_spec', '/s.json')).toBeUndefined();
-    expect(setTableKeyText('[plugins."io.containerd.grpc.v1.cri".containerd]\nruntimes = { test-handler = { runtime_type = "x" } }\n', T, 'base_runtime_spec', '/s.json')).toBeUndefined();
-    expect(setTableKeyText(`[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.test-handler]\nbase_runtime_spec = ""\n`, T, 'base_runtime_spec', '/s.json')).toBeUndefined();
+    expect(r.text).toBe(
+      'version = 2\n\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.test-handler]\n  runtime_type = "io.containerd.runc.v2"\n  base_runtime_spec = "/s.json"\n',
+    );
+    expect(
+      setTableKeyText(
+        '[plugins."io.containerd.grpc.v1.cri".containerd]\nruntimes.test-handler.runtime_type = "x"\n',
+        T,
+        'base_runtime_spec',
+        '/s.json',
+      ),
+    ).toBeUndefined();
+    expect(
+      setTableKeyText(
+        '[plugins."io.containerd.grpc.v1.cri".containerd]\nruntimes = { test-handler = { runtime_type = "x" } }\n',
+        T,
+        'base_runtime_spec',
+        '/s.json',
+      ),
+    ).toBeUndefined();
+    expect(
+      setTableKeyText(
+        `[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.test-handler]\nbase_runtime_spec = ""\n`,
+        T,
+        'base_runtime_spec',
+        '/s.json',
+      ),
+    ).toBeUndefined();
   });
 });
 
@@ -191,7 +237,8 @@ describe('planInstall / planUninstall / checkNode on an overlay', () => {
   const main = '/n/etc/containerd/config.toml';
   const base = (extra: Record<string, string>) => ({
     [main]: `# the operator's\nversion = 3\nimports = ["conf.d/*.toml"]\n\n${V3}.runc]\n  runtime_type = "io.containerd.runc.v2"\n  base_runtime_spec = "/n/etc/containerd/cri-base.json"\n`,
-    '/n/etc/containerd/cri-base.json': '{\n  "ociVersion": "1.1.0",\n  "hooks": {\n    "createContainer": [\n      { "path": "/kind/x" }\n    ]\n  }\n}\n',
+    '/n/etc/containerd/cri-base.json':
+      '{\n  "ociVersion": "1.1.0",\n  "hooks": {\n    "createContainer": [\n      { "path": "/kind/x" }\n    ]\n  }\n}\n',
     '/n/etc/containerd/conf.d/99-nvidia.toml': `version = 3\n${V3}.nvidia]\n  runtime_type = "io.containerd.runc.v2"\n`,
     ...extra,
   });
@@ -220,7 +267,11 @@ describe('planInstall / planUninstall / checkNode on an overlay', () => {
     expect(c.handlers.filter((h) => !h.guarded).map((h) => [h.name, h.why])).toEqual([['kata', 'it has no base_runtime_spec']]);
     ov.remove('/n/etc/containerd/conf.d/50-kata.toml');
 
-    const after = new Overlay(memFs(Object.fromEntries([...Object.keys(files), ...ov.changes.keys()].map((k) => [k, ov.read(k)!]).filter(([, v]) => v !== undefined))));
+    const after = new Overlay(
+      memFs(
+        Object.fromEntries([...Object.keys(files), ...ov.changes.keys()].map((k) => [k, ov.read(k)!]).filter(([, v]) => v !== undefined)),
+      ),
+    );
     planUninstall(after, state, (m) => {
       throw new Error(m);
     });
@@ -230,14 +281,20 @@ describe('planInstall / planUninstall / checkNode on an overlay', () => {
   });
 
   it('1.x: the drop-in carries the whole effective CRI section; --check reports it stale when its source changes', () => {
-    const files = base({ [main]: base({})[main]!.replace('version = 3', 'version = 2').replaceAll('io.containerd.cri.v1.runtime', 'io.containerd.grpc.v1.cri') });
-    files['/n/etc/containerd/conf.d/99-nvidia.toml'] = `version = 2\n${V2}.nvidia]\n  runtime_type = "io.containerd.runc.v2"\n${V2}.runc]\n  runtime_type = "io.containerd.runc.v2"\n  base_runtime_spec = "/n/etc/containerd/cri-base.json"\n`;
+    const files = base({
+      [main]: base({})[main]!.replace('version = 3', 'version = 2').replaceAll('io.containerd.cri.v1.runtime', 'io.containerd.grpc.v1.cri'),
+    });
+    files['/n/etc/containerd/conf.d/99-nvidia.toml'] =
+      `version = 2\n${V2}.nvidia]\n  runtime_type = "io.containerd.runc.v2"\n${V2}.runc]\n  runtime_type = "io.containerd.runc.v2"\n  base_runtime_spec = "/n/etc/containerd/cri-base.json"\n`;
     const ov = new Overlay(memFs(files));
     const { state, eff } = planInstall(ov, opts('1.x'));
     expect(eff.criSource).toBe('/n/etc/containerd/sigguard-handlers.toml');
     expect(names(eff)).toEqual(['nvidia=/n/etc/containerd/sigguard-base-nvidia.json', 'runc=/n/etc/containerd/cri-base.json']);
     expect(checkNode(ov, main, '1.x', state.dropIn).stale).toBeUndefined();
-    ov.write('/n/etc/containerd/conf.d/99-nvidia.toml', `${files['/n/etc/containerd/conf.d/99-nvidia.toml']}${V2}.nvidia.options]\n  BinaryName = "/usr/bin/nvidia-container-runtime"\n`);
+    ov.write(
+      '/n/etc/containerd/conf.d/99-nvidia.toml',
+      `${files['/n/etc/containerd/conf.d/99-nvidia.toml']}${V2}.nvidia.options]\n  BinaryName = "/usr/bin/nvidia-container-runtime"\n`,
+    );
     expect(checkNode(ov, main, '1.x', state.dropIn).stale).toMatch(/differs from \/n\/etc\/containerd\/conf.d\/99-nvidia.toml/);
   });
 
@@ -249,7 +306,9 @@ describe('planInstall / planUninstall / checkNode on an overlay', () => {
     expect(state.dropIn).toBeUndefined();
     expect(ov.read('/n/etc/containerd/sigguard-handlers.toml')).toBeUndefined();
     expect(names(eff)).toEqual(['runc=/n/etc/containerd/cri-base.json', 'test-handler=/n/etc/containerd/sigguard-base-test-handler.json']);
-    expect(ov.read(main)).toBe(text.replace('.test-handler]\n', '.test-handler]\n  base_runtime_spec = "/n/etc/containerd/sigguard-base-test-handler.json"\n'));
+    expect(ov.read(main)).toBe(
+      text.replace('.test-handler]\n', '.test-handler]\n  base_runtime_spec = "/n/etc/containerd/sigguard-base-test-handler.json"\n'),
+    );
     expect(checkNode(ov, main, '1.x', '/n/etc/containerd/sigguard-handlers.toml').handlers.every((h) => h.guarded)).toBe(true);
     planUninstall(ov, state, (m) => {
       throw new Error(m);
@@ -264,6 +323,8 @@ describe('planInstall / planUninstall / checkNode on an overlay', () => {
       '/n/etc/containerd/a.toml': 'imports = ["b.toml"]\n',
       '/n/etc/containerd/b.toml': `${V2}.late]\n  runtime_type = "io.containerd.runc.v2"\n`,
     };
-    expect(() => planInstall(new Overlay(memFs(files)), opts('1.x'))).toThrow(/cannot guard runtime handler late.*b.toml loads after the drop-in/);
+    expect(() => planInstall(new Overlay(memFs(files)), opts('1.x'))).toThrow(
+      /cannot guard runtime handler late.*b.toml loads after the drop-in/,
+    );
   });
 });

@@ -16,7 +16,18 @@ import { ROOT, TOOLS } from '../support/paths.js';
 
 const CRI_API_PROTO = join(TOOLS, 'cri-api/api.proto');
 const PROTO_DIR = join(ROOT, 'src/cri/proto');
-const KUBELET_ONLY = ['RunPodSandbox', 'StopPodSandbox', 'RemovePodSandbox', 'CreateContainer', 'StartContainer', 'StopContainer', 'RemoveContainer', 'PullImage', 'ListImages', 'RemoveImage'];
+const KUBELET_ONLY = [
+  'RunPodSandbox',
+  'StopPodSandbox',
+  'RemovePodSandbox',
+  'CreateContainer',
+  'StartContainer',
+  'StopContainer',
+  'RemoveContainer',
+  'PullImage',
+  'ListImages',
+  'RemoveImage',
+];
 
 interface Field {
   name: string;
@@ -82,7 +93,8 @@ function compare(ours: protoLoader.PackageDefinition, theirs: protoLoader.Packag
           if (m.path !== tm.path) problems.push(`${name}.${method}: path ${m.path}, api.proto has ${tm.path}`);
           if (m.requestType.type.name !== tm.requestType.type.name || m.responseType.type.name !== tm.responseType.type.name)
             problems.push(`${name}.${method}: types differ`);
-          if (m.requestStream !== tm.requestStream || m.responseStream !== tm.responseStream) problems.push(`${name}.${method}: streaming differs`);
+          if (m.requestStream !== tm.requestStream || m.responseStream !== tm.responseStream)
+            problems.push(`${name}.${method}: streaming differs`);
         }
       }
       continue;
@@ -105,7 +117,9 @@ const protoFiles = readdirSync(PROTO_DIR).filter((f) => f.endsWith('.proto'));
 
 describe('src/cri/proto against CRI api.proto (Kubernetes 1.36, Debian golang-k8s-cri-api-dev)', () => {
   it('api.proto is there (build/tools.sh)', () => {
-    expect(existsSync(CRI_API_PROTO), `${CRI_API_PROTO} missing: run \`make tools\` (build/tools.sh fetches golang-k8s-cri-api-dev)`).toBe(true);
+    expect(existsSync(CRI_API_PROTO), `${CRI_API_PROTO} missing: run \`make tools\` (build/tools.sh fetches golang-k8s-cri-api-dev)`).toBe(
+      true,
+    );
     expect(readFileSync(CRI_API_PROTO, 'utf8')).toMatch(/^package runtime\.v1;$/m);
   });
 

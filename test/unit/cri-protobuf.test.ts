@@ -11,7 +11,14 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CriClient, CriError, GrpcStatus } from '../../src/cri/client.js';
 import { decodeMessage, encodeMessage } from '../../src/cri/codec.js';
-import { ContainerState, ContainerStatusRequest, ContainerStatusResponse, Image, ImageSpec, ImageStatusRequest } from '../../src/cri/gen/sigguard-cri.js';
+import {
+  ContainerState,
+  ContainerStatusRequest,
+  ContainerStatusResponse,
+  Image,
+  ImageSpec,
+  ImageStatusRequest,
+} from '../../src/cri/gen/sigguard-cri.js';
 import { GrpcUnixClient, decodeGrpcMessage, frameMessage, grpcTimeout, unframeMessage } from '../../src/cri/grpc.js';
 import { ProtoMessage, ProtoWriter } from '../../src/cri/protobuf.js';
 
@@ -74,7 +81,7 @@ describe('ProtoMessage', () => {
     expect(m.int64(4)).toBe(2n ** 35n);
   });
 
-  it('reads repeated varints packed and unpacked (the guide\'s packed example)', () => {
+  it("reads repeated varints packed and unpacked (the guide's packed example)", () => {
     expect(ProtoMessage.decode(bytes('22 06 03 8e 02 9e a7 05')).int64s(4)).toEqual([3n, 270n, 86942n]);
     expect(ProtoMessage.decode(bytes('20 03 20 8e 02')).int64s(4)).toEqual([3n, 270n]);
   });
@@ -104,7 +111,9 @@ describe('ProtoMessage', () => {
   });
 
   it('reads map entries, missing key or value as ""', () => {
-    const m = ProtoMessage.decode(bytes('6a 06 0a 01 61 12 01 62 6a 03 0a 01 63 6a 03 12 01 64 6a 0d 0a 09 5f 5f 70 72 6f 74 6f 5f 5f 12 00'));
+    const m = ProtoMessage.decode(
+      bytes('6a 06 0a 01 61 12 01 62 6a 03 0a 01 63 6a 03 12 01 64 6a 0d 0a 09 5f 5f 70 72 6f 74 6f 5f 5f 12 00'),
+    );
     const map = m.map(13);
     expect(map).toEqual({ a: 'b', c: '', '': 'd', ['__proto__']: '' });
     expect(Object.keys(map)).toEqual(['a', 'c', '', '__proto__']);
@@ -132,7 +141,9 @@ describe('ProtoMessage', () => {
 describe('CRI messages (generated tables, api.proto field numbers)', () => {
   it('ImageSpec {image = 1, annotations = 2, user_specified_image = 18, runtime_handler = 19}', () => {
     expect(hex(encodeMessage(ImageSpec, { image: 'x', userSpecifiedImage: 'y' }))).toBe('0a 01 78 92 01 01 79');
-    expect(hex(encodeMessage(ImageSpec, { image: 'x', annotations: { a: 'b' }, runtimeHandler: 'r' }))).toBe('0a 01 78 12 06 0a 01 61 12 01 62 9a 01 01 72');
+    expect(hex(encodeMessage(ImageSpec, { image: 'x', annotations: { a: 'b' }, runtimeHandler: 'r' }))).toBe(
+      '0a 01 78 12 06 0a 01 61 12 01 62 9a 01 01 72',
+    );
   });
 
   it('requests: proto3 defaults left out, a set nested message written even when empty', () => {
@@ -170,7 +181,10 @@ describe('CRI messages (generated tables, api.proto field numbers)', () => {
         .int(5, -1)
         .string(17, 'sha256:ab'),
     );
-    const res = decodeMessage(ContainerStatusResponse, encode((m) => m.bytes(1, b)));
+    const res = decodeMessage(
+      ContainerStatusResponse,
+      encode((m) => m.bytes(1, b)),
+    );
     expect(res.status?.metadata).toEqual({ name: 'app', attempt: 3 });
     expect(res.status?.createdAt).toBe(1_700_000_000_123_456_789n);
     expect(res.status?.startedAt).toBe(-1n);
@@ -179,13 +193,24 @@ describe('CRI messages (generated tables, api.proto field numbers)', () => {
   });
 
   it('an unknown enum value is kept as its number (proto3 open enums)', () => {
-    const res = decodeMessage(ContainerStatusResponse, encode((m) => m.message(1, (s) => s.int(3, 7))));
+    const res = decodeMessage(
+      ContainerStatusResponse,
+      encode((m) => m.message(1, (s) => s.int(3, 7))),
+    );
     expect(res.status?.state).toBe(7);
   });
 
   it('Image {id 1, repo_tags 2, repo_digests 3, size 4}; the fields not declared (uid = 5) are skipped', () => {
     const img = decodeMessage(Image, bytes('0a 03 73 3a 31 12 03 61 3a 31 12 03 62 3a 32 1a 03 61 40 64 20 ac 02 2a 02 08 01'));
-    expect(img).toEqual({ id: 's:1', repoTags: ['a:1', 'b:2'], repoDigests: ['a@d'], size: 300n, username: '', spec: undefined, pinned: false });
+    expect(img).toEqual({
+      id: 's:1',
+      repoTags: ['a:1', 'b:2'],
+      repoDigests: ['a@d'],
+      size: 300n,
+      username: '',
+      spec: undefined,
+      pinned: false,
+    });
   });
 
   it('a field of the wrong wire type is an error, not a default', () => {
@@ -239,17 +264,31 @@ describe('gRPC unary calls over a unix socket', () => {
         if (path.endsWith('/ImageStatus')) {
           // ImageStatusResponse { image = 1 { id = 1; repo_digests = 3; uid = 5 (not declared by sigguard) } }, or none
           const asked = req.message(1)?.string(1);
-          const image = encode((m) => m.string(1, 'sha256:i').strings(3, ['r@sha256:d']).message(5, (u) => u.int(1, 7)));
+          const image = encode((m) =>
+            m
+              .string(1, 'sha256:i')
+              .strings(3, ['r@sha256:d'])
+              .message(5, (u) => u.int(1, 7)),
+          );
           stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
           stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
           stream.end(frameMessage(asked === 'sha256:i' ? encode((m) => m.bytes(1, image)) : encode((m) => m.message(1, () => {}))));
         } else if (path.endsWith('/ContainerStatus') && id === 'c1') {
-          const status = encode((m) => m.string(1, 'c1').int(3, 1).message(8, (i) => i.string(1, 'img')).string(9, 'img@sha256:x'));
+          const status = encode((m) =>
+            m
+              .string(1, 'c1')
+              .int(3, 1)
+              .message(8, (i) => i.string(1, 'img'))
+              .string(9, 'img@sha256:x'),
+          );
           stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
           stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
           stream.end(frameMessage(encode((m) => m.bytes(1, status).map(2, req.bool(2) ? { info: '{"pid":1}' } : undefined))));
         } else if (path.endsWith('/ContainerStatus') && id === 'trailers-only') {
-          stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '5', 'grpc-message': 'container "x" not found' }, { endStream: true });
+          stream.respond(
+            { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '5', 'grpc-message': 'container "x" not found' },
+            { endStream: true },
+          );
         } else if (path.endsWith('/StartContainer')) {
           stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
           stream.on('wantTrailers', () =>
@@ -281,7 +320,12 @@ describe('gRPC unary calls over a unix socket', () => {
       // containerd answers an image it does not have with an empty Image: no image
       expect((await cri.imageStatus({ image: 'sha256:other' })).image).toBeUndefined();
       const res = await cri.containerStatus('c1', true);
-      expect(res.status).toMatchObject({ id: 'c1', state: ContainerState.CONTAINER_RUNNING, image: { image: 'img' }, imageRef: 'img@sha256:x' });
+      expect(res.status).toMatchObject({
+        id: 'c1',
+        state: ContainerState.CONTAINER_RUNNING,
+        image: { image: 'img' },
+        imageRef: 'img@sha256:x',
+      });
       expect(res.info).toEqual({ info: '{"pid":1}' });
       const last = seen.at(-1)!;
       expect(last.path).toBe('/runtime.v1.RuntimeService/ContainerStatus');
@@ -299,7 +343,12 @@ describe('gRPC unary calls over a unix socket', () => {
     const err = await cri.containerStatus('trailers-only').catch((e: unknown) => e);
     cri.close();
     expect(err).toBeInstanceOf(CriError);
-    expect(err).toMatchObject({ code: GrpcStatus.NOT_FOUND, codeName: 'NOT_FOUND', grpcMessage: 'container "x" not found', method: 'ContainerStatus' });
+    expect(err).toMatchObject({
+      code: GrpcStatus.NOT_FOUND,
+      codeName: 'NOT_FOUND',
+      grpcMessage: 'container "x" not found',
+      method: 'ContainerStatus',
+    });
     expect((err as Error).message).toBe('ContainerStatus: container "x" not found [NOT_FOUND]');
   });
 

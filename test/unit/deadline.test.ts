@@ -22,7 +22,10 @@ describe('one deadline, one AbortSignal', () => {
     expect(expired(d.signal)).toBeUndefined();
     // a promise that never settles still loses the race
     const never = new Promise<string>(() => {});
-    await expect(Promise.race([never, whenAborted(d.signal)])).rejects.toMatchObject({ code: ReasonCode.DEADLINE_EXCEEDED, message: 'hook deadline of 0.05 s exceeded' });
+    await expect(Promise.race([never, whenAborted(d.signal)])).rejects.toMatchObject({
+      code: ReasonCode.DEADLINE_EXCEEDED,
+      message: 'hook deadline of 0.05 s exceeded',
+    });
     expect(d.signal.aborted).toBe(true);
     expect(msLeft(d.signal)).toBe(1);
     d.clear();
@@ -74,7 +77,7 @@ describe('CRI under the deadline', () => {
     await new Promise<void>((r) => server.close(() => r()));
   });
 
-  it('a runtime that never answers: the deadline ends the call with the deadline\'s refusal (not NODE_LOOKUP_FAILED), and grpc-timeout is what was left', async () => {
+  it("a runtime that never answers: the deadline ends the call with the deadline's refusal (not NODE_LOOKUP_FAILED), and grpc-timeout is what was left", async () => {
     const d = startDeadline(Date.now() + 300, 'hook deadline of 0.3 s exceeded');
     const node = criNodeImages(socket, d.signal);
     const t0 = Date.now();

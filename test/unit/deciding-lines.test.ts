@@ -20,19 +20,31 @@ const pub = join(dir, 'cosign.pub');
 // a P-256 public key (any valid key: the scope decision never uses it)
 writeFileSync(pub, generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }));
 const signed = { type: 'sigstoreSigned', keyPath: pub, signedIdentity: { type: 'matchRepository' } };
-const policy = (scopes: Record<string, unknown[]>, extra: Record<string, unknown> = {}) => compilePolicy({ version: 1, default: 'reject', scopes, ...extra }, join(dir, 'policy.yaml'));
+const policy = (scopes: Record<string, unknown[]>, extra: Record<string, unknown> = {}) =>
+  compilePolicy({ version: 1, default: 'reject', scopes, ...extra }, join(dir, 'policy.yaml'));
 const ref = parseReference(`r.example/app@sha256:${'1'.repeat(64)}`);
 
 describe('scopeVerdict: what the policy decides alone', () => {
   it('a reject anywhere in the scope rejects, whatever comes with it', () => {
-    for (const reqs of [[{ type: 'reject' }, signed], [signed, { type: 'reject' }], [{ type: 'insecureAcceptAnything' }, { type: 'reject' }]]) {
+    for (const reqs of [
+      [{ type: 'reject' }, signed],
+      [signed, { type: 'reject' }],
+      [{ type: 'insecureAcceptAnything' }, { type: 'reject' }],
+    ]) {
       const d = scopeVerdict(ref, ref, policy({ 'r.example': reqs }));
-      expect(d.verdict, JSON.stringify(reqs)).toMatchObject({ decision: 'deny', code: 'POLICY_REJECT', reason: 'rejected by scope "r.example"' });
+      expect(d.verdict, JSON.stringify(reqs)).toMatchObject({
+        decision: 'deny',
+        code: 'POLICY_REJECT',
+        reason: 'rejected by scope "r.example"',
+      });
     }
   });
 
   it('accepted without verification only when no requirement is sigstoreSigned', () => {
-    expect(scopeVerdict(ref, ref, policy({ 'r.example': [{ type: 'insecureAcceptAnything' }] })).verdict).toMatchObject({ decision: 'allow', code: 'POLICY_ACCEPT' });
+    expect(scopeVerdict(ref, ref, policy({ 'r.example': [{ type: 'insecureAcceptAnything' }] })).verdict).toMatchObject({
+      decision: 'allow',
+      code: 'POLICY_ACCEPT',
+    });
     for (const reqs of [[{ type: 'insecureAcceptAnything' }, signed], [signed, { type: 'insecureAcceptAnything' }], [signed]]) {
       const d = scopeVerdict(ref, ref, policy({ 'r.example': reqs }));
       expect(d.verdict, JSON.stringify(reqs)).toBeUndefined();
@@ -41,8 +53,16 @@ describe('scopeVerdict: what the policy decides alone', () => {
   });
 
   it('the default decides an image no scope names, and says so', () => {
-    expect(scopeVerdict(ref, ref, policy({ 'other.example': [signed] })).verdict).toMatchObject({ decision: 'deny', code: 'POLICY_REJECT', reason: 'rejected by the policy default', scope: '' });
-    expect(scopeVerdict(ref, ref, policy({}, { default: 'accept' })).verdict).toMatchObject({ decision: 'allow', reason: 'accepted without verification by the policy default' });
+    expect(scopeVerdict(ref, ref, policy({ 'other.example': [signed] })).verdict).toMatchObject({
+      decision: 'deny',
+      code: 'POLICY_REJECT',
+      reason: 'rejected by the policy default',
+      scope: '',
+    });
+    expect(scopeVerdict(ref, ref, policy({}, { default: 'accept' })).verdict).toMatchObject({
+      decision: 'allow',
+      reason: 'accepted without verification by the policy default',
+    });
   });
 
   it('the scope is chosen by the intended name, not the fetched one', () => {
@@ -61,14 +81,26 @@ describe("configDigestOfImageId: a runtime's image id, anchored", () => {
     expect(configDigestOfImageId(undefined)).toBeUndefined();
   });
   it('anything around or inside the digest is not an image id', () => {
-    for (const id of [`${hex}0`, `x${hex}`, `${hex}\n`, `sha256:${hex}0`, `xsha256:${hex}`, `sha256:${hex}/x`, `sha512:${hex}`, `sha256:${'A'.repeat(64)}`, '', 'sha256:']) {
+    for (const id of [
+      `${hex}0`,
+      `x${hex}`,
+      `${hex}\n`,
+      `sha256:${hex}0`,
+      `xsha256:${hex}`,
+      `sha256:${hex}/x`,
+      `sha512:${hex}`,
+      `sha256:${'A'.repeat(64)}`,
+      '',
+      'sha256:',
+    ]) {
       expect(configDigestOfImageId(id), JSON.stringify(id)).toBeUndefined();
     }
   });
 });
 
 describe("the hook's OCI state and bundle config", () => {
-  const state = (over: Record<string, unknown> = {}) => JSON.stringify({ ociVersion: '1.2.0', id: 'c1', status: 'creating', pid: 1, bundle: '/run/bundle', ...over });
+  const state = (over: Record<string, unknown> = {}) =>
+    JSON.stringify({ ociVersion: '1.2.0', id: 'c1', status: 'creating', pid: 1, bundle: '/run/bundle', ...over });
 
   it('the bundle must be an absolute path', () => {
     expect(parseState(state()).bundle).toBe('/run/bundle');
@@ -116,17 +148,28 @@ describe("the node's image id travels with the digest (the verified manifest is 
 
   it('CRI-O: the image id with the digest, in either form, and none when it is not a digest', async () => {
     const want = parseReference('localhost:5001/app:v1');
-    expect(await digestForImage(node(ID, [`localhost:5001/app@${D1}`]), 'x', want)).toEqual({ digest: D1, repoDigest: `localhost:5001/app@${D1}`, imageId: ID });
+    expect(await digestForImage(node(ID, [`localhost:5001/app@${D1}`]), 'x', want)).toEqual({
+      digest: D1,
+      repoDigest: `localhost:5001/app@${D1}`,
+      imageId: ID,
+    });
     expect((await digestForImage(node('f'.repeat(64), [`localhost:5001/app@${D1}`]), 'x', want)).imageId).toBe(ID);
     expect(await digestForImage(node('not-an-id', [`localhost:5001/app@${D1}`]), 'x', want)).not.toHaveProperty('imageId');
   });
 
   it("CRI-O: only a digest in the pod's repository, never another repository's", async () => {
-    await expect(digestForImage(node(ID, [`localhost:5001/other@${D2}`, 'not a reference']), 'x', parseReference('localhost:5001/app:v1'))).rejects.toMatchObject({ code: 'NODE_IMAGE_MISMATCH' });
+    await expect(
+      digestForImage(node(ID, [`localhost:5001/other@${D2}`, 'not a reference']), 'x', parseReference('localhost:5001/app:v1')),
+    ).rejects.toMatchObject({ code: 'NODE_IMAGE_MISMATCH' });
   });
 
   it('containerd: the pod naming a digest keeps it, with the image id', async () => {
     const named = parseReference(`localhost:5001/app@${D1}`);
-    expect(await imageForContainer(node(ID, [`localhost:5001/app@${D2}`]), 'c', named)).toEqual({ named, digest: D1, repoDigest: `localhost:5001/app@${D1}`, imageId: ID });
+    expect(await imageForContainer(node(ID, [`localhost:5001/app@${D2}`]), 'c', named)).toEqual({
+      named,
+      digest: D1,
+      repoDigest: `localhost:5001/app@${D1}`,
+      imageId: ID,
+    });
   });
 });

@@ -33,7 +33,9 @@ describe('denyDigests in the policy', () => {
   });
 
   it('compares what it is given in lower case', () => {
-    expect(deniedDigest(new Set([D]), [undefined, E, D.toUpperCase().replace('SHA256', 'sha256')])).toBe(D.toUpperCase().replace('SHA256', 'sha256'));
+    expect(deniedDigest(new Set([D]), [undefined, E, D.toUpperCase().replace('SHA256', 'sha256')])).toBe(
+      D.toUpperCase().replace('SHA256', 'sha256'),
+    );
     expect(deniedDigest(new Set([D]), [E, undefined])).toBeUndefined();
   });
 });
@@ -42,7 +44,11 @@ describe('policy validate: digest scopes', () => {
   it('warns that a digest scope only matches images named by that digest, pointing at denyDigests', () => {
     const p = policy({ scopes: { [`r.io/app@${D}`]: [{ type: 'reject' }] } });
     expect(p.warnings).toEqual([
-      expect.stringMatching(new RegExp(`^scopes\\."r\\.io/app@sha256:d+"\\: a digest scope matches only images named by that digest .*a tag or an index that resolves to it is judged by the repository's scope; to refuse this content whatever the name, list ${D} in denyDigests$`)),
+      expect.stringMatching(
+        new RegExp(
+          `^scopes\\."r\\.io/app@sha256:d+"\\: a digest scope matches only images named by that digest .*a tag or an index that resolves to it is judged by the repository's scope; to refuse this content whatever the name, list ${D} in denyDigests$`,
+        ),
+      ),
     ]);
   });
 
@@ -60,18 +66,37 @@ describe('the engine', () => {
       throw new Error(`the registry was asked (${String(prop)})`);
     },
   });
-  const opts = (p: ReturnType<typeof policy>) => ({ policy: p, client: noRegistry, platform: { os: 'linux', architecture: 'amd64' }, allowTagResolution: true, requestCount: () => 0 });
+  const opts = (p: ReturnType<typeof policy>) => ({
+    policy: p,
+    client: noRegistry,
+    platform: { os: 'linux', architecture: 'amd64' },
+    allowTagResolution: true,
+    requestCount: () => 0,
+  });
 
   it('refuses a denied digest even where the scope says insecureAcceptAnything (or default: accept)', async () => {
     const accepting = policy({ default: 'accept', denyDigests: [D], scopes: { 'r.io': [{ type: 'insecureAcceptAnything' }] } });
     for (const image of [`r.io/app@${D}`, `other.io/app:v1@${D}`]) {
-      expect(await verifyImage(parseReference(image), opts(accepting))).toMatchObject({ decision: 'deny', code: 'DIGEST_DENIED', digest: D, reason: `${D} is revoked (the policy's denyDigests lists it)` });
+      expect(await verifyImage(parseReference(image), opts(accepting))).toMatchObject({
+        decision: 'deny',
+        code: 'DIGEST_DENIED',
+        digest: D,
+        reason: `${D} is revoked (the policy's denyDigests lists it)`,
+      });
     }
     // another digest under the accepting scope: the engine looks behind the name (an index may hold a
     // revoked platform manifest), so the registry is asked; an error there refuses, as anywhere else
-    expect(await verifyImage(parseReference(`r.io/app@${E}`), opts(accepting))).toMatchObject({ decision: 'deny', reason: expect.stringContaining('the registry was asked') });
+    expect(await verifyImage(parseReference(`r.io/app@${E}`), opts(accepting))).toMatchObject({
+      decision: 'deny',
+      reason: expect.stringContaining('the registry was asked'),
+    });
     // without denyDigests the scope alone decides
-    expect(await verifyImage(parseReference(`r.io/app@${E}`), opts(policy({ default: 'accept', scopes: { 'r.io': [{ type: 'insecureAcceptAnything' }] } })))).toMatchObject({ decision: 'allow', code: 'POLICY_ACCEPT' });
+    expect(
+      await verifyImage(
+        parseReference(`r.io/app@${E}`),
+        opts(policy({ default: 'accept', scopes: { 'r.io': [{ type: 'insecureAcceptAnything' }] } })),
+      ),
+    ).toMatchObject({ decision: 'allow', code: 'POLICY_ACCEPT' });
   });
 
   it('judges the name the pod used (intended) as well as the digest fetched', async () => {
@@ -92,7 +117,9 @@ describe('crio-policy', () => {
 
   it('with --hook-fallback, leaves it to the hook and says so in NOTES.txt', () => {
     const r = generateCrioFiles(input, { source: '/p.yaml', keyBase: '/', hookFallback: true });
-    expect(r.handedToHook).toEqual([{ where: 'denyDigests', why: expect.stringMatching(/the hook refuses those digests at every container start$/) }]);
+    expect(r.handedToHook).toEqual([
+      { where: 'denyDigests', why: expect.stringMatching(/the hook refuses those digests at every container start$/) },
+    ]);
     expect(r.files.get('NOTES.txt')).toMatch(/Handed to the hook[\s\S]*denyDigests/);
   });
 });

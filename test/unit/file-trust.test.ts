@@ -75,7 +75,9 @@ describe('checkTrustedPath', () => {
 
   it('refuses a file in a folder writable by others without the sticky bit (0777), or by its group (0775)', () => {
     const open = folder(0o777);
-    expect(problemOf(file(open, 'p.yaml'))).toMatch(new RegExp(`its folder ${open} \\(mode 0777\\) is writable by group and others without the sticky bit`));
+    expect(problemOf(file(open, 'p.yaml'))).toMatch(
+      new RegExp(`its folder ${open} \\(mode 0777\\) is writable by group and others without the sticky bit`),
+    );
     const group = folder(0o775);
     expect(problemOf(file(group, 'p.yaml'))).toMatch(/writable by group without the sticky bit/);
   });
@@ -150,7 +152,10 @@ describe('the files the hook reads', () => {
   it('refuses a world-writable default: accept policy owned by nobody (POLICY_INVALID, naming the file)', async () => {
     const p = file(folder(), 'policy.yaml', acceptAll, 0o666);
     chownSync(p, NOBODY, NOBODY);
-    await expect(loadPolicy(p)).rejects.toMatchObject({ code: 'POLICY_INVALID', message: expect.stringContaining(`refusing policy ${p}: owned by uid ${NOBODY}, not root`) });
+    await expect(loadPolicy(p)).rejects.toMatchObject({
+      code: 'POLICY_INVALID',
+      message: expect.stringContaining(`refusing policy ${p}: owned by uid ${NOBODY}, not root`),
+    });
   });
 
   it('refuses a policy whose key, CA or trusted root another user can write', async () => {
@@ -159,33 +164,53 @@ describe('the files the hook reads', () => {
     const p = file(d, 'policy.yaml', `version: 1\nscopes:\n  a.io:\n    - {type: sigstoreSigned, keyPath: cosign.pub}\n`);
     await expect(loadPolicy(p)).rejects.toMatchObject({
       code: 'POLICY_INVALID',
-      message: expect.stringMatching(/scopes\."a\.io"\[0\]\.keyPath: cannot read key cosign\.pub: not trusted: writable by group and others/),
+      message: expect.stringMatching(
+        /scopes\."a\.io"\[0\]\.keyPath: cannot read key cosign\.pub: not trusted: writable by group and others/,
+      ),
     });
     chmodSync(key, 0o644);
     await expect(loadPolicy(p)).resolves.toBeDefined();
     const ca = file(d, 'roots.pem', 'not even read', 0o644);
     chownSync(ca, NOBODY, NOBODY);
-    const pki = file(d, 'pki.yaml', `version: 1\nscopes:\n  a.io:\n    - {type: sigstoreSigned, pki: {caRootsPath: roots.pem, subjectEmail: a@b.c}}\n`);
-    await expect(loadPolicy(pki)).rejects.toMatchObject({ code: 'POLICY_INVALID', message: expect.stringMatching(/pki\.caRootsPath: cannot read CA .*roots\.pem: not trusted: owned by uid 65534/) });
+    const pki = file(
+      d,
+      'pki.yaml',
+      `version: 1\nscopes:\n  a.io:\n    - {type: sigstoreSigned, pki: {caRootsPath: roots.pem, subjectEmail: a@b.c}}\n`,
+    );
+    await expect(loadPolicy(pki)).rejects.toMatchObject({
+      code: 'POLICY_INVALID',
+      message: expect.stringMatching(/pki\.caRootsPath: cannot read CA .*roots\.pem: not trusted: owned by uid 65534/),
+    });
     file(d, 'root.json', '{}', 0o646);
     const keyless = file(
       d,
       'keyless.yaml',
       `version: 1\nscopes:\n  a.io:\n    - {type: sigstoreSigned, keyless: {trustedRoot: root.json, identities: [{issuer: i, subject: s}]}}\n`,
     );
-    await expect(loadPolicy(keyless)).rejects.toMatchObject({ code: 'POLICY_INVALID', message: expect.stringMatching(/keyless\.trustedRoot: cannot read trusted root .*not trusted: writable by others/) });
+    await expect(loadPolicy(keyless)).rejects.toMatchObject({
+      code: 'POLICY_INVALID',
+      message: expect.stringMatching(/keyless\.trustedRoot: cannot read trusted root .*not trusted: writable by others/),
+    });
   });
 
-  it("refuses a registry CA file (config caFiles) another user can write (CONFIG_INVALID)", () => {
+  it('refuses a registry CA file (config caFiles) another user can write (CONFIG_INVALID)', () => {
     const ca = file(folder(), 'ca.pem', 'x', 0o664);
     const settings = { certsDir: join(root, 'no-certs.d'), insecureRegistries: [], caFiles: { 'r.io': [ca] } };
-    expect(() => resolveEndpoints('r.io', settings)).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID', message: `cannot read CA file ${ca}: not trusted: writable by group (mode 0664) (sigguard runs as root and reads only files that root alone can write)` }));
+    expect(() => resolveEndpoints('r.io', settings)).toThrow(
+      expect.objectContaining({
+        code: 'CONFIG_INVALID',
+        message: `cannot read CA file ${ca}: not trusted: writable by group (mode 0664) (sigguard runs as root and reads only files that root alone can write)`,
+      }),
+    );
     chmodSync(ca, 0o644);
     expect(resolveEndpoints('r.io', settings)[0]!.tls.ca).toEqual(['x']);
   });
 
   it('refuses a config another user can write (CONFIG_INVALID)', async () => {
     const c = file(folder(0o777), 'config.yaml', 'cache: {enabled: false}\n');
-    await expect(loadConfig(c)).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringContaining(`refusing config ${c}: its folder`) });
+    await expect(loadConfig(c)).rejects.toMatchObject({
+      code: 'CONFIG_INVALID',
+      message: expect.stringContaining(`refusing config ${c}: its folder`),
+    });
   });
 });

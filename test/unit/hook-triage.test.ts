@@ -9,7 +9,8 @@ import { Annotation, type ContainerContext, readContext } from '../../src/hook/a
 import { triage } from '../../src/hook/decide.js';
 import { compilePolicy } from '../../src/policy/compile.js';
 
-const policy = (extra: Record<string, unknown> = {}) => compilePolicy({ version: 1, exemptNamespaces: ['kube-system'], scopes: {}, ...extra }, '/etc/sigguard/policy.yaml');
+const policy = (extra: Record<string, unknown> = {}) =>
+  compilePolicy({ version: 1, exemptNamespaces: ['kube-system'], scopes: {}, ...extra }, '/etc/sigguard/policy.yaml');
 const IMAGE = 'registry.example/app@sha256:' + '1'.repeat(64);
 
 const containerd = (over: Record<string, string> = {}) => ({
@@ -68,7 +69,11 @@ describe('readContext', () => {
 
   it("a runtime's keys are read only with that runtime's container type: no mixing", () => {
     // containerd's type key present: CRI-O's keys (a claimed exempt namespace, a sandbox type) are ignored
-    const mixed = readContext({ ...containerd({ [Annotation.CRI_SANDBOX_NAMESPACE]: 'default' }), [Annotation.CRIO_CONTAINER_TYPE]: 'sandbox', [Annotation.CRIO_NAMESPACE]: 'kube-system' });
+    const mixed = readContext({
+      ...containerd({ [Annotation.CRI_SANDBOX_NAMESPACE]: 'default' }),
+      [Annotation.CRIO_CONTAINER_TYPE]: 'sandbox',
+      [Annotation.CRIO_NAMESPACE]: 'kube-system',
+    });
     expect(mixed).toMatchObject({ runtime: 'containerd', sandbox: false, namespace: 'default' });
     // no containerd type: CRI-O's keys, and containerd's ignored
     const crioOnly = readContext({ ...crio(), [Annotation.CRI_IMAGE_NAME]: 'evil.example/x:v1' });
@@ -77,7 +82,15 @@ describe('readContext', () => {
 
   it('without either type key: not a Kubernetes container, whatever else it says', () => {
     const { [Annotation.CRI_CONTAINER_TYPE]: _, ...rest } = containerd({ [Annotation.CRI_SANDBOX_NAMESPACE]: 'kube-system' });
-    expect(readContext(rest)).toEqual<ContainerContext>({ runtime: 'none', sandbox: false, namespace: undefined, pod: undefined, container: undefined, image: undefined, imageId: undefined });
+    expect(readContext(rest)).toEqual<ContainerContext>({
+      runtime: 'none',
+      sandbox: false,
+      namespace: undefined,
+      pod: undefined,
+      container: undefined,
+      image: undefined,
+      imageId: undefined,
+    });
     expect(readContext({}).runtime).toBe('none');
   });
 });
@@ -89,7 +102,10 @@ describe('triage', () => {
   });
 
   it('a sandbox is allowed without verification', () => {
-    expect(triage(readContext(containerd({ [Annotation.CRI_CONTAINER_TYPE]: 'sandbox' })), policy())).toMatchObject({ action: 'allow', code: 'SANDBOX_CONTAINER' });
+    expect(triage(readContext(containerd({ [Annotation.CRI_CONTAINER_TYPE]: 'sandbox' })), policy())).toMatchObject({
+      action: 'allow',
+      code: 'SANDBOX_CONTAINER',
+    });
   });
 
   it('an exempt namespace is allowed; a namespace of a similar name is not', () => {
@@ -111,14 +127,26 @@ describe('triage', () => {
   });
 
   it('a Kubernetes container naming no image is refused (MISSING_IMAGE), empty or absent', () => {
-    expect(triage(readContext(containerd({ [Annotation.CRI_IMAGE_NAME]: '' })), policy())).toMatchObject({ action: 'deny', code: 'MISSING_IMAGE', reason: 'the containerd annotations name no image' });
+    expect(triage(readContext(containerd({ [Annotation.CRI_IMAGE_NAME]: '' })), policy())).toMatchObject({
+      action: 'deny',
+      code: 'MISSING_IMAGE',
+      reason: 'the containerd annotations name no image',
+    });
     const { [Annotation.CRIO_IMAGE_NAME]: _, ...noImage } = crio();
-    expect(triage(readContext(noImage), policy())).toMatchObject({ action: 'deny', code: 'MISSING_IMAGE', reason: 'the cri-o annotations name no image' });
+    expect(triage(readContext(noImage), policy())).toMatchObject({
+      action: 'deny',
+      code: 'MISSING_IMAGE',
+      reason: 'the cri-o annotations name no image',
+    });
   });
 
   it('a sandbox or an exempt namespace decides before the image is looked at', () => {
-    expect(triage(readContext(containerd({ [Annotation.CRI_CONTAINER_TYPE]: 'sandbox', [Annotation.CRI_IMAGE_NAME]: '' })), policy())).toMatchObject({ action: 'allow' });
-    expect(triage(readContext(crio({ [Annotation.CRIO_NAMESPACE]: 'kube-system', [Annotation.CRIO_IMAGE_NAME]: '' })), policy())).toMatchObject({ action: 'allow', code: 'EXEMPT_NAMESPACE' });
+    expect(
+      triage(readContext(containerd({ [Annotation.CRI_CONTAINER_TYPE]: 'sandbox', [Annotation.CRI_IMAGE_NAME]: '' })), policy()),
+    ).toMatchObject({ action: 'allow' });
+    expect(
+      triage(readContext(crio({ [Annotation.CRIO_NAMESPACE]: 'kube-system', [Annotation.CRIO_IMAGE_NAME]: '' })), policy()),
+    ).toMatchObject({ action: 'allow', code: 'EXEMPT_NAMESPACE' });
   });
 
   it('non-Kubernetes containers: allow, deny, or verify (which has no image: refused)', () => {

@@ -26,10 +26,30 @@ describe('signedIdentity (containers-policy.json(5) semantics)', () => {
     [{ type: 'exactReference', dockerReference: 'example.com/app:signed' }, 'mirror.com/app:v1', 'example.com/app:v1', false],
     [{ type: 'exactRepository', dockerRepository: 'example.com/app' }, 'mirror.com/app:v1', 'example.com/app', true],
     [{ type: 'exactRepository', dockerRepository: 'example.com/app' }, 'mirror.com/app:v1', 'mirror.com/app', false],
-    [{ type: 'remapIdentity', prefix: 'mirror.com/ns', signedPrefix: 'example.com/ns' }, `mirror.com/ns/app@${D}`, 'example.com/ns/app:v1', true],
-    [{ type: 'remapIdentity', prefix: 'mirror.com/ns', signedPrefix: 'example.com/ns' }, 'mirror.com/ns/app:v1', 'example.com/ns/app:v1', true],
-    [{ type: 'remapIdentity', prefix: 'mirror.com/ns', signedPrefix: 'example.com/ns' }, 'mirror.com/nsx/app:v1', 'example.com/nsx/app:v1', false],
-    [{ type: 'remapIdentity', prefix: 'mirror.com/ns', signedPrefix: 'example.com/ns' }, 'other.com/ns/app:v1', 'other.com/ns/app:v1', true],
+    [
+      { type: 'remapIdentity', prefix: 'mirror.com/ns', signedPrefix: 'example.com/ns' },
+      `mirror.com/ns/app@${D}`,
+      'example.com/ns/app:v1',
+      true,
+    ],
+    [
+      { type: 'remapIdentity', prefix: 'mirror.com/ns', signedPrefix: 'example.com/ns' },
+      'mirror.com/ns/app:v1',
+      'example.com/ns/app:v1',
+      true,
+    ],
+    [
+      { type: 'remapIdentity', prefix: 'mirror.com/ns', signedPrefix: 'example.com/ns' },
+      'mirror.com/nsx/app:v1',
+      'example.com/nsx/app:v1',
+      false,
+    ],
+    [
+      { type: 'remapIdentity', prefix: 'mirror.com/ns', signedPrefix: 'example.com/ns' },
+      'other.com/ns/app:v1',
+      'other.com/ns/app:v1',
+      true,
+    ],
   ];
   it.each(cases)('%j: image %s, signature %s → %s', (rule, image, signed, want) => {
     expect(identityMatches(rule, ref(image), signed)).toBe(want);

@@ -33,15 +33,13 @@ describe('duplicateJsonKey', () => {
     expect(duplicateJsonKey(text)).toEqual({ key, path });
   });
 
-  it.each([
-    '{"a":{"x":1},"b":{"x":1}}',
-    '{"a":"\\"a\\":","b":["a","a"]}',
-    '{"a":["x",{"a":1}],"b":"}{"}',
-    '{"k":"a\\\\","a":"k"}',
-  ])('finds none in %s', (text) => {
-    expect(() => JSON.parse(text)).not.toThrow();
-    expect(duplicateJsonKey(text)).toBeUndefined();
-  });
+  it.each(['{"a":{"x":1},"b":{"x":1}}', '{"a":"\\"a\\":","b":["a","a"]}', '{"a":["x",{"a":1}],"b":"}{"}', '{"k":"a\\\\","a":"k"}'])(
+    'finds none in %s',
+    (text) => {
+      expect(() => JSON.parse(text)).not.toThrow();
+      expect(duplicateJsonKey(text)).toBeUndefined();
+    },
+  );
 
   it('finds none in any JSON that JSON.stringify writes, and one wherever a key is repeated', () => {
     fc.assert(
@@ -51,11 +49,15 @@ describe('duplicateJsonKey', () => {
       { seed: 10, numRuns: 500 },
     );
     fc.assert(
-      fc.property(fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 2 }), { minKeys: 1 }), fc.jsonValue({ maxDepth: 2 }), (obj, extra) => {
-        const key = Object.keys(obj)[0]!;
-        const text = `{"wrap":${JSON.stringify(obj).slice(0, -1)},${JSON.stringify(key)}:${JSON.stringify(extra)}}}`;
-        expect(duplicateJsonKey(text)).toEqual({ key, path: 'wrap' });
-      }),
+      fc.property(
+        fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 2 }), { minKeys: 1 }),
+        fc.jsonValue({ maxDepth: 2 }),
+        (obj, extra) => {
+          const key = Object.keys(obj)[0]!;
+          const text = `{"wrap":${JSON.stringify(obj).slice(0, -1)},${JSON.stringify(key)}:${JSON.stringify(extra)}}}`;
+          expect(duplicateJsonKey(text)).toEqual({ key, path: 'wrap' });
+        },
+      ),
       { seed: 11, numRuns: 500 },
     );
   });
@@ -70,16 +72,24 @@ describe('policy and config files', () => {
   it('refuses a JSON policy that says default twice (POLICY_INVALID, naming file and key)', async () => {
     const f = write('p.json', '{"version": 1, "default": "reject", "scopes": {}, "default": "accept"}');
     await expect(loadPolicy(f)).rejects.toMatchObject({ code: 'POLICY_INVALID', message: `cannot parse ${f}: duplicate key "default"` });
-    expect(() => parseDocumentSync('{"scopes":{"a.io":[],"a.io":[]}}', 'x.json', 'POLICY_INVALID')).toThrow('cannot parse x.json: duplicate key "a.io" in scopes');
+    expect(() => parseDocumentSync('{"scopes":{"a.io":[],"a.io":[]}}', 'x.json', 'POLICY_INVALID')).toThrow(
+      'cannot parse x.json: duplicate key "a.io" in scopes',
+    );
   });
 
   it('refuses a JSON config with a duplicate key (CONFIG_INVALID)', async () => {
     const f = write('c.json', '{"cache": {"enabled": true, "enabled": false}}');
-    await expect(loadConfig(f)).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: `cannot parse ${f}: duplicate key "enabled" in cache` });
+    await expect(loadConfig(f)).rejects.toMatchObject({
+      code: 'CONFIG_INVALID',
+      message: `cannot parse ${f}: duplicate key "enabled" in cache`,
+    });
   });
 
   it('YAML refuses them as before', async () => {
     const f = write('p.yaml', 'version: 1\ndefault: reject\ndefault: accept\n');
-    await expect(loadPolicy(f)).rejects.toMatchObject({ code: 'POLICY_INVALID', message: expect.stringMatching(/Map keys must be unique/) });
+    await expect(loadPolicy(f)).rejects.toMatchObject({
+      code: 'POLICY_INVALID',
+      message: expect.stringMatching(/Map keys must be unique/),
+    });
   });
 });

@@ -4,7 +4,10 @@ import { parseState } from '../../src/hook/state.js';
 import { integer, literal, object, optional, record, string } from '../../src/schema/lite.js';
 
 describe('the lite schema (the hook’s hot-path inputs)', () => {
-  const s = object({ id: string({ min: 1 }), n: optional(integer({ min: 0 })), kind: literal('a', 'b'), tags: optional(record(string())) }, { strict: true });
+  const s = object(
+    { id: string({ min: 1 }), n: optional(integer({ min: 0 })), kind: literal('a', 'b'), tags: optional(record(string())) },
+    { strict: true },
+  );
 
   it('accepts what fits and drops nothing it knows', () => {
     expect(s.parse({ id: 'x', kind: 'a', tags: { k: 'v' } })).toEqual({ ok: true, value: { id: 'x', kind: 'a', tags: { k: 'v' } } });
@@ -23,10 +26,16 @@ describe('the lite schema (the hook’s hot-path inputs)', () => {
   });
 
   it('the OCI state: tolerant of what runtimes add, strict on what it uses', () => {
-    const st = parseState(JSON.stringify({ ociVersion: '1.0.2', id: 'c', status: 'created', pid: 7, bundle: '/b', root: '/run/crun', annotations: { a: 'b' } }));
+    const st = parseState(
+      JSON.stringify({ ociVersion: '1.0.2', id: 'c', status: 'created', pid: 7, bundle: '/b', root: '/run/crun', annotations: { a: 'b' } }),
+    );
     expect(st).toEqual({ ociVersion: '1.0.2', id: 'c', status: 'created', pid: 7, bundle: '/b', annotations: { a: 'b' } });
-    expect(() => parseState(JSON.stringify({ ociVersion: '1', id: 'c', status: 's', bundle: '/b', pid: 'x' }))).toThrow(/invalid: pid: expected an integer/);
-    expect(() => parseState(JSON.stringify({ ociVersion: '1', id: 'c', status: 's', bundle: '/b', annotations: { a: 1 } }))).toThrow(/invalid: annotations\.a: expected a string/);
+    expect(() => parseState(JSON.stringify({ ociVersion: '1', id: 'c', status: 's', bundle: '/b', pid: 'x' }))).toThrow(
+      /invalid: pid: expected an integer/,
+    );
+    expect(() => parseState(JSON.stringify({ ociVersion: '1', id: 'c', status: 's', bundle: '/b', annotations: { a: 1 } }))).toThrow(
+      /invalid: annotations\.a: expected a string/,
+    );
   });
 
   it('a cached verdict: exactly its fields', () => {

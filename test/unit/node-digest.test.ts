@@ -5,7 +5,12 @@ import { parseReference } from '../../src/reference/reference.js';
 const D1 = `sha256:${'1'.repeat(64)}`;
 const D2 = `sha256:${'2'.repeat(64)}`;
 
-function node(imageRef: string, repoDigests: string[] | undefined, imageId = `sha256:${'f'.repeat(64)}`, userSpecifiedImage?: string): NodeImages & { asked: string[] } {
+function node(
+  imageRef: string,
+  repoDigests: string[] | undefined,
+  imageId = `sha256:${'f'.repeat(64)}`,
+  userSpecifiedImage?: string,
+): NodeImages & { asked: string[] } {
   const asked: string[] = [];
   return {
     asked,
@@ -56,17 +61,28 @@ describe('the digest the node runs', () => {
   });
 
   it('containerd 1.7: the pod’s own image name (user_specified_image) wins over the annotation’s other name', async () => {
-    const n = node(`127.0.0.1:5000/app@${D1}`, [`127.0.0.1:5000/app@${D1}`, `localhost:5001/app@${D1}`], 'sha256:f', `localhost:5001/app@${D1}`);
+    const n = node(
+      `127.0.0.1:5000/app@${D1}`,
+      [`127.0.0.1:5000/app@${D1}`, `localhost:5001/app@${D1}`],
+      'sha256:f',
+      `localhost:5001/app@${D1}`,
+    );
     const found = await imageForContainer(n, 'c', parseReference('127.0.0.1:5000/app:v1'));
     expect(found.named).toEqual(parseReference(`localhost:5001/app@${D1}`));
     expect(found.digest).toBe(D1);
-    const byTag = await imageForContainer(node(`127.0.0.1:5000/app@${D1}`, [`127.0.0.1:5000/app@${D1}`, `localhost:5001/app@${D2}`], 'sha256:f', 'localhost:5001/app:v1'), 'c', parseReference('127.0.0.1:5000/app:v1'));
+    const byTag = await imageForContainer(
+      node(`127.0.0.1:5000/app@${D1}`, [`127.0.0.1:5000/app@${D1}`, `localhost:5001/app@${D2}`], 'sha256:f', 'localhost:5001/app:v1'),
+      'c',
+      parseReference('127.0.0.1:5000/app:v1'),
+    );
     expect([byTag.named.registry, byTag.digest]).toEqual(['localhost:5001', D2]);
   });
 
   it('CRI-O: by image id, filtered the same way', async () => {
     const n = node('', [`quay.io/org/app@${D2}`, `localhost:5001/app@${D1}`]);
     expect((await digestForImage(n, 'abc', parseReference('localhost:5001/app:v1'))).digest).toBe(D1);
-    await expect(digestForImage(node('', undefined), 'abc', parseReference('x.io/a:v1'))).rejects.toMatchObject({ code: 'NODE_IMAGE_MISMATCH' });
+    await expect(digestForImage(node('', undefined), 'abc', parseReference('x.io/a:v1'))).rejects.toMatchObject({
+      code: 'NODE_IMAGE_MISMATCH',
+    });
   });
 });

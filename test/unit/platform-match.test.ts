@@ -14,35 +14,97 @@ function P(spec: string): RawPlatform {
   const [osPart, architecture = '', variant] = spec.split('/');
   const m = /^([^()]*)(?:\(([^+)]*)((?:\+[^+)]+)*)\))?$/.exec(osPart!)!;
   const features = m[3] ? m[3].slice(1).split('+') : undefined;
-  return { os: m[1]!, architecture, ...(variant !== undefined ? { variant } : {}), ...(m[2] ? { osVersion: m[2] } : {}), ...(features ? { osFeatures: features } : {}) };
+  return {
+    os: m[1]!,
+    architecture,
+    ...(variant !== undefined ? { variant } : {}),
+    ...(m[2] ? { osVersion: m[2] } : {}),
+    ...(features ? { osFeatures: features } : {}),
+  };
 }
 
 // TestOnly (containerd/platforms compare_test.go): what platforms.Only(p) matches.
 const ONLY: Array<[string, string[], string[]]> = [
   ['linux/amd64', ['linux/amd64', 'linux/386'], ['linux/amd64/v2', 'linux/arm/v7', 'linux/arm64', 'windows/amd64', 'windows/arm']],
-  ['linux/amd64/v2', ['linux/amd64', 'linux/amd64/v1', 'linux/amd64/v2', 'linux/386'], ['linux/amd64/v3', 'linux/amd64/v4', 'linux/arm/v7', 'linux/arm64', 'windows/amd64']],
+  [
+    'linux/amd64/v2',
+    ['linux/amd64', 'linux/amd64/v1', 'linux/amd64/v2', 'linux/386'],
+    ['linux/amd64/v3', 'linux/amd64/v4', 'linux/arm/v7', 'linux/arm64', 'windows/amd64'],
+  ],
   ['linux/386', ['linux/386'], ['linux/amd64', 'linux/arm/v7', 'linux/arm64', 'windows/amd64']],
   ['windows/amd64', ['windows/amd64', 'windows(10.0.17763)/amd64'], ['linux/amd64', 'linux/arm/v7', 'linux/arm64', 'windows/arm']],
-  ['linux/arm/v8', ['linux/arm', 'linux/arm/v5', 'linux/arm/v6', 'linux/arm/v7', 'linux/arm/v8'], ['linux/amd64', 'linux/arm/v4', 'linux/arm64', 'windows/arm']],
-  ['linux/arm/v7', ['linux/arm', 'linux/arm/v5', 'linux/arm/v6', 'linux/arm/v7'], ['linux/amd64', 'linux/arm/v4', 'linux/arm/v8', 'linux/arm64', 'windows/arm']],
-  ['linux/arm/v6', ['linux/arm/v5', 'linux/arm/v6'], ['linux/amd64', 'linux/arm', 'linux/arm/v4', 'linux/arm/v7', 'linux/arm/v8', 'linux/arm64']],
-  ['linux/arm/v5', ['linux/arm/v5'], ['linux/amd64', 'linux/arm', 'linux/arm/v4', 'linux/arm/v6', 'linux/arm/v7', 'linux/arm/v8', 'linux/arm64']],
-  ['linux/arm/v4', ['linux/arm/v4'], ['linux/amd64', 'linux/arm', 'linux/arm/v5', 'linux/arm/v6', 'linux/arm/v7', 'linux/arm/v8', 'linux/arm64']],
+  [
+    'linux/arm/v8',
+    ['linux/arm', 'linux/arm/v5', 'linux/arm/v6', 'linux/arm/v7', 'linux/arm/v8'],
+    ['linux/amd64', 'linux/arm/v4', 'linux/arm64', 'windows/arm'],
+  ],
+  [
+    'linux/arm/v7',
+    ['linux/arm', 'linux/arm/v5', 'linux/arm/v6', 'linux/arm/v7'],
+    ['linux/amd64', 'linux/arm/v4', 'linux/arm/v8', 'linux/arm64', 'windows/arm'],
+  ],
+  [
+    'linux/arm/v6',
+    ['linux/arm/v5', 'linux/arm/v6'],
+    ['linux/amd64', 'linux/arm', 'linux/arm/v4', 'linux/arm/v7', 'linux/arm/v8', 'linux/arm64'],
+  ],
+  [
+    'linux/arm/v5',
+    ['linux/arm/v5'],
+    ['linux/amd64', 'linux/arm', 'linux/arm/v4', 'linux/arm/v6', 'linux/arm/v7', 'linux/arm/v8', 'linux/arm64'],
+  ],
+  [
+    'linux/arm/v4',
+    ['linux/arm/v4'],
+    ['linux/amd64', 'linux/arm', 'linux/arm/v5', 'linux/arm/v6', 'linux/arm/v7', 'linux/arm/v8', 'linux/arm64'],
+  ],
   [
     'linux/arm64/v9.6',
     [
-      'linux/arm', 'linux/arm/v5', 'linux/arm/v6', 'linux/arm/v7', 'linux/arm/v8', 'linux/arm64', 'linux/arm64/v8',
-      'linux/arm64/v8.1', 'linux/arm64/v8.2', 'linux/arm64/v8.3', 'linux/arm64/v8.4', 'linux/arm64/v8.5', 'linux/arm64/v8.6',
-      'linux/arm64/v8.7', 'linux/arm64/v8.8', 'linux/arm64/v8.9', 'linux/arm64/v9', 'linux/arm64/v9.0', 'linux/arm64/v9.1',
-      'linux/arm64/v9.2', 'linux/arm64/v9.3', 'linux/arm64/v9.4', 'linux/arm64/v9.5', 'linux/arm64/v9.6',
+      'linux/arm',
+      'linux/arm/v5',
+      'linux/arm/v6',
+      'linux/arm/v7',
+      'linux/arm/v8',
+      'linux/arm64',
+      'linux/arm64/v8',
+      'linux/arm64/v8.1',
+      'linux/arm64/v8.2',
+      'linux/arm64/v8.3',
+      'linux/arm64/v8.4',
+      'linux/arm64/v8.5',
+      'linux/arm64/v8.6',
+      'linux/arm64/v8.7',
+      'linux/arm64/v8.8',
+      'linux/arm64/v8.9',
+      'linux/arm64/v9',
+      'linux/arm64/v9.0',
+      'linux/arm64/v9.1',
+      'linux/arm64/v9.2',
+      'linux/arm64/v9.3',
+      'linux/arm64/v9.4',
+      'linux/arm64/v9.5',
+      'linux/arm64/v9.6',
     ],
     ['linux/amd64', 'linux/arm/v4', 'windows/amd64', 'windows/arm', 'linux/arm64/v8.10'],
   ],
   [
     'linux/arm64/v9',
     [
-      'linux/arm', 'linux/arm/v5', 'linux/arm/v6', 'linux/arm/v7', 'linux/arm/v8', 'linux/arm64', 'linux/arm64/v8', 'linux/arm64/v8.1',
-      'linux/arm64/v8.2', 'linux/arm64/v8.3', 'linux/arm64/v8.4', 'linux/arm64/v8.5', 'linux/arm64/v9', 'linux/arm64/v9.0',
+      'linux/arm',
+      'linux/arm/v5',
+      'linux/arm/v6',
+      'linux/arm/v7',
+      'linux/arm/v8',
+      'linux/arm64',
+      'linux/arm64/v8',
+      'linux/arm64/v8.1',
+      'linux/arm64/v8.2',
+      'linux/arm64/v8.3',
+      'linux/arm64/v8.4',
+      'linux/arm64/v8.5',
+      'linux/arm64/v9',
+      'linux/arm64/v9.0',
     ],
     ['linux/amd64', 'linux/arm/v4', 'windows/amd64', 'linux/arm64/v8.6'],
   ],
@@ -62,18 +124,55 @@ const ONLY: Array<[string, string[], string[]]> = [
 const ONLY_STRICT: Array<[string, string[], string[]]> = [
   ['linux/amd64', ['linux/amd64'], ['linux/386', 'linux/arm/v7', 'linux/arm64', 'windows/amd64']],
   ['linux/386', ['linux/386'], ['linux/amd64', 'linux/arm/v7', 'linux/arm64', 'windows/amd64']],
-  ['linux/arm/v8', ['linux/arm/v8'], ['linux/arm', 'linux/arm/v5', 'linux/arm/v6', 'linux/arm/v7', 'linux/amd64', 'linux/arm/v4', 'linux/arm64']],
-  ['linux/arm/v7', ['linux/arm', 'linux/arm/v7'], ['linux/arm/v5', 'linux/arm/v6', 'linux/amd64', 'linux/arm/v4', 'linux/arm/v8', 'linux/arm64']],
-  ['linux/arm/v6', ['linux/arm/v6'], ['linux/arm/v5', 'linux/amd64', 'linux/arm', 'linux/arm/v4', 'linux/arm/v7', 'linux/arm/v8', 'linux/arm64']],
-  ['linux/arm/v5', ['linux/arm/v5'], ['linux/amd64', 'linux/arm', 'linux/arm/v4', 'linux/arm/v6', 'linux/arm/v7', 'linux/arm/v8', 'linux/arm64']],
-  ['linux/arm/v4', ['linux/arm/v4'], ['linux/amd64', 'linux/arm', 'linux/arm/v5', 'linux/arm/v6', 'linux/arm/v7', 'linux/arm/v8', 'linux/arm64']],
+  [
+    'linux/arm/v8',
+    ['linux/arm/v8'],
+    ['linux/arm', 'linux/arm/v5', 'linux/arm/v6', 'linux/arm/v7', 'linux/amd64', 'linux/arm/v4', 'linux/arm64'],
+  ],
+  [
+    'linux/arm/v7',
+    ['linux/arm', 'linux/arm/v7'],
+    ['linux/arm/v5', 'linux/arm/v6', 'linux/amd64', 'linux/arm/v4', 'linux/arm/v8', 'linux/arm64'],
+  ],
+  [
+    'linux/arm/v6',
+    ['linux/arm/v6'],
+    ['linux/arm/v5', 'linux/amd64', 'linux/arm', 'linux/arm/v4', 'linux/arm/v7', 'linux/arm/v8', 'linux/arm64'],
+  ],
+  [
+    'linux/arm/v5',
+    ['linux/arm/v5'],
+    ['linux/amd64', 'linux/arm', 'linux/arm/v4', 'linux/arm/v6', 'linux/arm/v7', 'linux/arm/v8', 'linux/arm64'],
+  ],
+  [
+    'linux/arm/v4',
+    ['linux/arm/v4'],
+    ['linux/amd64', 'linux/arm', 'linux/arm/v5', 'linux/arm/v6', 'linux/arm/v7', 'linux/arm/v8', 'linux/arm64'],
+  ],
   [
     'linux/arm64/v9.5',
     ['linux/arm64/v9.5'],
-    ['linux/arm', 'linux/arm/v8', 'linux/amd64', 'linux/arm64/v8', 'linux/arm64/v8.1', 'linux/arm64/v9', 'linux/arm64/v9.1', 'linux/arm64/v9.4'],
+    [
+      'linux/arm',
+      'linux/arm/v8',
+      'linux/amd64',
+      'linux/arm64/v8',
+      'linux/arm64/v8.1',
+      'linux/arm64/v9',
+      'linux/arm64/v9.1',
+      'linux/arm64/v9.4',
+    ],
   ],
-  ['linux/arm64/v9', ['linux/arm64/v9', 'linux/arm64/v9.0'], ['linux/arm', 'linux/arm/v8', 'linux/amd64', 'linux/arm/v9', 'linux/arm64/v8', 'linux/arm64/v8.1']],
-  ['linux/arm64/v8.1', ['linux/arm64/v8.1'], ['linux/arm', 'linux/arm/v8', 'linux/amd64', 'linux/arm/v9', 'linux/arm64/v8', 'linux/arm64/v9']],
+  [
+    'linux/arm64/v9',
+    ['linux/arm64/v9', 'linux/arm64/v9.0'],
+    ['linux/arm', 'linux/arm/v8', 'linux/amd64', 'linux/arm/v9', 'linux/arm64/v8', 'linux/arm64/v8.1'],
+  ],
+  [
+    'linux/arm64/v8.1',
+    ['linux/arm64/v8.1'],
+    ['linux/arm', 'linux/arm/v8', 'linux/amd64', 'linux/arm/v9', 'linux/arm64/v8', 'linux/arm64/v9'],
+  ],
   ['linux/arm64', ['linux/arm64', 'linux/arm64/v8'], ['linux/arm', 'linux/arm/v8', 'linux/amd64', 'linux/arm/v9', 'linux/arm64/v9']],
 ];
 
@@ -153,11 +252,31 @@ describe('the node platform linux/amd64 (this node): what it runs', () => {
 
 describe('ordering with os.features (TestCompareOSFeatures, Only)', () => {
   const cases: Array<[string, string[], string[]]> = [
-    ['linux/amd64', ['windows/amd64', 'linux/amd64', 'linux(+other)/amd64', 'linux/arm64'], ['linux/amd64', 'linux(+other)/amd64', 'windows/amd64', 'linux/arm64']],
-    ['linux(+none)/amd64', ['windows/amd64', 'linux/amd64', 'linux/arm64', 'linux(+other)/amd64'], ['linux/amd64', 'linux(+other)/amd64', 'windows/amd64', 'linux/arm64']],
-    ['linux(+other)/amd64', ['windows/amd64', 'linux/amd64', 'linux/arm64', 'linux(+other)/amd64'], ['linux(+other)/amd64', 'linux/amd64', 'windows/amd64', 'linux/arm64']],
-    ['linux(+af+other+zf)/amd64', ['windows/amd64', 'linux/amd64', 'linux/arm64', 'linux(+other)/amd64'], ['linux(+other)/amd64', 'linux/amd64', 'windows/amd64', 'linux/arm64']],
-    ['linux(+f1+f2)/amd64', ['linux/amd64', 'linux(+f2)/amd64', 'linux(+f1)/amd64', 'linux(+f1+f2)/amd64'], ['linux(+f1+f2)/amd64', 'linux(+f2)/amd64', 'linux(+f1)/amd64', 'linux/amd64']],
+    [
+      'linux/amd64',
+      ['windows/amd64', 'linux/amd64', 'linux(+other)/amd64', 'linux/arm64'],
+      ['linux/amd64', 'linux(+other)/amd64', 'windows/amd64', 'linux/arm64'],
+    ],
+    [
+      'linux(+none)/amd64',
+      ['windows/amd64', 'linux/amd64', 'linux/arm64', 'linux(+other)/amd64'],
+      ['linux/amd64', 'linux(+other)/amd64', 'windows/amd64', 'linux/arm64'],
+    ],
+    [
+      'linux(+other)/amd64',
+      ['windows/amd64', 'linux/amd64', 'linux/arm64', 'linux(+other)/amd64'],
+      ['linux(+other)/amd64', 'linux/amd64', 'windows/amd64', 'linux/arm64'],
+    ],
+    [
+      'linux(+af+other+zf)/amd64',
+      ['windows/amd64', 'linux/amd64', 'linux/arm64', 'linux(+other)/amd64'],
+      ['linux(+other)/amd64', 'linux/amd64', 'windows/amd64', 'linux/arm64'],
+    ],
+    [
+      'linux(+f1+f2)/amd64',
+      ['linux/amd64', 'linux(+f2)/amd64', 'linux(+f1)/amd64', 'linux(+f1+f2)/amd64'],
+      ['linux(+f1+f2)/amd64', 'linux(+f2)/amd64', 'linux(+f1)/amd64', 'linux/amd64'],
+    ],
   ];
   for (const [want, input, sorted] of cases) {
     for (const [name, mc] of [
@@ -199,7 +318,11 @@ describe('images.Manifest / LimitManifests: which entry containerd takes', () =>
     expect(pick('linux/arm64/v8', [e('V81', 'linux/arm64/v8.1'), e('M', 'linux/arm64')])).toEqual(['M']);
   });
   it('arm/v7 node: v7 before v6 before v5, armhf is v7', () => {
-    expect(pick('linux/arm/v7', [e('5', 'linux/arm/v5'), e('6', 'linux/armel'), e('7', 'linux/armhf'), e('8', 'linux/arm/v8')])).toEqual(['7', '6', '5']);
+    expect(pick('linux/arm/v7', [e('5', 'linux/arm/v5'), e('6', 'linux/armel'), e('7', 'linux/armhf'), e('8', 'linux/arm/v8')])).toEqual([
+      '7',
+      '6',
+      '5',
+    ]);
   });
   it('arm64 with a variant outside the table matches nothing (as containerd)', () => {
     expect(pick('linux/arm64/v10', [e('M', 'linux/arm64'), e('N')])).toEqual(['N']);
@@ -210,7 +333,22 @@ describe('images.Manifest / LimitManifests: which entry containerd takes', () =>
 });
 
 describe('properties (fast-check)', () => {
-  const archs = ['amd64', 'AMD64', 'x86_64', 'x86-64', '386', 'i386', 'arm64', 'aarch64', 'Aarch64', 'arm', 'armhf', 'armel', 'ppc64le', ''];
+  const archs = [
+    'amd64',
+    'AMD64',
+    'x86_64',
+    'x86-64',
+    '386',
+    'i386',
+    'arm64',
+    'aarch64',
+    'Aarch64',
+    'arm',
+    'armhf',
+    'armel',
+    'ppc64le',
+    '',
+  ];
   const variants = [undefined, '', 'v1', 'V1', 'v2', 'v5', '6', 'v7', '7', 'v8', '8', 'v8.0', 'v8.2', 'v9', '9', 'v9.3'];
   const oses = ['linux', 'Linux', 'LINUX', '', 'windows', 'darwin', 'macos'];
   const raw = fc.record({ os: fc.constantFrom(...oses), architecture: fc.constantFrom(...archs), variant: fc.constantFrom(...variants) });
@@ -229,9 +367,15 @@ describe('properties (fast-check)', () => {
   it('the entry taken: none matching ranks better, every earlier one ranks worse (index order between equals); platform-less only when none matches', () => {
     fc.assert(
       fc.property(fc.constantFrom(...nodes), fc.array(fc.option(raw, { nil: undefined }), { maxLength: 8 }), (node, platforms) => {
-        const entries: Array<{ i: number; platform?: RawPlatform }> = platforms.map((platform, i) => ({ i, ...(platform ? { platform } : {}) }));
+        const entries: Array<{ i: number; platform?: RawPlatform }> = platforms.map((platform, i) => ({
+          i,
+          ...(platform ? { platform } : {}),
+        }));
         const m = only(P(node));
-        const matching = entries.filter((e) => e.platform !== undefined && m.match(e.platform)) as Array<{ i: number; platform: RawPlatform }>;
+        const matching = entries.filter((e) => e.platform !== undefined && m.match(e.platform)) as Array<{
+          i: number;
+          platform: RawPlatform;
+        }>;
         const taken = rankEntries(entries, m)[0];
         if (matching.length === 0) {
           expect(taken?.i).toBe(entries.find((e) => e.platform === undefined)?.i);

@@ -64,19 +64,36 @@ scopes:
     [{ version: 1, scopes: { 'docker.io': [{ type: 'signedBy', keyType: 'GPGKeys' }] } }, /scopes\."docker\.io"\[0\]/],
     [{ version: 1, scopes: { 'docker.io': [{ type: 'sigstoreSigned' }] } }, /exactly one of keyPath/],
     [{ version: 1, scopes: { 'docker.io': [{ type: 'sigstoreSigned', keyPath: 'cosign.pub', keyData: 'eA==' }] } }, /only one of/],
-    [{ version: 1, scopes: { 'docker.io': [{ type: 'sigstoreSigned', keyPath: 'cosign.pub', keypaths: [] }] } }, /unknown field "keypaths"/],
-    [{ version: 1, scopes: { 'docker.io': [{ type: 'sigstoreSigned', keyPath: 'missing.pub' }] } }, /cannot read key .*missing\.pub.*ENOENT/],
+    [
+      { version: 1, scopes: { 'docker.io': [{ type: 'sigstoreSigned', keyPath: 'cosign.pub', keypaths: [] }] } },
+      /unknown field "keypaths"/,
+    ],
+    [
+      { version: 1, scopes: { 'docker.io': [{ type: 'sigstoreSigned', keyPath: 'missing.pub' }] } },
+      /cannot read key .*missing\.pub.*ENOENT/,
+    ],
     [{ version: 1, scopes: { 'docker.io': [{ type: 'sigstoreSigned', keyData: 'bm90IGEga2V5' }] } }, /keyData.*not a PEM public key/],
-    [{ version: 1, scopes: { 'docker.io': [{ type: 'sigstoreSigned', keyPath: 'cosign.pub', signedIdentity: { type: 'matchRepo' } }] } }, /signedIdentity/],
-    [{ version: 1, scopes: { 'docker.io': [{ type: 'sigstoreSigned', keyPath: 'cosign.pub', signatureFormats: ['v3'] }] } }, /signatureFormats\[0\]/],
-    [{ version: 1, scopes: { 'index.docker.io/library/busybox': [{ type: 'reject' }] } }, /scopes\."index\.docker\.io\/library\/busybox": not in normalised form/],
+    [
+      { version: 1, scopes: { 'docker.io': [{ type: 'sigstoreSigned', keyPath: 'cosign.pub', signedIdentity: { type: 'matchRepo' } }] } },
+      /signedIdentity/,
+    ],
+    [
+      { version: 1, scopes: { 'docker.io': [{ type: 'sigstoreSigned', keyPath: 'cosign.pub', signatureFormats: ['v3'] }] } },
+      /signatureFormats\[0\]/,
+    ],
+    [
+      { version: 1, scopes: { 'index.docker.io/library/busybox': [{ type: 'reject' }] } },
+      /scopes\."index\.docker\.io\/library\/busybox": not in normalised form/,
+    ],
     [{ version: 1, scopes: { 'docker.io': [] } }, /scopes\."docker\.io"/],
   ])('refuses %j naming the path', (doc, why) => {
     expect(() => compilePolicy(doc, 'p.yaml', dir)).toThrow(why);
   });
 
   it('names the file in every error', async () => {
-    expect(() => compilePolicy({ version: 1, bogus: 1 }, '/etc/sigguard/policy.yaml', dir)).toThrow(/^invalid policy \/etc\/sigguard\/policy\.yaml: unknown field "bogus"/);
+    expect(() => compilePolicy({ version: 1, bogus: 1 }, '/etc/sigguard/policy.yaml', dir)).toThrow(
+      /^invalid policy \/etc\/sigguard\/policy\.yaml: unknown field "bogus"/,
+    );
     await expect(loadPolicy(join(dir, 'nope.yaml'))).rejects.toThrow(/cannot read policy .*nope\.yaml: no such file/);
     const bad = write('bad.yaml', 'version: 1\nscopes: [\n');
     await expect(loadPolicy(bad)).rejects.toThrow(/cannot parse .*bad\.yaml/);

@@ -43,7 +43,11 @@ function cosignSignatures(curve: 'prime256v1' | 'secp384r1', count: number, enou
     const blob = join(dir, `${curve}-${keys}-${i}.txt`);
     writeFileSync(blob, `blob ${i} for ${curve}\n`);
     const bundle = join(dir, `${curve}-${keys}-${i}.json`);
-    execFileSync(COSIGN3, ['sign-blob', '--key', `${key}.key`, '--use-signing-config=false', '--tlog-upload=false', '--bundle', bundle, blob], { env: env(), stdio: 'pipe' });
+    execFileSync(
+      COSIGN3,
+      ['sign-blob', '--key', `${key}.key`, '--use-signing-config=false', '--tlog-upload=false', '--bundle', bundle, blob],
+      { env: env(), stdio: 'pipe' },
+    );
     const json = JSON.parse(readFileSync(bundle, 'utf8')) as CosignBundle;
     out.push({ bytes: readFileSync(blob), json, signature: Buffer.from(json.messageSignature.signature, 'base64'), publicKey });
   }

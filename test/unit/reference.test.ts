@@ -4,9 +4,12 @@ import { formatReference, parseReference } from '../../src/reference/reference.j
 const D = `sha256:${'a'.repeat(64)}`;
 
 describe('ports are one number: no spelling that escapes a scope', () => {
-  it.each(['localhost:05001/app', 'localhost:0/app', 'localhost:65536/app', 'localhost:99999/app', '[::1]:05000/app'])('%s is refused', (input) => {
-    expect(() => parseReference(input)).toThrow(/INVALID|malformed registry host/);
-  });
+  it.each(['localhost:05001/app', 'localhost:0/app', 'localhost:65536/app', 'localhost:99999/app', '[::1]:05000/app'])(
+    '%s is refused',
+    (input) => {
+      expect(() => parseReference(input)).toThrow(/INVALID|malformed registry host/);
+    },
+  );
 });
 
 describe('parseReference normalises like the container tools', () => {

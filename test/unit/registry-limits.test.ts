@@ -35,7 +35,12 @@ describe('oneLine', () => {
 });
 
 describe('descriptorsInPrefix', () => {
-  const d = (i: number) => ({ mediaType: OCI_MANIFEST, digest: `sha256:${String(i).padStart(64, '0')}`, size: i, annotations: { note: 'a "quoted" } brace' } });
+  const d = (i: number) => ({
+    mediaType: OCI_MANIFEST,
+    digest: `sha256:${String(i).padStart(64, '0')}`,
+    size: i,
+    annotations: { note: 'a "quoted" } brace' },
+  });
   const doc = JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [d(1), d(2), d(3)] });
 
   it('a whole document: every descriptor', () => {
@@ -121,7 +126,9 @@ describe('Budget', () => {
       /* busy */
     }
     expect(deadline.signal.aborted).toBe(false);
-    expect(() => b.checkpoint()).toThrow(expect.objectContaining({ code: ReasonCode.DEADLINE_EXCEEDED, message: 'check deadline of 0.04 s exceeded' }));
+    expect(() => b.checkpoint()).toThrow(
+      expect.objectContaining({ code: ReasonCode.DEADLINE_EXCEEDED, message: 'check deadline of 0.04 s exceeded' }),
+    );
     expect(deadline.signal.aborted).toBe(true);
     deadline.clear();
     const c = new AbortController();
@@ -131,13 +138,25 @@ describe('Budget', () => {
 
   it('withinBudget: an allow is never changed; a denial after the budget ran out is BUDGET_EXCEEDED, with the notes', () => {
     const b = new Budget(new AbortController().signal);
-    expect(withinBudget(b, { decision: 'deny', code: ReasonCode.UNTRUSTED_SIGNER, reason: 'x\ny' })).toEqual({ code: ReasonCode.UNTRUSTED_SIGNER, reason: 'x y' });
+    expect(withinBudget(b, { decision: 'deny', code: ReasonCode.UNTRUSTED_SIGNER, reason: 'x\ny' })).toEqual({
+      code: ReasonCode.UNTRUSTED_SIGNER,
+      reason: 'x y',
+    });
     b.note('only the first 128');
-    expect(withinBudget(b, { decision: 'deny', code: ReasonCode.UNTRUSTED_SIGNER, reason: 'none' })).toEqual({ code: ReasonCode.UNTRUSTED_SIGNER, reason: 'none (only the first 128)', notes: ['only the first 128'] });
+    expect(withinBudget(b, { decision: 'deny', code: ReasonCode.UNTRUSTED_SIGNER, reason: 'none' })).toEqual({
+      code: ReasonCode.UNTRUSTED_SIGNER,
+      reason: 'none (only the first 128)',
+      notes: ['only the first 128'],
+    });
     b.exhausted = 'spent';
     expect(withinBudget(b, { decision: 'deny', code: ReasonCode.UNTRUSTED_SIGNER, reason: 'none' }).code).toBe(ReasonCode.BUDGET_EXCEEDED);
-    expect(withinBudget(b, { decision: 'deny', code: ReasonCode.DEADLINE_EXCEEDED, reason: 'late' }).code).toBe(ReasonCode.DEADLINE_EXCEEDED);
-    expect(withinBudget(b, { decision: 'allow', code: ReasonCode.ALLOWED, reason: 'ok' })).toMatchObject({ code: ReasonCode.ALLOWED, reason: 'ok' });
+    expect(withinBudget(b, { decision: 'deny', code: ReasonCode.DEADLINE_EXCEEDED, reason: 'late' }).code).toBe(
+      ReasonCode.DEADLINE_EXCEEDED,
+    );
+    expect(withinBudget(b, { decision: 'allow', code: ReasonCode.ALLOWED, reason: 'ok' })).toMatchObject({
+      code: ReasonCode.ALLOWED,
+      reason: 'ok',
+    });
   });
 });
 
@@ -164,14 +183,16 @@ describe('examineInOrder', () => {
     expect(c.notes.join()).toMatch(/l2: 10 of 20 signature artifacts not examined/);
   });
 
-  it('other errors are the caller\'s', async () => {
+  it("other errors are the caller's", async () => {
     const b = new Budget(new AbortController().signal);
-    await expect(examineInOrder([1], 'l', b, async () => Promise.reject(new SigguardError(ReasonCode.DEADLINE_EXCEEDED, 'late')))).rejects.toMatchObject({ code: 'DEADLINE_EXCEEDED' });
+    await expect(
+      examineInOrder([1], 'l', b, async () => Promise.reject(new SigguardError(ReasonCode.DEADLINE_EXCEEDED, 'late'))),
+    ).rejects.toMatchObject({ code: 'DEADLINE_EXCEEDED' });
   });
 });
 
-describe('credentials by each endpoint\'s own host (hosts.toml)', () => {
-  it('a mirror is looked up by its own host, the default endpoint by the registry\'s name', () => {
+describe("credentials by each endpoint's own host (hosts.toml)", () => {
+  it("a mirror is looked up by its own host, the default endpoint by the registry's name", () => {
     const certs = mkdtempSync(join(tmpdir(), 'sigguard-hosts-'));
     mkdirSync(join(certs, 'registry.example'));
     writeFileSync(join(certs, 'registry.example', 'hosts.toml'), '[host."https://mirror.example:5000/v2"]\n  capabilities = ["pull"]\n');

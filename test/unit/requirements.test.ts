@@ -20,7 +20,11 @@ const ctx = (over: Partial<RequirementContext> = {}): RequirementContext => ({
 
 const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'pem', type: 'spki' }).toString();
 const sigstore = (): Requirement =>
-  compilePolicy({ version: 1, scopes: { 'r.io': [{ type: 'sigstoreSigned', keyData: Buffer.from(pem).toString('base64') }] } }, '/p.yaml', '/').scopes.get('r.io')![0]!;
+  compilePolicy(
+    { version: 1, scopes: { 'r.io': [{ type: 'sigstoreSigned', keyData: Buffer.from(pem).toString('base64') }] } },
+    '/p.yaml',
+    '/',
+  ).scopes.get('r.io')![0]!;
 
 describe('requirement types', () => {
   it('insecureAcceptAnything accepts, before and after evaluation, judging no signature', async () => {
@@ -34,13 +38,24 @@ describe('requirement types', () => {
     const req: Requirement = { type: 'reject' };
     const expected = { type: 'reject', satisfied: false, code: 'POLICY_REJECT' };
     expect(describeRequirement(req)).toMatchObject(expected);
-    const never = ctx({ signatures: () => { throw new Error('reject read the signatures'); } });
+    const never = ctx({
+      signatures: () => {
+        throw new Error('reject read the signatures');
+      },
+    });
     expect(await evaluateRequirement(req, never)).toMatchObject({ report: expected, judged: [] });
   });
 
   it('sigstoreSigned is unsatisfied until evaluated, and names its key', () => {
     const r = describeRequirement(sigstore());
-    expect(r).toMatchObject({ type: 'sigstoreSigned', satisfied: false, code: 'NO_SIGNATURE', reason: 'not evaluated', signedIdentity: 'matchRepoDigestOrExact', signatureFormats: ['legacy', 'bundle'] });
+    expect(r).toMatchObject({
+      type: 'sigstoreSigned',
+      satisfied: false,
+      code: 'NO_SIGNATURE',
+      reason: 'not evaluated',
+      signedIdentity: 'matchRepoDigestOrExact',
+      signatureFormats: ['legacy', 'bundle'],
+    });
     expect(r.keys).toEqual([expect.stringMatching(/^keyData\[0\] \(SHA256:[0-9a-f]{16}\)$/)]);
   });
 

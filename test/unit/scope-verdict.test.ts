@@ -23,7 +23,13 @@ const noRegistry = new Proxy({} as RegistryClient, {
     throw new Error(`the registry was asked (${String(prop)})`);
   },
 });
-const opts = (p: ReturnType<typeof policy>) => ({ policy: p, client: noRegistry, platform: { os: 'linux', architecture: 'amd64' }, allowTagResolution: true, requestCount: () => 0 });
+const opts = (p: ReturnType<typeof policy>) => ({
+  policy: p,
+  client: noRegistry,
+  platform: { os: 'linux', architecture: 'amd64' },
+  allowTagResolution: true,
+  requestCount: () => 0,
+});
 const calls = () => vi.mocked(scopeVerdict).mock.calls.length;
 
 describe('scopeVerdict runs once per verification', () => {

@@ -55,7 +55,16 @@ describe('scope precedence (containers-policy.json(5))', () => {
 });
 
 describe('scope keys are validated like policy.json', () => {
-  it.each(['docker.io', 'localhost:5001', 'docker.io/library/busybox', 'docker.io/library', 'docker.io/openshift', '*.example.com', `quay.io/a/b@${D}`, 'quay.io/a/b:v1'])('accepts %s', (s) => {
+  it.each([
+    'docker.io',
+    'localhost:5001',
+    'docker.io/library/busybox',
+    'docker.io/library',
+    'docker.io/openshift',
+    '*.example.com',
+    `quay.io/a/b@${D}`,
+    'quay.io/a/b:v1',
+  ])('accepts %s', (s) => {
     expect(scopeProblem(s)).toBeUndefined();
   });
   it.each([

@@ -6,8 +6,18 @@ import { describe, expect, it } from 'vitest';
 import { configDigestOf, indexEntries, refuseCaseVariants } from '../../src/engine/select-manifest.js';
 
 const D = `sha256:${'a'.repeat(64)}`;
-const entry = (extra: Record<string, unknown> = {}) => ({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: D, size: 1, ...extra });
-const index = (manifests: unknown[], extra: Record<string, unknown> = {}) => ({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests, ...extra });
+const entry = (extra: Record<string, unknown> = {}) => ({
+  mediaType: 'application/vnd.oci.image.manifest.v1+json',
+  digest: D,
+  size: 1,
+  ...extra,
+});
+const index = (manifests: unknown[], extra: Record<string, unknown> = {}) => ({
+  schemaVersion: 2,
+  mediaType: 'application/vnd.oci.image.index.v1+json',
+  manifests,
+  ...extra,
+});
 
 describe('keys Go would read and JavaScript would not', () => {
   it.each([
@@ -19,33 +29,59 @@ describe('keys Go would read and JavaScript would not', () => {
     ['Digest on an entry', index([entry({ Digest: `sha256:${'b'.repeat(64)}` })])],
     ['MediaType on an entry', index([entry({ MediaType: 'application/vnd.oci.image.index.v1+json' })])],
     ['Manifests next to manifests', index([entry()], { Manifests: [] })],
-    ['a long s (ſ, folds to s in Go) in "oſ"', index([entry({ platform: { os: 'linux', architecture: 'amd64', 'oſ': 'windows' } })])],
+    ['a long s (ſ, folds to s in Go) in "oſ"', index([entry({ platform: { os: 'linux', architecture: 'amd64', oſ: 'windows' } })])],
   ])('%s: refused', (_, doc) => {
     expect(() => indexEntries(doc, D)).toThrow(expect.objectContaining({ code: 'REGISTRY_BAD_RESPONSE' }));
   });
 
   it('exact keys, unknown keys and annotations pass; platforms come out raw (normalised later)', () => {
-    const doc = index([entry({ platform: { os: 'Linux', architecture: 'x86_64', 'os.features': ['b', 'a'] }, annotations: { OS: 'annotation keys are data' } }), entry()], {
-      annotations: { Manifests: 'data too' },
-      extension: 1,
-    });
+    const doc = index(
+      [
+        entry({
+          platform: { os: 'Linux', architecture: 'x86_64', 'os.features': ['b', 'a'] },
+          annotations: { OS: 'annotation keys are data' },
+        }),
+        entry(),
+      ],
+      {
+        annotations: { Manifests: 'data too' },
+        extension: 1,
+      },
+    );
     const out = indexEntries(doc, D);
-    expect(out[0]!.platform).toEqual({ os: 'Linux', architecture: 'x86_64', variant: undefined, osVersion: undefined, osFeatures: ['b', 'a'] });
+    expect(out[0]!.platform).toEqual({
+      os: 'Linux',
+      architecture: 'x86_64',
+      variant: undefined,
+      osVersion: undefined,
+      osFeatures: ['b', 'a'],
+    });
     expect(out[1]!.platform).toBeUndefined();
   });
 
   it('a platform missing os or architecture, or with null fields, is refused (never guessed)', () => {
-    expect(() => indexEntries(index([entry({ platform: { architecture: 'amd64' } })]), D)).toThrow(expect.objectContaining({ code: 'REGISTRY_BAD_RESPONSE' }));
+    expect(() => indexEntries(index([entry({ platform: { architecture: 'amd64' } })]), D)).toThrow(
+      expect.objectContaining({ code: 'REGISTRY_BAD_RESPONSE' }),
+    );
     expect(() => indexEntries(index([entry({ platform: { os: 'linux', architecture: 'amd64', variant: null } })]), D)).toThrow(
       expect.objectContaining({ code: 'REGISTRY_BAD_RESPONSE' }),
     );
   });
 
   it('a manifest: its config digest, with the same rule for Config', () => {
-    const m = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'x', digest: D, size: 1 }, layers: [] };
+    const m = {
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'x', digest: D, size: 1 },
+      layers: [],
+    };
     expect(configDigestOf(m, D)).toBe(D);
-    expect(() => configDigestOf({ ...m, Config: { mediaType: 'x', digest: `sha256:${'b'.repeat(64)}`, size: 1 } }, D)).toThrow(expect.objectContaining({ code: 'REGISTRY_BAD_RESPONSE' }));
-    expect(() => configDigestOf({ ...m, config: { ...m.config, DIGEST: `sha256:${'b'.repeat(64)}` } }, D)).toThrow(expect.objectContaining({ code: 'REGISTRY_BAD_RESPONSE' }));
+    expect(() => configDigestOf({ ...m, Config: { mediaType: 'x', digest: `sha256:${'b'.repeat(64)}`, size: 1 } }, D)).toThrow(
+      expect.objectContaining({ code: 'REGISTRY_BAD_RESPONSE' }),
+    );
+    expect(() => configDigestOf({ ...m, config: { ...m.config, DIGEST: `sha256:${'b'.repeat(64)}` } }, D)).toThrow(
+      expect.objectContaining({ code: 'REGISTRY_BAD_RESPONSE' }),
+    );
   });
 
   it('refuseCaseVariants ignores non-objects', () => {

@@ -57,7 +57,11 @@ function trust(certChain: TestCert[]): TrustMaterial {
 function leafEntity(): SignedEntity {
   const json = {
     mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
-    verificationMaterial: { certificate: { rawBytes: leaf.der.toString('base64') }, tlogEntries: [], timestampVerificationData: { rfc3161Timestamps: [] } },
+    verificationMaterial: {
+      certificate: { rawBytes: leaf.der.toString('base64') },
+      tlogEntries: [],
+      timestampVerificationData: { rfc3161Timestamps: [] },
+    },
     messageSignature: {
       messageDigest: { algorithm: 'SHA2_256', digest: createHash('sha256').update(message).digest('base64') },
       signature: sign('sha256', message, createPrivateKey(readFileSync(leaf.keyFile))).toString('base64'),
@@ -96,7 +100,9 @@ describe('@sigstore/verify behaviour sigguard relies on', () => {
     const t = currentTime(new Date());
     if (t.$case !== 'transparency-log') throw new Error('unexpected');
     const noPromise = { ...leafEntity(), timestamps: [{ ...t, tlogEntry: { ...t.tlogEntry, inclusionPromise: undefined } }] };
-    expect(() => new Verifier(trust([sub, root]), { ...NO_LOGS, timestampThreshold: 1 }).verify(noPromise)).toThrow(/expected 1 timestamps, got 0/);
+    expect(() => new Verifier(trust([sub, root]), { ...NO_LOGS, timestampThreshold: 1 }).verify(noPromise)).toThrow(
+      /expected 1 timestamps, got 0/,
+    );
   });
 
   it("certificate-chain.ts pinnedPath(): the library builds the chain from the CA's certChain and the leaf only", () => {
@@ -137,7 +143,13 @@ describe('@sigstore/verify behaviour sigguard relies on', () => {
   it('bundle.ts and bundle-json.ts: bundle assertion errors name the bad fields in `fields`', () => {
     let fields: unknown;
     try {
-      assertBundleV02(bundleFromJSON({ mediaType: 'application/vnd.dev.sigstore.bundle+json;version=0.2', verificationMaterial: { publicKey: { hint: '' } }, messageSignature: { signature: 'AAAA' } }));
+      assertBundleV02(
+        bundleFromJSON({
+          mediaType: 'application/vnd.dev.sigstore.bundle+json;version=0.2',
+          verificationMaterial: { publicKey: { hint: '' } },
+          messageSignature: { signature: 'AAAA' },
+        }),
+      );
     } catch (err) {
       fields = (err as { fields?: unknown }).fields;
     }
@@ -149,7 +161,19 @@ describe('@sigstore/verify behaviour sigguard relies on', () => {
     const { certificateBundle } = legacyBundles(sig.found);
     const entity = toSignedEntity(bundleFromJSON(certificateBundle), sig.found.payload);
     const policy = compilePolicy(
-      { version: 1, scopes: { 'example.com': [{ type: 'sigstoreSigned', signatureFormats: ['legacy'], fulcio: { caPath: 'fulcio_v1.crt.pem', oidcIssuer: 'https://github.com/login/oauth', subjectEmail: 'mitr@redhat.com' }, rekorPublicKeyPath: 'rekor.pub' }] } },
+      {
+        version: 1,
+        scopes: {
+          'example.com': [
+            {
+              type: 'sigstoreSigned',
+              signatureFormats: ['legacy'],
+              fulcio: { caPath: 'fulcio_v1.crt.pem', oidcIssuer: 'https://github.com/login/oauth', subjectEmail: 'mitr@redhat.com' },
+              rekorPublicKeyPath: 'rekor.pub',
+            },
+          ],
+        },
+      },
       join(FIXTURES, 'policy.yaml'),
       FIXTURES,
     );
@@ -157,7 +181,8 @@ describe('@sigstore/verify behaviour sigguard relies on', () => {
     const base = trustMaterial(req.trust as Exclude<typeof req.trust, { kind: 'keys' }>);
     expect(base.ctlogs).toEqual([]);
     // the chain annotation's intermediate before the root, as pinnedPath() hands it over
-    const chain = (certificateBundle as { verificationMaterial: { x509CertificateChain: { certificates: Array<{ rawBytes: string }> } } }).verificationMaterial.x509CertificateChain.certificates;
+    const chain = (certificateBundle as { verificationMaterial: { x509CertificateChain: { certificates: Array<{ rawBytes: string }> } } })
+      .verificationMaterial.x509CertificateChain.certificates;
     const intermediates = chain.slice(1).map((c) => X509Certificate.parse(Buffer.from(c.rawBytes, 'base64')));
     const ca = base.certificateAuthorities[0]!;
     const material: TrustMaterial = { ...base, certificateAuthorities: [{ ...ca, certChain: [...intermediates, ...ca.certChain] }] };

@@ -52,7 +52,6 @@ describe('verifyPrehashed', () => {
   });
 });
 
-
 function keyBundle(privateKey: Parameters<typeof sign>[2], content: 'message' | 'dsse', subjectHex?: string) {
   const base = {
     mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
@@ -68,11 +67,23 @@ function keyBundle(privateKey: Parameters<typeof sign>[2], content: 'message' | 
     };
   }
   const payload = Buffer.from(
-    JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [{ name: 'a', digest: { sha256: subjectHex } }], predicateType: 'x', predicate: {} }),
+    JSON.stringify({
+      _type: 'https://in-toto.io/Statement/v1',
+      subject: [{ name: 'a', digest: { sha256: subjectHex } }],
+      predicateType: 'x',
+      predicate: {},
+    }),
   );
   const type = 'application/vnd.in-toto+json';
   const pae = Buffer.concat([Buffer.from(`DSSEv1 ${type.length} ${type} ${payload.length} `), payload]);
-  return { ...base, dsseEnvelope: { payload: payload.toString('base64'), payloadType: type, signatures: [{ sig: sign('sha256', pae, privateKey).toString('base64'), keyid: '' }] } };
+  return {
+    ...base,
+    dsseEnvelope: {
+      payload: payload.toString('base64'),
+      payloadType: type,
+      signatures: [{ sig: sign('sha256', pae, privateKey).toString('base64'), keyid: '' }],
+    },
+  };
 }
 
 describe('verifyBundle', () => {
@@ -82,8 +93,8 @@ describe('verifyBundle', () => {
 
   it('verifies a key-signed message signature over bytes and over a digest', async () => {
     const bundleJson = keyBundle(privateKey, 'message');
-    expect((await verifyBundle({ ...opts, bundleJson, artifact: { bytes: message } }))).toMatchObject({ ok: true, signer: { type: 'key' } });
-    expect((await verifyBundle({ ...opts, bundleJson, artifact: { digest } }))).toMatchObject({ ok: true });
+    expect(await verifyBundle({ ...opts, bundleJson, artifact: { bytes: message } })).toMatchObject({ ok: true, signer: { type: 'key' } });
+    expect(await verifyBundle({ ...opts, bundleJson, artifact: { digest } })).toMatchObject({ ok: true });
   });
 
   it('rejects a bad signature in digest mode (checked on the digest, not trusted from the bundle)', async () => {
@@ -91,29 +102,48 @@ describe('verifyBundle', () => {
     const sig = Buffer.from((bundleJson as { messageSignature: { signature: string } }).messageSignature.signature, 'base64');
     sig[sig.length - 2]! ^= 1;
     (bundleJson as { messageSignature: { signature: string } }).messageSignature.signature = sig.toString('base64');
-    expect((await verifyBundle({ ...opts, bundleJson, artifact: { digest } }))).toEqual({ ok: false, reason: 'signature verification failed', detail: 'SIGNATURE' });
-    expect((await verifyBundle({ ...opts, bundleJson, artifact: { bytes: message } }))).toEqual({ ok: false, reason: 'signature verification failed', detail: 'SIGNATURE' });
+    expect(await verifyBundle({ ...opts, bundleJson, artifact: { digest } })).toEqual({
+      ok: false,
+      reason: 'signature verification failed',
+      detail: 'SIGNATURE',
+    });
+    expect(await verifyBundle({ ...opts, bundleJson, artifact: { bytes: message } })).toEqual({
+      ok: false,
+      reason: 'signature verification failed',
+      detail: 'SIGNATURE',
+    });
   });
 
   it('rejects another key, another artifact, and a key bundle without a tlog entry by default', async () => {
     const bundleJson = keyBundle(privateKey, 'message');
     const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
     expect((await verifyBundle({ ...opts, expect: { publicKey: other }, bundleJson, artifact: { digest } })).ok).toBe(false);
-    expect((await verifyBundle({ ...opts, bundleJson, artifact: { bytes: Buffer.from('other') } }))).toMatchObject({ ok: false, reason: expect.stringMatching(/message digest/), detail: 'PAYLOAD' });
-    expect((await verifyBundle({ ...opts, requireTlogForKey: undefined, bundleJson, artifact: { digest } }))).toMatchObject({ ok: false, reason: expect.stringMatching(/tlog/), detail: 'TLOG_MISSING' });
+    expect(await verifyBundle({ ...opts, bundleJson, artifact: { bytes: Buffer.from('other') } })).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/message digest/),
+      detail: 'PAYLOAD',
+    });
+    expect(await verifyBundle({ ...opts, requireTlogForKey: undefined, bundleJson, artifact: { digest } })).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/tlog/),
+      detail: 'TLOG_MISSING',
+    });
   });
 
   it('checks the in-toto subject of a DSSE bundle against the artifact', async () => {
     const hex = createHash('sha256').update(message).digest('hex');
     const bundleJson = keyBundle(privateKey, 'dsse', hex);
-    expect((await verifyBundle({ ...opts, bundleJson, artifact: { bytes: message } }))).toMatchObject({ ok: true, content: 'dsseEnvelope' });
-    expect((await verifyBundle({ ...opts, bundleJson, artifact: { digest } }))).toMatchObject({ ok: true });
-    expect((await verifyBundle({ ...opts, bundleJson, artifact: { bytes: Buffer.from('x') } }))).toMatchObject({ ok: false, reason: expect.stringMatching(/subject/) });
+    expect(await verifyBundle({ ...opts, bundleJson, artifact: { bytes: message } })).toMatchObject({ ok: true, content: 'dsseEnvelope' });
+    expect(await verifyBundle({ ...opts, bundleJson, artifact: { digest } })).toMatchObject({ ok: true });
+    expect(await verifyBundle({ ...opts, bundleJson, artifact: { bytes: Buffer.from('x') } })).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/subject/),
+    });
   });
 
   it('turns garbage into a reason, never a throw', async () => {
     for (const bundleJson of ['{', '{}', 'null', '[]', JSON.stringify({ mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json' })]) {
-      const r = (await verifyBundle({ ...opts, bundleJson, artifact: { digest } }));
+      const r = await verifyBundle({ ...opts, bundleJson, artifact: { digest } });
       expect(r.ok).toBe(false);
       if (!r.ok) expect(r.reason).not.toMatch(/\n/);
     }

@@ -15,13 +15,17 @@ import { loadTrust, publicGoodTrustedRootJSON } from '../../src/verify/trusted-r
 import { type BundleExpectation, verifyBundle } from '../../src/verify/verifier.js';
 
 const DIR = resolve(__dirname, '../fixtures/sigstore-conformance/bundle-verify');
-const IDENTITY = 'https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main';
+const IDENTITY =
+  'https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main';
 const ISSUER = 'https://token.actions.githubusercontent.com';
 
 const produced = new Set<string>();
 
 /** Verifies a conformance case as the suite would (artifact as bytes), with an optional change. */
-async function conformance(name: string, change: { bundle?: (b: SerializedBundle) => unknown; expect?: BundleExpectation; requireTlogForKey?: boolean } = {}) {
+async function conformance(
+  name: string,
+  change: { bundle?: (b: SerializedBundle) => unknown; expect?: BundleExpectation; requireTlogForKey?: boolean } = {},
+) {
   const at = (f: string) => join(DIR, name, f);
   expect(existsSync(at('bundle.sigstore.json')), `fixture ${name}`).toBe(true);
   const artifact = readFileSync(existsSync(at('artifact')) ? at('artifact') : join(DIR, 'a.txt'));
@@ -36,7 +40,13 @@ async function conformance(name: string, change: { bundle?: (b: SerializedBundle
           identity: existsSync(at('identity')) ? readFileSync(at('identity'), 'utf8').trim() : IDENTITY,
           issuer: existsSync(at('issuer')) ? readFileSync(at('issuer'), 'utf8').trim() : ISSUER,
         });
-  const r = await verifyBundle({ bundleJson, artifact: { bytes: artifact }, trust, expect: expected, ...(change.requireTlogForKey === undefined ? {} : { requireTlogForKey: change.requireTlogForKey }) });
+  const r = await verifyBundle({
+    bundleJson,
+    artifact: { bytes: artifact },
+    trust,
+    expect: expected,
+    ...(change.requireTlogForKey === undefined ? {} : { requireTlogForKey: change.requireTlogForKey }),
+  });
   if (!r.ok) produced.add(r.detail);
   return r;
 }
@@ -73,12 +83,22 @@ describe('detail codes of the sigstore-conformance refusals', () => {
 
 describe('detail codes of refusals made from happy-path bundles', () => {
   it('CERT_IDENTITY: another SAN, another OIDC issuer', async () => {
-    expect(await conformance('happy-path-v0.3', { expect: { identity: 'https://example.com/other', issuer: ISSUER } })).toMatchObject({ ok: false, detail: 'CERT_IDENTITY', reason: expect.stringMatching(/certificate identity is/) });
-    expect(await conformance('happy-path-v0.3', { expect: { identity: IDENTITY, issuer: 'https://example.com' } })).toMatchObject({ ok: false, detail: 'CERT_IDENTITY', reason: expect.stringMatching(/OIDC issuer/) });
+    expect(await conformance('happy-path-v0.3', { expect: { identity: 'https://example.com/other', issuer: ISSUER } })).toMatchObject({
+      ok: false,
+      detail: 'CERT_IDENTITY',
+      reason: expect.stringMatching(/certificate identity is/),
+    });
+    expect(await conformance('happy-path-v0.3', { expect: { identity: IDENTITY, issuer: 'https://example.com' } })).toMatchObject({
+      ok: false,
+      detail: 'CERT_IDENTITY',
+      reason: expect.stringMatching(/OIDC issuer/),
+    });
   });
 
   it('CERT_CONSTRAINTS: a CA certificate (the Fulcio intermediate) as the signing certificate', async () => {
-    const root = publicGoodTrustedRootJSON() as { certificateAuthorities: Array<{ certChain: { certificates: Array<{ rawBytes: string }> } }> };
+    const root = publicGoodTrustedRootJSON() as {
+      certificateAuthorities: Array<{ certChain: { certificates: Array<{ rawBytes: string }> } }>;
+    };
     const chain = root.certificateAuthorities.at(-1)!.certChain.certificates;
     expect(chain.length).toBeGreaterThan(1);
     const intermediate = chain[0]!.rawBytes;
@@ -90,7 +110,10 @@ describe('detail codes of refusals made from happy-path bundles', () => {
 
   it('LIMITS: more tlog entries than a bundle may carry, refused before any check', async () => {
     const r = await conformance('happy-path-v0.3', {
-      bundle: (b) => ({ ...b, verificationMaterial: { ...b.verificationMaterial, tlogEntries: Array(50).fill(b.verificationMaterial.tlogEntries[0]) } }),
+      bundle: (b) => ({
+        ...b,
+        verificationMaterial: { ...b.verificationMaterial, tlogEntries: Array(50).fill(b.verificationMaterial.tlogEntries[0]) },
+      }),
     });
     expect(r).toMatchObject({ ok: false, detail: 'LIMITS' });
   });
@@ -111,7 +134,11 @@ describe('detail codes of refusals made from happy-path bundles', () => {
         sig[sig.length - 1]! ^= 1;
         // Rekor's body and the RFC 3161 timestamp name the signature too: set aside, so that the signature check refuses
         const { timestampVerificationData: _, ...material } = b.verificationMaterial;
-        return { ...b, messageSignature: { ...b.messageSignature, signature: sig.toString('base64') }, verificationMaterial: { ...material, tlogEntries: [] } };
+        return {
+          ...b,
+          messageSignature: { ...b.messageSignature, signature: sig.toString('base64') },
+          verificationMaterial: { ...material, tlogEntries: [] },
+        };
       },
     });
     expect(r).toMatchObject({ ok: false, detail: 'SIGNATURE', reason: 'signature verification failed' });
@@ -182,8 +209,19 @@ describe('check --explain', () => {
         reason: 'no signature verifies',
         detailCode: 'CERT_CHAIN',
         scope: '',
-        requirements: [{ type: 'sigstoreSigned', satisfied: false, code: 'UNTRUSTED_SIGNER', reason: 'no signature verifies', detailCode: 'CERT_CHAIN' }],
-        signatures: [{ format: 'legacy', subject: `sha256:${'a'.repeat(64)}`, source: 'tag', status: 'untrusted', detail: 'certificate chain not trusted', detailCode: 'CERT_CHAIN' }],
+        requirements: [
+          { type: 'sigstoreSigned', satisfied: false, code: 'UNTRUSTED_SIGNER', reason: 'no signature verifies', detailCode: 'CERT_CHAIN' },
+        ],
+        signatures: [
+          {
+            format: 'legacy',
+            subject: `sha256:${'a'.repeat(64)}`,
+            source: 'tag',
+            status: 'untrusted',
+            detail: 'certificate chain not trusted',
+            detailCode: 'CERT_CHAIN',
+          },
+        ],
         registryRequests: 0,
       },
       [],

@@ -28,7 +28,12 @@ const entry = (i: number) => ({
 function bundleWith(tlogEntries: number, extra: Record<string, unknown> = {}) {
   return {
     mediaType: 'application/vnd.dev.sigstore.bundle+json;version=0.1',
-    verificationMaterial: { publicKey: { hint: '' }, tlogEntries: Array.from({ length: tlogEntries }, (_, i) => entry(i)), timestampVerificationData: { rfc3161Timestamps: [] }, ...extra },
+    verificationMaterial: {
+      publicKey: { hint: '' },
+      tlogEntries: Array.from({ length: tlogEntries }, (_, i) => entry(i)),
+      timestampVerificationData: { rfc3161Timestamps: [] },
+      ...extra,
+    },
     messageSignature: {
       messageDigest: { algorithm: 'SHA2_256', digest: createHash('sha256').update(message).digest('base64') },
       signature: sign('sha256', message, privateKey).toString('base64'),
@@ -37,7 +42,14 @@ function bundleWith(tlogEntries: number, extra: Record<string, unknown> = {}) {
 }
 
 const verify = (bundleJson: unknown, checkpoint?: () => void) =>
-  verifyBundle({ bundleJson, artifact: { bytes: message }, trust: noTrust, expect: { publicKey }, requireTlogForKey: true, ...(checkpoint ? { checkpoint } : {}) });
+  verifyBundle({
+    bundleJson,
+    artifact: { bytes: message },
+    trust: noTrust,
+    expect: { publicKey },
+    requireTlogForKey: true,
+    ...(checkpoint ? { checkpoint } : {}),
+  });
 
 describe('caps on a bundle, before any work', () => {
   it('1,500 tlog entries: refused at once by verifyBundle and MALFORMED_SIGNATURE in discovery', async () => {
@@ -47,7 +59,13 @@ describe('caps on a bundle, before any work', () => {
     const ms = performance.now() - started;
     expect(r).toEqual({ ok: false, reason: `bundle has 1500 tlog entries, more than ${SIGNATURE_LIMITS.tlogEntries}`, detail: 'LIMITS' });
     expect(ms, `took ${Math.round(ms)} ms`).toBeLessThan(200);
-    const prepared = prepareSignature({ format: 'bundle', subject: `sha256:${'a'.repeat(64)}`, source: 'referrer', bundle: Buffer.from(JSON.stringify(json)), mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json' });
+    const prepared = prepareSignature({
+      format: 'bundle',
+      subject: `sha256:${'a'.repeat(64)}`,
+      source: 'referrer',
+      bundle: Buffer.from(JSON.stringify(json)),
+      mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+    });
     expect(prepared).toMatchObject({ ok: false, problem: 'bundle has 1500 tlog entries, more than 8' });
   });
 
@@ -58,9 +76,14 @@ describe('caps on a bundle, before any work', () => {
   });
 
   it('too many timestamps or chain certificates are refused', async () => {
-    const ts = bundleWith(1, { timestampVerificationData: { rfc3161Timestamps: Array.from({ length: 9 }, () => ({ signedTimestamp: 'AAAA' })) } });
+    const ts = bundleWith(1, {
+      timestampVerificationData: { rfc3161Timestamps: Array.from({ length: 9 }, () => ({ signedTimestamp: 'AAAA' })) },
+    });
     expect(await verify(ts)).toMatchObject({ ok: false, reason: expect.stringMatching(/9 RFC 3161 timestamps, more than 8/) });
-    const chain = bundleWith(1, { publicKey: undefined, x509CertificateChain: { certificates: Array.from({ length: 40 }, () => ({ rawBytes: 'AAAA' })) } });
+    const chain = bundleWith(1, {
+      publicKey: undefined,
+      x509CertificateChain: { certificates: Array.from({ length: 40 }, () => ({ rawBytes: 'AAAA' })) },
+    });
     expect(await verify(chain)).toMatchObject({ ok: false, reason: expect.stringMatching(/40 certificates, more than 33/) });
   });
 });
@@ -68,10 +91,25 @@ describe('caps on a bundle, before any work', () => {
 describe('a public key where a certificate belongs, in a bundle', () => {
   it('is MALFORMED_SIGNATURE in discovery and a refusal in verifyBundle', async () => {
     const spki = publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
-    const json = { ...bundleWith(0), mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json', verificationMaterial: { certificate: { rawBytes: spki }, tlogEntries: [], timestampVerificationData: { rfc3161Timestamps: [] } } };
-    const prepared = prepareSignature({ format: 'bundle', subject: `sha256:${'a'.repeat(64)}`, source: 'referrer', bundle: Buffer.from(JSON.stringify(json)), mediaType: json.mediaType });
+    const json = {
+      ...bundleWith(0),
+      mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+      verificationMaterial: { certificate: { rawBytes: spki }, tlogEntries: [], timestampVerificationData: { rfc3161Timestamps: [] } },
+    };
+    const prepared = prepareSignature({
+      format: 'bundle',
+      subject: `sha256:${'a'.repeat(64)}`,
+      source: 'referrer',
+      bundle: Buffer.from(JSON.stringify(json)),
+      mediaType: json.mediaType,
+    });
     expect(prepared).toMatchObject({ ok: false, problem: 'bundle holds a certificate that is not an X.509 certificate' });
-    const r = await verifyBundle({ bundleJson: json, artifact: { bytes: message }, trust: noTrust, expect: { identity: 'x', issuer: 'y' } });
+    const r = await verifyBundle({
+      bundleJson: json,
+      artifact: { bytes: message },
+      trust: noTrust,
+      expect: { identity: 'x', issuer: 'y' },
+    });
     expect(r).toMatchObject({ ok: false, reason: expect.stringMatching(/unreadable/) });
   });
 });

@@ -46,7 +46,12 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function pkiRequirement(email: string, roots = rootFile): Sigstore {
-  const req = { type: 'sigstoreSigned', signatureFormats: ['legacy'], signedIdentity: { type: 'matchRepository' }, pki: { caRootsPath: roots, subjectEmail: email } };
+  const req = {
+    type: 'sigstoreSigned',
+    signatureFormats: ['legacy'],
+    signedIdentity: { type: 'matchRepository' },
+    pki: { caRootsPath: roots, subjectEmail: email },
+  };
   const policy = compilePolicy({ version: 1, scopes: { [REPO]: [req] } }, join(dir, 'policy.yaml'), dir);
   return policy.scopes.get(REPO)![0] as Sigstore;
 }
@@ -67,7 +72,9 @@ describe('the attacks of issue 10 item 3', () => {
     const sub = f.ca('nc-team-b', root, ['nameConstraints = critical, permitted;email:team-b.example.com']);
     const attack = await judgePki(f.leaf('nc-leaf-a', sub, 'release@team-a.example.com'), [sub], 'release@team-a.example.com');
     expect(attack.code).toBe('UNTRUSTED_SIGNER');
-    expect(attack.reason).toMatch(/email address "release@team-a\.example\.com" is not permitted by the name constraints of "O=sigguard-test, CN=nc-team-b" \(permitted: team-b\.example\.com\)/);
+    expect(attack.reason).toMatch(
+      /email address "release@team-a\.example\.com" is not permitted by the name constraints of "O=sigguard-test, CN=nc-team-b" \(permitted: team-b\.example\.com\)/,
+    );
     const fine = await judgePki(f.leaf('nc-leaf-b', sub, 'release@team-b.example.com'), [sub], 'release@team-b.example.com');
     expect(fine.satisfied, fine.reason).toBe(true);
   });
@@ -76,7 +83,9 @@ describe('the attacks of issue 10 item 3', () => {
     const sub = f.ca('eku-server', root, ['extendedKeyUsage = serverAuth']);
     const attack = await judgePki(f.leaf('eku-leaf', sub, 'dev@example.com'), [sub], 'dev@example.com');
     expect(attack.code).toBe('UNTRUSTED_SIGNER');
-    expect(attack.reason).toMatch(/CA "O=sigguard-test, CN=eku-server" does not allow code signing \(extended key usage 1\.3\.6\.1\.5\.5\.7\.3\.1\)/);
+    expect(attack.reason).toMatch(
+      /CA "O=sigguard-test, CN=eku-server" does not allow code signing \(extended key usage 1\.3\.6\.1\.5\.5\.7\.3\.1\)/,
+    );
   });
 
   it.each([
@@ -94,7 +103,9 @@ describe('the attacks of issue 10 item 3', () => {
     const r2 = f.ca('root-server', undefined, ['extendedKeyUsage = serverAuth']);
     const sub = f.ca('root-server-sub', r2, ['extendedKeyUsage = anyExtendedKeyUsage']);
     const leaf = f.leaf('root-server-leaf', sub, 'dev@example.com');
-    await expect(validatePath({ leaf: leaf.der, untrusted: [sub.der], authorities: [authority(r2)], times: [new Date()] })).rejects.toThrow(/root-server" does not allow code signing/);
+    await expect(validatePath({ leaf: leaf.der, untrusted: [sub.der], authorities: [authority(r2)], times: [new Date()] })).rejects.toThrow(
+      /root-server" does not allow code signing/,
+    );
   });
 });
 
@@ -125,7 +136,18 @@ describe('name constraints as Go matches them', () => {
     ]);
   });
   const check = (name: string, san: string) => {
-    const leaf = f.cert({ name, subject: '/', issuer: sub, ext: ['basicConstraints = critical, CA:false', 'keyUsage = critical, digitalSignature', 'extendedKeyUsage = codeSigning', 'authorityKeyIdentifier = keyid', `subjectAltName = ${san}`] });
+    const leaf = f.cert({
+      name,
+      subject: '/',
+      issuer: sub,
+      ext: [
+        'basicConstraints = critical, CA:false',
+        'keyUsage = critical, digitalSignature',
+        'extendedKeyUsage = codeSigning',
+        'authorityKeyIdentifier = keyid',
+        `subjectAltName = ${san}`,
+      ],
+    });
     return validatePath({ leaf: leaf.der, untrusted: [sub.der], authorities: [authority(root)], times: [new Date()] });
   };
   it.each([
@@ -158,9 +180,9 @@ describe('name constraints as Go matches them', () => {
     const outer = f.ca('nc-outer', root, ['nameConstraints = critical, permitted;email:team-b.example.com']);
     const inner = f.ca('nc-inner', outer, ['nameConstraints = critical, permitted;email:team-a.example.com']);
     const leaf = f.leaf('nc-nested-leaf', inner, 'release@team-a.example.com');
-    await expect(validatePath({ leaf: leaf.der, untrusted: [outer.der, inner.der], authorities: [authority(root)], times: [new Date()] })).rejects.toThrow(
-      /release@team-a\.example\.com" is not permitted by the name constraints of "O=sigguard-test, CN=nc-outer"/,
-    );
+    await expect(
+      validatePath({ leaf: leaf.der, untrusted: [outer.der, inner.der], authorities: [authority(root)], times: [new Date()] }),
+    ).rejects.toThrow(/release@team-a\.example\.com" is not permitted by the name constraints of "O=sigguard-test, CN=nc-outer"/);
     // the library alone would accept it: the gap sigguard's own check closes
     const engine = new pkijs.CertificateChainValidationEngine({
       trustedCerts: [pkijs.Certificate.fromBER(new Uint8Array(root.der))],
@@ -172,7 +194,9 @@ describe('name constraints as Go matches them', () => {
     const constrainedRoot = f.ca('nc-root', undefined, ['nameConstraints = critical, permitted;email:team-b.example.com']);
     const sub = f.ca('nc-root-sub', constrainedRoot);
     const leaf2 = f.leaf('nc-root-leaf', sub, 'release@team-a.example.com');
-    await expect(validatePath({ leaf: leaf2.der, untrusted: [sub.der], authorities: [authority(constrainedRoot)], times: [new Date()] })).rejects.toThrow(/nc-root" \(permitted/);
+    await expect(
+      validatePath({ leaf: leaf2.der, untrusted: [sub.der], authorities: [authority(constrainedRoot)], times: [new Date()] }),
+    ).rejects.toThrow(/nc-root" \(permitted/);
     const engine2 = new pkijs.CertificateChainValidationEngine({
       trustedCerts: [pkijs.Certificate.fromBER(new Uint8Array(constrainedRoot.der))],
       certs: [sub, leaf2].map((c) => pkijs.Certificate.fromBER(new Uint8Array(c.der))),
@@ -205,7 +229,12 @@ describe('basic constraints, key usage, path length, validity', () => {
   });
 
   it('an intermediate without basic constraints is refused', async () => {
-    const none = f.cert({ name: 'no-bc', subject: '/CN=no-bc', issuer: root, ext: ['subjectKeyIdentifier = hash', 'authorityKeyIdentifier = keyid'] });
+    const none = f.cert({
+      name: 'no-bc',
+      subject: '/CN=no-bc',
+      issuer: root,
+      ext: ['subjectKeyIdentifier = hash', 'authorityKeyIdentifier = keyid'],
+    });
     const r = await judgePki(f.leaf('no-bc-leaf', none, 'dev@example.com'), [none], 'dev@example.com');
     expect(r.code).toBe('UNTRUSTED_SIGNER');
     expect(r.reason).toMatch(/not a CA certificate/);
@@ -214,13 +243,27 @@ describe('basic constraints, key usage, path length, validity', () => {
   it('a root without basic constraints is refused (stricter than Go, which trusts any root)', async () => {
     const bare = f.cert({ name: 'bare-root', subject: '/CN=bare root', ext: ['subjectKeyIdentifier = hash'] });
     const leaf = f.leaf('bare-root-leaf', bare, 'dev@example.com');
-    await expect(validatePath({ leaf: leaf.der, untrusted: [], authorities: [authority(bare)], times: [new Date()] })).rejects.toThrow(/root "CN=bare root" is not a CA certificate/);
+    await expect(validatePath({ leaf: leaf.der, untrusted: [], authorities: [authority(bare)], times: [new Date()] })).rejects.toThrow(
+      /root "CN=bare root" is not a CA certificate/,
+    );
   });
 
   it('a CA whose key usage lacks keyCertSign is refused', async () => {
-    const noSign = f.cert({ name: 'no-certsign', subject: '/CN=no-certsign', issuer: root, ext: ['basicConstraints = critical, CA:true', 'keyUsage = critical, digitalSignature', 'subjectKeyIdentifier = hash', 'authorityKeyIdentifier = keyid'] });
+    const noSign = f.cert({
+      name: 'no-certsign',
+      subject: '/CN=no-certsign',
+      issuer: root,
+      ext: [
+        'basicConstraints = critical, CA:true',
+        'keyUsage = critical, digitalSignature',
+        'subjectKeyIdentifier = hash',
+        'authorityKeyIdentifier = keyid',
+      ],
+    });
     const leaf = f.leaf('no-certsign-leaf', noSign, 'dev@example.com');
-    await expect(validatePath({ leaf: leaf.der, untrusted: [noSign.der], authorities: [authority(root)], times: [new Date()] })).rejects.toThrow(PathRefusal);
+    await expect(
+      validatePath({ leaf: leaf.der, untrusted: [noSign.der], authorities: [authority(root)], times: [new Date()] }),
+    ).rejects.toThrow(PathRefusal);
   });
 
   it('a path length constraint is enforced', async () => {
@@ -238,15 +281,23 @@ describe('basic constraints, key usage, path length, validity', () => {
     const short = f.ca('short-lived', root, [], undefined, 1);
     const leaf = f.leaf('short-leaf', short, 'dev@example.com');
     const later = new Date(Date.now() + 3 * 86400_000);
-    await expect(validatePath({ leaf: leaf.der, untrusted: [short.der], authorities: [authority(root)], times: [later] })).rejects.toThrow(/short-lived" is not valid or expired at/);
-    await expect(validatePath({ leaf: leaf.der, untrusted: [short.der], authorities: [authority(root)], times: [new Date(Date.now() + 3600_000)] })).resolves.toBeDefined();
+    await expect(validatePath({ leaf: leaf.der, untrusted: [short.der], authorities: [authority(root)], times: [later] })).rejects.toThrow(
+      /short-lived" is not valid or expired at/,
+    );
+    await expect(
+      validatePath({ leaf: leaf.der, untrusted: [short.der], authorities: [authority(root)], times: [new Date(Date.now() + 3600_000)] }),
+    ).resolves.toBeDefined();
     // every time must hold: one proven time after expiry refuses
-    await expect(validatePath({ leaf: leaf.der, untrusted: [short.der], authorities: [authority(root)], times: [new Date(), later] })).rejects.toThrow(/not valid or expired/);
+    await expect(
+      validatePath({ leaf: leaf.der, untrusted: [short.der], authorities: [authority(root)], times: [new Date(), later] }),
+    ).rejects.toThrow(/not valid or expired/);
   });
 
   it('a leaf with an unhandled critical extension is refused', async () => {
     const leaf = f.leaf('crit-leaf', root, 'dev@example.com', ['extendedKeyUsage = codeSigning', '1.2.3.4.5 = critical, ASN1:NULL']);
-    await expect(validatePath({ leaf: leaf.der, untrusted: [], authorities: [authority(root)], times: [new Date()] })).rejects.toThrow(/unhandled critical extension 1\.2\.3\.4\.5/);
+    await expect(validatePath({ leaf: leaf.der, untrusted: [], authorities: [authority(root)], times: [new Date()] })).rejects.toThrow(
+      /unhandled critical extension 1\.2\.3\.4\.5/,
+    );
   });
 });
 
@@ -272,25 +323,50 @@ describe('path building stays bounded', () => {
   it('a self-issued loop (an intermediate that issued itself, not in the roots) ends no path', async () => {
     const self = f.ca('self-loop', undefined);
     const leaf = f.leaf('self-loop-leaf', self, 'dev@example.com');
-    await expect(validatePath({ leaf: leaf.der, untrusted: [self.der], authorities: [authority(root)], times: [new Date()] })).rejects.toThrow(PathRefusal);
+    await expect(
+      validatePath({ leaf: leaf.der, untrusted: [self.der], authorities: [authority(root)], times: [new Date()] }),
+    ).rejects.toThrow(PathRefusal);
   });
 
   it('a self-signed leaf that is not a root is refused', async () => {
-    const selfLeaf = f.cert({ name: 'self-leaf', subject: '/CN=self leaf', ext: ['basicConstraints = critical, CA:false', 'subjectAltName = email:dev@example.com', 'extendedKeyUsage = codeSigning'] });
+    const selfLeaf = f.cert({
+      name: 'self-leaf',
+      subject: '/CN=self leaf',
+      ext: ['basicConstraints = critical, CA:false', 'subjectAltName = email:dev@example.com', 'extendedKeyUsage = codeSigning'],
+    });
     const r = await judgePki(selfLeaf, [], 'dev@example.com');
     expect(r.code).toBe('UNTRUSTED_SIGNER');
     expect(r.reason).toMatch(/includes a root certificate/);
     expect(r.detailCode).toBe('CERT_CHAIN');
-    await expect(validatePath({ leaf: selfLeaf.der, untrusted: [], authorities: [authority(root)], times: [new Date()] })).rejects.toThrow(/no path from "CN=self leaf"/);
+    await expect(validatePath({ leaf: selfLeaf.der, untrusted: [], authorities: [authority(root)], times: [new Date()] })).rejects.toThrow(
+      /no path from "CN=self leaf"/,
+    );
   });
 
   it('32 look-alike intermediates (same name and key identifier, other keys) cost a bounded search', async () => {
     const real = f.ca('lookalike', root);
-    const fakes = Array.from({ length: 31 }, (_, i) => f.cert({ name: `lookalike-fake-${i}`, subject: '/O=sigguard-test/CN=lookalike', issuer: real, ext: ['basicConstraints = critical, CA:true', 'keyUsage = critical, keyCertSign', 'subjectKeyIdentifier = hash', 'authorityKeyIdentifier = keyid'] }));
+    const fakes = Array.from({ length: 31 }, (_, i) =>
+      f.cert({
+        name: `lookalike-fake-${i}`,
+        subject: '/O=sigguard-test/CN=lookalike',
+        issuer: real,
+        ext: [
+          'basicConstraints = critical, CA:true',
+          'keyUsage = critical, keyCertSign',
+          'subjectKeyIdentifier = hash',
+          'authorityKeyIdentifier = keyid',
+        ],
+      }),
+    );
     // the leaf is issued by the last fake: every fake is a candidate issuer of every other
     const leaf = f.leaf('lookalike-leaf', fakes[30]!, 'dev@example.com');
     const started = performance.now();
-    const r = await validatePath({ leaf: leaf.der, untrusted: [...fakes.map((c) => c.der), real.der], authorities: [authority(root)], times: [new Date()] }).catch((e: Error) => e);
+    const r = await validatePath({
+      leaf: leaf.der,
+      untrusted: [...fakes.map((c) => c.der), real.der],
+      authorities: [authority(root)],
+      times: [new Date()],
+    }).catch((e: Error) => e);
     expect(performance.now() - started).toBeLessThan(2000);
     // a fake issued by the real intermediate is itself a fine CA: that path is valid
     expect(r).not.toBeInstanceOf(Error);
@@ -316,7 +392,11 @@ describe('path building stays bounded', () => {
   it('more certificates than the cap in the chain annotation is refused before any path is built', async () => {
     const sub = f.ca('cap-sub', root);
     const leaf = f.leaf('cap-leaf', sub, 'dev@example.com');
-    const r = await judgePki(leaf, Array.from({ length: 40 }, () => sub), 'dev@example.com');
+    const r = await judgePki(
+      leaf,
+      Array.from({ length: 40 }, () => sub),
+      'dev@example.com',
+    );
     expect(r.code).toBe('UNTRUSTED_SIGNER');
     expect(r.reason).toMatch(/chain annotation holds more than 32 certificates/);
     expect(r.detailCode).toBe('LIMITS');
@@ -333,7 +413,12 @@ describe('CA key types', () => {
   ])('a root with a %s key issues a leaf that verifies', async (name, args) => {
     const keyFile = join(dir, `keytype-${name}.key`);
     execFileSync('openssl', [...args, '-out', keyFile]);
-    const r = f.cert({ name: `keytype-${name}`, subject: `/CN=${name} root`, ext: ['basicConstraints = critical, CA:true', 'keyUsage = critical, keyCertSign', 'subjectKeyIdentifier = hash'], keyFile });
+    const r = f.cert({
+      name: `keytype-${name}`,
+      subject: `/CN=${name} root`,
+      ext: ['basicConstraints = critical, CA:true', 'keyUsage = critical, keyCertSign', 'subjectKeyIdentifier = hash'],
+      keyFile,
+    });
     const leaf = f.leaf(`keytype-${name}-leaf`, r, 'dev@example.com');
     await expect(validatePath({ leaf: leaf.der, untrusted: [], authorities: [authority(r)], times: [new Date()] })).resolves.toBeDefined();
   });
@@ -344,19 +429,29 @@ describe('the deadline reaches path building', () => {
     const sub = f.ca('deadline-sub', root);
     const leaf = f.leaf('deadline-leaf', sub, 'dev@example.com');
     let calls = 0;
-    await validatePath({ leaf: leaf.der, untrusted: [sub.der], authorities: [authority(root)], times: [new Date()], checkpoint: () => void calls++ });
+    await validatePath({
+      leaf: leaf.der,
+      untrusted: [sub.der],
+      authorities: [authority(root)],
+      times: [new Date()],
+      checkpoint: () => void calls++,
+    });
     expect(calls).toBeGreaterThan(1);
     const late = () => {
       throw new SigguardError(ReasonCode.DEADLINE_EXCEEDED, 'verification deadline exceeded');
     };
-    await expect(validatePath({ leaf: leaf.der, untrusted: [sub.der], authorities: [authority(root)], times: [new Date()], checkpoint: late })).rejects.toMatchObject({ code: 'DEADLINE_EXCEEDED' });
+    await expect(
+      validatePath({ leaf: leaf.der, untrusted: [sub.der], authorities: [authority(root)], times: [new Date()], checkpoint: late }),
+    ).rejects.toMatchObject({ code: 'DEADLINE_EXCEEDED' });
     const sig = prepareSignature(legacySignature(leaf, sub.pem, DIGEST, REPO));
     let n = 0;
     // the requirement's own checkpoint passes; the one inside path building stops it
     const third = () => {
       if (++n >= 3) late();
     };
-    await expect(evaluateSigstoreRequirement(pkiRequirement('dev@example.com'), [sig], [], IMAGE, third)).rejects.toMatchObject({ code: 'DEADLINE_EXCEEDED' });
+    await expect(evaluateSigstoreRequirement(pkiRequirement('dev@example.com'), [sig], [], IMAGE, third)).rejects.toMatchObject({
+      code: 'DEADLINE_EXCEEDED',
+    });
   });
 });
 

@@ -34,7 +34,9 @@ const RANK: Record<SignatureStatus, number> = {
   'ignored-format': 0,
 };
 
-type SignerCheck = { ok: true; signer: string } | { ok: false; status: 'untrusted' | 'signer-mismatch'; detail: string; detailCode: VerifyDetail };
+type SignerCheck =
+  | { ok: true; signer: string }
+  | { ok: false; status: 'untrusted' | 'signer-mismatch'; detail: string; detailCode: VerifyDetail };
 
 const untrusted = (detail: string, detailCode: VerifyDetail): SignerCheck => ({ ok: false, status: 'untrusted', detail, detailCode });
 
@@ -53,7 +55,11 @@ function certificateOptions(rule: Exclude<SigstoreSignedRequirement['trust'], { 
 }
 
 /** Who made the signature, if the requirement trusts them. */
-async function checkSigner(sig: Extract<PreparedSignature, { ok: true }>, req: SigstoreSignedRequirement, checkpoint: () => void): Promise<SignerCheck> {
+async function checkSigner(
+  sig: Extract<PreparedSignature, { ok: true }>,
+  req: SigstoreSignedRequirement,
+  checkpoint: () => void,
+): Promise<SignerCheck> {
   const rule = req.trust;
   const m = sig.material;
   if (rule.kind === 'keys') {
@@ -67,15 +73,28 @@ async function checkSigner(sig: Extract<PreparedSignature, { ok: true }>, req: S
     const trust = trustMaterial(rule);
     let failure: { detail: string; detailCode: VerifyDetail } | undefined;
     for (const key of req.keys) {
-      const r = await verifyBundle({ bundleJson: m.keyBundle, artifact: m.artifact, trust, expect: { publicKey: key.key }, requireTlogForKey: true, checkpoint });
+      const r = await verifyBundle({
+        bundleJson: m.keyBundle,
+        artifact: m.artifact,
+        trust,
+        expect: { publicKey: key.key },
+        requireTlogForKey: true,
+        checkpoint,
+      });
       if (r.ok) return { ok: true, signer: `${key.label} (${key.id})` };
       if (failure === undefined && signedByKey(sig.entity, key)) {
-        failure = { detail: `signed by ${key.label} (${key.id}), but its Rekor entry does not verify: ${m.problem ?? r.reason}`, detailCode: r.detail };
+        failure = {
+          detail: `signed by ${key.label} (${key.id}), but its Rekor entry does not verify: ${m.problem ?? r.reason}`,
+          detailCode: r.detail,
+        };
       }
     }
     return failure ? untrusted(failure.detail, failure.detailCode) : untrusted('not signed by any trusted key', VerifyDetail.SIGNATURE);
   }
-  if (m.certificateBundle === undefined) return m.problem !== undefined ? untrusted(m.problem, m.problemDetail ?? VerifyDetail.BUNDLE) : untrusted('signed with a key, not a certificate', VerifyDetail.KEY);
+  if (m.certificateBundle === undefined)
+    return m.problem !== undefined
+      ? untrusted(m.problem, m.problemDetail ?? VerifyDetail.BUNDLE)
+      : untrusted('signed with a key, not a certificate', VerifyDetail.KEY);
   const r = await verifyBundle({
     checkpoint,
     bundleJson: m.certificateBundle,
@@ -89,7 +108,12 @@ async function checkSigner(sig: Extract<PreparedSignature, { ok: true }>, req: S
   return untrusted(m.problem !== undefined && rule.kind !== 'pki' ? `${r.reason} (${m.problem})` : r.reason, r.detail);
 }
 
-async function judge(sig: PreparedSignature, req: SigstoreSignedRequirement, intended: ImageReference, checkpoint: () => void): Promise<SignatureReport> {
+async function judge(
+  sig: PreparedSignature,
+  req: SigstoreSignedRequirement,
+  intended: ImageReference,
+  checkpoint: () => void,
+): Promise<SignatureReport> {
   const base = { format: sig.found.format, subject: sig.found.subject, source: sig.found.source };
   if (!req.signatureFormats.includes(sig.found.format)) {
     return { ...base, status: 'ignored-format', detail: `format ${sig.found.format} not accepted by this requirement` };
@@ -106,7 +130,13 @@ async function judge(sig: PreparedSignature, req: SigstoreSignedRequirement, int
     return { ...base, ...claimFields, signer, status: 'digest-mismatch', detail: `signature is for ${sig.claim.digest}` };
   }
   if (sig.found.format === 'legacy' && !identityMatches(req.signedIdentity, intended, sig.claim.dockerReference ?? '')) {
-    return { ...base, ...claimFields, signer, status: 'identity-mismatch', detail: identityMismatchDetail(req, intended, sig.claim.dockerReference ?? '') };
+    return {
+      ...base,
+      ...claimFields,
+      signer,
+      status: 'identity-mismatch',
+      detail: identityMismatchDetail(req, intended, sig.claim.dockerReference ?? ''),
+    };
   }
   return { ...base, ...claimFields, signer, status: 'verified' };
 }
@@ -140,7 +170,10 @@ export async function evaluateSigstoreRequirement(
     judged.push(await judge(s, req, intended, checkpoint));
   }
   const reportBase = sigstoreReportHeader(req);
-  const best = judged.reduce<SignatureReport | undefined>((acc, j) => (acc === undefined || RANK[j.status] > RANK[acc.status] ? j : acc), undefined);
+  const best = judged.reduce<SignatureReport | undefined>(
+    (acc, j) => (acc === undefined || RANK[j.status] > RANK[acc.status] ? j : acc),
+    undefined,
+  );
   const considered = judged.filter((j) => j.status !== 'ignored-format');
   const unreadableHere = unreadable.filter((u) => req.signatureFormats.includes(u.format));
   if (best?.status === 'verified') {
@@ -162,7 +195,12 @@ export async function evaluateSigstoreRequirement(
   });
   const formats = req.signatureFormats.join(' or ');
   if (best === undefined || best.status === 'ignored-format') {
-    if (unreadableHere.length > 0) return fail(ReasonCode.MALFORMED_SIGNATURE, `no readable signature: ${unreadableHere[0]!.problem}`, unreadableDetail(unreadableHere[0]!.problem));
+    if (unreadableHere.length > 0)
+      return fail(
+        ReasonCode.MALFORMED_SIGNATURE,
+        `no readable signature: ${unreadableHere[0]!.problem}`,
+        unreadableDetail(unreadableHere[0]!.problem),
+      );
     const others = judged.length > 0 ? ` (${judged.length} of another format: ${judged.map((j) => j.format).join(', ')})` : '';
     return fail(ReasonCode.NO_SIGNATURE, `no ${formats} signature found${others}`);
   }
@@ -175,12 +213,24 @@ export async function evaluateSigstoreRequirement(
       return fail(ReasonCode.UNTRUSTED_SIGNER, best.detail ?? 'certificate holder not accepted', best.detailCode);
     case 'untrusted':
       if (req.trust.kind === 'keys' && req.trust.rekor === undefined) {
-        return fail(ReasonCode.UNTRUSTED_SIGNER, `no signature by a trusted key (${considered.length} found, keys: ${keyList(req)})`, best.detailCode);
+        return fail(
+          ReasonCode.UNTRUSTED_SIGNER,
+          `no signature by a trusted key (${considered.length} found, keys: ${keyList(req)})`,
+          best.detailCode,
+        );
       }
       if (req.trust.kind === 'keys') {
-        return fail(ReasonCode.UNTRUSTED_SIGNER, `no signature by a trusted key with a verified Rekor entry (${considered.length} found, keys: ${keyList(req)}): ${best.detail}`, best.detailCode);
+        return fail(
+          ReasonCode.UNTRUSTED_SIGNER,
+          `no signature by a trusted key with a verified Rekor entry (${considered.length} found, keys: ${keyList(req)}): ${best.detail}`,
+          best.detailCode,
+        );
       }
-      return fail(ReasonCode.UNTRUSTED_SIGNER, `no signature verifies against ${req.trust.label} (${considered.length} found): ${best.detail}`, best.detailCode);
+      return fail(
+        ReasonCode.UNTRUSTED_SIGNER,
+        `no signature verifies against ${req.trust.label} (${considered.length} found): ${best.detail}`,
+        best.detailCode,
+      );
     default:
       return fail(ReasonCode.MALFORMED_SIGNATURE, `no valid signature (${considered.length} found): ${best.detail}`, best.detailCode);
   }

@@ -81,7 +81,11 @@ export const content: Category = {
         const e = putImage(ctx.reg, repo);
         const base = JSON.parse(putImage(ctx.reg, repo).bytes.toString());
         delete base.mediaType;
-        const m = ctx.reg.putManifest(repo, { ...base, manifests: [{ ...e.desc, platform: { os: 'linux', architecture: 'amd64' } }] }, { contentType: MT.OCI_INDEX });
+        const m = ctx.reg.putManifest(
+          repo,
+          { ...base, manifests: [{ ...e.desc, platform: { os: 'linux', architecture: 'amd64' } }] },
+          { contentType: MT.OCI_INDEX },
+        );
         signLegacy(ctx, repo, m);
         signLegacy(ctx, repo, e);
         return check(refOf(ctx, repo, m));
@@ -106,18 +110,29 @@ export const content: Category = {
       run(ctx) {
         const repo = ctx.repo('lie-ct2');
         const e = putImage(ctx.reg, repo);
-        const idx = ctx.reg.putManifest(repo, { schemaVersion: 2, mediaType: MT.OCI_INDEX, manifests: [{ ...e.desc, platform: { os: 'linux', architecture: 'amd64' } }] }, { contentType: MT.OCI_MANIFEST });
+        const idx = ctx.reg.putManifest(
+          repo,
+          { schemaVersion: 2, mediaType: MT.OCI_INDEX, manifests: [{ ...e.desc, platform: { os: 'linux', architecture: 'amd64' } }] },
+          { contentType: MT.OCI_MANIFEST },
+        );
         signLegacy(ctx, repo, idx);
         return check(refOf(ctx, repo, idx), {});
       },
     },
     {
-      name: 'control characters in the registry\'s error message',
+      name: "control characters in the registry's error message",
       attack: '500 with an ANSI escape, CR and a bidi override in the message (terminal and log injection)',
       expect: deny('REGISTRY_ERROR'),
       run(ctx) {
         const repo = ctx.repo('lie-ctrl');
-        ctx.reg.on(`/v2/${repo}/`, misbehave.answer(500, JSON.stringify({ errors: [{ code: 'UNKNOWN', message: 'down\u001b[31mRED\r\nallowed fake\u202eevil\u0007' }] }), { 'content-type': 'application/json' }));
+        ctx.reg.on(
+          `/v2/${repo}/`,
+          misbehave.answer(
+            500,
+            JSON.stringify({ errors: [{ code: 'UNKNOWN', message: 'down\u001b[31mRED\r\nallowed fake\u202eevil\u0007' }] }),
+            { 'content-type': 'application/json' },
+          ),
+        );
         return check(`${ctx.host}/${repo}@sha256:${'2'.repeat(64)}`);
       },
       verify: (out) => {
@@ -126,7 +141,7 @@ export const content: Category = {
       },
     },
     {
-      name: 'control characters in a signature\'s docker-reference',
+      name: "control characters in a signature's docker-reference",
       attack: 'a trusted signature whose docker-reference carries an ANSI escape and newline',
       expect: deny('IDENTITY_MISMATCH', 'MALFORMED_SIGNATURE'),
       run(ctx) {
@@ -135,7 +150,8 @@ export const content: Category = {
         signLegacy(ctx, repo, m, ctx.trusted, `${ctx.host}/${repo}\u001b[2K\nallowed everything`);
         return check(refOf(ctx, repo, m));
       },
-      verify: (out) => (CONTROL.test(out.reason) || CONTROL.test(out.stderr.replace(/\n$/, '')) ? ['control characters reached the reason'] : []),
+      verify: (out) =>
+        CONTROL.test(out.reason) || CONTROL.test(out.stderr.replace(/\n$/, '')) ? ['control characters reached the reason'] : [],
     },
   ],
 };

@@ -2,7 +2,18 @@
  * Controls: the honest versions of the artefacts the attacks bend. Each must
  * ALLOW, or the attack cases prove nothing (a refusal for the wrong reason).
  */
-import { IN_TOTO, dsseBundle, highS, pae, putBundleReferrer, putImage, putIndex, putLegacy, simpleSigning, statement } from '../artefacts.js';
+import {
+  IN_TOTO,
+  dsseBundle,
+  highS,
+  pae,
+  putBundleReferrer,
+  putImage,
+  putIndex,
+  putLegacy,
+  simpleSigning,
+  statement,
+} from '../artefacts.js';
 import type { Category } from '../harness.js';
 import { placeBundles, placeImage, placeLegacy } from '../real-cosign.js';
 import { allow, check, refOf, signBundle, signLegacy } from './util.js';

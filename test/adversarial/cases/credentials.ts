@@ -27,7 +27,12 @@ async function server(ctx: Ctx, bind = '127.0.0.1'): Promise<LyingRegistry> {
 
 /** A config with these auths entries (host -> Authorization value) and optional hosts.toml files. */
 function config(ctx: Ctx, auths: Record<string, string | { identitytoken: string }>, hosts: Record<string, string> = {}): string {
-  const dir = join(ctx.dir, `creds-${Object.keys(auths).join('_').replace(/[^a-z0-9]/gi, '')}-${Math.random().toString(36).slice(2)}`);
+  const dir = join(
+    ctx.dir,
+    `creds-${Object.keys(auths)
+      .join('_')
+      .replace(/[^a-z0-9]/gi, '')}-${Math.random().toString(36).slice(2)}`,
+  );
   mkdirSync(dir, { recursive: true });
   const authFile = join(dir, 'auth.json');
   const entries = Object.fromEntries(
@@ -58,7 +63,9 @@ function leaked(reg: LyingRegistry, what: string, secrets: string[] | 'any'): st
     if (a === undefined) return false;
     return secrets === 'any' ? true : secrets.some((s) => a.includes(s.replace(/^Basic /, '')) || a === s);
   });
-  return bad.length ? [`${what} received credentials: ${bad.map((r) => `${r.method} ${r.url} [${r.headers.authorization}]`).join(', ')}`] : [];
+  return bad.length
+    ? [`${what} received credentials: ${bad.map((r) => `${r.method} ${r.url} [${r.headers.authorization}]`).join(', ')}`]
+    : [];
 }
 
 /** An image signed for `host`/`repo`, stored in `reg`. */
@@ -85,7 +92,10 @@ async function bearerCase(ctx: Ctx, realm: (token: LyingRegistry) => string, cre
   const reg = await server(ctx);
   reg.auth = { challenge: `Bearer realm="${realm(token)}",service="adv"`, accept: ['Bearer granted'] };
   const m = signedIn(ctx, reg, reg.host, 'app');
-  const inv = check(refOf({ ...ctx, host: reg.host } as Ctx, 'app', m), { policy: policyFor(ctx, reg.host), config: config(ctx, { [reg.host]: creds }) });
+  const inv = check(refOf({ ...ctx, host: reg.host } as Ctx, 'app', m), {
+    policy: policyFor(ctx, reg.host),
+    config: config(ctx, { [reg.host]: creds }),
+  });
   ctx.shared.lastToken = token;
   return inv;
 }
@@ -94,7 +104,7 @@ export const credentials: Category = {
   category: 'credential leakage',
   cases: [
     {
-      name: 'mirror without credentials of its own gets none of the upstream\'s',
+      name: "mirror without credentials of its own gets none of the upstream's",
       attack: 'hosts.toml mirror for an upstream with credentials; the mirror asks for Basic auth',
       expect: deny('REGISTRY_ERROR', 'REGISTRY_UNREACHABLE'),
       async run(ctx) {
@@ -104,13 +114,20 @@ export const credentials: Category = {
         ctx.shared.mirror = mirror;
         return check(`${upstream}/app@sha256:${'4'.repeat(64)}`, {
           policy: policyFor(ctx, upstream),
-          config: config(ctx, { [upstream]: UP }, { [upstream]: `server = "http://${upstream}"\n[host."http://${mirror.host}"]\n  capabilities = ["pull", "resolve"]\n` }),
+          config: config(
+            ctx,
+            { [upstream]: UP },
+            { [upstream]: `server = "http://${upstream}"\n[host."http://${mirror.host}"]\n  capabilities = ["pull", "resolve"]\n` },
+          ),
         });
       },
-      verify: (_o, ctx) => [...leaked(ctx.shared.mirror!, 'the mirror', 'any'), ...(ctx.shared.mirror!.requests.length ? [] : ['the mirror was never asked'])],
+      verify: (_o, ctx) => [
+        ...leaked(ctx.shared.mirror!, 'the mirror', 'any'),
+        ...(ctx.shared.mirror!.requests.length ? [] : ['the mirror was never asked']),
+      ],
     },
     {
-      name: 'mirror with its own credentials gets those, not the upstream\'s',
+      name: "mirror with its own credentials gets those, not the upstream's",
       attack: 'the mirror and the upstream each have credentials; the mirror serves the signed image',
       expect: allow(),
       async run(ctx) {
@@ -121,7 +138,11 @@ export const credentials: Category = {
         ctx.shared.mirror2 = mirror;
         return check(`${upstream}/app@${m.digest}`, {
           policy: policyFor(ctx, upstream),
-          config: config(ctx, { [upstream]: UP, [mirror.host]: MIRROR }, { [upstream]: `server = "http://${upstream}"\n[host."http://${mirror.host}"]\n  capabilities = ["pull", "resolve"]\n` }),
+          config: config(
+            ctx,
+            { [upstream]: UP, [mirror.host]: MIRROR },
+            { [upstream]: `server = "http://${upstream}"\n[host."http://${mirror.host}"]\n  capabilities = ["pull", "resolve"]\n` },
+          ),
         });
       },
       verify: (_o, ctx) => leaked(ctx.shared.mirror2!, 'the mirror', [UP]),
@@ -140,7 +161,10 @@ export const credentials: Category = {
       run: (ctx) => bearerCase(ctx, (t) => `http://${NODE_NAME}:${t.port}/token`, { identitytoken: 'refresh-secret' }),
       verify: (_o, ctx) => {
         const posts = ctx.shared.lastToken!.requests.filter((r) => r.method === 'POST');
-        return [...leaked(ctx.shared.lastToken!, 'the http realm', 'any'), ...(posts.length ? ['the identity token was POSTed over plain http'] : [])];
+        return [
+          ...leaked(ctx.shared.lastToken!, 'the http realm', 'any'),
+          ...(posts.length ? ['the identity token was POSTed over plain http'] : []),
+        ];
       },
     },
     {
@@ -186,10 +210,13 @@ export const credentials: Category = {
         reg.auth = { challenge: 'Basic realm="reg"', accept: [UP] };
         const m = signedIn(ctx, reg, reg.host, 'app');
         // every blob goes through the CDN, which serves what the registry holds
-        reg.on((p, req) => p.includes('/blobs/') && req.headers.authorization === UP, (req, res) => {
-          res.writeHead(307, { location: `http://localhost:${cdn.port}${req.url}` });
-          res.end();
-        });
+        reg.on(
+          (p, req) => p.includes('/blobs/') && req.headers.authorization === UP,
+          (req, res) => {
+            res.writeHead(307, { location: `http://localhost:${cdn.port}${req.url}` });
+            res.end();
+          },
+        );
         cdn.on('/blobs/', (req, res) => {
           const b = reg.blob((req.url ?? '').split('/blobs/')[1]!.split('?')[0]!);
           res.writeHead(b ? 200 : 404, { 'content-length': String(b?.length ?? 0) });
@@ -198,7 +225,10 @@ export const credentials: Category = {
         ctx.shared.cdn = cdn;
         return check(`${reg.host}/app@${m.digest}`, { policy: policyFor(ctx, reg.host), config: config(ctx, { [reg.host]: UP }) });
       },
-      verify: (_o, ctx) => [...leaked(ctx.shared.cdn!, 'the redirect target', 'any'), ...(ctx.shared.cdn!.requests.length ? [] : ['the redirect was never followed'])],
+      verify: (_o, ctx) => [
+        ...leaked(ctx.shared.cdn!, 'the redirect target', 'any'),
+        ...(ctx.shared.cdn!.requests.length ? [] : ['the redirect was never followed']),
+      ],
     },
     {
       name: 'credentials for another port of the same host are not sent',
@@ -208,7 +238,10 @@ export const credentials: Category = {
         const reg = await server(ctx);
         reg.auth = { challenge: 'Basic realm="reg"', accept: [UP] };
         ctx.shared.portReg = reg;
-        return check(`${reg.host}/app@sha256:${'5'.repeat(64)}`, { policy: policyFor(ctx, reg.host), config: config(ctx, { [`127.0.0.1:${await freePort()}`]: UP }) });
+        return check(`${reg.host}/app@sha256:${'5'.repeat(64)}`, {
+          policy: policyFor(ctx, reg.host),
+          config: config(ctx, { [`127.0.0.1:${await freePort()}`]: UP }),
+        });
       },
       verify: (_o, ctx) => leaked(ctx.shared.portReg!, 'the registry', 'any'),
     },
@@ -224,4 +257,3 @@ export const credentials: Category = {
     },
   ] satisfies Case[],
 };
-

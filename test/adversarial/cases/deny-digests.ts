@@ -71,7 +71,9 @@ export const denyDigests: Category = {
       run(ctx) {
         const repo = ctx.repo('dd-accept');
         const m = putImage(ctx.reg, repo);
-        return check(refOf(ctx, repo, m), { policy: denyPolicy(ctx, [m.digest], `  "${ctx.host}/${repo}":\n    - type: insecureAcceptAnything\n`) });
+        return check(refOf(ctx, repo, m), {
+          policy: denyPolicy(ctx, [m.digest], `  "${ctx.host}/${repo}":\n    - type: insecureAcceptAnything\n`),
+        });
       },
     },
     {
@@ -81,7 +83,9 @@ export const denyDigests: Category = {
       run(ctx) {
         const repo = ctx.repo('dd-accept-tag');
         const m = putImage(ctx.reg, repo, { tags: ['v1'] });
-        return check(`${ctx.host}/${repo}:v1`, { policy: denyPolicy(ctx, [m.digest], `  "${ctx.host}/${repo}":\n    - type: insecureAcceptAnything\n`) });
+        return check(`${ctx.host}/${repo}:v1`, {
+          policy: denyPolicy(ctx, [m.digest], `  "${ctx.host}/${repo}":\n    - type: insecureAcceptAnything\n`),
+        });
       },
     },
     {
@@ -150,4 +154,3 @@ export const denyDigests: Category = {
     },
   ] satisfies Case[],
 };
-

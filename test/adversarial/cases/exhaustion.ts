@@ -43,15 +43,28 @@ function sigLayers(name: string, n: number, goodAt: number | undefined, junkPayl
       const m = putImage(ctx.reg, repo);
       const good = legacyLayer(ctx.trusted, simpleSigning(`${ctx.host}/${repo}`, m.digest));
       const pad = junkPayloadBytes ? JSON.parse(tinyArrays(junkPayloadBytes)) : undefined;
-      const junk = (i: number) => legacyLayer(ctx.attacker, simpleSigning(`${ctx.host}/${repo}`, m.digest, { optional: { n: i, ...(pad ? { pad } : {}) } }));
-      putLegacy(ctx.reg, repo, m.digest, Array.from({ length: n }, (_, i) => (i === goodAt ? good : junk(i))));
+      const junk = (i: number) =>
+        legacyLayer(ctx.attacker, simpleSigning(`${ctx.host}/${repo}`, m.digest, { optional: { n: i, ...(pad ? { pad } : {}) } }));
+      putLegacy(
+        ctx.reg,
+        repo,
+        m.digest,
+        Array.from({ length: n }, (_, i) => (i === goodAt ? good : junk(i))),
+      );
       return check(refOf(ctx, repo, m), { deadline: 8 });
     },
   };
 }
 
 /** The image manifest's route answers with `responder`. */
-function manifestFault(name: string, attack: string, responder: (ctx: Ctx, repo: string) => Responder, codes: string[], deadline = 2, byTag = false): Case {
+function manifestFault(
+  name: string,
+  attack: string,
+  responder: (ctx: Ctx, repo: string) => Responder,
+  codes: string[],
+  deadline = 2,
+  byTag = false,
+): Case {
   return {
     name,
     attack,
@@ -163,25 +176,72 @@ export const exhaustion: Category = {
         const idx = putIndex(ctx.reg, repo, [{ m: amd, platform: { os: 'linux', architecture: 'amd64' } }]);
         const pad = JSON.parse(tinyArrays(Limits.signatureBlobBytes - 1024));
         for (const subject of [idx, amd]) {
-          for (let i = 0; i < 128; i++) putBundleReferrer(ctx.reg, repo, subject.desc, paddedBundle(ctx, subject.digest, i), { unique: String(i) });
-          putLegacy(ctx.reg, repo, subject.digest, Array.from({ length: 128 }, (_, i) => legacyLayer(ctx.attacker, simpleSigning(`${ctx.host}/${repo}`, subject.digest, { optional: { n: i, pad } }))));
+          for (let i = 0; i < 128; i++)
+            putBundleReferrer(ctx.reg, repo, subject.desc, paddedBundle(ctx, subject.digest, i), { unique: String(i) });
+          putLegacy(
+            ctx.reg,
+            repo,
+            subject.digest,
+            Array.from({ length: 128 }, (_, i) =>
+              legacyLayer(ctx.attacker, simpleSigning(`${ctx.host}/${repo}`, subject.digest, { optional: { n: i, pad } })),
+            ),
+          );
         }
         return check(refOf(ctx, repo, idx), { deadline: 8 });
       },
     },
-    manifestFault('manifest of 5 MiB (Content-Length)', 'a 5 MiB manifest', () => misbehave.answer(200, Buffer.alloc(5 * MiB, 0x20), { 'content-type': MT.OCI_MANIFEST }), ['RESPONSE_TOO_LARGE']),
-    manifestFault('endless chunked manifest', 'a body that never ends, as fast as read', () => misbehave.endless(), ['RESPONSE_TOO_LARGE', 'BUDGET_EXCEEDED']),
-    manifestFault('slow drip: one byte every 200 ms', 'headers at once, then a byte every 200 ms for ever', () => misbehave.slowDrip(200), ['DEADLINE_EXCEEDED']),
+    manifestFault(
+      'manifest of 5 MiB (Content-Length)',
+      'a 5 MiB manifest',
+      () => misbehave.answer(200, Buffer.alloc(5 * MiB, 0x20), { 'content-type': MT.OCI_MANIFEST }),
+      ['RESPONSE_TOO_LARGE'],
+    ),
+    manifestFault('endless chunked manifest', 'a body that never ends, as fast as read', () => misbehave.endless(), [
+      'RESPONSE_TOO_LARGE',
+      'BUDGET_EXCEEDED',
+    ]),
+    manifestFault('slow drip: one byte every 200 ms', 'headers at once, then a byte every 200 ms for ever', () => misbehave.slowDrip(200), [
+      'DEADLINE_EXCEEDED',
+    ]),
     manifestFault('no answer at all', 'accepts the connection, never answers', () => misbehave.silent(), ['DEADLINE_EXCEEDED']),
-    manifestFault('truncated body', 'Content-Length 4000, 100 bytes sent, connection closed', () => misbehave.truncated(4000, 100), ['REGISTRY_UNREACHABLE', 'REGISTRY_BAD_RESPONSE', 'CONTENT_MISMATCH', 'REGISTRY_ERROR']),
-    manifestFault('redirect loop', 'the manifest redirects to itself', (ctx, repo) => misbehave.redirect(`http://${ctx.host}/v2/${repo}/manifests/sha256:${'3'.repeat(64)}`), ['REGISTRY_ERROR', 'BUDGET_EXCEEDED']),
-    manifestFault('redirect ping-pong between two names of the host', 'localhost <-> 127.0.0.1, for ever', (ctx, repo) => async (req, res) => {
-      const other = (req.headers.host ?? '').startsWith('localhost') ? ctx.host : `localhost:${ctx.reg.port}`;
-      res.writeHead(307, { location: `http://${other}/v2/${repo}/manifests/sha256:${'3'.repeat(64)}` });
-      res.end();
-    }, ['REGISTRY_ERROR', 'BUDGET_EXCEEDED']),
-    manifestFault('deeply nested JSON (by tag: parsed)', '200,000 nested arrays (a parser stack overflow)', () => misbehave.answer(200, `${'['.repeat(200000)}${']'.repeat(200000)}`, { 'content-type': MT.OCI_MANIFEST }), ['REGISTRY_BAD_RESPONSE', 'RESPONSE_TOO_LARGE'], 2, true),
-    manifestFault('deeply nested JSON objects (by tag)', '100,000 nested {"a": ...} in an OCI manifest', () => misbehave.answer(200, `${'{"a":'.repeat(100000)}1${'}'.repeat(100000)}`, { 'content-type': MT.OCI_MANIFEST }), ['REGISTRY_BAD_RESPONSE', 'RESPONSE_TOO_LARGE'], 2, true),
+    manifestFault('truncated body', 'Content-Length 4000, 100 bytes sent, connection closed', () => misbehave.truncated(4000, 100), [
+      'REGISTRY_UNREACHABLE',
+      'REGISTRY_BAD_RESPONSE',
+      'CONTENT_MISMATCH',
+      'REGISTRY_ERROR',
+    ]),
+    manifestFault(
+      'redirect loop',
+      'the manifest redirects to itself',
+      (ctx, repo) => misbehave.redirect(`http://${ctx.host}/v2/${repo}/manifests/sha256:${'3'.repeat(64)}`),
+      ['REGISTRY_ERROR', 'BUDGET_EXCEEDED'],
+    ),
+    manifestFault(
+      'redirect ping-pong between two names of the host',
+      'localhost <-> 127.0.0.1, for ever',
+      (ctx, repo) => async (req, res) => {
+        const other = (req.headers.host ?? '').startsWith('localhost') ? ctx.host : `localhost:${ctx.reg.port}`;
+        res.writeHead(307, { location: `http://${other}/v2/${repo}/manifests/sha256:${'3'.repeat(64)}` });
+        res.end();
+      },
+      ['REGISTRY_ERROR', 'BUDGET_EXCEEDED'],
+    ),
+    manifestFault(
+      'deeply nested JSON (by tag: parsed)',
+      '200,000 nested arrays (a parser stack overflow)',
+      () => misbehave.answer(200, `${'['.repeat(200000)}${']'.repeat(200000)}`, { 'content-type': MT.OCI_MANIFEST }),
+      ['REGISTRY_BAD_RESPONSE', 'RESPONSE_TOO_LARGE'],
+      2,
+      true,
+    ),
+    manifestFault(
+      'deeply nested JSON objects (by tag)',
+      '100,000 nested {"a": ...} in an OCI manifest',
+      () => misbehave.answer(200, `${'{"a":'.repeat(100000)}1${'}'.repeat(100000)}`, { 'content-type': MT.OCI_MANIFEST }),
+      ['REGISTRY_BAD_RESPONSE', 'RESPONSE_TOO_LARGE'],
+      2,
+      true,
+    ),
     sigFault('the .sig manifest drips slowly', 'the image answers, its signature stalls', misbehave.slowDrip(300), ['DEADLINE_EXCEEDED']),
     {
       name: 'index with 20,000 entries',
@@ -190,7 +250,11 @@ export const exhaustion: Category = {
       run(ctx) {
         const repo = ctx.repo('ex-bigindex');
         const e = putImage(ctx.reg, repo, { architecture: 's390x' });
-        const idx = putIndex(ctx.reg, repo, Array.from({ length: 20000 }, () => ({ m: e, platform: { os: 'linux', architecture: 's390x' } })));
+        const idx = putIndex(
+          ctx.reg,
+          repo,
+          Array.from({ length: 20000 }, () => ({ m: e, platform: { os: 'linux', architecture: 's390x' } })),
+        );
         return check(refOf(ctx, repo, idx), { deadline: 5 });
       },
     },

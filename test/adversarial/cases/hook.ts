@@ -128,18 +128,36 @@ export const hookInputs: Category = {
         return hook(ctx, `${ctx.host}/${repo}:v1`);
       },
     },
-    { name: 'state is not JSON', attack: 'garbage on stdin', expect: deny('INVALID_STATE'), run: () => ({ kind: 'hook', state: '{"ociVersion": "1.2.0", "annotations": {' }) },
+    {
+      name: 'state is not JSON',
+      attack: 'garbage on stdin',
+      expect: deny('INVALID_STATE'),
+      run: () => ({ kind: 'hook', state: '{"ociVersion": "1.2.0", "annotations": {' }),
+    },
     {
       name: 'state of 16 MiB',
       attack: 'an endless-looking annotation value',
       expect: deny('INVALID_STATE'),
-      run: () => ({ kind: 'hook', state: JSON.stringify({ ociVersion: '1.2.0', id: 'x', status: 'creating', pid: 1, bundle: '/nonexistent', annotations: { a: 'x'.repeat(16 * 1024 * 1024) } }) }),
+      run: () => ({
+        kind: 'hook',
+        state: JSON.stringify({
+          ociVersion: '1.2.0',
+          id: 'x',
+          status: 'creating',
+          pid: 1,
+          bundle: '/nonexistent',
+          annotations: { a: 'x'.repeat(16 * 1024 * 1024) },
+        }),
+      }),
     },
     {
       name: 'no annotations, no bundle',
       attack: 'a container that names no image',
       expect: deny('MISSING_IMAGE', 'INVALID_STATE', 'NON_KUBERNETES_DENIED'),
-      run: () => ({ kind: 'hook', state: JSON.stringify({ ociVersion: '1.2.0', id: 'x', status: 'creating', pid: 1, bundle: '/nonexistent' }) }),
+      run: () => ({
+        kind: 'hook',
+        state: JSON.stringify({ ociVersion: '1.2.0', id: 'x', status: 'creating', pid: 1, bundle: '/nonexistent' }),
+      }),
     },
     {
       name: "bundle's config.json is /dev/zero",
@@ -149,7 +167,11 @@ export const hookInputs: Category = {
         const b = join(ctx.dir, `bundle-zero-${Date.now()}`);
         mkdirSync(b);
         symlinkSync('/dev/zero', join(b, 'config.json'));
-        return { kind: 'hook', state: JSON.stringify({ ociVersion: '1.2.0', id: 'x', status: 'creating', pid: 1, bundle: b }), deadline: 3 };
+        return {
+          kind: 'hook',
+          state: JSON.stringify({ ociVersion: '1.2.0', id: 'x', status: 'creating', pid: 1, bundle: b }),
+          deadline: 3,
+        };
       },
     },
     {
@@ -160,7 +182,11 @@ export const hookInputs: Category = {
         const b = join(ctx.dir, `bundle-fifo-${Date.now()}`);
         mkdirSync(b);
         execFileSync('mkfifo', [join(b, 'config.json')]);
-        return { kind: 'hook', state: JSON.stringify({ ociVersion: '1.2.0', id: 'x', status: 'creating', pid: 1, bundle: b }), deadline: 3 };
+        return {
+          kind: 'hook',
+          state: JSON.stringify({ ociVersion: '1.2.0', id: 'x', status: 'creating', pid: 1, bundle: b }),
+          deadline: 3,
+        };
       },
     },
     ...['kube-system ', 'KUBE-SYSTEM', 'kube-system\u0000'].map(
@@ -175,7 +201,7 @@ export const hookInputs: Category = {
       }),
     ),
     {
-      name: "pod-injected CRI-O annotations on a containerd container",
+      name: 'pod-injected CRI-O annotations on a containerd container',
       attack: 'pod annotations passed through (pod_annotations) claim a CRI-O sandbox and a signed image; containerd runs an unsigned one',
       expect: deny('NO_SIGNATURE'),
       run(ctx) {
@@ -194,7 +220,8 @@ export const hookInputs: Category = {
       attack: 'an ANSI escape and a newline in the image name (log and kubelet event injection)',
       expect: deny('INVALID_REFERENCE', 'MISSING_IMAGE', 'INVALID_STATE'),
       run: (ctx) => hook(ctx, `${ctx.host}/app\u001b[2K\nsigguard: allowed everything`),
-      verify: (out) => (CONTROL.test(out.stderr.replace(/\n$/, '')) || CONTROL.test(out.reason) ? ['control characters reached stderr or the log'] : []),
+      verify: (out) =>
+        CONTROL.test(out.stderr.replace(/\n$/, '')) || CONTROL.test(out.reason) ? ['control characters reached stderr or the log'] : [],
     },
     forged('forged allow in a world-writable cache folder', 'cache folder chmod 0777; the refusal rewritten as an allow', (c) => {
       forgeAllow(c.dir, c.key);
@@ -204,16 +231,22 @@ export const hookInputs: Category = {
       forgeAllow(c.dir, c.key);
       chmodSync(c.dir, 0o1777);
     }),
-    forged('forged allow file owned by another user', 'entry chown nobody, 0600', (c) => chownSync(forgeAllow(c.dir, c.key), NOBODY, NOBODY)),
+    forged('forged allow file owned by another user', 'entry chown nobody, 0600', (c) =>
+      chownSync(forgeAllow(c.dir, c.key), NOBODY, NOBODY),
+    ),
     forged('forged allow file writable by others', 'entry 0666 in the root-only folder', (c) => chmodSync(forgeAllow(c.dir, c.key), 0o666)),
-    forged('cache folder replaced by a symlink to an attacker folder', 'the folder is a link to a nobody-owned folder holding a forged allow', (c) => {
-      const evil = `${c.dir}.evil`;
-      mkdirSync(evil, { mode: 0o700 });
-      forgeAllow(c.dir, c.key, evil);
-      chownSync(evil, NOBODY, NOBODY);
-      renameSync(c.dir, `${c.dir}.old`);
-      symlinkSync(evil, c.dir);
-    }),
+    forged(
+      'cache folder replaced by a symlink to an attacker folder',
+      'the folder is a link to a nobody-owned folder holding a forged allow',
+      (c) => {
+        const evil = `${c.dir}.evil`;
+        mkdirSync(evil, { mode: 0o700 });
+        forgeAllow(c.dir, c.key, evil);
+        chownSync(evil, NOBODY, NOBODY);
+        renameSync(c.dir, `${c.dir}.old`);
+        symlinkSync(evil, c.dir);
+      },
+    ),
     {
       name: 'lock file held by a live process (pid 1)',
       attack: 'a planted <key>.lock naming pid 1: the hook must not wait past its deadline',
@@ -271,7 +304,9 @@ export const hookInputs: Category = {
       const key = join(ctx.dir, `swapped-${Date.now()}.pub`);
       writeFileSync(key, ctx.attacker.pubPem, { mode: 0o644 });
       chmodSync(key, 0o666);
-      const policy = ctx.writePolicy(`version: 1\ndefault: reject\nscopes:\n  "${ctx.host}":\n    - type: sigstoreSigned\n      keyPath: ${key}\n      signedIdentity: {type: matchRepository}\n`);
+      const policy = ctx.writePolicy(
+        `version: 1\ndefault: reject\nscopes:\n  "${ctx.host}":\n    - type: sigstoreSigned\n      keyPath: ${key}\n      signedIdentity: {type: matchRepository}\n`,
+      );
       return { policy, image: refOf(ctx, repo, m) };
     }),
     unsafeFile('config writable by others', 'config 0666 (could point the cache at an attacker folder)', (ctx) => {

@@ -13,4 +13,17 @@ import { tampering } from './tampering.js';
 import { tlog } from './tlog.js';
 import { transplant } from './transplant.js';
 
-export const categories: Category[] = [controls, platform, transplant, tampering, certificates, tlog, content, exhaustion, credentials, references, denyDigests, hookInputs];
+export const categories: Category[] = [
+  controls,
+  platform,
+  transplant,
+  tampering,
+  certificates,
+  tlog,
+  content,
+  exhaustion,
+  credentials,
+  references,
+  denyDigests,
+  hookInputs,
+];

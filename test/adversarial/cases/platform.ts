@@ -42,13 +42,20 @@ function confusion(
       const { e, m } = ctx.shared.lastPlatform!;
       const want = opts.expectAllow ? m : e;
       const got = verdictField(out.verdict, 'platformDigest');
-      return got !== undefined && got !== want ? [`judged ${got === m ? 'M' : got === e ? 'E' : got}, containerd runs ${opts.expectAllow ? 'M' : 'E'}`] : [];
+      return got !== undefined && got !== want
+        ? [`judged ${got === m ? 'M' : got === e ? 'E' : got}, containerd runs ${opts.expectAllow ? 'M' : 'E'}`]
+        : [];
     },
   };
 }
 
 /** The hook on CRI-O (a fake CRI-O answering ImageStatus): the verified manifest must have the config the node runs. */
-function binding(name: string, attack: string, make: (ctx: Ctx, repo: string) => { image: string; runs: string; repoDigest: string }, expectAllow = false): Case {
+function binding(
+  name: string,
+  attack: string,
+  make: (ctx: Ctx, repo: string) => { image: string; runs: string; repoDigest: string },
+  expectAllow = false,
+): Case {
   return {
     name,
     attack,
@@ -68,7 +75,10 @@ function platformConfig(ctx: Ctx, platform: string): string {
   const f = ctx.writeConfig();
   const [os, architecture, variant] = platform.split('/');
   // writeConfig's first line is the platform: replace it
-  const text = readFileSync(f, 'utf8').replace(/^platform: .*$/m, `platform: {os: ${os}, architecture: ${architecture}${variant ? `, variant: ${variant}` : ''}}`);
+  const text = readFileSync(f, 'utf8').replace(
+    /^platform: .*$/m,
+    `platform: {os: ${os}, architecture: ${architecture}${variant ? `, variant: ${variant}` : ''}}`,
+  );
   writeFileSync(f, text);
   return f;
 }
@@ -87,7 +97,9 @@ export const platform: Category = {
     confusion('duplicate amd64 entries: index order decides', L('amd64'), L('amd64')),
     confusion('docker manifest list: x86_64 before amd64', L('x86_64'), L('amd64'), { mediaType: MT.DOCKER_LIST }),
     confusion('arm64 node: aarch64 before arm64/v8', L('aarch64'), L('arm64', { variant: 'v8' }), { platform: 'linux/arm64/v8' }),
-    confusion('arm64 node: arm64 without variant before arm64/v8', L('arm64'), L('arm64', { variant: 'v8' }), { platform: 'linux/arm64/v8' }),
+    confusion('arm64 node: arm64 without variant before arm64/v8', L('arm64'), L('arm64', { variant: 'v8' }), {
+      platform: 'linux/arm64/v8',
+    }),
     confusion('arm/v7 node: armhf before arm/v7', L('armhf'), L('arm', { variant: 'v7' }), { platform: 'linux/arm/v7' }),
     confusion('no-platform entry (config amd64) when no entry names amd64', undefined, L('arm64'), { eArch: 'amd64' }),
     confusion('signed amd64/v3 first on a plain amd64 node: E runs', L('amd64'), L('amd64', { variant: 'v3' }), { mFirst: true }),
@@ -104,36 +116,72 @@ export const platform: Category = {
         const m = putImage(ctx.reg, repo);
         signLegacy(ctx, repo, m);
         const nested = putIndex(ctx.reg, repo, [{ m: e, platform: AMD }]);
-        const idx = putIndex(ctx.reg, repo, [{ m: nested, platform: AMD }, { m, platform: AMD }]);
+        const idx = putIndex(ctx.reg, repo, [
+          { m: nested, platform: AMD },
+          { m, platform: AMD },
+        ]);
         return check(refOf(ctx, repo, idx));
       },
     },
-    binding('hook on CRI-O: the node runs E from an index whose M is signed', 'index [E x86_64, M amd64 signed]; CRI-O reports E\'s config as the image id', (ctx, repo) => {
-      const e = putImage(ctx.reg, repo);
-      const m = putImage(ctx.reg, repo);
-      signLegacy(ctx, repo, m);
-      const idx = putIndex(ctx.reg, repo, [{ m: e, platform: L('x86_64') }, { m, platform: AMD }], { tags: ['v1'] });
-      return { image: `${ctx.host}/${repo}:v1`, runs: e.config, repoDigest: refOf(ctx, repo, idx) };
-    }),
-    binding('hook on CRI-O: a signed index, the node runs a config it does not list', 'the index is signed; the image id is of other content', (ctx, repo) => {
-      const m = putImage(ctx.reg, repo);
-      const other = putImage(ctx.reg, repo);
-      const idx = putIndex(ctx.reg, repo, [{ m, platform: AMD }], { tags: ['v1'] });
-      signLegacy(ctx, repo, idx);
-      return { image: `${ctx.host}/${repo}:v1`, runs: other.config, repoDigest: refOf(ctx, repo, idx) };
-    }),
-    binding('hook on CRI-O: a signed manifest, the node runs another config', 'the repo digest names the signed manifest; the image id is of other content', (ctx, repo) => {
-      const m = putImage(ctx.reg, repo, { tags: ['v1'] });
-      const other = putImage(ctx.reg, repo);
-      signLegacy(ctx, repo, m);
-      return { image: `${ctx.host}/${repo}:v1`, runs: other.config, repoDigest: refOf(ctx, repo, m) };
-    }),
-    binding('control: hook on CRI-O, the node runs the signed M of an index', 'none', (ctx, repo) => {
-      const e = putImage(ctx.reg, repo);
-      const m = putImage(ctx.reg, repo);
-      signLegacy(ctx, repo, m);
-      const idx = putIndex(ctx.reg, repo, [{ m: e, platform: L('x86_64') }, { m, platform: AMD }], { tags: ['v1'] });
-      return { image: `${ctx.host}/${repo}:v1`, runs: m.config, repoDigest: refOf(ctx, repo, idx) };
-    }, true),
+    binding(
+      'hook on CRI-O: the node runs E from an index whose M is signed',
+      "index [E x86_64, M amd64 signed]; CRI-O reports E's config as the image id",
+      (ctx, repo) => {
+        const e = putImage(ctx.reg, repo);
+        const m = putImage(ctx.reg, repo);
+        signLegacy(ctx, repo, m);
+        const idx = putIndex(
+          ctx.reg,
+          repo,
+          [
+            { m: e, platform: L('x86_64') },
+            { m, platform: AMD },
+          ],
+          { tags: ['v1'] },
+        );
+        return { image: `${ctx.host}/${repo}:v1`, runs: e.config, repoDigest: refOf(ctx, repo, idx) };
+      },
+    ),
+    binding(
+      'hook on CRI-O: a signed index, the node runs a config it does not list',
+      'the index is signed; the image id is of other content',
+      (ctx, repo) => {
+        const m = putImage(ctx.reg, repo);
+        const other = putImage(ctx.reg, repo);
+        const idx = putIndex(ctx.reg, repo, [{ m, platform: AMD }], { tags: ['v1'] });
+        signLegacy(ctx, repo, idx);
+        return { image: `${ctx.host}/${repo}:v1`, runs: other.config, repoDigest: refOf(ctx, repo, idx) };
+      },
+    ),
+    binding(
+      'hook on CRI-O: a signed manifest, the node runs another config',
+      'the repo digest names the signed manifest; the image id is of other content',
+      (ctx, repo) => {
+        const m = putImage(ctx.reg, repo, { tags: ['v1'] });
+        const other = putImage(ctx.reg, repo);
+        signLegacy(ctx, repo, m);
+        return { image: `${ctx.host}/${repo}:v1`, runs: other.config, repoDigest: refOf(ctx, repo, m) };
+      },
+    ),
+    binding(
+      'control: hook on CRI-O, the node runs the signed M of an index',
+      'none',
+      (ctx, repo) => {
+        const e = putImage(ctx.reg, repo);
+        const m = putImage(ctx.reg, repo);
+        signLegacy(ctx, repo, m);
+        const idx = putIndex(
+          ctx.reg,
+          repo,
+          [
+            { m: e, platform: L('x86_64') },
+            { m, platform: AMD },
+          ],
+          { tags: ['v1'] },
+        );
+        return { image: `${ctx.host}/${repo}:v1`, runs: m.config, repoDigest: refOf(ctx, repo, idx) };
+      },
+      true,
+    ),
   ],
 };

@@ -18,7 +18,12 @@ function refusedSpelling(image: string, attack: string): Case {
 
 function boundary(image: string, attack: string): Case {
   // under default: reject, a scope that accepts must not be entered from a neighbour
-  return { name: `${image} (default reject)`, attack, expect: deny(...REFUSED), run: (ctx) => check(image, { policy: ctx.shared.refStrict }) };
+  return {
+    name: `${image} (default reject)`,
+    attack,
+    expect: deny(...REFUSED),
+    run: (ctx) => check(image, { policy: ctx.shared.refStrict }),
+  };
 }
 
 export const references: Category = {

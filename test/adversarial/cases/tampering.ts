@@ -10,7 +10,13 @@ import type { Case, Category, Ctx } from '../harness.js';
 import type { Stored } from '../lying-registry.js';
 import { BAD_SIGNATURE, check, deny, refOf } from './util.js';
 
-function legacyCase(name: string, attack: string, payload: (ctx: Ctx, repo: string, m: Stored) => Buffer, codes = BAD_SIGNATURE, sign?: (k: Key, p: Buffer) => string): Case {
+function legacyCase(
+  name: string,
+  attack: string,
+  payload: (ctx: Ctx, repo: string, m: Stored) => Buffer,
+  codes = BAD_SIGNATURE,
+  sign?: (k: Key, p: Buffer) => string,
+): Case {
   return {
     name,
     attack,
@@ -46,8 +52,10 @@ const ident = (ctx: Ctx, repo: string) => `${ctx.host}/${repo}`;
 export const tampering: Category = {
   category: 'payload and statement tampering',
   cases: [
-    legacyCase('legacy: payload type is not a cosign image signature', 'critical.type "atomic container signature", signed by the trusted key', (ctx, r, m) =>
-      simpleSigning(ident(ctx, r), m.digest, { type: 'atomic container signature' }),
+    legacyCase(
+      'legacy: payload type is not a cosign image signature',
+      'critical.type "atomic container signature", signed by the trusted key',
+      (ctx, r, m) => simpleSigning(ident(ctx, r), m.digest, { type: 'atomic container signature' }),
     ),
     legacyCase('legacy: payload type with different case', 'critical.type "Cosign Container Image Signature"', (ctx, r, m) =>
       simpleSigning(ident(ctx, r), m.digest, { type: 'Cosign Container Image Signature' }),
@@ -55,21 +63,35 @@ export const tampering: Category = {
     legacyCase('legacy: digest in upper-case hex', 'docker-manifest-digest sha256:<HEX> (cosign compares strings)', (ctx, r, m) =>
       simpleSigning(ident(ctx, r), `sha256:${hexOf(m.digest).toUpperCase()}`),
     ),
-    legacyCase('legacy: algorithm in upper case', 'docker-manifest-digest SHA256:<hex>', (ctx, r, m) => simpleSigning(ident(ctx, r), `SHA256:${hexOf(m.digest)}`)),
+    legacyCase('legacy: algorithm in upper case', 'docker-manifest-digest SHA256:<hex>', (ctx, r, m) =>
+      simpleSigning(ident(ctx, r), `SHA256:${hexOf(m.digest)}`),
+    ),
     legacyCase('legacy: sha512 of the manifest instead of sha256', 'docker-manifest-digest sha512:<hex of the same bytes>', (ctx, r, m) =>
       simpleSigning(ident(ctx, r), `sha512:${createHash('sha512').update(m.bytes).digest('hex')}`),
     ),
-    legacyCase('legacy: payload changed after signing', 'optional {"x":"y"} added to a signed payload', (ctx, r, m) => simpleSigning(ident(ctx, r), m.digest, { optional: { x: 'y' } }), BAD_SIGNATURE, (k, p) =>
-      k.sign(Buffer.from(p.toString().replace('"optional":{"x":"y"}', '"optional":null'))).toString('base64'),
+    legacyCase(
+      'legacy: payload changed after signing',
+      'optional {"x":"y"} added to a signed payload',
+      (ctx, r, m) => simpleSigning(ident(ctx, r), m.digest, { optional: { x: 'y' } }),
+      BAD_SIGNATURE,
+      (k, p) => k.sign(Buffer.from(p.toString().replace('"optional":{"x":"y"}', '"optional":null'))).toString('base64'),
     ),
-    legacyCase('legacy: signature over the payload\'s sha256 hex, not the payload', 'the key signed the digest text', (ctx, r, m) => simpleSigning(ident(ctx, r), m.digest), BAD_SIGNATURE, (k, p) =>
-      k.sign(createHash('sha256').update(p).digest('hex')).toString('base64'),
+    legacyCase(
+      "legacy: signature over the payload's sha256 hex, not the payload",
+      'the key signed the digest text',
+      (ctx, r, m) => simpleSigning(ident(ctx, r), m.digest),
+      BAD_SIGNATURE,
+      (k, p) => k.sign(createHash('sha256').update(p).digest('hex')).toString('base64'),
     ),
-    legacyCase('legacy: duplicate "critical" keys (parser differential)', 'two critical objects: one for another digest, one for this image', (ctx, r, m) => {
-      const good = JSON.parse(simpleSigning(ident(ctx, r), m.digest).toString()).critical;
-      const bad = { ...good, image: { 'docker-manifest-digest': `sha256:${'0'.repeat(64)}` } };
-      return Buffer.from(`{"critical":${JSON.stringify(bad)},"Critical":${JSON.stringify(good)},"optional":null}`);
-    }),
+    legacyCase(
+      'legacy: duplicate "critical" keys (parser differential)',
+      'two critical objects: one for another digest, one for this image',
+      (ctx, r, m) => {
+        const good = JSON.parse(simpleSigning(ident(ctx, r), m.digest).toString()).critical;
+        const bad = { ...good, image: { 'docker-manifest-digest': `sha256:${'0'.repeat(64)}` } };
+        return Buffer.from(`{"critical":${JSON.stringify(bad)},"Critical":${JSON.stringify(good)},"optional":null}`);
+      },
+    ),
     {
       name: 'legacy: layer media type is not simple signing',
       attack: 'a valid payload and signature in a layer typed application/vnd.in-toto+json',
@@ -77,7 +99,9 @@ export const tampering: Category = {
       run(ctx) {
         const repo = ctx.repo('tamper-mt');
         const m = putImage(ctx.reg, repo);
-        putLegacy(ctx.reg, repo, m.digest, [{ ...legacyLayer(ctx.trusted, simpleSigning(ident(ctx, repo), m.digest)), mediaType: 'application/vnd.in-toto+json' }]);
+        putLegacy(ctx.reg, repo, m.digest, [
+          { ...legacyLayer(ctx.trusted, simpleSigning(ident(ctx, repo), m.digest)), mediaType: 'application/vnd.in-toto+json' },
+        ]);
         return check(refOf(ctx, repo, m));
       },
     },
@@ -92,11 +116,15 @@ export const tampering: Category = {
         return check(refOf(ctx, repo, m));
       },
     },
-    bundleCase('bundle: an attestation (SLSA provenance predicate) is not a signature', 'statement predicateType https://slsa.dev/provenance/v1 for this digest', (ctx, m) =>
-      dsseBundle(ctx.trusted, statement(m.digest, { predicateType: 'https://slsa.dev/provenance/v1' })),
+    bundleCase(
+      'bundle: an attestation (SLSA provenance predicate) is not a signature',
+      'statement predicateType https://slsa.dev/provenance/v1 for this digest',
+      (ctx, m) => dsseBundle(ctx.trusted, statement(m.digest, { predicateType: 'https://slsa.dev/provenance/v1' })),
     ),
-    bundleCase('bundle: cosign attestation predicate (cosign attest) is not a signature', 'predicateType https://cosign.sigstore.dev/attestation/v1', (ctx, m) =>
-      dsseBundle(ctx.trusted, statement(m.digest, { predicateType: 'https://cosign.sigstore.dev/attestation/v1' })),
+    bundleCase(
+      'bundle: cosign attestation predicate (cosign attest) is not a signature',
+      'predicateType https://cosign.sigstore.dev/attestation/v1',
+      (ctx, m) => dsseBundle(ctx.trusted, statement(m.digest, { predicateType: 'https://cosign.sigstore.dev/attestation/v1' })),
     ),
     bundleCase('bundle: two subjects, this image second', 'subjects [other, this]', (ctx, m) =>
       dsseBundle(ctx.trusted, statement(m.digest, { subjects: [{ sha256: 'a'.repeat(64) }, { sha256: hexOf(m.digest) }] })),
@@ -116,15 +144,22 @@ export const tampering: Category = {
     bundleCase('bundle: statement changed after signing', 'the signature is over a statement for another digest', (ctx, m) =>
       dsseBundle(ctx.trusted, statement(m.digest), { signOver: Buffer.from('DSSEv1 28 application/vnd.in-toto+json 2 {}') }),
     ),
-    bundleCase('bundle: message signature over the manifest, not a DSSE statement', 'messageSignature (no statement) over the manifest bytes', (ctx, m) => {
-      const sig = ctx.trusted.sign(m.bytes).toString('base64');
-      return Buffer.from(
-        JSON.stringify({
-          mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
-          verificationMaterial: { publicKey: { hint: '' }, tlogEntries: [], timestampVerificationData: { rfc3161Timestamps: [] } },
-          messageSignature: { messageDigest: { algorithm: 'SHA2_256', digest: createHash('sha256').update(m.bytes).digest('base64') }, signature: sig },
-        }),
-      );
-    }),
+    bundleCase(
+      'bundle: message signature over the manifest, not a DSSE statement',
+      'messageSignature (no statement) over the manifest bytes',
+      (ctx, m) => {
+        const sig = ctx.trusted.sign(m.bytes).toString('base64');
+        return Buffer.from(
+          JSON.stringify({
+            mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+            verificationMaterial: { publicKey: { hint: '' }, tlogEntries: [], timestampVerificationData: { rfc3161Timestamps: [] } },
+            messageSignature: {
+              messageDigest: { algorithm: 'SHA2_256', digest: createHash('sha256').update(m.bytes).digest('base64') },
+              signature: sig,
+            },
+          }),
+        );
+      },
+    ),
   ],
 };

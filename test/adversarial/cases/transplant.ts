@@ -12,7 +12,7 @@ export const transplant: Category = {
   cases: [
     {
       name: "A's .sig served as B's",
-      attack: 'the trusted signature of image A stored under B\'s sha256-<B>.sig tag',
+      attack: "the trusted signature of image A stored under B's sha256-<B>.sig tag",
       expect: deny('DIGEST_MISMATCH'),
       run(ctx) {
         const repo = ctx.repo('tp-swap');
@@ -24,7 +24,7 @@ export const transplant: Category = {
     },
     {
       name: 'real cosign 2 signature replayed on another image',
-      attack: 'cosign\'s own .sig for image A copied as the .sig of image B',
+      attack: "cosign's own .sig for image A copied as the .sig of image B",
       expect: deny('DIGEST_MISMATCH', 'IDENTITY_MISMATCH'),
       run(ctx) {
         const real = ctx.shared.real!;
@@ -37,7 +37,7 @@ export const transplant: Category = {
     },
     {
       name: 'real cosign 3 bundle listed as a referrer of another image',
-      attack: 'cosign\'s own bundle for A listed by the referrers API of B',
+      attack: "cosign's own bundle for A listed by the referrers API of B",
       expect: deny(...BAD_SIGNATURE),
       run(ctx) {
         const real = ctx.shared.real!;
@@ -49,7 +49,7 @@ export const transplant: Category = {
       },
     },
     {
-      name: "hand-made bundle for A listed under B (manifest subject says B)",
+      name: 'hand-made bundle for A listed under B (manifest subject says B)',
       attack: 'a referrer manifest whose subject is B, carrying a bundle whose statement names A',
       expect: deny(...BAD_SIGNATURE),
       run(ctx) {

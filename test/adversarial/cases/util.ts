@@ -23,7 +23,11 @@ export async function crioConfig(ctx: Ctx): Promise<string> {
   return config;
 }
 
-export const check = (image: string, more: Partial<Extract<Invocation, { kind: 'check' }>> = {}): Invocation => ({ kind: 'check', image, ...more });
+export const check = (image: string, more: Partial<Extract<Invocation, { kind: 'check' }>> = {}): Invocation => ({
+  kind: 'check',
+  image,
+  ...more,
+});
 export const deny = (...codes: string[]) => ({ decision: 'deny' as const, codes });
 export const allow = (...codes: string[]) => ({ decision: 'allow' as const, codes: codes.length ? codes : ['ALLOWED'] });
 

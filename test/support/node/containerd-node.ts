@@ -16,7 +16,20 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmdirSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { CriPeer } from './cri-peer.js';
 import { ROOT } from '../paths.js';
@@ -287,7 +300,7 @@ export async function prepareNode(opts: NodeOptions): Promise<ContainerdNode> {
   if (Buffer.byteLength(`${n.socket}.ttrpc`) > 100) throw new Error(`node folder ${dir} is too long for a unix socket path`);
   for (const d of ['root', 'state', 'runc', 'pods', 'cni/bin', 'cni/net.d', 'kind/bin']) mkdirSync(join(dir, d), { recursive: true });
   for (const f of [n.socket, n.config]) mkdirSync(dirname(f), { recursive: true });
-  writeFileSync(n.kindHook, '#!/bin/sh\n# stands in for Kind\'s /kind/bin/mount-product-files.sh\nexit 0\n');
+  writeFileSync(n.kindHook, "#!/bin/sh\n# stands in for Kind's /kind/bin/mount-product-files.sh\nexit 0\n");
   chmodSync(n.kindHook, 0o755);
   const origin = `http://${opts.registryHost}`;
   for (const host of new Set([opts.aliasHost, opts.registryHost])) {
@@ -454,7 +467,12 @@ export async function stopNode(n: ContainerdNode): Promise<{ containers: string[
   if (shims.length > 0) {
     for (const { root, id } of runcIds(n, existing)) {
       for (const suffix of ['', 'debug']) {
-        const sock = join('/run/containerd/s', createHash('sha256').update(`${join(n.socket, basename(root), id)}${suffix}`).digest('hex'));
+        const sock = join(
+          '/run/containerd/s',
+          createHash('sha256')
+            .update(`${join(n.socket, basename(root), id)}${suffix}`)
+            .digest('hex'),
+        );
         try {
           if (lstatSync(sock).isSocket()) unlinkSync(sock);
         } catch {

@@ -182,14 +182,21 @@ export class CriPeer {
     await this.call(this.runtime, 'removeContainer', { containerId });
   }
 
-  async containerStatus(containerId: string, verbose = false): Promise<{ status: ContainerStatus | undefined; info: Record<string, string> }> {
-    const res = await this.call<{ status: ContainerStatus | null; info: Record<string, string> }>(this.runtime, 'containerStatus', { containerId, verbose });
+  async containerStatus(
+    containerId: string,
+    verbose = false,
+  ): Promise<{ status: ContainerStatus | undefined; info: Record<string, string> }> {
+    const res = await this.call<{ status: ContainerStatus | null; info: Record<string, string> }>(this.runtime, 'containerStatus', {
+      containerId,
+      verbose,
+    });
     return { status: res.status ?? undefined, info: res.info };
   }
 
   /** PullImage; containerd answers with the image id. */
   async pullImage(image: ImageSpec, sandboxConfig?: PodSandboxConfig): Promise<string> {
-    return (await this.call<{ imageRef: string }>(this.images, 'pullImage', { image, ...(sandboxConfig ? { sandboxConfig } : {}) })).imageRef;
+    return (await this.call<{ imageRef: string }>(this.images, 'pullImage', { image, ...(sandboxConfig ? { sandboxConfig } : {}) }))
+      .imageRef;
   }
 
   /** ImageStatus; no image (or containerd's empty one) is undefined. */

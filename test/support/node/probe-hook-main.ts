@@ -18,7 +18,12 @@ async function main(): Promise<void> {
   if (!socket || !outDir || !protoPath) throw new Error('usage: probe-hook <cri-socket> <outDir> <api.proto>');
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
-  const state = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { id: string; bundle: string; status: string; annotations?: Record<string, string> };
+  const state = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+    id: string;
+    bundle: string;
+    status: string;
+    annotations?: Record<string, string>;
+  };
   let annotations = state.annotations ?? {};
   if (Object.keys(annotations).length === 0) {
     try {

@@ -49,7 +49,9 @@ const PATH = '/runtime.v1.RuntimeService/Version';
 
 describe('frame codec', () => {
   it('writes the 9-byte header: length, type, flags, stream id (R bit clear)', () => {
-    expect(hex(encodeFrame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 3, Buffer.from('ab')))).toBe('000002010500000003' + '6162');
+    expect(hex(encodeFrame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 3, Buffer.from('ab')))).toBe(
+      '000002010500000003' + '6162',
+    );
     expect(hex(encodeFrame(FrameType.SETTINGS, Flag.ACK, 0))).toBe('000000040100000000');
     expect(hex(encodeFrame(FrameType.DATA, 0, 0xffffffff, Buffer.alloc(0)))).toBe('000000' + '00' + '00' + '7fffffff');
     expect(hex(settingsPayload([[Setting.INITIAL_WINDOW_SIZE, 0x01000000]]))).toBe('000401000000');
@@ -204,10 +206,11 @@ async function warm(peer: Peer): Promise<void> {
   peer.answer(r.streamId, Buffer.from('warm'));
 }
 
-const errOf = (p: Promise<unknown>) => p.then(
-  () => undefined,
-  (e: unknown) => e as CriError,
-);
+const errOf = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (e: unknown) => e as CriError,
+  );
 
 describe('GrpcUnixClient over the HTTP/2 client: what goes out', () => {
   it('preface, SETTINGS, a 16 MiB connection window, then HEADERS and DATA; SETTINGS and PING acknowledged', async () => {
@@ -216,7 +219,11 @@ describe('GrpcUnixClient over the HTTP/2 client: what goes out', () => {
       expect(peer.preface.toString('latin1')).toBe('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
       const s: Record<number, number> = {};
       for (let i = 0; i < settings.payload.length; i += 6) s[settings.payload.readUInt16BE(i)] = settings.payload.readUInt32BE(i + 2);
-      expect(s).toEqual({ [Setting.ENABLE_PUSH]: 0, [Setting.INITIAL_WINDOW_SIZE]: 16 * 1024 * 1024, [Setting.MAX_HEADER_LIST_SIZE]: 1024 * 1024 });
+      expect(s).toEqual({
+        [Setting.ENABLE_PUSH]: 0,
+        [Setting.INITIAL_WINDOW_SIZE]: 16 * 1024 * 1024,
+        [Setting.MAX_HEADER_LIST_SIZE]: 1024 * 1024,
+      });
       const wu = await peer.takeType(FrameType.WINDOW_UPDATE, 0);
       expect(wu.payload.readUInt32BE(0)).toBe(16 * 1024 * 1024 - DEFAULT_WINDOW);
       const req = await peer.request();
@@ -251,7 +258,7 @@ describe('GrpcUnixClient over the HTTP/2 client: what goes out', () => {
     }
   });
 
-  it('a request body larger than the peer\'s window and frame size waits for WINDOW_UPDATE and is cut into frames', async () => {
+  it("a request body larger than the peer's window and frame size waits for WINDOW_UPDATE and is cut into frames", async () => {
     const body = Buffer.alloc(40_000, 0x61);
     const srv = scripted(async (peer) => {
       await open(peer, [[Setting.INITIAL_WINDOW_SIZE, 1000]]);
@@ -323,11 +330,7 @@ describe('GrpcUnixClient over the HTTP/2 client: what comes back', () => {
       await open(peer);
       const r1 = await peer.request();
       // headers: literal with incremental indexing, Huffman: :status 200 (name index 8), content-type (31), x-custom
-      const block = Buffer.from([
-        0x48, ...str('200'),
-        0x5f, ...str('application/grpc'),
-        0x40, ...str('x-custom'), ...str('v'.repeat(40)),
-      ]);
+      const block = Buffer.from([0x48, ...str('200'), 0x5f, ...str('application/grpc'), 0x40, ...str('x-custom'), ...str('v'.repeat(40))]);
       // HEADERS padded and with priority fields, then two CONTINUATIONs
       const pad = 7;
       const first = Buffer.concat([Buffer.from([pad]), Buffer.from([0, 0, 0, 0, 16]), block.subarray(0, 5), Buffer.alloc(pad)]);
@@ -357,7 +360,12 @@ describe('GrpcUnixClient over the HTTP/2 client: what comes back', () => {
       const r3 = await peer.request();
       expect(r3.streamId).toBe(5);
       peer.send(FrameType.HEADERS, Flag.END_HEADERS, r3.streamId, Buffer.from([0x88, 0x5f, ...str('application/grpc')]));
-      peer.send(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, r3.streamId, Buffer.from([0x40, ...str('grpc-status'), ...str('5'), 0x40, ...str('grpc-message'), ...str('not%20found%3A%20%C3%A9')]));
+      peer.send(
+        FrameType.HEADERS,
+        Flag.END_HEADERS | Flag.END_STREAM,
+        r3.streamId,
+        Buffer.from([0x40, ...str('grpc-status'), ...str('5'), 0x40, ...str('grpc-message'), ...str('not%20found%3A%20%C3%A9')]),
+      );
     });
     const c = new GrpcUnixClient(srv.socket, { timeoutMs: 3000 });
     try {
@@ -498,15 +506,30 @@ describe('GrpcUnixClient over the HTTP/2 client: failing closed', () => {
   const violations: Array<[string, (peer: Peer, streamId: number) => void, number, RegExp]> = [
     ['DATA on stream 0', (p) => p.send(FrameType.DATA, 0, 0, Buffer.from('x')), H2Code.PROTOCOL_ERROR, /DATA on stream 0/],
     ['HEADERS on an idle stream', (p) => p.headers(7, [[':status', '200']]), H2Code.PROTOCOL_ERROR, /HEADERS on idle stream 7/],
-    ['a bad header block (index 0)', (p, id) => p.send(FrameType.HEADERS, Flag.END_HEADERS, id, Buffer.from([0x80])), H2Code.COMPRESSION_ERROR, /index 0/],
+    [
+      'a bad header block (index 0)',
+      (p, id) => p.send(FrameType.HEADERS, Flag.END_HEADERS, id, Buffer.from([0x80])),
+      H2Code.COMPRESSION_ERROR,
+      /index 0/,
+    ],
     [
       'a header block cut short',
       (p, id) => p.send(FrameType.HEADERS, Flag.END_HEADERS, id, Buffer.from([0x40, 0x05, 0x61])),
       H2Code.COMPRESSION_ERROR,
       /beyond the end/,
     ],
-    ['a frame above 16384 bytes', (p, id) => p.send(FrameType.DATA, 0, id, Buffer.alloc(16_385)), H2Code.FRAME_SIZE_ERROR, /frame of 16385 bytes/],
-    ['PUSH_PROMISE', (p, id) => p.send(FrameType.PUSH_PROMISE, Flag.END_HEADERS, id, Buffer.from([0, 0, 0, 2, 0x82])), H2Code.PROTOCOL_ERROR, /PUSH_PROMISE/],
+    [
+      'a frame above 16384 bytes',
+      (p, id) => p.send(FrameType.DATA, 0, id, Buffer.alloc(16_385)),
+      H2Code.FRAME_SIZE_ERROR,
+      /frame of 16385 bytes/,
+    ],
+    [
+      'PUSH_PROMISE',
+      (p, id) => p.send(FrameType.PUSH_PROMISE, Flag.END_HEADERS, id, Buffer.from([0, 0, 0, 2, 0x82])),
+      H2Code.PROTOCOL_ERROR,
+      /PUSH_PROMISE/,
+    ],
     ['a connection WINDOW_UPDATE of 0', (p) => p.send(FrameType.WINDOW_UPDATE, 0, 0, u32(0)), H2Code.PROTOCOL_ERROR, /WINDOW_UPDATE of 0/],
     [
       'a connection window above 2^31-1',
@@ -514,7 +537,12 @@ describe('GrpcUnixClient over the HTTP/2 client: failing closed', () => {
       H2Code.FLOW_CONTROL_ERROR,
       /connection window above/,
     ],
-    ['padding longer than the frame', (p, id) => p.send(FrameType.DATA, Flag.PADDED, id, Buffer.from([5, 1, 2])), H2Code.PROTOCOL_ERROR, /padding of 5 bytes/],
+    [
+      'padding longer than the frame',
+      (p, id) => p.send(FrameType.DATA, Flag.PADDED, id, Buffer.from([5, 1, 2])),
+      H2Code.PROTOCOL_ERROR,
+      /padding of 5 bytes/,
+    ],
     [
       'a frame inside a header block',
       (p, id) => {
@@ -524,13 +552,33 @@ describe('GrpcUnixClient over the HTTP/2 client: failing closed', () => {
       H2Code.PROTOCOL_ERROR,
       /inside the header block/,
     ],
-    ['CONTINUATION without HEADERS', (p, id) => p.send(FrameType.CONTINUATION, Flag.END_HEADERS, id, Buffer.from([0x88])), H2Code.PROTOCOL_ERROR, /CONTINUATION/],
+    [
+      'CONTINUATION without HEADERS',
+      (p, id) => p.send(FrameType.CONTINUATION, Flag.END_HEADERS, id, Buffer.from([0x88])),
+      H2Code.PROTOCOL_ERROR,
+      /CONTINUATION/,
+    ],
     ['a PING of 4 bytes', (p) => p.send(FrameType.PING, 0, 0, Buffer.alloc(4)), H2Code.FRAME_SIZE_ERROR, /PING of 4 bytes/],
     ['SETTINGS of 5 bytes', (p) => p.send(FrameType.SETTINGS, 0, 0, Buffer.alloc(5)), H2Code.FRAME_SIZE_ERROR, /SETTINGS of 5 bytes/],
     ['SETTINGS_ENABLE_PUSH 1', (p) => p.settings([[Setting.ENABLE_PUSH, 1]]), H2Code.PROTOCOL_ERROR, /ENABLE_PUSH/],
-    ['SETTINGS_MAX_FRAME_SIZE below 16384', (p) => p.settings([[Setting.MAX_FRAME_SIZE, 100]]), H2Code.PROTOCOL_ERROR, /MAX_FRAME_SIZE of 100/],
-    ['SETTINGS_INITIAL_WINDOW_SIZE 2^31', (p) => p.settings([[Setting.INITIAL_WINDOW_SIZE, 0x80000000]]), H2Code.FLOW_CONTROL_ERROR, /INITIAL_WINDOW_SIZE/],
-    ['RST_STREAM of 3 bytes', (p, id) => p.send(FrameType.RST_STREAM, 0, id, Buffer.alloc(3)), H2Code.FRAME_SIZE_ERROR, /RST_STREAM of 3 bytes/],
+    [
+      'SETTINGS_MAX_FRAME_SIZE below 16384',
+      (p) => p.settings([[Setting.MAX_FRAME_SIZE, 100]]),
+      H2Code.PROTOCOL_ERROR,
+      /MAX_FRAME_SIZE of 100/,
+    ],
+    [
+      'SETTINGS_INITIAL_WINDOW_SIZE 2^31',
+      (p) => p.settings([[Setting.INITIAL_WINDOW_SIZE, 0x80000000]]),
+      H2Code.FLOW_CONTROL_ERROR,
+      /INITIAL_WINDOW_SIZE/,
+    ],
+    [
+      'RST_STREAM of 3 bytes',
+      (p, id) => p.send(FrameType.RST_STREAM, 0, id, Buffer.alloc(3)),
+      H2Code.FRAME_SIZE_ERROR,
+      /RST_STREAM of 3 bytes/,
+    ],
   ];
 
   it.each(violations)('%s: INTERNAL, GOAWAY to the server, the connection closed', async (_name, act, code, why) => {
@@ -576,8 +624,20 @@ describe('GrpcUnixClient over the HTTP/2 client: failing closed', () => {
 
   // the last column: the stream was still open, so the client resets it
   const malformed: Array<[string, (peer: Peer, streamId: number) => void, number, RegExp, boolean]> = [
-    ['an answer without :status', (p, id) => p.headers(id, [['content-type', 'application/grpc']]), GrpcStatus.INTERNAL, /without a valid :status \(none\)/, true],
-    ['DATA before the headers', (p, id) => p.send(FrameType.DATA, 0, id, Buffer.from('x')), GrpcStatus.INTERNAL, /DATA before the response headers/, true],
+    [
+      'an answer without :status',
+      (p, id) => p.headers(id, [['content-type', 'application/grpc']]),
+      GrpcStatus.INTERNAL,
+      /without a valid :status \(none\)/,
+      true,
+    ],
+    [
+      'DATA before the headers',
+      (p, id) => p.send(FrameType.DATA, 0, id, Buffer.from('x')),
+      GrpcStatus.INTERNAL,
+      /DATA before the response headers/,
+      true,
+    ],
     [
       'trailers that do not end the stream',
       (p, id) => {
@@ -590,13 +650,34 @@ describe('GrpcUnixClient over the HTTP/2 client: failing closed', () => {
     ],
     [
       'an HTML answer',
-      (p, id) => p.headers(id, [[':status', '200'], ['content-type', 'text/html'], ['grpc-status', '0']], true),
+      (p, id) =>
+        p.headers(
+          id,
+          [
+            [':status', '200'],
+            ['content-type', 'text/html'],
+            ['grpc-status', '0'],
+          ],
+          true,
+        ),
       GrpcStatus.UNKNOWN,
       /not a gRPC answer: HTTP status 200 with content-type "text\/html"/,
       false,
     ],
-    ['no grpc-status at all', (p, id) => p.headers(id, [[':status', '200']], true), GrpcStatus.UNAVAILABLE, /the stream ended without a gRPC status/, false],
-    ['HTTP 503', (p, id) => p.headers(id, [[':status', '503']], true), GrpcStatus.UNAVAILABLE, /HTTP status 503 without a gRPC status/, false],
+    [
+      'no grpc-status at all',
+      (p, id) => p.headers(id, [[':status', '200']], true),
+      GrpcStatus.UNAVAILABLE,
+      /the stream ended without a gRPC status/,
+      false,
+    ],
+    [
+      'HTTP 503',
+      (p, id) => p.headers(id, [[':status', '503']], true),
+      GrpcStatus.UNAVAILABLE,
+      /HTTP status 503 without a gRPC status/,
+      false,
+    ],
     [
       'two messages in the body',
       (p, id) => {
@@ -608,7 +689,13 @@ describe('GrpcUnixClient over the HTTP/2 client: failing closed', () => {
       /exactly one message/,
       false,
     ],
-    ['a stream WINDOW_UPDATE of 0', (p, id) => p.send(FrameType.WINDOW_UPDATE, 0, id, u32(0)), GrpcStatus.INTERNAL, /WINDOW_UPDATE of 0 on stream 1/, true],
+    [
+      'a stream WINDOW_UPDATE of 0',
+      (p, id) => p.send(FrameType.WINDOW_UPDATE, 0, id, u32(0)),
+      GrpcStatus.INTERNAL,
+      /WINDOW_UPDATE of 0 on stream 1/,
+      true,
+    ],
   ];
 
   it.each(malformed)('%s: that call fails, the connection lives on', async (_name, act, code, why, reset) => {
@@ -640,18 +727,35 @@ describe('GrpcUnixClient over the HTTP/2 client: failing closed', () => {
       const r = await peer.request();
       peer.headers(r.streamId, [[':status', '200']]);
       // 1.1 MiB of grpc-message, indexed into the table (it does not fit: the table empties), then x-ok: yes indexed
-      const big = Buffer.from([0x40, ...str('grpc-message', false), ...str('m'.repeat(1_150_000), false), 0x40, ...str('x-ok', false), ...str('yes', false)]);
+      const big = Buffer.from([
+        0x40,
+        ...str('grpc-message', false),
+        ...str('m'.repeat(1_150_000), false),
+        0x40,
+        ...str('x-ok', false),
+        ...str('yes', false),
+      ]);
       for (let off = 0, first = true; off < big.length; first = false) {
         const part = big.subarray(off, off + 16_384);
         off += part.length;
         const last = off >= big.length;
-        peer.send(first ? FrameType.HEADERS : FrameType.CONTINUATION, (first ? Flag.END_STREAM : 0) | (last ? Flag.END_HEADERS : 0), r.streamId, part);
+        peer.send(
+          first ? FrameType.HEADERS : FrameType.CONTINUATION,
+          (first ? Flag.END_STREAM : 0) | (last ? Flag.END_HEADERS : 0),
+          r.streamId,
+          part,
+        );
       }
       const r2 = await peer.request();
       peer.headers(r2.streamId, [[':status', '200']]);
       peer.send(FrameType.DATA, 0, r2.streamId, frameMessage(Buffer.from('after')));
       // 0xbe: index 62, the x-ok: yes the oversized block added
-      peer.send(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, r2.streamId, Buffer.from([0xbe, 0x40, ...str('grpc-status'), ...str('0')]));
+      peer.send(
+        FrameType.HEADERS,
+        Flag.END_HEADERS | Flag.END_STREAM,
+        r2.streamId,
+        Buffer.from([0xbe, 0x40, ...str('grpc-status'), ...str('0')]),
+      );
     });
     const c = new GrpcUnixClient(srv.socket, { timeoutMs: 5000 });
     try {
@@ -754,7 +858,9 @@ describe('against node:http2 (nghttp2): flow control for real, Huffman and index
   let server: http2.Http2Server;
   const sizes = new Map<string, number>();
   // every visible ASCII character, a space inside (a field value may not start or end with one)
-  const ASCII = Array.from({ length: 94 }, (_, i) => String.fromCharCode(0x21 + i)).join('').replace('Z', 'Z Z');
+  const ASCII = Array.from({ length: 94 }, (_, i) => String.fromCharCode(0x21 + i))
+    .join('')
+    .replace('Z', 'Z Z');
 
   beforeAll(async () => {
     server = http2.createServer({ maxSessionMemory: 200 }); // MB: 6 answers of 3 MiB at once
@@ -816,7 +922,7 @@ describe('against node:http2 (nghttp2): flow control for real, Huffman and index
     }
   });
 
-  it('nghttp2\'s Huffman-coded and indexed headers decode to what was sent, call after call', async () => {
+  it("nghttp2's Huffman-coded and indexed headers decode to what was sent, call after call", async () => {
     const conn = new H2Connection(connect(socket));
     try {
       for (let i = 0; i < 3; i++) {

@@ -120,7 +120,10 @@ describe('prefixed integers (RFC 7541 C.1)', () => {
 });
 
 /** Decodes blocks in turn on one decoder; checks each list, then the table after the last. */
-function sequence(decoder: HpackDecoder, steps: Array<{ block: string; want: Array<[string, string]>; table: Array<[string, string]>; size: number }>) {
+function sequence(
+  decoder: HpackDecoder,
+  steps: Array<{ block: string; want: Array<[string, string]>; table: Array<[string, string]>; size: number }>,
+) {
   for (const [i, step] of steps.entries()) {
     const { fields, tooLarge } = decoder.decode(bytes(step.block));
     expect(tooLarge).toBe(false);
@@ -141,7 +144,9 @@ describe('header blocks (RFC 7541 Appendix C)', () => {
       },
     ]);
     sequence(new HpackDecoder(), [{ block: '040c 2f73 616d 706c 652f 7061 7468', want: [[':path', '/sample/path']], table: [], size: 0 }]);
-    sequence(new HpackDecoder(), [{ block: '1008 7061 7373 776f 7264 0673 6563 7265 74', want: [['password', 'secret']], table: [], size: 0 }]);
+    sequence(new HpackDecoder(), [
+      { block: '1008 7061 7373 776f 7264 0673 6563 7265 74', want: [['password', 'secret']], table: [], size: 0 },
+    ]);
     sequence(new HpackDecoder(), [{ block: '82', want: [[':method', 'GET']], table: [], size: 0 }]);
   });
 
@@ -267,7 +272,7 @@ describe('header blocks (RFC 7541 Appendix C)', () => {
   });
 });
 
-describe('the dynamic table and the decoder\'s errors', () => {
+describe("the dynamic table and the decoder's errors", () => {
   const lit = (name: string, value: string) => {
     const n = Buffer.from(name, 'latin1');
     const v = Buffer.from(value, 'latin1');
