@@ -66,7 +66,7 @@ test-integration: build tools
 # Every tier. Installs what the tiers need (npm packages, Debian packages, cosign...):
 # unit, fixtures, integration and conformance (vitest), then e2e on containerd 1.7 and 2.1,
 # then the demo as a newcomer runs it.
-test: build tools typecheck
+test: build tools lint typecheck
 	$(VITEST)
 	$(MAKE) --no-print-directory e2e
 	$(MAKE) --no-print-directory demo
