@@ -13,6 +13,7 @@ import { scopeVerdict } from '../../src/engine/scope-verdict.js';
 import { type NodeImages, configDigestOfImageId, digestForImage, imageForContainer } from '../../src/hook/node-digest.js';
 import { MAX_CONFIG_BYTES, parseState, readAnnotations } from '../../src/hook/state.js';
 import { compilePolicy } from '../../src/policy/compile.js';
+import { identityMatches } from '../../src/policy/identity.js';
 import { parseReference } from '../../src/reference/reference.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sigguard-deciding-'));
@@ -171,5 +172,41 @@ describe("the node's image id travels with the digest (the verified manifest is 
       repoDigest: `localhost:5001/app@${D1}`,
       imageId: ID,
     });
+  });
+});
+
+describe('signedIdentity: each rule refuses what it must (the mutants that turned a rule into "true")', () => {
+  const D = `sha256:${'1'.repeat(64)}`;
+  const at = (s: string) => parseReference(s);
+  it('matchRepoDigestOrExact: by digest only the same repository; a name-only signature never', () => {
+    expect(identityMatches(undefined, at(`r.io/app@${D}`), 'r.io/app:v1')).toBe(true);
+    expect(identityMatches(undefined, at(`r.io/app@${D}`), 'r.io/other:v1')).toBe(false);
+    expect(identityMatches(undefined, at(`r.io/app@${D}`), 'r.io/app')).toBe(false);
+    expect(identityMatches(undefined, at('r.io/app:v1'), 'r.io/app:v2')).toBe(false);
+  });
+  it('matchExact: a name-only reference on either side never matches', () => {
+    expect(identityMatches({ type: 'matchExact' }, at('r.io/app:v1'), 'r.io/app:v1')).toBe(true);
+    expect(identityMatches({ type: 'matchExact' }, at('r.io/app:v1'), 'r.io/app')).toBe(false);
+    expect(identityMatches({ type: 'matchExact' }, at('r.io/app'), 'r.io/app')).toBe(false);
+  });
+  it('exactReference: only that reference', () => {
+    const rule = { type: 'exactReference', dockerReference: 'r.io/app:v1' } as const;
+    expect(identityMatches(rule, at('mirror.io/app:v9'), 'r.io/app:v1')).toBe(true);
+    expect(identityMatches(rule, at('r.io/app:v1'), 'r.io/app:v2')).toBe(false);
+    expect(identityMatches(rule, at('r.io/app:v1'), 'r.io/other:v1')).toBe(false);
+  });
+  it('exactRepository: only that repository', () => {
+    const rule = { type: 'exactRepository', dockerRepository: 'r.io/app' } as const;
+    expect(identityMatches(rule, at('mirror.io/x:v9'), 'r.io/app')).toBe(true);
+    expect(identityMatches(rule, at('r.io/app:v1'), 'r.io/other:v1')).toBe(false);
+  });
+  it('remapIdentity: the whole name or the prefix and "/", then matchRepoDigestOrExact', () => {
+    const rule = { type: 'remapIdentity', prefix: 'mirror.io/team', signedPrefix: 'r.io/team' } as const;
+    expect(identityMatches(rule, at('mirror.io/team/app:v1'), 'r.io/team/app:v1')).toBe(true);
+    expect(identityMatches(rule, at('mirror.io/team/app:v1'), 'r.io/team/app:v2')).toBe(false);
+    expect(identityMatches(rule, at('mirror.io/team/app:v1'), 'r.io/other/app:v1')).toBe(false);
+    // "mirror.io/teamx" is not under the prefix: not remapped, so the signature must name it
+    expect(identityMatches(rule, at('mirror.io/teamx/app:v1'), 'r.io/teamx/app:v1')).toBe(false);
+    expect(identityMatches({ type: 'remapIdentity', prefix: 'mirror.io/app', signedPrefix: 'r.io/app' }, at('mirror.io/app:v1'), 'r.io/app:v1')).toBe(true);
   });
 });
