@@ -207,6 +207,8 @@ describe('signedIdentity: each rule refuses what it must (the mutants that turne
     expect(identityMatches(rule, at('mirror.io/team/app:v1'), 'r.io/other/app:v1')).toBe(false);
     // "mirror.io/teamx" is not under the prefix: not remapped, so the signature must name it
     expect(identityMatches(rule, at('mirror.io/teamx/app:v1'), 'r.io/teamx/app:v1')).toBe(false);
-    expect(identityMatches({ type: 'remapIdentity', prefix: 'mirror.io/app', signedPrefix: 'r.io/app' }, at('mirror.io/app:v1'), 'r.io/app:v1')).toBe(true);
+    expect(
+      identityMatches({ type: 'remapIdentity', prefix: 'mirror.io/app', signedPrefix: 'r.io/app' }, at('mirror.io/app:v1'), 'r.io/app:v1'),
+    ).toBe(true);
   });
 });
