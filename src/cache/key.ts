@@ -12,7 +12,7 @@ import { type ImageReference, formatReference } from '../reference/reference.js'
 import type { Platform } from '../registry/platform.js';
 
 /** 2: entries carry the platform digest (denyDigests applies to cached verdicts). */
-export const CACHE_FORMAT = 2;
+export const CACHE_FORMAT = 3;
 
 function canonicalRequirement(r: Requirement): unknown {
   if (r.type !== 'sigstoreSigned') return { type: r.type };

@@ -21,6 +21,8 @@ export const entrySchema = object(
     digest: string(),
     /** The platform manifest of an index, so that denyDigests applies to a cached verdict too. */
     platformDigest: optional(string({ pattern: /^sha(?:256|512):[0-9a-f]+$/ })),
+    /** Nested indexes between the index and the platform manifest, comma-separated: denyDigests applies to them too. */
+    nestedDigests: optional(string({ pattern: /^sha(?:256|512):[0-9a-f]+(?:,sha(?:256|512):[0-9a-f]+){0,7}$/ })),
     /** The config of the verified manifest: a hit is bound to the node's image id like a fresh verdict. */
     configDigest: optional(string({ pattern: /^sha(?:256|512):[0-9a-f]+$/ })),
     scope: string(),

@@ -2,9 +2,10 @@
  * Examining a listing of signature artifacts (a .sig image's layers, a
  * referrers list) under the verification's budget: in the order the registry
  * lists them, the first `signaturesPerListing` only, a few at a time. What is
- * left out is noted, never a refusal by itself: artifacts pushed next to a
- * signed image cannot make it unverifiable by their number, and once the
- * budget is spent the artifacts already fetched are still judged.
+ * left out is noted, never a refusal by itself: artifacts listed after a
+ * signature cannot make it unverifiable by their number (those listed before
+ * it can push it past the cap: the README says so), and once the budget is
+ * spent the artifacts already fetched are still judged.
  */
 import type { Budget } from '../registry/budget.js';
 import { isBudgetError, keepHeapDown } from '../registry/budget.js';

@@ -106,7 +106,7 @@ function fromEntry(e: CacheEntry, cache: Outcome['cache']): Outcome {
 
 /** A cached verdict, unless a digest it involves (the platform manifest of an index) has been revoked since. */
 function fromCached(e: CacheEntry, cache: Outcome['cache'], policy: Policy): Outcome {
-  const revoked = deniedDigest(policy.denyDigests, [e.digest, e.platformDigest]);
+  const revoked = deniedDigest(policy.denyDigests, [e.digest, ...(e.nestedDigests?.split(',') ?? []), e.platformDigest]);
   if (revoked === undefined) return fromEntry(e, cache);
   return { ...fromEntry(e, cache), decision: 'deny', code: ReasonCode.DIGEST_DENIED, reason: denialReason(revoked) };
 }
@@ -121,6 +121,7 @@ function toEntry(key: string, v: Verdict, digest: string): CacheEntry {
     image: v.image,
     digest,
     ...(v.platformDigest ? { platformDigest: v.platformDigest } : {}),
+    ...(v.nestedDigests?.length ? { nestedDigests: v.nestedDigests.join(',') } : {}),
     ...(v.configDigest ? { configDigest: v.configDigest } : {}),
     scope: v.scope,
     ...(v.signer ? { signer: v.signer } : {}),
@@ -200,7 +201,7 @@ export async function cachedVerify(image: ImageToDecide, opts: CachedVerifyOptio
   const verifyAndStore = async (): Promise<Decided> => {
     // With an allow on file that stale-if-error could serve, the verification ends a little
     // before the command does: a registry that times out then still leaves time to serve it.
-    const early = cached?.decision === 'allow' && settings.maxStaleMs > 0 ? earlierDeadline(opts.signal) : undefined;
+    const early = staleAllowFor(cached, ReasonCode.DEADLINE_EXCEEDED, Date.now(), settings) ? earlierDeadline(opts.signal) : undefined;
     let verdict: Verdict;
     try {
       verdict = await verify(image, early ? { ...opts, signal: early.signal } : opts, scoped);

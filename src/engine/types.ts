@@ -67,6 +67,8 @@ export interface Verdict {
   signer?: string;
   /** The platform manifest also looked at, for a multi-arch index. */
   platformDigest?: string;
+  /** Nested indexes walked between the index and the platform manifest (denyDigests applies to them). */
+  nestedDigests?: string[];
   /** The config digest of the manifest that runs (the image id a runtime reports); the hook binds it to the node's. */
   configDigest?: string;
   registryRequests: number;

@@ -140,7 +140,8 @@ export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Pro
     );
     platform = selected.platformDigest;
     configDigest = selected.configDigest;
-    refuseDenied(opts.policy.denyDigests, [digest, ...selected.nested, platform]);
+    const nested = selected.nested;
+    refuseDenied(opts.policy.denyDigests, [digest, ...nested, platform]);
     const formats = new Set(sigReqs.flatMap((r) => r.signatureFormats));
     const subjects = [digest, ...selected.nested, ...(platform === undefined ? [] : [platform])];
     const found = await discover(opts.client, ref, subjects, formats);
@@ -167,7 +168,11 @@ export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Pro
       if (report.satisfied) signer ??= report.signer;
       else failures.push(report);
     }
-    const extra = { ...(platform === undefined ? {} : { platformDigest: platform }), configDigest };
+    const extra = {
+      ...(platform === undefined ? {} : { platformDigest: platform }),
+      ...(nested.length > 0 ? { nestedDigests: nested } : {}),
+      configDigest,
+    };
     if (failures.length > 0) {
       const first = failures[0]!;
       return verdict({
