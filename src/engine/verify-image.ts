@@ -80,6 +80,14 @@ function* oneByOne(found: FoundSignature[], budget: Budget): Generator<PreparedS
   }
 }
 
+/** The image's manifest as named, and the manifest that runs (containerd's choice, or the runtime's image id) with its config. */
+async function manifestThatRuns(ref: ImageReference, opts: VerifyOptions) {
+  const manifest = await fetchImageManifest(opts.client, ref, opts.allowTagResolution);
+  const selection = opts.selection ?? { kind: 'containerd' as const, platform: opts.platform };
+  const selected = await selectManifest(opts.client, ref, manifest, isIndexMediaType(manifest.mediaType, manifest.json), selection);
+  return { manifest, selected };
+}
+
 /** Decides for one image reference (as the user or the pod spec named it). */
 export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Promise<Verdict> {
   const decided = opts.scoped ?? scopeVerdict(ref, opts.intended ?? ref, opts.policy);
@@ -107,14 +115,7 @@ export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Pro
     // accepted by scope, but revocations apply whatever the scope: the digests behind the name
     // (the tag's, the platform manifest's) are looked up, and an error refuses as anywhere else
     try {
-      const manifest = await fetchImageManifest(opts.client, ref, opts.allowTagResolution);
-      const selected = await selectManifest(
-        opts.client,
-        ref,
-        manifest,
-        isIndexMediaType(manifest.mediaType, manifest.json),
-        opts.selection ?? { kind: 'containerd', platform: opts.platform },
-      );
+      const { manifest, selected } = await manifestThatRuns(ref, opts);
       refuseDenied(opts.policy.denyDigests, [manifest.digest, ...selected.nested, selected.platformDigest]);
     } catch (err) {
       const e = toSigguardError(err);
@@ -128,16 +129,8 @@ export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Pro
   let platform: string | undefined;
   let configDigest: string | undefined;
   try {
-    const manifest = await fetchImageManifest(opts.client, ref, opts.allowTagResolution);
+    const { manifest, selected } = await manifestThatRuns(ref, opts);
     digest = manifest.digest;
-    // the manifest that runs (containerd's choice, or the runtime's image id) and its config
-    const selected = await selectManifest(
-      opts.client,
-      ref,
-      manifest,
-      isIndexMediaType(manifest.mediaType, manifest.json),
-      opts.selection ?? { kind: 'containerd', platform: opts.platform },
-    );
     platform = selected.platformDigest;
     configDigest = selected.configDigest;
     const nested = selected.nested;
