@@ -170,8 +170,8 @@ let afterLast = { heap: 0, external: 0 };
  * counted (what is kept of them is at most that; the rest is socket chunks and bodies already
  * dropped).
  */
-const HEAP_CEILING = 64 * MiB;
-const BUFFER_SLACK = 16 * MiB;
+const HEAP_CEILING = 40 * MiB;
+const BUFFER_SLACK = 8 * MiB;
 
 /**
  * Called between signatures (fetched and parsed): JSON crafted to make many small objects,
