@@ -8,8 +8,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { startRelayServer } from './relay-server.js';
 
 export type AuthMode = 'none' | 'bearer' | 'bearer-access-token' | 'basic';
 
@@ -79,17 +79,7 @@ export class AuthProxy {
 
   static async start(opts: AuthProxyOptions): Promise<AuthProxy> {
     const p = new AuthProxy(opts);
-    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
-      p.handle(req, res).catch((err: Error) => {
-        if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
-        res.end(`relay error: ${err.message}`);
-      });
-    };
-    p.server = opts.tls ? https.createServer({ key: opts.tls.key, cert: opts.tls.cert }, handler) : http.createServer(handler);
-    await new Promise<void>((resolve, reject) => {
-      p.server.once('error', reject);
-      p.server.listen(0, '127.0.0.1', () => resolve());
-    });
+    p.server = await startRelayServer(opts.tls, (req, res) => p.handle(req, res));
     return p;
   }
 

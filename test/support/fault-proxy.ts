@@ -5,9 +5,9 @@
  * lying). It can demand Basic credentials first and records every request with
  * the Authorization it carried.
  */
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { startRelayServer } from './relay-server.js';
 
 /** Answers a request itself (true) or leaves it to the relay (false). */
 export type Override = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => boolean | Promise<boolean>;
@@ -38,17 +38,7 @@ export class FaultProxy {
 
   static async start(opts: FaultProxyOptions): Promise<FaultProxy> {
     const p = new FaultProxy(opts);
-    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
-      p.handle(req, res).catch((err: Error) => {
-        if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
-        res.end(`relay error: ${err.message}`);
-      });
-    };
-    p.server = opts.tls ? https.createServer({ key: opts.tls.key, cert: opts.tls.cert }, handler) : http.createServer(handler);
-    await new Promise<void>((resolve, reject) => {
-      p.server.once('error', reject);
-      p.server.listen(0, '127.0.0.1', () => resolve());
-    });
+    p.server = await startRelayServer(opts.tls, (req, res) => p.handle(req, res));
     return p;
   }
 
