@@ -3,7 +3,7 @@
  * they do not belong (another digest, another repository, another registry).
  */
 import { dsseBundle, legacyLayer, putBundleReferrer, putImage, putLegacy, simpleSigning, statement } from '../artefacts.js';
-import type { Category } from '../harness.js';
+import type { Category, Ctx } from '../harness.js';
 import { placeBundles, placeImage, placeLegacy } from '../real-cosign.js';
 import { BAD_SIGNATURE, check, deny, refOf, signLegacy } from './util.js';
 
@@ -120,78 +120,31 @@ export const transplant: Category = {
       name: 'bundle copied from dev under an exactRepository requirement',
       attack: 'a bundle names no repository: copied with its image from dev to prod where policy says exactRepository dev',
       expect: deny('NO_SIGNATURE', 'IDENTITY_MISMATCH'),
-      run(ctx) {
-        const repo = ctx.repo('tp-promote');
-        const m = putImage(ctx.reg, repo);
-        putBundleReferrer(ctx.reg, repo, m.desc, dsseBundle(ctx.trusted, statement(m.digest)));
-        const policy = ctx.writePolicy(`version: 1
-default: reject
-scopes:
-  "${ctx.host}/${repo}":
-    - type: sigstoreSigned
-      keyPath: ${ctx.trustedPub}
-      signedIdentity: {type: exactRepository, dockerRepository: "${ctx.host}/release"}
-`);
-        return check(refOf(ctx, repo, m), { policy });
-      },
+      run: (ctx) => bundleUnderIdentity(ctx, 'tp-promote', (host) => `{type: exactRepository, dockerRepository: "${host}/release"}`),
     },
     {
       name: 'bundle under a remapIdentity requirement',
       attack: 'a bundle (no repository inside) where remapIdentity binds the signed repository',
       expect: deny('NO_SIGNATURE', 'IDENTITY_MISMATCH'),
-      run(ctx) {
-        const repo = ctx.repo('tp-remap');
-        const m = putImage(ctx.reg, repo);
-        putBundleReferrer(ctx.reg, repo, m.desc, dsseBundle(ctx.trusted, statement(m.digest)));
-        const policy = ctx.writePolicy(`version: 1
-default: reject
-scopes:
-  "${ctx.host}/${repo}":
-    - type: sigstoreSigned
-      keyPath: ${ctx.trustedPub}
-      signedIdentity: {type: remapIdentity, prefix: "${ctx.host}/${repo}", signedPrefix: "${ctx.host}/staging"}
-`);
-        return check(refOf(ctx, repo, m), { policy });
-      },
+      run: (ctx) =>
+        bundleUnderIdentity(
+          ctx,
+          'tp-remap',
+          (host, repo) => `{type: remapIdentity, prefix: "${host}/${repo}", signedPrefix: "${host}/staging"}`,
+        ),
     },
     {
       name: 'bundle under an exactReference requirement',
       attack: 'a bundle (no reference inside) where exactReference pins the signed reference',
       expect: deny('NO_SIGNATURE', 'IDENTITY_MISMATCH'),
-      run(ctx) {
-        const repo = ctx.repo('tp-exactref');
-        const m = putImage(ctx.reg, repo);
-        putBundleReferrer(ctx.reg, repo, m.desc, dsseBundle(ctx.trusted, statement(m.digest)));
-        const policy = ctx.writePolicy(`version: 1
-default: reject
-scopes:
-  "${ctx.host}/${repo}":
-    - type: sigstoreSigned
-      keyPath: ${ctx.trustedPub}
-      signedIdentity: {type: exactReference, dockerReference: "${ctx.host}/release:v1"}
-`);
-        return check(refOf(ctx, repo, m), { policy });
-      },
+      run: (ctx) => bundleUnderIdentity(ctx, 'tp-exactref', (host) => `{type: exactReference, dockerReference: "${host}/release:v1"}`),
     },
     {
       name: 'control: bundle under exactRepository with signatureFormats [bundle] spelt out',
       attack: 'none: the operator accepts bundles explicitly',
       expect: { decision: 'allow', codes: ['ALLOWED'] },
-      run(ctx) {
-        const repo = ctx.repo('tp-explicit');
-        const m = putImage(ctx.reg, repo);
-        putBundleReferrer(ctx.reg, repo, m.desc, dsseBundle(ctx.trusted, statement(m.digest)));
-        const policy = ctx.writePolicy(`version: 1
-default: reject
-scopes:
-  "${ctx.host}/${repo}":
-    - type: sigstoreSigned
-      keyPath: ${ctx.trustedPub}
-      signedIdentity: {type: exactRepository, dockerRepository: "${ctx.host}/release"}
-      signatureFormats: [bundle]
-`);
-        return check(refOf(ctx, repo, m), { policy });
-      },
+      run: (ctx) =>
+        bundleUnderIdentity(ctx, 'tp-explicit', (host) => `{type: exactRepository, dockerRepository: "${host}/release"}`, '[bundle]'),
     },
     {
       name: 'a signature left behind when the tag moves',
@@ -207,3 +160,19 @@ scopes:
     },
   ],
 };
+
+/** A bundle copied along with its image, judged under a policy whose signedIdentity names a repository. */
+function bundleUnderIdentity(ctx: Ctx, name: string, signedIdentity: (host: string, repo: string) => string, signatureFormats?: string) {
+  const repo = ctx.repo(name);
+  const m = putImage(ctx.reg, repo);
+  putBundleReferrer(ctx.reg, repo, m.desc, dsseBundle(ctx.trusted, statement(m.digest)));
+  const policy = ctx.writePolicy(`version: 1
+default: reject
+scopes:
+  "${ctx.host}/${repo}":
+    - type: sigstoreSigned
+      keyPath: ${ctx.trustedPub}
+      signedIdentity: ${signedIdentity(ctx.host, repo)}
+${signatureFormats ? `      signatureFormats: ${signatureFormats}\n` : ''}`);
+  return check(refOf(ctx, repo, m), { policy });
+}
