@@ -1,12 +1,17 @@
 // The fast tiers only (unit and fixtures), for `make mutation`: Stryker runs them against each mutant.
-import { realpathSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
-// Stryker runs this from a sandbox copy of the tree whose node_modules is a link to the real one:
-// the real tree's .tools (cosign) is found through it.
-const toolsDir = () =>
-  process.env.SIGGUARD_TOOLS_DIR ?? resolve(dirname(realpathSync(resolve(import.meta.dirname, 'node_modules'))), '.tools');
+// Stryker runs this from a sandbox inside the tree (build/out/mutation/tmp/sandbox-*): the tree's
+// .tools (cosign) is the nearest one above it.
+const toolsDir = (): string => {
+  if (process.env.SIGGUARD_TOOLS_DIR) return process.env.SIGGUARD_TOOLS_DIR;
+  for (let dir = import.meta.dirname; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, '.tools', 'bin'))) return join(dir, '.tools');
+    if (dirname(dir) === dir) return resolve(import.meta.dirname, '.tools');
+  }
+};
 
 export default defineConfig({
   test: {
