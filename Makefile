@@ -25,6 +25,12 @@ build: $(STAMP)
 	$(NODE) build/sea.mjs
 	@bin/sigguard version
 
+# make image: build/out/sigguard-image.tar, the OCI image archive (linux/amd64 + linux/arm64) of the
+# single executables and the shared libraries they need from Debian (build/image.mjs; no Docker).
+.PHONY: image
+image: build
+	$(NODE) build/image.mjs
+
 typecheck: $(STAMP)
 	$(NODE) node_modules/typescript/bin/tsc -p .
 

@@ -5,6 +5,8 @@
  * `Cluster`, which each runner implements; a case returns a one-line detail or
  * throws with what went wrong.
  */
+import { CACHE_DEFAULTS } from '../src/cache/verdict-cache.js';
+import { HOOKS_D_TEMPLATE } from '../src/installer/hook-entry.js';
 import { REPO, type Digests, short } from './images.js';
 
 /** One line of sigguard's decision log (README, "The decision log"). */
@@ -71,6 +73,15 @@ export interface Cluster {
   setMode(mode: 'warn' | 'enforce'): Promise<void>;
   registryDown(): Promise<void>;
   registryUp(): Promise<void>;
+  /**
+   * The registry, as the node reaches it, holds every request at least `ms` before answering (local:
+   * a delaying relay put in its place in the node's certs.d; Kind: the registry container paused),
+   * until registryFast().
+   */
+  registrySlow(ms: number): Promise<void>;
+  registryFast(): Promise<void>;
+  /** Makes every verdict in the node's verdict cache `ms` older (its verifiedAt), instead of waiting. */
+  ageCache(ms: number): Promise<void>;
   restartRuntime(): Promise<void>;
 }
 
@@ -119,6 +130,12 @@ export function expectRefused(r: PodResult, code: string): Decision {
 }
 
 const refusedDetail = (d: Decision): string => `refused [${d.code}] ${d.reason} (${hookNote(d)})`;
+
+/** How old a verdict is made for stale-if-error: past the cache TTL, inside maxStale (the nodes keep both defaults). */
+const STALE_AGE_MS = ((CACHE_DEFAULTS.ttlSeconds + CACHE_DEFAULTS.maxStaleSeconds) / 2) * 1000;
+
+/** A registry slower than the hook's deadline and than the runtime's own hook timeout (a hook that waited for it would be killed). */
+const slowRegistryMs = (c: Cluster): number => (c.hookDeadlineSeconds + (HOOKS_D_TEMPLATE.hook.timeout ?? 10) + 5) * 1000;
 
 export const CASES: E2eCase[] = [
   {
@@ -282,6 +299,65 @@ export const CASES: E2eCase[] = [
       const d = expectRefused(r, 'REGISTRY_UNREACHABLE');
       check(d.durationMs < c.hookDeadlineSeconds * 1000, `the hook took ${d.durationMs} ms, over its ${c.hookDeadlineSeconds} s deadline`);
       return `refused [${d.code}] in ${d.durationMs} ms (deadline ${c.hookDeadlineSeconds} s; ${r.startMs !== undefined ? 'StartContainer' : 'pod'} ${elapsed} ms): ${d.reason}`;
+    },
+  },
+  {
+    id: 'registry-slow-stale',
+    expect: 'runs',
+    code: 'ALLOWED',
+    title:
+      'a signed image verified earlier, its verdict aged past the TTL, then the registry slower than the hook deadline: allowed by stale-if-error',
+    async run(c) {
+      const tag = `t${Date.now()}`;
+      const marker = `slow ${c.label} ${tag}`;
+      const digest = await c.pushSigned(REPO.slow, tag, marker);
+      const image = c.image(REPO.slow, tag);
+      const verified = expectRan(await c.runPod({ name: 'slow-verified', image }), 'ALLOWED', marker);
+      check(
+        verified.cache === 'miss' && verified.digest === digest,
+        `expected a fresh verification of ${digest}: ${JSON.stringify(verified)}`,
+      );
+      await c.ageCache(STALE_AGE_MS);
+      await c.registrySlow(slowRegistryMs(c));
+      let r: PodResult;
+      try {
+        r = await c.runPod({ name: 'slow-stale', image, pullPolicy: 'IfNotPresent' });
+      } finally {
+        await c.registryFast();
+      }
+      const d = expectRan(r, 'ALLOWED', marker);
+      check(d.cache === 'stale', `expected the stale verdict (cache "stale"), got cache ${d.cache}: ${d.reason}`);
+      check(d.digest === digest, `allowed ${d.digest}, not ${digest}`);
+      // the verification was cut off by the deadline (not refused, not unreachable), and the stale allow stood in
+      check(/deadline exceeded|took longer than/.test(d.reason), `expected the deadline in the reason: ${d.reason}`);
+      check(d.reason.endsWith('(stale-if-error)'), `expected stale-if-error in the reason: ${d.reason}`);
+      return `ran on the verdict aged ${STALE_AGE_MS / 3_600_000} h: ${d.reason} (${hookNote(d)})`;
+    },
+  },
+  {
+    id: 'registry-slow-uncached',
+    expect: 'refused',
+    code: 'DEADLINE_EXCEEDED',
+    title:
+      'a signed image never verified, the registry slower than the hook deadline and the runtime’s hook timeout: refused by the hook’s own deadline',
+    async run(c) {
+      const tag = `t${Date.now()}`;
+      await c.pushSigned(REPO.slow, tag, `slow ${c.label} ${tag}`);
+      const image = c.image(REPO.slow, tag);
+      await c.pull(image);
+      await c.registrySlow(slowRegistryMs(c));
+      let r: PodResult;
+      try {
+        r = await c.runPod({ name: 'slow-uncached', image, pullPolicy: 'IfNotPresent' });
+      } finally {
+        await c.registryFast();
+      }
+      // the registry holds each request past the runtime's hook timeout: a hook that waited for it
+      // would be killed by the runtime, with the runtime's error and no decision-log line, instead
+      // of sigguard's own refusal
+      const d = expectRefused(r, 'DEADLINE_EXCEEDED');
+      check(d.cache !== 'stale', `a stale verdict was served for an image never verified: ${JSON.stringify(d)}`);
+      return `${refusedDetail(d)}; registry held each request ${slowRegistryMs(c) / 1000} s`;
     },
   },
   {

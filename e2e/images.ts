@@ -19,6 +19,7 @@ export const REPO = {
   retagKept: 'e2e/retag-kept',
   retagCaught: 'e2e/retag-caught',
   down: 'e2e/down',
+  slow: 'e2e/slow',
   multiarch: 'e2e/multiarch',
 } as const;
 

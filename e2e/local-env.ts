@@ -122,6 +122,8 @@ export interface SigguardNode {
   policy: string;
   config: string;
   decisionLog: string;
+  /** The hook's verdict cache (config `cache.dir`). */
+  cacheDir: string;
   /** Runs a pod the way kubelet would; short-lived containers are waited for and their output read. */
   runPod(req: PodRequest): Promise<PodResult>;
   decisions(): Decision[];
@@ -174,10 +176,8 @@ export async function startSigguardNode(
   const decisionLog = join(sgDir, 'decisions.log');
   const config = join(sgDir, 'config.yaml');
   const policy = join(sgDir, 'policy.yaml');
-  writeFileSync(
-    config,
-    `registry:\n  certsDir: ${node.certsDir}\nnode:\n  containerdSocket: ${node.socket}\ncache:\n  dir: ${join(sgDir, 'cache')}\n`,
-  );
+  const cacheDir = join(sgDir, 'cache');
+  writeFileSync(config, `registry:\n  certsDir: ${node.certsDir}\nnode:\n  containerdSocket: ${node.socket}\ncache:\n  dir: ${cacheDir}\n`);
   writeFileSync(policy, opts.policyText);
 
   const used = new Map<string, number>();
@@ -264,6 +264,7 @@ export async function startSigguardNode(
     policy,
     config,
     decisionLog,
+    cacheDir,
     runPod,
     decisions,
     restart: () => start(() => restartNode(node)),

@@ -17,6 +17,7 @@
  *   SIGGUARD_KIND_POLICY              [/etc/sigguard/policy.yaml] the hook's policy on the node
  *   SIGGUARD_KIND_LOG                 [/var/log/sigguard/decisions.log] the hook's decision log on the node
  *   SIGGUARD_KIND_DEADLINE            [8] the hook's --deadline on the node (seconds)
+ *   SIGGUARD_KIND_CACHE               [/var/lib/sigguard/cache] the hook's verdict cache on the node (the registry-slow cases age it)
  * The node's policy is install/kind/policy.yaml's: the registry needs that key, signedIdentity
  * matchRepository; kube-system is exempt.
  *
@@ -26,6 +27,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { CACHE_DEFAULTS } from '../src/cache/verdict-cache.js';
 import { HOOK_DEFAULTS } from '../src/defaults.js';
 import { Cosign } from '../test/support/cosign.js';
 import { ROOT } from '../test/support/paths.js';
@@ -43,6 +45,7 @@ const env = {
   policy: process.env.SIGGUARD_KIND_POLICY ?? HOOK_DEFAULTS.policy,
   log: process.env.SIGGUARD_KIND_LOG ?? HOOK_DEFAULTS.log,
   deadline: Number(process.env.SIGGUARD_KIND_DEADLINE ?? HOOK_DEFAULTS.deadlineSeconds),
+  cache: process.env.SIGGUARD_KIND_CACHE ?? CACHE_DEFAULTS.dir,
 };
 const MANIFESTS = join(ROOT, 'e2e/manifests');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -143,6 +146,21 @@ async function waitRegistry(up: boolean): Promise<void> {
     await sleep(500);
   }
   throw new Error(`registry ${env.registry} did not come ${up ? 'up' : 'down'}`);
+}
+
+/**
+ * The verdict cache's clock on the node, moved as test/support/cache-clock.ts moves it locally:
+ * every cached verdict's verifiedAt `ms` earlier, written back root-owned 0600 by rename.
+ */
+async function ageNodeCache(ms: number): Promise<void> {
+  const names = (await onNode(['ls', '-1', env.cache])).split('\n').filter((f) => /^[0-9a-f]{64}\.json$/.test(f));
+  if (names.length === 0) throw new Error(`no cached verdict in ${env.cache} on ${env.node} to age`);
+  for (const name of names) {
+    const file = `${env.cache}/${name}`;
+    const e = JSON.parse(await onNode(['cat', file])) as { verifiedAt: number };
+    e.verifiedAt -= ms;
+    await onNode(['sh', '-c', `umask 077 && cat > '${file}.e2e' && mv '${file}.e2e' '${file}'`], JSON.stringify(e));
+  }
 }
 
 /** e2e/manifests/*.yaml as they are (make sign-images made their images): annotation e2e.sigguard.dev/expect = "allow|deny CODE". */
@@ -261,6 +279,19 @@ async function main(): Promise<number> {
         await sh('docker', ['start', env.registryContainer]);
         await waitRegistry(true);
       },
+      // paused, the registry container still takes connections (the kernel completes the
+      // handshake) but answers nothing: slower than any `ms`, until it is unpaused
+      async registrySlow() {
+        await sh('docker', ['pause', env.registryContainer]);
+      },
+      async registryFast() {
+        await sh('docker', ['unpause', env.registryContainer]).catch((err: Error) => {
+          if (!/is not paused/.test(err.message)) throw err;
+        });
+      },
+      async ageCache(ms) {
+        await ageNodeCache(ms);
+      },
       async restartRuntime() {
         await onNode(['systemctl', 'restart', 'containerd']);
         for (let i = 0; ; i++) {
@@ -275,6 +306,7 @@ async function main(): Promise<number> {
       },
     };
     cleanup.add('restore the node policy', () => c.setMode('enforce'));
+    cleanup.add('unpause the registry', () => c.registryFast());
     for (const k of [...manifestCases(), ...CASES]) {
       if (cleanup.interrupted) break;
       try {

@@ -7,7 +7,8 @@
  * Prints `PASS|FAIL <containerd version> <case> — <detail>` per case, `#`
  * lines with timings, and last `N passed, M failed`; exits 1 on any failure.
  * Ctrl-C stops the nodes and the registry and removes the temp folder.
- * SIGGUARD_E2E_VERSIONS=2.1 runs one containerd version only.
+ * SIGGUARD_E2E_VERSIONS=2.1 runs one containerd version only; SIGGUARD_E2E_CASES=id,id only those
+ * cases (for a focused run; make e2e runs them all).
  *
  * Built by e2e/bundle.mjs into build/out/e2e/run-local.cjs (make e2e).
  */
@@ -17,11 +18,15 @@ import { Cleanup, signalExitCode } from './cleanup.js';
 import { REPO, moveTag, prepareImages } from './images.js';
 import { type LocalEnv, type SigguardNode, median, nodePolicy, requireLocalTools, startLocalEnv, startSigguardNode } from './local-env.js';
 import { type ContainerdVersion, nodeMounts, nodeProcesses } from '../test/support/node/containerd-node.js';
+import { ageCachedVerdicts } from '../test/support/cache-clock.js';
+import { SlowRegistry } from './slow-registry.js';
 
 const VERSIONS: readonly ContainerdVersion[] = (process.env.SIGGUARD_E2E_VERSIONS?.split(',') as ContainerdVersion[] | undefined) ?? [
   '1.7',
   '2.1',
 ];
+const ONLY = process.env.SIGGUARD_E2E_CASES?.split(',');
+const SELECTED = ONLY ? CASES.filter((c) => ONLY.includes(c.id)) : CASES;
 /** The hook's --deadline on the e2e nodes (the registry-down case must be refused within it). */
 const DEADLINE_SECONDS = 3;
 const CASE_TIMEOUT_MS = 60_000;
@@ -33,6 +38,7 @@ function localCluster(
   digests: Record<string, string>,
   pods: PodResult[],
 ): Cluster {
+  let slow: SlowRegistry | undefined;
   return {
     label: version,
     hookDeadlineSeconds: DEADLINE_SECONDS,
@@ -62,6 +68,18 @@ function localCluster(
     },
     registryDown: () => env.registry.stop(),
     registryUp: () => env.registry.start(),
+    async registrySlow(ms) {
+      if (slow) throw new Error('the registry is already slow');
+      slow = await SlowRegistry.start({ certsDir: sg.node.certsDir, alias: env.alias, registryHost: env.registry.host, delayMs: ms });
+    },
+    async registryFast() {
+      const s = slow;
+      slow = undefined;
+      await s?.fast();
+    },
+    async ageCache(ms) {
+      ageCachedVerdicts(sg.cacheDir, ms);
+    },
     restartRuntime: () => sg.restart(),
   };
 }
@@ -126,7 +144,7 @@ async function main(): Promise<number> {
       }
       const pods: PodResult[] = [];
       const cluster = localCluster(env, sg, version, digests, pods);
-      for (const c of CASES) {
+      for (const c of SELECTED) {
         if (cleanup.interrupted) break;
         try {
           report(true, version, c.id, await withTimeout(c.run(cluster), CASE_TIMEOUT_MS, c.id));
