@@ -137,6 +137,16 @@ const STALE_AGE_MS = ((CACHE_DEFAULTS.ttlSeconds + CACHE_DEFAULTS.maxStaleSecond
 /** A registry slower than the hook's deadline and than the runtime's own hook timeout (a hook that waited for it would be killed). */
 const slowRegistryMs = (c: Cluster): number => (c.hookDeadlineSeconds + (HOOKS_D_TEMPLATE.hook.timeout ?? 10) + 5) * 1000;
 
+/** Runs the pod while the registry is slow (slowRegistryMs), then makes it fast again. */
+async function runWhileSlow(c: Cluster, req: PodRequest): Promise<PodResult> {
+  await c.registrySlow(slowRegistryMs(c));
+  try {
+    return await c.runPod(req);
+  } finally {
+    await c.registryFast();
+  }
+}
+
 export const CASES: E2eCase[] = [
   {
     id: 'signed',
@@ -318,14 +328,7 @@ export const CASES: E2eCase[] = [
         `expected a fresh verification of ${digest}: ${JSON.stringify(verified)}`,
       );
       await c.ageCache(STALE_AGE_MS);
-      await c.registrySlow(slowRegistryMs(c));
-      let r: PodResult;
-      try {
-        r = await c.runPod({ name: 'slow-stale', image, pullPolicy: 'IfNotPresent' });
-      } finally {
-        await c.registryFast();
-      }
-      const d = expectRan(r, 'ALLOWED', marker);
+      const d = expectRan(await runWhileSlow(c, { name: 'slow-stale', image, pullPolicy: 'IfNotPresent' }), 'ALLOWED', marker);
       check(d.cache === 'stale', `expected the stale verdict (cache "stale"), got cache ${d.cache}: ${d.reason}`);
       check(d.digest === digest, `allowed ${d.digest}, not ${digest}`);
       // the verification was cut off by the deadline (not refused, not unreachable), and the stale allow stood in
@@ -345,13 +348,7 @@ export const CASES: E2eCase[] = [
       await c.pushSigned(REPO.slow, tag, `slow ${c.label} ${tag}`);
       const image = c.image(REPO.slow, tag);
       await c.pull(image);
-      await c.registrySlow(slowRegistryMs(c));
-      let r: PodResult;
-      try {
-        r = await c.runPod({ name: 'slow-uncached', image, pullPolicy: 'IfNotPresent' });
-      } finally {
-        await c.registryFast();
-      }
+      const r = await runWhileSlow(c, { name: 'slow-uncached', image, pullPolicy: 'IfNotPresent' });
       // the registry holds each request past the runtime's hook timeout: a hook that waited for it
       // would be killed by the runtime, with the runtime's error and no decision-log line, instead
       // of sigguard's own refusal
