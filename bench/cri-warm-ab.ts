@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeCrio, crioState } from '../test/support/fake-crio.js';
 import { makeWorld, standardPolicy } from '../test/support/world.js';
+import { mean, median, se } from './stats.js';
 
 const RUNS = Number(process.env.AB_RUNS ?? 150);
 const A = process.env.AB_A!;
@@ -24,7 +25,7 @@ const B = process.env.AB_B!;
 
 /** One run, wall time in ms (asynchronous: the CRI server answers from this process). */
 type Sample = Record<string, number>;
-const MARKS = ['main', 'node', 'decided'];
+const MARKS = ['main', 'node', 'decided', 'main→node', 'node→decided'];
 
 function run(bin: string, args: string[], input: string): Promise<Sample> {
   return new Promise((resolve, reject) => {
@@ -38,18 +39,15 @@ function run(bin: string, args: string[], input: string): Promise<Sample> {
       if (code !== 0) return reject(new Error(`${bin} exited ${code}: ${err}`));
       const sample: Sample = { wall: ms };
       for (const m of err.matchAll(/^sigguard-trace ([\d.]+) (\S+)$/gm)) sample[m[2]!] = Number(m[1]);
+      // the intervals between marks leave out the process start, where most of the noise is
+      if (sample.main !== undefined && sample.node !== undefined) sample['main→node'] = sample.node - sample.main;
+      if (sample.node !== undefined && sample.decided !== undefined) sample['node→decided'] = sample.decided - sample.node;
       resolve(sample);
     });
     child.stdin.end(input);
   });
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const se = (xs: number[]) => {
-  const m = mean(xs);
-  return Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1) / xs.length);
-};
 const f = (x: number) => x.toFixed(2);
 
 async function main() {
@@ -85,7 +83,7 @@ async function main() {
       },
     ];
     const only = process.env.AB_CASE; // 'crio' or 'containerd': one case only
-    for (const c of cases.filter((x) => !only || x.name.toLowerCase().startsWith(only))) {
+    for (const c of cases.filter((x) => !only || x.name.toLowerCase().replace('-', '').startsWith(only))) {
       const args = (tag: string) => {
         const cfg = join(dir, `${tag}-${cases.indexOf(c)}.yaml`);
         writeFileSync(cfg, `cache:\n  dir: ${join(dir, `cache-${tag}-${cases.indexOf(c)}`)}\n${c.cfg}`);
@@ -114,7 +112,7 @@ async function main() {
         if (xa.length !== RUNS || xb.length !== RUNS) continue;
         const d = xa.map((x, i) => xb[i]! - x);
         console.log(
-          `  ${k.padEnd(8)} A median ${f(median(xa))}, mean ${f(mean(xa))} ± ${f(se(xa))} | ` +
+          `  ${k.padEnd(13)} A median ${f(median(xa))}, mean ${f(mean(xa))} ± ${f(se(xa))} | ` +
             `B median ${f(median(xb))}, mean ${f(mean(xb))} ± ${f(se(xb))} | B − A median ${f(median(d))}, mean ${f(mean(d))} ± ${f(se(d))}`,
         );
       }
