@@ -61,6 +61,12 @@ export const ReasonCode = {
   NODE_IMAGE_MISMATCH: 'NODE_IMAGE_MISMATCH',
   /** A digest involved (as named, the index, the platform manifest) is on the policy's denyDigests list. */
   DIGEST_DENIED: 'DIGEST_DENIED',
+  /** An updated trusted root (`trust update`) that is present but fails its checks (hash, owner, mode): keyless verification against it is refused. */
+  TRUST_ROOT_INVALID: 'TRUST_ROOT_INVALID',
+  /** `trust update` refused what the TUF repository served (expired, rolled back, below threshold, wrong hash, unreachable): nothing written. */
+  TRUST_UPDATE_FAILED: 'TRUST_UPDATE_FAILED',
+  /** `trust status`: the trust material is older than `trust.maxAgeDays`, or a key it relies on is outside its validity. */
+  TRUST_STALE: 'TRUST_STALE',
   /** Wrong command-line usage. */
   USAGE: 'USAGE',
   /** A bug: something threw that should not have. Always a denial. */

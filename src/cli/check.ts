@@ -12,6 +12,7 @@ import type { Verdict } from '../engine/types.js';
 import { verdictSubject } from '../engine/verify-image.js';
 import { ExitCode, ReasonCode, SigguardError } from '../errors.js';
 import { loadPolicy } from '../policy/load.js';
+import { setPublicGoodKept } from '../policy/kept-root.js';
 import { parseReference } from '../reference/reference.js';
 import type { RequestRecord } from '../registry/client.js';
 import { parse, parseSeconds } from '../args.js';
@@ -80,8 +81,9 @@ export async function runCheck(argv: string[]): Promise<number> {
   );
   if (positionals.length !== 1) throw new SigguardError(ReasonCode.USAGE, 'check takes exactly one IMAGE (see sigguard help)');
   const deadlineMs = parseSeconds(values.deadline, '--deadline', 30) * 1000;
-  const policy = await loadPolicy(values.policy ?? DEFAULT_PATHS.policy);
   const config = await loadConfig(values.config, DEFAULT_PATHS.config);
+  setPublicGoodKept(config.trust.publicGood);
+  const policy = await loadPolicy(values.policy ?? DEFAULT_PATHS.policy);
   const cacheDir = values['cache-dir'];
   const useCache = values.cache === true || cacheDir !== undefined;
   let decided: Decided;

@@ -16,6 +16,8 @@ import { type Outcome, cachedVerify } from '../engine/cached-verify.js';
 import { verdictSubject } from '../engine/subject.js';
 import { ExitCode, ReasonCode, SigguardError, oneLine, toSigguardError } from '../errors.js';
 import { loadPolicy } from '../policy/load.js';
+import { setPublicGoodKept } from '../policy/kept-root.js';
+import { scopeTrustRoots } from '../policy/trust-roots.js';
 import type { Policy } from '../policy/types.js';
 import { formatReference, parseReference, withDefaultTag } from '../reference/reference.js';
 import { parse, parseSeconds } from '../args.js';
@@ -78,6 +80,7 @@ export async function runHook(argv: string[], stdin: () => NodeJS.ReadableStream
       // the configuration first: it says where validated documents are cached
       const config = await loadConfig(values.config, HOOK_DEFAULTS.config, new DocCache(CACHE_DEFAULTS.dir));
       mark('config');
+      setPublicGoodKept(config.trust.publicGood);
       policy = await loadPolicy(values.policy ?? HOOK_DEFAULTS.policy, config.cache ? new DocCache(config.cache.dir) : undefined);
       mark('policy');
       return decide(ctx, state.id, policy, config, deadline.signal);
@@ -121,6 +124,7 @@ export async function runHook(argv: string[], stdin: () => NodeJS.ReadableStream
     detailCode: outcome.detailCode,
     scope: outcome.scope,
     signer: outcome.signer,
+    trustRoot: scopeTrustRoots(policy, outcome.scope),
     cache: outcome.cache,
     durationMs: Math.round(performance.now()), // since the process started
   };

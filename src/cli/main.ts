@@ -17,7 +17,9 @@ usage:
   sigguard cache list | clear [--digest D] [--config FILE]
   sigguard verify-bundle --bundle FILE (--key FILE | --certificate-identity ID --certificate-oidc-issuer URL) [--trusted-root FILE] FILE|sha256:HEX
   sigguard crio-policy --policy FILE --out DIR [--containers-image-version X.Y] [--hook-fallback] [--target-dir DIR] [--key-dir DIR]
-  sigguard policy validate FILE
+  sigguard policy validate FILE [--config FILE]
+  sigguard trust update [--mirror URL | --from DIR] [--root FILE] [--target NAME] [--out FILE] [--timeout SECONDS] [--config FILE]
+  sigguard trust status [--out FILE] [--config FILE]
   sigguard version
   sigguard help
 
@@ -44,6 +46,8 @@ async function dispatch(argv: string[]): Promise<number> {
     case 'policy':
       if (rest[0] === 'validate') return (await import('./policy-validate.js')).runPolicyValidate(rest.slice(1));
       throw new SigguardError(ReasonCode.USAGE, `unknown policy command "${rest[0] ?? ''}" (try: policy validate FILE)`);
+    case 'trust':
+      return (await import('./trust.js')).runTrust(rest);
     case 'version':
     case '--version':
       process.stdout.write(`sigguard ${VERSION_INFO.version} (commit ${VERSION_INFO.commit}, node ${process.version})\n`);

@@ -11,6 +11,7 @@ import { type Platform, hostPlatform } from '../registry/platform.js';
 import { CACHE_DEFAULTS, type CacheSettings } from '../cache/verdict-cache.js';
 import type { DocCache } from '../cache/doc-cache.js';
 import type { ConfigInput } from './schema.js';
+import { DEFAULT_PUBLIC_GOOD_KEPT } from '../policy/kept-root.js';
 
 export interface Config {
   source: string | undefined;
@@ -22,6 +23,8 @@ export interface Config {
   node: { containerdSocket: string; crioSocket: string };
   /** undefined: the verdict cache is off. */
   cache: CacheSettings | undefined;
+  /** The updated public-good root's file, and how old trust material may be (`trust status`). */
+  trust: { publicGood: string; maxAgeDays: number };
 }
 
 function defaultAuthFiles(): string[] {
@@ -52,6 +55,7 @@ function buildConfig(c: ConfigInput, source: string | undefined): Config {
     insecureRegistries: c.registry.insecureRegistries,
     caFiles: c.registry.caFiles,
     platform: c.platform ?? hostPlatform(),
+    trust: { publicGood: c.trust?.publicGood ?? DEFAULT_PUBLIC_GOOD_KEPT, maxAgeDays: c.trust?.maxAgeDays ?? 30 },
     node: c.node,
     cache: c.cache.enabled
       ? {

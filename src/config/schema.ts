@@ -41,6 +41,15 @@ function build() {
         crioSocket: nonEmpty.default('/var/run/crio/crio.sock'),
       })
       .prefault({}),
+    /** Trust material kept current by `sigguard trust update` (README "Keeping trust material current"). */
+    trust: z
+      .strictObject({
+        /** Where `trust update` keeps the public-good root; `public-good` in a policy is the newer of it and the built-in one. */
+        publicGood: nonEmpty.optional(),
+        /** `trust status` fails (and `policy validate` warns) when the material in use was fetched longer ago. */
+        maxAgeDays: z.number().int().positive().optional(),
+      })
+      .prefault({}),
     /** The platform whose manifest counts in a multi-arch index (default: this machine's). */
     platform: z.strictObject({ os: nonEmpty, architecture: nonEmpty, variant: nonEmpty.optional() }).optional(),
   });

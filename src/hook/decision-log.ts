@@ -31,6 +31,8 @@ export interface DecisionRecord {
   detailCode: string | undefined;
   scope: string | undefined;
   signer: string | undefined;
+  /** The trusted root(s) the scope's keyless or Rekor requirements verify against: source and TUF version (src/policy/trust-roots.ts). */
+  trustRoot?: string;
   /** The verdict cache: hit (served from it), miss (verified, then stored), stale (registry down, older allow served). */
   cache: 'hit' | 'miss' | 'stale' | undefined;
   durationMs: number;

@@ -15,3 +15,11 @@ export function publicGoodTrustedRootBytes(): Buffer {
   if (typeof target !== 'string') throw new Error('built-in public-good trusted root missing from @sigstore/tuf seeds');
   return Buffer.from(target, 'base64');
 }
+
+/** The public-good repository's TUF root metadata as the seeds carry it: `trust update`'s initial root. */
+export function publicGoodTufRootBytes(): Buffer {
+  const repo = (seeds as Record<string, Record<string, unknown> | undefined>)[PUBLIC_GOOD_TUF_URL];
+  const root = repo?.['root.json'];
+  if (typeof root !== 'string') throw new Error('built-in public-good TUF root missing from @sigstore/tuf seeds');
+  return Buffer.from(root, 'base64');
+}

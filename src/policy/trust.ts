@@ -14,6 +14,7 @@ import { readProblem, readTrustedFile } from '../document/file-trust.js';
 import { basename, resolve } from 'node:path';
 import { type TrustedKey, parsePublicKey } from './keys.js';
 import { publicGoodTrustedRootBytes } from './public-good.js';
+import { type RootOrigin, choosePublicGood, describeOrigin, keptOrPlain, publicGoodKeptPath } from './kept-root.js';
 import { type KeylessIdentity, type StringMatch, anchoredLikeCosign, wholeValueRegExp } from './certificate-rules.js';
 import type { FulcioExtensionName, KeylessInput, RequirementInput } from './schema.js';
 import type { CertificatePool, RekorKey, RekorLogs, TrustRule, TrustedRootFile } from './types.js';
@@ -161,13 +162,32 @@ function rekorKeys(ctx: TrustContext, req: SigstoreInput): RekorKey[] | undefine
 
 const MEDIA_TYPE = /^application\/vnd\.dev\.sigstore\.trustedroot(\+json;version=0\.[12]|\.v0\.[12]\+json)$/;
 
+/** The bytes of a `trustedRoot`: public-good (the newer of the built-in and the updated copy), or a file (TUF-checked when kept by `trust update`). */
+function rootSource(ctx: TrustContext, field: string, value: string): { bytes: Buffer; label: string; origin: RootOrigin } {
+  if (value === PUBLIC_GOOD) {
+    const chosen = choosePublicGood(publicGoodTrustedRootBytes(), publicGoodKeptPath());
+    return { ...chosen, label: describeOrigin(PUBLIC_GOOD, chosen.origin) };
+  }
+  const path = resolve(ctx.baseDir, value);
+  const kept = keptOrPlain(path);
+  if (kept.kind === 'invalid') return { bytes: Buffer.alloc(0), label: value, origin: { source: 'tuf', path, problem: kept.problem } };
+  if (kept.kind === 'plain') return { bytes: readBytes(ctx, field, value, 'trusted root'), label: value, origin: { source: 'file', path } };
+  const k = kept.root;
+  const origin: RootOrigin = { source: 'tuf', path, targetsVersion: k.targetsVersion, mirror: k.mirror, fetchedAt: k.fetchedAt };
+  return { bytes: k.bytes, label: describeOrigin(value, origin), origin };
+}
+
 function trustedRootFile(
   ctx: TrustContext,
   field: string,
   value: string,
 ): TrustedRootFile & { counts: Record<'tlogs' | 'ctlogs' | 'certificateAuthorities' | 'timestampAuthorities', number> } {
-  const bytes = value === PUBLIC_GOOD ? publicGoodTrustedRootBytes() : readBytes(ctx, field, value, 'trusted root');
-  const label = value === PUBLIC_GOOD ? 'public-good (built in)' : value;
+  const { bytes, label, origin } = rootSource(ctx, field, value);
+  if (origin.problem !== undefined) {
+    // refused at verification time with its reason (verify/authority.ts), never the older root instead
+    const none = { tlogs: -1, ctlogs: -1, certificateAuthorities: -1, timestampAuthorities: -1 };
+    return { label, json: null, fingerprint: sha256(`unusable\0${origin.problem}`), origin, counts: none };
+  }
   let json: unknown;
   try {
     json = JSON.parse(bytes.toString('utf8'));
@@ -187,6 +207,7 @@ function trustedRootFile(
     label,
     json,
     fingerprint: sha256(bytes),
+    origin,
     counts: {
       tlogs: count('tlogs'),
       ctlogs: count('ctlogs'),

@@ -5,6 +5,7 @@
  * material is trust.ts; evaluating a requirement is src/engine/requirements/.
  */
 import type { KeyObject } from 'node:crypto';
+import type { RootOrigin } from './kept-root.js';
 import type { CertificateRule } from './certificate-rules.js';
 import type { TrustedKey } from './keys.js';
 import type { PolicyInput, SignatureFormat, SignedIdentity } from './schema.js';
@@ -59,6 +60,8 @@ export interface TrustedRootFile {
   json: unknown;
   /** sha256 (hex) of the file's bytes. */
   fingerprint: string;
+  /** Where it came from (built in, a `trust update`, a plain file), and a problem that refuses every verification against it. */
+  origin?: RootOrigin;
 }
 
 /** Where Rekor entries are verified: policy-given keys, or a trusted root's logs. */

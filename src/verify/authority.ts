@@ -39,6 +39,8 @@ const trustedRoots = new WeakMap<TrustedRootFile, LoadedTrust>();
 /** The parsed trusted root; a broken one is the policy's fault (POLICY_INVALID). */
 export function loadedRoot(file: TrustedRootFile): LoadedTrust {
   let loaded = trustedRoots.get(file);
+  // an updated root that failed its checks: refused with why, never verified against an older one
+  if (file.origin?.problem !== undefined) throw new SigguardError(ReasonCode.TRUST_ROOT_INVALID, file.origin.problem);
   if (loaded === undefined) {
     try {
       loaded = trustFromJSON(file.json, file.label, file.fingerprint);
