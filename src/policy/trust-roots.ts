@@ -13,7 +13,7 @@ export function requirementRoot(req: Requirement): TrustedRootFile | undefined {
   return undefined;
 }
 
-/** The distinct roots of the scope's requirements (`trusted root public-good (TUF targets v20 …)`), or undefined. */
+/** The distinct roots of the scope's requirements (`public-good (TUF targets v20 from URL, fetched T)`), or undefined. */
 export function scopeTrustRoots(policy: Policy | undefined, scope: string | undefined): string | undefined {
   if (policy === undefined || scope === undefined) return undefined;
   const reqs = policy.scopes.get(scope) ?? [];
