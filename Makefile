@@ -178,5 +178,5 @@ bench: build tools $(STAMP)
 # survivors in lines that decide allow or deny are explained in docs/mutation-survivors.md.
 .PHONY: mutation
 mutation: $(STAMP)
-	@mkdir -p build/out/mutation
+	@mkdir -p build/out/mutation && rm -rf build/out/mutation/cert-cache
 	$(NODE) node_modules/@stryker-mutator/core/bin/stryker.js run stryker.config.json

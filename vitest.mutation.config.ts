@@ -21,6 +21,7 @@ export default defineConfig({
     exclude: ['test/unit/prehashed-cosign.test.ts', 'test/unit/cri-*.test.ts', 'test/unit/h2/**'],
     testTimeout: 60_000,
     hookTimeout: 180_000,
-    env: { SIGGUARD_TOOLS_DIR: toolsDir() },
+    // test certificates made once per spec for the whole run (test/support/x509-chains.ts)
+    env: { SIGGUARD_TOOLS_DIR: toolsDir(), SIGGUARD_TEST_CERT_CACHE: join(toolsDir(), '..', 'build/out/mutation/cert-cache') },
   },
 });

@@ -8,7 +8,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { X509Certificate, createHash, createPrivateKey, sign } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FoundSignature } from '../../src/discovery/types.js';
 
@@ -51,6 +51,30 @@ export const leafExt = (email: string, extra: string[] = ['extendedKeyUsage = co
   ...extra,
 ];
 
+/**
+ * `make mutation` runs these tests once per mutant: there (SIGGUARD_TEST_CERT_CACHE set by
+ * vitest.mutation.config.ts) keys and certificates are made once per spec and reused for an hour,
+ * instead of spawning openssl for each. Every other run makes them fresh.
+ */
+const CACHE = process.env.SIGGUARD_TEST_CERT_CACHE;
+const cached = (what: string) => join(CACHE!, createHash('sha256').update(what).digest('hex'));
+
+function reuse(what: string, file: string): boolean {
+  if (CACHE === undefined) return false;
+  const from = cached(what);
+  if (!existsSync(from) || Date.now() - statSync(from).mtimeMs > 3600_000) return false;
+  copyFileSync(from, file);
+  return true;
+}
+
+function keep(what: string, file: string): void {
+  if (CACHE === undefined) return;
+  mkdirSync(CACHE, { recursive: true });
+  const tmp = `${cached(what)}.${process.pid}`;
+  copyFileSync(file, tmp);
+  renameSync(tmp, cached(what));
+}
+
 export class CertFactory {
   constructor(readonly dir: string) {
     mkdirSync(dir, { recursive: true });
@@ -62,15 +86,32 @@ export class CertFactory {
 
   newKey(name: string): string {
     const file = join(this.dir, `${name}.key`);
+    if (reuse(`key ${name}`, file)) return file;
     this.openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', file]);
+    keep(`key ${name}`, file);
     return file;
   }
 
   cert(spec: CertSpec): TestCert {
     const keyFile = spec.keyFile ?? this.newKey(spec.name);
+    const out = join(this.dir, `${spec.name}.pem`);
+    const what = JSON.stringify({
+      ...spec,
+      issuer: spec.issuer?.pem,
+      keyFile: readFileSync(keyFile, 'utf8'),
+      forcePub: spec.forcePub !== undefined ? readFileSync(spec.forcePub, 'utf8') : undefined,
+    });
+    if (!reuse(what, out)) {
+      this.issue(spec, keyFile, out);
+      keep(what, out);
+    }
+    const pem = readFileSync(out, 'utf8');
+    return { name: spec.name, pem, der: new X509Certificate(pem).raw, keyFile };
+  }
+
+  private issue(spec: CertSpec, keyFile: string, out: string): void {
     const cnf = join(this.dir, `${spec.name}.cnf`);
     writeFileSync(cnf, `[req]\ndistinguished_name = dn\n[dn]\n[v3]\n${spec.ext.join('\n')}\n`);
-    const out = join(this.dir, `${spec.name}.pem`);
     const days = String(spec.days ?? 365);
     if (spec.issuer === undefined) {
       this.openssl([
@@ -120,8 +161,6 @@ export class CertFactory {
         out,
       ]);
     }
-    const pem = readFileSync(out, 'utf8');
-    return { name: spec.name, pem, der: new X509Certificate(pem).raw, keyFile };
   }
 
   /** A CA under `issuer` (or a root) with extra extension lines. */
