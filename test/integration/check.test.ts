@@ -11,7 +11,8 @@ import { sigguard, sigguardCheck } from '../support/cli.js';
 import { Cosign, type CosignReason } from '../support/cosign.js';
 import { COSIGN2, COSIGN3, SIGGUARD, requireTools } from '../support/paths.js';
 import { Pusher, copyManifest, editLegacySignatures } from '../support/push.js';
-import { Registry, freePort } from '../support/registry.js';
+import { deadPort } from '../support/ports.js';
+import { Registry } from '../support/registry.js';
 
 let registry: Registry;
 let cosign: Cosign;
@@ -263,14 +264,19 @@ describe('sigguard check reasons', () => {
 
 describe('sigguard check fails closed on registry faults', () => {
   it('registry down', async () => {
-    const port = await freePort();
-    const p2 = join(cosign.dir, 'down.yaml');
-    writeFileSync(p2, `version: 1\nscopes:\n  "127.0.0.1:${port}":\n    - type: sigstoreSigned\n      keyPath: ${trusted.pub}\n`);
-    const r = await sigguard(['check', '--policy', p2, '--json', `127.0.0.1:${port}/app:v1`]);
-    expect(r.code).toBe(1);
-    expect(JSON.parse(r.stdout)).toMatchObject({ decision: 'deny', code: 'REGISTRY_UNREACHABLE' });
-    expect(JSON.parse(r.stdout).reason).toContain('ECONNREFUSED');
-    expect((await cosign.verify(2, trusted.pub, `127.0.0.1:${port}/app:v1`)).reason).toBe('registry-unreachable');
+    const dead = await deadPort(); // held until the end: nobody can start listening there meanwhile
+    try {
+      const port = dead.port;
+      const p2 = join(cosign.dir, 'down.yaml');
+      writeFileSync(p2, `version: 1\nscopes:\n  "127.0.0.1:${port}":\n    - type: sigstoreSigned\n      keyPath: ${trusted.pub}\n`);
+      const r = await sigguard(['check', '--policy', p2, '--json', `127.0.0.1:${port}/app:v1`]);
+      expect(r.code).toBe(1);
+      expect(JSON.parse(r.stdout)).toMatchObject({ decision: 'deny', code: 'REGISTRY_UNREACHABLE' });
+      expect(JSON.parse(r.stdout).reason).toContain('ECONNREFUSED');
+      expect((await cosign.verify(2, trusted.pub, `127.0.0.1:${port}/app:v1`)).reason).toBe('registry-unreachable');
+    } finally {
+      await dead.close();
+    }
   });
 
   it.each([

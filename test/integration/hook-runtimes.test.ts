@@ -11,7 +11,7 @@ import type { DecisionRecord } from '../../src/hook/decision-log.js';
 import { sigguard } from '../support/cli.js';
 import { criAnnotations, makeBundle, runBundle } from '../support/oci-bundle.js';
 import { SIGGUARD, requireTools } from '../support/paths.js';
-import { freePort } from '../support/registry.js';
+import { deadPort } from '../support/ports.js';
 import { type World, makeWorld, standardPolicy } from '../support/world.js';
 
 let w: World;
@@ -133,14 +133,18 @@ describe.each(['runc', 'crun'] as const)('%s runs sigguard as its createRuntime 
   });
 
   it('registry down: refused with the reason', async () => {
-    const port = await freePort();
-    const p = w.policy(
-      `down-${runtime}.yaml`,
-      `version: 1\nscopes:\n  "127.0.0.1:${port}":\n    - type: sigstoreSigned\n      keyPath: ${w.trusted.pub}\n`,
-    );
-    const r = await start(runtime, { image: `127.0.0.1:${port}/app@${w.digests.signed}`, policy: p });
-    expect(r.code).not.toBe(0);
-    expect(lastDecision(r.log)).toMatchObject({ decision: 'deny', code: 'REGISTRY_UNREACHABLE' });
+    const dead = await deadPort(); // held until the end: nobody can start listening there meanwhile
+    try {
+      const p = w.policy(
+        `down-${runtime}.yaml`,
+        `version: 1\nscopes:\n  "${dead.host}":\n    - type: sigstoreSigned\n      keyPath: ${w.trusted.pub}\n`,
+      );
+      const r = await start(runtime, { image: `${dead.host}/app@${w.digests.signed}`, policy: p });
+      expect(r.code).not.toBe(0);
+      expect(lastDecision(r.log)).toMatchObject({ decision: 'deny', code: 'REGISTRY_UNREACHABLE' });
+    } finally {
+      await dead.close();
+    }
   });
 
   it('hook deadline exceeded: refused within the deadline', async () => {

@@ -15,7 +15,8 @@ import { run, sigguardCheck } from '../support/cli.js';
 import { Cosign } from '../support/cosign.js';
 import { COSIGN2, COSIGN3, SIGGUARD, requireTools } from '../support/paths.js';
 import { Pusher } from '../support/push.js';
-import { Registry, freePort } from '../support/registry.js';
+import { type DeadPort, deadPort as holdDeadPort } from '../support/ports.js';
+import { Registry } from '../support/registry.js';
 import { type TestPki, makePki } from '../support/tls.js';
 
 const USER = 'alice';
@@ -40,8 +41,13 @@ async function proxy(opts: Partial<AuthProxyOptions> = {}): Promise<AuthProxy> {
   return p;
 }
 
-/** A port nothing listens on (freePort closed it again). */
-const deadPort = freePort;
+const deadPorts: DeadPort[] = [];
+/** A port nothing listens on (connection refused), held until the file is done: nobody else can take it meanwhile. */
+async function deadPort(): Promise<number> {
+  const d = await holdDeadPort();
+  deadPorts.push(d);
+  return d.port;
+}
 
 interface Setup {
   scopes: Record<string, unknown[]>;
@@ -130,6 +136,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(proxies.map((p) => p.close()));
+  for (const d of deadPorts) await d.close();
   for (const r of extraRegistries) await r.stop();
   await registry?.stop();
 });

@@ -44,7 +44,7 @@ export class Registry {
     for (let attempt = 1; ; attempt++) {
       const r = new Registry(await freePort());
       try {
-        await r.start();
+        await r.start(0);
         return r;
       } catch (err) {
         await r.stop();
@@ -53,7 +53,23 @@ export class Registry {
     }
   }
 
-  async start(): Promise<void> {
+  /**
+   * Starts docker-registry on this.port; a restart after stop() is on the same port (the tests'
+   * images, hosts.toml files and nodes name it), so a port another process took meanwhile is
+   * tried again, `portTakenRetries` times, 250 ms apart, before giving up.
+   */
+  async start(portTakenRetries = 20): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.startOnce();
+      } catch (err) {
+        if (!(err instanceof PortTaken) || attempt >= portTakenRetries) throw err;
+        await sleep(250);
+      }
+    }
+  }
+
+  private async startOnce(): Promise<void> {
     const config = join(this.dir, 'config.yml');
     writeFileSync(
       config,
@@ -73,7 +89,15 @@ http:
     X-Sigguard-Test-Registry: [${this.nonce}]
 `,
     );
-    const { openSync } = await import('node:fs');
+    const { openSync, statSync } = await import('node:fs');
+    // this start's own lines only: the log is appended to across restarts
+    const from = (() => {
+      try {
+        return statSync(this.log).size;
+      } catch {
+        return 0;
+      }
+    })();
     const out = openSync(this.log, 'a');
     this.proc = spawn(REGISTRY_BIN, ['serve', config], { stdio: ['ignore', out, out] });
     for (let i = 0; i < 200; i++) {
@@ -84,7 +108,7 @@ http:
         /* not up yet */
       }
       if (this.proc.exitCode !== null) {
-        const log = readFileSync(this.log, 'utf8');
+        const log = readFileSync(this.log).subarray(from).toString('utf8');
         if (/address already in use/.test(log)) throw new PortTaken(`port ${this.port} taken: ${log.slice(-500)}`);
         throw new Error(`docker-registry exited: ${log.slice(-2000)}`);
       }

@@ -7,7 +7,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../../support/registry.js';
+import { deadPort } from '../../support/ports.js';
 import { putImage } from '../artefacts.js';
 import type { Case, Category, Ctx } from '../harness.js';
 import { LyingRegistry, misbehave } from '../lying-registry.js';
@@ -23,6 +23,13 @@ async function server(ctx: Ctx, bind = '127.0.0.1'): Promise<LyingRegistry> {
   const r = await new LyingRegistry(bind).start();
   ctx.servers.push(r);
   return r;
+}
+
+/** A loopback host:port nothing listens on, held until the case's servers stop (nobody else can listen there meanwhile). */
+async function deadHost(ctx: Ctx): Promise<string> {
+  const d = await deadPort();
+  ctx.servers.push({ stop: () => d.close() });
+  return d.host;
 }
 
 /** A config with these auths entries (host -> Authorization value) and optional hosts.toml files. */
@@ -110,7 +117,7 @@ export const credentials: Category = {
       async run(ctx) {
         const mirror = await server(ctx);
         mirror.auth = { challenge: 'Basic realm="mirror"', accept: [MIRROR] };
-        const upstream = `127.0.0.1:${await freePort()}`;
+        const upstream = await deadHost(ctx);
         ctx.shared.mirror = mirror;
         return check(`${upstream}/app@sha256:${'4'.repeat(64)}`, {
           policy: policyFor(ctx, upstream),
@@ -132,7 +139,7 @@ export const credentials: Category = {
       expect: allow(),
       async run(ctx) {
         const mirror = await server(ctx);
-        const upstream = `127.0.0.1:${await freePort()}`;
+        const upstream = await deadHost(ctx);
         mirror.auth = { challenge: 'Basic realm="mirror"', accept: [MIRROR] };
         const m = signedIn(ctx, mirror, upstream, 'app');
         ctx.shared.mirror2 = mirror;
@@ -240,7 +247,7 @@ export const credentials: Category = {
         ctx.shared.portReg = reg;
         return check(`${reg.host}/app@sha256:${'5'.repeat(64)}`, {
           policy: policyFor(ctx, reg.host),
-          config: config(ctx, { [`127.0.0.1:${await freePort()}`]: UP }),
+          config: config(ctx, { [await deadHost(ctx)]: UP }),
         });
       },
       verify: (_o, ctx) => leaked(ctx.shared.portReg!, 'the registry', 'any'),

@@ -12,21 +12,24 @@ export interface Forwarder {
   close(): Promise<void>;
 }
 
+/** Pipes `client` to a new connection to `target` and back; both sockets are in `sockets` until they close. */
+export function relay(client: Socket, target: { host: string; port: number }, sockets: Set<Socket>): void {
+  const upstream = connect(target.port, target.host);
+  for (const s of [client, upstream]) {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => {
+      client.destroy();
+      upstream.destroy();
+    });
+  }
+  client.pipe(upstream).pipe(client);
+}
+
 /** Port 0: a port of the system's choosing, held from the start (Forwarder.port says which). */
 export async function forwardPort(port: number, target: { host: string; port: number }): Promise<Forwarder> {
   const sockets = new Set<Socket>();
-  const server: Server = createServer((client) => {
-    const upstream = connect(target.port, target.host);
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-      s.on('error', () => {
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.pipe(upstream).pipe(client);
-  });
+  const server: Server = createServer((client) => relay(client, target, sockets));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => resolve());
