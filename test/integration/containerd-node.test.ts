@@ -2,15 +2,16 @@
  * A Kind-like containerd node (1.7 and 2.1, CRI plugin, runc shim) driven
  * over its CRI socket the way kubelet drives it, with sigguard installed into
  * the base runtime spec by `sigguard install-hook`. Pods name the registry
- * `localhost:<alias>` (Kind's localhost:5001); nothing listens there, the node
- * and sigguard reach the registry through certs.d/<alias>/hosts.toml.
+ * `localhost:<alias>` (Kind's localhost:5001); the alias port is held by the
+ * test, relaying to the registry only while images are signed under that name,
+ * else dropping (and counting) connections: the node and sigguard reach the
+ * registry through certs.d/<alias>/hosts.toml.
  *
  * Also records, with a look-only probe hook, what a createRuntime hook can
  * learn inside StartContainer: the runtime's annotations and ContainerStatus.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DecisionRecord } from '../../src/hook/decision-log.js';
@@ -26,10 +27,10 @@ import {
   stopNode,
   writeBaseSpec,
 } from '../support/node/containerd-node.js';
-import { forwardPort } from '../support/node/forward.js';
 import { type PodRun, Kubelet } from '../support/node/kubelet.js';
 import { probeHook } from '../support/node/probe-hook.js';
 import { sigguard } from '../support/cli.js';
+import { type HeldPort, holdPort } from '../support/ports.js';
 import { ROOT, SIGGUARD, requireTools } from '../support/paths.js';
 import { type World, makeWorld } from '../support/world.js';
 
@@ -37,22 +38,26 @@ const VERSIONS = ['1.7', '2.1'] as const;
 
 let w: World;
 let alias: string;
+/** The alias port, held for the whole file (no other process can take it between the signing steps). */
+let aliasPort: HeldPort;
 
 beforeAll(async () => {
   requireTools(SIGGUARD, RUNC, ...VERSIONS.flatMap((v) => [containerdBins(v).containerd, containerdBins(v).ctr, containerdBins(v).shim]));
   w = await makeWorld();
   // As a Kind user does on the workstation, where localhost:5001 IS the registry:
   // sign under the alias name (the port is forwarded only for this).
-  const fwd = await forwardPort(0, { host: '127.0.0.1', port: w.registry.port });
-  alias = `localhost:${fwd.port}`;
+  aliasPort = await holdPort();
+  alias = `localhost:${aliasPort.port}`;
+  aliasPort.open({ host: '127.0.0.1', port: w.registry.port });
   try {
     await w.cosign.sign2(w.trusted.key, `${alias}/signed@${w.digests.signed}`);
   } finally {
-    await fwd.close();
+    aliasPort.shut();
   }
 }, 120_000);
 
 afterAll(async () => {
+  await aliasPort?.close();
   await w?.stop();
 });
 
@@ -116,6 +121,7 @@ describe.each(VERSIONS)('containerd %s node', (version) => {
   }, 60_000);
 
   it('without sigguard: pods start from the alias name (hosts.toml) and from the real host', async () => {
+    const droppedBefore = aliasPort.dropped;
     const v = await kubelet.cri.version();
     expect(v).toMatchObject({ runtimeName: 'containerd', runtimeApiVersion: 'v1' });
     expect(v.runtimeVersion.startsWith(version)).toBe(true);
@@ -133,16 +139,8 @@ describe.each(VERSIONS)('containerd %s node', (version) => {
     expect(img.image?.repoTags).toContain(`${alias}/signed:v1`);
     expect(img.image?.repoDigests).toContain(`${alias}/signed@${w.digests.signed}`);
     expect((await kubelet.cri.listImages()).map((i) => i.id)).toContain(img.image!.id);
-    // and nothing listens on the alias port: containerd went through hosts.toml
-    const refused = await new Promise<string>((r) => {
-      const s = connect(Number(alias.split(':')[1]), '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        r('connected');
-      });
-      s.once('error', (e: NodeJS.ErrnoException) => r(e.code ?? e.message));
-    });
-    expect(refused).toBe('ECONNREFUSED');
+    // and nobody came to the alias port, which answered nothing (each connection dropped): containerd went through hosts.toml
+    expect(aliasPort.dropped).toBe(droppedBefore);
   });
 
   it('a createRuntime hook sees the runtime annotations and can ask ContainerStatus inside StartContainer', async () => {
@@ -344,12 +342,12 @@ scopes:
         [A, linux('arm64')],
       ]),
     };
-    const fwd = await forwardPort(Number(alias.split(':')[1]), { host: '127.0.0.1', port: w.registry.port });
+    aliasPort.open({ host: '127.0.0.1', port: w.registry.port });
     try {
       await w.cosign.sign2(w.trusted.key, `${alias}/ma@${M.digest}`);
       await w.cosign.sign2(w.trusted.key, `${alias}/ma@${good.indexSigned}`);
     } finally {
-      await fwd.close();
+      aliasPort.shut();
     }
     const configOf = async (p: typeof E) => (await w.push.getManifest('ma', p.digest)).json.config.digest as string;
     const [cfgE, cfgM] = [await configOf(E), await configOf(M)];
