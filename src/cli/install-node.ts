@@ -46,7 +46,7 @@ function fail(message: string): SigguardError {
 }
 
 /** A default OCI spec for a handler that has none, from containerd's own `ctr oci spec`. */
-function defaultSpec(ctr: string, handler: string): string {
+export function defaultSpec(ctr: string, handler: string): string {
   const r = spawnSync(ctr, ['oci', 'spec'], { encoding: 'utf8', timeout: 10_000 });
   if (r.status !== 0 || !r.stdout.trim().startsWith('{')) {
     throw fail(
@@ -62,7 +62,7 @@ function defaultSpec(ctr: string, handler: string): string {
  * 2.x's whatever the binary; a version 2 config is read by both lines, so
  * there the binary must answer.
  */
-function semantics(bins: string[], configFile: string, recorded?: Semantics): Semantics {
+export function semantics(bins: string[], configFile: string, recorded?: Semantics): Semantics {
   for (const bin of bins) {
     const r = spawnSync(bin, ['--version'], { encoding: 'utf8', timeout: 10_000 });
     const s = r.status === 0 ? semanticsFromVersion(r.stdout) : undefined;
@@ -77,7 +77,7 @@ function semantics(bins: string[], configFile: string, recorded?: Semantics): Se
   );
 }
 
-function readState(file: string): { state?: InstallState; legacy?: z.infer<typeof legacyStateSchema> } {
+export function readState(file: string): { state?: InstallState; legacy?: z.infer<typeof legacyStateSchema> } {
   if (!existsSync(file)) return {};
   let raw: unknown;
   try {
@@ -164,28 +164,58 @@ export function runInstallNode(argv: string[]): number {
   }
 
   const entry = hookEntry(values.path, positionals);
-  const { state: previous, legacy } = readState(stateFile);
-  if (legacy) throw fail(`install state ${stateFile} is from an earlier sigguard: run install-node --uninstall with it first`);
-  const sem = semantics(bins, file, previous?.semantics);
-  const ov = new Overlay();
-  if (previous) planUninstall(ov, previous, warn);
-  const { state, eff } = planInstall(ov, {
-    config: file,
-    semantics: sem,
+  const { state, eff } = installNode({
+    file,
+    stateFile,
     dropIn,
     specDir: resolve(values['spec-dir'] ?? dirname(file)),
     entry,
-    defaultSpec: (h) => defaultSpec(ctr, h),
+    ctr,
+    bins,
+    warn,
   });
-  flush(ov);
-  mkdirSync(dirname(stateFile), { recursive: true });
-  writeFileSync(`${stateFile}.sigguard-tmp`, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
-  renameSync(`${stateFile}.sigguard-tmp`, stateFile);
   const list = eff.handlers.map((h) => `${h.name}: ${h.baseSpec}`).join(', ');
   process.stdout.write(
     `sigguard hook in ${plural(eff.handlers.length, 'runtime handler')} of ${file} (${list})${state.dropIn ? `; base specs set in ${state.dropIn}` : state.configEdits.length > 0 ? `; base specs set in ${file}` : ''}; restart containerd\n`,
   );
   return 0;
+}
+
+/**
+ * The install itself (also `sigguard agent`'s): the hook into every handler's base spec, the state
+ * recorded; `written` lists the node files that changed (none when the node already had it all).
+ */
+export function installNode(o: {
+  file: string;
+  stateFile: string;
+  dropIn: string;
+  specDir: string;
+  entry: ReturnType<typeof hookEntry>;
+  ctr: string;
+  bins: string[];
+  warn: (m: string) => void;
+}): ReturnType<typeof planInstall> & { written: string[] } {
+  const { state: previous, legacy } = readState(o.stateFile);
+  if (legacy) throw fail(`install state ${o.stateFile} is from an earlier sigguard: run install-node --uninstall with it first`);
+  const sem = semantics(o.bins, o.file, previous?.semantics);
+  const ov = new Overlay();
+  if (previous) planUninstall(ov, previous, o.warn);
+  const planned = planInstall(ov, {
+    config: o.file,
+    semantics: sem,
+    dropIn: o.dropIn,
+    specDir: o.specDir,
+    entry: o.entry,
+    defaultSpec: (h) => defaultSpec(o.ctr, h),
+  });
+  const written = flush(ov);
+  const text = `${JSON.stringify(planned.state, null, 2)}\n`;
+  if (!existsSync(o.stateFile) || readFileSync(o.stateFile, 'utf8') !== text) {
+    mkdirSync(dirname(o.stateFile), { recursive: true });
+    writeFileSync(`${o.stateFile}.sigguard-tmp`, text, { mode: 0o600 });
+    renameSync(`${o.stateFile}.sigguard-tmp`, o.stateFile);
+  }
+  return { ...planned, written };
 }
 
 /** Uninstall without a current state: an earlier sigguard's records, or none (the hook out of every handler's base spec). */

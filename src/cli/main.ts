@@ -14,6 +14,8 @@ usage:
   sigguard hook [--config FILE] [--policy FILE] [--log FILE] [--deadline SECONDS]   (OCI state on stdin)
   sigguard install-hook (--base-spec FILE | --hooks-dir DIR) [--uninstall] [--path BIN] [-- HOOK FLAGS...]
   sigguard install-node --containerd-config FILE [--uninstall | --check] [--spec-dir DIR] [--state FILE] [--path BIN] [--containerd BIN] [--drop-in FILE] [-- HOOK FLAGS...]
+  sigguard agent [--containerd-config FILE] [--source DIR]... [--etc DIR] [--install-path FILE] [--restart signal|command:ARGV|none] [--listen ADDR] [--once | --uninstall]
+  sigguard metrics --log FILE [--listen ADDR]
   sigguard cache list | clear [--digest D] [--config FILE]
   sigguard verify-bundle --bundle FILE (--key FILE | --certificate-identity ID --certificate-oidc-issuer URL) [--trusted-root FILE] FILE|sha256:HEX
   sigguard crio-policy --policy FILE --out DIR [--containers-image-version X.Y] [--hook-fallback] [--target-dir DIR] [--key-dir DIR]
@@ -37,6 +39,10 @@ async function dispatch(argv: string[]): Promise<number> {
       return (await import('./cache.js')).runCache(rest);
     case 'install-node':
       return (await import('./install-node.js')).runInstallNode(rest);
+    case 'agent':
+      return (await import('./agent.js')).runAgent(rest);
+    case 'metrics':
+      return (await import('./agent.js')).runMetrics(rest);
     case 'install-hook':
       return (await import('./install-hook.js')).runInstallHook(rest);
     case 'verify-bundle':

@@ -25,7 +25,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -43,6 +43,7 @@ import { Kubelet } from '../support/node/kubelet.js';
 import { effective, isTable, loadOrder } from '../../src/installer/containerd-effective.js';
 import { type Run, sigguard } from '../support/cli.js';
 import { ROOT, SIGGUARD, requireTools } from '../support/paths.js';
+import { snapshot } from '../support/snapshot.js';
 import { tableAt } from '../support/toml.js';
 import { type World, makeWorld } from '../support/world.js';
 
@@ -51,20 +52,6 @@ const VERSIONS = ['1.7', '2.1'] as const;
 const SEM = { '1.7': '1.x', '2.1': '2.x' } as const;
 const CRI = { '1.7': 'io.containerd.grpc.v1.cri', '2.1': 'io.containerd.cri.v1.runtime' } as const;
 const HOOK = { path: '/usr/local/bin/sigguard', args: ['sigguard', 'hook'], timeout: 10 };
-
-/** Every file under `dir`, path → bytes. */
-function snapshot(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.isFile()) out[relative(dir, p)] = readFileSync(p, 'latin1');
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 /** A runtime table's base_runtime_spec ('' when it has none). */
 const baseSpecOf = (runtime: unknown): string => {

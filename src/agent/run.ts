@@ -1,0 +1,220 @@
+/**
+ * `sigguard agent`: what the DaemonSet runs on every node (README, "Deploying on a cluster").
+ *
+ *   1. the executable to its host path; the mounted documents to /etc/sigguard (config-sync.ts);
+ *   2. once a valid policy is in force: the hook into every containerd handler (install-node's code),
+ *      containerd restarted by the named mechanism only if a file changed (restart.ts), then checked:
+ *      the CRI answers and every handler has the hook;
+ *   3. then, until stopped: the documents every --sync-interval (a change validated, swapped in or
+ *      refused), the handlers every --check-interval and after each applied change, the decision log
+ *      followed for /metrics (and rotated by size).
+ *
+ * Nothing the agent does on stopping, crashing or being deleted takes the hook or the policy away:
+ * it has no exit handler that touches the node. Only `--uninstall` (a separate manifest) does.
+ */
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { type SyncResult, currentGeneration, syncConfig, unsyncConfig, validateGeneration } from './config-sync.js';
+import { DecisionLogFollower } from './decision-follow.js';
+import { AgentMetrics } from './metrics.js';
+import { type NodeOptions, checkHandlers, installBinary, installHook, removeBinary, uninstallHook } from './node.js';
+import { type RestartMechanism, describeRestart, restartRuntime } from './restart.js';
+import { type AgentServer, startServer } from './server.js';
+
+export interface AgentOptions extends NodeOptions {
+  socket: string;
+  sources: string[];
+  namespace: string;
+  restart: RestartMechanism;
+  restartTimeoutMs: number;
+  syncIntervalMs: number;
+  checkIntervalMs: number;
+  followIntervalMs: number;
+  logMaxBytes: number;
+  logKeep: number;
+  /** host:port or :port; undefined: no HTTP server. */
+  listen: string | undefined;
+  once: boolean;
+}
+
+export interface AgentState {
+  policyValid: boolean;
+  hookInstalled: boolean;
+  /** The runtime must be restarted and was not (restart `none`, or a failed restart). */
+  restartPending: boolean;
+  lastRefused: string | undefined;
+}
+
+export class Agent {
+  readonly metrics = new AgentMetrics();
+  readonly state: AgentState = { policyValid: false, hookInstalled: false, restartPending: false, lastRefused: undefined };
+  private readonly follower: DecisionLogFollower;
+  private timers: NodeJS.Timeout[] = [];
+  private server: AgentServer | undefined;
+  private busy: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    readonly o: AgentOptions,
+    readonly log: Logger,
+  ) {
+    this.follower = new DecisionLogFollower(o.log, (line) => this.metrics.countLine(line), { maxBytes: o.logMaxBytes, keep: o.logKeep });
+  }
+
+  get ready(): boolean {
+    return this.state.policyValid && this.state.hookInstalled && !this.state.restartPending;
+  }
+
+  /** One step at a time: a sync, a check and an install never run side by side. */
+  private serial<T>(step: () => Promise<T>): Promise<T> {
+    const next = this.busy.then(step, step);
+    this.busy = next.catch(() => undefined);
+    return next;
+  }
+
+  /** The documents: applied, refused (the previous stay), or unchanged. */
+  async sync(): Promise<SyncResult | undefined> {
+    const o = this.o;
+    if (o.sources.length === 0) {
+      // no mounted documents: /etc/sigguard as the node has it, validated in place
+      if (this.state.policyValid) return undefined;
+      try {
+        const sha = await validateGeneration(o.etc, o.etc, o.namespace);
+        this.state.policyValid = true;
+        this.metrics.setPolicy(sha, statSync(join(o.etc, 'policy.yaml')).mtimeMs);
+      } catch (err) {
+        this.log.error({ err: (err as Error).message }, 'the node has no valid policy: the hook is not installed');
+      }
+      return undefined;
+    }
+    const r = await syncConfig({ sources: o.sources, etc: o.etc, namespace: o.namespace }, this.state.lastRefused);
+    if (r.result === 'applied') {
+      this.state.lastRefused = undefined;
+      this.state.policyValid = true;
+      this.metrics.policySync.inc({ result: 'applied' });
+      this.metrics.setPolicy(r.policySha256, Date.now());
+      this.log.info({ set: r.sha256, policySha256: r.policySha256, files: r.files }, 'policy documents applied');
+    } else if (r.result === 'refused') {
+      this.state.lastRefused = r.sha256;
+      this.metrics.policySync.inc({ result: 'refused' });
+      this.log.error(
+        { set: r.sha256, err: r.error, inForce: currentGeneration(o.etc) ?? null },
+        'policy documents refused: the previous stay in force',
+      );
+    } else if (!this.state.policyValid && currentGeneration(o.etc) !== undefined) {
+      // the agent restarted: the generation in force was validated when it was swapped in
+      try {
+        const sha = await validateGeneration(o.etc, o.etc, o.namespace);
+        this.state.policyValid = true;
+        this.metrics.setPolicy(sha, statSync(join(o.etc, '..data')).mtimeMs);
+      } catch (err) {
+        this.log.error({ err: (err as Error).message }, 'the policy in force does not validate');
+      }
+    }
+    return r;
+  }
+
+  /** The executable and the hook in every handler; containerd restarted only if a file changed; then verified. */
+  async install(): Promise<void> {
+    const o = this.o;
+    if (!this.state.policyValid) return; // never a hook without a valid policy: it would refuse every container
+    if (installBinary(o)) this.log.info({ path: o.installPath }, 'sigguard executable installed');
+    const before = checkHandlers(o);
+    const { written, handlers } = installHook(o, (m) => this.log.warn(m));
+    if (written.length > 0 || this.state.restartPending) {
+      this.log.info({ written, handlers, unguardedBefore: before.unguarded }, 'hook put into the base specs');
+      this.state.restartPending = true;
+      const restarted = await restartRuntime(o.restart, {
+        containerdConfig: o.containerdConfig,
+        socket: o.socket,
+        timeoutMs: o.restartTimeoutMs,
+      });
+      if (restarted) {
+        this.metrics.installs.inc();
+        this.state.restartPending = false;
+        this.log.info({ mechanism: describeRestart(o.restart) }, 'containerd restarted and answering');
+      } else {
+        this.log.warn({ mechanism: 'none' }, 'containerd must be restarted to read the new base specs (--restart none)');
+      }
+    }
+    const after = checkHandlers(o);
+    this.metrics.unguarded.set(after.unguarded.length);
+    this.state.hookInstalled = after.unguarded.length === 0;
+    if (after.unguarded.length > 0 || after.stale) {
+      this.log.error({ unguarded: after.unguarded, stale: after.stale }, 'runtime handlers without the hook after install');
+    }
+    this.metrics.ready.set(this.ready ? 1 : 0);
+  }
+
+  /** The periodic re-check: a handler added since (a GPU toolkit, a sandboxed runtime) gets the hook. */
+  async check(): Promise<void> {
+    const r = checkHandlers(this.o);
+    this.metrics.unguarded.set(r.unguarded.length);
+    if (r.unguarded.length > 0 || r.stale || this.state.restartPending || !this.state.hookInstalled) {
+      if (r.unguarded.length > 0) this.log.warn({ unguarded: r.unguarded }, 'unguarded runtime handlers: installing the hook');
+      await this.install();
+    }
+  }
+
+  /** Startup: documents, install, verify. */
+  async start(): Promise<void> {
+    this.log.info(
+      { containerdConfig: this.o.containerdConfig, etc: this.o.etc, sources: this.o.sources, restart: describeRestart(this.o.restart) },
+      'sigguard agent starting',
+    );
+    if (this.o.listen !== undefined) this.server = await startServer(this.o.listen, this, this.log);
+    for (const step of [(): Promise<unknown> => this.sync(), (): Promise<unknown> => this.install()]) {
+      try {
+        await this.serial(step);
+      } catch (err) {
+        this.log.error({ err: (err as Error).message }, 'startup step failed: retried at the next handler check');
+      }
+    }
+    this.follower.poll();
+    this.log.info({ ready: this.ready }, this.ready ? 'hook installed, policy valid: ready' : 'not ready');
+  }
+
+  /** The loops; resolves when stop() is called. */
+  loop(): void {
+    const every = (ms: number, what: string, step: () => unknown) => {
+      const t = setInterval(() => {
+        Promise.resolve()
+          .then(step)
+          .catch((err: unknown) => this.log.error({ err: (err as Error).message }, `${what} failed`));
+      }, ms);
+      this.timers.push(t);
+    };
+    every(this.o.syncIntervalMs, 'sync', () =>
+      this.serial(async () => {
+        const r = await this.sync();
+        if (r?.result === 'applied') await this.check(); // and after every configuration change
+      }),
+    );
+    every(this.o.checkIntervalMs, 'handler check', () => this.serial(() => this.check()));
+    every(this.o.followIntervalMs, 'decision log', () => this.follower.poll());
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    this.follower.close();
+    await this.server?.close();
+  }
+
+  /** sigguard agent --uninstall: the hook out (restart), then the executable and the documents. */
+  async uninstall(): Promise<void> {
+    const o = this.o;
+    const had = uninstallHook(o);
+    if (had) {
+      const restarted = await restartRuntime(o.restart, {
+        containerdConfig: o.containerdConfig,
+        socket: o.socket,
+        timeoutMs: o.restartTimeoutMs,
+      });
+      this.log.info({ restarted }, 'hook removed from the base specs');
+    }
+    removeBinary(o.etc);
+    const restored = unsyncConfig(o.etc);
+    this.log.info({ restored }, 'sigguard removed from the node (decision log and cache stay)');
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * `sigguard agent [...]`: the DaemonSet's long-running mode (src/agent/run.ts), and
+ * `sigguard metrics --log FILE [--listen ADDR]`: the same metrics from a decision log alone.
+ * Loaded only for these commands: pino and prom-client never weigh on the hook's start.
+ */
+import { isSea } from 'node:sea';
+import { pino } from 'pino';
+import { parse, parseSeconds } from '../args.js';
+import { DEFAULT_PATHS } from '../defaults.js';
+import { ReasonCode, SigguardError } from '../errors.js';
+import { Agent, type AgentOptions } from '../agent/run.js';
+import { DecisionLogFollower } from '../agent/decision-follow.js';
+import { AgentMetrics } from '../agent/metrics.js';
+import { parseRestart } from '../agent/restart.js';
+import { startServer } from '../agent/server.js';
+
+export const AGENT_DEFAULTS = {
+  containerdConfig: '/etc/containerd/config.toml',
+  socket: '/run/containerd/containerd.sock',
+  etc: '/etc/sigguard',
+  installPath: '/opt/sigguard/bin/sigguard',
+  namespace: 'sigguard-system',
+  listen: ':9464',
+  restart: 'signal',
+  logKeep: 5,
+  logMaxBytes: 64 * 2 ** 20,
+};
+
+const logger = () =>
+  pino({ base: { component: 'sigguard-agent' }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ fd: 1, sync: true }));
+
+function count(value: string | undefined, flag: string, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min)
+    throw new SigguardError(ReasonCode.USAGE, `${flag} takes a whole number of at least ${min}, not "${value}"`);
+  return n;
+}
+
+export async function runAgent(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    argv,
+    {
+      'containerd-config': { type: 'string' },
+      socket: { type: 'string' },
+      source: { type: 'string', multiple: true },
+      etc: { type: 'string' },
+      'install-path': { type: 'string' },
+      binary: { type: 'string' },
+      log: { type: 'string' },
+      'log-max-bytes': { type: 'string' },
+      'log-keep': { type: 'string' },
+      restart: { type: 'string' },
+      'restart-timeout': { type: 'string' },
+      'sync-interval': { type: 'string' },
+      'check-interval': { type: 'string' },
+      namespace: { type: 'string' },
+      listen: { type: 'string' },
+      ctr: { type: 'string' },
+      containerd: { type: 'string' },
+      once: { type: 'boolean' },
+      uninstall: { type: 'boolean' },
+    },
+    'agent',
+  );
+  if (positionals.length > 0) throw new SigguardError(ReasonCode.USAGE, `agent takes no arguments (got "${positionals[0]}")`);
+  const binary = values.binary ?? (isSea() ? process.execPath : undefined);
+  if (binary === undefined && !values.uninstall)
+    throw new SigguardError(
+      ReasonCode.USAGE,
+      'agent needs --binary FILE (the executable to install) when not run as the single executable',
+    );
+  const o: AgentOptions = {
+    containerdConfig: values['containerd-config'] ?? AGENT_DEFAULTS.containerdConfig,
+    socket: values.socket ?? AGENT_DEFAULTS.socket,
+    sources: values.source ?? [],
+    etc: values.etc ?? AGENT_DEFAULTS.etc,
+    installPath: values['install-path'] ?? AGENT_DEFAULTS.installPath,
+    binary: binary ?? '',
+    log: values.log ?? DEFAULT_PATHS.decisionLog,
+    logMaxBytes: count(values['log-max-bytes'], '--log-max-bytes', AGENT_DEFAULTS.logMaxBytes, 0),
+    logKeep: count(values['log-keep'], '--log-keep', AGENT_DEFAULTS.logKeep, 1),
+    restart: parseRestart(values.restart ?? AGENT_DEFAULTS.restart),
+    restartTimeoutMs: parseSeconds(values['restart-timeout'], '--restart-timeout', 60) * 1000,
+    syncIntervalMs: parseSeconds(values['sync-interval'], '--sync-interval', 2) * 1000,
+    checkIntervalMs: parseSeconds(values['check-interval'], '--check-interval', 60) * 1000,
+    followIntervalMs: 1000,
+    namespace: values.namespace ?? process.env.POD_NAMESPACE ?? AGENT_DEFAULTS.namespace,
+    listen: values.listen === '' ? undefined : (values.listen ?? AGENT_DEFAULTS.listen),
+    once: values.once ?? false,
+    ...(values.ctr ? { ctr: values.ctr } : {}),
+    ...(values.containerd ? { containerd: values.containerd } : {}),
+  };
+  const log = logger();
+  const agent = new Agent(values.uninstall || o.once ? { ...o, listen: undefined } : o, log);
+  if (values.uninstall) {
+    await agent.uninstall();
+    return 0;
+  }
+  await agent.start();
+  if (o.once) {
+    await agent.stop();
+    return agent.ready ? 0 : 1;
+  }
+  agent.loop();
+  await new Promise<void>((resolve) => {
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
+  });
+  // stopping leaves the node as it is: hook, policy and executable stay (no window without enforcement)
+  log.info('stopping; the hook and the policy stay on the node');
+  await agent.stop();
+  return 0;
+}
+
+/** sigguard metrics --log FILE [--listen ADDR]: every line already in the log, then what follows. */
+export async function runMetrics(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { log: { type: 'string' }, listen: { type: 'string' } }, 'metrics');
+  if (positionals.length > 0) throw new SigguardError(ReasonCode.USAGE, `metrics takes no arguments (got "${positionals[0]}")`);
+  const log = logger();
+  const metrics = new AgentMetrics();
+  const follower = new DecisionLogFollower(values.log ?? DEFAULT_PATHS.decisionLog, (line) => metrics.countLine(line));
+  follower.poll();
+  const server = await startServer(values.listen ?? AGENT_DEFAULTS.listen, { metrics, ready: true }, log);
+  const t = setInterval(() => follower.poll(), 1000);
+  await new Promise<void>((resolve) => {
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
+  });
+  clearInterval(t);
+  await server.close();
+  return 0;
+}

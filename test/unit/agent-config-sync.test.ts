@@ -1,0 +1,160 @@
+/**
+ * sigguard agent's policy sync (src/agent/config-sync.ts): a mounted ConfigMap folder (laid out as
+ * kubelet lays it out: ..data -> a timestamped folder, each name a link through ..data) kept in
+ * step with /etc/sigguard. Attack cases: whatever arrives invalid, or drops the agent's own
+ * exemption, or carries a private key, never replaces what is in force.
+ */
+import { generateKeyPairSync } from 'node:crypto';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DATA_LINK, currentGeneration, syncConfig, unsyncConfig } from '../../src/agent/config-sync.js';
+import { loadPolicy } from '../../src/policy/load.js';
+
+let dir: string;
+let cm: string;
+let etc: string;
+let n = 0;
+
+const pub = () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+const policy = (opts: { exempt?: string[]; defaultRule?: string; keyPath?: string } = {}) =>
+  [
+    'version: 1',
+    `default: ${opts.defaultRule ?? 'reject'}`,
+    `exemptNamespaces: [${(opts.exempt ?? ['sigguard-system', 'kube-system']).join(', ')}]`,
+    'scopes:',
+    '  "registry.example/app":',
+    '    - type: sigstoreSigned',
+    `      keyPath: ${opts.keyPath ?? `${etc}/keys/cosign.pub`}`,
+    '',
+  ].join('\n');
+
+/** Writes the ConfigMap as kubelet does: a new folder, then one rename of ..data. */
+function publish(files: Record<string, string>): void {
+  const ts = join(cm, `..2026_11_29_${++n}`);
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(join(ts, name, '..'), { recursive: true });
+    writeFileSync(join(ts, name), text);
+  }
+  symlinkSync(`..2026_11_29_${n}`, join(cm, '..data_tmp'));
+  renameSync(join(cm, '..data_tmp'), join(cm, '..data'));
+  for (const top of new Set(Object.keys(files).map((f) => f.split('/')[0] as string))) {
+    if (!existsSync(join(cm, top))) symlinkSync(`..data/${top}`, join(cm, top));
+  }
+}
+
+const sync = (lastRefused?: string) => syncConfig({ sources: [cm], etc, namespace: 'sigguard-system' }, lastRefused);
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'sigguard-agent-sync-'));
+  cm = join(dir, 'configmap');
+  etc = join(dir, 'etc-sigguard');
+  mkdirSync(cm);
+});
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('sigguard agent: policy sync from a mounted ConfigMap', () => {
+  it('applies a valid set in one swap; the hook loads the policy with its key from the new generation', async () => {
+    publish({ 'policy.yaml': policy(), 'keys/cosign.pub': pub(), 'config.yaml': 'cache:\n  enabled: false\n' });
+    const r = await sync();
+    expect(r.result).toBe('applied');
+    expect(readlinkSync(join(etc, 'policy.yaml'))).toBe(`${DATA_LINK}/policy.yaml`);
+    expect(readlinkSync(join(etc, 'keys'))).toBe(`${DATA_LINK}/keys`);
+    expect(currentGeneration(etc)).toBe(r.sha256);
+    const p = await loadPolicy(join(etc, 'policy.yaml'));
+    expect(p.exemptNamespaces).toContain('sigguard-system');
+    expect((await sync()).result).toBe('unchanged');
+  });
+
+  it('refuses an invalid policy and keeps the one in force, byte for byte; refuses it once, not at every poll', async () => {
+    publish({ 'policy.yaml': policy(), 'keys/cosign.pub': pub() });
+    expect((await sync()).result).toBe('applied');
+    const before = readFileSync(join(etc, 'policy.yaml'), 'utf8');
+    const gen = currentGeneration(etc);
+    for (const bad of ['version: 1\ndefault: [accept\n', 'version: 1\ndefault: accept\nbogus: 1\n', 'not: a policy\n']) {
+      publish({ 'policy.yaml': bad, 'keys/cosign.pub': pub() });
+      const r = await sync();
+      expect(r.result, bad).toBe('refused');
+      expect(readFileSync(join(etc, 'policy.yaml'), 'utf8')).toBe(before);
+      expect(currentGeneration(etc)).toBe(gen);
+      expect((await sync(r.sha256)).result).toBe('unchanged');
+    }
+  });
+
+  it('refuses a policy whose key file is missing or not a key, as the hook would', async () => {
+    publish({ 'policy.yaml': policy(), 'keys/cosign.pub': pub() });
+    expect((await sync()).result).toBe('applied');
+    const gen = currentGeneration(etc);
+    publish({ 'policy.yaml': policy({ keyPath: `${etc}/keys/other.pub` }), 'keys/cosign.pub': pub() });
+    expect(await sync()).toMatchObject({ result: 'refused', error: expect.stringContaining('other.pub') });
+    publish({ 'policy.yaml': policy(), 'keys/cosign.pub': 'not a key\n' });
+    expect((await sync()).result).toBe('refused');
+    expect(currentGeneration(etc)).toBe(gen);
+    // the live key in force does not make a new set's missing key pass: the new set is checked on its own
+    publish({ 'policy.yaml': policy() });
+    expect((await sync()).result).toBe('refused');
+  });
+
+  it("refuses a policy that drops the agent's namespace from exemptNamespaces", async () => {
+    publish({ 'policy.yaml': policy(), 'keys/cosign.pub': pub() });
+    expect((await sync()).result).toBe('applied');
+    publish({ 'policy.yaml': policy({ exempt: ['kube-system'] }), 'keys/cosign.pub': pub() });
+    const r = await sync();
+    expect(r).toMatchObject({ result: 'refused', error: expect.stringContaining('sigguard-system') });
+    expect(readFileSync(join(etc, 'policy.yaml'), 'utf8')).toContain('sigguard-system');
+  });
+
+  it('refuses a private key, a missing policy, an invalid config and names that are sigguard’s own', async () => {
+    publish({ 'policy.yaml': policy(), 'keys/cosign.pub': pub() });
+    expect((await sync()).result).toBe('applied');
+    const gen = currentGeneration(etc);
+    const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const cases: Array<Record<string, string>> = [
+      { 'policy.yaml': policy(), 'keys/cosign.pub': pub(), 'keys/cosign.key': key },
+      { 'keys/cosign.pub': pub() },
+      { 'policy.yaml': policy(), 'keys/cosign.pub': pub(), 'config.yaml': 'cache: {enabled: "yes please"}\n' },
+      { 'policy.yaml': policy(), 'keys/cosign.pub': pub(), 'installed.json': '{}' },
+    ];
+    for (const files of cases) {
+      rmSync(cm, { recursive: true });
+      mkdirSync(cm);
+      publish(files);
+      expect((await sync()).result, Object.keys(files).join(',')).toBe('refused');
+      expect(currentGeneration(etc)).toBe(gen);
+      expect(existsSync(join(etc, 'keys/cosign.key'))).toBe(false);
+    }
+  });
+
+  it('drops names a new set no longer has, keeps one older generation, and unsync puts the node’s own files back', async () => {
+    mkdirSync(etc);
+    writeFileSync(join(etc, 'policy.yaml'), 'the node’s own policy\n');
+    writeFileSync(join(etc, 'installed.json'), '{"install-node":"state"}\n');
+    publish({ 'policy.yaml': policy(), 'keys/cosign.pub': pub(), 'config.yaml': 'cache:\n  enabled: false\n' });
+    expect((await sync()).result).toBe('applied');
+    expect(lstatSync(join(etc, 'policy.yaml')).isSymbolicLink()).toBe(true);
+    rmSync(cm, { recursive: true });
+    mkdirSync(cm);
+    publish({ 'policy.yaml': policy(), 'keys/cosign.pub': pub() });
+    expect((await sync()).result).toBe('applied');
+    expect(existsSync(join(etc, 'config.yaml'))).toBe(false);
+    unsyncConfig(etc);
+    expect(readFileSync(join(etc, 'policy.yaml'), 'utf8')).toBe('the node’s own policy\n');
+    expect(readFileSync(join(etc, 'installed.json'), 'utf8')).toBe('{"install-node":"state"}\n');
+    expect(existsSync(join(etc, 'keys'))).toBe(false);
+    expect(existsSync(join(etc, DATA_LINK))).toBe(false);
+  });
+});
