@@ -145,7 +145,7 @@ function matchesTargets(text: string, target: string, bytes: Buffer): { version:
 }
 
 /**
- * The kept root at `path` with its TUF state, checked: absent (neither file), ok, or invalid with
+ * The kept root at `path` with its TUF state, checked: absent (no root file), ok, or invalid with
  * why. An update writes the state first and the root second, keeping the targets metadata it
  * replaced as `previousTargets`: a root that matches that one is the previous root, still
  * whole (an update between its two renames, or cut short there).
@@ -154,11 +154,10 @@ export function readKeptRoot(path: string): KeptResult {
   const file = resolve(path);
   const statePath = tufStatePath(file);
   const haveRoot = exists(file);
-  const haveState = exists(statePath);
-  if (!haveRoot && !haveState) return { state: 'absent' };
+  // no root: none was ever written, or a first update is between its two renames (state, then root)
+  if (!haveRoot) return { state: 'absent' };
   const invalid = (problem: string): KeptResult => ({ state: 'invalid', problem: `updated trusted root ${file}: ${problem}` });
-  if (!haveRoot) return invalid('missing, while its TUF state is there');
-  if (!haveState) return invalid(`its TUF state ${statePath} is missing`);
+  if (!exists(statePath)) return invalid(`its TUF state ${statePath} is missing`);
   let bytes: Buffer;
   let stateText: string;
   try {

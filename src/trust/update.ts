@@ -247,11 +247,10 @@ export async function trustUpdate(o: UpdateOptions): Promise<UpdateResult> {
     const state: TufState = { format: STATE_FORMAT, mirror: source, target: o.target, fetchedAt, metadata };
     const previous = readIfThere(out);
     const current = previous?.equals(bytes) === true && kept?.metadata.targets === metadata.targets;
-    // state first (still matching the old root through previousTargets), then the root, then the state alone
-    if (previous?.equals(bytes) !== true && kept !== undefined) {
-      writeAtomic(statePath, JSON.stringify({ ...state, previousTargets: kept.metadata.targets }));
-      writeAtomic(out, bytes);
-    } else if (previous?.equals(bytes) !== true) {
+    // the state first, then the root: a hook between the two renames finds the root it had, which
+    // still matches (previousTargets), or, on a first update, no root yet (the built-in one counts)
+    if (previous?.equals(bytes) !== true) {
+      writeAtomic(statePath, JSON.stringify(kept ? { ...state, previousTargets: kept.metadata.targets } : state));
       writeAtomic(out, bytes);
     }
     writeAtomic(statePath, JSON.stringify(state));

@@ -231,9 +231,35 @@ describe('the kept root as the hook reads it', () => {
     rmSync(tufStatePath(noState));
     expect(choosePublicGood(BUILT_IN, noState).origin.problem).toMatch(/its TUF state .* is missing/);
 
+    // no root at all (never written, or a first update between its renames: state, then root) is no updated root
+    const noRoot = await keptRoot(20);
+    rmSync(noRoot);
+    expect(choosePublicGood(BUILT_IN, noRoot).origin).toEqual({ source: 'built-in', targetsVersion: 14 });
+
     const badState = await keptRoot(20);
     writeFileSync(tufStatePath(badState), '{"format":"sigguard-tuf-state/1"}', { mode: 0o600 });
     expect(choosePublicGood(BUILT_IN, badState).origin.problem).toMatch(/malformed \(mirror: expected a string\)/);
+  });
+
+  it('between the two renames of an update (new state, old root) the old root still counts, as what it was', async () => {
+    const repo = new TufRepoFixture(tempDir('repo'));
+    const out = join(tempDir('out'), 'public-good.json');
+    const update = () => trustUpdate({ from: repo.dir, root: repo.initialRoot, target: 'trusted_root.json', out, timeoutMs: 10_000 });
+    repo.publish({ 'trusted_root.json': rootBytes(1) }, { targetsVersion: 20 });
+    await update();
+    const old = snapshotOf(out);
+    repo.publish({ 'trusted_root.json': rootBytes(2) }, { targetsVersion: 21 });
+    await update();
+    const state = JSON.parse(readFileSync(tufStatePath(out), 'utf8')) as Record<string, unknown>;
+    expect(state.previousTargets).toBeUndefined(); // only while an update is between its renames
+    const oldTargets = (JSON.parse(old.state.toString('utf8')) as { metadata: { targets: string } }).metadata.targets;
+    writeFileSync(tufStatePath(out), JSON.stringify({ ...state, previousTargets: oldTargets }), { mode: 0o600 });
+    writeFileSync(out, old.root, { mode: 0o600 });
+    const kept = readKeptRoot(out);
+    expect(kept.state === 'ok' && kept.root.targetsVersion).toBe(20);
+    // any other root is still refused
+    writeFileSync(out, rootBytes(3), { mode: 0o600 });
+    expect(readKeptRoot(out).state).toBe('invalid');
   });
 
   it('trust status: versions, expiries and keys; stale after maxAgeDays', async () => {
