@@ -11,6 +11,8 @@ export const DEFAULT_PATHS = {
   /** The verdict and document caches. */
   cacheDir: '/var/lib/sigguard/cache',
   decisionLog: '/var/log/sigguard/decisions.log',
+  /** Where `sigguard trust update` keeps the public-good trusted root and its TUF state. */
+  trustPublicGood: '/var/lib/sigguard/trust/public-good.json',
   /** containerd's registry host folders (hosts.toml, CA files). */
   certsDir: '/etc/containerd/certs.d',
 } as const;

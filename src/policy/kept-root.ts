@@ -13,10 +13,11 @@ import { createHash } from 'node:crypto';
 import { lstatSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { readProblem, readTrustedFile } from '../document/file-trust.js';
+import { DEFAULT_PATHS } from '../defaults.js';
 import { type Infer, integer, literal, object, optional, record, string } from '../schema/lite.js';
 
 /** Where `trust update` keeps the public-good root by default (the configuration's `trust.publicGood`). */
-export const DEFAULT_PUBLIC_GOOD_KEPT = '/var/lib/sigguard/trust/public-good.json';
+export const DEFAULT_PUBLIC_GOOD_KEPT: string = DEFAULT_PATHS.trustPublicGood;
 
 /**
  * The TUF targets version whose trusted_root.json the built-in root is: the copy @sigstore/tuf

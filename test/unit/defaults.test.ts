@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CACHE_DEFAULTS } from '../../src/cache/verdict-cache.js';
 import { DEFAULT_PATHS, HOOK_DEFAULTS } from '../../src/defaults.js';
+import { DEFAULT_PUBLIC_GOOD_KEPT } from '../../src/policy/kept-root.js';
 import { ROOT } from '../support/paths.js';
 
 const shellVars = (file: string): Record<string, string> => {
@@ -22,6 +23,7 @@ describe('default paths', () => {
   it('the hook, the cache and the configuration take theirs from src/defaults.ts', () => {
     expect(HOOK_DEFAULTS).toMatchObject({ policy: DEFAULT_PATHS.policy, config: DEFAULT_PATHS.config, log: DEFAULT_PATHS.decisionLog });
     expect(CACHE_DEFAULTS.dir).toBe(DEFAULT_PATHS.cacheDir);
+    expect(DEFAULT_PUBLIC_GOOD_KEPT).toBe(DEFAULT_PATHS.trustPublicGood);
   });
 
   it('install/install.sh puts the policy, configuration, install state and log where sigguard looks', () => {
