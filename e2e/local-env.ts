@@ -7,13 +7,13 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { sigguard } from '../test/support/cli.js';
 import { Cosign } from '../test/support/cosign.js';
 import { COSIGN2, COSIGN3, ROOT, SIGGUARD, requireTools } from '../test/support/paths.js';
 import { Pusher } from '../test/support/push.js';
-import { Registry, freePort } from '../test/support/registry.js';
+import { holdPort } from '../test/support/ports.js';
+import { Registry } from '../test/support/registry.js';
 import type { Cleanup } from './cleanup.js';
 import type { Decision, PodRequest, PodResult } from './cases.js';
 import type { SignWith, Signer } from './images.js';
@@ -27,7 +27,6 @@ import {
   restartNode,
   stopNode,
 } from '../test/support/node/containerd-node.js';
-import { forwardPort } from '../test/support/node/forward.js';
 import { Kubelet } from '../test/support/node/kubelet.js';
 
 export function requireLocalTools(versions: readonly ContainerdVersion[]): void {
@@ -43,14 +42,6 @@ export function requireLocalTools(versions: readonly ContainerdVersion[]): void 
   );
 }
 
-async function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-  });
-}
-
 export interface LocalEnv extends Signer {
   registry: Registry;
   cosign: Cosign;
@@ -62,8 +53,9 @@ export interface LocalEnv extends Signer {
 }
 
 /**
- * Registry, cosign and two key pairs. `preferAliasPort`: use that alias port when free (the
- * demo shows Kind's localhost:5001), else any free one.
+ * Registry, cosign and two key pairs. `preferAliasPort`: use that alias port when it can be had
+ * (the demo shows Kind's localhost:5001), else one of the system's choosing; either is held
+ * for the whole run (test/support/ports.ts), relaying to the registry only while cosign signs.
  */
 export async function startLocalEnv(cleanup: Cleanup, opts: { preferAliasPort?: number } = {}): Promise<LocalEnv> {
   const registry = await Registry.start();
@@ -76,8 +68,9 @@ export async function startLocalEnv(cleanup: Cleanup, opts: { preferAliasPort?: 
   });
   const cosign = await Cosign.create();
   const [trusted, other] = [await cosign.keyPair('trusted'), await cosign.keyPair('other')];
-  const aliasPort = opts.preferAliasPort !== undefined && (await portFree(opts.preferAliasPort)) ? opts.preferAliasPort : await freePort();
-  const alias = `localhost:${aliasPort}`;
+  const aliasPort = await holdPort(opts.preferAliasPort !== undefined ? { prefer: opts.preferAliasPort } : {});
+  cleanup.add('close the alias port', () => aliasPort.close());
+  const alias = `localhost:${aliasPort.port}`;
   return {
     registry,
     cosign,
@@ -86,17 +79,16 @@ export async function startLocalEnv(cleanup: Cleanup, opts: { preferAliasPort?: 
     other,
     alias,
     // As a Kind user signs on the workstation, where localhost:5001 IS the registry: the alias
-    // port is forwarded to the registry only while cosign runs.
+    // port relays to the registry only while cosign runs.
     async sign(images: Array<{ image: string; with: SignWith }>) {
-      const fwd = await forwardPort(aliasPort, { host: '127.0.0.1', port: registry.port });
-      const closing = cleanup.add('close the registry forwarder', () => fwd.close());
+      aliasPort.open({ host: '127.0.0.1', port: registry.port });
       try {
         for (const { image, with: w } of images) {
           if (w === 'trusted-bundle') await cosign.sign3(trusted.key, image);
           else await cosign.sign2(w === 'other' ? other.key : trusted.key, image);
         }
       } finally {
-        await cleanup.runStep(closing);
+        aliasPort.shut();
       }
     },
   };
