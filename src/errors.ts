@@ -61,6 +61,10 @@ export const ReasonCode = {
   NODE_IMAGE_MISMATCH: 'NODE_IMAGE_MISMATCH',
   /** A digest involved (as named, the index, the platform manifest) is on the policy's denyDigests list. */
   DIGEST_DENIED: 'DIGEST_DENIED',
+  /** sigstoreAttested: no attestation of the predicate type, by a trusted signer, for this digest. */
+  NO_ATTESTATION: 'NO_ATTESTATION',
+  /** sigstoreAttested: trusted attestations of the type found, none satisfies the condition. */
+  ATTESTATION_REJECTED: 'ATTESTATION_REJECTED',
   /** An updated trusted root (`trust update`) that is present but fails its checks (hash, owner, mode): keyless verification against it is refused. */
   TRUST_ROOT_INVALID: 'TRUST_ROOT_INVALID',
   /** `trust update` refused what the TUF repository served (expired, rolled back, below threshold, wrong hash, unreachable): nothing written. */

@@ -15,6 +15,16 @@ import type { Platform } from '../registry/platform.js';
 export const CACHE_FORMAT = 3;
 
 function canonicalRequirement(r: Requirement): unknown {
+  if (r.type === 'sigstoreAttested')
+    return {
+      type: r.type,
+      keys: r.keys.map((k) => k.fingerprint).sort(),
+      trust: r.trust.canonical,
+      predicateType: r.predicateType,
+      condition: r.condition ?? null,
+      maxBytes: r.maxBytes,
+      signatureFormats: [...r.signatureFormats].sort(),
+    };
   if (r.type !== 'sigstoreSigned') return { type: r.type };
   return {
     type: r.type,

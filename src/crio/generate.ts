@@ -208,6 +208,10 @@ function rekorSource(req: SigstoreInput, opts: Required<CrioOptions>): Part {
 }
 
 function translate(req: RequirementInput, where: string, opts: Required<CrioOptions>, warnings: string[]): Translation {
+  if (req.type === 'sigstoreAttested')
+    return {
+      unexpressible: `sigstoreAttested (${req.predicateType}): policy.json has no attestation requirement (containers/image verifies signatures only)`,
+    };
   if (req.type !== 'sigstoreSigned') return { json: { type: req.type }, features: [] };
   const formats = req.signatureFormats ?? defaultSignatureFormats(req.signedIdentity);
   if (!formats.includes('legacy')) {

@@ -6,7 +6,7 @@
  */
 import type { Budget } from '../registry/budget.js';
 import { Limits, type RegistryClient, type Repository } from '../registry/client.js';
-import { MediaType, descriptorSchema, manifestSchema } from '../registry/oci-schema.js';
+import { type Descriptor, type Manifest, MediaType, descriptorSchema, manifestSchema } from '../registry/oci-schema.js';
 import { artifactProblem, examineInOrder } from './examine.js';
 import type { Discovery } from './types.js';
 
@@ -21,11 +21,11 @@ const isBundleType = (t: string | undefined): boolean => t?.startsWith(MediaType
  * artifactType of its entries in the referrers tag index; the manifest itself
  * then says `application/vnd.dev.sigstore.bundle.v0.3+json`).
  */
-const mayBeBundle = (t: unknown): boolean =>
+export const mayBeBundle = (t: unknown): boolean =>
   t === undefined || t === '' || t === MediaType.OCI_EMPTY || (typeof t === 'string' && isBundleType(t));
 
 /** The listed entries, raw and in the registry's order; each is validated when it is examined. */
-async function listReferrers(
+export async function listReferrers(
   client: RegistryClient,
   repo: Repository,
   digest: string,
@@ -50,6 +50,31 @@ type Examined =
   | { source: string; problem: string }
   | { source: string; bundle: Buffer; mediaType: string };
 
+/**
+ * A listed referrer's manifest, read and checked: an image manifest (within its cap) about this
+ * digest, of a bundle artifact type, and its bundle layer (not fetched). Registry faults throw.
+ */
+export async function bundleReferrer(
+  client: RegistryClient,
+  repo: Repository,
+  digest: string,
+  desc: Descriptor,
+): Promise<{ skip: true } | { problem: string } | { manifest: Manifest; layer: Descriptor }> {
+  if (desc.size > Limits.referrerManifestBytes)
+    return { problem: `referrer manifest of ${desc.size} bytes is larger than ${Limits.referrerManifestBytes}` };
+  const fetched = await client.getManifest(repo, desc.digest, desc.size);
+  if (fetched === undefined) return { problem: 'referrer manifest listed but missing' };
+  const parsed = manifestSchema.safeParse(fetched.json);
+  if (!parsed.success) return { problem: 'referrer is not an image manifest' };
+  const manifest = parsed.data;
+  if (manifest.subject !== undefined && manifest.subject.digest !== digest)
+    return { problem: `referrer's subject is ${manifest.subject.digest}, not this image` };
+  if (!isBundleType(manifest.artifactType ?? manifest.config.mediaType)) return { skip: true };
+  const layer = manifest.layers.find((l) => isBundleType(l.mediaType));
+  if (layer === undefined) return { problem: 'referrer has no bundle layer' };
+  return { manifest, layer };
+}
+
 async function examineReferrer(
   client: RegistryClient,
   repo: Repository,
@@ -61,21 +86,11 @@ async function examineReferrer(
   const desc = descriptorSchema.safeParse(entry);
   if (!desc.success) return { source: `${via} entry ${i}`, problem: 'listed entry is not a valid descriptor' };
   const source = `${via} ${desc.data.digest}`;
-  if (desc.data.size > Limits.referrerManifestBytes) {
-    return { source, problem: `referrer manifest of ${desc.data.size} bytes is larger than ${Limits.referrerManifestBytes}` };
-  }
   try {
-    const manifest = await client.getManifest(repo, desc.data.digest, desc.data.size);
-    if (manifest === undefined) return { source, problem: 'referrer manifest listed but missing' };
-    const parsed = manifestSchema.safeParse(manifest.json);
-    if (!parsed.success) return { source, problem: 'referrer is not an image manifest' };
-    if (parsed.data.subject !== undefined && parsed.data.subject.digest !== digest) {
-      return { source, problem: `referrer's subject is ${parsed.data.subject.digest}, not this image` };
-    }
-    const artifactType = parsed.data.artifactType ?? parsed.data.config.mediaType;
-    if (!isBundleType(artifactType)) return { source, skip: true };
-    const layer = parsed.data.layers.find((l) => isBundleType(l.mediaType));
-    if (layer === undefined) return { source, problem: 'referrer has no bundle layer' };
+    const r = await bundleReferrer(client, repo, digest, desc.data);
+    if ('skip' in r) return { source, skip: true };
+    if ('problem' in r) return { source, problem: r.problem };
+    const layer = r.layer;
     if (layer.size > Limits.bundleBytes)
       return { source, problem: `bundle of ${layer.size} bytes is larger than ${Limits.bundleBytes} (not a signature: an attestation?)` };
     const bundle = await client.getBlob(repo, layer.digest, layer.size, true);

@@ -35,7 +35,7 @@ export function scopeVerdict(ref: ImageReference, intended: ImageReference, poli
       verdict: { ...base, decision: 'deny', code: ReasonCode.POLICY_REJECT, reason: `rejected by ${scopeName}` },
     };
   }
-  if (!requirements.some((r) => r.type === 'sigstoreSigned')) {
+  if (!requirements.some((r) => r.type === 'sigstoreSigned' || r.type === 'sigstoreAttested')) {
     return {
       image,
       scope,

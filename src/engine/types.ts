@@ -33,8 +33,33 @@ export interface SignatureReport {
   detailCode?: VerifyDetail;
 }
 
+/** An attestation as one sigstoreAttested requirement judged it (`check --explain`). */
+export interface AttestationReport {
+  format: 'legacy' | 'bundle';
+  /** The digest it is attached to. */
+  subject: string;
+  source: string;
+  /** The statement's predicate type (as read, before its signer was checked). */
+  predicateType?: string;
+  status:
+    | 'verified'
+    | 'condition-false'
+    | 'subject-mismatch'
+    | 'signer-mismatch'
+    | 'untrusted'
+    | 'other-type'
+    | 'malformed'
+    | 'ignored-format';
+  signer?: string;
+  detail?: string;
+  detailCode?: VerifyDetail;
+}
+
 export interface RequirementReport {
   type: string;
+  /** sigstoreAttested: the predicate type required, and the condition if any. */
+  predicateType?: string;
+  condition?: string;
   /** Key labels (sigstoreSigned with keys). */
   keys?: string[];
   /** Where trust comes from, beyond plain keys: `Fulcio CA …, Rekor …`, `CA …`, `trusted root …`, `keys … with Rekor …`. */
@@ -72,6 +97,8 @@ export interface Verdict {
   /** The config digest of the manifest that runs (the image id a runtime reports); the hook binds it to the node's. */
   configDigest?: string;
   registryRequests: number;
+  /** Each attestation examined, as the sigstoreAttested requirements judged it (one entry per requirement and attestation). */
+  attestations?: AttestationReport[];
   /** What the verification left out: signatures beyond the per-listing cap, what the budget did not reach (registry/budget.ts). */
   notes?: string[];
 }

@@ -3,11 +3,13 @@
  * verification. Errors on the way (registry down, bad content, deadline) are a
  * denial with their reason code: nothing is let in on an error.
  */
+import { discoverAttestations } from '../discovery/attestations.js';
 import { discoverBundles } from '../discovery/bundle.js';
+import { msLeft } from '../deadline.js';
 import { discoverLegacy } from '../discovery/legacy.js';
 import type { Discovery, FoundSignature } from '../discovery/types.js';
 import { ReasonCode, SigguardError, toSigguardError } from '../errors.js';
-import type { Policy, Requirement } from '../policy/types.js';
+import type { Policy, Requirement, SigstoreAttestedRequirement } from '../policy/types.js';
 import type { SignatureFormat } from '../policy/schema.js';
 import { type ScopeDecision, scopeVerdict } from './scope-verdict.js';
 import { type Budget, keepHeapDown, withinBudget } from '../registry/budget.js';
@@ -20,7 +22,7 @@ import type { Platform } from '../registry/platform.js';
 import { type Selection, selectManifest } from './select-manifest.js';
 import { type RequirementContext, evaluateRequirement } from './requirements/index.js';
 import { type PreparedSignature, prepareSignature } from './requirements/prepare.js';
-import type { RequirementReport, SignatureReport, Verdict } from './types.js';
+import type { AttestationReport, RequirementReport, SignatureReport, Verdict } from './types.js';
 
 export interface VerifyOptions {
   policy: Policy;
@@ -70,6 +72,13 @@ async function discover(
   }
   const all = await Promise.all(jobs);
   return { signatures: all.flatMap((d) => d.signatures), unreadable: all.flatMap((d) => d.unreadable) };
+}
+
+/** The attestations every sigstoreAttested requirement may read: their formats, predicate types and the largest cap. */
+function discoverAttested(client: RegistryClient, repo: ImageReference, subjects: string[], reqs: SigstoreAttestedRequirement[]) {
+  const formats = new Set(reqs.flatMap((r) => r.signatureFormats));
+  const wanted = { predicateTypes: new Set(reqs.map((r) => r.predicateType)), maxBytes: Math.max(...reqs.map((r) => r.maxBytes)) };
+  return discoverAttestations(client, repo, subjects, formats, wanted);
 }
 
 function* oneByOne(found: FoundSignature[], budget: Budget): Generator<PreparedSignature> {
@@ -124,6 +133,7 @@ export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Pro
   }
   if (decided.verdict) return { ...decided.verdict, registryRequests: opts.requestCount() };
   const sigReqs = requirements.filter((r): r is Extract<Requirement, { type: 'sigstoreSigned' }> => r.type === 'sigstoreSigned');
+  const attReqs = requirements.filter((r): r is SigstoreAttestedRequirement => r.type === 'sigstoreAttested');
 
   let digest = ref.digest;
   let platform: string | undefined;
@@ -137,22 +147,29 @@ export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Pro
     refuseDenied(opts.policy.denyDigests, [digest, ...nested, platform]);
     const formats = new Set(sigReqs.flatMap((r) => r.signatureFormats));
     const subjects = [digest, ...selected.nested, ...(platform === undefined ? [] : [platform])];
-    const found = await discover(opts.client, ref, subjects, formats);
+    const [found, attestations] = await Promise.all([
+      discover(opts.client, ref, subjects, formats),
+      attReqs.length > 0 ? discoverAttested(opts.client, ref, subjects, attReqs) : undefined,
+    ]);
     // parsed one at a time, per requirement: a verification holds what it fetched (the budget), never all of it parsed
     const ctx: RequirementContext = {
       signatures: () => oneByOne(found.signatures, opts.client.budget),
       unreadable: found.unreadable,
       intended: opts.intended ?? ref,
       checkpoint: opts.client.budget.checkpoint,
+      ...(attestations ? { attestations } : {}),
+      timeLeft: () => msLeft(opts.client.budget.signal),
     };
+    const attested: AttestationReport[] = [];
     const signatures: SignatureReport[] = [];
     let signer: string | undefined;
     const failures: RequirementReport[] = [];
     let listed = false;
     for (let i = 0; i < requirements.length; i++) {
       const req = requirements[i]!;
-      const { report, judged } = await evaluateRequirement(req, ctx);
+      const { report, judged, attestations: judgedAttestations } = await evaluateRequirement(req, ctx);
       reports[i] = report;
+      if (judgedAttestations) attested.push(...judgedAttestations);
       // the signatures as the first sigstoreSigned requirement judged them
       if (!listed && req.type === 'sigstoreSigned') {
         signatures.push(...judged);
@@ -165,6 +182,7 @@ export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Pro
       ...(platform === undefined ? {} : { platformDigest: platform }),
       ...(nested.length > 0 ? { nestedDigests: nested } : {}),
       configDigest,
+      ...(attReqs.length > 0 ? { attestations: attested } : {}),
     };
     if (failures.length > 0) {
       const first = failures[0]!;
@@ -181,7 +199,11 @@ export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Pro
     }
     const how = reports
       .filter((r) => r.satisfied && r.signer)
-      .map((r) => `${r.satisfiedBy} signature by ${r.signer}`)
+      .map((r) =>
+        r.type === 'sigstoreAttested'
+          ? `${r.satisfiedBy} attestation ${r.predicateType} by ${r.signer}`
+          : `${r.satisfiedBy} signature by ${r.signer}`,
+      )
       .join('; ');
     return verdict({
       digest,

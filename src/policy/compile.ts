@@ -3,7 +3,8 @@
  * tests). The hook goes through loadPolicy, which loads the schema only when it must.
  */
 import { dirname } from 'node:path';
-import { buildPolicy, validatePolicyWith } from './load.js';
+import { conditionProblem } from './condition.js';
+import { buildPolicy, checkConditions, validatePolicyWith } from './load.js';
 import type { Policy } from './types.js';
 import * as schema from './schema.js';
 
@@ -12,5 +13,7 @@ import * as schema from './schema.js';
  * relative key paths are read from `baseDir` (the policy file's folder).
  */
 export function compilePolicy(doc: unknown, file: string, baseDir: string = dirname(file)): Policy {
-  return buildPolicy(validatePolicyWith(schema, doc, file), file, baseDir);
+  const input = validatePolicyWith(schema, doc, file);
+  checkConditions(input, file, conditionProblem);
+  return buildPolicy(input, file, baseDir);
 }

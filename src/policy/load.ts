@@ -15,7 +15,8 @@ import { ReasonCode, SigguardError } from '../errors.js';
 import { type TrustedKey, parsePublicKey } from './keys.js';
 import type { PolicyInput, RequirementInput } from './schema.js';
 import { scopeProblem } from './scopes.js';
-import { compileTrust } from './trust.js';
+import { attestedRequirement, conditionsOf } from './attested.js';
+import { type TrustContext, compileTrust } from './trust.js';
 import type { Policy, Requirement } from './types.js';
 
 function policyError(file: string, path: string, message: string): SigguardError {
@@ -33,7 +34,12 @@ function readText(file: string, code: ReasonCode, what: string): string {
   }
 }
 
-function loadKeys(req: Extract<RequirementInput, { type: 'sigstoreSigned' }>, file: string, path: string, baseDir: string): TrustedKey[] {
+function loadKeys(
+  req: Extract<RequirementInput, { type: 'sigstoreSigned' | 'sigstoreAttested' }>,
+  file: string,
+  path: string,
+  baseDir: string,
+): TrustedKey[] {
   const keys: TrustedKey[] = [];
   const paths = req.keyPaths ?? (req.keyPath !== undefined ? [req.keyPath] : []);
   paths.forEach((p, i) => {
@@ -72,6 +78,24 @@ export function validatePolicyWith(schema: Pick<typeof import('./schema.js'), 'p
   return parsed.data;
 }
 
+function trustContext(file: string, path: string, baseDir: string, warnings: string[]): TrustContext {
+  return {
+    baseDir,
+    fail: (field, message) => {
+      throw policyError(file, `${path}.${field}`, message);
+    },
+    warn: (field, message) => warnings.push(`${path}.${field}: ${message}`),
+  };
+}
+
+/** The CEL type check of every sigstoreAttested condition (`problemOf`: condition.ts's conditionProblem). */
+export function checkConditions(input: PolicyInput, file: string, problemOf: (source: string) => string | undefined): void {
+  for (const c of conditionsOf(input)) {
+    const problem = problemOf(c.source);
+    if (problem !== undefined) throw policyError(file, c.path, problem);
+  }
+}
+
 /** What the schema cannot say (scope keys, key and CA files), and the compiled policy. */
 export function buildPolicy(input: PolicyInput, file: string, baseDir: string = dirname(file)): Policy {
   const scopes = new Map<string, Requirement[]>();
@@ -84,18 +108,13 @@ export function buildPolicy(input: PolicyInput, file: string, baseDir: string = 
     scopes.set(
       scope,
       reqs.map((req, i): Requirement => {
-        if (req.type !== 'sigstoreSigned') return req;
+        if (req.type !== 'sigstoreSigned' && req.type !== 'sigstoreAttested') return req;
         const path = formatPath(['scopes', scope, i]);
         const keys = loadKeys(req, file, path, baseDir);
+        if (req.type === 'sigstoreAttested') return attestedRequirement(req, keys, trustContext(file, path, baseDir, warnings));
         const bundles = bundleIdentityWarning(req.signedIdentity, req.signatureFormats);
         if (bundles !== undefined) warnings.push(`${path}.signatureFormats: ${bundles}`);
-        const trust = compileTrust(req, keys, {
-          baseDir,
-          fail: (field, message) => {
-            throw policyError(file, `${path}.${field}`, message);
-          },
-          warn: (field, message) => warnings.push(`${path}.${field}: ${message}`),
-        });
+        const trust = compileTrust(req, keys, trustContext(file, path, baseDir, warnings));
         return {
           type: 'sigstoreSigned',
           keys,
@@ -129,6 +148,8 @@ export async function loadPolicy(file: string, docs?: ValidatedDocuments): Promi
   if (cached !== undefined) return buildPolicy(cached, file);
   // the schema (and zod) load only when a document needs checking: never on a warm hook start
   const input = validatePolicyWith(await import('./schema.js'), await parseDocument(text, file, ReasonCode.POLICY_INVALID), file);
+  // CEL loads only for a policy with conditions, and only when its text needs checking
+  if (conditionsOf(input).length > 0) checkConditions(input, file, (await import('./condition.js')).conditionProblem);
   const policy = buildPolicy(input, file);
   docs?.put('policy', text, input);
   return policy;

@@ -12,6 +12,14 @@ export type SignatureFormat = (typeof signatureFormats)[number];
 export const DENIED_DIGEST = /^(?:sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$/;
 
 export const KEY_SOURCES = ['keyPath', 'keyPaths', 'keyData', 'keyDatas', 'fulcio', 'pki', 'keyless'] as const;
+/** cosign's signature predicate (a cosign 3 bundle signature): never an attestation. */
+export const COSIGN_SIGNATURE_PREDICATE = 'https://sigstore.dev/cosign/sign/v1';
+/** A predicate type: an absolute URI, written exactly as the statement carries it. */
+const PREDICATE_TYPE = /^[A-Za-z][A-Za-z0-9+.-]*:[^\s]+$/;
+/** The most an attestation's size cap may be (the verification's byte budget is 48 MiB; the default is attested.ts's). */
+export const ATTESTATION_MAX_BYTES = 32 * 1024 * 1024;
+/** The longest condition accepted (characters). */
+export const CONDITION_MAX_CHARS = 4096;
 export const REKOR_KEY_SOURCES = ['rekorPublicKeyPath', 'rekorPublicKeyPaths', 'rekorPublicKeyData', 'rekorPublicKeyDatas'] as const;
 
 /**
@@ -126,62 +134,90 @@ function build() {
     requireSCT: z.boolean().default(true),
   });
 
+  /** Where trust comes from: the fields sigstoreSigned and sigstoreAttested share. */
+  const trustShape = {
+    keyPath: nonEmpty.optional(),
+    keyPaths: z.array(nonEmpty).min(1).optional(),
+    keyData: nonEmpty.optional(),
+    keyDatas: z.array(nonEmpty).min(1).optional(),
+    fulcio: fulcioSchema.optional(),
+    pki: pkiSchema.optional(),
+    keyless: keylessSchema.optional(),
+    rekorPublicKeyPath: nonEmpty.optional(),
+    rekorPublicKeyPaths: z.array(nonEmpty).min(1).optional(),
+    rekorPublicKeyData: nonEmpty.optional(),
+    rekorPublicKeyDatas: z.array(nonEmpty).min(1).optional(),
+    /** Key requirements: the signature must carry a verified Rekor entry (sigguard's field). */
+    requireRekor: z.boolean().optional(),
+  };
+  type TrustFields = { [K in keyof typeof trustShape]?: z.infer<(typeof trustShape)[K]> };
+
+  const checkTrustFields = (type: string, req: TrustFields, ctx: z.RefinementCtx): void => {
+    const sources = KEY_SOURCES.filter((k) => req[k] !== undefined);
+    if (sources.length !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          sources.length === 0
+            ? `a ${type} requirement needs exactly one of ${KEY_SOURCES.join(', ')}`
+            : `only one of ${KEY_SOURCES.join(', ')} may be set (found ${sources.join(', ')})`,
+      });
+      return;
+    }
+    const rekor = REKOR_KEY_SOURCES.filter((k) => req[k] !== undefined);
+    const issue = (message: string, path?: string) => ctx.addIssue({ code: 'custom', message, ...(path ? { path: [path] } : {}) });
+    if (rekor.length > 1) issue(`only one of ${REKOR_KEY_SOURCES.join(', ')} may be set (found ${rekor.join(', ')})`);
+    const source = sources[0]!;
+    if (source === 'fulcio' && rekor.length === 0)
+      issue(`fulcio needs one of ${REKOR_KEY_SOURCES.join(', ')} (a Fulcio certificate is trusted only with a Rekor entry)`);
+    if (source === 'pki' && rekor.length > 0) issue(`${rekor[0]} is not supported with pki (a private PKI has no Rekor)`, rekor[0]);
+    if (source === 'keyless' && rekor.length > 0) {
+      issue(`${rekor[0]} is not used with keyless: its transparency logs come from keyless.trustedRoot`, rekor[0]);
+    }
+    if (req.requireRekor !== undefined) {
+      if (source === 'keyless') issue('requireRekor belongs inside the keyless block (keyless.requireRekor)', 'requireRekor');
+      else if (source === 'fulcio' || source === 'pki')
+        issue(`requireRekor is for key requirements (${source} ${source === 'fulcio' ? 'always needs' : 'has no'} Rekor)`, 'requireRekor');
+      else if (req.requireRekor === false && rekor.length > 0)
+        issue(`requireRekor: false contradicts ${rekor[0]} (a Rekor key means the entry is required)`, 'requireRekor');
+    }
+  };
+
   const sigstoreSignedSchema = z
     .strictObject({
       type: z.literal('sigstoreSigned'),
-      keyPath: nonEmpty.optional(),
-      keyPaths: z.array(nonEmpty).min(1).optional(),
-      keyData: nonEmpty.optional(),
-      keyDatas: z.array(nonEmpty).min(1).optional(),
-      fulcio: fulcioSchema.optional(),
-      pki: pkiSchema.optional(),
-      keyless: keylessSchema.optional(),
-      rekorPublicKeyPath: nonEmpty.optional(),
-      rekorPublicKeyPaths: z.array(nonEmpty).min(1).optional(),
-      rekorPublicKeyData: nonEmpty.optional(),
-      rekorPublicKeyDatas: z.array(nonEmpty).min(1).optional(),
-      /** Key requirements: the signature must carry a verified Rekor entry (sigguard's field). */
-      requireRekor: z.boolean().optional(),
+      ...trustShape,
       signedIdentity: signedIdentitySchema.optional(),
       signatureFormats: z.array(z.enum(signatureFormats)).min(1).optional(),
     })
+    .superRefine((req, ctx) => checkTrustFields('sigstoreSigned', req, ctx));
+
+  /** sigguard's own: an in-toto attestation of one predicate type by a trusted signer, optionally with a CEL condition. */
+  const sigstoreAttestedSchema = z
+    .strictObject({
+      type: z.literal('sigstoreAttested'),
+      predicateType: z.string().regex(PREDICATE_TYPE, 'not a predicate type URI (scheme:…, no spaces)'),
+      ...trustShape,
+      condition: z.string().trim().min(1).max(CONDITION_MAX_CHARS, `longer than ${CONDITION_MAX_CHARS} characters`).optional(),
+      /** The largest attestation read (bytes; SBOMs and scans are large), within the verification's byte budget. */
+      maxBytes: z.number().int().min(1024).max(ATTESTATION_MAX_BYTES).optional(),
+      signatureFormats: z.array(z.enum(signatureFormats)).min(1).optional(),
+    })
     .superRefine((req, ctx) => {
-      const sources = KEY_SOURCES.filter((k) => req[k] !== undefined);
-      if (sources.length !== 1) {
+      checkTrustFields('sigstoreAttested', req, ctx);
+      if (req.predicateType === COSIGN_SIGNATURE_PREDICATE)
         ctx.addIssue({
           code: 'custom',
-          message:
-            sources.length === 0
-              ? `a sigstoreSigned requirement needs exactly one of ${KEY_SOURCES.join(', ')}`
-              : `only one of ${KEY_SOURCES.join(', ')} may be set (found ${sources.join(', ')})`,
+          path: ['predicateType'],
+          message: `${COSIGN_SIGNATURE_PREDICATE} is cosign's signature, not an attestation: require it with sigstoreSigned`,
         });
-        return;
-      }
-      const rekor = REKOR_KEY_SOURCES.filter((k) => req[k] !== undefined);
-      const issue = (message: string, path?: string) => ctx.addIssue({ code: 'custom', message, ...(path ? { path: [path] } : {}) });
-      if (rekor.length > 1) issue(`only one of ${REKOR_KEY_SOURCES.join(', ')} may be set (found ${rekor.join(', ')})`);
-      const source = sources[0]!;
-      if (source === 'fulcio' && rekor.length === 0)
-        issue(`fulcio needs one of ${REKOR_KEY_SOURCES.join(', ')} (a Fulcio certificate is trusted only with a Rekor entry)`);
-      if (source === 'pki' && rekor.length > 0) issue(`${rekor[0]} is not supported with pki (a private PKI has no Rekor)`, rekor[0]);
-      if (source === 'keyless' && rekor.length > 0) {
-        issue(`${rekor[0]} is not used with keyless: its transparency logs come from keyless.trustedRoot`, rekor[0]);
-      }
-      if (req.requireRekor !== undefined) {
-        if (source === 'keyless') issue('requireRekor belongs inside the keyless block (keyless.requireRekor)', 'requireRekor');
-        else if (source === 'fulcio' || source === 'pki')
-          issue(
-            `requireRekor is for key requirements (${source} ${source === 'fulcio' ? 'always needs' : 'has no'} Rekor)`,
-            'requireRekor',
-          );
-        else if (req.requireRekor === false && rekor.length > 0)
-          issue(`requireRekor: false contradicts ${rekor[0]} (a Rekor key means the entry is required)`, 'requireRekor');
-      }
     });
+
   const requirementSchema = z.discriminatedUnion('type', [
     z.strictObject({ type: z.literal('insecureAcceptAnything') }),
     z.strictObject({ type: z.literal('reject') }),
     sigstoreSignedSchema,
+    sigstoreAttestedSchema,
   ]);
 
   const policySchema = z.strictObject({

@@ -19,7 +19,7 @@ import { type KeylessIdentity, type StringMatch, anchoredLikeCosign, wholeValueR
 import type { FulcioExtensionName, KeylessInput, RequirementInput } from './schema.js';
 import type { CertificatePool, RekorKey, RekorLogs, TrustRule, TrustedRootFile } from './types.js';
 
-type SigstoreInput = Extract<RequirementInput, { type: 'sigstoreSigned' }>;
+type SigstoreInput = Extract<RequirementInput, { type: 'sigstoreSigned' | 'sigstoreAttested' }>;
 
 export interface TrustContext {
   /** Throws the policy error for a field path relative to the requirement (e.g. `fulcio.caPath`). */

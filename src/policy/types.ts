@@ -21,9 +21,23 @@ export type Requirement =
       trust: TrustRule;
       signedIdentity: SignedIdentity | undefined;
       signatureFormats: SignatureFormat[];
+    }
+  | {
+      /** sigguard's own: an in-toto attestation (cosign attest) of `predicateType` by a trusted signer. */
+      type: 'sigstoreAttested';
+      keys: TrustedKey[];
+      trust: TrustRule;
+      /** The statement's predicateType, exactly. */
+      predicateType: string;
+      /** A CEL expression over the predicate that must be true (type-checked when the policy was validated). */
+      condition: string | undefined;
+      /** The largest attestation read, in bytes. */
+      maxBytes: number;
+      signatureFormats: SignatureFormat[];
     };
 
 export type SigstoreSignedRequirement = Extract<Requirement, { type: 'sigstoreSigned' }>;
+export type SigstoreAttestedRequirement = Extract<Requirement, { type: 'sigstoreAttested' }>;
 
 export interface Policy {
   source: string;

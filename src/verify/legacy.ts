@@ -53,7 +53,7 @@ export const ANNOTATION_CERTIFICATE = 'dev.sigstore.cosign/certificate';
 export const ANNOTATION_CHAIN = 'dev.sigstore.cosign/chain';
 export const ANNOTATION_BUNDLE = 'dev.sigstore.cosign/bundle';
 export const ANNOTATION_TIMESTAMP = 'dev.sigstore.cosign/rfc3161timestamp';
-const V01 = 'application/vnd.dev.sigstore.bundle+json;version=0.1';
+export const V01 = 'application/vnd.dev.sigstore.bundle+json;version=0.1';
 
 /** The signature annotation's text, checked to be base64. */
 function signatureText(sig: LegacySignature): string {
@@ -190,51 +190,7 @@ export interface LegacyBundles {
  */
 export function legacyBundles(sig: LegacySignature): LegacyBundles {
   const text = signatureText(sig);
-  const tlogEntries: unknown[] = [];
-  const rfc3161Timestamps: unknown[] = [];
-  const problems: string[] = [];
-  let problemDetail: VerifyDetail | undefined;
-  const attempt = (fn: () => void) => {
-    try {
-      fn();
-    } catch (err) {
-      if (!(err instanceof MalformedSignature)) throw err;
-      problems.push(err.message);
-      problemDetail ??= err.detail;
-    }
-  };
-  attempt(() => {
-    const set = sig.annotations[ANNOTATION_BUNDLE];
-    if (set !== undefined) tlogEntries.push(tlogEntry(set));
-  });
-  attempt(() => {
-    const ts = sig.annotations[ANNOTATION_TIMESTAMP];
-    if (ts === undefined) return;
-    let json: unknown;
-    try {
-      json = JSON.parse(ts);
-    } catch {
-      throw new MalformedSignature('RFC 3161 timestamp annotation is not JSON');
-    }
-    const parsed = z.object({ SignedRFC3161Timestamp: z.string().min(1) }).safeParse(json);
-    if (!parsed.success) throw new MalformedSignature('RFC 3161 timestamp annotation is not {SignedRFC3161Timestamp}');
-    rfc3161Timestamps.push({ signedTimestamp: parsed.data.SignedRFC3161Timestamp });
-  });
-  let chain: string[] | undefined;
-  attempt(() => {
-    const leaf = sig.annotations[ANNOTATION_CERTIFICATE];
-    if (leaf === undefined) return;
-    const leafCerts = pemCertificates(leaf, 'certificate', 1);
-    if (leafCerts.length !== 1) throw new MalformedSignature(`certificate annotation holds ${leafCerts.length} certificates, not 1`);
-    const chainText = sig.annotations[ANNOTATION_CHAIN];
-    // the chain ends with the root, which only the policy may name: intermediates only
-    const intermediates =
-      chainText === undefined
-        ? []
-        : pemCertificates(chainText, 'chain', SIGNATURE_LIMITS.chainCertificates).filter((c) => !isSelfSigned(c));
-    chain = [leafCerts[0]!, ...intermediates].map((c) => c.raw.toString('base64'));
-  });
-  const problem = problems.length > 0 ? problems.join('; ') : undefined;
+  const { tlogEntries, rfc3161Timestamps, chain, problem, problemDetail } = annotationMaterial(sig.annotations);
   const base = { mediaType: V01, messageSignature: messageSignature(sig, text) };
   const vm = { tlogEntries, timestampVerificationData: { rfc3161Timestamps } };
   return {
@@ -250,6 +206,65 @@ export function legacyBundles(sig: LegacySignature): LegacyBundles {
     problem,
     problemDetail,
   };
+}
+
+/** What cosign's annotations on a legacy layer (.sig or .att) carry for a v0.1 bundle: Rekor entry, timestamp, certificate chain (base64 DER). */
+export interface AnnotationMaterial {
+  tlogEntries: unknown[];
+  rfc3161Timestamps: unknown[];
+  chain: string[] | undefined;
+  problem: string | undefined;
+  problemDetail: VerifyDetail | undefined;
+}
+
+/** Reads the certificate, chain, Rekor bundle and timestamp annotations; a broken one is a `problem`, not an error. */
+export function annotationMaterial(annotations: Record<string, string>): AnnotationMaterial {
+  const tlogEntries: unknown[] = [];
+  const rfc3161Timestamps: unknown[] = [];
+  const problems: string[] = [];
+  let problemDetail: VerifyDetail | undefined;
+  const attempt = (fn: () => void) => {
+    try {
+      fn();
+    } catch (err) {
+      if (!(err instanceof MalformedSignature)) throw err;
+      problems.push(err.message);
+      problemDetail ??= err.detail;
+    }
+  };
+  attempt(() => {
+    const set = annotations[ANNOTATION_BUNDLE];
+    if (set !== undefined) tlogEntries.push(tlogEntry(set));
+  });
+  attempt(() => {
+    const ts = annotations[ANNOTATION_TIMESTAMP];
+    if (ts === undefined) return;
+    let json: unknown;
+    try {
+      json = JSON.parse(ts);
+    } catch {
+      throw new MalformedSignature('RFC 3161 timestamp annotation is not JSON');
+    }
+    const parsed = z.object({ SignedRFC3161Timestamp: z.string().min(1) }).safeParse(json);
+    if (!parsed.success) throw new MalformedSignature('RFC 3161 timestamp annotation is not {SignedRFC3161Timestamp}');
+    rfc3161Timestamps.push({ signedTimestamp: parsed.data.SignedRFC3161Timestamp });
+  });
+  let chain: string[] | undefined;
+  attempt(() => {
+    const leaf = annotations[ANNOTATION_CERTIFICATE];
+    if (leaf === undefined) return;
+    const leafCerts = pemCertificates(leaf, 'certificate', 1);
+    if (leafCerts.length !== 1) throw new MalformedSignature(`certificate annotation holds ${leafCerts.length} certificates, not 1`);
+    const chainText = annotations[ANNOTATION_CHAIN];
+    // the chain ends with the root, which only the policy may name: intermediates only
+    const intermediates =
+      chainText === undefined
+        ? []
+        : pemCertificates(chainText, 'chain', SIGNATURE_LIMITS.chainCertificates).filter((c) => !isSelfSigned(c));
+    chain = [leafCerts[0]!, ...intermediates].map((c) => c.raw.toString('base64'));
+  });
+  const problem = problems.length > 0 ? problems.join('; ') : undefined;
+  return { tlogEntries, rfc3161Timestamps, chain, problem, problemDetail };
 }
 
 /**

@@ -56,3 +56,17 @@ export type VerifyBundleResult =
    * `holder`: everything verified but who holds the certificate, which the rule refuses.
    */
   | { ok: false; reason: string; detail: VerifyDetail; holder?: CertificateFacts };
+
+/** What verifier.ts checks a signature (or an attestation: attestation.ts) as. */
+export interface SignatureMaterial {
+  /** Bundle JSON with public-key material (legacy) or the bundle itself. */
+  keyBundle: unknown;
+  /** Bundle JSON with the certificate chain (legacy: from the annotations), or the bundle itself; undefined when there is none. */
+  certificateBundle: unknown;
+  /** The signed bytes (legacy payload) or the statement's digest (bundles). */
+  artifact: BundleArtifact;
+  /** Why the certificate, Rekor or timestamp annotations of a legacy signature cannot be used. */
+  problem: string | undefined;
+  /** The problem's detail code (src/verify/detail.ts). */
+  problemDetail?: VerifyDetail | undefined;
+}

@@ -126,17 +126,12 @@ export class Cosign {
 
   /** cosign 3.1.1: a Sigstore bundle attached as a referrer. */
   sign3(key: string, image: string): Promise<Run> {
-    return this.must(COSIGN3, [
-      'sign',
-      '--key',
-      key,
-      '--signing-config',
-      this.signingConfig,
-      '--trusted-root',
-      this.emptyRoot,
-      '-y',
-      image,
-    ]);
+    return this.must(COSIGN3, ['sign', '--key', key, ...this.offline3(), image]);
+  }
+
+  /** cosign 3.1.1's flags for signing offline: no Fulcio, Rekor or TSA, an empty trusted root. */
+  private offline3(): string[] {
+    return ['--signing-config', this.signingConfig, '--trusted-root', this.emptyRoot, '-y'];
   }
 
   /** cosign 2.5.0 with a certificate (and its chain) for the key: a legacy signature carrying them. */
@@ -190,6 +185,23 @@ export class Cosign {
     if (opts.caRoots !== undefined) args.push('--ca-roots', opts.caRoots);
     if (opts.caIntermediates !== undefined) args.push('--ca-intermediates', opts.caIntermediates);
     if (opts.trustedRoot !== undefined) args.push('--trusted-root', opts.trustedRoot);
+    const r = await run(version === 2 ? COSIGN2 : COSIGN3, [...args, image], { env: this.env });
+    return classify(r.code, r.stderr);
+  }
+
+  /** cosign 2.5.0 attest: an in-toto attestation as a layer of the legacy `sha256-<hex>.att` image. */
+  attest2(key: string, image: string, type: string, predicate: string): Promise<Run> {
+    return this.must(COSIGN2, ['attest', '--key', key, '--type', type, '--predicate', predicate, '--tlog-upload=false', '-y', image]);
+  }
+
+  /** cosign 3.1.1 attest: an in-toto attestation in a Sigstore bundle attached as a referrer. */
+  attest3(key: string, image: string, type: string, predicate: string): Promise<Run> {
+    return this.must(COSIGN3, ['attest', '--key', key, '--type', type, '--predicate', predicate, ...this.offline3(), image]);
+  }
+
+  /** cosign verify-attestation --key --type, offline: accepted, or why not. */
+  async verifyAttestation(version: 2 | 3, pub: string, image: string, type: string): Promise<CosignResult> {
+    const args = ['verify-attestation', '--key', pub, '--type', type, '--insecure-ignore-tlog'];
     const r = await run(version === 2 ? COSIGN2 : COSIGN3, [...args, image], { env: this.env });
     return classify(r.code, r.stderr);
   }

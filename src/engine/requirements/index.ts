@@ -1,15 +1,15 @@
 /**
  * The requirement types, one module each (accept.ts, reject.ts, sigstore-signed.ts) behind one
- * interface (types.ts). Describing a requirement loads no verification code: the hook decides
+ * interface (types.ts); sigstore-attested.ts judges attestations. Describing a requirement loads no verification code: the hook decides
  * accept and reject scopes without it. sigstore-signed.ts, which needs the verifier, is loaded
  * when a sigstoreSigned requirement is evaluated.
  */
 import { ReasonCode } from '../../errors.js';
-import type { Requirement, SigstoreSignedRequirement } from '../../policy/types.js';
+import type { Requirement, SigstoreAttestedRequirement, SigstoreSignedRequirement } from '../../policy/types.js';
 import type { RequirementReport } from '../types.js';
 import { insecureAcceptAnything } from './accept.js';
 import { reject } from './reject.js';
-import { sigstoreReportHeader } from './report.js';
+import { attestedReportHeader, sigstoreReportHeader } from './report.js';
 import type { Evaluation, RequirementContext, RequirementType } from './types.js';
 
 export type { Evaluation, RequirementContext, RequirementType } from './types.js';
@@ -17,6 +17,11 @@ export type { Evaluation, RequirementContext, RequirementType } from './types.js
 const sigstoreSigned: RequirementType<SigstoreSignedRequirement> = {
   describe: (req) => ({ ...sigstoreReportHeader(req), satisfied: false, code: ReasonCode.NO_SIGNATURE, reason: 'not evaluated' }),
   evaluate: async (req, ctx) => (await import('./sigstore-signed.js')).evaluate(req, ctx),
+};
+
+const sigstoreAttested: RequirementType<SigstoreAttestedRequirement> = {
+  describe: (req) => ({ ...attestedReportHeader(req), satisfied: false, code: ReasonCode.NO_ATTESTATION, reason: 'not evaluated' }),
+  evaluate: async (req, ctx) => (await import('./sigstore-attested.js')).evaluate(req, ctx),
 };
 
 /** The requirement's report before any signature is read (the scope decision's). */
@@ -28,6 +33,8 @@ export function describeRequirement(req: Requirement): RequirementReport {
       return reject.describe(req);
     case 'sigstoreSigned':
       return sigstoreSigned.describe(req);
+    case 'sigstoreAttested':
+      return sigstoreAttested.describe(req);
   }
 }
 
@@ -39,5 +46,7 @@ export function evaluateRequirement(req: Requirement, ctx: RequirementContext): 
       return reject.evaluate(req, ctx);
     case 'sigstoreSigned':
       return sigstoreSigned.evaluate(req, ctx);
+    case 'sigstoreAttested':
+      return sigstoreAttested.evaluate(req, ctx);
   }
 }

@@ -10,21 +10,9 @@ import { bundleEntity, parseBundle, readBundleClaim } from '../../verify/bundle.
 import { VerifyDetail } from '../../verify/detail.js';
 import { MalformedSignature, legacyBundles, legacyEntity, legacyToBundle, readLegacyClaim } from '../../verify/legacy.js';
 import type { SignedClaim } from '../../verify/payload.js';
-import type { BundleArtifact } from '../../verify/verifier.js';
+import type { SignatureMaterial } from '../../verify/verifier-types.js';
 
-/** What verifier.ts checks a signature as. */
-export interface SignatureMaterial {
-  /** Bundle JSON with public-key material (legacy) or the bundle itself. */
-  keyBundle: unknown;
-  /** Bundle JSON with the certificate chain (legacy: from the annotations), or the bundle itself; undefined when there is none. */
-  certificateBundle: unknown;
-  /** The signed bytes (legacy payload) or the statement's digest (bundles). */
-  artifact: BundleArtifact;
-  /** Why the certificate, Rekor or timestamp annotations of a legacy signature cannot be used. */
-  problem: string | undefined;
-  /** The problem's detail code (src/verify/detail.ts). */
-  problemDetail?: VerifyDetail | undefined;
-}
+export type { SignatureMaterial } from '../../verify/verifier-types.js';
 
 /** A found signature, parsed once and shared by every requirement. */
 export type PreparedSignature =

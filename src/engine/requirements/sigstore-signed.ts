@@ -54,10 +54,10 @@ function certificateOptions(rule: Exclude<SigstoreSignedRequirement['trust'], { 
   }
 }
 
-/** Who made the signature, if the requirement trusts them. */
-async function checkSigner(
-  sig: Extract<PreparedSignature, { ok: true }>,
-  req: SigstoreSignedRequirement,
+/** Who made the signature (or attestation: attested.ts), if the requirement trusts them. */
+export async function checkSigner(
+  sig: Pick<Extract<PreparedSignature, { ok: true }>, 'entity' | 'material'>,
+  req: Pick<SigstoreSignedRequirement, 'trust' | 'keys'>,
   checkpoint: () => void,
 ): Promise<SignerCheck> {
   const rule = req.trust;

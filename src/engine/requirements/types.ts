@@ -4,10 +4,11 @@
  * says what its requirement reports before any signature is looked at, and evaluates it
  * against the signatures found.
  */
+import type { AttestationDiscovery } from '../../discovery/attestations.js';
 import type { UnreadableSignature } from '../../discovery/types.js';
 import type { Requirement } from '../../policy/types.js';
 import type { ImageReference } from '../../reference/reference.js';
-import type { RequirementReport, SignatureReport } from '../types.js';
+import type { AttestationReport, RequirementReport, SignatureReport } from '../types.js';
 import type { PreparedSignature } from './prepare.js';
 
 /** What a requirement is evaluated against. */
@@ -20,12 +21,18 @@ export interface RequirementContext {
   intended: ImageReference;
   /** Called between units of work: throws once the verification's deadline has passed. */
   checkpoint(): void;
+  /** The attestations found (sigstoreAttested); none when absent. */
+  attestations?: AttestationDiscovery;
+  /** Milliseconds left before the deadline (bounds a CEL evaluation); undefined without one. */
+  timeLeft?(): number | undefined;
 }
 
 /** A requirement's report, and its judgement of each signature (none for accept and reject). */
 export interface Evaluation {
   report: RequirementReport;
   judged: SignatureReport[];
+  /** sigstoreAttested: its judgement of each attestation. */
+  attestations?: AttestationReport[];
 }
 
 export interface RequirementType<R extends Requirement> {
