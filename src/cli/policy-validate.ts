@@ -36,7 +36,7 @@ export async function runPolicyValidate(argv: string[]): Promise<number> {
   const rules = [];
   for (const [scope, reqs] of policy.scopes) {
     for (const [i, r] of reqs.entries()) {
-      if (r.type !== 'sigstoreSigned') continue;
+      if (r.type !== 'sigstoreSigned' && r.type !== 'sigstoreAttested') continue;
       keys += r.keys.length;
       if (r.trust.kind !== 'keys') certificates++;
       rules.push({ where: formatPath(['scopes', scope, i]), rule: r.trust });
