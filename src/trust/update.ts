@@ -194,10 +194,39 @@ function untilAborted(signal: AbortSignal): Promise<never> {
   });
 }
 
+/**
+ * One update at a time per kept root (a timer and a hand-run one): two interleaved would leave
+ * one's state beside the other's root, which the hook refuses. A lock whose holder died is broken.
+ */
+function takeLock(path: string): () => void {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(path, 'wx', 0o600);
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => rmSync(path, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fail(`cannot lock ${path}: ${readProblem(err)}`);
+    }
+    const holder = Number.parseInt(readIfThere(path)?.toString('utf8') ?? '', 10);
+    let alive = false;
+    if (Number.isSafeInteger(holder) && holder > 0) {
+      try {
+        process.kill(holder, 0);
+        alive = true;
+      } catch (err) {
+        alive = (err as NodeJS.ErrnoException).code === 'EPERM';
+      }
+    }
+    if (alive) throw fail(`another trust update (pid ${holder}) is running for ${path.replace(/\.lock$/, '')}`);
+    rmSync(path, { force: true });
+  }
+  throw fail(`cannot lock ${path}`);
+}
+
 /** Runs the update; on any failure nothing kept is touched and a TRUST_UPDATE_FAILED error says why. */
 export async function trustUpdate(o: UpdateOptions): Promise<UpdateResult> {
   const out = resolve(o.out);
-  const statePath = tufStatePath(out);
   const source = sourceURL(o);
   const folder = dirname(out);
   try {
@@ -207,6 +236,17 @@ export async function trustUpdate(o: UpdateOptions): Promise<UpdateResult> {
   }
   const folderProblem = rootOnlyProblem(folder, 'folder');
   if (folderProblem !== undefined) throw fail(`${folderProblem}: kept trust material must be root's alone (chmod 0700)`);
+  const unlock = takeLock(`${tufStatePath(out)}.lock`);
+  try {
+    return await updateLocked(o, out, source);
+  } finally {
+    unlock();
+  }
+}
+
+async function updateLocked(o: UpdateOptions, out: string, source: string): Promise<UpdateResult> {
+  const statePath = tufStatePath(out);
+  const folder = dirname(out);
   const kept = keptState(statePath);
   const staging = mkdtempSync(join(folder, `.${basename(out)}.update-`));
   const signal = AbortSignal.timeout(o.timeoutMs);

@@ -172,6 +172,18 @@ describe.each(['folder', 'http'] as const)('trust update from a TUF repository (
     expect(existsSync(out)).toBe(false);
   });
 
+  it('one update at a time: a live holder of the lock refuses, a dead one is broken', async () => {
+    repo.publish({ 'trusted_root.json': rootBytes(1) });
+    await update();
+    const lock = `${tufStatePath(out)}.lock`;
+    writeFileSync(lock, String(process.pid), { mode: 0o600 });
+    expect((await refusal(update())).message).toMatch(new RegExp(`another trust update \\(pid ${process.pid}\\) is running`));
+    writeFileSync(lock, '999999999', { mode: 0o600 });
+    repo.publish({ 'trusted_root.json': rootBytes(2) });
+    expect(await update()).toMatchObject({ status: 'updated' });
+    expect(existsSync(lock)).toBe(false);
+  });
+
   if (transport === 'http') {
     it('refuses a mirror that hangs, within its timeout', async () => {
       repo.publish({ 'trusted_root.json': rootBytes(1) });
