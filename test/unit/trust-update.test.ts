@@ -211,6 +211,15 @@ describe('the kept root as the hook reads it', () => {
     return out;
   }
 
+  it("without --root a first update starts from the built-in public-good TUF root: another repository's metadata is refused", async () => {
+    const repo = new TufRepoFixture(tempDir('repo'));
+    repo.publish({ 'trusted_root.json': rootBytes(1) });
+    const out = join(tempDir('out'), 'public-good.json');
+    const e = await refusal(trustUpdate({ from: repo.dir, target: 'trusted_root.json', out, timeoutMs: 10_000 }));
+    expect(e.message).toMatch(/timestamp was signed by 0\/1 keys/);
+    expect(existsSync(out)).toBe(false);
+  });
+
   it('the built-in root is the target of public-good TUF targets v14 (update BUILT_IN_TARGETS with @sigstore/tuf)', () => {
     expect(createHash('sha256').update(BUILT_IN).digest('hex')).toBe(BUILT_IN_TARGETS.sha256);
   });
