@@ -43,7 +43,8 @@ const GEN_PREFIX = '..gen-';
 const PREAGENT = '..preagent';
 const MAX_FILES = 512;
 const MAX_BYTES = 16 * 2 ** 20;
-const NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+/** A file or folder name: what kubelet writes for a ConfigMap key or item path (host:port folders of certs.d too). */
+const NAME = /^[A-Za-z0-9_][A-Za-z0-9._:-]*$/;
 /** The agent's and install-node's own files in the same folder: no source may name them. */
 const RESERVED = new Set(['installed.json', 'installed-files', 'agent.json']);
 const PRIVATE_KEY = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----|"privateKey"\s*:/;
@@ -71,7 +72,8 @@ export function readSources(sources: string[]): Map<string, Buffer> {
   const walk = (dir: string, rel: string, source: string) => {
     for (const name of readdirSync(dir).sort()) {
       if (name.startsWith('..')) continue;
-      if (!NAME.test(name)) throw refuse(`${join(dir, name)}: a name sigguard does not take (letters, digits, . _ -, not starting with .)`);
+      if (!NAME.test(name))
+        throw refuse(`${join(dir, name)}: a name sigguard does not take (letters, digits, . _ : -, not starting with .)`);
       const path = join(dir, name);
       const r = rel ? `${rel}/${name}` : name;
       if (RESERVED.has(r)) throw refuse(`${path}: ${r} is sigguard's own file on the node, not a document to sync`);

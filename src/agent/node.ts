@@ -1,14 +1,14 @@
 /**
  * The agent's install on its node: the executable copied to the host path the hook entry names,
  * then the hook into every containerd runtime handler's base spec by `install-node`'s own code
- * (installNode, src/cli/install-node.ts), idempotent: a second run changes nothing and says so.
+ * (installNode, src/installer/node-install.ts), idempotent: a second run changes nothing and says so.
  * `checkHandlers` is install-node --check's test (every handler of the effective config hooked).
  */
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { DEFAULT_PATHS } from '../defaults.js';
-import { DROP_IN_NAME, installNode, readState, runInstallNode, semantics } from '../cli/install-node.js';
+import { DROP_IN_NAME, installNode, readState, semantics, uninstallNode } from '../installer/node-install.js';
 import { diskFs } from '../installer/containerd-effective.js';
 import { hookEntry } from '../installer/hook-entry.js';
 import { checkNode } from '../installer/node-plan.js';
@@ -118,12 +118,9 @@ export function installHook(o: NodeOptions, warn: (m: string) => void): { writte
 }
 
 /** install-node --uninstall: the containerd files put back byte for byte (then restart containerd). */
-export function uninstallHook(o: NodeOptions): boolean {
+export function uninstallHook(o: NodeOptions, warn: (m: string) => void): boolean {
   if (!existsSync(stateFile(o))) return false;
-  const args = ['--containerd-config', resolve(o.containerdConfig), '--uninstall', '--state', stateFile(o)];
-  if (o.ctr) args.push('--ctr', o.ctr);
-  if (o.containerd) args.push('--containerd', o.containerd);
-  runInstallNode(args);
+  uninstallNode({ file: resolve(o.containerdConfig), stateFile: stateFile(o), bins: bins(o), warn });
   return true;
 }
 

@@ -204,7 +204,7 @@ export class Agent {
   /** sigguard agent --uninstall: the hook out (restart), then the executable and the documents. */
   async uninstall(): Promise<void> {
     const o = this.o;
-    const had = uninstallHook(o);
+    const had = uninstallHook(o, (m) => this.log.warn(m));
     if (had) {
       const restarted = await restartRuntime(o.restart, {
         containerdConfig: o.containerdConfig,

@@ -37,6 +37,11 @@ function count(value: string | undefined, flag: string, fallback: number, min: n
   return n;
 }
 
+const stopped = () =>
+  new Promise<void>((resolve) => {
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
+  });
+
 export async function runAgent(argv: string[]): Promise<number> {
   const { values, positionals } = parse(
     argv,
@@ -60,6 +65,7 @@ export async function runAgent(argv: string[]): Promise<number> {
       containerd: { type: 'string' },
       once: { type: 'boolean' },
       uninstall: { type: 'boolean' },
+      stay: { type: 'boolean' },
     },
     'agent',
   );
@@ -95,6 +101,11 @@ export async function runAgent(argv: string[]): Promise<number> {
   const agent = new Agent(values.uninstall || o.once ? { ...o, listen: undefined } : o, log);
   if (values.uninstall) {
     await agent.uninstall();
+    if (!values.stay) return 0;
+    // the uninstall DaemonSet's pod: done, and ready (kubectl rollout status tells when every node is clean)
+    const server = o.listen === undefined ? undefined : await startServer(o.listen, { metrics: agent.metrics, ready: true }, log);
+    await stopped();
+    await server?.close();
     return 0;
   }
   await agent.start();
@@ -103,9 +114,7 @@ export async function runAgent(argv: string[]): Promise<number> {
     return agent.ready ? 0 : 1;
   }
   agent.loop();
-  await new Promise<void>((resolve) => {
-    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
-  });
+  await stopped();
   // stopping leaves the node as it is: hook, policy and executable stay (no window without enforcement)
   log.info('stopping; the hook and the policy stay on the node');
   await agent.stop();
@@ -122,9 +131,7 @@ export async function runMetrics(argv: string[]): Promise<number> {
   follower.poll();
   const server = await startServer(values.listen ?? AGENT_DEFAULTS.listen, { metrics, ready: true }, log);
   const t = setInterval(() => follower.poll(), 1000);
-  await new Promise<void>((resolve) => {
-    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
-  });
+  await stopped();
   clearInterval(t);
   await server.close();
   return 0;
