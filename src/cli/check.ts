@@ -13,6 +13,7 @@ import { verdictSubject } from '../engine/verify-image.js';
 import { ExitCode, ReasonCode, SigguardError } from '../errors.js';
 import { loadPolicy } from '../policy/load.js';
 import { setPublicGoodKept } from '../policy/kept-root.js';
+import { scopeTrustRoots } from '../policy/trust-roots.js';
 import { parseReference } from '../reference/reference.js';
 import type { RequestRecord } from '../registry/client.js';
 import { parse, parseSeconds } from '../args.js';
@@ -118,7 +119,12 @@ export async function runCheck(argv: string[]): Promise<number> {
     const subject = verdictSubject({ image: outcome.image ?? positionals[0]!, digest: outcome.digest });
     const cached = outcome.cache === 'hit' || outcome.cache === 'stale' ? ` (cache: ${outcome.cache})` : '';
     process.stdout.write(`${word} ${subject}: ${outcome.reason} [${outcome.code}]${cached}\n`);
-    if (values.explain) process.stdout.write(`${verdict ? explainText(verdict, requests) : explainOutcome(outcome, requests)}\n`);
+    if (values.explain) {
+      process.stdout.write(`${verdict ? explainText(verdict, requests) : explainOutcome(outcome, requests)}\n`);
+      // which trusted root (source, TUF version) the scope's keyless and Rekor requirements use, a cached verdict's too
+      const roots = scopeTrustRoots(policy, outcome.scope);
+      if (roots !== undefined) process.stdout.write(`trust root: ${roots}\n`);
+    }
   }
   if (outcome.decision === 'allow') return ExitCode.ALLOW;
   // A configuration problem found on the way (a broken hosts.toml, an unreadable CA file) is the

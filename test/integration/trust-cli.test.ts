@@ -137,4 +137,12 @@ describe('sigguard trust (the built executable)', () => {
     expect(line.scope).toBe('127.0.0.1:9');
     expect(line.trustRoot).toMatch(/^public-good \(TUF targets v21 from http:\/\/127\.0\.0\.1:\d+, fetched /);
   });
+
+  it("check --explain names the trust root, as each requirement's trust does", async () => {
+    const image = `127.0.0.1:9/app@sha256:${'a'.repeat(64)}`;
+    const r = await sigguard(['check', '--config', config, '--policy', policy, '--explain', '--deadline', '5', image]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/trust=trusted root public-good \(TUF targets v21 from http:\/\/127\.0\.0\.1:\d+, fetched /);
+    expect(r.stdout).toMatch(/^trust root: public-good \(TUF targets v21 from http:\/\/127\.0\.0\.1:\d+, fetched .*\)$/m);
+  });
 });
