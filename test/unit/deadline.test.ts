@@ -2,42 +2,55 @@ import http2 from 'node:http2';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { checkDeadline, deadlineOf, expired, msLeft, startDeadline, whenAborted } from '../../src/deadline.js';
 import { ReasonCode } from '../../src/errors.js';
 import { criNodeImages } from '../../src/hook/cri-images.js';
 
-const busy = (ms: number) => {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    /* synchronous work: no timer fires */
-  }
-};
+// The clock is vitest's fake one: Date.now() and the deadline's timer move only when the test
+// moves them, so what is asserted is the order of events, never how fast this machine is.
+afterEach(() => {
+  vi.useRealTimers();
+});
 
 describe('one deadline, one AbortSignal', () => {
   it('aborts at its time with a DEADLINE_EXCEEDED reason; the race side rejects with it', async () => {
+    vi.useFakeTimers();
     const d = startDeadline(Date.now() + 50, 'hook deadline of 0.05 s exceeded');
     expect(deadlineOf(d.signal)).toBe(d.at);
-    expect(msLeft(d.signal)).toBeGreaterThan(0);
+    expect(msLeft(d.signal)).toBe(50);
     expect(expired(d.signal)).toBeUndefined();
     // a promise that never settles still loses the race
     const never = new Promise<string>(() => {});
-    await expect(Promise.race([never, whenAborted(d.signal)])).rejects.toMatchObject({
+    const race = Promise.race([never, whenAborted(d.signal)]);
+    race.catch(() => {});
+    vi.advanceTimersByTime(49);
+    expect(d.signal.aborted).toBe(false);
+    expect(msLeft(d.signal)).toBe(1);
+    vi.advanceTimersByTime(1);
+    expect(d.signal.aborted).toBe(true);
+    await expect(race).rejects.toMatchObject({
       code: ReasonCode.DEADLINE_EXCEEDED,
       message: 'hook deadline of 0.05 s exceeded',
     });
-    expect(d.signal.aborted).toBe(true);
     expect(msLeft(d.signal)).toBe(1);
     d.clear();
   });
 
   it('synchronous work past the time: the first checkpoint aborts the signal, and every listener hears it at once', async () => {
-    const d = startDeadline(Date.now() + 30, 'late');
+    vi.useFakeTimers();
+    const start = Date.now();
+    const d = startDeadline(start + 30, 'late');
     const heard: string[] = [];
     d.signal.addEventListener('abort', () => heard.push('listener'));
     const race = whenAborted(d.signal).catch((e: Error) => e.message);
-    busy(50);
+    // synchronous work: the clock moves, no timer gets to fire
+    vi.setSystemTime(start + 29);
+    checkDeadline(d.signal);
     expect(heard).toEqual([]);
+    vi.setSystemTime(start + 50);
+    expect(heard).toEqual([]);
+    expect(d.signal.aborted).toBe(false);
     expect(() => checkDeadline(d.signal)).toThrow(expect.objectContaining({ code: ReasonCode.DEADLINE_EXCEEDED, message: 'late' }));
     expect(heard).toEqual(['listener']);
     expect(await race).toBe('late');
@@ -45,9 +58,12 @@ describe('one deadline, one AbortSignal', () => {
   });
 
   it('a cleared deadline never fires; any other aborted signal is a DEADLINE_EXCEEDED to a checkpoint', async () => {
+    vi.useFakeTimers();
     const d = startDeadline(Date.now() + 20, 'x');
+    expect(vi.getTimerCount()).toBe(1);
     d.clear();
-    await new Promise((r) => setTimeout(r, 40));
+    expect(vi.getTimerCount()).toBe(0);
+    vi.advanceTimersByTime(40);
     expect(d.signal.aborted).toBe(false);
     const c = new AbortController();
     expect(deadlineOf(c.signal)).toBeUndefined();
@@ -77,18 +93,17 @@ describe('CRI under the deadline', () => {
     await new Promise<void>((r) => server.close(() => r()));
   });
 
+  // The runtime never answers, so only the deadline can end the call: a call it did not end
+  // would never return, and this test's timeout is the backstop. Date.now() stands still
+  // (the deadline's timer is a real one), so "what was left" is exactly the whole 300 ms.
   it("a runtime that never answers: the deadline ends the call with the deadline's refusal (not NODE_LOOKUP_FAILED), and grpc-timeout is what was left", async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
     const d = startDeadline(Date.now() + 300, 'hook deadline of 0.3 s exceeded');
     const node = criNodeImages(socket, d.signal);
-    const t0 = Date.now();
     const err = await node.containerImage('c1').catch((e: unknown) => e);
     node.close();
     d.clear();
     expect(err).toMatchObject({ code: ReasonCode.DEADLINE_EXCEEDED, message: 'hook deadline of 0.3 s exceeded' });
-    expect(Date.now() - t0).toBeLessThan(1500);
-    expect(timeouts).toHaveLength(1);
-    const sent = Number(/^(\d+)m$/.exec(timeouts[0]!)?.[1]);
-    expect(sent).toBeGreaterThan(200);
-    expect(sent).toBeLessThanOrEqual(300);
-  });
+    expect(timeouts).toEqual(['300m']);
+  }, 30_000);
 });
