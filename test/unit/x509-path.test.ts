@@ -56,10 +56,10 @@ function pkiRequirement(email: string, roots = rootFile): Sigstore {
   return policy.scopes.get(REPO)![0] as Sigstore;
 }
 
-async function judgePki(leaf: TestCert, chain: TestCert[], email: string, certificateAnnotation?: string) {
+async function judgePki(leaf: TestCert, chain: TestCert[], email: string, certificateAnnotation?: string, checkpoint?: () => void) {
   const chainPem = chain.length > 0 ? chain.map((c) => c.pem).join('') : undefined;
   const sig: PreparedSignature = prepareSignature(legacySignature(leaf, chainPem, DIGEST, REPO, certificateAnnotation));
-  return (await evaluateSigstoreRequirement(pkiRequirement(email), [sig], [], IMAGE)).report;
+  return (await evaluateSigstoreRequirement(pkiRequirement(email), [sig], [], IMAGE, checkpoint)).report;
 }
 
 const authority = (...chain: TestCert[]) => ({
@@ -301,23 +301,46 @@ describe('basic constraints, key usage, path length, validity', () => {
   });
 });
 
+// Work is counted, not timed: the path search calls its checkpoint once per node visited, per
+// signature check and per full validation of a candidate path (the units the deadline is polled
+// between), so the checkpoint's count is the search's cost on any machine.
+/** All the checkpoints a search may make before its caps refuse it. */
+const SEARCH_CAP = PATH_LIMITS.expansions + PATH_LIMITS.signatureChecks + PATH_LIMITS.candidatePaths;
+const counter = () => {
+  const c = { calls: 0, checkpoint: () => void c.calls++ };
+  return c;
+};
+
 describe('path building stays bounded', () => {
   it('a certificate cycle (A issued by B, B issued by A) in the chain annotation is refused at once', async () => {
     const { a0, aByB, bByA } = f.cycle('cycle');
     const leaf = f.leaf('cycle-leaf', a0, 'dev@example.com');
-    const started = performance.now();
-    const r = await judgePki(leaf, [aByB, bByA], 'dev@example.com');
-    expect(performance.now() - started).toBeLessThan(1000);
+    const one = counter();
+    const r = await judgePki(leaf, [aByB, bByA], 'dev@example.com', undefined, one.checkpoint);
     expect(r.code).toBe('UNTRUSTED_SIGNER');
     expect(r.reason).toMatch(/certificate chain not trusted/);
+    // the cycle ends the search by itself (no certificate twice in a path), not the caps
+    expect(r.reason).not.toMatch(/gave up|among the first/);
+    const path = counter();
+    const refusal = await validatePath({
+      leaf: leaf.der,
+      untrusted: [aByB.der, bByA.der],
+      authorities: [authority(root)],
+      times: [new Date()],
+      checkpoint: path.checkpoint,
+    }).catch((e: unknown) => e);
+    expect(refusal).toBeInstanceOf(PathRefusal);
+    // leaf, A, B: three nodes and a signature check per issuer link, a handful of units in all
+    expect(path.calls, 'checkpoints of the search for a two-certificate cycle').toBeGreaterThan(0);
+    expect(path.calls, 'checkpoints of the search for a two-certificate cycle').toBeLessThanOrEqual(8);
 
-    // 64 signatures (layers) each with the cycle: bounded, refused
+    // 64 signatures (layers) each with the cycle: bounded, refused, each costing what one did
     const sigs = Array.from({ length: 64 }, () => prepareSignature(legacySignature(leaf, aByB.pem + bByA.pem, DIGEST, REPO)));
-    const t0 = performance.now();
-    const many = (await evaluateSigstoreRequirement(pkiRequirement('dev@example.com'), sigs, [], IMAGE)).report;
-    const ms = performance.now() - t0;
-    expect(many.code).toBe('UNTRUSTED_SIGNER');
-    expect(ms, `64 signatures with a cycle took ${Math.round(ms)} ms`).toBeLessThan(5000);
+    const many = counter();
+    const report = (await evaluateSigstoreRequirement(pkiRequirement('dev@example.com'), sigs, [], IMAGE, many.checkpoint)).report;
+    expect(report.code).toBe('UNTRUSTED_SIGNER');
+    expect(one.calls, 'checkpoints of judging one such signature').toBeLessThanOrEqual(path.calls + 8);
+    expect(many.calls, '64 signatures with a cycle: checkpoints').toBeLessThanOrEqual(64 * one.calls);
   });
 
   it('a self-issued loop (an intermediate that issued itself, not in the roots) ends no path', async () => {
@@ -360,14 +383,18 @@ describe('path building stays bounded', () => {
     );
     // the leaf is issued by the last fake: every fake is a candidate issuer of every other
     const leaf = f.leaf('lookalike-leaf', fakes[30]!, 'dev@example.com');
-    const started = performance.now();
+    const work = counter();
     const r = await validatePath({
       leaf: leaf.der,
       untrusted: [...fakes.map((c) => c.der), real.der],
       authorities: [authority(root)],
       times: [new Date()],
+      checkpoint: work.checkpoint,
     }).catch((e: Error) => e);
-    expect(performance.now() - started).toBeLessThan(2000);
+    // 32 candidate issuers per link: within the caps, and fewer units of work than look-alikes
+    // (their key identifiers rule them out before any signature check)
+    expect(work.calls, 'checkpoints of the look-alike search').toBeLessThanOrEqual(SEARCH_CAP);
+    expect(work.calls, 'checkpoints of the look-alike search').toBeLessThan(fakes.length);
     // a fake issued by the real intermediate is itself a fine CA: that path is valid
     expect(r).not.toBeInstanceOf(Error);
   });
