@@ -28,8 +28,9 @@ export function explainText(v: Verdict, requests: RequestRecord[]): string {
   lines.push('requirements:');
   for (const r of v.requirements) {
     lines.push(
-      `  - ${r.type}${r.keys ? ` keys=[${r.keys.join(', ')}]` : ''}${r.trust ? ` trust=${r.trust}` : ''}${r.signedIdentity ? ` signedIdentity=${r.signedIdentity}` : ''}${r.signatureFormats ? ` formats=${r.signatureFormats.join(',')}` : ''}`,
+      `  - ${r.type}${r.predicateType ? ` predicateType=${r.predicateType}` : ''}${r.keys ? ` keys=[${r.keys.join(', ')}]` : ''}${r.trust ? ` trust=${r.trust}` : ''}${r.signedIdentity ? ` signedIdentity=${r.signedIdentity}` : ''}${r.signatureFormats ? ` formats=${r.signatureFormats.join(',')}` : ''}`,
     );
+    if (r.condition) lines.push(`    condition: ${r.condition}`);
     lines.push(`    ${r.satisfied ? 'satisfied' : 'NOT satisfied'}${r.detailCode ? ` [${r.code} ${r.detailCode}]` : ''}: ${r.reason}`);
   }
   lines.push(`signatures: ${v.signatures.length === 0 ? 'none examined' : ''}`);
@@ -37,6 +38,13 @@ export function explainText(v: Verdict, requests: RequestRecord[]): string {
     lines.push(`  - ${s.format} on ${s.subject} (${s.source})`);
     lines.push(
       `    ${s.status}${s.detailCode ? ` [${s.detailCode}]` : ''}${s.signer ? ` signer=${s.signer}` : ''}${s.dockerReference ? ` docker-reference=${s.dockerReference}` : ''}${s.detail ? `: ${s.detail}` : ''}`,
+    );
+  }
+  if (v.attestations !== undefined) lines.push(`attestations: ${v.attestations.length === 0 ? 'none examined' : ''}`);
+  for (const a of v.attestations ?? []) {
+    lines.push(`  - ${a.format} ${a.predicateType ?? '(unread)'} on ${a.subject} (${a.source})`);
+    lines.push(
+      `    ${a.status}${a.detailCode ? ` [${a.detailCode}]` : ''}${a.signer ? ` signer=${a.signer}` : ''}${a.detail ? `: ${a.detail}` : ''}`,
     );
   }
   for (const n of v.notes ?? []) lines.push(`note: ${n}`);

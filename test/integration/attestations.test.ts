@@ -320,6 +320,68 @@ describe.each([2, 3] as Version[])('attestations written by cosign %i', (v) => {
   });
 });
 
+describe('check --explain, the verdict cache, multi-arch', () => {
+  it('--explain lists each attestation examined with its predicate type, signer and result', async () => {
+    const p = policy('explain', attested(PROV, `      condition: '${BUILDER_CONDITION}'\n`));
+    const r = await sigguard(['check', '--policy', p, '--explain', images.mixed2!]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`sigstoreAttested predicateType=${PROV}`);
+    expect(r.stdout).toContain(`condition: ${BUILDER_CONDITION}`);
+    expect(r.stdout).toMatch(new RegExp(`attestations: \\n  - legacy ${PROV.replace(/[./]/g, '\\$&')} on sha256:`));
+    expect(r.stdout).toContain(`verified signer=${w.trusted.pub}`);
+    expect(r.stdout).toContain('condition-false');
+    expect(r.stdout).toContain('evaluated to false');
+    expect(r.stdout).toMatch(/untrusted \[SIGNATURE\]/);
+  });
+
+  it('the condition is in the cache key: a cached allow never answers for a stricter condition', async () => {
+    const config = w.config('att-cache.yaml');
+    const run = async (p: string) => {
+      const r = await sigguard(['check', '--json', '--cache', '--config', config, '--policy', p, images.good3!]);
+      return JSON.parse(r.stdout) as CheckJson;
+    };
+    const lenient = policy(
+      'cache-lenient',
+      attested(PROV, `      condition: 'predicate.runDetails.builder.id.startsWith("https://github.com/")'\n`),
+    );
+    expect(await run(lenient)).toMatchObject({ decision: 'allow', cache: 'miss' });
+    expect(await run(lenient)).toMatchObject({ decision: 'allow', cache: 'hit' });
+    const strict = policy(
+      'cache-strict',
+      attested(PROV, `      condition: 'predicate.runDetails.builder.id == "https://github.com/other/builder"'\n`),
+    );
+    expect(await run(strict)).toMatchObject({ decision: 'deny', code: 'ATTESTATION_REJECTED', cache: 'miss' });
+  });
+
+  it("a multi-arch index: an attestation on the index, or on this node's platform manifest inside it, counts; one on another platform's does not", async () => {
+    const amd = await w.push.image('multi-att', 'amd64', 'multi-att-amd64', 'amd64');
+    const arm = await w.push.image('multi-att', 'arm64', 'multi-att-arm64', 'arm64');
+    const index = await w.push.index('multi-att', 'v1', [
+      { pushed: amd, arch: 'amd64' },
+      { pushed: arm, arch: 'arm64' },
+    ]);
+    const ref = (d: string) => `${w.registry.host}/multi-att@${d}`;
+    const p = policy('multi', attested(SPDX));
+    const config = w.config('multi-amd64.yaml', 'platform: {os: linux, architecture: amd64}\n');
+    const verdict = async () => {
+      const r = await sigguardCheck(['--policy', p, '--config', config, '--json', ref(index.digest)]);
+      return r.verdict!;
+    };
+    await attest(2, ref(arm.digest), SPDX, { spdxVersion: 'SPDX-2.3' });
+    expect((await verdict()).code).toBe('NO_ATTESTATION');
+    await attest(2, ref(amd.digest), SPDX, { spdxVersion: 'SPDX-2.3' });
+    expect((await verdict()).decision).toBe('allow');
+    const indexOnly = await w.push.index('multi-att', 'v2', [
+      { pushed: arm, arch: 'arm64' },
+      { pushed: amd, arch: 'amd64' },
+    ]);
+    await attest(3, ref(indexOnly.digest), SPDX, { spdxVersion: 'SPDX-2.3' });
+    const r = await sigguardCheck(['--policy', p, '--config', config, '--json', ref(indexOnly.digest)]);
+    expect(r.verdict?.decision, r.verdict?.reason).toBe('allow');
+    expect(r.verdict?.reason).toContain('bundle attestation');
+  });
+});
+
 describe('policy validate', () => {
   it('reports a CEL type error with the file and the path', async () => {
     const p = policy('bad-cel', attested(PROV, `      condition: 'image.tag == "v1"'\n`));

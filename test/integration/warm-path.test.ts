@@ -64,7 +64,8 @@ describe('the warm path', () => {
     const policyFile = join(dir, 'policy.yaml');
     writeFileSync(
       policyFile,
-      `version: 1\ndefault: reject\nscopes:\n  "127.0.0.1:9":\n    - type: sigstoreSigned\n      keyPath: ${pub}\n      signedIdentity: {type: matchRepository}\n`,
+      // with an attestation condition: a warm start does not load CEL either
+      `version: 1\ndefault: reject\nscopes:\n  "127.0.0.1:9":\n    - type: sigstoreSigned\n      keyPath: ${pub}\n      signedIdentity: {type: matchRepository}\n    - type: sigstoreAttested\n      predicateType: https://slsa.dev/provenance/v1\n      keyPath: ${pub}\n      condition: 'predicate.ok == true'\n`,
     );
     const configFile = join(dir, 'config.yaml');
     writeFileSync(configFile, `cache:\n  dir: ${join(dir, 'cache')}\nnode:\n  containerdSocket: ${join(dir, 'no-containerd.sock')}\n`);
@@ -127,5 +128,6 @@ describe('the warm path', () => {
     for (const m of ['src/registry/client.ts', 'src/engine/session.ts', 'src/verify/verifier.ts']) expect(bundle).toContain(`"${m}"(`);
     expect(bundle).toMatch(/"node_modules\/zod\/[^"]+"\(/);
     expect(bundle).toMatch(/"node_modules\/yaml\/[^"]+"\(/);
+    expect(bundle).toMatch(/"node_modules\/@marcbachmann\/cel-js\/[^"]+"\(/);
   }, 60_000);
 });
