@@ -22,21 +22,28 @@ mkdirSync(join(root, 'build/out'), { recursive: true });
 // truncated (even empty: exit 0, silent) file — an allow without a decision.
 const tmp = mkdtempSync(join(root, 'build/out/.bundle-'));
 try {
-  await build({
-    entryPoints: [join(root, 'src/cli/main.ts')],
-    outfile: join(tmp, 'sigguard.cjs'),
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node24',
-    minifySyntax: true,
-    legalComments: 'linked',
-    logLevel: 'warning',
-    define: {
-      __SIGGUARD_VERSION__: JSON.stringify(pkg.version),
-      __SIGGUARD_COMMIT__: JSON.stringify(commit),
-    },
-  });
+  // sigguard-agent.cjs: `sigguard agent` and `metrics` (pino, prom-client), loaded only by those
+  // commands (src/cli/agent-loader.ts; in the single executable, an asset) and never parsed by the hook
+  for (const [entry, name] of [
+    ['src/cli/main.ts', 'sigguard.cjs'],
+    ['src/cli/agent.ts', 'sigguard-agent.cjs'],
+  ]) {
+    await build({
+      entryPoints: [join(root, entry)],
+      outfile: join(tmp, name),
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      target: 'node24',
+      minifySyntax: true,
+      legalComments: 'linked',
+      logLevel: 'warning',
+      define: {
+        __SIGGUARD_VERSION__: JSON.stringify(pkg.version),
+        __SIGGUARD_COMMIT__: JSON.stringify(commit),
+      },
+    });
+  }
   for (const name of readdirSync(tmp)) renameSync(join(tmp, name), join(root, 'build/out', name));
 } finally {
   rmSync(tmp, { recursive: true, force: true });

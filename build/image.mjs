@@ -310,7 +310,12 @@ function main() {
     }
     const index = { schemaVersion: 2, mediaType: MT.index, manifests, annotations: labels };
     const indexDesc = blob(Buffer.from(JSON.stringify(index)), MT.index, {
-      annotations: { 'org.opencontainers.image.ref.name': pkg.version },
+      // ref.name: the tag (skopeo oci-archive:FILE:TAG); containerd's name: what `ctr images import`
+      // and `kind load image-archive` call it, the deploy/ manifests' image `sigguard`
+      annotations: {
+        'org.opencontainers.image.ref.name': pkg.version,
+        'io.containerd.image.name': `docker.io/library/sigguard:${pkg.version}`,
+      },
     });
     writeFileSync(join(layout, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
     writeFileSync(join(layout, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: MT.index, manifests: [indexDesc] }));

@@ -40,6 +40,7 @@ const out = join(root, 'build/out');
 const tag = `${process.pid}.tmp`; // make builds may run side by side in one tree
 const cache = join(root, 'build/cache');
 const bundle = join(out, 'sigguard.cjs');
+const agentBundle = join(out, 'sigguard-agent.cjs');
 const require = createRequire(import.meta.url);
 const { inject } = require('postject');
 
@@ -175,6 +176,8 @@ async function buildTarget(target, dir) {
     execArgvExtension: 'none',
     useSnapshot: false, // see CODE_CACHE above
     useCodeCache: native && CODE_CACHE,
+    // `sigguard agent` / `metrics`: a bundle of their own, read by src/cli/agent-loader.ts
+    assets: { 'sigguard-agent.cjs': agentBundle },
   };
   const configFile = join(dir, 'sea-config.json');
   writeFileSync(configFile, `${JSON.stringify(config, null, 2)}\n`);
@@ -218,7 +221,7 @@ async function main() {
   if (process.platform !== 'linux') die('only Linux targets are built');
   const pinned = lockEntry(process.arch).version;
   if (process.versions.node !== pinned) die(`run with the pinned Node ${pinned}, not ${process.version}`);
-  if (!existsSync(bundle)) die(`${bundle} missing: run build/bundle.mjs first`);
+  if (!existsSync(bundle) || !existsSync(agentBundle)) die(`${bundle} or ${agentBundle} missing: run build/bundle.mjs first`);
 
   // Nothing to do when the bundle and this script are what the last build used: only
   // touch the executables, so bin/sigguard sees them as newer than the bundle again.
@@ -227,6 +230,7 @@ async function main() {
   const exes = [self, ...TARGETS.map((t) => join(out, `sigguard-${t.name}`))];
   const stamp = createHash('sha256')
     .update(readFileSync(bundle))
+    .update(readFileSync(agentBundle))
     .update(readFileSync(fileURLToPath(import.meta.url)))
     .update(
       JSON.stringify([

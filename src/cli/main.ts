@@ -40,9 +40,9 @@ async function dispatch(argv: string[]): Promise<number> {
     case 'install-node':
       return (await import('./install-node.js')).runInstallNode(rest);
     case 'agent':
-      return (await import('./agent.js')).runAgent(rest);
+      return (await (await import('./agent-loader.js')).loadAgent()).runAgent(rest);
     case 'metrics':
-      return (await import('./agent.js')).runMetrics(rest);
+      return (await (await import('./agent-loader.js')).loadAgent()).runMetrics(rest);
     case 'install-hook':
       return (await import('./install-hook.js')).runInstallHook(rest);
     case 'verify-bundle':

@@ -1,0 +1,150 @@
+/**
+ * deploy/: the kustomize base, the Kind overlay and the uninstall manifest, rendered with
+ * `kubectl kustomize` and every object validated offline against the Kubernetes schemas
+ * (kubernetes-models); then what sigguard itself needs of them: the agent's policy accepted by the
+ * agent's own validation (exemption included), the host paths it needs and no others, probes on
+ * the agent's endpoints, the metrics port named `metrics`.
+ */
+import { execFileSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { DaemonSet } from 'kubernetes-models/apps/v1';
+import { ConfigMap, Namespace } from 'kubernetes-models/v1';
+import { parseAllDocuments } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { validateGeneration } from '../../src/agent/config-sync.js';
+import { ROOT, requireTools } from '../support/paths.js';
+
+const KUBECTL = '/usr/bin/kubectl';
+
+interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  [k: string]: unknown;
+}
+
+function render(dir: string): K8sObject[] {
+  requireTools(KUBECTL);
+  const text = execFileSync(KUBECTL, ['kustomize', join(ROOT, dir)], { encoding: 'utf8' });
+  return parseAllDocuments(text).map((d) => d.toJS() as K8sObject);
+}
+
+const MODELS: Record<string, new (o: never) => { validate(): void }> = {
+  'v1/Namespace': Namespace,
+  'v1/ConfigMap': ConfigMap,
+  'apps/v1/DaemonSet': DaemonSet,
+};
+
+function validateAll(objects: K8sObject[]): void {
+  for (const o of objects) {
+    const Model = MODELS[`${o.apiVersion}/${o.kind}`];
+    expect(Model, `${o.apiVersion} ${o.kind}: no schema here`).toBeDefined();
+    expect(() => new (Model as new (o: K8sObject) => { validate(): void })(o).validate(), `${o.kind} ${o.metadata.name}`).not.toThrow();
+  }
+}
+
+// the parts of a DaemonSet these checks read
+interface Pod {
+  hostPID?: boolean;
+  priorityClassName?: string;
+  tolerations?: Array<{ operator?: string }>;
+  containers: Array<{
+    args: string[];
+    ports?: Array<{ name: string; containerPort: number }>;
+    livenessProbe?: { httpGet: { path: string; port: string } };
+    readinessProbe?: { httpGet: { path: string; port: string } };
+    resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+    volumeMounts: Array<{ name: string; mountPath: string }>;
+  }>;
+  volumes: Array<{ name: string; hostPath?: { path: string }; configMap?: { name: string; items?: Array<{ key: string; path: string }> } }>;
+}
+const podOf = (ds: K8sObject) => (ds.spec as { template: { spec: Pod } }).template.spec;
+const find = (objects: K8sObject[], kind: string, name: string) =>
+  objects.find((o) => o.kind === kind && o.metadata.name === name) as K8sObject;
+
+/** The ConfigMap's documents laid out as the agent's volume mount would, validated as the agent does. */
+async function agentAccepts(cm: K8sObject, items?: Array<{ key: string; path: string }>): Promise<void> {
+  const data = cm.data as Record<string, string>;
+  const dir = mkdtempSync(join(tmpdir(), 'sigguard-deploy-'));
+  try {
+    for (const [key, text] of Object.entries(data)) {
+      const path = join(dir, items?.find((i) => i.key === key)?.path ?? key);
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, text);
+    }
+    // the keys the policy names come from sigguard-keys: a stand-in public key where one is named
+    mkdirSync(join(dir, 'keys'), { recursive: true });
+    writeFileSync(
+      join(dir, 'keys/cosign.pub'),
+      generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }),
+    );
+    await validateGeneration(dir, '/etc/sigguard', 'sigguard-system');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('deploy/: the manifests', () => {
+  it('the base renders to valid objects: namespace, ConfigMap sigguard-policy, DaemonSet sigguard as the issue lays out', async () => {
+    const objects = render('deploy');
+    validateAll(objects);
+    expect(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
+      'ConfigMap/sigguard-policy',
+      'DaemonSet/sigguard',
+      'Namespace/sigguard-system',
+    ]);
+    for (const o of objects.filter((x) => x.kind !== 'Namespace')) expect(o.metadata.namespace).toBe('sigguard-system');
+    const pod = podOf(find(objects, 'DaemonSet', 'sigguard'));
+    expect(pod.priorityClassName).toBe('system-node-critical');
+    expect(pod.tolerations).toEqual([{ operator: 'Exists' }]);
+    expect(pod.hostPID).toBe(true); // the restart mechanism signals the host's containerd
+    const [agent] = pod.containers;
+    expect(agent?.args[0]).toBe('agent');
+    expect(agent?.ports).toEqual([{ name: 'metrics', containerPort: 9464, protocol: 'TCP' }]);
+    expect(agent?.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
+    expect(agent?.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'metrics' });
+    expect(agent?.resources?.requests).toBeDefined();
+    expect(agent?.resources?.limits?.memory).toBeDefined();
+    // the host paths it needs and nothing more
+    expect(pod.volumes.flatMap((v) => (v.hostPath ? [v.hostPath.path] : [])).sort()).toEqual([
+      '/etc/containerd',
+      '/etc/sigguard',
+      '/opt/sigguard',
+      '/run/containerd',
+      '/var/log/sigguard',
+    ]);
+    // each mounted where the agent's defaults look, on the same path as on the host
+    for (const v of pod.volumes.filter((x) => x.hostPath)) {
+      expect(agent?.volumeMounts.find((m) => m.name === v.name)?.mountPath).toBe(v.hostPath?.path);
+    }
+    await agentAccepts(find(objects, 'ConfigMap', 'sigguard-policy'));
+  });
+
+  it('the Kind overlay: Kind policy and hosts.toml in the ConfigMap, accepted by the agent; the rest is the base', async () => {
+    const objects = render('deploy/kind');
+    validateAll(objects);
+    const cm = find(objects, 'ConfigMap', 'sigguard-policy');
+    expect(Object.keys(cm.data as object).sort()).toEqual(['config.yaml', 'hosts.toml', 'policy.yaml']);
+    const pod = podOf(find(objects, 'DaemonSet', 'sigguard'));
+    const items = pod.volumes.find((v) => v.configMap?.name === 'sigguard-policy')?.configMap?.items;
+    expect(items?.find((i) => i.key === 'hosts.toml')?.path).toBe('certs.d/localhost:5001/hosts.toml');
+    await agentAccepts(cm, items);
+  });
+
+  it('the uninstall manifest runs agent --uninstall on every node, with the same host paths for what it reverses', () => {
+    const objects = render('deploy/uninstall');
+    validateAll(objects);
+    const pod = podOf(find(objects, 'DaemonSet', 'sigguard-uninstall'));
+    expect(pod.containers[0]?.args.slice(0, 3)).toEqual(['agent', '--uninstall', '--stay']);
+    expect(pod.tolerations).toEqual([{ operator: 'Exists' }]);
+    expect(pod.volumes.flatMap((v) => (v.hostPath ? [v.hostPath.path] : [])).sort()).toEqual([
+      '/etc/containerd',
+      '/etc/sigguard',
+      '/opt/sigguard',
+      '/run/containerd',
+    ]);
+  });
+});
