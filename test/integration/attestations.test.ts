@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CheckJson, sigguard, sigguardCheck } from '../support/cli.js';
 import { COSIGN2, COSIGN3, SIGGUARD, requireTools } from '../support/paths.js';
 import { type ImageIndexJson, type ImageManifestJson, type OciDescriptor, sha256 } from '../support/push.js';
+import { makePki } from '../support/pki.js';
 import { type World, makeWorld } from '../support/world.js';
 
 const PROV = 'https://slsa.dev/provenance/v1';
@@ -379,6 +380,64 @@ describe('check --explain, the verdict cache, multi-arch', () => {
     const r = await sigguardCheck(['--policy', p, '--config', config, '--json', ref(indexOnly.digest)]);
     expect(r.verdict?.decision, r.verdict?.reason).toBe('allow');
     expect(r.verdict?.reason).toContain('bundle attestation');
+  });
+});
+
+describe('certificates (the local keyless setup: a private CA, a trusted root naming it)', () => {
+  const ISSUER = 'https://issuer.example.com';
+  const ALICE = 'alice@example.com';
+  let keyless: string;
+  let trustedRoot: string;
+  const keylessRequirement = (root: string) =>
+    attested(PROV, '', '').replace(
+      '      keyPath: \n',
+      `      keyless:\n        trustedRoot: ${root}\n        identities: [{issuer: "${ISSUER}", subject: "${ALICE}"}]\n        requireRekor: false\n        requireSCT: false\n`,
+    );
+  beforeAll(async () => {
+    const pki = makePki(join(w.cosign.dir, 'pki'), 'sigguard test');
+    const otherPki = makePki(join(w.cosign.dir, 'other-pki'), 'another');
+    const alice = await w.cosign.keyPair('alice');
+    const bob = await w.cosign.keyPair('bob');
+    const mallory = await w.cosign.keyPair('mallory');
+    const aliceLeaf = pki.leaf('alice', alice.pub, ALICE, ISSUER);
+    const bobLeaf = pki.leaf('bob', bob.pub, 'bob@example.com', ISSUER);
+    // alice's identity from a CA nobody trusts
+    const malloryLeaf = otherPki.leaf('mallory', mallory.pub, ALICE, ISSUER);
+    const file = predicateFile('keyless-prov', GOOD);
+    for (const [who, key, leaf, root] of [
+      ['alice', alice.key, aliceLeaf, pki.trustedRoot],
+      ['bob', bob.key, bobLeaf, pki.trustedRoot],
+      ['mallory', mallory.key, malloryLeaf, otherPki.trustedRoot],
+    ] as const) {
+      await w.cosign.attestCert2(key, leaf.cert, leaf.chain, await image(`${who}-legacy`), 'slsaprovenance1', file);
+      await w.cosign.attestCert3(key, leaf.cert, leaf.chain, root, await image(`${who}-bundle`), 'slsaprovenance1', file);
+    }
+    trustedRoot = pki.trustedRoot;
+    keyless = policy('keyless', keylessRequirement(trustedRoot));
+  }, 120_000);
+
+  it.each(['legacy', 'bundle'])('%s: the trusted identity from the trusted CA allows, with the condition', async (format) => {
+    const p = policy(`keyless-cond-${format}`, `${keylessRequirement(trustedRoot)}      condition: '${BUILDER_CONDITION}'\n`);
+    const verdict = await check(p, images[`alice-${format}`]!);
+    expect(verdict.decision, verdict.reason).toBe('allow');
+    expect(verdict.requirements[0]?.signer).toContain(ALICE);
+  });
+
+  it.each([
+    ['bob-legacy', 'another identity'],
+    ['bob-bundle', 'another identity'],
+    ['mallory-legacy', 'the identity from another CA'],
+    ['mallory-bundle', 'the identity from another CA'],
+  ])('%s (%s): NO_ATTESTATION', async (repoName) => {
+    const verdict = await check(keyless, images[repoName]!);
+    expect(verdict.code, verdict.reason).toBe('NO_ATTESTATION');
+    expect(verdict.reason).toContain(`no ${PROV} attestation by a trusted signer`);
+    if (repoName.startsWith('bob')) expect(verdict.reason).toContain('bob@example.com');
+  });
+
+  it('a key requirement does not take a certificate-signed attestation by another key, nor the reverse', async () => {
+    expect((await check(policy('prov-any-cert', attested(PROV)), images['alice-legacy']!)).code).toBe('NO_ATTESTATION');
+    expect((await check(keyless, images.good2!)).code).toBe('NO_ATTESTATION');
   });
 });
 

@@ -199,6 +199,18 @@ export class Cosign {
     return this.must(COSIGN3, ['attest', '--key', key, '--type', type, '--predicate', predicate, ...this.offline3(), image]);
   }
 
+  /** cosign 2.5.0 attest with a certificate (and its chain) for the key: the `.att` layer carries them. */
+  attestCert2(key: string, cert: string, chain: string, image: string, type: string, predicate: string): Promise<Run> {
+    const args = ['attest', '--key', key, '--certificate', cert, '--certificate-chain', chain, '--type', type, '--predicate', predicate];
+    return this.must(COSIGN2, [...args, '--tlog-upload=false', '-y', image]);
+  }
+
+  /** cosign 3.1.1 attest with a certificate: a bundle carrying it (cosign checks it against `trustedRoot` first). */
+  attestCert3(key: string, cert: string, chain: string, trustedRoot: string, image: string, type: string, predicate: string): Promise<Run> {
+    const args = ['attest', '--key', key, '--certificate', cert, '--certificate-chain', chain, '--type', type, '--predicate', predicate];
+    return this.must(COSIGN3, [...args, '--signing-config', this.signingConfig, '--trusted-root', trustedRoot, '-y', image]);
+  }
+
   /** cosign verify-attestation --key --type, offline: accepted, or why not. */
   async verifyAttestation(version: 2 | 3, pub: string, image: string, type: string): Promise<CosignResult> {
     const args = ['verify-attestation', '--key', pub, '--type', type, '--insecure-ignore-tlog'];
