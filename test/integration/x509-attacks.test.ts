@@ -142,16 +142,17 @@ describe('certificate attacks through sigguard check (pki)', () => {
     expect(theirs.reason, theirs.stderr).toBe('untrusted-certificate');
   });
 
+  // The search's own end, not the clock's: a search that went round the cycle would be stopped by
+  // the deadline (DEADLINE_EXCEEDED) or crash on a stack overflow (no verdict), and one ended by
+  // the caps says it gave up. How little work the cycle costs is counted in test/unit/x509-path.test.ts.
   it('a chain annotation that is a cycle (A issued by B, B by A): refused at once (no recursion to a stack overflow)', async () => {
     const { a0, aByB, bByA } = f.cycle('cycle');
     const image = await signedWith('cycle', leafFor('cyc-leaf', a0, 'release@team-a.example.com'), [aByB, bByA]);
-    const started = performance.now();
-    const r = await sigguardCheck(['--policy', policyFile('release@team-a.example.com'), '--json', '--deadline', '5', image]);
-    const ms = performance.now() - started;
-    expect(r.verdict?.code).toBe('UNTRUSTED_SIGNER');
+    const r = await sigguardCheck(['--policy', policyFile('release@team-a.example.com'), '--json', '--deadline', '30', image]);
+    expect(r.verdict?.code, r.stderr).toBe('UNTRUSTED_SIGNER');
     expect(r.verdict?.requirements[0]?.reason).toMatch(/certificate chain not trusted/);
+    expect(r.verdict?.requirements[0]?.reason).not.toMatch(/gave up|among the first/);
     expect(r.verdict?.requirements[0]?.detailCode).toMatch(/^(?:CERT_CHAIN|LIMITS)$/);
-    expect(ms, `sigguard check took ${Math.round(ms)} ms`).toBeLessThan(5000);
   });
 
   it('a public key where the certificate belongs (cosign GHSA-fx35-mq7g-6g98): refused, saying so', async () => {
