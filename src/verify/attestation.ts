@@ -56,6 +56,7 @@ function legacyAttestationBundles(found: Extract<FoundAttestation, { format: 'le
   }
   const env = envelopeSchema.safeParse(json);
   if (!env.success) throw malformed('not a DSSE envelope {payloadType, payload, signatures}', VerifyDetail.BUNDLE);
+  if (env.data.signatures.length !== 1) throw malformed(`DSSE envelope has ${env.data.signatures.length} signatures, not 1`);
   const dsseEnvelope = {
     payload: env.data.payload,
     payloadType: env.data.payloadType,
