@@ -366,15 +366,16 @@ describe('gRPC unary calls over a unix socket', () => {
     expect(err).toMatchObject({ code: GrpcStatus.UNIMPLEMENTED, grpcMessage: 'HTTP status 404 without a gRPC status' });
   });
 
+  // The server never answers StopContainer: only the call's own 200 ms can end it (the message
+  // names it, the transport's 10 s default would name that), and a call it did not end would never
+  // return (this test's timeout is the backstop), so no elapsed time is asserted.
   it('the deadline', async () => {
     const cri = new GrpcUnixClient(socket);
-    const t0 = Date.now();
     const err = await cri.call('/runtime.v1.RuntimeService/StopContainer', Buffer.alloc(0), { timeoutMs: 200 }).catch((e: unknown) => e);
     cri.close();
     expect(err).toMatchObject({ code: GrpcStatus.DEADLINE_EXCEEDED });
     expect((err as Error).message).toContain(`no answer from ${socket} within 200 ms`);
-    expect(Date.now() - t0).toBeLessThan(1500);
-  });
+  }, 30_000);
 
   it('cancelling through an AbortSignal', async () => {
     const cri = new GrpcUnixClient(socket);
