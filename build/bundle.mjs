@@ -27,6 +27,8 @@ try {
   for (const [entry, name] of [
     ['src/cli/main.ts', 'sigguard.cjs'],
     ['src/cli/agent.ts', 'sigguard-agent.cjs'],
+    // sigguard-trust.cjs: `sigguard trust` (the TUF client, tuf-js), the same way: never parsed by the hook
+    ['src/cli/trust.ts', 'sigguard-trust.cjs'],
   ]) {
     await build({
       entryPoints: [join(root, entry)],

@@ -41,6 +41,7 @@ const tag = `${process.pid}.tmp`; // make builds may run side by side in one tre
 const cache = join(root, 'build/cache');
 const bundle = join(out, 'sigguard.cjs');
 const agentBundle = join(out, 'sigguard-agent.cjs');
+const trustBundle = join(out, 'sigguard-trust.cjs');
 const require = createRequire(import.meta.url);
 const { inject } = require('postject');
 
@@ -177,7 +178,7 @@ async function buildTarget(target, dir) {
     useSnapshot: false, // see CODE_CACHE above
     useCodeCache: native && CODE_CACHE,
     // `sigguard agent` / `metrics`: a bundle of their own, read by src/cli/agent-loader.ts
-    assets: { 'sigguard-agent.cjs': agentBundle },
+    assets: { 'sigguard-agent.cjs': agentBundle, 'sigguard-trust.cjs': trustBundle },
   };
   const configFile = join(dir, 'sea-config.json');
   writeFileSync(configFile, `${JSON.stringify(config, null, 2)}\n`);
@@ -221,7 +222,7 @@ async function main() {
   if (process.platform !== 'linux') die('only Linux targets are built');
   const pinned = lockEntry(process.arch).version;
   if (process.versions.node !== pinned) die(`run with the pinned Node ${pinned}, not ${process.version}`);
-  if (!existsSync(bundle) || !existsSync(agentBundle)) die(`${bundle} or ${agentBundle} missing: run build/bundle.mjs first`);
+  for (const b of [bundle, agentBundle, trustBundle]) if (!existsSync(b)) die(`${b} missing: run build/bundle.mjs first`);
 
   // Nothing to do when the bundle and this script are what the last build used: only
   // touch the executables, so bin/sigguard sees them as newer than the bundle again.
@@ -231,6 +232,7 @@ async function main() {
   const stamp = createHash('sha256')
     .update(readFileSync(bundle))
     .update(readFileSync(agentBundle))
+    .update(readFileSync(trustBundle))
     .update(readFileSync(fileURLToPath(import.meta.url)))
     .update(
       JSON.stringify([

@@ -13,14 +13,19 @@ import type * as AgentCommands from './agent.js';
 export const AGENT_ASSET = 'sigguard-agent.cjs';
 
 export async function loadAgent(): Promise<typeof AgentCommands> {
+  return loadBundle<typeof AgentCommands>(AGENT_ASSET);
+}
+
+/** A command's own bundle: build/out/NAME beside the main bundle, or the single executable's asset NAME. */
+export async function loadBundle<T>(asset: string): Promise<T> {
   const sea = await import('node:sea');
-  if (!sea.isSea()) return createRequire(__filename)(join(__dirname, AGENT_ASSET)) as typeof AgentCommands;
+  if (!sea.isSea()) return createRequire(__filename)(join(__dirname, asset)) as T;
   // the executable's own asset: CommonJS evaluated as Node would a file (its requires are node: built-ins)
-  const code = sea.getAsset(AGENT_ASSET, 'utf8');
+  const code = sea.getAsset(asset, 'utf8');
   const wrapper = runInThisContext(`(function (exports, require, module, __filename, __dirname) {${code}\n})`, {
-    filename: AGENT_ASSET,
+    filename: asset,
   }) as (exports: object, require: NodeJS.Require, module: { exports: object }, filename: string, dirname: string) => void;
   const module = { exports: {} };
-  wrapper(module.exports, createRequire(process.execPath), module, join('/', AGENT_ASSET), '/');
-  return module.exports as typeof AgentCommands;
+  wrapper(module.exports, createRequire(process.execPath), module, join('/', asset), '/');
+  return module.exports as T;
 }

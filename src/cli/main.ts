@@ -6,6 +6,7 @@
 import { ExitCode, ReasonCode, SigguardError, oneLine, toSigguardError } from '../errors.js';
 import { mark } from '../trace.js';
 import { VERSION_INFO } from '../version.js';
+import type * as TrustCommands from './trust.js';
 
 const HELP = `sigguard: runtime signature verification for containers
 
@@ -53,7 +54,8 @@ async function dispatch(argv: string[]): Promise<number> {
       if (rest[0] === 'validate') return (await import('./policy-validate.js')).runPolicyValidate(rest.slice(1));
       throw new SigguardError(ReasonCode.USAGE, `unknown policy command "${rest[0] ?? ''}" (try: policy validate FILE)`);
     case 'trust':
-      return (await import('./trust.js')).runTrust(rest);
+      // a bundle of its own (build/bundle.mjs): the TUF client is never parsed by the hook
+      return (await (await import('./agent-loader.js')).loadBundle<typeof TrustCommands>('sigguard-trust.cjs')).runTrust(rest);
     case 'version':
     case '--version':
       process.stdout.write(`sigguard ${VERSION_INFO.version} (commit ${VERSION_INFO.commit}, node ${process.version})\n`);

@@ -3,7 +3,8 @@
  * and `sigguard trust status [--out FILE]`: keeping Sigstore trust material current over TUF
  * (README "Keeping trust material current"). The TUF client loads here only, never in the hook.
  */
-import { ExitCode, ReasonCode, SigguardError } from '../errors.js';
+import { resolve } from 'node:path';
+import { ExitCode, ReasonCode, SigguardError, oneLine, toSigguardError } from '../errors.js';
 import { HOOK_DEFAULTS } from '../defaults.js';
 import { loadConfig } from '../config/load.js';
 import { parse, parseSeconds } from '../args.js';
@@ -11,7 +12,22 @@ import { parse, parseSeconds } from '../args.js';
 const USAGE =
   'usage: sigguard trust update [--mirror URL | --from DIR] [--root FILE] [--target NAME] [--out FILE] [--timeout SECONDS] [--config FILE] | trust status [--out FILE] [--config FILE]';
 
+/**
+ * Runs in a bundle of its own (src/cli/agent-loader.ts's loadBundle), whose SigguardError is not the
+ * main bundle's class: errors are reported here, as main.ts reports them, with the same exit codes.
+ */
 export async function runTrust(argv: string[]): Promise<number> {
+  try {
+    return await trust(argv);
+  } catch (err) {
+    const e = toSigguardError(err);
+    process.stderr.write(`sigguard: ${oneLine(e.message)} [${e.code}]\n`);
+    const usage: string[] = [ReasonCode.USAGE, ReasonCode.CONFIG_INVALID, ReasonCode.POLICY_INVALID];
+    return usage.includes(e.code) ? ExitCode.USAGE_OR_CONFIG : ExitCode.DENY;
+  }
+}
+
+async function trust(argv: string[]): Promise<number> {
   const [action, ...rest] = argv;
   const { values, positionals } = parse(
     rest,
@@ -33,7 +49,6 @@ export async function runTrust(argv: string[]): Promise<number> {
     for (const flag of ['mirror', 'from', 'root', 'target', 'timeout'] as const)
       if (values[flag] !== undefined) throw new SigguardError(ReasonCode.USAGE, `trust status takes no --${flag}`);
     const { trustStatus } = await import('../trust/status.js');
-    const { resolve } = await import('node:path');
     const report = trustStatus(out, resolve(out) === resolve(config.trust.publicGood), config.trust.maxAgeDays);
     process.stdout.write(`${report.text}\n`);
     if (report.problems.length === 0) {

@@ -52,12 +52,13 @@ describe('the hook deadline through CRI', () => {
       bundle: '/nonexistent',
       annotations: criAnnotations(image),
     });
-    const t0 = Date.now();
+    // The runtime never answers: only the hook's deadline can end the call. A hook it did not end
+    // would be killed by the outer 20 s timeout (a runtime's hook timeout) with neither a refusal
+    // line nor a decision-log line, so no elapsed time is asserted.
     const r = await sigguard(['hook', '--config', config, '--policy', policy, '--log', log, '--deadline', '1'], {
       input: state,
       timeoutMs: 20_000,
     });
-    const took = Date.now() - t0;
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toMatch(/: hook deadline of 1 s exceeded \[DEADLINE_EXCEEDED\]\n$/);
     const line = JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!);
@@ -67,7 +68,6 @@ describe('the hook deadline through CRI', () => {
       containerId: 'cri-hang',
       reason: 'hook deadline of 1 s exceeded',
     });
-    expect(took).toBeLessThan(5_000);
     // the runtime was asked with what was left of the hook's deadline, not a timeout of its own
     expect(asked).toHaveLength(1);
     const [path, timeout] = asked[0]!.split(' ');
