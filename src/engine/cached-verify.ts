@@ -236,8 +236,11 @@ export async function cachedVerify(image: ImageToDecide, opts: CachedVerifyOptio
     key,
     waitingSince + Math.max(1, endsAt - waitingSince) / 2,
     () => {
+      // Any fresh entry is the leader's: the one read above was not fresh, and an entry only ages.
+      // (Not "verified since we started waiting": the leader dates its verdict before it writes it,
+      // so a start in between would miss it on the first read and again here, and verify twice.)
       const e = cachedFor(store.read(key), imageId);
-      return e && e.verifiedAt >= waitingSince && isFresh(e, Date.now(), settings) ? e : undefined;
+      return e && isFresh(e, Date.now(), settings) ? e : undefined;
     },
     verifyAndStore,
   );
