@@ -147,6 +147,43 @@ async function runWhileSlow(c: Cluster, req: PodRequest): Promise<PodResult> {
   }
 }
 
+/** The provenance cases: `e2e/attested` requires a signature and SLSA provenance from acme's builder (sigstoreAttested). */
+const PROVENANCE_CASES: E2eCase[] = [
+  {
+    id: 'attested',
+    expect: 'runs',
+    code: 'ALLOWED',
+    title: "an image signed and attested (cosign attest) with SLSA provenance from the builder the policy's CEL condition accepts",
+    async run(c) {
+      const d = expectRan(await c.runPod({ name: 'attested', image: c.image(REPO.attested) }), 'ALLOWED', 'attested');
+      check(d.reason.includes('legacy attestation https://slsa.dev/provenance/v1'), `allowed, but not by the attestation: ${d.reason}`);
+      return `ran, ${short(d.digest)} signed and attested (${hookNote(d)})`;
+    },
+  },
+  {
+    id: 'attested-evil',
+    expect: 'refused',
+    code: 'ATTESTATION_REJECTED',
+    title: 'an image signed and attested with provenance from another builder: the condition is false',
+    async run(c) {
+      return refusedDetail(
+        expectRefused(await c.runPod({ name: 'attested-evil', image: c.image(REPO.attested, 'evil') }), 'ATTESTATION_REJECTED'),
+      );
+    },
+  },
+  {
+    id: 'attested-none',
+    expect: 'refused',
+    code: 'NO_ATTESTATION',
+    title: 'an image signed with the trusted key but without provenance, where the scope requires it',
+    async run(c) {
+      return refusedDetail(
+        expectRefused(await c.runPod({ name: 'attested-none', image: c.image(REPO.attested, 'none') }), 'NO_ATTESTATION'),
+      );
+    },
+  },
+];
+
 export const CASES: E2eCase[] = [
   {
     id: 'signed',
@@ -372,4 +409,5 @@ export const CASES: E2eCase[] = [
       return `pod from before the restart still running; after it unsigned refused [${d.code}] (${hookNote(d)}), signed ran`;
     },
   },
+  ...PROVENANCE_CASES,
 ];

@@ -8,6 +8,9 @@
  * the registry itself; on the local node the name is an alias that containerd
  * reaches through certs.d, so the local signer opens a forwarder for it.
  */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Cosign } from '../test/support/cosign.js';
 import { type Pusher, copyManifest, sha256 } from '../test/support/push.js';
 
 export const REPO = {
@@ -21,9 +24,30 @@ export const REPO = {
   down: 'e2e/down',
   slow: 'e2e/slow',
   multiarch: 'e2e/multiarch',
+  /** Under a scope that also requires SLSA provenance from the acme builder (sigstoreAttested): tags v1, evil, none. */
+  attested: 'e2e/attested',
 } as const;
 
-export type SignWith = 'trusted' | 'trusted-bundle' | 'other';
+/** `trusted-provenance(-evil)`: signed (cosign 2) and attested with SLSA provenance (cosign 2 attest) from acme's (evil's) builder. */
+export type SignWith = 'trusted' | 'trusted-bundle' | 'other' | 'trusted-provenance' | 'trusted-provenance-evil';
+
+/** The scope's attestation requirement, for the node policies (local and Kind's install/kind/policy.yaml say the same). */
+export const PROVENANCE_TYPE = 'https://slsa.dev/provenance/v1';
+export const PROVENANCE_CONDITION = 'predicate.runDetails.builder.id.startsWith("https://github.com/acme/")';
+
+/** Signs (and attests) one image as `w` says, with cosign and the trusted and other keys: what both runners' signers do. */
+export async function signImage(cosign: Cosign, keys: { trusted: string; other: string }, image: string, w: SignWith): Promise<void> {
+  if (w === 'trusted-bundle') return void (await cosign.sign3(keys.trusted, image));
+  await cosign.sign2(w === 'other' ? keys.other : keys.trusted, image);
+  if (w !== 'trusted-provenance' && w !== 'trusted-provenance-evil') return;
+  const builder = w === 'trusted-provenance' ? 'https://github.com/acme/builder' : 'https://github.com/evil/builder';
+  const predicate = join(cosign.dir, `${w}.json`);
+  writeFileSync(
+    predicate,
+    JSON.stringify({ buildDefinition: { buildType: 'https://example.com/build/v1' }, runDetails: { builder: { id: builder } } }),
+  );
+  await cosign.attest2(keys.trusted, image, 'slsaprovenance1', predicate);
+}
 
 export interface Signer {
   /** Signs `image` (`<nameHost>/<repo>@<digest>`): cosign 2 legacy with the trusted or the other key, or a cosign 3 bundle. */
@@ -53,6 +77,9 @@ export async function prepareImages(push: Pusher, nameHost: string, signer: Sign
     { image: await put(REPO.otherKey, 'v1', 'otherkey'), with: 'other' },
     { image: await put(REPO.retagKept, 'signed', 'retag-kept-signed'), with: 'trusted' },
     { image: await put(REPO.retagCaught, 'signed', 'retag-caught-signed'), with: 'trusted' },
+    { image: await put(REPO.attested, 'v1', 'attested'), with: 'trusted-provenance' },
+    { image: await put(REPO.attested, 'evil', 'attested-evil'), with: 'trusted-provenance-evil' },
+    { image: await put(REPO.attested, 'none', 'attested-none'), with: 'trusted' },
   ];
   toSign.push(...(await multiArch(push, nameHost, d)));
   await put(REPO.unsigned, 'v1', 'unsigned');

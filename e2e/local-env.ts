@@ -16,7 +16,7 @@ import { holdPort } from '../test/support/ports.js';
 import { Registry } from '../test/support/registry.js';
 import type { Cleanup } from './cleanup.js';
 import type { Decision, PodRequest, PodResult } from './cases.js';
-import type { SignWith, Signer } from './images.js';
+import { PROVENANCE_CONDITION, PROVENANCE_TYPE, REPO, type SignWith, type Signer, signImage } from './images.js';
 import {
   type ContainerdNode,
   type ContainerdVersion,
@@ -83,10 +83,7 @@ export async function startLocalEnv(cleanup: Cleanup, opts: { preferAliasPort?: 
     async sign(images: Array<{ image: string; with: SignWith }>) {
       aliasPort.open({ host: '127.0.0.1', port: registry.port });
       try {
-        for (const { image, with: w } of images) {
-          if (w === 'trusted-bundle') await cosign.sign3(trusted.key, image);
-          else await cosign.sign2(w === 'other' ? other.key : trusted.key, image);
-        }
+        for (const { image, with: w } of images) await signImage(cosign, { trusted: trusted.key, other: other.key }, image, w);
       } finally {
         aliasPort.shut();
       }
@@ -105,6 +102,14 @@ scopes:
     - type: sigstoreSigned
       keyPath: ${env.trusted.pub}
       signedIdentity: {type: matchRepository}
+  "${env.alias}/${REPO.attested}":
+    - type: sigstoreSigned
+      keyPath: ${env.trusted.pub}
+      signedIdentity: {type: matchRepository}
+    - type: sigstoreAttested
+      predicateType: ${PROVENANCE_TYPE}
+      keyPath: ${env.trusted.pub}
+      condition: '${PROVENANCE_CONDITION}'
 `;
 }
 

@@ -34,7 +34,7 @@ import { ROOT } from '../test/support/paths.js';
 import { Pusher } from '../test/support/push.js';
 import { type Cluster, type Decision, type E2eCase, type PodRequest, type PodResult, CASES, expectRan, expectRefused } from './cases.js';
 import { Cleanup, signalExitCode } from './cleanup.js';
-import { type SignWith, moveTag, prepareImages } from './images.js';
+import { type SignWith, moveTag, prepareImages, signImage } from './images.js';
 
 const cluster = process.env.KIND_CLUSTER ?? '';
 const env = {
@@ -226,10 +226,7 @@ async function main(): Promise<number> {
     const other = await cosign.keyPair('other');
     const push = new Pusher(env.registry);
     const sign = async (images: Array<{ image: string; with: SignWith }>) => {
-      for (const { image, with: w } of images) {
-        if (w === 'trusted-bundle') await cosign.sign3(env.key, image);
-        else await cosign.sign2(w === 'other' ? other.key : env.key, image);
-      }
+      for (const { image, with: w } of images) await signImage(cosign, { trusted: env.key, other: other.key }, image, w);
     };
     const digests = await prepareImages(push, env.registry, { sign });
     let savedPolicy: string | undefined;

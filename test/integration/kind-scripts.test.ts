@@ -139,7 +139,7 @@ it('the shipped Kind policy validates and keeps the cluster alive: Kubernetes an
   );
   const v = await sigguard(['policy', 'validate', policy]);
   expect(v.code, v.stderr).toBe(0);
-  expect(v.stdout).toContain('is valid: 3 scopes, 1 keys, default reject, mode enforce');
+  expect(v.stdout).toContain('is valid: 4 scopes, 3 keys, default reject, mode enforce');
   const text = readFileSync(join(ROOT, 'install/kind/policy.yaml'), 'utf8');
   const doc = parseYaml(text);
   expect(doc.exemptNamespaces).toEqual(expect.arrayContaining(['kube-system', 'local-path-storage']));
