@@ -314,6 +314,18 @@ describe.each([2, 3] as Version[])('attestations written by cosign %i', (v) => {
     expect((await check(p, images[`good${v}`]!)).decision).toBe('deny');
   });
 
+  it("an attestation over the requirement's maxBytes is left unread: NO_ATTESTATION naming the cap", async () => {
+    const big = await image(`big${v}`);
+    await attest(v, big, SPDX, {
+      spdxVersion: 'SPDX-2.3',
+      packages: Array.from({ length: 64 }, (_, i) => ({ name: `pkg-${i}`, versionInfo: '1.0.0' })),
+    });
+    const verdict = await check(policy(`small-${v}`, attested(SPDX, '      maxBytes: 1024\n')), big);
+    expect(verdict.code).toBe('NO_ATTESTATION');
+    expect(verdict.reason).toMatch(/no readable https:\/\/spdx.dev\/Document attestation: attestation of \d+ bytes is larger than 1024/);
+    expect((await check(policy(`default-cap-${v}`, attested(SPDX)), big)).decision).toBe('allow');
+  });
+
   it('signatureFormats selects the format: the other version is not read', async () => {
     const other = v === 2 ? 'bundle' : 'legacy';
     const verdict = await check(policy(`fmt-${v}`, attested(PROV, `      signatureFormats: [${other}]\n`)), images[`good${v}`]!);
