@@ -21,6 +21,7 @@ import { AgentMetrics } from './metrics.js';
 import { type NodeOptions, checkHandlers, installBinary, installHook, removeBinary, uninstallHook } from './node.js';
 import { type RestartMechanism, describeRestart, restartRuntime } from './restart.js';
 import { type AgentServer, startServer } from './server.js';
+import { trustUpdate } from '../trust/update.js';
 
 export interface AgentOptions extends NodeOptions {
   socket: string;
@@ -36,6 +37,8 @@ export interface AgentOptions extends NodeOptions {
   /** host:port or :port; undefined: no HTTP server. */
   listen: string | undefined;
   once: boolean;
+  /** `sigguard trust update` every intervalMs, off the hook's path (README "Keeping trust material current"); undefined: never. */
+  trust?: { intervalMs: number; out: string; mirror?: string; from?: string; root?: string };
 }
 
 export interface AgentState {
@@ -174,6 +177,25 @@ export class Agent {
     this.log.info({ ready: this.ready }, this.ready ? 'hook installed, policy valid: ready' : 'not ready');
   }
 
+  /** The trust material kept current: a failure is logged, and the kept root (or the built-in one) stays in force. */
+  async refreshTrust(): Promise<void> {
+    const t = this.o.trust;
+    if (t === undefined) return;
+    try {
+      const r = await trustUpdate({
+        mirror: t.mirror,
+        from: t.from,
+        root: t.root,
+        target: 'trusted_root.json',
+        out: t.out,
+        timeoutMs: 60_000,
+      });
+      this.log.info({ out: r.out, source: r.source, rootVersion: r.rootVersion, targetsVersion: r.targetsVersion }, `trust ${r.status}`);
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'trust update failed: the trust material in force stays');
+    }
+  }
+
   /** The loops; resolves when stop() is called. */
   loop(): void {
     const every = (ms: number, what: string, step: () => unknown) => {
@@ -192,6 +214,10 @@ export class Agent {
     );
     every(this.o.checkIntervalMs, 'handler check', () => this.serial(() => this.check()));
     every(this.o.followIntervalMs, 'decision log', () => this.follower.poll());
+    if (this.o.trust !== undefined) {
+      void this.refreshTrust();
+      every(this.o.trust.intervalMs, 'trust update', () => this.refreshTrust());
+    }
   }
 
   async stop(): Promise<void> {

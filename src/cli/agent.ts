@@ -37,6 +37,23 @@ function count(value: string | undefined, flag: string, fallback: number, min: n
   return n;
 }
 
+/** `sigguard trust update` every --trust-interval seconds (default 0: never; 86400 daily), from the public-good mirror unless told otherwise. */
+function trustOptions(v: Record<string, string | boolean | string[] | undefined>): Pick<AgentOptions, 'trust'> {
+  const str = (k: string) => (typeof v[k] === 'string' ? v[k] : undefined);
+  const seconds = count(str('trust-interval'), '--trust-interval', 0, 0);
+  if (seconds === 0) return {};
+  const trust: NonNullable<AgentOptions['trust']> = { intervalMs: seconds * 1000, out: str('trust-out') ?? DEFAULT_PATHS.trustPublicGood };
+  for (const [flag, key] of [
+    ['trust-mirror', 'mirror'],
+    ['trust-from', 'from'],
+    ['trust-root', 'root'],
+  ] as const) {
+    const value = str(flag);
+    if (value !== undefined) trust[key] = value;
+  }
+  return { trust };
+}
+
 const stopped = () =>
   new Promise<void>((resolve) => {
     for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
@@ -63,6 +80,11 @@ export async function runAgent(argv: string[]): Promise<number> {
       listen: { type: 'string' },
       ctr: { type: 'string' },
       containerd: { type: 'string' },
+      'trust-interval': { type: 'string' },
+      'trust-mirror': { type: 'string' },
+      'trust-from': { type: 'string' },
+      'trust-root': { type: 'string' },
+      'trust-out': { type: 'string' },
       once: { type: 'boolean' },
       uninstall: { type: 'boolean' },
       stay: { type: 'boolean' },
@@ -96,6 +118,7 @@ export async function runAgent(argv: string[]): Promise<number> {
     once: values.once ?? false,
     ...(values.ctr ? { ctr: values.ctr } : {}),
     ...(values.containerd ? { containerd: values.containerd } : {}),
+    ...trustOptions(values),
   };
   const log = logger();
   const agent = new Agent(values.uninstall || o.once ? { ...o, listen: undefined } : o, log);

@@ -1,0 +1,62 @@
+/**
+ * `sigguard agent` keeps the trust material current (issue 13): its trust step runs `trust update`
+ * (here from a folder the test signs) into the kept root the hook reads, and a failed update is
+ * logged while the root in force stays.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Agent, type AgentOptions } from '../../src/agent/run.js';
+import { readKeptRoot } from '../../src/policy/kept-root.js';
+import { publicGoodTrustedRootBytes } from '../../src/policy/public-good.js';
+import { TufRepoFixture } from '../support/tuf-repo.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'sigguard-agent-trust-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function agent(trust: AgentOptions['trust'], lines: string[]): Agent {
+  const o: AgentOptions = {
+    containerdConfig: join(dir, 'config.toml'),
+    binary: '',
+    installPath: join(dir, 'sigguard'),
+    etc: join(dir, 'etc'),
+    log: join(dir, 'decisions.log'),
+    socket: join(dir, 'none.sock'),
+    sources: [],
+    namespace: 'sigguard-system',
+    restart: { kind: 'none' },
+    restartTimeoutMs: 1000,
+    syncIntervalMs: 1000,
+    checkIntervalMs: 1000,
+    followIntervalMs: 1000,
+    logMaxBytes: 0,
+    logKeep: 1,
+    listen: undefined,
+    once: true,
+    ...(trust ? { trust } : {}),
+  };
+  const log = pino({ base: null }, { write: (line: string) => void lines.push(line) });
+  return new Agent(o, log);
+}
+
+describe('the agent keeps the trust material current', () => {
+  it('updates the kept root; a failed update is logged and the root in force stays', async () => {
+    const repo = new TufRepoFixture(join(dir, 'repo'));
+    repo.publish({ 'trusted_root.json': publicGoodTrustedRootBytes() }, { targetsVersion: 20 });
+    const out = join(dir, 'trust', 'public-good.json');
+    const lines: string[] = [];
+    const a = agent({ intervalMs: 86_400_000, out, from: repo.dir, root: repo.initialRoot }, lines);
+    await a.refreshTrust();
+    expect(lines.join('')).toMatch(/"msg":"trust updated"/);
+    const kept = readKeptRoot(out);
+    expect(kept.state === 'ok' && kept.root.targetsVersion).toBe(20);
+
+    const before = readFileSync(out);
+    repo.publish({ 'trusted_root.json': Buffer.from('{"mediaType":"nonsense"}') }, { timestampExpiresInDays: -1 });
+    await a.refreshTrust();
+    expect(lines.at(-1)).toMatch(/"err":"[^"]*expired[^"]*".*"msg":"trust update failed: the trust material in force stays"/);
+    expect(readFileSync(out)).toEqual(before);
+  });
+});
