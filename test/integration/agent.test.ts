@@ -13,69 +13,29 @@
  * - /metrics counts exactly the decisions of the log; `--uninstall` puts the node's files back.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type ContainerdNode,
-  RUNC,
-  containerdBins,
-  launch,
-  nodeMounts,
-  nodeProcesses,
-  prepareNode,
-  stopNode,
-} from '../support/node/containerd-node.js';
+import { type ContainerdNode, RUNC, containerdBins, launch, prepareNode } from '../support/node/containerd-node.js';
 import { Kubelet } from '../support/node/kubelet.js';
+import { ConfigMapVolume, httpGet, series, sleep, supervise, tearDownNode, until } from '../support/agent-node.js';
 import { run } from '../support/cli.js';
 import { snapshot } from '../support/snapshot.js';
 import { ROOT, requireTools } from '../support/paths.js';
 import { type World, makeWorld } from '../support/world.js';
 
 const SEA = join(ROOT, 'build/out/sigguard-linux-amd64');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Restarts containerd whenever it exits, until stopped: the node's supervisor. */
-function supervise(n: ContainerdNode): { stop(): void; restarts: number } {
-  const s = { stopped: false, restarts: 0, stop: () => (s.stopped = true) };
-  const watch = () => {
-    n.process?.once('exit', () => {
-      if (s.stopped) return;
-      s.restarts++;
-      n.process = undefined;
-      launch(n, 30_000).then(watch, (err: unknown) => console.error(`supervisor: ${err}`));
-    });
-  };
-  watch();
-  return s;
-}
-
 let w: World;
 let node: ContainerdNode;
 let kubelet: Kubelet;
 let supervisor: ReturnType<typeof supervise>;
 let dir: string;
-let cm: string;
+let cm: ConfigMapVolume;
 let etc: string;
 let logFile: string;
 let installPath: string;
 let before: Record<string, string>;
 let podN = 0;
-let cmN = 0;
-
-/** The ConfigMap volume as kubelet writes it: a new folder, one rename of ..data, a link per name. */
-function publish(files: Record<string, string>): void {
-  const ts = `..2026_${++cmN}`;
-  for (const [name, text] of Object.entries(files)) {
-    mkdirSync(join(cm, ts, dirname(name)), { recursive: true });
-    writeFileSync(join(cm, ts, name), text);
-  }
-  symlinkSync(ts, join(cm, '..data_tmp'));
-  renameSync(join(cm, '..data_tmp'), join(cm, '..data'));
-  for (const top of new Set(Object.keys(files).map((f) => f.split('/')[0] as string))) {
-    if (!existsSync(join(cm, top))) symlinkSync(`..data/${top}`, join(cm, top));
-  }
-}
 
 const policy = (registryRule: string, exempt = '[sigguard-system, kube-system]') =>
   `version: 1\ndefault: reject\nexemptNamespaces: ${exempt}\nscopes:\n  "${w.registry.host}":\n${registryRule}`;
@@ -106,7 +66,7 @@ function agentArgs(extra: string[] = []): string[] {
     '--ctr',
     bins.ctr,
     '--source',
-    cm,
+    cm.dir,
     '--etc',
     etc,
     '--install-path',
@@ -153,35 +113,12 @@ async function startAgent(): Promise<AgentProc> {
   throw new Error(`agent not ready within 90 s: ${JSON.stringify(a.lines)}`);
 }
 
-async function get(a: AgentProc, path: string): Promise<{ status: number; text: string }> {
-  try {
-    const r = await fetch(`http://127.0.0.1:${a.port}${path}`);
-    return { status: r.status, text: await r.text() };
-  } catch {
-    return { status: 0, text: '' };
-  }
-}
+const get = (a: AgentProc, path: string) => httpGet(a.port, path);
 
 async function stopAgent(a: AgentProc, signal: NodeJS.Signals): Promise<void> {
   const exited = new Promise((r) => a.child.once('exit', r));
   a.child.kill(signal);
   await exited;
-}
-
-/** The value of one series in a Prometheus text exposition (0 when absent). */
-function series(text: string, name: string): number {
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line ? Number(line.slice(name.length + 1)) : 0;
-}
-
-async function until<T>(what: string, ms: number, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await sleep(100);
-  }
 }
 
 const pod = (image: string, runtimeHandler = 'runc', namespace = 'default') =>
@@ -201,28 +138,21 @@ beforeAll(async () => {
   await launch(node);
   supervisor = supervise(node);
   kubelet = new Kubelet(node);
-  cm = join(dir, 'cm');
+  cm = new ConfigMapVolume(join(dir, 'cm'));
   etc = join(dir, 'etc/sigguard');
   logFile = join(dir, 'log/decisions.log');
   installPath = join(dir, 'opt/sigguard/bin/sigguard');
-  mkdirSync(cm);
   before = snapshot(dirname(node.config));
 }, 180_000);
 
 afterAll(async () => {
-  supervisor?.stop();
-  if (!node) return;
-  await kubelet?.cleanup();
-  kubelet?.close();
-  await stopNode(node);
-  expect(nodeProcesses(node)).toEqual([]);
-  if (nodeMounts(node).length === 0) rmSync(dir, { recursive: true, force: true });
+  expect(await tearDownNode({ supervisor, node, kubelet, dir })).toEqual([]);
   await w?.stop();
 }, 60_000);
 
 describe('sigguard agent on a containerd 2.1 node', () => {
   it('installs, enforces, follows policy changes, refuses bad ones, survives its own death, guards a late handler, uninstalls exactly', async () => {
-    publish(documents(policy(SIGNED_RULE())));
+    cm.publish(documents(policy(SIGNED_RULE())));
     const pid0 = node.process?.pid;
     let agent = await startAgent();
     // installed: one restart through the supervisor
@@ -245,7 +175,7 @@ describe('sigguard agent on a containerd 2.1 node', () => {
 
     // a changed policy takes effect within 10 s
     const t0 = Date.now();
-    publish(documents(policy('    - type: reject\n')));
+    cm.publish(documents(policy('    - type: reject\n')));
     await until('the new policy in /etc/sigguard', 10_000, () =>
       readFileSync(join(etc, 'policy.yaml'), 'utf8').includes('type: reject') ? true : undefined,
     );
@@ -255,7 +185,7 @@ describe('sigguard agent on a containerd 2.1 node', () => {
     expect(rejected.error).toContain('[POLICY_REJECT]');
 
     // invalid documents: refused, logged, counted; the previous stay in force
-    publish(documents(policy(SIGNED_RULE())));
+    cm.publish(documents(policy(SIGNED_RULE())));
     await until('policy back', 10_000, () =>
       readFileSync(join(etc, 'policy.yaml'), 'utf8').includes('sigstoreSigned') ? true : undefined,
     );
@@ -264,7 +194,7 @@ describe('sigguard agent on a containerd 2.1 node', () => {
       'version: 1\ndefault: accept\nbogus: [\n',
       policy('    - type: insecureAcceptAnything\n', '[kube-system]'), // drops sigguard-system
     ].entries()) {
-      publish(documents(bad));
+      cm.publish(documents(bad));
       await until('refusal counted', 10_000, async () =>
         series((await get(agent, '/metrics')).text, 'sigguard_policy_sync_total{result="refused"}') === i + 1 ? true : undefined,
       );
@@ -274,7 +204,7 @@ describe('sigguard agent on a containerd 2.1 node', () => {
     expect(agent.lines.filter((l) => String(l.msg).includes('refused')).length).toBe(2);
 
     // killed: hook and policy stay; a container started meanwhile is verified
-    publish(documents(policy(SIGNED_RULE())));
+    cm.publish(documents(policy(SIGNED_RULE())));
     await sleep(2500);
     await stopAgent(agent, 'SIGKILL');
     expect((await pod(unsigned)).error).toContain('[NO_SIGNATURE]');

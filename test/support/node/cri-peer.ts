@@ -116,6 +116,7 @@ export interface ContainerConfig {
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
   logPath?: string;
+  mounts?: Array<{ containerPath: string; hostPath: string; readonly?: boolean }>;
   linux?: { securityContext?: { privileged?: boolean; namespaceOptions?: NamespaceOption; readonlyRootfs?: boolean } };
 }
 

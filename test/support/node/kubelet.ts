@@ -31,6 +31,10 @@ export interface PodSpec {
   pullPolicy?: 'Always' | 'IfNotPresent';
   /** The pod's runtime handler (a RuntimeClass's `handler`; default `runc`). */
   runtimeHandler?: string;
+  /** A DaemonSet's node agent: the host's PID namespace, privileged, host paths mounted. */
+  hostPID?: boolean;
+  privileged?: boolean;
+  mounts?: Array<{ containerPath: string; hostPath: string; readonly?: boolean }>;
 }
 
 export type Stage = 'pull' | 'sandbox' | 'create' | 'start';
@@ -85,7 +89,8 @@ export class Kubelet {
     const uid = randomUUID();
     const logDirectory = join(this.node.podLogDir, `${namespace}_${spec.name}_${uid}`);
     const labels = { 'io.kubernetes.pod.name': spec.name, 'io.kubernetes.pod.namespace': namespace, 'io.kubernetes.pod.uid': uid };
-    const hostNetwork = { network: 'NODE', pid: 'CONTAINER', ipc: 'POD' } as const;
+    const hostNetwork = { network: 'NODE', pid: spec.hostPID ? 'NODE' : 'CONTAINER', ipc: 'POD' } as const;
+    const privileged = spec.privileged ? { privileged: true } : {};
     const sandboxConfig: PodSandboxConfig = {
       metadata: { name: spec.name, uid, namespace, attempt: 0 },
       // no hostname: a host-network pod shares the node's UTS namespace (runc refuses one otherwise)
@@ -94,7 +99,7 @@ export class Kubelet {
       annotations: { 'kubernetes.io/config.source': 'api', 'kubernetes.io/config.seen': new Date().toISOString() },
       linux: {
         cgroupParent: `${this.node.cgroupParent}/pod${uid}`,
-        securityContext: { namespaceOptions: hostNetwork },
+        securityContext: { namespaceOptions: hostNetwork, ...privileged },
       },
     };
     const run: PodRun = { ok: false, logFile: join(logDirectory, container, '0.log'), sandboxConfig };
@@ -135,7 +140,8 @@ export class Kubelet {
         'io.kubernetes.pod.terminationGracePeriod': '30',
       },
       logPath: `${container}/0.log`,
-      linux: { securityContext: { namespaceOptions: hostNetwork } },
+      ...(spec.mounts ? { mounts: spec.mounts } : {}),
+      linux: { securityContext: { namespaceOptions: hostNetwork, ...privileged } },
     };
     try {
       const t0 = performance.now();
