@@ -16,6 +16,7 @@ import { sigguard } from '../support/cli.js';
 import { criAnnotations } from '../support/oci-bundle.js';
 import { SIGGUARD, requireTools } from '../support/paths.js';
 import { TufRepoFixture, serveFolder } from '../support/tuf-repo.js';
+import { keylessPolicyYaml } from '../support/keyless-shard.js';
 
 const target = (n: number) => Buffer.from(`${JSON.stringify(JSON.parse(publicGoodTrustedRootBytes().toString('utf8')), null, n)}\n`);
 
@@ -36,21 +37,7 @@ beforeAll(() => {
     `trust:\n  publicGood: ${out}\n  maxAgeDays: 30\ncache:\n  enabled: false\nnode:\n  containerdSocket: ${join(dir, 'none.sock')}\n`,
   );
   policy = join(dir, 'policy.yaml');
-  writeFileSync(
-    policy,
-    [
-      'version: 1',
-      'default: reject',
-      'scopes:',
-      '  "127.0.0.1:9":',
-      '    - type: sigstoreSigned',
-      '      signedIdentity: {type: matchRepository}',
-      '      keyless:',
-      '        trustedRoot: public-good',
-      '        identities: [{issuer: "https://issuer.example", subject: "a@example.com"}]',
-      '',
-    ].join('\n'),
-  );
+  writeFileSync(policy, keylessPolicyYaml('127.0.0.1:9'));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

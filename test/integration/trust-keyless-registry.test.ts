@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sigguard, sigguardCheck } from '../support/cli.js';
-import { EMAIL, ISSUER, KeylessShards } from '../support/keyless-shard.js';
+import { EMAIL, KeylessShards, keylessPolicyYaml } from '../support/keyless-shard.js';
 import { REGISTRY_BIN, SIGGUARD, requireTools } from '../support/paths.js';
 import { Pusher } from '../support/push.js';
 import { Registry } from '../support/registry.js';
@@ -64,21 +64,10 @@ beforeAll(async () => {
   policy = join(dir, 'policy.yaml');
   writeFileSync(
     policy,
-    [
-      'version: 1',
-      'default: reject',
-      'scopes:',
-      `  "${registry.host}/keyless":`,
-      '    - type: sigstoreSigned',
-      '      signedIdentity: {type: matchRepository}',
-      '      signatureFormats: [legacy]',
-      '      keyless:',
-      '        trustedRoot: public-good',
-      `        identities: [{issuer: "${ISSUER}", subject: "${EMAIL}"}]`,
-      '        requireRekor: true',
-      '        requireSCT: false',
-      '',
-    ].join('\n'),
+    keylessPolicyYaml(`${registry.host}/keyless`, {
+      requirement: ['signatureFormats: [legacy]'],
+      keyless: ['requireRekor: true', 'requireSCT: false'],
+    }),
   );
   repo = new TufRepoFixture(join(dir, 'tuf'));
 }, 60_000);

@@ -95,3 +95,21 @@ export class KeylessShards {
     return sig;
   }
 }
+
+/** A policy whose `scope` needs a keyless signature by EMAIL (ISSUER) against `public-good`; more lines for the requirement and its keyless block. */
+export function keylessPolicyYaml(scope: string, o: { requirement?: string[]; keyless?: string[] } = {}): string {
+  return [
+    'version: 1',
+    'default: reject',
+    'scopes:',
+    `  "${scope}":`,
+    '    - type: sigstoreSigned',
+    '      signedIdentity: {type: matchRepository}',
+    ...(o.requirement ?? []).map((l) => `      ${l}`),
+    '      keyless:',
+    '        trustedRoot: public-good',
+    `        identities: [{issuer: "${ISSUER}", subject: "${EMAIL}"}]`,
+    ...(o.keyless ?? []).map((l) => `        ${l}`),
+    '',
+  ].join('\n');
+}
