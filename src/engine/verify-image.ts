@@ -159,6 +159,7 @@ export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Pro
       checkpoint: opts.client.budget.checkpoint,
       ...(attestations ? { attestations } : {}),
       timeLeft: () => msLeft(opts.client.budget.signal),
+      keepHeapDown: () => keepHeapDown(opts.client.budget),
     };
     const attested: AttestationReport[] = [];
     const signatures: SignatureReport[] = [];

@@ -36,7 +36,8 @@ function readStatement(bundle: Bundle): InTotoStatement {
   if (env.signatures.length !== 1) throw malformed(`DSSE envelope has ${env.signatures.length} signatures, not 1`);
   let json: unknown;
   try {
-    json = JSON.parse(Buffer.from(env.payload).toString('utf8'));
+    // a view, not a copy: attestations can be large (SBOMs, scans)
+    json = JSON.parse(Buffer.from(env.payload.buffer, env.payload.byteOffset, env.payload.byteLength).toString('utf8'));
   } catch {
     throw malformed('DSSE payload is not JSON');
   }
@@ -102,13 +103,13 @@ export function prepareAttestation(found: FoundAttestation): PreparedAttestation
     }
     const bundle = parseBundle(found);
     const statement = readStatement(bundle);
-    const json: unknown = JSON.parse(found.bundle.toString('utf8'));
+    // the bundle's text: verifier.ts parses it again only where a Rekor entry or certificate must be checked
     return {
       found,
       ok: true,
       statement,
       entity: toSignedEntity(bundle),
-      material: { keyBundle: json, certificateBundle: json, artifact, problem: undefined },
+      material: { keyBundle: found.bundle, certificateBundle: found.bundle, artifact, problem: undefined },
     };
   } catch (err) {
     if (err instanceof MalformedSignature) return { found, ok: false, problem: err.message, detailCode: err.detail };

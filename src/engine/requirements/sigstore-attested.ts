@@ -85,6 +85,7 @@ async function judge(
 function* oneByOne(ctx: RequirementContext): Generator<PreparedAttestation> {
   for (const f of ctx.attestations?.attestations ?? []) {
     ctx.checkpoint();
+    ctx.keepHeapDown?.();
     yield prepareAttestation(f);
   }
 }

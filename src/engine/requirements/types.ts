@@ -25,6 +25,8 @@ export interface RequirementContext {
   attestations?: AttestationDiscovery;
   /** Milliseconds left before the deadline (bounds a CEL evaluation); undefined without one. */
   timeLeft?(): number | undefined;
+  /** Collects garbage when the heap has grown (registry/budget.ts's keepHeapDown): between large attestations. */
+  keepHeapDown?(): void;
 }
 
 /** A requirement's report, and its judgement of each signature (none for accept and reject). */
