@@ -1,5 +1,5 @@
 /**
- * The image as the DaemonSet runs it: `make image`'s archive imported into a containerd 2.1 node
+ * The image as the DaemonSet runs it: `make image`'s archive imported into a containerd 1.7 and 2.1 node
  * (containerd under a supervisor, as systemd keeps it on a node), the agent started as a pod
  * through CRI — privileged, the host's PID namespace, the host paths deploy/ mounts (here at the
  * test node's own paths) — in namespace sigguard-system:
@@ -15,7 +15,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigMapVolume, httpGet, series, supervise, tearDownNode, until } from '../support/agent-node.js';
 import { run } from '../support/cli.js';
-import { type ContainerdNode, RUNC, containerdBins, launch, prepareNode } from '../support/node/containerd-node.js';
+import { type ContainerdNode, type ContainerdVersion, RUNC, containerdBins, launch, prepareNode } from '../support/node/containerd-node.js';
 import { Kubelet, type PodRun } from '../support/node/kubelet.js';
 import { ROOT, requireTools } from '../support/paths.js';
 import { snapshot } from '../support/snapshot.js';
@@ -26,6 +26,8 @@ const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { ve
 const IMAGE = `docker.io/library/sigguard:${pkg.version}`;
 
 let w: World;
+let archive: string;
+let version: ContainerdVersion;
 let node: ContainerdNode;
 let kubelet: Kubelet;
 let supervisor: ReturnType<typeof supervise>;
@@ -40,7 +42,7 @@ const pod = (image: string) => kubelet.runPod({ image, name: `ds-pod-${++podN}`,
 /** The agent's pod as deploy/base/daemonset.yaml makes it, with this node's paths. */
 function agentPod(args: string[]): Promise<PodRun> {
   // the node's containerd and ctr (deploy/ reaches them through /proc/1/root): their real folder, links resolved
-  const bins = { containerd: realpathSync(containerdBins('2.1').containerd), ctr: realpathSync(containerdBins('2.1').ctr) };
+  const bins = { containerd: realpathSync(containerdBins(version).containerd), ctr: realpathSync(containerdBins(version).ctr) };
   const binDir = dirname(bins.ctr);
   const hostPaths = [dirname(node.config), dirname(node.socket), paths.etc, paths.opt, paths.log, binDir];
   return kubelet.runPod({
@@ -86,42 +88,49 @@ async function agentPort(run: PodRun): Promise<number> {
 }
 
 beforeAll(async () => {
-  requireTools(RUNC, containerdBins('2.1').shim);
   w = await makeWorld();
-  dir = mkdtempSync('/tmp/sgd-');
-  node = await prepareNode({ version: '2.1', registryHost: w.registry.host, aliasHost: w.registry.host, dir, layout: 'kind' });
-  await launch(node);
-  supervisor = supervise(node);
-  kubelet = new Kubelet(node);
-  paths = { etc: join(dir, 'etc/sigguard'), opt: join(dir, 'opt/sigguard'), log: join(dir, 'var/log/sigguard') };
-  for (const p of Object.values(paths)) mkdirSync(p, { recursive: true });
-  cm = new ConfigMapVolume(join(dir, 'cm'));
-  cm.publish({
-    'policy.yaml': `version: 1\ndefault: reject\nexemptNamespaces: [sigguard-system, kube-system]\nscopes:\n  "${w.registry.host}":\n    - type: sigstoreSigned\n      keyPath: ${paths.etc}/keys/cosign.pub\n      signedIdentity: {type: matchRepository}\n`,
-    'config.yaml': `registry:\n  certsDir: ${node.certsDir}\nnode:\n  containerdSocket: ${node.socket}\ncache:\n  enabled: false\n`,
-    'keys/cosign.pub': readFileSync(w.trusted.pub, 'utf8'),
-  });
-  // make image, into this test's folder; then imported as `kind load image-archive` would
-  const archive = join(dir, 'sigguard-image.tar');
+  // make image, once for both lines; imported into each node as `kind load image-archive` would
+  archive = join(mkdtempSync('/tmp/sgd-image-'), 'sigguard-image.tar');
   const b = await run(NODE, [join(ROOT, 'build/image.mjs')], { env: { SIGGUARD_IMAGE_OUT: archive }, timeoutMs: 170_000 });
   if (b.code !== 0) throw new Error(`build/image.mjs: ${b.stderr}`);
-  execFileSync(
-    containerdBins('2.1').ctr,
-    ['--address', node.socket, '-n', 'k8s.io', 'images', 'import', '--platform', 'linux/amd64', archive],
-    {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    },
-  );
-  rmSync(archive);
-  before = snapshot(dirname(node.config));
-}, 240_000);
+}, 200_000);
 
 afterAll(async () => {
-  expect(await tearDownNode({ supervisor, node, kubelet, dir })).toEqual([]);
+  if (archive) rmSync(dirname(archive), { recursive: true, force: true });
   await w?.stop();
-}, 60_000);
+});
 
-describe('sigguard agent daemonset: the image as a privileged pod through CRI', () => {
+describe.each(['1.7', '2.1'] as const)('sigguard agent daemonset on containerd %s: the image as a privileged pod through CRI', (v) => {
+  beforeAll(async () => {
+    version = v;
+    requireTools(RUNC, containerdBins(version).shim);
+    dir = mkdtempSync('/tmp/sgd-');
+    node = await prepareNode({ version, registryHost: w.registry.host, aliasHost: w.registry.host, dir, layout: 'kind' });
+    await launch(node);
+    supervisor = supervise(node);
+    kubelet = new Kubelet(node);
+    paths = { etc: join(dir, 'etc/sigguard'), opt: join(dir, 'opt/sigguard'), log: join(dir, 'var/log/sigguard') };
+    for (const p of Object.values(paths)) mkdirSync(p, { recursive: true });
+    cm = new ConfigMapVolume(join(dir, 'cm'));
+    cm.publish({
+      'policy.yaml': `version: 1\ndefault: reject\nexemptNamespaces: [sigguard-system, kube-system]\nscopes:\n  "${w.registry.host}":\n    - type: sigstoreSigned\n      keyPath: ${paths.etc}/keys/cosign.pub\n      signedIdentity: {type: matchRepository}\n`,
+      'config.yaml': `registry:\n  certsDir: ${node.certsDir}\nnode:\n  containerdSocket: ${node.socket}\ncache:\n  enabled: false\n`,
+      'keys/cosign.pub': readFileSync(w.trusted.pub, 'utf8'),
+    });
+    execFileSync(
+      containerdBins(version).ctr,
+      ['--address', node.socket, '-n', 'k8s.io', 'images', 'import', '--snapshotter', 'native', '--platform', 'linux/amd64', archive],
+      {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    );
+    before = snapshot(dirname(node.config));
+  }, 120_000);
+
+  afterAll(async () => {
+    expect(await tearDownNode({ supervisor, node, kubelet, dir })).toEqual([]);
+  }, 60_000);
+
   it('installs the hook from the pod, keeps it through the pod’s death, and the uninstall pod reverses it exactly', async () => {
     const agent = await agentPod([]);
     expect(agent.ok, agent.error).toBe(true);
