@@ -114,6 +114,11 @@ export function oneLine(text: string): string {
 /** Turns anything thrown into a SigguardError, keeping codes that are already there. */
 export function toSigguardError(err: unknown, fallback: ReasonCode = ReasonCode.INTERNAL_ERROR): SigguardError {
   if (err instanceof SigguardError) return err;
+  // a SigguardError from a separately bundled part (the agent's and trust's bundles carry their own
+  // copy of this class): same name, a known code; keeps its code (USAGE stays exit 2)
+  if (err instanceof Error && err.name === 'SigguardError' && Object.hasOwn(ReasonCode, String((err as { code?: unknown }).code))) {
+    return new SigguardError((err as unknown as { code: ReasonCode }).code, err.message, { cause: err });
+  }
   if (err instanceof Error) return new SigguardError(fallback, err.message, { cause: err });
   return new SigguardError(fallback, String(err));
 }
