@@ -14,6 +14,7 @@
 #       .tools/containerd-1.7/bin/{containerd,ctr,containerd-shim-runc-v2}
 #       .tools/containerd-2.1/bin/{containerd,ctr,containerd-shim-runc-v2}
 #       .tools/cri-api/api.proto                 (Kubernetes 1.36 CRI, sid; test/unit/cri-proto.test.ts)
+#       .tools/bin/promtool                      (Prometheus 2.42, bookworm: `promtool check metrics` on the agent's /metrics)
 #  c) One summary line per tool with its version.
 #
 # Idempotent; when everything is present it does no network access at all.
@@ -35,6 +36,7 @@ FETCH=(
   "containerd17|containerd|trixie|1.7.24|containerd-1.7"
   "containerd21|containerd|sid|2.1.9|containerd-2.1"
   "criapi|golang-k8s-cri-api-dev|sid|0.36.4|cri-api"
+  "promtool|prometheus|bookworm|2.42.0|bin/promtool"
 )
 CONTAINERD_BINS=(containerd ctr containerd-shim-runc-v2)
 CRI_PROTO=usr/share/gocode/src/k8s.io/cri-api/pkg/apis/runtime/v1/api.proto
@@ -251,6 +253,10 @@ make_links() { # <name> <link> <dest>
       mkdir -p "$TOOLS/$link"
       [[ -f "$dest/$CRI_PROTO" ]] || die "no $CRI_PROTO in $dest"
       ln -sfn "../${dest#"$TOOLS"/}/$CRI_PROTO" "$TOOLS/$link/api.proto" ;;
+    promtool)
+      mkdir -p "$TOOLS/bin"
+      [[ -x "$dest/usr/bin/promtool" ]] || die "no usr/bin/promtool in $dest"
+      ln -sfn "../${dest#"$TOOLS"/}/usr/bin/promtool" "$TOOLS/$link" ;;
   esac
 }
 
@@ -262,6 +268,7 @@ check_links() { # <name> <link> <dest>
     containerd*)
       for b in "${CONTAINERD_BINS[@]}"; do [[ -x "$TOOLS/$link/bin/$b" ]] || return 1; done ;;
     criapi) [[ -f "$TOOLS/$link/api.proto" ]] || return 1 ;;
+    promtool) [[ -x "$TOOLS/$link" ]] || return 1 ;;
   esac
 }
 

@@ -2,12 +2,17 @@
  * The agent's metrics from the decision log (src/agent/decision-follow.ts, metrics.ts): every line
  * counted once across appends, rotation (by the agent or by logrotate's rename) and truncation.
  */
+import { spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DecisionLogFollower } from '../../src/agent/decision-follow.js';
 import { AgentMetrics } from '../../src/agent/metrics.js';
+import { series } from '../support/agent-node.js';
+import { TOOLS, requireTools } from '../support/paths.js';
+
+const PROMTOOL = join(TOOLS, 'bin/promtool');
 
 let dir: string;
 let file: string;
@@ -99,5 +104,25 @@ describe('sigguard agent: metrics from the decision log', () => {
     expect(await value(metrics, 'sigguard_decisions_total')).toBe(1);
     expect(await value(metrics, 'sigguard_decision_log_unreadable_lines_total')).toBe(2);
     expect(readFileSync(file, 'utf8')).toContain('not json');
+  });
+});
+
+describe('sigguard agent: the /metrics text', () => {
+  it('promtool check metrics accepts it (Prometheus 2.42, build/tools.sh), with every series set', async () => {
+    requireTools(PROMTOOL);
+    writeFileSync(file, line('allow', 'ALLOWED', { cache: 'hit' }) + line('deny', 'NO_SIGNATURE', { enforced: false, cache: 'miss' }));
+    const { metrics, f } = follow();
+    f.poll();
+    metrics.policySync.inc({ result: 'applied' });
+    metrics.policySync.inc({ result: 'refused' });
+    metrics.setPolicy('ab'.repeat(32), Date.now() - 5000);
+    metrics.unguarded.set(0);
+    metrics.ready.set(1);
+    const text = await metrics.text();
+    const r = spawnSync(PROMTOOL, ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    expect(`${r.stdout}${r.stderr}`).toBe('');
+    expect(r.status).toBe(0);
+    expect(text).toContain(`sigguard_policy_info{sha256="${'ab'.repeat(32)}"} 1`);
+    expect(series(text, 'sigguard_trust_material_age_seconds')).toBeGreaterThanOrEqual(5);
   });
 });
