@@ -64,7 +64,18 @@ export function configOfCommandLine(argv: string[]): string {
   return '/etc/containerd/config.toml';
 }
 
-/** The pids of the containerd daemons reading `config` (not its shims, not ctr). */
+/** containerd's global flags that take a value (the daemon has flags only; `containerd config dump` is no daemon). */
+const VALUE_FLAGS = new Set(['--config', '-c', '--log-level', '-l', '--address', '-a', '--root', '--state']);
+function hasSubcommand(argv: string[]): boolean {
+  for (let i = 1; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (VALUE_FLAGS.has(a)) i++;
+    else if (!a.startsWith('-')) return true;
+  }
+  return false;
+}
+
+/** The pids of the containerd daemons reading `config` (not its shims, not ctr, not `containerd config dump`). */
 export function containerdPids(config: string, proc = '/proc'): number[] {
   const want = resolve(config);
   const pids: number[] = [];
@@ -76,8 +87,7 @@ export function containerdPids(config: string, proc = '/proc'): number[] {
     } catch {
       continue; // gone meanwhile
     }
-    if (argv.length === 0 || basename(argv[0] as string) !== 'containerd') continue;
-    if (argv.some((a) => a === '-address' || a === '--address' || a === 'ctr')) continue;
+    if (argv.length === 0 || basename(argv[0] as string) !== 'containerd' || hasSubcommand(argv)) continue;
     if (configOfCommandLine(argv) === want) pids.push(Number(entry));
   }
   return pids;

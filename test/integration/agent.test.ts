@@ -12,7 +12,7 @@
  * - a runtime handler added later is guarded at the next check, with one restart;
  * - /metrics counts exactly the decisions of the log; `--uninstall` puts the node's files back.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,7 +21,7 @@ import { Kubelet } from '../support/node/kubelet.js';
 import { ConfigMapVolume, httpGet, series, sleep, supervise, tearDownNode, until } from '../support/agent-node.js';
 import { run } from '../support/cli.js';
 import { snapshot } from '../support/snapshot.js';
-import { ROOT, requireTools } from '../support/paths.js';
+import { ROOT, TOOLS, requireTools } from '../support/paths.js';
 import { type World, makeWorld } from '../support/world.js';
 
 const SEA = join(ROOT, 'build/out/sigguard-linux-amd64');
@@ -125,7 +125,7 @@ const pod = (image: string, runtimeHandler = 'runc', namespace = 'default') =>
   kubelet.runPod({ image, name: `agent-pod-${++podN}`, namespace, runtimeHandler });
 
 beforeAll(async () => {
-  requireTools(RUNC, containerdBins('2.1').shim, SEA);
+  requireTools(RUNC, containerdBins('2.1').shim, SEA, join(TOOLS, 'bin/promtool'));
   w = await makeWorld();
   dir = mkdtempSync('/tmp/sga-');
   node = await prepareNode({ version: '2.1', registryHost: w.registry.host, aliasHost: w.registry.host, dir, layout: 'kind' });
@@ -243,6 +243,9 @@ describe('sigguard agent on a containerd 2.1 node', () => {
       expect(series(metrics, `sigguard_decisions_total{decision="${decision}",code="${code}",enforced="true"}`), key).toBe(count);
     }
     expect(series(metrics, 'sigguard_hook_duration_seconds_count')).toBe(records.length);
+    const lint = spawnSync(join(TOOLS, 'bin/promtool'), ['check', 'metrics'], { input: metrics, encoding: 'utf8' });
+    expect(`${lint.stdout}${lint.stderr}`).toBe('');
+    expect(lint.status).toBe(0);
 
     // stopped (SIGTERM, as a rolling update does): the node keeps hook and policy
     await stopAgent(agent, 'SIGTERM');
