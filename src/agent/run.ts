@@ -104,8 +104,9 @@ export class Agent {
         { set: r.sha256, err: r.error, inForce: currentGeneration(o.etc) ?? null },
         'policy documents refused: the previous stay in force',
       );
-    } else if (!this.state.policyValid && currentGeneration(o.etc) !== undefined) {
-      // the agent restarted: the generation in force was validated when it was swapped in
+    }
+    if (!this.state.policyValid && currentGeneration(o.etc) !== undefined) {
+      // the agent restarted (perhaps with a ConfigMap it refuses): the generation in force still holds
       try {
         const sha = await validateGeneration(o.etc, o.etc, o.namespace);
         this.state.policyValid = true;

@@ -209,11 +209,16 @@ describe('sigguard agent on a containerd 2.1 node', () => {
     await stopAgent(agent, 'SIGKILL');
     expect((await pod(unsigned)).error).toContain('[NO_SIGNATURE]');
     expect((await pod(signed)).ok).toBe(true);
+    // started again while the ConfigMap holds a set it refuses: the set in force stays, the node stays guarded
+    cm.publish(documents('version: 1\ndefault: accept\n'));
     const pid1 = node.process?.pid;
     agent = await startAgent();
     expect(node.process?.pid).toBe(pid1); // nothing changed: no restart
     metrics = (await get(agent, '/metrics')).text;
     expect(series(metrics, 'sigguard_runtime_restarts_total')).toBe(0);
+    expect(series(metrics, 'sigguard_policy_sync_total{result="refused"}')).toBe(1);
+    expect(readFileSync(join(etc, 'policy.yaml'), 'utf8')).toContain('sigstoreSigned');
+    cm.publish(documents(policy(SIGNED_RULE())));
 
     // a handler added later: guarded at the next check (one restart)
     const opts = `  BinaryName = ${JSON.stringify(RUNC)}\n  Root = ${JSON.stringify(node.runcRoot)}\n  SystemdCgroup = false\n`;
