@@ -134,6 +134,25 @@ install-kind: build $(KIND_KEYS)/cosign.pub
 uninstall-kind:
 	bash e2e/kind/uninstall-kind.sh --cluster $(KIND_CLUSTER)
 
+# make deploy-kind: sigguard the Kubernetes way on that cluster (README, "Deploying on a cluster"):
+# the image loaded into the nodes, .keys/cosign.pub as ConfigMap sigguard-keys, deploy/kind/
+# applied. make undeploy-kind: the uninstall DaemonSet on every node, then everything deleted.
+.PHONY: deploy-kind undeploy-kind
+deploy-kind: image $(KIND_KEYS)/cosign.pub
+	kind load image-archive build/out/sigguard-image.tar --name $(KIND_CLUSTER)
+	kubectl apply -f deploy/base/namespace.yaml
+	kubectl -n sigguard-system create configmap sigguard-keys --from-file=cosign.pub=$(KIND_KEYS)/cosign.pub \
+		--dry-run=client -o yaml | kubectl apply -f -
+	kubectl apply -k deploy/kind
+	kubectl -n sigguard-system rollout status daemonset sigguard --timeout=180s
+
+undeploy-kind:
+	kubectl -n sigguard-system delete daemonset sigguard --ignore-not-found
+	kubectl apply -k deploy/uninstall
+	kubectl -n sigguard-system rollout status daemonset sigguard-uninstall --timeout=180s
+	kubectl delete -k deploy/uninstall --ignore-not-found
+	kubectl delete -k deploy/kind --ignore-not-found
+
 # ---------------------------------------------------------------------------------------------
 # End to end and the demo (e2e/), as root. The cases are one table, e2e/cases.ts.
 #   make e2e    against the Kind cluster $KIND_CLUSTER when kubectl reaches it (e2e/run-kind.ts; its
