@@ -33,8 +33,18 @@ export type FoundAttestation =
       envelope: Buffer;
       /** The layer's annotations (certificate, chain, Rekor bundle, as for legacy signatures). */
       annotations: Record<string, string>;
+      /** The predicate type the layer's annotation names, unverified. */
+      annotatedType: string | undefined;
     }
-  | { format: 'bundle'; subject: string; source: string; bundle: Buffer; mediaType: string };
+  | {
+      format: 'bundle';
+      subject: string;
+      source: string;
+      bundle: Buffer;
+      mediaType: string;
+      /** The predicate type the referrer's annotation names, unverified. */
+      annotatedType: string | undefined;
+    };
 
 export interface AttestationDiscovery {
   attestations: FoundAttestation[];
@@ -104,7 +114,16 @@ async function discoverLegacyAttestations(
     if (layer.size > wanted.maxBytes) return { source, problem: `attestation of ${layer.size} bytes is larger than ${wanted.maxBytes}` };
     try {
       const envelope = await client.getBlob(repo, layer.digest, layer.size, true);
-      return { found: { format: 'legacy', subject: digest, source, envelope, annotations } };
+      return {
+        found: {
+          format: 'legacy',
+          subject: digest,
+          source,
+          envelope,
+          annotations,
+          annotatedType: annotations[LEGACY_PREDICATE_ANNOTATION],
+        },
+      };
     } catch (err) {
       return { source, problem: artifactProblem(err) };
     }
@@ -142,7 +161,8 @@ async function discoverBundleAttestations(
       const layer = r.layer;
       if (layer.size > wanted.maxBytes) return { source, problem: `attestation of ${layer.size} bytes is larger than ${wanted.maxBytes}` };
       const bundle = await client.getBlob(repo, layer.digest, layer.size, true);
-      return { found: { format: 'bundle', subject: digest, source, bundle, mediaType: layer.mediaType } };
+      const annotatedType = r.manifest.annotations?.[BUNDLE_PREDICATE_ANNOTATION] ?? desc.data.annotations?.[BUNDLE_PREDICATE_ANNOTATION];
+      return { found: { format: 'bundle', subject: digest, source, bundle, mediaType: layer.mediaType, annotatedType } };
     } catch (err) {
       return { source, problem: artifactProblem(err) };
     }

@@ -16,8 +16,14 @@ import { bundleOverLimits } from './limits.js';
 import { IN_TOTO_PAYLOAD_TYPE, IN_TOTO_STATEMENT_TYPES, type InTotoStatement, inTotoStatementSchema } from './payload.js';
 import type { SignatureMaterial } from './verifier-types.js';
 
+/**
+ * A found attestation read as far as its signer check needs: the envelope, not its statement.
+ * The statement (possibly megabytes of SBOM) is parsed only once the signer is trusted
+ * (readAttestationStatement): what an attacker without the key can make sigguard parse stays
+ * the envelope.
+ */
 export type PreparedAttestation =
-  | { found: FoundAttestation; ok: true; statement: InTotoStatement; entity: SignedEntity; material: SignatureMaterial }
+  | { found: FoundAttestation; ok: true; bundle: Bundle; entity: SignedEntity; material: SignatureMaterial }
   | { found: FoundAttestation; ok: false; problem: string; detailCode: VerifyDetail };
 
 const envelopeSchema = z.object({
@@ -28,12 +34,18 @@ const envelopeSchema = z.object({
 
 const malformed = (message: string, detail: VerifyDetail = VerifyDetail.PAYLOAD) => new MalformedSignature(message, detail);
 
-/** The statement a bundle's DSSE envelope carries; throws MalformedSignature unless it is one in-toto statement with one signature. */
-function readStatement(bundle: Bundle): InTotoStatement {
+/** The envelope's own checks (no payload parsed): a DSSE envelope of an in-toto payload with one signature. */
+function checkEnvelope(bundle: Bundle): void {
   if (bundle.content.$case !== 'dsseEnvelope') throw malformed('bundle signs no in-toto statement (message signature)');
   const env = bundle.content.dsseEnvelope;
   if (env.payloadType !== IN_TOTO_PAYLOAD_TYPE) throw malformed(`DSSE payload type is ${env.payloadType}, not ${IN_TOTO_PAYLOAD_TYPE}`);
   if (env.signatures.length !== 1) throw malformed(`DSSE envelope has ${env.signatures.length} signatures, not 1`);
+}
+
+/** The statement a checked envelope carries; throws MalformedSignature unless it is an in-toto statement. */
+function readStatement(bundle: Bundle): InTotoStatement {
+  if (bundle.content.$case !== 'dsseEnvelope') throw malformed('bundle signs no in-toto statement (message signature)');
+  const env = bundle.content.dsseEnvelope;
   let json: unknown;
   try {
     // a view, not a copy: attestations can be large (SBOMs, scans)
@@ -97,23 +109,35 @@ export function prepareAttestation(found: FoundAttestation): PreparedAttestation
   try {
     if (found.format === 'legacy') {
       const { bundle, keyBundle, certificateBundle, problem, problemDetail } = legacyAttestationBundles(found);
-      const statement = readStatement(bundle);
+      checkEnvelope(bundle);
       const material = { keyBundle, certificateBundle, artifact, problem, problemDetail };
-      return { found, ok: true, statement, entity: toSignedEntity(bundle), material };
+      return { found, ok: true, bundle, entity: toSignedEntity(bundle), material };
     }
     const bundle = parseBundle(found);
-    const statement = readStatement(bundle);
+    checkEnvelope(bundle);
     // the bundle's text: verifier.ts parses it again only where a Rekor entry or certificate must be checked
     return {
       found,
       ok: true,
-      statement,
+      bundle,
       entity: toSignedEntity(bundle),
       material: { keyBundle: found.bundle, certificateBundle: found.bundle, artifact, problem: undefined },
     };
   } catch (err) {
     if (err instanceof MalformedSignature) return { found, ok: false, problem: err.message, detailCode: err.detail };
     return { found, ok: false, problem: `cannot read attestation: ${(err as Error).message}`, detailCode: VerifyDetail.BUNDLE };
+  }
+}
+
+/** The statement of a prepared attestation (call once its signer is trusted), or why it is not one. */
+export function readAttestationStatement(
+  bundle: Bundle,
+): { ok: true; statement: InTotoStatement } | { ok: false; problem: string; detailCode: VerifyDetail } {
+  try {
+    return { ok: true, statement: readStatement(bundle) };
+  } catch (err) {
+    if (err instanceof MalformedSignature) return { ok: false, problem: err.message, detailCode: err.detail };
+    throw err;
   }
 }
 

@@ -51,6 +51,7 @@ const found = (env: Buffer): FoundAttestation => ({
   source: 'fuzz .att layer',
   envelope: env,
   annotations: { 'dev.cosignproject.cosign/signature': '', predicateType: PROV },
+  annotatedType: PROV,
 });
 
 const PAYLOAD = Buffer.from(JSON.stringify(STATEMENT));

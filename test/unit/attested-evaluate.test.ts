@@ -88,12 +88,14 @@ function attestation(st: unknown, o: EnvelopeOptions = {}): FoundAttestation {
     payload: Buffer.from(payload).toString('base64'),
     signatures: Array.from({ length: o.signatures ?? 1 }, () => ({ keyid: '', sig })),
   };
+  const annotations = o.annotations ?? { 'dev.cosignproject.cosign/signature': '', predicateType: (st as Statement).predicateType ?? '' };
   return {
     format: 'legacy',
     subject: o.subject ?? DIGEST,
     source: 'test .att layer',
     envelope: Buffer.from(JSON.stringify(envelope)),
-    annotations: o.annotations ?? { 'dev.cosignproject.cosign/signature': '', predicateType: (st as Statement).predicateType ?? '' },
+    annotations,
+    annotatedType: annotations.predicateType || undefined,
   };
 }
 
@@ -177,7 +179,7 @@ describe('attacks and malformed attestations: NO_ATTESTATION', () => {
     [
       'an annotation that says provenance over an SBOM statement',
       () => attestation(statement({ predicateType: SPDX }), { annotations: { predicateType: PROV } }),
-      /layer annotation says https:\/\/slsa.dev\/provenance\/v1, the statement https:\/\/spdx.dev\/Document/,
+      /annotation says https:\/\/slsa.dev\/provenance\/v1, the statement https:\/\/spdx.dev\/Document/,
     ],
     [
       'an SBOM where provenance is required',
@@ -193,6 +195,16 @@ describe('attacks and malformed attestations: NO_ATTESTATION', () => {
     const e = await judge(requirement(), make());
     expect(e.report).toMatchObject({ satisfied: false, code: 'NO_ATTESTATION' });
     expect(e.report.reason).toMatch(reason);
+  });
+
+  it("an untrusted envelope's statement is never parsed: garbage signed by another key is untrusted, not malformed", async () => {
+    const garbage: FoundAttestation = { ...attestation(statement(), { key: other }), annotatedType: undefined };
+    const body = Buffer.from('{"not": "a statement"');
+    const sig = sign('sha256', pae(IN_TOTO, body), other).toString('base64');
+    const env = { payloadType: IN_TOTO, payload: body.toString('base64'), signatures: [{ keyid: '', sig }] };
+    const e = await judge(requirement(), { ...garbage, envelope: Buffer.from(JSON.stringify(env)) } as FoundAttestation);
+    expect(e.attestations?.[0]?.status).toBe('untrusted');
+    expect(e.attestations?.[0]?.predicateType).toBeUndefined();
   });
 
   it('none found, none readable, another format only', async () => {

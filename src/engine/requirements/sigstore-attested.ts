@@ -1,11 +1,13 @@
 /**
  * Judging one sigstoreAttested requirement against the attestations found: for each, in order,
- * its format, that it is readable (one in-toto statement in a DSSE envelope with one
- * signature), its predicate type (exactly the requirement's), that its statement names the
- * digest it is attached to (the image, a nested index or the platform manifest: never another
- * image's attestation copied here), its signer (sigstore-signed.ts's checks, the same for every
- * kind of trust), then the CEL condition over the verified predicate. The requirement holds
- * when one attestation passes all of it.
+ * its format, that its envelope is readable (a DSSE envelope of an in-toto payload, one
+ * signature), its signer (sigstore-signed.ts's checks, the same for every kind of trust), and
+ * only then its statement — parsed once its signer is trusted, so that what an attacker without
+ * the key can make sigguard parse stays the envelope: an in-toto Statement of exactly the
+ * requirement's predicate type, naming the digest it is attached to (the image, a nested index or
+ * the platform manifest: never another image's attestation copied here) — and the CEL condition
+ * over the verified predicate. The requirement holds when one attestation passes all of it.
+ * A predicate-type annotation (unverified) only ever spares the work on one that cannot pass.
  *
  * Attestations and signatures never stand in for each other: this module reads only what
  * discovery/attestations.ts found (never a `.sig` layer or a cosign signature bundle), and
@@ -14,7 +16,7 @@
 import { ReasonCode } from '../../errors.js';
 import type { SigstoreAttestedRequirement } from '../../policy/types.js';
 import { formatReference } from '../../reference/reference.js';
-import { type PreparedAttestation, prepareAttestation, statementNames } from '../../verify/attestation.js';
+import { type PreparedAttestation, prepareAttestation, readAttestationStatement, statementNames } from '../../verify/attestation.js';
 import type { VerifyDetail } from '../../verify/detail.js';
 import type { AttestationReport } from '../types.js';
 import { attestedReportHeader } from './report.js';
@@ -47,25 +49,29 @@ async function judge(
   if (!req.signatureFormats.includes(att.found.format))
     return { ...base, status: 'ignored-format', detail: `format ${att.found.format} not accepted by this requirement` };
   if (!att.ok) return { ...base, status: 'malformed', detail: att.problem, detailCode: att.detailCode };
-  const st = att.statement;
-  const typed = { ...base, predicateType: st.predicateType };
-  if (att.found.format === 'legacy' && (att.found.annotations.predicateType ?? st.predicateType) !== st.predicateType) {
-    return {
-      ...typed,
-      status: 'malformed',
-      detail: `layer annotation says ${att.found.annotations.predicateType}, the statement ${st.predicateType}`,
-    };
-  }
+  const annotated = att.found.annotatedType;
+  const unverified = annotated !== undefined ? { ...base, predicateType: annotated } : base;
+  // an annotation may spare the crypto of an attestation no requirement of this type would take; only the statement can allow
+  if (annotated !== undefined && annotated !== req.predicateType)
+    return { ...unverified, status: 'other-type', detail: `annotated predicate type ${annotated}` };
+  ctx.checkpoint();
+  const check = await checkSigner(att, req, ctx.checkpoint);
+  if (!check.ok) return { ...unverified, status: check.status, detail: check.detail, detailCode: check.detailCode };
+  const signer = check.signer;
+  // the statement is parsed only now, its signer trusted
+  ctx.checkpoint();
+  const read = readAttestationStatement(att.bundle);
+  if (!read.ok) return { ...unverified, signer, status: 'malformed', detail: read.problem, detailCode: read.detailCode };
+  const st = read.statement;
+  const typed = { ...base, predicateType: st.predicateType, signer };
+  if (annotated !== undefined && annotated !== st.predicateType)
+    return { ...typed, status: 'malformed', detail: `annotation says ${annotated}, the statement ${st.predicateType}` };
   if (st.predicateType !== req.predicateType) return { ...typed, status: 'other-type', detail: `predicate type ${st.predicateType}` };
   if (!statementNames(st, att.found.subject)) {
     const named = st.subject.map((s) => (s.digest.sha256 ? `sha256:${s.digest.sha256}` : Object.keys(s.digest).join('/'))).slice(0, 3);
     return { ...typed, status: 'subject-mismatch', detail: `statement names ${named.join(', ')}, not ${att.found.subject}` };
   }
-  ctx.checkpoint();
-  const check = await checkSigner(att, req, ctx.checkpoint);
-  if (!check.ok) return { ...typed, status: check.status, detail: check.detail, detailCode: check.detailCode };
-  const signer = check.signer;
-  if (req.condition === undefined || condition === undefined) return { ...typed, signer, status: 'verified' };
+  if (req.condition === undefined || condition === undefined) return { ...typed, status: 'verified' };
   ctx.checkpoint();
   const result = condition.evaluateCondition(
     req.condition,
@@ -78,8 +84,8 @@ async function judge(
     ctx.timeLeft?.() ?? condition.CONDITION_MAX_MS,
   );
   ctx.checkpoint();
-  if (!result.ok) return { ...typed, signer, status: 'condition-false', detail: result.problem };
-  return { ...typed, signer, status: 'verified', detail: 'condition true' };
+  if (!result.ok) return { ...typed, status: 'condition-false', detail: result.problem };
+  return { ...typed, status: 'verified', detail: 'condition true' };
 }
 
 function* oneByOne(ctx: RequirementContext): Generator<PreparedAttestation> {
