@@ -155,9 +155,16 @@ export function readKeptRoot(path: string): KeptResult {
   const file = resolve(path);
   const statePath = tufStatePath(file);
   const haveRoot = exists(file);
-  // no root: none was ever written, or a first update is between its two renames (state, then root)
-  if (!haveRoot) return { state: 'absent' };
   const invalid = (problem: string): KeptResult => ({ state: 'invalid', problem: `updated trusted root ${file}: ${problem}` });
+  // no root: none was ever written, or a first update is between its two renames (state, then
+  // root) — unless someone else could have removed it: no fallback to the older built-in root then
+  if (!haveRoot) {
+    if (!exists(statePath)) return { state: 'absent' };
+    const problem = rootOnlyProblem(dirname(file), 'folder');
+    return problem === undefined
+      ? { state: 'absent' }
+      : invalid(`missing, beside its TUF state, in a folder that is not root's alone: ${problem}`);
+  }
   if (!exists(statePath)) return invalid(`its TUF state ${statePath} is missing`);
   let bytes: Buffer;
   let stateText: string;
