@@ -55,12 +55,18 @@ export class AgentMetrics {
   });
   readonly trustAge = new Gauge({
     name: 'sigguard_trust_material_age_seconds',
-    help: 'Age of the trust material in force (the policy set and its keys, CA files, trusted roots): seconds since it was put in place',
+    help: 'Age of the trust material in force: material="documents", since the policy set (keys, CA files, trusted roots) was swapped in; material="public-good-root", since `sigguard trust update` fetched the kept public-good root (absent while the built-in one is used)',
+    labelNames: ['material'] as const,
     registers: [this.registry],
     collect: () => {
-      if (this.trustSince !== undefined) this.trustAge.set((Date.now() - this.trustSince) / 1000);
+      if (this.trustSince !== undefined) this.trustAge.set({ material: 'documents' }, (Date.now() - this.trustSince) / 1000);
+      const fetched = this.keptRootFetchedAt?.();
+      if (fetched !== undefined) this.trustAge.set({ material: 'public-good-root' }, (Date.now() - fetched) / 1000);
+      else this.trustAge.remove({ material: 'public-good-root' });
     },
   });
+  /** When the kept public-good root in use was fetched (ms), if there is one. */
+  keptRootFetchedAt: (() => number | undefined) | undefined;
   readonly unguarded = new Gauge({
     name: 'sigguard_unguarded_runtime_handlers',
     help: "containerd runtime handlers without sigguard's hook at the last check",

@@ -64,6 +64,22 @@ export class Agent {
     this.follower = new DecisionLogFollower(o.log, (line) => this.metrics.countLine(line), { maxBytes: o.logMaxBytes, keep: o.logKeep });
   }
 
+  /** The kept public-good root the configuration in force names (`trust.publicGood`), for its age on /metrics. */
+  private async watchKeptRoot(): Promise<void> {
+    const { loadConfig } = await import('../config/load.js');
+    const { readKeptRoot } = await import('../policy/kept-root.js');
+    let path: string;
+    try {
+      path = (await loadConfig(undefined, join(this.o.etc, 'config.yaml'))).trust.publicGood;
+    } catch {
+      return;
+    }
+    this.metrics.keptRootFetchedAt = () => {
+      const r = readKeptRoot(path);
+      return r.state === 'ok' ? Date.parse(r.root.fetchedAt) : undefined;
+    };
+  }
+
   get ready(): boolean {
     return this.state.policyValid && this.state.hookInstalled && !this.state.restartPending;
   }
@@ -85,6 +101,7 @@ export class Agent {
         const sha = await validateGeneration(o.etc, o.etc, o.namespace);
         this.state.policyValid = true;
         this.metrics.setPolicy(sha, statSync(join(o.etc, 'policy.yaml')).mtimeMs);
+        await this.watchKeptRoot();
       } catch (err) {
         this.log.error({ err: (err as Error).message }, 'the node has no valid policy: the hook is not installed');
       }
@@ -96,6 +113,7 @@ export class Agent {
       this.state.policyValid = true;
       this.metrics.policySync.inc({ result: 'applied' });
       this.metrics.setPolicy(r.policySha256, Date.now());
+      await this.watchKeptRoot();
       this.log.info({ set: r.sha256, policySha256: r.policySha256, files: r.files }, 'policy documents applied');
     } else if (r.result === 'refused') {
       this.state.lastRefused = r.sha256;
@@ -111,6 +129,7 @@ export class Agent {
         const sha = await validateGeneration(o.etc, o.etc, o.namespace);
         this.state.policyValid = true;
         this.metrics.setPolicy(sha, statSync(join(o.etc, '..data')).mtimeMs);
+        await this.watchKeptRoot();
       } catch (err) {
         this.log.error({ err: (err as Error).message }, 'the policy in force does not validate');
       }

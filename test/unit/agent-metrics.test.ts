@@ -123,6 +123,12 @@ describe('sigguard agent: the /metrics text', () => {
     expect(`${r.stdout}${r.stderr}`).toBe('');
     expect(r.status).toBe(0);
     expect(text).toContain(`sigguard_policy_info{sha256="${'ab'.repeat(32)}"} 1`);
-    expect(series(text, 'sigguard_trust_material_age_seconds')).toBeGreaterThanOrEqual(5);
+    expect(series(text, 'sigguard_trust_material_age_seconds{material="documents"}')).toBeGreaterThanOrEqual(5);
+    // the built-in root: no kept one, no series
+    expect(text.split('\n').some((l) => l.startsWith('sigguard_trust_material_age_seconds{material="public-good-root"}'))).toBe(false);
+    metrics.keptRootFetchedAt = () => Date.now() - 3 * 86_400_000;
+    const withRoot = await metrics.text();
+    expect(series(withRoot, 'sigguard_trust_material_age_seconds{material="public-good-root"}')).toBeGreaterThanOrEqual(3 * 86_400);
+    expect(spawnSync(PROMTOOL, ['check', 'metrics'], { input: withRoot }).status).toBe(0);
   });
 });
