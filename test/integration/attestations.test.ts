@@ -7,7 +7,7 @@
  * verify-attestation --key --type` can judge the same thing (presence, signature, subject),
  * sigguard agrees with it.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CheckJson, sigguard, sigguardCheck } from '../support/cli.js';
@@ -466,6 +466,21 @@ describe('policy validate', () => {
     const r = await sigguard(['policy', 'validate', policy('sign-pred', attested('https://sigstore.dev/cosign/sign/v1'))]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("cosign's signature, not an attestation");
+  });
+
+  it('crio-policy refuses an attestation requirement, or with --hook-fallback leaves its scope to the hook', async () => {
+    const p = policy('crio', attested(PROV, `      condition: '${BUILDER_CONDITION}'\n`));
+    const refused = await sigguard(['crio-policy', '--policy', p, '--out', join(w.cosign.dir, 'crio-refused')]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(
+      `scopes."${w.registry.host}"[0]: sigstoreAttested (${PROV}): policy.json has no attestation requirement`,
+    );
+    expect(refused.stderr).toContain('[POLICY_INVALID]');
+    const out = join(w.cosign.dir, 'crio-fallback');
+    const handed = await sigguard(['crio-policy', '--policy', p, '--out', out, '--hook-fallback']);
+    expect(handed.code, handed.stderr).toBe(0);
+    const json = JSON.parse(readFileSync(join(out, 'policy.json'), 'utf8'));
+    expect(json.transports.docker[w.registry.host]).toEqual([{ type: 'insecureAcceptAnything' }]);
   });
 
   it('accepts the three worked policies', async () => {
