@@ -30,7 +30,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ReasonCode, SigguardError, oneLine } from '../errors.js';
-import { readProblem, readTrustedFile } from '../document/file-trust.js';
+import { checkTrustedPath, fileTrustEnforced, readProblem, readTrustedFile } from '../document/file-trust.js';
 import { STATE_FORMAT, type TufState, rootOnlyProblem, stateSchema, tufStatePath } from '../policy/kept-root.js';
 import { PUBLIC_GOOD_TUF_URL, publicGoodTufRootBytes } from '../policy/public-good.js';
 import { TrustedRootError, trustFromJSON } from '../verify/trusted-root.js';
@@ -236,8 +236,18 @@ export async function trustUpdate(o: UpdateOptions): Promise<UpdateResult> {
   }
   const folderProblem = rootOnlyProblem(folder, 'folder');
   if (folderProblem !== undefined) throw fail(`${folderProblem}: kept trust material must be root's alone (chmod 0700)`);
-  const unlock = takeLock(`${tufStatePath(out)}.lock`);
+  const lock = `${tufStatePath(out)}.lock`;
+  const unlock = takeLock(lock);
   try {
+    // the whole path as the hook checks it (every ancestor and link): else the hook refuses what
+    // is kept here, and whoever can write an ancestor can move the folder away (no kept root: the built-in one)
+    if (fileTrustEnforced()) {
+      try {
+        checkTrustedPath(lock);
+      } catch (err) {
+        throw fail(`${folder}: ${readProblem(err)}`);
+      }
+    }
     return await updateLocked(o, out, source);
   } finally {
     unlock();

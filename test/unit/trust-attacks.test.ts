@@ -146,3 +146,20 @@ describe('the kept root, as the hook reads it, in a folder someone else can writ
     expect(choosePublicGood(BUILT_IN, out).origin).toEqual({ source: 'built-in', targetsVersion: 14 });
   });
 });
+
+describe('trust update into a folder whose path someone else can write', () => {
+  it('is refused before anything is written: the hook would refuse the kept files, and whoever writes the parent could move the folder away (no root, the built-in one)', async () => {
+    if (process.geteuid?.() !== 0) throw new Error('this test runs as root (file trust is enforced for root only)');
+    const repo = new TufRepoFixture(tempDir('repo'));
+    repo.publish({ 'trusted_root.json': rootBytes(1) }, { targetsVersion: 20 });
+    const parent = tempDir('open-parent');
+    chmodSync(parent, 0o777);
+    const out = join(parent, 'trust', 'public-good.json');
+    const e = await refusal(trustUpdate({ from: repo.dir, root: repo.initialRoot, target: 'trusted_root.json', out, timeoutMs: 10_000 }));
+    expect(e.code).toBe('TRUST_UPDATE_FAILED');
+    expect(e.message).toMatch(/writable by group and others without the sticky bit/);
+    expect(existsSync(out)).toBe(false);
+    expect(existsSync(tufStatePath(out))).toBe(false);
+    expect(existsSync(`${tufStatePath(out)}.lock`)).toBe(false);
+  });
+});
