@@ -5,8 +5,8 @@
  * type or statement type, two signatures, an annotation that lies about the type, cosign's
  * signature statement offered as an attestation, and conditions that fail or err.
  */
-import { type KeyObject, generateKeyPairSync, sign } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { type KeyObject, createHash, generateKeyPairSync, sign } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -218,6 +218,82 @@ describe('attacks and malformed attestations: NO_ATTESTATION', () => {
     const bundleOnly = await judge(requirement({ signatureFormats: ['bundle'] }), attestation(statement()));
     expect(bundleOnly.report).toMatchObject({ satisfied: false, code: 'NO_ATTESTATION' });
     expect(bundleOnly.attestations?.[0]?.status).toBe('ignored-format');
+  });
+});
+
+describe('keys with Rekor: a legacy attestation with an intoto entry (cosign 2 attest with --tlog-upload)', () => {
+  const rekor = () => generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  let log: ReturnType<typeof rekor>;
+  let rogueLog: ReturnType<typeof rekor>;
+  let pubPem: string;
+  beforeAll(() => {
+    log = rekor();
+    rogueLog = rekor();
+    writeFileSync(join(dir, 'rekor.pub'), log.publicKey.export({ type: 'spki', format: 'pem' }));
+    pubPem = readFileSync(join(dir, 'trusted.pub'), 'utf8');
+  });
+
+  /** Rekor's intoto/0.0.2 body for the envelope's one signature, and the SET over it (cosign's bundle annotation). */
+  function withRekor(found: FoundAttestation, o: { logKey?: KeyObject; payloadHashOf?: string } = {}): FoundAttestation {
+    if (found.format !== 'legacy') throw new Error('legacy only');
+    const env = JSON.parse(found.envelope.toString()) as { payload: string; signatures: Array<{ sig: string }> };
+    const payload = Buffer.from(env.payload, 'base64');
+    const hex = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+    const body = {
+      apiVersion: '0.0.2',
+      kind: 'intoto',
+      spec: {
+        content: {
+          envelope: {
+            payloadType: IN_TOTO,
+            signatures: [
+              { sig: Buffer.from(env.signatures[0]!.sig).toString('base64'), publicKey: Buffer.from(pubPem).toString('base64') },
+            ],
+          },
+          hash: { algorithm: 'sha256', value: hex(found.envelope) },
+          payloadHash: { algorithm: 'sha256', value: hex(o.payloadHashOf ?? payload) },
+        },
+      },
+    };
+    const logKey = o.logKey ?? log.privateKey;
+    const logPub = logKey === log.privateKey ? log.publicKey : rogueLog.publicKey;
+    const logID = createHash('sha256')
+      .update(logPub.export({ type: 'spki', format: 'der' }))
+      .digest('hex');
+    const entry = {
+      body: Buffer.from(JSON.stringify(body)).toString('base64'),
+      integratedTime: Math.floor(Date.now() / 1000) - 60,
+      logID,
+      logIndex: 4242,
+    };
+    const canonical = `{"body":${JSON.stringify(entry.body)},"integratedTime":${entry.integratedTime},"logID":${JSON.stringify(entry.logID)},"logIndex":${entry.logIndex}}`;
+    const set = JSON.stringify({ SignedEntryTimestamp: sign('sha256', Buffer.from(canonical), logKey).toString('base64'), Payload: entry });
+    return { ...found, annotations: { ...found.annotations, 'dev.sigstore.cosign/bundle': set } };
+  }
+
+  const rekorRequirement = () => requirement({ rekorPublicKeyPath: 'rekor.pub' });
+
+  it('a verified entry in the trusted log: allowed', async () => {
+    const e = await judge(rekorRequirement(), withRekor(attestation(statement())));
+    expect(e.report.satisfied, e.report.reason).toBe(true);
+  });
+
+  it.each<[string, () => FoundAttestation, string]>([
+    ['no Rekor entry', () => attestation(statement()), 'expected 1 tlog entries, got 0'],
+    [
+      'an entry for another payload',
+      () => withRekor(attestation(statement()), { payloadHashOf: 'another payload' }),
+      'DSSE payload hash mismatch',
+    ],
+    [
+      'an entry signed by a log the policy does not trust',
+      () => withRekor(attestation(statement()), { logKey: rogueLog.privateKey }),
+      'inclusion promise could not be verified',
+    ],
+  ])('%s: NO_ATTESTATION, the key signed it but its Rekor entry does not verify', async (_name, make, why) => {
+    const e = await judge(rekorRequirement(), make());
+    expect(e.report.code).toBe('NO_ATTESTATION');
+    expect(e.report.reason).toContain(`but its Rekor entry does not verify: ${why}`);
   });
 });
 
