@@ -145,6 +145,13 @@ function matchesTargets(text: string, target: string, bytes: Buffer): { version:
   return { version, expires };
 }
 
+/** The targets metadata of the state (its own, else the previous one) that `bytes` match, if any. */
+export function matchingTargets(s: TufState, bytes: Buffer): string | undefined {
+  if (typeof matchesTargets(s.metadata.targets, s.target, bytes) !== 'string') return s.metadata.targets;
+  if (s.previousTargets !== undefined && typeof matchesTargets(s.previousTargets, s.target, bytes) !== 'string') return s.previousTargets;
+  return undefined;
+}
+
 /**
  * The kept root at `path` with its TUF state, checked: absent (no root file), ok, or invalid with
  * why. An update writes the state first and the root second, keeping the targets metadata it

@@ -31,7 +31,7 @@ import { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ReasonCode, SigguardError, oneLine } from '../errors.js';
 import { checkTrustedPath, fileTrustEnforced, readProblem, readTrustedFile } from '../document/file-trust.js';
-import { STATE_FORMAT, type TufState, rootOnlyProblem, stateSchema, tufStatePath } from '../policy/kept-root.js';
+import { STATE_FORMAT, type TufState, matchingTargets, rootOnlyProblem, stateSchema, tufStatePath } from '../policy/kept-root.js';
 import { PUBLIC_GOOD_TUF_URL, publicGoodTufRootBytes } from '../policy/public-good.js';
 import { TrustedRootError, trustFromJSON } from '../verify/trusted-root.js';
 
@@ -300,7 +300,10 @@ async function updateLocked(o: UpdateOptions, out: string, source: string): Prom
     // the state first, then the root: a hook between the two renames finds the root it had, which
     // still matches (previousTargets), or, on a first update, no root yet (the built-in one counts)
     if (previous?.equals(bytes) !== true) {
-      writeAtomic(statePath, JSON.stringify(kept ? { ...state, previousTargets: kept.metadata.targets } : state));
+      // previous: the targets the root on disk matches (an update cut short between its renames
+      // left the state one step ahead of it), so that it keeps counting until it is replaced
+      const previousTargets = kept && ((previous && matchingTargets(kept, previous)) ?? kept.metadata.targets);
+      writeAtomic(statePath, JSON.stringify(previousTargets ? { ...state, previousTargets } : state));
       writeAtomic(out, bytes);
     }
     writeAtomic(statePath, JSON.stringify(state));

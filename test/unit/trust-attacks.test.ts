@@ -7,7 +7,7 @@
  * went missing there is no reason to fall back to the older built-in one.
  */
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -161,5 +161,34 @@ describe('trust update into a folder whose path someone else can write', () => {
     expect(existsSync(out)).toBe(false);
     expect(existsSync(tufStatePath(out))).toBe(false);
     expect(existsSync(`${tufStatePath(out)}.lock`)).toBe(false);
+  });
+});
+
+describe('an update cut short between its renames, then one that fails there too', () => {
+  it('the root on disk keeps matching the state: the targets it matched are the ones kept as previous', async () => {
+    const repo = new TufRepoFixture(tempDir('repo'));
+    const out = join(tempDir('out'), 'public-good.json');
+    const update = () => trustUpdate({ from: repo.dir, root: repo.initialRoot, target: 'trusted_root.json', out, timeoutMs: 10_000 });
+    repo.publish({ 'trusted_root.json': rootBytes(1) }, { targetsVersion: 20 });
+    await update();
+    const v20 = snapshotOf(out);
+    const t20 = (JSON.parse(v20.state.toString('utf8')) as { metadata: { targets: string } }).metadata.targets;
+    repo.publish({ 'trusted_root.json': rootBytes(2) }, { targetsVersion: 21 });
+    await update();
+    // cut short (killed) after its first rename: the new state (v21, previous v20) beside the v20 root
+    const s21 = JSON.parse(readFileSync(tufStatePath(out), 'utf8')) as Record<string, unknown>;
+    writeFileSync(tufStatePath(out), JSON.stringify({ ...s21, previousTargets: t20 }), { mode: 0o600 });
+    writeFileSync(out, v20.root, { mode: 0o600 });
+    expect(readKeptRoot(out)).toMatchObject({ state: 'ok', root: { targetsVersion: 20 } });
+    // the next update fails writing the root (its temporary file cannot be made): the v20 root must still count
+    repo.publish({ 'trusted_root.json': rootBytes(3) }, { targetsVersion: 22 });
+    const blocker = `${out}.${process.pid}.tmp`;
+    mkdirSync(blocker);
+    expect((await refusal(update())).code).toBe('TRUST_UPDATE_FAILED');
+    expect(readFileSync(out)).toEqual(v20.root);
+    expect(readKeptRoot(out)).toMatchObject({ state: 'ok', root: { targetsVersion: 20 } });
+    rmSync(blocker, { recursive: true });
+    expect(await update()).toMatchObject({ status: 'updated', targetsVersion: 22 });
+    expect(readKeptRoot(out)).toMatchObject({ state: 'ok', root: { targetsVersion: 22 } });
   });
 });
