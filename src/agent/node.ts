@@ -51,7 +51,11 @@ function sha256(file: string): string | undefined {
   }
 }
 
-/** The hook's own flags: only those that differ from its defaults (the entry install.sh writes otherwise). */
+/** The hook entry: the installed executable, and only the hook flags that differ from its defaults (the entry install.sh writes otherwise). */
+export function agentHookEntry(o: NodeOptions): ReturnType<typeof hookEntry> {
+  return hookEntry(o.installPath, hookFlags(o));
+}
+
 function hookFlags(o: NodeOptions): string[] {
   const flags: string[] = [];
   const policy = join(o.etc, 'policy.yaml');
@@ -109,7 +113,7 @@ export function installHook(o: NodeOptions, warn: (m: string) => void): { writte
     stateFile: stateFile(o),
     dropIn: join(dirname(file), DROP_IN_NAME),
     specDir: dirname(file),
-    entry: hookEntry(o.installPath, hookFlags(o)),
+    entry: agentHookEntry(o),
     ctr: o.ctr ?? 'ctr',
     bins: bins(o),
     warn,

@@ -54,18 +54,36 @@ export function describeRestart(m: RestartMechanism): string {
       : 'none';
 }
 
-/** The config file a containerd command line reads (`--config X`, `-c X`, `--config=X`; else its default). */
-export function configOfCommandLine(argv: string[]): string {
+export type Daemon = 'containerd' | 'crio';
+const DEFAULT_CONFIG: Record<Daemon, string> = { containerd: '/etc/containerd/config.toml', crio: '/etc/crio/crio.conf' };
+
+/** The config file a containerd (or crio) command line reads (`--config X`, `-c X`, `--config=X`; else its default). */
+export function configOfCommandLine(argv: string[], daemon: Daemon = 'containerd'): string {
   for (let i = 1; i < argv.length; i++) {
     const a = argv[i] as string;
     if ((a === '--config' || a === '-c') && argv[i + 1] !== undefined) return resolve(argv[i + 1] as string);
     if (a.startsWith('--config=')) return resolve(a.slice('--config='.length));
   }
-  return '/etc/containerd/config.toml';
+  return DEFAULT_CONFIG[daemon];
 }
 
 /** containerd's global flags that take a value (the daemon has flags only; `containerd config dump` is no daemon). */
-const VALUE_FLAGS = new Set(['--config', '-c', '--log-level', '-l', '--address', '-a', '--root', '--state']);
+const VALUE_FLAGS = new Set([
+  '--config',
+  '-c',
+  '--log-level',
+  '-l',
+  '--address',
+  '-a',
+  '--root',
+  '--state',
+  '-r',
+  '--runroot',
+  '--config-dir',
+  '-d',
+  '--log',
+  '--listen',
+]);
 function hasSubcommand(argv: string[]): boolean {
   for (let i = 1; i < argv.length; i++) {
     const a = argv[i] as string;
@@ -75,8 +93,8 @@ function hasSubcommand(argv: string[]): boolean {
   return false;
 }
 
-/** The pids of the containerd daemons reading `config` (not its shims, not ctr, not `containerd config dump`). */
-export function containerdPids(config: string, proc = '/proc'): number[] {
+/** The pids of the containerd (or crio) daemons reading `config` (not shims, not ctr, not `containerd config dump`). */
+export function containerdPids(config: string, proc = '/proc', daemon: Daemon = 'containerd'): number[] {
   const want = resolve(config);
   const pids: number[] = [];
   for (const entry of readdirSync(proc)) {
@@ -87,8 +105,8 @@ export function containerdPids(config: string, proc = '/proc'): number[] {
     } catch {
       continue; // gone meanwhile
     }
-    if (argv.length === 0 || basename(argv[0] as string) !== 'containerd' || hasSubcommand(argv)) continue;
-    if (configOfCommandLine(argv) === want) pids.push(Number(entry));
+    if (argv.length === 0 || basename(argv[0] as string) !== daemon || hasSubcommand(argv)) continue;
+    if (configOfCommandLine(argv, daemon) === want) pids.push(Number(entry));
   }
   return pids;
 }
@@ -131,7 +149,7 @@ export async function waitForCri(socket: string, timeoutMs: number): Promise<voi
 /** Restarts containerd by `m`, then waits for its CRI. Returns false for `none` (nothing restarted). */
 export async function restartRuntime(
   m: RestartMechanism,
-  o: { containerdConfig: string; socket: string; timeoutMs: number },
+  o: { containerdConfig: string; socket: string; timeoutMs: number; daemon?: Daemon },
 ): Promise<boolean> {
   if (m.kind === 'none') return false;
   if (m.kind === 'command') {
@@ -141,16 +159,18 @@ export async function restartRuntime(
       throw new SigguardError(ReasonCode.INTERNAL_ERROR, `restart command ${m.argv.join(' ')} failed: ${why}`);
     }
   } else {
-    const pids = containerdPids(o.containerdConfig);
+    const daemon = o.daemon ?? 'containerd';
+    const pids = containerdPids(o.containerdConfig, '/proc', daemon);
     if (pids.length === 0) {
       throw new SigguardError(
         ReasonCode.INTERNAL_ERROR,
-        `no containerd process reads ${o.containerdConfig} (the agent needs the host's PID namespace to restart it: hostPID)`,
+        `no ${daemon} process reads ${o.containerdConfig} (the agent needs the host's PID namespace to restart it: hostPID)`,
       );
     }
     for (const pid of pids) process.kill(pid, m.signal);
     const deadline = Date.now() + o.timeoutMs;
-    while (pids.some(alive)) {
+    // SIGHUP: CRI-O reloads its configuration in place (no exit to wait for)
+    while (m.signal !== 'SIGHUP' && pids.some(alive)) {
       if (Date.now() > deadline)
         throw new SigguardError(ReasonCode.INTERNAL_ERROR, `containerd (pid ${pids.join(', ')}) did not stop on ${m.signal}`);
       await sleep(50);

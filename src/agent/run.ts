@@ -18,12 +18,18 @@ import type { Logger } from 'pino';
 import { type SyncResult, currentGeneration, syncConfig, unsyncConfig, validateGeneration } from './config-sync.js';
 import { DecisionLogFollower } from './decision-follow.js';
 import { AgentMetrics } from './metrics.js';
-import { type NodeOptions, checkHandlers, installBinary, installHook, removeBinary, uninstallHook } from './node.js';
+import { NODE as CRIO_NODE } from '../crio/layout.js';
+import { checkCrio, installCrio, uninstallCrio } from './crio.js';
+import { type NodeOptions, agentHookEntry, checkHandlers, installBinary, installHook, removeBinary, uninstallHook } from './node.js';
 import { type RestartMechanism, describeRestart, restartRuntime } from './restart.js';
 import { type AgentServer, startServer } from './server.js';
 import { trustUpdate } from '../trust/update.js';
 
 export interface AgentOptions extends NodeOptions {
+  /** containerd (base specs, install-node's code) or crio (hooks.d and crio-policy's files, src/agent/crio.ts). */
+  runtime?: 'containerd' | 'crio';
+  /** CRI-O: the node's root as seen here, its crio.conf (which crio process to signal), containers/image's version. */
+  crio?: { root: string; config: string; containersImageVersion?: string };
   socket: string;
   sources: string[];
   namespace: string;
@@ -142,6 +148,7 @@ export class Agent {
     const o = this.o;
     if (!this.state.policyValid) return; // never a hook without a valid policy: it would refuse every container
     if (installBinary(o)) this.log.info({ path: o.installPath }, 'sigguard executable installed');
+    if (o.runtime === 'crio') return this.installOnCrio();
     const before = checkHandlers(o);
     const { written, handlers } = installHook(o, (m) => this.log.warn(m));
     if (written.length > 0 || this.state.restartPending) {
@@ -169,8 +176,55 @@ export class Agent {
     this.metrics.ready.set(this.ready ? 1 : 0);
   }
 
+  private crioOptions() {
+    return {
+      root: this.o.crio?.root ?? '/',
+      etc: this.o.etc,
+      entry: agentHookEntry(this.o),
+      containersImageVersion: this.o.crio?.containersImageVersion,
+    };
+  }
+
+  /** CRI-O: hooks.d and crio-policy's files for the policy in force; CRI-O reloaded (the mechanism) only for its crio.conf.d drop-in. */
+  private async installOnCrio(): Promise<void> {
+    const o = this.o;
+    const written = installCrio(this.crioOptions());
+    if (written.length > 0) this.log.info({ written }, 'CRI-O files for the policy in force written');
+    if (written.includes(CRIO_NODE.crioConf) || this.state.restartPending) {
+      this.state.restartPending = true;
+      const restarted = await restartRuntime(o.restart, {
+        containerdConfig: o.crio?.config ?? '/etc/crio/crio.conf',
+        socket: o.socket,
+        timeoutMs: o.restartTimeoutMs,
+        daemon: 'crio',
+      });
+      if (restarted) {
+        this.metrics.installs.inc();
+        this.state.restartPending = false;
+        this.log.info({ mechanism: describeRestart(o.restart) }, 'CRI-O restarted (or reloaded) and answering');
+      } else {
+        this.log.warn({ mechanism: 'none' }, 'CRI-O must be restarted to read its crio.conf.d drop-in (--restart none)');
+      }
+    }
+    const drift = checkCrio(this.crioOptions());
+    this.metrics.unguarded.set(drift.includes(CRIO_NODE.hooksD) ? 1 : 0);
+    this.state.hookInstalled = drift.length === 0;
+    if (drift.length > 0) this.log.error({ drift }, 'CRI-O files differ from the policy in force after install');
+    this.metrics.ready.set(this.ready ? 1 : 0);
+  }
+
   /** The periodic re-check: a handler added since (a GPU toolkit, a sandboxed runtime) gets the hook. */
   async check(): Promise<void> {
+    if (this.o.runtime === 'crio') {
+      if (!this.state.policyValid) return;
+      const drift = checkCrio(this.crioOptions());
+      this.metrics.unguarded.set(drift.includes(CRIO_NODE.hooksD) ? 1 : 0);
+      if (drift.length > 0 || this.state.restartPending || !this.state.hookInstalled) {
+        if (drift.length > 0) this.log.warn({ drift }, 'CRI-O files differ from the policy in force: writing them');
+        await this.install();
+      }
+      return;
+    }
     const r = checkHandlers(this.o);
     this.metrics.unguarded.set(r.unguarded.length);
     if (r.unguarded.length > 0 || r.stale || this.state.restartPending || !this.state.hookInstalled) {
@@ -250,7 +304,19 @@ export class Agent {
   /** sigguard agent --uninstall: the hook out (restart), then the executable and the documents. */
   async uninstall(): Promise<void> {
     const o = this.o;
-    const had = uninstallHook(o, (m) => this.log.warn(m));
+    if (o.runtime === 'crio') {
+      const restored = uninstallCrio({ root: o.crio?.root ?? '/', etc: o.etc });
+      if (restored.includes(CRIO_NODE.crioConf)) {
+        await restartRuntime(o.restart, {
+          containerdConfig: o.crio?.config ?? '/etc/crio/crio.conf',
+          socket: o.socket,
+          timeoutMs: o.restartTimeoutMs,
+          daemon: 'crio',
+        });
+      }
+      this.log.info({ restored }, 'CRI-O files as before the agent');
+    }
+    const had = o.runtime !== 'crio' && uninstallHook(o, (m) => this.log.warn(m));
     if (had) {
       const restarted = await restartRuntime(o.restart, {
         containerdConfig: o.containerdConfig,

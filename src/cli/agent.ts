@@ -17,6 +17,7 @@ import { startServer } from '../agent/server.js';
 export const AGENT_DEFAULTS = {
   containerdConfig: '/etc/containerd/config.toml',
   socket: '/run/containerd/containerd.sock',
+  crioSocket: '/var/run/crio/crio.sock',
   etc: '/etc/sigguard',
   installPath: '/opt/sigguard/bin/sigguard',
   namespace: 'sigguard-system',
@@ -63,7 +64,11 @@ export async function runAgent(argv: string[]): Promise<number> {
   const { values, positionals } = parse(
     argv,
     {
+      runtime: { type: 'string' },
       'containerd-config': { type: 'string' },
+      'crio-root': { type: 'string' },
+      'crio-config': { type: 'string' },
+      'containers-image-version': { type: 'string' },
       socket: { type: 'string' },
       source: { type: 'string', multiple: true },
       etc: { type: 'string' },
@@ -98,9 +103,18 @@ export async function runAgent(argv: string[]): Promise<number> {
       ReasonCode.USAGE,
       'agent needs --binary FILE (the executable to install) when not run as the single executable',
     );
+  const runtime = values.runtime ?? 'containerd';
+  if (runtime !== 'containerd' && runtime !== 'crio')
+    throw new SigguardError(ReasonCode.USAGE, `--runtime takes containerd or crio, not "${runtime}"`);
   const o: AgentOptions = {
+    runtime,
+    crio: {
+      root: values['crio-root'] ?? '/',
+      config: values['crio-config'] ?? '/etc/crio/crio.conf',
+      ...(values['containers-image-version'] ? { containersImageVersion: values['containers-image-version'] } : {}),
+    },
     containerdConfig: values['containerd-config'] ?? AGENT_DEFAULTS.containerdConfig,
-    socket: values.socket ?? AGENT_DEFAULTS.socket,
+    socket: values.socket ?? (runtime === 'crio' ? AGENT_DEFAULTS.crioSocket : AGENT_DEFAULTS.socket),
     sources: values.source ?? [],
     etc: values.etc ?? AGENT_DEFAULTS.etc,
     installPath: values['install-path'] ?? AGENT_DEFAULTS.installPath,

@@ -114,6 +114,7 @@ describe('deploy/: the manifests', () => {
       '/etc/sigguard',
       '/opt/sigguard',
       '/run/containerd',
+      '/var/lib/sigguard', // trust update's kept public-good root (issue 13)
       '/var/log/sigguard',
     ]);
     // each mounted where the agent's defaults look, on the same path as on the host
