@@ -27,8 +27,8 @@ let cm: ConfigMapVolume;
 let crio: FakeCrio;
 let mark: string;
 
-function policy(repo: string): string {
-  return `version: 1\ndefault: reject\nexemptNamespaces: [sigguard-system, kube-system]\nscopes:\n  "registry.example/${repo}":\n    - type: sigstoreSigned\n      keyPath: ${etc}/keys/cosign.pub\n      signedIdentity: {type: matchRepository}\n`;
+function policy(repo: string, exempt = 'sigguard-system, kube-system'): string {
+  return `version: 1\ndefault: reject\nexemptNamespaces: [${exempt}]\nscopes:\n  "registry.example/${repo}":\n    - type: sigstoreSigned\n      keyPath: ${etc}/keys/cosign.pub\n      signedIdentity: {type: matchRepository}\n`;
 }
 
 const agent = (extra: string[] = []) =>
@@ -127,8 +127,12 @@ describe('sigguard agent on a CRI-O node', () => {
     expect(existsSync(mark)).toBe(false);
 
     // a policy change: the CRI-O files follow it; crio.conf.d unchanged, so no restart
-    cm.publish({ 'policy.yaml': policy('other'), 'keys/cosign.pub': pub });
+    expect(existsSync(join(root, 'etc/crio/sigguard/policies/kube-system.json'))).toBe(true);
+    cm.publish({ 'policy.yaml': policy('other', 'sigguard-system'), 'keys/cosign.pub': pub });
     expect((await agent()).code).toBe(0);
+    // kube-system no longer exempt: its namespace policy goes, or CRI-O would keep exempting it
+    expect(existsSync(join(root, 'etc/crio/sigguard/policies/kube-system.json'))).toBe(false);
+    expect(existsSync(join(root, 'etc/crio/sigguard/policies/sigguard-system.json'))).toBe(true);
     const json = readFileSync(join(root, 'etc/crio/sigguard/policy.json'), 'utf8');
     expect(json).toContain('registry.example/other');
     expect(json).not.toContain('registry.example/app');

@@ -54,4 +54,17 @@ describe('sigguard agent: --restart', () => {
     expect(containerdPids('/srv/none.toml', proc)).toEqual([]);
     expect(configOfCommandLine(['containerd', '--config', 'rel/config.toml'])).toBe(join(process.cwd(), 'rel/config.toml'));
   });
+
+  it('on CRI-O: only the crio daemon that reads the agent’s crio.conf, not `crio config`, not containerd', () => {
+    processes({
+      200: ['/usr/bin/crio'], // default /etc/crio/crio.conf
+      201: ['/usr/bin/crio', '--log-level', 'info', '--config', '/srv/crio.conf'],
+      202: ['/usr/bin/crio', 'config', '--default'],
+      203: ['/usr/bin/containerd'],
+      204: ['/usr/bin/conmon', '--cid', 'x', '-c', '/etc/crio/crio.conf'],
+    });
+    expect(containerdPids('/etc/crio/crio.conf', proc, 'crio')).toEqual([200]);
+    expect(containerdPids('/srv/crio.conf', proc, 'crio')).toEqual([201]);
+    expect(containerdPids('/etc/containerd/config.toml', proc, 'containerd')).toEqual([203]);
+  });
 });
