@@ -83,8 +83,8 @@ export function sigTag(digest: string): string {
   return `${digest.replace(':', '-')}.sig`;
 }
 
-/** Stores a cosign `.sig` image for `subject` (tag sha256-<hex>.sig) in `repo`. */
-export function putLegacy(reg: LyingRegistry, repo: string, subject: string, layers: LegacyLayer[]): Stored {
+/** Stores a cosign `.sig` image for `subject` (tag sha256-<hex>.sig; `tag`: another, as cosign 2's `.att`) in `repo`. */
+export function putLegacy(reg: LyingRegistry, repo: string, subject: string, layers: LegacyLayer[], tag = sigTag(subject)): Stored {
   const config = reg.putBlob(JSON.stringify({ architecture: '', os: '', config: {}, rootfs: { type: 'layers', diff_ids: [] } }));
   const descs = layers.map((l) => {
     const b = reg.putBlob(l.payload);
@@ -102,7 +102,7 @@ export function putLegacy(reg: LyingRegistry, repo: string, subject: string, lay
       config: { mediaType: MT.OCI_CONFIG, digest: config.digest, size: config.size },
       layers: descs,
     },
-    { tags: [sigTag(subject)] },
+    { tags: [tag] },
   );
 }
 
@@ -160,7 +160,15 @@ export function putBundleReferrer(
   repo: string,
   subject: Descriptor,
   bundle: Buffer,
-  opts: { artifactType?: string; listAs?: string; manifestSubject?: Descriptor; layerSize?: number; unique?: string } = {},
+  opts: {
+    artifactType?: string;
+    listAs?: string;
+    manifestSubject?: Descriptor;
+    layerSize?: number;
+    unique?: string;
+    /** The `dev.sigstore.bundle.predicateType` annotation (default cosign's signature predicate). */
+    predicateType?: string;
+  } = {},
 ): Stored {
   const empty = reg.putBlob('{}');
   const b = reg.putBlob(bundle);
@@ -178,7 +186,7 @@ export function putBundleReferrer(
     },
     annotations: {
       'dev.sigstore.bundle.content': 'dsse-envelope',
-      'dev.sigstore.bundle.predicateType': COSIGN_PREDICATE,
+      'dev.sigstore.bundle.predicateType': opts.predicateType ?? COSIGN_PREDICATE,
       ...(opts.unique ? { 'org.example.adversarial': opts.unique } : {}),
     },
   });

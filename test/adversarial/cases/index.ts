@@ -1,5 +1,6 @@
 /** Every category of the adversarial suite, in the order they run. */
 import type { Category } from '../harness.js';
+import { attestations } from './attestations.js';
 import { certificates } from './certificates.js';
 import { content } from './content.js';
 import { controls } from './controls.js';
@@ -26,4 +27,5 @@ export const categories: Category[] = [
   references,
   denyDigests,
   hookInputs,
+  attestations,
 ];
