@@ -15,6 +15,7 @@
 #       .tools/containerd-2.1/bin/{containerd,ctr,containerd-shim-runc-v2}
 #       .tools/cri-api/api.proto                 (Kubernetes 1.36 CRI, sid; test/unit/cri-proto.test.ts)
 #       .tools/bin/promtool                      (Prometheus 2.42, bookworm: `promtool check metrics` on the agent's /metrics)
+#       .tools/bin/kubectl                       (kubectl 1.32, trixie: `kubectl kustomize` renders deploy/ in test/unit/deploy.test.ts)
 #  c) One summary line per tool with its version.
 #
 # Idempotent; when everything is present it does no network access at all.
@@ -37,6 +38,7 @@ FETCH=(
   "containerd21|containerd|sid|2.1.9|containerd-2.1"
   "criapi|golang-k8s-cri-api-dev|sid|0.36.4|cri-api"
   "promtool|prometheus|bookworm|2.42.0|bin/promtool"
+  "kubectl|kubectl|trixie|1.32.3|bin/kubectl"
 )
 CONTAINERD_BINS=(containerd ctr containerd-shim-runc-v2)
 CRI_PROTO=usr/share/gocode/src/k8s.io/cri-api/pkg/apis/runtime/v1/api.proto
@@ -253,10 +255,10 @@ make_links() { # <name> <link> <dest>
       mkdir -p "$TOOLS/$link"
       [[ -f "$dest/$CRI_PROTO" ]] || die "no $CRI_PROTO in $dest"
       ln -sfn "../${dest#"$TOOLS"/}/$CRI_PROTO" "$TOOLS/$link/api.proto" ;;
-    promtool)
+    promtool|kubectl)
       mkdir -p "$TOOLS/bin"
-      [[ -x "$dest/usr/bin/promtool" ]] || die "no usr/bin/promtool in $dest"
-      ln -sfn "../${dest#"$TOOLS"/}/usr/bin/promtool" "$TOOLS/$link" ;;
+      [[ -x "$dest/usr/bin/$name" ]] || die "no usr/bin/$name in $dest"
+      ln -sfn "../${dest#"$TOOLS"/}/usr/bin/$name" "$TOOLS/$link" ;;
   esac
 }
 
@@ -268,7 +270,7 @@ check_links() { # <name> <link> <dest>
     containerd*)
       for b in "${CONTAINERD_BINS[@]}"; do [[ -x "$TOOLS/$link/bin/$b" ]] || return 1; done ;;
     criapi) [[ -f "$TOOLS/$link/api.proto" ]] || return 1 ;;
-    promtool) [[ -x "$TOOLS/$link" ]] || return 1 ;;
+    promtool|kubectl) [[ -x "$TOOLS/$link" ]] || return 1 ;;
   esac
 }
 

@@ -15,9 +15,10 @@ import { ConfigMap, Namespace } from 'kubernetes-models/v1';
 import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { validateGeneration } from '../../src/agent/config-sync.js';
-import { ROOT, requireTools } from '../support/paths.js';
+import { ROOT, TOOLS, requireTools } from '../support/paths.js';
 
-const KUBECTL = '/usr/bin/kubectl';
+/** Debian's kubectl, fetched by build/tools.sh (never the machine's own). */
+const KUBECTL = join(TOOLS, 'bin/kubectl');
 
 interface K8sObject {
   apiVersion: string;
