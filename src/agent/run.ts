@@ -12,6 +12,7 @@
  * Nothing the agent does on stopping, crashing or being deleted takes the hook or the policy away:
  * it has no exit handler that touches the node. Only `--uninstall` (a separate manifest) does.
  */
+import { DEFAULT_PATHS } from '../defaults.js';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -44,7 +45,7 @@ export interface AgentOptions extends NodeOptions {
   listen: string | undefined;
   once: boolean;
   /** `sigguard trust update` every intervalMs, off the hook's path (README "Keeping trust material current"); undefined: never. */
-  trust?: { intervalMs: number; out: string; mirror?: string; from?: string; root?: string };
+  trust?: { intervalMs: number; out?: string; mirror?: string; from?: string; root?: string };
 }
 
 export interface AgentState {
@@ -70,16 +71,21 @@ export class Agent {
     this.follower = new DecisionLogFollower(o.log, (line) => this.metrics.countLine(line), { maxBytes: o.logMaxBytes, keep: o.logKeep });
   }
 
+  /** The kept public-good root the configuration in force names (`trust.publicGood`); undefined when it cannot be read. */
+  private async publicGoodPath(): Promise<string | undefined> {
+    const { loadConfig } = await import('../config/load.js');
+    try {
+      return (await loadConfig(undefined, join(this.o.etc, 'config.yaml'))).trust.publicGood;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** The kept public-good root the configuration in force names (`trust.publicGood`), for its age on /metrics. */
   private async watchKeptRoot(): Promise<void> {
-    const { loadConfig } = await import('../config/load.js');
     const { readKeptRoot } = await import('../policy/kept-root.js');
-    let path: string;
-    try {
-      path = (await loadConfig(undefined, join(this.o.etc, 'config.yaml'))).trust.publicGood;
-    } catch {
-      return;
-    }
+    const path = await this.publicGoodPath();
+    if (path === undefined) return;
     this.metrics.keptRootFetchedAt = () => {
       const r = readKeptRoot(path);
       return r.state === 'ok' ? Date.parse(r.root.fetchedAt) : undefined;
@@ -261,7 +267,8 @@ export class Agent {
         from: t.from,
         root: t.root,
         target: 'trusted_root.json',
-        out: t.out,
+        // where the hook reads it: the configuration in force's trust.publicGood unless told otherwise
+        out: t.out ?? (await this.publicGoodPath()) ?? DEFAULT_PATHS.trustPublicGood,
         timeoutMs: 60_000,
       });
       this.log.info({ out: r.out, source: r.source, rootVersion: r.rootVersion, targetsVersion: r.targetsVersion }, `trust ${r.status}`);

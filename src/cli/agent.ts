@@ -43,8 +43,9 @@ function trustOptions(v: Record<string, string | boolean | string[] | undefined>
   const str = (k: string) => (typeof v[k] === 'string' ? v[k] : undefined);
   const seconds = count(str('trust-interval'), '--trust-interval', 0, 0);
   if (seconds === 0) return {};
-  const trust: NonNullable<AgentOptions['trust']> = { intervalMs: seconds * 1000, out: str('trust-out') ?? DEFAULT_PATHS.trustPublicGood };
+  const trust: NonNullable<AgentOptions['trust']> = { intervalMs: seconds * 1000 };
   for (const [flag, key] of [
+    ['trust-out', 'out'],
     ['trust-mirror', 'mirror'],
     ['trust-from', 'from'],
     ['trust-root', 'root'],

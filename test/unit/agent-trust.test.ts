@@ -3,7 +3,7 @@
  * (here from a folder the test signs) into the kept root the hook reads, and a failed update is
  * logged while the root in force stays.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -58,5 +58,18 @@ describe('the agent keeps the trust material current', () => {
     await a.refreshTrust();
     expect(lines.at(-1)).toMatch(/"err":"[^"]*expired[^"]*".*"msg":"trust update failed: the trust material in force stays"/);
     expect(readFileSync(out)).toEqual(before);
+  });
+
+  it('without --trust-out, the update lands where the configuration in force tells the hook to read it (trust.publicGood)', async () => {
+    const repo = new TufRepoFixture(join(dir, 'repo-config'));
+    repo.publish({ 'trusted_root.json': publicGoodTrustedRootBytes() }, { targetsVersion: 21 });
+    const configured = join(dir, 'elsewhere', 'kept-root.json');
+    mkdirSync(join(dir, 'etc'), { recursive: true });
+    writeFileSync(join(dir, 'etc', 'config.yaml'), `trust:\n  publicGood: ${configured}\n`);
+    const lines: string[] = [];
+    await agent({ intervalMs: 86_400_000, from: repo.dir, root: repo.initialRoot }, lines).refreshTrust();
+    expect(lines.join('')).toMatch(/"msg":"trust updated"/);
+    const kept = readKeptRoot(configured);
+    expect(kept.state === 'ok' && kept.root.targetsVersion).toBe(21);
   });
 });
