@@ -93,7 +93,20 @@ function hasSubcommand(argv: string[]): boolean {
   return false;
 }
 
-/** The pids of the containerd (or crio) daemons reading `config` (not shims, not ctr, not `containerd config dump`). */
+/** Runs as root only (every uid of its status: real, effective, saved, fs)? A node user can start a process named containerd, never one as root. */
+function runsAsRoot(proc: string, pid: string): boolean {
+  try {
+    const uids = /^Uid:\s+(.*)$/m
+      .exec(readFileSync(`${proc}/${pid}/status`, 'latin1'))?.[1]
+      ?.trim()
+      .split(/\s+/);
+    return uids !== undefined && uids.length === 4 && uids.every((u) => u === '0');
+  } catch {
+    return false; // gone meanwhile
+  }
+}
+
+/** The pids of the root containerd (or crio) daemons reading `config` (not shims, not ctr, not `containerd config dump`, not a user's look-alike). */
 export function containerdPids(config: string, proc = '/proc', daemon: Daemon = 'containerd'): number[] {
   const want = resolve(config);
   const pids: number[] = [];
@@ -106,7 +119,7 @@ export function containerdPids(config: string, proc = '/proc', daemon: Daemon = 
       continue; // gone meanwhile
     }
     if (argv.length === 0 || basename(argv[0] as string) !== daemon || hasSubcommand(argv)) continue;
-    if (configOfCommandLine(argv, daemon) === want) pids.push(Number(entry));
+    if (configOfCommandLine(argv, daemon) === want && runsAsRoot(proc, entry)) pids.push(Number(entry));
   }
   return pids;
 }

@@ -17,10 +17,13 @@ afterEach(() => {
   rmSync(proc, { recursive: true, force: true });
 });
 
-function processes(list: Record<number, string[]>): void {
+/** Stand-in processes; owners: pid -> real uid (root unless named). */
+function processes(list: Record<number, string[]>, owners: Record<number, number> = {}): void {
   for (const [pid, argv] of Object.entries(list)) {
     mkdirSync(join(proc, pid));
     writeFileSync(join(proc, pid, 'cmdline'), `${argv.join('\0')}\0`);
+    const uid = owners[Number(pid)] ?? 0;
+    writeFileSync(join(proc, pid, 'status'), `Name:\tx\nPid:\t${pid}\nUid:\t${uid}\t${uid}\t${uid}\t${uid}\nGid:\t0\t0\t0\t0\n`);
   }
   mkdirSync(join(proc, 'self')); // not a pid
 }
@@ -53,6 +56,24 @@ describe('sigguard agent: --restart', () => {
     expect(containerdPids('/srv/node/config.toml', proc).sort()).toEqual([104, 106]);
     expect(containerdPids('/srv/none.toml', proc)).toEqual([]);
     expect(configOfCommandLine(['containerd', '--config', 'rel/config.toml'])).toBe(join(process.cwd(), 'rel/config.toml'));
+  });
+
+  it('never signals a look-alike an unprivileged node user runs (its own containerd, or any program so named, reading the node’s config)', () => {
+    // a user's process that ignores SIGTERM kept the agent waiting for it, unready, and had the
+    // node's containerd signalled again at every handler check
+    processes(
+      {
+        100: ['/usr/bin/containerd'],
+        110: ['/home/mallory/containerd', '--config', '/etc/containerd/config.toml'],
+        111: ['containerd'],
+        112: ['/usr/bin/containerd'], // no status (gone, or unreadable): not signalled
+        113: ['/usr/bin/containerd'], // setuid-to-root effective uid, real uid a user's
+      },
+      { 110: 1000, 111: 65534 },
+    );
+    rmSync(join(proc, '112', 'status'));
+    writeFileSync(join(proc, '113', 'status'), 'Name:\tx\nUid:\t1000\t0\t0\t0\n');
+    expect(containerdPids('/etc/containerd/config.toml', proc)).toEqual([100]);
   });
 
   it('on CRI-O: only the crio daemon that reads the agent’s crio.conf, not `crio config`, not containerd', () => {
