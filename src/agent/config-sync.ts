@@ -206,7 +206,12 @@ export async function syncConfig(o: SyncOptions, lastRefused?: string): Promise<
     return sha256 === lastRefused ? { result: 'unchanged', sha256 } : { result: 'refused', sha256, error };
   }
   const sha256 = digestOf(files);
-  if (sha256 === currentGeneration(o.etc) || sha256 === lastRefused) return { result: 'unchanged', sha256 };
+  if (sha256 === currentGeneration(o.etc)) {
+    // in force; its names linked (an agent killed after the ..data rename left some undone)
+    linkNames(o.etc, topNames(files));
+    return { result: 'unchanged', sha256 };
+  }
+  if (sha256 === lastRefused) return { result: 'unchanged', sha256 };
 
   for (const [rel, data] of files) {
     if (PRIVATE_KEY.test(data.toString('latin1'))) {
@@ -225,26 +230,8 @@ export async function syncConfig(o: SyncOptions, lastRefused?: string): Promise<
   }
 
   const previous = currentGeneration(o.etc);
-  const oldNames = previous ? topNames(readGenerationNames(join(o.etc, `${GEN_PREFIX}${previous}`))) : new Set<string>();
   linkAtomically(join(o.etc, DATA_LINK), `${GEN_PREFIX}${sha256}`);
-  for (const name of topNames(files)) {
-    if (isManagedLink(o.etc, name)) continue;
-    const path = join(o.etc, name);
-    const st = lstatSync(path, { throwIfNoEntry: false });
-    if (st) {
-      // the node's own file under this name: kept for --uninstall (a copy first: no moment without it)
-      const saved = join(o.etc, PREAGENT, name);
-      if (!existsSync(saved)) {
-        mkdirSync(join(o.etc, PREAGENT), { recursive: true, mode: 0o700 });
-        cpSync(path, saved, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
-      }
-      if (st.isDirectory()) rmSync(path, { recursive: true, force: true });
-    }
-    linkAtomically(path, `${DATA_LINK}/${name}`);
-  }
-  for (const name of oldNames) {
-    if (!topNames(files).has(name) && isManagedLink(o.etc, name)) rmSync(join(o.etc, name), { force: true });
-  }
+  linkNames(o.etc, topNames(files));
   // keep the previous generation for hooks still reading it; older ones go
   for (const entry of readdirSync(o.etc)) {
     if (entry.startsWith(GEN_PREFIX) && entry !== `${GEN_PREFIX}${sha256}` && entry !== `${GEN_PREFIX}${previous}`) {
@@ -254,14 +241,26 @@ export async function syncConfig(o: SyncOptions, lastRefused?: string): Promise<
   return { result: 'applied', sha256, policySha256, files: files.size };
 }
 
-function readGenerationNames(dir: string): Map<string, Buffer> {
-  const m = new Map<string, Buffer>();
-  try {
-    for (const name of readdirSync(dir)) m.set(name, Buffer.alloc(0));
-  } catch {
-    /* gone */
+/** Each of `names` a link through ..data (the node's own file under it kept first); managed links to names not in the set removed. */
+function linkNames(etc: string, names: Set<string>): void {
+  for (const name of names) {
+    if (isManagedLink(etc, name)) continue;
+    const path = join(etc, name);
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (st) {
+      // the node's own file under this name: kept for --uninstall (a copy first: no moment without it)
+      const saved = join(etc, PREAGENT, name);
+      if (!existsSync(saved)) {
+        mkdirSync(join(etc, PREAGENT), { recursive: true, mode: 0o700 });
+        cpSync(path, saved, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
+      }
+      if (st.isDirectory()) rmSync(path, { recursive: true, force: true });
+    }
+    linkAtomically(path, `${DATA_LINK}/${name}`);
   }
-  return m;
+  for (const name of readdirSync(etc)) {
+    if (!names.has(name) && isManagedLink(etc, name)) rmSync(join(etc, name), { force: true });
+  }
 }
 
 /** Takes the agent's files out of `etc`, putting back what was there before its first swap. */

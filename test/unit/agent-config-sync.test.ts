@@ -139,6 +139,26 @@ describe('sigguard agent: policy sync from a mounted ConfigMap', () => {
     }
   });
 
+  it('an agent killed between the ..data rename and its names’ links finishes them at its next pass: the node’s own policy does not stay in force', async () => {
+    mkdirSync(etc);
+    writeFileSync(join(etc, 'policy.yaml'), 'version: 1\ndefault: accept\nexemptNamespaces: [sigguard-system]\nscopes: {}\n');
+    publish({ 'policy.yaml': policy(), 'keys/cosign.pub': pub() });
+    const r = await sync();
+    expect(r.result).toBe('applied');
+    // the state a SIGKILL (OOM, node power loss) leaves after the ..data rename, before the links
+    rmSync(join(etc, 'keys'));
+    renameSync(join(etc, '..preagent', 'policy.yaml'), join(etc, 'policy.yaml'));
+    rmSync(join(etc, '..preagent'), { recursive: true });
+    symlinkSync('..data/gone.yaml', join(etc, 'gone.yaml')); // a name of the set before, not yet dropped
+    expect((await sync()).result).toBe('unchanged');
+    expect(readlinkSync(join(etc, 'policy.yaml'))).toBe(`${DATA_LINK}/policy.yaml`);
+    expect(readlinkSync(join(etc, 'keys'))).toBe(`${DATA_LINK}/keys`);
+    expect(existsSync(join(etc, 'gone.yaml'))).toBe(false);
+    expect((await loadPolicy(join(etc, 'policy.yaml'))).default).not.toBe('accept');
+    unsyncConfig(etc);
+    expect(readFileSync(join(etc, 'policy.yaml'), 'utf8')).toContain('default: accept'); // the node’s own, back
+  });
+
   it('drops names a new set no longer has, keeps one older generation, and unsync puts the node’s own files back', async () => {
     mkdirSync(etc);
     writeFileSync(join(etc, 'policy.yaml'), 'the node’s own policy\n');
