@@ -55,11 +55,14 @@ async function judge(
   if (annotated !== undefined && annotated !== req.predicateType)
     return { ...unverified, status: 'other-type', detail: `annotated predicate type ${annotated}` };
   ctx.checkpoint();
+  // reading a large envelope leaves its texts behind: collected before the signature check adds its own
+  ctx.keepHeapDown?.();
   const check = await checkSigner(att, req, ctx.checkpoint);
   if (!check.ok) return { ...unverified, status: check.status, detail: check.detail, detailCode: check.detailCode };
   const signer = check.signer;
   // the statement is parsed only now, its signer trusted
   ctx.checkpoint();
+  ctx.keepHeapDown?.();
   const read = readAttestationStatement(att.bundle);
   if (!read.ok) return { ...unverified, signer, status: 'malformed', detail: read.problem, detailCode: read.detailCode };
   const st = read.statement;
