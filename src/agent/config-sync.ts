@@ -34,7 +34,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ReasonCode, SigguardError } from '../errors.js';
 import { parseDocument } from '../document/parse.js';
 
@@ -65,11 +65,25 @@ export type SyncResult =
 
 const refuse = (message: string) => new SigguardError(ReasonCode.CONFIG_INVALID, message);
 
-/** The sources' files (relative path -> content); `..`-names (kubelet's own) are skipped, links followed. */
+/**
+ * The sources' files (relative path -> content); `..`-names (kubelet's own) are skipped, links followed.
+ * A folder kubelet keeps (ConfigMap, Secret, projected volume) is read through its `..data`, resolved
+ * once: one published version whole, not names linked before and after an update's rename.
+ */
 export function readSources(sources: string[]): Map<string, Buffer> {
   const files = new Map<string, Buffer>();
   let bytes = 0;
-  const walk = (dir: string, rel: string, source: string) => {
+  const dataOf = (dir: string) => {
+    try {
+      return readlinkSync(join(dir, DATA_LINK));
+    } catch {
+      return undefined; // not kept by kubelet: the folder as it is
+    }
+  };
+  const walk = (at: string, rel: string, source: string, into: Map<string, Buffer>, seen: Array<[string, string]>) => {
+    const data = dataOf(at);
+    if (data !== undefined) seen.push([at, data]);
+    const dir = data === undefined ? at : resolve(at, data);
     for (const name of readdirSync(dir).sort()) {
       if (name.startsWith('..')) continue;
       if (!NAME.test(name))
@@ -84,21 +98,38 @@ export function readSources(sources: string[]): Map<string, Buffer> {
         throw refuse(`${path}: ${(err as Error).message}`);
       }
       if (st.isDirectory()) {
-        walk(path, r, source);
+        walk(path, r, source, into, seen);
         continue;
       }
       if (!st.isFile()) throw refuse(`${path} is not a regular file`);
       if (files.has(r)) throw refuse(`${r} is in more than one source folder (${source} and another)`);
-      if (files.size >= MAX_FILES) throw refuse(`more than ${MAX_FILES} files in ${sources.join(', ')}`);
+      if (files.size + into.size >= MAX_FILES) throw refuse(`more than ${MAX_FILES} files in ${sources.join(', ')}`);
       const data = readFileSync(path);
       bytes += data.length;
       if (bytes > MAX_BYTES) throw refuse(`more than ${MAX_BYTES} bytes in ${sources.join(', ')}`);
-      files.set(r, data);
+      into.set(r, data);
     }
   };
   for (const s of sources) {
     if (!existsSync(s)) throw refuse(`source folder ${s} does not exist`);
-    walk(s, '', s);
+    for (let attempt = 1; ; attempt++) {
+      const seen: Array<[string, string]> = [];
+      const into = new Map<string, Buffer>();
+      const before = bytes;
+      let failure: unknown;
+      try {
+        walk(s, '', s, into, seen);
+      } catch (err) {
+        failure = err; // an error in a version kubelet replaced meanwhile (and removed) is no refusal
+      }
+      if (seen.every(([dir, data]) => dataOf(dir) === data)) {
+        if (failure !== undefined) throw failure;
+        for (const [r, d] of into) files.set(r, d);
+        break;
+      }
+      if (attempt === 3) throw refuse(`${s} changed while it was read, three times`);
+      bytes = before;
+    }
   }
   return files;
 }

@@ -159,6 +159,51 @@ describe('sigguard agent: policy sync from a mounted ConfigMap', () => {
     expect(readFileSync(join(etc, 'policy.yaml'), 'utf8')).toContain('default: accept'); // the node’s own, back
   });
 
+  it('reads a ConfigMap kubelet is updating as one published version: a name added or dropped by the update, its link not yet made or removed', async () => {
+    publish({ 'policy.yaml': policy(), 'keys/cosign.pub': pub() });
+    expect((await sync()).result).toBe('applied');
+    // kubelet's atomic writer: ..data renamed to the new version first, the names' links after
+    const midUpdate = (files: Record<string, string>) => {
+      const ts = `..2026_11_29_${++n}`;
+      for (const [name, text] of Object.entries(files)) {
+        mkdirSync(join(cm, ts, name, '..'), { recursive: true });
+        writeFileSync(join(cm, ts, name), text);
+      }
+      symlinkSync(ts, join(cm, '..data_tmp'));
+      renameSync(join(cm, '..data_tmp'), join(cm, DATA_LINK));
+    };
+    const v2 = { 'policy.yaml': policy(), 'keys/cosign.pub': pub(), 'config.yaml': 'cache:\n  enabled: false\n' };
+    midUpdate(v2); // config.yaml not linked yet: before, the set without it was applied
+    const r2 = await sync();
+    expect(r2.result).toBe('applied');
+    expect(readFileSync(join(etc, 'config.yaml'), 'utf8')).toBe(v2['config.yaml']);
+    symlinkSync('..data/config.yaml', join(cm, 'config.yaml'));
+    expect((await sync()).result).toBe('unchanged');
+    const v3 = { 'policy.yaml': policy(), 'keys/cosign.pub': v2['keys/cosign.pub'] };
+    midUpdate(v3); // config.yaml's link still there, dangling: before, refused (and counted) for it
+    expect((await sync()).result).toBe('applied');
+    expect(existsSync(join(etc, 'config.yaml'))).toBe(false);
+  });
+
+  it('reads a ConfigMap mounted below a source folder (deploy/: sigguard-keys at /sources/keys/keys) through its ..data too', async () => {
+    publish({ 'policy.yaml': policy({ keyPath: `${etc}/keys/new.pub` }) });
+    const keys = join(dir, 'keys-source', 'keys');
+    mkdirSync(join(keys, '..v1'), { recursive: true });
+    writeFileSync(join(keys, '..v1', 'cosign.pub'), pub());
+    symlinkSync('..v1', join(keys, DATA_LINK));
+    symlinkSync('..data/cosign.pub', join(keys, 'cosign.pub'));
+    const both = () => syncConfig({ sources: [cm, join(dir, 'keys-source')], etc, namespace: 'sigguard-system' });
+    expect((await both()).result).toBe('refused'); // no new.pub yet
+    // kubelet mid-update: ..data names the version with new.pub, its link not made yet
+    mkdirSync(join(keys, '..v2'));
+    writeFileSync(join(keys, '..v2', 'new.pub'), pub());
+    symlinkSync('..v2', join(keys, '..data_tmp'));
+    renameSync(join(keys, '..data_tmp'), join(keys, DATA_LINK));
+    expect((await both()).result).toBe('applied');
+    expect(existsSync(join(etc, 'keys/new.pub'))).toBe(true);
+    expect(existsSync(join(etc, 'keys/cosign.pub'))).toBe(false);
+  });
+
   it('drops names a new set no longer has, keeps one older generation, and unsync puts the node’s own files back', async () => {
     mkdirSync(etc);
     writeFileSync(join(etc, 'policy.yaml'), 'the node’s own policy\n');
