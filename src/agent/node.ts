@@ -121,6 +121,12 @@ export function installHook(o: NodeOptions, warn: (m: string) => void): { writte
   return { written: r.written, handlers: r.eff.handlers.map((h) => h.name) };
 }
 
+/** In `etc` while containerd may still hold the hook it was asked to drop (sigguard agent --uninstall before its restart). */
+export const UNINSTALL_PENDING = 'agent-uninstall.json';
+
+/** Has install-node's state (the hook in the base specs)? */
+export const installedHook = (o: NodeOptions): boolean => existsSync(stateFile(o));
+
 /** install-node --uninstall: the containerd files put back byte for byte (then restart containerd). */
 export function uninstallHook(o: NodeOptions, warn: (m: string) => void): boolean {
   if (!existsSync(stateFile(o))) return false;

@@ -13,7 +13,7 @@
  * it has no exit handler that touches the node. Only `--uninstall` (a separate manifest) does.
  */
 import { DEFAULT_PATHS } from '../defaults.js';
-import { statSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { type SyncResult, currentGeneration, syncConfig, unsyncConfig, validateGeneration } from './config-sync.js';
@@ -21,7 +21,17 @@ import { DecisionLogFollower } from './decision-follow.js';
 import { AgentMetrics } from './metrics.js';
 import { NODE as CRIO_NODE } from '../crio/layout.js';
 import { checkCrio, installCrio, uninstallCrio } from './crio.js';
-import { type NodeOptions, agentHookEntry, checkHandlers, installBinary, installHook, removeBinary, uninstallHook } from './node.js';
+import {
+  type NodeOptions,
+  UNINSTALL_PENDING,
+  agentHookEntry,
+  checkHandlers,
+  installBinary,
+  installHook,
+  installedHook,
+  removeBinary,
+  uninstallHook,
+} from './node.js';
 import { type RestartMechanism, describeRestart, restartRuntime } from './restart.js';
 import { type AgentServer, startServer } from './server.js';
 import { trustUpdate } from '../trust/update.js';
@@ -323,14 +333,29 @@ export class Agent {
       }
       this.log.info({ restored }, 'CRI-O files as before the agent');
     }
-    const had = o.runtime !== 'crio' && uninstallHook(o, (m) => this.log.warn(m));
-    if (had) {
+    // containerd runs the hook from the base specs it read at its start until restarted: the
+    // executable and the policy stay until then, across a failed restart and the pod's retry
+    const pending = join(o.etc, UNINSTALL_PENDING);
+    if (o.runtime !== 'crio' && installedHook(o)) {
+      mkdirSync(o.etc, { recursive: true, mode: 0o755 });
+      writeFileSync(pending, `${JSON.stringify({ containerdConfig: o.containerdConfig })}\n`, { mode: 0o600 });
+    }
+    if (o.runtime !== 'crio' && uninstallHook(o, (m) => this.log.warn(m))) this.log.info('hook removed from the base specs');
+    if (existsSync(pending)) {
       const restarted = await restartRuntime(o.restart, {
         containerdConfig: o.containerdConfig,
         socket: o.socket,
         timeoutMs: o.restartTimeoutMs,
       });
-      this.log.info({ restarted }, 'hook removed from the base specs');
+      if (!restarted) {
+        this.log.error(
+          { pending },
+          'containerd still runs the hook until it is restarted: the executable and the policy stay; restart containerd, then run --uninstall again with a restart mechanism (or remove the file named)',
+        );
+        return;
+      }
+      rmSync(pending, { force: true });
+      this.log.info({ mechanism: describeRestart(o.restart) }, 'containerd restarted without the hook');
     }
     removeBinary(o.etc);
     const restored = unsyncConfig(o.etc);
