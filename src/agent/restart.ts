@@ -162,7 +162,7 @@ export async function waitForCri(socket: string, timeoutMs: number): Promise<voi
 /** Restarts containerd by `m`, then waits for its CRI. Returns false for `none` (nothing restarted). */
 export async function restartRuntime(
   m: RestartMechanism,
-  o: { containerdConfig: string; socket: string; timeoutMs: number; daemon?: Daemon },
+  o: { containerdConfig: string; socket: string; timeoutMs: number; daemon?: Daemon; stopped?: () => void },
 ): Promise<boolean> {
   if (m.kind === 'none') return false;
   if (m.kind === 'command') {
@@ -189,6 +189,7 @@ export async function restartRuntime(
       await sleep(50);
     }
   }
+  o.stopped?.(); // restarted (or reloaded): what is left is its CRI answering
   await waitForCri(o.socket, o.timeoutMs);
   return true;
 }

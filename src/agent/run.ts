@@ -32,7 +32,7 @@ import {
   removeBinary,
   uninstallHook,
 } from './node.js';
-import { type RestartMechanism, describeRestart, restartRuntime } from './restart.js';
+import { type RestartMechanism, describeRestart, restartRuntime, waitForCri } from './restart.js';
 import { type AgentServer, startServer } from './server.js';
 import { trustUpdate } from '../trust/update.js';
 
@@ -73,6 +73,8 @@ export class Agent {
   private timers: NodeJS.Timeout[] = [];
   private server: AgentServer | undefined;
   private busy: Promise<unknown> = Promise.resolve();
+  /** The mechanism restarted the runtime; its CRI has not answered yet. */
+  private restarted = false;
 
   constructor(
     readonly o: AgentOptions,
@@ -159,6 +161,19 @@ export class Agent {
     return r;
   }
 
+  /**
+   * The mechanism, for a `fresh` change or one not yet restarted for; when the last run of the mechanism
+   * did restart the runtime and only its CRI answered late, that CRI is waited for (restarting it again
+   * at every check would keep a slow runtime from ever answering).
+   */
+  private async restart(fresh: boolean, r: Omit<Parameters<typeof restartRuntime>[1], 'stopped'>): Promise<boolean> {
+    if (fresh) this.restarted = false;
+    if (this.restarted) await waitForCri(r.socket, r.timeoutMs);
+    else if (!(await restartRuntime(this.o.restart, { ...r, stopped: () => (this.restarted = true) }))) return false;
+    this.restarted = false;
+    return true;
+  }
+
   /** The executable and the hook in every handler; containerd restarted only if a file changed; then verified. */
   async install(): Promise<void> {
     const o = this.o;
@@ -170,7 +185,7 @@ export class Agent {
     if (written.length > 0 || this.state.restartPending) {
       this.log.info({ written, handlers, unguardedBefore: before.unguarded }, 'hook put into the base specs');
       this.state.restartPending = true;
-      const restarted = await restartRuntime(o.restart, {
+      const restarted = await this.restart(written.length > 0, {
         containerdConfig: o.containerdConfig,
         socket: o.socket,
         timeoutMs: o.restartTimeoutMs,
@@ -208,7 +223,7 @@ export class Agent {
     if (written.length > 0) this.log.info({ written }, 'CRI-O files for the policy in force written');
     if (written.includes(CRIO_NODE.crioConf) || this.state.restartPending) {
       this.state.restartPending = true;
-      const restarted = await restartRuntime(o.restart, {
+      const restarted = await this.restart(written.includes(CRIO_NODE.crioConf), {
         containerdConfig: o.crio?.config ?? '/etc/crio/crio.conf',
         socket: o.socket,
         timeoutMs: o.restartTimeoutMs,

@@ -106,6 +106,24 @@ describe('sigguard agent --uninstall keeps the executable until containerd no lo
     expect(readFileSync(join(dir, 'containerd/runc.json'), 'utf8')).toBe(spec);
   });
 
+  it('a containerd slow to answer after its restart is waited for at the next check, not restarted again (and again)', async () => {
+    const counter = join(dir, 'restarts');
+    const a = agent({ kind: 'command', argv: ['sh', '-c', `echo restart >> ${counter}`] });
+    a.state.policyValid = true;
+    await expect(a.install()).rejects.toThrow(/did not answer/);
+    await expect(a.check()).rejects.toThrow(/did not answer/); // still starting: before, restarted once more
+    expect(readFileSync(counter, 'utf8')).toBe('restart\n');
+    expect(a.ready).toBe(false);
+    await criAnswering();
+    await a.check();
+    expect(a.ready).toBe(true);
+    expect(readFileSync(counter, 'utf8')).toBe('restart\n');
+    // a new change to the base specs is restarted for again
+    writeFileSync(join(dir, 'containerd/runc.json'), spec);
+    await a.check();
+    expect(readFileSync(counter, 'utf8')).toBe('restart\nrestart\n');
+  });
+
   it('nothing installed: nothing restarted, nothing left', async () => {
     await agent({ kind: 'signal', signal: 'SIGTERM' }).uninstall();
     expect(existsSync(join(dir, 'etc'))).toBe(false);
