@@ -106,6 +106,13 @@ describe('sigguard agent --uninstall keeps the executable until containerd no lo
     expect(readFileSync(join(dir, 'containerd/runc.json'), 'utf8')).toBe(spec);
   });
 
+  it('nothing installed: nothing restarted, nothing left', async () => {
+    await agent({ kind: 'signal', signal: 'SIGTERM' }).uninstall();
+    expect(existsSync(join(dir, 'etc'))).toBe(false);
+  });
+});
+
+describe('sigguard agent: the restart after an install', () => {
   it('a containerd slow to answer after its restart is waited for at the next check, not restarted again (and again)', async () => {
     const counter = join(dir, 'restarts');
     const a = agent({ kind: 'command', argv: ['sh', '-c', `echo restart >> ${counter}`] });
@@ -122,10 +129,5 @@ describe('sigguard agent --uninstall keeps the executable until containerd no lo
     writeFileSync(join(dir, 'containerd/runc.json'), spec);
     await a.check();
     expect(readFileSync(counter, 'utf8')).toBe('restart\nrestart\n');
-  });
-
-  it('nothing installed: nothing restarted, nothing left', async () => {
-    await agent({ kind: 'signal', signal: 'SIGTERM' }).uninstall();
-    expect(existsSync(join(dir, 'etc'))).toBe(false);
   });
 });
