@@ -8,6 +8,7 @@
 import { type Bundle, bundleFromJSON } from '@sigstore/bundle';
 import { type SignedEntity, toSignedEntity } from '@sigstore/verify';
 import type { FoundAttestation } from '../discovery/attestations.js';
+import { duplicateJsonKey } from '../document/json-duplicates.js';
 import { z } from '../zod.js';
 import { parseBundle } from './bundle.js';
 import { VerifyDetail } from './detail.js';
@@ -47,12 +48,18 @@ function readStatement(bundle: Bundle): InTotoStatement {
   if (bundle.content.$case !== 'dsseEnvelope') throw malformed('bundle signs no in-toto statement (message signature)');
   const env = bundle.content.dsseEnvelope;
   let json: unknown;
+  // a view, not a copy: attestations can be large (SBOMs, scans)
+  const text = Buffer.from(env.payload.buffer, env.payload.byteOffset, env.payload.byteLength).toString('utf8');
   try {
-    // a view, not a copy: attestations can be large (SBOMs, scans)
-    json = JSON.parse(Buffer.from(env.payload.buffer, env.payload.byteOffset, env.payload.byteLength).toString('utf8'));
+    json = JSON.parse(text);
   } catch {
     throw malformed('DSSE payload is not JSON');
   }
+  // JSON.parse keeps the last of two equal keys: a statement read one way here and another way by
+  // whoever reviewed or produced it (the first copy) is refused, as policy documents are
+  const dup = duplicateJsonKey(text);
+  if (dup !== undefined)
+    throw malformed(`in-toto statement has a duplicate key ${JSON.stringify(dup.key)}${dup.path === '' ? '' : ` in ${dup.path}`}`);
   const parsed = inTotoStatementSchema.safeParse(json);
   if (!parsed.success || !IN_TOTO_STATEMENT_TYPES.includes(parsed.data._type))
     throw malformed(`DSSE payload is not an in-toto statement (${IN_TOTO_STATEMENT_TYPES.join(' or ')})`);

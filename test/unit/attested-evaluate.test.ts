@@ -324,3 +324,48 @@ describe('the condition: ATTESTATION_REJECTED', () => {
     expect((await judge(req, attestation(statement()))).report.satisfied).toBe(true);
   });
 });
+
+describe('review (issue 14): exact types, one reading of the statement, the cap per requirement', () => {
+  it.each([
+    ['a trailing slash', `${PROV}/`],
+    ['another case', PROV.toUpperCase()],
+    ['another version', 'https://slsa.dev/provenance/v0.2'],
+  ])('a predicate type with %s is another type', async (_name, type) => {
+    const e = await judge(requirement(), attestation(statement({ predicateType: type }), { annotations: {} }));
+    expect(e.report).toMatchObject({ satisfied: false, code: 'NO_ATTESTATION' });
+    expect(e.attestations?.[0]?.status).toBe('other-type');
+  });
+  it.each(['https://in-toto.io/Statement/v1/', 'https://in-toto.io/statement/v1', 'https://in-toto.io/Statement/v0.2'])(
+    'statement _type %s is no in-toto statement',
+    async (type) => {
+      const e = await judge(requirement(), attestation(statement({ _type: type })));
+      expect(e.report.reason).toMatch(/not an in-toto statement/);
+    },
+  );
+  it('a statement with a key twice is refused, whichever copy a reader would take (the signer trusted)', async () => {
+    const body = JSON.stringify(statement());
+    const twice = [
+      // JSON.parse (and Go) take the last copy, a reader of the first sees the evil builder
+      body.replace('"predicate":{', '"predicate":{"runDetails":{"builder":{"id":"https://github.com/evil/x"}},'),
+      body.replace('"subject":[', `"subject":[{"digest":{"sha256":"${'b'.repeat(64)}"}}],"subject":[`),
+      body.replace('"predicateType":', `"predicateType":"${SPDX}","predicateType":`),
+    ];
+    for (const text of twice) {
+      const sig = sign('sha256', pae(IN_TOTO, Buffer.from(text)), trusted).toString('base64');
+      const env = { payloadType: IN_TOTO, payload: Buffer.from(text).toString('base64'), signatures: [{ keyid: '', sig }] };
+      const found = { ...attestation(statement()), envelope: Buffer.from(JSON.stringify(env)) } as FoundAttestation;
+      const e = await judge(requirement({ condition: 'predicate.runDetails.builder.id.startsWith("https://github.com/acme/")' }), found);
+      expect(e.report).toMatchObject({ satisfied: false, code: 'NO_ATTESTATION' });
+      expect(e.report.reason).toMatch(/duplicate key/);
+    }
+  });
+  it("an attestation larger than the requirement's maxBytes is not read for it, even when another requirement's larger cap fetched it", async () => {
+    const big = statement({ predicate: { runDetails: { builder: { id: 'https://github.com/acme/builder' } }, pad: 'x'.repeat(4096) } });
+    const found = attestation(big);
+    expect(found.format === 'legacy' && found.envelope.length).toBeGreaterThan(4096);
+    const small = await judge(requirement({ maxBytes: 4096 }), found);
+    expect(small.report).toMatchObject({ satisfied: false, code: 'NO_ATTESTATION' });
+    expect(small.report.reason).toMatch(/larger than 4096/);
+    expect((await judge(requirement({ maxBytes: 1024 * 1024 }), found)).report.satisfied).toBe(true);
+  });
+});

@@ -17,7 +17,7 @@ import { ReasonCode } from '../../errors.js';
 import type { SigstoreAttestedRequirement } from '../../policy/types.js';
 import { formatReference } from '../../reference/reference.js';
 import { type PreparedAttestation, prepareAttestation, readAttestationStatement, statementNames } from '../../verify/attestation.js';
-import type { VerifyDetail } from '../../verify/detail.js';
+import { VerifyDetail } from '../../verify/detail.js';
 import type { AttestationReport } from '../types.js';
 import { attestedReportHeader } from './report.js';
 import { checkSigner } from './sigstore-signed.js';
@@ -48,6 +48,15 @@ async function judge(
   const base = { format: att.found.format, subject: att.found.subject, source: att.found.source };
   if (!req.signatureFormats.includes(att.found.format))
     return { ...base, status: 'ignored-format', detail: `format ${att.found.format} not accepted by this requirement` };
+  // discovery read up to the largest cap of all requirements: this one's cap still holds for it
+  const size = att.found.format === 'legacy' ? att.found.envelope.length : att.found.bundle.length;
+  if (size > req.maxBytes)
+    return {
+      ...base,
+      status: 'malformed',
+      detail: `attestation of ${size} bytes is larger than ${req.maxBytes}`,
+      detailCode: VerifyDetail.LIMITS,
+    };
   if (!att.ok) return { ...base, status: 'malformed', detail: att.problem, detailCode: att.detailCode };
   const annotated = att.found.annotatedType;
   const unverified = annotated !== undefined ? { ...base, predicateType: annotated } : base;
