@@ -13,7 +13,7 @@
  * it has no exit handler that touches the node. Only `--uninstall` (a separate manifest) does.
  */
 import { DEFAULT_PATHS } from '../defaults.js';
-import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { type SyncResult, currentGeneration, syncConfig, unsyncConfig, validateGeneration } from './config-sync.js';
@@ -287,13 +287,19 @@ export class Agent {
     const t = this.o.trust;
     if (t === undefined) return;
     try {
+      // where the hook reads it: the configuration in force's trust.publicGood unless told otherwise
+      const out = t.out ?? (await this.publicGoodPath()) ?? DEFAULT_PATHS.trustPublicGood;
+      // a file there without the TUF state of a kept root is someone else's (a ConfigMap naming the
+      // hook's executable or containerd's config would have every node's overwritten): left alone
+      const { tufStatePath } = await import('../policy/kept-root.js');
+      if (lstatSync(out, { throwIfNoEntry: false }) !== undefined && !existsSync(tufStatePath(out)))
+        throw new Error(`${out} holds no kept trusted root (no ${tufStatePath(out)} beside it): not overwritten`);
       const r = await trustUpdate({
         mirror: t.mirror,
         from: t.from,
         root: t.root,
         target: 'trusted_root.json',
-        // where the hook reads it: the configuration in force's trust.publicGood unless told otherwise
-        out: t.out ?? (await this.publicGoodPath()) ?? DEFAULT_PATHS.trustPublicGood,
+        out,
         timeoutMs: 60_000,
       });
       this.log.info({ out: r.out, source: r.source, rootVersion: r.rootVersion, targetsVersion: r.targetsVersion }, `trust ${r.status}`);

@@ -72,4 +72,18 @@ describe('the agent keeps the trust material current', () => {
     const kept = readKeptRoot(configured);
     expect(kept.state === 'ok' && kept.root.targetsVersion).toBe(21);
   });
+
+  it('never writes over a file that is no kept root (trust.publicGood naming the hook’s executable or containerd’s config, from a ConfigMap)', async () => {
+    const repo = new TufRepoFixture(join(dir, 'repo-victim'));
+    repo.publish({ 'trusted_root.json': publicGoodTrustedRootBytes() }, { targetsVersion: 22 });
+    const victim = join(dir, 'victim', 'config.toml');
+    mkdirSync(join(dir, 'victim'), { recursive: true, mode: 0o700 });
+    writeFileSync(victim, 'version = 3\n');
+    mkdirSync(join(dir, 'etc'), { recursive: true });
+    writeFileSync(join(dir, 'etc', 'config.yaml'), `trust:\n  publicGood: ${victim}\n`);
+    const lines: string[] = [];
+    await agent({ intervalMs: 86_400_000, from: repo.dir, root: repo.initialRoot }, lines).refreshTrust();
+    expect(readFileSync(victim, 'utf8')).toBe('version = 3\n');
+    expect(lines.join('')).toMatch(/no kept trusted root/);
+  });
 });
