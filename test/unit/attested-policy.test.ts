@@ -155,6 +155,36 @@ describe('evaluating a condition', () => {
     const r = evaluateCondition('predicate.s.matches("^(a+)+$")', input({ s: `${'a'.repeat(40)}b` }), 100);
     expect(r).toEqual({ ok: false, problem: 'evaluation took longer than 100 ms' });
   });
+  it('the library runs in this context, not the vm one: the timeout still interrupts it, and what it left behind decides nothing after', () => {
+    const c = 'predicate.l.all(a, predicate.l.all(b, a >= 0)) && predicate.ok == true';
+    const list = Array.from({ length: 3000 }, (_, i) => i);
+    expect(evaluateCondition(c, input({ l: list, ok: true }), 50)).toEqual({ ok: false, problem: 'evaluation took longer than 50 ms' });
+    expect(evaluateCondition(c, input({ l: [1, 2], ok: false }), 1000)).toEqual({ ok: false, problem: 'evaluated to false' });
+    expect(evaluateCondition(c, input({ l: [-1], ok: true }), 1000)).toEqual({ ok: false, problem: 'evaluated to false' });
+    expect(evaluateCondition(c, input({ l: [1, 2], ok: true }), 1000)).toEqual({ ok: true });
+  });
+  it('only the documented variables: no prototype, no global, no host object', () => {
+    expect(conditionProblem('process.env.HOME == ""')).toMatch(/Unknown variable: process/);
+    expect(conditionProblem('image.constructor == null')).toMatch(/constructor/);
+    const proto = 'has(predicate.constructor) || has(predicate.__proto__) || has(predicate.toString) || "hasOwnProperty" in predicate';
+    expect(evaluateCondition(proto, input({}), 1000)).toEqual({ ok: false, problem: 'evaluated to false' });
+    // JSON.parse makes "__proto__" an own key, never the prototype: its fields are not the predicate's
+    expect(evaluateCondition('predicate.ok == true', input(JSON.parse('{"__proto__": {"ok": true}}')), 1000).ok).toBe(false);
+  });
+  it('a predicate of an unexpected type never passes a positive condition', () => {
+    const c = 'predicate.builder.id.startsWith("https://github.com/acme/") && predicate.critical == 0';
+    const good = { builder: { id: 'https://github.com/acme/b' }, critical: 0 };
+    expect(evaluateCondition(c, input(good), 1000)).toEqual({ ok: true });
+    for (const p of [
+      null,
+      'x',
+      [good],
+      { ...good, critical: '0' },
+      { ...good, critical: null },
+      { builder: 'https://github.com/acme/b', critical: 0 },
+    ])
+      expect(evaluateCondition(c, input(p), 1000).ok).toBe(false);
+  });
   it('the bound never exceeds CONDITION_MAX_MS, whatever time is left', () => {
     expect(CONDITION_MAX_MS).toBeLessThanOrEqual(2000);
   });
