@@ -202,7 +202,7 @@ function writeGeneration(dir: string, files: Map<string, Buffer>): void {
   for (const [rel, data] of files) {
     const path = join(dir, rel);
     mkdirSync(join(path, '..'), { recursive: true, mode: 0o755 });
-    writeFileSync(path, data, { mode: 0o644 });
+    writeFileSync(path, data, { mode: 0o600 }); // root's alone: a Secret's registry credentials are among them
   }
 }
 

@@ -14,6 +14,7 @@ import {
   readlinkSync,
   renameSync,
   rmSync,
+  statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -202,6 +203,21 @@ describe('sigguard agent: policy sync from a mounted ConfigMap', () => {
     expect((await both()).result).toBe('applied');
     expect(existsSync(join(etc, 'keys/new.pub'))).toBe(true);
     expect(existsSync(join(etc, 'keys/cosign.pub'))).toBe(false);
+  });
+
+  it('what it syncs is root’s alone to read: a Secret’s registry credentials (config.yaml’s authFiles) are no node user’s', async () => {
+    const auths = '{"auths":{"registry.example":{"auth":"dXNlcjpzZWNyZXQ="}}}\n';
+    publish({
+      'policy.yaml': policy(),
+      'keys/cosign.pub': pub(),
+      'config.yaml': `registry:\n  authFiles: [${etc}/auth/config.json]\n`,
+      'auth/config.json': auths,
+    });
+    expect((await sync()).result).toBe('applied');
+    expect(readFileSync(join(etc, 'auth/config.json'), 'utf8')).toBe(auths);
+    for (const f of ['auth/config.json', 'config.yaml', 'policy.yaml', 'keys/cosign.pub']) {
+      expect(statSync(join(etc, f)).mode & 0o077, f).toBe(0);
+    }
   });
 
   it('drops names a new set no longer has, keeps one older generation, and unsync puts the node’s own files back', async () => {
