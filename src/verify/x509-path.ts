@@ -82,7 +82,8 @@ function describeName(text: string | undefined): string {
 }
 
 /** A certificate parsed both ways: node (cheap issuer and signature checks) and pkijs (extensions, validation). */
-class PathCert {
+/** Exported (with the matching helpers below) for the unit tests that pin their rules one by one. */
+export class PathCert {
   readonly fp: string;
   readonly node: NodeX509;
   readonly pk: pkijs.Certificate;
@@ -169,7 +170,7 @@ function trustedCert(c: CertAuthority['certChain'][number]): PathCert {
 // ---- Go's name-constraint matching (crypto/x509 verify.go), rewritten ----
 
 /** Labels of a domain, last first; undefined when not a valid domain (empty labels, bytes outside 33..126). */
-function reverseLabels(domain: string): string[] | undefined {
+export function reverseLabels(domain: string): string[] | undefined {
   if (domain.length === 0) return [];
   const labels = domain.split('.').reverse();
   if (labels.some((l) => l.length === 0 || /[^\x21-\x7e]/.test(l))) return undefined;
@@ -182,7 +183,7 @@ interface Mailbox {
 }
 
 /** An RFC 2821 mailbox (RFC 5280 rfc822Name): quoted or dot-atom local part, '@', a domain. */
-function parseMailbox(text: string): Mailbox | undefined {
+export function parseMailbox(text: string): Mailbox | undefined {
   let rest = text;
   let local = '';
   if (rest.startsWith('"')) {
@@ -219,12 +220,12 @@ function parseMailbox(text: string): Mailbox | undefined {
 const lower = (s: string): string => s.replace(/[A-Z]/g, (c) => c.toLowerCase());
 
 /** Go's domainNameValid for a DNS SAN. */
-function dnsNameValid(s: string): boolean {
+export function dnsNameValid(s: string): boolean {
   if (s.length === 0 || s.startsWith('.') || s.endsWith('.') || s.length > 253) return false;
   return s.split('.').every((l) => l.length > 0 && l.length <= 63 && !/[^\x21-\x7e]/.test(l));
 }
 
-function matchDomain(domain: string, constraint: string, excluded: boolean): boolean {
+export function matchDomain(domain: string, constraint: string, excluded: boolean): boolean {
   if (constraint.length === 0) return true;
   let domainLabels = reverseLabels(domain);
   if (domainLabels === undefined) throw new PathRefusal(`cannot parse domain ${JSON.stringify(domain)}`);
@@ -240,7 +241,7 @@ function matchDomain(domain: string, constraint: string, excluded: boolean): boo
   return constraintLabels.every((l, i) => lower(l) === lower(domainLabels[i]!));
 }
 
-function matchEmail(mailbox: Mailbox, constraint: string, excluded: boolean): boolean {
+export function matchEmail(mailbox: Mailbox, constraint: string, excluded: boolean): boolean {
   if (constraint.includes('@')) {
     const c = parseMailbox(constraint);
     if (c === undefined) throw new PathRefusal(`cannot parse name constraint ${JSON.stringify(constraint)}`);
@@ -250,7 +251,7 @@ function matchEmail(mailbox: Mailbox, constraint: string, excluded: boolean): bo
 }
 
 /** The host of a URI SAN, as Go's url.Parse gives it; refusals for hosts no constraint can judge. */
-function uriHost(uri: string): string {
+export function uriHost(uri: string): string {
   const m = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?#]*)/.exec(uri);
   let host = m ? m[1]! : '';
   const at = host.lastIndexOf('@');
@@ -267,7 +268,7 @@ function uriHost(uri: string): string {
   return host;
 }
 
-function matchIP(ip: Uint8Array, constraint: Uint8Array): boolean {
+export function matchIP(ip: Uint8Array, constraint: Uint8Array): boolean {
   const n = ip.length;
   if (constraint.length !== 2 * n) return false;
   for (let i = 0; i < n; i++) if ((ip[i]! & constraint[n + i]!) !== (constraint[i]! & constraint[n + i]!)) return false;
@@ -293,7 +294,9 @@ function constraintText(gn: pkijs.GeneralName): string {
 const NAME_FORMS: Record<number, string> = { 1: 'email address', 2: 'DNS name', 6: 'URI', 7: 'IP address' };
 
 /** A CA's constraints by name form; `unsupported` lists forms sigguard (like Go) does not check. */
-function constraintsOf(ca: PathCert): { permitted: pkijs.GeneralName[]; excluded: pkijs.GeneralName[]; critical: boolean } | undefined {
+export function constraintsOf(
+  ca: PathCert,
+): { permitted: pkijs.GeneralName[]; excluded: pkijs.GeneralName[]; critical: boolean } | undefined {
   const ext = ca.ext(OID_NAME_CONSTRAINTS);
   if (ext === undefined) return undefined;
   const nc = ext.parsedValue as pkijs.NameConstraints | undefined;
@@ -396,7 +399,7 @@ export interface PathCertLike {
 }
 
 /** Checks of one complete path (leaf … root) other than signatures; undefined when it holds. */
-function pathProblem(path: PathCert[], times: Date[]): string | undefined {
+export function pathProblem(path: PathCert[], times: Date[]): string | undefined {
   for (const cert of path) {
     for (const ext of cert.pk.extensions ?? []) {
       if (ext.critical && !HANDLED_CRITICAL.has(ext.extnID))
