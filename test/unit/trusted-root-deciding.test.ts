@@ -1,0 +1,98 @@
+/**
+ * Tests written against mutants that survived `make mutation` in trusted-root.ts
+ * (docs/mutation-survivors/verify.md): which trusted roots are read (media type, base64, times),
+ * absent lists are empty ones, and an authority of any kind without validFor.start is set aside
+ * rather than trusted since 1970.
+ */
+import { describe, expect, it } from 'vitest';
+import { publicGoodTrustedRootJSON, trustFromJSON } from '../../src/verify/trusted-root.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: the public-good root changed field by field
+type AnyJson = any;
+const root = (): AnyJson => publicGoodTrustedRootJSON();
+const loads = (json: unknown): string => {
+  try {
+    trustFromJSON(json, 't');
+    return 'loaded';
+  } catch (err) {
+    return (err as Error).message;
+  }
+};
+
+describe('trusted-root.ts: what is read as a trusted root', () => {
+  it('the two media type spellings of versions 0.1 and 0.2, nothing else', () => {
+    for (const mediaType of [
+      'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
+      'application/vnd.dev.sigstore.trustedroot+json;version=0.2',
+      'application/vnd.dev.sigstore.trustedroot.v0.1+json',
+      'application/vnd.dev.sigstore.trustedroot.v0.2+json',
+    ]) {
+      expect(loads({ ...root(), mediaType }), mediaType).toBe('loaded');
+    }
+    for (const mediaType of [
+      'x-application/vnd.dev.sigstore.trustedroot+json;version=0.1',
+      'application/vnd.dev.sigstore.trustedroot+json;version=0.1x',
+      'application/vnd.dev.sigstore.trustedroot+json;version=0.3',
+      'application/vnd.dev.sigstore.trustedroot.v0.3+json',
+    ]) {
+      expect(loads({ ...root(), mediaType }), mediaType).toBe(
+        't: not a valid trusted root (mediaType: not a Sigstore trusted root media type)',
+      );
+    }
+  });
+
+  it('keys and certificates are base64, times are times', () => {
+    for (const bad of ['!!', 'QQ=x', '', 'QQ===', ' QQ==', 'QQ== ']) {
+      const r = root();
+      r.tlogs[0].publicKey.rawBytes = bad;
+      expect(loads(r), bad).toBe('t: not a valid trusted root (tlogs.0.publicKey.rawBytes: not base64)');
+    }
+    const r = root();
+    r.tlogs[0].publicKey.rawBytes = 'QQ==';
+    expect(loads(r)).not.toMatch(/not a valid trusted root/);
+    const t = root();
+    t.certificateAuthorities[0].validFor.start = 'yesterday';
+    expect(loads(t)).toBe('t: not a valid trusted root (certificateAuthorities.0.validFor.start: not a timestamp)');
+    const empty = root();
+    empty.certificateAuthorities[0].certChain.certificates = [];
+    expect(loads(empty)).toMatch(/^t: not a valid trusted root \(certificateAuthorities\.0\.certChain\.certificates: /);
+  });
+
+  it('absent lists are empty lists', () => {
+    const r = root();
+    for (const list of ['tlogs', 'ctlogs', 'timestampAuthorities', 'certificateAuthorities']) delete r[list];
+    const t = trustFromJSON(r, 't');
+    expect(t.trust.tlogs).toEqual([]);
+    expect(t.trust.ctlogs).toEqual([]);
+    expect(t.trust.timestampAuthorities).toEqual([]);
+    expect(t.trust.certificateAuthorities).toEqual([]);
+    const n = root();
+    for (const list of ['tlogs', 'ctlogs', 'timestampAuthorities', 'certificateAuthorities']) n[list] = null;
+    expect(trustFromJSON(n, 't').trust.tlogs).toEqual([]);
+  });
+
+  it('an authority of any kind without validFor.start is set aside, not trusted since 1970', () => {
+    const r = root();
+    const counts = {
+      tlogs: r.tlogs.length,
+      ctlogs: r.ctlogs.length,
+      certificateAuthorities: r.certificateAuthorities.length,
+      timestampAuthorities: r.timestampAuthorities.length,
+    };
+    delete r.tlogs[0].publicKey.validFor;
+    delete r.ctlogs[0].publicKey.validFor.start;
+    delete r.certificateAuthorities[0].validFor;
+    r.timestampAuthorities[0].validFor.start = null;
+    const t = trustFromJSON(r, 't');
+    expect(t.untrusted).toEqual([
+      'tlogs[0]: validFor has no start',
+      'ctlogs[0]: validFor has no start',
+      'certificateAuthorities[0]: validFor has no start',
+      'timestampAuthorities[0]: validFor has no start',
+    ]);
+    expect(t.trust.tlogs).toHaveLength(counts.tlogs - 1);
+    expect(t.trust.ctlogs).toHaveLength(counts.ctlogs - 1);
+    expect(t.trust.certificateAuthorities).toHaveLength(counts.certificateAuthorities - 1);
+    expect(t.trust.timestampAuthorities).toHaveLength(counts.timestampAuthorities - 1);
+  });
+});
