@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { DEFAULT_PATHS } from '../defaults.js';
+import { checkTrustedPath, fileTrustEnforced } from '../document/file-trust.js';
 import { DROP_IN_NAME, installNode, readState, semantics, uninstallNode } from '../installer/node-install.js';
 import { diskFs } from '../installer/containerd-effective.js';
 import { hookEntry } from '../installer/hook-entry.js';
@@ -70,7 +71,7 @@ function hookFlags(o: NodeOptions): string[] {
 export function installBinary(o: NodeOptions): boolean {
   const want = sha256(o.binary);
   if (want === undefined) throw new Error(`cannot read the executable to install, ${o.binary}`);
-  if (sha256(o.installPath) === want) return false;
+  if (sha256(o.installPath) === want) return trusted(o.installPath, false);
   const stateF = agentStateFile(o.etc);
   if (!existsSync(stateF)) {
     const existed = existsSync(o.installPath);
@@ -83,7 +84,13 @@ export function installBinary(o: NodeOptions): boolean {
   copyFileSync(o.binary, tmp);
   chmodSync(tmp, 0o755);
   renameSync(tmp, o.installPath);
-  return true;
+  return trusted(o.installPath, true);
+}
+
+/** The hook runs the executable as root for every container: nobody but root may be able to replace it (every folder and link to it). */
+function trusted(path: string, changed: boolean): boolean {
+  if (fileTrustEnforced()) checkTrustedPath(path);
+  return changed;
 }
 
 export interface HandlerReport {

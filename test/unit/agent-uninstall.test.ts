@@ -6,7 +6,7 @@
  * containerd. Attack/mistake cases: `--restart none`, a restart that fails (no containerd found),
  * and the uninstall pod's retry after such a failure (the install state already gone).
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { type Http2Server, createServer } from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -113,6 +113,16 @@ describe('sigguard agent --uninstall keeps the executable until containerd no lo
 });
 
 describe('sigguard agent: the restart after an install', () => {
+  it('puts no hook in the base specs when a node user could replace the executable it names (a folder writable by others)', async () => {
+    mkdirSync(join(dir, 'opt/sigguard/bin'), { recursive: true });
+    chmodSync(join(dir, 'opt/sigguard'), 0o777); // a node's own /opt/sigguard, left open
+    const a = agent({ kind: 'none' });
+    a.state.policyValid = true;
+    await expect(a.install()).rejects.toThrow(/writable by group and others/);
+    expect(readFileSync(join(dir, 'containerd/runc.json'), 'utf8')).toBe(spec);
+    expect(a.ready).toBe(false);
+  });
+
   it('a containerd slow to answer after its restart is waited for at the next check, not restarted again (and again)', async () => {
     const counter = join(dir, 'restarts');
     const a = agent({ kind: 'command', argv: ['sh', '-c', `echo restart >> ${counter}`] });
