@@ -339,8 +339,8 @@ export class Agent {
     await this.server?.close();
   }
 
-  /** sigguard agent --uninstall: the hook out (restart), then the executable and the documents. */
-  async uninstall(): Promise<void> {
+  /** sigguard agent --uninstall: the hook out (restart), then the executable and the documents; false while containerd still awaits its restart. */
+  async uninstall(): Promise<boolean> {
     const o = this.o;
     if (o.runtime === 'crio') {
       const restored = uninstallCrio({ root: o.crio?.root ?? '/', etc: o.etc });
@@ -373,7 +373,7 @@ export class Agent {
           { pending },
           'containerd still runs the hook until it is restarted: the executable and the policy stay; restart containerd, then run --uninstall again with a restart mechanism (or remove the file named)',
         );
-        return;
+        return false;
       }
       rmSync(pending, { force: true });
       this.log.info({ mechanism: describeRestart(o.restart) }, 'containerd restarted without the hook');
@@ -381,5 +381,6 @@ export class Agent {
     removeBinary(o.etc);
     const restored = unsyncConfig(o.etc);
     this.log.info({ restored }, 'sigguard removed from the node (decision log and cache stay)');
+    return true;
   }
 }

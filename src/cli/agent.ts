@@ -138,13 +138,14 @@ export async function runAgent(argv: string[]): Promise<number> {
   const log = logger();
   const agent = new Agent(values.uninstall || o.once ? { ...o, listen: undefined } : o, log);
   if (values.uninstall) {
-    await agent.uninstall();
-    if (!values.stay) return 0;
-    // the uninstall DaemonSet's pod: done, and ready (kubectl rollout status tells when every node is clean)
-    const server = o.listen === undefined ? undefined : await startServer(o.listen, { metrics: agent.metrics, ready: true }, log);
+    const done = await agent.uninstall();
+    if (!values.stay) return done ? 0 : 1;
+    // the uninstall DaemonSet's pod: done, and ready (kubectl rollout status tells when every node is
+    // clean); not ready while containerd awaits its restart (--restart none)
+    const server = o.listen === undefined ? undefined : await startServer(o.listen, { metrics: agent.metrics, ready: done }, log);
     await stopped();
     await server?.close();
-    return 0;
+    return done ? 0 : 1;
   }
   await agent.start();
   if (o.once) {

@@ -82,13 +82,13 @@ function criAnswering(): Promise<void> {
 describe('sigguard agent --uninstall keeps the executable until containerd no longer runs the hook', () => {
   it('--restart none: the base specs put back, the executable and the policy stay (containerd still holds the hook)', async () => {
     await installed();
-    await agent({ kind: 'none' }).uninstall();
+    expect(await agent({ kind: 'none' }).uninstall()).toBe(false); // not done: the uninstall pod stays unready
     expect(readFileSync(join(dir, 'containerd/runc.json'), 'utf8')).toBe(spec);
     expect(existsSync(join(dir, 'opt/sigguard/bin/sigguard'))).toBe(true);
     expect(lines.join('')).toMatch(/restart/);
     // the uninstall run again once containerd can be restarted: now it all goes
     await criAnswering();
-    await agent({ kind: 'command', argv: ['true'] }).uninstall();
+    expect(await agent({ kind: 'command', argv: ['true'] }).uninstall()).toBe(true);
     expect(existsSync(join(dir, 'opt/sigguard/bin/sigguard'))).toBe(false);
     expect(existsSync(join(dir, 'etc/agent.json'))).toBe(false);
   });
