@@ -5,13 +5,18 @@
  * each option sets aside and nothing more, timestamps without a TSA to check them, and
  * intermediates a bundle carries (used only where a policy allows it).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { createHash, createPrivateKey, sign } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { X509Certificate } from '@sigstore/core';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { CertificateRule } from '../../src/policy/certificate-rules.js';
 import { loadTrust, publicGoodTrustedRootJSON, trustFromJSON } from '../../src/verify/trusted-root.js';
 import type { CertificateOptions, VerifyBundleInput } from '../../src/verify/verifier.js';
 import { verifyBundle } from '../../src/verify/verifier.js';
+import { noTrust } from '../support/no-trust.js';
+import { CertFactory, type TestCert } from '../support/x509-chains.js';
 
 const DIR = resolve(__dirname, '../fixtures/sigstore-conformance/bundle-verify');
 const IDENTITY =
@@ -170,5 +175,54 @@ describe('certificate-signer.ts: intermediates a bundle carries link to a truste
     }
     expect(results.every((r) => !r.byDefault && !r.byIdentity)).toBe(true);
     expect(results.some((r) => r.allowed)).toBe(true);
+  });
+});
+
+describe('certificate-signer.ts: a leaf with an extended key usage must allow code signing', () => {
+  let f: CertFactory;
+  let root: TestCert;
+  beforeAll(() => {
+    f = new CertFactory(mkdtempSync(join(tmpdir(), 'sigguard-cert-deciding-')));
+    root = f.ca('eku-root', undefined);
+  }, 60_000);
+
+  const message = Buffer.from('signed by a private PKI\n');
+  const bundleBy = (leaf: TestCert) => ({
+    mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+    verificationMaterial: {
+      certificate: { rawBytes: leaf.der.toString('base64') },
+      tlogEntries: [],
+      timestampVerificationData: { rfc3161Timestamps: [] },
+    },
+    messageSignature: {
+      messageDigest: { algorithm: 'SHA2_256', digest: createHash('sha256').update(message).digest('base64') },
+      signature: sign('sha256', message, createPrivateKey(readFileSync(leaf.keyFile))).toString('base64'),
+    },
+  });
+  const verifyPki = (leaf: TestCert) =>
+    verifyBundle({
+      bundleJson: bundleBy(leaf),
+      artifact: { bytes: message },
+      trust: {
+        ...noTrust,
+        certificateAuthorities: [
+          { certChain: [X509Certificate.parse(root.der)], validFor: { start: new Date(0), end: new Date(8.64e15) } },
+        ],
+      },
+      expect: { certificate: { kind: 'pki', subjectEmail: 'signer@example.com', subjectHostname: undefined } },
+      certificate: { ignoreTlog: true, requireSCT: false },
+    });
+
+  it('code signing, or no extended key usage: accepted; server authentication only: refused', async () => {
+    expect(await verifyPki(f.leaf('eku-code', root, 'signer@example.com'))).toMatchObject({
+      ok: true,
+      signer: { type: 'certificate', identity: 'signer@example.com', issuer: '' },
+    });
+    expect(await verifyPki(f.leaf('eku-none', root, 'signer@example.com', []))).toMatchObject({ ok: true });
+    expect(await verifyPki(f.leaf('eku-server', root, 'signer@example.com', ['extendedKeyUsage = serverAuth']))).toEqual({
+      ok: false,
+      detail: 'CERT_CONSTRAINTS',
+      reason: 'signing certificate is not for code signing (extended key usage)',
+    });
   });
 });
