@@ -318,3 +318,16 @@ describe('signed-content.ts: what was signed is the artifact', () => {
     expect(await verify(wrong, { bytes: message }, ed.publicKey)).toMatchObject({ ok: false, detail: 'SIGNATURE' });
   });
 });
+
+describe('key-signer.ts: the expected key as PEM text, PEM bytes or a key object', () => {
+  it('each form verifies the same bundle; text that is no PEM key is refused', async () => {
+    const bundleJson = messageBundle(signer.privateKey, { algorithm: 'SHA2_256', digest: sha(message) });
+    const pem = signer.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const verify = (publicKey: string | Buffer | KeyObject) =>
+      verifyBundle({ trust: noTrust, expect: { publicKey }, requireTlogForKey: false, bundleJson, artifact: { bytes: message } });
+    for (const k of [pem, Buffer.from(pem), signer.publicKey]) expect(await verify(k)).toMatchObject({ ok: true, signer: { type: 'key' } });
+    const otherPem = other.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    expect(await verify(otherPem)).toMatchObject({ ok: false });
+    expect(await verify('not a key')).toEqual({ ok: false, detail: 'KEY', reason: 'the expected public key is not a PEM public key' });
+  });
+});
