@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parseBundle } from '../../src/verify/bundle.js';
 import { parseBundleJson } from '../../src/verify/bundle-json.js';
 import { loadTrust } from '../../src/verify/trusted-root.js';
 import { verifyBundle } from '../../src/verify/verifier.js';
@@ -178,5 +179,17 @@ describe("bundle-json.ts: each version's rules", () => {
     const v03 = load('happy-path-v0.3');
     delete v03.verificationMaterial.tlogEntries[0].inclusionProof.checkpoint;
     expect(await verify(v03)).toMatchObject({ ok: false });
+  });
+});
+
+describe('bundle.ts: discovery reads bundles of every signer kind', () => {
+  it('a certificate, a chain and a public key bundle are read; a key where a certificate belongs is malformed', () => {
+    const found = (json: unknown) =>
+      ({ format: 'bundle', subject: 'sha256:x', source: 't', bundle: Buffer.from(JSON.stringify(json)) }) as never;
+    for (const name of ['happy-path-v0.3', 'happy-path-v0.1', 'managed-key-happy-path'])
+      expect(() => parseBundle(found(load(name))), name).not.toThrow();
+    const b = load('happy-path-v0.1');
+    b.verificationMaterial.x509CertificateChain.certificates[0].rawBytes = Buffer.from('not a certificate').toString('base64');
+    expect(() => parseBundle(found(b))).toThrow('bundle holds a certificate that is not an X.509 certificate');
   });
 });
