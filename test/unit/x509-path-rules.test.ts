@@ -141,6 +141,8 @@ describe('name matching helpers (Go crypto/x509 rules)', () => {
     expect(matchIP(new Uint8Array([10, 1, 0, 0]), new Uint8Array([10, 0, 0, 0, 255, 255, 0, 0]))).toBe(false);
     expect(matchIP(new Uint8Array([10, 0, 0, 9]), new Uint8Array([10, 0, 0, 0, 255, 255, 255, 0]))).toBe(true);
     expect(matchIP(new Uint8Array([10, 0, 1, 9]), new Uint8Array([10, 0, 0, 0, 255, 255, 255, 0]))).toBe(false);
+    // each byte under its own mask byte, on both sides
+    expect(matchIP(new Uint8Array([10, 1, 7, 7]), new Uint8Array([10, 1, 0, 0, 255, 255, 0, 0]))).toBe(true);
     expect(matchIP(new Uint8Array(16), new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0]))).toBe(false);
   });
 });
@@ -154,6 +156,8 @@ describe('name constraints decoded from a CA', () => {
     expect(got!.permitted).toEqual([dns('example.com'), uri('.example.com')]);
     expect(got!.excluded).toHaveLength(1);
     expect(got!.critical).toBe(false);
+    // a DNS constraint may look like an IP address (Go reads it as labels); only URI constraints may not
+    expect(constraintsOf(fake(ncExt([dns('10.0.0.1')])))!.permitted).toEqual([dns('10.0.0.1')]);
     expect(() => constraintsOf(fake(ncExt([{ type: 4, value: {} }])))).toThrow(/name form sigguard cannot check/);
   });
   it('refuses unreadable constraints, malformed IP ranges and URI constraints that are IP addresses', () => {
