@@ -6,7 +6,7 @@
  * Each case is the attack (or the valid input a mutant would wrongly refuse); no network, no cosign.
  */
 import { createHash, generateKeyPairSync } from 'node:crypto';
-import { chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -70,6 +70,9 @@ describe('identityMatches: the signed docker-reference against the image', () =>
     // an image named without tag or digest is matched by nothing
     expect(identityMatches(undefined, ref('r.example/app'), 'r.example/app:1')).toBe(false);
     expect(identityMatches({ type: 'matchExact' }, ref('r.example/app:1'), 'r.example/app:1')).toBe(true);
+    // a signature naming a digest alone is no bare name
+    expect(identityMatches(undefined, ref(`r.example/app@${D}`), `r.example/app@${D}`)).toBe(true);
+    expect(identityMatches({ type: 'matchExact' }, ref(`r.example/app@${D}`), `r.example/app@${D}`)).toBe(true);
   });
 
   it('a rule naming an unparseable reference, repository or prefix matches nothing (and does not throw)', () => {
@@ -254,7 +257,7 @@ describe('readKeptRoot: the kept root counts only as its signed TUF metadata say
     // an algorithm node:crypto does not know is no hash at all: any bytes of the right length would pass
     expect(bad(targetsMeta(ROOT, 20, { hashes: { blake9: 'ab' } }))).toMatch(/has no sha256/);
     const sha256 = createHash('sha256').update(ROOT).digest('hex');
-    expect(bad(targetsMeta(ROOT, 20, { hashes: { sha256, blake9: 'XYZ' } }))).toMatch(/targets metadata is malformed/);
+    expect(bad(targetsMeta(ROOT, 20, { hashes: { sha256, blake9: 'XYZab' } }))).toMatch(/targets metadata is malformed/);
     expect(bad(targetsMeta(ROOT, 20, { hashes: { sha256: `${sha256}` + 'g' } }))).toMatch(/targets metadata is malformed/);
   });
 
@@ -280,6 +283,23 @@ describe('readKeptRoot: the kept root counts only as its signed TUF metadata say
     expect(problemOf(keptRoot(older, { previousTargets: targetsMeta(Buffer.from('x'), 19) }, newer))).toMatch(/its length/);
   });
 
+  it('a root missing beside its state: absent in a root-only folder, refused in an open one; a state missing: refused', () => {
+    const between = keptRoot(ROOT);
+    rmSync(between);
+    expect(readKeptRoot(between)).toEqual({ state: 'absent' });
+    const open = keptRoot(ROOT);
+    rmSync(open);
+    chmodSync(join(open, '..'), 0o755);
+    expect(problemOf(open)).toMatch(/missing, beside its TUF state, in a folder that is not root's alone/);
+    const none = keptRoot(ROOT);
+    rmSync(none);
+    rmSync(tufStatePath(none));
+    expect(readKeptRoot(none)).toEqual({ state: 'absent' });
+    const noState = keptRoot(ROOT);
+    rmSync(tufStatePath(noState));
+    expect(problemOf(noState)).toMatch(/its TUF state .* is missing/);
+  });
+
   it('a kept root that is a link, or owned by someone else, is refused', () => {
     const target = keptRoot(ROOT);
     const linked = keptRoot(ROOT);
@@ -288,7 +308,8 @@ describe('readKeptRoot: the kept root counts only as its signed TUF metadata say
     expect(problemOf(linked)).toMatch(/is not a regular file/);
     const other = keptRoot(ROOT);
     chownSync(other, 4242, 0);
-    expect(problemOf(other)).toMatch(/owned by uid 4242/);
+    // refused by the kept root's own check (owner and mode), before any read
+    expect(problemOf(other)).toMatch(/not trusted: .* is owned by uid 4242, not root \(kept trust material/);
   });
 
   it('the built-in version is known only for the built-in bytes; a kept root of the same version is not newer', () => {
@@ -402,6 +423,24 @@ describe('CA files (pki, fulcio)', () => {
     expect(withInter.ca.roots).toEqual([root.der]);
   });
 
+  it('a certificate naming itself as issuer but signed by another key is no root', () => {
+    const lookAlike = f.cert({
+      name: 'look-alike',
+      subject: '/CN=survivors look-alike',
+      issuer: f.cert({ name: 'look-alike-signer', subject: '/CN=survivors look-alike', ext: CA_EXT }),
+      // no key identifiers: the names alone say "self-issued"
+      ext: [
+        'basicConstraints = critical, CA:true',
+        'keyUsage = critical, keyCertSign, cRLSign',
+        'subjectKeyIdentifier = none',
+        'authorityKeyIdentifier = none',
+      ],
+    });
+    expect(refusal({ pki: { caRootsPath: file('look-alike.pem', lookAlike.pem), subjectEmail: 'me@example.com' } })).toMatch(
+      /no root \(self-signed\)/,
+    );
+  });
+
   it('no self-signed root, a non-CA intermediate, data that is not base64: refused', () => {
     expect(refusal({ pki: { caRootsPath: file('inter-only.pem', inter.pem), subjectEmail: 'me@example.com' } })).toMatch(
       /no root \(self-signed\)/,
@@ -469,6 +508,11 @@ describe('key requirements', () => {
     expect(ruleOf({ keyPath: pubFile, rekorPublicKeyPaths: [pubFile, pubFile] }).kind).toBe('keys');
   });
 
+  it('requireRekor with a key and a Rekor key compiles; with a key alone it may be false', () => {
+    expect(refusal({ keyPath: pubFile, rekorPublicKeyData: b64(rekorPem), requireRekor: true })).toBe('compiled');
+    expect(refusal({ keyPath: pubFile, requireRekor: false })).toBe('compiled');
+  });
+
   it('lists of keys take more than one entry', () => {
     expect(refusal({ keyPaths: [pubFile, pubFile] })).toBe('compiled');
     expect(refusal({ keyDatas: [b64(ecPem()), b64(ecPem())] })).toBe('compiled');
@@ -531,5 +575,7 @@ describe('policy-wide fields', () => {
   it('scopeTrustRoots names no root for requirements without one', () => {
     const p = compile({ type: 'reject' });
     expect(scopeTrustRoots(p, 'r.example/app')).toBeUndefined();
+    expect(scopeTrustRoots(undefined, 'r.example/app')).toBeUndefined();
+    expect(scopeTrustRoots(p, undefined)).toBeUndefined();
   });
 });
