@@ -4,7 +4,8 @@
  * strict base64, log indexes are non-negative integers, the media type is one of four, each
  * version's own rules hold, and an inclusion proof without a checkpoint is set aside in v0.1 only.
  */
-import { readFileSync } from 'node:fs';
+import { createHash, createPublicKey } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseBundle } from '../../src/verify/bundle.js';
@@ -191,5 +192,23 @@ describe('bundle.ts: discovery reads bundles of every signer kind', () => {
     const b = load('happy-path-v0.1');
     b.verificationMaterial.x509CertificateChain.certificates[0].rawBytes = Buffer.from('not a certificate').toString('base64');
     expect(() => parseBundle(found(b))).toThrow('bundle holds a certificate that is not an X.509 certificate');
+  });
+});
+
+describe('signature-check.ts: a signature checked over a digest keeps the Rekor body comparisons', () => {
+  it("a key bundle with its Rekor entry verifies over the artifact's digest", async () => {
+    const at = (f: string) => join(DIR, 'managed-key-happy-path', f);
+    const run = (bundleJson: unknown) =>
+      verifyBundle({
+        bundleJson,
+        artifact: {
+          digest: `sha256:${createHash('sha256')
+            .update(readFileSync(join(DIR, 'a.txt')))
+            .digest('hex')}`,
+        },
+        trust: loadTrust(existsSync(at('trusted_root.json')) ? at('trusted_root.json') : undefined).trust,
+        expect: { publicKey: createPublicKey(readFileSync(at('key.pub'))) },
+      });
+    expect(await run(load('managed-key-happy-path'))).toMatchObject({ ok: true, signer: { type: 'key' } });
   });
 });
