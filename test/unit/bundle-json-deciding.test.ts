@@ -212,3 +212,21 @@ describe('signature-check.ts: a signature checked over a digest keeps the Rekor 
     expect(await run(load('managed-key-happy-path'))).toMatchObject({ ok: true, signer: { type: 'key' } });
   });
 });
+
+describe('bundle-json.ts: what the chain and the log proof may be', () => {
+  it('a root certificate in the bundle chain is refused before any path is built', () => {
+    expect(parsed(load('bundle-with-root-cert_fail'))).toBe(
+      'CERT_CHAIN: bundle certificate chain includes a root certificate (roots come from the trusted root only)',
+    );
+  });
+
+  it('v0.1: an inclusion proof with a checkpoint is kept and checked (a corrupted one is refused)', async () => {
+    const b = load('happy-path-v0.1');
+    const proof = b.verificationMaterial.tlogEntries[0].inclusionProof;
+    // the library computes the root from the hashes and compares it with the checkpoint's
+    const hash = Buffer.from(proof.hashes[0], 'base64');
+    hash[0] ^= 1;
+    proof.hashes[0] = hash.toString('base64');
+    expect(await verify(b)).toMatchObject({ ok: false, detail: 'TLOG_INCLUSION' });
+  });
+});

@@ -5,7 +5,10 @@
  * rather than trusted since 1970.
  */
 import { describe, expect, it } from 'vitest';
-import { publicGoodTrustedRootJSON, trustFromJSON } from '../../src/verify/trusted-root.js';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { loadTrust, publicGoodTrustedRootJSON, trustFromJSON } from '../../src/verify/trusted-root.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: the public-good root changed field by field
 type AnyJson = any;
@@ -66,6 +69,7 @@ describe('trusted-root.ts: what is read as a trusted root', () => {
     expect(t.trust.ctlogs).toEqual([]);
     expect(t.trust.timestampAuthorities).toEqual([]);
     expect(t.trust.certificateAuthorities).toEqual([]);
+    expect(t.untrusted).toEqual([]);
     const n = root();
     for (const list of ['tlogs', 'ctlogs', 'timestampAuthorities', 'certificateAuthorities']) n[list] = null;
     expect(trustFromJSON(n, 't').trust.tlogs).toEqual([]);
@@ -80,9 +84,9 @@ describe('trusted-root.ts: what is read as a trusted root', () => {
       timestampAuthorities: r.timestampAuthorities.length,
     };
     delete r.tlogs[0].publicKey.validFor;
-    delete r.ctlogs[0].publicKey.validFor.start;
-    delete r.certificateAuthorities[0].validFor;
-    r.timestampAuthorities[0].validFor.start = null;
+    delete r.ctlogs[0].publicKey.validFor;
+    r.certificateAuthorities[0].validFor.start = null;
+    delete r.timestampAuthorities[0].validFor;
     const t = trustFromJSON(r, 't');
     expect(t.untrusted).toEqual([
       'tlogs[0]: validFor has no start',
@@ -94,5 +98,15 @@ describe('trusted-root.ts: what is read as a trusted root', () => {
     expect(t.trust.ctlogs).toHaveLength(counts.ctlogs - 1);
     expect(t.trust.certificateAuthorities).toHaveLength(counts.certificateAuthorities - 1);
     expect(t.trust.timestampAuthorities).toHaveLength(counts.timestampAuthorities - 1);
+  });
+});
+
+describe('trusted-root.ts: loadTrust', () => {
+  it('a given trusted root file is the one used, not the built-in public-good root', () => {
+    const file = resolve(__dirname, '../fixtures/sigstore-conformance/bundle-verify/rekor2-happy-path/trusted_root.json');
+    const given = loadTrust(file);
+    expect(given.source).toBe(file);
+    expect(given.fingerprint).toBe(createHash('sha256').update(readFileSync(file)).digest('hex'));
+    expect(loadTrust().source).toBe('public-good (built in)');
   });
 });
