@@ -201,7 +201,19 @@ export class Kubelet {
       const { containerId, podId } = run;
       if (containerId) {
         await tolerate(`stop ${containerId}`, () => this.cri.stopContainer(containerId, 0));
-        await tolerate(`remove ${containerId}`, () => this.cri.removeContainer(containerId));
+        // on a loaded node containerd may not have processed the task's exit yet when StopContainer
+        // returns ("container is still running, to stop first"): stop and remove again, as kubelet retries
+        await tolerate(`remove ${containerId}`, async () => {
+          for (let attempt = 1; ; attempt++) {
+            try {
+              return await this.cri.removeContainer(containerId);
+            } catch (err) {
+              if (attempt >= 20 || !/still running/.test((err as Error).message)) throw err;
+              await new Promise((r) => setTimeout(r, 250));
+              await this.cri.stopContainer(containerId, 0).catch(() => undefined);
+            }
+          }
+        });
       }
       if (podId) {
         await tolerate(`stop pod ${podId}`, () => this.cri.stopPodSandbox(podId));
