@@ -168,7 +168,8 @@ export async function runMetrics(argv: string[]): Promise<number> {
   const metrics = new AgentMetrics();
   const follower = new DecisionLogFollower(values.log ?? DEFAULT_PATHS.decisionLog, (line) => metrics.countLine(line));
   follower.poll();
-  const server = await startServer(values.listen ?? AGENT_DEFAULTS.listen, { metrics, ready: true }, log);
+  // a hand-installed host: loopback unless told otherwise (the agent's pod listens on :9464 for Prometheus)
+  const server = await startServer(values.listen ?? '127.0.0.1:9464', { metrics, ready: true }, log);
   const t = setInterval(() => follower.poll(), 1000);
   await stopped();
   clearInterval(t);
