@@ -118,6 +118,18 @@ describe("certificate-signer.ts: a policy rule's defaults and options", () => {
     expect(await byRule(c, { requireTlog: false })).toMatchObject({ ok: true });
   });
 
+  it("a Rekor entry's integrated time without an inclusion promise dates nothing (it is not signed by the log)", async () => {
+    const c = conformanceCase('happy-path-v0.3');
+    // the entry stays verified by its inclusion proof; its integratedTime is the bundle's word only
+    delete (c.bundle.verificationMaterial.tlogEntries[0] as { inclusionPromise?: unknown }).inclusionPromise;
+    expect(await byRule(c, { requireTimestamp: false })).toMatchObject({
+      ok: false,
+      detail: 'CERT_EXPIRED',
+      reason: expect.stringMatching(/\(checked at the current time: no Rekor entry or timestamp proves the signing time\)$/),
+    });
+    expect(await byIdentity(c)).toMatchObject({ ok: false });
+  });
+
   it('checked at the current time, an expired certificate says so', async () => {
     const c = conformanceCase('happy-path-v0.3');
     c.bundle.verificationMaterial.tlogEntries = [];
