@@ -8,7 +8,7 @@
 import { type KeyObject, generateKeyPairSync, sign } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -406,8 +406,10 @@ describe('the runtime, asked over CRI (hook/cri-images.ts)', () => {
   let socket: string;
   let server: grpc.Server;
   beforeAll(async () => {
+    const proto = join(TOOLS, 'cri-api/api.proto');
+    if (!existsSync(proto)) throw new Error(`CRI api.proto missing at ${proto}: run \`make tools\``);
     // containerd's answer: the pod spec's name only in the verbose info (as containerd 1.7 gives it)
-    const definition = protoLoader.loadSync(join(TOOLS, 'cri-api/api.proto'), {
+    const definition = protoLoader.loadSync(proto, {
       keepCase: false,
       longs: Number,
       enums: String,
@@ -430,7 +432,9 @@ describe('the runtime, asked over CRI (hook/cri-images.ts)', () => {
       server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
     );
   });
-  afterAll(async () => new Promise<void>((r) => server?.tryShutdown(() => r())));
+  afterAll(async () => {
+    if (server) await new Promise<void>((r) => server.tryShutdown(() => r()));
+  });
 
   it("the pod spec's name and the image id come from the verbose status (verbose `true` → `false`)", async () => {
     const node = criNodeImages(socket, new AbortController().signal);
