@@ -85,7 +85,7 @@ describe('trusted-root.ts: what is read as a trusted root', () => {
     };
     delete r.tlogs[0].publicKey.validFor;
     delete r.ctlogs[0].publicKey.validFor;
-    r.certificateAuthorities[0].validFor.start = null;
+    delete r.certificateAuthorities[0].validFor;
     delete r.timestampAuthorities[0].validFor;
     const t = trustFromJSON(r, 't');
     expect(t.untrusted).toEqual([
@@ -98,6 +98,10 @@ describe('trusted-root.ts: what is read as a trusted root', () => {
     expect(t.trust.ctlogs).toHaveLength(counts.ctlogs - 1);
     expect(t.trust.certificateAuthorities).toHaveLength(counts.certificateAuthorities - 1);
     expect(t.trust.timestampAuthorities).toHaveLength(counts.timestampAuthorities - 1);
+    // a null start is no start either
+    const n = root();
+    n.certificateAuthorities[0].validFor.start = null;
+    expect(trustFromJSON(n, 't').untrusted).toEqual(['certificateAuthorities[0]: validFor has no start']);
   });
 });
 
