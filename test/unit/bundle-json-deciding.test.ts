@@ -225,7 +225,7 @@ describe('bundle-json.ts: what the chain and the log proof may be', () => {
     const proof = b.verificationMaterial.tlogEntries[0].inclusionProof;
     // the library computes the root from the hashes and compares it with the checkpoint's
     const hash = Buffer.from(proof.hashes[0], 'base64');
-    hash[0] ^= 1;
+    hash[0] = hash[0]! ^ 1;
     proof.hashes[0] = hash.toString('base64');
     expect(await verify(b)).toMatchObject({ ok: false, detail: 'TLOG_INCLUSION' });
   });

@@ -218,7 +218,7 @@ describe('certificate-signer.ts: a leaf with an extended key usage must allow co
       trust: {
         ...noTrust,
         certificateAuthorities: [
-          { certChain: [X509Certificate.parse(root.der)], validFor: { start: new Date(0), end: new Date(8.64e15) } },
+          { certChain: [X509Certificate.parse(Buffer.from(root.der))], validFor: { start: new Date(0), end: new Date(8.64e15) } },
         ],
       },
       expect: { certificate: { kind: 'pki', subjectEmail: 'signer@example.com', subjectHostname: undefined } },
