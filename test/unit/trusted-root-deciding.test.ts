@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { loadedRoot } from '../../src/verify/authority.js';
 import { loadTrust, publicGoodTrustedRootJSON, trustFromJSON } from '../../src/verify/trusted-root.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: the public-good root changed field by field
@@ -112,5 +113,16 @@ describe('trusted-root.ts: loadTrust', () => {
     expect(given.source).toBe(file);
     expect(given.fingerprint).toBe(createHash('sha256').update(readFileSync(file)).digest('hex'));
     expect(loadTrust().source).toBe('public-good (built in)');
+  });
+});
+
+describe('authority.ts: loadedRoot', () => {
+  it('a trusted root without an origin (a plain file) is used; one whose origin has a problem is refused', () => {
+    const file = { label: 'plain.json', json: root(), fingerprint: 'f' };
+    expect(loadedRoot(file).trust.tlogs.length).toBeGreaterThan(0);
+    const broken = { ...file, origin: { source: 'tuf' as const, path: '/x', problem: 'signature of the update does not verify' } };
+    expect(() => loadedRoot(broken)).toThrow(
+      expect.objectContaining({ code: 'TRUST_ROOT_INVALID', message: 'signature of the update does not verify' }),
+    );
   });
 });
