@@ -157,7 +157,8 @@ undeploy-kind:
 # End to end and the demo (e2e/), as root. The cases are one table, e2e/cases.ts.
 #   make e2e    against the Kind cluster $KIND_CLUSTER when kubectl reaches it (e2e/run-kind.ts; its
 #               header lists the SIGGUARD_KIND_* settings), else against local Kind-like containerd
-#               1.7 and 2.1 nodes (e2e/run-local.ts). One `PASS|FAIL <runtime> <case> — <detail>` line
+#               1.7 and 2.1 nodes (e2e/run-local.ts; per version also the agent cases, e2e/agent-cases.ts:
+#               the image as the DaemonSet's privileged pod through CRI). One `PASS|FAIL <runtime> <case> — <detail>` line
 #               per case, then `N passed, M failed`; exit 1 on any failure.
 #   make demo   a registry, cosign, a containerd 2.1 node with sigguard, a signed and an unsigned pod;
 #               cleans up on exit and on Ctrl-C (e2e/demo.ts).

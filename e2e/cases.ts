@@ -97,7 +97,7 @@ export interface E2eCase {
 
 class CaseFailure extends Error {}
 
-function check(ok: unknown, what: string): asserts ok {
+export function check(ok: unknown, what: string): asserts ok {
   if (!ok) throw new CaseFailure(what);
 }
 

@@ -129,6 +129,60 @@ export interface SigguardNode {
   stop(): Promise<void>;
 }
 
+/**
+ * Runs pods the way kubelet would on `kubelet`'s node, each with its decision-log line from `decisionLog`;
+ * a name asked again becomes <name>-2, <name>-3...
+ */
+export function podRunner(kubelet: Kubelet, decisionLog: string): { runPod(req: PodRequest): Promise<PodResult>; decisions(): Decision[] } {
+  const used = new Map<string, number>();
+  const decisions = (): Decision[] => {
+    let text = '';
+    try {
+      text = readFileSync(decisionLog, 'utf8');
+    } catch {
+      return [];
+    }
+    return text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Decision);
+  };
+  const runPod = async (req: PodRequest): Promise<PodResult> => {
+    // the name as asked the first time, then <name>-2, <name>-3...
+    const seen = (used.get(req.name) ?? 0) + 1;
+    used.set(req.name, seen);
+    const name = seen === 1 ? req.name : `${req.name}-${seen}`;
+    const namespace = req.namespace ?? 'default';
+    const r = await kubelet.runPod({
+      image: req.image,
+      name,
+      namespace,
+      ...(req.pullPolicy ? { pullPolicy: req.pullPolicy } : {}),
+      ...(req.longRunning ? { command: ['/bin/sleep', '300'] } : {}),
+    });
+    const out: PodResult = { name, namespace, ran: r.ok, ...(r.startMs !== undefined ? { startMs: r.startMs } : {}) };
+    if (r.containerId) out.containerId = r.containerId;
+    if (!r.ok) out.error = `${r.stage}: ${r.error}`;
+    if (r.ok && !req.longRunning) {
+      const st = await kubelet.waitExit(r.containerId!, 10_000);
+      out.output = kubelet.logs(r);
+      if (st.exitCode !== 0) {
+        out.ran = false;
+        out.error = `exited ${st.exitCode}`;
+      }
+    }
+    const d = r.containerId
+      ? decisions()
+          .filter((x) => x.containerId === r.containerId)
+          .at(-1)
+      : undefined;
+    if (d) out.decision = d;
+    return out;
+  };
+
+  return { runPod, decisions };
+}
+
 export interface NodeOptions {
   version: ContainerdVersion;
   /** The folder everything of this node goes in (under the run's temp root). */
@@ -177,51 +231,7 @@ export async function startSigguardNode(
   writeFileSync(config, `registry:\n  certsDir: ${node.certsDir}\nnode:\n  containerdSocket: ${node.socket}\ncache:\n  dir: ${cacheDir}\n`);
   writeFileSync(policy, opts.policyText);
 
-  const used = new Map<string, number>();
-  const decisions = (): Decision[] => {
-    let text = '';
-    try {
-      text = readFileSync(decisionLog, 'utf8');
-    } catch {
-      return [];
-    }
-    return text
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as Decision);
-  };
-  const runPod = async (req: PodRequest): Promise<PodResult> => {
-    // the name as asked the first time, then <name>-2, <name>-3...
-    const seen = (used.get(req.name) ?? 0) + 1;
-    used.set(req.name, seen);
-    const name = seen === 1 ? req.name : `${req.name}-${seen}`;
-    const namespace = req.namespace ?? 'default';
-    const r = await kubelet.runPod({
-      image: req.image,
-      name,
-      namespace,
-      ...(req.pullPolicy ? { pullPolicy: req.pullPolicy } : {}),
-      ...(req.longRunning ? { command: ['/bin/sleep', '300'] } : {}),
-    });
-    const out: PodResult = { name, namespace, ran: r.ok, ...(r.startMs !== undefined ? { startMs: r.startMs } : {}) };
-    if (r.containerId) out.containerId = r.containerId;
-    if (!r.ok) out.error = `${r.stage}: ${r.error}`;
-    if (r.ok && !req.longRunning) {
-      const st = await kubelet.waitExit(r.containerId!, 10_000);
-      out.output = kubelet.logs(r);
-      if (st.exitCode !== 0) {
-        out.ran = false;
-        out.error = `exited ${st.exitCode}`;
-      }
-    }
-    const d = r.containerId
-      ? decisions()
-          .filter((x) => x.containerId === r.containerId)
-          .at(-1)
-      : undefined;
-    if (d) out.decision = d;
-    return out;
-  };
+  const { runPod, decisions } = podRunner(kubelet, decisionLog);
 
   const baselineMs: number[] = [];
   if (opts.baseline) {

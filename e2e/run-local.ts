@@ -10,9 +10,14 @@
  * SIGGUARD_E2E_VERSIONS=2.1 runs one containerd version only; SIGGUARD_E2E_CASES=id,id only those
  * cases (for a focused run; make e2e runs them all).
  *
+ * Then, per version, the agent cases (e2e/agent-cases.ts, ids `daemonset-*` and `agent-*`) on a
+ * second node without sigguard: the image `make image` builds (built here, build/image.mjs, into
+ * the temp folder) run as the DaemonSet's privileged pod through CRI (e2e/agent-local.ts).
+ *
  * Built by e2e/bundle.mjs into build/out/e2e/run-local.cjs (make e2e).
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { type Cluster, type PodRequest, type PodResult, CASES } from './cases.js';
 import { Cleanup, signalExitCode } from './cleanup.js';
 import { REPO, moveTag, prepareImages } from './images.js';
@@ -20,6 +25,10 @@ import { type LocalEnv, type SigguardNode, median, nodePolicy, requireLocalTools
 import { type ContainerdVersion, nodeMounts, nodeProcesses } from '../test/support/node/containerd-node.js';
 import { ageCachedVerdicts } from '../test/support/cache-clock.js';
 import { SlowRegistry } from './slow-registry.js';
+import { AGENT_CASES } from './agent-cases.js';
+import { PROMTOOL, startAgentNode } from './agent-local.js';
+import { run } from '../test/support/cli.js';
+import { ROOT, requireTools } from '../test/support/paths.js';
 
 const VERSIONS: readonly ContainerdVersion[] = (process.env.SIGGUARD_E2E_VERSIONS?.split(',') as ContainerdVersion[] | undefined) ?? [
   '1.7',
@@ -27,6 +36,10 @@ const VERSIONS: readonly ContainerdVersion[] = (process.env.SIGGUARD_E2E_VERSION
 ];
 const ONLY = process.env.SIGGUARD_E2E_CASES?.split(',');
 const SELECTED = ONLY ? CASES.filter((c) => ONLY.includes(c.id)) : CASES;
+const SELECTED_AGENT = ONLY ? AGENT_CASES.filter((c) => ONLY.includes(c.id)) : AGENT_CASES;
+/** The image of `make image`, as the agent cases' nodes import it (`kind load image-archive`). */
+const AGENT_IMAGE = `docker.io/library/sigguard:${(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version}`;
+const AGENT_CASE_TIMEOUT_MS = 150_000;
 /** The hook's --deadline on the e2e nodes (the registry-down case must be refused within it). */
 const DEADLINE_SECONDS = 3;
 const CASE_TIMEOUT_MS = 60_000;
@@ -116,8 +129,18 @@ async function main(): Promise<number> {
   cleanup.onSignals((sig) => console.log(`\n${sig}: stopping the nodes and the registry, removing the temp folder`));
   try {
     requireLocalTools(VERSIONS);
+    if (SELECTED_AGENT.length > 0) requireTools(PROMTOOL, join(ROOT, 'build/out/sigguard-linux-amd64'));
     const root = cleanup.tempRoot('/tmp/sigguard-e2e-');
     const env = await startLocalEnv(cleanup);
+    let archive: string | undefined;
+    if (SELECTED_AGENT.length > 0) {
+      // make image, into the temp folder: the agent cases run the image of the executables just built
+      const ti = performance.now();
+      archive = join(root, 'sigguard-image.tar');
+      const b = await run(process.execPath, [join(ROOT, 'build/image.mjs')], { env: { SIGGUARD_IMAGE_OUT: archive }, timeoutMs: 300_000 });
+      if (b.code !== 0) throw new Error(`build/image.mjs: ${b.stderr.trim().split('\n').at(-1)}`);
+      if (!cleanup.interrupted) console.log(`# image ${AGENT_IMAGE} built, ${((performance.now() - ti) / 1000).toFixed(1)} s`);
+    }
     const digests = await prepareImages(env.push, env.alias, env);
     if (!cleanup.interrupted)
       console.log(
@@ -126,47 +149,9 @@ async function main(): Promise<number> {
 
     for (const version of VERSIONS) {
       if (cleanup.interrupted) break;
-      const tv = performance.now();
-      let sg: SigguardNode;
-      let baselineMs: number[];
-      try {
-        ({ sg, baselineMs } = await startSigguardNode(env, cleanup, {
-          version,
-          parent: root,
-          policyText: nodePolicy(env),
-          deadlineSeconds: DEADLINE_SECONDS,
-          baseline: { images: [`${env.alias}/${REPO.signed}:v1`], runs: 3 },
-        }));
-      } catch (err) {
-        await settle();
-        report(false, version, 'node-setup', oneLine(err));
-        continue;
-      }
-      const pods: PodResult[] = [];
-      const cluster = localCluster(env, sg, version, digests, pods);
-      for (const c of SELECTED) {
-        if (cleanup.interrupted) break;
-        try {
-          report(true, version, c.id, await withTimeout(c.run(cluster), CASE_TIMEOUT_MS, c.id));
-        } catch (err) {
-          await settle();
-          report(false, version, c.id, oneLine(err));
-        }
-      }
-      await sg.stop();
-      const left = { processes: nodeProcesses(sg.node), mounts: nodeMounts(sg.node) };
-      if (left.processes.length + left.mounts.length > 0) report(false, version, 'node-teardown', `left behind: ${JSON.stringify(left)}`);
-      const withHook = (cache: string) =>
-        pods
-          .filter((p) => p.ran && p.startMs !== undefined && p.decision?.code === 'ALLOWED' && p.decision.cache === cache)
-          .map((p) => p.startMs!);
-      const hookMs = pods.filter((p) => p.decision).map((p) => p.decision!.durationMs);
-      const ms = (xs: number[]) => (xs.length > 0 ? `${median(xs)} ms` : '-');
-      const took = ((performance.now() - tv) / 1000).toFixed(1);
-      const timing =
-        `# containerd ${version}: ${took} s; StartContainer median ${ms(baselineMs)} without sigguard, ` +
-        `${ms(withHook('miss'))} with it (verified), ${ms(withHook('hit'))} (cached verdict); hook median ${ms(hookMs)}`;
-      if (!cleanup.interrupted) console.log(timing);
+      if (SELECTED.length > 0) await runCases(env, cleanup, root, version, digests, report);
+      if (SELECTED_AGENT.length > 0 && archive !== undefined && !cleanup.interrupted)
+        await runAgentCases(env, cleanup, root, version, archive, report);
     }
   } catch (err) {
     await settle();
@@ -179,6 +164,88 @@ async function main(): Promise<number> {
   console.log(`# total ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   console.log(`${passed} passed, ${failed} failed`);
   return failed > 0 || passed === 0 ? 1 : 0;
+}
+
+type Report = (ok: boolean, version: string, id: string, detail: string) => void;
+
+/** The agent cases, in order, on a fresh node of `version` without sigguard. */
+async function runAgentCases(env: LocalEnv, cleanup: Cleanup, root: string, version: ContainerdVersion, archive: string, report: Report) {
+  const tv = performance.now();
+  let n: Awaited<ReturnType<typeof startAgentNode>>;
+  try {
+    n = await startAgentNode(env, cleanup, { version, parent: root, archive, imageName: AGENT_IMAGE });
+  } catch (err) {
+    await settle();
+    report(false, version, 'agent-node-setup', oneLine(err));
+    return;
+  }
+  for (const c of SELECTED_AGENT) {
+    if (cleanup.interrupted) break;
+    try {
+      report(true, version, c.id, await withTimeout(c.run(n), AGENT_CASE_TIMEOUT_MS, c.id));
+    } catch (err) {
+      await settle();
+      report(false, version, c.id, oneLine(err));
+    }
+  }
+  try {
+    await n.stop();
+  } catch (err) {
+    report(false, version, 'agent-node-teardown', oneLine(err));
+  }
+  if (!cleanup.interrupted) console.log(`# containerd ${version} agent node: ${((performance.now() - tv) / 1000).toFixed(1)} s`);
+}
+
+/** The cases of e2e/cases.ts on a node of `version` with sigguard installed by install-hook. */
+async function runCases(
+  env: LocalEnv,
+  cleanup: Cleanup,
+  root: string,
+  version: ContainerdVersion,
+  digests: Record<string, string>,
+  report: Report,
+): Promise<void> {
+  const tv = performance.now();
+  let sg: SigguardNode;
+  let baselineMs: number[];
+  try {
+    ({ sg, baselineMs } = await startSigguardNode(env, cleanup, {
+      version,
+      parent: root,
+      policyText: nodePolicy(env),
+      deadlineSeconds: DEADLINE_SECONDS,
+      baseline: { images: [`${env.alias}/${REPO.signed}:v1`], runs: 3 },
+    }));
+  } catch (err) {
+    await settle();
+    report(false, version, 'node-setup', oneLine(err));
+    return;
+  }
+  const pods: PodResult[] = [];
+  const cluster = localCluster(env, sg, version, digests, pods);
+  for (const c of SELECTED) {
+    if (cleanup.interrupted) break;
+    try {
+      report(true, version, c.id, await withTimeout(c.run(cluster), CASE_TIMEOUT_MS, c.id));
+    } catch (err) {
+      await settle();
+      report(false, version, c.id, oneLine(err));
+    }
+  }
+  await sg.stop();
+  const left = { processes: nodeProcesses(sg.node), mounts: nodeMounts(sg.node) };
+  if (left.processes.length + left.mounts.length > 0) report(false, version, 'node-teardown', `left behind: ${JSON.stringify(left)}`);
+  const withHook = (cache: string) =>
+    pods
+      .filter((p) => p.ran && p.startMs !== undefined && p.decision?.code === 'ALLOWED' && p.decision.cache === cache)
+      .map((p) => p.startMs!);
+  const hookMs = pods.filter((p) => p.decision).map((p) => p.decision!.durationMs);
+  const ms = (xs: number[]) => (xs.length > 0 ? `${median(xs)} ms` : '-');
+  const took = ((performance.now() - tv) / 1000).toFixed(1);
+  const timing =
+    `# containerd ${version}: ${took} s; StartContainer median ${ms(baselineMs)} without sigguard, ` +
+    `${ms(withHook('miss'))} with it (verified), ${ms(withHook('hit'))} (cached verdict); hook median ${ms(hookMs)}`;
+  if (!cleanup.interrupted) console.log(timing);
 }
 
 main().then(
