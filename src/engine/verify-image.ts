@@ -21,7 +21,8 @@ import { isIndexMediaType } from '../registry/oci-schema.js';
 import type { Platform } from '../registry/platform.js';
 import { type Selection, selectManifest } from './select-manifest.js';
 import { type RequirementContext, evaluateRequirement } from './requirements/index.js';
-import { type PreparedSignature, prepareSignature } from './requirements/prepare.js';
+import type { PreparedSignature } from './requirements/prepare.js';
+import { fastEligible, prepareAllFast } from './requirements/prepare-fast.js';
 import type { AttestationReport, RequirementReport, SignatureReport, Verdict } from './types.js';
 
 export interface VerifyOptions {
@@ -81,12 +82,31 @@ function discoverAttested(client: RegistryClient, repo: ImageReference, subjects
   return discoverAttestations(client, repo, subjects, formats, wanted);
 }
 
-function* oneByOne(found: FoundSignature[], budget: Budget): Generator<PreparedSignature> {
+function* oneByOne(
+  found: FoundSignature[],
+  budget: Budget,
+  prepareSignature: (f: FoundSignature) => PreparedSignature,
+): Generator<PreparedSignature> {
   for (const f of found) {
     budget.checkpoint();
     keepHeapDown(budget);
     yield prepareSignature(f);
   }
+}
+
+/**
+ * How the found signatures are read: by the fast path (requirements/prepare-fast.ts) where it
+ * decides every one of them, else by the full path, whose code (@sigstore/*) loads only then.
+ */
+async function signatureReader(requirements: Requirement[], found: FoundSignature[], budget: Budget) {
+  const between = () => {
+    budget.checkpoint();
+    keepHeapDown(budget);
+  };
+  const fast = fastEligible(requirements) ? prepareAllFast(found, between) : undefined;
+  if (fast !== undefined) return () => fast.values();
+  const { prepareSignature } = await import('./requirements/prepare.js');
+  return () => oneByOne(found, budget, prepareSignature);
 }
 
 /** The image's manifest as named, and the manifest that runs (containerd's choice, or the runtime's image id) with its config. */
@@ -153,7 +173,7 @@ export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Pro
     ]);
     // parsed one at a time, per requirement: a verification holds what it fetched (the budget), never all of it parsed
     const ctx: RequirementContext = {
-      signatures: () => oneByOne(found.signatures, opts.client.budget),
+      signatures: await signatureReader(requirements, found.signatures, opts.client.budget),
       unreadable: found.unreadable,
       intended: opts.intended ?? ref,
       checkpoint: opts.client.budget.checkpoint,

@@ -11,12 +11,14 @@ import { VerifyDetail } from '../../verify/detail.js';
 import { MalformedSignature, legacyBundles, legacyEntity, legacyToBundle, readLegacyClaim } from '../../verify/legacy.js';
 import type { SignedClaim } from '../../verify/payload.js';
 import type { SignatureMaterial } from '../../verify/verifier-types.js';
+import type { FastPreparedSignature } from './prepare-fast.js';
 
 export type { SignatureMaterial } from '../../verify/verifier-types.js';
 
 /** A found signature, parsed once and shared by every requirement. */
 export type PreparedSignature =
   | { found: FoundSignature; ok: true; claim: SignedClaim; entity: SignedEntity; material: SignatureMaterial }
+  | FastPreparedSignature
   | { found: FoundSignature; ok: false; problem: string; detailCode: VerifyDetail };
 
 export function prepareSignature(found: FoundSignature): PreparedSignature {

@@ -14,13 +14,13 @@ import { ReasonCode } from '../../errors.js';
 import { describeHolder } from '../../policy/certificate-rules.js';
 import { describeIdentity, identityMatches } from '../../policy/identity.js';
 import type { SigstoreSignedRequirement } from '../../policy/types.js';
+import type { TrustedKey } from '../../verify/keys.js';
 import type { ImageReference } from '../../reference/reference.js';
-import { trustMaterial } from '../../verify/authority.js';
 import { VerifyDetail, unreadableDetail } from '../../verify/detail.js';
-import { signedByKey } from '../../verify/trust.js';
-import { type CertificateOptions, verifyBundle } from '../../verify/verifier.js';
+import type { CertificateOptions } from '../../verify/verifier.js';
 import type { SignatureReport, SignatureStatus } from '../types.js';
 import type { PreparedSignature } from './prepare.js';
+import type { FastPreparedSignature } from './prepare-fast.js';
 import { sigstoreReportHeader } from './report.js';
 import type { Evaluation, RequirementContext } from './types.js';
 
@@ -54,22 +54,38 @@ function certificateOptions(rule: Exclude<SigstoreSignedRequirement['trust'], { 
   }
 }
 
+type FullySigned = Pick<Extract<PreparedSignature, { ok: true; entity: unknown }>, 'entity' | 'material'>;
+
 /** Who made the signature (or attestation: attested.ts), if the requirement trusts them. */
 export async function checkSigner(
-  sig: Pick<Extract<PreparedSignature, { ok: true }>, 'entity' | 'material'>,
+  sig: FullySigned | Pick<FastPreparedSignature, 'fast'>,
   req: Pick<SigstoreSignedRequirement, 'trust' | 'keys'>,
   checkpoint: () => void,
 ): Promise<SignerCheck> {
   const rule = req.trust;
-  const m = sig.material;
-  if (rule.kind === 'keys') {
-    if (rule.rekor === undefined) {
-      const key = req.keys.find((k) => {
-        checkpoint();
-        return signedByKey(sig.entity, k);
-      });
-      return key ? { ok: true, signer: `${key.label} (${key.id})` } : untrusted('not signed by any trusted key', VerifyDetail.SIGNATURE);
+  if (rule.kind === 'keys' && rule.rekor === undefined) {
+    // the fast path's check (verify/fast-key.ts) or @sigstore/verify's, loaded only here
+    let signedBy: (k: TrustedKey) => boolean;
+    if ('fast' in sig) signedBy = sig.fast.signedBy;
+    else {
+      const { signedByKey } = await import('../../verify/trust.js');
+      signedBy = (k) => signedByKey(sig.entity, k);
     }
+    const key = req.keys.find((k) => {
+      checkpoint();
+      return signedBy(k);
+    });
+    return key ? { ok: true, signer: `${key.label} (${key.id})` } : untrusted('not signed by any trusted key', VerifyDetail.SIGNATURE);
+  }
+  // prepare-fast.ts gives the fast path only requirements of plain keys: anything else is a bug, never an allow
+  if ('fast' in sig) throw new Error('a signature read by the fast path reached a requirement it cannot judge');
+  const m = sig.material;
+  const [{ trustMaterial }, { verifyBundle }, { signedByKey }] = await Promise.all([
+    import('../../verify/authority.js'),
+    import('../../verify/verifier.js'),
+    import('../../verify/trust.js'),
+  ]);
+  if (rule.kind === 'keys') {
     const trust = trustMaterial(rule);
     let failure: { detail: string; detailCode: VerifyDetail } | undefined;
     for (const key of req.keys) {
