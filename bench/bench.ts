@@ -5,24 +5,47 @@
  *
  *  - cosign verify --key (2.5.0 legacy, 3.1.1 bundle), sigguard check, the hook on a cold
  *    and on a warm verdict cache;
- *  - StartContainer on the local containerd node: no hook, hook cold, hook warm;
+ *  - a trivial Node single executable (bench/trivial-sea.ts): the floor of any Node executable;
+ *  - StartContainer on the local containerd node: no hook, hook cold, hook warm, and the shell
+ *    hook sigguard replaces (bench/shell-hook.sh: jq + cosign verify --key on every start);
  *  - burst: 50 concurrent hooks on a cold cache for one image: wall time and registry
- *    requests against one single verification's.
+ *    requests against one single verification's;
+ *  - the node-boot storm and its curve (bench/storm.ts), drawn into bench/storm.svg;
+ *  - a table of issue 15's targets, each figure beside its target, met or not.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ContainerdNode, restartNode, startNode, stopNode } from '../test/support/node/containerd-node.js';
+import { type ContainerdNode, restartNode, startNode, stopNode, writeBaseSpec } from '../test/support/node/containerd-node.js';
 import { Kubelet } from '../test/support/node/kubelet.js';
 import { sigguard } from '../test/support/cli.js';
-import { COSIGN2, COSIGN3, ROOT, SIGGUARD } from '../test/support/paths.js';
+import { COSIGN2, COSIGN3, ROOT, SIGGUARD, requireTools } from '../test/support/paths.js';
 import { freePort } from '../test/support/registry.js';
 import { makeWorld } from '../test/support/world.js';
+import { startDelayProxy } from './delay-proxy.js';
+import { runStorm, stormImages } from './storm.js';
+import { stormSvg } from './storm-svg.js';
+import { type TargetRow, atMost, targetTable } from './targets.js';
+import { trivialSea } from './trivial-sea.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 const BURST = Number(process.env.BENCH_BURST ?? 50);
 const TIME = '/usr/bin/time';
+/** jq for the shell hook: Debian's, which build/tools.sh installs (make bench runs it first). */
+const JQ_DIR = '/usr/bin';
+const STORM_DELAY_MS = 20;
+const STORM_REPS = Number(process.env.BENCH_STORM_REPS ?? 3);
+const CURVE = (process.env.BENCH_CURVE ?? '1,10,50,100,200').split(',').map(Number);
+/**
+ * The single executable itself where it is current (bin/sigguard is a shell wrapper that execs
+ * it: one more process start per run), else the wrapper (which then runs the bundle).
+ */
+const EXE = (() => {
+  const sea = join(ROOT, 'build/out/sigguard');
+  const cjs = join(ROOT, 'build/out/sigguard.cjs');
+  return existsSync(sea) && existsSync(cjs) && statSync(sea).mtimeMs >= statSync(cjs).mtimeMs ? sea : SIGGUARD;
+})();
 
 interface Sample {
   ms: number;
@@ -63,6 +86,8 @@ interface Stats {
   minMs: number;
   maxMs: number;
   peakRssMb: number;
+  /** The median over runs of each run's peak RSS (issue 15's RSS figure). */
+  medianRssMb: number;
   failures: number;
 }
 
@@ -82,6 +107,7 @@ function stats(name: string, samples: Sample[], expectCode = 0): Stats {
     minMs: round(Math.min(...ms)),
     maxMs: round(Math.max(...ms)),
     peakRssMb: round(Math.max(...samples.map((s) => s.rssKb)) / 1024),
+    medianRssMb: round(median(samples.map((s) => s.rssKb)) / 1024),
     failures: samples.filter((s) => s.code !== expectCode).length,
   };
 }
@@ -103,17 +129,115 @@ async function interleave(cands: Array<{ name: string; run: () => Promise<Sample
 }
 
 function table(rows: Stats[], baseline: Stats): string {
-  const lines = ['| | median ms | min–max ms | × cosign 2.5 | peak RSS MB | × cosign RSS |', '| --- | ---: | ---: | ---: | ---: | ---: |'];
+  const lines = [
+    '| | median ms | min–max ms | × cosign 2.5 | median peak RSS MB | × cosign RSS |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+  ];
   for (const r of rows) {
     lines.push(
-      `| ${r.name} | ${r.medianMs} | ${r.minMs}–${r.maxMs} | ${round(r.medianMs / baseline.medianMs, 2)} | ${r.peakRssMb} | ${round(r.peakRssMb / baseline.peakRssMb, 2)} |${r.failures ? ` (${r.failures} failed)` : ''}`,
+      `| ${r.name} | ${r.medianMs} | ${r.minMs}–${r.maxMs} | ${round(r.medianMs / baseline.medianMs, 2)} | ${r.medianRssMb} | ${round(r.medianRssMb / baseline.medianRssMb, 2)} |${r.failures ? ` (${r.failures} failed)` : ''}`,
     );
   }
   return lines.join('\n');
 }
 
+interface StartFigures {
+  overheadColdMs: number;
+  overheadWarmMs: number;
+  overheadShellHookMs: number;
+}
+
+/** Issue 15's targets against this run's figures (every ratio is within this run). */
+function targets(verify: Stats[], storm: Awaited<ReturnType<typeof runStorm>>, start: StartFigures): TargetRow[] {
+  const by = (name: string): Stats => {
+    const r = verify.find((v) => v.name === name);
+    if (!r) throw new Error(`no figure ${name}`);
+    return r;
+  };
+  const cosign = by('cosign 2.5.0 verify (legacy)');
+  const floor = by('sigguard version (process floor)');
+  const ms = (x: number) => `${round(x)} ms`;
+  const mb = (x: number) => `${round(x)} MB`;
+  const time = (name: string, what: string, limit: number) =>
+    atMost(what, ms(by(name).medianMs), by(name).medianMs, cosign.medianMs, limit, 'cosign 2.5');
+  const rss = (name: string, what: string) =>
+    atMost(what, mb(by(name).medianRssMb), by(name).medianRssMb, cosign.medianRssMb, 1.3, "cosign 2.5's");
+  const stormLimit = 1.2 * storm.floorMs + 1000;
+  const hello = by('trivial Node SEA (hello world)');
+  return [
+    time('hook, cold cache (legacy)', 'hook, cold cache (legacy)', 1.5),
+    time('hook, cold cache (bundle)', 'hook, cold cache (bundle)', 1.5),
+    time('sigguard check (legacy)', 'check (legacy)', 1.5),
+    time('sigguard check (bundle)', 'check (bundle)', 1.5),
+    time('hook, warm cache', 'hook, warm cache', 1.1),
+    rss('hook, warm cache', 'peak RSS, warm hook (median of runs)'),
+    rss('hook, cold cache (legacy)', 'peak RSS, cold hook legacy (median of runs)'),
+    rss('hook, cold cache (bundle)', 'peak RSS, cold hook bundle (median of runs)'),
+    {
+      what: `storm: wrong verdicts (${storm.starts} hooks, ${storm.unsignedImages} to refuse)`,
+      figure: String(storm.wrong),
+      target: '0',
+      met: storm.wrong === 0,
+    },
+    atMost(
+      `storm: registry requests (${storm.signedImages + storm.unsignedImages} images)`,
+      `${storm.requests}`,
+      storm.requests,
+      storm.singleRequests,
+      1.1,
+      `single verifications (${storm.singleRequests})`,
+    ),
+    {
+      what: `storm: time to the last decision (${storm.starts} at once, policy validated before)`,
+      figure: ms(storm.lastDecisionMs),
+      ratio: storm.lastDecisionMs / storm.floorMs,
+      target: `≤ 1.2× floor + 1 s = ${ms(stormLimit)} (floor ${ms(storm.floorMs)})`,
+      met: storm.lastDecisionMs <= stormLimit,
+    },
+    {
+      what: 'storm, nothing cached at all (first start after an install or upgrade)',
+      figure: `${ms(storm.docsCold.lastDecisionMs)}, ${storm.docsCold.requests} requests, ${storm.docsCold.wrong} wrong`,
+      ratio: storm.docsCold.lastDecisionMs / storm.docsCold.floorMs,
+      target: `≤ 1.2× floor + 1 s = ${ms(1.2 * storm.docsCold.floorMs + 1000)}`,
+      met: storm.docsCold.wrong === 0 && storm.docsCold.lastDecisionMs <= 1.2 * storm.docsCold.floorMs + 1000,
+    },
+    atMost(
+      'StartContainer overhead, warm',
+      `+${ms(start.overheadWarmMs)}`,
+      start.overheadWarmMs,
+      floor.medianMs,
+      1.2,
+      `process floor (${ms(floor.medianMs)})`,
+    ),
+    atMost('StartContainer overhead, cold', `+${ms(start.overheadColdMs)}`, start.overheadColdMs, floor.medianMs, 2, 'process floor'),
+    atMost(
+      'StartContainer overhead, warm, vs shell hook',
+      `+${ms(start.overheadWarmMs)}`,
+      start.overheadWarmMs,
+      start.overheadShellHookMs,
+      0.8,
+      `jq + cosign hook (+${ms(start.overheadShellHookMs)})`,
+    ),
+    atMost(
+      'StartContainer overhead, cold, vs shell hook',
+      `+${ms(start.overheadColdMs)}`,
+      start.overheadColdMs,
+      start.overheadShellHookMs,
+      1.2,
+      'jq + cosign hook',
+    ),
+    {
+      what: 'process floor vs a trivial Node SEA',
+      figure: `${ms(floor.medianMs)} vs ${ms(hello.medianMs)}`,
+      ratio: floor.medianMs / hello.medianMs,
+      target: '— (reported)',
+    },
+  ];
+}
+
 async function main(): Promise<void> {
   const started = Date.now();
+  requireTools(COSIGN2, COSIGN3, join(JQ_DIR, 'jq'), TIME);
   const w = await makeWorld();
   const dir = mkdtempSync(join(tmpdir(), 'sigguard-bench-'));
   let node: ContainerdNode | undefined;
@@ -147,6 +271,7 @@ async function main(): Promise<void> {
     const warmArgs = ['hook', '--config', warmConfig, '--policy', policy, '--log', join(dir, 'warm-decisions.log')];
     const clearCache = () => rmSync(cacheDir, { recursive: true, force: true });
 
+    const hello = await trivialSea();
     console.log(`bench: ${RUNS} runs each, interleaved; machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}`);
     const verify = await interleave(
       [
@@ -158,15 +283,16 @@ async function main(): Promise<void> {
           name: 'cosign 3.1.1 verify (bundle)',
           run: () => once(COSIGN3, ['verify', '--key', w.trusted.pub, '--insecure-ignore-tlog', w.ref('signed-bundle')], '', env),
         },
-        { name: 'sigguard check (legacy)', run: () => once(SIGGUARD, ['check', '--policy', policy, '--config', config, w.ref('signed')]) },
+        { name: 'sigguard check (legacy)', run: () => once(EXE, ['check', '--policy', policy, '--config', config, w.ref('signed')]) },
         {
           name: 'sigguard check (bundle)',
-          run: () => once(SIGGUARD, ['check', '--policy', policy, '--config', config, w.ref('signed-bundle')]),
+          run: () => once(EXE, ['check', '--policy', policy, '--config', config, w.ref('signed-bundle')]),
         },
-        { name: 'hook, cold cache (legacy)', before: clearCache, run: () => once(SIGGUARD, hookArgs, state('signed')) },
-        { name: 'hook, cold cache (bundle)', before: clearCache, run: () => once(SIGGUARD, hookArgs, state('signed-bundle')) },
-        { name: 'hook, warm cache', run: () => once(SIGGUARD, warmArgs, state('signed')) },
-        { name: 'sigguard version (process floor)', run: () => once(SIGGUARD, ['version']) },
+        { name: 'hook, cold cache (legacy)', before: clearCache, run: () => once(EXE, hookArgs, state('signed')) },
+        { name: 'hook, cold cache (bundle)', before: clearCache, run: () => once(EXE, hookArgs, state('signed-bundle')) },
+        { name: 'hook, warm cache', run: () => once(EXE, warmArgs, state('signed')) },
+        { name: 'sigguard version (process floor)', run: () => once(EXE, ['version']) },
+        { name: 'trivial Node SEA (hello world)', run: () => once(hello, []) },
       ],
       RUNS,
     );
@@ -176,12 +302,12 @@ async function main(): Promise<void> {
     // burst: N hooks at once on a cold cache for one image
     clearCache();
     const before = w.registry.requests().length;
-    await once(SIGGUARD, hookArgs, state('signed-bundle'));
+    await once(EXE, hookArgs, state('signed-bundle'));
     const single = w.registry.requests().length - before;
     clearCache();
     const b0 = w.registry.requests().length;
     const t0 = performance.now();
-    const burst = await Promise.all(Array.from({ length: BURST }, () => once(SIGGUARD, hookArgs, state('signed-bundle'))));
+    const burst = await Promise.all(Array.from({ length: BURST }, () => once(EXE, hookArgs, state('signed-bundle'))));
     const burstMs = performance.now() - t0;
     const burstRequests = w.registry.requests().length - b0;
     const burstResult = {
@@ -196,7 +322,49 @@ async function main(): Promise<void> {
       `\nburst: ${BURST} concurrent hooks, cold cache: ${burstResult.wallMs} ms wall, ${burstRequests} registry requests (one verification: ${single}) = ${burstResult.ratio}×, ${burstResult.failures} failed`,
     );
 
-    // StartContainer on the local containerd node (2.1): no hook, hook cold, hook warm
+    // the node-boot storm: 20 uncached signed images × 5 containers (+2 unsigned), all at once,
+    // behind a proxy adding 20 ms per request; then the curve over other numbers of starts
+    const proxy = await startDelayProxy(w.registry.host, STORM_DELAY_MS);
+    let storm: Awaited<ReturnType<typeof runStorm>>;
+    try {
+      const images = await stormImages(w, 20, 2);
+      storm = await runStorm({
+        w,
+        exe: EXE,
+        dir: join(dir, 'storm'),
+        proxy,
+        delayMs: STORM_DELAY_MS,
+        signed: images.filter((i) => i.signed),
+        unsigned: images.filter((i) => !i.signed),
+        perImage: 5,
+        reps: STORM_REPS,
+        curve: CURVE,
+      });
+    } finally {
+      await proxy.close();
+    }
+    console.log(
+      `\nstorm (verdict cache empty, policy and config validated by an earlier start, as after a reboot): ${storm.starts} hooks at once (${storm.signedImages} signed images × 5, ${storm.unsignedImages} unsigned), +${STORM_DELAY_MS} ms per registry request, ${STORM_REPS} runs: last decision ${storm.lastDecisionMs} ms (floor: ${storm.starts} × sigguard version at once, ${storm.floorMs} ms), ${storm.requests} registry requests (singles: ${storm.singleRequests}) = ${storm.requestRatio}×, ${storm.wrong} wrong verdicts, peak total RSS ${storm.peakRssMb} MB (floor ${storm.floorPeakRssMb} MB)`,
+    );
+    const dc = storm.docsCold;
+    console.log(
+      `storm with nothing cached at all (first start after an install or upgrade): last decision ${dc.lastDecisionMs} ms (floor ${dc.floorMs} ms), ${dc.requests} registry requests, ${dc.wrong} wrong${dc.why ? ` (${dc.why})` : ''}, peak total RSS ${dc.peakRssMb} MB`,
+    );
+    for (const r of storm.runs) if (r.why) console.log(`  a wrong verdict: ${r.why}`);
+    for (const c of storm.curve) {
+      console.log(
+        `  ${String(c.starts).padStart(3)} starts / ${String(c.images).padStart(2)} images: last decision ${c.hookMs} ms (floor ${c.floorMs} ms), peak total RSS ${c.hookRssMb} MB (floor ${c.floorRssMb} MB), ${c.requests} requests (singles ${c.singleRequests}), ${c.wrong} wrong`,
+      );
+    }
+    writeFileSync(
+      join(ROOT, 'bench/storm.svg'),
+      stormSvg(
+        storm.curve,
+        `make bench ${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}; cold cache, +${STORM_DELAY_MS} ms per registry request; RSS: sampled sum over live processes`,
+      ),
+    );
+
+    // StartContainer on the local containerd node (2.1): no hook, hook cold, hook warm, shell hook
     const alias = `localhost:${await freePort()}`;
     node = await startNode({ version: '2.1', registryHost: w.registry.host, aliasHost: alias, dir: mkdtempSync('/tmp/sgb-') });
     const kubelet = new Kubelet(node);
@@ -237,17 +405,32 @@ async function main(): Promise<void> {
     await restartNode(node);
     const cold = await startTimes(startRuns, clearCache);
     const warm = await startTimes(startRuns);
+    // the baseline: bench/shell-hook.sh in sigguard's place (createRuntime), cosign 2.5 on every start
+    writeBaseSpec(node, {
+      createRuntime: [
+        {
+          path: join(ROOT, 'bench/shell-hook.sh'),
+          args: ['shell-hook.sh', w.trusted.pub, COSIGN2],
+          env: [`HOME=${env.HOME}`, `PATH=${JQ_DIR}:/usr/sbin:/usr/bin:/sbin:/bin`],
+        },
+      ],
+    });
+    await restartNode(node);
+    const shell = await startTimes(startRuns);
     const start = {
       containerd: '2.1',
       runs: startRuns,
       noHookMedianMs: round(median(noHook)),
       hookColdMedianMs: round(median(cold)),
       hookWarmMedianMs: round(median(warm)),
+      shellHookMedianMs: round(median(shell)),
       overheadColdMs: round(median(cold) - median(noHook)),
       overheadWarmMs: round(median(warm) - median(noHook)),
+      overheadShellHookMs: round(median(shell) - median(noHook)),
+      failed: { cold: startRuns - cold.length, warm: startRuns - warm.length, shellHook: startRuns - shell.length },
     };
     console.log(
-      `\nStartContainer (containerd 2.1, ${startRuns} each): no hook ${start.noHookMedianMs} ms, hook cold ${start.hookColdMedianMs} ms (+${start.overheadColdMs}), hook warm ${start.hookWarmMedianMs} ms (+${start.overheadWarmMs})`,
+      `\nStartContainer (containerd 2.1, ${startRuns} each): no hook ${start.noHookMedianMs} ms, hook cold ${start.hookColdMedianMs} ms (+${start.overheadColdMs}), hook warm ${start.hookWarmMedianMs} ms (+${start.overheadWarmMs}), shell hook (jq + cosign 2.5) ${start.shellHookMedianMs} ms (+${start.overheadShellHookMs})`,
     );
     kubelet.close();
 
@@ -260,11 +443,14 @@ async function main(): Promise<void> {
         verify.map((r) => [r.name, { time: round(r.medianMs / cosign2.medianMs, 2), rss: round(r.peakRssMb / cosign2.peakRssMb, 2) }]),
       ),
       burst: burstResult,
+      storm,
       startContainer: start,
+      targets: targets(verify, storm, start),
       durationS: round((Date.now() - started) / 1000),
     };
     writeFileSync(join(ROOT, 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);
-    console.log(`\nresults: bench/results.json (${results.durationS} s)`);
+    console.log(`\nissue 15's targets:\n${targetTable(results.targets)}`);
+    console.log(`\nresults: bench/results.json, bench/storm.svg (${results.durationS} s)`);
   } finally {
     if (node) await stopNode(node);
     await w.stop();

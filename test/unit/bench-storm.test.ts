@@ -1,0 +1,117 @@
+/**
+ * The storm benchmark's own parts (bench/): the delaying proxy, the RSS sampler, the targets
+ * table and the SVG. No timing assertions beyond "the proxy waits at least its delay".
+ */
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDelayProxy } from '../../bench/delay-proxy.js';
+import { RssSampler, rssKb } from '../../bench/rss-sampler.js';
+import { type CurvePoint, escapeXml, niceMax, stormSvg } from '../../bench/storm-svg.js';
+import { atMost, targetTable } from '../../bench/targets.js';
+
+describe('delay proxy', () => {
+  let upstream: http.Server;
+  let host: string;
+  beforeAll(async () => {
+    upstream = http.createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'docker-content-digest': 'sha256:00' });
+      res.end(JSON.stringify({ path: req.url }));
+    });
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+    host = `127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((r) => upstream.close(() => r())));
+
+  it('relays every request after its delay, counting them and the most at once', async () => {
+    const proxy = await startDelayProxy(host, 50);
+    try {
+      const t0 = performance.now();
+      const answers = await Promise.all(['/v2/a/manifests/x', '/v2/b/blobs/y', '/v2/'].map((p) => fetch(`http://${proxy.host}${p}`)));
+      const elapsed = performance.now() - t0;
+      expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
+      expect(await answers[0]!.json()).toEqual({ path: '/v2/a/manifests/x' });
+      expect(answers[1]!.headers.get('docker-content-digest')).toBe('sha256:00');
+      expect(elapsed).toBeGreaterThanOrEqual(49);
+      expect(proxy.requests()).toBe(3);
+      expect(proxy.paths()).toContain('GET /v2/b/blobs/y');
+      expect(proxy.peakInFlight()).toBe(3);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
+describe('RSS sampler', () => {
+  it('sums the resident sets of the live tracked processes, and forgets the untracked', async () => {
+    const a = spawn('/bin/sleep', ['5']);
+    const b = spawn('/bin/sleep', ['5']);
+    try {
+      await new Promise((r) => setTimeout(r, 100));
+      expect(rssKb(a.pid!)).toBeGreaterThan(0);
+      const s = new RssSampler(10);
+      s.track(a.pid);
+      const one = s.sample();
+      s.track(b.pid);
+      const two = s.sample();
+      expect(one).toBeGreaterThan(0);
+      expect(two).toBeGreaterThan(one);
+      s.untrack(a.pid);
+      s.untrack(b.pid);
+      expect(s.sample()).toBe(0);
+      const { peakMb, samples } = s.stop();
+      expect(samples).toBe(3);
+      expect(peakMb).toBeCloseTo(two / 1024, 1);
+    } finally {
+      a.kill();
+      b.kill();
+    }
+  });
+
+  it('reads a process that is gone as 0', () => {
+    expect(rssKb(2 ** 22 + 7)).toBe(0);
+  });
+});
+
+describe('targets table', () => {
+  it('says met or not against the limit, with the ratio', () => {
+    const yes = atMost('warm', '60 ms', 60, 50, 1.2, 'floor');
+    const no = atMost('cold', '150 ms', 150, 50, 2, 'floor');
+    expect(yes).toMatchObject({ ratio: 1.2, target: '≤ 1.2× floor', met: true });
+    expect(no.met).toBe(false);
+    const t = targetTable([yes, no, { what: 'a | b', figure: '1', target: '—' }]).split('\n');
+    expect(t).toHaveLength(5);
+    expect(t[2]).toBe('| warm | 60 ms | 1.20× | ≤ 1.2× floor | yes |');
+    expect(t[3]).toContain('| **no** |');
+    expect(t[4]).toBe('| a \\| b | 1 | — | — | — |');
+  });
+});
+
+describe('storm SVG', () => {
+  const points: CurvePoint[] = [
+    { starts: 10, images: 10, hookMs: 900, floorMs: 400, hookRssMb: 700, floorRssMb: 300 },
+    { starts: 1, images: 1, hookMs: 300, floorMs: 40, hookRssMb: 75, floorRssMb: 45 },
+    { starts: 200, images: 20, hookMs: 9000, floorMs: 6000, hookRssMb: 9000, floorRssMb: 500 },
+  ];
+
+  it('draws one polyline per series with a point per number of starts, in order', () => {
+    const svg = stormSvg(points, 'note <&>');
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+    expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
+    const lines = [...svg.matchAll(/<polyline points="([^"]+)" stroke="(#[0-9a-f]+)" fill="none" stroke-width="2"/g)];
+    expect(lines).toHaveLength(4);
+    for (const l of lines) {
+      const xs = l[1]!.split(' ').map((p) => Number(p.split(',')[0]));
+      expect(xs).toHaveLength(3);
+      expect([...xs].sort((a, b) => a - b)).toEqual(xs);
+    }
+    expect(svg).toContain('note &lt;&amp;&gt;');
+    expect(svg).toContain('1: 1, 10: 10, 200: 20');
+  });
+
+  it('rounds axes up to 1, 2 or 5 times a power of ten', () => {
+    expect([niceMax(0), niceMax(7), niceMax(10), niceMax(11), niceMax(230), niceMax(9000)]).toEqual([1, 10, 10, 20, 500, 10000]);
+    expect(escapeXml(`a"'b`)).toBe('a&quot;&apos;b');
+  });
+});
