@@ -109,10 +109,13 @@ crio-test:
 # Kind (docker, kind and kubectl on the workstation; scripts in e2e/kind/, installer in install/):
 #   make kind-up          a Kind cluster $(KIND_CLUSTER) + the local registry localhost:5001 (kind-registry)
 #   make sign-images      signed/unsigned test images in $(KIND_REGISTRY); cosign keys made once in $(KIND_KEYS)
-#   make install-kind     sigguard on every node: install/install.sh with $(KIND_POLICY), $(KIND_CONFIG), $(KIND_KEYS)/*.pub
-#   make uninstall-kind   exactly reversed
+#   make install-kind     sigguard the Kubernetes way: the image loaded into the nodes, deploy/kind/ applied (below)
+#   make uninstall-kind   the uninstall DaemonSet on every node, then everything deleted
+#   make install-kind-sh  without the DaemonSet: install/install.sh on every node through docker exec (the
+#                         installer of nodes without Kubernetes) with $(KIND_POLICY), $(KIND_CONFIG), $(KIND_KEYS)/*.pub;
+#                         make uninstall-kind-sh reverses it
 # Then: kubectl apply -f e2e/manifests/signed-pod.yaml (runs), unsigned-pod.yaml (refused), ...
-.PHONY: kind-up sign-images install-kind uninstall-kind
+.PHONY: kind-up sign-images install-kind-sh uninstall-kind-sh
 KIND_CLUSTER ?= sigguard
 KIND_REGISTRY ?= localhost:5001
 KIND_KEYS ?= .keys
@@ -128,30 +131,43 @@ $(KIND_KEYS)/cosign.pub:
 sign-images: $(STAMP) $(KIND_KEYS)/cosign.pub
 	bash e2e/kind/sign-images.sh --registry $(KIND_REGISTRY) --keys $(KIND_KEYS)
 
-install-kind: build $(KIND_KEYS)/cosign.pub
+install-kind-sh: build $(KIND_KEYS)/cosign.pub
 	bash e2e/kind/install-kind.sh --cluster $(KIND_CLUSTER) --policy $(KIND_POLICY) --config $(KIND_CONFIG) --keys $(KIND_KEYS)
 
-uninstall-kind:
+uninstall-kind-sh:
 	bash e2e/kind/uninstall-kind.sh --cluster $(KIND_CLUSTER)
 
-# make deploy-kind: sigguard the Kubernetes way on that cluster (README, "Deploying on a cluster"):
-# the image loaded into the nodes, .keys/cosign.pub as ConfigMap sigguard-keys, deploy/kind/
-# applied. make undeploy-kind: the uninstall DaemonSet on every node, then everything deleted.
-.PHONY: deploy-kind undeploy-kind
-deploy-kind: image $(KIND_KEYS)/cosign.pub
+# make install-kind: sigguard the Kubernetes way on that cluster (README, "Deploying on a cluster"):
+# the image archive loaded into every node (`kind load image-archive`), .keys/cosign.pub as ConfigMap
+# sigguard-keys, deploy/kind/ applied with the image pinned by its digest (build/kind-deploy.mjs
+# writes the kustomizations into $(KIND_DEPLOY)). Every kubectl names the cluster's context: a
+# privileged DaemonSet never goes to whatever context happens to be current.
+# make uninstall-kind: the DaemonSet deleted (else it installs again), the uninstall DaemonSet on
+# every node until each reports ready (node files put back, containerd restarted), then everything deleted.
+# deploy-kind / undeploy-kind: the same (their earlier names).
+.PHONY: install-kind uninstall-kind deploy-kind undeploy-kind
+KIND_DEPLOY := build/out/kind-deploy
+KUBECTL_KIND = kubectl --context kind-$(KIND_CLUSTER)
+install-kind: image $(KIND_KEYS)/cosign.pub
 	kind load image-archive build/out/sigguard-image.tar --name $(KIND_CLUSTER)
-	kubectl apply -f deploy/base/namespace.yaml
-	kubectl -n sigguard-system create configmap sigguard-keys --from-file=cosign.pub=$(KIND_KEYS)/cosign.pub \
-		--dry-run=client -o yaml | kubectl apply -f -
-	kubectl apply -k deploy/kind
-	kubectl -n sigguard-system rollout status daemonset sigguard --timeout=180s
+	$(NODE) build/kind-deploy.mjs build/out/sigguard-image.tar $(KIND_DEPLOY)
+	$(KUBECTL_KIND) apply -f deploy/base/namespace.yaml
+	$(KUBECTL_KIND) -n sigguard-system create configmap sigguard-keys --from-file=cosign.pub=$(KIND_KEYS)/cosign.pub \
+		--dry-run=client -o yaml | $(KUBECTL_KIND) apply -f -
+	$(KUBECTL_KIND) apply -k $(KIND_DEPLOY)/install
+	$(KUBECTL_KIND) -n sigguard-system rollout status daemonset sigguard --timeout=180s
 
-undeploy-kind:
-	kubectl -n sigguard-system delete daemonset sigguard --ignore-not-found
-	kubectl apply -k deploy/uninstall
-	kubectl -n sigguard-system rollout status daemonset sigguard-uninstall --timeout=180s
-	kubectl delete -k deploy/uninstall --ignore-not-found
-	kubectl delete -k deploy/kind --ignore-not-found
+# the uninstall pods run the image install-kind pinned (deploy/uninstall's tag when there is none)
+KIND_UNINSTALL = $(if $(wildcard $(KIND_DEPLOY)/uninstall/kustomization.yaml),$(KIND_DEPLOY)/uninstall,deploy/uninstall)
+uninstall-kind:
+	$(KUBECTL_KIND) -n sigguard-system delete daemonset sigguard --ignore-not-found --wait=true
+	$(KUBECTL_KIND) apply -k $(KIND_UNINSTALL)
+	$(KUBECTL_KIND) -n sigguard-system rollout status daemonset sigguard-uninstall --timeout=180s
+	$(KUBECTL_KIND) delete -k $(KIND_UNINSTALL) --ignore-not-found
+	$(KUBECTL_KIND) delete -k deploy/kind --ignore-not-found
+
+deploy-kind: install-kind
+undeploy-kind: uninstall-kind
 
 # ---------------------------------------------------------------------------------------------
 # End to end and the demo (e2e/), as root. The cases are one table, e2e/cases.ts.

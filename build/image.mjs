@@ -318,7 +318,11 @@ function main() {
       },
     });
     writeFileSync(join(layout, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-    writeFileSync(join(layout, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: MT.index, manifests: [indexDesc] }));
+    // the same index once more under its digest name: `ctr images import` (so `kind load image-archive`)
+    // then knows docker.io/library/sigguard@sha256:..., which a manifest pinned by digest names (make
+    // install-kind); no ref.name: skopeo's oci-archive:FILE:TAG still finds one image
+    const byDigest = { ...indexDesc, annotations: { 'io.containerd.image.name': `docker.io/library/sigguard@${indexDesc.digest}` } };
+    writeFileSync(join(layout, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: MT.index, manifests: [indexDesc, byDigest] }));
 
     const tmp = `${OUT_FILE}.${process.pid}.tmp`;
     writeFileSync(tmp, tarOf(layout, epoch));

@@ -37,7 +37,7 @@ export interface LocalAgentNode extends AgentNode {
   stop(): Promise<void>;
 }
 
-/** A node of `version` without sigguard, `image` (the archive of `make image`, tagged `imageName`) imported into it. */
+/** A node of `version` without sigguard, `archive` (of `make image`) imported into it; the agent's pods name it `imageName`. */
 export async function startAgentNode(
   env: LocalEnv,
   cleanup: Cleanup,
@@ -72,10 +72,10 @@ export async function startAgentNode(
       'keys/cosign.pub': readFileSync(env.trusted.pub, 'utf8'),
     });
 
-  // `kind load image-archive`: the image into the k8s.io namespace
+  // as `kind load image-archive` imports it (`ctr images import --all-platforms --digests`), into k8s.io
   execFileSync(
     node.bin.ctr,
-    ['--address', node.socket, '-n', 'k8s.io', 'images', 'import', '--snapshotter', 'native', '--platform', 'linux/amd64', opts.archive],
+    ['--address', node.socket, '-n', 'k8s.io', 'images', 'import', '--all-platforms', '--digests', '--snapshotter', 'native', opts.archive],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   const runtimeFiles = () => snapshot(dirname(node.config));

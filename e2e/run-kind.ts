@@ -1,6 +1,6 @@
 /**
  * `make e2e` with KIND_CLUSTER naming a running Kind cluster set up by
- * `make kind-up sign-images install-kind`: first every e2e/manifests/*.yaml pod
+ * `make kind-up sign-images install-kind` (the DaemonSet; or install-kind-sh, install.sh): first every e2e/manifests/*.yaml pod
  * as it is (its annotation e2e.sigguard.dev/expect says "allow CODE" or "deny
  * CODE"), then the cases of e2e/cases.ts through kubectl (pods made from
  * e2e/manifests/cases/pod.yaml, images pushed and signed under
@@ -163,6 +163,49 @@ async function ageNodeCache(ms: number): Promise<void> {
   }
 }
 
+/** Is the node's policy kept by sigguard's agent (make install-kind: the DaemonSet), a link into its ..data? */
+async function agentManaged(): Promise<boolean> {
+  const link = await onNode(['readlink', env.policy]).catch(() => '');
+  return link.trim() === '..data/policy.yaml';
+}
+
+let savedConfigMapPolicy: string | undefined;
+/**
+ * The DaemonSet's node: the mode changed in the ConfigMap sigguard-policy, as an operator would (a
+ * file written on the node would be put back by the agent within seconds), then waited for until the
+ * agent has it in force on the node (kubelet's ConfigMap update delay: about a minute at most).
+ */
+async function setModeThroughConfigMap(mode: 'warn' | 'enforce'): Promise<void> {
+  if (mode === 'enforce' && savedConfigMapPolicy === undefined) return;
+  const cm = JSON.parse(await kubectl(['-n', 'sigguard-system', 'get', 'configmap', 'sigguard-policy', '-o', 'json']));
+  let text: string;
+  if (mode === 'warn') {
+    savedConfigMapPolicy ??= cm.data['policy.yaml'] as string;
+    const doc = parseYaml(savedConfigMapPolicy);
+    doc.mode = 'warn';
+    text = stringifyYaml(doc);
+  } else {
+    text = savedConfigMapPolicy as string;
+    savedConfigMapPolicy = undefined;
+  }
+  await kubectl([
+    '-n',
+    'sigguard-system',
+    'patch',
+    'configmap',
+    'sigguard-policy',
+    '--type',
+    'merge',
+    '-p',
+    JSON.stringify({ data: { 'policy.yaml': text } }),
+  ]);
+  const deadline = Date.now() + 150_000;
+  while ((await onNode(['cat', env.policy])) !== text) {
+    if (Date.now() > deadline) throw new Error(`the agent did not put the ${mode} policy in force on ${env.node} within 150 s`);
+    await sleep(1000);
+  }
+}
+
 /** e2e/manifests/*.yaml as they are (make sign-images made their images): annotation e2e.sigguard.dev/expect = "allow|deny CODE". */
 function manifestCases(): E2eCase[] {
   return readdirSync(MANIFESTS)
@@ -258,6 +301,7 @@ async function main(): Promise<number> {
         return out.trim() !== '';
       },
       async setMode(mode) {
+        if (await agentManaged()) return setModeThroughConfigMap(mode);
         if (mode === 'warn') {
           savedPolicy ??= await onNode(['cat', env.policy]);
           const doc = parseYaml(savedPolicy);

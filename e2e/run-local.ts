@@ -16,7 +16,8 @@
  *
  * Built by e2e/bundle.mjs into build/out/e2e/run-local.cjs (make e2e).
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Cluster, type PodRequest, type PodResult, CASES } from './cases.js';
 import { Cleanup, signalExitCode } from './cleanup.js';
@@ -37,8 +38,18 @@ const VERSIONS: readonly ContainerdVersion[] = (process.env.SIGGUARD_E2E_VERSION
 const ONLY = process.env.SIGGUARD_E2E_CASES?.split(',');
 const SELECTED = ONLY ? CASES.filter((c) => ONLY.includes(c.id)) : CASES;
 const SELECTED_AGENT = ONLY ? AGENT_CASES.filter((c) => ONLY.includes(c.id)) : AGENT_CASES;
-/** The image of `make image`, as the agent cases' nodes import it (`kind load image-archive`). */
-const AGENT_IMAGE = `docker.io/library/sigguard:${(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version}`;
+/**
+ * The image of `make image` pinned by digest, as make install-kind's manifests name it: the name
+ * `ctr images import` (so `kind load image-archive`) gives it from the archive's index.json.
+ */
+function agentImage(archive: string): string {
+  const top = JSON.parse(execFileSync('tar', ['-xOf', archive, './index.json'], { encoding: 'utf8' })) as {
+    manifests: Array<{ annotations?: Record<string, string> }>;
+  };
+  const name = top.manifests.map((m) => m.annotations?.['io.containerd.image.name']).find((n) => n?.includes('@sha256:'));
+  if (name === undefined) throw new Error(`${archive}: no image named by digest in index.json`);
+  return name;
+}
 const AGENT_CASE_TIMEOUT_MS = 150_000;
 /** The hook's --deadline on the e2e nodes (the registry-down case must be refused within it). */
 const DEADLINE_SECONDS = 3;
@@ -139,7 +150,7 @@ async function main(): Promise<number> {
       archive = join(root, 'sigguard-image.tar');
       const b = await run(process.execPath, [join(ROOT, 'build/image.mjs')], { env: { SIGGUARD_IMAGE_OUT: archive }, timeoutMs: 300_000 });
       if (b.code !== 0) throw new Error(`build/image.mjs: ${b.stderr.trim().split('\n').at(-1)}`);
-      if (!cleanup.interrupted) console.log(`# image ${AGENT_IMAGE} built, ${((performance.now() - ti) / 1000).toFixed(1)} s`);
+      if (!cleanup.interrupted) console.log(`# image ${agentImage(archive)} built, ${((performance.now() - ti) / 1000).toFixed(1)} s`);
     }
     const digests = await prepareImages(env.push, env.alias, env);
     if (!cleanup.interrupted)
@@ -173,7 +184,7 @@ async function runAgentCases(env: LocalEnv, cleanup: Cleanup, root: string, vers
   const tv = performance.now();
   let n: Awaited<ReturnType<typeof startAgentNode>>;
   try {
-    n = await startAgentNode(env, cleanup, { version, parent: root, archive, imageName: AGENT_IMAGE });
+    n = await startAgentNode(env, cleanup, { version, parent: root, archive, imageName: agentImage(archive) });
   } catch (err) {
     await settle();
     report(false, version, 'agent-node-setup', oneLine(err));

@@ -5,11 +5,11 @@
  * agent's own validation (exemption included), the host paths it needs and no others, probes on
  * the agent's endpoints, the metrics port named `metrics`.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { DaemonSet } from 'kubernetes-models/apps/v1';
 import { ConfigMap, Namespace } from 'kubernetes-models/v1';
 import { parseAllDocuments } from 'yaml';
@@ -29,7 +29,7 @@ interface K8sObject {
 
 function render(dir: string): K8sObject[] {
   requireTools(KUBECTL);
-  const text = execFileSync(KUBECTL, ['kustomize', join(ROOT, dir)], { encoding: 'utf8' });
+  const text = execFileSync(KUBECTL, ['kustomize', isAbsolute(dir) ? dir : join(ROOT, dir)], { encoding: 'utf8' });
   return parseAllDocuments(text).map((d) => d.toJS() as K8sObject);
 }
 
@@ -134,6 +134,46 @@ describe('deploy/: the manifests', () => {
     const items = pod.volumes.find((v) => v.configMap?.name === 'sigguard-policy')?.configMap?.items;
     expect(items?.find((i) => i.key === 'hosts.toml')?.path).toBe('certs.d/localhost:5001/hosts.toml');
     await agentAccepts(cm, items);
+  });
+
+  it('make install-kind pins the image by digest (build/kind-deploy.mjs): both DaemonSets run docker.io/library/sigguard@sha256:... of the archive', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sigguard-kind-deploy-'));
+    try {
+      const digest = `sha256:${'ab'.repeat(32)}`;
+      const archive = (name: string, digests: string[]) => {
+        const layout = join(dir, `${name}-layout`);
+        mkdirSync(layout);
+        const manifests = digests.map((d, i) => ({
+          mediaType: 'application/vnd.oci.image.index.v1+json',
+          digest: d,
+          size: 1,
+          annotations: { 'io.containerd.image.name': i === 0 ? 'docker.io/library/sigguard:0.1.0' : `docker.io/library/sigguard@${d}` },
+        }));
+        writeFileSync(join(layout, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests }));
+        execFileSync('tar', ['-cf', join(dir, `${name}.tar`), '-C', layout, '.']);
+        return join(dir, `${name}.tar`);
+      };
+      const kindDeploy = (tar: string) =>
+        spawnSync(process.execPath, [join(ROOT, 'build/kind-deploy.mjs'), tar, join(dir, 'out')], { encoding: 'utf8' });
+      const r = kindDeploy(archive('good', [digest, digest]));
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout.trim()).toBe(`docker.io/library/sigguard@${digest}`);
+      for (const [sub, ds] of [
+        ['install', 'sigguard'],
+        ['uninstall', 'sigguard-uninstall'],
+      ] as const) {
+        const objects = render(join(dir, 'out', sub));
+        validateAll(objects);
+        const images = podOf(find(objects, 'DaemonSet', ds)).containers.map((c) => (c as { image?: string }).image);
+        expect(images).toEqual([`docker.io/library/sigguard@${digest}`]);
+      }
+      // an archive naming two different images: no guess at which one to pin
+      const bad = kindDeploy(archive('two', [digest, `sha256:${'cd'.repeat(32)}`]));
+      expect(bad.status).not.toBe(0);
+      expect(bad.stderr).toContain('expected one image index');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('the uninstall manifest runs agent --uninstall on every node, with the same host paths for what it reverses', () => {
