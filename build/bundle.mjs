@@ -1,10 +1,11 @@
 // Bundles src/cli/main.ts and its dependencies into one CommonJS file,
 // build/out/sigguard.cjs (CommonJS: what a Node single executable runs).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { splitBuild } from './split.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
@@ -24,28 +25,33 @@ const tmp = mkdtempSync(join(root, 'build/out/.bundle-'));
 try {
   // sigguard-agent.cjs: `sigguard agent` and `metrics` (pino, prom-client), loaded only by those
   // commands (src/cli/agent-loader.ts; in the single executable, an asset) and never parsed by the hook
+  const options = {
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node24',
+    minifySyntax: true,
+    legalComments: 'linked',
+    logLevel: 'warning',
+    define: {
+      __SIGGUARD_VERSION__: JSON.stringify(pkg.version),
+      __SIGGUARD_COMMIT__: JSON.stringify(commit),
+    },
+  };
+  // sigguard.cjs (what a warm start needs) and sigguard-cold.cjs (the rest, loaded on a miss): build/split.mjs
+  await splitBuild(root, join(root, 'src/cli/main.ts'), join(tmp, 'sigguard.cjs'), join(tmp, 'sigguard-cold.cjs'), options);
   for (const [entry, name] of [
-    ['src/cli/main.ts', 'sigguard.cjs'],
     ['src/cli/agent.ts', 'sigguard-agent.cjs'],
     // sigguard-trust.cjs: `sigguard trust` (the TUF client, tuf-js), the same way: never parsed by the hook
     ['src/cli/trust.ts', 'sigguard-trust.cjs'],
   ]) {
-    await build({
-      entryPoints: [join(root, entry)],
-      outfile: join(tmp, name),
-      bundle: true,
-      platform: 'node',
-      format: 'cjs',
-      target: 'node24',
-      minifySyntax: true,
-      legalComments: 'linked',
-      logLevel: 'warning',
-      define: {
-        __SIGGUARD_VERSION__: JSON.stringify(pkg.version),
-        __SIGGUARD_COMMIT__: JSON.stringify(commit),
-      },
-    });
+    await build({ ...options, entryPoints: [join(root, entry)], outfile: join(tmp, name) });
   }
+  // sigguard.cjs.LEGAL.txt: the notices of both halves of the split (build/image.mjs ships this file)
+  const legal = ['sigguard.cjs.LEGAL.txt', 'sigguard-cold.cjs.LEGAL.txt']
+    .filter((n) => existsSync(join(tmp, n)))
+    .map((n) => readFileSync(join(tmp, n), 'utf8'));
+  writeFileSync(join(tmp, 'sigguard.cjs.LEGAL.txt'), legal.join('\n'));
   for (const name of readdirSync(tmp)) renameSync(join(tmp, name), join(root, 'build/out', name));
 } finally {
   rmSync(tmp, { recursive: true, force: true });

@@ -1,8 +1,9 @@
 /**
  * The hook's warm path stays light: on a cache hit it evaluates no zod, YAML, sigstore,
- * verification or registry client code. Read off the built bundle itself: a copy whose
- * lazy-module wrappers (esbuild's __esm / __commonJS) report every module they evaluate,
- * run as the hook on a cached allow. No registry is reachable: a hit needs none.
+ * verification or registry client code, and does not even load the cold bundle they live in
+ * (build/split.mjs). Read off the built bundles themselves: copies whose lazy-module wrappers
+ * (esbuild's __esm / __commonJS) report every module they evaluate, run as the hook on a
+ * cached allow. No registry is reachable: a hit needs none.
  */
 import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
@@ -20,19 +21,26 @@ import { criAnnotations } from '../support/oci-bundle.js';
 import { ROOT } from '../support/paths.js';
 
 const BUNDLE = join(ROOT, 'build/out/sigguard.cjs');
+const COLD = join(ROOT, 'build/out/sigguard-cold.cjs');
 const HEAD_OF_LAZY = ['var __esm = (fn, res, err) => function() {', 'var __commonJS = (cb, mod2) => function() {'];
 
-/** The bundle, with every lazily evaluated module reported on stderr as `sigguard-module <path>` when first evaluated. */
+/**
+ * The bundle and the cold bundle beside it, with every lazily evaluated module reported on stderr
+ * as `sigguard-module <path>` when first evaluated.
+ */
 function tracedBundle(dir: string): string {
-  let text = readFileSync(BUNDLE, 'utf8');
-  const [esm, cjs] = HEAD_OF_LAZY;
-  expect(text).toContain(esm);
-  expect(text).toContain(cjs);
-  text = text.replace(esm!, `${esm!}\n  if (fn) process.stderr.write("sigguard-module " + __getOwnPropNames(fn)[0] + "\\n");`);
-  text = text.replace(cjs!, `${cjs!}\n  if (!mod2) process.stderr.write("sigguard-module " + __getOwnPropNames(cb)[0] + "\\n");`);
-  const file = join(dir, 'sigguard-traced.cjs');
-  writeFileSync(file, text);
-  return file;
+  for (const [from, name] of [
+    [BUNDLE, 'sigguard-traced.cjs'],
+    [COLD, 'sigguard-cold.cjs'],
+  ] as const) {
+    let text = readFileSync(from, 'utf8');
+    const [esm, cjs] = HEAD_OF_LAZY;
+    expect(text).toContain(esm);
+    text = text.replace(esm!, `${esm!}\n  if (fn) process.stderr.write("sigguard-module " + __getOwnPropNames(fn)[0] + "\\n");`);
+    text = text.replace(cjs!, `${cjs!}\n  if (!mod2) process.stderr.write("sigguard-module " + __getOwnPropNames(cb)[0] + "\\n");`);
+    writeFileSync(join(dir, name), text);
+  }
+  return join(dir, 'sigguard-traced.cjs');
 }
 
 /** Modules a warm start must not evaluate (each must be lazily wrapped in the bundle, or the trace could not see it). */
@@ -109,7 +117,10 @@ describe('the warm path', () => {
         timeout: 30_000,
       });
     // the first start validates the configuration and the policy (zod, YAML) and keeps them validated: warm from the second on
-    expect(hook().status).toBe(0);
+    const first = hook();
+    expect(first.status).toBe(0);
+    expect(String(first.stderr)).toMatch(/^sigguard-module node_modules\/zod\//m);
+    expect(String(first.stderr)).toContain('cold bundle compiled');
     const r = hook();
     const out = String(r.stderr);
     const decision = JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!);
@@ -123,11 +134,19 @@ describe('the warm path', () => {
     expect(out).toMatch(/^sigguard-trace [\d.]+ decided$/m);
     const heavy = evaluated.filter((m) => HEAVY.some((re) => re.test(m)));
     expect(heavy, 'modules a cache hit must not evaluate').toEqual([]);
-    // and each of them is lazily wrapped in the bundle, so the trace would have seen it
-    const bundle = readFileSync(BUNDLE, 'utf8');
-    for (const m of ['src/registry/client.ts', 'src/engine/session.ts', 'src/verify/verifier.ts']) expect(bundle).toContain(`"${m}"(`);
-    expect(bundle).toMatch(/"node_modules\/zod\/[^"]+"\(/);
-    expect(bundle).toMatch(/"node_modules\/yaml\/[^"]+"\(/);
-    expect(bundle).toMatch(/"node_modules\/@marcbachmann\/cel-js\/[^"]+"\(/);
+    expect(out, 'a cache hit loads no cold bundle').not.toContain('cold bundle compiled');
+    // the first start (documents not yet validated) did load it, and evaluated zod and YAML from it
+    // (so the trace would have seen them): they, the verification and the registry client are in
+    // the cold bundle, lazily wrapped, and not in the main bundle at all
+    const cold = readFileSync(COLD, 'utf8');
+    const main = readFileSync(BUNDLE, 'utf8');
+    for (const m of ['src/registry/client.ts', 'src/engine/session.ts', 'src/verify/verifier.ts']) {
+      expect(cold).toContain(`"${m}"(`);
+      expect(main).not.toContain(`// ${m}\n`);
+    }
+    for (const lib of ['zod', 'yaml', '@marcbachmann/cel-js', '@sigstore/verify']) {
+      expect(cold).toMatch(new RegExp(`"node_modules/${lib}/[^"]+"\\(`));
+      expect(main).not.toContain(`// node_modules/${lib}/`);
+    }
   }, 60_000);
 });

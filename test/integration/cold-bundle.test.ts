@@ -1,0 +1,147 @@
+/**
+ * The cold bundle (build/split.mjs, src/cli/cold-loader.ts): what is not on a warm start's path
+ * is loaded on a miss. One that is missing, corrupt, or lacks a module is a refusal with a
+ * one-line reason (INTERNAL_ERROR, exit 1), never an allow; a code cache V8 rejects only costs time.
+ * Run off copies of the built bundles (node + build/out/sigguard.cjs with or without its
+ * sigguard-cold.cjs beside it), no registry: the refusal comes before any registry request.
+ */
+import { spawnSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { COLD_ASSET, WRAPPER_HEAD, WRAPPER_TAIL, coldModule, compileCold, evaluateCold } from '../../src/cli/cold-loader.js';
+import { ReasonCode, SigguardError } from '../../src/errors.js';
+import { criAnnotations } from '../support/oci-bundle.js';
+import { ROOT } from '../support/paths.js';
+
+const BUNDLE = join(ROOT, 'build/out/sigguard.cjs');
+const COLD = join(ROOT, 'build/out/sigguard-cold.cjs');
+const IMAGE = `127.0.0.1:9/app@sha256:${'a'.repeat(64)}`;
+
+/** A folder with the main bundle and, per `cold`, no cold bundle or the given text as one. */
+function install(cold: string | undefined): { dir: string; bin: string; policy: string; config: string } {
+  for (const b of [BUNDLE, COLD]) expect(existsSync(b), `${b} missing: build first (node build/bundle.mjs)`).toBe(true);
+  const dir = mkdtempSync(join(tmpdir(), 'sigguard-cold-'));
+  const bin = join(dir, 'sigguard.cjs');
+  copyFileSync(BUNDLE, bin);
+  if (cold !== undefined) writeFileSync(join(dir, COLD_ASSET), cold);
+  const pub = join(dir, 'trusted.pub');
+  writeFileSync(pub, generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }));
+  const policy = join(dir, 'policy.yaml');
+  writeFileSync(policy, `version: 1\ndefault: reject\nscopes:\n  "127.0.0.1:9":\n    - type: sigstoreSigned\n      keyPath: ${pub}\n`);
+  const config = join(dir, 'config.yaml');
+  writeFileSync(config, `cache:\n  dir: ${join(dir, 'cache')}\nnode:\n  containerdSocket: ${join(dir, 'no.sock')}\n`);
+  return { dir, bin, policy, config };
+}
+
+function sigguard(bin: string, args: string[], input = '') {
+  const r = spawnSync(process.execPath, [bin, ...args], { input, encoding: 'utf8', timeout: 30_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const BROKEN: Array<[string, () => string | undefined]> = [
+  ['missing', () => undefined],
+  ['not JavaScript', () => 'this is { not javascript'],
+  ['truncated', () => readFileSync(COLD, 'utf8').slice(0, 100_000)],
+  ['without the modules the main bundle cuts to', () => 'module.exports = {};'],
+  ['throwing when evaluated', () => 'throw new Error("boom");'],
+];
+
+describe('a cold bundle that cannot be loaded is a refusal', () => {
+  for (const [what, text] of BROKEN) {
+    it(`${what}: check refuses with one line, exit 1`, () => {
+      const w = install(text());
+      const r = sigguard(w.bin, ['check', '--policy', w.policy, '--config', w.config, IMAGE]);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/^sigguard: cannot load sigguard's sigguard-cold\.cjs \(src\/cli\/check\.ts\): .+ \[INTERNAL_ERROR\]\n$/);
+      expect(r.stdout).toBe('');
+    });
+
+    it(`${what}: the hook on a miss denies, exit 1, and logs the denial`, () => {
+      const w = install(text());
+      const log = join(w.dir, 'decisions.log');
+      const state = JSON.stringify({
+        ociVersion: '1.2.0',
+        id: 'c1',
+        status: 'creating',
+        pid: 1,
+        bundle: '/nonexistent',
+        annotations: criAnnotations(IMAGE),
+      });
+      const r = sigguard(w.bin, ['hook', '--config', w.config, '--policy', w.policy, '--log', log], state);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/^sigguard: denied .*cannot load sigguard's sigguard-cold\.cjs .*\[INTERNAL_ERROR\]\n$/);
+      const decision = JSON.parse(readFileSync(log, 'utf8').trim());
+      expect({ decision: decision.decision, code: decision.code }).toEqual({ decision: 'deny', code: 'INTERNAL_ERROR' });
+    });
+  }
+
+  it('the intact cold bundle beside it: the same check gets as far as the registry', () => {
+    const w = install(readFileSync(COLD, 'utf8'));
+    const r = sigguard(w.bin, ['check', '--policy', w.policy, '--config', w.config, '--deadline', '5', IMAGE]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).not.toContain('sigguard-cold.cjs');
+  });
+
+  it('coldModule: an error with a reason code, never a module', () => {
+    let thrown: unknown;
+    try {
+      coldModule('src/engine/session.ts', {});
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeInstanceOf(SigguardError);
+    expect((thrown as SigguardError).code).toBe(ReasonCode.INTERNAL_ERROR);
+    expect((thrown as SigguardError).message).toMatch(/^cannot load sigguard's sigguard-cold\.cjs \(src\/engine\/session\.ts\): /);
+  });
+});
+
+describe('the code cache', () => {
+  // Each text compiled once in this process: V8's in-process compilation cache would otherwise
+  // answer a second compile of the same text and never look at the code cache given.
+  const text = (n: string) =>
+    `module.exports = { "m": () => ({ answer: require("sigguard-main:src/x.ts").x + 1, sep: require("node:path").sep }) }; // ${n}`;
+  /** A code cache for the wrapped text, made by another process of this Node, as build/sea.mjs does. */
+  const cacheFor = (source: string): Buffer => {
+    const make = `process.stdout.write(new (require("node:vm").Script)(${JSON.stringify(`${WRAPPER_HEAD}${source}${WRAPPER_TAIL}`)}, { filename: ${JSON.stringify(COLD_ASSET)} }).createCachedData().toString("base64"))`;
+    const r = spawnSync(process.execPath, ['-e', make], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    return Buffer.from(r.stdout, 'base64');
+  };
+  const main = { 'src/x.ts': () => ({ x: 41 }) };
+
+  it('made for exactly the wrapped text by this Node: accepted', () => {
+    const compiled = compileCold(text('accepted'), cacheFor(text('accepted')));
+    expect(compiled.cacheRejected).toBe(false);
+    expect(evaluateCold(compiled, main).m!()).toEqual({ answer: 42, sep: '/' });
+  });
+
+  it('rejected (not a code cache, made for another text): compiled from the source, same result', () => {
+    for (const [source, data] of [
+      [text('junk'), Buffer.from('not a code cache at all')],
+      [text('zeros'), Buffer.alloc(512)],
+      [text('another text, longer'), cacheFor(text('other'))],
+    ] as const) {
+      const compiled = compileCold(source, data);
+      expect(compiled.cacheRejected, source).toBe(true);
+      expect(evaluateCold(compiled, main).m!()).toEqual({ answer: 42, sep: '/' });
+    }
+  });
+
+  it('none given: compiled from the source', () => {
+    const compiled = compileCold(text('none'), undefined);
+    expect(compiled.cacheRejected).toBeUndefined();
+    expect(evaluateCold(compiled, main).m!()).toEqual({ answer: 42, sep: '/' });
+  });
+
+  it('the cold bundle requires only the main bundle’s modules and Node built-ins', () => {
+    const compiled = compileCold('module.exports = { m: () => require("yaml") };', undefined);
+    expect(() => evaluateCold(compiled, main).m!()).toThrow(/cannot require yaml/);
+    const absent = compileCold('module.exports = { m: () => require("sigguard-main:src/nope.ts") };', undefined);
+    expect(() => evaluateCold(absent, main).m!()).toThrow(/the main bundle has no module src\/nope\.ts/);
+  });
+});
