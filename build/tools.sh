@@ -16,6 +16,8 @@
 #       .tools/cri-api/api.proto                 (Kubernetes 1.36 CRI, sid; test/unit/cri-proto.test.ts)
 #       .tools/bin/promtool                      (Prometheus 2.42, bookworm: `promtool check metrics` on the agent's /metrics)
 #       .tools/bin/kubectl                       (kubectl 1.32, trixie: `kubectl kustomize` renders deploy/ in test/unit/deploy.test.ts)
+#       .tools/bin/dbus-daemon                   (dbus-daemon 1.14, bookworm, with its libdbus-1-3 in .tools/dbus-lib:
+#                                                 the tests' stand-in for the host's system bus, `agent --restart systemd`)
 #  c) One summary line per tool with its version.
 #
 # Idempotent; when everything is present it does no network access at all.
@@ -39,6 +41,8 @@ FETCH=(
   "criapi|golang-k8s-cri-api-dev|sid|0.36.4|cri-api"
   "promtool|prometheus|bookworm|2.42.0|bin/promtool"
   "kubectl|kubectl|trixie|1.32.3|bin/kubectl"
+  "libdbus|libdbus-1-3|bookworm|1.14.10|dbus-lib"
+  "dbusdaemon|dbus-daemon|bookworm|1.14.10|bin/dbus-daemon"
 )
 CONTAINERD_BINS=(containerd ctr containerd-shim-runc-v2)
 CRI_PROTO=usr/share/gocode/src/k8s.io/cri-api/pkg/apis/runtime/v1/api.proto
@@ -259,6 +263,18 @@ make_links() { # <name> <link> <dest>
       mkdir -p "$TOOLS/bin"
       [[ -x "$dest/usr/bin/$name" ]] || die "no usr/bin/$name in $dest"
       ln -sfn "../${dest#"$TOOLS"/}/usr/bin/$name" "$TOOLS/$link" ;;
+    libdbus)
+      b=$(find "$dest" -name 'libdbus-1.so.3' -printf '%h\n' | head -n1)
+      [[ -n "$b" ]] || die "no libdbus-1.so.3 in $dest"
+      ln -sfn "${b#"$TOOLS"/}" "$TOOLS/$link" ;;
+    dbusdaemon) # a wrapper: the private libdbus first (the machine may have none)
+      mkdir -p "$TOOLS/bin"
+      [[ -x "$dest/usr/bin/dbus-daemon" ]] || die "no usr/bin/dbus-daemon in $dest"
+      rm -f "$TOOLS/$link"
+      # shellcheck disable=SC2016 # expanded by the wrapper, not here
+      printf '#!/bin/sh\nd=$(dirname "$(readlink -f "$0")")/..\nLD_LIBRARY_PATH="$d/dbus-lib" exec "$d/%s/usr/bin/dbus-daemon" "$@"\n' \
+        "${dest#"$TOOLS"/}" >"$TOOLS/$link"
+      chmod 0755 "$TOOLS/$link" ;;
   esac
 }
 
@@ -270,7 +286,8 @@ check_links() { # <name> <link> <dest>
     containerd*)
       for b in "${CONTAINERD_BINS[@]}"; do [[ -x "$TOOLS/$link/bin/$b" ]] || return 1; done ;;
     criapi) [[ -f "$TOOLS/$link/api.proto" ]] || return 1 ;;
-    promtool|kubectl) [[ -x "$TOOLS/$link" ]] || return 1 ;;
+    promtool|kubectl|dbusdaemon) [[ -x "$TOOLS/$link" ]] || return 1 ;;
+    libdbus) [[ -f "$TOOLS/$link/libdbus-1.so.3" ]] || return 1 ;;
   esac
 }
 

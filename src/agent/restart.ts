@@ -8,6 +8,9 @@
  *   `Restart=always` in Kind's and Debian's containerd.service, or any supervisor that restarts it.
  *   containerd stops its own process only: shims and containers keep running.
  * - `command:ARGV` (a JSON array, or words split on spaces): runs ARGV, e.g. a node's own restart.
+ * - `systemd` (`systemd:UNIT`; default unit containerd.service, crio.service for CRI-O): the host's
+ *   systemd restarts the unit, asked over D-Bus (systemd.ts, `--systemd-bus`), and the agent waits
+ *   for the restart job to end "done".
  * - `none`: restarts nothing; the agent says a restart is needed and is not ready until then.
  *
  * Then the agent waits, bounded, until the CRI answers on the socket again.
@@ -18,13 +21,21 @@ import { basename, resolve } from 'node:path';
 import { CriClient, CriError } from '../cri/client.js';
 import { GrpcStatus } from '../cri/grpc.js';
 import { ReasonCode, SigguardError } from '../errors.js';
+import { DEFAULT_SYSTEMD_BUS, type SystemdBus, checkUnitName, parseSystemdBus, restartUnit } from './systemd.js';
 
-export type RestartMechanism = { kind: 'signal'; signal: NodeJS.Signals } | { kind: 'command'; argv: string[] } | { kind: 'none' };
+export type RestartMechanism =
+  | { kind: 'signal'; signal: NodeJS.Signals }
+  | { kind: 'command'; argv: string[] }
+  | { kind: 'systemd'; unit: string | undefined; bus: SystemdBus }
+  | { kind: 'none' };
 
 const usage = (m: string) => new SigguardError(ReasonCode.USAGE, m);
 
-export function parseRestart(spec: string): RestartMechanism {
+export function parseRestart(spec: string, systemdBus = DEFAULT_SYSTEMD_BUS): RestartMechanism {
   if (spec === 'none') return { kind: 'none' };
+  if (spec === 'systemd') return { kind: 'systemd', unit: undefined, bus: parseSystemdBus(systemdBus) };
+  if (spec.startsWith('systemd:'))
+    return { kind: 'systemd', unit: checkUnitName(spec.slice('systemd:'.length)), bus: parseSystemdBus(systemdBus) };
   if (spec === 'signal') return { kind: 'signal', signal: 'SIGTERM' };
   if (spec.startsWith('signal:')) {
     const signal = spec.slice('signal:'.length);
@@ -43,7 +54,7 @@ export function parseRestart(spec: string): RestartMechanism {
       throw usage('--restart command:ARGV needs a command');
     return { kind: 'command', argv: argv as string[] };
   }
-  throw usage(`--restart takes signal, signal:SIGNAL, command:ARGV or none, not "${spec}"`);
+  throw usage(`--restart takes signal, signal:SIGNAL, systemd, systemd:UNIT, command:ARGV or none, not "${spec}"`);
 }
 
 export function describeRestart(m: RestartMechanism): string {
@@ -51,7 +62,9 @@ export function describeRestart(m: RestartMechanism): string {
     ? `signal ${m.signal} to containerd, restarted by its supervisor`
     : m.kind === 'command'
       ? `command ${m.argv.join(' ')}`
-      : 'none';
+      : m.kind === 'systemd'
+        ? `systemd RestartUnit ${m.unit ?? 'of the runtime'} over ${m.bus.kind}:${m.bus.path}`
+        : 'none';
 }
 
 export type Daemon = 'containerd' | 'crio';
@@ -165,7 +178,10 @@ export async function restartRuntime(
   o: { containerdConfig: string; socket: string; timeoutMs: number; daemon?: Daemon; stopped?: () => void },
 ): Promise<boolean> {
   if (m.kind === 'none') return false;
-  if (m.kind === 'command') {
+  if (m.kind === 'systemd') {
+    const unit = m.unit ?? ((o.daemon ?? 'containerd') === 'crio' ? 'crio.service' : 'containerd.service');
+    await restartUnit({ bus: m.bus, unit, jobTimeoutMs: o.timeoutMs });
+  } else if (m.kind === 'command') {
     const r = spawnSync(m.argv[0] as string, m.argv.slice(1), { encoding: 'utf8', timeout: o.timeoutMs });
     if (r.status !== 0) {
       const why = r.error?.message ?? (r.stderr.trim().split('\n').pop() || `exit ${r.status ?? r.signal}`);

@@ -35,7 +35,8 @@ describe('sigguard agent: --restart', () => {
     expect(parseRestart('command:systemctl restart containerd')).toEqual({ kind: 'command', argv: ['systemctl', 'restart', 'containerd'] });
     expect(parseRestart('command:["nsenter","-t","1","-m","--","systemctl","restart","containerd"]')).toMatchObject({ kind: 'command' });
     expect(parseRestart('none')).toEqual({ kind: 'none' });
-    for (const bad of ['', 'systemd', 'signal:TERM', 'signal:SIGTERM;rm', 'command:', 'command:[1,2]', 'command:[broken']) {
+    expect(parseRestart('systemd').kind).toBe('systemd'); // agent-systemd.test.ts
+    for (const bad of ['', 'systemd-run', 'signal:TERM', 'signal:SIGTERM;rm', 'command:', 'command:[1,2]', 'command:[broken']) {
       expect(() => parseRestart(bad), bad).toThrow(/restart/);
     }
   });
