@@ -35,6 +35,7 @@ import {
 import { type RestartMechanism, describeRestart, restartRuntime, waitForCri } from './restart.js';
 import { type AgentServer, startServer } from './server.js';
 import { trustUpdate } from '../trust/update.js';
+import { AGENT_STATE_DIR, outsideStateDir } from './state-dir.js';
 
 export interface AgentOptions extends NodeOptions {
   /** containerd (base specs, install-node's code) or crio (hooks.d and crio-policy's files, src/agent/crio.ts). */
@@ -54,6 +55,8 @@ export interface AgentOptions extends NodeOptions {
   /** host:port or :port; undefined: no HTTP server. */
   listen: string | undefined;
   once: boolean;
+  /** The agent's state folder on the host (default /var/lib/sigguard): a path from the synced documents names files under it only. */
+  stateDir?: string;
   /** `sigguard trust update` every intervalMs, off the hook's path (README "Keeping trust material current"); undefined: never. */
   trust?: { intervalMs: number; out?: string; mirror?: string; from?: string; root?: string };
 }
@@ -287,8 +290,11 @@ export class Agent {
     const t = this.o.trust;
     if (t === undefined) return;
     try {
-      // where the hook reads it: the configuration in force's trust.publicGood unless told otherwise
+      // where the hook reads it: the configuration in force's trust.publicGood unless told otherwise;
+      // a path from the ConfigMap names a file under the state folder only (--trust-out is the operator's)
       const out = t.out ?? (await this.publicGoodPath()) ?? DEFAULT_PATHS.trustPublicGood;
+      const outside = t.out === undefined ? outsideStateDir(out, this.o.stateDir ?? AGENT_STATE_DIR) : undefined;
+      if (outside !== undefined) throw new Error(`trust.publicGood: ${outside}: not written`);
       // a file there without the TUF state of a kept root is someone else's (a ConfigMap naming the
       // hook's executable or containerd's config would have every node's overwritten): left alone
       const { tufStatePath } = await import('../policy/kept-root.js');

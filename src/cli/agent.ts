@@ -80,6 +80,7 @@ export async function runAgent(argv: string[]): Promise<number> {
       'log-keep': { type: 'string' },
       restart: { type: 'string' },
       'restart-timeout': { type: 'string' },
+      'systemd-bus': { type: 'string' },
       'sync-interval': { type: 'string' },
       'check-interval': { type: 'string' },
       namespace: { type: 'string' },
@@ -91,6 +92,7 @@ export async function runAgent(argv: string[]): Promise<number> {
       'trust-from': { type: 'string' },
       'trust-root': { type: 'string' },
       'trust-out': { type: 'string' },
+      'state-dir': { type: 'string' },
       once: { type: 'boolean' },
       uninstall: { type: 'boolean' },
       stay: { type: 'boolean' },
@@ -123,7 +125,7 @@ export async function runAgent(argv: string[]): Promise<number> {
     log: values.log ?? DEFAULT_PATHS.decisionLog,
     logMaxBytes: count(values['log-max-bytes'], '--log-max-bytes', AGENT_DEFAULTS.logMaxBytes, 0),
     logKeep: count(values['log-keep'], '--log-keep', AGENT_DEFAULTS.logKeep, 1),
-    restart: parseRestart(values.restart ?? AGENT_DEFAULTS.restart),
+    restart: parseRestart(values.restart ?? AGENT_DEFAULTS.restart, values['systemd-bus']),
     restartTimeoutMs: parseSeconds(values['restart-timeout'], '--restart-timeout', 60) * 1000,
     syncIntervalMs: parseSeconds(values['sync-interval'], '--sync-interval', 2) * 1000,
     checkIntervalMs: parseSeconds(values['check-interval'], '--check-interval', 60) * 1000,
@@ -133,6 +135,7 @@ export async function runAgent(argv: string[]): Promise<number> {
     once: values.once ?? false,
     ...(values.ctr ? { ctr: values.ctr } : {}),
     ...(values.containerd ? { containerd: values.containerd } : {}),
+    ...(values['state-dir'] ? { stateDir: values['state-dir'] } : {}),
     ...trustOptions(values),
   };
   const log = logger();

@@ -3,7 +3,7 @@
  * (here from a folder the test signs) into the kept root the hook reads, and a failed update is
  * logged while the root in force stays.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -35,6 +35,7 @@ function agent(trust: AgentOptions['trust'], lines: string[]): Agent {
     logKeep: 1,
     listen: undefined,
     once: true,
+    stateDir: join(dir, 'state'),
     ...(trust ? { trust } : {}),
   };
   const log = pino({ base: null }, { write: (line: string) => void lines.push(line) });
@@ -63,7 +64,7 @@ describe('the agent keeps the trust material current', () => {
   it('without --trust-out, the update lands where the configuration in force tells the hook to read it (trust.publicGood)', async () => {
     const repo = new TufRepoFixture(join(dir, 'repo-config'));
     repo.publish({ 'trusted_root.json': publicGoodTrustedRootBytes() }, { targetsVersion: 21 });
-    const configured = join(dir, 'elsewhere', 'kept-root.json');
+    const configured = join(dir, 'state', 'elsewhere', 'kept-root.json');
     mkdirSync(join(dir, 'etc'), { recursive: true });
     writeFileSync(join(dir, 'etc', 'config.yaml'), `trust:\n  publicGood: ${configured}\n`);
     const lines: string[] = [];
@@ -76,8 +77,8 @@ describe('the agent keeps the trust material current', () => {
   it('never writes over a file that is no kept root (trust.publicGood naming the hook’s executable or containerd’s config, from a ConfigMap)', async () => {
     const repo = new TufRepoFixture(join(dir, 'repo-victim'));
     repo.publish({ 'trusted_root.json': publicGoodTrustedRootBytes() }, { targetsVersion: 22 });
-    const victim = join(dir, 'victim', 'config.toml');
-    mkdirSync(join(dir, 'victim'), { recursive: true, mode: 0o700 });
+    const victim = join(dir, 'state', 'victim', 'config.toml'); // inside the state folder: still no kept root
+    mkdirSync(join(dir, 'state', 'victim'), { recursive: true, mode: 0o700 });
     writeFileSync(victim, 'version = 3\n');
     mkdirSync(join(dir, 'etc'), { recursive: true });
     writeFileSync(join(dir, 'etc', 'config.yaml'), `trust:\n  publicGood: ${victim}\n`);
@@ -85,5 +86,42 @@ describe('the agent keeps the trust material current', () => {
     await agent({ intervalMs: 86_400_000, from: repo.dir, root: repo.initialRoot }, lines).refreshTrust();
     expect(readFileSync(victim, 'utf8')).toBe('version = 3\n');
     expect(lines.join('')).toMatch(/no kept trusted root/);
+  });
+
+  it('a trust.publicGood from the ConfigMap outside the agent’s state folder names no file to create: not written, refused with the reason', async () => {
+    const repo = new TufRepoFixture(join(dir, 'repo-escape'));
+    repo.publish({ 'trusted_root.json': publicGoodTrustedRootBytes() }, { targetsVersion: 23 });
+    mkdirSync(join(dir, 'state', 'trust'), { recursive: true });
+    mkdirSync(join(dir, 'outside'), { recursive: true });
+    // a link inside the state folder to a folder outside it: its real place counts
+    symlinkSync(join(dir, 'outside'), join(dir, 'state', 'link'));
+    for (const target of [
+      join(dir, 'outside', 'new-root.json'), // a new file anywhere: e.g. /etc/cron.d/x, /etc/ld.so.preload
+      `${join(dir, 'state')}/../outside/dotdot.json`,
+      join(dir, 'state-sibling', 'x.json'), // a prefix of the folder's name is not the folder
+      join(dir, 'state', 'link', 'through-link.json'),
+      'relative/public-good.json',
+    ]) {
+      mkdirSync(join(dir, 'etc'), { recursive: true });
+      writeFileSync(join(dir, 'etc', 'config.yaml'), `trust:\n  publicGood: ${target}\n`);
+      const lines: string[] = [];
+      await agent({ intervalMs: 86_400_000, from: repo.dir, root: repo.initialRoot }, lines).refreshTrust();
+      expect(lines.join(''), target).toMatch(/not under the agent's state folder|absolute/);
+      expect(lines.join(''), target).not.toMatch(/"msg":"trust updated"/);
+    }
+    expect(existsSync(join(dir, 'outside', 'new-root.json'))).toBe(false);
+    expect(existsSync(join(dir, 'outside', 'dotdot.json'))).toBe(false);
+    expect(existsSync(join(dir, 'outside', 'through-link.json'))).toBe(false);
+    expect(existsSync(join(dir, 'state-sibling'))).toBe(false);
+  });
+
+  it('--trust-out, the operator’s own flag, may name any path (only the ConfigMap’s trust.publicGood is held to the state folder)', async () => {
+    const repo = new TufRepoFixture(join(dir, 'repo-flag'));
+    repo.publish({ 'trusted_root.json': publicGoodTrustedRootBytes() }, { targetsVersion: 24 });
+    const out = join(dir, 'operator', 'kept.json');
+    const lines: string[] = [];
+    await agent({ intervalMs: 86_400_000, out, from: repo.dir, root: repo.initialRoot }, lines).refreshTrust();
+    expect(lines.join('')).toMatch(/"msg":"trust updated"/);
+    expect(existsSync(out)).toBe(true);
   });
 });
