@@ -13,11 +13,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COSIGN2, COSIGN3, REGISTRY_BIN, ROOT, SIGGUARD, requireTools } from '../support/paths.js';
 import { categories as all } from './cases/index.js';
-import { type Ctx, GNU_TIME, type Outcome, execute, makeCtx } from './harness.js';
+import { type Ctx, GNU_TIME, type Outcome, execute, makeCtx, runEnv } from './harness.js';
 import { type RealArtefacts, makeRealArtefacts } from './real-cosign.js';
 
 interface Row {
   category: string;
+  /** The verification path: `fast` (the default, the fast path where it applies) or `full` (SIGGUARD_FAST_PATH=off). */
+  path: string;
   case: string;
   attack: string;
   expected: string;
@@ -35,6 +37,15 @@ interface Row {
 /** ADV_ONLY=<part of a category name> runs one category (while working on it). */
 const only = process.env.ADV_ONLY;
 const categories = only ? all.filter((c) => c.category.includes(only)) : all;
+/**
+ * Every case runs through both verification paths (src/engine/requirements/prepare-fast.ts): as
+ * shipped, where the fast path takes key-only verifications, and with the full path alone. Each
+ * must reach the case's decision and code. ADV_PATH=fast or full runs one.
+ */
+const PATHS = [
+  { path: 'fast', env: {} },
+  { path: 'full', env: { SIGGUARD_FAST_PATH: 'off' } },
+].filter((p) => process.env.ADV_PATH === undefined || p.path === process.env.ADV_PATH);
 const rows: Row[] = [];
 let ctx: Ctx;
 let real: RealArtefacts;
@@ -87,7 +98,7 @@ afterAll(async () => {
     '| --- | --- | --- | --- | ---: | ---: | --- |',
     ...rows.map(
       (r) =>
-        `| ${cell(r.category)} | ${cell(r.case)} | ${cell(r.expected)} | ${cell(r.got)} | ${r.ms} | ${r.rssKiB ?? ''} | ${r.pass ? 'ok' : `**FAIL**${r.problems.length ? `: ${cell(r.problems.join('; '))}` : ''}`} |`,
+        `| ${cell(r.category)}${r.path === 'full' ? ' (full path)' : ''} | ${cell(r.case)} | ${cell(r.expected)} | ${cell(r.got)} | ${r.ms} | ${r.rssKiB ?? ''} | ${r.pass ? 'ok' : `**FAIL**${r.problems.length ? `: ${cell(r.problems.join('; '))}` : ''}`} |`,
     ),
   ];
   writeFileSync(join(out, 'adversarial-results.md'), `${md.join('\n')}\n`);
@@ -96,42 +107,46 @@ afterAll(async () => {
 /** Peak RSS of one verification, whatever the registry serves (issue 10, item 4). */
 const RSS_CAP_KIB = 256 * 1024;
 
-for (const cat of categories) {
-  describe(cat.category, () => {
-    it.each(cat.cases.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
-      if (cat.setup && !ready.has(cat.category)) ready.set(cat.category, cat.setup(ctx));
-      await ready.get(cat.category);
-      const inv = await c.run(ctx);
-      const out: Outcome = await execute(inv, ctx);
-      const problems = [...(c.verify ? await c.verify(out, ctx) : [])];
-      if (inv.kind === 'hook' && out.verdict === undefined) problems.push('no decision-log line');
-      if (out.rssKiB !== undefined && out.rssKiB > RSS_CAP_KIB) problems.push(`peak RSS ${out.rssKiB} KiB over ${RSS_CAP_KIB} KiB`);
-      const decisionOk = out.decision === c.expect.decision;
-      const codeOk = c.expect.codes.includes(out.code);
-      const deadlineMs = (out.deadline + 1) * 1000;
-      const falseAccept = out.decision === 'allow' && c.expect.decision === 'deny';
-      rows.push({
-        category: cat.category,
-        case: c.name,
-        attack: c.attack,
-        expected: `${c.expect.decision} ${c.expect.codes.join('|')}`,
-        got: `${out.decision} ${out.code}`,
-        pass: decisionOk && codeOk && problems.length === 0,
-        falseAccept,
-        control: cat.category === 'controls' || c.name.startsWith('control:'),
-        ms: out.ms,
-        deadlineMs,
-        rssKiB: out.rssKiB ?? null,
-        problems,
+for (const { path, env } of PATHS)
+  for (const cat of categories) {
+    describe(path === 'fast' ? cat.category : `${cat.category} (full path)`, () => {
+      it.each(cat.cases.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
+        for (const k of Object.keys(runEnv)) delete runEnv[k];
+        Object.assign(runEnv, env);
+        if (cat.setup && !ready.has(cat.category)) ready.set(cat.category, cat.setup(ctx));
+        await ready.get(cat.category);
+        const inv = await c.run(ctx);
+        const out: Outcome = await execute(inv, ctx);
+        const problems = [...(c.verify ? await c.verify(out, ctx) : [])];
+        if (inv.kind === 'hook' && out.verdict === undefined) problems.push('no decision-log line');
+        if (out.rssKiB !== undefined && out.rssKiB > RSS_CAP_KIB) problems.push(`peak RSS ${out.rssKiB} KiB over ${RSS_CAP_KIB} KiB`);
+        const decisionOk = out.decision === c.expect.decision;
+        const codeOk = c.expect.codes.includes(out.code);
+        const deadlineMs = (out.deadline + 1) * 1000;
+        const falseAccept = out.decision === 'allow' && c.expect.decision === 'deny';
+        rows.push({
+          category: cat.category,
+          path,
+          case: c.name,
+          attack: c.attack,
+          expected: `${c.expect.decision} ${c.expect.codes.join('|')}`,
+          got: `${out.decision} ${out.code}`,
+          pass: decisionOk && codeOk && problems.length === 0,
+          falseAccept,
+          control: cat.category === 'controls' || c.name.startsWith('control:'),
+          ms: out.ms,
+          deadlineMs,
+          rssKiB: out.rssKiB ?? null,
+          problems,
+        });
+        const why = `${out.decision} ${out.code}: ${out.reason} (exit ${out.exit}; stderr: ${out.stderr.slice(0, 400)})`;
+        expect(falseAccept, `FALSE ACCEPT: ${why}`).toBe(false);
+        expect(out.decision, why).toBe(c.expect.decision);
+        expect(c.expect.codes, why).toContain(out.code);
+        expect(problems, why).toEqual([]);
       });
-      const why = `${out.decision} ${out.code}: ${out.reason} (exit ${out.exit}; stderr: ${out.stderr.slice(0, 400)})`;
-      expect(falseAccept, `FALSE ACCEPT: ${why}`).toBe(false);
-      expect(out.decision, why).toBe(c.expect.decision);
-      expect(c.expect.codes, why).toContain(out.code);
-      expect(problems, why).toEqual([]);
     });
-  });
-}
+  }
 
 describe('the whole suite', () => {
   it('has at least 60 attack cases and no false accept', () => {

@@ -119,6 +119,12 @@ export interface Category {
 
 let counter = 0;
 
+/**
+ * The environment every run gets on top of the suite's: the suite runs once per verification
+ * path, the second time with `SIGGUARD_FAST_PATH=off` (the full path alone).
+ */
+export const runEnv: Record<string, string> = {};
+
 export async function makeCtx(cosignPub: string): Promise<Ctx> {
   const dir = mkdtempSync(join(tmpdir(), 'sigguard-adversarial-'));
   const reg = await new LyingRegistry().start();
@@ -331,7 +337,7 @@ function guarded(
   timeoutMs: number,
 ): Promise<{ code: number; stdout: string; stderr: string; killed?: 'memory' | 'time'; peakKiB: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd[0]!, cmd.slice(1), { detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd[0]!, cmd.slice(1), { detached: true, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...runEnv } });
     let stdout = '';
     let stderr = '';
     let killed: 'memory' | 'time' | undefined;
