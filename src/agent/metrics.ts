@@ -77,6 +77,12 @@ export class AgentMetrics {
     help: 'containerd restarts by the agent after it changed the base specs',
     registers: [this.registry],
   });
+  readonly restartFailures = new Counter({
+    name: 'sigguard_runtime_restart_failures_total',
+    help: 'Runtime restarts by the agent that failed or were refused (retried with backoff; the hook files stay written)',
+    labelNames: ['mechanism'] as const,
+    registers: [this.registry],
+  });
   readonly ready = new Gauge({
     name: 'sigguard_agent_ready',
     help: '1 once the hook is in every handler and the policy is valid',

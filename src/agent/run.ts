@@ -32,10 +32,15 @@ import {
   removeBinary,
   uninstallHook,
 } from './node.js';
-import { type RestartMechanism, describeRestart, restartRuntime, waitForCri } from './restart.js';
+import { type RestartMechanism, containerdPids, describeRestart, restartRuntime, waitForCri } from './restart.js';
+import { hostProblems } from './host-libc.js';
 import { type AgentServer, startServer } from './server.js';
 import { trustUpdate } from '../trust/update.js';
 import { AGENT_STATE_DIR, outsideStateDir } from './state-dir.js';
+
+/** The first retry after a failed runtime restart, doubling to the cap. */
+const RESTART_BACKOFF_MS = 5000;
+const RESTART_BACKOFF_MAX_MS = 300_000;
 
 export interface AgentOptions extends NodeOptions {
   /** containerd (base specs, install-node's code) or crio (hooks.d and crio-policy's files, src/agent/crio.ts). */
@@ -55,6 +60,12 @@ export interface AgentOptions extends NodeOptions {
   /** host:port or :port; undefined: no HTTP server. */
   listen: string | undefined;
   once: boolean;
+  /**
+   * The runtime's root as the agent sees it, where the hook will be executed (its loader and libraries
+   * checked before the executable goes in: host-libc.ts). Default: the root of the runtime process
+   * (/proc/PID/root, found as --restart signal finds it), else PID 1's.
+   */
+  hostRoot?: string;
   /** The agent's state folder on the host (default /var/lib/sigguard): a path from the synced documents names files under it only. */
   stateDir?: string;
   /** `sigguard trust update` every intervalMs, off the hook's path (README "Keeping trust material current"); undefined: never. */
@@ -78,6 +89,11 @@ export class Agent {
   private busy: Promise<unknown> = Promise.resolve();
   /** The mechanism restarted the runtime; its CRI has not answered yet. */
   private restarted = false;
+  /** Failed restarts in a row; none is tried before nextRestartAt (backoff), a timer retries then. */
+  private restartFailures = 0;
+  private nextRestartAt = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private stopping = false;
 
   constructor(
     readonly o: AgentOptions,
@@ -177,10 +193,58 @@ export class Agent {
     return true;
   }
 
+  /**
+   * restart(), with backoff after a failure (5 s, doubling up to 5 min): a refused or failed restart is
+   * logged, counted (sigguard_runtime_restart_failures_total) and retried by a timer; the hook files
+   * stay written meanwhile. undefined: deferred (backing off).
+   */
+  private async restartWithBackoff(fresh: boolean, r: Parameters<Agent['restart']>[1]): Promise<boolean | undefined> {
+    const wait = this.nextRestartAt - Date.now();
+    if (wait > 0) {
+      if (fresh) this.restarted = false; // new files: the retry restarts, not just waits for the CRI
+      this.log.warn(
+        { retryInS: Math.ceil(wait / 1000), failures: this.restartFailures },
+        'runtime restart deferred: backing off after a failure',
+      );
+      return undefined;
+    }
+    try {
+      const done = await this.restart(fresh, r);
+      this.restartFailures = 0;
+      this.nextRestartAt = 0;
+      return done;
+    } catch (err) {
+      this.restartFailures++;
+      const delay = Math.min(RESTART_BACKOFF_MS * 2 ** (this.restartFailures - 1), RESTART_BACKOFF_MAX_MS);
+      this.nextRestartAt = Date.now() + delay;
+      this.metrics.restartFailures.inc({ mechanism: this.o.restart.kind });
+      this.log.error(
+        { err: (err as Error).message, failures: this.restartFailures, retryInS: delay / 1000, mechanism: describeRestart(this.o.restart) },
+        'runtime restart failed: the hook files stay written; retried with backoff',
+      );
+      if (!this.o.once && !this.stopping) {
+        clearTimeout(this.retryTimer);
+        this.retryTimer = setTimeout(() => {
+          this.serial(() => this.check()).catch((e: unknown) => this.log.error({ err: (e as Error).message }, 'restart retry failed'));
+        }, delay);
+      }
+      throw err;
+    }
+  }
+
   /** The executable and the hook in every handler; containerd restarted only if a file changed; then verified. */
   async install(): Promise<void> {
     const o = this.o;
     if (!this.state.policyValid) return; // never a hook without a valid policy: it would refuse every container
+    // never an executable the host cannot run (every container start would fail), nor one over the
+    // running one (an upgrade): checked before anything is copied
+    const root = this.hostRoot();
+    const problems = hostProblems(o.binary, root);
+    if (problems.length > 0) {
+      this.state.hookInstalled = false;
+      this.metrics.ready.set(0);
+      throw new Error(`${o.binary} would not run on this host (its root as ${root}): ${problems.join('; ')}; neither copied nor hooked in`);
+    }
     if (installBinary(o)) this.log.info({ path: o.installPath }, 'sigguard executable installed');
     if (o.runtime === 'crio') return this.installOnCrio();
     const before = checkHandlers(o);
@@ -188,7 +252,7 @@ export class Agent {
     if (written.length > 0 || this.state.restartPending) {
       this.log.info({ written, handlers, unguardedBefore: before.unguarded }, 'hook put into the base specs');
       this.state.restartPending = true;
-      const restarted = await this.restart(written.length > 0, {
+      const restarted = await this.restartWithBackoff(written.length > 0, {
         containerdConfig: o.containerdConfig,
         socket: o.socket,
         timeoutMs: o.restartTimeoutMs,
@@ -197,7 +261,7 @@ export class Agent {
         this.metrics.installs.inc();
         this.state.restartPending = false;
         this.log.info({ mechanism: describeRestart(o.restart) }, 'containerd restarted and answering');
-      } else {
+      } else if (restarted === false) {
         this.log.warn({ mechanism: 'none' }, 'containerd must be restarted to read the new base specs (--restart none)');
       }
     }
@@ -208,6 +272,15 @@ export class Agent {
       this.log.error({ unguarded: after.unguarded, stale: after.stale }, 'runtime handlers without the hook after install');
     }
     this.metrics.ready.set(this.ready ? 1 : 0);
+  }
+
+  /** See AgentOptions.hostRoot. */
+  private hostRoot(): string {
+    if (this.o.hostRoot !== undefined) return this.o.hostRoot;
+    const crio = this.o.runtime === 'crio';
+    const config = crio ? (this.o.crio?.config ?? '/etc/crio/crio.conf') : this.o.containerdConfig;
+    const [pid] = containerdPids(config, '/proc', crio ? 'crio' : 'containerd');
+    return pid !== undefined ? `/proc/${pid}/root` : '/proc/1/root';
   }
 
   private crioOptions() {
@@ -226,7 +299,7 @@ export class Agent {
     if (written.length > 0) this.log.info({ written }, 'CRI-O files for the policy in force written');
     if (written.includes(CRIO_NODE.crioConf) || this.state.restartPending) {
       this.state.restartPending = true;
-      const restarted = await this.restart(written.includes(CRIO_NODE.crioConf), {
+      const restarted = await this.restartWithBackoff(written.includes(CRIO_NODE.crioConf), {
         containerdConfig: o.crio?.config ?? '/etc/crio/crio.conf',
         socket: o.socket,
         timeoutMs: o.restartTimeoutMs,
@@ -236,7 +309,7 @@ export class Agent {
         this.metrics.installs.inc();
         this.state.restartPending = false;
         this.log.info({ mechanism: describeRestart(o.restart) }, 'CRI-O restarted (or reloaded) and answering');
-      } else {
+      } else if (restarted === false) {
         this.log.warn({ mechanism: 'none' }, 'CRI-O must be restarted to read its crio.conf.d drop-in (--restart none)');
       }
     }
@@ -339,6 +412,8 @@ export class Agent {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.retryTimer);
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     this.follower.close();

@@ -18,7 +18,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ContainerdNode, RUNC, containerdBins, launch, prepareNode } from '../support/node/containerd-node.js';
 import { Kubelet } from '../support/node/kubelet.js';
-import { ConfigMapVolume, httpGet, series, sleep, supervise, tearDownNode, until } from '../support/agent-node.js';
+import { ConfigMapVolume, agentOutput, httpGet, series, sleep, supervise, tearDownNode, until } from '../support/agent-node.js';
 import { run } from '../support/cli.js';
 import { snapshot } from '../support/snapshot.js';
 import { ROOT, TOOLS, requireTools } from '../support/paths.js';
@@ -87,22 +87,14 @@ function agentArgs(extra: string[] = []): string[] {
 
 async function startAgent(): Promise<AgentProc> {
   const child = spawn(join(ROOT, 'bin/sigguard'), [...agentArgs(), '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const a: AgentProc = { child, port: 0, lines: [] };
-  let buf = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    buf += d.toString();
-    const parts = buf.split('\n');
-    buf = parts.pop() ?? '';
-    for (const l of parts) {
-      try {
-        const rec = JSON.parse(l) as Record<string, unknown>;
-        a.lines.push(rec);
-        if (typeof rec.port === 'number') a.port = rec.port;
-      } catch {
-        a.lines.push({ msg: l });
-      }
-    }
-  });
+  const out = agentOutput(child);
+  const a: AgentProc = {
+    child,
+    lines: out.lines,
+    get port() {
+      return out.port;
+    },
+  };
   child.stderr?.on('data', (d: Buffer) => process.stderr.write(`agent stderr: ${d}`));
   const deadline = Date.now() + 90_000;
   while (Date.now() < deadline) {

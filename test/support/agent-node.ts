@@ -3,6 +3,7 @@
  * Restart=always is on a real node), a ConfigMap volume written as kubelet writes one, and
  * reading Prometheus text.
  */
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { type ContainerdNode, launch, nodeMounts, nodeProcesses, stopNode } from './node/containerd-node.js';
@@ -41,6 +42,27 @@ export class ConfigMapVolume {
       if (!existsSync(join(this.dir, top))) symlinkSync(`..data/${top}`, join(this.dir, top));
     }
   }
+}
+
+/** The agent's log records (pino JSON lines on stdout) as they come, and the port it listens on once it says. */
+export function agentOutput(child: ChildProcess): { lines: Array<Record<string, unknown>>; port: number } {
+  const out = { lines: [] as Array<Record<string, unknown>>, port: 0 };
+  let buf = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    buf += d.toString();
+    const parts = buf.split('\n');
+    buf = parts.pop() ?? '';
+    for (const l of parts) {
+      try {
+        const rec = JSON.parse(l) as Record<string, unknown>;
+        out.lines.push(rec);
+        if (typeof rec.port === 'number') out.port = rec.port;
+      } catch {
+        out.lines.push({ msg: l });
+      }
+    }
+  });
+  return out;
 }
 
 /** The value of one series in a Prometheus text exposition (0 when absent). */
