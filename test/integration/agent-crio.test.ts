@@ -55,6 +55,8 @@ const agent = (extra: string[] = []) =>
       '--restart',
       `command:${JSON.stringify(['touch', mark])}`,
       '--once',
+      '--host-root',
+      '/', // the node is this machine (no crio process to take the root of)
       ...extra,
     ],
     { timeoutMs: 60_000 },

@@ -6,7 +6,7 @@
  * containerd. Attack/mistake cases: `--restart none`, a restart that fails (no containerd found),
  * and the uninstall pod's retry after such a failure (the install state already gone).
  */
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { type Http2Server, createServer } from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,7 +28,7 @@ beforeEach(() => {
     `version = 3\n[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]\n  runtime_type = "io.containerd.runc.v2"\n  base_runtime_spec = "${join(dir, 'containerd/runc.json')}"\n`,
   );
   writeFileSync(join(dir, 'containerd/runc.json'), spec);
-  writeFileSync(join(dir, 'exe'), 'the agent’s executable\n');
+  copyFileSync('/bin/true', join(dir, 'exe')); // an executable this host runs (the agent checks that first)
   lines.length = 0;
 });
 afterEach(async () => {
@@ -58,6 +58,7 @@ function agent(restart: AgentOptions['restart']): Agent {
     logKeep: 1,
     listen: undefined,
     once: true,
+    hostRoot: '/',
   };
   return new Agent(o, pino({ base: null }, { write: (line: string) => void lines.push(line) }));
 }
