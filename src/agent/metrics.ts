@@ -83,6 +83,12 @@ export class AgentMetrics {
     labelNames: ['mechanism'] as const,
     registers: [this.registry],
   });
+  readonly taintRemovals = new Counter({
+    name: 'sigguard_registration_taint_removals_total',
+    help: 'The registration taint (--remove-taint) taken off this node once ready: removed, absent (already gone) or failed (retried with backoff)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
   readonly ready = new Gauge({
     name: 'sigguard_agent_ready',
     help: '1 once the hook is in every handler and the policy is valid',

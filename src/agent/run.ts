@@ -35,6 +35,7 @@ import {
 import { type RestartMechanism, containerdPids, describeRestart, restartRuntime, waitForCri } from './restart.js';
 import { hostProblems } from './host-libc.js';
 import { type AgentServer, startServer } from './server.js';
+import { type KubeAccess, type TaintSpec, removeTaint } from './taint.js';
 import { trustUpdate } from '../trust/update.js';
 import { AGENT_STATE_DIR, outsideStateDir } from './state-dir.js';
 
@@ -68,6 +69,8 @@ export interface AgentOptions extends NodeOptions {
   hostRoot?: string;
   /** The agent's state folder on the host (default /var/lib/sigguard): a path from the synced documents names files under it only. */
   stateDir?: string;
+  /** Once ready, the registration taint removed from this node through the API server (taint.ts); undefined: left to the operator. */
+  removeTaint?: { taint: TaintSpec; access: KubeAccess };
   /** `sigguard trust update` every intervalMs, off the hook's path (README "Keeping trust material current"); undefined: never. */
   trust?: { intervalMs: number; out?: string; mirror?: string; from?: string; root?: string };
 }
@@ -94,6 +97,11 @@ export class Agent {
   private nextRestartAt = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private stopping = false;
+  /** The registration taint: removed (or found gone) once; failures retried with the same backoff. */
+  private taintDone = false;
+  private taintBusy = false;
+  private taintFailures = 0;
+  private nextTaintAt = 0;
 
   constructor(
     readonly o: AgentOptions,
@@ -356,6 +364,38 @@ export class Agent {
     }
     this.follower.poll();
     this.log.info({ ready: this.ready }, this.ready ? 'hook installed, policy valid: ready' : 'not ready');
+    await this.removeTaintIfReady();
+  }
+
+  /**
+   * Once ready (hook in every handler, runtime answering, policy valid): the registration taint off
+   * this node, once. A failure (API server down, RBAC or the admission policy refusing) is logged,
+   * counted and retried with backoff (5 s doubling to 5 min) from the sync loop.
+   */
+  async removeTaintIfReady(): Promise<void> {
+    const t = this.o.removeTaint;
+    if (t === undefined || this.taintDone || this.taintBusy || !this.ready || Date.now() < this.nextTaintAt) return;
+    this.taintBusy = true;
+    try {
+      const result = await removeTaint(t.access, t.taint);
+      this.taintDone = true;
+      this.metrics.taintRemovals.inc({ result });
+      this.log.info(
+        { taint: t.taint.key, node: t.access.nodeName, result },
+        result === 'removed' ? 'registration taint removed: pods may be scheduled on this node' : 'registration taint already gone',
+      );
+    } catch (err) {
+      this.taintFailures++;
+      const delay = Math.min(RESTART_BACKOFF_MS * 2 ** (this.taintFailures - 1), RESTART_BACKOFF_MAX_MS);
+      this.nextTaintAt = Date.now() + delay;
+      this.metrics.taintRemovals.inc({ result: 'failed' });
+      this.log.error(
+        { taint: t.taint.key, node: t.access.nodeName, err: (err as Error).message, retryInS: delay / 1000 },
+        'registration taint not removed: retried with backoff',
+      );
+    } finally {
+      this.taintBusy = false;
+    }
   }
 
   /** The trust material kept current: a failure is logged, and the kept root (or the built-in one) stays in force. */
@@ -401,7 +441,7 @@ export class Agent {
       this.serial(async () => {
         const r = await this.sync();
         if (r?.result === 'applied') await this.check(); // and after every configuration change
-      }),
+      }).then(() => this.removeTaintIfReady()),
     );
     every(this.o.checkIntervalMs, 'handler check', () => this.serial(() => this.check()));
     every(this.o.followIntervalMs, 'decision log', () => this.follower.poll());

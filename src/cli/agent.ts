@@ -13,6 +13,7 @@ import { DecisionLogFollower } from '../agent/decision-follow.js';
 import { AgentMetrics } from '../agent/metrics.js';
 import { parseRestart } from '../agent/restart.js';
 import { startServer } from '../agent/server.js';
+import { SERVICE_ACCOUNT_DIR, inClusterAccess, parseTaint } from '../agent/taint.js';
 
 export const AGENT_DEFAULTS = {
   containerdConfig: '/etc/containerd/config.toml',
@@ -81,6 +82,8 @@ export async function runAgent(argv: string[]): Promise<number> {
       restart: { type: 'string' },
       'restart-timeout': { type: 'string' },
       'systemd-bus': { type: 'string' },
+      'remove-taint': { type: 'string' },
+      'service-account-dir': { type: 'string' },
       'sync-interval': { type: 'string' },
       'check-interval': { type: 'string' },
       namespace: { type: 'string' },
@@ -139,6 +142,15 @@ export async function runAgent(argv: string[]): Promise<number> {
     ...(values['state-dir'] ? { stateDir: values['state-dir'] } : {}),
     ...(values['host-root'] ? { hostRoot: values['host-root'] } : {}),
     ...trustOptions(values),
+    // once ready, the registration taint off this node (README "The node-join window"); the pod's service account
+    ...(values['remove-taint'] && !values.uninstall
+      ? {
+          removeTaint: {
+            taint: parseTaint(values['remove-taint']),
+            access: inClusterAccess(process.env, values['service-account-dir'] ?? SERVICE_ACCOUNT_DIR),
+          },
+        }
+      : {}),
   };
   const log = logger();
   const agent = new Agent(values.uninstall || o.once ? { ...o, listen: undefined } : o, log);

@@ -6,17 +6,22 @@
  * the one it takes on a node: install, RestartUnit over the bus, the job awaited, the CRI answering
  * with the hook.
  *
+ * Once ready, `--remove-taint` takes the registration taint (only it) off the Node through a small
+ * API server on loopback (test/support/fake-kube-api.ts).
+ *
  * The first restart job ends "failed": the agent logs it, counts it on /metrics, keeps the hook
  * files written and retries after its backoff; the second restarts containerd, which then refuses
  * an unsigned pod. `--uninstall` restarts it the same way and leaves the node's files as they were.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigMapVolume, agentOutput, httpGet, series, sleep, tearDownNode } from '../support/agent-node.js';
+import { ConfigMapVolume, agentOutput, httpGet, series, sleep, tearDownNode, until } from '../support/agent-node.js';
 import { run } from '../support/cli.js';
+import { FakeApi, freshNode } from '../support/fake-kube-api.js';
 import { FakeSystemd, startBus } from '../support/fake-systemd.js';
+import { makePki } from '../support/tls.js';
 import { type ContainerdNode, RUNC, containerdBins, launch, prepareNode, restartNode } from '../support/node/containerd-node.js';
 import { Kubelet } from '../support/node/kubelet.js';
 import { ROOT, requireTools } from '../support/paths.js';
@@ -62,11 +67,24 @@ describe('sigguard agent --restart systemd on a containerd 2.1 node', () => {
       'keys/cosign.pub': readFileSync(w.trusted.pub, 'utf8'),
     });
     // systemd's side: the first job fails, then each restarts containerd and ends "done"
+    let restartedAt = 0;
     systemd.onRestart = async () => {
       if (systemd.restarts.length === 1) return { result: 'failed' };
       await restartNode(node);
+      restartedAt = Date.now();
       return { result: 'done' };
     };
+    // the API server, for --remove-taint: the node registered with the taint
+    mkdirSync(join(dir, 'sa'));
+    const pki = makePki(join(dir, 'sa'));
+    writeFileSync(join(dir, 'sa/token'), 'agent-token\n');
+    writeFileSync(join(dir, 'sa/ca.crt'), pki.ca);
+    const api = new FakeApi('agent-token');
+    const apiPort = await api.start(pki);
+    api.node = freshNode([
+      { key: 'node.kubernetes.io/not-ready', effect: 'NoSchedule' },
+      { key: 'sigguard.dev/not-ready', effect: 'NoSchedule' },
+    ]);
     const bins = containerdBins('2.1');
     const args = [
       'agent',
@@ -74,9 +92,13 @@ describe('sigguard agent --restart systemd on a containerd 2.1 node', () => {
       ...['--source', cm.dir, '--etc', etc, '--install-path', join(dir, 'opt/sigguard/bin/sigguard'), '--binary', SEA],
       ...['--log', join(dir, 'log/decisions.log'), '--restart', 'systemd', '--systemd-bus', `system:${bus.path}`],
       ...['--sync-interval', '1', '--check-interval', '60'],
+      ...['--remove-taint', 'sigguard.dev/not-ready', '--service-account-dir', join(dir, 'sa')],
     ];
     const pid0 = node.process?.pid;
-    const child = spawn(join(ROOT, 'bin/sigguard'), [...args, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(join(ROOT, 'bin/sigguard'), [...args, '--listen', '127.0.0.1:0'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: String(apiPort), NODE_NAME: 'node-1' },
+    });
     agent = child;
     const out = agentOutput(child);
     const lines = out.lines;
@@ -97,6 +119,18 @@ describe('sigguard agent --restart systemd on a containerd 2.1 node', () => {
     expect(series(metrics, 'sigguard_runtime_restart_failures_total{mechanism="systemd"}')).toBe(1);
     expect(series(metrics, 'sigguard_runtime_restarts_total')).toBe(1);
     expect(series(metrics, 'sigguard_unguarded_runtime_handlers')).toBe(0);
+
+    // ready: the registration taint removed, only it, and only after containerd answered with the hook
+    await until('taint removed', 10_000, () => (api.node.spec.taints?.length === 1 ? true : undefined));
+    expect(api.node.spec.taints).toEqual([{ key: 'node.kubernetes.io/not-ready', effect: 'NoSchedule' }]);
+    const patch = api.requests.find((r) => r.method === 'PATCH');
+    expect(patch?.at).toBeGreaterThanOrEqual(restartedAt);
+    await api.stop();
+    await until('taint counted', 5000, async () =>
+      series((await httpGet(out.port, '/metrics')).text, 'sigguard_registration_taint_removals_total{result="removed"}') === 1
+        ? true
+        : undefined,
+    );
 
     // containerd answers with the hook
     expect((await kubelet.runPod({ image: w.ref('signed'), name: 'sd-signed', namespace: 'default', runtimeHandler: 'runc' })).ok).toBe(
