@@ -78,6 +78,11 @@ export async function startAgentNode(
     ['--address', node.socket, '-n', 'k8s.io', 'images', 'import', '--all-platforms', '--digests', '--snapshotter', 'native', opts.archive],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
+  // the CRI's image store learns of an import by an event: until it has, kubelet would pull (from docker.io)
+  for (const deadline = Date.now() + 30_000; ; await sleep(200)) {
+    if ((await kubelet.cri.imageStatus({ image: opts.imageName }).catch(() => undefined))?.image) break;
+    if (Date.now() > deadline) throw new Error(`the CRI does not know ${opts.imageName} 30 s after the import`);
+  }
   const runtimeFiles = () => snapshot(dirname(node.config));
   const runtimeFilesBefore = runtimeFiles();
   const { runPod, decisions } = podRunner(kubelet, decisionLog);
