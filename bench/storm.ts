@@ -11,7 +11,7 @@
  *  - the curve: the same at other numbers of starts (fewer images below 20 starts).
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostsToml } from '../test/support/node/containerd-node.js';
 import type { World } from '../test/support/world.js';
@@ -35,6 +35,15 @@ export interface Launched {
   why?: string;
   peakRssMb: number;
   rssSamples: number;
+  /** CPU time (user + system) the processes used together, ms. */
+  cpuMs: number;
+}
+
+/** CPU time of this process's waited-for children so far (ms): /proc/self/stat cutime + cstime (100 Hz ticks). */
+export function childrenCpuMs(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[13]) + Number(f[14])) * 10;
 }
 
 interface Launch {
@@ -87,6 +96,7 @@ export async function launchAll(exe: string, launches: Launch[]): Promise<Launch
   let wrong = 0;
   let why: string | undefined;
   let last = 0;
+  const cpu0 = childrenCpuMs();
   const t0 = performance.now();
   sampler.start();
   await Promise.all(
@@ -115,7 +125,7 @@ export async function launchAll(exe: string, launches: Launch[]): Promise<Launch
     ),
   );
   const rss = sampler.stop();
-  return { lastMs: round(last), wrong, ...(why ? { why } : {}), peakRssMb: rss.peakMb, rssSamples: rss.samples };
+  return { lastMs: round(last), wrong, ...(why ? { why } : {}), peakRssMb: rss.peakMb, rssSamples: rss.samples, cpuMs: childrenCpuMs() - cpu0 };
 }
 
 export interface StormSetup {
@@ -141,6 +151,9 @@ export interface StormRun {
   why?: string;
   peakRssMb: number;
   floorPeakRssMb: number;
+  /** CPU time all the hooks used together, and all the floor's processes (ms). */
+  cpuMs: number;
+  floorCpuMs: number;
 }
 
 export interface StormResult {
@@ -165,7 +178,7 @@ export interface StormResult {
   peakRssMb: number;
   floorPeakRssMb: number;
   peakInFlight: number;
-  curve: Array<CurvePoint & { requests: number; singleRequests: number; wrong: number }>;
+  curve: Array<CurvePoint & { requests: number; singleRequests: number; wrong: number; cpuMs: number; floorCpuMs: number }>;
 }
 
 export async function runStorm(s: StormSetup): Promise<StormResult> {
@@ -264,6 +277,8 @@ export async function runStorm(s: StormSetup): Promise<StormResult> {
       ...(storm.why ? { why: storm.why } : {}),
       peakRssMb: storm.peakRssMb,
       floorPeakRssMb: floor.peakRssMb,
+      cpuMs: storm.cpuMs,
+      floorCpuMs: floor.cpuMs,
     };
   };
   const runs: StormRun[] = [];
@@ -288,6 +303,8 @@ export async function runStorm(s: StormSetup): Promise<StormResult> {
       requests: proxy.requests() - before,
       singleRequests: singlesOf(images),
       wrong: r.wrong,
+      cpuMs: r.cpuMs,
+      floorCpuMs: floor.cpuMs,
     });
   }
 
