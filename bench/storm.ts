@@ -125,7 +125,14 @@ export async function launchAll(exe: string, launches: Launch[]): Promise<Launch
     ),
   );
   const rss = sampler.stop();
-  return { lastMs: round(last), wrong, ...(why ? { why } : {}), peakRssMb: rss.peakMb, rssSamples: rss.samples, cpuMs: childrenCpuMs() - cpu0 };
+  return {
+    lastMs: round(last),
+    wrong,
+    ...(why ? { why } : {}),
+    peakRssMb: rss.peakMb,
+    rssSamples: rss.samples,
+    cpuMs: childrenCpuMs() - cpu0,
+  };
 }
 
 export interface StormSetup {

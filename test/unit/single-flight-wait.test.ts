@@ -52,28 +52,23 @@ describe('single flight: a follower waiting', () => {
     expect(worked).toBe(false);
   });
 
-  it('takes over the lock of a holder that is gone, and leads', async () => {
-    const gone = spawnSync('/bin/true').pid;
-    writeFileSync(join(dir, `${KEY}.lock`), `${gone}\n`);
-    const flight = await singleFlight(
+  /** A follower that never sees a verdict, waiting at most `budgetMs`: what it ends up doing. */
+  const unfollowed = (budgetMs: number) =>
+    singleFlight(
       dir,
       KEY,
-      Date.now() + 30_000,
+      Date.now() + budgetMs,
       () => undefined,
       async () => 'own',
     );
-    expect(flight).toEqual({ kind: 'led', result: 'own' });
+
+  it('takes over the lock of a holder that is gone, and leads', async () => {
+    writeFileSync(join(dir, `${KEY}.lock`), `${spawnSync('/bin/true').pid}\n`);
+    expect(await unfollowed(30_000)).toEqual({ kind: 'led', result: 'own' });
   });
 
   it('verifies alone when the wait budget ends with the holder still at work', async () => {
     writeFileSync(join(dir, `${KEY}.lock`), `${process.pid}\n`);
-    const flight = await singleFlight(
-      dir,
-      KEY,
-      Date.now() + 300,
-      () => undefined,
-      async () => 'own',
-    );
-    expect(flight).toEqual({ kind: 'alone', result: 'own' });
+    expect(await unfollowed(300)).toEqual({ kind: 'alone', result: 'own' });
   });
 });
