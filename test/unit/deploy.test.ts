@@ -11,10 +11,13 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
 import { DaemonSet } from 'kubernetes-models/apps/v1';
-import { ConfigMap, Namespace } from 'kubernetes-models/v1';
+import { ConfigMap, Namespace, ServiceAccount } from 'kubernetes-models/v1';
+import { ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding } from 'kubernetes-models/admissionregistration.k8s.io/v1';
+import { ClusterRole, ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { validateGeneration } from '../../src/agent/config-sync.js';
+import { NODE as CRIO_NODE } from '../../src/crio/layout.js';
 import { ROOT, TOOLS, requireTools } from '../support/paths.js';
 
 /** Debian's kubectl, fetched by build/tools.sh (never the machine's own). */
@@ -37,6 +40,11 @@ const MODELS: Record<string, new (o: never) => { validate(): void }> = {
   'v1/Namespace': Namespace,
   'v1/ConfigMap': ConfigMap,
   'apps/v1/DaemonSet': DaemonSet,
+  'v1/ServiceAccount': ServiceAccount,
+  'rbac.authorization.k8s.io/v1/ClusterRole': ClusterRole,
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': ClusterRoleBinding,
+  'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy': ValidatingAdmissionPolicy,
+  'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding': ValidatingAdmissionPolicyBinding,
 };
 
 function validateAll(objects: K8sObject[]): void {
@@ -93,17 +101,43 @@ describe('deploy/: the manifests', () => {
     const objects = render('deploy');
     validateAll(objects);
     expect(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
+      'ClusterRole/sigguard-agent',
+      'ClusterRoleBinding/sigguard-agent',
       'ConfigMap/sigguard-policy',
       'DaemonSet/sigguard',
       'Namespace/sigguard-system',
+      'ServiceAccount/sigguard',
+      'ValidatingAdmissionPolicy/sigguard-agent-node-taint',
+      'ValidatingAdmissionPolicyBinding/sigguard-agent-node-taint',
     ]);
-    for (const o of objects.filter((x) => x.kind !== 'Namespace')) expect(o.metadata.namespace).toBe('sigguard-system');
+    const clusterScoped = [
+      'Namespace',
+      'ClusterRole',
+      'ClusterRoleBinding',
+      'ValidatingAdmissionPolicy',
+      'ValidatingAdmissionPolicyBinding',
+    ];
+    for (const o of objects) expect(o.metadata.namespace, o.kind).toBe(clusterScoped.includes(o.kind) ? undefined : 'sigguard-system');
     const pod = podOf(find(objects, 'DaemonSet', 'sigguard'));
     expect(pod.priorityClassName).toBe('system-node-critical');
     expect(pod.tolerations).toEqual([{ operator: 'Exists' }]);
     expect(pod.hostPID).toBe(true); // the restart mechanism signals the host's containerd
     const [agent] = pod.containers;
     expect(agent?.args[0]).toBe('agent');
+    // systemd restarts containerd (its private socket mounted below); the registration taint comes off once ready,
+    // with the service account whose patch the ValidatingAdmissionPolicy narrows (deploy-taint-policy.test.ts)
+    expect(agent?.args).toEqual(expect.arrayContaining(['--restart=systemd', '--remove-taint=sigguard.dev/not-ready']));
+    expect((pod as { serviceAccountName?: string }).serviceAccountName).toBe('sigguard');
+    expect((agent as { env?: unknown[] }).env).toContainEqual({
+      name: 'NODE_NAME',
+      valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } },
+    });
+    expect(find(objects, 'ClusterRole', 'sigguard-agent').rules).toEqual([
+      { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'patch'] },
+    ]);
+    expect(find(objects, 'ClusterRoleBinding', 'sigguard-agent').subjects).toEqual([
+      { kind: 'ServiceAccount', name: 'sigguard', namespace: 'sigguard-system' },
+    ]);
     expect(agent?.ports).toEqual([{ name: 'metrics', containerPort: 9464, protocol: 'TCP' }]);
     expect(agent?.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
     expect(agent?.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'metrics' });
@@ -115,6 +149,7 @@ describe('deploy/: the manifests', () => {
       '/etc/sigguard',
       '/opt/sigguard',
       '/run/containerd',
+      '/run/systemd/private', // --restart systemd: systemd's own D-Bus socket
       '/var/lib/sigguard', // trust update's kept public-good root (issue 13)
       '/var/log/sigguard',
     ]);
@@ -134,6 +169,43 @@ describe('deploy/: the manifests', () => {
     const items = pod.volumes.find((v) => v.configMap?.name === 'sigguard-policy')?.configMap?.items;
     expect(items?.find((i) => i.key === 'hosts.toml')?.path).toBe('certs.d/localhost:5001/hosts.toml');
     await agentAccepts(cm, items);
+  });
+
+  it('the CRI-O overlay: the agent with --runtime crio, the host paths CRI-O’s files live under and no containerd path; its uninstall likewise', async () => {
+    const base = podOf(find(render('deploy'), 'DaemonSet', 'sigguard'));
+    const containerdOnly = (a: string) => /^--(containerd-config|containerd|ctr|restart)=/.test(a);
+    const crioArgs = ['--crio-config=/etc/crio/crio.conf', '--runtime=crio', '--socket=/var/run/crio/crio.sock', '--restart=signal:SIGHUP'];
+    const hostPaths = (pod: Pod) => pod.volumes.flatMap((v) => (v.hostPath ? [v.hostPath.path] : []));
+    const crioPaths = ['/etc/crio', '/var/run/crio', '/etc/containers/registries.d', '/usr/share/containers/oci/hooks.d'];
+    const check = (pod: Pod, baseArgs: string[], basePaths: string[]) => {
+      const [agent] = pod.containers;
+      // the base's arguments, containerd's swapped for CRI-O's (a base that moves them fails to render: test ops)
+      expect([...(agent?.args ?? [])].sort()).toEqual([...baseArgs.filter((a) => !containerdOnly(a)), ...crioArgs].sort());
+      const paths = hostPaths(pod);
+      expect(paths.filter((p) => p.includes('containerd'))).toEqual([]);
+      expect(paths.sort()).toEqual([...basePaths.filter((p) => !p.includes('containerd')), ...crioPaths].sort());
+      for (const v of pod.volumes.filter((x) => x.hostPath)) {
+        expect(agent?.volumeMounts.find((m) => m.name === v.name)?.mountPath, v.name).toBe(v.hostPath?.path);
+      }
+      // every file the agent writes on a CRI-O node (src/crio/layout.ts) lies under a mounted host path
+      for (const file of Object.values(CRIO_NODE)) {
+        expect(
+          paths.some((p) => file.startsWith(`${p}/`)),
+          file,
+        ).toBe(true);
+      }
+    };
+    const objects = render('deploy/crio');
+    validateAll(objects);
+    check(podOf(find(objects, 'DaemonSet', 'sigguard')), base.containers[0]?.args ?? [], hostPaths(base));
+    await agentAccepts(find(objects, 'ConfigMap', 'sigguard-policy'));
+
+    const baseUninstall = podOf(find(render('deploy/uninstall'), 'DaemonSet', 'sigguard-uninstall'));
+    const uninstall = render('deploy/crio/uninstall');
+    validateAll(uninstall);
+    const pod = podOf(find(uninstall, 'DaemonSet', 'sigguard-uninstall'));
+    expect(pod.containers[0]?.args.slice(0, 3)).toEqual(['agent', '--uninstall', '--stay']);
+    check(pod, baseUninstall.containers[0]?.args ?? [], hostPaths(baseUninstall));
   });
 
   it('make install-kind pins the image by digest (build/kind-deploy.mjs): both DaemonSets run docker.io/library/sigguard@sha256:... of the archive', () => {
