@@ -5,10 +5,10 @@
  * a warm start; a document whose text has not changed needs neither. Same trust rules as
  * the verdict store: a root-only folder, 0600 files, anything else ignored.
  */
-import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DocKind, ValidatedDocuments } from '../document/validated.js';
+import { sha256Hex } from '../hash.js';
 import { VERSION_INFO } from '../version.js';
 import { untrusted } from './store.js';
 
@@ -18,7 +18,7 @@ export class DocCache implements ValidatedDocuments {
   constructor(readonly dir: string) {}
 
   private file(kind: DocKind, text: string): string {
-    const key = createHash('sha256').update(`${VERSION_INFO.version}\0${VERSION_INFO.commit}\0${kind}\0${text}`).digest('hex');
+    const key = sha256Hex(`${VERSION_INFO.version}\0${VERSION_INFO.commit}\0${kind}\0${text}`);
     return join(this.dir, 'docs', `${kind}-${key}.json`);
   }
 

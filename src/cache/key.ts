@@ -6,7 +6,7 @@
  * certificates, Rekor keys) with the identities a certificate must carry. A
  * policy, key or trust-material change is a miss by construction.
  */
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../hash.js';
 import type { Requirement } from '../policy/types.js';
 import { type ImageReference, formatReference } from '../reference/reference.js';
 import type { Platform } from '../registry/platform.js';
@@ -48,9 +48,7 @@ export function canonicalJson(value: unknown): string {
 }
 
 export function requirementsHash(requirements: Requirement[]): string {
-  return createHash('sha256')
-    .update(canonicalJson(requirements.map(canonicalRequirement)))
-    .digest('hex');
+  return sha256Hex(canonicalJson(requirements.map(canonicalRequirement)));
 }
 
 export function cacheKey(ref: ImageReference, digest: string, scope: string, requirements: Requirement[], platform: Platform): string {
@@ -62,5 +60,5 @@ export function cacheKey(ref: ImageReference, digest: string, scope: string, req
     requirements: requirementsHash(requirements),
     platform,
   });
-  return createHash('sha256').update(material).digest('hex');
+  return sha256Hex(material);
 }

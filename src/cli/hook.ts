@@ -54,7 +54,8 @@ export async function runHook(argv: string[], stdin: () => NodeJS.ReadableStream
   // The deadline counts from the process's own start, not from here: the runtime's hook
   // timeout (10 s) runs from the exec, and on a loaded node starting the process alone can
   // take seconds. Counting from here would let the runtime kill the hook before it decides.
-  const started = Math.min(Date.now(), Math.round(performance.timeOrigin));
+  // (process.uptime(), not performance.timeOrigin: the global `performance` loads perf_hooks, ~1 ms a start)
+  const started = Date.now() - Math.round(process.uptime() * 1000);
   mark('hook');
   const { values, positionals } = parse(
     argv,
@@ -126,7 +127,7 @@ export async function runHook(argv: string[], stdin: () => NodeJS.ReadableStream
     signer: outcome.signer,
     trustRoot: scopeTrustRoots(policy, outcome.scope),
     cache: outcome.cache,
-    durationMs: Math.round(performance.now()), // since the process started
+    durationMs: Math.round(process.uptime() * 1000), // since the process started
   };
   mark('decided');
   const logError = writeDecision(logFile, record);

@@ -94,10 +94,28 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+// process.stdout is made when first touched (Node's stream machinery: ~2 ms and two dozen
+// modules): a command that printed nothing, as the hook, exits without making it to flush it.
+let stdoutUsed = false;
+const stdoutProperty = Object.getOwnPropertyDescriptor(process, 'stdout');
+if (stdoutProperty?.get && stdoutProperty.configurable) {
+  const get = stdoutProperty.get;
+  Object.defineProperty(process, 'stdout', {
+    ...stdoutProperty,
+    get() {
+      stdoutUsed = true;
+      return get.call(process);
+    },
+  });
+} else {
+  stdoutUsed = true;
+}
+
 // Exit at once: a hook must not linger on sockets a deadline abandoned. A pipe whose reader
 // is slower than us still gets what was written to stdout (a large `check --json --explain`
 // was cut at ~140 KiB): exit once it is flushed, or after a second at most.
 function exitAfterStdout(code: number): void {
+  if (!stdoutUsed) process.exit(code);
   process.exitCode = code;
   setTimeout(() => process.exit(code), 1000).unref();
   process.stdout.write('', () => process.exit(code));

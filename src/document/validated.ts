@@ -3,7 +3,8 @@
  * parses and validates, and puts what it validated (src/cache/doc-cache.ts keeps them on
  * disk for the hook).
  */
-export type DocKind = 'policy' | 'config';
+/** `key`: a public key's fingerprint and type, by its bytes (policy/keys.ts, KeyFacts). */
+export type DocKind = 'policy' | 'config' | 'key';
 
 export interface ValidatedDocuments {
   /** The validated value of a document with exactly this text, or undefined. */

@@ -9,12 +9,14 @@
  * version) than the one built in, the built-in one otherwise; an updated copy that is present
  * but fails these checks is no fallback to the older root: it is a refusal with its reason.
  */
-import { createHash } from 'node:crypto';
 import { lstatSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { readProblem, readTrustedFile } from '../document/file-trust.js';
 import { DEFAULT_PATHS } from '../defaults.js';
 import { type Infer, integer, literal, object, optional, record, string } from '../schema/lite.js';
+
+// node:crypto when a hash is taken, not when this module loads (the hook imports it on every start, issue 15)
+const createHash = (algorithm: string) => process.getBuiltinModule('node:crypto').createHash(algorithm);
 
 /** Where `trust update` keeps the public-good root by default (the configuration's `trust.publicGood`). */
 export const DEFAULT_PUBLIC_GOOD_KEPT: string = DEFAULT_PATHS.trustPublicGood;

@@ -3,7 +3,8 @@
  * (PEM SubjectPublicKeyInfo): ECDSA, RSA, Ed25519. Read when the policy is loaded; the
  * signature checks with them are src/verify/'s.
  */
-import { type KeyObject, createHash, createPublicKey } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { sha256Hex } from '../hash.js';
 
 export interface TrustedKey {
   /** Where the key came from: a file path or `keyData[i]`. */
@@ -17,17 +18,65 @@ export interface TrustedKey {
 
 const SUPPORTED = new Set(['ec', 'rsa', 'rsa-pss', 'ed25519']);
 
+// node:crypto is loaded when a key is first parsed, not when this module is: a hook start whose
+// keys are known (knownPublicKey) and whose verdict is cached never loads it (issue 15)
+const crypto = () => process.getBuiltinModule('node:crypto');
+
 /** Parses one PEM public key; throws an Error whose message says what is wrong. */
 export function parsePublicKey(pem: string | Buffer, label: string): TrustedKey {
   let key: KeyObject;
   try {
-    key = createPublicKey({ key: pem, format: 'pem' });
+    key = crypto().createPublicKey({ key: pem, format: 'pem' });
   } catch (err) {
     throw new Error(`${label}: not a PEM public key (${(err as Error).message})`);
   }
   const type = key.asymmetricKeyType ?? 'unknown';
   if (!SUPPORTED.has(type)) throw new Error(`${label}: unsupported key type ${type}`);
   const der = key.export({ format: 'der', type: 'spki' });
-  const fingerprint = createHash('sha256').update(der).digest('hex');
+  const fingerprint = sha256Hex(der);
   return { label, id: `SHA256:${fingerprint.slice(0, 16)}`, fingerprint, key };
+}
+
+/** What parsePublicKey found out about a key, kept with the validated documents (src/cache/doc-cache.ts). */
+export interface KeyFacts {
+  fingerprint: string;
+  type: string;
+}
+
+export function keyFactsOf(k: TrustedKey): KeyFacts {
+  return { fingerprint: k.fingerprint, type: k.key.asymmetricKeyType ?? 'unknown' };
+}
+
+/** Facts read back from the cache, or undefined if they are not what keyFactsOf writes. */
+export function asKeyFacts(v: unknown): KeyFacts | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const { fingerprint, type } = v as Record<string, unknown>;
+  if (typeof fingerprint !== 'string' || !/^[0-9a-f]{64}$/.test(fingerprint)) return undefined;
+  if (typeof type !== 'string' || !SUPPORTED.has(type)) return undefined;
+  return { fingerprint, type };
+}
+
+/**
+ * A key parsed before (same bytes, its facts from the cache): named and fingerprinted at once,
+ * parsed by node:crypto only when a verification uses `key`. That parse must give the same
+ * fingerprint and type, or using the key throws (a refusal), never a check with another key.
+ */
+export function knownPublicKey(pem: string | Buffer, label: string, facts: KeyFacts): TrustedKey {
+  let parsed: KeyObject | undefined;
+  const trusted = { label, id: `SHA256:${facts.fingerprint.slice(0, 16)}`, fingerprint: facts.fingerprint } as TrustedKey;
+  Object.defineProperty(trusted, 'key', {
+    enumerable: true,
+    get(): KeyObject {
+      if (parsed === undefined) {
+        const again = parsePublicKey(pem, label);
+        const got = keyFactsOf(again);
+        if (got.fingerprint !== facts.fingerprint || got.type !== facts.type) {
+          throw new Error(`${label}: the key differs from the one its cached facts describe`);
+        }
+        parsed = again.key;
+      }
+      return parsed;
+    },
+  });
+  return trusted;
 }

@@ -12,7 +12,7 @@ import { digestScopeWarning } from './deny-digests.js';
 import { bundleIdentityWarning, defaultSignatureFormats } from './formats.js';
 import { formatPath } from '../document/path.js';
 import { ReasonCode, SigguardError } from '../errors.js';
-import { type TrustedKey, parsePublicKey } from './keys.js';
+import { type TrustedKey, asKeyFacts, keyFactsOf, knownPublicKey, parsePublicKey } from './keys.js';
 import type { PolicyInput, RequirementInput } from './schema.js';
 import { scopeProblem } from './scopes.js';
 import { attestedRequirement, conditionsOf } from './attested.js';
@@ -34,11 +34,25 @@ function readText(file: string, code: ReasonCode, what: string): string {
   }
 }
 
+/**
+ * A key parsed (node:crypto), or, with a document cache that saw these very bytes before,
+ * named from the facts kept there and parsed only if a verification uses it (issue 15).
+ */
+function keyOf(pem: Buffer, label: string, docs: ValidatedDocuments | undefined): TrustedKey {
+  const text = docs ? pem.toString('base64') : '';
+  const facts = docs ? asKeyFacts(docs.get('key', text)) : undefined;
+  if (facts) return knownPublicKey(pem, label, facts);
+  const key = parsePublicKey(pem, label);
+  docs?.put('key', text, keyFactsOf(key));
+  return key;
+}
+
 function loadKeys(
   req: Extract<RequirementInput, { type: 'sigstoreSigned' | 'sigstoreAttested' }>,
   file: string,
   path: string,
   baseDir: string,
+  docs: ValidatedDocuments | undefined,
 ): TrustedKey[] {
   const keys: TrustedKey[] = [];
   const paths = req.keyPaths ?? (req.keyPath !== undefined ? [req.keyPath] : []);
@@ -51,7 +65,7 @@ function loadKeys(
       throw policyError(file, fieldPath, `cannot read key ${p}: ${readProblem(err)}`);
     }
     try {
-      keys.push(parsePublicKey(pem, p));
+      keys.push(keyOf(pem, p, docs));
     } catch (err) {
       throw policyError(file, fieldPath, (err as Error).message);
     }
@@ -60,7 +74,7 @@ function loadKeys(
   datas.forEach((data, i) => {
     const fieldPath = req.keyDatas ? `${path}.keyDatas[${i}]` : `${path}.keyData`;
     try {
-      keys.push(parsePublicKey(Buffer.from(data, 'base64'), `keyData[${i}]`));
+      keys.push(keyOf(Buffer.from(data, 'base64'), `keyData[${i}]`, docs));
     } catch (err) {
       throw policyError(file, fieldPath, `${(err as Error).message} (keyData is the base64 of a PEM public key)`);
     }
@@ -97,7 +111,7 @@ export function checkConditions(input: PolicyInput, file: string, problemOf: (so
 }
 
 /** What the schema cannot say (scope keys, key and CA files), and the compiled policy. */
-export function buildPolicy(input: PolicyInput, file: string, baseDir: string = dirname(file)): Policy {
+export function buildPolicy(input: PolicyInput, file: string, baseDir: string = dirname(file), docs?: ValidatedDocuments): Policy {
   const scopes = new Map<string, Requirement[]>();
   const warnings: string[] = [];
   for (const [scope, reqs] of Object.entries(input.scopes)) {
@@ -110,7 +124,7 @@ export function buildPolicy(input: PolicyInput, file: string, baseDir: string = 
       reqs.map((req, i): Requirement => {
         if (req.type !== 'sigstoreSigned' && req.type !== 'sigstoreAttested') return req;
         const path = formatPath(['scopes', scope, i]);
-        const keys = loadKeys(req, file, path, baseDir);
+        const keys = loadKeys(req, file, path, baseDir, docs);
         if (req.type === 'sigstoreAttested') return attestedRequirement(req, keys, trustContext(file, path, baseDir, warnings));
         const bundles = bundleIdentityWarning(req.signedIdentity, req.signatureFormats);
         if (bundles !== undefined) warnings.push(`${path}.signatureFormats: ${bundles}`);
@@ -145,12 +159,12 @@ export function buildPolicy(input: PolicyInput, file: string, baseDir: string = 
 export async function loadPolicy(file: string, docs?: ValidatedDocuments): Promise<Policy> {
   const text = readText(file, ReasonCode.POLICY_INVALID, 'policy');
   const cached = docs?.get('policy', text) as PolicyInput | undefined;
-  if (cached !== undefined) return buildPolicy(cached, file);
+  if (cached !== undefined) return buildPolicy(cached, file, dirname(file), docs);
   // the schema (and zod) load only when a document needs checking: never on a warm hook start
   const input = validatePolicyWith(await import('./schema.js'), await parseDocument(text, file, ReasonCode.POLICY_INVALID), file);
   // CEL loads only for a policy with conditions, and only when its text needs checking
   if (conditionsOf(input).length > 0) checkConditions(input, file, (await import('./condition.js')).conditionProblem);
-  const policy = buildPolicy(input, file);
+  const policy = buildPolicy(input, file, dirname(file), docs);
   docs?.put('policy', text, input);
   return policy;
 }

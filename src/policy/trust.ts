@@ -9,7 +9,8 @@
  * (src/verify/authority.ts), so a hook that decides by scope alone never loads
  * them. `sigguard policy validate` builds them all.
  */
-import { X509Certificate, createHash } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
+import { sha256Hex } from '../hash.js';
 import { readProblem, readTrustedFile } from '../document/file-trust.js';
 import { basename, resolve } from 'node:path';
 import { type TrustedKey, parsePublicKey } from './keys.js';
@@ -31,16 +32,16 @@ export interface TrustContext {
 
 export const PUBLIC_GOOD = 'public-good';
 
-const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
+const sha256 = (b: Buffer | string): string => sha256Hex(b);
 
 /** One fingerprint over labelled parts, unambiguous (each part length-prefixed). */
 function fingerprintOf(parts: Array<[string, Buffer | string]>): string {
-  const h = createHash('sha256');
+  const all: Array<string | Buffer> = [];
   for (const [name, value] of parts) {
     const b = Buffer.from(value);
-    h.update(`${name}:${b.length}:`).update(b);
+    all.push(`${name}:${b.length}:`, b);
   }
-  return h.digest('hex');
+  return sha256Hex(...all);
 }
 
 function readBytes(ctx: TrustContext, field: string, path: string, what: string): Buffer {
@@ -66,7 +67,8 @@ function parseCertificates(ctx: TrustContext, field: string, bytes: Buffer): X50
   if (blocks.length === 0) ctx.fail(field, 'holds no PEM certificate');
   return blocks.map((pem, i) => {
     try {
-      return new X509Certificate(pem);
+      // node:crypto loads here, not with this module: a warm hook start never parses a certificate (issue 15)
+      return new (process.getBuiltinModule('node:crypto').X509Certificate)(pem);
     } catch (err) {
       return ctx.fail(field, `certificate ${i + 1} is unreadable (${(err as Error).message})`);
     }

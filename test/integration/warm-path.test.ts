@@ -101,6 +101,12 @@ describe('the warm path', () => {
     });
 
     const traced = tracedBundle(dir);
+    // and which of Node's own modules it loaded (node:crypto alone is some forty, ~5 ms: issue 15)
+    const builtins = join(dir, 'builtins.cjs');
+    writeFileSync(
+      builtins,
+      `process.on('exit', () => { const l = process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')); require('node:fs').writeSync(2, l.map((m) => 'sigguard-builtin ' + m.slice(13) + '\\n').join('')); });\n`,
+    );
     const log = join(dir, 'decisions.log');
     const state = JSON.stringify({
       ociVersion: '1.2.0',
@@ -110,10 +116,12 @@ describe('the warm path', () => {
       bundle: '/nonexistent',
       annotations: criAnnotations(image),
     });
-    const hook = () =>
-      spawnSync(process.execPath, [traced, 'hook', '--config', configFile, '--policy', policyFile, '--log', log], {
+    const hook = (trace = true, bundle = traced) =>
+      spawnSync(process.execPath, ['--require', builtins, bundle, 'hook', '--config', configFile, '--policy', policyFile, '--log', log], {
         input: state,
-        env: { ...process.env, SIGGUARD_TRACE: '1' },
+        env: trace
+          ? { ...process.env, SIGGUARD_TRACE: '1' }
+          : Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'SIGGUARD_TRACE')),
         timeout: 30_000,
       });
     // the first start validates the configuration and the policy (zod, YAML) and keeps them validated: warm from the second on
@@ -135,6 +143,17 @@ describe('the warm path', () => {
     const heavy = evaluated.filter((m) => HEAVY.some((re) => re.test(m)));
     expect(heavy, 'modules a cache hit must not evaluate').toEqual([]);
     expect(out, 'a cache hit loads no cold bundle').not.toContain('cold bundle compiled');
+    // (the built bundle, untraced: the traces' own stderr stream and clock are not the hook's)
+    const untraced = hook(false, BUNDLE);
+    expect(untraced.status).toBe(0);
+    const atBoot = spawnSync(process.execPath, ['--require', builtins, '-e', '0'], { encoding: 'utf8' }).stderr;
+    const named = (text: string) => [...text.matchAll(/^sigguard-builtin (\S+)$/gm)].map((m) => m[1]!);
+    const loaded = named(String(untraced.stderr)).filter((m) => !named(atBoot).includes(m));
+    expect(loaded).toContain('os');
+    expect(
+      loaded.filter((m) => /^(crypto|internal\/crypto\/|perf_hooks|internal\/perf\/|stream$|internal\/streams\/|vm$|net$)/.test(m)),
+      'built-in modules a cache hit must not load',
+    ).toEqual([]);
     // the first start (documents not yet validated) did load it, and evaluated zod and YAML from it
     // (so the trace would have seen them): they, the verification and the registry client are in
     // the cold bundle, lazily wrapped, and not in the main bundle at all
