@@ -25,7 +25,6 @@ import { Limits } from '../registry/client.js';
 import { type Descriptor, MediaType, indexSchema, manifestSchema } from '../registry/oci-schema.js';
 import type { Platform } from '../registry/platform.js';
 import { type RawPlatform, formatPlatform, only, rankEntries } from '../registry/platform-match.js';
-import { z } from '../zod.js';
 
 export type Selection =
   /** containerd's choice for this platform (the hook on containerd, `check`). */
@@ -75,24 +74,26 @@ const MANIFEST_FIELDS = ['schemaVersion', 'mediaType', 'artifactType', 'config',
 // containerd's validateMediaType reads these (its unknownDocument) from every manifest and index
 const UNKNOWN_DOCUMENT_FIELDS = ['mediaType', 'config', 'layers', 'manifests', 'fsLayers'];
 
-const platformSchema = z.object({
-  os: z.string(),
-  architecture: z.string(),
-  variant: z.string().optional(),
-  'os.version': z.string().optional(),
-  'os.features': z.array(z.string()).optional(),
-});
-const configPlatformSchema = platformSchema.partial();
-
 type Entry = Omit<Descriptor, 'platform'> & { platform?: RawPlatform };
 
-function toRaw(p: z.infer<typeof configPlatformSchema>): RawPlatform {
+/**
+ * An OCI platform object (an index entry's, with os and architecture required) or an image
+ * config's (`partial`: every field optional); undefined when a field has the wrong type. By hand,
+ * as the zod schema it replaces read it (test/unit/oci-schema-lite.test.ts): no zod on the cold path.
+ */
+export function readPlatform(v: unknown, partial: boolean): RawPlatform | undefined {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+  const p = v as Record<string, unknown>;
+  const str = (x: unknown, required: boolean) => (x === undefined ? !required : typeof x === 'string');
+  if (!str(p.os, !partial) || !str(p.architecture, !partial) || !str(p.variant, false) || !str(p['os.version'], false)) return undefined;
+  const features = p['os.features'];
+  if (features !== undefined && !(Array.isArray(features) && Array.from(features).every((f) => typeof f === 'string'))) return undefined;
   return {
-    os: p.os ?? '',
-    architecture: p.architecture ?? '',
-    variant: p.variant,
-    osVersion: p['os.version'],
-    osFeatures: p['os.features'],
+    os: (p.os as string | undefined) ?? '',
+    architecture: (p.architecture as string | undefined) ?? '',
+    variant: p.variant as string | undefined,
+    osVersion: p['os.version'] as string | undefined,
+    osFeatures: features as string[] | undefined,
   };
 }
 
@@ -109,9 +110,9 @@ export function indexEntries(doc: unknown, digest: string): Entry[] {
     const { platform: _, ...rest } = d;
     if (rawEntry.platform === undefined) return rest;
     refuseCaseVariants(rawEntry.platform, PLATFORM_FIELDS, `${what} entry ${i} platform`);
-    const p = platformSchema.safeParse(rawEntry.platform);
-    if (!p.success) throw new SigguardError(ReasonCode.REGISTRY_BAD_RESPONSE, `${what} entry ${i} has an invalid platform`);
-    return { ...rest, platform: toRaw(p.data) };
+    const p = readPlatform(rawEntry.platform, false);
+    if (p === undefined) throw new SigguardError(ReasonCode.REGISTRY_BAD_RESPONSE, `${what} entry ${i} has an invalid platform`);
+    return { ...rest, platform: p };
   });
 }
 
@@ -158,9 +159,9 @@ async function configPlatform(client: RegistryClient, repo: Repository, configDi
     throw new SigguardError(ReasonCode.REGISTRY_BAD_RESPONSE, `${what} is not JSON`);
   }
   refuseCaseVariants(doc, PLATFORM_FIELDS, what);
-  const p = configPlatformSchema.safeParse(doc);
-  if (!p.success) throw new SigguardError(ReasonCode.REGISTRY_BAD_RESPONSE, `${what} states an invalid platform`);
-  return toRaw(p.data);
+  const p = readPlatform(doc, true);
+  if (p === undefined) throw new SigguardError(ReasonCode.REGISTRY_BAD_RESPONSE, `${what} states an invalid platform`);
+  return p;
 }
 
 async function containerdChoice(

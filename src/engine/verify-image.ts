@@ -60,19 +60,42 @@ async function fetchImageManifest(client: RegistryClient, ref: ImageReference, a
   return manifest;
 }
 
+async function discoverSubject(
+  client: RegistryClient,
+  repo: ImageReference,
+  subject: string,
+  formats: Set<SignatureFormat>,
+): Promise<Discovery> {
+  const jobs: Array<Promise<Discovery>> = [];
+  if (formats.has('legacy')) jobs.push(discoverLegacy(client, repo, subject));
+  if (formats.has('bundle')) jobs.push(discoverBundles(client, repo, subject));
+  const all = await Promise.all(jobs);
+  return { signatures: all.flatMap((d) => d.signatures), unreadable: all.flatMap((d) => d.unreadable) };
+}
+
+/** The signatures of every subject, in subject order; `early`: one subject's discovery already under way. */
 async function discover(
   client: RegistryClient,
   repo: ImageReference,
   subjects: string[],
   formats: Set<SignatureFormat>,
+  early?: { subject: string; found: Promise<Discovery> },
 ): Promise<Discovery> {
-  const jobs: Array<Promise<Discovery>> = [];
-  for (const subject of subjects) {
-    if (formats.has('legacy')) jobs.push(discoverLegacy(client, repo, subject));
-    if (formats.has('bundle')) jobs.push(discoverBundles(client, repo, subject));
-  }
-  const all = await Promise.all(jobs);
+  const all = await Promise.all(subjects.map((s) => (s === early?.subject ? early.found : discoverSubject(client, repo, s, formats))));
   return { signatures: all.flatMap((d) => d.signatures), unreadable: all.flatMap((d) => d.unreadable) };
+}
+
+/**
+ * A reference by digest names the first subject before its manifest is read: its signatures are
+ * looked up meanwhile, which takes a registry round trip off the cold path. The same requests as
+ * after the manifest, in the same budget; where the manifest then fails, they were for nothing
+ * (and their errors are the discovery's own: unreadable artifacts, never an allow).
+ */
+function discoverEarly(client: RegistryClient, ref: ImageReference, formats: Set<SignatureFormat>) {
+  if (ref.digest === undefined || formats.size === 0) return undefined;
+  const found = discoverSubject(client, ref, ref.digest, formats);
+  found.catch(() => {}); // awaited below, unless the manifest fails first
+  return { subject: ref.digest, found };
 }
 
 /** The attestations every sigstoreAttested requirement may read: their formats, predicate types and the largest cap. */
@@ -159,16 +182,17 @@ export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Pro
   let platform: string | undefined;
   let configDigest: string | undefined;
   try {
+    const formats = new Set(sigReqs.flatMap((r) => r.signatureFormats));
+    const early = discoverEarly(opts.client, ref, formats);
     const { manifest, selected } = await manifestThatRuns(ref, opts);
     digest = manifest.digest;
     platform = selected.platformDigest;
     configDigest = selected.configDigest;
     const nested = selected.nested;
     refuseDenied(opts.policy.denyDigests, [digest, ...nested, platform]);
-    const formats = new Set(sigReqs.flatMap((r) => r.signatureFormats));
     const subjects = [digest, ...selected.nested, ...(platform === undefined ? [] : [platform])];
     const [found, attestations] = await Promise.all([
-      discover(opts.client, ref, subjects, formats),
+      discover(opts.client, ref, subjects, formats, early),
       attReqs.length > 0 ? discoverAttested(opts.client, ref, subjects, attReqs) : undefined,
     ]);
     // parsed one at a time, per requirement: a verification holds what it fetched (the budget), never all of it parsed

@@ -10,7 +10,7 @@ import { ReasonCode, SigguardError, oneLine } from '../errors.js';
 import { type ImageReference, repositoryName } from '../reference/reference.js';
 import { parseChallenge } from './challenge.js';
 import type { Credential, CredentialStore } from './credentials.js';
-import { type Endpoint, type EndpointSettings, isLoopback, resolveEndpoints } from './hosts.js';
+import { type Endpoint, type EndpointSettings, endpointsOf, isLoopback } from './endpoints.js';
 import { type HttpRequest, type HttpResponse, httpRequest } from './http.js';
 import { ACCEPT_MANIFESTS, MediaType, checkUnambiguous } from './oci-schema.js';
 import { descriptorsInPrefix } from './partial-index.js';
@@ -110,6 +110,7 @@ const needsCredentials = (repo: Repository): SigguardError =>
 
 export class RegistryClient {
   private readonly endpointCache = new Map<string, Endpoint[]>();
+  private readonly endpointsPending = new Map<string, Promise<Endpoint[]>>();
   private readonly authorization = new Map<string, string>();
   constructor(private readonly opts: RegistryClientOptions) {}
 
@@ -155,10 +156,16 @@ export class RegistryClient {
     }
   }
 
-  private endpointsFor(registry: string, capability: 'pull' | 'resolve'): Endpoint[] {
+  private async endpointsFor(registry: string, capability: 'pull' | 'resolve'): Promise<Endpoint[]> {
     let all = this.endpointCache.get(registry);
     if (all === undefined) {
-      all = resolveEndpoints(registry, this.opts.endpoints);
+      // concurrent first requests (discovery starts with the manifest) read hosts.toml once
+      let pending = this.endpointsPending.get(registry);
+      if (pending === undefined) {
+        pending = endpointsOf(registry, this.opts.endpoints);
+        this.endpointsPending.set(registry, pending);
+      }
+      all = await pending;
       this.endpointCache.set(registry, all);
     }
     const usable = all.filter((e) => e.capabilities.has(capability));
@@ -179,7 +186,7 @@ export class RegistryClient {
   ): Promise<HttpResponse> {
     // a size known from a descriptor must fit the budget whole, before anything is asked
     if (exact) this.opts.budget.settle(this.opts.budget.reserve(maxBytes, `${repositoryName(repo)}/${path}`, true), 0);
-    const endpoints = this.endpointsFor(repo.registry, capability);
+    const endpoints = await this.endpointsFor(repo.registry, capability);
     let lastError: SigguardError | undefined;
     let notFound: HttpResponse | undefined;
     for (const endpoint of endpoints) {

@@ -3,19 +3,41 @@
  * `auth`, `username`/`password` or `identitytoken`).
  */
 import { readFileSync } from 'node:fs';
-import { z } from '../zod.js';
 import { ReasonCode, SigguardError } from '../errors.js';
 import { DOCKER_HUB } from '../reference/reference.js';
 
 export type Credential = { kind: 'basic'; username: string; password: string } | { kind: 'identityToken'; token: string };
 
-const authEntrySchema = z.object({
-  auth: z.string().optional(),
-  username: z.string().optional(),
-  password: z.string().optional(),
-  identitytoken: z.string().optional(),
-});
-const dockerConfigSchema = z.object({ auths: z.record(z.string(), authEntrySchema).optional() });
+const AUTH_FIELDS = ['auth', 'username', 'password', 'identitytoken'] as const;
+type AuthEntry = Partial<Record<(typeof AUTH_FIELDS)[number], string>>;
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * A config.json's `auths` entries, checked as strictly as its zod schema was (an object whose
+ * `auths`, if any, maps names to objects whose four fields, if present, are strings; other
+ * fields are ignored); undefined when it is not. By hand: zod is not loaded on the cold path.
+ * test/unit/credentials-shape.test.ts compares it with that schema.
+ */
+export function authEntries(json: unknown): Array<[string, AuthEntry]> | undefined {
+  if (!isObject(json)) return undefined;
+  const { auths } = json;
+  if (auths === undefined) return [];
+  if (!isObject(auths)) return undefined;
+  const out: Array<[string, AuthEntry]> = [];
+  for (const [key, entry] of Object.entries(auths)) {
+    if (!isObject(entry)) return undefined;
+    const kept: AuthEntry = {};
+    for (const f of AUTH_FIELDS) {
+      const v = entry[f];
+      if (v === undefined) continue;
+      if (typeof v !== 'string') return undefined;
+      kept[f] = v;
+    }
+    out.push([key, kept]);
+  }
+  return out;
+}
 
 /** `https://index.docker.io/v1/` → `docker.io`; `https://host:5000/path` → `host:5000`. */
 export function normaliseAuthKey(key: string): string {
@@ -27,7 +49,7 @@ export function normaliseAuthKey(key: string): string {
   return host;
 }
 
-function toCredential(entry: z.infer<typeof authEntrySchema>, file: string, key: string): Credential | undefined {
+function toCredential(entry: AuthEntry, file: string, key: string): Credential | undefined {
   if (entry.identitytoken) return { kind: 'identityToken', token: entry.identitytoken };
   if (entry.auth) {
     const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
@@ -59,9 +81,9 @@ export class CredentialStore {
       } catch (err) {
         throw new SigguardError(ReasonCode.CONFIG_INVALID, `auth file ${file} is not JSON: ${(err as Error).message}`);
       }
-      const parsed = dockerConfigSchema.safeParse(json);
-      if (!parsed.success) throw new SigguardError(ReasonCode.CONFIG_INVALID, `auth file ${file} has no valid "auths" object`);
-      for (const [key, entry] of Object.entries(parsed.data.auths ?? {})) {
+      const entries = authEntries(json);
+      if (entries === undefined) throw new SigguardError(ReasonCode.CONFIG_INVALID, `auth file ${file} has no valid "auths" object`);
+      for (const [key, entry] of entries) {
         const host = normaliseAuthKey(key);
         if (this.byHost.has(host)) continue;
         const cred = toCredential(entry, file, key);

@@ -1,9 +1,10 @@
 /**
- * The OCI image / distribution JSON this project reads, as zod schemas (there
- * is no maintained types package). Tolerant of extra fields, strict on the ones
- * we use.
+ * The OCI image / distribution JSON this project reads (there is no maintained types
+ * package). Tolerant of extra fields (left out of what is returned), strict on the ones we use.
+ * Checked by hand, not with zod: these are the registry's documents on every cold verification,
+ * and zod costs a process ~17 ms to load (zod stays for the documents a person writes).
+ * test/unit/oci-schema-lite.test.ts compares each with the zod schema it replaces.
  */
-import { z } from '../zod.js';
 import { ReasonCode, SigguardError } from '../errors.js';
 import { isValidDigest } from '../reference/reference.js';
 
@@ -19,36 +20,123 @@ export const MediaType = {
 
 export const ACCEPT_MANIFESTS = [MediaType.OCI_MANIFEST, MediaType.OCI_INDEX, MediaType.DOCKER_MANIFEST, MediaType.DOCKER_LIST].join(', ');
 
-export const digestSchema = z.string().refine(isValidDigest, { message: 'not a valid digest' });
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  annotations?: Record<string, string>;
+  artifactType?: string;
+  platform?: { os: string; architecture: string; variant?: string };
+}
 
-export const descriptorSchema = z.object({
-  mediaType: z.string(),
-  digest: digestSchema,
-  size: z.number().int().nonnegative(),
-  annotations: z.record(z.string(), z.string()).optional(),
-  artifactType: z.string().optional(),
-  platform: z.object({ os: z.string(), architecture: z.string(), variant: z.string().optional() }).optional(),
-});
-export type Descriptor = z.infer<typeof descriptorSchema>;
+export interface Manifest {
+  schemaVersion: 2;
+  mediaType?: string;
+  artifactType?: string;
+  config: Descriptor;
+  layers: Descriptor[];
+  subject?: Descriptor;
+  annotations?: Record<string, string>;
+}
 
-export const manifestSchema = z.object({
-  schemaVersion: z.literal(2),
-  mediaType: z.string().optional(),
-  artifactType: z.string().optional(),
-  config: descriptorSchema,
-  layers: z.array(descriptorSchema).max(1000),
-  subject: descriptorSchema.optional(),
-  annotations: z.record(z.string(), z.string()).optional(),
-});
-export type Manifest = z.infer<typeof manifestSchema>;
+export interface Index {
+  schemaVersion: 2;
+  mediaType?: string;
+  manifests: Descriptor[];
+  annotations?: Record<string, string>;
+}
 
-export const indexSchema = z.object({
-  schemaVersion: z.literal(2),
-  mediaType: z.string().optional(),
-  manifests: z.array(descriptorSchema).max(1000),
-  annotations: z.record(z.string(), z.string()).optional(),
-});
-export type Index = z.infer<typeof indexSchema>;
+/** What a check returns: the known fields of a valid document, or that it is not one. */
+export type Parsed<T> = { success: true; data: T } | { success: false };
+
+/** Thrown inside a check; safeParse turns it into `{ success: false }`. */
+class Invalid extends Error {}
+const invalid = (): never => {
+  throw new Invalid();
+};
+
+type Fields = Record<string, unknown>;
+const object = (v: unknown): Fields => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Fields) : invalid());
+const string = (v: unknown): string => (typeof v === 'string' ? v : invalid());
+const optional = <T>(v: unknown, check: (v: unknown) => T): T | undefined => (v === undefined ? undefined : check(v));
+/** Every index, holes included (Array.prototype.map would skip them). */
+const list = <T>(v: unknown, max: number, check: (v: unknown) => T): T[] =>
+  Array.isArray(v) && v.length <= max ? Array.from(v, check) : invalid();
+function stringRecord(v: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, x] of Object.entries(object(v))) out[k] = string(x);
+  return out;
+}
+/** Only the fields present: an absent optional field is absent from what is returned, not undefined. */
+function defined<T extends Fields>(fields: T): T {
+  for (const k of Object.keys(fields)) if (fields[k] === undefined) delete fields[k];
+  return fields;
+}
+
+function platform(v: unknown): NonNullable<Descriptor['platform']> {
+  const p = object(v);
+  return defined({ os: string(p.os), architecture: string(p.architecture), variant: optional(p.variant, string) });
+}
+
+function descriptor(v: unknown): Descriptor {
+  const d = object(v);
+  const digest = string(d.digest);
+  if (!isValidDigest(digest)) invalid();
+  const size = d.size;
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) invalid();
+  return defined({
+    mediaType: string(d.mediaType),
+    digest,
+    size: size as number,
+    annotations: optional(d.annotations, stringRecord),
+    artifactType: optional(d.artifactType, string),
+    platform: optional(d.platform, platform),
+  });
+}
+
+const schemaVersion2 = (v: unknown): 2 => (v === 2 ? 2 : invalid());
+/** The most entries a manifest's layers or an index's manifests may list. */
+const MAX_ENTRIES = 1000;
+
+function manifest(v: unknown): Manifest {
+  const m = object(v);
+  return defined({
+    schemaVersion: schemaVersion2(m.schemaVersion),
+    mediaType: optional(m.mediaType, string),
+    artifactType: optional(m.artifactType, string),
+    config: descriptor(m.config),
+    layers: list(m.layers, MAX_ENTRIES, descriptor),
+    subject: optional(m.subject, descriptor),
+    annotations: optional(m.annotations, stringRecord),
+  });
+}
+
+function index(v: unknown): Index {
+  const i = object(v);
+  return defined({
+    schemaVersion: schemaVersion2(i.schemaVersion),
+    mediaType: optional(i.mediaType, string),
+    manifests: list(i.manifests, MAX_ENTRIES, descriptor),
+    annotations: optional(i.annotations, stringRecord),
+  });
+}
+
+function checker<T>(check: (v: unknown) => T): { safeParse(v: unknown): Parsed<T> } {
+  return {
+    safeParse(v) {
+      try {
+        return { success: true, data: check(v) };
+      } catch (err) {
+        if (err instanceof Invalid) return { success: false };
+        throw err;
+      }
+    },
+  };
+}
+
+export const descriptorSchema = checker(descriptor);
+export const manifestSchema = checker(manifest);
+export const indexSchema = checker(index);
 
 /** Whether a fetched manifest document is an index (manifest list). */
 export function isIndexMediaType(mediaType: string | undefined, json: unknown): boolean {
