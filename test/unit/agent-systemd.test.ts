@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DBusConnection, type Message, MessageStream, decodeMessage, encodeMessage, splitSignature } from '../../src/agent/dbus.js';
-import { parseRestart } from '../../src/agent/restart.js';
+import { parseRestart, restartRuntime } from '../../src/agent/restart.js';
 import { restartUnit } from '../../src/agent/systemd.js';
 import { FakeSystemd, faultServer, startBus } from '../support/fake-systemd.js';
 
@@ -152,6 +152,15 @@ describe('--restart systemd: systemd’s private socket (a direct connection)', 
     expect(f.restarts).toEqual(['crio.service replace']);
     f.onRestart = () => ({ result: 'failed' });
     await expect(restartUnit({ bus: { kind: 'private', path }, unit: 'crio.service', jobTimeoutMs: 5000 })).rejects.toThrow('"failed"');
+  });
+
+  it('restartRuntime: the runtime’s unit by default (crio.service for CRI-O), then the CRI awaited (bounded)', async () => {
+    const { f, path } = await direct();
+    const m = parseRestart('systemd', `private:${path}`);
+    const cri = join(dir, 'no-cri.sock');
+    for (const daemon of ['containerd', 'crio'] as const)
+      await expect(restartRuntime(m, { containerdConfig: '/x', socket: cri, timeoutMs: 500, daemon })).rejects.toThrow(/did not answer/);
+    expect(f.restarts).toEqual(['containerd.service replace', 'crio.service replace']);
   });
 
   it('no socket, or a socket that never answers: bounded, one-line errors', async () => {
