@@ -88,8 +88,8 @@ export async function faultServer(path: string, onConnection: (s: Socket) => voi
     });
 }
 
-/** How the stand-in ends a restart: a job result, a D-Bus error for the call, or never. */
-export type RestartOutcome = { result: string } | { error: string } | 'never';
+/** How the stand-in ends a restart: a job result, a D-Bus error for the call, a job that never ends, or no answer at all. */
+export type RestartOutcome = { result: string } | { error: string } | 'never' | 'silent';
 
 export class FakeSystemd {
   readonly restarts: string[] = [];
@@ -186,11 +186,12 @@ export class FakeSystemd {
     const id = ++this.jobs;
     const job = `${MANAGER_PATH}/job/${id}`;
     const outcome = this.onRestart(unit, m.sender);
+    if (outcome === 'silent') return; // the call is never answered
     if (!(outcome instanceof Promise) && typeof outcome === 'object' && 'error' in outcome)
       return this.error(conn, m, outcome.error, `Unit ${unit} refused`);
     this.reply(conn, m, 'o', [job]);
     const ended = await outcome;
-    if (ended === 'never') return;
+    if (ended === 'never' || ended === 'silent') return;
     if ('error' in ended) return;
     this.jobRemoved(id, job, unit, ended.result);
   }

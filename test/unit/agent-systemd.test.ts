@@ -105,6 +105,14 @@ describe('--restart systemd: through the system bus (a real dbus-daemon)', () =>
     expect(Date.now() - t0).toBeLessThan(3000);
   });
 
+  it('systemd on the bus never answers RestartUnit: bounded by the call timeout', async () => {
+    const f = await systemdOnBus();
+    f.onRestart = () => 'silent';
+    const t0 = Date.now();
+    await expect(viaBus({ callTimeoutMs: 400 })).rejects.toThrow(/no answer to org.freedesktop.systemd1.Manager.RestartUnit within 400 ms/);
+    expect(Date.now() - t0).toBeLessThan(2000);
+  });
+
   it('nobody owns org.freedesktop.systemd1: refused (the bus says so)', async () => {
     await expect(viaBus()).rejects.toThrow(/systemd restart: .*NameHasNoOwner/);
   });
