@@ -17,8 +17,9 @@
  * headers, dynamic section, Elf_Verneed/Elf_Vernaux, Elf_Verdef/Elf_Verdaux); every offset is
  * bounds-checked and a malformed file is a problem, never an exception that lets the install go on.
  */
-import { closeSync, fstatSync, lstatSync, openSync, readSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, openSync, readSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
+import { type Daemon, containerdPids } from './restart.js';
 
 const PT_INTERP = 3;
 const SHT_DYNAMIC = 6;
@@ -270,4 +271,29 @@ function linkProblems(exe: ElfInfo, root: string): string[] {
     if (missing.length > 0) problems.push(`the host's ${found.path} lacks ${missing.join(', ')}, which the executable needs`);
   }
   return problems;
+}
+
+/** Same directory (device and inode) behind two paths; false when either cannot be read. */
+function sameDir(a: string, b: string): boolean {
+  try {
+    const [x, y] = [statSync(a), statSync(b)];
+    return x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The runtime's root as the agent sees it: that of the root-owned `daemon` reading `config` (the hook
+ * is executed in its mount namespace), else PID 1's. Refused when PID 1's root is the agent's own (a
+ * pod without hostPID): the image's libraries would be checked instead of the host's.
+ */
+export function runtimeRoot(config: string, daemon: Daemon, proc = '/proc'): string {
+  const [pid] = containerdPids(config, proc, daemon);
+  if (pid !== undefined) return `${proc}/${pid}/root`;
+  if (sameDir(`${proc}/1/root`, `${proc}/self/root`))
+    throw new Error(
+      `no ${daemon} process reading ${config} is visible and PID 1 shares the agent's own root: the host's loader and libraries cannot be checked (run the agent with hostPID, or name the runtime's root with --host-root)`,
+    );
+  return `${proc}/1/root`;
 }

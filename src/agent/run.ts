@@ -32,8 +32,8 @@ import {
   removeBinary,
   uninstallHook,
 } from './node.js';
-import { type RestartMechanism, containerdPids, describeRestart, restartRuntime, waitForCri } from './restart.js';
-import { hostProblems } from './host-libc.js';
+import { type RestartMechanism, describeRestart, restartRuntime, waitForCri } from './restart.js';
+import { hostProblems, runtimeRoot } from './host-libc.js';
 import { type AgentServer, startServer } from './server.js';
 import { type KubeAccess, type TaintSpec, removeTaint } from './taint.js';
 import { trustUpdate } from '../trust/update.js';
@@ -246,8 +246,14 @@ export class Agent {
     if (!this.state.policyValid) return; // never a hook without a valid policy: it would refuse every container
     // never an executable the host cannot run (every container start would fail), nor one over the
     // running one (an upgrade): checked before anything is copied
-    const root = this.hostRoot();
-    const problems = hostProblems(o.binary, root);
+    let root = '(unknown)';
+    let problems: string[];
+    try {
+      root = this.hostRoot();
+      problems = hostProblems(o.binary, root);
+    } catch (err) {
+      problems = [(err as Error).message];
+    }
     if (problems.length > 0) {
       this.state.hookInstalled = false;
       this.metrics.ready.set(0);
@@ -286,9 +292,7 @@ export class Agent {
   private hostRoot(): string {
     if (this.o.hostRoot !== undefined) return this.o.hostRoot;
     const crio = this.o.runtime === 'crio';
-    const config = crio ? (this.o.crio?.config ?? '/etc/crio/crio.conf') : this.o.containerdConfig;
-    const [pid] = containerdPids(config, '/proc', crio ? 'crio' : 'containerd');
-    return pid !== undefined ? `/proc/${pid}/root` : '/proc/1/root';
+    return runtimeRoot(crio ? (this.o.crio?.config ?? '/etc/crio/crio.conf') : this.o.containerdConfig, crio ? 'crio' : 'containerd');
   }
 
   private crioOptions() {

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { hostProblems, readElf, resolveIn } from '../../src/agent/host-libc.js';
+import { hostProblems, readElf, resolveIn, runtimeRoot } from '../../src/agent/host-libc.js';
 import { Agent } from '../../src/agent/run.js';
 import { testAgentOptions } from '../support/agent-options.js';
 import { EM_AARCH64, elfBytes, writeElf } from '../support/elf-writer.js';
@@ -176,6 +176,39 @@ describe('will the executable run on the host?', () => {
     const script = join(dir, 'script');
     writeFileSync(script, '#!/bin/sh\n');
     expect(hostProblems(script, '/')).toEqual([expect.stringMatching(/not an ELF file/)]);
+  });
+});
+
+describe('which root is the host’s', () => {
+  /** A /proc with the given roots (links) and processes (cmdline, all uids 0). */
+  function fakeProc(roots: Record<string, string>, procs: Record<string, string[]> = {}): string {
+    const proc = join(dir, `proc-${++n}`);
+    for (const [pid, target] of Object.entries(roots)) {
+      mkdirSync(join(proc, pid), { recursive: true });
+      symlinkSync(target, join(proc, pid, 'root'));
+    }
+    for (const [pid, argv] of Object.entries(procs)) {
+      mkdirSync(join(proc, pid), { recursive: true });
+      writeFileSync(join(proc, pid, 'cmdline'), `${argv.join('\0')}\0`);
+      writeFileSync(join(proc, pid, 'status'), 'Name:\tcontainerd\nUid:\t0\t0\t0\t0\n');
+    }
+    return proc;
+  }
+
+  it('the root of the runtime process reading the config (the hook runs in its mount namespace)', () => {
+    const proc = fakeProc(
+      { self: join(dir, 'a'), '1': '/', '42': '/' },
+      { '42': ['/usr/bin/containerd', '--config', '/etc/k/config.toml'] },
+    );
+    expect(runtimeRoot('/etc/k/config.toml', 'containerd', proc)).toBe(`${proc}/42/root`);
+  });
+
+  it('no runtime process seen: PID 1’s root, unless that is the agent’s own (no hostPID: its own image’s libraries would prove nothing)', () => {
+    mkdirSync(join(dir, 'image-root'), { recursive: true });
+    expect(runtimeRoot('/etc/k/config.toml', 'containerd', fakeProc({ self: join(dir, 'image-root'), '1': '/' }))).toMatch(/\/1\/root$/);
+    expect(() =>
+      runtimeRoot('/etc/k/config.toml', 'containerd', fakeProc({ self: join(dir, 'image-root'), '1': join(dir, 'image-root') })),
+    ).toThrow(/PID 1 shares the agent's own root.*hostPID.*--host-root/);
   });
 });
 
