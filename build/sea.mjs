@@ -37,7 +37,7 @@ import {
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Script } from 'node:vm';
+import { compileFunction } from 'node:vm';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'build/out');
@@ -158,11 +158,13 @@ function strippedNode(target, node) {
   return dst;
 }
 
-// The cold bundle's V8 code cache, made by this (the pinned) Node for exactly the text that
-// src/cli/cold-loader.ts compiles (its WRAPPER_HEAD/TAIL; selfCheck fails the build if V8 rejects it).
+// The cold bundle's V8 code cache, made by this (the pinned) Node as src/cli/cold-loader.ts compiles
+// the text (a function of its PARAMS; selfCheck fails the build if V8 rejects the cache).
 function coldCodeCache(file) {
-  const source = `(function (exports, require, module, __filename, __dirname) {${readFileSync(file, 'utf8')}\n})`;
-  return new Script(source, { filename: 'sigguard-cold.cjs' }).createCachedData();
+  const params = ['exports', 'require', 'module', '__filename', '__dirname'];
+  const fn = compileFunction(readFileSync(file, 'utf8'), params, { filename: 'sigguard-cold.cjs', produceCachedData: true });
+  if (!fn.cachedDataProduced) die('V8 produced no code cache for the cold bundle');
+  return fn.cachedData;
 }
 
 // postject writes the executable with one write() of its ~110 MiB. On a kernel whose page cache

@@ -10,6 +10,7 @@
 // through a registry of lazy requires the main bundle carries (`sigguard-main:<path>` in the cold
 // bundle). Three esbuild passes: main (to know its modules), cold (to know which of them it uses),
 // main again with that registry.
+import { readFileSync, writeFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { build } from 'esbuild';
 
@@ -17,6 +18,17 @@ import { build } from 'esbuild';
 const KEEP = new Set(['src/cli/hook.ts', 'src/cli/agent-loader.ts', 'src/hook/cri-images.ts', 'src/hook/node-digest.ts']);
 const LOADER = 'src/cli/cold-loader.ts';
 export const MAIN_PREFIX = 'sigguard-main:';
+
+/**
+ * esbuild escapes non-ASCII characters in literals and names, not in comments: one em dash in a
+ * comment made V8 hold the whole 2.5 MB text as a two-byte string (5 MB of heap). Escaped as
+ * \uXXXX (a comment reads the same, a literal or a name means the same), the text is ASCII.
+ */
+function asciiOnly(file) {
+  const text = readFileSync(file, 'utf8');
+  const ascii = text.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  if (ascii !== text) writeFileSync(file, ascii);
+}
 
 /**
  * Bundles `entry` as `mainOut` and `coldOut` with esbuild `options` (format cjs, bundle).
@@ -102,5 +114,6 @@ export async function splitBuild(root, entry, mainOut, coldOut, options) {
   if (cold.errors.length > 0) throw new Error('cold bundle failed');
   const second = await main(used);
   for (const p of used) if (!second.modules.has(p)) throw new Error(`split: ${p} left the main bundle in the second pass`);
+  for (const f of [mainOut, coldOut]) asciiOnly(f);
   return { cuts: [...first.cuts].sort(), shared: [...used].sort() };
 }

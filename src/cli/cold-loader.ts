@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import * as sea from 'node:sea';
-import { Script } from 'node:vm';
+import { compileFunction } from 'node:vm';
 import { ReasonCode, SigguardError, oneLine } from '../errors.js';
 import { mark } from '../trace.js';
 
@@ -21,9 +21,11 @@ export const COLD_ASSET = 'sigguard-cold.cjs';
 export const COLD_CACHE_ASSET = 'sigguard-cold.cache';
 /** How the cold bundle names a module it takes from the main bundle (build/split.mjs). */
 export const MAIN_PREFIX = 'sigguard-main:';
-/** CommonJS evaluated as Node would a file; build/sea.mjs makes the code cache for exactly this text. */
-export const WRAPPER_HEAD = '(function (exports, require, module, __filename, __dirname) {';
-export const WRAPPER_TAIL = '\n})';
+/**
+ * CommonJS evaluated as Node would a file: the text is the body of a function of these
+ * (vm.compileFunction: no wrapped copy of the 2.5 MB text; build/sea.mjs makes the code cache the same way).
+ */
+export const PARAMS = ['exports', 'require', 'module', '__filename', '__dirname'];
 
 type Thunks = Record<string, () => unknown>;
 type Wrapper = (exports: object, require: (id: string) => unknown, module: { exports: object }, filename: string, dirname: string) => void;
@@ -36,11 +38,8 @@ export interface Compiled {
 
 /** The cold bundle's source compiled, with its code cache when there is one. */
 export function compileCold(source: string, cachedData: Buffer | undefined): Compiled {
-  const script = new Script(`${WRAPPER_HEAD}${source}${WRAPPER_TAIL}`, {
-    filename: COLD_ASSET,
-    ...(cachedData ? { cachedData } : {}),
-  });
-  return { run: script.runInThisContext() as Wrapper, cacheRejected: cachedData ? script.cachedDataRejected === true : undefined };
+  const run = compileFunction(source, PARAMS, { filename: COLD_ASSET, ...(cachedData ? { cachedData } : {}) });
+  return { run: run as unknown as Wrapper, cacheRejected: cachedData ? run.cachedDataRejected === true : undefined };
 }
 
 /** The cold bundle's exports: one thunk per cut module. */

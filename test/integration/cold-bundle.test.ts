@@ -11,7 +11,7 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { COLD_ASSET, WRAPPER_HEAD, WRAPPER_TAIL, coldModule, compileCold, evaluateCold } from '../../src/cli/cold-loader.js';
+import { COLD_ASSET, PARAMS, coldModule, compileCold, evaluateCold } from '../../src/cli/cold-loader.js';
 import { ReasonCode, SigguardError } from '../../src/errors.js';
 import { criAnnotations } from '../support/oci-bundle.js';
 import { ROOT } from '../support/paths.js';
@@ -105,16 +105,16 @@ describe('the code cache', () => {
   // answer a second compile of the same text and never look at the code cache given.
   const text = (n: string) =>
     `module.exports = { "m": () => ({ answer: require("sigguard-main:src/x.ts").x + 1, sep: require("node:path").sep }) }; // ${n}`;
-  /** A code cache for the wrapped text, made by another process of this Node, as build/sea.mjs does. */
+  /** A code cache for the text, made by another process of this Node, as build/sea.mjs does. */
   const cacheFor = (source: string): Buffer => {
-    const make = `process.stdout.write(new (require("node:vm").Script)(${JSON.stringify(`${WRAPPER_HEAD}${source}${WRAPPER_TAIL}`)}, { filename: ${JSON.stringify(COLD_ASSET)} }).createCachedData().toString("base64"))`;
+    const make = `process.stdout.write(require("node:vm").compileFunction(${JSON.stringify(source)}, ${JSON.stringify(PARAMS)}, { filename: ${JSON.stringify(COLD_ASSET)}, produceCachedData: true }).cachedData.toString("base64"))`;
     const r = spawnSync(process.execPath, ['-e', make], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     return Buffer.from(r.stdout, 'base64');
   };
   const main = { 'src/x.ts': () => ({ x: 41 }) };
 
-  it('made for exactly the wrapped text by this Node: accepted', () => {
+  it('made for exactly this text by this Node: accepted', () => {
     const compiled = compileCold(text('accepted'), cacheFor(text('accepted')));
     expect(compiled.cacheRejected).toBe(false);
     expect(evaluateCold(compiled, main).m!()).toEqual({ answer: 42, sep: '/' });
