@@ -42,6 +42,8 @@ import { AGENT_STATE_DIR, outsideStateDir } from './state-dir.js';
 /** The first retry after a failed runtime restart, doubling to the cap. */
 const RESTART_BACKOFF_MS = 5000;
 const RESTART_BACKOFF_MAX_MS = 300_000;
+/** In `etc` while the runtime has not been restarted to read files the agent wrote (markRestartPending). */
+export const RESTART_PENDING = 'agent-restart-pending.json';
 
 export interface AgentOptions extends NodeOptions {
   /** containerd (base specs, install-node's code) or crio (hooks.d and crio-policy's files, src/agent/crio.ts). */
@@ -240,6 +242,30 @@ export class Agent {
     }
   }
 
+  /**
+   * The runtime must read files the agent wrote: said in `etc` (RESTART_PENDING) before they are
+   * written and taken back after the restart, so an agent killed in between (a rolling update, a
+   * liveness kill during a long restart) leaves the next one owing that restart: it restarts the
+   * runtime before it calls itself ready (and before --remove-taint lets pods onto the node).
+   */
+  private markRestartPending(): void {
+    const marker = join(this.o.etc, RESTART_PENDING);
+    if (existsSync(marker)) return;
+    mkdirSync(this.o.etc, { recursive: true, mode: 0o755 });
+    writeFileSync(marker, `${JSON.stringify({ since: new Date().toISOString() })}\n`, { mode: 0o600 });
+  }
+
+  /** A restart an earlier run owed (its marker): pending here too. */
+  private owedRestart(): void {
+    if (!this.state.restartPending && existsSync(join(this.o.etc, RESTART_PENDING))) {
+      this.log.warn(
+        { marker: join(this.o.etc, RESTART_PENDING) },
+        'an earlier run wrote runtime files and stopped before the restart: restarting',
+      );
+      this.state.restartPending = true;
+    }
+  }
+
   /** The executable and the hook in every handler; containerd restarted only if a file changed; then verified. */
   async install(): Promise<void> {
     const o = this.o;
@@ -262,7 +288,11 @@ export class Agent {
     if (installBinary(o)) this.log.info({ path: o.installPath }, 'sigguard executable installed');
     if (o.runtime === 'crio') return this.installOnCrio();
     const before = checkHandlers(o);
+    this.owedRestart();
+    if (before.unguarded.length > 0 || before.stale) this.markRestartPending(); // before the write: a crash after it still owes the restart
     const { written, handlers } = installHook(o, (m) => this.log.warn(m));
+    if (written.length > 0) this.markRestartPending();
+    else if (!this.state.restartPending) rmSync(join(o.etc, RESTART_PENDING), { force: true });
     if (written.length > 0 || this.state.restartPending) {
       this.log.info({ written, handlers, unguardedBefore: before.unguarded }, 'hook put into the base specs');
       this.state.restartPending = true;
@@ -274,6 +304,7 @@ export class Agent {
       if (restarted) {
         this.metrics.installs.inc();
         this.state.restartPending = false;
+        rmSync(join(o.etc, RESTART_PENDING), { force: true });
         this.log.info({ mechanism: describeRestart(o.restart) }, 'containerd restarted and answering');
       } else if (restarted === false) {
         this.log.warn({ mechanism: 'none' }, 'containerd must be restarted to read the new base specs (--restart none)');
@@ -307,7 +338,9 @@ export class Agent {
   /** CRI-O: hooks.d and crio-policy's files for the policy in force; CRI-O reloaded (the mechanism) only for its crio.conf.d drop-in. */
   private async installOnCrio(): Promise<void> {
     const o = this.o;
+    this.owedRestart();
     const written = installCrio(this.crioOptions());
+    if (written.includes(CRIO_NODE.crioConf)) this.markRestartPending();
     if (written.length > 0) this.log.info({ written }, 'CRI-O files for the policy in force written');
     if (written.includes(CRIO_NODE.crioConf) || this.state.restartPending) {
       this.state.restartPending = true;
@@ -320,6 +353,7 @@ export class Agent {
       if (restarted) {
         this.metrics.installs.inc();
         this.state.restartPending = false;
+        rmSync(join(o.etc, RESTART_PENDING), { force: true });
         this.log.info({ mechanism: describeRestart(o.restart) }, 'CRI-O restarted (or reloaded) and answering');
       } else if (restarted === false) {
         this.log.warn({ mechanism: 'none' }, 'CRI-O must be restarted to read its crio.conf.d drop-in (--restart none)');
@@ -503,6 +537,7 @@ export class Agent {
       rmSync(pending, { force: true });
       this.log.info({ mechanism: describeRestart(o.restart) }, 'containerd restarted without the hook');
     }
+    rmSync(join(o.etc, RESTART_PENDING), { force: true }); // the hook is out and containerd restarted: no restart owed
     removeBinary(o.etc);
     const restored = unsyncConfig(o.etc);
     this.log.info({ restored }, 'sigguard removed from the node (decision log and cache stay)');

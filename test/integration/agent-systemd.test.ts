@@ -9,9 +9,10 @@
  * Once ready, `--remove-taint` takes the registration taint (only it) off the Node through a small
  * API server on loopback (test/support/fake-kube-api.ts).
  *
- * The first restart job ends "failed": the agent logs it, counts it on /metrics, keeps the hook
- * files written and retries after its backoff; the second restarts containerd, which then refuses
- * an unsigned pod. `--uninstall` restarts it the same way and leaves the node's files as they were.
+ * The first agent is killed while its restart job runs (the base specs written, containerd not yet
+ * restarted): the next one owes that restart and makes it before it is ready. Its first job ends
+ * "failed": the agent logs it, counts it on /metrics, keeps the hook files written and retries after
+ * its backoff; the retry restarts containerd, which then refuses an unsigned pod. `--uninstall` restarts it the same way and leaves the node's files as they were.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -57,7 +58,7 @@ afterAll(async () => {
 }, 60_000);
 
 describe('sigguard agent --restart systemd on a containerd 2.1 node', () => {
-  it('installs, restarts containerd through systemd over D-Bus (a failed job retried with backoff), enforces, uninstalls exactly', async () => {
+  it('installs, restarts containerd through systemd over D-Bus (a restart owed by a killed agent, a failed job retried with backoff), removes the taint once ready, enforces, uninstalls exactly', async () => {
     const before = snapshot(dirname(node.config));
     const cm = new ConfigMapVolume(join(dir, 'cm'));
     const etc = join(dir, 'etc/sigguard');
@@ -66,10 +67,12 @@ describe('sigguard agent --restart systemd on a containerd 2.1 node', () => {
       'config.yaml': `registry:\n  certsDir: ${node.certsDir}\nnode:\n  containerdSocket: ${node.socket}\ncache:\n  enabled: false\n`,
       'keys/cosign.pub': readFileSync(w.trusted.pub, 'utf8'),
     });
-    // systemd's side: the first job fails, then each restarts containerd and ends "done"
+    // systemd's side: the first job never ends (the agent is killed meanwhile), the second fails,
+    // then each restarts containerd and ends "done"
     let restartedAt = 0;
     systemd.onRestart = async () => {
-      if (systemd.restarts.length === 1) return { result: 'failed' };
+      if (systemd.restarts.length === 1) return 'never';
+      if (systemd.restarts.length === 2) return { result: 'failed' };
       await restartNode(node);
       restartedAt = Date.now();
       return { result: 'done' };
@@ -95,10 +98,22 @@ describe('sigguard agent --restart systemd on a containerd 2.1 node', () => {
       ...['--remove-taint', 'sigguard.dev/not-ready', '--service-account-dir', join(dir, 'sa')],
     ];
     const pid0 = node.process?.pid;
-    const child = spawn(join(ROOT, 'bin/sigguard'), [...args, '--listen', '127.0.0.1:0'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: String(apiPort), NODE_NAME: 'node-1' },
-    });
+    const start = () =>
+      spawn(join(ROOT, 'bin/sigguard'), [...args, '--listen', '127.0.0.1:0'], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+        env: { ...process.env, KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: String(apiPort), NODE_NAME: 'node-1' },
+      });
+    // killed between writing the base specs and containerd's restart (its job never ends)
+    const first = start();
+    agent = first;
+    await until('restart asked', 30_000, () => (systemd.restarts.length === 1 ? true : undefined));
+    const gone = new Promise((r) => first.once('exit', r));
+    first.kill('SIGKILL');
+    await gone;
+    expect(node.process?.pid).toBe(pid0); // containerd still runs on the specs without the hook
+    expect(api.requests).toEqual([]); // never ready: the taint was not touched
+    // the next agent owes that restart: it restarts containerd (a failed job, the retry) before it is ready
+    const child = start();
     agent = child;
     const out = agentOutput(child);
     const lines = out.lines;
@@ -108,8 +123,8 @@ describe('sigguard agent --restart systemd on a containerd 2.1 node', () => {
       await sleep(200);
     }
     const took = Date.now() - t0;
-    console.log(`agent --restart systemd: ready after ${took} ms (one failed job, one retry)`);
-    expect(systemd.restarts).toEqual(['containerd.service replace', 'containerd.service replace']);
+    console.log(`agent --restart systemd: ready after ${took} ms (an owed restart: one failed job, one retry)`);
+    expect(systemd.restarts).toEqual(Array(3).fill('containerd.service replace'));
     expect(took).toBeGreaterThanOrEqual(4500); // the retry waited for the backoff (5 s)
     expect(node.process?.pid).not.toBe(pid0);
     const failure = lines.find((l) => l.msg === 'runtime restart failed: the hook files stay written; retried with backoff');
@@ -146,7 +161,7 @@ describe('sigguard agent --restart systemd on a containerd 2.1 node', () => {
     agent = undefined;
     const u = await run(join(ROOT, 'bin/sigguard'), [...args, '--uninstall'], { timeoutMs: 90_000 });
     expect(u.code, u.stdout + u.stderr).toBe(0);
-    expect(systemd.restarts.length).toBe(3);
+    expect(systemd.restarts.length).toBe(4);
     expect(snapshot(dirname(node.config))).toEqual(before);
     expect((await kubelet.runPod({ image: w.ref('unsigned'), name: 'sd-after', namespace: 'default', runtimeHandler: 'runc' })).ok).toBe(
       true,
