@@ -4,6 +4,7 @@
  * denial with their reason code: nothing is let in on an error.
  */
 import { discoverAttestations } from '../discovery/attestations.js';
+import { mark } from '../trace.js';
 import { discoverBundles } from '../discovery/bundle.js';
 import { msLeft } from '../deadline.js';
 import { discoverLegacy } from '../discovery/legacy.js';
@@ -127,6 +128,7 @@ async function signatureReader(requirements: Requirement[], found: FoundSignatur
     keepHeapDown(budget);
   };
   const fast = fastEligible(requirements) ? prepareAllFast(found, between) : undefined;
+  mark(fast !== undefined ? 'signatures: fast path' : 'signatures: full path');
   if (fast !== undefined) return () => fast.values();
   const { prepareSignature } = await import('./requirements/prepare.js');
   return () => oneByOne(found, budget, prepareSignature);
@@ -185,6 +187,7 @@ export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Pro
     const formats = new Set(sigReqs.flatMap((r) => r.signatureFormats));
     const early = discoverEarly(opts.client, ref, formats);
     const { manifest, selected } = await manifestThatRuns(ref, opts);
+    mark('manifest');
     digest = manifest.digest;
     platform = selected.platformDigest;
     configDigest = selected.configDigest;
@@ -195,6 +198,7 @@ export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Pro
       discover(opts.client, ref, subjects, formats, early),
       attReqs.length > 0 ? discoverAttested(opts.client, ref, subjects, attReqs) : undefined,
     ]);
+    mark('discovered');
     // parsed one at a time, per requirement: a verification holds what it fetched (the budget), never all of it parsed
     const ctx: RequirementContext = {
       signatures: await signatureReader(requirements, found.signatures, opts.client.budget),

@@ -15,12 +15,13 @@ import { evaluateSigstoreRequirement } from '../../src/engine/requirements/sigst
 import { compilePolicy } from '../../src/policy/compile.js';
 import type { Requirement } from '../../src/policy/types.js';
 import { parseReference } from '../../src/reference/reference.js';
-import { fastLegacy, simpleSigningClaim } from '../../src/verify/fast-key.js';
+import { fastBundle, fastLegacy, simpleSigningClaim, statementClaim } from '../../src/verify/fast-key.js';
 import { type TrustedKey, parsePublicKey } from '../../src/verify/keys.js';
-import { simpleSigningSchema } from '../../src/verify/payload.js';
+import { COSIGN_SIGN_PREDICATE, IN_TOTO_STATEMENT_TYPES, inTotoStatementSchema, simpleSigningSchema } from '../../src/verify/payload.js';
 import { signedByKey } from '../../src/verify/trust.js';
 
 type Legacy = Extract<FoundSignature, { format: 'legacy' }>;
+type BundleSig = Extract<FoundSignature, { format: 'bundle' }>;
 type SigstoreSigned = Extract<Requirement, { type: 'sigstoreSigned' }>;
 
 const DIGEST = `sha256:${'a'.repeat(64)}`;
@@ -30,6 +31,8 @@ const SIG = 'dev.cosignproject.cosign/signature';
 interface Signer {
   trusted: TrustedKey;
   sign(data: Buffer): Buffer;
+  /** A DSSE signature (over the pre-authentication encoding), as cosign 3 makes with the key. */
+  signDsse(payloadType: string, payload: Buffer): Buffer;
 }
 function signer(kind: 'ec' | 'ed25519' | 'rsa', label: string): Signer {
   const pair =
@@ -42,6 +45,12 @@ function signer(kind: 'ec' | 'ed25519' | 'rsa', label: string): Signer {
   return {
     trusted: parsePublicKey(pair.publicKey.export({ format: 'pem', type: 'spki' }), label),
     sign: (data) => sign(kind === 'ed25519' ? null : 'sha256', data, priv),
+    signDsse: (type, payload) =>
+      sign(
+        kind === 'ed25519' ? null : 'sha256',
+        Buffer.concat([Buffer.from(`DSSEv1 ${Buffer.byteLength(type)} ${type} ${payload.length} `), payload]),
+        priv,
+      ),
   };
 }
 const ec = signer('ec', 'ec.pub');
@@ -85,15 +94,15 @@ function requirement(keys: TrustedKey[]): SigstoreSigned {
 }
 
 /** The full path's verdict on one signature, in the fast path's terms. */
-function fullView(sig: Legacy) {
+function fullView(sig: FoundSignature) {
   const p = prepareSignature(sig);
   if (!p.ok || !('entity' in p)) return { ok: false as const };
   return { ok: true as const, claim: p.claim, signedBy: KEYS.map((k) => signedByKey(p.entity, k)) };
 }
 
 /** Where the fast path decides, the full path decides the same: readable, the same claim, the same keys. */
-function agree(sig: Legacy): 'decided' | 'handed over' {
-  const fast = fastLegacy(sig);
+function agree(sig: FoundSignature): 'decided' | 'handed over' {
+  const fast = sig.format === 'legacy' ? fastLegacy(sig) : fastBundle(sig);
   const full = fullView(sig);
   if (fast === undefined) return 'handed over';
   expect(full.ok, 'the fast path read a signature the full path refuses').toBe(true);
@@ -323,5 +332,213 @@ describe('which verifications take the fast path', () => {
   it('the claim is what the payload says, the check is over its bytes, as on the full path', () => {
     const payload = payloadOf(`sha256:${createHash('sha256').update('x').digest('hex')}`);
     expect(agree(legacy(payload, ec))).toBe('decided');
+  });
+});
+
+const IN_TOTO = 'application/vnd.in-toto+json';
+const statementOf = (digest = DIGEST) => ({
+  _type: 'https://in-toto.io/Statement/v1',
+  subject: [{ digest: { sha256: digest.slice('sha256:'.length) }, annotations: {} }],
+  predicateType: COSIGN_SIGN_PREDICATE,
+  predicate: {},
+});
+/** A bundle as cosign 3 writes it for a key and no log, from its statement (a JSON value). */
+function bundleDoc(statement: unknown, by: Signer = ec) {
+  const payload = Buffer.from(JSON.stringify(statement));
+  return {
+    mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+    verificationMaterial: { publicKey: { hint: 'aGludA==' } },
+    dsseEnvelope: {
+      payload: payload.toString('base64'),
+      payloadType: IN_TOTO,
+      signatures: [{ sig: by.signDsse(IN_TOTO, payload).toString('base64') }],
+    },
+  };
+}
+const bundleSig = (doc: unknown): BundleSig => ({
+  format: 'bundle',
+  subject: DIGEST,
+  source: 'referrers API sha256:b',
+  bundle: Buffer.from(JSON.stringify(doc) ?? 'null'),
+  mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+});
+
+describe('the fast key path on key-signed cosign 3 bundles', () => {
+  it.each([
+    ['ECDSA P-256', ec],
+    ['Ed25519', ed],
+    ['RSA', rsa],
+  ])('%s: decides, signed by its key and no other, as the full path does', (_name, by) => {
+    const sig = bundleSig(bundleDoc(statementOf(), by));
+    const fast = fastBundle(sig)!;
+    expect(fast.claim).toEqual({ digest: DIGEST, dockerReference: undefined });
+    expect(KEYS.filter((k) => fast.signedBy(k))).toEqual([by.trusted]);
+    expect(agree(sig)).toBe('decided');
+  });
+
+  it.each([
+    [
+      'a log entry',
+      (d: ReturnType<typeof bundleDoc>) => ({ ...d, verificationMaterial: { ...d.verificationMaterial, tlogEntries: [{}] } }),
+    ],
+    [
+      'a timestamp',
+      (d: ReturnType<typeof bundleDoc>) => ({
+        ...d,
+        verificationMaterial: {
+          ...d.verificationMaterial,
+          timestampVerificationData: { rfc3161Timestamps: [{ signedTimestamp: 'AA==' }] },
+        },
+      }),
+    ],
+    ['a certificate', (d: ReturnType<typeof bundleDoc>) => ({ ...d, verificationMaterial: { certificate: { rawBytes: 'AA==' } } })],
+    ['a message signature', (d: ReturnType<typeof bundleDoc>) => ({ ...d, messageSignature: { signature: 'AA==' } })],
+    [
+      'a v0.2 media type',
+      (d: ReturnType<typeof bundleDoc>) => ({ ...d, mediaType: 'application/vnd.dev.sigstore.bundle+json;version=0.2' }),
+    ],
+    [
+      'two signatures',
+      (d: ReturnType<typeof bundleDoc>) => ({
+        ...d,
+        dsseEnvelope: { ...d.dsseEnvelope, signatures: [...d.dsseEnvelope.signatures, ...d.dsseEnvelope.signatures] },
+      }),
+    ],
+    [
+      'URL-safe base64',
+      (d: ReturnType<typeof bundleDoc>) => ({
+        ...d,
+        dsseEnvelope: { ...d.dsseEnvelope, payload: d.dsseEnvelope.payload.replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '') },
+      }),
+    ],
+    [
+      'another statement',
+      (_d: ReturnType<typeof bundleDoc>) => bundleDoc({ ...statementOf(), predicateType: 'https://slsa.dev/provenance/v1' }),
+    ],
+  ])('hands over a bundle with %s', (_what, edit) => {
+    expect(fastBundle(bundleSig(edit(bundleDoc(statementOf()))))).toBeUndefined();
+  });
+
+  it('reads the statement claim as the schema and checks do', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(
+          '_type',
+          'subject',
+          'predicateType',
+          'predicate',
+          'subject.0',
+          'subject.0.digest',
+          'subject.0.digest.sha256',
+          'subject.0.name',
+          'subject.1',
+          'x',
+        ),
+        fc.option(
+          fc.oneof(
+            fc.jsonValue({ maxDepth: 2 }),
+            fc.constantFrom(...IN_TOTO_STATEMENT_TYPES, COSIGN_SIGN_PREDICATE, [], {}, { sha256: 'ab' }),
+          ),
+        ),
+        (path, value) => {
+          const doc = structuredClone(statementOf()) as Record<string, unknown>;
+          const parts = path.split('.');
+          let at = doc as Record<string, unknown>;
+          for (const p of parts.slice(0, -1)) at = (at[p] ?? {}) as Record<string, unknown>;
+          if (value === null) delete at[parts[parts.length - 1]!];
+          else at[parts[parts.length - 1]!] = value;
+          const z = inTotoStatementSchema.safeParse(doc);
+          const sha = z.success ? z.data.subject[0]?.digest.sha256 : undefined;
+          const full =
+            z.success &&
+            IN_TOTO_STATEMENT_TYPES.includes(z.data._type) &&
+            z.data.predicateType === COSIGN_SIGN_PREDICATE &&
+            z.data.subject.length === 1 &&
+            sha !== undefined
+              ? { digest: `sha256:${sha}`, dockerReference: undefined }
+              : undefined;
+          expect(statementClaim(doc), JSON.stringify(doc)).toEqual(full);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+});
+
+/** The bundle document with one part replaced or removed. */
+const BUNDLE_PATHS = [
+  'mediaType',
+  'verificationMaterial',
+  'verificationMaterial.publicKey',
+  'verificationMaterial.publicKey.hint',
+  'verificationMaterial.tlogEntries',
+  'verificationMaterial.timestampVerificationData',
+  'verificationMaterial.certificate',
+  'dsseEnvelope',
+  'dsseEnvelope.payload',
+  'dsseEnvelope.payloadType',
+  'dsseEnvelope.signatures',
+  'dsseEnvelope.signatures.0',
+  'dsseEnvelope.signatures.0.sig',
+  'dsseEnvelope.signatures.0.keyid',
+  'dsseEnvelope.extra',
+  'messageSignature',
+  'extra',
+];
+const bundleValue = fc.option(
+  fc.oneof(
+    fc.jsonValue({ maxDepth: 2 }),
+    fc.constantFrom(
+      [],
+      {},
+      '',
+      'AA==',
+      'AA',
+      'application/vnd.dev.sigstore.bundle+json;version=0.3',
+      'application/vnd.dev.sigstore.bundle.v0.1+json',
+      IN_TOTO,
+      { rfc3161Timestamps: [] },
+      { hint: '' },
+    ),
+  ),
+);
+
+describe('fast and full path agree on mutated bundles (fast-check)', () => {
+  it('whatever the bundle, statement and signature', () => {
+    let decided = 0;
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...BUNDLE_PATHS),
+        bundleValue,
+        fc.constantFrom(ec, ed, other),
+        fc.constantFrom(DIGEST, `sha256:${'b'.repeat(64)}`, 'sha256:zz'),
+        fc.boolean(),
+        (path, value, by, digest, mutateIt) => {
+          const doc = structuredClone(bundleDoc(statementOf(digest), by)) as Record<string, unknown>;
+          if (mutateIt) {
+            const parts = path.split('.');
+            let at = doc;
+            for (const p of parts.slice(0, -1)) at = (at[p] ?? {}) as Record<string, unknown>;
+            if (value === null) delete at[parts[parts.length - 1]!];
+            else at[parts[parts.length - 1]!] = value;
+          }
+          if (agree(bundleSig(doc)) === 'decided') decided++;
+        },
+      ),
+      { numRuns: 500 },
+    );
+    expect(decided).toBeGreaterThan(50);
+  });
+
+  it('flipped bytes anywhere in the bundle text', () => {
+    const text = Buffer.from(JSON.stringify(bundleDoc(statementOf())));
+    fc.assert(
+      fc.property(fc.nat(), fc.integer({ min: 1, max: 255 }), (at, x) => {
+        const b = Buffer.from(text);
+        b[at % b.length] = (b[at % b.length]! ^ x) & 0xff;
+        agree({ ...bundleSig({}), bundle: b });
+      }),
+      { numRuns: 400 },
+    );
   });
 });

@@ -8,7 +8,7 @@
  */
 import type { FoundSignature } from '../../discovery/types.js';
 import type { Requirement } from '../../policy/types.js';
-import { type FastKeySignature, fastLegacy } from '../../verify/fast-key.js';
+import { type FastKeySignature, fastBundle, fastLegacy } from '../../verify/fast-key.js';
 
 /** A signature read by the fast path: judged by its claim and `fast.signedBy`, never by @sigstore/verify. */
 export interface FastPreparedSignature {
@@ -42,7 +42,7 @@ export function prepareAllFast(found: FoundSignature[], between: () => void): Fa
   const out: FastPreparedSignature[] = [];
   for (const f of found) {
     between();
-    const fast = f.format === 'legacy' ? fastLegacy(f) : undefined;
+    const fast = f.format === 'legacy' ? fastLegacy(f) : fastBundle(f);
     if (fast === undefined) return undefined;
     out.push({ found: f, ok: true, claim: fast.claim, fast });
   }
