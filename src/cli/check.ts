@@ -3,6 +3,7 @@
  * (or `--cache-dir DIR`), through the hook's verdict cache as the hook goes through it
  * (engine/cached-verify.ts): a fresh cached verdict is the answer, a verification stores its own.
  */
+import { DocCache } from '../cache/doc-cache.js';
 import { CACHE_DEFAULTS, type CacheSettings } from '../cache/verdict-cache.js';
 import { type Config, loadConfig } from '../config/load.js';
 import { startDeadline } from '../deadline.js';
@@ -90,9 +91,11 @@ export async function runCheck(argv: string[]): Promise<number> {
   );
   if (positionals.length !== 1) throw new SigguardError(ReasonCode.USAGE, 'check takes exactly one IMAGE (see sigguard help)');
   const deadlineMs = parseSeconds(values.deadline, '--deadline', 30) * 1000;
-  const config = await loadConfig(values.config, DEFAULT_PATHS.config);
+  // validated documents as the hook keeps them (cache/doc-cache.ts): an unchanged policy or
+  // configuration is neither parsed nor validated again, so a cold check pays for no YAML or zod
+  const config = await loadConfig(values.config, DEFAULT_PATHS.config, new DocCache(CACHE_DEFAULTS.dir));
   setPublicGoodKept(config.trust.publicGood);
-  const policy = await loadPolicy(values.policy ?? DEFAULT_PATHS.policy);
+  const policy = await loadPolicy(values.policy ?? DEFAULT_PATHS.policy, config.cache ? new DocCache(config.cache.dir) : undefined);
   const cacheDir = values['cache-dir'];
   const useCache = values.cache === true || cacheDir !== undefined;
   let decided: Decided;

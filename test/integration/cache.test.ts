@@ -195,6 +195,22 @@ describe('validated documents', () => {
     expect(readdirSync(docs).filter((f) => f.startsWith('policy-'))).toHaveLength(2);
   });
 
+  it('check keeps and reads validated documents as the hook does: the same policy text is validated once', async () => {
+    const config = w.config('docs-check.yaml');
+    const docs = join(cacheDir(config), 'docs');
+    const p = w.policy('docs-check-policy.yaml', standardPolicy(w));
+    const check = () => sigguard(['check', '--policy', p, '--config', config, w.ref('signed')]);
+    expect((await check()).code).toBe(0);
+    const first = readdirSync(docs).filter((f) => f.startsWith('policy-'));
+    expect(first).toHaveLength(1);
+    expect((await check()).code).toBe(0);
+    expect(readdirSync(docs).filter((f) => f.startsWith('policy-'))).toEqual(first);
+    // the key the policy names is read anew on every check: another key refuses at once
+    writeFileSync(p, standardPolicy(w).replace(w.trusted.pub, w.other.pub));
+    expect((await check()).stdout).toContain('[UNTRUSTED_SIGNER]');
+    expect(readdirSync(docs).filter((f) => f.startsWith('policy-'))).toHaveLength(2);
+  });
+
   it('a document cache file that is corrupt or open to others is not used', async () => {
     const config = w.config('docs-spoiled.yaml');
     const docs = join(cacheDir(config), 'docs');
