@@ -210,7 +210,8 @@ export class Agent {
    */
   private async restartWithBackoff(fresh: boolean, r: Parameters<Agent['restart']>[1]): Promise<boolean | undefined> {
     const wait = this.nextRestartAt - Date.now();
-    if (wait > 0) {
+    // only a new restart waits out the backoff; a runtime restarted and slow to answer is waited for at once
+    if (wait > 0 && !(this.restarted && !fresh)) {
       if (fresh) this.restarted = false; // new files: the retry restarts, not just waits for the CRI
       this.log.warn(
         { retryInS: Math.ceil(wait / 1000), failures: this.restartFailures },
@@ -236,7 +237,7 @@ export class Agent {
         clearTimeout(this.retryTimer);
         this.retryTimer = setTimeout(() => {
           this.serial(() => this.check()).catch((e: unknown) => this.log.error({ err: (e as Error).message }, 'restart retry failed'));
-        }, delay);
+        }, delay).unref();
       }
       throw err;
     }
