@@ -73,18 +73,20 @@ export class FakeApi {
     return (this.server.address() as AddressInfo).port;
   }
 
-  private status(res: ServerResponse, code: number, reason: string, message: string): void {
+  /** Answers a Status; returns whether the request was answered (always: for `return this.status(...)`). */
+  private status(res: ServerResponse, code: number, reason: string, message: string): boolean {
     res.writeHead(code, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason, message, code }));
+    return true;
   }
 
-  private handle(req: IncomingMessage, body: string, res: ServerResponse): void {
+  private handle(req: IncomingMessage, body: string, res: ServerResponse): boolean {
     if (req.headers.authorization !== `Bearer ${this.token}`) return this.status(res, 401, 'Unauthorized', 'Unauthorized');
     if (req.url !== `/api/v1/nodes/${this.node.metadata.name}`) return this.status(res, 404, 'NotFound', `nodes "${req.url}" not found`);
     if (req.method === 'GET') {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify(this.node));
-      return;
+      return true;
     }
     if (req.method !== 'PATCH' || req.headers['content-type'] !== 'application/json-patch+json')
       return this.status(res, 415, 'UnsupportedMediaType', 'no');
@@ -113,6 +115,7 @@ export class FakeApi {
     this.node.metadata.resourceVersion = String(Number(this.node.metadata.resourceVersion) + 1);
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify(this.node));
+    return true;
   }
 
   async stop(): Promise<void> {
