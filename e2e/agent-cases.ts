@@ -40,20 +40,25 @@ export interface AgentNode {
   /** GET on the agent's endpoint. */
   get(path: string): Promise<{ status: number; text: string }>;
   /** The node's /etc/sigguard/policy.yaml as the hook reads it. */
-  policyInForce(): string;
-  /** The runtime's configuration folder (config.toml, base specs, drop-ins): file -> sha256. */
-  runtimeFiles(): Record<string, string>;
-  /** The runtime's files before the agent ever ran. */
-  runtimeFilesBefore: Record<string, string>;
-  /** How often the runtime's supervisor started it again. */
-  runtimeRestarts(): number;
+  policyInForce(): Promise<string>;
+  /** The runtime's configuration folder (config.toml, base specs, drop-ins): file -> its content (or digest). */
+  runtimeFiles(): Promise<Record<string, string>>;
+  /**
+   * The runtime's files before the agent ever ran; undefined where the agent was there before the
+   * run (Kind, after make install-kind): the uninstall is then checked by no file naming sigguard.
+   */
+  runtimeFilesBefore: Record<string, string> | undefined;
+  /** The runtime's configuration files whose content names `word`. */
+  runtimeFilesNaming(word: string): Promise<string[]>;
+  /** How often the runtime was started again (by its supervisor, or systemd) since the run began. */
+  runtimeRestarts(): Promise<number>;
   /** The hook's executable on the host: exists? */
-  hookExecutableInstalled(): boolean;
+  hookExecutableInstalled(): Promise<boolean>;
   /** The node's /etc/sigguard entries. */
-  etcEntries(): string[];
-  decisions(): Decision[];
+  etcEntries(): Promise<string[]>;
+  decisions(): Promise<Decision[]>;
   /** `promtool check metrics` on the text: its complaints ('' when none). */
-  lintMetrics(text: string): string;
+  lintMetrics(text: string): Promise<string>;
   /** What the node looked like after the agent's first install (set by daemonset-install). */
   installed?: Record<string, string>;
 }
@@ -79,19 +84,20 @@ async function ensureAgent(n: AgentNode): Promise<void> {
 
 async function install(n: AgentNode): Promise<string> {
   await n.publish('signed');
-  check(!n.hookExecutableInstalled(), 'the hook executable is on the node before the agent ran');
-  const restarts = n.runtimeRestarts();
+  check(!(await n.hookExecutableInstalled()), 'the hook executable is on the node before the agent ran');
+  const restarts = await n.runtimeRestarts();
   const t0 = Date.now();
   await n.startAgent();
   const took = Date.now() - t0;
-  check(n.runtimeRestarts() === restarts + 1, `expected one runtime restart, saw ${n.runtimeRestarts() - restarts}`);
-  check(n.hookExecutableInstalled(), 'no hook executable on the host after the install');
-  const files = n.runtimeFiles();
-  check(!same(files, n.runtimeFilesBefore), 'the runtime files did not change: no hook');
+  check((await n.runtimeRestarts()) === restarts + 1, `expected one runtime restart, saw ${(await n.runtimeRestarts()) - restarts}`);
+  check(await n.hookExecutableInstalled(), 'no hook executable on the host after the install');
+  const files = await n.runtimeFiles();
+  const before = n.runtimeFilesBefore ?? {};
+  check(!same(files, before), 'the runtime files did not change: no hook');
   n.installed = files;
   const signed = expectRan(await n.runPod({ name: 'ds-signed', image: n.image(REPO.signed) }), 'ALLOWED', 'signed');
   const refused = expectRefused(await n.runPod({ name: 'ds-unsigned', image: n.image(REPO.unsigned) }), 'NO_SIGNATURE');
-  return `agent pod ready in ${(took / 1000).toFixed(1)} s, runtime restarted once (${changed(n.runtimeFilesBefore, files)} changed); signed ran (${signed.durationMs} ms), unsigned refused [${refused.code}]`;
+  return `agent pod ready in ${(took / 1000).toFixed(1)} s, runtime restarted once (${changed(before, files)} changed); signed ran (${signed.durationMs} ms), unsigned refused [${refused.code}]`;
 }
 
 export const AGENT_CASES: AgentCase[] = [
@@ -100,8 +106,14 @@ export const AGENT_CASES: AgentCase[] = [
     title:
       'the image as the DaemonSet runs it (a privileged pod through CRI, the host paths deploy/ mounts): the node gets the hook, a signed pod runs, an unsigned one is refused',
     async run(n) {
-      if (n.installed !== undefined) return 'installed by an earlier case';
-      return install(n);
+      if (n.installed === undefined) return install(n);
+      // installed before this run (Kind: make install-kind): the pod ready, the hook deciding
+      if (!n.agentRunning()) await n.startAgent();
+      check((await n.get('/readyz')).status === 200, 'the agent pod is not ready');
+      check(await n.hookExecutableInstalled(), 'no hook executable on the host');
+      expectRan(await n.runPod({ name: 'ds-signed', image: n.image(REPO.signed) }), 'ALLOWED', 'signed');
+      const refused = expectRefused(await n.runPod({ name: 'ds-unsigned', image: n.image(REPO.unsigned) }), 'NO_SIGNATURE');
+      return `installed before this run: the agent pod ready, signed ran, unsigned refused [${refused.code}]`;
     },
   },
   {
@@ -112,14 +124,16 @@ export const AGENT_CASES: AgentCase[] = [
       const t0 = Date.now();
       await n.publish('reject');
       try {
-        const took = await until('the new policy in force', 10_000, () =>
-          n.policyInForce().includes('type: reject') ? Date.now() - t0 : undefined,
+        const took = await until('the new policy in force', 10_000, async () =>
+          (await n.policyInForce()).includes('type: reject') ? Date.now() - t0 : undefined,
         );
         const d = expectRefused(await n.runPod({ name: 'policy-changed', image: n.image(REPO.signed) }), 'POLICY_REJECT');
         return `in force after ${took} ms; the signed image then refused [${d.code}]`;
       } finally {
         await n.publish('signed');
-        await until('the signed policy back', 10_000, () => (n.policyInForce().includes('sigstoreSigned') ? true : undefined));
+        await until('the signed policy back', 10_000, async () =>
+          (await n.policyInForce()).includes('sigstoreSigned') ? true : undefined,
+        );
       }
     },
   },
@@ -128,7 +142,7 @@ export const AGENT_CASES: AgentCase[] = [
     title: 'an invalid policy, and one that drops the agent’s own exemption: refused, logged, counted; the previous stays in force',
     async run(n) {
       await ensureAgent(n);
-      const inForce = n.policyInForce();
+      const inForce = await n.policyInForce();
       const refusedBefore = series(await metrics(n), 'sigguard_policy_sync_total{result="refused"}');
       const out: string[] = [];
       try {
@@ -137,7 +151,7 @@ export const AGENT_CASES: AgentCase[] = [
           await until(`the ${bad} policy's refusal counted`, 10_000, async () =>
             series(await metrics(n), 'sigguard_policy_sync_total{result="refused"}') === refusedBefore + i + 1 ? true : undefined,
           );
-          check(n.policyInForce() === inForce, `the ${bad} policy replaced the one in force`);
+          check((await n.policyInForce()) === inForce, `the ${bad} policy replaced the one in force`);
           const d = expectRefused(await n.runPod({ name: `after-${bad}`, image: n.image(REPO.unsigned) }), 'NO_SIGNATURE');
           out.push(`${bad} refused, unsigned still [${d.code}]`);
         }
@@ -153,17 +167,20 @@ export const AGENT_CASES: AgentCase[] = [
       'the agent pod killed and started again: the hook stays throughout (a container started in between is verified), the new pod restarts nothing',
     async run(n) {
       await ensureAgent(n);
-      const restarts = n.runtimeRestarts();
+      const restarts = await n.runtimeRestarts();
       await n.killAgent();
       check(
-        same(n.runtimeFiles(), n.installed ?? {}),
-        `the runtime files changed with the agent's death: ${changed(n.installed ?? {}, n.runtimeFiles())}`,
+        same(await n.runtimeFiles(), n.installed ?? {}),
+        `the runtime files changed with the agent's death: ${changed(n.installed ?? {}, await n.runtimeFiles())}`,
       );
       const d = expectRefused(await n.runPod({ name: 'agent-dead-unsigned', image: n.image(REPO.unsigned) }), 'NO_SIGNATURE');
       expectRan(await n.runPod({ name: 'agent-dead-signed', image: n.image(REPO.signed) }), 'ALLOWED', 'signed');
       await n.startAgent(); // in sigguard-system: exempt from the hook it installed
-      check(same(n.runtimeFiles(), n.installed ?? {}), 'the new agent pod changed the runtime files');
-      check(n.runtimeRestarts() === restarts, `the new agent pod restarted the runtime (${n.runtimeRestarts() - restarts} times)`);
+      check(same(await n.runtimeFiles(), n.installed ?? {}), 'the new agent pod changed the runtime files');
+      check(
+        (await n.runtimeRestarts()) === restarts,
+        `the new agent pod restarted the runtime (${(await n.runtimeRestarts()) - restarts} times)`,
+      );
       check(series(await metrics(n), 'sigguard_runtime_restarts_total') === 0, 'the new agent counts a runtime restart');
       expectRefused(await n.runPod({ name: 'agent-back-unsigned', image: n.image(REPO.unsigned) }), 'NO_SIGNATURE');
       return `while no agent ran: unsigned refused [${d.code}], signed ran; the new pod ready without a runtime restart`;
@@ -177,7 +194,7 @@ export const AGENT_CASES: AgentCase[] = [
       const key = (decision: string, code: string) => `sigguard_decisions_total{decision="${decision}",code="${code}",enforced="true"}`;
       const settled = async () => {
         // the agent follows the decision log every second
-        const want = n.decisions().length;
+        const want = (await n.decisions()).length;
         return until('the decision log followed', 10_000, async () => {
           const text = await metrics(n);
           return series(text, 'sigguard_hook_duration_seconds_count') === want ? text : undefined;
@@ -204,11 +221,11 @@ export const AGENT_CASES: AgentCase[] = [
       );
       // and every line of the log, counted once
       const counts = new Map<string, number>();
-      for (const d of n.decisions()) counts.set(key(d.decision, d.code), (counts.get(key(d.decision, d.code)) ?? 0) + 1);
+      for (const d of await n.decisions()) counts.set(key(d.decision, d.code), (counts.get(key(d.decision, d.code)) ?? 0) + 1);
       for (const [k, v] of counts) check(series(after, k) === v, `${k}: ${series(after, k)} on /metrics, ${v} in the log`);
-      const lint = n.lintMetrics(after);
+      const lint = await n.lintMetrics(after);
       check(lint === '', `promtool check metrics: ${lint}`);
-      return `+2 ALLOWED, +3 NO_SIGNATURE, +1 EXEMPT_NAMESPACE as run; ${n.decisions().length} log lines all counted; promtool clean`;
+      return `+2 ALLOWED, +3 NO_SIGNATURE, +1 EXEMPT_NAMESPACE as run; ${(await n.decisions()).length} log lines all counted; promtool clean`;
     },
   },
   {
@@ -219,19 +236,23 @@ export const AGENT_CASES: AgentCase[] = [
       await n.killAgent(); // the DaemonSet deleted first (README): else it installs again
       const code = await n.uninstall();
       check(code === 0, `the uninstall pod exited ${code}`);
-      check(
-        same(n.runtimeFiles(), n.runtimeFilesBefore),
-        `runtime files differ from before the agent: ${changed(n.runtimeFilesBefore, n.runtimeFiles())}`,
-      );
-      check(!n.hookExecutableInstalled(), 'the hook executable is still on the host');
-      check(n.etcEntries().length === 0, `left in /etc/sigguard: ${n.etcEntries().join(', ')}`);
+      const files = await n.runtimeFiles();
+      if (n.runtimeFilesBefore !== undefined) {
+        check(same(files, n.runtimeFilesBefore), `runtime files differ from before the agent: ${changed(n.runtimeFilesBefore, files)}`);
+      } else {
+        const naming = await n.runtimeFilesNaming('sigguard');
+        check(naming.length === 0, `runtime files still naming sigguard: ${naming.join(', ')}`);
+      }
+      check(!(await n.hookExecutableInstalled()), 'the hook executable is still on the host');
+      check((await n.etcEntries()).length === 0, `left in /etc/sigguard: ${(await n.etcEntries()).join(', ')}`);
       n.installed = undefined;
       const r = await until('an unsigned pod runs again', 30_000, async () => {
         const p = await n.runPod({ name: 'uninstalled', image: n.image(REPO.unsigned) });
         return p.ran ? p : undefined;
       });
       check(r.decision === undefined, `a decision was logged after the uninstall: ${JSON.stringify(r.decision)}`);
-      return 'runtime files as before the agent, executable and documents gone; an unsigned pod runs, no decision logged';
+      const how = n.runtimeFilesBefore !== undefined ? 'as before the agent' : 'naming sigguard nowhere';
+      return `runtime files ${how}, executable and documents gone; an unsigned pod runs, no decision logged`;
     },
   },
 ];

@@ -20,6 +20,12 @@ import { type LocalEnv, podRunner } from './local-env.js';
 
 export const PROMTOOL = join(TOOLS, 'bin/promtool');
 
+/** `promtool check metrics` on the text: its complaints ('' when none). */
+export function lintMetrics(text: string): string {
+  const r = spawnSync(PROMTOOL, ['check', 'metrics'], { input: text, encoding: 'utf8' });
+  return `${r.stdout}${r.stderr}`.trim() || (r.status === 0 ? '' : `exit ${r.status}`);
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The policy documents of each kind, for `alias` (the registry pods name) and the node's /etc/sigguard. */
@@ -199,16 +205,17 @@ export async function startAgentNode(
       }
     },
     get: (path) => (agent ? httpGet(agent.port, path) : Promise.resolve({ status: 0, text: '' })),
-    policyInForce: () => readFileSync(join(paths.etc, 'policy.yaml'), 'utf8'),
-    runtimeFiles,
-    runtimeRestarts: () => supervisor?.restarts ?? 0,
-    hookExecutableInstalled: () => existsSync(installPath),
-    etcEntries: () => readdirSync(paths.etc),
-    decisions,
-    lintMetrics(text) {
-      const r = spawnSync(PROMTOOL, ['check', 'metrics'], { input: text, encoding: 'utf8' });
-      return `${r.stdout}${r.stderr}`.trim() || (r.status === 0 ? '' : `exit ${r.status}`);
-    },
+    policyInForce: async () => readFileSync(join(paths.etc, 'policy.yaml'), 'utf8'),
+    runtimeFiles: async () => runtimeFiles(),
+    runtimeFilesNaming: async (word) =>
+      Object.entries(runtimeFiles())
+        .filter(([, text]) => text.includes(word))
+        .map(([f]) => f),
+    runtimeRestarts: async () => supervisor?.restarts ?? 0,
+    hookExecutableInstalled: async () => existsSync(installPath),
+    etcEntries: async () => readdirSync(paths.etc),
+    decisions: async () => decisions(),
+    lintMetrics: async (text) => lintMetrics(text),
     stop: () => cleanup.runStep(step),
   };
   return n;

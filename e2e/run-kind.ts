@@ -6,7 +6,9 @@
  * e2e/manifests/cases/pod.yaml, images pushed and signed under
  * localhost:5001/e2e/). Node-side steps (warn mode, registry down, containerd
  * restart, pre-pulling for the retag cases, the decision log) go through
- * `docker exec` / `docker stop` on the Kind node and registry containers.
+ * `docker exec` / `docker stop` on the Kind node and registry containers. Where make install-kind
+ * deployed the DaemonSet, then the agent cases of e2e/agent-cases.ts on that node (e2e/agent-kind.ts;
+ * the uninstall case's removal is undone at the end).
  *
  * Environment (defaults in brackets):
  *   KIND_CLUSTER                      the cluster; kubectl context kind-$KIND_CLUSTER
@@ -34,6 +36,8 @@ import { ROOT } from '../test/support/paths.js';
 import { Pusher } from '../test/support/push.js';
 import { type Cluster, type Decision, type E2eCase, type PodRequest, type PodResult, CASES, expectRan, expectRefused } from './cases.js';
 import { Cleanup, signalExitCode } from './cleanup.js';
+import { AGENT_CASES } from './agent-cases.js';
+import { kindAgentNode, patchPolicy } from './agent-kind.js';
 import { type SignWith, moveTag, prepareImages, signImage } from './images.js';
 
 const cluster = process.env.KIND_CLUSTER ?? '';
@@ -188,17 +192,7 @@ async function setModeThroughConfigMap(mode: 'warn' | 'enforce'): Promise<void> 
     text = savedConfigMapPolicy as string;
     savedConfigMapPolicy = undefined;
   }
-  await kubectl([
-    '-n',
-    'sigguard-system',
-    'patch',
-    'configmap',
-    'sigguard-policy',
-    '--type',
-    'merge',
-    '-p',
-    JSON.stringify({ data: { 'policy.yaml': text } }),
-  ]);
+  await patchPolicy(kubectl, text);
   const deadline = Date.now() + 150_000;
   while ((await onNode(['cat', env.policy])) !== text) {
     if (Date.now() > deadline) throw new Error(`the agent did not put the ${mode} policy in force on ${env.node} within 150 s`);
@@ -354,6 +348,27 @@ async function main(): Promise<number> {
         report(true, k.id, await k.run(c));
       } catch (err) {
         report(false, k.id, (err as Error).message);
+      }
+    }
+    // the agent cases where make install-kind deployed the DaemonSet (install.sh's nodes have no agent)
+    if (!cleanup.interrupted && (await agentManaged())) {
+      const n = await kindAgentNode({
+        kubectl,
+        onNode,
+        runPod: c.runPod,
+        image: c.image,
+        node: env.node,
+        registry: env.registry,
+        log: env.log,
+      });
+      cleanup.add('the DaemonSet back after the uninstall case', () => n.restore());
+      for (const k of AGENT_CASES) {
+        if (cleanup.interrupted) break;
+        try {
+          report(true, k.id, await k.run(n));
+        } catch (err) {
+          report(false, k.id, (err as Error).message);
+        }
       }
     }
   } catch (err) {
