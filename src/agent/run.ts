@@ -72,7 +72,7 @@ export interface AgentOptions extends NodeOptions {
   /** The agent's state folder on the host (default /var/lib/sigguard): a path from the synced documents names files under it only. */
   stateDir?: string;
   /** Once ready, the registration taint removed from this node through the API server (taint.ts); undefined: left to the operator. */
-  removeTaint?: { taint: TaintSpec; access: KubeAccess };
+  removeTaint?: { taint: TaintSpec; access: () => KubeAccess };
   /** `sigguard trust update` every intervalMs, off the hook's path (README "Keeping trust material current"); undefined: never. */
   trust?: { intervalMs: number; out?: string; mirror?: string; from?: string; root?: string };
 }
@@ -415,12 +415,16 @@ export class Agent {
     const t = this.o.removeTaint;
     if (t === undefined || this.taintDone || this.taintBusy || !this.ready || Date.now() < this.nextTaintAt) return;
     this.taintBusy = true;
+    let node: string | undefined;
     try {
-      const result = await removeTaint(t.access, t.taint);
+      // the pod's environment read here, not at start: a missing token or NODE_NAME must not keep the hook off the node
+      const access = t.access();
+      node = access.nodeName;
+      const result = await removeTaint(access, t.taint);
       this.taintDone = true;
       this.metrics.taintRemovals.inc({ result });
       this.log.info(
-        { taint: t.taint.key, node: t.access.nodeName, result },
+        { taint: t.taint.key, node, result },
         result === 'removed' ? 'registration taint removed: pods may be scheduled on this node' : 'registration taint already gone',
       );
     } catch (err) {
@@ -429,7 +433,7 @@ export class Agent {
       this.nextTaintAt = Date.now() + delay;
       this.metrics.taintRemovals.inc({ result: 'failed' });
       this.log.error(
-        { taint: t.taint.key, node: t.access.nodeName, err: (err as Error).message, retryInS: delay / 1000 },
+        { taint: t.taint.key, node: node ?? null, err: (err as Error).message, retryInS: delay / 1000 },
         'registration taint not removed: retried with backoff',
       );
     } finally {

@@ -147,7 +147,7 @@ export async function runAgent(argv: string[]): Promise<number> {
       ? {
           removeTaint: {
             taint: parseTaint(values['remove-taint']),
-            access: inClusterAccess(process.env, values['service-account-dir'] ?? SERVICE_ACCOUNT_DIR),
+            access: () => inClusterAccess(process.env, values['service-account-dir'] ?? SERVICE_ACCOUNT_DIR),
           },
         }
       : {}),
