@@ -118,6 +118,19 @@ describe('agent --remove-taint: against an API server on loopback', () => {
       res.end(JSON.stringify(req.method === 'GET' ? api.node : { kind: 'Status', reason: 'Conflict', message: 'changed' }));
     };
     await expect(removeTaint(access, want, { conflicts: 2 })).rejects.toThrow(/still conflicting after 3 tries/);
+    // a failed JSON-patch test answered 422 (Unprocessable) rather than 409: read again the same way
+    const before = api.requests.length;
+    let patches = 0;
+    const handle = (api as unknown as { handle: NonNullable<FakeApi['override']> }).handle.bind(api);
+    api.override = (req, body, res) => {
+      if (req.method === 'PATCH' && patches++ === 0) {
+        res.writeHead(422, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ kind: 'Status', reason: 'Invalid', message: 'testing value /metadata/resourceVersion failed' }));
+      } else handle(req, body, res);
+    };
+    expect(await removeTaint(access, want)).toBe('removed');
+    expect(api.node.spec.taints).toEqual([]);
+    expect(api.requests.slice(before).map((r) => r.method)).toEqual(['GET', 'PATCH', 'GET', 'PATCH']);
   });
 
   it('403 (no RBAC, or the admission policy refused): a one-line error with the API server’s message', async () => {
