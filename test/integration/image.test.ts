@@ -71,10 +71,16 @@ beforeAll(async () => {
   mkdirSync(layout);
   execFileSync('tar', ['-xf', archive, '-C', layout]);
   const top = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')) as { manifests: Descriptor[] };
-  expect(top.manifests).toHaveLength(1);
+  // one image index, named twice: by tag, and by its digest (what make install-kind's pinned manifests name)
+  expect(top.manifests).toHaveLength(2);
   const ref = top.manifests[0] as Descriptor;
   expect(ref.mediaType).toBe('application/vnd.oci.image.index.v1+json');
   expect(ref.annotations?.['org.opencontainers.image.ref.name']).toBe(pkg.version);
+  expect(ref.annotations?.['io.containerd.image.name']).toBe(`docker.io/library/sigguard:${pkg.version}`);
+  expect(top.manifests[1]).toEqual({
+    ...ref,
+    annotations: { 'io.containerd.image.name': `docker.io/library/sigguard@${ref.digest}` },
+  });
   index = readJson(ref);
 }, 180_000);
 
