@@ -35,7 +35,7 @@ const TIME = '/usr/bin/time';
 /** jq for the shell hook: Debian's, which build/tools.sh installs (make bench runs it first). */
 const JQ_DIR = '/usr/bin';
 const STORM_DELAY_MS = 20;
-const STORM_REPS = Number(process.env.BENCH_STORM_REPS ?? 3);
+const STORM_REPS = Number(process.env.BENCH_STORM_REPS ?? 2);
 const CURVE = (process.env.BENCH_CURVE ?? '1,10,50,100,200').split(',').map(Number);
 /**
  * The single executable itself where it is current (bin/sigguard is a shell wrapper that execs
@@ -370,24 +370,43 @@ async function main(): Promise<void> {
       ),
     );
 
-    // StartContainer on the local containerd node (2.1): no hook, hook cold, hook warm, shell hook
+    // StartContainer on the local containerd node (2.1), Kind's layout: the runtime handler `runc`
+    // has the base spec and so the hook, Kind's `test-handler` has none. Every hooked start is
+    // paired with a start without a hook right before it, so each overhead is measured against
+    // starts made under the same machine load: sigguard (cold, then warm), then the shell hook.
     const alias = `localhost:${await freePort()}`;
-    node = await startNode({ version: '2.1', registryHost: w.registry.host, aliasHost: alias, dir: mkdtempSync('/tmp/sgb-') });
+    node = await startNode({
+      version: '2.1',
+      registryHost: w.registry.host,
+      aliasHost: alias,
+      dir: mkdtempSync('/tmp/sgb-'),
+      layout: 'kind',
+    });
     const kubelet = new Kubelet(node);
     const image = w.ref('signed');
-    const startTimes = async (n: number, before?: () => void): Promise<number[]> => {
-      const out: number[] = [];
-      for (let i = 0; i < n; i++) {
-        before?.();
-        const r = await kubelet.runPod({ image, name: `bench-${i}`, command: ['/bin/true'] });
-        if (r.ok && r.startMs !== undefined) out.push(r.startMs);
-        await kubelet.cleanup();
+    let pods = 0;
+    const startOnce = async (runtimeHandler: 'runc' | 'test-handler'): Promise<number | undefined> => {
+      const r = await kubelet.runPod({ image, name: `bench-${pods++}`, command: ['/bin/true'], runtimeHandler });
+      await kubelet.cleanup();
+      return r.ok ? r.startMs : undefined;
+    };
+    /** `runs` rounds of: a start without a hook, then one hooked start per `hooked` entry (its `before` first). */
+    const paired = async (runs: number, hooked: Array<() => void>): Promise<{ bare: number[]; hooked: number[][] }> => {
+      const out = { bare: [] as number[], hooked: hooked.map(() => [] as number[]) };
+      for (let i = 0; i < runs; i++) {
+        const b = await startOnce('test-handler');
+        if (b !== undefined) out.bare.push(b);
+        for (const [k, before] of hooked.entries()) {
+          before();
+          const t = await startOnce('runc');
+          if (t !== undefined) out.hooked[k]!.push(t);
+        }
       }
       return out;
     };
     const startRuns = Math.max(5, Math.round(RUNS / 2));
-    await startTimes(2);
-    const noHook = await startTimes(startRuns);
+    await startOnce('test-handler');
+    await startOnce('runc');
     const nodeConfig = join(dir, 'node-config.yaml');
     writeFileSync(
       nodeConfig,
@@ -409,8 +428,9 @@ async function main(): Promise<void> {
     ]);
     if (inst.code !== 0) throw new Error(inst.stderr);
     await restartNode(node);
-    const cold = await startTimes(startRuns, clearCache);
-    const warm = await startTimes(startRuns);
+    await startOnce('runc');
+    const sg = await paired(startRuns, [clearCache, () => {}]);
+    const [cold, warm] = sg.hooked as [number[], number[]];
     // the baseline: bench/shell-hook.sh in sigguard's place (createRuntime), cosign 2.5 on every start
     writeBaseSpec(node, {
       createRuntime: [
@@ -422,21 +442,31 @@ async function main(): Promise<void> {
       ],
     });
     await restartNode(node);
-    const shell = await startTimes(startRuns);
+    await startOnce('runc');
+    const sh = await paired(startRuns, [() => {}]);
+    const shell = sh.hooked[0]!;
     const start = {
       containerd: '2.1',
       runs: startRuns,
-      noHookMedianMs: round(median(noHook)),
+      noHookMedianMs: round(median([...sg.bare, ...sh.bare])),
+      /** The starts without a hook paired with sigguard's, and with the shell hook's. */
+      noHookBesideSigguardMedianMs: round(median(sg.bare)),
+      noHookBesideShellHookMedianMs: round(median(sh.bare)),
       hookColdMedianMs: round(median(cold)),
       hookWarmMedianMs: round(median(warm)),
       shellHookMedianMs: round(median(shell)),
-      overheadColdMs: round(median(cold) - median(noHook)),
-      overheadWarmMs: round(median(warm) - median(noHook)),
-      overheadShellHookMs: round(median(shell) - median(noHook)),
-      failed: { cold: startRuns - cold.length, warm: startRuns - warm.length, shellHook: startRuns - shell.length },
+      overheadColdMs: round(median(cold) - median(sg.bare)),
+      overheadWarmMs: round(median(warm) - median(sg.bare)),
+      overheadShellHookMs: round(median(shell) - median(sh.bare)),
+      failed: {
+        noHook: 2 * startRuns - sg.bare.length - sh.bare.length,
+        cold: startRuns - cold.length,
+        warm: startRuns - warm.length,
+        shellHook: startRuns - shell.length,
+      },
     };
     console.log(
-      `\nStartContainer (containerd 2.1, ${startRuns} each): no hook ${start.noHookMedianMs} ms, hook cold ${start.hookColdMedianMs} ms (+${start.overheadColdMs}), hook warm ${start.hookWarmMedianMs} ms (+${start.overheadWarmMs}), shell hook (jq + cosign 2.5) ${start.shellHookMedianMs} ms (+${start.overheadShellHookMs})`,
+      `\nStartContainer (containerd 2.1, ${startRuns} each, each round beside a start without a hook): hook cold ${start.hookColdMedianMs} ms, warm ${start.hookWarmMedianMs} ms, no hook beside them ${start.noHookBesideSigguardMedianMs} ms: +${start.overheadColdMs} / +${start.overheadWarmMs}; shell hook (jq + cosign 2.5) ${start.shellHookMedianMs} ms, no hook beside it ${start.noHookBesideShellHookMedianMs} ms: +${start.overheadShellHookMs}; failed starts ${JSON.stringify(start.failed)}`,
     );
     kubelet.close();
 

@@ -13,6 +13,8 @@ export interface CurvePoint {
   floorMs: number;
   hookRssMb: number;
   floorRssMb: number;
+  /** Hooks whose verdict was wrong (marked on the time panel). */
+  wrong?: number;
 }
 
 export const escapeXml = (s: string): string =>
@@ -31,6 +33,8 @@ interface Series {
   color: string;
   dashed?: boolean;
   ys: number[];
+  /** A note beside each point (empty: none). */
+  marks?: string[];
 }
 
 const W = 360;
@@ -61,9 +65,11 @@ function panel(x0: number, title: string, unit: string, xs: number[], series: Se
   series.forEach((s, k) => {
     const pts = xs.map((x, i) => `${px(x).toFixed(1)},${py(s.ys[i]!).toFixed(1)}`).join(' ');
     out.push(`<polyline points="${pts}" stroke="${s.color}" fill="none" stroke-width="2"${s.dashed ? ' stroke-dasharray="5,3"' : ''}/>`);
-    for (const p of pts.split(' ')) {
+    for (const [i, p] of pts.split(' ').entries()) {
       const [cx, cy] = p.split(',');
       out.push(`<circle cx="${cx}" cy="${cy}" r="2.5" fill="${s.color}"/>`);
+      const mark = s.marks?.[i];
+      if (mark) out.push(`<text x="${cx}" y="${Number(cy) - 6}" text-anchor="end" fill="${s.color}">${escapeXml(mark)}</text>`);
     }
     const ly = M.top + 6 + k * 14;
     out.push(
@@ -79,7 +85,12 @@ export function stormSvg(points: CurvePoint[], note: string): string {
   const ps = [...points].sort((a, b) => a.starts - b.starts);
   const xs = ps.map((p) => p.starts);
   const time = panel(0, 'Time until the last decision', 'ms', xs, [
-    { label: 'sigguard hook, cold cache', color: '#c0392b', ys: ps.map((p) => p.hookMs) },
+    {
+      label: 'sigguard hook, cold cache (n wrong: verdicts not right)',
+      color: '#c0392b',
+      ys: ps.map((p) => p.hookMs),
+      marks: ps.map((p) => (p.wrong ? `${p.wrong} wrong` : '')),
+    },
     { label: 'process floor (sigguard version)', color: '#555', dashed: true, ys: ps.map((p) => p.floorMs) },
   ]);
   const rss = panel(W, 'Peak total RSS', 'MiB', xs, [

@@ -11,7 +11,7 @@
  * followers of a node-boot storm spent more CPU than the verifications they waited for (make
  * bench's storm, issue 15).
  */
-import { type FSWatcher, closeSync, linkSync, openSync, readFileSync, rmSync, statSync, watch, writeSync } from 'node:fs';
+import { type FSWatcher, closeSync, existsSync, linkSync, openSync, readFileSync, rmSync, statSync, watch, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const STALE_LOCK_MS = 30_000;
@@ -118,7 +118,8 @@ export async function singleFlight<T, V>(
       wake = undefined;
       poll = Math.min(MAX_POLL_MS, Math.round(poll * 1.5));
       breakIfStale(lock);
-      locked = tryLock(lock);
+      // a lock still there is not tried for (that would write and link a file every look)
+      if (!existsSync(lock)) locked = tryLock(lock);
     }
   } finally {
     watcher?.close();

@@ -92,7 +92,7 @@ describe('storm SVG', () => {
   const points: CurvePoint[] = [
     { starts: 10, images: 10, hookMs: 900, floorMs: 400, hookRssMb: 700, floorRssMb: 300 },
     { starts: 1, images: 1, hookMs: 300, floorMs: 40, hookRssMb: 75, floorRssMb: 45 },
-    { starts: 200, images: 20, hookMs: 9000, floorMs: 6000, hookRssMb: 9000, floorRssMb: 500 },
+    { starts: 200, images: 20, hookMs: 9000, floorMs: 6000, hookRssMb: 9000, floorRssMb: 500, wrong: 3 },
   ];
 
   it('draws one polyline per series with a point per number of starts, in order', () => {
@@ -108,6 +108,7 @@ describe('storm SVG', () => {
     }
     expect(svg).toContain('note &lt;&amp;&gt;');
     expect(svg).toContain('1: 1, 10: 10, 200: 20');
+    expect(svg.match(/>\d+ wrong</g)).toEqual(['>3 wrong<']);
   });
 
   it('rounds axes up to 1, 2 or 5 times a power of ten', () => {
