@@ -17,6 +17,7 @@ import { ClusterRole, ClusterRoleBinding } from 'kubernetes-models/rbac.authoriz
 import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { validateGeneration } from '../../src/agent/config-sync.js';
+import { NODE as CRIO_NODE } from '../../src/crio/layout.js';
 import { ROOT, TOOLS, requireTools } from '../support/paths.js';
 
 /** Debian's kubectl, fetched by build/tools.sh (never the machine's own). */
@@ -168,6 +169,43 @@ describe('deploy/: the manifests', () => {
     const items = pod.volumes.find((v) => v.configMap?.name === 'sigguard-policy')?.configMap?.items;
     expect(items?.find((i) => i.key === 'hosts.toml')?.path).toBe('certs.d/localhost:5001/hosts.toml');
     await agentAccepts(cm, items);
+  });
+
+  it('the CRI-O overlay: the agent with --runtime crio, the host paths CRI-O’s files live under and no containerd path; its uninstall likewise', async () => {
+    const base = podOf(find(render('deploy'), 'DaemonSet', 'sigguard'));
+    const containerdOnly = (a: string) => /^--(containerd-config|containerd|ctr|restart)=/.test(a);
+    const crioArgs = ['--crio-config=/etc/crio/crio.conf', '--runtime=crio', '--socket=/var/run/crio/crio.sock', '--restart=signal:SIGHUP'];
+    const hostPaths = (pod: Pod) => pod.volumes.flatMap((v) => (v.hostPath ? [v.hostPath.path] : []));
+    const crioPaths = ['/etc/crio', '/var/run/crio', '/etc/containers/registries.d', '/usr/share/containers/oci/hooks.d'];
+    const check = (pod: Pod, baseArgs: string[], basePaths: string[]) => {
+      const [agent] = pod.containers;
+      // the base's arguments, containerd's swapped for CRI-O's (a base that moves them fails to render: test ops)
+      expect([...(agent?.args ?? [])].sort()).toEqual([...baseArgs.filter((a) => !containerdOnly(a)), ...crioArgs].sort());
+      const paths = hostPaths(pod);
+      expect(paths.filter((p) => p.includes('containerd'))).toEqual([]);
+      expect(paths.sort()).toEqual([...basePaths.filter((p) => !p.includes('containerd')), ...crioPaths].sort());
+      for (const v of pod.volumes.filter((x) => x.hostPath)) {
+        expect(agent?.volumeMounts.find((m) => m.name === v.name)?.mountPath, v.name).toBe(v.hostPath?.path);
+      }
+      // every file the agent writes on a CRI-O node (src/crio/layout.ts) lies under a mounted host path
+      for (const file of Object.values(CRIO_NODE)) {
+        expect(
+          paths.some((p) => file.startsWith(`${p}/`)),
+          file,
+        ).toBe(true);
+      }
+    };
+    const objects = render('deploy/crio');
+    validateAll(objects);
+    check(podOf(find(objects, 'DaemonSet', 'sigguard')), base.containers[0]?.args ?? [], hostPaths(base));
+    await agentAccepts(find(objects, 'ConfigMap', 'sigguard-policy'));
+
+    const baseUninstall = podOf(find(render('deploy/uninstall'), 'DaemonSet', 'sigguard-uninstall'));
+    const uninstall = render('deploy/crio/uninstall');
+    validateAll(uninstall);
+    const pod = podOf(find(uninstall, 'DaemonSet', 'sigguard-uninstall'));
+    expect(pod.containers[0]?.args.slice(0, 3)).toEqual(['agent', '--uninstall', '--stay']);
+    check(pod, baseUninstall.containers[0]?.args ?? [], hostPaths(baseUninstall));
   });
 
   it('make install-kind pins the image by digest (build/kind-deploy.mjs): both DaemonSets run docker.io/library/sigguard@sha256:... of the archive', () => {
