@@ -31,6 +31,12 @@ export async function listReferrers(
   digest: string,
   budget: Budget,
 ): Promise<{ list: unknown[]; via: string }> {
+  const tag = referrersTag(digest);
+  // the referrers tag schema's index is asked for at the same time as the API, not after it
+  // answers that it has none: one round trip less where the fallback is needed; where the API
+  // answers, the tag's answer (charged to the same budget) is left unread
+  const fallbackAsked = client.getManifest(repo, tag);
+  fallbackAsked.catch(() => {});
   const api = await client.getReferrers(repo, digest);
   if (api !== undefined) {
     if (api.truncated)
@@ -39,8 +45,7 @@ export async function listReferrers(
       );
     return { list: api.manifests, via: 'referrers API' };
   }
-  const tag = referrersTag(digest);
-  const fallback = await client.getManifest(repo, tag);
+  const fallback = await fallbackAsked;
   const manifests = (fallback?.json as { manifests?: unknown } | undefined)?.manifests;
   return { list: Array.isArray(manifests) ? manifests : [], via: `tag ${tag}` };
 }
