@@ -340,6 +340,8 @@ export class Agent {
   private async installOnCrio(): Promise<void> {
     const o = this.o;
     this.owedRestart();
+    // before the write, as for containerd's base specs: an agent killed after it still owes the reload
+    if (checkCrio(this.crioOptions()).includes(CRIO_NODE.crioConf)) this.markRestartPending();
     const written = installCrio(this.crioOptions());
     if (written.includes(CRIO_NODE.crioConf)) this.markRestartPending();
     if (written.length > 0) this.log.info({ written }, 'CRI-O files for the policy in force written');
