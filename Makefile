@@ -203,6 +203,8 @@ demo: e2e-bundle
 # ---------------------------------------------------------------------------------------------
 # make bench: sigguard next to cosign verify on the same images, in one run (bench/bench.ts).
 # Not a test: medians, min/max, ratios and peak RSS into bench/results.json. BENCH_RUNS=20.
+# Also the node-boot storm and its curve (bench/storm.svg; BENCH_STORM_REPS=2, BENCH_CURVE=
+# 1,10,50,100,200), StartContainer against the jq + cosign hook, and issue 15's targets table.
 .PHONY: bench
 bench: build tools $(STAMP)
 	@$(NODE) e2e/bundle.mjs bench/bench.ts
