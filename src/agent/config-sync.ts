@@ -46,7 +46,14 @@ const MAX_BYTES = 16 * 2 ** 20;
 /** A file or folder name: what kubelet writes for a ConfigMap key or item path (host:port folders of certs.d too). */
 const NAME = /^[A-Za-z0-9_][A-Za-z0-9._:-]*$/;
 /** The agent's and install-node's own files in the same folder: no source may name them. */
-const RESERVED = new Set(['installed.json', 'installed-files', 'agent.json', 'agent-crio.json', 'agent-uninstall.json']);
+const RESERVED = new Set([
+  'installed.json',
+  'installed-files',
+  'agent.json',
+  'agent-crio.json',
+  'agent-uninstall.json',
+  'agent-restart-pending.json',
+]);
 const PRIVATE_KEY = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----|"privateKey"\s*:/;
 
 export interface SyncOptions {

@@ -129,6 +129,8 @@ describe('sigguard agent: policy sync from a mounted ConfigMap', () => {
       { 'keys/cosign.pub': pub() },
       { 'policy.yaml': policy(), 'keys/cosign.pub': pub(), 'config.yaml': 'cache: {enabled: "yes please"}\n' },
       { 'policy.yaml': policy(), 'keys/cosign.pub': pub(), 'installed.json': '{}' },
+      // the owed-restart marker: a ConfigMap key of that name would stand in for it (a restart owed forever, or lost)
+      { 'policy.yaml': policy(), 'keys/cosign.pub': pub(), 'agent-restart-pending.json': '{}' },
     ];
     for (const files of cases) {
       rmSync(cm, { recursive: true });
