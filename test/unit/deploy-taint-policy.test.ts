@@ -21,7 +21,7 @@ interface Policy {
     matchConstraints: { resourceRules: Array<{ resources: string[]; operations: string[] }> };
     matchConditions: Array<{ expression: string }>;
     variables: Array<{ name: string; expression: string }>;
-    validations: Array<{ expression: string; message: string }>;
+    validations: Array<{ expression: string; message: string; reason?: string }>;
   };
 }
 interface Binding {
@@ -92,6 +92,8 @@ const removeOurs = (n: NodeObj) => {
 describe('deploy/base/taint-policy.yaml: what the agent’s service account may do to a Node', () => {
   it('is bound to deny, matches nodes (every operation and subresource), and applies to the agent’s service account only', () => {
     expect(binding.spec).toEqual({ policyName: 'sigguard-agent-node-taint', validationActions: ['Deny'] });
+    // a refusal answers 403, not the default 422 the agent takes for its JSON patch's failed test (a conflict, retried at once)
+    for (const v of policy.spec.validations) expect(v.reason, v.message).toBe('Forbidden');
     expect(policy.spec.matchConstraints.resourceRules).toEqual([
       expect.objectContaining({ resources: ['nodes', 'nodes/*'], operations: ['*'] }),
     ]);
@@ -133,5 +135,26 @@ describe('deploy/base/taint-policy.yaml: what the agent’s service account may 
     expect(admit({ subResource: 'status', change: removeOurs })).toBe('the sigguard agent may only update a Node');
     expect(admit({ operation: 'DELETE' })).toBe('the sigguard agent may only update a Node');
     expect(admit({ operation: 'CREATE' })).toBe('the sigguard agent may only update a Node');
+  });
+
+  it('compares every field of a Node’s spec but its taints (each field kubernetes-models’ NodeSpec has; a new one fails here)', () => {
+    const dts = readFileSync(join(ROOT, 'node_modules/kubernetes-models/v1/NodeSpec.d.ts'), 'utf8');
+    const body = dts.slice(dts.indexOf('export interface INodeSpec {'), dts.indexOf('\n}', dts.indexOf('export interface INodeSpec {')));
+    const fields = [...body.matchAll(/^\s+"(\w+)"\?:/gm)].map((m) => m[1] as string);
+    expect(fields).toContain('taints');
+    const changed: Record<string, unknown> = {
+      configSource: { configMap: { name: 'evil', namespace: 'kube-system', kubeletConfigKey: 'kubelet' } },
+      externalID: 'evil',
+      podCIDR: '10.0.0.0/8',
+      podCIDRs: ['10.0.0.0/8'],
+      providerID: 'evil://x',
+      unschedulable: true,
+    };
+    for (const f of fields.filter((x) => x !== 'taints')) {
+      expect(Object.keys(changed), `a changed value for spec.${f}: compare it in taint-policy.yaml too`).toContain(f);
+      expect(admit({ change: (n) => Object.assign(n.spec, { [f]: changed[f] }) }), f).toBe(
+        "the sigguard agent may change no field of a Node's spec but its taints",
+      );
+    }
   });
 });
