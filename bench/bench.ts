@@ -431,13 +431,23 @@ async function main(): Promise<void> {
     await startOnce('runc');
     const sg = await paired(startRuns, [clearCache, () => {}]);
     const [cold, warm] = sg.hooked as [number[], number[]];
-    // the baseline: bench/shell-hook.sh in sigguard's place (createRuntime), cosign 2.5 on every start
+    // the baseline: bench/shell-hook.sh in sigguard's place (createRuntime), cosign 2.5 on every start;
+    // first, that it verifies at all: the signed image let through, the unsigned one refused
+    const shellHook = join(ROOT, 'bench/shell-hook.sh');
+    const shellEnv = { HOME: env.HOME, PATH: `${JQ_DIR}:/usr/sbin:/usr/bin:/sbin:/bin` };
+    for (const [repo, allow] of [
+      ['signed', true],
+      ['unsigned', false],
+    ] as const) {
+      const r = await once(shellHook, [w.trusted.pub, COSIGN2], state(repo), shellEnv);
+      if ((r.code === 0) !== allow) throw new Error(`bench/shell-hook.sh gave exit ${r.code} for ${repo}`);
+    }
     writeBaseSpec(node, {
       createRuntime: [
         {
-          path: join(ROOT, 'bench/shell-hook.sh'),
+          path: shellHook,
           args: ['shell-hook.sh', w.trusted.pub, COSIGN2],
-          env: [`HOME=${env.HOME}`, `PATH=${JQ_DIR}:/usr/sbin:/usr/bin:/sbin:/bin`],
+          env: Object.entries(shellEnv).map(([k, v]) => `${k}=${v}`),
         },
       ],
     });
