@@ -1,7 +1,8 @@
 /**
  * A small Kubernetes API server on loopback (TLS from a test CA) that keeps one Node: GET, and
- * PATCH with a JSON patch applied as the API server does (test ops first: a failed test is a 409
- * conflict; then remove), the bearer token checked. Faults by `override` and `meanwhile`.
+ * PATCH with a JSON patch applied as the API server does (test ops first: a failed test is a 422
+ * Invalid, as the API server answers a JSON patch that does not apply; then remove), the bearer
+ * token checked. Faults by `override` and `meanwhile`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Server, createServer } from 'node:https';
@@ -102,12 +103,7 @@ export class FakeApi {
       const container = parent as Record<string, unknown> & unknown[];
       if (op.op === 'test') {
         if (JSON.stringify(container?.[last as never]) !== JSON.stringify(op.value))
-          return this.status(
-            res,
-            409,
-            'Conflict',
-            `the server rejected our request due to an error in our request: test failed at ${op.path}`,
-          );
+          return this.status(res, 422, 'Invalid', `testing value ${op.path} failed: test failed`);
       } else if (op.op === 'remove' && Array.isArray(container)) container.splice(Number(last), 1);
       else return this.status(res, 422, 'Invalid', `op ${op.op} not here`);
     }

@@ -2,8 +2,8 @@
  * `sigguard agent --remove-taint`: the registration taint removed from the agent's own Node through
  * the API server (src/agent/taint.ts), against a small API server on loopback (TLS from a test CA)
  * that keeps one Node and applies JSON patches as the API server does (test ops, then remove).
- * Cases: removed (only that taint, with a resourceVersion precondition), already gone, a 409
- * conflict retried (the Node changed between read and patch), 403, garbage and wrong-shape JSON,
+ * Cases: removed (only that taint, with a resourceVersion precondition), already gone, a conflict
+ * (422 failed test, 409) retried (the Node changed between read and patch), 403, garbage and wrong-shape JSON,
  * a server that hangs, a server whose certificate another CA signed, an oversized answer.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -101,7 +101,7 @@ describe('agent --remove-taint: against an API server on loopback', () => {
     expect(api.requests.filter((r) => r.method === 'PATCH')).toEqual([]);
   });
 
-  it('409: the Node changed between read and patch (a taint added before ours): read again, only ours removed', async () => {
+  it('the Node changed between read and patch (a taint added before ours; its JSON-patch test fails, 422): read again, only ours removed', async () => {
     await startApi();
     api.node = freshNode([OURS, OTHER]);
     api.meanwhile = () => {
@@ -111,14 +111,14 @@ describe('agent --remove-taint: against an API server on loopback', () => {
     expect(await removeTaint(access, want)).toBe('removed');
     expect(api.node.spec.taints).toEqual([KUBELETS, OTHER]);
     expect(api.requests.map((r) => r.method)).toEqual(['GET', 'PATCH', 'GET', 'PATCH']);
-    // a Node that changes at every try: bounded
+    // a Node that changes at every try (409 Conflict, the update's own resourceVersion check): bounded
     api.node = freshNode([OURS]);
     api.override = (req, _body, res) => {
       res.writeHead(req.method === 'GET' ? 200 : 409, { 'content-type': 'application/json' });
       res.end(JSON.stringify(req.method === 'GET' ? api.node : { kind: 'Status', reason: 'Conflict', message: 'changed' }));
     };
     await expect(removeTaint(access, want, { conflicts: 2 })).rejects.toThrow(/still conflicting after 3 tries/);
-    // a failed JSON-patch test answered 422 (Unprocessable) rather than 409: read again the same way
+    // one failed JSON-patch test (422 Invalid), then the patch applies: read again the same way
     const before = api.requests.length;
     let patches = 0;
     const handle = (api as unknown as { handle: NonNullable<FakeApi['override']> }).handle.bind(api);
