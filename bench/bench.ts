@@ -4,9 +4,10 @@
  * test: no assertions, numbers to read. Results: bench/results.json.
  *
  *  - cosign verify --key (2.5.0 legacy, 3.1.1 bundle), sigguard check, the hook on a cold
- *    and on a warm verdict cache;
+ *    cache (nothing cached), for a new image (no verdict; the validated policy and config
+ *    cached, as on a node already running) and on a warm verdict cache;
  *  - a trivial Node single executable (bench/trivial-sea.ts): the floor of any Node executable;
- *  - StartContainer on the local containerd node: no hook, hook cold, hook warm, and the shell
+ *  - StartContainer on the local containerd node: no hook, hook cold, new image, warm, and the shell
  *    hook sigguard replaces (bench/shell-hook.sh: jq + cosign verify --key on every start);
  *  - burst: 50 concurrent hooks on a cold cache for one image: wall time and registry
  *    requests against one single verification's;
@@ -14,7 +15,7 @@
  *  - a table of issue 15's targets, each figure beside its target, met or not.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ContainerdNode, restartNode, startNode, stopNode, writeBaseSpec } from '../test/support/node/containerd-node.js';
@@ -143,6 +144,7 @@ function table(rows: Stats[], baseline: Stats): string {
 
 interface StartFigures {
   overheadColdMs: number;
+  overheadNewImageMs: number;
   overheadWarmMs: number;
   overheadShellHookMs: number;
 }
@@ -167,6 +169,8 @@ function targets(verify: Stats[], storm: Awaited<ReturnType<typeof runStorm>>, s
   return [
     time('hook, cold cache (legacy)', 'hook, cold cache (legacy)', 1.5),
     time('hook, cold cache (bundle)', 'hook, cold cache (bundle)', 1.5),
+    time('hook, new image (legacy; policy validated)', 'hook, new image (legacy; policy validated)', 1.5),
+    time('hook, new image (bundle; policy validated)', 'hook, new image (bundle; policy validated)', 1.5),
     time('sigguard check (legacy)', 'check (legacy)', 1.5),
     time('sigguard check (bundle)', 'check (bundle)', 1.5),
     time('hook, warm cache', 'hook, warm cache', 1.1),
@@ -217,6 +221,14 @@ function targets(verify: Stats[], storm: Awaited<ReturnType<typeof runStorm>>, s
     ),
     atMost('StartContainer overhead, cold', `+${ms(start.overheadColdMs)}`, start.overheadColdMs, floor.medianMs, 2, 'process floor'),
     atMost(
+      'StartContainer overhead, new image (policy validated)',
+      `+${ms(start.overheadNewImageMs)}`,
+      start.overheadNewImageMs,
+      floor.medianMs,
+      2,
+      'process floor',
+    ),
+    atMost(
       'StartContainer overhead, warm, vs shell hook',
       `+${ms(start.overheadWarmMs)}`,
       start.overheadWarmMs,
@@ -228,6 +240,14 @@ function targets(verify: Stats[], storm: Awaited<ReturnType<typeof runStorm>>, s
       'StartContainer overhead, cold, vs shell hook',
       `+${ms(start.overheadColdMs)}`,
       start.overheadColdMs,
+      start.overheadShellHookMs,
+      1.2,
+      'jq + cosign hook',
+    ),
+    atMost(
+      'StartContainer overhead, new image, vs shell hook',
+      `+${ms(start.overheadNewImageMs)}`,
+      start.overheadNewImageMs,
       start.overheadShellHookMs,
       1.2,
       'jq + cosign hook',
@@ -276,6 +296,12 @@ async function main(): Promise<void> {
     writeFileSync(warmConfig, `cache:\n  dir: ${join(dir, 'warm-cache')}\nnode:\n  containerdSocket: ${join(dir, 'no-containerd.sock')}\n`);
     const warmArgs = ['hook', '--config', warmConfig, '--policy', policy, '--log', join(dir, 'warm-decisions.log')];
     const clearCache = () => rmSync(cacheDir, { recursive: true, force: true });
+    /** A new image on a node already running: no verdict (nor lock), the validated documents kept (docs/). */
+    const clearVerdicts = () => {
+      for (const f of existsSync(cacheDir) ? readdirSync(cacheDir) : []) {
+        if (/^[0-9a-f]{64}\.(json|lock)$/.test(f)) rmSync(join(cacheDir, f), { force: true });
+      }
+    };
 
     const hello = await trivialSea();
     console.log(`bench: ${RUNS} runs each, interleaved; machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}`);
@@ -296,6 +322,12 @@ async function main(): Promise<void> {
         },
         { name: 'hook, cold cache (legacy)', before: clearCache, run: () => once(EXE, hookArgs, state('signed')) },
         { name: 'hook, cold cache (bundle)', before: clearCache, run: () => once(EXE, hookArgs, state('signed-bundle')) },
+        { name: 'hook, new image (legacy; policy validated)', before: clearVerdicts, run: () => once(EXE, hookArgs, state('signed')) },
+        {
+          name: 'hook, new image (bundle; policy validated)',
+          before: clearVerdicts,
+          run: () => once(EXE, hookArgs, state('signed-bundle')),
+        },
         { name: 'hook, warm cache', run: () => once(EXE, warmArgs, state('signed')) },
         { name: 'sigguard version (process floor)', run: () => once(EXE, ['version']) },
         { name: 'trivial Node SEA (hello world)', run: () => once(hello, []) },
@@ -429,8 +461,8 @@ async function main(): Promise<void> {
     if (inst.code !== 0) throw new Error(inst.stderr);
     await restartNode(node);
     await startOnce('runc');
-    const sg = await paired(startRuns, [clearCache, () => {}]);
-    const [cold, warm] = sg.hooked as [number[], number[]];
+    const sg = await paired(startRuns, [clearCache, clearVerdicts, () => {}]);
+    const [cold, newImage, warm] = sg.hooked as [number[], number[], number[]];
     // the baseline: bench/shell-hook.sh in sigguard's place (createRuntime), cosign 2.5 on every start;
     // first, that it verifies at all: the signed image let through, the unsigned one refused
     const shellHook = join(ROOT, 'bench/shell-hook.sh');
@@ -463,20 +495,23 @@ async function main(): Promise<void> {
       noHookBesideSigguardMedianMs: round(median(sg.bare)),
       noHookBesideShellHookMedianMs: round(median(sh.bare)),
       hookColdMedianMs: round(median(cold)),
+      hookNewImageMedianMs: round(median(newImage)),
       hookWarmMedianMs: round(median(warm)),
       shellHookMedianMs: round(median(shell)),
       overheadColdMs: round(median(cold) - median(sg.bare)),
+      overheadNewImageMs: round(median(newImage) - median(sg.bare)),
       overheadWarmMs: round(median(warm) - median(sg.bare)),
       overheadShellHookMs: round(median(shell) - median(sh.bare)),
       failed: {
         noHook: 2 * startRuns - sg.bare.length - sh.bare.length,
         cold: startRuns - cold.length,
+        newImage: startRuns - newImage.length,
         warm: startRuns - warm.length,
         shellHook: startRuns - shell.length,
       },
     };
     console.log(
-      `\nStartContainer (containerd 2.1, ${startRuns} each, each round beside a start without a hook): hook cold ${start.hookColdMedianMs} ms, warm ${start.hookWarmMedianMs} ms, no hook beside them ${start.noHookBesideSigguardMedianMs} ms: +${start.overheadColdMs} / +${start.overheadWarmMs}; shell hook (jq + cosign 2.5) ${start.shellHookMedianMs} ms, no hook beside it ${start.noHookBesideShellHookMedianMs} ms: +${start.overheadShellHookMs}; failed starts ${JSON.stringify(start.failed)}`,
+      `\nStartContainer (containerd 2.1, ${startRuns} each, each round beside a start without a hook): hook cold ${start.hookColdMedianMs} ms, new image (policy validated) ${start.hookNewImageMedianMs} ms, warm ${start.hookWarmMedianMs} ms, no hook beside them ${start.noHookBesideSigguardMedianMs} ms: +${start.overheadColdMs} / +${start.overheadNewImageMs} / +${start.overheadWarmMs}; shell hook (jq + cosign 2.5) ${start.shellHookMedianMs} ms, no hook beside it ${start.noHookBesideShellHookMedianMs} ms: +${start.overheadShellHookMs}; failed starts ${JSON.stringify(start.failed)}`,
     );
     kubelet.close();
 
