@@ -10,7 +10,8 @@
  * - `command:ARGV` (a JSON array, or words split on spaces): runs ARGV, e.g. a node's own restart.
  * - `systemd` (`systemd:UNIT`; default unit containerd.service, crio.service for CRI-O): the host's
  *   systemd restarts the unit, asked over D-Bus (systemd.ts, `--systemd-bus`), and the agent waits
- *   for the restart job to end "done".
+ *   for the restart job to end "done"; the runtime process that read the config before must be gone
+ *   by then (else the unit is another daemon's and the runtime never read the new files).
  * - `none`: restarts nothing; the agent says a restart is needed and is not ready until then.
  *
  * Then the agent waits, bounded, until the CRI answers on the socket again.
@@ -179,8 +180,18 @@ export async function restartRuntime(
 ): Promise<boolean> {
   if (m.kind === 'none') return false;
   if (m.kind === 'systemd') {
-    const unit = m.unit ?? ((o.daemon ?? 'containerd') === 'crio' ? 'crio.service' : 'containerd.service');
+    const daemon = o.daemon ?? 'containerd';
+    const unit = m.unit ?? (daemon === 'crio' ? 'crio.service' : 'containerd.service');
+    // the runtime reading the config (seen with hostPID) is gone once the job is done, or the unit is
+    // another daemon's (Docker's containerd.service beside k3s's): its CRI answering proves nothing
+    const runtime = containerdPids(o.containerdConfig, '/proc', daemon);
     await restartUnit({ bus: m.bus, unit, jobTimeoutMs: o.timeoutMs });
+    const still = runtime.filter(alive);
+    if (still.length > 0)
+      throw new SigguardError(
+        ReasonCode.INTERNAL_ERROR,
+        `systemd restarted ${unit}, but the ${daemon} reading ${o.containerdConfig} (pid ${still.join(', ')}) still runs: ${unit} is not its unit (--restart systemd:UNIT)`,
+      );
   } else if (m.kind === 'command') {
     const r = spawnSync(m.argv[0] as string, m.argv.slice(1), { encoding: 'utf8', timeout: o.timeoutMs });
     if (r.status !== 0) {

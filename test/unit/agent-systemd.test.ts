@@ -7,12 +7,14 @@
  * nobody, a JobRemoved faked by another peer, a socket not owned by systemd's user, malformed and
  * oversized messages.
  */
+import { spawn } from 'node:child_process';
 import { chownSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DBusConnection, type Message, MessageStream, decodeMessage, encodeMessage, splitSignature } from '../../src/agent/dbus.js';
-import { parseRestart, restartRuntime } from '../../src/agent/restart.js';
+import { containerdPids, parseRestart, restartRuntime } from '../../src/agent/restart.js';
 import { restartUnit } from '../../src/agent/systemd.js';
 import { FakeSystemd, faultServer, startBus } from '../support/fake-systemd.js';
 
@@ -169,6 +171,37 @@ describe('--restart systemd: systemd’s private socket (a direct connection)', 
     for (const daemon of ['containerd', 'crio'] as const)
       await expect(restartRuntime(m, { containerdConfig: '/x', socket: cri, timeoutMs: 500, daemon })).rejects.toThrow(/did not answer/);
     expect(f.restarts).toEqual(['containerd.service replace', 'crio.service replace']);
+  });
+
+  it('a unit that is not the runtime’s (systemd restarts another daemon, the runtime reading the config runs on): a failed restart, not a ready node', async () => {
+    const { f, path } = await direct();
+    const m = parseRestart('systemd:docker-containerd.service', `private:${path}`);
+    // the runtime: a root process named crio reading CRI-O's default configuration (cat, waiting on its stdin)
+    const runtime = spawn('/bin/cat', [], { argv0: 'crio', stdio: ['pipe', 'ignore', 'ignore'] });
+    const exited = new Promise((r) => runtime.once('exit', r));
+    stops.push(() => void runtime.kill('SIGKILL'));
+    const o = {
+      containerdConfig: '/etc/crio/crio.conf',
+      socket: join(dir, 'cri-answering.sock'),
+      timeoutMs: 2000,
+      daemon: 'crio' as const,
+    };
+    const cri = createServer((_req, res) => {
+      res.addTrailers({ 'grpc-status': '5', 'grpc-message': 'not found' });
+      res.writeHead(200, { 'content-type': 'application/grpc' }).end();
+    });
+    await new Promise<void>((r) => cri.listen(o.socket, r));
+    stops.push(() => new Promise<void>((r) => cri.close(() => r())));
+    expect(containerdPids(o.containerdConfig, '/proc', 'crio')).toContain(runtime.pid);
+    // the job ends "done" and the (never restarted) CRI answers: before, the runtime was taken as restarted
+    await expect(restartRuntime(m, o)).rejects.toThrow(/still runs: docker-containerd.service is not its unit/);
+    // the runtime's own unit: systemd stops it (and starts another): restarted
+    f.onRestart = async () => {
+      runtime.kill('SIGKILL');
+      await exited;
+      return { result: 'done' };
+    };
+    expect(await restartRuntime(m, o)).toBe(true);
   });
 
   it('no socket, or a socket that never answers: bounded, one-line errors', async () => {
