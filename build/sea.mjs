@@ -19,6 +19,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   chmodSync,
+  chownSync,
   closeSync,
   copyFileSync,
   existsSync,
@@ -27,6 +28,7 @@ import {
   mkdtempSync,
   openSync,
   readFileSync,
+  readdirSync,
   renameSync,
   rmSync,
   statSync,
@@ -35,6 +37,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compileFunction } from 'node:vm';
@@ -204,8 +207,122 @@ function selfCheck(exe) {
     env: { ...process.env, SIGGUARD_TRACE: '1' },
     encoding: 'utf8',
   });
-  if (c.status !== 2 || !/cold bundle compiled \(code cache accepted\)/.test(c.stderr)) {
+  // the commands with bundles of their own load theirs (`trust status` of a root that is not there: TRUST_STALE, exit 1)
+  const t = spawnSync(exe, ['trust', 'status', '--out', '/nonexistent/sigguard-sea-probe.json'], { cwd: '/', encoding: 'utf8' });
+  if (t.status !== 1 || !t.stdout.includes('never updated') || !t.stderr.includes('[TRUST_STALE]')) {
+    die(`the built executable's trust bundle failed its check (exit ${t.status ?? t.signal}): ${t.stdout}${t.stderr}`);
+  }
+  if (c.status !== 2 || !/cold bundle compiled \(code cache accepted\)/.test(c.stderr) || !/main code cache accepted/.test(c.stderr)) {
     die(`the built executable's cold bundle failed its check (exit ${c.status ?? c.signal}): ${c.stderr}`);
+  }
+}
+
+// The main script: build/out/sigguard.cjs itself is an asset, compiled by this bootstrap with a V8
+// code cache made after a training run (below), so that it holds the bytecode of every function a
+// hook start runs, not only of the top level (SEA's useCodeCache: compiled, never run). A cache V8
+// rejects costs the compile time only; the arm64 executable (made here on x64) carries none.
+const MAIN_HEAD = '(function (exports, require, module, __filename, __dirname) {';
+const MAIN_TAIL = '\n})';
+const BOOTSTRAP = `'use strict';
+const { getAsset } = require('node:sea');
+const { Script } = require('node:vm');
+let cachedData;
+try {
+  cachedData = Buffer.from(getAsset('sigguard.cache'));
+} catch {
+  cachedData = undefined;
+}
+const script = new Script(${JSON.stringify(MAIN_HEAD)} + getAsset('sigguard.cjs', 'utf8') + ${JSON.stringify(MAIN_TAIL)}, {
+  filename: 'sigguard.cjs',
+  ...(cachedData ? { cachedData } : {}),
+});
+if (process.env.SIGGUARD_TRACE === '1') {
+  process.stderr.write(\`sigguard-trace main code cache \${cachedData ? (script.cachedDataRejected ? 'rejected' : 'accepted') : 'absent'}\\n\`);
+}
+script.runInThisContext()(module.exports, require, module, __filename, __dirname);
+`;
+
+// The trainer: runs build/out/sigguard.cjs (beside it, the cold bundle) as the bootstrap will, with
+// these arguments, and writes the main script's code cache when the process exits.
+const TRAINER = `'use strict';
+const { Script } = require('node:vm');
+const { readFileSync, writeFileSync } = require('node:fs');
+const { createRequire } = require('node:module');
+const { dirname } = require('node:path');
+const [bundle, out, ...args] = process.argv.slice(2);
+const script = new Script(${JSON.stringify(MAIN_HEAD)} + readFileSync(bundle, 'utf8') + ${JSON.stringify(MAIN_TAIL)}, { filename: 'sigguard.cjs' });
+process.on('exit', () => writeFileSync(out, script.createCachedData()));
+process.argv = [process.argv[0], bundle, ...args];
+const mod = { exports: {} };
+script.runInThisContext()(mod.exports, createRequire(bundle), mod, bundle, dirname(bundle));
+`;
+
+/**
+ * Trains the main script's code cache on hook starts: one that validates its documents (and is
+ * refused: the registry named is closed), then one that finds them validated, as a warm start
+ * does, whose exit writes the cache. In a temporary folder of its own, with copies of the bundles
+ * (the cache is for their text); run as root, the trainer runs as nobody (65534), so that it
+ * cannot write what a hook on this machine would (the default document cache under /var/lib).
+ */
+function trainMainCache(dir) {
+  const work = mkdtempSync(join(tmpdir(), 'sigguard-train-'));
+  try {
+    copyFileSync(bundle, join(work, 'sigguard.cjs'));
+    copyFileSync(coldBundle, join(work, 'sigguard-cold.cjs'));
+    const { generateKeyPairSync } = require('node:crypto');
+    writeFileSync(
+      join(work, 'key.pub'),
+      generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }),
+    );
+    writeFileSync(
+      join(work, 'policy.yaml'),
+      'version: 1\ndefault: reject\nscopes:\n  "127.0.0.1:9":\n    - type: sigstoreSigned\n      keyPath: key.pub\n      signedIdentity: {type: matchRepository}\n',
+    );
+    writeFileSync(
+      join(work, 'config.yaml'),
+      `cache:\n  dir: ${join(work, 'cache')}\nnode:\n  containerdSocket: ${join(work, 'no.sock')}\n`,
+    );
+    writeFileSync(join(work, 'trainer.cjs'), TRAINER);
+    const state = JSON.stringify({
+      ociVersion: '1.2.0',
+      id: 'train',
+      status: 'creating',
+      pid: 1,
+      bundle: work,
+      annotations: {
+        'io.kubernetes.cri.container-type': 'container',
+        'io.kubernetes.cri.image-name': `127.0.0.1:9/train@sha256:${'0'.repeat(64)}`,
+        'io.kubernetes.cri.sandbox-namespace': 'default',
+      },
+    });
+    const root = process.getuid?.() === 0;
+    if (root) for (const f of [work, ...readdirSync(work).map((n) => join(work, n))]) chownSync(f, 65534, 65534);
+    const out = join(work, 'sigguard.cache');
+    const args = [
+      'hook',
+      '--config',
+      join(work, 'config.yaml'),
+      '--policy',
+      join(work, 'policy.yaml'),
+      '--log',
+      join(work, 'decisions.log'),
+    ];
+    for (let i = 0; i < 2; i++) {
+      rmSync(out, { force: true });
+      const r = spawnSync(process.execPath, [join(work, 'trainer.cjs'), join(work, 'sigguard.cjs'), out, ...args, '--deadline', '5'], {
+        cwd: work,
+        input: state,
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+        encoding: 'utf8',
+        timeout: 60_000,
+        ...(root ? { uid: 65534, gid: 65534 } : {}),
+      });
+      if (r.status !== 1 || !existsSync(out))
+        die(`training the main script's code cache failed (exit ${r.status ?? r.signal}): ${r.stderr}`);
+    }
+    writeFileSync(join(dir, 'sigguard.cache'), readFileSync(out));
+  } finally {
+    rmSync(work, { recursive: true, force: true });
   }
 }
 
@@ -213,7 +330,7 @@ async function buildTarget(target, dir) {
   const native = target.arch === process.arch;
   const blob = join(dir, 'sea-prep.blob');
   const config = {
-    main: bundle,
+    main: join(dir, 'bootstrap.cjs'),
     output: blob,
     disableExperimentalSEAWarning: true,
     // NODE_OPTIONS must not be able to inject code (--require, --import) into a security hook.
@@ -222,13 +339,19 @@ async function buildTarget(target, dir) {
     useCodeCache: native && CODE_CACHE,
     // `sigguard agent` / `metrics`: a bundle of their own, read by src/cli/agent-loader.ts
     assets: {
+      'sigguard.cjs': bundle,
+      ...(native && CODE_CACHE ? { 'sigguard.cache': join(dir, 'sigguard.cache') } : {}),
       'sigguard-agent.cjs': agentBundle,
       'sigguard-trust.cjs': trustBundle,
       'sigguard-cold.cjs': coldBundle,
       ...(native && CODE_CACHE ? { 'sigguard-cold.cache': join(dir, 'sigguard-cold.cache') } : {}),
     },
   };
-  if (native && CODE_CACHE) writeFileSync(join(dir, 'sigguard-cold.cache'), coldCodeCache(coldBundle));
+  writeFileSync(join(dir, 'bootstrap.cjs'), BOOTSTRAP);
+  if (native && CODE_CACHE) {
+    writeFileSync(join(dir, 'sigguard-cold.cache'), coldCodeCache(coldBundle));
+    trainMainCache(dir);
+  }
   const configFile = join(dir, 'sea-config.json');
   writeFileSync(configFile, `${JSON.stringify(config, null, 2)}\n`);
   const gen = spawnSync(process.execPath, ['--experimental-sea-config', configFile], { encoding: 'utf8' });

@@ -18,7 +18,8 @@ export async function loadAgent(): Promise<typeof AgentCommands> {
 
 /** A command's own bundle: build/out/NAME beside the main bundle, or the single executable's asset NAME. */
 export async function loadBundle<T>(asset: string): Promise<T> {
-  const sea = await import('node:sea');
+  // (not import(): the single executable's main script is compiled by a bootstrap, build/sea.mjs, without a dynamic import hook)
+  const sea = process.getBuiltinModule('node:sea');
   if (!sea.isSea()) return createRequire(__filename)(join(__dirname, asset)) as T;
   // the executable's own asset: CommonJS evaluated as Node would a file (its requires are node: built-ins)
   const code = sea.getAsset(asset, 'utf8');
