@@ -12,7 +12,10 @@
  * makes the test fail (409/422) and the agent reads the Node again and retries. Every response is
  * parsed with a schema; each request is bounded (time, response size). deploy/base's
  * ValidatingAdmissionPolicy keeps a stolen token of the agent's from doing anything else with its
- * `patch nodes` right: its own node only, that taint only.
+ * `patch nodes` right: its own node only, that taint only. The agent checks that it does before it
+ * uses the token (`probe`): a dry run adding a taint must be refused; accepted, the policy is not in
+ * force (Kubernetes before 1.30, the policy not applied, the service account renamed in an overlay)
+ * and the token may change every node: the taint stays, and the error says why.
  */
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
@@ -154,15 +157,28 @@ const matches = (t: { key: string; effect: string }, want: TaintSpec) =>
 
 export type TaintResult = 'removed' | 'absent';
 
+/** Is the token narrowed? A dry run of what the policy refuses (a taint added to this node) must be refused. */
+async function probeAdmissionPolicy(a: KubeAccess, path: string, timeoutMs: number): Promise<void> {
+  const probe = [{ op: 'add', path: '/spec/taints/-', value: { key: 'sigguard.dev/admission-probe', effect: 'NoSchedule' } }];
+  const r = await send(a, 'PATCH', `${path}?dryRun=All`, timeoutMs, JSON.stringify(probe));
+  if (r.status === 403) return;
+  if (r.status === 200)
+    throw new Error(
+      `the API server accepted a dry run adding a taint to Node ${a.nodeName}: no ValidatingAdmissionPolicy narrows this service account's patch on nodes (deploy/base/taint-policy.yaml: Kubernetes 1.30 or later, the service account it names): taint left in place`,
+    );
+  throw refusal(r, `probing the admission policy on Node ${a.nodeName}`);
+}
+
 /**
  * Removes the taint `want` from the node `a.nodeName`: 'removed', or 'absent' (it was not there).
  * A conflict (the Node changed between the read and the patch) is retried up to `conflicts` times;
- * anything else throws a one-line error (the agent retries later, with backoff).
+ * anything else throws a one-line error (the agent retries later, with backoff). `probe`: first
+ * check that the admission policy narrows the token (probeAdmissionPolicy).
  */
 export async function removeTaint(
   a: KubeAccess,
   want: TaintSpec,
-  o: { timeoutMs?: number; conflicts?: number } = {},
+  o: { timeoutMs?: number; conflicts?: number; probe?: boolean } = {},
 ): Promise<TaintResult> {
   const timeoutMs = o.timeoutMs ?? 10_000;
   const path = `/api/v1/nodes/${encodeURIComponent(a.nodeName)}`;
@@ -174,6 +190,7 @@ export async function removeTaint(
     const taints = node.spec?.taints ?? [];
     const i = taints.findIndex((t) => matches(t, want));
     if (i < 0) return 'absent';
+    if (o.probe && attempt === 0) await probeAdmissionPolicy(a, path, timeoutMs);
     const patch = JSON.stringify([
       { op: 'test', path: '/metadata/resourceVersion', value: node.metadata.resourceVersion },
       { op: 'test', path: `/spec/taints/${i}`, value: taints[i] },

@@ -1,8 +1,10 @@
 /**
  * A small Kubernetes API server on loopback (TLS from a test CA) that keeps one Node: GET, and
  * PATCH with a JSON patch applied as the API server does (test ops first: a failed test is a 422
- * Invalid, as the API server answers a JSON patch that does not apply; then remove), the bearer
- * token checked. Faults by `override` and `meanwhile`.
+ * Invalid, as the API server answers a JSON patch that does not apply; then remove; add), the bearer
+ * token checked, `?dryRun=All` kept nothing. deploy/base's ValidatingAdmissionPolicy emulated
+ * (`admissionPolicy`): a patch may only take sigguard.dev/not-ready off, anything else is 403.
+ * Faults by `override` and `meanwhile`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Server, createServer } from 'node:https';
@@ -31,6 +33,19 @@ export const freshNode = (taints: Taint[], name = 'node-1'): NodeObj => ({
   status: {},
 });
 
+/** The policy's rule: the new Node is the old one less taints of the key sigguard.dev/not-ready. */
+function onlyOursRemoved(before: NodeObj, after: NodeObj): boolean {
+  const key = (t: Taint) => JSON.stringify(t);
+  const old = (before.spec.taints ?? []).map(key);
+  const now = (after.spec.taints ?? []).map(key);
+  const rest = (n: NodeObj) => JSON.stringify({ ...n, spec: { ...n.spec, taints: undefined } });
+  return (
+    now.every((t) => old.includes(t)) &&
+    (before.spec.taints ?? []).every((t) => t.key === 'sigguard.dev/not-ready' || now.includes(key(t))) &&
+    rest(before) === rest(after)
+  );
+}
+
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
 
 export class FakeApi {
@@ -39,6 +54,8 @@ export class FakeApi {
     [];
   /** Replaces the default handling for the next requests (faults). */
   override: Handler | undefined;
+  /** deploy/base/taint-policy.yaml in force (false: a cluster without it, where the token may change anything). */
+  admissionPolicy = true;
   /** Runs between a GET and the next PATCH once (a concurrent writer). */
   meanwhile: (() => void) | undefined;
   server!: Server;
@@ -83,7 +100,8 @@ export class FakeApi {
 
   private handle(req: IncomingMessage, body: string, res: ServerResponse): boolean {
     if (req.headers.authorization !== `Bearer ${this.token}`) return this.status(res, 401, 'Unauthorized', 'Unauthorized');
-    if (req.url !== `/api/v1/nodes/${this.node.metadata.name}`) return this.status(res, 404, 'NotFound', `nodes "${req.url}" not found`);
+    const [path, query = ''] = (req.url ?? '').split('?');
+    if (path !== `/api/v1/nodes/${this.node.metadata.name}`) return this.status(res, 404, 'NotFound', `nodes "${req.url}" not found`);
     if (req.method === 'GET') {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify(this.node));
@@ -105,7 +123,20 @@ export class FakeApi {
         if (JSON.stringify(container?.[last as never]) !== JSON.stringify(op.value))
           return this.status(res, 422, 'Invalid', `testing value ${op.path} failed: test failed`);
       } else if (op.op === 'remove' && Array.isArray(container)) container.splice(Number(last), 1);
+      else if (op.op === 'add' && Array.isArray(container)) container.splice(last === '-' ? container.length : Number(last), 0, op.value);
       else return this.status(res, 422, 'Invalid', `op ${op.op} not here`);
+    }
+    if (this.admissionPolicy && !onlyOursRemoved(this.node, doc as unknown as NodeObj))
+      return this.status(
+        res,
+        403,
+        'Forbidden',
+        `nodes "${this.node.metadata.name}" is forbidden: ValidatingAdmissionPolicy 'sigguard-agent-node-taint' denied request`,
+      );
+    if (new URLSearchParams(query).get('dryRun') === 'All') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(doc));
+      return true;
     }
     this.node = doc as unknown as NodeObj;
     this.node.metadata.resourceVersion = String(Number(this.node.metadata.resourceVersion) + 1);

@@ -194,6 +194,39 @@ describe('agent --remove-taint: against an API server on loopback', () => {
     await expect(removeTaint(access, want, { timeoutMs: 5000 })).rejects.toThrow(/larger than/);
   });
 
+  it('the admission policy in force: a dry run adding a taint is refused (403), then only ours comes off', async () => {
+    await startApi();
+    api.node = freshNode([KUBELETS, OURS]);
+    expect(await removeTaint(access, want, { probe: true })).toBe('removed');
+    expect(api.node.spec.taints).toEqual([KUBELETS]);
+    const patches = api.requests.filter((r) => r.method === 'PATCH');
+    expect(patches.map((r) => r.url)).toEqual(['/api/v1/nodes/node-1?dryRun=All', '/api/v1/nodes/node-1']);
+    expect(JSON.parse(patches[0]?.body ?? '')).toEqual([
+      { op: 'add', path: '/spec/taints/-', value: { key: 'sigguard.dev/admission-probe', effect: 'NoSchedule' } },
+    ]);
+  });
+
+  it('no admission policy narrowing the token (Kubernetes before 1.30, the policy not applied, its service account renamed): the dry run is accepted, the taint stays', async () => {
+    await startApi();
+    api.admissionPolicy = false; // this service account may patch any field of any node
+    api.node = freshNode([KUBELETS, OURS]);
+    await expect(removeTaint(access, want, { probe: true })).rejects.toThrow(
+      /accepted a dry run adding a taint to Node node-1: no ValidatingAdmissionPolicy narrows/,
+    );
+    expect(api.node.spec.taints).toEqual([KUBELETS, OURS]); // nothing removed, the dry run kept nothing
+    expect(api.node.metadata.resourceVersion).toBe('100');
+    // any other answer to the dry run: an error too, the taint stays
+    api.admissionPolicy = true;
+    api.override = (req, _body, res) => {
+      res.writeHead(req.method === 'GET' ? 200 : 500, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(req.method === 'GET' ? api.node : { kind: 'Status', message: 'etcd is down' }));
+    };
+    await expect(removeTaint(access, want, { probe: true })).rejects.toThrow(
+      /probing the admission policy on Node node-1: HTTP 500: etcd is down/,
+    );
+    expect(api.node.spec.taints).toEqual([KUBELETS, OURS]);
+  });
+
   it('an API server whose certificate the service account’s CA did not sign: refused before the token is sent', async () => {
     await startApi(otherPki);
     await expect(removeTaint(access, want)).rejects.toThrow(/certificate/);
