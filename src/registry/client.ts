@@ -112,6 +112,7 @@ export class RegistryClient {
   private readonly endpointCache = new Map<string, Endpoint[]>();
   private readonly endpointsPending = new Map<string, Promise<Endpoint[]>>();
   private readonly authorization = new Map<string, string>();
+  private readonly tokensPending = new Map<string, Promise<string>>();
   constructor(private readonly opts: RegistryClientOptions) {}
 
   get signal(): AbortSignal {
@@ -265,7 +266,20 @@ export class RegistryClient {
     const cred = this.opts.credentials.get(endpoint.authHost);
     let auth: string | undefined;
     if (challenge?.scheme === 'bearer') {
-      auth = await this.fetchToken(endpoint, repo, challenge.params, cred);
+      // requests sent together (a digest's signatures are looked up with its manifest) are
+      // refused together: one token is fetched for all of them, as for requests one after another
+      const tokenKey = `${authKey}|${header(first, 'www-authenticate') ?? ''}`;
+      const since = this.authorization.get(authKey);
+      let token = since !== undefined && since !== cached ? Promise.resolve(since) : this.tokensPending.get(tokenKey);
+      if (token === undefined) {
+        token = this.fetchToken(endpoint, repo, challenge.params, cred);
+        this.tokensPending.set(tokenKey, token);
+        token.then(
+          () => this.tokensPending.delete(tokenKey),
+          () => this.tokensPending.delete(tokenKey),
+        );
+      }
+      auth = await token;
     } else if (challenge?.scheme === 'basic' && cred?.kind === 'basic') {
       auth = `Basic ${Buffer.from(`${cred.username}:${cred.password}`).toString('base64')}`;
     }

@@ -352,7 +352,9 @@ describe('containerd hosts.toml (registry.certsDir)', () => {
       const r = await check(`${alias}/bundle@${digests.bundle}`, { scopes: { [alias]: signedBy() }, registry: { certsDir: certs } });
       expect(r.verdict?.decision).toBe('deny');
       expect(r.code).toBe(1);
-      expect(mirror.requests[0]).toMatch(/^GET \/mirror\/api\/v2\/bundle\/manifests\/sha256:/);
+      // the image's manifest (and, asked with it, its signature tags and referrers): all under /mirror/api/v2
+      expect(mirror.requests).toContainEqual(expect.stringMatching(/^GET \/mirror\/api\/v2\/bundle\/manifests\/sha256:/));
+      expect(mirror.requests.filter((q) => !q.startsWith('GET /mirror/api/v2/bundle/'))).toEqual([]);
     });
   });
 
