@@ -40,7 +40,6 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { compileFunction } from 'node:vm';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'build/out');
@@ -62,6 +61,11 @@ const SENTINEL = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 // snapshot entry must instead register it with v8.startupSnapshot.setDeserializeMainFunction.
 const CODE_CACHE = process.env.SIGGUARD_SEA_CODE_CACHE !== '0';
 const STRIP = process.env.SIGGUARD_SEA_STRIP !== '0';
+// V8 flags the executable runs with (its execArgv), and every code cache is made under (V8 rejects a
+// cache made under other flags). No optimizing tiers: a hook lives ~50-150 ms, too short for them to
+// pay; without them a cold hook's peak RSS is ~3.5 MiB lower (the compilers' code and memory), its
+// CPU time the same within noise (issue 15).
+const V8_FLAGS = (process.env.SIGGUARD_SEA_V8_FLAGS ?? '--no-opt --no-maglev').split(/\s+/).filter(Boolean);
 
 const TARGETS = [
   { name: 'linux-amd64', arch: 'x64', triple: 'x86_64-linux-gnu' },
@@ -163,11 +167,17 @@ function strippedNode(target, node) {
 
 // The cold bundle's V8 code cache, made by this (the pinned) Node as src/cli/cold-loader.ts compiles
 // the text (a function of its PARAMS; selfCheck fails the build if V8 rejects the cache).
-function coldCodeCache(file) {
-  const params = ['exports', 'require', 'module', '__filename', '__dirname'];
-  const fn = compileFunction(readFileSync(file, 'utf8'), params, { filename: 'sigguard-cold.cjs', produceCachedData: true });
-  if (!fn.cachedDataProduced) die('V8 produced no code cache for the cold bundle');
-  return fn.cachedData;
+function coldCodeCache(file, dir) {
+  const out = join(dir, 'sigguard-cold.cache');
+  const make = `const { compileFunction } = require('node:vm');
+const { readFileSync, writeFileSync } = require('node:fs');
+const params = ['exports', 'require', 'module', '__filename', '__dirname'];
+const fn = compileFunction(readFileSync(${JSON.stringify(file)}, 'utf8'), params, { filename: 'sigguard-cold.cjs', produceCachedData: true });
+if (!fn.cachedDataProduced) process.exit(3);
+writeFileSync(${JSON.stringify(out)}, fn.cachedData);`;
+  const r = spawnSync(process.execPath, [...V8_FLAGS, '-e', make], { encoding: 'utf8' });
+  if (r.status !== 0) die(`V8 produced no code cache for the cold bundle (exit ${r.status ?? r.signal}): ${r.stderr}`);
+  return out;
 }
 
 // postject writes the executable with one write() of its ~110 MiB. On a kernel whose page cache
@@ -309,14 +319,18 @@ function trainMainCache(dir) {
     ];
     for (let i = 0; i < 2; i++) {
       rmSync(out, { force: true });
-      const r = spawnSync(process.execPath, [join(work, 'trainer.cjs'), join(work, 'sigguard.cjs'), out, ...args, '--deadline', '5'], {
-        cwd: work,
-        input: state,
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-        encoding: 'utf8',
-        timeout: 60_000,
-        ...(root ? { uid: 65534, gid: 65534 } : {}),
-      });
+      const r = spawnSync(
+        process.execPath,
+        [...V8_FLAGS, join(work, 'trainer.cjs'), join(work, 'sigguard.cjs'), out, ...args, '--deadline', '5'],
+        {
+          cwd: work,
+          input: state,
+          env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+          encoding: 'utf8',
+          timeout: 60_000,
+          ...(root ? { uid: 65534, gid: 65534 } : {}),
+        },
+      );
       if (r.status !== 1 || !existsSync(out))
         die(`training the main script's code cache failed (exit ${r.status ?? r.signal}): ${r.stderr}`);
     }
@@ -335,6 +349,7 @@ async function buildTarget(target, dir) {
     disableExperimentalSEAWarning: true,
     // NODE_OPTIONS must not be able to inject code (--require, --import) into a security hook.
     execArgvExtension: 'none',
+    ...(V8_FLAGS.length > 0 ? { execArgv: V8_FLAGS } : {}),
     useSnapshot: false, // see CODE_CACHE above
     useCodeCache: native && CODE_CACHE,
     // `sigguard agent` / `metrics`: a bundle of their own, read by src/cli/agent-loader.ts
@@ -349,12 +364,12 @@ async function buildTarget(target, dir) {
   };
   writeFileSync(join(dir, 'bootstrap.cjs'), BOOTSTRAP);
   if (native && CODE_CACHE) {
-    writeFileSync(join(dir, 'sigguard-cold.cache'), coldCodeCache(coldBundle));
+    coldCodeCache(coldBundle, dir);
     trainMainCache(dir);
   }
   const configFile = join(dir, 'sea-config.json');
   writeFileSync(configFile, `${JSON.stringify(config, null, 2)}\n`);
-  const gen = spawnSync(process.execPath, ['--experimental-sea-config', configFile], { encoding: 'utf8' });
+  const gen = spawnSync(process.execPath, [...V8_FLAGS, '--experimental-sea-config', configFile], { encoding: 'utf8' });
   const noise = /^Wrote single executable preparation blob to .*\n?/m;
   process.stderr.write(`${gen.stdout}${gen.stderr}`.replace(noise, ''));
   if (gen.status !== 0) die(`${target.name}: node --experimental-sea-config failed (${gen.status ?? gen.signal})`);
@@ -413,6 +428,7 @@ async function main() {
         TARGETS.map((t) => [lockEntry(t.arch), onPath(`${t.triple}-strip`) ?? null]),
         onPath('strip') ?? null,
         CODE_CACHE,
+        V8_FLAGS,
         STRIP,
         require('postject/package.json').version,
       ]),
