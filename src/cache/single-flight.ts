@@ -1,9 +1,14 @@
 /**
  * Single flight across processes: N hooks for the same uncached image make
- * one verification. The first takes a per-key lock file; the others wait for
- * its verdict until their own wait budget runs out, then verify themselves.
- * A lock whose holder died (or that is older than any hook may live) is
- * removed, so a crashed holder never blocks a start.
+ * one verification. The first takes a per-key lock file naming its pid and its
+ * deadline; the others wait for its verdict. A holder that will be done before
+ * the follower's own deadline is followed to its end (in a node-boot storm the
+ * leaders started first, so they end first: followers that gave up and verified
+ * alone only added load, make bench's storm, issue 15); one that may outlive the
+ * follower (a longer deadline, or a lock that names none) is followed for half
+ * of what is left, then the follower verifies alone. A lock whose holder died,
+ * whose holder's deadline has passed, or that is older than any hook may live is
+ * removed, so a crashed, frozen or pid-reused holder never blocks a start.
  *
  * Waiting costs next to nothing: a follower sleeps until the cache folder reports a change to its
  * key's verdict or lock (inotify), with a look every now and then that grows from 20 ms to 250 ms
@@ -15,6 +20,8 @@ import { type FSWatcher, closeSync, existsSync, linkSync, openSync, readFileSync
 import { join } from 'node:path';
 
 export const STALE_LOCK_MS = 30_000;
+/** How long past its deadline a holder may take to store its verdict and let go of the lock. */
+export const HOLDER_GRACE_MS = 500;
 const FIRST_POLL_MS = 20;
 const MAX_POLL_MS = 250;
 
@@ -48,11 +55,11 @@ function alive(pid: number): boolean {
  * then hard-linked into place (link fails if the lock exists), so no other
  * process ever sees an empty lock and takes it for a dead one.
  */
-function tryLock(file: string): boolean {
+function tryLock(file: string, endsAt: number): boolean {
   const tmp = `${file}.${process.pid}.tmp`;
   const fd = openSync(tmp, 'w', 0o600);
   try {
-    writeSync(fd, `${process.pid}\n`);
+    writeSync(fd, `${process.pid}\n${Math.round(endsAt)}\n`);
   } finally {
     closeSync(fd);
   }
@@ -67,35 +74,72 @@ function tryLock(file: string): boolean {
   }
 }
 
-/** Removes the lock if its holder is gone or it is older than STALE_LOCK_MS. */
+interface Holder {
+  pid: number;
+  /** The holder's deadline (ms epoch), when its lock names one. */
+  endsAt?: number;
+}
+
+/** The lock's holder, or undefined if the lock is gone or unreadable. */
+function holderOf(file: string): Holder | undefined {
+  try {
+    const [pidLine, endsLine] = readFileSync(file, 'utf8').split('\n');
+    const pid = /^[1-9][0-9]{0,9}$/.test(pidLine ?? '') ? Number(pidLine) : 0;
+    const endsAt = /^[1-9][0-9]{0,15}$/.test(endsLine ?? '') ? Number(endsLine) : undefined;
+    return { pid, endsAt };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Removes the lock if its holder is gone, is past its own deadline (a frozen holder, or its pid
+ * taken by another process), or the lock is older than STALE_LOCK_MS.
+ */
 function breakIfStale(file: string): void {
   try {
-    const pid = Number.parseInt(readFileSync(file, 'utf8'), 10);
-    const age = Date.now() - statSync(file).mtimeMs;
-    if (!Number.isInteger(pid) || pid <= 0 || !alive(pid) || age > STALE_LOCK_MS) rmSync(file, { force: true });
+    const holder = holderOf(file);
+    if (holder === undefined) return;
+    const now = Date.now();
+    const age = now - statSync(file).mtimeMs;
+    const overdue = holder.endsAt !== undefined && now > holder.endsAt + HOLDER_GRACE_MS;
+    if (holder.pid <= 0 || !alive(holder.pid) || overdue || age > STALE_LOCK_MS) rmSync(file, { force: true });
   } catch {
     /* gone already */
   }
+}
+
+/**
+ * Until when a follower that started waiting at `since`, with its own deadline `endsAt`, waits for
+ * `holder`: to the holder's end when that comes before the follower's own, else half of what is
+ * left (the holder may not be done in time, and the follower must keep time to verify alone).
+ */
+export function followUntil(holder: Holder | undefined, since: number, endsAt: number): number {
+  const half = since + Math.max(1, endsAt - since) / 2;
+  if (holder?.endsAt === undefined) return half;
+  const holderDone = holder.endsAt + HOLDER_GRACE_MS;
+  return holderDone <= endsAt ? Math.max(half, holderDone) : half;
 }
 
 export type Flight<T, V> = { kind: 'led'; result: T } | { kind: 'followed'; verdict: V } | { kind: 'alone'; result: T };
 
 /**
  * Runs `work` under the lock for `key`, or waits for another holder's verdict
- * (`peek` returns it once written) until `waitUntil` (ms epoch), then runs
- * `work` without the lock.
+ * (`peek` returns it once written) as `followUntil` says for our deadline
+ * `endsAt` (ms epoch), then runs `work` without the lock.
  */
 export async function singleFlight<T, V>(
   dir: string,
   key: string,
-  waitUntil: number,
+  endsAt: number,
   peek: () => V | undefined,
   work: () => Promise<T>,
 ): Promise<Flight<T, V>> {
   const lock = join(dir, `${key}.lock`);
+  const since = Date.now();
   let locked = false;
   try {
-    locked = tryLock(lock);
+    locked = tryLock(lock, endsAt);
   } catch {
     return { kind: 'alone', result: await work() };
   }
@@ -107,6 +151,7 @@ export async function singleFlight<T, V>(
       const seen = peek();
       if (seen !== undefined) return { kind: 'followed', verdict: seen };
       const now = Date.now();
+      const waitUntil = followUntil(holderOf(lock), since, endsAt);
       if (now >= waitUntil) return { kind: 'alone', result: await work() };
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, Math.min(poll, waitUntil - now));
@@ -119,7 +164,7 @@ export async function singleFlight<T, V>(
       poll = Math.min(MAX_POLL_MS, Math.round(poll * 1.5));
       breakIfStale(lock);
       // a lock still there is not tried for (that would write and link a file every look)
-      if (!existsSync(lock)) locked = tryLock(lock);
+      if (!existsSync(lock)) locked = tryLock(lock, endsAt);
     }
   } finally {
     watcher?.close();

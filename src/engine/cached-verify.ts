@@ -229,12 +229,13 @@ export async function cachedVerify(image: ImageToDecide, opts: CachedVerifyOptio
     }
     return { outcome: bound(fromVerdict(verdict, 'miss')), verdict };
   };
-  // wait for another process's verdict for at most half of what is left, then verify ourselves
+  // wait for another process's verdict (to its end when it ends before us, else for half of what
+  // is left), then verify ourselves
   const endsAt = deadlineOf(opts.signal) ?? waitingSince + FOLLOW_WITHOUT_DEADLINE_MS;
   const flight = await singleFlight(
     settings.dir,
     key,
-    waitingSince + Math.max(1, endsAt - waitingSince) / 2,
+    endsAt,
     () => {
       // Any fresh entry is the leader's: the one read above was not fresh, and an entry only ages.
       // (Not "verified since we started waiting": the leader dates its verdict before it writes it,

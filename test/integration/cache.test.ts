@@ -349,8 +349,8 @@ describe('single flight', () => {
     const single = repoRequests('signed-bundle') - r0;
     expect(single).toBeGreaterThan(0);
     const before = repoRequests('signed-bundle');
-    // A follower waits for the leader at most half of its deadline, then verifies alone (correct, one
-    // more verification). The deadline counts from each process's start, and 12 single executables
+    // A follower waits for a leader that ends before it, else for half of its deadline, then verifies
+    // alone (correct, one more verification). The deadline counts from each process's start, and 12 single executables
     // starting at once on 2 cores take seconds: a long deadline keeps this about single flight,
     // not about how loaded the machine is.
     const results = await Promise.all(Array.from({ length: 12 }, () => hook(w.ref('signed-bundle'), config, { deadline: '40' })));
@@ -372,13 +372,13 @@ describe('single flight', () => {
     const r = await hook(w.ref('signed'), config, { deadline: '30' });
     expect(r.d).toMatchObject({ decision: 'allow', cache: 'miss' });
     // The dead holder's lock was broken and this start led (a leader removes its lock when done).
-    // Had it waited for the dead holder instead, it would have verified alone after half its
-    // deadline (the same allow) and left the dead holder's lock in place.
+    // Had it waited for the dead holder instead (a lock naming no deadline), it would have verified
+    // alone after half its deadline (the same allow) and left the dead holder's lock in place.
     expect(existsSync(lock), "the dead holder's lock is still there: the start did not break it").toBe(false);
     expect(probe.code).toBe(0);
   });
 
-  it('a live holder that never answers is waited for at most half the deadline', async () => {
+  it('a live holder that never answers (its lock naming no deadline of its own) is waited for at most half the deadline', async () => {
     const config = w.config('stuck.yaml');
     await hook(w.ref('signed'), config);
     const [file] = entryFiles(config);
