@@ -10,7 +10,7 @@ import { ReasonCode, SigguardError, oneLine } from '../errors.js';
 import { type ImageReference, repositoryName } from '../reference/reference.js';
 import { parseChallenge } from './challenge.js';
 import type { Credential, CredentialStore } from './credentials.js';
-import { type Endpoint, type EndpointSettings, endpointsOf, isLoopback } from './endpoints.js';
+import { type Endpoint, type EndpointSettings, defaultEndpoint, isLoopback, readHostsFile } from './endpoints.js';
 import { type HttpRequest, type HttpResponse, httpRequest } from './http.js';
 import { ACCEPT_MANIFESTS, MediaType, checkUnambiguous } from './oci-schema.js';
 import { descriptorsInPrefix } from './partial-index.js';
@@ -107,6 +107,12 @@ const needsCredentials = (repo: Repository): SigguardError =>
     ReasonCode.REGISTRY_ERROR,
     `registry ${repo.registry} requires authentication and no credentials are configured for it`,
   );
+
+/** hosts.ts's resolveEndpoints, its parser (smol-toml, zod) loaded only for a host with a hosts.toml. */
+async function endpointsOf(host: string, settings: EndpointSettings): Promise<Endpoint[]> {
+  if (readHostsFile(settings, host) === undefined) return [defaultEndpoint(host, settings)];
+  return (await import('./hosts.js')).resolveEndpoints(host, settings);
+}
 
 export class RegistryClient {
   private readonly endpointCache = new Map<string, Endpoint[]>();

@@ -1,7 +1,7 @@
 /**
  * A registry host's endpoints without hosts.toml: the defaults the container tools use. The
- * hosts.toml reader (hosts.ts: a TOML parser and zod) loads only for a host that has one, so a
- * cold verification against a plain registry never pays for them.
+ * hosts.toml reader (hosts.ts: a TOML parser and zod) loads only for a host that has one
+ * (client.ts's endpointsOf), so a cold verification against a plain registry never pays for them.
  */
 import { existsSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
@@ -70,10 +70,4 @@ export function readHostsFile(settings: EndpointSettings, host: string): { file:
     if (existsSync(file)) return { file, dir };
   }
   return undefined;
-}
-
-/** hosts.ts's resolveEndpoints, loading its parser only for a host with a hosts.toml. */
-export async function endpointsOf(host: string, settings: EndpointSettings): Promise<Endpoint[]> {
-  if (readHostsFile(settings, host) === undefined) return [defaultEndpoint(host, settings)];
-  return (await import('./hosts.js')).resolveEndpoints(host, settings);
 }
