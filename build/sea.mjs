@@ -62,10 +62,10 @@ const SENTINEL = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 const CODE_CACHE = process.env.SIGGUARD_SEA_CODE_CACHE !== '0';
 const STRIP = process.env.SIGGUARD_SEA_STRIP !== '0';
 // V8 flags the executable runs with (its execArgv), and every code cache is made under (V8 rejects a
-// cache made under other flags). No optimizing tiers: a hook lives ~50-150 ms, too short for them to
-// pay; without them a cold hook's peak RSS is ~3.5 MiB lower (the compilers' code and memory), its
-// CPU time the same within noise (issue 15).
-const V8_FLAGS = (process.env.SIGGUARD_SEA_V8_FLAGS ?? '--no-opt --no-maglev').split(/\s+/).filter(Boolean);
+// cache made under other flags). None by default. Measured (issue 15): --no-opt --no-maglev lowered a
+// cold hook's peak RSS by ~8 MiB but cost its CPU ~+10 ms, and every start ~+25% instructions: Node's
+// own built-in modules' code cache, made under the default flags, is rejected under any other.
+const V8_FLAGS = (process.env.SIGGUARD_SEA_V8_FLAGS ?? '').split(/\s+/).filter(Boolean);
 
 const TARGETS = [
   { name: 'linux-amd64', arch: 'x64', triple: 'x86_64-linux-gnu' },
