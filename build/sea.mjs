@@ -234,15 +234,15 @@ function selfCheck(exe) {
 const MAIN_HEAD = '(function (exports, require, module, __filename, __dirname) {';
 const MAIN_TAIL = '\n})';
 const BOOTSTRAP = `'use strict';
-const { getAsset } = require('node:sea');
+const { getRawAsset } = require('node:sea');
 const { Script } = require('node:vm');
 let cachedData;
 try {
-  cachedData = Buffer.from(getAsset('sigguard.cache'));
+  cachedData = Buffer.from(getRawAsset('sigguard.cache'));
 } catch {
   cachedData = undefined;
 }
-const script = new Script(${JSON.stringify(MAIN_HEAD)} + getAsset('sigguard.cjs', 'utf8') + ${JSON.stringify(MAIN_TAIL)}, {
+const script = new Script(${JSON.stringify(MAIN_HEAD)} + Buffer.from(getRawAsset('sigguard.cjs')).toString('utf8') + ${JSON.stringify(MAIN_TAIL)}, {
   filename: 'sigguard.cjs',
   ...(cachedData ? { cachedData } : {}),
 });
