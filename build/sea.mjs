@@ -165,21 +165,6 @@ function strippedNode(target, node) {
   return dst;
 }
 
-// The cold bundle's V8 code cache, made by this (the pinned) Node as src/cli/cold-loader.ts compiles
-// the text (a function of its PARAMS; selfCheck fails the build if V8 rejects the cache).
-function coldCodeCache(file, dir) {
-  const out = join(dir, 'sigguard-cold.cache');
-  const make = `const { compileFunction } = require('node:vm');
-const { readFileSync, writeFileSync } = require('node:fs');
-const params = ['exports', 'require', 'module', '__filename', '__dirname'];
-const fn = compileFunction(readFileSync(${JSON.stringify(file)}, 'utf8'), params, { filename: 'sigguard-cold.cjs', produceCachedData: true });
-if (!fn.cachedDataProduced) process.exit(3);
-writeFileSync(${JSON.stringify(out)}, fn.cachedData);`;
-  const r = spawnSync(process.execPath, [...V8_FLAGS, '-e', make], { encoding: 'utf8' });
-  if (r.status !== 0) die(`V8 produced no code cache for the cold bundle (exit ${r.status ?? r.signal}): ${r.stderr}`);
-  return out;
-}
-
 // postject writes the executable with one write() of its ~110 MiB. On a kernel whose page cache
 // keeps large folios (6.x, ext4), such a file stays cached in large folios, and a process mapping
 // it gets whole folios mapped on each fault: measured, the same trivial single executable peaked at
@@ -259,9 +244,21 @@ const { Script } = require('node:vm');
 const { readFileSync, writeFileSync } = require('node:fs');
 const { createRequire } = require('node:module');
 const { dirname } = require('node:path');
-const [bundle, out, ...args] = process.argv.slice(2);
+const vm = require('node:vm');
+const [bundle, out, coldOut, ...args] = process.argv.slice(2);
 const script = new Script(${JSON.stringify(MAIN_HEAD)} + readFileSync(bundle, 'utf8') + ${JSON.stringify(MAIN_TAIL)}, { filename: 'sigguard.cjs' });
-process.on('exit', () => writeFileSync(out, script.createCachedData()));
+// the cold bundle's script, as src/cli/cold-loader.ts makes it (vm.Script, filename sigguard-cold.cjs)
+let cold;
+vm.Script = class extends Script {
+  constructor(source, options) {
+    super(source, options);
+    if (options?.filename === 'sigguard-cold.cjs') cold = this;
+  }
+};
+process.on('exit', () => {
+  writeFileSync(out, script.createCachedData());
+  if (cold) writeFileSync(coldOut, cold.createCachedData());
+});
 process.argv = [process.argv[0], bundle, ...args];
 const mod = { exports: {} };
 script.runInThisContext()(mod.exports, createRequire(bundle), mod, bundle, dirname(bundle));
@@ -308,6 +305,7 @@ function trainMainCache(dir) {
     const root = process.getuid?.() === 0;
     if (root) for (const f of [work, ...readdirSync(work).map((n) => join(work, n))]) chownSync(f, 65534, 65534);
     const out = join(work, 'sigguard.cache');
+    const coldOut = join(work, 'sigguard-cold.cache');
     const args = [
       'hook',
       '--config',
@@ -319,9 +317,10 @@ function trainMainCache(dir) {
     ];
     for (let i = 0; i < 2; i++) {
       rmSync(out, { force: true });
+      rmSync(coldOut, { force: true });
       const r = spawnSync(
         process.execPath,
-        [...V8_FLAGS, join(work, 'trainer.cjs'), join(work, 'sigguard.cjs'), out, ...args, '--deadline', '5'],
+        [...V8_FLAGS, join(work, 'trainer.cjs'), join(work, 'sigguard.cjs'), out, coldOut, ...args, '--deadline', '5'],
         {
           cwd: work,
           input: state,
@@ -331,8 +330,11 @@ function trainMainCache(dir) {
           ...(root ? { uid: 65534, gid: 65534 } : {}),
         },
       );
-      if (r.status !== 1 || !existsSync(out))
-        die(`training the main script's code cache failed (exit ${r.status ?? r.signal}): ${r.stderr}`);
+      if (r.status !== 1 || !existsSync(out) || !existsSync(coldOut))
+        die(`training the code caches failed (exit ${r.status ?? r.signal}): ${r.stderr}`);
+      // the cold bundle's cache from the first start (it validated the documents: zod, YAML), the
+      // main script's from the second (a warm start's path up to the verdict cache)
+      if (i === 0) writeFileSync(join(dir, 'sigguard-cold.cache'), readFileSync(coldOut));
     }
     writeFileSync(join(dir, 'sigguard.cache'), readFileSync(out));
   } finally {
@@ -364,7 +366,6 @@ async function buildTarget(target, dir) {
   };
   writeFileSync(join(dir, 'bootstrap.cjs'), BOOTSTRAP);
   if (native && CODE_CACHE) {
-    coldCodeCache(coldBundle, dir);
     trainMainCache(dir);
   }
   const configFile = join(dir, 'sea-config.json');

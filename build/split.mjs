@@ -115,5 +115,7 @@ export async function splitBuild(root, entry, mainOut, coldOut, options) {
   const second = await main(used);
   for (const p of used) if (!second.modules.has(p)) throw new Error(`split: ${p} left the main bundle in the second pass`);
   for (const f of [mainOut, coldOut]) asciiOnly(f);
+  // the cold bundle wrapped as src/cli/cold-loader.ts compiles it (its WRAPPER_HEAD/TAIL)
+  writeFileSync(coldOut, `(function (exports, require, module, __filename, __dirname) {${readFileSync(coldOut, 'utf8')}\n})`);
   return { cuts: [...first.cuts].sort(), shared: [...used].sort() };
 }

@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import * as sea from 'node:sea';
-import { compileFunction } from 'node:vm';
+import { Script } from 'node:vm';
 import { ReasonCode, SigguardError, oneLine } from '../errors.js';
 import { mark } from '../trace.js';
 
@@ -22,10 +22,12 @@ export const COLD_CACHE_ASSET = 'sigguard-cold.cache';
 /** How the cold bundle names a module it takes from the main bundle (build/split.mjs). */
 export const MAIN_PREFIX = 'sigguard-main:';
 /**
- * CommonJS evaluated as Node would a file: the text is the body of a function of these
- * (vm.compileFunction: no wrapped copy of the 2.5 MB text; build/sea.mjs makes the code cache the same way).
+ * CommonJS evaluated as Node would a file: build/split.mjs writes the bundle already wrapped in
+ * this function (no wrapped copy of the 2.5 MB text made here), a vm.Script whose code cache
+ * build/sea.mjs makes after a training run, with the bytecode of the functions a cold start runs.
  */
-export const PARAMS = ['exports', 'require', 'module', '__filename', '__dirname'];
+export const WRAPPER_HEAD = '(function (exports, require, module, __filename, __dirname) {';
+export const WRAPPER_TAIL = '\n})';
 
 type Thunks = Record<string, () => unknown>;
 type Wrapper = (exports: object, require: (id: string) => unknown, module: { exports: object }, filename: string, dirname: string) => void;
@@ -38,8 +40,10 @@ export interface Compiled {
 
 /** The cold bundle's source compiled, with its code cache when there is one. */
 export function compileCold(source: string, cachedData: Buffer | undefined): Compiled {
-  const run = compileFunction(source, PARAMS, { filename: COLD_ASSET, ...(cachedData ? { cachedData } : {}) });
-  return { run: run as unknown as Wrapper, cacheRejected: cachedData ? run.cachedDataRejected === true : undefined };
+  const script = new Script(source, { filename: COLD_ASSET, ...(cachedData ? { cachedData } : {}) });
+  const run: unknown = script.runInThisContext();
+  if (typeof run !== 'function') throw new Error('it is not a wrapped bundle');
+  return { run: run as Wrapper, cacheRejected: cachedData ? script.cachedDataRejected === true : undefined };
 }
 
 /** The cold bundle's exports: one thunk per cut module. */

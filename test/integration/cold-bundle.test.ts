@@ -11,7 +11,7 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { COLD_ASSET, PARAMS, coldModule, compileCold, evaluateCold } from '../../src/cli/cold-loader.js';
+import { COLD_ASSET, WRAPPER_HEAD, WRAPPER_TAIL, coldModule, compileCold, evaluateCold } from '../../src/cli/cold-loader.js';
 import { ReasonCode, SigguardError } from '../../src/errors.js';
 import { criAnnotations } from '../support/oci-bundle.js';
 import { ROOT } from '../support/paths.js';
@@ -45,7 +45,9 @@ const BROKEN: Array<[string, () => string | undefined]> = [
   ['missing', () => undefined],
   ['not JavaScript', () => 'this is { not javascript'],
   ['truncated', () => readFileSync(COLD, 'utf8').slice(0, 100_000)],
-  ['without the modules the main bundle cuts to', () => 'module.exports = {};'],
+  ['without the modules the main bundle cuts to', () => `${WRAPPER_HEAD}module.exports = {};${WRAPPER_TAIL}`],
+  ['not wrapped as the loader expects', () => 'module.exports = {};'],
+  ['wrapping no function', () => '({})'],
   ['throwing when evaluated', () => 'throw new Error("boom");'],
 ];
 
@@ -104,10 +106,10 @@ describe('the code cache', () => {
   // Each text compiled once in this process: V8's in-process compilation cache would otherwise
   // answer a second compile of the same text and never look at the code cache given.
   const text = (n: string) =>
-    `module.exports = { "m": () => ({ answer: require("sigguard-main:src/x.ts").x + 1, sep: require("node:path").sep }) }; // ${n}`;
+    `${WRAPPER_HEAD}module.exports = { "m": () => ({ answer: require("sigguard-main:src/x.ts").x + 1, sep: require("node:path").sep }) }; // ${n}${WRAPPER_TAIL}`;
   /** A code cache for the text, made by another process of this Node, as build/sea.mjs does. */
   const cacheFor = (source: string): Buffer => {
-    const make = `process.stdout.write(require("node:vm").compileFunction(${JSON.stringify(source)}, ${JSON.stringify(PARAMS)}, { filename: ${JSON.stringify(COLD_ASSET)}, produceCachedData: true }).cachedData.toString("base64"))`;
+    const make = `process.stdout.write(new (require("node:vm").Script)(${JSON.stringify(source)}, { filename: ${JSON.stringify(COLD_ASSET)} }).createCachedData().toString("base64"))`;
     const r = spawnSync(process.execPath, ['-e', make], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     return Buffer.from(r.stdout, 'base64');
@@ -139,9 +141,14 @@ describe('the code cache', () => {
   });
 
   it('the cold bundle requires only the main bundle’s modules and Node built-ins', () => {
-    const compiled = compileCold('module.exports = { m: () => require("yaml") };', undefined);
+    const compiled = compileCold(`${WRAPPER_HEAD}module.exports = { m: () => require("yaml") };${WRAPPER_TAIL}`, undefined);
     expect(() => evaluateCold(compiled, main).m!()).toThrow(/cannot require yaml/);
-    const absent = compileCold('module.exports = { m: () => require("sigguard-main:src/nope.ts") };', undefined);
+    const absent = compileCold(
+      `${WRAPPER_HEAD}module.exports = { m: () => require("sigguard-main:src/nope.ts") };${WRAPPER_TAIL}`,
+      undefined,
+    );
+    expect(() => compileCold('module.exports = {};', undefined)).toThrow(/module is not defined/);
+    expect(() => compileCold('({})', undefined)).toThrow(/not a wrapped bundle/);
     expect(() => evaluateCold(absent, main).m!()).toThrow(/the main bundle has no module src\/nope\.ts/);
   });
 });
