@@ -29,10 +29,9 @@ module.exports = {
     },
     {
       name: 'test-not-to-e2e-or-bench',
-      comment:
-        "Tests do not import the e2e runners or the bench: what both need lives in test/support/. The unit tests of the bench's own code (test/unit/bench-*.test.ts) are the exception.",
+      comment: 'Tests do not import the e2e runners or the bench: what both need lives in test/support/.',
       severity: 'error',
-      from: { path: '^test/', pathNot: '^test/unit/bench-[^/]+[.]test[.]ts$' },
+      from: { path: '^test/' },
       to: { path: '^(e2e|bench)/' },
     },
     {

@@ -24,10 +24,10 @@ import { sigguard } from '../test/support/cli.js';
 import { COSIGN2, COSIGN3, ROOT, SIGGUARD, requireTools } from '../test/support/paths.js';
 import { freePort } from '../test/support/registry.js';
 import { makeWorld } from '../test/support/world.js';
-import { startDelayProxy } from './delay-proxy.js';
+import { startDelayProxy } from '../test/support/bench/delay-proxy.js';
 import { runStorm, stormImages } from './storm.js';
-import { stormSvg } from './storm-svg.js';
-import { type TargetRow, atMost, targetTable } from './targets.js';
+import { stormSvg } from '../test/support/bench/storm-svg.js';
+import { type TargetRow, atMost, targetTable } from '../test/support/bench/targets.js';
 import { trivialSea } from './trivial-sea.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);

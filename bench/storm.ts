@@ -1,13 +1,13 @@
 /**
  * The node-boot storm of `make bench` (issue 15): hooks for many uncached images started all at
  * once, as a kubelet starts a node's pods after a reboot, against a registry behind a delaying
- * proxy (bench/delay-proxy.ts). Measured in one run, next to the process floor (as many
+ * proxy (test/support/bench/delay-proxy.ts). Measured in one run, next to the process floor (as many
  * `sigguard version` processes started at once):
  *
  *  - single verifications: each image alone on an empty cache, the registry requests it makes;
  *  - the storm (20 signed images × 5 containers, plus unsigned images refused), `reps` times:
  *    every verdict, the registry requests against the singles' sum, the time until the last
- *    decision against the floor's, peak total RSS (bench/rss-sampler.ts);
+ *    decision against the floor's, peak total RSS (test/support/bench/rss-sampler.ts);
  *  - the curve: the same at other numbers of starts (fewer images below 20 starts).
  */
 import { spawn } from 'node:child_process';
@@ -15,9 +15,9 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostsToml } from '../test/support/node/containerd-node.js';
 import type { World } from '../test/support/world.js';
-import type { DelayProxy } from './delay-proxy.js';
-import { RssSampler } from './rss-sampler.js';
-import type { CurvePoint } from './storm-svg.js';
+import type { DelayProxy } from '../test/support/bench/delay-proxy.js';
+import { RssSampler } from '../test/support/bench/rss-sampler.js';
+import type { CurvePoint } from '../test/support/bench/storm-svg.js';
 
 export interface StormImage {
   repo: string;

@@ -6,10 +6,10 @@ import { spawn } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDelayProxy } from '../../bench/delay-proxy.js';
-import { RssSampler, rssKb } from '../../bench/rss-sampler.js';
-import { type CurvePoint, escapeXml, niceMax, stormSvg } from '../../bench/storm-svg.js';
-import { atMost, targetTable } from '../../bench/targets.js';
+import { startDelayProxy } from '../support/bench/delay-proxy.js';
+import { RssSampler, rssKb } from '../support/bench/rss-sampler.js';
+import { type CurvePoint, escapeXml, niceMax, stormSvg } from '../support/bench/storm-svg.js';
+import { atMost, targetTable } from '../support/bench/targets.js';
 
 describe('delay proxy', () => {
   let upstream: http.Server;

@@ -3,7 +3,7 @@
  * delay to every request (a registry some network distance away) and counts what it relays
  * (test/support/fault-proxy.ts with one override that waits, then lets the request through).
  */
-import { FaultProxy } from '../test/support/fault-proxy.js';
+import { FaultProxy } from '../fault-proxy.js';
 
 export interface DelayProxy {
   /** `127.0.0.1:<port>`: the registry name the storm's image references use. */
