@@ -191,8 +191,11 @@ describe('verifyImage before any signature (engine/verify-image.ts)', () => {
       const v = await verifyImage(parseReference(image), opts(signedScope(), client, false));
       // a decision (not a TypeError, not the scope's empty verdict), reached at the registry
       expect(v).toMatchObject({ decision: 'deny', code: 'IMAGE_NOT_FOUND' });
-      // the image by its digest; meanwhile (verify-image.ts's discoverEarly) only its signature tag
-      expect(asked.filter((a) => a !== `${DIGEST.replace(':', '-')}.sig`)).toEqual([DIGEST]);
+      // the image by its digest; meanwhile (verify-image.ts's discoverEarly) only its signature
+      // tags (`.sig`, and the referrers tag schema's `sha256-…`), never the tag v1
+      const sigTag = DIGEST.replace(':', '-');
+      expect(asked.filter((a) => a !== `${sigTag}.sig` && a !== sigTag)).toEqual([DIGEST]);
+      expect(asked).not.toContain('v1');
     }
   });
 
