@@ -542,3 +542,97 @@ describe('fast and full path agree on mutated bundles (fast-check)', () => {
     );
   });
 });
+
+describe('fast and full path agree on JSON tricks a generator does not write (adversarial review)', () => {
+  const D = DIGEST;
+  const HEX = DIGEST.slice('sha256:'.length);
+  const OTHER = `sha256:${'b'.repeat(64)}`;
+  const ss = (image: string, extra = '') =>
+    `{"critical":{"identity":{"docker-reference":"${REPO}"},"image":${image},"type":"cosign container image signature"}${extra}}`;
+  const payloads = [
+    ss(`{"docker-manifest-digest":"${OTHER}","docker-manifest-digest":"${D}"}`),
+    ss(`{"docker-manifest-digest":"${D}","docker-manifest-digest":"${OTHER}"}`),
+    ss(`{"__proto__":{"docker-manifest-digest":"${D}"}}`),
+    ss(`{"docker-manifest-digest":"${D}","__proto__":{"docker-manifest-digest":"${OTHER}"}}`),
+    `{"__proto__":${ss(`{"docker-manifest-digest":"${D}"}`)}}`,
+    ss(`{"docker-manifest-digest":"${D}"}`).replace('"critical"', '"critic\\u0061l"'),
+    ss(`{"docker-manifest-digest":"${D}"}`).replace('"critical"', '"CRITICAL"'),
+    `\ufeff${ss(`{"docker-manifest-digest":"${D}"}`)}`,
+    `${ss(`{"docker-manifest-digest":"${D}"}`)}\u0000`,
+    ` \n\t${ss(`{"docker-manifest-digest":"${D}"}`)}\r\n`,
+    ss(`{"docker-manifest-digest":"${D}"}`, ',"optional":[]'),
+    ss(`{"docker-manifest-digest":"${D}"}`, ',"optional":"x"'),
+    ss(`{"docker-manifest-digest":"${D}"}`, ',"optional":{"__proto__":1}'),
+    ss(`{"docker-manifest-digest":"${D} "}`),
+    ss(`{"docker-manifest-digest":"${D.toUpperCase()}"}`),
+    ss(`{"docker-manifest-digest":"\\ud800${D}"}`),
+    ss(`{"docker-manifest-digest":"${D}","docker-manifest-digest":1}`),
+    ss(`[{"docker-manifest-digest":"${D}"}]`),
+  ];
+
+  it.each(payloads.map((p, i) => [i, p] as const))('legacy payload %i', (_i, text) => {
+    const payload = Buffer.from(text);
+    agree(legacy(payload, ec));
+    agree(legacy(payload, ed));
+  });
+
+  it('not vacuous: duplicate keys are decided, the last one read by both paths', () => {
+    expect(agree(legacy(Buffer.from(payloads[0]!), ec))).toBe('decided');
+    expect(fastLegacy(legacy(Buffer.from(payloads[0]!), ec))?.claim.digest).toBe(D);
+    expect(fastLegacy(legacy(Buffer.from(payloads[1]!), ec))?.claim.digest).toBe(OTHER);
+  });
+
+  it('legacy payload bytes that are not UTF-8', () => {
+    const text = Buffer.from(ss(`{"docker-manifest-digest":"${D}"}`));
+    const at = text.indexOf(REPO);
+    agree(legacy(Buffer.concat([text.subarray(0, at), Buffer.from([0xff, 0xc3]), text.subarray(at)]), ec));
+  });
+
+  const st = (subject: string, extra = '') =>
+    `{"_type":"https://in-toto.io/Statement/v1","subject":[${subject}],"predicateType":"${COSIGN_SIGN_PREDICATE}","predicate":{}${extra}}`;
+  const statements = [
+    st(`{"digest":{"sha256":"${'b'.repeat(64)}","sha256":"${HEX}"}}`),
+    st(`{"digest":{"sha256":"${HEX}","sha256":"${'b'.repeat(64)}"}}`),
+    st(`{"digest":{"__proto__":{"sha256":"${HEX}"}}}`),
+    st(`{"digest":{"sha256":"${HEX}","__proto__":1}}`),
+    st(`{"digest":{"sha256":"${HEX}","__proto__":"x"}}`),
+    st(`{"digest":{"SHA256":"${HEX}"}}`),
+    st(`{"digest":{"sha256":"${HEX.toUpperCase()}"}}`),
+    st(`{"digest":{"sha256":"${HEX}"},"__proto__":{"name":1}}`),
+    st(`{"digest":{"sha256":"${HEX}"}}`, ',"predicateType":"https://slsa.dev/provenance/v1"'),
+    st(`{"digest":{"sha256":"${HEX}"}}`).replace('"predicateType"', '"predicateType":"x","predicateType"'),
+    `{"__proto__":${st(`{"digest":{"sha256":"${HEX}"}}`)}}`,
+    st(`{"digest":{"sha256":"${HEX}"}},{"digest":{"sha256":"${HEX}"}}`),
+  ];
+  const rawBundle = (statement: string, edit: (b: string) => string = (b) => b) => {
+    const payload = Buffer.from(statement);
+    const sig = ec.signDsse(IN_TOTO, payload).toString('base64');
+    return edit(
+      `{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","verificationMaterial":{"publicKey":{"hint":"aGludA=="}},"dsseEnvelope":{"payload":"${payload.toString('base64')}","payloadType":"${IN_TOTO}","signatures":[{"sig":"${sig}"}]}}`,
+    );
+  };
+  const asSig = (text: string): BundleSig => ({ ...bundleSig({}), bundle: Buffer.from(text) });
+
+  it.each(statements.map((s, i) => [i, s] as const))('bundle statement %i', (_i, text) => {
+    agree(asSig(rawBundle(text)));
+  });
+
+  const good = st(`{"digest":{"sha256":"${HEX}"}}`);
+  it.each([
+    [
+      'a second envelope after the signed one',
+      (b: string) => b.replace(/}$/, ',"dsseEnvelope":{"payload":"AA==","payloadType":"x","signatures":[]}}'),
+    ],
+    ['the envelope under __proto__', (b: string) => b.replace('"dsseEnvelope"', '"__proto__"')],
+    ['the media type under __proto__', (b: string) => b.replace('"mediaType"', '"__proto__":{"mediaType":"x"},"mediaType"')],
+    ['a payload type escaped', (b: string) => b.replace('"payloadType":"application/', '"payloadType":"application\\/')],
+    ['a second payload type', (b: string) => b.replace('"payloadType"', '"payloadType":"text/plain","payloadType"')],
+    ['a second signature list', (b: string) => b.replace('"signatures"', '"signatures":[],"signatures"')],
+    ['a keyid', (b: string) => b.replace('{"sig"', '{"keyid":"k","sig"')],
+    ['a null keyid', (b: string) => b.replace('{"sig"', '{"keyid":null,"sig"')],
+    ['tlogEntries null', (b: string) => b.replace('"publicKey"', '"tlogEntries":null,"publicKey"')],
+    ['a hint that is a number', (b: string) => b.replace('"aGludA=="', '1')],
+  ])('bundle with %s', (_what, edit) => {
+    agree(asSig(rawBundle(good, edit)));
+  });
+});
