@@ -114,10 +114,15 @@ async function endpointsOf(host: string, settings: EndpointSettings): Promise<En
   return (await import('./hosts.js')).resolveEndpoints(host, settings);
 }
 
+/** The challenge a 401 answer met, for the requests of one endpoint and repository. */
+const tokenKeyOf = (authKey: string, res: HttpResponse): string => `${authKey}|${header(res, 'www-authenticate') ?? ''}`;
+
 export class RegistryClient {
   private readonly endpointCache = new Map<string, Endpoint[]>();
   private readonly endpointsPending = new Map<string, Promise<Endpoint[]>>();
   private readonly authorization = new Map<string, string>();
+  /** The challenge (tokenKey) each Bearer authorization was fetched for: a token is shared only for the same one. */
+  private readonly authorizedFor = new Map<string, string>();
   private readonly tokensPending = new Map<string, Promise<string>>();
   constructor(private readonly opts: RegistryClientOptions) {}
 
@@ -274,9 +279,12 @@ export class RegistryClient {
     if (challenge?.scheme === 'bearer') {
       // requests sent together (a digest's signatures are looked up with its manifest) are
       // refused together: one token is fetched for all of them, as for requests one after another
-      const tokenKey = `${authKey}|${header(first, 'www-authenticate') ?? ''}`;
+      const tokenKey = tokenKeyOf(authKey, first);
       const since = this.authorization.get(authKey);
-      let token = since !== undefined && since !== cached ? Promise.resolve(since) : this.tokensPending.get(tokenKey);
+      // a token another request got since ours was sent, if it was for the challenge ours met (a
+      // token for another service or scope would be refused, where a fetch of our own is not)
+      const shared = since !== undefined && since !== cached && this.authorizedFor.get(authKey) === tokenKey;
+      let token = shared ? Promise.resolve(since) : this.tokensPending.get(tokenKey);
       if (token === undefined) {
         token = this.fetchToken(endpoint, repo, challenge.params, cred);
         this.tokensPending.set(tokenKey, token);
@@ -294,6 +302,8 @@ export class RegistryClient {
       throw new SigguardError(ReasonCode.REGISTRY_ERROR, `registry ${repo.registry} requires authentication`);
     }
     this.authorization.set(authKey, auth);
+    if (challenge?.scheme === 'bearer') this.authorizedFor.set(authKey, tokenKeyOf(authKey, first));
+    else this.authorizedFor.delete(authKey);
     const second = await this.send(url, endpoint, { ...headers, authorization: auth }, maxBytes, truncate);
     if (second.status === 401 || second.status === 403) {
       if (cred === undefined) throw needsCredentials(repo);
