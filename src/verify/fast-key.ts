@@ -85,8 +85,10 @@ export function fastLegacy(sig: LegacySignature): FastKeySignature | undefined {
   return {
     claim,
     signedBy: (key) => {
+      // a key that cannot be had (its cached facts contradicted) throws, as on the full path: a refusal, not "another signer"
+      const k = key.key;
       try {
-        return cryptoVerify(signatureHashFor(key.key) ?? null, payload, key.key, signature);
+        return cryptoVerify(signatureHashFor(k) ?? null, payload, k, signature);
       } catch {
         return false;
       }
@@ -173,8 +175,9 @@ export function fastBundle(sig: BundleSignature): FastKeySignature | undefined {
   return {
     claim,
     signedBy: (key) => {
+      const k = key.key; // throws where the key cannot be had, as above
       try {
-        return cryptoVerify(undefined, signed, key.key, signature);
+        return cryptoVerify(undefined, signed, k, signature);
       } catch {
         return false;
       }

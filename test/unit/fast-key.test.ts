@@ -16,6 +16,7 @@ import { compilePolicy } from '../../src/policy/compile.js';
 import type { Requirement } from '../../src/policy/types.js';
 import { parseReference } from '../../src/reference/reference.js';
 import { fastBundle, fastLegacy, simpleSigningClaim, statementClaim } from '../../src/verify/fast-key.js';
+import { knownPublicKey } from '../../src/policy/keys.js';
 import { type TrustedKey, parsePublicKey } from '../../src/verify/keys.js';
 import { COSIGN_SIGN_PREDICATE, IN_TOTO_STATEMENT_TYPES, inTotoStatementSchema, simpleSigningSchema } from '../../src/verify/payload.js';
 import { signedByKey } from '../../src/verify/trust.js';
@@ -634,5 +635,21 @@ describe('fast and full path agree on JSON tricks a generator does not write (ad
     ['a hint that is a number', (b: string) => b.replace('"aGludA=="', '1')],
   ])('bundle with %s', (_what, edit) => {
     agree(asSig(rawBundle(good, edit)));
+  });
+});
+
+describe('a policy key whose cached facts its bytes contradict (adversarial review)', () => {
+  it('refuses on both paths, even when another key of the requirement made the signature', async () => {
+    const pem = ec.trusted.key.export({ format: 'pem', type: 'spki' });
+    const broken = knownPublicKey(pem, 'ec.pub', { fingerprint: 'f'.repeat(64), type: 'ec' });
+    const req = { ...requirement([ec.trusted, ed.trusted]), keys: [broken, ed.trusted] };
+    const intended = parseReference(`${REPO}@${DIGEST}`);
+    const found = [legacy(payloadOf(), ed)];
+    const fast = prepareAllFast(found, () => {});
+    expect(fast).toBeDefined();
+    await expect(evaluateSigstoreRequirement(req, fast!, [], intended)).rejects.toThrow(/cached facts/);
+    await expect(evaluateSigstoreRequirement(req, found.map(prepareSignature), [], intended)).rejects.toThrow(/cached facts/);
+    const bundle = prepareAllFast([bundleSig(bundleDoc(statementOf(), ed))], () => {});
+    await expect(evaluateSigstoreRequirement(req, bundle!, [], intended)).rejects.toThrow(/cached facts/);
   });
 });
