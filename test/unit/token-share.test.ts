@@ -32,8 +32,13 @@ const tokenRequests: string[] = [];
 const seen: Array<{ path: string; auth: string | undefined }> = [];
 /** The service a path's challenge names: the referrers API sits behind another one when `oddReferrers`. */
 let oddReferrers = false;
-/** How long the referrers API takes to answer its first (unauthorised) request, ms. */
-let referrersDelay = 0;
+/** Whether the referrers API holds its 401 to an unauthorised request until a manifest was served (its token fetched). */
+let referrersLate = false;
+let manifestsServed = 0;
+/** Resolves once a manifest was served (the client holds a token by then), or after 5 s. */
+async function manifestServed(): Promise<void> {
+  for (let i = 0; i < 1000 && manifestsServed === 0; i++) await new Promise((r) => setTimeout(r, 5));
+}
 
 const serviceOf = (path: string) => (oddReferrers && path.includes('/referrers/') ? 'referrers' : 'registry');
 
@@ -60,13 +65,13 @@ beforeAll(async () => {
     const need = `${serviceOf(url.pathname)}|repository:${repo}:pull`;
     const token = auth?.replace(/^Bearer /, '');
     if (token === undefined || issued.get(token) !== need) {
-      const delay = m[2] === 'referrers' && token === undefined ? referrersDelay : 0;
-      setTimeout(() => {
+      const late = m[2] === 'referrers' && token === undefined && referrersLate;
+      void (late ? manifestServed() : Promise.resolve()).then(() => {
         res.writeHead(401, {
           'www-authenticate': `Bearer realm="http://${host}/token",service="${serviceOf(url.pathname)}",scope="repository:${repo}:pull"`,
         });
         res.end();
-      }, delay);
+      });
       return;
     }
     if (m[2] === 'referrers') {
@@ -74,6 +79,7 @@ beforeAll(async () => {
       res.end(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] }));
       return;
     }
+    manifestsServed++;
     res.writeHead(200, { 'content-type': OCI_MANIFEST });
     res.end(manifest);
   });
@@ -86,6 +92,7 @@ function fresh() {
   issued.clear();
   tokenRequests.length = 0;
   seen.length = 0;
+  manifestsServed = 0;
   return new RegistryClient({
     endpoints: { certsDir: '/nonexistent-sigguard-certs', insecureRegistries: [], caFiles: {} },
     credentials: new CredentialStore([]),
@@ -102,7 +109,7 @@ const DIGEST = `sha256:${'1'.repeat(64)}`;
  */
 async function manifestWithLateReferrers(odd: boolean): Promise<string[]> {
   oddReferrers = odd;
-  referrersDelay = 150;
+  referrersLate = true;
   try {
     const client = fresh();
     const [m, r] = await Promise.all([client.getManifest(repo('a'), 'v1'), client.getReferrers(repo('a'), DIGEST)]);
@@ -111,14 +118,14 @@ async function manifestWithLateReferrers(odd: boolean): Promise<string[]> {
     return [...tokenRequests].sort();
   } finally {
     oddReferrers = false;
-    referrersDelay = 0;
+    referrersLate = false;
   }
 }
 
 describe('Bearer tokens shared by requests sent together', () => {
   it('requests that meet one challenge fetch one token', async () => {
     oddReferrers = false;
-    referrersDelay = 0;
+    referrersLate = false;
     const client = fresh();
     const all = await Promise.all([
       client.getManifest(repo('a'), 'v1'),
@@ -135,7 +142,7 @@ describe('Bearer tokens shared by requests sent together', () => {
 
   it("a repository's token is never sent for another repository of the registry", async () => {
     oddReferrers = false;
-    referrersDelay = 0;
+    referrersLate = false;
     const client = fresh();
     await Promise.all([client.getManifest(repo('a'), 'v1'), client.getManifest(repo('b'), 'v1'), client.getManifest(repo('b'), 'v2')]);
     for (const s of seen.filter((q) => q.auth !== undefined)) {
