@@ -10,36 +10,21 @@
  * whose holder's deadline has passed, or that is older than any hook may live is
  * removed, so a crashed, frozen or pid-reused holder never blocks a start.
  *
- * Waiting costs next to nothing: a follower sleeps until the cache folder reports a change to its
- * key's verdict or lock (inotify), with a look every now and then that grows from 20 ms to 250 ms
- * (a dead holder, a missed event, a system out of inotify instances). Polling every 20 ms, 80
- * followers of a node-boot storm spent more CPU than the verifications they waited for (make
- * bench's storm, issue 15).
+ * Waiting costs next to nothing: a follower looks for its key's verdict now and then, from 20 ms
+ * apart growing to 100 ms, and never tries for a lock that is still there (polling every 20 ms and
+ * trying the lock each time, 80 followers of a node-boot storm spent more CPU than the
+ * verifications they waited for: make bench's storm, issue 15). No inotify watch: each would be an
+ * inotify instance of root's, 128 by default (fs.inotify.max_user_instances), and a storm of 100–200
+ * waiting hooks would take them from kubelet, containerd and systemd.
  */
-import { type FSWatcher, closeSync, existsSync, linkSync, openSync, readFileSync, rmSync, statSync, watch, writeSync } from 'node:fs';
+import { closeSync, existsSync, linkSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const STALE_LOCK_MS = 30_000;
 /** How long past its deadline a holder may take to store its verdict and let go of the lock. */
 export const HOLDER_GRACE_MS = 500;
 const FIRST_POLL_MS = 20;
-const MAX_POLL_MS = 250;
-
-/**
- * Wakes the waiting follower when `dir` reports a change to one of `names`; undefined where the
- * folder cannot be watched (then the follower only polls).
- */
-function watchFor(dir: string, names: string[], wake: () => void): FSWatcher | undefined {
-  try {
-    const w = watch(dir, { persistent: false }, (_event, name) => {
-      if (name === null || names.includes(String(name))) wake();
-    });
-    w.on('error', () => w.close());
-    return w;
-  } catch {
-    return undefined;
-  }
-}
+const MAX_POLL_MS = 100;
 
 function alive(pid: number): boolean {
   try {
@@ -143,31 +128,18 @@ export async function singleFlight<T, V>(
   } catch {
     return { kind: 'alone', result: await work() };
   }
-  let wake: (() => void) | undefined;
-  const watcher = locked ? undefined : watchFor(dir, [`${key}.json`, `${key}.lock`], () => wake?.());
   let poll = FIRST_POLL_MS;
-  try {
-    while (!locked) {
-      const seen = peek();
-      if (seen !== undefined) return { kind: 'followed', verdict: seen };
-      const now = Date.now();
-      const waitUntil = followUntil(holderOf(lock), since, endsAt);
-      if (now >= waitUntil) return { kind: 'alone', result: await work() };
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.min(poll, waitUntil - now));
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      wake = undefined;
-      poll = Math.min(MAX_POLL_MS, Math.round(poll * 1.5));
-      breakIfStale(lock);
-      // a lock still there is not tried for (that would write and link a file every look)
-      if (!existsSync(lock)) locked = tryLock(lock, endsAt);
-    }
-  } finally {
-    watcher?.close();
+  while (!locked) {
+    const seen = peek();
+    if (seen !== undefined) return { kind: 'followed', verdict: seen };
+    const now = Date.now();
+    const waitUntil = followUntil(holderOf(lock), since, endsAt);
+    if (now >= waitUntil) return { kind: 'alone', result: await work() };
+    await new Promise<void>((resolve) => setTimeout(resolve, Math.min(poll, waitUntil - now)));
+    poll = Math.min(MAX_POLL_MS, Math.round(poll * 1.5));
+    breakIfStale(lock);
+    // a lock still there is not tried for (that would write and link a file every look)
+    if (!existsSync(lock)) locked = tryLock(lock, endsAt);
   }
   try {
     // the previous holder may have finished between our first look and taking the lock
