@@ -222,10 +222,15 @@ export async function cachedVerify(image: ImageToDecide, opts: CachedVerifyOptio
         };
       }
     }
-    try {
-      store.write(toEntry(key, verdict, digest));
-    } catch {
-      /* a cache that cannot be written costs speed, never the decision */
+    // A verification that ran out of time says nothing about the image and, in a node-boot storm,
+    // mostly tells of the node's own load: not kept, or it would refuse every start of the image
+    // (and the followers waiting for this one) for denyBackoffSeconds.
+    if (verdict.code !== ReasonCode.DEADLINE_EXCEEDED) {
+      try {
+        store.write(toEntry(key, verdict, digest));
+      } catch {
+        /* a cache that cannot be written costs speed, never the decision */
+      }
     }
     return { outcome: bound(fromVerdict(verdict, 'miss')), verdict };
   };

@@ -9,24 +9,16 @@
  * await, so the verdict written right after the call returns its promise is written exactly in
  * that window.
  */
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cacheKey } from '../../src/cache/key.js';
 import { VerdictStore } from '../../src/cache/store.js';
-import { loadConfig } from '../../src/config/load.js';
 import { cachedVerify } from '../../src/engine/cached-verify.js';
-import { scopeVerdict } from '../../src/engine/scope-verdict.js';
-import { compilePolicy } from '../../src/policy/compile.js';
-import { parseReference } from '../../src/reference/reference.js';
+import { keyOnlyImage } from '../support/key-only-image.js';
 import { type DeadPort, deadPort } from '../support/ports.js';
 
 const DIGEST = `sha256:${'a'.repeat(64)}`;
-const KEY = Buffer.from(
-  generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }) as string,
-).toString('base64');
 
 // the registry is down: a follower that verified after all would be refused, never allowed
 let registry: DeadPort;
@@ -39,20 +31,8 @@ describe('single flight: the leader dates its verdict before it writes it', () =
   it('a start between the two follows the verdict (hit), it does not verify again', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sg-follow-'));
     try {
-      const settings = { dir: join(dir, 'cache'), ttlMs: 3_600_000, denyBackoffMs: 30_000, maxStaleMs: 0 };
       const host = registry.host;
-      const policy = compilePolicy(
-        {
-          version: 1,
-          default: 'reject',
-          scopes: { [host]: [{ type: 'sigstoreSigned', keyData: KEY, signedIdentity: { type: 'matchRepository' } }] },
-        },
-        join(dir, 'p.yaml'),
-      );
-      const ref = parseReference(`${host}/app@${DIGEST}`);
-      const config = await loadConfig(undefined);
-      const { scope, requirements } = scopeVerdict(ref, ref, policy);
-      const key = cacheKey(ref, DIGEST, scope, requirements, config.platform);
+      const { settings, policy, ref, config, scope, key } = await keyOnlyImage(dir, host, DIGEST);
       const store = new VerdictStore(settings.dir);
       expect(store.ensureDir()).toBe(true);
       // the leader: alive (this process), holding the lock, its verdict dated now
