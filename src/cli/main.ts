@@ -15,7 +15,7 @@ usage:
   sigguard hook [--config FILE] [--policy FILE] [--log FILE] [--deadline SECONDS]   (OCI state on stdin)
   sigguard install-hook (--base-spec FILE | --hooks-dir DIR) [--uninstall] [--path BIN] [-- HOOK FLAGS...]
   sigguard install-node --containerd-config FILE [--uninstall | --check] [--spec-dir DIR] [--state FILE] [--path BIN] [--containerd BIN] [--drop-in FILE] [-- HOOK FLAGS...]
-  sigguard agent [--runtime containerd|crio] [--containerd-config FILE] [--source DIR]... [--etc DIR] [--install-path FILE] [--restart signal|command:ARGV|none] [--listen ADDR] [--once | --uninstall]
+  sigguard agent [--runtime containerd|crio] [--containerd-config FILE] [--source DIR]... [--etc DIR] [--install-path FILE] [--restart systemd[:UNIT]|signal[:SIG]|command:ARGV|none] [--remove-taint KEY[:EFFECT]] [--state-dir DIR] [--host-root DIR] [--listen ADDR] [--once | --uninstall]
   sigguard metrics --log FILE [--listen ADDR]
   sigguard cache list | clear [--digest D] [--config FILE]
   sigguard verify-bundle --bundle FILE (--key FILE | --certificate-identity ID --certificate-oidc-issuer URL) [--trusted-root FILE] FILE|sha256:HEX
