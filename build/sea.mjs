@@ -15,7 +15,7 @@
 // Environment knobs (for measuring; defaults are what `make build` ships):
 //   SIGGUARD_SEA_STRIP=0       keep the Node binaries' symbols (much larger)
 //   SIGGUARD_SEA_CODE_CACHE=0  no V8 code cache in the native blob
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   chmodSync,
@@ -238,20 +238,23 @@ script.runInThisContext()(module.exports, require, module, __filename, __dirname
 `;
 
 // The trainer: runs build/out/sigguard.cjs (beside it, the cold bundle) as the bootstrap will, with
-// these arguments, and writes the main script's code cache when the process exits.
+// these arguments, and writes the main script's code cache when the process exits. Given the caches
+// an earlier training start wrote (else '-'), it compiles with them, so the caches it writes hold
+// the bytecode of every start so far (V8 keeps a function's bytecode taken from a cache).
 const TRAINER = `'use strict';
 const { Script } = require('node:vm');
 const { readFileSync, writeFileSync } = require('node:fs');
 const { createRequire } = require('node:module');
 const { dirname } = require('node:path');
 const vm = require('node:vm');
-const [bundle, out, coldOut, ...args] = process.argv.slice(2);
-const script = new Script(${JSON.stringify(MAIN_HEAD)} + readFileSync(bundle, 'utf8') + ${JSON.stringify(MAIN_TAIL)}, { filename: 'sigguard.cjs' });
+const [bundle, out, coldOut, mainIn, coldIn, ...args] = process.argv.slice(2);
+const given = (f) => (f === '-' ? {} : { cachedData: readFileSync(f) });
+const script = new Script(${JSON.stringify(MAIN_HEAD)} + readFileSync(bundle, 'utf8') + ${JSON.stringify(MAIN_TAIL)}, { filename: 'sigguard.cjs', ...given(mainIn) });
 // the cold bundle's script, as src/cli/cold-loader.ts makes it (vm.Script, filename sigguard-cold.cjs)
 let cold;
 vm.Script = class extends Script {
   constructor(source, options) {
-    super(source, options);
+    super(source, options?.filename === 'sigguard-cold.cjs' ? { ...options, ...given(coldIn) } : options);
     if (options?.filename === 'sigguard-cold.cjs') cold = this;
   }
 };
@@ -265,79 +268,93 @@ script.runInThisContext()(mod.exports, createRequire(bundle), mod, bundle, dirna
 `;
 
 /**
- * Trains the main script's code cache on hook starts: one that validates its documents (and is
- * refused: the registry named is closed), then one that finds them validated, as a warm start
- * does, whose exit writes the cache. In a temporary folder of its own, with copies of the bundles
- * (the cache is for their text); run as root, the trainer runs as nobody (65534), so that it
- * cannot write what a hook on this machine would (the default document cache under /var/lib).
+ * Trains the code caches on hook starts that verify, against build/train-registry.mjs (a loopback
+ * registry stand-in this build starts, with an image signed the legacy way and one with a cosign 3
+ * bundle, by a throwaway key): one that validates its documents and verifies the legacy signature,
+ * one that finds them validated and verifies the bundle (a new image on a running node), as root a
+ * `check`, then a warm start (its verdict cached). Each start compiles with the caches the one
+ * before wrote, so the last caches hold the bytecode of all: the cold bundle's of the registry
+ * client, discovery, the fast path and the decision, besides zod and YAML. In a temporary folder of
+ * its own, with copies of the bundles (the cache is for their text); nothing of it but the two
+ * caches is kept. Run as root, the trainer runs as nobody (65534), so that it cannot write what a
+ * hook on this machine would (the default document cache under /var/lib).
  */
-function trainMainCache(dir) {
+async function trainMainCache(dir) {
   const work = mkdtempSync(join(tmpdir(), 'sigguard-train-'));
+  const registry = spawn(process.execPath, [join(root, 'build/train-registry.mjs')], { stdio: ['pipe', 'pipe', 'inherit'] });
   try {
+    const served = await new Promise((resolve, reject) => {
+      let text = '';
+      registry.on('error', reject);
+      registry.on('exit', (code) => reject(new BuildError(`the training registry exited (${code})`)));
+      registry.stdout.on('data', (d) => {
+        text += d;
+        if (text.includes('\n')) resolve(JSON.parse(text));
+      });
+    });
     copyFileSync(bundle, join(work, 'sigguard.cjs'));
     copyFileSync(coldBundle, join(work, 'sigguard-cold.cjs'));
-    const { generateKeyPairSync } = require('node:crypto');
-    writeFileSync(
-      join(work, 'key.pub'),
-      generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }),
-    );
+    writeFileSync(join(work, 'key.pub'), served.pub);
     writeFileSync(
       join(work, 'policy.yaml'),
-      'version: 1\ndefault: reject\nscopes:\n  "127.0.0.1:9":\n    - type: sigstoreSigned\n      keyPath: key.pub\n      signedIdentity: {type: matchRepository}\n',
+      `version: 1\ndefault: reject\nscopes:\n  "${served.host}":\n    - type: sigstoreSigned\n      keyPath: key.pub\n      signedIdentity: {type: matchRepository}\n`,
     );
     writeFileSync(
       join(work, 'config.yaml'),
       `cache:\n  dir: ${join(work, 'cache')}\nnode:\n  containerdSocket: ${join(work, 'no.sock')}\n`,
     );
     writeFileSync(join(work, 'trainer.cjs'), TRAINER);
-    const state = JSON.stringify({
-      ociVersion: '1.2.0',
-      id: 'train',
-      status: 'creating',
-      pid: 1,
-      bundle: work,
-      annotations: {
-        'io.kubernetes.cri.container-type': 'container',
-        'io.kubernetes.cri.image-name': `127.0.0.1:9/train@sha256:${'0'.repeat(64)}`,
-        'io.kubernetes.cri.sandbox-namespace': 'default',
-      },
-    });
-    const root = process.getuid?.() === 0;
-    if (root) for (const f of [work, ...readdirSync(work).map((n) => join(work, n))]) chownSync(f, 65534, 65534);
-    const out = join(work, 'sigguard.cache');
-    const coldOut = join(work, 'sigguard-cold.cache');
-    const args = [
-      'hook',
-      '--config',
-      join(work, 'config.yaml'),
-      '--policy',
-      join(work, 'policy.yaml'),
-      '--log',
-      join(work, 'decisions.log'),
+    const state = (image) =>
+      JSON.stringify({
+        ociVersion: '1.2.0',
+        id: 'train',
+        status: 'creating',
+        pid: 1,
+        bundle: work,
+        annotations: {
+          'io.kubernetes.cri.container-type': 'container',
+          'io.kubernetes.cri.image-name': image,
+          'io.kubernetes.cri.sandbox-namespace': 'default',
+        },
+      });
+    const asRoot = process.getuid?.() === 0;
+    if (asRoot) for (const f of [work, ...readdirSync(work).map((n) => join(work, n))]) chownSync(f, 65534, 65534);
+    const config = ['--config', join(work, 'config.yaml'), '--policy', join(work, 'policy.yaml')];
+    const hook = [...config, '--log', join(work, 'decisions.log'), '--deadline', '10'];
+    const starts = [
+      { args: ['hook', ...hook], input: state(served.legacy) },
+      { args: ['hook', ...hook], input: state(served.bundle) },
+      // check reads its configuration through the default document cache: only where it cannot write it
+      ...(asRoot ? [{ args: ['check', ...config, '--deadline', '10', served.legacy] }] : []),
+      { args: ['hook', ...hook], input: state(served.legacy) },
     ];
-    for (let i = 0; i < 2; i++) {
-      rmSync(out, { force: true });
-      rmSync(coldOut, { force: true });
+    const caches = { main: '-', cold: '-' };
+    starts.forEach(({ args, input }, i) => {
+      const out = join(work, `sigguard.${i}.cache`);
+      const coldOut = join(work, `sigguard-cold.${i}.cache`);
       const r = spawnSync(
         process.execPath,
-        [...V8_FLAGS, join(work, 'trainer.cjs'), join(work, 'sigguard.cjs'), out, coldOut, ...args, '--deadline', '5'],
+        [...V8_FLAGS, join(work, 'trainer.cjs'), join(work, 'sigguard.cjs'), out, coldOut, caches.main, caches.cold, ...args],
         {
           cwd: work,
-          input: state,
+          input: input ?? '',
           env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
           encoding: 'utf8',
           timeout: 60_000,
-          ...(root ? { uid: 65534, gid: 65534 } : {}),
+          ...(asRoot ? { uid: 65534, gid: 65534 } : {}),
         },
       );
-      if (r.status !== 1 || !existsSync(out) || !existsSync(coldOut))
-        die(`training the code caches failed (exit ${r.status ?? r.signal}): ${r.stderr}`);
-      // the cold bundle's cache from the first start (it validated the documents: zod, YAML), the
-      // main script's from the second (a warm start's path up to the verdict cache)
-      if (i === 0) writeFileSync(join(dir, 'sigguard-cold.cache'), readFileSync(coldOut));
-    }
-    writeFileSync(join(dir, 'sigguard.cache'), readFileSync(out));
+      // every start allows (a refusal would mean the training did not verify what a cold start does)
+      if (r.status !== 0 || !existsSync(out))
+        die(`training the code caches failed (${args[0]} exit ${r.status ?? r.signal}): ${r.stdout}${r.stderr}`);
+      caches.main = out;
+      if (existsSync(coldOut)) caches.cold = coldOut;
+    });
+    if (caches.cold === '-') die('training the code caches failed: no start loaded the cold bundle');
+    writeFileSync(join(dir, 'sigguard.cache'), readFileSync(caches.main));
+    writeFileSync(join(dir, 'sigguard-cold.cache'), readFileSync(caches.cold));
   } finally {
+    registry.stdin.end();
     rmSync(work, { recursive: true, force: true });
   }
 }
@@ -366,7 +383,7 @@ async function buildTarget(target, dir) {
   };
   writeFileSync(join(dir, 'bootstrap.cjs'), BOOTSTRAP);
   if (native && CODE_CACHE) {
-    trainMainCache(dir);
+    await trainMainCache(dir);
   }
   const configFile = join(dir, 'sea-config.json');
   writeFileSync(configFile, `${JSON.stringify(config, null, 2)}\n`);
@@ -424,6 +441,7 @@ async function main() {
     .update(readFileSync(trustBundle))
     .update(readFileSync(coldBundle))
     .update(readFileSync(fileURLToPath(import.meta.url)))
+    .update(readFileSync(join(root, 'build/train-registry.mjs')))
     .update(
       JSON.stringify([
         TARGETS.map((t) => [lockEntry(t.arch), onPath(`${t.triple}-strip`) ?? null]),
