@@ -287,6 +287,7 @@ async function trainMainCache(dir) {
       let text = '';
       registry.on('error', reject);
       registry.on('exit', (code) => reject(new BuildError(`the training registry exited (${code})`)));
+      setTimeout(() => reject(new BuildError('the training registry did not start in 30 s')), 30_000).unref();
       registry.stdout.on('data', (d) => {
         text += d;
         if (text.includes('\n')) resolve(JSON.parse(text));
