@@ -17,7 +17,7 @@
  * inotify instance of root's, 128 by default (fs.inotify.max_user_instances), and a storm of 100–200
  * waiting hooks would take them from kubelet, containerd and systemd.
  */
-import { closeSync, existsSync, linkSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { type Stats, closeSync, linkSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const STALE_LOCK_MS = 30_000;
@@ -77,21 +77,43 @@ function holderOf(file: string): Holder | undefined {
   }
 }
 
+/** The lock as a follower last saw it: which file (inode, change time, size) and the holder it names. */
+interface LockSeen {
+  ino: number;
+  ctimeMs: number;
+  mtimeMs: number;
+  size: number;
+  holder: Holder | undefined;
+}
+
 /**
- * Removes the lock if its holder is gone, is past its own deadline (a frozen holder, or its pid
- * taken by another process), or the lock is older than STALE_LOCK_MS.
+ * One look at the lock: a stat, and the holder read again only when the lock is another file or
+ * was changed since `prev` (a follower looks every 20-100 ms for seconds: reading and parsing the
+ * lock twice a look cost it more CPU than the rest of its wait). Undefined: no lock.
  */
-function breakIfStale(file: string): void {
+function lookAt(file: string, prev: LockSeen | undefined): LockSeen | undefined {
+  let st: Stats | undefined;
   try {
-    const holder = holderOf(file);
-    if (holder === undefined) return;
-    const now = Date.now();
-    const age = now - statSync(file).mtimeMs;
-    const overdue = holder.endsAt !== undefined && now > holder.endsAt + HOLDER_GRACE_MS;
-    if (holder.pid <= 0 || !alive(holder.pid) || overdue || age > STALE_LOCK_MS) rmSync(file, { force: true });
+    st = statSync(file, { throwIfNoEntry: false });
   } catch {
-    /* gone already */
+    return undefined;
   }
+  if (st === undefined) return undefined;
+  const same =
+    prev !== undefined && prev.ino === st.ino && prev.ctimeMs === st.ctimeMs && prev.mtimeMs === st.mtimeMs && prev.size === st.size;
+  return { ino: st.ino, ctimeMs: st.ctimeMs, mtimeMs: st.mtimeMs, size: st.size, holder: same ? prev.holder : holderOf(file) };
+}
+
+/**
+ * Whether a lock is to be removed: its holder is gone, is past its own deadline (a frozen holder,
+ * or its pid taken by another process), or the lock is older than STALE_LOCK_MS. An unreadable
+ * lock (no holder) is left alone.
+ */
+function isStale(seen: LockSeen, now: number): boolean {
+  const { holder } = seen;
+  if (holder === undefined) return false;
+  const overdue = holder.endsAt !== undefined && now > holder.endsAt + HOLDER_GRACE_MS;
+  return holder.pid <= 0 || overdue || now - seen.mtimeMs > STALE_LOCK_MS || !alive(holder.pid);
 }
 
 /**
@@ -129,22 +151,30 @@ export async function singleFlight<T, V>(
     return { kind: 'alone', result: await work() };
   }
   let poll = FIRST_POLL_MS;
+  let seen = locked ? undefined : lookAt(lock, undefined);
   while (!locked) {
-    const seen = peek();
-    if (seen !== undefined) return { kind: 'followed', verdict: seen };
+    const verdict = peek();
+    if (verdict !== undefined) return { kind: 'followed', verdict };
     const now = Date.now();
-    const waitUntil = followUntil(holderOf(lock), since, endsAt);
+    const waitUntil = followUntil(seen?.holder, since, endsAt);
     if (now >= waitUntil) return { kind: 'alone', result: await work() };
     await new Promise<void>((resolve) => setTimeout(resolve, Math.min(poll, waitUntil - now)));
     poll = Math.min(MAX_POLL_MS, Math.round(poll * 1.5));
-    breakIfStale(lock);
+    seen = lookAt(lock, seen);
+    if (seen !== undefined && isStale(seen, Date.now())) {
+      rmSync(lock, { force: true });
+      seen = undefined;
+    }
     // a lock still there is not tried for (that would write and link a file every look)
-    if (!existsSync(lock)) locked = tryLock(lock, endsAt);
+    if (seen === undefined) {
+      locked = tryLock(lock, endsAt);
+      if (!locked) seen = lookAt(lock, undefined);
+    }
   }
   try {
     // the previous holder may have finished between our first look and taking the lock
-    const seen = peek();
-    if (seen !== undefined) return { kind: 'followed', verdict: seen };
+    const verdict = peek();
+    if (verdict !== undefined) return { kind: 'followed', verdict };
     return { kind: 'led', result: await work() };
   } finally {
     rmSync(lock, { force: true });
