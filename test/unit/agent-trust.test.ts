@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
+import { testAgentOptions } from '../support/agent-options.js';
 import { Agent, type AgentOptions } from '../../src/agent/run.js';
 import { readKeptRoot } from '../../src/policy/kept-root.js';
 import { publicGoodTrustedRootBytes } from '../../src/policy/public-good.js';
@@ -17,27 +18,16 @@ const dir = mkdtempSync(join(tmpdir(), 'sigguard-agent-trust-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function agent(trust: AgentOptions['trust'], lines: string[]): Agent {
-  const o: AgentOptions = {
+  const o = testAgentOptions(dir, {
     containerdConfig: join(dir, 'config.toml'),
+    containerd: undefined,
+    ctr: undefined,
     binary: '',
     installPath: join(dir, 'sigguard'),
-    etc: join(dir, 'etc'),
-    log: join(dir, 'decisions.log'),
     socket: join(dir, 'none.sock'),
-    sources: [],
-    namespace: 'sigguard-system',
-    restart: { kind: 'none' },
-    restartTimeoutMs: 1000,
-    syncIntervalMs: 1000,
-    checkIntervalMs: 1000,
-    followIntervalMs: 1000,
-    logMaxBytes: 0,
-    logKeep: 1,
-    listen: undefined,
-    once: true,
     stateDir: join(dir, 'state'),
     ...(trust ? { trust } : {}),
-  };
+  });
   const log = pino({ base: null }, { write: (line: string) => void lines.push(line) });
   return new Agent(o, log);
 }

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { testAgentOptions } from '../support/agent-options.js';
 import { Agent, type AgentOptions } from '../../src/agent/run.js';
 
 let dir: string;
@@ -38,28 +39,8 @@ afterEach(async () => {
 });
 
 function agent(restart: AgentOptions['restart']): Agent {
-  const o: AgentOptions = {
-    containerdConfig: join(dir, 'containerd/config.toml'),
-    containerd: join(dir, 'no-containerd'), // no binary: the version 3 config says 2.x
-    ctr: join(dir, 'no-ctr'),
-    binary: join(dir, 'exe'),
-    installPath: join(dir, 'opt/sigguard/bin/sigguard'),
-    etc: join(dir, 'etc'),
-    log: join(dir, 'decisions.log'),
-    socket: join(dir, 'cri.sock'),
-    sources: [],
-    namespace: 'sigguard-system',
-    restart,
-    restartTimeoutMs: 2000,
-    syncIntervalMs: 1000,
-    checkIntervalMs: 1000,
-    followIntervalMs: 1000,
-    logMaxBytes: 0,
-    logKeep: 1,
-    listen: undefined,
-    once: true,
-    hostRoot: '/',
-  };
+  // no containerd binary: the version 3 config says 2.x
+  const o = testAgentOptions(dir, { restart, restartTimeoutMs: 2000, hostRoot: '/' });
   return new Agent(o, pino({ base: null }, { write: (line: string) => void lines.push(line) }));
 }
 
