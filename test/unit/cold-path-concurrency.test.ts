@@ -7,6 +7,7 @@
  */
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { simpleSigningPayload } from '../support/simple-signing.js';
 import { verifyImage } from '../../src/engine/verify-image.js';
 import { compilePolicy } from '../../src/policy/compile.js';
 import { parseReference } from '../../src/reference/reference.js';
@@ -38,16 +39,7 @@ const imageBytes = Buffer.from(
   }),
 );
 const DIGEST = sha(imageBytes);
-const payload = Buffer.from(
-  JSON.stringify({
-    critical: {
-      identity: { 'docker-reference': 'r.io/app' },
-      image: { 'docker-manifest-digest': DIGEST },
-      type: 'cosign container image signature',
-    },
-    optional: null,
-  }),
-);
+const payload = Buffer.from(simpleSigningPayload('r.io/app', DIGEST));
 const sigBytes = Buffer.from(
   JSON.stringify({
     schemaVersion: 2,

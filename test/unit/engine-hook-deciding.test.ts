@@ -12,6 +12,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { simpleSigningPayload } from '../support/simple-signing.js';
 import { cacheKey } from '../../src/cache/key.js';
 import { VerdictStore } from '../../src/cache/store.js';
 import { loadConfig } from '../../src/config/load.js';
@@ -61,17 +62,7 @@ const requirement = (extra: Record<string, unknown> = {}): Requirement =>
 
 /** A legacy (cosign simple-signing) signature of DIGEST naming r.io/app, by `key`. */
 function legacy(key: KeyObject, payload?: string): FoundSignature {
-  const body = Buffer.from(
-    payload ??
-      JSON.stringify({
-        critical: {
-          identity: { 'docker-reference': 'r.io/app' },
-          image: { 'docker-manifest-digest': DIGEST },
-          type: 'cosign container image signature',
-        },
-        optional: null,
-      }),
-  );
+  const body = Buffer.from(payload ?? simpleSigningPayload('r.io/app', DIGEST));
   return {
     format: 'legacy',
     subject: DIGEST,
