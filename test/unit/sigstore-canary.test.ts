@@ -21,6 +21,7 @@ import { currentTime } from '../../src/verify/timestamp.js';
 import { compilePolicy } from '../../src/policy/compile.js';
 import type { Requirement } from '../../src/policy/types.js';
 import { FIXTURES, fixtureSignatures } from '../support/containers-image-fixtures.js';
+import { messageBundleJson } from '../support/message-bundle.js';
 import { CertFactory, type TestCert } from '../support/x509-chains.js';
 
 const message = Buffer.from('canary\n');
@@ -55,18 +56,7 @@ function trust(certChain: TestCert[]): TrustMaterial {
 
 /** A v0.3 bundle of `message` signed by the test leaf, as the library's entity. */
 function leafEntity(): SignedEntity {
-  const json = {
-    mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
-    verificationMaterial: {
-      certificate: { rawBytes: leaf.der.toString('base64') },
-      tlogEntries: [],
-      timestampVerificationData: { rfc3161Timestamps: [] },
-    },
-    messageSignature: {
-      messageDigest: { algorithm: 'SHA2_256', digest: createHash('sha256').update(message).digest('base64') },
-      signature: sign('sha256', message, createPrivateKey(readFileSync(leaf.keyFile))).toString('base64'),
-    },
-  };
+  const json = messageBundleJson(leaf, message);
   return toSignedEntity(bundleFromJSON(json), message);
 }
 

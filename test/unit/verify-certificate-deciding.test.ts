@@ -5,7 +5,6 @@
  * each option sets aside and nothing more, timestamps without a TSA to check them, and
  * intermediates a bundle carries (used only where a policy allows it).
  */
-import { createHash, createPrivateKey, sign } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -15,6 +14,7 @@ import type { CertificateRule } from '../../src/policy/certificate-rules.js';
 import { loadTrust, publicGoodTrustedRootJSON, trustFromJSON } from '../../src/verify/trusted-root.js';
 import type { CertificateOptions, VerifyBundleInput } from '../../src/verify/verifier.js';
 import { verifyBundle } from '../../src/verify/verifier.js';
+import { messageBundleJson } from '../support/message-bundle.js';
 import { noTrust } from '../support/no-trust.js';
 import { CertFactory, type TestCert } from '../support/x509-chains.js';
 
@@ -199,18 +199,7 @@ describe('certificate-signer.ts: a leaf with an extended key usage must allow co
   }, 60_000);
 
   const message = Buffer.from('signed by a private PKI\n');
-  const bundleBy = (leaf: TestCert) => ({
-    mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
-    verificationMaterial: {
-      certificate: { rawBytes: leaf.der.toString('base64') },
-      tlogEntries: [],
-      timestampVerificationData: { rfc3161Timestamps: [] },
-    },
-    messageSignature: {
-      messageDigest: { algorithm: 'SHA2_256', digest: createHash('sha256').update(message).digest('base64') },
-      signature: sign('sha256', message, createPrivateKey(readFileSync(leaf.keyFile))).toString('base64'),
-    },
-  });
+  const bundleBy = (leaf: TestCert) => messageBundleJson(leaf, message);
   const verifyPki = (leaf: TestCert) =>
     verifyBundle({
       bundleJson: bundleBy(leaf),
