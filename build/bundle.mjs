@@ -38,8 +38,16 @@ try {
       __SIGGUARD_COMMIT__: JSON.stringify(commit),
     },
   };
-  // sigguard.cjs (what a warm start needs) and sigguard-cold.cjs (the rest, loaded on a miss): build/split.mjs
-  await splitBuild(root, join(root, 'src/cli/main.ts'), join(tmp, 'sigguard.cjs'), join(tmp, 'sigguard-cold.cjs'), options);
+  // sigguard.cjs (what a warm start needs), sigguard-fast.cjs (a verification by keys, loaded on a
+  // miss) and sigguard-cold.cjs (the rest, loaded when needed): build/split.mjs
+  await splitBuild(
+    root,
+    join(root, 'src/cli/main.ts'),
+    join(tmp, 'sigguard.cjs'),
+    join(tmp, 'sigguard-fast.cjs'),
+    join(tmp, 'sigguard-cold.cjs'),
+    options,
+  );
   for (const [entry, name] of [
     ['src/cli/agent.ts', 'sigguard-agent.cjs'],
     // sigguard-trust.cjs: `sigguard trust` (the TUF client, tuf-js), the same way: never parsed by the hook
@@ -47,8 +55,8 @@ try {
   ]) {
     await build({ ...options, entryPoints: [join(root, entry)], outfile: join(tmp, name) });
   }
-  // sigguard.cjs.LEGAL.txt: the notices of both halves of the split (build/image.mjs ships this file)
-  const legal = ['sigguard.cjs.LEGAL.txt', 'sigguard-cold.cjs.LEGAL.txt']
+  // sigguard.cjs.LEGAL.txt: the notices of the three parts of the split (build/image.mjs ships this file)
+  const legal = ['sigguard.cjs.LEGAL.txt', 'sigguard-fast.cjs.LEGAL.txt', 'sigguard-cold.cjs.LEGAL.txt']
     .filter((n) => existsSync(join(tmp, n)))
     .map((n) => readFileSync(join(tmp, n), 'utf8'));
   writeFileSync(join(tmp, 'sigguard.cjs.LEGAL.txt'), legal.join('\n'));

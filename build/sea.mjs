@@ -48,8 +48,11 @@ const cache = join(root, 'build/cache');
 const bundle = join(out, 'sigguard.cjs');
 const agentBundle = join(out, 'sigguard-agent.cjs');
 const trustBundle = join(out, 'sigguard-trust.cjs');
-// the cold part (build/split.mjs), an asset with its own V8 code cache (native target only)
+// the fast and the cold part (build/split.mjs), assets with their own V8 code caches (native target only)
+const fastBundle = join(out, 'sigguard-fast.cjs');
 const coldBundle = join(out, 'sigguard-cold.cjs');
+/** The later bundles by asset name (src/cli/cold-loader.ts's ASSETS), each trained and carried with its cache. */
+const LATER = { 'sigguard-fast.cjs': fastBundle, 'sigguard-cold.cjs': coldBundle };
 const require = createRequire(import.meta.url);
 const { inject } = require('postject');
 
@@ -210,6 +213,15 @@ function selfCheck(exe) {
   if (c.status !== 2 || !/cold bundle compiled \(code cache accepted\)/.test(c.stderr) || !/main code cache accepted/.test(c.stderr)) {
     die(`the built executable's cold bundle failed its check (exit ${c.status ?? c.signal}): ${c.stderr}`);
   }
+  // the fast bundle loads, with its code cache (`check` of a policy that is not there: a cut, then exit 2)
+  const f = spawnSync(exe, ['check', '--policy', '/nonexistent/sigguard-sea-probe.yaml', 'localhost/sigguard-sea-probe:1'], {
+    cwd: '/',
+    env: { ...process.env, SIGGUARD_TRACE: '1' },
+    encoding: 'utf8',
+  });
+  if (f.status !== 2 || !/fast bundle compiled \(code cache accepted\)/.test(f.stderr)) {
+    die(`the built executable's fast bundle failed its check (exit ${f.status ?? f.signal}): ${f.stderr}`);
+  }
 }
 
 // The main script: build/out/sigguard.cjs itself is an asset, compiled by this bootstrap with a V8
@@ -237,7 +249,7 @@ if (process.env.SIGGUARD_TRACE === '1') {
 script.runInThisContext()(module.exports, require, module, __filename, __dirname);
 `;
 
-// The trainer: runs build/out/sigguard.cjs (beside it, the cold bundle) as the bootstrap will, with
+// The trainer: runs build/out/sigguard.cjs (beside it, the fast and the cold bundle) as the bootstrap will, with
 // these arguments, and writes the main script's code cache when the process exits. Given the caches
 // an earlier training start wrote (else '-'), it compiles with them, so the caches it writes hold
 // the bytecode of every start so far (V8 keeps a function's bytecode taken from a cache).
@@ -247,20 +259,21 @@ const { readFileSync, writeFileSync } = require('node:fs');
 const { createRequire } = require('node:module');
 const { dirname } = require('node:path');
 const vm = require('node:vm');
-const [bundle, out, coldOut, mainIn, coldIn, ...args] = process.argv.slice(2);
+const [bundle, out, fastOut, coldOut, mainIn, fastIn, coldIn, ...args] = process.argv.slice(2);
 const given = (f) => (f === '-' ? {} : { cachedData: readFileSync(f) });
 const script = new Script(${JSON.stringify(MAIN_HEAD)} + readFileSync(bundle, 'utf8') + ${JSON.stringify(MAIN_TAIL)}, { filename: 'sigguard.cjs', ...given(mainIn) });
-// the cold bundle's script, as src/cli/cold-loader.ts makes it (vm.Script, filename sigguard-cold.cjs)
-let cold;
+// the later bundles' scripts, as src/cli/cold-loader.ts makes them (vm.Script, filename the asset's)
+const later = { 'sigguard-fast.cjs': { in: fastIn, out: fastOut }, 'sigguard-cold.cjs': { in: coldIn, out: coldOut } };
 vm.Script = class extends Script {
   constructor(source, options) {
-    super(source, options?.filename === 'sigguard-cold.cjs' ? { ...options, ...given(coldIn) } : options);
-    if (options?.filename === 'sigguard-cold.cjs') cold = this;
+    const l = later[options?.filename];
+    super(source, l ? { ...options, ...given(l.in) } : options);
+    if (l) l.script = this;
   }
 };
 process.on('exit', () => {
   writeFileSync(out, script.createCachedData());
-  if (cold) writeFileSync(coldOut, cold.createCachedData());
+  for (const l of Object.values(later)) if (l.script) writeFileSync(l.out, l.script.createCachedData());
 });
 process.argv = [process.argv[0], bundle, ...args];
 const mod = { exports: {} };
@@ -273,10 +286,10 @@ script.runInThisContext()(mod.exports, createRequire(bundle), mod, bundle, dirna
  * bundle, by a throwaway key): one that validates its documents and verifies the legacy signature,
  * one that finds them validated and verifies the bundle (a new image on a running node), as root a
  * `check`, then a warm start (its verdict cached). Each start compiles with the caches the one
- * before wrote, so the last caches hold the bytecode of all: the cold bundle's of the registry
- * client, discovery, the fast path and the decision, besides zod and YAML. In a temporary folder of
- * its own, with copies of the bundles (the cache is for their text); nothing of it but the two
- * caches is kept. Run as root, the trainer runs as nobody (65534), so that it cannot write what a
+ * before wrote, so the last caches hold the bytecode of all: the fast bundle's of the registry
+ * client, discovery, the fast path and the decision, the cold bundle's of zod and YAML. In a
+ * temporary folder of its own, with copies of the bundles (the cache is for their text); nothing of
+ * it but the three caches is kept. Run as root, the trainer runs as nobody (65534), so that it cannot write what a
  * hook on this machine would (the default document cache under /var/lib).
  */
 async function trainMainCache(dir) {
@@ -294,7 +307,7 @@ async function trainMainCache(dir) {
       });
     });
     copyFileSync(bundle, join(work, 'sigguard.cjs'));
-    copyFileSync(coldBundle, join(work, 'sigguard-cold.cjs'));
+    for (const [name, file] of Object.entries(LATER)) copyFileSync(file, join(work, name));
     writeFileSync(join(work, 'key.pub'), served.pub);
     writeFileSync(
       join(work, 'policy.yaml'),
@@ -329,13 +342,25 @@ async function trainMainCache(dir) {
       ...(asRoot ? [{ args: ['check', ...config, '--deadline', '10', served.legacy] }] : []),
       { args: ['hook', ...hook], input: state(served.legacy) },
     ];
-    const caches = { main: '-', cold: '-' };
+    const caches = { main: '-', fast: '-', cold: '-' };
     starts.forEach(({ args, input }, i) => {
       const out = join(work, `sigguard.${i}.cache`);
+      const fastOut = join(work, `sigguard-fast.${i}.cache`);
       const coldOut = join(work, `sigguard-cold.${i}.cache`);
       const r = spawnSync(
         process.execPath,
-        [...V8_FLAGS, join(work, 'trainer.cjs'), join(work, 'sigguard.cjs'), out, coldOut, caches.main, caches.cold, ...args],
+        [
+          ...V8_FLAGS,
+          join(work, 'trainer.cjs'),
+          join(work, 'sigguard.cjs'),
+          out,
+          fastOut,
+          coldOut,
+          caches.main,
+          caches.fast,
+          caches.cold,
+          ...args,
+        ],
         {
           cwd: work,
           input: input ?? '',
@@ -349,10 +374,13 @@ async function trainMainCache(dir) {
       if (r.status !== 0 || !existsSync(out))
         die(`training the code caches failed (${args[0]} exit ${r.status ?? r.signal}): ${r.stdout}${r.stderr}`);
       caches.main = out;
+      if (existsSync(fastOut)) caches.fast = fastOut;
       if (existsSync(coldOut)) caches.cold = coldOut;
     });
+    if (caches.fast === '-') die('training the code caches failed: no start loaded the fast bundle');
     if (caches.cold === '-') die('training the code caches failed: no start loaded the cold bundle');
     writeFileSync(join(dir, 'sigguard.cache'), readFileSync(caches.main));
+    writeFileSync(join(dir, 'sigguard-fast.cache'), readFileSync(caches.fast));
     writeFileSync(join(dir, 'sigguard-cold.cache'), readFileSync(caches.cold));
   } finally {
     registry.stdin.end();
@@ -378,6 +406,8 @@ async function buildTarget(target, dir) {
       ...(native && CODE_CACHE ? { 'sigguard.cache': join(dir, 'sigguard.cache') } : {}),
       'sigguard-agent.cjs': agentBundle,
       'sigguard-trust.cjs': trustBundle,
+      'sigguard-fast.cjs': fastBundle,
+      ...(native && CODE_CACHE ? { 'sigguard-fast.cache': join(dir, 'sigguard-fast.cache') } : {}),
       'sigguard-cold.cjs': coldBundle,
       ...(native && CODE_CACHE ? { 'sigguard-cold.cache': join(dir, 'sigguard-cold.cache') } : {}),
     },
@@ -429,7 +459,8 @@ async function main() {
   if (process.platform !== 'linux') die('only Linux targets are built');
   const pinned = lockEntry(process.arch).version;
   if (process.versions.node !== pinned) die(`run with the pinned Node ${pinned}, not ${process.version}`);
-  for (const b of [bundle, agentBundle, trustBundle, coldBundle]) if (!existsSync(b)) die(`${b} missing: run build/bundle.mjs first`);
+  for (const b of [bundle, agentBundle, trustBundle, fastBundle, coldBundle])
+    if (!existsSync(b)) die(`${b} missing: run build/bundle.mjs first`);
 
   // Nothing to do when the bundle and this script are what the last build used: only
   // touch the executables, so bin/sigguard sees them as newer than the bundle again.
@@ -440,6 +471,7 @@ async function main() {
     .update(readFileSync(bundle))
     .update(readFileSync(agentBundle))
     .update(readFileSync(trustBundle))
+    .update(readFileSync(fastBundle))
     .update(readFileSync(coldBundle))
     .update(readFileSync(fileURLToPath(import.meta.url)))
     .update(readFileSync(join(root, 'build/train-registry.mjs')))

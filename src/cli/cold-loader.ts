@@ -1,12 +1,15 @@
 /**
- * The cold part of sigguard (issue 15): verification, the registry client, the zod schemas, YAML,
- * CEL and the commands other than the hook live in a bundle of their own (build/split.mjs:
- * build/out/sigguard-cold.cjs; inside the single executable, its asset of that name with a V8
- * code cache made at build time by the same Node, `sigguard-cold.cache`). A warm hook start (its
- * verdict in the cache) never parses it: only this loader is in the main bundle, and the bundler
- * turns each `import()` of a cold module into a call of coldModule().
+ * The parts of sigguard a warm start does not run (issue 15), each a bundle of its own
+ * (build/split.mjs) loaded on first use; inside the single executable, an asset of that name
+ * with a V8 code cache made at build time by the same Node:
+ *  - `sigguard-fast.cjs` (`sigguard-fast.cache`): a verification by trusted keys (the registry
+ *    client, discovery, the key-only fast path) and `check`, loaded on a verdict-cache miss;
+ *  - `sigguard-cold.cjs` (`sigguard-cold.cache`): the rest (@sigstore/*, certificates, the zod
+ *    schemas, YAML, CEL, the other commands), loaded only when a start needs one of them.
+ * A warm hook start (its verdict in the cache) parses neither: only this loader is in the main
+ * bundle, and the bundler turns each `import()` of a cut module into a call of coldModule().
  *
- * A cold bundle that cannot be read or evaluated is an error with a reason (INTERNAL_ERROR: a
+ * A bundle that cannot be read or evaluated is an error with a reason (INTERNAL_ERROR: a
  * denial, exit 1), never an allow; a code cache V8 rejects only costs the compile time.
  */
 import { readFileSync } from 'node:fs';
@@ -17,13 +20,19 @@ import { Script } from 'node:vm';
 import { ReasonCode, SigguardError, oneLine } from '../errors.js';
 import { mark } from '../trace.js';
 
-export const COLD_ASSET = 'sigguard-cold.cjs';
-export const COLD_CACHE_ASSET = 'sigguard-cold.cache';
-/** How the cold bundle names a module it takes from the main bundle (build/split.mjs). */
+export type BundleName = 'fast' | 'cold';
+export const ASSETS: Record<BundleName, { source: string; cache: string }> = {
+  fast: { source: 'sigguard-fast.cjs', cache: 'sigguard-fast.cache' },
+  cold: { source: 'sigguard-cold.cjs', cache: 'sigguard-cold.cache' },
+};
+export const COLD_ASSET = ASSETS.cold.source;
+export const COLD_CACHE_ASSET = ASSETS.cold.cache;
+/** How a later bundle names a module it takes from the main bundle, and the cold bundle one of the fast bundle's (build/split.mjs). */
 export const MAIN_PREFIX = 'sigguard-main:';
+export const FAST_PREFIX = 'sigguard-fast:';
 /**
- * CommonJS evaluated as Node would a file: build/split.mjs writes the bundle already wrapped in
- * this function (no wrapped copy of the 2.5 MB text made here), a vm.Script whose code cache
+ * CommonJS evaluated as Node would a file: build/split.mjs writes each bundle already wrapped in
+ * this function (no wrapped copy of its text made here), a vm.Script whose code cache
  * build/sea.mjs makes after a training run, with the bytecode of the functions a cold start runs.
  */
 export const WRAPPER_HEAD = '(function (exports, require, module, __filename, __dirname) {';
@@ -38,70 +47,100 @@ export interface Compiled {
   cacheRejected: boolean | undefined;
 }
 
-/** The cold bundle's source compiled, with its code cache when there is one. */
-export function compileCold(source: string, cachedData: Buffer | undefined): Compiled {
-  const script = new Script(source, { filename: COLD_ASSET, ...(cachedData ? { cachedData } : {}) });
+/** A bundle's source compiled (its asset name as the file name), with its code cache when there is one. */
+export function compileCold(source: string, cachedData: Buffer | undefined, filename = COLD_ASSET): Compiled {
+  const script = new Script(source, { filename, ...(cachedData ? { cachedData } : {}) });
   const run: unknown = script.runInThisContext();
   if (typeof run !== 'function') throw new Error('it is not a wrapped bundle');
   return { run: run as Wrapper, cacheRejected: cachedData ? script.cachedDataRejected === true : undefined };
 }
 
-/** The cold bundle's exports: one thunk per cut module. */
-export function evaluateCold(compiled: Compiled, main: Thunks): Thunks {
+/** One instance of each module taken from an earlier bundle, whichever later bundle takes it. */
+const taken = new Map<string, unknown>();
+function take(from: Thunks, prefix: string, path: string, which: string): unknown {
+  const key = `${prefix}${path}`;
+  if (!taken.has(key)) {
+    const get = from[path];
+    if (!get) throw new Error(`the ${which} bundle has no module ${path}`);
+    taken.set(key, get());
+  }
+  return taken.get(key);
+}
+
+/**
+ * A bundle's exports (one thunk per module it gives out), evaluated with a require that takes the
+ * main bundle's modules from `main` and, when given, the fast bundle's from `fast()`.
+ */
+export function evaluateCold(compiled: Compiled, main: Thunks, fast?: () => Thunks, filename = COLD_ASSET): Thunks {
   const builtins = createRequire(process.execPath);
-  const taken = new Map<string, unknown>();
-  const requireFromCold = (id: string): unknown => {
-    if (id.startsWith(MAIN_PREFIX)) {
-      const path = id.slice(MAIN_PREFIX.length);
-      if (!taken.has(path)) {
-        const get = main[path];
-        if (!get) throw new Error(`the main bundle has no module ${path}`);
-        taken.set(path, get());
-      }
-      return taken.get(path);
-    }
+  const requireFromBundle = (id: string): unknown => {
+    if (id.startsWith(MAIN_PREFIX)) return take(main, MAIN_PREFIX, id.slice(MAIN_PREFIX.length), 'main');
+    if (fast !== undefined && id.startsWith(FAST_PREFIX)) return take(fast(), FAST_PREFIX, id.slice(FAST_PREFIX.length), 'fast');
     // everything else is in the bundle: only Node's built-ins are left to require
     if (!id.startsWith('node:') && !builtins('node:module').isBuiltin(id)) throw new Error(`cannot require ${id}`);
     return builtins(id);
   };
   const module = { exports: {} };
-  compiled.run(module.exports, requireFromCold, module, join('/', COLD_ASSET), '/');
+  compiled.run(module.exports, requireFromBundle, module, join('/', filename), '/');
   return module.exports as Thunks;
 }
 
 // In the executable: the assets as they are mapped (getRawAsset, read only here), not copies of
-// their 3 MB: the peak RSS of a cold start counts every copy (issue 15).
-function readCold(): { source: string; cachedData: Buffer | undefined } {
-  if (!sea.isSea()) return { source: readFileSync(join(__dirname, COLD_ASSET), 'utf8'), cachedData: undefined };
+// their megabytes: the peak RSS of a cold start counts every copy (issue 15).
+function readBundle(name: BundleName): { source: string; cachedData: Buffer | undefined } {
+  const { source, cache } = ASSETS[name];
+  if (!sea.isSea()) return { source: readFileSync(join(__dirname, source), 'utf8'), cachedData: undefined };
   let cachedData: Buffer | undefined;
   try {
-    cachedData = Buffer.from(sea.getRawAsset(COLD_CACHE_ASSET));
+    cachedData = Buffer.from(sea.getRawAsset(cache));
   } catch {
     cachedData = undefined; // the other architecture's executable carries none
   }
-  return { source: Buffer.from(sea.getRawAsset(COLD_ASSET)).toString('utf8'), cachedData };
+  return { source: Buffer.from(sea.getRawAsset(source)).toString('utf8'), cachedData };
 }
 
-let cold: Thunks | undefined;
+const loaded: Partial<Record<BundleName, Thunks>> = {};
+let mainThunks: Thunks | undefined;
 
-/** The cut module `path` (build/split.mjs), from the cold bundle loaded once. */
-export function coldModule(path: string, main: Thunks): unknown {
+function load(name: BundleName): Thunks {
+  const done = loaded[name];
+  if (done) return done;
+  if (!mainThunks) throw new Error('the main bundle gave no modules');
+  const main = mainThunks;
+  const { source, cachedData } = readBundle(name);
+  const compiled = compileCold(source, cachedData, ASSETS[name].source);
+  mark(
+    `${name} bundle compiled${compiled.cacheRejected === undefined ? '' : compiled.cacheRejected ? ' (code cache rejected)' : ' (code cache accepted)'}`,
+  );
+  const thunks = evaluateCold(compiled, main, name === 'cold' ? () => loadOrThrow('fast') : undefined, ASSETS[name].source);
+  loaded[name] = thunks;
+  return thunks;
+}
+
+/** The fast bundle for the cold one: a failure to load it names it (the cold bundle's error wraps it). */
+function loadOrThrow(name: BundleName): Thunks {
   try {
-    if (!cold) {
-      const { source, cachedData } = readCold();
-      const compiled = compileCold(source, cachedData);
-      mark(
-        `cold bundle compiled${compiled.cacheRejected === undefined ? '' : compiled.cacheRejected ? ' (code cache rejected)' : ' (code cache accepted)'}`,
-      );
-      cold = evaluateCold(compiled, main);
-    }
-    const get = cold[path];
+    return load(name);
+  } catch (err) {
+    throw new Error(`${ASSETS[name].source}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/**
+ * The cut module `path` (build/split.mjs), from its bundle loaded once. The main bundle's cuts give
+ * its registry of modules (`main`); the fast bundle's cuts (to the cold bundle) give none, the
+ * main bundle's having come first.
+ */
+export function coldModule(path: string, main: Thunks | undefined, bundle: BundleName = 'cold'): unknown {
+  try {
+    if (main) mainThunks = main;
+    const get = load(bundle)[path];
     if (!get) throw new Error(`it has no module ${path}`);
     return get();
   } catch (err) {
     throw new SigguardError(
       ReasonCode.INTERNAL_ERROR,
-      `cannot load sigguard's ${COLD_ASSET} (${path}): ${oneLine(err instanceof Error ? err.message : String(err))}`,
+      `cannot load sigguard's ${ASSETS[bundle].source} (${path}): ${oneLine(err instanceof Error ? err.message : String(err))}`,
       { cause: err },
     );
   }

@@ -1,9 +1,10 @@
 /**
- * The cold bundle (build/split.mjs, src/cli/cold-loader.ts): what is not on a warm start's path
- * is loaded on a miss. One that is missing, corrupt, or lacks a module is a refusal with a
- * one-line reason (INTERNAL_ERROR, exit 1), never an allow; a code cache V8 rejects only costs time.
- * Run off copies of the built bundles (node + build/out/sigguard.cjs with or without its
- * sigguard-cold.cjs beside it), no registry: the refusal comes before any registry request.
+ * The fast and the cold bundle (build/split.mjs, src/cli/cold-loader.ts): what is not on a warm
+ * start's path is loaded on a miss. One that is missing, corrupt, or lacks a module is a refusal
+ * with a one-line reason (INTERNAL_ERROR, exit 1), never an allow; a code cache V8 rejects only
+ * costs time. Run off copies of the built bundles (node + build/out/sigguard.cjs with or without
+ * its sigguard-fast.cjs and sigguard-cold.cjs beside it), no registry: the refusal comes before
+ * any registry request.
  */
 import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
@@ -11,22 +12,37 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { COLD_ASSET, WRAPPER_HEAD, WRAPPER_TAIL, coldModule, compileCold, evaluateCold } from '../../src/cli/cold-loader.js';
+import {
+  ASSETS,
+  type BundleName,
+  COLD_ASSET,
+  WRAPPER_HEAD,
+  WRAPPER_TAIL,
+  coldModule,
+  compileCold,
+  evaluateCold,
+} from '../../src/cli/cold-loader.js';
 import { ReasonCode, SigguardError } from '../../src/errors.js';
 import { criAnnotations } from '../support/oci-bundle.js';
 import { ROOT } from '../support/paths.js';
 
 const BUNDLE = join(ROOT, 'build/out/sigguard.cjs');
-const COLD = join(ROOT, 'build/out/sigguard-cold.cjs');
+const LATER: Record<BundleName, string> = {
+  fast: join(ROOT, 'build/out/sigguard-fast.cjs'),
+  cold: join(ROOT, 'build/out/sigguard-cold.cjs'),
+};
 const IMAGE = `127.0.0.1:9/app@sha256:${'a'.repeat(64)}`;
 
-/** A folder with the main bundle and, per `cold`, no cold bundle or the given text as one. */
-function install(cold: string | undefined): { dir: string; bin: string; policy: string; config: string } {
-  for (const b of [BUNDLE, COLD]) expect(existsSync(b), `${b} missing: build first (node build/bundle.mjs)`).toBe(true);
+/** A folder with the main bundle and the later ones, but `broken`: none, or the given text as one. */
+function install(broken?: { bundle: BundleName; text: string | undefined }): { dir: string; bin: string; policy: string; config: string } {
+  for (const b of [BUNDLE, ...Object.values(LATER)]) expect(existsSync(b), `${b} missing: build first (node build/bundle.mjs)`).toBe(true);
   const dir = mkdtempSync(join(tmpdir(), 'sigguard-cold-'));
   const bin = join(dir, 'sigguard.cjs');
   copyFileSync(BUNDLE, bin);
-  if (cold !== undefined) writeFileSync(join(dir, COLD_ASSET), cold);
+  for (const [name, file] of Object.entries(LATER) as Array<[BundleName, string]>) {
+    if (broken?.bundle !== name) copyFileSync(file, join(dir, ASSETS[name].source));
+    else if (broken.text !== undefined) writeFileSync(join(dir, ASSETS[name].source), broken.text);
+  }
   const pub = join(dir, 'trusted.pub');
   writeFileSync(pub, generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }));
   const policy = join(dir, 'policy.yaml');
@@ -41,52 +57,68 @@ function sigguard(bin: string, args: string[], input = '') {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-const BROKEN: Array<[string, () => string | undefined]> = [
+const BROKEN: Array<[string, (bundle: BundleName) => string | undefined]> = [
   ['missing', () => undefined],
   ['not JavaScript', () => 'this is { not javascript'],
-  ['truncated', () => readFileSync(COLD, 'utf8').slice(0, 100_000)],
+  ['truncated', (bundle) => readFileSync(LATER[bundle], 'utf8').slice(0, 50_000)],
   ['without the modules the main bundle cuts to', () => `${WRAPPER_HEAD}module.exports = {};${WRAPPER_TAIL}`],
   ['not wrapped as the loader expects', () => 'module.exports = {};'],
   ['wrapping no function', () => '({})'],
   ['throwing when evaluated', () => 'throw new Error("boom");'],
 ];
 
-describe('a cold bundle that cannot be loaded is a refusal', () => {
-  for (const [what, text] of BROKEN) {
-    it(`${what}: check refuses with one line, exit 1`, () => {
-      const w = install(text());
-      const r = sigguard(w.bin, ['check', '--policy', w.policy, '--config', w.config, IMAGE]);
-      expect(r.code, r.stderr).toBe(1);
-      expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
-      expect(r.stderr).toMatch(/^sigguard: cannot load sigguard's sigguard-cold\.cjs \(src\/cli\/check\.ts\): .+ \[INTERNAL_ERROR\]\n$/);
-      expect(r.stdout).toBe('');
-    });
+/**
+ * Which bundle each case loads first: `check` is in the fast bundle; its configuration and policy,
+ * validated here for the first time, need the cold one (zod, YAML). The hook validates them first
+ * (the cold bundle), then verifies (the fast one).
+ */
+const CHECK_NAMES: Record<BundleName, RegExp> = {
+  fast: /^sigguard: cannot load sigguard's sigguard-fast\.cjs \(src\/cli\/check\.ts\): .+ \[INTERNAL_ERROR\]\n$/,
+  cold: /^sigguard: cannot load sigguard's sigguard-cold\.cjs \((src|node_modules)\/[\w/.-]+\.[jt]s\): .+ \[INTERNAL_ERROR\]\n$/,
+};
 
-    it(`${what}: the hook on a miss denies, exit 1, and logs the denial`, () => {
-      const w = install(text());
-      const log = join(w.dir, 'decisions.log');
-      const state = JSON.stringify({
-        ociVersion: '1.2.0',
-        id: 'c1',
-        status: 'creating',
-        pid: 1,
-        bundle: '/nonexistent',
-        annotations: criAnnotations(IMAGE),
+for (const bundle of ['fast', 'cold'] as const) {
+  describe(`a ${bundle} bundle that cannot be loaded is a refusal`, () => {
+    for (const [what, text] of BROKEN) {
+      it(`${what}: check refuses with one line, exit 1`, () => {
+        const w = install({ bundle, text: text(bundle) });
+        const r = sigguard(w.bin, ['check', '--policy', w.policy, '--config', w.config, IMAGE]);
+        expect(r.code, r.stderr).toBe(1);
+        expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+        expect(r.stderr).toMatch(CHECK_NAMES[bundle]);
+        expect(r.stdout).toBe('');
       });
-      const r = sigguard(w.bin, ['hook', '--config', w.config, '--policy', w.policy, '--log', log], state);
-      expect(r.code, r.stderr).toBe(1);
-      expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
-      expect(r.stderr).toMatch(/^sigguard: denied .*cannot load sigguard's sigguard-cold\.cjs .*\[INTERNAL_ERROR\]\n$/);
-      const decision = JSON.parse(readFileSync(log, 'utf8').trim());
-      expect({ decision: decision.decision, code: decision.code }).toEqual({ decision: 'deny', code: 'INTERNAL_ERROR' });
-    });
-  }
 
-  it('the intact cold bundle beside it: the same check gets as far as the registry', () => {
-    const w = install(readFileSync(COLD, 'utf8'));
+      it(`${what}: the hook on a miss denies, exit 1, and logs the denial`, () => {
+        const w = install({ bundle, text: text(bundle) });
+        const log = join(w.dir, 'decisions.log');
+        const state = JSON.stringify({
+          ociVersion: '1.2.0',
+          id: 'c1',
+          status: 'creating',
+          pid: 1,
+          bundle: '/nonexistent',
+          annotations: criAnnotations(IMAGE),
+        });
+        const r = sigguard(w.bin, ['hook', '--config', w.config, '--policy', w.policy, '--log', log], state);
+        expect(r.code, r.stderr).toBe(1);
+        expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+        expect(r.stderr).toMatch(
+          new RegExp(`^sigguard: denied .*cannot load sigguard's sigguard-${bundle}\\.cjs .*\\[INTERNAL_ERROR\\]\n$`),
+        );
+        const decision = JSON.parse(readFileSync(log, 'utf8').trim());
+        expect({ decision: decision.decision, code: decision.code }).toEqual({ decision: 'deny', code: 'INTERNAL_ERROR' });
+      });
+    }
+  });
+}
+
+describe('the later bundles', () => {
+  it('both intact beside it: the same check gets as far as the registry', () => {
+    const w = install();
     const r = sigguard(w.bin, ['check', '--policy', w.policy, '--config', w.config, '--deadline', '5', IMAGE]);
     expect(r.code).toBe(1);
-    expect(r.stderr).not.toContain('sigguard-cold.cjs');
+    expect(r.stderr).not.toMatch(/sigguard-(fast|cold)\.cjs/);
   });
 
   it('coldModule: an error with a reason code, never a module', () => {
@@ -99,6 +131,14 @@ describe('a cold bundle that cannot be loaded is a refusal', () => {
     expect(thrown).toBeInstanceOf(SigguardError);
     expect((thrown as SigguardError).code).toBe(ReasonCode.INTERNAL_ERROR);
     expect((thrown as SigguardError).message).toMatch(/^cannot load sigguard's sigguard-cold\.cjs \(src\/engine\/session\.ts\): /);
+    thrown = undefined;
+    try {
+      coldModule('src/engine/session.ts', {}, 'fast');
+    } catch (err) {
+      thrown = err;
+    }
+    expect((thrown as SigguardError).code).toBe(ReasonCode.INTERNAL_ERROR);
+    expect((thrown as SigguardError).message).toMatch(/^cannot load sigguard's sigguard-fast\.cjs \(src\/engine\/session\.ts\): /);
   });
 });
 
@@ -150,5 +190,17 @@ describe('the code cache', () => {
     expect(() => compileCold('module.exports = {};', undefined)).toThrow(/module is not defined/);
     expect(() => compileCold('({})', undefined)).toThrow(/not a wrapped bundle/);
     expect(() => evaluateCold(absent, main).m!()).toThrow(/the main bundle has no module src\/nope\.ts/);
+  });
+
+  it('only the cold bundle takes modules of the fast one, and only those it has', () => {
+    const source = `${WRAPPER_HEAD}module.exports = { m: () => require("sigguard-fast:src/y.ts").y, n: () => require("sigguard-fast:src/nope.ts") };${WRAPPER_TAIL}`;
+    const fast = { 'src/y.ts': () => ({ y: 7 }) };
+    // the fast bundle (no fast bundle behind it): not a module it can take
+    expect(() => evaluateCold(compileCold(source, undefined, ASSETS.fast.source), main, undefined, ASSETS.fast.source).m!()).toThrow(
+      /cannot require sigguard-fast:src\/y\.ts/,
+    );
+    const cold = evaluateCold(compileCold(`${source} // cold`, undefined), main, () => fast);
+    expect(cold.m!()).toBe(7);
+    expect(() => cold.n!()).toThrow(/the fast bundle has no module src\/nope\.ts/);
   });
 });

@@ -21,16 +21,18 @@ import { criAnnotations } from '../support/oci-bundle.js';
 import { ROOT } from '../support/paths.js';
 
 const BUNDLE = join(ROOT, 'build/out/sigguard.cjs');
+const FAST = join(ROOT, 'build/out/sigguard-fast.cjs');
 const COLD = join(ROOT, 'build/out/sigguard-cold.cjs');
 const HEAD_OF_LAZY = ['var __esm = (fn, res, err) => function() {', 'var __commonJS = (cb, mod2) => function() {'];
 
 /**
- * The bundle and the cold bundle beside it, with every lazily evaluated module reported on stderr
+ * The bundle and the fast and cold bundles beside it, with every lazily evaluated module reported on stderr
  * as `sigguard-module <path>` when first evaluated.
  */
 function tracedBundle(dir: string): string {
   for (const [from, name] of [
     [BUNDLE, 'sigguard-traced.cjs'],
+    [FAST, 'sigguard-fast.cjs'],
     [COLD, 'sigguard-cold.cjs'],
   ] as const) {
     let text = readFileSync(from, 'utf8');
@@ -142,7 +144,7 @@ describe('the warm path', () => {
     expect(out).toMatch(/^sigguard-trace [\d.]+ decided$/m);
     const heavy = evaluated.filter((m) => HEAVY.some((re) => re.test(m)));
     expect(heavy, 'modules a cache hit must not evaluate').toEqual([]);
-    expect(out, 'a cache hit loads no cold bundle').not.toContain('cold bundle compiled');
+    expect(out, 'a cache hit loads no fast or cold bundle').not.toMatch(/(fast|cold) bundle compiled/);
     // (the built bundle, untraced: the traces' own stderr stream and clock are not the hook's)
     const untraced = hook(false, BUNDLE);
     expect(untraced.status).toBe(0);
@@ -154,18 +156,26 @@ describe('the warm path', () => {
       loaded.filter((m) => /^(crypto|internal\/crypto\/|perf_hooks|internal\/perf\/|stream$|internal\/streams\/|vm$|net$)/.test(m)),
       'built-in modules a cache hit must not load',
     ).toEqual([]);
-    // the first start (documents not yet validated) did load it, and evaluated zod and YAML from it
-    // (so the trace would have seen them): they, the verification and the registry client are in
-    // the cold bundle, lazily wrapped, and not in the main bundle at all
+    // the first start (documents not yet validated) did load the cold bundle, and evaluated zod and
+    // YAML from it (so the trace would have seen them): they and the full verification are in the
+    // cold bundle, the registry client and the key-only fast path in the fast one, each lazily
+    // wrapped and in no other bundle (build/split.mjs)
+    const fast = readFileSync(FAST, 'utf8');
     const cold = readFileSync(COLD, 'utf8');
     const main = readFileSync(BUNDLE, 'utf8');
-    for (const m of ['src/registry/client.ts', 'src/engine/session.ts', 'src/verify/verifier.ts']) {
-      expect(cold).toContain(`"${m}"(`);
-      expect(main).not.toContain(`// ${m}\n`);
+    const where: Array<[string, string, string[]]> = [
+      ['src/registry/client.ts', fast, [main, cold]],
+      ['src/engine/session.ts', fast, [main, cold]],
+      ['src/verify/fast-key.ts', fast, [main, cold]],
+      ['src/verify/verifier.ts', cold, [main, fast]],
+    ];
+    for (const [m, inIt, notIn] of where) {
+      expect(inIt).toContain(`"${m}"(`);
+      for (const other of notIn) expect(other).not.toContain(`// ${m}\n`);
     }
     for (const lib of ['zod', 'yaml', '@marcbachmann/cel-js', '@sigstore/verify']) {
       expect(cold).toMatch(new RegExp(`"node_modules/${lib}/[^"]+"\\(`));
-      expect(main).not.toContain(`// node_modules/${lib}/`);
+      for (const other of [main, fast]) expect(other).not.toContain(`// node_modules/${lib}/`);
     }
   }, 60_000);
 });
