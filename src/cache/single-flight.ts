@@ -10,28 +10,47 @@
  * whose holder's deadline has passed, or that is older than any hook may live is
  * removed, so a crashed, frozen or pid-reused holder never blocks a start.
  *
- * Waiting costs next to nothing: a follower looks for its key's verdict now and then, from 20 ms
- * apart growing to 100 ms, and never tries for a lock that is still there (polling every 20 ms and
- * trying the lock each time, 80 followers of a node-boot storm spent more CPU than the
- * verifications they waited for: make bench's storm, issue 15). No inotify watch: each would be an
- * inotify instance of root's, 128 by default (fs.inotify.max_user_instances), and a storm of 100–200
- * waiting hooks would take them from kubelet, containerd and systemd.
+ * Waiting costs next to nothing: the leader listens on a unix socket next to its lock and ends its
+ * followers' connections once its verdict is stored (src/cache/flight-wake.ts; the kernel ends them
+ * if it dies), so a follower sleeps until then and looks at once; it also looks now and then (1 s
+ * apart while connected, for a frozen or overdue holder; 500 ms when there is no socket to wait on:
+ * a leader of an older version, a path too long for a socket), and never tries for a lock that is
+ * still there. Polling every 20-100 ms instead, a storm's followers spent ~3.7 ms CPU per second
+ * waited and took the last verdict up to a poll late (make bench's storm, issue 15). No inotify
+ * watch: each would be an inotify instance of root's, 128 by default (fs.inotify.max_user_instances),
+ * and a storm of 100–200 waiting hooks would take them from kubelet, containerd and systemd.
  */
 import { type Stats, closeSync, linkSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { type Bell, type Wait, listenForFollowers, waitForLeader, wakePath } from './flight-wake.js';
 
 export const STALE_LOCK_MS = 30_000;
 /** How long past its deadline a holder may take to store its verdict and let go of the lock. */
 export const HOLDER_GRACE_MS = 500;
-const FIRST_POLL_MS = 20;
-const MAX_POLL_MS = 100;
+/** Between looks while connected to the leader's socket (it wakes us): for a frozen or overdue holder. */
+const CONNECTED_POLL_MS = 1000;
+/** Between looks when there is no leader's socket to wait on. */
+export const SLOW_POLL_MS = 500;
+/** Connects to one lock's socket (an ended connection is tried again: a peer that closes at once costs 3 looks, not a spin). */
+const MAX_CONNECTS = 3;
+/** The wait after a connect that failed (the leader between its lock and its listen, or at its end), then SLOW_POLL_MS. */
+const CONNECT_RETRY_MS = [20, 100];
 
+/**
+ * Whether `pid` runs. A zombie does not: a leader that died has closed its socket and woken its
+ * followers before its parent reaped it, and a follower must not wait for it until then.
+ */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true;
   }
 }
 
@@ -128,6 +147,21 @@ export function followUntil(holder: Holder | undefined, since: number, endsAt: n
   return holderDone <= endsAt ? Math.max(half, holderDone) : half;
 }
 
+/** The wait before the next look after `tries` connects to a lock's socket, the last one failed. */
+const retryDelay = (tries: number): number =>
+  tries >= MAX_CONNECTS ? SLOW_POLL_MS : (CONNECT_RETRY_MS[Math.max(0, tries - 1)] ?? SLOW_POLL_MS);
+
+/** Sleeps `ms` (at least 0), or less when `until` settles first; the timer never outlives it. */
+function sleep(ms: number, until?: Promise<void>): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, Math.max(0, ms));
+    until?.then(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 export type Flight<T, V> = { kind: 'led'; result: T } | { kind: 'followed'; verdict: V } | { kind: 'alone'; result: T };
 
 /**
@@ -143,6 +177,7 @@ export async function singleFlight<T, V>(
   work: () => Promise<T>,
 ): Promise<Flight<T, V>> {
   const lock = join(dir, `${key}.lock`);
+  const sock = wakePath(lock);
   const since = Date.now();
   let locked = false;
   try {
@@ -150,33 +185,73 @@ export async function singleFlight<T, V>(
   } catch {
     return { kind: 'alone', result: await work() };
   }
-  let poll = FIRST_POLL_MS;
   let seen = locked ? undefined : lookAt(lock, undefined);
-  while (!locked) {
-    const verdict = peek();
-    if (verdict !== undefined) return { kind: 'followed', verdict };
-    const now = Date.now();
-    const waitUntil = followUntil(seen?.holder, since, endsAt);
-    if (now >= waitUntil) return { kind: 'alone', result: await work() };
-    await new Promise<void>((resolve) => setTimeout(resolve, Math.min(poll, waitUntil - now)));
-    poll = Math.min(MAX_POLL_MS, Math.round(poll * 1.5));
-    seen = lookAt(lock, seen);
-    if (seen !== undefined && isStale(seen, Date.now())) {
-      rmSync(lock, { force: true });
-      seen = undefined;
+  // the leader's socket: connects to it for the lock (inode) now seen, a connection that ended
+  let wait: Wait | undefined;
+  let tries = 0;
+  let triesFor: number | undefined;
+  try {
+    while (!locked) {
+      const verdict = peek();
+      if (verdict !== undefined) return { kind: 'followed', verdict };
+      const now = Date.now();
+      const waitUntil = followUntil(seen?.holder, since, endsAt);
+      if (now >= waitUntil) {
+        wait?.close();
+        wait = undefined;
+        return { kind: 'alone', result: await work() };
+      }
+      // another lock is another leader: its socket gets its own tries
+      if (seen?.ino !== triesFor) {
+        triesFor = seen?.ino;
+        tries = 0;
+      }
+      if (wait === undefined && seen !== undefined && tries < MAX_CONNECTS) {
+        tries++;
+        wait = waitForLeader(sock);
+      }
+      if (wait !== undefined) {
+        await sleep(Math.min(CONNECTED_POLL_MS, waitUntil - now), wait.ended);
+        if (wait.over()) {
+          const rang = wait.connected();
+          wait = undefined;
+          // woken (the leader's verdict stored, or the leader gone): read the cache at once; a
+          // connect that failed: wait a little before the next look (and try)
+          if (rang) {
+            const woken = peek();
+            if (woken !== undefined) return { kind: 'followed', verdict: woken };
+          } else await sleep(Math.min(retryDelay(tries), waitUntil - Date.now()));
+        }
+      } else {
+        await sleep(Math.min(retryDelay(tries), waitUntil - now));
+      }
+      seen = lookAt(lock, seen);
+      if (seen !== undefined && isStale(seen, Date.now())) {
+        rmSync(lock, { force: true });
+        seen = undefined;
+      }
+      // a lock still there is not tried for (that would write and link a file every look)
+      if (seen === undefined) {
+        locked = tryLock(lock, endsAt);
+        if (!locked) seen = lookAt(lock, undefined);
+      }
     }
-    // a lock still there is not tried for (that would write and link a file every look)
-    if (seen === undefined) {
-      locked = tryLock(lock, endsAt);
-      if (!locked) seen = lookAt(lock, undefined);
-    }
+  } finally {
+    wait?.close();
   }
+  let bell: Bell | undefined;
   try {
     // the previous holder may have finished between our first look and taking the lock
     const verdict = peek();
     if (verdict !== undefined) return { kind: 'followed', verdict };
+    // the lock is ours: followers may wait on our socket until the verdict is stored
+    bell = listenForFollowers(sock);
     return { kind: 'led', result: await work() };
   } finally {
+    // the socket goes while the lock is still ours (another leader's is never removed), the
+    // followers are woken once the lock is gone (a follower finding neither verdict nor lock leads)
+    bell?.stop();
     rmSync(lock, { force: true });
+    bell?.ring();
   }
 }

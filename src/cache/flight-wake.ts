@@ -1,0 +1,120 @@
+/**
+ * The single-flight leader wakes its followers itself (issue 15's node-boot storm): while it holds
+ * a key's lock it listens on a unix socket next to the lock (`<key>.wake`, in the same root-only
+ * cache folder); a follower connects and sleeps until the connection ends. The leader ends every
+ * connection once its verdict is stored and its lock let go; if it dies, the kernel ends them. A
+ * follower then reads the cache and looks at the lock as it does after any look
+ * (src/cache/single-flight.ts): the socket only says "look now". Nothing is read from it and no
+ * verdict comes through it, so a socket planted, replaced, closed at once or never closed can make
+ * a follower look sooner or later, never take a verdict the cache does not hold, and never wait
+ * past its deadline (the follower's own timer bounds every wait).
+ *
+ * Loaded only on a verdict-cache miss (node:net costs ~2 ms to load: not on a warm start).
+ */
+import { lstatSync, rmSync } from 'node:fs';
+import type * as Net from 'node:net';
+
+const net = (): typeof Net => process.getBuiltinModule('node:net');
+
+/** sun_path is 108 bytes with its terminating NUL: a longer path is refused (EINVAL), or cut by older libuv. */
+export const MAX_SOCKET_PATH_BYTES = 107;
+/** How many followers one leader keeps connected; more are closed at once (they fall back to looking now and then). */
+export const MAX_FOLLOWERS = 512;
+/** A connect that has not completed by then is given up (a full backlog, a stuck peer). */
+export const CONNECT_TIMEOUT_MS = 250;
+
+export const wakePath = (lock: string): string => lock.replace(/\.lock$/, '.wake');
+const fits = (path: string): boolean => Buffer.byteLength(path) <= MAX_SOCKET_PATH_BYTES;
+
+/** The leader's side. */
+export interface Bell {
+  /** Stops listening and removes the socket file: call while still holding the lock (libuv unlinks the path on close). */
+  stop(): void;
+  /** Ends every follower's connection: call after the verdict is stored and the lock let go. */
+  ring(): void;
+}
+
+/**
+ * Listens for followers at `path` (the lock is ours: whatever is there, a socket a crashed leader
+ * left or a file put there, is removed first). Undefined when there can be no socket (path too
+ * long, something that cannot be removed): followers then only look now and then. Never throws;
+ * a listen that fails later leaves a bell that rings no one.
+ */
+export function listenForFollowers(path: string): Bell | undefined {
+  if (!fits(path)) return undefined;
+  try {
+    rmSync(path, { force: true });
+    const followers = new Set<Net.Socket>();
+    const server = net().createServer((s) => {
+      s.unref();
+      s.on('error', () => s.destroy());
+      // followers send nothing: a peer that does is dropped, and nothing it sends is kept
+      s.on('data', () => s.destroy());
+      s.on('close', () => followers.delete(s));
+      followers.add(s);
+    });
+    server.maxConnections = MAX_FOLLOWERS;
+    server.on('error', () => {
+      /* no socket: followers look now and then */
+    });
+    server.listen({ path, backlog: MAX_FOLLOWERS, exclusive: true });
+    server.unref();
+    return {
+      stop: () => {
+        server.close(() => {});
+      },
+      ring: () => {
+        for (const s of followers) s.destroy();
+        followers.clear();
+      },
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** A follower's connection to the leader. */
+export interface Wait {
+  /** Settles when the connection ends: the leader rang, died, dropped us, or the connect failed or timed out. */
+  ended: Promise<void>;
+  /** Whether it ended. */
+  over(): boolean;
+  /** Whether it ever connected (false: no leader listening, refused, timed out). */
+  connected(): boolean;
+  close(): void;
+}
+
+/**
+ * Connects to the leader's socket at `path`; undefined when there is none to connect to (path too
+ * long, nothing there, or not a socket owned by us: a regular file, a symlink, another user's).
+ */
+export function waitForLeader(path: string): Wait | undefined {
+  if (!fits(path)) return undefined;
+  try {
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (st === undefined || !st.isSocket() || st.uid !== (process.getuid?.() ?? 0)) return undefined;
+    let connected = false;
+    let over = false;
+    const s = net().connect({ path });
+    s.unref();
+    const ended = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => s.destroy(), CONNECT_TIMEOUT_MS);
+      timer.unref();
+      s.on('connect', () => {
+        connected = true;
+        clearTimeout(timer);
+      });
+      s.on('error', () => s.destroy());
+      // a leader writes nothing: a byte is a wake-up like the end, and nothing is buffered
+      s.on('data', () => s.destroy());
+      s.on('close', () => {
+        over = true;
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    return { ended, over: () => over, connected: () => connected, close: () => s.destroy() };
+  } catch {
+    return undefined;
+  }
+}
