@@ -17,6 +17,24 @@ try {
 } catch {
   // not a git checkout: keep "unknown"
 }
+// zod's `locales` namespace holds English only: sigguard reports zod's messages in English (zod sets
+// `en` up from its own module, never through this namespace), and the other 63 languages were ~380 KB
+// of the cold bundle that every start loading it compiled and evaluated.
+const zodEnglishOnly = {
+  name: 'zod-english-only',
+  setup(b) {
+    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
+      /\/node_modules\/zod\/v4\/(classic|core|mini)\/[^/]+\.js$/.test(args.importer)
+        ? { path: join(dirname(args.importer), '../locales/index.js'), namespace: 'zod-locales' }
+        : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'zod-locales' }, (args) => ({
+      contents: `export { default as en } from ${JSON.stringify(join(dirname(args.path), 'en.js'))};\n`,
+      loader: 'js',
+      resolveDir: dirname(args.path),
+    }));
+  },
+};
 mkdirSync(join(root, 'build/out'), { recursive: true });
 // Written in a folder of its own, then renamed into place: bin/sigguard runs the bundle when it is
 // newer than the single executable, and a hook started while esbuild rewrote it in place ran a
@@ -26,6 +44,7 @@ try {
   // sigguard-agent.cjs: `sigguard agent` and `metrics` (pino, prom-client), loaded only by those
   // commands (src/cli/agent-loader.ts; in the single executable, an asset) and never parsed by the hook
   const options = {
+    plugins: [zodEnglishOnly],
     bundle: true,
     platform: 'node',
     format: 'cjs',

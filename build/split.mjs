@@ -81,6 +81,7 @@ export async function splitBuild(root, entry, mainOut, fastOut, coldOut, options
       entryPoints: [entry],
       outfile: mainOut,
       plugins: [
+        ...(options.plugins ?? []),
         {
           name: 'sigguard-main-cuts',
           setup(b) {
@@ -116,6 +117,7 @@ export async function splitBuild(root, entry, mainOut, fastOut, coldOut, options
       stdin: { contents: thunks(root, entries), resolveDir: root, sourcefile: `sigguard-${name}-entry.js`, loader: 'js' },
       outfile: out,
       plugins: [
+        ...(options.plugins ?? []),
         {
           name: `sigguard-${name}-modules`,
           setup(b) {

@@ -173,6 +173,8 @@ describe('the warm path', () => {
       expect(inIt).toContain(`"${m}"(`);
       for (const other of notIn) expect(other).not.toContain(`// ${m}\n`);
     }
+    // zod's messages in English only (build/bundle.mjs): none of its 63 other languages is carried
+    expect(cold.match(/^\/\/ node_modules\/zod\/v4\/locales\/.*$/gm)).toEqual(['// node_modules/zod/v4/locales/en.js']);
     for (const lib of ['zod', 'yaml', '@marcbachmann/cel-js', '@sigstore/verify']) {
       expect(cold).toMatch(new RegExp(`"node_modules/${lib}/[^"]+"\\(`));
       for (const other of [main, fast]) expect(other).not.toContain(`// node_modules/${lib}/`);
