@@ -38,6 +38,8 @@ import { type AgentServer, startServer } from './server.js';
 import { type KubeAccess, type TaintSpec, removeTaint } from './taint.js';
 import { trustUpdate } from '../trust/update.js';
 import { AGENT_STATE_DIR, outsideStateDir } from './state-dir.js';
+import { CACHE_DEFAULTS } from '../cache/verdict-cache.js';
+import { primeHookDocuments } from './prime-documents.js';
 
 /** The first retry after a failed runtime restart, doubling to the cap. */
 const RESTART_BACKOFF_MS = 5000;
@@ -144,6 +146,19 @@ export class Agent {
     return next;
   }
 
+  /**
+   * The hook's documents validated now, where the hook looks for them (prime-documents.ts): the
+   * first hook start after this policy or this version finds them validated (issue 15).
+   */
+  private async primeDocuments(): Promise<void> {
+    const r = await primeHookDocuments({
+      policyFile: join(this.o.etc, 'policy.yaml'),
+      configFile: join(this.o.etc, 'config.yaml'),
+      defaultCacheDir: this.o.stateDir ? join(this.o.stateDir, 'cache') : CACHE_DEFAULTS.dir,
+    });
+    if (r !== true) this.log.warn({ err: r }, 'the hook will validate the documents itself: they did not load for its cache');
+  }
+
   /** The documents: applied, refused (the previous stay), or unchanged. */
   async sync(): Promise<SyncResult | undefined> {
     const o = this.o;
@@ -155,6 +170,7 @@ export class Agent {
         this.state.policyValid = true;
         this.metrics.setPolicy(sha, statSync(join(o.etc, 'policy.yaml')).mtimeMs);
         await this.watchKeptRoot();
+        await this.primeDocuments();
       } catch (err) {
         this.log.error({ err: (err as Error).message }, 'the node has no valid policy: the hook is not installed');
       }
@@ -167,6 +183,7 @@ export class Agent {
       this.metrics.policySync.inc({ result: 'applied' });
       this.metrics.setPolicy(r.policySha256, Date.now());
       await this.watchKeptRoot();
+      await this.primeDocuments();
       this.log.info({ set: r.sha256, policySha256: r.policySha256, files: r.files }, 'policy documents applied');
     } else if (r.result === 'refused') {
       this.state.lastRefused = r.sha256;
@@ -183,6 +200,7 @@ export class Agent {
         this.state.policyValid = true;
         this.metrics.setPolicy(sha, statSync(join(o.etc, '..data')).mtimeMs);
         await this.watchKeptRoot();
+        await this.primeDocuments();
       } catch (err) {
         this.log.error({ err: (err as Error).message }, 'the policy in force does not validate');
       }

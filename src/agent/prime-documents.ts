@@ -1,0 +1,39 @@
+/**
+ * The hook's documents validated once by the agent, as the hook itself loads them (src/cli/hook.ts:
+ * the configuration through the document cache in the default folder, then the policy through the
+ * configuration's cache folder), right after the agent has put a policy in force (issue 15).
+ *
+ * Without it, the first hook start after an install, an upgrade (the cache is keyed by version) or a
+ * policy change parsed YAML and ran the zod schemas itself, ~20 ms more than a start that finds them
+ * validated; in a node-boot storm, every hook started before the first one had stored them did so.
+ * The agent is the same executable the hook is (it copies itself onto the node), so what it stores is
+ * what the hook would have stored: same code, same version in the cache key, root's 0600 files.
+ *
+ * Best effort: a document that does not load here is not cached (the hook loads it, and refuses if
+ * it must, as without the agent).
+ */
+import { DocCache } from '../cache/doc-cache.js';
+import { loadConfig } from '../config/load.js';
+import { DEFAULT_PATHS, HOOK_DEFAULTS } from '../defaults.js';
+import { loadPolicy } from '../policy/load.js';
+
+export interface HookDocuments {
+  /** The files the hook entry names (src/agent/node.ts: flags only where they differ from the defaults). */
+  policyFile: string;
+  configFile: string;
+  /** Where the hook keeps the validated configuration (src/cache/verdict-cache.ts's CACHE_DEFAULTS.dir). */
+  defaultCacheDir: string;
+}
+
+/** True when both documents loaded (and are now cached where the hook looks); the reason otherwise. */
+export async function primeHookDocuments(d: HookDocuments): Promise<true | string> {
+  try {
+    // the hook's `--config` is given only when it is not the default file (agentHookEntry)
+    const flag = d.configFile === DEFAULT_PATHS.config ? undefined : d.configFile;
+    const config = await loadConfig(flag, HOOK_DEFAULTS.config, new DocCache(d.defaultCacheDir));
+    await loadPolicy(d.policyFile, config.cache ? new DocCache(config.cache.dir) : undefined);
+    return true;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
