@@ -3,8 +3,11 @@
  * parses and validates, and puts what it validated (src/cache/doc-cache.ts keeps them on
  * disk for the hook).
  */
-/** `key`: a public key's fingerprint and type, by its bytes (policy/keys.ts, KeyFacts). */
-export type DocKind = 'policy' | 'config' | 'key';
+/**
+ * `key`: a public key's fingerprint and type, by its bytes (policy/keys.ts, KeyFacts); `hosts`: a
+ * containerd hosts.toml as registry/hosts.ts validated it (registry/hosts-config.ts).
+ */
+export type DocKind = 'policy' | 'config' | 'key' | 'hosts';
 
 export interface ValidatedDocuments {
   /** The validated value of a document with exactly this text, or undefined. */

@@ -8,6 +8,7 @@ import { isAbsolute, join } from 'node:path';
 import { readProblem, readTrustedFile } from '../document/file-trust.js';
 import { ReasonCode, SigguardError } from '../errors.js';
 import { DOCKER_HUB } from '../reference/reference.js';
+import type { ValidatedDocuments } from '../document/validated.js';
 import type { TlsSettings } from './http.js';
 
 export type Capability = 'pull' | 'resolve' | 'push';
@@ -37,6 +38,8 @@ export interface EndpointSettings {
   certsDir: string;
   insecureRegistries: string[];
   caFiles: Record<string, string[]>;
+  /** Where hosts.toml files validated before are kept (hosts-config.ts); none: validated at every start. */
+  docs?: ValidatedDocuments;
 }
 
 export function readCAs(paths: string[], base: string): string[] {

@@ -4,14 +4,15 @@
  * capabilities, skip_verify, ca, override_path), else the defaults the
  * container tools use. sigguard must reach a registry the way containerd does
  * (Kind's `localhost:5001` is `http://kind-registry:5000` on the node).
+ * The TOML parser and the schema are here; a hosts.toml validated before is
+ * read from the document cache without them (hosts-config.ts).
  */
-import { readFileSync } from 'node:fs';
 import { parse as parseToml } from 'smol-toml';
 import { z } from '../zod.js';
 import { ReasonCode, SigguardError } from '../errors.js';
 import { firstIssue } from '../document/zod-issue.js';
-import { normaliseAuthKey } from './credentials.js';
-import { type Endpoint, type EndpointSettings, defaultEndpoint, readCAs, readHostsFile } from './endpoints.js';
+import { type Endpoint, type EndpointSettings, defaultEndpoint, readHostsFile } from './endpoints.js';
+import { type HostsConfig, endpointsFromHosts, readHostsText } from './hosts-config.js';
 
 export { type Capability, type Endpoint, type EndpointSettings, isLoopback } from './endpoints.js';
 
@@ -29,31 +30,11 @@ const hostsFileSchema = hostEntrySchema.extend({
   host: z.record(z.string(), hostEntrySchema).optional(),
 });
 
-function toList(v: string | string[] | undefined): string[] {
-  if (v === undefined) return [];
-  return Array.isArray(v) ? v : [v];
-}
-
-function parseUrl(raw: string, file: string): URL {
-  const text = /^[a-z]+:\/\//i.test(raw) ? raw : `https://${raw}`;
-  try {
-    return new URL(text);
-  } catch {
-    throw new SigguardError(ReasonCode.CONFIG_INVALID, `${file}: "${raw}" is not a URL`);
-  }
-}
-
-/**
- * The endpoints to try for a registry host, in containerd's order: the
- * [host] entries as listed, then `server` (or the default for the host).
- */
-export function resolveEndpoints(host: string, settings: EndpointSettings): Endpoint[] {
-  const found = readHostsFile(settings, host);
-  if (found === undefined) return [defaultEndpoint(host, settings)];
-  const { file, dir } = found;
+/** A hosts.toml's text parsed and checked against the schema; CONFIG_INVALID with the first problem otherwise. */
+export function validateHostsFile(text: string, file: string): HostsConfig {
   let doc: unknown;
   try {
-    doc = parseToml(readFileSync(file, 'utf8'));
+    doc = parseToml(text);
   } catch (err) {
     throw new SigguardError(ReasonCode.CONFIG_INVALID, `cannot parse ${file}: ${(err as Error).message}`);
   }
@@ -62,22 +43,19 @@ export function resolveEndpoints(host: string, settings: EndpointSettings): Endp
     const { path, message } = firstIssue(parsed.error);
     throw new SigguardError(ReasonCode.CONFIG_INVALID, `invalid ${file}: ${path}: ${message}`);
   }
-  const cfg = parsed.data;
-  const extraCAs = readCAs(settings.caFiles[host] ?? [], '/');
-  const make = (rawUrl: string, entry: z.infer<typeof hostEntrySchema>): Endpoint => {
-    const url = parseUrl(rawUrl, file);
-    const path = url.pathname.replace(/\/+$/, '');
-    const pathPrefix = entry.override_path === true ? path : `${path}/v2`.replace(/\/v2\/v2$/, '/v2');
-    return {
-      origin: url.origin,
-      pathPrefix,
-      capabilities: new Set(entry.capabilities ?? ['pull', 'resolve', 'push']),
-      tls: { ca: [...readCAs(toList(entry.ca), dir), ...extraCAs], insecureSkipVerify: entry.skip_verify === true },
-      authHost: normaliseAuthKey(url.host),
-    };
-  };
-  const endpoints = Object.entries(cfg.host ?? {}).map(([url, entry]) => make(url, entry));
-  if (cfg.server !== undefined) endpoints.push(make(cfg.server, cfg));
-  else endpoints.push(defaultEndpoint(host, settings));
-  return endpoints;
+  return parsed.data;
+}
+
+/**
+ * The endpoints to try for a registry host (hosts-config.ts's endpointsFromHosts), its hosts.toml
+ * validated here and kept validated in settings.docs for the next start.
+ */
+export function resolveEndpoints(host: string, settings: EndpointSettings): Endpoint[] {
+  const found = readHostsFile(settings, host);
+  if (found === undefined) return [defaultEndpoint(host, settings)];
+  const text = readHostsText(found);
+  if (text === undefined) throw new SigguardError(ReasonCode.CONFIG_INVALID, `cannot read ${found.file}`);
+  const cfg = validateHostsFile(text, found.file);
+  settings.docs?.put('hosts', text, cfg);
+  return endpointsFromHosts(host, cfg, found, settings);
 }
