@@ -7,6 +7,7 @@
 import type { Config } from '../config/load.js';
 import type { Policy } from '../policy/types.js';
 import type { ImageReference } from '../reference/reference.js';
+import { DocCache } from '../cache/doc-cache.js';
 import { RegistryClient, type RequestRecord } from '../registry/client.js';
 import { CredentialStore } from '../registry/credentials.js';
 import { closeIdleConnections } from '../registry/http.js';
@@ -36,7 +37,13 @@ export async function verifyWithConfig(ref: ImageReference, opts: SessionOptions
   let count = 0;
   try {
     const client = new RegistryClient({
-      endpoints: { certsDir: opts.config.certsDir, insecureRegistries: opts.config.insecureRegistries, caFiles: opts.config.caFiles },
+      endpoints: {
+        certsDir: opts.config.certsDir,
+        insecureRegistries: opts.config.insecureRegistries,
+        caFiles: opts.config.caFiles,
+        // hosts.toml files kept validated beside the policy and the config (registry/hosts-config.ts)
+        ...(opts.config.cache ? { docs: new DocCache(opts.config.cache.dir) } : {}),
+      },
       credentials: new CredentialStore(opts.config.authFiles),
       budget,
       onRequest: (r) => {

@@ -11,6 +11,7 @@ import { type ImageReference, repositoryName } from '../reference/reference.js';
 import { parseChallenge } from './challenge.js';
 import type { Credential, CredentialStore } from './credentials.js';
 import { type Endpoint, type EndpointSettings, defaultEndpoint, isLoopback, readHostsFile } from './endpoints.js';
+import { validatedHostsEndpoints } from './hosts-config.js';
 import { type HttpRequest, type HttpResponse, httpRequest } from './http.js';
 import { ACCEPT_MANIFESTS, MediaType, checkUnambiguous } from './oci-schema.js';
 import { descriptorsInPrefix } from './partial-index.js';
@@ -108,10 +109,15 @@ const needsCredentials = (repo: Repository): SigguardError =>
     `registry ${repo.registry} requires authentication and no credentials are configured for it`,
   );
 
-/** hosts.ts's resolveEndpoints, its parser (smol-toml, zod) loaded only for a host with a hosts.toml. */
+/**
+ * A host's endpoints: the defaults, or its hosts.toml's, taken from the document cache when that
+ * text was validated before (hosts-config.ts), else validated by hosts.ts (smol-toml and zod, the
+ * cold bundle: loaded only for a hosts.toml not seen before).
+ */
 async function endpointsOf(host: string, settings: EndpointSettings): Promise<Endpoint[]> {
-  if (readHostsFile(settings, host) === undefined) return [defaultEndpoint(host, settings)];
-  return (await import('./hosts.js')).resolveEndpoints(host, settings);
+  const found = readHostsFile(settings, host);
+  if (found === undefined) return [defaultEndpoint(host, settings)];
+  return validatedHostsEndpoints(host, found, settings) ?? (await import('./hosts.js')).resolveEndpoints(host, settings);
 }
 
 /** The challenge a 401 answer met, for the requests of one endpoint and repository. */

@@ -1,0 +1,65 @@
+/**
+ * A registry reached through a containerd hosts.toml (as Kind's local registry is): the first
+ * verification validates the hosts.toml (TOML, zod: the cold bundle), the next ones take it from
+ * the document cache and load no cold bundle; a changed hosts.toml is validated again, an invalid
+ * one refuses. The built executable against the real registry, the signed image allowed each time.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sigguard } from '../support/cli.js';
+import { type World, makeWorld } from '../support/world.js';
+
+let w: World;
+let policy: string;
+let certs: string;
+let config: string;
+
+beforeAll(async () => {
+  w = await makeWorld();
+  policy = w.policy(
+    'hosts-cache-policy.yaml',
+    `version: 1\ndefault: reject\nscopes:\n  "${w.registry.host}":\n    - type: sigstoreSigned\n      keyPath: ${w.trusted.pub}\n      signedIdentity: {type: matchRepository}\n`,
+  );
+  certs = join(w.cosign.dir, 'certs.d');
+  mkdirSync(join(certs, w.registry.host), { recursive: true });
+  config = w.config('hosts-cache-config.yaml', `registry:\n  certsDir: ${certs}\n`);
+}, 120_000);
+afterAll(() => w?.stop());
+
+const hostsToml = (text: string) => writeFileSync(join(certs, w.registry.host, 'hosts.toml'), text);
+const check = () =>
+  sigguard(['check', '--policy', policy, '--config', config, '--deadline', '20', w.ref('signed')], { env: { SIGGUARD_TRACE: '1' } });
+
+describe('hosts.toml through the document cache', () => {
+  it('validated once, then taken from the cache: no cold bundle on the next verifications', async () => {
+    hostsToml(`server = "http://${w.registry.host}"\n[host."http://${w.registry.host}"]\n  capabilities = ["pull", "resolve"]\n`);
+    const first = await check();
+    expect(first.code, first.stderr).toBe(0);
+    for (let i = 0; i < 2; i++) {
+      const again = await check();
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.stderr).toContain('fast bundle compiled');
+      expect(again.stderr, 'a hosts.toml validated before loads no cold bundle').not.toContain('cold bundle compiled');
+    }
+  }, 60_000);
+
+  it('a changed hosts.toml is validated again (the cold bundle), and still used', async () => {
+    hostsToml(`# changed\nserver = "http://${w.registry.host}"\n`);
+    const r = await check();
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('cold bundle compiled');
+  }, 60_000);
+
+  it('an invalid hosts.toml refuses (exit 2), every time (never a cached one for another text)', async () => {
+    const before = readFileSync(join(certs, w.registry.host, 'hosts.toml'), 'utf8');
+    hostsToml(`server = "http://${w.registry.host}"\n[host."http://${w.registry.host}"]\n  capabilities = ["pull", "delete"]\n`);
+    for (let i = 0; i < 2; i++) {
+      const r = await check();
+      expect(r.code, 'a configuration error: exit 2').toBe(2);
+      expect(`${r.stdout}${r.stderr}`).toMatch(/invalid .*hosts\.toml.*CONFIG_INVALID/);
+    }
+    hostsToml(before);
+    expect((await check()).code).toBe(0);
+  }, 60_000);
+});
