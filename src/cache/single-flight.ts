@@ -226,14 +226,21 @@ export async function singleFlight<T, V>(
         await sleep(Math.min(retryDelay(tries), waitUntil - now));
       }
       seen = lookAt(lock, seen);
-      if (seen !== undefined && isStale(seen, Date.now())) {
-        rmSync(lock, { force: true });
-        seen = undefined;
-      }
-      // a lock still there is not tried for (that would write and link a file every look)
-      if (seen === undefined) {
-        locked = tryLock(lock, endsAt);
-        if (!locked) seen = lookAt(lock, undefined);
+      try {
+        if (seen !== undefined && isStale(seen, Date.now())) {
+          rmSync(lock, { force: true });
+          seen = undefined;
+        }
+        // a lock still there is not tried for (that would write and link a file every look)
+        if (seen === undefined) {
+          locked = tryLock(lock, endsAt);
+          if (!locked) seen = lookAt(lock, undefined);
+        }
+      } catch {
+        // a lock that cannot be made (a full or broken folder): alone, as when the first try fails
+        wait?.close();
+        wait = undefined;
+        return { kind: 'alone', result: await work() };
       }
     }
   } finally {
