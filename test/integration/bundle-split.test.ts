@@ -1,0 +1,92 @@
+/**
+ * The three bundles build/split.mjs makes (sigguard.cjs, sigguard-fast.cjs, sigguard-cold.cjs),
+ * read as built: every module is carried by one bundle only (a second copy would be a second
+ * SigguardError class for `instanceof`, a second kept-root, budget, single-flight or trace state, a
+ * second registry connection pool), and every reference from one bundle to another names a module
+ * the other gives out (a missing one is a refusal of every start that takes that path: a signed
+ * image unstartable, found only when a start needs it).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from '../support/paths.js';
+
+const FILES = { main: 'sigguard.cjs', fast: 'sigguard-fast.cjs', cold: 'sigguard-cold.cjs' } as const;
+type Part = keyof typeof FILES;
+
+function read(): Record<Part, string> {
+  const out = {} as Record<Part, string>;
+  for (const [part, name] of Object.entries(FILES) as Array<[Part, string]>) {
+    const file = join(ROOT, 'build/out', name);
+    expect(existsSync(file), `${file} missing: build first (node build/bundle.mjs)`).toBe(true);
+    out[part] = readFileSync(file, 'utf8');
+  }
+  return out;
+}
+
+/** The modules a bundle carries: esbuild heads each with a `// path` comment. */
+const modulesOf = (text: string): string[] => [...text.matchAll(/^\/\/ ((?:src|node_modules)\/\S+)$/gm)].map((m) => m[1]!);
+
+/** The keys of the object literal of thunks that follows `head` (a bundle's exports, the main bundle's registry). */
+function thunkKeys(text: string, head: string): Set<string> {
+  const at = text.indexOf(head);
+  expect(at, `${head} not found`).toBeGreaterThanOrEqual(0);
+  const end = /\n\s*\};/.exec(text.slice(at));
+  expect(end, `the end of ${head}`).not.toBeNull();
+  const body = text.slice(at, at + end!.index);
+  return new Set([...body.matchAll(/^\s+"([^"]+)": \(\) =>/gm)].map((m) => m[1]!));
+}
+
+const required = (text: string, prefix: string): Set<string> =>
+  new Set([...text.matchAll(new RegExp(`require\\("${prefix}([^"]+)"\\)`, 'g'))].map((m) => m[1]!));
+
+/** The cuts: coldModule("path", registry, "bundle") calls. */
+const cutsOf = (text: string): Array<[string, string]> =>
+  [...text.matchAll(/\.coldModule\("([^"]+)", [^,()]+(?:\(\))?, "(fast|cold)"\)/g)].map((m) => [m[1]!, m[2]!]);
+
+describe('the split bundles', () => {
+  it('carry each module once', () => {
+    const b = read();
+    const seen = new Map<string, Part[]>();
+    for (const part of Object.keys(FILES) as Part[]) {
+      const mods = modulesOf(b[part]);
+      expect(mods.length, `${part}: no module found`).toBeGreaterThan(0);
+      for (const m of mods) seen.set(m, [...(seen.get(m) ?? []), part]);
+    }
+    const twice = [...seen].filter(([, parts]) => parts.length > 1).map(([m, parts]) => `${m} (${parts.join(', ')})`);
+    expect(twice, 'modules carried by two bundles').toEqual([]);
+    // the modules with state live in the main bundle, which the others take them from
+    for (const m of ['src/errors.ts', 'src/trace.ts', 'src/cli/cold-loader.ts', 'src/policy/kept-root.ts', 'src/cache/single-flight.ts']) {
+      expect(seen.get(m), m).toEqual(['main']);
+    }
+    for (const m of ['src/registry/http.ts', 'src/registry/budget.ts', 'src/registry/client.ts']) expect(seen.get(m), m).toEqual(['fast']);
+  });
+
+  it('take from each other only what the other gives out', () => {
+    const b = read();
+    const registry = thunkKeys(b.main, '"sigguard-registry:registry"(');
+    const exports: Record<'fast' | 'cold', Set<string>> = {
+      fast: thunkKeys(b.fast, '// sigguard-fast-entry.js'),
+      cold: thunkKeys(b.cold, '// sigguard-cold-entry.js'),
+    };
+    const mainModules = new Set(modulesOf(b.main));
+    for (const part of ['fast', 'cold'] as const) {
+      const fromMain = [...required(b[part], 'sigguard-main:')];
+      expect(fromMain.length).toBeGreaterThan(0);
+      for (const p of fromMain) {
+        expect(registry.has(p), `${part} takes ${p}, which the main bundle's registry lacks`).toBe(true);
+        expect(mainModules.has(p), `${part} takes ${p}, which the main bundle does not carry`).toBe(true);
+      }
+    }
+    expect([...required(b.main, 'sigguard-(?:main|fast):')], 'the main bundle takes nothing').toEqual([]);
+    expect([...required(b.fast, 'sigguard-fast:')], 'the fast bundle takes nothing of its own').toEqual([]);
+    for (const p of required(b.cold, 'sigguard-fast:'))
+      expect(exports.fast.has(p), `cold takes ${p}, which the fast bundle does not give out`).toBe(true);
+    // every cut names a module the bundle it loads gives out; the cold bundle cuts nothing
+    const cuts = [...cutsOf(b.main), ...cutsOf(b.fast)];
+    expect(cuts.length).toBeGreaterThan(0);
+    for (const [path, bundle] of cuts) expect(exports[bundle as 'fast' | 'cold'].has(path), `a cut to ${path} in ${bundle}`).toBe(true);
+    expect(cutsOf(b.fast).every(([, bundle]) => bundle === 'cold')).toBe(true);
+    expect(cutsOf(b.cold)).toEqual([]);
+  });
+});
