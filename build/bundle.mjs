@@ -2,7 +2,7 @@
 // build/out/sigguard.cjs (CommonJS: what a Node single executable runs).
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { splitBuild } from './split.mjs';
@@ -23,15 +23,16 @@ try {
 const zodEnglishOnly = {
   name: 'zod-english-only',
   setup(b) {
+    // named relative to the checkout: the bundles carry no path of the machine that built them
     b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
       /\/node_modules\/zod\/v4\/(classic|core|mini)\/[^/]+\.js$/.test(args.importer)
-        ? { path: join(dirname(args.importer), '../locales/index.js'), namespace: 'zod-locales' }
+        ? { path: relative(root, join(dirname(args.importer), '../locales/index.js')), namespace: 'zod-locales' }
         : undefined,
     );
     b.onLoad({ filter: /.*/, namespace: 'zod-locales' }, (args) => ({
-      contents: `export { default as en } from ${JSON.stringify(join(dirname(args.path), 'en.js'))};\n`,
+      contents: "export { default as en } from './en.js';\n",
       loader: 'js',
-      resolveDir: dirname(args.path),
+      resolveDir: join(root, dirname(args.path)),
     }));
   },
 };

@@ -73,6 +73,8 @@ export interface AgentOptions extends NodeOptions {
   hostRoot?: string;
   /** The agent's state folder on the host (default /var/lib/sigguard): a path from the synced documents names files under it only. */
   stateDir?: string;
+  /** Where the hook keeps its validated configuration (default /var/lib/sigguard/cache, as the hook's): tests only. */
+  hookCacheDir?: string;
   /** Once ready, the registration taint removed from this node through the API server (taint.ts); undefined: left to the operator. */
   removeTaint?: { taint: TaintSpec; access: () => KubeAccess };
   /** `sigguard trust update` every intervalMs, off the hook's path (README "Keeping trust material current"); undefined: never. */
@@ -154,7 +156,7 @@ export class Agent {
     const r = await primeHookDocuments({
       policyFile: join(this.o.etc, 'policy.yaml'),
       configFile: join(this.o.etc, 'config.yaml'),
-      defaultCacheDir: this.o.stateDir ? join(this.o.stateDir, 'cache') : CACHE_DEFAULTS.dir,
+      defaultCacheDir: this.o.hookCacheDir ?? CACHE_DEFAULTS.dir,
     });
     if (r !== true) this.log.warn({ err: r }, 'the hook will validate the documents itself: they did not load for its cache');
   }

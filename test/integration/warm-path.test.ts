@@ -173,6 +173,9 @@ describe('the warm path', () => {
       expect(inIt).toContain(`"${m}"(`);
       for (const other of notIn) expect(other).not.toContain(`// ${m}\n`);
     }
+    // no path of the machine that built them (the checkout's)
+    for (const [name, text] of Object.entries({ main, fast, cold }))
+      expect(text.includes(ROOT), `${name} bundle names ${ROOT}`).toBe(false);
     // zod's messages in English only (build/bundle.mjs): none of its 63 other languages is carried
     expect(cold.match(/^\/\/ node_modules\/zod\/v4\/locales\/.*$/gm)).toEqual(['// node_modules/zod/v4/locales/en.js']);
     for (const lib of ['zod', 'yaml', '@marcbachmann/cel-js', '@sigstore/verify']) {

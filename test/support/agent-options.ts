@@ -1,7 +1,7 @@
 /**
  * AgentOptions for a unit test of the agent under `dir`: containerd's config in dir/containerd, no
  * containerd or ctr binary (a version 3 config reads as containerd 2.x), restart `none`, no HTTP
- * server, one pass (`once`), its state folder dir/state (the hook's default cache folder under it); `overrides` last.
+ * server, one pass (`once`), its state folder dir/state and the hook's default cache folder dir/state/cache; `overrides` last.
  */
 import { join } from 'node:path';
 import type { AgentOptions } from '../../src/agent/run.js';
@@ -28,6 +28,7 @@ export function testAgentOptions(dir: string, overrides: Partial<AgentOptions> =
     listen: undefined,
     once: true,
     stateDir: join(dir, 'state'),
+    hookCacheDir: join(dir, 'state/cache'),
     ...overrides,
   };
 }
