@@ -279,41 +279,35 @@ describe('single flight: whatever is at the socket path, no verdict but the cach
 });
 
 describe('single flight: a connect that fails in ways this root test cannot make happen for real', () => {
-  /** node:net as the follower sees it: connect() gives a socket that does what `behave` says. */
-  const fakeNet = (behave: (s: import('node:events').EventEmitter & { destroy(): void; unref(): void }) => void) => {
-    const real = process.getBuiltinModule.bind(process);
+  /**
+   * The pipe binding a follower waits with (src/cache/flight-wake.ts), faked: connect() completes
+   * with `status` (a negative errno) after a turn, or never (undefined).
+   */
+  const fakePipe = (status: number | undefined) => {
     let connects = 0;
-    vi.spyOn(process, 'getBuiltinModule').mockImplementation(((id: string) => {
-      if (id !== 'node:net') return real(id);
-      return {
-        connect: () => {
-          connects++;
-          const { EventEmitter } = real('node:events');
-          const s = Object.assign(new EventEmitter(), {
-            destroyed: false,
-            destroy() {
-              if (s.destroyed) return;
-              s.destroyed = true;
-              setImmediate(() => s.emit('close'));
-            },
-            unref() {},
-          });
-          behave(s);
-          return s;
-        },
-      };
-    }) as typeof process.getBuiltinModule);
+    class Pipe {
+      connect(req: { oncomplete?: (s: number) => void }) {
+        connects++;
+        if (status !== undefined) setImmediate(() => req.oncomplete?.(status));
+        return 0;
+      }
+      readStart() {
+        return 0;
+      }
+      close() {}
+      unref() {}
+    }
+    vi.spyOn(process as unknown as { binding(id: string): unknown }, 'binding').mockImplementation((id: string) => {
+      if (id !== 'pipe_wrap') throw new Error(`unexpected binding ${id}`);
+      return { Pipe, PipeConnectWrap: class {}, constants: { SOCKET: 0 } };
+    });
     return () => connects;
   };
 
   it('EACCES (a non-root follower, a socket it may not write to): looking now and then, following the cache', async () => {
     liveLock();
     await plant(sockOf());
-    const connects = fakeNet((s) => {
-      setImmediate(() => {
-        s.emit('error', Object.assign(new Error('connect EACCES'), { code: 'EACCES' }));
-      });
-    });
+    const connects = fakePipe(-13);
     const r = await follow(30_000, verdictIn(700));
     expect(r.flight).toEqual({ kind: 'followed', verdict: 'allow' });
     expect(connects()).toBe(3);
@@ -323,7 +317,7 @@ describe('single flight: a connect that fails in ways this root test cannot make
   it('a connect that never completes is given up after CONNECT_TIMEOUT_MS, and the deadline still holds', async () => {
     liveLock();
     await plant(sockOf());
-    const connects = fakeNet(() => {});
+    const connects = fakePipe(undefined);
     const r = await follow(1200, () => undefined);
     expect(r.flight).toEqual({ kind: 'alone', result: 'own' });
     expect(r.ms).toBeLessThan(1200);
@@ -331,5 +325,17 @@ describe('single flight: a connect that fails in ways this root test cannot make
     expect(connects()).toBeGreaterThanOrEqual(2);
     expect(connects()).toBeLessThanOrEqual(3);
     expect(CONNECT_TIMEOUT_MS).toBeLessThan(600);
+  });
+
+  it('no pipe binding (another Node than the pinned one): no wait on the socket, looking now and then', async () => {
+    liveLock();
+    const s = await plant(sockOf());
+    vi.spyOn(process as unknown as { binding(id: string): unknown }, 'binding').mockImplementation(() => {
+      throw new Error('No such module');
+    });
+    const r = await follow(30_000, verdictIn(700));
+    expect(r.flight).toEqual({ kind: 'followed', verdict: 'allow' });
+    expect(s.conns()).toBe(0);
+    expect(r.ms).toBeLessThan(700 + SLOW_POLL_MS + 400);
   });
 });
