@@ -24,6 +24,7 @@ import { type Selection, selectManifest } from './select-manifest.js';
 import { type RequirementContext, evaluateRequirement } from './requirements/index.js';
 import type { PreparedSignature } from './requirements/prepare.js';
 import { fastEligible, prepareAllFast } from './requirements/prepare-fast.js';
+import { warmWhileWaiting } from './warm-up.js';
 import type { AttestationReport, RequirementReport, SignatureReport, Verdict } from './types.js';
 
 export interface VerifyOptions {
@@ -186,7 +187,9 @@ export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Pro
   try {
     const formats = new Set(sigReqs.flatMap((r) => r.signatureFormats));
     const early = discoverEarly(opts.client, ref, formats);
-    const { manifest, selected } = await manifestThatRuns(ref, opts);
+    const fetched = manifestThatRuns(ref, opts);
+    warmWhileWaiting(requirements, () => opts.client.budget.signal.aborted);
+    const { manifest, selected } = await fetched;
     mark('manifest');
     digest = manifest.digest;
     platform = selected.platformDigest;

@@ -3,7 +3,6 @@
  * checked against the digest it was asked by, size-capped, under one deadline.
  * Auth: anonymous, Bearer token challenges and Basic.
  */
-import { createHash } from 'node:crypto';
 import type { Budget } from './budget.js';
 import { budgetExceeded } from './budget.js';
 import { ReasonCode, SigguardError, oneLine } from '../errors.js';
@@ -62,9 +61,13 @@ export interface RegistryClientOptions {
   onRequest?: (r: RequestRecord) => void;
 }
 
-/** sha256 or sha512 of bytes, in `algo:hex` form. */
+/**
+ * sha256 or sha512 of bytes, in `algo:hex` form. node:crypto (~4 ms to load) is loaded by the first
+ * digest, not with this module: a verification sends its first requests first, and loads it while
+ * they are in flight (engine/warm-up.ts).
+ */
 export function digestOf(bytes: Buffer, algorithm = 'sha256'): string {
-  return `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`;
+  return `${algorithm}:${process.getBuiltinModule('node:crypto').createHash(algorithm).update(bytes).digest('hex')}`;
 }
 
 function checkDigest(bytes: Buffer, expected: string, what: string): void {

@@ -18,7 +18,7 @@
  * hashed by the key's type; see verify/trust.ts and verify/legacy.ts's legacyEntity).
  * test/unit/fast-key.test.ts compares the two on the adversarial and mutated inputs.
  */
-import { verify as cryptoVerify } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import type { FoundSignature } from '../discovery/types.js';
 import { type TrustedKey, signatureHashFor } from './keys.js';
 import type { SignedClaim } from './payload.js';
@@ -42,6 +42,11 @@ const FULL_PATH_ANNOTATIONS = [
   'dev.sigstore.cosign/bundle',
   'dev.sigstore.cosign/rfc3161timestamp',
 ];
+
+// node:crypto (~4 ms to load) when a signature is checked, not when this module loads: by then the
+// verification loaded it while its first registry requests were in flight (engine/warm-up.ts)
+const cryptoVerify = (algorithm: string | null | undefined, data: Buffer, key: KeyObject, signature: Buffer): boolean =>
+  process.getBuiltinModule('node:crypto').verify(algorithm, data, key, signature);
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 

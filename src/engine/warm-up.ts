@@ -1,0 +1,51 @@
+/**
+ * What a verification does the first time once the registry has answered, done while its first
+ * requests are still in flight (issue 15): loading node:crypto (~4 ms), OpenSSL's first hash, and
+ * parsing the requirements' keys (the first parse and export ~2 ms: OpenSSL builds its decoders).
+ * Before, each ran on the cold path after a response came; now the process does them while it
+ * would otherwise wait for the registry.
+ *
+ * It changes no decision: node:crypto is the same module when loaded later, and a key read here is
+ * read again where it is used (policy/keys.ts keeps a parse that worked, and one that throws throws
+ * again there, with the same bytes: a refusal where it is used, as before). Nothing here throws.
+ */
+import type { Requirement } from '../policy/types.js';
+
+/**
+ * Schedules the warm-up in two steps, each after the event loop has taken in what arrived (the
+ * check phase): node:crypto first (the first response's digest check needs it), then the keys
+ * (needed only once the signatures are fetched), so a response that came meanwhile is handled
+ * between them and its next request sent before the keys are parsed. `over`: whether the
+ * verification has ended or run out of time (then nothing more is warmed).
+ */
+export function warmWhileWaiting(requirements: readonly Requirement[], over: () => boolean): void {
+  const ended = (): boolean => {
+    try {
+      return over();
+    } catch {
+      return true;
+    }
+  };
+  setImmediate(() => {
+    if (ended()) return;
+    try {
+      // OpenSSL fetches SHA-256 on the first hash: the registry client's first digest check
+      process.getBuiltinModule('node:crypto').createHash('sha256').update('').digest();
+    } catch {
+      /* the digest check itself says what is wrong */
+    }
+    setImmediate(() => {
+      if (ended()) return;
+      for (const r of requirements) {
+        if (r.type !== 'sigstoreSigned' && r.type !== 'sigstoreAttested') continue;
+        for (const k of r.keys) {
+          try {
+            void k.key; // parsed now, kept for its use (a key whose cached facts are wrong throws there too)
+          } catch {
+            /* thrown again where the key is used */
+          }
+        }
+      }
+    }).unref();
+  }).unref();
+}
