@@ -10,6 +10,7 @@
  * again there, with the same bytes: a refusal where it is used, as before). Nothing here throws.
  */
 import type { Requirement } from '../policy/types.js';
+import { fastEligible } from './requirements/prepare-fast.js';
 
 /**
  * Schedules the warm-up in two steps, each after the event loop has taken in what arrived (the
@@ -44,6 +45,22 @@ export function warmWhileWaiting(requirements: readonly Requirement[], over: () 
           } catch {
             /* thrown again where the key is used */
           }
+        }
+      }
+      // a verification the fast path cannot judge reads its signatures with @sigstore (the cold
+      // bundle, ~10 ms to compile and evaluate): loaded now too. A load that fails here fails
+      // again where the verification imports it: a refusal there, as without the warm-up.
+      if (!fastEligible([...requirements])) {
+        const certificates = requirements.some(
+          (r) =>
+            (r.type === 'sigstoreSigned' || r.type === 'sigstoreAttested') && !(r.trust.kind === 'keys' && r.trust.rekor === undefined),
+        );
+        for (const load of [
+          () => import('./requirements/prepare.js'),
+          () => import('../verify/trust.js'),
+          ...(certificates ? [() => import('../verify/authority.js'), () => import('../verify/verifier.js')] : []),
+        ]) {
+          load().catch(() => {});
         }
       }
     }).unref();

@@ -73,6 +73,18 @@ describe('warmWhileWaiting', () => {
     await turns(); // an uncaught error here would fail the test
   });
 
+  it('loads the full path for requirements the fast path cannot judge, and still parses their keys', async () => {
+    const key = known(pem());
+    const withRekor = { ...keyRequirement([key]), trust: { kind: 'keys', rekor: { kind: 'keys', keys: [] } } } as unknown as Requirement;
+    const keyless = { ...keyRequirement([]), trust: { kind: 'keyless', requireRekor: true, requireSCT: true } } as unknown as Requirement;
+    const crypto = process.getBuiltinModule('node:crypto');
+    const parse = vi.spyOn(crypto, 'createPublicKey');
+    warmWhileWaiting([withRekor, keyless], () => false);
+    await turns(); // the imports it starts settle here; an uncaught rejection would fail the test
+    expect(parse).toHaveBeenCalledTimes(1);
+    await expect(import('../../src/engine/requirements/prepare.js')).resolves.toHaveProperty('prepareSignature');
+  });
+
   it('touches no key of requirements without keys (reject, insecureAcceptAnything)', async () => {
     warmWhileWaiting([{ type: 'reject' }, { type: 'insecureAcceptAnything' }], () => false);
     await turns();
