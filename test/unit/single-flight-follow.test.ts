@@ -1,6 +1,6 @@
 /**
  * A follower takes the leader's verdict however the two interleave: the leader dates its verdict
- * (verifiedAt) before it writes it (a write with fsync), so a start between the two sees no
+ * (verifiedAt) before it writes it (a write and a rename), so a start between the two sees no
  * verdict on its first read and, waiting, finds one dated before it started. It must still follow
  * it (cache hit) instead of verifying a second time (cache.test.ts's "one verification" burst saw
  * two misses on a loaded machine).
