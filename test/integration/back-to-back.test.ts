@@ -1,0 +1,36 @@
+/**
+ * Verifications one after another in one process (the tests, any long-lived caller): each one's
+ * registry connections are closed before its verdict is returned, never while the next one's
+ * requests are in flight (Agent.destroy() ends sockets in use too: a signed image was refused).
+ */
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compileConfig } from '../../src/config/load.js';
+import { verifyWithConfig } from '../../src/engine/session.js';
+import { compilePolicy } from '../../src/policy/compile.js';
+import { parseReference } from '../../src/reference/reference.js';
+import { type World, makeWorld } from '../support/world.js';
+
+let w: World;
+beforeAll(async () => {
+  w = await makeWorld();
+}, 120_000);
+afterAll(() => w?.stop());
+
+describe('verifications back to back in one process', () => {
+  it('every one of them allows the signed image (none loses its sockets to the one before)', async () => {
+    const policy = compilePolicy(
+      {
+        version: 1,
+        scopes: { [w.registry.host]: [{ type: 'sigstoreSigned', keyPath: w.trusted.pub, signedIdentity: { type: 'matchRepository' } }] },
+      },
+      join(w.cosign.dir, 'back-to-back.yaml'),
+    );
+    const config = await compileConfig({}, undefined);
+    const verify = (image: string) =>
+      verifyWithConfig(parseReference(image), { config, policy, signal: AbortSignal.timeout(30_000), allowTagResolution: true });
+    const verdicts = [];
+    for (let i = 0; i < 8; i++) verdicts.push(await verify(i % 2 ? w.ref('signed-bundle') : `${w.registry.host}/signed:v1`));
+    expect(verdicts.map((v) => `${v.decision} ${v.code}`)).toEqual(Array(8).fill('allow ALLOWED'));
+  }, 60_000);
+});
