@@ -177,6 +177,8 @@ function targets(verify: Stats[], storm: Awaited<ReturnType<typeof runStorm>>, s
     rss('hook, warm cache', 'peak RSS, warm hook (median of runs)'),
     rss('hook, cold cache (legacy)', 'peak RSS, cold hook legacy (median of runs)'),
     rss('hook, cold cache (bundle)', 'peak RSS, cold hook bundle (median of runs)'),
+    rss('hook, new image (legacy; policy validated)', 'peak RSS, new-image hook legacy (median of runs)'),
+    rss('hook, new image (bundle; policy validated)', 'peak RSS, new-image hook bundle (median of runs)'),
     {
       what: `storm: wrong verdicts (${storm.starts} hooks, ${storm.unsignedImages} to refuse)`,
       figure: String(storm.wrong),
