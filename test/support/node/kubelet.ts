@@ -200,7 +200,18 @@ export class Kubelet {
     for (const run of this.pods.splice(0)) {
       const { containerId, podId } = run;
       if (containerId) {
-        await tolerate(`stop ${containerId}`, () => this.cri.stopContainer(containerId, 0));
+        // a shim that went away while containerd still tracks the task ("ttrpc: closed") fails one
+        // StopContainer on a loaded node; kubelet stops again, and so does this
+        await tolerate(`stop ${containerId}`, async () => {
+          for (let attempt = 1; ; attempt++) {
+            try {
+              return await this.cri.stopContainer(containerId, 0);
+            } catch (err) {
+              if (attempt >= 5 || (err instanceof CriCallError && err.code === NOT_FOUND)) throw err;
+              await new Promise((r) => setTimeout(r, 250));
+            }
+          }
+        });
         // on a loaded node containerd may not have processed the task's exit yet when StopContainer
         // returns ("container is still running, to stop first"): stop and remove again, as kubelet retries
         await tolerate(`remove ${containerId}`, async () => {
