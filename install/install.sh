@@ -11,6 +11,8 @@
 #   FILE (--policy)   -> /etc/sigguard/policy.yaml (validated with `sigguard policy validate`)
 #   DIR/* (--keys)    -> /etc/sigguard/keys/       (public keys only: a private key is refused)
 #   FILE (--config)   -> /etc/sigguard/config.yaml
+#   then `sigguard cache prime` validates them into the hook's document cache (its first start
+#   finds them validated),
 #   then `sigguard install-node --containerd-config FILE` puts the hook into the base runtime
 #   spec of every runtime handler of the configuration containerd loads (FILE merged with its
 #   imports; handlers without a base spec get one through sigguard's drop-in
@@ -251,6 +253,11 @@ printf '%s\n' "$out"
 if [[ -n $src_config ]] && ! out=$("$sigguard" cache list --config "$(at "$CONFIG")" 2>&1); then
   fail_restoring "config $src_config is not valid: $(last_line "$out")"
 fi
+# the documents validated once more into the hook's document cache, as the hook will load them, so
+# that its first start does not parse and check them itself (best effort: the hook does it otherwise)
+prime_args=(cache prime --policy "$(at "$POLICY")")
+[[ -z $src_config ]] || prime_args+=(--config "$(at "$CONFIG")")
+"$sigguard" "${prime_args[@]}" >/dev/null 2>&1 || true
 
 # ---- install: the hook --------------------------------------------------------------------------
 node_args=(install-node --containerd-config "$cfg" --state "$(at "$STATE")")

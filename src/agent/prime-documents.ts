@@ -25,8 +25,8 @@ export interface HookDocuments {
   defaultCacheDir: string;
 }
 
-/** True when both documents loaded (and are now cached where the hook looks); the reason otherwise. */
-export async function primeHookDocuments(d: HookDocuments): Promise<true | string> {
+/** True when both documents loaded (and are now cached where the hook looks); the loader's error otherwise. */
+export async function primeHookDocuments(d: HookDocuments): Promise<true | Error> {
   try {
     // the hook's `--config` is given only when it is not the default file (agentHookEntry)
     const flag = d.configFile === DEFAULT_PATHS.config ? undefined : d.configFile;
@@ -34,6 +34,6 @@ export async function primeHookDocuments(d: HookDocuments): Promise<true | strin
     await loadPolicy(d.policyFile, config.cache ? new DocCache(config.cache.dir) : undefined);
     return true;
   } catch (err) {
-    return (err as Error).message;
+    return err instanceof Error ? err : new Error(String(err));
   }
 }

@@ -158,7 +158,7 @@ export class Agent {
       configFile: join(this.o.etc, 'config.yaml'),
       defaultCacheDir: this.o.hookCacheDir ?? CACHE_DEFAULTS.dir,
     });
-    if (r !== true) this.log.warn({ err: r }, 'the hook will validate the documents itself: they did not load for its cache');
+    if (r !== true) this.log.warn({ err: r.message }, 'the hook will validate the documents itself: they did not load for its cache');
   }
 
   /** The documents: applied, refused (the previous stay), or unchanged. */

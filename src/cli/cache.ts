@@ -1,20 +1,42 @@
-/** `sigguard cache list | clear [--digest D] [--config FILE]`: the hook's node-local verdict cache. */
+/**
+ * `sigguard cache list | clear [--digest D] [--config FILE]`: the hook's node-local verdict cache.
+ * `sigguard cache prime [--policy FILE] [--config FILE]`: the hook's documents validated into its
+ * document cache, as the hook given these flags would load them (install.sh runs it after an install,
+ * as the agent does on its own: the first hook start then finds them validated).
+ */
 import { VerdictStore } from '../cache/store.js';
 import { loadConfig } from '../config/load.js';
 import { ReasonCode, SigguardError } from '../errors.js';
 import { HOOK_DEFAULTS } from '../defaults.js';
 import { parse } from '../args.js';
+import { primeHookDocuments } from '../agent/prime-documents.js';
+import { CACHE_DEFAULTS } from '../cache/verdict-cache.js';
 
 export async function runCache(argv: string[]): Promise<number> {
   const { values, positionals } = parse(
     argv,
-    { config: { type: 'string' }, digest: { type: 'string' }, json: { type: 'boolean' } },
+    { config: { type: 'string' }, digest: { type: 'string' }, json: { type: 'boolean' }, policy: { type: 'string' } },
     'cache',
   );
   const [action, ...extra] = positionals;
-  if (extra.length > 0 || (action !== 'list' && action !== 'clear')) {
-    throw new SigguardError(ReasonCode.USAGE, 'usage: sigguard cache list | clear [--digest D] [--config FILE]');
+  if (extra.length > 0 || (action !== 'list' && action !== 'clear' && action !== 'prime')) {
+    throw new SigguardError(
+      ReasonCode.USAGE,
+      'usage: sigguard cache list | clear [--digest D] [--config FILE] | prime [--policy FILE] [--config FILE]',
+    );
   }
+  if (action === 'prime') {
+    const r = await primeHookDocuments({
+      policyFile: values.policy ?? HOOK_DEFAULTS.policy,
+      configFile: values.config ?? HOOK_DEFAULTS.config,
+      defaultCacheDir: CACHE_DEFAULTS.dir,
+    });
+    // the documents as the hook would load them: one that does not load is the hook's to refuse (its error, its code)
+    if (r !== true) throw r;
+    process.stdout.write('the policy and config are validated for the hook\n');
+    return 0;
+  }
+  if (values.policy !== undefined) throw new SigguardError(ReasonCode.USAGE, `--policy is for cache prime, not cache ${action}`);
   const config = await loadConfig(values.config, HOOK_DEFAULTS.config);
   if (config.cache === undefined) {
     process.stdout.write('the verdict cache is disabled in the configuration\n');

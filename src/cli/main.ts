@@ -18,6 +18,7 @@ usage:
   sigguard agent [--runtime containerd|crio] [--containerd-config FILE] [--source DIR]... [--etc DIR] [--install-path FILE] [--restart systemd[:UNIT]|signal[:SIG]|command:ARGV|none] [--remove-taint KEY[:EFFECT]] [--state-dir DIR] [--host-root DIR] [--listen ADDR] [--once | --uninstall]
   sigguard metrics --log FILE [--listen ADDR]
   sigguard cache list | clear [--digest D] [--config FILE]
+  sigguard cache prime [--policy FILE] [--config FILE]
   sigguard verify-bundle --bundle FILE (--key FILE | --certificate-identity ID --certificate-oidc-issuer URL) [--trusted-root FILE] FILE|sha256:HEX
   sigguard crio-policy --policy FILE --out DIR [--containers-image-version X.Y] [--hook-fallback] [--target-dir DIR] [--key-dir DIR]
   sigguard policy validate FILE [--config FILE]

@@ -64,11 +64,11 @@ describe("the hook's documents, validated by the agent", () => {
 
   it('a policy the hook would refuse (a key that is not one, a field it does not know) is not cached: the reason is returned', async () => {
     writeFileSync(join(etc, 'keys/cosign.pub'), '-----BEGIN PUBLIC KEY-----\nbm90IGEga2V5\n-----END PUBLIC KEY-----\n');
-    expect(await primeHookDocuments(documents())).toMatch(/not a PEM public key/);
+    expect(((await primeHookDocuments(documents())) as Error).message).toMatch(/not a PEM public key/);
     expect(cachedPolicy()).toBeUndefined();
     writeFileSync(join(etc, 'keys/cosign.pub'), pub);
     writeFileSync(join(etc, 'policy.yaml'), `${policyText(join(etc, 'keys/cosign.pub'))}allowEverything: true\n`);
-    expect(await primeHookDocuments(documents())).toMatch(/allowEverything/);
+    expect(((await primeHookDocuments(documents())) as Error).message).toMatch(/allowEverything/);
     expect(cachedPolicy()).toBeUndefined();
   });
 
