@@ -6,21 +6,10 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import {
-  chmodSync,
-  closeSync,
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { rewriteInSmallWrites } from '../build/small-writes.mjs';
 import { ROOT } from '../test/support/paths.js';
 
 const HELLO = "process.stdout.write('hello\\n');\n";
@@ -71,17 +60,8 @@ export async function trivialSea(): Promise<string> {
   } finally {
     console.warn = warn;
   }
-  // written again in 64 KiB writes, as build/sea.mjs writes sigguard's: postject's single write of
-  // the whole file leaves it in large page-cache folios, and a process mapping it peaks ~20 MiB higher
-  const bytes = readFileSync(tmp);
-  rmSync(tmp);
-  const fd = openSync(tmp, 'w', 0o755);
-  try {
-    for (let at = 0; at < bytes.length; at += 65536) writeSync(fd, bytes, at, Math.min(65536, bytes.length - at));
-  } finally {
-    closeSync(fd);
-  }
-  chmodSync(tmp, 0o755);
+  // written again in 64 KiB writes, as sigguard's executable is (build/small-writes.mjs)
+  rewriteInSmallWrites(tmp);
   const check = spawnSync(tmp, [], { encoding: 'utf8' });
   if (check.stdout !== 'hello\n') {
     rmSync(tmp, { force: true });

@@ -20,13 +20,11 @@ import { createHash } from 'node:crypto';
 import {
   chmodSync,
   chownSync,
-  closeSync,
   copyFileSync,
   existsSync,
   linkSync,
   mkdirSync,
   mkdtempSync,
-  openSync,
   readFileSync,
   readdirSync,
   renameSync,
@@ -34,12 +32,12 @@ import {
   statSync,
   utimesSync,
   writeFileSync,
-  writeSync,
 } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { rewriteInSmallWrites } from './small-writes.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'build/out');
@@ -166,25 +164,6 @@ function strippedNode(target, node) {
   execFileSync(tool, ['--strip-all', '-o', tmp, node.path], { stdio: 'inherit' });
   renameSync(tmp, dst);
   return dst;
-}
-
-// postject writes the executable with one write() of its ~110 MiB. On a kernel whose page cache
-// keeps large folios (6.x, ext4), such a file stays cached in large folios, and a process mapping
-// it gets whole folios mapped on each fault: measured, the same trivial single executable peaked at
-// 62-73 MiB RSS written that way, 42 MiB written in 64 KiB writes, copied, or read back after
-// eviction (what a node sees after an install or a reboot). So the file is written again in
-// 64 KiB writes, and the bench measures the executable as a node runs it.
-function rewriteInSmallWrites(file) {
-  const bytes = readFileSync(file);
-  const again = `${file}.w`;
-  const fd = openSync(again, 'w', 0o755);
-  try {
-    for (let at = 0; at < bytes.length; at += 65536) writeSync(fd, bytes, at, Math.min(65536, bytes.length - at));
-  } finally {
-    closeSync(fd);
-  }
-  chmodSync(again, 0o755);
-  renameSync(again, file);
 }
 
 // The native binary runs from another folder (nothing is read from beside it), and
@@ -475,6 +454,7 @@ async function main() {
     .update(readFileSync(coldBundle))
     .update(readFileSync(fileURLToPath(import.meta.url)))
     .update(readFileSync(join(root, 'build/train-registry.mjs')))
+    .update(readFileSync(join(root, 'build/small-writes.mjs')))
     .update(
       JSON.stringify([
         TARGETS.map((t) => [lockEntry(t.arch), onPath(`${t.triple}-strip`) ?? null]),
