@@ -9,12 +9,9 @@
  * a follower look sooner or later, never take a verdict the cache does not hold, and never wait
  * past its deadline (the follower's own timer bounds every wait).
  *
- * Loaded only on a verdict-cache miss; node:net only by a leader (its registry client has loaded it).
+ * Loaded only on a verdict-cache miss. Both sides use libuv's pipe handle, not node:net (below).
  */
 import { lstatSync, rmSync } from 'node:fs';
-import type * as Net from 'node:net';
-
-const net = (): typeof Net => process.getBuiltinModule('node:net');
 
 /** sun_path is 108 bytes with its terminating NUL: a longer path is refused (EINVAL), or cut by older libuv. */
 export const MAX_SOCKET_PATH_BYTES = 107;
@@ -37,38 +34,65 @@ export interface Bell {
 /**
  * Listens for followers at `path` (the lock is ours: whatever is there, a socket a crashed leader
  * left or a file put there, is removed first). Undefined when there can be no socket (path too
- * long, something that cannot be removed): followers then only look now and then. Never throws;
- * a listen that fails later leaves a bell that rings no one.
+ * long, something that cannot be removed or bound, no pipe binding): followers then only look now
+ * and then. Never throws.
+ *
+ * With libuv's pipe handle, as a follower waits (below), not node:net: a net.Server's listen()
+ * loads node:cluster and with it child_process and dgram (~5 ms of a new image’s start, issue 15),
+ * though nothing here forks. A follower's connection is read from only to see it end (it sends
+ * nothing; one that does is closed, its bytes not kept) and is closed when the bell rings.
  */
-export function listenForFollowers(path: string): Bell | undefined {
+export function listenForFollowers(
+  path: string,
+  binding: () => PipeBinding | undefined = pipeBinding,
+  maxFollowers = MAX_FOLLOWERS,
+): Bell | undefined {
   if (!fits(path)) return undefined;
+  let server: PipeHandle | undefined;
   try {
+    const b = binding();
+    if (b === undefined || typeof b.constants.SERVER !== 'number') return undefined;
     rmSync(path, { force: true });
-    const followers = new Set<Net.Socket>();
-    const server = net().createServer((s) => {
-      s.unref();
-      s.on('error', () => s.destroy());
-      // followers send nothing: a peer that does is dropped, and nothing it sends is kept
-      s.on('data', () => s.destroy());
-      s.on('close', () => followers.delete(s));
-      followers.add(s);
-    });
-    server.maxConnections = MAX_FOLLOWERS;
-    server.on('error', () => {
-      /* no socket: followers look now and then */
-    });
-    server.listen({ path, backlog: MAX_FOLLOWERS, exclusive: true });
-    server.unref();
+    const listening = new b.Pipe(b.constants.SERVER);
+    server = listening;
+    if (listening.bind(path) < 0 || listening.listen(maxFollowers) < 0) {
+      listening.close();
+      return undefined;
+    }
+    const followers = new Set<PipeHandle>();
+    const drop = (c: PipeHandle): void => {
+      if (followers.delete(c)) c.close();
+    };
+    listening.onconnection = (status: number, client?: PipeHandle) => {
+      if (status < 0 || client === undefined) return;
+      if (followers.size >= maxFollowers) {
+        client.close();
+        return;
+      }
+      followers.add(client);
+      client.unref();
+      // its end, an error or bytes: the connection is closed (nothing read is kept)
+      client.onread = () => drop(client);
+      if (client.readStart() < 0) drop(client);
+    };
+    listening.unref();
+    let stopped = false;
     return {
       stop: () => {
-        server.close(() => {});
+        if (stopped) return;
+        stopped = true;
+        listening.close(); // libuv unlinks the socket file
       },
       ring: () => {
-        for (const s of followers) s.destroy();
-        followers.clear();
+        for (const c of [...followers]) drop(c);
       },
     };
   } catch {
+    try {
+      server?.close();
+    } catch {
+      /* never listened */
+    }
     return undefined;
   }
 }
@@ -94,10 +118,13 @@ export interface Wait {
  */
 interface PipeHandle {
   connect(req: ConnectReq, path: string): number;
+  bind(path: string): number;
+  listen(backlog: number): number;
   readStart(): number;
   close(): void;
   unref(): void;
   onread?: () => void;
+  onconnection?: (status: number, client?: PipeHandle) => void;
 }
 interface ConnectReq {
   oncomplete?: (status: number) => void;
@@ -105,7 +132,7 @@ interface ConnectReq {
 interface PipeBinding {
   Pipe: new (type: number) => PipeHandle;
   PipeConnectWrap: new () => ConnectReq;
-  constants: { SOCKET: number };
+  constants: { SOCKET: number; SERVER?: number };
 }
 
 function pipeBinding(): PipeBinding | undefined {

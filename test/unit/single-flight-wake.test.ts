@@ -13,7 +13,7 @@ import { type Server, type Socket, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { CONNECT_TIMEOUT_MS, MAX_SOCKET_PATH_BYTES } from '../../src/cache/flight-wake.js';
+import { CONNECT_TIMEOUT_MS, MAX_SOCKET_PATH_BYTES, listenForFollowers } from '../../src/cache/flight-wake.js';
 import { SLOW_POLL_MS, singleFlight } from '../../src/cache/single-flight.js';
 
 const KEY = 'd'.repeat(64);
@@ -337,5 +337,89 @@ describe('single flight: a connect that fails in ways this root test cannot make
     expect(r.flight).toEqual({ kind: 'followed', verdict: 'allow' });
     expect(s.conns()).toBe(0);
     expect(r.ms).toBeLessThan(700 + SLOW_POLL_MS + 400);
+  });
+});
+
+describe('the leader’s socket (libuv’s pipe handle, not node:net)', () => {
+  /** A follower as an attacker could write one: a plain client that says when its connection ends. */
+  const client = async (path: string) => {
+    const s = connect(path);
+    let ended = false;
+    s.on('error', () => {});
+    s.on('close', () => {
+      ended = true;
+    });
+    await new Promise<void>((resolve, reject) => {
+      s.once('connect', resolve);
+      s.once('error', reject);
+    });
+    return { s, ended: () => ended };
+  };
+  const until = async (cond: () => boolean, ms = 2000) => {
+    const t0 = Date.now();
+    while (!cond() && Date.now() - t0 < ms) await sleep(5);
+    return cond();
+  };
+
+  it('keeps followers connected until it rings, then ends every one; stop removes the socket file', async () => {
+    const bell = listenForFollowers(sockOf());
+    expect(bell).toBeDefined();
+    expect(lstatSync(sockOf()).isSocket()).toBe(true);
+    const fs = await Promise.all([1, 2, 3].map(() => client(sockOf())));
+    await sleep(50);
+    expect(fs.map((f) => f.ended())).toEqual([false, false, false]);
+    bell?.stop();
+    expect(lstatSync(sockOf(), { throwIfNoEntry: false })).toBeUndefined();
+    // stopping listens no more; the connected followers wait for the ring
+    await sleep(30);
+    expect(fs.map((f) => f.ended())).toEqual([false, false, false]);
+    bell?.ring();
+    expect(await until(() => fs.every((f) => f.ended()))).toBe(true);
+  });
+
+  it('a follower that sends bytes (a flood) is closed at once, the others are not', async () => {
+    const bell = listenForFollowers(sockOf());
+    const quiet = await client(sockOf());
+    const loud = await client(sockOf());
+    loud.s.write(Buffer.alloc(256 * 1024, 'a'));
+    expect(await until(() => loud.ended())).toBe(true);
+    await sleep(30);
+    expect(quiet.ended()).toBe(false);
+    bell?.stop();
+    bell?.ring();
+    expect(await until(() => quiet.ended())).toBe(true);
+  });
+
+  it('beyond its cap, a connection is closed at once; the slot of a follower that left is taken again', async () => {
+    const bell = listenForFollowers(sockOf(), undefined, 2);
+    const a = await client(sockOf());
+    const b = await client(sockOf());
+    const over = await client(sockOf());
+    expect(await until(() => over.ended())).toBe(true);
+    expect([a.ended(), b.ended()]).toEqual([false, false]);
+    a.s.destroy();
+    await sleep(50); // the leader sees it end
+    const c = await client(sockOf());
+    await sleep(50);
+    expect(c.ended()).toBe(false);
+    bell?.stop();
+    bell?.ring();
+    expect(await until(() => b.ended() && c.ended())).toBe(true);
+  });
+
+  it('no socket when it cannot be bound (no pipe binding, a path it cannot take): the leader leads without one', () => {
+    expect(listenForFollowers(sockOf(), () => undefined)).toBeUndefined();
+    expect(listenForFollowers(join(dir, 'no-such-dir', 'x.wake'))).toBeUndefined();
+    expect(lstatSync(sockOf(), { throwIfNoEntry: false })).toBeUndefined();
+  });
+
+  it('ringing or stopping twice is harmless', async () => {
+    const bell = listenForFollowers(sockOf());
+    const f = await client(sockOf());
+    bell?.ring();
+    bell?.ring();
+    bell?.stop();
+    bell?.stop();
+    expect(await until(() => f.ended())).toBe(true);
   });
 });
