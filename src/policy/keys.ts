@@ -67,6 +67,7 @@ export function knownPublicKey(pem: string | Buffer, label: string, facts: KeyFa
   Object.defineProperty(trusted, 'key', {
     enumerable: true,
     get(): KeyObject {
+      parsed ??= ecKeyOfSpki(pem, facts);
       if (parsed === undefined) {
         const again = parsePublicKey(pem, label);
         const got = keyFactsOf(again);
@@ -79,4 +80,50 @@ export function knownPublicKey(pem: string | Buffer, label: string, facts: KeyFa
     },
   });
   return trusted;
+}
+
+/**
+ * The SubjectPublicKeyInfo of an EC key on a named NIST curve with an uncompressed point, as
+ * cosign and OpenSSL write it: this prefix, then 0x04, x and y. From a DER of exactly that form the
+ * key is imported as a JWK of its x and y: OpenSSL 3 builds its decoders on the first PEM or DER
+ * key it parses (~1 ms of every new image's start, issue 15), not for a JWK.
+ */
+const EC_SPKI: ReadonlyArray<{ crv: string; prefix: Buffer; size: number }> = [
+  { crv: 'P-256', prefix: Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex'), size: 32 },
+  { crv: 'P-384', prefix: Buffer.from('3076301006072a8648ce3d020106052b81040022036200', 'hex'), size: 48 },
+  { crv: 'P-521', prefix: Buffer.from('30819b301006072a8648ce3d020106052b8104002303818600', 'hex'), size: 66 },
+];
+
+const PEM_SPKI = /^-----BEGIN PUBLIC KEY-----\r?\n((?:[A-Za-z0-9+/]{1,76}\r?\n)*[A-Za-z0-9+/]*={0,2}\r?\n)-----END PUBLIC KEY-----\r?\n?$/;
+
+/**
+ * A known key (its facts from the cache) imported without OpenSSL's decoders, when its PEM is one
+ * SPKI block of an EC key in the form above and the SHA-256 of that very DER is the fingerprint
+ * the full parse found when the document was validated (OpenSSL's own DER of the key: so these
+ * bytes are that key's, and x and y are its point). Undefined for anything else: the full parse
+ * then decides, as before.
+ */
+export function ecKeyOfSpki(pem: string | Buffer, facts: KeyFacts): KeyObject | undefined {
+  if (facts.type !== 'ec') return undefined;
+  const m = PEM_SPKI.exec(typeof pem === 'string' ? pem : pem.toString('latin1'));
+  if (!m) return undefined;
+  const der = Buffer.from(m[1]!.replace(/\r?\n/g, ''), 'base64');
+  const curve = EC_SPKI.find((c) => der.length === c.prefix.length + 1 + 2 * c.size && der.subarray(0, c.prefix.length).equals(c.prefix));
+  if (curve === undefined || der[curve.prefix.length] !== 0x04) return undefined;
+  if (sha256Hex(der) !== facts.fingerprint) return undefined;
+  const at = curve.prefix.length + 1;
+  try {
+    const key = crypto().createPublicKey({
+      format: 'jwk',
+      key: {
+        kty: 'EC',
+        crv: curve.crv,
+        x: der.subarray(at, at + curve.size).toString('base64url'),
+        y: der.subarray(at + curve.size).toString('base64url'),
+      },
+    });
+    return key.asymmetricKeyType === 'ec' ? key : undefined;
+  } catch {
+    return undefined; // not a point on the curve: the full parse says so
+  }
 }
