@@ -1,15 +1,16 @@
 /**
  * gRPC unary calls over HTTP/2 on a unix socket, with our own minimal HTTP/2
- * client (src/h2/) over node:net — not node:http2, which alone costs
+ * client (src/h2/) over the unix socket (libuv's pipe handle, src/h2/unix-socket.ts,
+ * or node:net) — not node:http2, which alone costs
  * the hook 16-25 ms to load on every container start, nor @grpc/grpc-js. One
  * request message out, one response message back, the status in the
  * `grpc-status` / `grpc-message` trailers (or in the headers of a
  * "trailers-only" answer), a deadline sent as `grpc-timeout` and enforced
  * locally.
  */
-import { connect } from 'node:net';
 import { type H2Failure, H2Connection, type StreamEvents, type StreamHandle } from '../h2/connection.js';
 import type { HeaderField } from '../h2/hpack.js';
+import { type H2Socket, connectUnix } from '../h2/unix-socket.js';
 
 /** gRPC status codes (grpc/doc/statuscodes.md). */
 export const GrpcStatus = {
@@ -69,6 +70,8 @@ export interface GrpcClientOptions {
   timeoutMs?: number;
   /** Largest response message accepted, bytes (default 16 MiB, containerd's own send limit). */
   maxResponseBytes?: number;
+  /** Opens the socket (default: connectUnix, libuv's pipe handle or node:net). */
+  connect?: (path: string) => H2Socket;
 }
 
 /** gRPC's HTTP-to-status mapping for answers without grpc-status (grpc/doc/http-grpc-status-mapping.md). */
@@ -155,6 +158,7 @@ export class GrpcUnixClient {
   private conn: H2Connection | undefined;
   readonly timeoutMs: number;
   readonly maxResponseBytes: number;
+  private readonly open: (path: string) => H2Socket;
 
   constructor(
     readonly socketPath: string,
@@ -162,13 +166,14 @@ export class GrpcUnixClient {
   ) {
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.maxResponseBytes = opts.maxResponseBytes ?? 16 * 1024 * 1024;
+    this.open = opts.connect ?? connectUnix;
   }
 
   /** The open connection, or a new one (after a GOAWAY, a closed socket or a protocol error). */
   private connect(): H2Connection {
     const current = this.conn;
     if (current?.usable) return current;
-    const conn = new H2Connection(connect(this.socketPath), { maxHeaderListSize: MAX_HEADER_LIST_BYTES });
+    const conn = new H2Connection(this.open(this.socketPath), { maxHeaderListSize: MAX_HEADER_LIST_BYTES });
     conn.onClose = () => {
       if (this.conn === conn) this.conn = undefined;
     };

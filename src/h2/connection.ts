@@ -1,6 +1,7 @@
 /**
  * A minimal HTTP/2 client connection (RFC 9113) over any duplex socket —
- * here a unix socket from node:net — for the CRI client's unary gRPC calls.
+ * here a unix socket (./unix-socket.ts: libuv's pipe handle, or node:net) —
+ * for the CRI client's unary gRPC calls.
  * node:http2 costs the hook 16-25 ms to load on every container start; this
  * costs next to nothing.
  *
@@ -14,8 +15,8 @@
  * violation by the peer ends the connection (GOAWAY) and fails its streams.
  * No server push, no priorities, no TLS.
  */
-import type { Socket } from 'node:net';
 import { type HeaderField, HpackDecoder, HpackError, encodeHeaderBlock } from './hpack.js';
+import type { H2Socket } from './unix-socket.js';
 
 export const FrameType = {
   DATA: 0x0,
@@ -253,7 +254,7 @@ export class H2Connection {
   onClose: (() => void) | undefined;
 
   constructor(
-    private readonly socket: Socket,
+    private readonly socket: H2Socket,
     opts: ConnectionOptions = {},
   ) {
     this.maxHeaderListSize = opts.maxHeaderListSize ?? 1024 * 1024;
