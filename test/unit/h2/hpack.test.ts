@@ -10,12 +10,15 @@ import {
   HUFFMAN_EOS,
   HUFFMAN_TABLE,
   HpackDecoder,
+  HUFFMAN_TREE,
   HpackError,
   STATIC_TABLE,
+  buildHuffmanTree,
   encodeHeaderBlock,
   encodeInteger,
   huffmanDecode,
   huffmanEncode,
+  storedHuffmanTree,
 } from '../../../src/h2/hpack.js';
 
 const bytes = (h: string) => Buffer.from(h.replace(/\s+/g, ''), 'hex');
@@ -55,6 +58,12 @@ describe('Huffman table (RFC 7541 Appendix B)', () => {
     expect([code(0), bits(0)]).toEqual([0x1ff8, 13]);
     expect([code(10), bits(10)]).toEqual([0x3ffffffc, 30]); // '\n'
     expect([code(255), bits(255)]).toEqual([0x3ffffee, 26]);
+  });
+
+  it('the stored decoding tree the decoder uses is the one the table builds (a wrong entry fails here)', () => {
+    const built = buildHuffmanTree();
+    expect(HUFFMAN_TREE.length).toBe(Math.ceil((built.length * 2) / 3) * 4);
+    expect([...storedHuffmanTree()]).toEqual([...built]);
   });
 
   it('encodes and decodes every byte value, alone and all together', () => {
