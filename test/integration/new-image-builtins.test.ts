@@ -3,7 +3,8 @@
  * loads only the built-in modules it uses (issue 15: each Node module it loads is CPU on every
  * such start). Guarded: node:cluster, child_process and dgram, which a net.Server's listen()
  * pulls in (the single-flight leader's wake socket listens with libuv's pipe handle instead), and
- * node:module with its source maps (the later bundles take built-ins with process.getBuiltinModule).
+ * node:module with its source maps (the later bundles take built-ins with process.getBuiltinModule),
+ * and node:http (the registry client speaks HTTP/1.1 itself, src/registry/http1.ts).
  * Run off the built bundles under the pinned Node (node + build/out/sigguard.cjs) against the
  * test registry.
  */
@@ -25,7 +26,7 @@ beforeAll(async () => {
 afterAll(() => w?.stop());
 
 describe('a new image’s start', () => {
-  it('verifies and stores its verdict without loading cluster, child_process, dgram or module', () => {
+  it('verifies and stores its verdict without loading cluster, child_process, dgram, module or http', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sigguard-newimg-'));
     const policy = join(dir, 'policy.yaml');
     writeFileSync(
