@@ -118,11 +118,14 @@ export class ResponseParser {
   private keepAlive = true;
   private interim = 0;
   private left = 0;
-  private readonly parts: Buffer[] = [];
   private size = 0;
   private truncated = false;
   private trailerBytes = 0;
-  /** The body's one buffer, when its length was declared and fits. */
+  /**
+   * The body's one buffer: its declared length when that fits, else grown by doubling (up to
+   * maxBytes). Never a list of the pieces it came in: a body sent as 1-byte chunks held one Buffer
+   * object per byte (~540 MB of heap for a 4 MiB manifest).
+   */
   private whole: Buffer | undefined;
 
   constructor(private readonly opts: ResponseOptions) {}
@@ -137,12 +140,7 @@ export class ResponseParser {
     return {
       status: this.status,
       headers: this.headers,
-      body:
-        this.whole !== undefined
-          ? this.whole.subarray(0, this.size)
-          : this.parts.length === 1
-            ? this.parts[0]!
-            : Buffer.concat(this.parts, this.size),
+      body: this.whole !== undefined ? this.whole.subarray(0, this.size) : Buffer.alloc(0),
       truncated: this.truncated,
       reusable: this.keepAlive && !this.truncated,
     };
@@ -269,9 +267,14 @@ export class ResponseParser {
   }
 
   private keep(bytes: Buffer): void {
-    if (this.whole !== undefined) bytes.copy(this.whole, this.size);
-    // else a copy: the connection's buffer is not held past this response
-    else this.parts.push(Buffer.from(bytes));
+    const need = this.size + bytes.length; // never over maxBytes (body() checked)
+    if (this.whole === undefined || need > this.whole.length) {
+      // a copy: the connection's buffer is not held past this response
+      const grown = Buffer.allocUnsafe(Math.min(this.opts.maxBytes, Math.max(need, 2 * (this.whole?.length ?? 0), 4096)));
+      this.whole?.copy(grown, 0, 0, this.size);
+      this.whole = grown;
+    }
+    bytes.copy(this.whole, this.size);
     this.size += bytes.length;
   }
 
