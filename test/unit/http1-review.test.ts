@@ -51,7 +51,6 @@ describe('a body in many small pieces', () => {
   it('pieces of every size keep every byte, in order, and the cap', () => {
     const bytes = Buffer.from(Array.from({ length: 100_000 }, (_, i) => (i * 7919) % 251));
     const sizes = [1, 2, 3, 5000, 7, 16384, 1, 40000];
-    let body = Buffer.alloc(0);
     const p = new ResponseParser({ method: 'GET', maxBytes: bytes.length, truncate: false });
     p.push(Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'));
     for (let at = 0, i = 0; at < bytes.length; i++) {
@@ -60,8 +59,7 @@ describe('a body in many small pieces', () => {
       at += n;
     }
     p.push(Buffer.from('0\r\n\r\n'));
-    body = p.result().body;
-    expect(body.equals(bytes)).toBe(true);
+    expect(p.result().body.equals(bytes)).toBe(true);
     const t = new ResponseParser({ method: 'GET', maxBytes: 10, truncate: true });
     t.push(Buffer.from('HTTP/1.1 200 OK\r\n\r\n'));
     for (let i = 0; i < 6; i++) t.push(Buffer.from('ab'));
