@@ -201,7 +201,8 @@ function exchange(url: URL, req: HttpRequest, method: string, head: Buffer, key:
       succeed();
     };
     const onError = (err: NodeJS.ErrnoException): void => fail(networkError(url, err, req.signal));
-    const onClose = (): void => onEnd();
+    // ended by closeIdleConnections: not the server's end, so never the end of a body read to the close
+    const onClose = (): void => (endedHere.has(socket) ? fail(unreachable(url, 'closed by the client', req.signal)) : onEnd());
     const onAbort = (): void => fail(unreachable(url, 'aborted', req.signal));
     socket.ref();
     socket.on('data', onData);
