@@ -64,6 +64,15 @@ const idle = new Map<string, Net.Socket[]>();
 const open = new Set<Net.Socket>();
 /** Connections ended by closeIdleConnections: a request on one is not tried again. */
 const endedHere = new WeakSet<Net.Socket>();
+/** Connections an exchange is reading from; bytes on any other (a kept one) end it. */
+const inUse = new WeakSet<Net.Socket>();
+
+const forget = (socket: Net.Socket): void => {
+  for (const list of idle.values()) {
+    const i = list.indexOf(socket);
+    if (i >= 0) list.splice(i, 1);
+  }
+};
 
 function poolKey(url: URL, settings: TlsSettings | undefined): string {
   return JSON.stringify([url.protocol, url.host, settings?.ca ?? [], settings?.insecureSkipVerify === true]);
@@ -86,12 +95,16 @@ function connect(url: URL, settings: TlsSettings | undefined): Net.Socket {
   open.add(socket);
   // an error while the connection is idle (no exchange listening) ends it, and nothing else
   socket.on('error', () => {});
+  // bytes while no request is on it (the rest of an answer the server framed otherwise than we
+  // did): never read as the next request's answer, the connection is not used again
+  socket.on('data', () => {
+    if (inUse.has(socket)) return;
+    forget(socket);
+    socket.destroy();
+  });
   socket.once('close', () => {
     open.delete(socket);
-    for (const list of idle.values()) {
-      const i = list.indexOf(socket);
-      if (i >= 0) list.splice(i, 1);
-    }
+    forget(socket);
   });
   return socket;
 }
@@ -154,6 +167,7 @@ function exchange(url: URL, req: HttpRequest, method: string, head: Buffer, key:
       socket.off('error', onError);
       socket.off('close', onClose);
       req.signal.removeEventListener('abort', onAbort);
+      inUse.delete(socket);
     };
     const fail = (e: SigguardError): void => {
       if (settled) return;
@@ -205,6 +219,7 @@ function exchange(url: URL, req: HttpRequest, method: string, head: Buffer, key:
     const onClose = (): void => (endedHere.has(socket) ? fail(unreachable(url, 'closed by the client', req.signal)) : onEnd());
     const onAbort = (): void => fail(unreachable(url, 'aborted', req.signal));
     socket.ref();
+    inUse.add(socket);
     socket.on('data', onData);
     socket.on('end', onEnd);
     socket.on('error', onError);

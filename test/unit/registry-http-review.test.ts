@@ -7,7 +7,9 @@
  * - a TLS handshake that never completes, or a kept connection that dies and a new one that
  *   stalls, ends at the deadline;
  * - a body read to the connection's end that closeIdleConnections cuts is an error, not a
- *   shorter body taken whole.
+ *   shorter body taken whole;
+ * - bytes that come on a kept connection while no request is on it (the rest of a response the
+ *   server framed otherwise than we did) end it: they are never read as the next request's answer.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
@@ -122,5 +124,31 @@ describe('bodies and kept connections', () => {
     await new Promise((r) => setTimeout(r, 50));
     closeIdleConnections();
     expect(await pending).toMatch(/^REGISTRY_UNREACHABLE/);
+  });
+
+  it('bytes on a kept connection between requests end it: never read as the next answer', async () => {
+    const sockets: Socket[] = [];
+    const server = createServer((s) => {
+      sockets.push(s);
+      s.on('error', () => {});
+      let n = 0;
+      s.on('data', () => {
+        n++;
+        if (n === 1) {
+          // a HEAD answered with a body the client does not expect (a server that frames it otherwise):
+          // its first bytes come at once, the rest while the next request is on the connection
+          s.write('HTTP/1.1 200 OK\r\nContent-Length: 60\r\n\r\n');
+          setTimeout(() => s.write('junk'), 20);
+        } else s.write(OK('smuggled')); // the rest of that body, which looks like an answer
+      });
+    });
+    const port = await track(server, sockets);
+    const url = new URL(`http://127.0.0.1:${port}/v2/`);
+    const head = await httpRequest(url, { method: 'HEAD', maxBytes: 1024, signal: AbortSignal.timeout(5000) });
+    expect(head.status).toBe(200);
+    await new Promise((r) => setTimeout(r, 80));
+    // the kept connection got 'junk' while idle: the next request goes on a new connection
+    expect(await outcome(httpRequest(url, { maxBytes: 1024, signal: AbortSignal.timeout(5000) }))).not.toBe('ok: smuggled');
+    expect(sockets.length).toBeGreaterThanOrEqual(2);
   });
 });
