@@ -4,22 +4,59 @@
  * building the zod schemas costs a short-lived hook more than everything else it does on
  * a warm start; a document whose text has not changed needs neither. Same trust rules as
  * the verdict store: a root-only folder, 0600 files, anything else ignored.
+ *
+ * With the hook's deadline (`endsAt`), a document not yet cached is validated by one of the hooks
+ * that start at the same time (single flight, cache/single-flight.ts, a lock per document in
+ * `docs/`): after an upgrade (the version is in every key) a node-boot storm's hundred hooks each
+ * parsed YAML and ran zod (~25 ms CPU each) before any verification (make bench's storm with
+ * nothing cached, issue 15). A follower takes only what the leader put, read as any start reads
+ * the cache; a leader whose document is invalid puts nothing, and the followers it wakes then
+ * each find out for themselves, at once (not one after another).
  */
 import { closeSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DocKind, ValidatedDocuments } from '../document/validated.js';
 import { sha256Hex } from '../hash.js';
 import { VERSION_INFO } from '../version.js';
+import { singleFlight } from './single-flight.js';
 import { untrusted } from './store.js';
 
 export type { DocKind };
 
 export class DocCache implements ValidatedDocuments {
-  constructor(readonly dir: string) {}
+  /** `endsAt`: the caller's deadline (ms epoch), to wait for another process's validation until; none: no waiting. */
+  constructor(
+    readonly dir: string,
+    private readonly opts: { endsAt?: number } = {},
+  ) {}
+
+  private key(kind: DocKind, text: string): string {
+    return sha256Hex(`${VERSION_INFO.version}\0${VERSION_INFO.commit}\0${kind}\0${text}`);
+  }
 
   private file(kind: DocKind, text: string): string {
-    const key = sha256Hex(`${VERSION_INFO.version}\0${VERSION_INFO.commit}\0${kind}\0${text}`);
-    return join(this.dir, 'docs', `${kind}-${key}.json`);
+    return join(this.dir, 'docs', `${kind}-${this.key(kind, text)}.json`);
+  }
+
+  async validateOnce<T>(kind: DocKind, text: string, validate: () => Promise<T>): Promise<T> {
+    const lead = async (): Promise<T> => {
+      const value = await validate();
+      this.put(kind, text, value);
+      return value;
+    };
+    const docs = join(this.dir, 'docs');
+    if (this.opts.endsAt === undefined) return lead();
+    try {
+      mkdirSync(docs, { recursive: true, mode: 0o700 });
+    } catch {
+      return lead();
+    }
+    if (untrusted(this.dir, 'dir') !== undefined || untrusted(docs, 'dir') !== undefined) return lead();
+    // a short lock name (128 bits of the key): its wake socket's path must fit sun_path
+    const flight = await singleFlight(docs, `v-${this.key(kind, text).slice(0, 32)}`, this.opts.endsAt, () => this.get(kind, text), lead, {
+      onceLed: true,
+    });
+    return flight.kind === 'followed' ? (flight.verdict as T) : flight.result;
   }
 
   get(kind: DocKind, text: string): unknown {

@@ -167,7 +167,9 @@ export type Flight<T, V> = { kind: 'led'; result: T } | { kind: 'followed'; verd
 /**
  * Runs `work` under the lock for `key`, or waits for another holder's verdict
  * (`peek` returns it once written) as `followUntil` says for our deadline
- * `endsAt` (ms epoch), then runs `work` without the lock.
+ * `endsAt` (ms epoch), then runs `work` without the lock. `onceLed`: a follower woken by a
+ * leader that ended without a verdict runs `work` alone at once instead of leading in turn (what
+ * the leader could not make, none of the others can either: an invalid document).
  */
 export async function singleFlight<T, V>(
   dir: string,
@@ -175,6 +177,7 @@ export async function singleFlight<T, V>(
   endsAt: number,
   peek: () => V | undefined,
   work: () => Promise<T>,
+  { onceLed = false }: { onceLed?: boolean } = {},
 ): Promise<Flight<T, V>> {
   const lock = join(dir, `${key}.lock`);
   const sock = wakePath(lock);
@@ -220,6 +223,7 @@ export async function singleFlight<T, V>(
           if (rang) {
             const woken = peek();
             if (woken !== undefined) return { kind: 'followed', verdict: woken };
+            if (onceLed) return { kind: 'alone', result: await work() };
           } else await sleep(Math.min(retryDelay(tries), waitUntil - Date.now()));
         }
       } else {

@@ -79,10 +79,15 @@ export async function runHook(argv: string[], stdin: () => NodeJS.ReadableStream
       mark('state');
       ctx = readContext(readAnnotations(state));
       // the configuration first: it says where validated documents are cached
-      const config = await loadConfig(values.config, HOOK_DEFAULTS.config, new DocCache(CACHE_DEFAULTS.dir));
+      // documents not yet validated: one hook of those starting together validates each (doc-cache.ts)
+      const docsUntil = { endsAt: started + deadlineMs };
+      const config = await loadConfig(values.config, HOOK_DEFAULTS.config, new DocCache(CACHE_DEFAULTS.dir, docsUntil));
       mark('config');
       setPublicGoodKept(config.trust.publicGood);
-      policy = await loadPolicy(values.policy ?? HOOK_DEFAULTS.policy, config.cache ? new DocCache(config.cache.dir) : undefined);
+      policy = await loadPolicy(
+        values.policy ?? HOOK_DEFAULTS.policy,
+        config.cache ? new DocCache(config.cache.dir, docsUntil) : undefined,
+      );
       mark('policy');
       return decide(ctx, state.id, policy, config, deadline.signal);
     })();

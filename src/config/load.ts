@@ -99,7 +99,7 @@ async function cachedConfig(
 ): Promise<Config> {
   const cached = docs?.get('config', text) as ConfigInput | undefined;
   if (cached !== undefined) return buildConfig(cached, source);
-  const input = await validateConfig(await parse(), source);
-  docs?.put('config', text, input);
-  return buildConfig(input, source);
+  const validate = async (): Promise<ConfigInput> => validateConfig(await parse(), source);
+  if (docs) return buildConfig(await docs.validateOnce('config', text, validate), source);
+  return buildConfig(await validate(), source);
 }

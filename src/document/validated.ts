@@ -13,4 +13,9 @@ export interface ValidatedDocuments {
   /** The validated value of a document with exactly this text, or undefined. */
   get(kind: DocKind, text: string): unknown;
   put(kind: DocKind, text: string, value: unknown): void;
+  /**
+   * `validate`d and put, once for the processes that start at the same time with this text (the
+   * others wait for what it put, src/cache/doc-cache.ts); without it, the loader validates and puts.
+   */
+  validateOnce?<T>(kind: DocKind, text: string, validate: () => Promise<T>): Promise<T>;
 }

@@ -161,9 +161,24 @@ export async function loadPolicy(file: string, docs?: ValidatedDocuments): Promi
   const cached = docs?.get('policy', text) as PolicyInput | undefined;
   if (cached !== undefined) return buildPolicy(cached, file, dirname(file), docs);
   // the schema (and zod) load only when a document needs checking: never on a warm hook start
-  const input = validatePolicyWith(await import('./schema.js'), await parseDocument(text, file, ReasonCode.POLICY_INVALID), file);
-  // CEL loads only for a policy with conditions, and only when its text needs checking
-  if (conditionsOf(input).length > 0) checkConditions(input, file, (await import('./condition.js')).conditionProblem);
+  const validate = async (): Promise<PolicyInput> => {
+    const input = validatePolicyWith(await import('./schema.js'), await parseDocument(text, file, ReasonCode.POLICY_INVALID), file);
+    // CEL loads only for a policy with conditions, and only when its text needs checking
+    if (conditionsOf(input).length > 0) checkConditions(input, file, (await import('./condition.js')).conditionProblem);
+    return input;
+  };
+  if (docs?.validateOnce) {
+    // built by the one that validates before it puts: a policy the hook would refuse (a key that
+    // is not one) is not kept; one that waited builds from what was put
+    let built: Policy | undefined;
+    const input = await docs.validateOnce('policy', text, async () => {
+      const checked = await validate();
+      built = buildPolicy(checked, file, dirname(file), docs);
+      return checked;
+    });
+    return built ?? buildPolicy(input, file, dirname(file), docs);
+  }
+  const input = await validate();
   const policy = buildPolicy(input, file, dirname(file), docs);
   docs?.put('policy', text, input);
   return policy;

@@ -423,3 +423,35 @@ describe('the leader’s socket (libuv’s pipe handle, not node:net)', () => {
     expect(await until(() => f.ended())).toBe(true);
   });
 });
+
+describe('single flight with onceLed (documents: what the leader could not make, none can)', () => {
+  const leaderStoringNothing = () =>
+    singleFlight(
+      dir,
+      KEY,
+      Date.now() + 30_000,
+      () => undefined,
+      async () => {
+        await sleep(150);
+        return 'led';
+      },
+    );
+
+  it('a follower woken by a leader that stored nothing works alone at once; without it, it leads in turn', async () => {
+    for (const onceLed of [true, false]) {
+      const leader = leaderStoringNothing();
+      await sleep(30);
+      const follower = await singleFlight(
+        dir,
+        KEY,
+        Date.now() + 30_000,
+        () => undefined,
+        async () => 'own',
+        { onceLed },
+      );
+      expect(await leader).toEqual({ kind: 'led', result: 'led' });
+      expect(follower).toEqual(onceLed ? { kind: 'alone', result: 'own' } : { kind: 'led', result: 'own' });
+      expect(readdirSync(dir)).toEqual([]);
+    }
+  });
+});
