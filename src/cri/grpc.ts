@@ -113,10 +113,14 @@ export function grpcTimeout(ms: number): string {
 
 /** The 5-byte length prefix: compressed flag 0, then the length big-endian. */
 export function frameMessage(message: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(5 + message.length);
+  const n = message.length;
+  const out = Buffer.allocUnsafe(5 + n);
   out[0] = 0;
-  out.writeUInt32BE(message.length, 1);
-  message.copy(out, 5);
+  out[1] = n >>> 24;
+  out[2] = (n >>> 16) & 0xff;
+  out[3] = (n >>> 8) & 0xff;
+  out[4] = n & 0xff;
+  out.set(message, 5);
   return out;
 }
 
@@ -124,7 +128,7 @@ export function frameMessage(message: Buffer): Buffer {
 export function unframeMessage(body: Buffer): Buffer {
   if (body.length < 5) throw new Error(`response body of ${body.length} bytes has no gRPC message`);
   if (body[0] !== 0) throw new Error(`compressed response message (flag ${body[0]}) not supported`);
-  const len = body.readUInt32BE(1);
+  const len = body[1]! * 0x100_0000 + ((body[2]! << 16) | (body[3]! << 8) | body[4]!);
   if (body.length !== 5 + len) throw new Error(`response body of ${body.length} bytes does not hold exactly one message of ${len} bytes`);
   return body.subarray(5);
 }

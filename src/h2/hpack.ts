@@ -262,10 +262,10 @@ for (let i = STATIC_TABLE.length - 1; i >= 0; i--) STATIC_NAMES.set(STATIC_TABLE
  */
 export function encodeHeaderBlock(fields: readonly HeaderField[]): Buffer {
   const out: number[] = [];
+  // octets as latin1 takes them (the low byte of each UTF-16 unit), without a Buffer per string
   const str = (s: string) => {
-    const b = Buffer.from(s, 'latin1');
-    out.push(...encodeInteger(b.length, 7, 0x00));
-    for (const x of b) out.push(x);
+    out.push(...encodeInteger(s.length, 7, 0x00));
+    for (let i = 0; i < s.length; i++) out.push(s.charCodeAt(i) & 0xff);
   };
   for (const [name, value] of fields) {
     const idx = STATIC_NAMES.get(name);
