@@ -12,12 +12,14 @@
  * test node's kubelet (test/support/node/kubelet.ts) uses @grpc/grpc-js with CRI's own api.proto.
  */
 import { type Init, type MethodInfo, encodeMessage, decodeMessage } from './codec.js';
+import { type ContainerImageFacts, decodeContainerImage } from './container-image.js';
 import { type ContainerStatusResponse, type Image, type ImageSpec, ImageService, RuntimeService } from './gen/sigguard-cri.js';
 import { type CallOptions, CriError, GrpcStatus, type GrpcClientOptions, GrpcUnixClient } from './grpc.js';
 import { msLeft } from '../deadline.js';
 
 export { CriError, GrpcStatus, type CallOptions, type GrpcClientOptions } from './grpc.js';
 export type { ContainerStatus, ContainerStatusResponse, Image, ImageSpec } from './gen/sigguard-cri.js';
+export type { ContainerImageFacts } from './container-image.js';
 export { ContainerState } from './gen/sigguard-cri.js';
 
 export interface ImageStatusResult {
@@ -55,10 +57,15 @@ export class CriClient {
   }
 
   /** One call; a malformed answer becomes a CriError (INTERNAL) too. */
-  private async unary<I extends object, O extends object>(method: MethodInfo<I, O>, request: Init<I>, opts?: CallOptions): Promise<O> {
+  private async unary<I extends object, O extends object, R = O>(
+    method: MethodInfo<I, O>,
+    request: Init<I>,
+    opts?: CallOptions,
+    decode: (body: Buffer) => R = (body) => decodeMessage(method.output, body) as unknown as R,
+  ): Promise<R> {
     const body = await this.grpc.call(method.path, encodeMessage(method.input, request), this.underDeadline(opts));
     try {
-      return decodeMessage(method.output, body);
+      return decode(body);
     } catch (err) {
       throw new CriError(
         GrpcStatus.INTERNAL,
@@ -75,6 +82,14 @@ export class CriClient {
 
   async containerStatus(containerId: string, verbose = false, opts?: CallOptions): Promise<ContainerStatusResponse> {
     return this.unary(RuntimeService.ContainerStatus, { containerId, verbose }, opts);
+  }
+
+  /**
+   * ContainerStatus, verbose, read only for what runs: the image fields of the status and
+   * containerd's info JSON (src/cri/container-image.ts), what the hook asks on every start.
+   */
+  async containerImage(containerId: string, opts?: CallOptions): Promise<ContainerImageFacts> {
+    return this.unary(RuntimeService.ContainerStatus, { containerId, verbose: true }, opts, decodeContainerImage);
   }
 
   async imageStatus(image: Init<ImageSpec>, verbose = false, opts?: CallOptions): Promise<ImageStatusResult> {

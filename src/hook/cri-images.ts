@@ -19,8 +19,7 @@ const verboseInfoSchema = object({
 });
 
 /** containerd's verbose ContainerStatus info: {"config": {"image": {"image": <id>, "user_specified_image": <pod spec>}}}. */
-function verboseImage(info: Record<string, string>): { image?: string; userSpecifiedImage?: string } {
-  const raw = info.info;
+function verboseImage(raw: string | undefined): { image?: string; userSpecifiedImage?: string } {
   if (raw === undefined) return {};
   try {
     const parsed = verboseInfoSchema.parse(JSON.parse(raw));
@@ -40,7 +39,7 @@ export function criNodeImages(socket: string, signal: AbortSignal): NodeImages &
   return {
     async containerImage(containerId) {
       try {
-        const { status, info } = await client.containerStatus(containerId, true);
+        const { status, info } = await client.containerImage(containerId);
         if (status === undefined) throw new Error(`no status for container ${containerId}`);
         const spec = verboseImage(info);
         const imageId = status.imageId || spec.image || (status.image?.image.startsWith('sha256:') ? status.image.image : '');

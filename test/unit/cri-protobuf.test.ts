@@ -284,6 +284,11 @@ describe('gRPC unary calls over a unix socket', () => {
           stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
           stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
           stream.end(frameMessage(encode((m) => m.bytes(1, status).map(2, req.bool(2) ? { info: '{"pid":1}' } : undefined))));
+        } else if (path.endsWith('/ContainerStatus') && id === 'malformed') {
+          // a status whose image_ref (9) is a varint, not a string
+          stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+          stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+          stream.end(frameMessage(encode((m) => m.message(1, (st) => st.int(9, 1)))));
         } else if (path.endsWith('/ContainerStatus') && id === 'trailers-only') {
           stream.respond(
             { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '5', 'grpc-message': 'container "x" not found' },
@@ -333,6 +338,16 @@ describe('gRPC unary calls over a unix socket', () => {
       expect(last.headers.te).toBe('trailers');
       expect(last.headers['grpc-timeout']).toBe('2000m');
       expect(hex(last.body)).toBe('00 00 00 00 06 0a 02 63 31 10 01');
+      // the hook's read of it: the same request, only the image fields and the info JSON
+      expect(await cri.containerImage('c1')).toEqual({
+        status: { imageId: '', imageRef: 'img@sha256:x', image: { image: 'img', userSpecifiedImage: '' } },
+        info: '{"pid":1}',
+      });
+      expect(hex(seen.at(-1)!.body)).toBe('00 00 00 00 06 0a 02 63 31 10 01');
+      const bad = await cri.containerImage('malformed').catch((e: unknown) => e);
+      expect(bad).toBeInstanceOf(CriError);
+      expect(bad).toMatchObject({ code: GrpcStatus.INTERNAL, method: 'ContainerStatus' });
+      expect((bad as CriError).grpcMessage).toMatch(/^malformed response: field 9: expected a length-delimited value/);
     } finally {
       cri.close();
     }
