@@ -65,6 +65,7 @@ try {
     join(root, 'src/cli/main.ts'),
     join(tmp, 'sigguard.cjs'),
     join(tmp, 'sigguard-fast.cjs'),
+    join(tmp, 'sigguard-docs.cjs'),
     join(tmp, 'sigguard-cold.cjs'),
     options,
   );
@@ -75,8 +76,8 @@ try {
   ]) {
     await build({ ...options, entryPoints: [join(root, entry)], outfile: join(tmp, name) });
   }
-  // sigguard.cjs.LEGAL.txt: the notices of the three parts of the split (build/image.mjs ships this file)
-  const legal = ['sigguard.cjs.LEGAL.txt', 'sigguard-fast.cjs.LEGAL.txt', 'sigguard-cold.cjs.LEGAL.txt']
+  // sigguard.cjs.LEGAL.txt: the notices of the four parts of the split (build/image.mjs ships this file)
+  const legal = ['sigguard.cjs.LEGAL.txt', 'sigguard-fast.cjs.LEGAL.txt', 'sigguard-docs.cjs.LEGAL.txt', 'sigguard-cold.cjs.LEGAL.txt']
     .filter((n) => existsSync(join(tmp, n)))
     .map((n) => readFileSync(join(tmp, n), 'utf8'));
   writeFileSync(join(tmp, 'sigguard.cjs.LEGAL.txt'), legal.join('\n'));

@@ -35,7 +35,7 @@ import {
 } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { rewriteInSmallWrites } from './small-writes.mjs';
 
@@ -48,9 +48,10 @@ const agentBundle = join(out, 'sigguard-agent.cjs');
 const trustBundle = join(out, 'sigguard-trust.cjs');
 // the fast and the cold part (build/split.mjs), assets with their own V8 code caches (native target only)
 const fastBundle = join(out, 'sigguard-fast.cjs');
+const docsBundle = join(out, 'sigguard-docs.cjs');
 const coldBundle = join(out, 'sigguard-cold.cjs');
-/** The later bundles by asset name (src/cli/cold-loader.ts's ASSETS), each trained and carried with its cache. */
-const LATER = { 'sigguard-fast.cjs': fastBundle, 'sigguard-cold.cjs': coldBundle };
+/** The later bundles by name (src/cli/cold-loader.ts's ASSETS: `sigguard-<name>.cjs`), each trained and carried with its cache. */
+const LATER = { fast: fastBundle, docs: docsBundle, cold: coldBundle };
 const require = createRequire(import.meta.url);
 const { inject } = require('postject');
 
@@ -178,19 +179,32 @@ function selfCheck(exe) {
   if (r.status !== 0 || !r.stdout.startsWith('sigguard ')) {
     die(`the built executable failed its check (exit ${r.status ?? r.signal}): ${r.stdout}${r.stderr}`);
   }
-  // the cold bundle loads, with its code cache (`policy validate` of no file: a cut, then exit 2)
-  const c = spawnSync(exe, ['policy', 'validate', '/nonexistent/sigguard-sea-probe.yaml'], {
-    cwd: '/',
-    env: { ...process.env, SIGGUARD_TRACE: '1' },
-    encoding: 'utf8',
-  });
+  // the cold and the docs bundle load, with their code caches (`policy validate` of a policy: a cut
+  // to the cold bundle, whose validation takes YAML and the schemas from the docs bundle)
+  const probe = mkdtempSync(join(tmpdir(), 'sigguard-sea-probe-'));
+  let c;
+  try {
+    writeFileSync(join(probe, 'policy.yaml'), 'version: 1\ndefault: reject\n');
+    c = spawnSync(exe, ['policy', 'validate', join(probe, 'policy.yaml')], {
+      cwd: '/',
+      env: { ...process.env, SIGGUARD_TRACE: '1' },
+      encoding: 'utf8',
+    });
+  } finally {
+    rmSync(probe, { recursive: true, force: true });
+  }
   // the commands with bundles of their own load theirs (`trust status` of a root that is not there: TRUST_STALE, exit 1)
   const t = spawnSync(exe, ['trust', 'status', '--out', '/nonexistent/sigguard-sea-probe.json'], { cwd: '/', encoding: 'utf8' });
   if (t.status !== 1 || !t.stdout.includes('never updated') || !t.stderr.includes('[TRUST_STALE]')) {
     die(`the built executable's trust bundle failed its check (exit ${t.status ?? t.signal}): ${t.stdout}${t.stderr}`);
   }
-  if (c.status !== 2 || !/cold bundle compiled \(code cache accepted\)/.test(c.stderr) || !/main code cache accepted/.test(c.stderr)) {
-    die(`the built executable's cold bundle failed its check (exit ${c.status ?? c.signal}): ${c.stderr}`);
+  if (
+    c.status !== 0 ||
+    !/cold bundle compiled \(code cache accepted\)/.test(c.stderr) ||
+    !/docs bundle compiled \(code cache accepted\)/.test(c.stderr) ||
+    !/main code cache accepted/.test(c.stderr)
+  ) {
+    die(`the built executable's cold or docs bundle failed its check (exit ${c.status ?? c.signal}): ${c.stderr}`);
   }
   // the fast bundle loads, with its code cache (`check` of a policy that is not there: a cut, then exit 2)
   const f = spawnSync(exe, ['check', '--policy', '/nonexistent/sigguard-sea-probe.yaml', 'localhost/sigguard-sea-probe:1'], {
@@ -238,11 +252,12 @@ const { readFileSync, writeFileSync } = require('node:fs');
 const { createRequire } = require('node:module');
 const { dirname } = require('node:path');
 const vm = require('node:vm');
-const [bundle, out, fastOut, coldOut, mainIn, fastIn, coldIn, ...args] = process.argv.slice(2);
+// later: the later bundles' caches by asset name, { in (the cache to compile with, or '-'), out }
+const [bundle, out, mainIn, laterJson, ...args] = process.argv.slice(2);
 const given = (f) => (f === '-' ? {} : { cachedData: readFileSync(f) });
 const script = new Script(${JSON.stringify(MAIN_HEAD)} + readFileSync(bundle, 'utf8') + ${JSON.stringify(MAIN_TAIL)}, { filename: 'sigguard.cjs', ...given(mainIn) });
 // the later bundles' scripts, as src/cli/cold-loader.ts makes them (vm.Script, filename the asset's)
-const later = { 'sigguard-fast.cjs': { in: fastIn, out: fastOut }, 'sigguard-cold.cjs': { in: coldIn, out: coldOut } };
+const later = JSON.parse(laterJson);
 vm.Script = class extends Script {
   constructor(source, options) {
     const l = later[options?.filename];
@@ -286,7 +301,7 @@ async function trainMainCache(dir) {
       });
     });
     copyFileSync(bundle, join(work, 'sigguard.cjs'));
-    for (const [name, file] of Object.entries(LATER)) copyFileSync(file, join(work, name));
+    for (const file of Object.values(LATER)) copyFileSync(file, join(work, basename(file)));
     writeFileSync(join(work, 'key.pub'), served.pub);
     writeFileSync(
       join(work, 'policy.yaml'),
@@ -320,26 +335,19 @@ async function trainMainCache(dir) {
       // check reads its configuration through the default document cache: only where it cannot write it
       ...(asRoot ? [{ args: ['check', ...config, '--deadline', '10', served.legacy] }] : []),
       { args: ['hook', ...hook], input: state(served.legacy) },
+      // the cold bundle: no start above loads it (the fast path verifies both signatures)
+      { args: ['policy', 'validate', join(work, 'policy.yaml')] },
     ];
-    const caches = { main: '-', fast: '-', cold: '-' };
+    const caches = { main: '-', ...Object.fromEntries(Object.keys(LATER).map((name) => [name, '-'])) };
     starts.forEach(({ args, input }, i) => {
       const out = join(work, `sigguard.${i}.cache`);
-      const fastOut = join(work, `sigguard-fast.${i}.cache`);
-      const coldOut = join(work, `sigguard-cold.${i}.cache`);
+      const laterOut = Object.fromEntries(Object.keys(LATER).map((name) => [name, join(work, `sigguard-${name}.${i}.cache`)]));
+      const laterCaches = Object.fromEntries(
+        Object.keys(LATER).map((name) => [`sigguard-${name}.cjs`, { in: caches[name], out: laterOut[name] }]),
+      );
       const r = spawnSync(
         process.execPath,
-        [
-          ...V8_FLAGS,
-          join(work, 'trainer.cjs'),
-          join(work, 'sigguard.cjs'),
-          out,
-          fastOut,
-          coldOut,
-          caches.main,
-          caches.fast,
-          caches.cold,
-          ...args,
-        ],
+        [...V8_FLAGS, join(work, 'trainer.cjs'), join(work, 'sigguard.cjs'), out, caches.main, JSON.stringify(laterCaches), ...args],
         {
           cwd: work,
           input: input ?? '',
@@ -353,14 +361,13 @@ async function trainMainCache(dir) {
       if (r.status !== 0 || !existsSync(out))
         die(`training the code caches failed (${args[0]} exit ${r.status ?? r.signal}): ${r.stdout}${r.stderr}`);
       caches.main = out;
-      if (existsSync(fastOut)) caches.fast = fastOut;
-      if (existsSync(coldOut)) caches.cold = coldOut;
+      for (const name of Object.keys(LATER)) if (existsSync(laterOut[name])) caches[name] = laterOut[name];
     });
-    if (caches.fast === '-') die('training the code caches failed: no start loaded the fast bundle');
-    if (caches.cold === '-') die('training the code caches failed: no start loaded the cold bundle');
     writeFileSync(join(dir, 'sigguard.cache'), readFileSync(caches.main));
-    writeFileSync(join(dir, 'sigguard-fast.cache'), readFileSync(caches.fast));
-    writeFileSync(join(dir, 'sigguard-cold.cache'), readFileSync(caches.cold));
+    for (const name of Object.keys(LATER)) {
+      if (caches[name] === '-') die(`training the code caches failed: no start loaded the ${name} bundle`);
+      writeFileSync(join(dir, `sigguard-${name}.cache`), readFileSync(caches[name]));
+    }
   } finally {
     registry.stdin.end();
     rmSync(work, { recursive: true, force: true });
@@ -385,10 +392,12 @@ async function buildTarget(target, dir) {
       ...(native && CODE_CACHE ? { 'sigguard.cache': join(dir, 'sigguard.cache') } : {}),
       'sigguard-agent.cjs': agentBundle,
       'sigguard-trust.cjs': trustBundle,
-      'sigguard-fast.cjs': fastBundle,
-      ...(native && CODE_CACHE ? { 'sigguard-fast.cache': join(dir, 'sigguard-fast.cache') } : {}),
-      'sigguard-cold.cjs': coldBundle,
-      ...(native && CODE_CACHE ? { 'sigguard-cold.cache': join(dir, 'sigguard-cold.cache') } : {}),
+      ...Object.fromEntries(
+        Object.entries(LATER).flatMap(([name, file]) => [
+          [`sigguard-${name}.cjs`, file],
+          ...(native && CODE_CACHE ? [[`sigguard-${name}.cache`, join(dir, `sigguard-${name}.cache`)]] : []),
+        ]),
+      ),
     },
   };
   writeFileSync(join(dir, 'bootstrap.cjs'), BOOTSTRAP);
@@ -438,7 +447,7 @@ async function main() {
   if (process.platform !== 'linux') die('only Linux targets are built');
   const pinned = lockEntry(process.arch).version;
   if (process.versions.node !== pinned) die(`run with the pinned Node ${pinned}, not ${process.version}`);
-  for (const b of [bundle, agentBundle, trustBundle, fastBundle, coldBundle])
+  for (const b of [bundle, agentBundle, trustBundle, ...Object.values(LATER)])
     if (!existsSync(b)) die(`${b} missing: run build/bundle.mjs first`);
 
   // Nothing to do when the bundle and this script are what the last build used: only
@@ -451,6 +460,7 @@ async function main() {
     .update(readFileSync(agentBundle))
     .update(readFileSync(trustBundle))
     .update(readFileSync(fastBundle))
+    .update(readFileSync(docsBundle))
     .update(readFileSync(coldBundle))
     .update(readFileSync(fileURLToPath(import.meta.url)))
     .update(readFileSync(join(root, 'build/train-registry.mjs')))

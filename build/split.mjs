@@ -1,20 +1,24 @@
-// The main bundle split in three (issue 15): build/out/sigguard.cjs, the single executable's main
+// The main bundle split in four (issue 15): build/out/sigguard.cjs, the single executable's main
 // script, holds what a warm start needs (the hook up to the verdict cache, the decision log, the
 // commands' dispatch); build/out/sigguard-fast.cjs holds what a verification by trusted keys runs
 // (the registry client, discovery, the key-only fast path, `check`), loaded on a verdict-cache
-// miss; build/out/sigguard-cold.cjs holds the rest (@sigstore/*, certificates, zod schemas, YAML,
-// CEL, the other commands), loaded only when a start needs one of them. A new image signed by a
-// key thus compiles ~0.1 MB of code, not ~2.5 MB.
+// miss; build/out/sigguard-docs.cjs what validating a policy or configuration runs (YAML, zod, the
+// schemas), loaded when a document is not in the document cache; build/out/sigguard-cold.cjs holds
+// the rest (@sigstore/*, certificates, CEL, the other commands), loaded only when a start needs one
+// of them. A new image signed by a key thus compiles ~0.1 MB of code, not ~2.5 MB, and a start
+// that validates its documents ~0.6 MB more, not ~2 MB.
 //
 // Where: every dynamic `import()` in the main bundle's sources is a cut, except the few below that
-// a warm hook takes; a cut to one of FAST's modules loads the fast bundle, any other the cold one.
-// Every dynamic `import()` in the fast bundle's sources is a cut to the cold bundle. A cut becomes
-// a stub that loads its bundle (src/cli/cold-loader.ts) and returns the module from it. A later
-// bundle carries no copy of a module an earlier one has: it takes that bundle's instance (one
-// SigguardError class, one kept-root state, one registry connection pool), through a registry of
-// lazy requires the earlier bundle carries (`sigguard-main:<path>`, `sigguard-fast:<path>`).
-// esbuild passes: main (to know its modules), fast, cold (to know which modules of the others it
-// uses), fast and main again with those registries.
+// a warm hook takes; a cut to one of FAST's modules loads the fast bundle, to one of DOCS's the docs
+// bundle, any other the cold one. Every dynamic `import()` in the fast and docs bundles' sources is
+// a cut to the cold bundle. A cut becomes a stub that loads its bundle (src/cli/cold-loader.ts) and
+// returns the module from it. A later bundle carries no copy of a module an earlier one has: it
+// takes that bundle's instance (one SigguardError class, one kept-root state, one registry
+// connection pool, one zod), through a registry of lazy requires the earlier bundle carries
+// (`sigguard-main:<path>`, `sigguard-fast:<path>`, `sigguard-docs:<path>`). The order: main, fast,
+// docs, cold; each takes from those before it. esbuild passes: main (to know its modules), fast,
+// docs, cold (to know which modules of the others it uses), fast, docs and main again with those
+// registries.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { build } from 'esbuild';
@@ -26,9 +30,12 @@ const KEEP = new Set(['src/cli/hook.ts', 'src/cli/agent-loader.ts', 'src/hook/cr
  * verification a new image needs when its policy trusts keys, and `check`.
  */
 export const FAST = new Set(['src/engine/session.ts', 'src/engine/requirements/sigstore-signed.ts', 'src/cli/check.ts']);
+/** The main bundle's cuts that make the docs bundle: what validating a policy or a configuration loads. */
+export const DOCS = new Set(['node_modules/yaml/dist/index.js', 'src/policy/schema.ts', 'src/config/schema.ts']);
 const LOADER = 'src/cli/cold-loader.ts';
 export const MAIN_PREFIX = 'sigguard-main:';
 export const FAST_PREFIX = 'sigguard-fast:';
+export const DOCS_PREFIX = 'sigguard-docs:';
 
 /**
  * esbuild escapes non-ASCII characters in literals and names, not in comments: one em dash in a
@@ -60,10 +67,11 @@ async function resolved(b, args, rel, flag) {
 }
 
 /**
- * Bundles `entry` as `mainOut`, `fastOut` and `coldOut` with esbuild `options` (format cjs, bundle).
- * Returns the cuts of each bundle and the modules the later bundles take from the earlier ones.
+ * Bundles `entry` as `mainOut`, `fastOut`, `docsOut` and `coldOut` with esbuild `options` (format
+ * cjs, bundle). Returns the cuts of each bundle and the modules the later bundles take from the
+ * earlier ones.
  */
-export async function splitBuild(root, entry, mainOut, fastOut, coldOut, options) {
+export async function splitBuild(root, entry, mainOut, fastOut, docsOut, coldOut, options) {
   const rel = (p) => relative(root, p);
   const common = { ...options, absWorkingDir: root, metafile: true };
   const modulesOf = (r) => new Set(Object.keys(r.metafile.inputs).filter((p) => !p.includes(':')));
@@ -74,7 +82,8 @@ export async function splitBuild(root, entry, mainOut, fastOut, coldOut, options
     resolveDir: root,
   });
 
-  const main = async (registry, fastModules) => {
+  /** `bundleOf`: which later bundle a cut of the main bundle loads. */
+  const main = async (registry, bundleOf) => {
     const cuts = new Set();
     const r = await build({
       ...common,
@@ -93,7 +102,7 @@ export async function splitBuild(root, entry, mainOut, fastOut, coldOut, options
               return { path, namespace: 'sigguard-cut' };
             });
             b.onLoad({ filter: /.*/, namespace: 'sigguard-cut' }, (args) =>
-              stub(args.path, FAST.has(args.path) || fastModules.has(args.path) ? 'fast' : 'cold', "require('sigguard-registry')"),
+              stub(args.path, bundleOf(args.path), "require('sigguard-registry')"),
             );
             b.onResolve({ filter: /^sigguard-registry$/ }, () => ({ path: 'registry', namespace: 'sigguard-registry' }));
             b.onLoad({ filter: /.*/, namespace: 'sigguard-registry' }, () => ({
@@ -144,31 +153,54 @@ export async function splitBuild(root, entry, mainOut, fastOut, coldOut, options
     return { cuts, modules: modulesOf(r), used };
   };
 
-  const first = await main(new Set(), new Set());
+  const initially = (p) => (FAST.has(p) ? 'fast' : DOCS.has(p) ? 'docs' : 'cold');
+  const first = await main(new Set(), initially);
   const fastEntries = [...first.cuts].filter((p) => FAST.has(p));
-  for (const p of FAST) if (!first.cuts.has(p)) throw new Error(`split: ${p} is no cut of the main bundle`);
+  const docsEntries = [...first.cuts].filter((p) => DOCS.has(p));
+  for (const p of [...FAST, ...DOCS]) if (!first.cuts.has(p)) throw new Error(`split: ${p} is no cut of the main bundle`);
   const fast1 = await later('fast', fastEntries, fastOut, [[MAIN_PREFIX, first.modules]], 'cold');
-  const coldEntries = new Set([...[...first.cuts].filter((p) => !FAST.has(p)), ...fast1.cuts]);
+  const docsEarlier = (fastModules) => [
+    [MAIN_PREFIX, first.modules],
+    [FAST_PREFIX, fastModules],
+  ];
+  const docs1 = await later('docs', docsEntries, docsOut, docsEarlier(fast1.modules), 'cold');
+  const coldEntries = new Set([...[...first.cuts].filter((p) => !FAST.has(p) && !DOCS.has(p)), ...fast1.cuts, ...docs1.cuts]);
   const cold = await later('cold', coldEntries, coldOut, [
     [MAIN_PREFIX, first.modules],
     [FAST_PREFIX, fast1.modules],
+    [DOCS_PREFIX, docs1.modules],
   ]);
-  // the fast bundle exports what the main bundle's cuts and the cold bundle take from it
-  const fastExports = new Set([...fastEntries, ...[...first.cuts].filter((p) => fast1.modules.has(p)), ...cold.used.get(FAST_PREFIX)]);
+  // each exports what the main bundle's cuts and the later bundles take from it
+  const fastExports = new Set([
+    ...fastEntries,
+    ...[...first.cuts].filter((p) => fast1.modules.has(p)),
+    ...cold.used.get(FAST_PREFIX),
+    ...docs1.used.get(FAST_PREFIX),
+  ]);
   const fast = await later('fast', fastExports, fastOut, [[MAIN_PREFIX, first.modules]], 'cold');
   for (const p of fast.modules) if (!fast1.modules.has(p)) throw new Error(`split: ${p} joined the fast bundle in the second pass`);
-  const usedOfMain = new Set([...cold.used.get(MAIN_PREFIX), ...fast.used.get(MAIN_PREFIX)]);
-  const second = await main(usedOfMain, fast.modules);
+  const docsExports = new Set([...docsEntries, ...[...first.cuts].filter((p) => docs1.modules.has(p)), ...cold.used.get(DOCS_PREFIX)]);
+  const docs = await later('docs', docsExports, docsOut, docsEarlier(fast.modules), 'cold');
+  for (const p of docs.modules) if (!docs1.modules.has(p)) throw new Error(`split: ${p} joined the docs bundle in the second pass`);
+  for (const p of docs.used.get(FAST_PREFIX))
+    if (!fastExports.has(p)) throw new Error(`split: the docs bundle takes ${p}, which the fast one does not give`);
+  const usedOfMain = new Set([...cold.used.get(MAIN_PREFIX), ...fast.used.get(MAIN_PREFIX), ...docs.used.get(MAIN_PREFIX)]);
+  const second = await main(usedOfMain, (p) =>
+    FAST.has(p) || fast.modules.has(p) ? 'fast' : DOCS.has(p) || docs.modules.has(p) ? 'docs' : 'cold',
+  );
   for (const p of usedOfMain) if (!second.modules.has(p)) throw new Error(`split: ${p} left the main bundle in the second pass`);
-  for (const f of [mainOut, fastOut, coldOut]) asciiOnly(f);
+  for (const f of [mainOut, fastOut, docsOut, coldOut]) asciiOnly(f);
   // the later bundles wrapped as src/cli/cold-loader.ts compiles them (its WRAPPER_HEAD/TAIL)
-  for (const f of [fastOut, coldOut])
+  for (const f of [fastOut, docsOut, coldOut])
     writeFileSync(f, `(function (exports, require, module, __filename, __dirname) {${readFileSync(f, 'utf8')}\n})`);
   return {
     cuts: [...first.cuts].sort(),
     fast: [...fast.modules].sort(),
     fastCuts: [...fast.cuts].sort(),
+    docs: [...docs.modules].sort(),
+    docsCuts: [...docs.cuts].sort(),
     shared: [...usedOfMain].sort(),
-    sharedOfFast: [...cold.used.get(FAST_PREFIX)].sort(),
+    sharedOfFast: [...new Set([...cold.used.get(FAST_PREFIX), ...docs.used.get(FAST_PREFIX)])].sort(),
+    sharedOfDocs: [...cold.used.get(DOCS_PREFIX)].sort(),
   };
 }

@@ -4,8 +4,10 @@
  * with a V8 code cache made at build time by the same Node:
  *  - `sigguard-fast.cjs` (`sigguard-fast.cache`): a verification by trusted keys (the registry
  *    client, discovery, the key-only fast path) and `check`, loaded on a verdict-cache miss;
- *  - `sigguard-cold.cjs` (`sigguard-cold.cache`): the rest (@sigstore/*, certificates, the zod
- *    schemas, YAML, CEL, the other commands), loaded only when a start needs one of them.
+ *  - `sigguard-docs.cjs` (`sigguard-docs.cache`): validating a policy or a configuration (YAML,
+ *    zod, the schemas), loaded when a document is not in the document cache;
+ *  - `sigguard-cold.cjs` (`sigguard-cold.cache`): the rest (@sigstore/*, certificates, CEL, the
+ *    other commands), loaded only when a start needs one of them.
  * A warm hook start (its verdict in the cache) parses neither: only this loader is in the main
  * bundle, and the bundler turns each `import()` of a cut module into a call of coldModule().
  *
@@ -19,16 +21,18 @@ import { Script } from 'node:vm';
 import { ReasonCode, SigguardError, oneLine } from '../errors.js';
 import { mark } from '../trace.js';
 
-export type BundleName = 'fast' | 'cold';
+export type BundleName = 'fast' | 'docs' | 'cold';
 export const ASSETS: Record<BundleName, { source: string; cache: string }> = {
   fast: { source: 'sigguard-fast.cjs', cache: 'sigguard-fast.cache' },
+  docs: { source: 'sigguard-docs.cjs', cache: 'sigguard-docs.cache' },
   cold: { source: 'sigguard-cold.cjs', cache: 'sigguard-cold.cache' },
 };
 export const COLD_ASSET = ASSETS.cold.source;
 export const COLD_CACHE_ASSET = ASSETS.cold.cache;
-/** How a later bundle names a module it takes from the main bundle, and the cold bundle one of the fast bundle's (build/split.mjs). */
+/** How a later bundle names a module it takes from the main bundle, from the fast one's, from the docs one's (build/split.mjs). */
 export const MAIN_PREFIX = 'sigguard-main:';
 export const FAST_PREFIX = 'sigguard-fast:';
+export const DOCS_PREFIX = 'sigguard-docs:';
 /**
  * CommonJS evaluated as Node would a file: build/split.mjs writes each bundle already wrapped in
  * this function (no wrapped copy of its text made here), a vm.Script whose code cache
@@ -68,12 +72,14 @@ function take(from: Thunks, prefix: string, path: string, which: string): unknow
 
 /**
  * A bundle's exports (one thunk per module it gives out), evaluated with a require that takes the
- * main bundle's modules from `main` and, when given, the fast bundle's from `fast()`.
+ * main bundle's modules from `main` and, when given, the fast bundle's from `fast()` and the docs
+ * bundle's from `docs()`.
  */
-export function evaluateCold(compiled: Compiled, main: Thunks, fast?: () => Thunks, filename = COLD_ASSET): Thunks {
+export function evaluateCold(compiled: Compiled, main: Thunks, fast?: () => Thunks, filename = COLD_ASSET, docs?: () => Thunks): Thunks {
   const requireFromBundle = (id: string): unknown => {
     if (id.startsWith(MAIN_PREFIX)) return take(main, MAIN_PREFIX, id.slice(MAIN_PREFIX.length), 'main');
     if (fast !== undefined && id.startsWith(FAST_PREFIX)) return take(fast(), FAST_PREFIX, id.slice(FAST_PREFIX.length), 'fast');
+    if (docs !== undefined && id.startsWith(DOCS_PREFIX)) return take(docs(), DOCS_PREFIX, id.slice(DOCS_PREFIX.length), 'docs');
     // everything else is in the bundle: only Node's built-ins are left to require (taken with
     // process.getBuiltinModule: a require made by node:module's createRequire loads node:module
     // and its source maps, ~0.5 ms of a new image's start)
@@ -113,12 +119,19 @@ function load(name: BundleName): Thunks {
   mark(
     `${name} bundle compiled${compiled.cacheRejected === undefined ? '' : compiled.cacheRejected ? ' (code cache rejected)' : ' (code cache accepted)'}`,
   );
-  const thunks = evaluateCold(compiled, main, name === 'cold' ? () => loadOrThrow('fast') : undefined, ASSETS[name].source);
+  // each takes from those before it: fast from main, docs from main and fast, cold from all three
+  const thunks = evaluateCold(
+    compiled,
+    main,
+    name === 'fast' ? undefined : () => loadOrThrow('fast'),
+    ASSETS[name].source,
+    name === 'cold' ? () => loadOrThrow('docs') : undefined,
+  );
   loaded[name] = thunks;
   return thunks;
 }
 
-/** The fast bundle for the cold one: a failure to load it names it (the cold bundle's error wraps it). */
+/** An earlier bundle for a later one: a failure to load it names it (the later bundle's error wraps it). */
 function loadOrThrow(name: BundleName): Thunks {
   try {
     return load(name);

@@ -1,5 +1,5 @@
 /**
- * The three bundles build/split.mjs makes (sigguard.cjs, sigguard-fast.cjs, sigguard-cold.cjs),
+ * The four bundles build/split.mjs makes (sigguard.cjs, sigguard-fast.cjs, sigguard-docs.cjs, sigguard-cold.cjs),
  * read as built: every module is carried by one bundle only (a second copy would be a second
  * SigguardError class for `instanceof`, a second kept-root, budget, single-flight or trace state, a
  * second registry connection pool), and every reference from one bundle to another names a module
@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../support/paths.js';
 
-const FILES = { main: 'sigguard.cjs', fast: 'sigguard-fast.cjs', cold: 'sigguard-cold.cjs' } as const;
+const FILES = { main: 'sigguard.cjs', fast: 'sigguard-fast.cjs', docs: 'sigguard-docs.cjs', cold: 'sigguard-cold.cjs' } as const;
 type Part = keyof typeof FILES;
 
 function read(): Record<Part, string> {
@@ -42,7 +42,7 @@ const required = (text: string, prefix: string): Set<string> =>
 
 /** The cuts: coldModule("path", registry, "bundle") calls. */
 const cutsOf = (text: string): Array<[string, string]> =>
-  [...text.matchAll(/\.coldModule\("([^"]+)", [^,()]+(?:\(\))?, "(fast|cold)"\)/g)].map((m) => [m[1]!, m[2]!]);
+  [...text.matchAll(/\.coldModule\("([^"]+)", [^,()]+(?:\(\))?, "(fast|docs|cold)"\)/g)].map((m) => [m[1]!, m[2]!]);
 
 describe('the split bundles', () => {
   it('carry each module once', () => {
@@ -71,28 +71,42 @@ describe('the split bundles', () => {
   it('take from each other only what the other gives out', () => {
     const b = read();
     const registry = thunkKeys(b.main, '"sigguard-registry:registry"(');
-    const exports: Record<'fast' | 'cold', Set<string>> = {
+    const exports: Record<'fast' | 'docs' | 'cold', Set<string>> = {
       fast: thunkKeys(b.fast, '// sigguard-fast-entry.js'),
+      docs: thunkKeys(b.docs, '// sigguard-docs-entry.js'),
       cold: thunkKeys(b.cold, '// sigguard-cold-entry.js'),
     };
     const mainModules = new Set(modulesOf(b.main));
-    for (const part of ['fast', 'cold'] as const) {
+    for (const part of ['fast', 'docs', 'cold'] as const) {
       const fromMain = [...required(b[part], 'sigguard-main:')];
-      expect(fromMain.length).toBeGreaterThan(0);
+      if (part !== 'docs') expect(fromMain.length).toBeGreaterThan(0); // (YAML and the schemas need nothing of the main bundle)
       for (const p of fromMain) {
         expect(registry.has(p), `${part} takes ${p}, which the main bundle's registry lacks`).toBe(true);
         expect(mainModules.has(p), `${part} takes ${p}, which the main bundle does not carry`).toBe(true);
       }
     }
-    expect([...required(b.main, 'sigguard-(?:main|fast):')], 'the main bundle takes nothing').toEqual([]);
-    expect([...required(b.fast, 'sigguard-fast:')], 'the fast bundle takes nothing of its own').toEqual([]);
-    for (const p of required(b.cold, 'sigguard-fast:'))
-      expect(exports.fast.has(p), `cold takes ${p}, which the fast bundle does not give out`).toBe(true);
+    // each takes only from those before it (main, fast, docs, cold)
+    expect([...required(b.main, 'sigguard-(?:main|fast|docs):')], 'the main bundle takes nothing').toEqual([]);
+    expect([...required(b.fast, 'sigguard-(?:fast|docs):')], 'the fast bundle takes from main only').toEqual([]);
+    expect([...required(b.docs, 'sigguard-docs:')], 'the docs bundle takes nothing of its own').toEqual([]);
+    for (const part of ['docs', 'cold'] as const)
+      for (const p of required(b[part], 'sigguard-fast:'))
+        expect(exports.fast.has(p), `${part} takes ${p}, which the fast bundle does not give out`).toBe(true);
+    const fromDocs = [...required(b.cold, 'sigguard-docs:')];
+    expect(fromDocs, 'the cold bundle takes zod from the docs bundle').toContain('src/zod.ts');
+    for (const p of fromDocs) expect(exports.docs.has(p), `cold takes ${p}, which the docs bundle does not give out`).toBe(true);
     // every cut names a module the bundle it loads gives out; the cold bundle cuts nothing
-    const cuts = [...cutsOf(b.main), ...cutsOf(b.fast)];
+    const cuts = [...cutsOf(b.main), ...cutsOf(b.fast), ...cutsOf(b.docs)];
     expect(cuts.length).toBeGreaterThan(0);
-    for (const [path, bundle] of cuts) expect(exports[bundle as 'fast' | 'cold'].has(path), `a cut to ${path} in ${bundle}`).toBe(true);
-    expect(cutsOf(b.fast).every(([, bundle]) => bundle === 'cold')).toBe(true);
+    for (const [path, bundle] of cuts)
+      expect(exports[bundle as 'fast' | 'docs' | 'cold'].has(path), `a cut to ${path} in ${bundle}`).toBe(true);
+    expect([...cutsOf(b.fast), ...cutsOf(b.docs)].every(([, bundle]) => bundle === 'cold')).toBe(true);
+    expect(
+      cutsOf(b.main)
+        .filter(([, bundle]) => bundle === 'docs')
+        .map(([p]) => p)
+        .sort(),
+    ).toEqual(['node_modules/yaml/dist/index.js', 'src/config/schema.ts', 'src/policy/schema.ts']);
     expect(cutsOf(b.cold)).toEqual([]);
   });
 });

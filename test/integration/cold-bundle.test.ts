@@ -29,6 +29,7 @@ import { ROOT } from '../support/paths.js';
 const BUNDLE = join(ROOT, 'build/out/sigguard.cjs');
 const LATER: Record<BundleName, string> = {
   fast: join(ROOT, 'build/out/sigguard-fast.cjs'),
+  docs: join(ROOT, 'build/out/sigguard-docs.cjs'),
   cold: join(ROOT, 'build/out/sigguard-cold.cjs'),
 };
 const IMAGE = `127.0.0.1:9/app@sha256:${'a'.repeat(64)}`;
@@ -46,7 +47,12 @@ function install(broken?: { bundle: BundleName; text: string | undefined }): { d
   const pub = join(dir, 'trusted.pub');
   writeFileSync(pub, generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }));
   const policy = join(dir, 'policy.yaml');
-  writeFileSync(policy, `version: 1\ndefault: reject\nscopes:\n  "127.0.0.1:9":\n    - type: sigstoreSigned\n      keyPath: ${pub}\n`);
+  // a broken cold bundle is met by a policy that needs it (its attestation condition: CEL); a key-only one never loads it
+  const attested = `    - type: sigstoreAttested\n      predicateType: https://slsa.dev/provenance/v1\n      keyPath: ${pub}\n      condition: 'predicate.ok == true'\n`;
+  writeFileSync(
+    policy,
+    `version: 1\ndefault: reject\nscopes:\n  "127.0.0.1:9":\n    - type: sigstoreSigned\n      keyPath: ${pub}\n${broken?.bundle === 'cold' ? attested : ''}`,
+  );
   const config = join(dir, 'config.yaml');
   writeFileSync(config, `cache:\n  dir: ${join(dir, 'cache')}\nnode:\n  containerdSocket: ${join(dir, 'no.sock')}\n`);
   return { dir, bin, policy, config };
@@ -69,15 +75,16 @@ const BROKEN: Array<[string, (bundle: BundleName) => string | undefined]> = [
 
 /**
  * Which bundle each case loads first: `check` is in the fast bundle; its configuration and policy,
- * validated here for the first time, need the cold one (zod, YAML). The hook validates them first
- * (the cold bundle), then verifies (the fast one).
+ * validated here for the first time, need the docs one (zod, YAML), and the policy's attestation
+ * condition the cold one (CEL). The hook validates them first (docs, cold), then verifies (fast).
  */
 const CHECK_NAMES: Record<BundleName, RegExp> = {
   fast: /^sigguard: cannot load sigguard's sigguard-fast\.cjs \(src\/cli\/check\.ts\): .+ \[INTERNAL_ERROR\]\n$/,
-  cold: /^sigguard: cannot load sigguard's sigguard-cold\.cjs \((src|node_modules)\/[\w/.-]+\.[jt]s\): .+ \[INTERNAL_ERROR\]\n$/,
+  docs: /^sigguard: cannot load sigguard's sigguard-docs\.cjs \((src|node_modules)\/[\w/.-]+\.[jt]s\): .+ \[INTERNAL_ERROR\]\n$/,
+  cold: /^sigguard: cannot load sigguard's sigguard-cold\.cjs \(src\/policy\/condition\.ts\): .+ \[INTERNAL_ERROR\]\n$/,
 };
 
-for (const bundle of ['fast', 'cold'] as const) {
+for (const bundle of ['fast', 'docs', 'cold'] as const) {
   describe(`a ${bundle} bundle that cannot be loaded is a refusal`, () => {
     for (const [what, text] of BROKEN) {
       it(`${what}: check refuses with one line, exit 1`, () => {
@@ -118,7 +125,7 @@ describe('the later bundles', () => {
     const w = install();
     const r = sigguard(w.bin, ['check', '--policy', w.policy, '--config', w.config, '--deadline', '5', IMAGE]);
     expect(r.code).toBe(1);
-    expect(r.stderr).not.toMatch(/sigguard-(fast|cold)\.cjs/);
+    expect(r.stderr).not.toMatch(/sigguard-(fast|docs|cold)\.cjs/);
   });
 
   it('coldModule: an error with a reason code, never a module', () => {
@@ -192,7 +199,7 @@ describe('the code cache', () => {
     expect(() => evaluateCold(absent, main).m!()).toThrow(/the main bundle has no module src\/nope\.ts/);
   });
 
-  it('only the cold bundle takes modules of the fast one, and only those it has', () => {
+  it('the docs and cold bundles take modules of the fast one, the cold one of the docs one, and only those they have', () => {
     const source = `${WRAPPER_HEAD}module.exports = { m: () => require("sigguard-fast:src/y.ts").y, n: () => require("sigguard-fast:src/nope.ts") };${WRAPPER_TAIL}`;
     const fast = { 'src/y.ts': () => ({ y: 7 }) };
     // the fast bundle (no fast bundle behind it): not a module it can take
@@ -202,5 +209,22 @@ describe('the code cache', () => {
     const cold = evaluateCold(compileCold(`${source} // cold`, undefined), main, () => fast);
     expect(cold.m!()).toBe(7);
     expect(() => cold.n!()).toThrow(/the fast bundle has no module src\/nope\.ts/);
+    const docs = evaluateCold(compileCold(`${source} // docs`, undefined, ASSETS.docs.source), main, () => fast, ASSETS.docs.source);
+    expect(docs.m!()).toBe(7);
+    const fromDocs = `${WRAPPER_HEAD}module.exports = { z: () => require("sigguard-docs:src/zod.ts").z };${WRAPPER_TAIL}`;
+    // only a bundle given the docs bundle's modules takes them
+    expect(() => evaluateCold(compileCold(fromDocs, undefined, ASSETS.docs.source), main, () => fast, ASSETS.docs.source).z!()).toThrow(
+      /cannot require sigguard-docs:src\/zod\.ts/,
+    );
+    const z = { 'src/zod.ts': () => ({ z: 'zod' }) };
+    expect(
+      evaluateCold(
+        compileCold(`${fromDocs} // cold`, undefined),
+        main,
+        () => fast,
+        COLD_ASSET,
+        () => z,
+      ).z!(),
+    ).toBe('zod');
   });
 });

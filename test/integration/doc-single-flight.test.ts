@@ -2,7 +2,7 @@
  * Hooks that start together with their documents not yet validated (after an upgrade, a policy
  * change): one of them parses and validates each document, the others take what it put
  * (src/cache/doc-cache.ts validateOnce), so a node-boot storm does not run YAML and zod in every
- * hook. Seen through the built bundle: only a hook that validates loads the cold bundle (zod,
+ * hook. Seen through the built bundle: only a hook that validates loads the docs bundle (zod,
  * YAML). A policy that accepts by scope: no registry is needed.
  */
 import { spawn } from 'node:child_process';
@@ -53,7 +53,7 @@ describe('documents validated once for the hooks that start together', () => {
       .split('\n')
       .map((l) => JSON.parse(l).code);
     expect(decisions).toEqual(Array(8).fill('POLICY_ACCEPT'));
-    const validating = runs.filter((r) => /cold bundle compiled/.test(r.stderr)).length;
+    const validating = runs.filter((r) => /docs bundle compiled/.test(r.stderr)).length;
     expect(validating).toBeGreaterThanOrEqual(1);
     expect(validating).toBeLessThanOrEqual(2);
   }, 60_000);

@@ -22,6 +22,7 @@ import { ROOT } from '../support/paths.js';
 
 const BUNDLE = join(ROOT, 'build/out/sigguard.cjs');
 const FAST = join(ROOT, 'build/out/sigguard-fast.cjs');
+const DOCS = join(ROOT, 'build/out/sigguard-docs.cjs');
 const COLD = join(ROOT, 'build/out/sigguard-cold.cjs');
 const HEAD_OF_LAZY = ['var __esm = (fn, res, err) => function() {', 'var __commonJS = (cb, mod2) => function() {'];
 
@@ -33,6 +34,7 @@ function tracedBundle(dir: string): string {
   for (const [from, name] of [
     [BUNDLE, 'sigguard-traced.cjs'],
     [FAST, 'sigguard-fast.cjs'],
+    [DOCS, 'sigguard-docs.cjs'],
     [COLD, 'sigguard-cold.cjs'],
   ] as const) {
     let text = readFileSync(from, 'utf8');
@@ -130,7 +132,8 @@ describe('the warm path', () => {
     const first = hook();
     expect(first.status).toBe(0);
     expect(String(first.stderr)).toMatch(/^sigguard-module node_modules\/zod\//m);
-    expect(String(first.stderr)).toContain('cold bundle compiled');
+    expect(String(first.stderr)).toContain('docs bundle compiled');
+    expect(String(first.stderr)).toContain('cold bundle compiled'); // the policy's condition: CEL
     const r = hook();
     const out = String(r.stderr);
     const decision = JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!);
@@ -144,7 +147,7 @@ describe('the warm path', () => {
     expect(out).toMatch(/^sigguard-trace [\d.]+ decided$/m);
     const heavy = evaluated.filter((m) => HEAVY.some((re) => re.test(m)));
     expect(heavy, 'modules a cache hit must not evaluate').toEqual([]);
-    expect(out, 'a cache hit loads no fast or cold bundle').not.toMatch(/(fast|cold) bundle compiled/);
+    expect(out, 'a cache hit loads no later bundle').not.toMatch(/(fast|docs|cold) bundle compiled/);
     // (the built bundle, untraced: the traces' own stderr stream and clock are not the hook's)
     const untraced = hook(false, BUNDLE);
     expect(untraced.status).toBe(0);
@@ -156,31 +159,38 @@ describe('the warm path', () => {
       loaded.filter((m) => /^(crypto|internal\/crypto\/|perf_hooks|internal\/perf\/|stream$|internal\/streams\/|vm$|net$)/.test(m)),
       'built-in modules a cache hit must not load',
     ).toEqual([]);
-    // the first start (documents not yet validated) did load the cold bundle, and evaluated zod and
-    // YAML from it (so the trace would have seen them): they and the full verification are in the
-    // cold bundle, the registry client and the key-only fast path in the fast one, each lazily
-    // wrapped and in no other bundle (build/split.mjs)
+    // the first start (documents not yet validated) did load the docs bundle, and evaluated zod and
+    // YAML from it (so the trace would have seen them): they are in the docs bundle, the full
+    // verification and CEL in the cold one, the registry client and the key-only fast path in the
+    // fast one, each lazily wrapped and in no other bundle (build/split.mjs)
     const fast = readFileSync(FAST, 'utf8');
+    const docs = readFileSync(DOCS, 'utf8');
     const cold = readFileSync(COLD, 'utf8');
     const main = readFileSync(BUNDLE, 'utf8');
     const where: Array<[string, string, string[]]> = [
-      ['src/registry/client.ts', fast, [main, cold]],
-      ['src/engine/session.ts', fast, [main, cold]],
-      ['src/verify/fast-key.ts', fast, [main, cold]],
-      ['src/verify/verifier.ts', cold, [main, fast]],
+      ['src/registry/client.ts', fast, [main, docs, cold]],
+      ['src/engine/session.ts', fast, [main, docs, cold]],
+      ['src/verify/fast-key.ts', fast, [main, docs, cold]],
+      ['src/policy/schema.ts', docs, [main, fast, cold]],
+      ['src/verify/verifier.ts', cold, [main, fast, docs]],
     ];
     for (const [m, inIt, notIn] of where) {
       expect(inIt).toContain(`"${m}"(`);
       for (const other of notIn) expect(other).not.toContain(`// ${m}\n`);
     }
     // no path of the machine that built them (the checkout's)
-    for (const [name, text] of Object.entries({ main, fast, cold }))
+    for (const [name, text] of Object.entries({ main, fast, docs, cold }))
       expect(text.includes(ROOT), `${name} bundle names ${ROOT}`).toBe(false);
     // zod's messages in English only (build/bundle.mjs): none of its 63 other languages is carried
-    expect(cold.match(/^\/\/ node_modules\/zod\/v4\/locales\/.*$/gm)).toEqual(['// node_modules/zod/v4/locales/en.js']);
-    for (const lib of ['zod', 'yaml', '@marcbachmann/cel-js', '@sigstore/verify']) {
-      expect(cold).toMatch(new RegExp(`"node_modules/${lib}/[^"]+"\\(`));
-      for (const other of [main, fast]) expect(other).not.toContain(`// node_modules/${lib}/`);
+    expect(docs.match(/^\/\/ node_modules\/zod\/v4\/locales\/.*$/gm)).toEqual(['// node_modules/zod/v4/locales/en.js']);
+    for (const [lib, inIt, others] of [
+      ['zod', docs, [main, fast, cold]],
+      ['yaml', docs, [main, fast, cold]],
+      ['@marcbachmann/cel-js', cold, [main, fast, docs]],
+      ['@sigstore/verify', cold, [main, fast, docs]],
+    ] as const) {
+      expect(inIt).toMatch(new RegExp(`"node_modules/${lib}/[^"]+"\\(`));
+      for (const other of others) expect(other).not.toContain(`// node_modules/${lib}/`);
     }
   }, 60_000);
 });

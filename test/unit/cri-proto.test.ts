@@ -155,8 +155,8 @@ describe('generated code', () => {
   });
 
   it('the executable carries the hook’s two calls and none that only a kubelet makes, and no protobuf or gRPC library', () => {
-    // the main bundle, the fast and the cold one (build/split.mjs): the executable's code
-    const bundles = ['sigguard.cjs', 'sigguard-fast.cjs', 'sigguard-cold.cjs'].map((b) => join(ROOT, 'build/out', b));
+    // the main bundle and the later ones (build/split.mjs): the executable's code
+    const bundles = ['sigguard.cjs', 'sigguard-fast.cjs', 'sigguard-docs.cjs', 'sigguard-cold.cjs'].map((b) => join(ROOT, 'build/out', b));
     for (const b of bundles) expect(existsSync(b), `${b} missing: run make build`).toBe(true);
     const text = bundles.map((b) => readFileSync(b, 'utf8')).join('\n');
     const paths = [...new Set(text.match(/\/runtime\.v1\.\w+\/\w+/g))].sort();
