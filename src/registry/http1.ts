@@ -182,7 +182,8 @@ export class ResponseParser {
         case 'chunk-size': {
           const line = this.line(MAX_CHUNK_LINE_BYTES, 'chunk-size line');
           if (line === undefined) return;
-          const m = /^([0-9A-Fa-f]{1,8})(?:;[\t\x20-\x7e\x80-\xff]*)?$/.exec(line);
+          // leading zeros are allowed (RFC 9112), the value is at most 8 hex digits (4 GiB) after them
+          const m = /^0*([0-9A-Fa-f]{1,8})(?:;[\t\x20-\x7e\x80-\xff]*)?$/.exec(line);
           if (!m) throw new Http1Error('invalid chunk size');
           this.left = Number.parseInt(m[1]!, 16);
           if (this.left === 0) this.state = 'trailers';

@@ -145,6 +145,7 @@ const MALFORMED: Array<[string, string]> = [
   ],
   ['a chunk size with a sign', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n'],
   ['a chunk size of 9 hex digits (overflow)', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n100000005\r\nhello\r\n0\r\n\r\n'],
+  ['a chunk size of 9 digits after zeros', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n000100000005\r\nhello\r\n0\r\n\r\n'],
   ['chunk data without its CRLF', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloX\r\n0\r\n\r\n'],
   ['an invalid trailer', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nno colon\r\n\r\n'],
   ['bytes after a framed response', 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhiHTTP/1.1 200 OK\r\n\r\n'],
