@@ -7,7 +7,7 @@
  * These tests run as root (another user's file is made with lchown).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { chmodSync, lchownSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,14 +44,17 @@ function child(code: string): Promise<ChildProcess> {
   return new Promise((resolve) => c.stdout?.on('data', (d) => String(d).includes('ready') && resolve(c)));
 }
 
+/** A leader in another process: its lock at `lock` (its pid, a deadline a minute off) and its wake socket. */
+const leaderAt = (lock: string) =>
+  child(
+    `const fs = require('node:fs'); fs.writeFileSync(${JSON.stringify(`${lock}.lock`)}, process.pid + '\\n' + (Date.now() + 60000) + '\\n');
+     require('node:net').createServer(() => {}).listen(${JSON.stringify(`${lock}.wake`)}, () => console.log('ready'));`,
+  );
+
 describe('validateOnce: a leader that fails to end', () => {
   it('a leader killed mid-validation (the kernel closes its wake socket): the follower validates at once', async () => {
     const lock = lockOf('policy', 'text');
-    // the leader as a separate process: its lock (its pid, a deadline far off) and its wake socket
-    const leader = await child(
-      `const fs = require('node:fs'); fs.writeFileSync(${JSON.stringify(`${lock}.lock`)}, process.pid + '\\n' + (Date.now() + 60000) + '\\n');
-       require('node:net').createServer(() => {}).listen(${JSON.stringify(`${lock}.wake`)}, () => console.log('ready'));`,
-    );
+    const leader = await leaderAt(lock);
     let runs = 0;
     const started = Date.now();
     const got = new DocCache(dir, { endsAt: started + 10_000 }).validateOnce('policy', 'text', async () => {
@@ -81,6 +84,22 @@ describe('validateOnce: a leader that fails to end', () => {
     expect(runs).toBe(1);
     expect(took).toBeGreaterThanOrEqual(900);
     expect(took).toBeLessThan(1_800);
+  });
+});
+
+describe('validateOnce: what a follower takes is read by the full key, never by the lock', () => {
+  it('a leader under the same lock name that stores a value for another text: the follower validates its own', async () => {
+    // two texts sharing a lock (the lock names 128 bits of the key): the one that leads stores the
+    // other text's value, then ends; the follower it wakes reads its own text's key and finds nothing
+    const lock = lockOf('policy', 'mine');
+    const leader = await leaderAt(lock);
+    const got = new DocCache(dir, { endsAt: Date.now() + 10_000 }).validateOnce('policy', 'mine', async () => ({ text: 'mine' }));
+    setTimeout(() => {
+      new DocCache(dir).put('policy', 'theirs', { text: 'theirs' });
+      leader.kill('SIGKILL');
+    }, 200);
+    await expect(got).resolves.toEqual({ text: 'mine' });
+    expect(new DocCache(dir).get('policy', 'theirs')).toEqual({ text: 'theirs' });
   });
 });
 
@@ -122,8 +141,17 @@ describe('loadPolicy with the hook’s document cache (a deadline)', () => {
     expect(new DocCache(dir).get('policy', text)).toBeUndefined();
   });
 
+  it('without a deadline (check, cache prime, the agent): as before, no lock; a key that is not one is not kept', async () => {
+    const key = join(dir, 'bad.pub');
+    writeFileSync(key, '-----BEGIN PUBLIC KEY-----\nbm90IGEga2V5\n-----END PUBLIC KEY-----\n');
+    const file = join(dir, 'policy.yaml');
+    writeFileSync(file, policyWith(key));
+    await expect(loadPolicy(file, new DocCache(dir))).rejects.toThrow(/bad\.pub/);
+    expect(new DocCache(dir).get('policy', policyWith(key))).toBeUndefined();
+    expect(readdirSync(join(dir, 'docs'))).toEqual([]);
+  });
+
   it('a valid policy: every caller builds it (its keys read by each), and it is kept', async () => {
-    const { generateKeyPairSync } = await import('node:crypto');
     const key = join(dir, 'good.pub');
     writeFileSync(key, generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }));
     const file = join(dir, 'policy.yaml');
