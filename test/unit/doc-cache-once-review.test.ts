@@ -83,7 +83,7 @@ describe('validateOnce: a leader that fails to end', () => {
     expect(got).toBe('v');
     expect(runs).toBe(1);
     expect(took).toBeGreaterThanOrEqual(900);
-    expect(took).toBeLessThan(1_800);
+    expect(took).toBeLessThan(2_000); // within its own deadline
   });
 });
 
