@@ -23,6 +23,9 @@ import { untrusted } from './store.js';
 
 export type { DocKind };
 
+/** The longest a hook waits for another's validation of a document (then validates alone). */
+export const DOC_WAIT_MS = 2_000;
+
 export class DocCache implements ValidatedDocuments {
   /** `endsAt`: the caller's deadline (ms epoch), to wait for another process's validation until; none: no waiting. */
   constructor(
@@ -53,7 +56,10 @@ export class DocCache implements ValidatedDocuments {
     }
     if (untrusted(this.dir, 'dir') !== undefined || untrusted(docs, 'dir') !== undefined) return lead();
     // a short lock name (128 bits of the key): its wake socket's path must fit sun_path
-    const flight = await singleFlight(docs, `v-${this.key(kind, text).slice(0, 32)}`, this.opts.endsAt, () => this.get(kind, text), lead, {
+    // a validation takes ~25 ms: a leader that has not put its value within DOC_WAIT_MS is stuck,
+    // and a follower must keep its own deadline for the verification (the lock names this end too)
+    const endsAt = Math.min(this.opts.endsAt, Date.now() + DOC_WAIT_MS);
+    const flight = await singleFlight(docs, `v-${this.key(kind, text).slice(0, 32)}`, endsAt, () => this.get(kind, text), lead, {
       onceLed: true,
     });
     return flight.kind === 'followed' ? (flight.verdict as T) : flight.result;

@@ -223,7 +223,9 @@ export async function singleFlight<T, V>(
           if (rang) {
             const woken = peek();
             if (woken !== undefined) return { kind: 'followed', verdict: woken };
-            if (onceLed) return { kind: 'alone', result: await work() };
+            // the leader ended (its lock gone) with nothing stored; a connection closed while the
+            // lock is still there (a leader past its MAX_FOLLOWERS) is no end: waiting goes on
+            if (onceLed && lookAt(lock, undefined) === undefined) return { kind: 'alone', result: await work() };
           } else await sleep(Math.min(retryDelay(tries), waitUntil - Date.now()));
         }
       } else {

@@ -12,7 +12,7 @@ import { chmodSync, lchownSync, mkdirSync, mkdtempSync, readdirSync, rmSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DocCache } from '../../src/cache/doc-cache.js';
+import { DOC_WAIT_MS, DocCache } from '../../src/cache/doc-cache.js';
 import { loadPolicy } from '../../src/policy/load.js';
 import { VERSION_INFO } from '../../src/version.js';
 
@@ -84,6 +84,39 @@ describe('validateOnce: a leader that fails to end', () => {
     expect(runs).toBe(1);
     expect(took).toBeGreaterThanOrEqual(900);
     expect(took).toBeLessThan(2_000); // within its own deadline
+  });
+});
+
+describe('validateOnce: a follower keeps its deadline for the verification', () => {
+  it(`a stuck leader (alive, a deadline far off) keeps a follower with 8 s left at most ${DOC_WAIT_MS} ms, not until its own end`, async () => {
+    const lock = lockOf('policy', 'stuck');
+    const stuck = await child(`console.log('ready'); setInterval(() => {}, 1000);`);
+    writeFileSync(`${lock}.lock`, `${stuck.pid}\n${Date.now() + 60_000}\n`);
+    const started = Date.now();
+    const got = await new DocCache(dir, { endsAt: started + 8_000 }).validateOnce('policy', 'stuck', async () => 'mine');
+    expect(got).toBe('mine');
+    expect(Date.now() - started).toBeLessThan(DOC_WAIT_MS + 1_000);
+  });
+
+  it('a connection the leader closes while its lock is still there (past its follower cap) is no end: the follower waits on and takes the value', async () => {
+    const lock = lockOf('policy', 'capped');
+    // a live leader whose socket drops every follower at once (as past MAX_FOLLOWERS), and which
+    // puts its value 600 ms later
+    const leader = await child(
+      `const fs = require('node:fs'); fs.writeFileSync(${JSON.stringify(`${lock}.lock`)}, process.pid + '\\n' + (Date.now() + 60000) + '\\n');
+       require('node:net').createServer((c) => c.destroy()).listen(${JSON.stringify(`${lock}.wake`)}, () => console.log('ready'));`,
+    );
+    let runs = 0;
+    setTimeout(() => {
+      new DocCache(dir).put('policy', 'capped', { from: 'leader' });
+      leader.kill('SIGKILL');
+    }, 600);
+    const got = await new DocCache(dir, { endsAt: Date.now() + 8_000 }).validateOnce('policy', 'capped', async () => {
+      runs++;
+      return { from: 'follower' };
+    });
+    expect(got).toEqual({ from: 'leader' });
+    expect(runs).toBe(0);
   });
 });
 
