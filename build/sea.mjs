@@ -236,7 +236,7 @@ const script = new Script(${JSON.stringify(MAIN_HEAD)} + Buffer.from(getRawAsset
   filename: 'sigguard.cjs',
   ...(cachedData ? { cachedData } : {}),
 });
-if (process.env.SIGGUARD_TRACE === '1') {
+if (process.env.SIGGUARD_TRACE === '1' || process.env.SIGGUARD_TRACE === 'rss') {
   process.stderr.write(\`sigguard-trace main code cache \${cachedData ? (script.cachedDataRejected ? 'rejected' : 'accepted') : 'absent'}\\n\`);
 }
 script.runInThisContext()(module.exports, require, module, __filename, __dirname);
