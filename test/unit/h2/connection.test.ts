@@ -77,6 +77,14 @@ describe('frame codec', () => {
     }
   });
 
+  it('reads the header big-endian and unsigned: a 3-byte length, the stream id without its R bit', () => {
+    const wire = Buffer.from('004000' + '00' + '01' + 'ffffffff', 'hex');
+    const [f] = new FrameReader().push(Buffer.concat([wire, Buffer.alloc(0x4000, 1)]));
+    expect([f?.type, f?.flags, f?.streamId, f?.payload.length]).toEqual([FrameType.DATA, Flag.END_STREAM, 0x7fffffff, 0x4000]);
+    expect(hex(settingsPayload([[0xfffe, 0xfffffffe]]))).toBe('fffe' + 'fffffffe');
+    expect(() => encodeFrame(FrameType.DATA, 0, 1, Buffer.alloc(0x1000000))).toThrow(RangeError);
+  });
+
   it('refuses a frame larger than the maximum frame size (FRAME_SIZE_ERROR) as soon as its header is in', () => {
     const r = new FrameReader();
     let err: unknown;
