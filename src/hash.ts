@@ -1,17 +1,16 @@
 /**
- * SHA-256 in JavaScript (@noble/hashes), for what the hook computes on every start: the
+ * SHA-256 in JavaScript (src/sha256.ts), for what the hook computes on every start: the
  * verdict cache key, the validated-document cache's file names, trust material fingerprints.
  * node:crypto gives the same digests, but loading it (some forty of Node's modules) cost a
  * warm hook start ~5 ms, about a tenth of it (issue 15); the texts it hashes are small
  * (larger ones, a trusted root's JSON, go to node:crypto).
  * Strings are hashed as UTF-8, as createHash().update(string) does.
  */
-import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
+import { sha256Hex as sha256Small } from './sha256.js';
 
 type Part = string | Uint8Array;
 
-const bytesOf = (p: Part): Uint8Array => (typeof p === 'string' ? utf8ToBytes(p) : p);
+const bytesOf = (p: Part): Uint8Array => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p);
 
 /** Above this many bytes node:crypto is the faster (interpreted JavaScript hashes ~1 MB/s on a cold start). */
 const SMALL = 4096;
@@ -24,7 +23,5 @@ export function sha256Hex(...parts: Part[]): string {
     for (const b of bytes) h.update(b);
     return h.digest('hex');
   }
-  const h = sha256.create();
-  for (const b of bytes) h.update(b);
-  return bytesToHex(h.digest());
+  return sha256Small(bytes.length === 1 ? bytes[0]! : Buffer.concat(bytes));
 }
