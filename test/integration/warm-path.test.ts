@@ -11,14 +11,9 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cacheKey } from '../../src/cache/key.js';
-import { VerdictStore } from '../../src/cache/store.js';
-import { loadConfig } from '../../src/config/load.js';
-import { scopeVerdict } from '../../src/engine/scope-verdict.js';
-import { loadPolicy } from '../../src/policy/load.js';
-import { parseReference } from '../../src/reference/reference.js';
 import { criAnnotations } from '../support/oci-bundle.js';
 import { ROOT } from '../support/paths.js';
+import { builtinsBeyondBoot, builtinsTracer, storeAllowVerdict } from '../support/warm-hook.js';
 
 const BUNDLE = join(ROOT, 'build/out/sigguard.cjs');
 const FAST = join(ROOT, 'build/out/sigguard-fast.cjs');
@@ -83,34 +78,12 @@ describe('the warm path', () => {
     writeFileSync(configFile, `cache:\n  dir: ${join(dir, 'cache')}\nnode:\n  containerdSocket: ${join(dir, 'no-containerd.sock')}\n`);
 
     // the verdict a verification stored (a single manifest, its config known)
-    const digest = `sha256:${'a'.repeat(64)}`;
-    const image = `127.0.0.1:9/app@${digest}`;
-    const ref = parseReference(image);
-    const policy = await loadPolicy(policyFile);
-    const config = await loadConfig(configFile, configFile);
-    const { scope, requirements } = scopeVerdict(ref, ref, policy);
-    const store = new VerdictStore(config.cache!.dir);
-    expect(store.ensureDir()).toBe(true);
-    store.write({
-      key: cacheKey(ref, digest, scope, requirements, config.platform),
-      decision: 'allow',
-      code: 'ALLOWED',
-      reason: 'verified: test',
-      image: '127.0.0.1:9/app',
-      digest,
-      configDigest: `sha256:${'c'.repeat(64)}`,
-      scope,
-      signer: 'trusted',
-      verifiedAt: Date.now(),
-    });
+    const image = `127.0.0.1:9/app@sha256:${'a'.repeat(64)}`;
+    await storeAllowVerdict(policyFile, configFile, image, `sha256:${'c'.repeat(64)}`);
 
     const traced = tracedBundle(dir);
     // and which of Node's own modules it loaded (node:crypto alone is some forty, ~5 ms: issue 15)
-    const builtins = join(dir, 'builtins.cjs');
-    writeFileSync(
-      builtins,
-      `process.on('exit', () => { const l = process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')); require('node:fs').writeSync(2, l.map((m) => 'sigguard-builtin ' + m.slice(13) + '\\n').join('')); });\n`,
-    );
+    const builtins = builtinsTracer(dir);
     const log = join(dir, 'decisions.log');
     const state = JSON.stringify({
       ociVersion: '1.2.0',
@@ -151,9 +124,7 @@ describe('the warm path', () => {
     // (the built bundle, untraced: the traces' own stderr stream and clock are not the hook's)
     const untraced = hook(false, BUNDLE);
     expect(untraced.status).toBe(0);
-    const atBoot = spawnSync(process.execPath, ['--require', builtins, '-e', '0'], { encoding: 'utf8' }).stderr;
-    const named = (text: string) => [...text.matchAll(/^sigguard-builtin (\S+)$/gm)].map((m) => m[1]!);
-    const loaded = named(String(untraced.stderr)).filter((m) => !named(atBoot).includes(m));
+    const loaded = builtinsBeyondBoot(String(untraced.stderr), builtins);
     expect(loaded).toContain('os');
     expect(
       loaded.filter((m) => /^(crypto|internal\/crypto\/|perf_hooks|internal\/perf\/|stream$|internal\/streams\/|vm$|net$)/.test(m)),

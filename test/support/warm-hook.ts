@@ -1,0 +1,56 @@
+/**
+ * What the warm-path tests (test/integration/warm-path*.test.ts) set up alike: a verdict as a
+ * verification stores it, and a --require script that names the built-in modules a process
+ * loaded, to tell which ones a hook start loads beyond a bare Node's boot.
+ */
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cacheKey } from '../../src/cache/key.js';
+import { VerdictStore } from '../../src/cache/store.js';
+import { loadConfig } from '../../src/config/load.js';
+import { scopeVerdict } from '../../src/engine/scope-verdict.js';
+import { loadPolicy } from '../../src/policy/load.js';
+import { parseReference } from '../../src/reference/reference.js';
+
+/** Stores the allow a verification of `image` (a digest reference) under these files would store, bound to `configDigest`. */
+export async function storeAllowVerdict(policyFile: string, configFile: string, image: string, configDigest: string): Promise<void> {
+  const ref = parseReference(image);
+  const digest = ref.digest;
+  if (digest === undefined) throw new Error(`${image} names no digest`);
+  const policy = await loadPolicy(policyFile);
+  const config = await loadConfig(configFile, configFile);
+  const { scope, requirements } = scopeVerdict(ref, ref, policy);
+  const store = new VerdictStore(config.cache!.dir);
+  if (!store.ensureDir()) throw new Error(`cannot make the verdict cache ${config.cache!.dir}`);
+  store.write({
+    key: cacheKey(ref, digest, scope, requirements, config.platform),
+    decision: 'allow',
+    code: 'ALLOWED',
+    reason: 'verified: test',
+    image: image.slice(0, image.indexOf('@')),
+    digest,
+    configDigest,
+    scope,
+    signer: 'trusted',
+    verifiedAt: Date.now(),
+  });
+}
+
+/** Writes the script (for node --require) that prints `sigguard-builtin <module>` for each built-in module loaded, at exit. */
+export function builtinsTracer(dir: string): string {
+  const file = join(dir, 'builtins.cjs');
+  writeFileSync(
+    file,
+    `process.on('exit', () => { const l = process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')); require('node:fs').writeSync(2, l.map((m) => 'sigguard-builtin ' + m.slice(13) + '\\n').join('')); });\n`,
+  );
+  return file;
+}
+
+/** The built-in modules a traced process's stderr names that a bare Node (with the same tracer) does not load at boot. */
+export function builtinsBeyondBoot(stderr: string, tracer: string): string[] {
+  const atBoot = spawnSync(process.execPath, ['--require', tracer, '-e', '0'], { encoding: 'utf8' }).stderr;
+  const named = (text: string) => [...text.matchAll(/^sigguard-builtin (\S+)$/gm)].map((m) => m[1]!);
+  const boot = new Set(named(atBoot));
+  return named(stderr).filter((m) => !boot.has(m));
+}
