@@ -288,7 +288,10 @@ script.runInThisContext()(mod.exports, createRequire(bundle), mod, bundle, dirna
  */
 async function trainMainCache(dir) {
   const work = mkdtempSync(join(tmpdir(), 'sigguard-train-'));
-  const registry = spawn(process.execPath, [join(root, 'build/train-registry.mjs')], { stdio: ['pipe', 'pipe', 'inherit'] });
+  // with a CRI stand-in (containerd's ContainerStatus) beside it: a warm start on a node asks it every time
+  const registry = spawn(process.execPath, [join(root, 'build/train-registry.mjs'), join(work, 'cri.sock')], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   try {
     const served = await new Promise((resolve, reject) => {
       let text = '';
@@ -307,15 +310,14 @@ async function trainMainCache(dir) {
       join(work, 'policy.yaml'),
       `version: 1\ndefault: reject\nscopes:\n  "${served.host}":\n    - type: sigstoreSigned\n      keyPath: key.pub\n      signedIdentity: {type: matchRepository}\n`,
     );
-    writeFileSync(
-      join(work, 'config.yaml'),
-      `cache:\n  dir: ${join(work, 'cache')}\nnode:\n  containerdSocket: ${join(work, 'no.sock')}\n`,
-    );
+    writeFileSync(join(work, 'config.yaml'), `cache:\n  dir: ${join(work, 'cache')}\nnode:\n  containerdSocket: ${served.cri}\n`);
     writeFileSync(join(work, 'trainer.cjs'), TRAINER);
-    const state = (image) =>
+    // the CRI stand-in knows the containers train-legacy and train-bundle, the latter's pod naming
+    // its image by a tag as containerd 2's image-name annotation shows it (build/train-registry.mjs)
+    const state = (image, id) =>
       JSON.stringify({
         ociVersion: '1.2.0',
-        id: 'train',
+        id,
         status: 'creating',
         pid: 1,
         bundle: work,
@@ -330,11 +332,11 @@ async function trainMainCache(dir) {
     const config = ['--config', join(work, 'config.yaml'), '--policy', join(work, 'policy.yaml')];
     const hook = [...config, '--log', join(work, 'decisions.log'), '--deadline', '10'];
     const starts = [
-      { args: ['hook', ...hook], input: state(served.legacy) },
-      { args: ['hook', ...hook], input: state(served.bundle) },
+      { args: ['hook', ...hook], input: state(served.legacy, 'train-legacy') },
+      { args: ['hook', ...hook], input: state(served.bundleTag, 'train-bundle') },
       // check reads its configuration through the default document cache: only where it cannot write it
       ...(asRoot ? [{ args: ['check', ...config, '--deadline', '10', served.legacy] }] : []),
-      { args: ['hook', ...hook], input: state(served.legacy) },
+      { args: ['hook', ...hook], input: state(served.legacy, 'train-legacy') },
       // the cold bundle: no start above loads it (the fast path verifies both signatures)
       { args: ['policy', 'validate', join(work, 'policy.yaml')] },
     ];
