@@ -8,6 +8,7 @@ import type { Config } from '../config/load.js';
 import type { Policy } from '../policy/types.js';
 import type { ImageReference } from '../reference/reference.js';
 import { DocCache } from '../cache/doc-cache.js';
+import { deadlineOf } from '../deadline.js';
 import { RegistryClient, type RequestRecord } from '../registry/client.js';
 import { CredentialStore } from '../registry/credentials.js';
 import { closeIdleConnections } from '../registry/http.js';
@@ -32,6 +33,8 @@ export interface SessionOptions {
   onRequest?: (r: RequestRecord) => void;
 }
 
+const docCacheUntil = (dir: string, endsAt: number | undefined): DocCache => new DocCache(dir, endsAt === undefined ? {} : { endsAt });
+
 export async function verifyWithConfig(ref: ImageReference, opts: SessionOptions): Promise<Verdict> {
   const budget = new Budget(opts.signal);
   let count = 0;
@@ -42,7 +45,9 @@ export async function verifyWithConfig(ref: ImageReference, opts: SessionOptions
         insecureRegistries: opts.config.insecureRegistries,
         caFiles: opts.config.caFiles,
         // hosts.toml files kept validated beside the policy and the config (registry/hosts-config.ts)
-        ...(opts.config.cache ? { docs: new DocCache(opts.config.cache.dir) } : {}),
+        // (a hosts.toml not yet validated: once for the verifications that start together, each
+        // waiting at most until the command's deadline, doc-cache.ts)
+        ...(opts.config.cache ? { docs: docCacheUntil(opts.config.cache.dir, deadlineOf(opts.signal)) } : {}),
       },
       credentials: new CredentialStore(opts.config.authFiles),
       budget,

@@ -10,7 +10,7 @@ import { type ImageReference, repositoryName } from '../reference/reference.js';
 import { parseChallenge } from './challenge.js';
 import type { Credential, CredentialStore } from './credentials.js';
 import { type Endpoint, type EndpointSettings, defaultEndpoint, isLoopback, readHostsFile } from './endpoints.js';
-import { validatedHostsEndpoints } from './hosts-config.js';
+import { type HostsConfig, endpointsFromHosts, readHostsText, validatedHostsEndpoints } from './hosts-config.js';
 import { type HttpRequest, type HttpResponse, httpRequest } from './http.js';
 import { ACCEPT_MANIFESTS, MediaType, checkUnambiguous } from './oci-schema.js';
 import { descriptorsInPrefix } from './partial-index.js';
@@ -115,12 +115,22 @@ const needsCredentials = (repo: Repository): SigguardError =>
 /**
  * A host's endpoints: the defaults, or its hosts.toml's, taken from the document cache when that
  * text was validated before (hosts-config.ts), else validated by hosts.ts (smol-toml and zod, the
- * cold bundle: loaded only for a hosts.toml not seen before).
+ * cold bundle: loaded only for a hosts.toml not seen before) - once for the verifications that
+ * start together, when the document cache waits for another's validation (a storm after an
+ * upgrade: each leader of it validated the hosts.toml alone); the others take what it put.
  */
 async function endpointsOf(host: string, settings: EndpointSettings): Promise<Endpoint[]> {
   const found = readHostsFile(settings, host);
   if (found === undefined) return [defaultEndpoint(host, settings)];
-  return validatedHostsEndpoints(host, found, settings) ?? (await import('./hosts.js')).resolveEndpoints(host, settings);
+  const known = validatedHostsEndpoints(host, found, settings);
+  if (known !== undefined) return known;
+  const docs = settings.docs;
+  const text = docs?.validateOnce ? readHostsText(found) : undefined;
+  if (docs?.validateOnce && text !== undefined) {
+    const cfg = await docs.validateOnce('hosts', text, async () => (await import('./hosts.js')).validateHostsFile(text, found.file));
+    return endpointsFromHosts(host, cfg as HostsConfig, found, settings);
+  }
+  return (await import('./hosts.js')).resolveEndpoints(host, settings);
 }
 
 /** The challenge a 401 answer met, for the requests of one endpoint and repository. */

@@ -62,4 +62,22 @@ describe('hosts.toml through the document cache', () => {
     hostsToml(before);
     expect((await check()).code).toBe(0);
   }, 60_000);
+
+  it('a hosts.toml not seen before, six verifications at once: one validates it, the others take what it put', async () => {
+    hostsToml(`# six at once\nserver = "http://${w.registry.host}"\n`);
+    const runs = await Promise.all(Array.from({ length: 6 }, () => check()));
+    expect(runs.map((r) => r.code)).toEqual(Array(6).fill(0));
+    const validating = runs.filter((r) => r.stderr.includes('cold bundle compiled')).length;
+    expect(validating).toBeGreaterThanOrEqual(1);
+    expect(validating, 'verifications that validated the hosts.toml themselves').toBeLessThanOrEqual(2);
+    // an invalid one at once: every verification refuses with its reason
+    const before = readFileSync(join(certs, w.registry.host, 'hosts.toml'), 'utf8');
+    hostsToml(`server = "http://${w.registry.host}"\n[host."http://${w.registry.host}"]\n  capabilities = ["pull", "push-all"]\n`);
+    const bad = await Promise.all(Array.from({ length: 4 }, () => check()));
+    for (const r of bad) {
+      expect(r.code).toBe(2);
+      expect(`${r.stdout}${r.stderr}`).toMatch(/invalid .*hosts\.toml.*CONFIG_INVALID/);
+    }
+    hostsToml(before);
+  }, 60_000);
 });
