@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { criAnnotations } from '../support/oci-bundle.js';
+import { hookState } from '../support/oci-bundle.js';
 import { ROOT } from '../support/paths.js';
 
 const BUNDLE = join(ROOT, 'build/out/sigguard.cjs');
@@ -23,16 +23,7 @@ function hook(args: string[], id: string): Promise<{ code: number | null; stderr
       stderr += d;
     });
     p.on('close', (code) => resolve({ code, stderr }));
-    p.stdin.end(
-      JSON.stringify({
-        ociVersion: '1.2.0',
-        id,
-        status: 'creating',
-        pid: 1,
-        bundle: '/nonexistent',
-        annotations: criAnnotations(`127.0.0.1:9/app@sha256:${'a'.repeat(64)}`),
-      }),
-    );
+    p.stdin.end(hookState(id, `127.0.0.1:9/app@sha256:${'a'.repeat(64)}`));
   });
 }
 

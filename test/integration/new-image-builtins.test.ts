@@ -13,8 +13,9 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { criAnnotations } from '../support/oci-bundle.js';
+import { hookState } from '../support/oci-bundle.js';
 import { ROOT } from '../support/paths.js';
+import { builtinsBeyondBoot, builtinsTracer } from '../support/warm-hook.js';
 import { type World, makeWorld } from '../support/world.js';
 
 const BUNDLE = join(ROOT, 'build/out/sigguard.cjs');
@@ -36,22 +37,11 @@ describe('a new image’s start', () => {
     const cache = join(dir, 'cache');
     const config = join(dir, 'config.yaml');
     writeFileSync(config, `cache:\n  dir: ${cache}\nnode:\n  containerdSocket: ${join(dir, 'no.sock')}\n`);
-    const builtins = join(dir, 'builtins.cjs');
-    writeFileSync(
-      builtins,
-      `process.on('exit', () => { const l = process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')); require('node:fs').writeSync(2, l.map((m) => 'sigguard-builtin ' + m.slice(13) + '\\n').join('')); });\n`,
-    );
+    const builtins = builtinsTracer(dir);
     const log = join(dir, 'decisions.log');
     const hook = () =>
       spawnSync(process.execPath, ['--require', builtins, BUNDLE, 'hook', '--config', config, '--policy', policy, '--log', log], {
-        input: JSON.stringify({
-          ociVersion: '1.2.0',
-          id: 'new-1',
-          status: 'creating',
-          pid: 1,
-          bundle: '/nonexistent',
-          annotations: criAnnotations(w.ref('signed')),
-        }),
+        input: hookState('new-1', w.ref('signed')),
         encoding: 'utf8',
         timeout: 30_000,
       });
@@ -64,9 +54,8 @@ describe('a new image’s start', () => {
       decision: 'allow',
       cache: 'miss',
     });
-    const named = (text: string) => [...text.matchAll(/^sigguard-builtin (\S+)$/gm)].map((m) => m[1]!);
-    const atStart = named(spawnSync(process.execPath, ['--require', builtins, BUNDLE, 'version'], { encoding: 'utf8' }).stderr);
-    const loaded = named(r.stderr).filter((m) => !atStart.includes(m));
+    // beyond what the same bundle loads for `sigguard version`
+    const loaded = builtinsBeyondBoot(r.stderr, builtins, [BUNDLE, 'version']);
     expect(loaded).toContain('crypto'); // it did verify
     expect(
       loaded.filter((m) =>

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../support/cli.js';
-import { criAnnotations } from '../support/oci-bundle.js';
+import { hookState } from '../support/oci-bundle.js';
 import { ROOT } from '../support/paths.js';
 import { type World, makeWorld } from '../support/world.js';
 
@@ -27,15 +27,7 @@ const freshConfig = (extra = '') => w.config(`sea-config-${++n}.yaml`, `# ${n} $
 const sea = (args: string[], input?: string) =>
   run(SEA, args, { env: { SIGGUARD_TRACE: '1' }, timeoutMs: 30_000, ...(input !== undefined ? { input } : {}) });
 /** The OCI state of a container of the signed image (no CRI socket: the annotation's digest is used). */
-const state = (id: string) =>
-  JSON.stringify({
-    ociVersion: '1.2.0',
-    id,
-    status: 'creating',
-    pid: 1,
-    bundle: '/nonexistent',
-    annotations: criAnnotations(w.ref('signed')),
-  });
+const state = (id: string) => hookState(id, w.ref('signed'));
 const loaded = (stderr: string) => ['fast', 'docs', 'cold'].filter((b) => stderr.includes(`${b} bundle compiled`));
 
 beforeAll(async () => {

@@ -16,7 +16,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { encodeMessage } from '../../src/cri/codec.js';
 import { ContainerStatusResponse } from '../../src/cri/gen/sigguard-cri.js';
 import { frameMessage } from '../../src/cri/grpc.js';
-import { criAnnotations } from '../support/oci-bundle.js';
+import { hookState } from '../support/oci-bundle.js';
 import { ROOT } from '../support/paths.js';
 import { builtinsBeyondBoot, builtinsTracer, storeAllowVerdict } from '../support/warm-hook.js';
 
@@ -70,14 +70,7 @@ describe('the warm path on a containerd node', () => {
 
     const builtins = builtinsTracer(dir);
     const log = join(dir, 'decisions.log');
-    const state = JSON.stringify({
-      ociVersion: '1.2.0',
-      id: 'warm-1',
-      status: 'creating',
-      pid: 1,
-      bundle: '/nonexistent',
-      annotations: criAnnotations(image),
-    });
+    const state = hookState('warm-1', image);
     // asynchronously: the CRI stand-in answers from this process
     const hook = () =>
       new Promise<{ status: number | null; stderr: string }>((resolve) => {

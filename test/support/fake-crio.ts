@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { ociState } from './oci-bundle.js';
 import { TOOLS } from './paths.js';
 
 /** CRI's api.proto as Debian ships it (build/tools.sh). */
@@ -62,20 +63,13 @@ export class FakeCrio {
 
 /** The OCI state CRI-O hands a hook for a container of `imageName` whose image has id `imageId`. */
 export function crioState(id: string, imageName: string, imageId: string): string {
-  return JSON.stringify({
-    ociVersion: '1.2.0',
-    id,
-    status: 'creating',
-    pid: 1,
-    bundle: '/nonexistent',
-    annotations: {
-      'io.kubernetes.cri-o.ContainerType': 'container',
-      'io.kubernetes.cri-o.ImageName': imageName,
-      'io.kubernetes.cri-o.Image': imageId,
-      'io.kubernetes.cri-o.ImageRef': imageId,
-      'io.kubernetes.cri-o.Namespace': 'default',
-      'io.kubernetes.pod.name': 'web',
-      'io.kubernetes.container.name': 'app',
-    },
+  return ociState(id, {
+    'io.kubernetes.cri-o.ContainerType': 'container',
+    'io.kubernetes.cri-o.ImageName': imageName,
+    'io.kubernetes.cri-o.Image': imageId,
+    'io.kubernetes.cri-o.ImageRef': imageId,
+    'io.kubernetes.cri-o.Namespace': 'default',
+    'io.kubernetes.pod.name': 'web',
+    'io.kubernetes.container.name': 'app',
   });
 }

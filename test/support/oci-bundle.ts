@@ -38,6 +38,16 @@ export function criAnnotations(image: string, namespace = 'default', pod = 'demo
   };
 }
 
+/** The OCI state a runtime gives a createRuntime hook for container `id` with these annotations (no bundle on disk). */
+export function ociState(id: string, annotations: Record<string, string>): string {
+  return JSON.stringify({ ociVersion: '1.2.0', id, status: 'creating', pid: 1, bundle: '/nonexistent', annotations });
+}
+
+/** The OCI state containerd gives the hook for container `id` of a CRI pod running `image`. */
+export function hookState(id: string, image: string): string {
+  return ociState(id, criAnnotations(image));
+}
+
 export function makeBundle(opts: BundleOptions): string {
   const dir = mkdtempSync(join(tmpdir(), 'sigguard-bundle-'));
   const rootfs = join(dir, 'rootfs');

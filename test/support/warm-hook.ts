@@ -47,9 +47,12 @@ export function builtinsTracer(dir: string): string {
   return file;
 }
 
-/** The built-in modules a traced process's stderr names that a bare Node (with the same tracer) does not load at boot. */
-export function builtinsBeyondBoot(stderr: string, tracer: string): string[] {
-  const atBoot = spawnSync(process.execPath, ['--require', tracer, '-e', '0'], { encoding: 'utf8' }).stderr;
+/**
+ * The built-in modules a traced process's stderr names that the baseline (a bare Node by default;
+ * other arguments to Node, with the same tracer) does not load.
+ */
+export function builtinsBeyondBoot(stderr: string, tracer: string, baseline: string[] = ['-e', '0']): string[] {
+  const atBoot = spawnSync(process.execPath, ['--require', tracer, ...baseline], { encoding: 'utf8' }).stderr;
   const named = (text: string) => [...text.matchAll(/^sigguard-builtin (\S+)$/gm)].map((m) => m[1]!);
   const boot = new Set(named(atBoot));
   return named(stderr).filter((m) => !boot.has(m));
