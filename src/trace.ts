@@ -2,8 +2,12 @@
  * Start-up tracing: SIGGUARD_TRACE=1 prints `sigguard-trace <ms since process start> <label>`
  * lines on stderr, to see where a hook's milliseconds go; SIGGUARD_TRACE=rss adds the resident
  * set and the V8 heap in use (MiB) after the time, to see where its peak RSS comes from. Off (and
- * free) otherwise.
+ * free) otherwise. The lines go to fd 2 directly: process.stderr would be made on the first mark,
+ * which loads node:net (stderr a pipe) and so hid, in a traced run, what a start that never loads
+ * node:net saves.
  */
+import { writeSync } from 'node:fs';
+
 const mode = process.env.SIGGUARD_TRACE;
 const on = mode === '1' || mode === 'rss';
 
@@ -12,5 +16,9 @@ const mib = (n: number): string => (n / 1048576).toFixed(1);
 export function mark(label: string): void {
   if (!on) return;
   const memory = mode === 'rss' ? ` rss ${mib(process.memoryUsage.rss())} heap ${mib(process.memoryUsage().heapUsed)}` : '';
-  process.stderr.write(`sigguard-trace ${performance.now().toFixed(1)}${memory} ${label}\n`);
+  try {
+    writeSync(2, `sigguard-trace ${performance.now().toFixed(1)}${memory} ${label}\n`);
+  } catch {
+    /* a trace line that cannot be written is lost, never the start */
+  }
 }
