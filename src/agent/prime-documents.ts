@@ -30,8 +30,13 @@ export async function primeHookDocuments(d: HookDocuments): Promise<true | Error
   try {
     // the hook's `--config` is given only when it is not the default file (agentHookEntry)
     const flag = d.configFile === DEFAULT_PATHS.config ? undefined : d.configFile;
-    const config = await loadConfig(flag, HOOK_DEFAULTS.config, new DocCache(d.defaultCacheDir));
-    await loadPolicy(d.policyFile, config.cache ? new DocCache(config.cache.dir) : undefined);
+    // what no start reads any more goes first (DocCache.prune): the documents in force are written again just below
+    const defaults = new DocCache(d.defaultCacheDir);
+    defaults.prune();
+    const config = await loadConfig(flag, HOOK_DEFAULTS.config, defaults);
+    const docs = config.cache ? new DocCache(config.cache.dir) : undefined;
+    if (docs && docs.dir !== defaults.dir) docs.prune();
+    await loadPolicy(d.policyFile, docs);
     return true;
   } catch (err) {
     return err instanceof Error ? err : new Error(String(err));

@@ -13,7 +13,7 @@
  * the cache; a leader whose document is invalid puts nothing, and the followers it wakes then
  * each find out for themselves, at once (not one after another).
  */
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DocKind, ValidatedDocuments } from '../document/validated.js';
 import { sha256Hex } from '../hash.js';
@@ -25,6 +25,14 @@ export type { DocKind };
 
 /** The longest a hook waits for another's validation of a document (then validates alone). */
 export const DOC_WAIT_MS = 2_000;
+
+/** A validated document not written for this long is removed by prune() (the agent writes those in force again right after). */
+export const DOC_MAX_AGE_MS = 7 * 24 * 3600_000;
+/** A lock, wake socket or temporary file this old was left by a killed process (a hook lives for its deadline, seconds). */
+export const DOC_LEFTOVER_MS = 3600_000;
+
+const DOC_FILE = /^[a-z]+-[0-9a-f]{64}\.json$/;
+const LEFTOVER = /^(?:v-[0-9a-f]{32}\.(?:lock|wake)(?:\.\d+\.tmp)?|[a-z]+-[0-9a-f]{64}\.json\.\d+\.tmp)$/;
 
 export class DocCache implements ValidatedDocuments {
   /** `endsAt`: the caller's deadline (ms epoch), to wait for another process's validation until; none: no waiting. */
@@ -74,6 +82,41 @@ export class DocCache implements ValidatedDocuments {
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * Removes from `docs/` what no start will read: documents not written for DOC_MAX_AGE_MS (those of
+   * an earlier version or an earlier text: the version and the text are in every name, so nothing
+   * else tells them apart) and what killed processes left (locks, wake sockets, temporary files
+   * older than DOC_LEFTOVER_MS). Without it the folder only grew, one file per upgrade and per
+   * edit of each document. The caller writes the documents in force right after (prime-documents.ts),
+   * so an old one still in use is written again, not lost; a start that reads one while it is
+   * removed validates it itself, as on a miss. Only names this cache writes, never a folder or a
+   * symlink's target, and nothing in a folder that is not root's alone. Best effort: the count removed.
+   */
+  prune(now: number = Date.now()): number {
+    const docs = join(this.dir, 'docs');
+    if (untrusted(this.dir, 'dir') !== undefined || untrusted(docs, 'dir') !== undefined) return 0;
+    let names: string[];
+    try {
+      names = readdirSync(docs);
+    } catch {
+      return 0;
+    }
+    let removed = 0;
+    for (const name of names) {
+      const maxAge = DOC_FILE.test(name) ? DOC_MAX_AGE_MS : LEFTOVER.test(name) ? DOC_LEFTOVER_MS : undefined;
+      if (maxAge === undefined) continue;
+      try {
+        const st = lstatSync(join(docs, name));
+        if (st.isDirectory() || now - st.mtimeMs <= maxAge) continue;
+        unlinkSync(join(docs, name));
+        removed++;
+      } catch {
+        /* gone meanwhile, or not ours to remove */
+      }
+    }
+    return removed;
   }
 
   /** Best effort: a cache that cannot be written only costs time. */
