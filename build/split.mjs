@@ -48,6 +48,22 @@ function asciiOnly(file) {
   if (ascii !== text) writeFileSync(file, ascii);
 }
 
+/**
+ * A later bundle's ES module of a `"type": "module"` package (zod) that imports from a module an
+ * earlier bundle holds reads it as Node reads CommonJS from such a module: esbuild writes
+ * `__toESM(require(x), 1)`, whose default is the whole exports object. But what the earlier bundle
+ * gives for an ES module is its namespace (marked __esModule), whose default is the module's default
+ * export: for those the flag goes. (zod's English messages, shared by zod/mini in the docs bundle and
+ * the classic API in the cold one, were otherwise the exports object, not the function.)
+ */
+function esmDefaults(file, esm) {
+  const text = readFileSync(file, 'utf8');
+  const fixed = text.replace(/__toESM\(require\("(sigguard-(?:main|fast|docs):([^"]+))"\), 1\)/g, (all, id, path) =>
+    esm.has(path) ? `__toESM(require(${JSON.stringify(id)}))` : all,
+  );
+  if (fixed !== text) writeFileSync(file, fixed);
+}
+
 /** A module of thunks, one lazy require per path: a bundle's exports, or the main bundle's registry. */
 const thunks = (root, paths) =>
   `module.exports = {\n${[...paths]
@@ -75,6 +91,11 @@ export async function splitBuild(root, entry, mainOut, fastOut, docsOut, coldOut
   const rel = (p) => relative(root, p);
   const common = { ...options, absWorkingDir: root, metafile: true };
   const modulesOf = (r) => new Set(Object.keys(r.metafile.inputs).filter((p) => !p.includes(':')));
+  /** Every ES module of a bundle (esmDefaults) */
+  const esm = new Set();
+  const noteEsm = (r) => {
+    for (const [p, input] of Object.entries(r.metafile.inputs)) if (input.format === 'esm' && !p.includes(':')) esm.add(p);
+  };
   /** The stub a cut becomes: the module from `bundle`, through the main bundle's loader. */
   const stub = (path, bundle, registry) => ({
     contents: `module.exports = require(${JSON.stringify(`${root}/${LOADER}`)}).coldModule(${JSON.stringify(path)}, ${registry}, ${JSON.stringify(bundle)});\n`,
@@ -114,6 +135,7 @@ export async function splitBuild(root, entry, mainOut, fastOut, docsOut, coldOut
         },
       ],
     });
+    noteEsm(r);
     return { cuts, modules: modulesOf(r) };
   };
 
@@ -150,6 +172,7 @@ export async function splitBuild(root, entry, mainOut, fastOut, docsOut, coldOut
       ],
     });
     if (r.errors.length > 0) throw new Error(`${name} bundle failed`);
+    noteEsm(r);
     return { cuts, modules: modulesOf(r), used };
   };
 
@@ -189,6 +212,7 @@ export async function splitBuild(root, entry, mainOut, fastOut, docsOut, coldOut
     FAST.has(p) || fast.modules.has(p) ? 'fast' : DOCS.has(p) || docs.modules.has(p) ? 'docs' : 'cold',
   );
   for (const p of usedOfMain) if (!second.modules.has(p)) throw new Error(`split: ${p} left the main bundle in the second pass`);
+  for (const f of [fastOut, docsOut, coldOut]) esmDefaults(f, esm);
   for (const f of [mainOut, fastOut, docsOut, coldOut]) asciiOnly(f);
   // the later bundles wrapped as src/cli/cold-loader.ts compiles them (its WRAPPER_HEAD/TAIL)
   for (const f of [fastOut, docsOut, coldOut])

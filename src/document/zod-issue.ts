@@ -1,9 +1,9 @@
 /** A failed zod parse as one line: the first problem, with its path in the document. */
-import type { z } from 'zod';
+import type { core } from 'zod';
 import { formatPath } from './path.js';
 
 /** The first problem of a failed zod parse, as "path: message". */
-export function firstIssue(error: z.ZodError): { path: string; message: string } {
+export function firstIssue(error: Pick<core.$ZodError, 'issues'>): { path: string; message: string } {
   const issue = error.issues[0]!;
   let message = issue.message;
   if (issue.code === 'unrecognized_keys') message = `unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}`;

@@ -3,7 +3,7 @@
  * containers-policy.json(5) wherever that format has the concept; parsing is
  * strict like policy.json's: an unknown or misspelt field is an error.
  */
-import { z } from '../zod.js';
+import * as z from '../zod-docs.js';
 
 export const signatureFormats = ['legacy', 'bundle'] as const;
 export type SignatureFormat = (typeof signatureFormats)[number];
@@ -54,7 +54,7 @@ export type FulcioExtensionName = keyof typeof FULCIO_EXTENSIONS;
  * that finds its policy already validated (the document cache) never needs to pay for.
  */
 function build() {
-  const nonEmpty = z.string().min(1);
+  const nonEmpty = z.string().check(z.minLength(1));
 
   const signedIdentitySchema = z.discriminatedUnion('type', [
     z.strictObject({ type: z.literal('matchExact') }),
@@ -68,91 +68,97 @@ function build() {
   /** containers-policy.json(5)'s `fulcio`: a Fulcio CA, an exact OIDC issuer and email. */
   const fulcioSchema = z
     .strictObject({
-      caPath: nonEmpty.optional(),
-      caData: nonEmpty.optional(),
+      caPath: z.optional(nonEmpty),
+      caData: z.optional(nonEmpty),
       oidcIssuer: nonEmpty,
       subjectEmail: nonEmpty,
     })
-    .superRefine((f, ctx) => {
-      if ((f.caPath === undefined) === (f.caData === undefined)) {
-        ctx.addIssue({ code: 'custom', message: 'fulcio needs exactly one of caPath, caData' });
-      }
-    });
+    .check(
+      z.superRefine((f, ctx) => {
+        if ((f.caPath === undefined) === (f.caData === undefined)) {
+          ctx.addIssue({ code: 'custom', message: 'fulcio needs exactly one of caPath, caData' });
+        }
+      }),
+    );
 
   /** containers-policy.json(5)'s `pki`: your own CA, no Fulcio, no Rekor. */
   const pkiSchema = z
     .strictObject({
-      caRootsPath: nonEmpty.optional(),
-      caRootsData: nonEmpty.optional(),
-      caIntermediatesPath: nonEmpty.optional(),
-      caIntermediatesData: nonEmpty.optional(),
-      subjectEmail: nonEmpty.optional(),
-      subjectHostname: nonEmpty.optional(),
+      caRootsPath: z.optional(nonEmpty),
+      caRootsData: z.optional(nonEmpty),
+      caIntermediatesPath: z.optional(nonEmpty),
+      caIntermediatesData: z.optional(nonEmpty),
+      subjectEmail: z.optional(nonEmpty),
+      subjectHostname: z.optional(nonEmpty),
     })
-    .superRefine((p, ctx) => {
-      if ((p.caRootsPath === undefined) === (p.caRootsData === undefined)) {
-        ctx.addIssue({ code: 'custom', message: 'pki needs exactly one of caRootsPath, caRootsData' });
-      }
-      if (p.caIntermediatesPath !== undefined && p.caIntermediatesData !== undefined) {
-        ctx.addIssue({ code: 'custom', message: 'pki takes at most one of caIntermediatesPath, caIntermediatesData' });
-      }
-      if (p.subjectEmail === undefined && p.subjectHostname === undefined) {
-        ctx.addIssue({ code: 'custom', message: 'pki needs at least one of subjectEmail, subjectHostname' });
-      }
-    });
+    .check(
+      z.superRefine((p, ctx) => {
+        if ((p.caRootsPath === undefined) === (p.caRootsData === undefined)) {
+          ctx.addIssue({ code: 'custom', message: 'pki needs exactly one of caRootsPath, caRootsData' });
+        }
+        if (p.caIntermediatesPath !== undefined && p.caIntermediatesData !== undefined) {
+          ctx.addIssue({ code: 'custom', message: 'pki takes at most one of caIntermediatesPath, caIntermediatesData' });
+        }
+        if (p.subjectEmail === undefined && p.subjectHostname === undefined) {
+          ctx.addIssue({ code: 'custom', message: 'pki needs at least one of subjectEmail, subjectHostname' });
+        }
+      }),
+    );
 
   const keylessIdentitySchema = z
     .strictObject({
-      issuer: nonEmpty.optional(),
-      issuerRegExp: nonEmpty.optional(),
-      subject: nonEmpty.optional(),
-      subjectRegExp: nonEmpty.optional(),
+      issuer: z.optional(nonEmpty),
+      issuerRegExp: z.optional(nonEmpty),
+      subject: z.optional(nonEmpty),
+      subjectRegExp: z.optional(nonEmpty),
     })
-    .superRefine((id, ctx) => {
-      if ((id.issuer === undefined) === (id.issuerRegExp === undefined)) {
-        ctx.addIssue({ code: 'custom', message: 'an identity needs exactly one of issuer, issuerRegExp' });
-      }
-      if ((id.subject === undefined) === (id.subjectRegExp === undefined)) {
-        ctx.addIssue({ code: 'custom', message: 'an identity needs exactly one of subject, subjectRegExp' });
-      }
-    });
+    .check(
+      z.superRefine((id, ctx) => {
+        if ((id.issuer === undefined) === (id.issuerRegExp === undefined)) {
+          ctx.addIssue({ code: 'custom', message: 'an identity needs exactly one of issuer, issuerRegExp' });
+        }
+        if ((id.subject === undefined) === (id.subjectRegExp === undefined)) {
+          ctx.addIssue({ code: 'custom', message: 'an identity needs exactly one of subject, subjectRegExp' });
+        }
+      }),
+    );
 
   const extensionsSchema = z.strictObject(
-    Object.fromEntries(Object.keys(FULCIO_EXTENSIONS).map((k) => [k, nonEmpty.optional()])) as Record<
+    Object.fromEntries(Object.keys(FULCIO_EXTENSIONS).map((k) => [k, z.optional(nonEmpty)])) as Record<
       FulcioExtensionName,
-      z.ZodOptional<z.ZodString>
+      z.ZodMiniOptional<z.ZodMiniString<string>>
     >,
   );
 
   /** sigguard's own block (after policy-controller's keyless.identities): a Sigstore trusted root and identities. */
   const keylessSchema = z.strictObject({
     /** A TrustedRoot JSON file, or `public-good` (built in). */
-    trustedRoot: nonEmpty.default('public-good'),
-    identities: z.array(keylessIdentitySchema).min(1),
-    extensions: extensionsSchema.optional(),
-    requireRekor: z.boolean().default(true),
-    requireSCT: z.boolean().default(true),
+    trustedRoot: z._default(nonEmpty, 'public-good'),
+    identities: z.array(keylessIdentitySchema).check(z.minLength(1)),
+    extensions: z.optional(extensionsSchema),
+    requireRekor: z._default(z.boolean(), true),
+    requireSCT: z._default(z.boolean(), true),
   });
 
   /** Where trust comes from: the fields sigstoreSigned and sigstoreAttested share. */
   const trustShape = {
-    keyPath: nonEmpty.optional(),
-    keyPaths: z.array(nonEmpty).min(1).optional(),
-    keyData: nonEmpty.optional(),
-    keyDatas: z.array(nonEmpty).min(1).optional(),
-    fulcio: fulcioSchema.optional(),
-    pki: pkiSchema.optional(),
-    keyless: keylessSchema.optional(),
-    rekorPublicKeyPath: nonEmpty.optional(),
-    rekorPublicKeyPaths: z.array(nonEmpty).min(1).optional(),
-    rekorPublicKeyData: nonEmpty.optional(),
-    rekorPublicKeyDatas: z.array(nonEmpty).min(1).optional(),
+    keyPath: z.optional(nonEmpty),
+    keyPaths: z.optional(z.array(nonEmpty).check(z.minLength(1))),
+    keyData: z.optional(nonEmpty),
+    keyDatas: z.optional(z.array(nonEmpty).check(z.minLength(1))),
+    fulcio: z.optional(fulcioSchema),
+    pki: z.optional(pkiSchema),
+    keyless: z.optional(keylessSchema),
+    rekorPublicKeyPath: z.optional(nonEmpty),
+    rekorPublicKeyPaths: z.optional(z.array(nonEmpty).check(z.minLength(1))),
+    rekorPublicKeyData: z.optional(nonEmpty),
+    rekorPublicKeyDatas: z.optional(z.array(nonEmpty).check(z.minLength(1))),
     /** Key requirements: the signature must carry a verified Rekor entry (sigguard's field). */
-    requireRekor: z.boolean().optional(),
+    requireRekor: z.optional(z.boolean()),
   };
   type TrustFields = { [K in keyof typeof trustShape]?: z.infer<(typeof trustShape)[K]> };
 
-  const checkTrustFields = (type: string, req: TrustFields, ctx: z.RefinementCtx): void => {
+  const checkTrustFields = (type: string, req: TrustFields, ctx: z.core.$RefinementCtx<unknown>): void => {
     const sources = KEY_SOURCES.filter((k) => req[k] !== undefined);
     if (sources.length !== 1) {
       ctx.addIssue({
@@ -187,31 +193,35 @@ function build() {
     .strictObject({
       type: z.literal('sigstoreSigned'),
       ...trustShape,
-      signedIdentity: signedIdentitySchema.optional(),
-      signatureFormats: z.array(z.enum(signatureFormats)).min(1).optional(),
+      signedIdentity: z.optional(signedIdentitySchema),
+      signatureFormats: z.optional(z.array(z.enum(signatureFormats)).check(z.minLength(1))),
     })
-    .superRefine((req, ctx) => checkTrustFields('sigstoreSigned', req, ctx));
+    .check(z.superRefine((req, ctx) => checkTrustFields('sigstoreSigned', req, ctx)));
 
   /** sigguard's own: an in-toto attestation of one predicate type by a trusted signer, optionally with a CEL condition. */
   const sigstoreAttestedSchema = z
     .strictObject({
       type: z.literal('sigstoreAttested'),
-      predicateType: z.string().regex(PREDICATE_TYPE, 'not a predicate type URI (scheme:…, no spaces)'),
+      predicateType: z.string().check(z.regex(PREDICATE_TYPE, 'not a predicate type URI (scheme:…, no spaces)')),
       ...trustShape,
-      condition: z.string().trim().min(1).max(CONDITION_MAX_CHARS, `longer than ${CONDITION_MAX_CHARS} characters`).optional(),
+      condition: z.optional(
+        z.string().check(z.trim(), z.minLength(1), z.maxLength(CONDITION_MAX_CHARS, `longer than ${CONDITION_MAX_CHARS} characters`)),
+      ),
       /** The largest attestation read (bytes; SBOMs and scans are large), within the verification's byte budget. */
-      maxBytes: z.number().int().min(1024).max(ATTESTATION_MAX_BYTES).optional(),
-      signatureFormats: z.array(z.enum(signatureFormats)).min(1).optional(),
+      maxBytes: z.optional(z.number().check(z.int(), z.gte(1024), z.lte(ATTESTATION_MAX_BYTES))),
+      signatureFormats: z.optional(z.array(z.enum(signatureFormats)).check(z.minLength(1))),
     })
-    .superRefine((req, ctx) => {
-      checkTrustFields('sigstoreAttested', req, ctx);
-      if (req.predicateType === COSIGN_SIGNATURE_PREDICATE)
-        ctx.addIssue({
-          code: 'custom',
-          path: ['predicateType'],
-          message: `${COSIGN_SIGNATURE_PREDICATE} is cosign's signature, not an attestation: require it with sigstoreSigned`,
-        });
-    });
+    .check(
+      z.superRefine((req, ctx) => {
+        checkTrustFields('sigstoreAttested', req, ctx);
+        if (req.predicateType === COSIGN_SIGNATURE_PREDICATE)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['predicateType'],
+            message: `${COSIGN_SIGNATURE_PREDICATE} is cosign's signature, not an attestation: require it with sigstoreSigned`,
+          });
+      }),
+    );
 
   const requirementSchema = z.discriminatedUnion('type', [
     z.strictObject({ type: z.literal('insecureAcceptAnything') }),
@@ -222,16 +232,17 @@ function build() {
 
   const policySchema = z.strictObject({
     version: z.literal(1),
-    mode: z.enum(['enforce', 'warn']).default('enforce'),
-    default: z.enum(['reject', 'accept']).default('reject'),
-    exemptNamespaces: z.array(nonEmpty).default([]),
-    tagResolution: z.enum(['never', 'registry']).default('never'),
-    nonKubernetes: z.enum(['verify', 'allow', 'deny']).default('verify'),
-    scopes: z.record(z.string(), z.array(requirementSchema).min(1)).default({}),
+    mode: z._default(z.enum(['enforce', 'warn']), 'enforce'),
+    default: z._default(z.enum(['reject', 'accept']), 'reject'),
+    exemptNamespaces: z._default(z.array(nonEmpty), []),
+    tagResolution: z._default(z.enum(['never', 'registry']), 'never'),
+    nonKubernetes: z._default(z.enum(['verify', 'allow', 'deny']), 'verify'),
+    scopes: z._default(z.record(z.string(), z.array(requirementSchema).check(z.minLength(1))), {}),
     /** Revoked content: refused whatever the name, the scope or a cached verdict says (sigguard's field). */
-    denyDigests: z
-      .array(z.string().regex(DENIED_DIGEST, 'not a digest: sha256: and 64 lower-case hex digits (or sha512: and 128)'))
-      .default([]),
+    denyDigests: z._default(
+      z.array(z.string().check(z.regex(DENIED_DIGEST, 'not a digest: sha256: and 64 lower-case hex digits (or sha512: and 128)'))),
+      [],
+    ),
   });
 
   return { signedIdentitySchema, keylessIdentitySchema, keylessSchema, requirementSchema, policySchema };

@@ -155,7 +155,11 @@ describe('the warm path', () => {
     // zod's messages in English only (build/bundle.mjs): none of its 63 other languages is carried
     expect(docs.match(/^\/\/ node_modules\/zod\/v4\/locales\/.*$/gm)).toEqual(['// node_modules/zod/v4/locales/en.js']);
     for (const [lib, inIt, others] of [
-      ['zod', docs, [main, fast, cold]],
+      // zod's core and zod/mini (the documents' schemas) in the docs bundle; its classic API (the
+      // schemas of what a full verification reads) in the cold one, on that core
+      ['zod/v4/core', docs, [main, fast, cold]],
+      ['zod/v4/mini', docs, [main, fast, cold]],
+      ['zod/v4/classic', cold, [main, fast, docs]],
       ['yaml', docs, [main, fast, cold]],
       ['@marcbachmann/cel-js', cold, [main, fast, docs]],
       ['@sigstore/verify', cold, [main, fast, docs]],
