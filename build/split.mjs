@@ -11,7 +11,7 @@
 // Where: every dynamic `import()` in the main bundle's sources is a cut, except the few below that
 // a warm hook takes; a cut to one of FAST's modules loads the fast bundle, to one of DOCS's the docs
 // bundle, any other the cold one. Every dynamic `import()` in the fast and docs bundles' sources is
-// a cut to the cold bundle. A cut becomes a stub that loads its bundle (src/cli/cold-loader.ts) and
+// a cut to the cold bundle, but the fast bundle's to FAST_TO_DOCS (the docs bundle). A cut becomes a stub that loads its bundle (src/cli/cold-loader.ts) and
 // returns the module from it. A later bundle carries no copy of a module an earlier one has: it
 // takes that bundle's instance (one SigguardError class, one kept-root state, one registry
 // connection pool, one zod), through a registry of lazy requires the earlier bundle carries
@@ -32,6 +32,15 @@ const KEEP = new Set(['src/cli/hook.ts', 'src/cli/agent-loader.ts', 'src/hook/cr
 export const FAST = new Set(['src/engine/session.ts', 'src/engine/requirements/sigstore-signed.ts', 'src/cli/check.ts']);
 /** The main bundle's cuts that make the docs bundle: what validating a policy or a configuration loads. */
 export const DOCS = new Set(['node_modules/yaml/dist/index.js', 'src/policy/schema.ts', 'src/config/schema.ts']);
+/**
+ * The fast bundle's cuts that go to the docs bundle, not the cold one: a registry's hosts.toml
+ * (smol-toml and its schema), validated by a start that finds it in no document cache (with the
+ * cold bundle it cost such a start ~15 ms: @sigstore, certificates and zod's classic API compiled
+ * and evaluated for one small document).
+ */
+export const FAST_TO_DOCS = new Set(['src/registry/hosts.ts']);
+/** Where the fast bundle's cut to `path` goes. */
+const fastCutTo = (path) => (FAST_TO_DOCS.has(path) ? 'docs' : 'cold');
 const LOADER = 'src/cli/cold-loader.ts';
 export const MAIN_PREFIX = 'sigguard-main:';
 export const FAST_PREFIX = 'sigguard-fast:';
@@ -166,7 +175,9 @@ export async function splitBuild(root, entry, mainOut, fastOut, docsOut, coldOut
               return { path, namespace: 'sigguard-cut' };
             });
             // a cut of a later bundle reaches the main bundle's loader (one instance: it takes it as any main module)
-            b.onLoad({ filter: /.*/, namespace: 'sigguard-cut' }, (args) => stub(args.path, cutTo, 'undefined'));
+            b.onLoad({ filter: /.*/, namespace: 'sigguard-cut' }, (args) =>
+              stub(args.path, typeof cutTo === 'function' ? cutTo(args.path) : cutTo, 'undefined'),
+            );
           },
         },
       ],
@@ -181,13 +192,18 @@ export async function splitBuild(root, entry, mainOut, fastOut, docsOut, coldOut
   const fastEntries = [...first.cuts].filter((p) => FAST.has(p));
   const docsEntries = [...first.cuts].filter((p) => DOCS.has(p));
   for (const p of [...FAST, ...DOCS]) if (!first.cuts.has(p)) throw new Error(`split: ${p} is no cut of the main bundle`);
-  const fast1 = await later('fast', fastEntries, fastOut, [[MAIN_PREFIX, first.modules]], 'cold');
+  const fast1 = await later('fast', fastEntries, fastOut, [[MAIN_PREFIX, first.modules]], fastCutTo);
+  for (const p of FAST_TO_DOCS) if (!fast1.cuts.has(p)) throw new Error(`split: ${p} is no cut of the fast bundle`);
   const docsEarlier = (fastModules) => [
     [MAIN_PREFIX, first.modules],
     [FAST_PREFIX, fastModules],
   ];
-  const docs1 = await later('docs', docsEntries, docsOut, docsEarlier(fast1.modules), 'cold');
-  const coldEntries = new Set([...[...first.cuts].filter((p) => !FAST.has(p) && !DOCS.has(p)), ...fast1.cuts, ...docs1.cuts]);
+  const docs1 = await later('docs', [...docsEntries, ...FAST_TO_DOCS], docsOut, docsEarlier(fast1.modules), 'cold');
+  const coldEntries = new Set([
+    ...[...first.cuts].filter((p) => !FAST.has(p) && !DOCS.has(p)),
+    ...[...fast1.cuts].filter((p) => !FAST_TO_DOCS.has(p)),
+    ...docs1.cuts,
+  ]);
   const cold = await later('cold', coldEntries, coldOut, [
     [MAIN_PREFIX, first.modules],
     [FAST_PREFIX, fast1.modules],
@@ -200,9 +216,14 @@ export async function splitBuild(root, entry, mainOut, fastOut, docsOut, coldOut
     ...cold.used.get(FAST_PREFIX),
     ...docs1.used.get(FAST_PREFIX),
   ]);
-  const fast = await later('fast', fastExports, fastOut, [[MAIN_PREFIX, first.modules]], 'cold');
+  const fast = await later('fast', fastExports, fastOut, [[MAIN_PREFIX, first.modules]], fastCutTo);
   for (const p of fast.modules) if (!fast1.modules.has(p)) throw new Error(`split: ${p} joined the fast bundle in the second pass`);
-  const docsExports = new Set([...docsEntries, ...[...first.cuts].filter((p) => docs1.modules.has(p)), ...cold.used.get(DOCS_PREFIX)]);
+  const docsExports = new Set([
+    ...docsEntries,
+    ...FAST_TO_DOCS,
+    ...[...first.cuts].filter((p) => docs1.modules.has(p)),
+    ...cold.used.get(DOCS_PREFIX),
+  ]);
   const docs = await later('docs', docsExports, docsOut, docsEarlier(fast.modules), 'cold');
   for (const p of docs.modules) if (!docs1.modules.has(p)) throw new Error(`split: ${p} joined the docs bundle in the second pass`);
   for (const p of docs.used.get(FAST_PREFIX))

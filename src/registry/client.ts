@@ -114,8 +114,8 @@ const needsCredentials = (repo: Repository): SigguardError =>
 
 /**
  * A host's endpoints: the defaults, or its hosts.toml's, taken from the document cache when that
- * text was validated before (hosts-config.ts), else validated by hosts.ts (smol-toml and zod, the
- * cold bundle: loaded only for a hosts.toml not seen before) - once for the verifications that
+ * text was validated before (hosts-config.ts), else validated by hosts.ts (smol-toml and zod/mini, the
+ * docs bundle: loaded only for a hosts.toml not seen before) - once for the verifications that
  * start together, when the document cache waits for another's validation (a storm after an
  * upgrade: each leader of it validated the hosts.toml alone); the others take what it put.
  */

@@ -4,11 +4,12 @@
  * capabilities, skip_verify, ca, override_path), else the defaults the
  * container tools use. sigguard must reach a registry the way containerd does
  * (Kind's `localhost:5001` is `http://kind-registry:5000` on the node).
- * The TOML parser and the schema are here; a hosts.toml validated before is
+ * The TOML parser and the schema are here (in the docs bundle, with the other documents' schemas
+ * on zod/mini: a start that validates a hosts.toml loads no more); a hosts.toml validated before is
  * read from the document cache without them (hosts-config.ts).
  */
 import { parse as parseToml } from 'smol-toml';
-import { z } from '../zod.js';
+import * as z from '../zod-docs.js';
 import { ReasonCode, SigguardError } from '../errors.js';
 import { firstIssue } from '../document/zod-issue.js';
 import { type Endpoint, type EndpointSettings, defaultEndpoint, readHostsFile } from './endpoints.js';
@@ -18,16 +19,16 @@ export { type Capability, type Endpoint, type EndpointSettings, isLoopback } fro
 
 const stringOrList = z.union([z.string(), z.array(z.string())]);
 const hostEntrySchema = z.object({
-  capabilities: z.array(z.enum(['pull', 'resolve', 'push'])).optional(),
-  skip_verify: z.boolean().optional(),
-  ca: stringOrList.optional(),
-  override_path: z.boolean().optional(),
-  client: z.unknown().optional(),
-  header: z.record(z.string(), stringOrList).optional(),
+  capabilities: z.optional(z.array(z.enum(['pull', 'resolve', 'push']))),
+  skip_verify: z.optional(z.boolean()),
+  ca: z.optional(stringOrList),
+  override_path: z.optional(z.boolean()),
+  client: z.optional(z.unknown()),
+  header: z.optional(z.record(z.string(), stringOrList)),
 });
-const hostsFileSchema = hostEntrySchema.extend({
-  server: z.string().optional(),
-  host: z.record(z.string(), hostEntrySchema).optional(),
+const hostsFileSchema = z.extend(hostEntrySchema, {
+  server: z.optional(z.string()),
+  host: z.optional(z.record(z.string(), hostEntrySchema)),
 });
 
 /** A hosts.toml's text parsed and checked against the schema; CONFIG_INVALID with the first problem otherwise. */
