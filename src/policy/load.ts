@@ -89,6 +89,9 @@ export function validatePolicyWith(schema: Pick<typeof import('./schema.js'), 'p
     const { path, message } = firstIssue(parsed.error);
     throw policyError(file, path, message);
   }
+  // zod's records drop a `__proto__` key, its value unchecked: a scope so named is refused as any name that is not one
+  const scopes = (doc as { scopes?: object }).scopes;
+  if (Object.hasOwn(scopes ?? {}, '__proto__')) throw policyError(file, formatPath(['scopes', '__proto__']), scopeProblem('__proto__')!);
   return parsed.data;
 }
 
