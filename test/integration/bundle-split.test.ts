@@ -126,4 +126,41 @@ describe('the split bundles', () => {
     for (const part of ['fast', 'docs', 'cold'] as const) expect(asCommonJs(b[part]), part).toEqual([]);
     expect(b.cold).toMatch(/__toESM\(require\("sigguard-docs:node_modules\/zod\/v4\/locales\/en\.js"\)\)/);
   });
+
+  it('read every module taken from another bundle as what that bundle gives out: a namespace as an ES module, exports as CommonJS', () => {
+    // review of f608a1a (build/split.mjs esmDefaults): not only src/ and zod, every path. The giver's
+    // thunk says what it gives: `(init_x(), __toCommonJS(ns))` an ES module's namespace (its default
+    // is the module's default: no flag), `require_x()` a CommonJS module's exports (Node's reading, the
+    // whole object as the default: flag 1). A wrong one hands a default import the wrong thing.
+    const b = read();
+    const bodies = (text: string, head: string): Map<string, string> => {
+      const at = text.indexOf(head);
+      const body = text.slice(at, at + /\n\s*\};/.exec(text.slice(at))!.index);
+      return new Map([...body.matchAll(/^\s+"([^"]+)": \(\) => (.*)$/gm)].map((m) => [m[1]!, m[2]!]));
+    };
+    const given = {
+      main: bodies(b.main, '"sigguard-registry:registry"('),
+      fast: bodies(b.fast, '// sigguard-fast-entry.js'),
+      docs: bodies(b.docs, '// sigguard-docs-entry.js'),
+    };
+    const seen = { esm: 0, cjs: 0 };
+    let sites = 0;
+    for (const part of ['fast', 'docs', 'cold'] as const) {
+      sites += b[part].split('__toESM(require("sigguard-').length - 1;
+      for (const [, giver, path, flag] of b[part].matchAll(/__toESM\(require\("sigguard-(main|fast|docs):([^"]+)"\)(, 1)?\)/g)) {
+        const thunk = given[giver as keyof typeof given].get(path!);
+        expect(thunk, `${part} takes ${path} from ${giver}, which does not give it out`).toBeDefined();
+        const esm = /^\(init_\w+\(\), __toCommonJS\(\w+\)\),?$/.test(thunk!);
+        expect(esm || /^require_\w+\(\),?$/.test(thunk!), `${giver} gives ${path} as ${thunk}`).toBe(true);
+        expect(
+          flag === undefined,
+          `${part} reads ${path} (${esm ? 'an ES module' : 'CommonJS'}) ${flag ? 'with' : 'without'} the node-mode flag`,
+        ).toBe(esm);
+        seen[esm ? 'esm' : 'cjs']++;
+      }
+    }
+    expect(seen.esm + seen.cjs, 'every site read in one of the two forms').toBe(sites);
+    // zod's core and English messages at least (the cold bundle's classic API on the docs bundle's core)
+    expect(seen.esm).toBeGreaterThan(0);
+  });
 });
