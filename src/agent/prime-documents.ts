@@ -12,10 +12,16 @@
  * Best effort: a document that does not load here is not cached (the hook loads it, and refuses if
  * it must, as without the agent).
  */
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { DocCache } from '../cache/doc-cache.js';
 import { loadConfig } from '../config/load.js';
 import { DEFAULT_PATHS, HOOK_DEFAULTS } from '../defaults.js';
 import { loadPolicy } from '../policy/load.js';
+import { readHostsText } from '../registry/hosts-config.js';
+// statically: this module is in the cold bundle (`cache prime`), where an import() of the docs
+// bundle's module would be a dynamic import, which a bundle compiled by vm.Script cannot make
+import { validateHostsFile } from '../registry/hosts.js';
 
 export interface HookDocuments {
   /** The files the hook entry names (src/agent/node.ts: flags only where they differ from the defaults). */
@@ -37,8 +43,37 @@ export async function primeHookDocuments(d: HookDocuments): Promise<true | Error
     const docs = config.cache ? new DocCache(config.cache.dir) : undefined;
     if (docs && docs.dir !== defaults.dir) docs.prune();
     await loadPolicy(d.policyFile, docs);
+    if (docs) primeHostsFiles(config.certsDir, docs);
     return true;
   } catch (err) {
     return err instanceof Error ? err : new Error(String(err));
+  }
+}
+
+/**
+ * Every registry's hosts.toml under the configuration's certs.d (`<certsDir>/<host>/hosts.toml`,
+ * `_default` included) validated into the document cache as a verification keeps it
+ * (registry/client.ts endpointsOf: kind `hosts`, its text): the prune above removed the old ones,
+ * and the first verification after it would otherwise validate them again. Best effort: one that
+ * does not validate is not cached (a verification through it refuses with its reason, as before).
+ */
+function primeHostsFiles(certsDir: string, docs: DocCache): void {
+  let names: string[];
+  try {
+    names = readdirSync(certsDir);
+  } catch {
+    return;
+  }
+  const texts = names
+    .map((name) => ({ file: join(certsDir, name, 'hosts.toml'), dir: join(certsDir, name) }))
+    .map((found) => ({ found, text: readHostsText(found) }))
+    .filter((h): h is { found: { file: string; dir: string }; text: string } => h.text !== undefined);
+  for (const { found, text } of texts) {
+    if (docs.get('hosts', text) !== undefined) continue;
+    try {
+      docs.put('hosts', text, validateHostsFile(text, found.file));
+    } catch {
+      /* refused where it is used, with its reason */
+    }
   }
 }

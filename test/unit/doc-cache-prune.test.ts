@@ -94,13 +94,21 @@ describe('DocCache.prune', () => {
 });
 
 describe('priming prunes, then writes the documents in force again', () => {
-  it('an old document of an earlier text is gone, the one in force is there even when its file was old', async () => {
+  it('an old document of an earlier text is gone, the ones in force (policy, key, config, hosts.toml) are there even when their files were old', async () => {
     const etc = join(dir, 'etc');
     mkdirSync(etc);
     const pub = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
     writeFileSync(join(etc, 'cosign.pub'), pub);
     const cacheDir = join(dir, 'hook-cache');
-    writeFileSync(join(etc, 'config.yaml'), `cache:\n  dir: ${cacheDir}\n`);
+    // a registry reached through a hosts.toml (as Kind's is), and one whose hosts.toml is invalid
+    const certs = join(dir, 'certs.d');
+    const hostsText = `server = "http://registry.example:5000"\n[host."http://mirror.example:5000"]\n  capabilities = ["pull", "resolve"]\n`;
+    const badHosts = `server = "http://other.example"\n[host."http://other.example"]\n  capabilities = ["pull", "delete"]\n`;
+    mkdirSync(join(certs, 'registry.example:5000'), { recursive: true });
+    mkdirSync(join(certs, 'other.example'), { recursive: true });
+    writeFileSync(join(certs, 'registry.example:5000', 'hosts.toml'), hostsText);
+    writeFileSync(join(certs, 'other.example', 'hosts.toml'), badHosts);
+    writeFileSync(join(etc, 'config.yaml'), `registry:\n  certsDir: ${certs}\ncache:\n  dir: ${cacheDir}\n`);
     const policy = `version: 1\nscopes:\n  "registry.example/app":\n    - type: sigstoreSigned\n      keyPath: ${join(etc, 'cosign.pub')}\n`;
     writeFileSync(join(etc, 'policy.yaml'), policy);
     const documents = {
@@ -109,6 +117,8 @@ describe('priming prunes, then writes the documents in force again', () => {
       defaultCacheDir: join(dir, 'default-cache'),
     };
     expect(await primeHookDocuments(documents)).toBe(true);
+    expect(new DocCache(cacheDir).get('hosts', hostsText)).toBeDefined();
+    expect(new DocCache(cacheDir).get('hosts', badHosts), 'an invalid hosts.toml is never cached').toBeUndefined();
     // every file of the first priming made old, and one of an earlier policy text besides
     const docs = join(cacheDir, 'docs');
     writeFileSync(join(docs, `policy-${hex(64, 'f')}.json`), '{}', { mode: 0o600 });
@@ -119,6 +129,9 @@ describe('priming prunes, then writes the documents in force again', () => {
     expect(readdirSync(docs)).not.toContain(`policy-${hex(64, 'f')}.json`);
     expect(new DocCache(cacheDir).get('policy', policy)).toBeDefined();
     expect(new DocCache(cacheDir).get('key', Buffer.from(pub).toString('base64'))).toBeDefined();
+    // the registry's hosts.toml too: a verification would otherwise validate it again after a prune
+    expect(new DocCache(cacheDir).get('hosts', hostsText)).toBeDefined();
+    expect(new DocCache(cacheDir).get('hosts', badHosts)).toBeUndefined();
     expect(new DocCache(join(dir, 'default-cache')).get('config', readFileSync(join(etc, 'config.yaml'), 'utf8'))).toBeDefined();
   });
 });
