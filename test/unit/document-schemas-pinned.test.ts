@@ -18,6 +18,7 @@ import { firstIssue } from '../../src/document/zod-issue.js';
 import { ReasonCode } from '../../src/errors.js';
 import { loadPolicy } from '../../src/policy/load.js';
 import { policySchemas } from '../../src/policy/schema.js';
+import { codeGeneratedBy } from '../support/generated-code.js';
 
 type Expected = { data: unknown } | { first: string; issues: number };
 const view = (r: { success: boolean; data?: unknown; error?: { issues: never[] } }): Expected =>
@@ -370,31 +371,14 @@ describe('large and deep documents', () => {
     for (let i = 0; i < 20_000; i++) scopes[`r${i}.example`] = [{ type: 'sigstoreSigned', keyPath: `/k${i}` }];
     let deep: unknown = 1;
     for (let i = 0; i < 50_000; i++) deep = { a: [deep] };
-    const generated: string[] = [];
-    const real = globalThis.Function;
-    globalThis.Function = new Proxy(real, {
-      construct: (target, args) => {
-        generated.push(String(args.at(-1)));
-        return Reflect.construct(target, args);
-      },
-      apply: (target, self, args) => {
-        generated.push(String(args.at(-1)));
-        return Reflect.apply(target, self, args);
-      },
-    });
     const started = performance.now();
-    let results: Expected[];
-    try {
-      results = [
-        view(policySchemas().policySchema.safeParse({ version: 1, scopes }) as never),
-        // an unknown field is refused without walking into it; a deep value where a string goes, at once
-        view(policySchemas().policySchema.safeParse({ version: 1, nope: deep }) as never),
-        view(policySchemas().policySchema.safeParse(s({ type: 'sigstoreSigned', keyPath: deep })) as never),
-        view(configSchema.safeParse({ cache: { dir: deep } }) as never),
-      ];
-    } finally {
-      globalThis.Function = real;
-    }
+    const { result: results, generated } = codeGeneratedBy(() => [
+      view(policySchemas().policySchema.safeParse({ version: 1, scopes }) as never),
+      // an unknown field is refused without walking into it; a deep value where a string goes, at once
+      view(policySchemas().policySchema.safeParse({ version: 1, nope: deep }) as never),
+      view(policySchemas().policySchema.safeParse(s({ type: 'sigstoreSigned', keyPath: deep })) as never),
+      view(configSchema.safeParse({ cache: { dir: deep } }) as never),
+    ]);
     const ms = performance.now() - started;
     expect(generated).toEqual([]);
     expect('data' in results[0]! && Object.keys((results[0].data as typeof POLICY).scopes)).toHaveLength(20_000);
