@@ -44,6 +44,10 @@ export function validateHostsFile(text: string, file: string): HostsConfig {
     const { path, message } = firstIssue(parsed.error);
     throw new SigguardError(ReasonCode.CONFIG_INVALID, `invalid ${file}: ${path}: ${message}`);
   }
+  // zod's records drop a `__proto__` key unchecked: sigguard would skip an endpoint containerd tries
+  if (Object.hasOwn((doc as { host?: object }).host ?? {}, '__proto__')) {
+    throw new SigguardError(ReasonCode.CONFIG_INVALID, `invalid ${file}: host.__proto__: a [host] entry named __proto__ is not supported`);
+  }
   return parsed.data;
 }
 
