@@ -7,5 +7,7 @@ export default defineConfig({
     hookTimeout: 180_000,
     pool: 'forks',
     fileParallelism: false,
+    // the temporary folders of test/support (registries, cosign, runtime bundles) removed after each file
+    setupFiles: ['test/support/temp-cleanup.ts'],
   },
 });

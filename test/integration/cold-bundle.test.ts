@@ -8,8 +8,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
@@ -25,6 +24,7 @@ import {
 import { ReasonCode, SigguardError } from '../../src/errors.js';
 import { criAnnotations } from '../support/oci-bundle.js';
 import { ROOT } from '../support/paths.js';
+import { tempDir } from '../support/temp.js';
 
 const BUNDLE = join(ROOT, 'build/out/sigguard.cjs');
 const LATER: Record<BundleName, string> = {
@@ -37,7 +37,7 @@ const IMAGE = `127.0.0.1:9/app@sha256:${'a'.repeat(64)}`;
 /** A folder with the main bundle and the later ones, but `broken`: none, or the given text as one. */
 function install(broken?: { bundle: BundleName; text: string | undefined }): { dir: string; bin: string; policy: string; config: string } {
   for (const b of [BUNDLE, ...Object.values(LATER)]) expect(existsSync(b), `${b} missing: build first (node build/bundle.mjs)`).toBe(true);
-  const dir = mkdtempSync(join(tmpdir(), 'sigguard-cold-'));
+  const dir = tempDir('sigguard-cold-');
   const bin = join(dir, 'sigguard.cjs');
   copyFileSync(BUNDLE, bin);
   for (const [name, file] of Object.entries(LATER) as Array<[BundleName, string]>) {

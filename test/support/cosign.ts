@@ -3,11 +3,11 @@
  * signatures, cosign 3.1.1 Sigstore bundles as OCI referrers. Both sign and
  * verify offline (no Rekor, no Fulcio).
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Run, run } from './cli.js';
 import { COSIGN2, COSIGN3 } from './paths.js';
+import { tempDir } from './temp.js';
 
 /**
  * Why cosign refused, from its error text: what the "agrees with cosign" tests compare with
@@ -67,7 +67,7 @@ function classify(code: number, stderr: string): CosignResult {
 }
 
 export class Cosign {
-  readonly dir = mkdtempSync(join(tmpdir(), 'sigguard-cosign-'));
+  readonly dir = tempDir('sigguard-cosign-');
   private readonly env: Record<string, string>;
   private readonly signingConfig = join(this.dir, 'signing-config.json');
   private readonly emptyRoot = join(this.dir, 'empty-trusted-root.json');

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Run, run } from './cli.js';
 import { busyboxLayer } from './push.js';
+import { tempDir } from './temp.js';
 
 export interface HookSpec {
   path: string;
@@ -49,7 +50,7 @@ export function hookState(id: string, image: string): string {
 }
 
 export function makeBundle(opts: BundleOptions): string {
-  const dir = mkdtempSync(join(tmpdir(), 'sigguard-bundle-'));
+  const dir = tempDir('sigguard-bundle-');
   const rootfs = join(dir, 'rootfs');
   mkdirSync(rootfs);
   const layer = busyboxLayer(opts.marker);

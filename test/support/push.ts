@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BUSYBOX } from './paths.js';
@@ -195,6 +195,7 @@ export function busyboxLayer(marker: string): { gz: Buffer; diffId: string } {
   const tar = readFileSync(tarFile);
   execFileSync('gzip', ['-n', '-9', tarFile]);
   const out = { gz: readFileSync(`${tarFile}.gz`), diffId: sha256(tar) };
+  rmSync(dir, { recursive: true, force: true });
   layerCache.set(marker, out);
   return out;
 }

@@ -1,11 +1,11 @@
 /** Debian's docker-registry (distribution 2.8) on a loopback port, for the integration tiers. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REGISTRY_BIN } from './paths.js';
+import { tempDir } from './temp.js';
 
 /**
  * A port that was free a moment ago (check-then-use: another process may take it before the caller
@@ -29,7 +29,7 @@ class PortTaken extends Error {}
 
 export class Registry {
   private proc: ChildProcess | undefined;
-  readonly dir = mkdtempSync(join(tmpdir(), 'sigguard-registry-'));
+  readonly dir = tempDir('sigguard-registry-');
   readonly log = join(this.dir, 'registry.log');
   /** Sent back in a header by this registry only: an answer from another listener on the port is not taken for it. */
   private readonly nonce = randomBytes(8).toString('hex');
