@@ -148,7 +148,10 @@ export async function splitBuild(root, entry, mainOut, fastOut, docsOut, coldOut
     return { cuts, modules: modulesOf(r) };
   };
 
-  /** A later bundle: `entries` exported as thunks; `earlier` maps the earlier bundles' modules to their prefix. */
+  /**
+   * A later bundle: `entries` exported as thunks; `earlier` maps the earlier bundles' modules to their
+   * prefix; `cutTo`, the bundle a dynamic import of a module not in it loads (none: no cuts).
+   */
   const later = async (name, entries, out, earlier, cutTo) => {
     const used = new Map(earlier.map(([prefix]) => [prefix, new Set()]));
     const cuts = new Set();
@@ -175,9 +178,7 @@ export async function splitBuild(root, entry, mainOut, fastOut, docsOut, coldOut
               return { path, namespace: 'sigguard-cut' };
             });
             // a cut of a later bundle reaches the main bundle's loader (one instance: it takes it as any main module)
-            b.onLoad({ filter: /.*/, namespace: 'sigguard-cut' }, (args) =>
-              stub(args.path, typeof cutTo === 'function' ? cutTo(args.path) : cutTo, 'undefined'),
-            );
+            b.onLoad({ filter: /.*/, namespace: 'sigguard-cut' }, (args) => stub(args.path, cutTo(args.path), 'undefined'));
           },
         },
       ],
@@ -198,7 +199,8 @@ export async function splitBuild(root, entry, mainOut, fastOut, docsOut, coldOut
     [MAIN_PREFIX, first.modules],
     [FAST_PREFIX, fastModules],
   ];
-  const docs1 = await later('docs', [...docsEntries, ...FAST_TO_DOCS], docsOut, docsEarlier(fast1.modules), 'cold');
+  const toCold = () => 'cold';
+  const docs1 = await later('docs', [...docsEntries, ...FAST_TO_DOCS], docsOut, docsEarlier(fast1.modules), toCold);
   const coldEntries = new Set([
     ...[...first.cuts].filter((p) => !FAST.has(p) && !DOCS.has(p)),
     ...[...fast1.cuts].filter((p) => !FAST_TO_DOCS.has(p)),
@@ -224,7 +226,7 @@ export async function splitBuild(root, entry, mainOut, fastOut, docsOut, coldOut
     ...[...first.cuts].filter((p) => docs1.modules.has(p)),
     ...cold.used.get(DOCS_PREFIX),
   ]);
-  const docs = await later('docs', docsExports, docsOut, docsEarlier(fast.modules), 'cold');
+  const docs = await later('docs', docsExports, docsOut, docsEarlier(fast.modules), toCold);
   for (const p of docs.modules) if (!docs1.modules.has(p)) throw new Error(`split: ${p} joined the docs bundle in the second pass`);
   for (const p of docs.used.get(FAST_PREFIX))
     if (!fastExports.has(p)) throw new Error(`split: the docs bundle takes ${p}, which the fast one does not give`);

@@ -64,14 +64,12 @@ function primeHostsFiles(certsDir: string, docs: DocCache): void {
   } catch {
     return;
   }
-  const texts = names
-    .map((name) => ({ file: join(certsDir, name, 'hosts.toml'), dir: join(certsDir, name) }))
-    .map((found) => ({ found, text: readHostsText(found) }))
-    .filter((h): h is { found: { file: string; dir: string }; text: string } => h.text !== undefined);
-  for (const { found, text } of texts) {
-    if (docs.get('hosts', text) !== undefined) continue;
+  for (const name of names) {
+    const file = join(certsDir, name, 'hosts.toml');
+    const text = readHostsText({ file, dir: join(certsDir, name) });
+    if (text === undefined || docs.get('hosts', text) !== undefined) continue;
     try {
-      docs.put('hosts', text, validateHostsFile(text, found.file));
+      docs.put('hosts', text, validateHostsFile(text, file));
     } catch {
       /* refused where it is used, with its reason */
     }

@@ -7,10 +7,8 @@
  * as containerd 2.1 does; the answer is what binds the cached verdict to what runs.
  */
 import { spawn } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import http2 from 'node:http2';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeMessage } from '../../src/cri/codec.js';
@@ -18,7 +16,7 @@ import { ContainerStatusResponse } from '../../src/cri/gen/sigguard-cri.js';
 import { frameMessage } from '../../src/cri/grpc.js';
 import { hookState } from '../support/oci-bundle.js';
 import { ROOT } from '../support/paths.js';
-import { builtinsBeyondBoot, builtinsTracer, storeAllowVerdict } from '../support/warm-hook.js';
+import { builtinsBeyondBoot, builtinsTracer, storeAllowVerdict, warmHookFiles } from '../support/warm-hook.js';
 
 const BUNDLE = join(ROOT, 'build/out/sigguard.cjs');
 const closers: Array<() => void> = [];
@@ -29,18 +27,8 @@ afterAll(() => {
 describe('the warm path on a containerd node', () => {
   it('asks containerd over CRI and loads no node:net, stream or http2 module for it', async () => {
     expect(existsSync(BUNDLE), `${BUNDLE} missing: build first (node build/bundle.mjs)`).toBe(true);
-    const dir = mkdtempSync(join(tmpdir(), 'sigguard-warm-cri-'));
-    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const pub = join(dir, 'trusted.pub');
-    writeFileSync(pub, publicKey.export({ type: 'spki', format: 'pem' }));
-    const policyFile = join(dir, 'policy.yaml');
-    writeFileSync(
-      policyFile,
-      `version: 1\ndefault: reject\nscopes:\n  "127.0.0.1:9":\n    - type: sigstoreSigned\n      keyPath: ${pub}\n      signedIdentity: {type: matchRepository}\n`,
-    );
+    const { dir, policyFile, configFile } = warmHookFiles('sigguard-warm-cri-', 'containerd.sock');
     const socket = join(dir, 'containerd.sock');
-    const configFile = join(dir, 'config.yaml');
-    writeFileSync(configFile, `cache:\n  dir: ${join(dir, 'cache')}\nnode:\n  containerdSocket: ${socket}\n`);
 
     // the verdict a verification stored, bound to the image's config digest
     const digest = `sha256:${'a'.repeat(64)}`;

@@ -6,14 +6,12 @@
  * cached allow. No registry is reachable: a hit needs none.
  */
 import { spawnSync } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { criAnnotations } from '../support/oci-bundle.js';
 import { ROOT } from '../support/paths.js';
-import { builtinsBeyondBoot, builtinsTracer, storeAllowVerdict } from '../support/warm-hook.js';
+import { builtinsBeyondBoot, builtinsTracer, storeAllowVerdict, warmHookFiles } from '../support/warm-hook.js';
 
 const BUNDLE = join(ROOT, 'build/out/sigguard.cjs');
 const FAST = join(ROOT, 'build/out/sigguard-fast.cjs');
@@ -64,18 +62,13 @@ const HEAVY = [
 describe('the warm path', () => {
   it('a cache hit evaluates no zod, YAML, sigstore, verification or registry client code', async () => {
     expect(existsSync(BUNDLE), `${BUNDLE} missing: build first (node build/bundle.mjs)`).toBe(true);
-    const dir = mkdtempSync(join(tmpdir(), 'sigguard-warm-'));
-    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const pub = join(dir, 'trusted.pub');
-    writeFileSync(pub, publicKey.export({ type: 'spki', format: 'pem' }));
-    const policyFile = join(dir, 'policy.yaml');
-    writeFileSync(
-      policyFile,
-      // with an attestation condition: a warm start does not load CEL either
-      `version: 1\ndefault: reject\nscopes:\n  "127.0.0.1:9":\n    - type: sigstoreSigned\n      keyPath: ${pub}\n      signedIdentity: {type: matchRepository}\n    - type: sigstoreAttested\n      predicateType: https://slsa.dev/provenance/v1\n      keyPath: ${pub}\n      condition: 'predicate.ok == true'\n`,
+    // with an attestation condition: a warm start does not load CEL either
+    const { dir, policyFile, configFile } = warmHookFiles(
+      'sigguard-warm-',
+      'no-containerd.sock',
+      (pub) =>
+        `    - type: sigstoreAttested\n      predicateType: https://slsa.dev/provenance/v1\n      keyPath: ${pub}\n      condition: 'predicate.ok == true'\n`,
     );
-    const configFile = join(dir, 'config.yaml');
-    writeFileSync(configFile, `cache:\n  dir: ${join(dir, 'cache')}\nnode:\n  containerdSocket: ${join(dir, 'no-containerd.sock')}\n`);
 
     // the verdict a verification stored (a single manifest, its config known)
     const image = `127.0.0.1:9/app@sha256:${'a'.repeat(64)}`;

@@ -4,6 +4,7 @@
  * loaded, to tell which ones a hook start loads beyond a bare Node's boot.
  */
 import { spawnSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cacheKey } from '../../src/cache/key.js';
@@ -12,8 +13,32 @@ import { loadConfig } from '../../src/config/load.js';
 import { scopeVerdict } from '../../src/engine/scope-verdict.js';
 import { loadPolicy } from '../../src/policy/load.js';
 import { parseReference } from '../../src/reference/reference.js';
+import { tempDir } from './temp.js';
 
 /** Stores the allow a verification of `image` (a digest reference) under these files would store, bound to `configDigest`. */
+/**
+ * A folder with a trusted key (`trusted.pub`), a policy trusting it for `127.0.0.1:9` (requirements
+ * after the sigstoreSigned one: `more` of the key's path, YAML list items) and a config whose cache is in the folder and
+ * whose containerd socket is `<dir>/<socket>`: what a warm hook start reads.
+ */
+export function warmHookFiles(
+  prefix: string,
+  socket: string,
+  more: (pub: string) => string = () => '',
+): { dir: string; policyFile: string; configFile: string } {
+  const dir = tempDir(prefix);
+  const pub = join(dir, 'trusted.pub');
+  writeFileSync(pub, generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }));
+  const policyFile = join(dir, 'policy.yaml');
+  writeFileSync(
+    policyFile,
+    `version: 1\ndefault: reject\nscopes:\n  "127.0.0.1:9":\n    - type: sigstoreSigned\n      keyPath: ${pub}\n      signedIdentity: {type: matchRepository}\n${more(pub)}`,
+  );
+  const configFile = join(dir, 'config.yaml');
+  writeFileSync(configFile, `cache:\n  dir: ${join(dir, 'cache')}\nnode:\n  containerdSocket: ${join(dir, socket)}\n`);
+  return { dir, policyFile, configFile };
+}
+
 export async function storeAllowVerdict(policyFile: string, configFile: string, image: string, configDigest: string): Promise<void> {
   const ref = parseReference(image);
   const digest = ref.digest;
