@@ -6,8 +6,7 @@
  * signature statement offered as an attestation, and conditions that fail or err.
  */
 import { type KeyObject, createHash, generateKeyPairSync, sign } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { FoundAttestation } from '../../src/discovery/attestations.js';
@@ -16,6 +15,7 @@ import type { RequirementContext } from '../../src/engine/requirements/types.js'
 import { compilePolicy } from '../../src/policy/compile.js';
 import type { SigstoreAttestedRequirement } from '../../src/policy/types.js';
 import { parseReference } from '../../src/reference/reference.js';
+import { tempDir } from '../support/temp.js';
 
 const PROV = 'https://slsa.dev/provenance/v1';
 const SPDX = 'https://spdx.dev/Document';
@@ -30,7 +30,7 @@ let other: KeyObject;
 let edKey: KeyObject;
 
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'sigguard-attested-eval-'));
+  dir = tempDir('sigguard-attested-eval-');
   const a = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   trusted = a.privateKey;
   writeFileSync(join(dir, 'trusted.pub'), a.publicKey.export({ type: 'spki', format: 'pem' }));

@@ -4,8 +4,7 @@
  * in it) and crio-policy (no policy.json form: refused, or left to the hook).
  */
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { cacheKey } from '../../src/cache/key.js';
@@ -17,11 +16,12 @@ import { CONDITION_MAX_MS, type ConditionInput, conditionProblem, evaluateCondit
 import { loadPolicy } from '../../src/policy/load.js';
 import type { Requirement } from '../../src/policy/types.js';
 import { parseReference } from '../../src/reference/reference.js';
+import { tempDir } from '../support/temp.js';
 
 const PROV = 'https://slsa.dev/provenance/v1';
 let dir: string;
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'sigguard-attested-'));
+  dir = tempDir('sigguard-attested-');
   const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   writeFileSync(join(dir, 'builder.pub'), publicKey.export({ type: 'spki', format: 'pem' }));
 });

@@ -5,8 +5,7 @@
  * accepts bundles only where signatureFormats lists `bundle`, and the policy then warns.
  */
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { VerifyDetail } from '../../src/verify/detail.js';
 import { describe, expect, it } from 'vitest';
@@ -16,8 +15,9 @@ import type { PreparedSignature } from '../../src/engine/requirements/prepare.js
 import { evaluateSigstoreRequirement } from '../../src/engine/requirements/sigstore-signed.js';
 import { compilePolicy } from '../../src/policy/compile.js';
 import { parseReference } from '../../src/reference/reference.js';
+import { tempDir } from '../support/temp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'sigguard-bundle-identity-'));
+const dir = tempDir('sigguard-bundle-identity-');
 writeFileSync(
   join(dir, 'k.pub'),
   generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'pem', type: 'spki' }).toString(),

@@ -3,8 +3,6 @@
  * the nested index between the index and the platform manifest included (review finding).
  */
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cacheKey } from '../../src/cache/key.js';
@@ -14,6 +12,7 @@ import { cachedVerify } from '../../src/engine/cached-verify.js';
 import { scopeVerdict } from '../../src/engine/scope-verdict.js';
 import { compilePolicy } from '../../src/policy/compile.js';
 import { parseReference } from '../../src/reference/reference.js';
+import { tempDir } from '../support/temp.js';
 
 const h = (c: string) => `sha256:${c.repeat(64)}`;
 const INDEX = h('a');
@@ -26,7 +25,7 @@ describe('the verdict cache and denyDigests', () => {
     ['the nested index', NESTED],
     ['the platform manifest', PLATFORM],
   ])('a fresh cached allow is refused once %s is revoked', async (_what, revoked) => {
-    const dir = mkdtempSync(join(tmpdir(), 'sg-nested-'));
+    const dir = tempDir('sg-nested-');
     const settings = { dir: join(dir, 'cache'), ttlMs: 3_600_000, denyBackoffMs: 30_000, maxStaleMs: 86_400_000 };
     const doc = (deny: string[]) => ({
       version: 1,

@@ -7,12 +7,12 @@
  * only a kubelet makes.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as protoLoader from '@grpc/proto-loader';
 import { describe, expect, it } from 'vitest';
 import { ROOT, TOOLS } from '../support/paths.js';
+import { tempDir } from '../support/temp.js';
 
 const CRI_API_PROTO = join(TOOLS, 'cri-api/api.proto');
 const PROTO_DIR = join(ROOT, 'src/cri/proto');
@@ -138,7 +138,7 @@ describe('src/cri/proto against CRI api.proto (Kubernetes 1.36, Debian golang-k8
     ['a repeated field made single', 'repeated string repo_digests = 3;', 'string repo_digests = 3;', /repo_digests: label LABEL_OPTIONAL/],
     ['a method', 'rpc ImageStatus(ImageStatusRequest)', 'rpc ImageStat(ImageStatusRequest)', /ImageService\.ImageStat: not in api\.proto/],
   ])('a .proto that differs in %s fails the comparison', (_what, from, to, why) => {
-    const dir = mkdtempSync(join(tmpdir(), 'sigguard-proto-'));
+    const dir = tempDir('sigguard-proto-');
     const text = readFileSync(join(PROTO_DIR, 'sigguard-cri.proto'), 'utf8');
     expect(text).toContain(from);
     writeFileSync(join(dir, 'x.proto'), text.replace(from, to));

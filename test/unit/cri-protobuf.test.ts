@@ -5,8 +5,6 @@
  * unix socket.
  */
 import http2 from 'node:http2';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CriClient, CriError, GrpcStatus } from '../../src/cri/client.js';
@@ -21,6 +19,7 @@ import {
 } from '../../src/cri/gen/sigguard-cri.js';
 import { GrpcUnixClient, decodeGrpcMessage, frameMessage, grpcTimeout, unframeMessage } from '../../src/cri/grpc.js';
 import { ProtoMessage, ProtoWriter } from '../../src/cri/protobuf.js';
+import { tempDir } from '../support/temp.js';
 
 const hex = (b: Buffer) => b.toString('hex').replace(/(..)(?!$)/g, '$1 ');
 const bytes = (h: string) => Buffer.from(h.replace(/\s+/g, ''), 'hex');
@@ -245,7 +244,7 @@ describe('gRPC framing', () => {
 });
 
 describe('gRPC unary calls over a unix socket', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sigguard-cri-'));
+  const dir = tempDir('sigguard-cri-');
   const socket = join(dir, 'cri.sock');
   let server: http2.Http2Server;
   const seen: Array<{ path: string; headers: http2.IncomingHttpHeaders; body: Buffer }> = [];

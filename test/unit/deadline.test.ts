@@ -1,11 +1,10 @@
 import http2 from 'node:http2';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { checkDeadline, deadlineOf, expired, msLeft, startDeadline, whenAborted } from '../../src/deadline.js';
 import { ReasonCode } from '../../src/errors.js';
 import { criNodeImages } from '../../src/hook/cri-images.js';
+import { tempDir } from '../support/temp.js';
 
 // The clock is vitest's fake one: Date.now() and the deadline's timer move only when the test
 // moves them, so what is asserted is the order of events, never how fast this machine is.
@@ -75,7 +74,7 @@ describe('one deadline, one AbortSignal', () => {
 });
 
 describe('CRI under the deadline', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sigguard-deadline-'));
+  const dir = tempDir('sigguard-deadline-');
   const socket = join(dir, 'cri.sock');
   const timeouts: string[] = [];
   let server: http2.Http2Server;

@@ -6,7 +6,6 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { scopeVerdict } from '../../src/engine/scope-verdict.js';
@@ -15,8 +14,9 @@ import { MAX_CONFIG_BYTES, parseState, readAnnotations } from '../../src/hook/st
 import { compilePolicy } from '../../src/policy/compile.js';
 import { identityMatches } from '../../src/policy/identity.js';
 import { parseReference } from '../../src/reference/reference.js';
+import { tempDir } from '../support/temp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'sigguard-deciding-'));
+const dir = tempDir('sigguard-deciding-');
 const pub = join(dir, 'cosign.pub');
 // a P-256 public key (any valid key: the scope decision never uses it)
 writeFileSync(pub, generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }));

@@ -4,14 +4,14 @@
  * puts nothing, and each of the others then finds that out for itself (the same error, never a
  * value); no deadline or a folder that cannot be trusted: each validates alone, as before.
  */
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DocCache } from '../../src/cache/doc-cache.js';
+import { tempDir } from '../support/temp.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const fresh = () => mkdtempSync(join(tmpdir(), 'sigguard-doc-once-'));
+const fresh = () => tempDir('sigguard-doc-once-');
 
 describe('DocCache.validateOnce', () => {
   it('ten at once: one validates, the others take what it put; later ones read the cache', async () => {

@@ -8,7 +8,7 @@
 import { type KeyObject, generateKeyPairSync, sign } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,6 +33,7 @@ import { parseReference } from '../../src/reference/reference.js';
 import type { FetchedManifest, RegistryClient } from '../../src/registry/client.js';
 import { TOOLS } from '../support/paths.js';
 import { type DeadPort, deadPort } from '../support/ports.js';
+import { tempDir } from '../support/temp.js';
 
 const h = (c: string) => `sha256:${c.repeat(64)}`;
 const DIGEST = h('a');
@@ -310,7 +311,7 @@ describe('cachedVerify: the verdict cache (engine/cached-verify.ts)', () => {
   afterAll(async () => registry?.close());
 
   const settings = () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sg-eh-cache-'));
+    const dir = tempDir('sg-eh-cache-');
     return { dir: join(dir, 'cache'), ttlMs: 3_600_000, denyBackoffMs: 30_000, maxStaleMs: 0 };
   };
 
@@ -412,7 +413,7 @@ describe('the runtime, asked over CRI (hook/cri-images.ts)', () => {
     });
     const v1 = (grpc.loadPackageDefinition(definition) as unknown as { runtime: { v1: Record<string, grpc.ServiceClientConstructor> } })
       .runtime.v1;
-    socket = join(mkdtempSync(join(tmpdir(), 'sg-eh-cri-')), 'cri.sock');
+    socket = join(tempDir('sg-eh-cri-'), 'cri.sock');
     server = new grpc.Server();
     server.addService(v1.RuntimeService!.service, {
       containerStatus(call: grpc.ServerUnaryCall<{ containerId: string; verbose: boolean }, unknown>, cb: grpc.sendUnaryData<unknown>) {

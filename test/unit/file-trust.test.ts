@@ -4,14 +4,14 @@
  * directly, through its folder, or through a symbolic link. These tests run as root.
  */
 import { generateKeyPairSync } from 'node:crypto';
-import { chmodSync, chownSync, lchownSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, chownSync, lchownSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { UntrustedFileError, checkTrustedPath, readTrustedFile } from '../../src/document/file-trust.js';
 import { loadPolicy } from '../../src/policy/load.js';
 import { resolveEndpoints } from '../../src/registry/hosts.js';
+import { tempDir } from '../support/temp.js';
 
 const NOBODY = 65534;
 let root: string;
@@ -20,7 +20,7 @@ let pub: string;
 
 beforeAll(() => {
   if (process.geteuid?.() !== 0) throw new Error('these tests run as root');
-  root = mkdtempSync(join(tmpdir(), 'sigguard-file-trust-'));
+  root = tempDir('sigguard-file-trust-');
   pub = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'pem', type: 'spki' }).toString();
 });
 

@@ -1,12 +1,12 @@
 /** The bundle's config.json is read bounded: no FIFO, device or huge file can hang the hook or exhaust its memory. */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MAX_CONFIG_BYTES, readAnnotations } from '../../src/hook/state.js';
+import { tempDir } from '../support/temp.js';
 
-const bundle = (): string => mkdtempSync(join(tmpdir(), 'sg-bundle-'));
+const bundle = (): string => tempDir('sg-bundle-');
 const stateOf = (dir: string) => ({ ociVersion: '1.0.2', id: 'c1', status: 'creating', pid: 1, bundle: dir });
 
 describe('readAnnotations from <bundle>/config.json', () => {

@@ -2,8 +2,7 @@
  * JSON policies and configs with a key written twice are refused, naming the file and the key:
  * JSON.parse silently keeps the last one (`"default": "reject", …, "default": "accept"`).
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -11,8 +10,9 @@ import { loadConfig } from '../../src/config/load.js';
 import { parseDocumentSync } from '../../src/document/parse-sync.js';
 import { duplicateJsonKey } from '../../src/document/json-duplicates.js';
 import { loadPolicy } from '../../src/policy/load.js';
+import { tempDir } from '../support/temp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'sigguard-dupkeys-'));
+const dir = tempDir('sigguard-dupkeys-');
 const write = (name: string, text: string) => {
   const f = join(dir, name);
   writeFileSync(f, text);

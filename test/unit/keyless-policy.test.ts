@@ -6,8 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { requirementsHash } from '../../src/cache/key.js';
@@ -20,6 +19,7 @@ import {
 } from '../../src/policy/certificate-rules.js';
 import { compilePolicy } from '../../src/policy/compile.js';
 import { checkTrustRules } from '../../src/verify/authority.js';
+import { tempDir } from '../support/temp.js';
 
 let dir: string;
 const ecPub = () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'pem', type: 'spki' }).toString();
@@ -33,7 +33,7 @@ const root = (extra: Record<string, unknown> = {}) => ({
 });
 
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'sigguard-keyless-policy-'));
+  dir = tempDir('sigguard-keyless-policy-');
   execFileSync(
     'openssl',
     [

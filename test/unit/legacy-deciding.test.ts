@@ -6,9 +6,6 @@
  * ECDSA, RSA and Ed25519 (which signs the payload itself).
  */
 import { type KeyObject, createHash, generateKeyPairSync, sign } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { FoundSignature } from '../../src/discovery/types.js';
 import {
@@ -24,6 +21,7 @@ import {
 } from '../../src/verify/legacy.js';
 import { signedByKey } from '../../src/verify/trust.js';
 import { CertFactory, type TestCert } from '../support/x509-chains.js';
+import { tempDir } from '../support/temp.js';
 
 type Legacy = Extract<FoundSignature, { format: 'legacy' }>;
 const DIGEST = `sha256:${'4'.repeat(64)}`;
@@ -97,7 +95,7 @@ describe('legacy.ts: the v0.1 bundles of a signature with its annotations', () =
   let leaf: TestCert;
   let sameName: TestCert;
   beforeAll(() => {
-    const f = new CertFactory(mkdtempSync(join(tmpdir(), 'sigguard-legacy-deciding-')));
+    const f = new CertFactory(tempDir('sigguard-legacy-deciding-'));
     root = f.ca('legacy-root', undefined);
     sub = f.ca('legacy-sub', root);
     leaf = f.leaf('legacy-leaf', sub, 'signer@example.com');

@@ -1,15 +1,15 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compilePolicy } from '../../src/policy/compile.js';
 import { loadPolicy } from '../../src/policy/load.js';
+import { tempDir } from '../support/temp.js';
 
 let dir: string;
 let pub: string;
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'sigguard-policy-'));
+  dir = tempDir('sigguard-policy-');
   pub = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'pem', type: 'spki' }).toString();
   writeFileSync(join(dir, 'cosign.pub'), pub);
 });

@@ -1,6 +1,5 @@
 /** The pieces of bounded work and registry hygiene that need no registry: budget, one-line reasons, partial lists, ambiguity, mirror credentials. */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { examineInOrder } from '../../src/discovery/examine.js';
@@ -10,6 +9,7 @@ import { ReasonCode, SigguardError, oneLine } from '../../src/errors.js';
 import { resolveEndpoints } from '../../src/registry/hosts.js';
 import { checkUnambiguous } from '../../src/registry/oci-schema.js';
 import { descriptorsInPrefix } from '../../src/registry/partial-index.js';
+import { tempDir } from '../support/temp.js';
 
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -193,7 +193,7 @@ describe('examineInOrder', () => {
 
 describe("credentials by each endpoint's own host (hosts.toml)", () => {
   it("a mirror is looked up by its own host, the default endpoint by the registry's name", () => {
-    const certs = mkdtempSync(join(tmpdir(), 'sigguard-hosts-'));
+    const certs = tempDir('sigguard-hosts-');
     mkdirSync(join(certs, 'registry.example'));
     writeFileSync(join(certs, 'registry.example', 'hosts.toml'), '[host."https://mirror.example:5000/v2"]\n  capabilities = ["pull"]\n');
     mkdirSync(join(certs, 'docker.io'));

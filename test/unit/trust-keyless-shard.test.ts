@@ -22,6 +22,7 @@ import { parseReference } from '../../src/reference/reference.js';
 import { trustUpdate } from '../../src/trust/update.js';
 import { EMAIL, ISSUER, KeylessShards } from '../support/keyless-shard.js';
 import { TufRepoFixture } from '../support/tuf-repo.js';
+import { tempDir } from '../support/temp.js';
 
 const REPO = 'registry.example/team/app';
 const DIGEST = `sha256:${'cd'.repeat(32)}`;
@@ -56,7 +57,7 @@ afterAll(() => {
 describe('a keyless signature in a Rekor shard only the updated root knows', () => {
   it('refused with the built-in root, and with an update that lacks the shard; verified once the update brings it', async () => {
     const image = parseReference(`${REPO}@${DIGEST}`);
-    const out = join(mkdtempSync(join(tmpdir(), 'sigguard-keyless-kept-')), 'public-good.json');
+    const out = join(tempDir('sigguard-keyless-kept-'), 'public-good.json');
     setPublicGoodKept(out);
 
     const builtIn = requirement();

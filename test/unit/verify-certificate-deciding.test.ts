@@ -5,8 +5,7 @@
  * each option sets aside and nothing more, timestamps without a TSA to check them, and
  * intermediates a bundle carries (used only where a policy allows it).
  */
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { X509Certificate } from '@sigstore/core';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +16,7 @@ import { verifyBundle } from '../../src/verify/verifier.js';
 import { messageBundleJson } from '../support/message-bundle.js';
 import { noTrust } from '../support/no-trust.js';
 import { CertFactory, type TestCert } from '../support/x509-chains.js';
+import { tempDir } from '../support/temp.js';
 
 const DIR = resolve(__dirname, '../fixtures/sigstore-conformance/bundle-verify');
 const IDENTITY =
@@ -194,7 +194,7 @@ describe('certificate-signer.ts: a leaf with an extended key usage must allow co
   let f: CertFactory;
   let root: TestCert;
   beforeAll(() => {
-    f = new CertFactory(mkdtempSync(join(tmpdir(), 'sigguard-cert-deciding-')));
+    f = new CertFactory(tempDir('sigguard-cert-deciding-'));
     root = f.ca('eku-root', undefined);
   }, 60_000);
 

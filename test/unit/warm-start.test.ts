@@ -4,8 +4,7 @@
  * validated documents, parsed by node:crypto only when a verification uses them.
  */
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DocCache } from '../../src/cache/doc-cache.js';
@@ -13,6 +12,7 @@ import { sha256Hex } from '../../src/hash.js';
 import { asKeyFacts, knownPublicKey, parsePublicKey } from '../../src/policy/keys.js';
 import { loadPolicy } from '../../src/policy/load.js';
 import type { Requirement } from '../../src/policy/types.js';
+import { tempDir } from '../support/temp.js';
 
 describe('sha256Hex', () => {
   it('is node:crypto’s SHA-256: strings as UTF-8, bytes, parts one after another', () => {
@@ -40,7 +40,7 @@ describe('sha256Hex', () => {
 const keysOf = (rs: Requirement[] | undefined) => (rs ?? []).flatMap((r) => (r.type === 'sigstoreSigned' ? r.keys : []));
 
 describe('policy keys on a warm start', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sigguard-warm-keys-'));
+  const dir = tempDir('sigguard-warm-keys-');
   const pems = {
     ec: generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'pem', type: 'spki' }).toString(),
     rsa: generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'pem', type: 'spki' }).toString(),

@@ -9,9 +9,7 @@
  * node:http2's server (nghttp2), which enforces flow control for real.
  */
 import http2 from 'node:http2';
-import { mkdtempSync } from 'node:fs';
 import { type Server, type Socket, connect, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CriError, GrpcStatus } from '../../../src/cri/client.js';
@@ -31,8 +29,9 @@ import {
   settingsPayload,
 } from '../../../src/h2/connection.js';
 import { type HeaderField, HpackDecoder, encodeHeaderBlock, encodeInteger, huffmanEncode } from '../../../src/h2/hpack.js';
+import { tempDir } from '../../support/temp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'sigguard-h2-'));
+const dir = tempDir('sigguard-h2-');
 let socketN = 0;
 const servers: Server[] = [];
 afterAll(async () => {

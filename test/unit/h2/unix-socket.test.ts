@@ -6,16 +6,16 @@
  * runs over the pipe handle, the default.
  */
 import http2 from 'node:http2';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { Socket, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CriError, GrpcStatus } from '../../../src/cri/client.js';
 import { GrpcUnixClient, frameMessage } from '../../../src/cri/grpc.js';
 import { type H2Socket, PipeSocket, connectUnix, pipeBindings, readBindings } from '../../../src/h2/unix-socket.js';
+import { tempDir } from '../../support/temp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'sigguard-unix-socket-'));
+const dir = tempDir('sigguard-unix-socket-');
 let n = 0;
 const closers: Array<() => void> = [];
 afterAll(() => {
