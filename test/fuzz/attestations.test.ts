@@ -11,8 +11,7 @@
  * refused at load or evaluates to a result (never a throw) within the run's budget.
  */
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -24,6 +23,7 @@ import { conditionProblem, evaluateCondition } from '../../src/policy/condition.
 import type { SigstoreAttestedRequirement } from '../../src/policy/types.js';
 import { parseReference } from '../../src/reference/reference.js';
 import { TEST_TIMEOUT_MS, bytesNear, counted, countedAsync, jsonNear, params, textNear } from './fuzz-support.js';
+import { tempDir } from '../support/temp.js';
 
 const trusted = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const other = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -60,7 +60,7 @@ const ENVELOPE = envelope(PAYLOAD, SIG);
 
 let req: SigstoreAttestedRequirement;
 beforeAll(() => {
-  const dir = mkdtempSync(join(tmpdir(), 'sigguard-fuzz-att-'));
+  const dir = tempDir('sigguard-fuzz-att-');
   writeFileSync(join(dir, 'builder.pub'), trusted.publicKey.export({ format: 'pem', type: 'spki' }));
   const requirement = { type: 'sigstoreAttested', predicateType: PROV, keyPath: 'builder.pub', condition: CONDITION };
   const p = compilePolicy({ version: 1, scopes: { 'localhost:5001/app': [requirement] } }, join(dir, 'policy.yaml'), dir);

@@ -7,9 +7,7 @@
  * ends (answer or error) once the socket closes: nothing waits forever.
  */
 import { EventEmitter } from 'node:events';
-import { mkdtempSync } from 'node:fs';
 import { type Socket, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,6 +28,7 @@ import { readMessage } from '../../src/cri/codec.js';
 import { ContainerStatusResponse, Image } from '../../src/cri/gen/sigguard-cri.js';
 import { ProtoMessage, ProtoWriter, ProtobufError } from '../../src/cri/protobuf.js';
 import { TEST_TIMEOUT_MS, bytesNear, counted, countedAsync, expectOnly, params, thrown, thrownAsync } from './fuzz-support.js';
+import { tempDir } from '../support/temp.js';
 
 const D = 'sha256:' + 'ab'.repeat(32);
 
@@ -283,7 +282,7 @@ describe('fuzz: CRI decoders', () => {
 });
 
 describe('fuzz: the CRI client against a socket that answers anything', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sigguard-fuzz-cri-'));
+  const dir = tempDir('sigguard-fuzz-cri-');
   const path = join(dir, 'cri.sock');
   let answer: Buffer = Buffer.alloc(0);
   const server = createServer((s: Socket) => {

@@ -4,8 +4,7 @@
  * turns a default refusal into acceptance by accident (it accepts only where it says so).
  */
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +14,7 @@ import { parseDocument } from '../../src/document/parse.js';
 import { buildPolicy, validatePolicyWith } from '../../src/policy/load.js';
 import * as policySchema from '../../src/policy/schema.js';
 import { TEST_TIMEOUT_MS, countedAsync, expectOnly, jsonNear, params, textNear, thrownAsync } from './fuzz-support.js';
+import { tempDir } from '../support/temp.js';
 
 let dir: string;
 let keyB64: string;
@@ -25,7 +25,7 @@ beforeAll(() => {
     if ((w instanceof Error ? w.name : String(rest[0] ?? '')) === 'YAMLWarning') return;
     (emit as (...a: unknown[]) => void)(w, ...rest);
   }) as typeof process.emitWarning;
-  dir = mkdtempSync(join(tmpdir(), 'sigguard-fuzz-doc-'));
+  dir = tempDir('sigguard-fuzz-doc-');
   const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'pem', type: 'spki' }).toString();
   writeFileSync(join(dir, 'cosign.pub'), pem);
   keyB64 = Buffer.from(pem).toString('base64');

@@ -12,8 +12,7 @@
  */
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
 import { bundleFromJSON } from '@sigstore/bundle';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -29,6 +28,7 @@ import { publicGoodTrust } from '../../src/verify/trusted-root.js';
 import { verifyBundle } from '../../src/verify/verifier.js';
 import { ROOT } from '../support/paths.js';
 import { TEST_TIMEOUT_MS, bytesNear, countedAsync, jsonNear, jsonTextNear, params, textNear } from './fuzz-support.js';
+import { tempDir } from '../support/temp.js';
 
 type Sigstore = Extract<Requirement, { type: 'sigstoreSigned' }>;
 type Legacy = Extract<FoundSignature, { format: 'legacy' }>;
@@ -44,7 +44,7 @@ const SIG_ANNOTATION = 'dev.cosignproject.cosign/signature';
 
 let req: Sigstore;
 beforeAll(() => {
-  const dir = mkdtempSync(join(tmpdir(), 'sigguard-fuzz-sig-'));
+  const dir = tempDir('sigguard-fuzz-sig-');
   writeFileSync(join(dir, 'cosign.pub'), trusted.publicKey.export({ format: 'pem', type: 'spki' }));
   const p = compilePolicy(
     { version: 1, scopes: { [REPO]: [{ type: 'sigstoreSigned', keyPath: 'cosign.pub', signedIdentity: { type: 'matchRepository' } }] } },
