@@ -4,13 +4,13 @@
  * @grpc/grpc-js with CRI's own api.proto, not sigguard's CRI code: a bug in sigguard's codec or
  * transport cannot cancel out.
  */
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ociState } from './oci-bundle.js';
 import { TOOLS } from './paths.js';
+import { tempDir } from './temp.js';
 
 /** CRI's api.proto as Debian ships it (build/tools.sh). */
 const CRI_API_PROTO = join(TOOLS, 'cri-api/api.proto');
@@ -35,7 +35,7 @@ export class FakeCrio {
     const definition = protoLoader.loadSync(CRI_API_PROTO, { keepCase: false, longs: Number, enums: String, defaults: true });
     const v1 = (grpc.loadPackageDefinition(definition) as unknown as { runtime: { v1: Record<string, grpc.ServiceClientConstructor> } })
       .runtime.v1;
-    const socket = join(mkdtempSync(join(tmpdir(), 'sigguard-crio-')), 'crio.sock');
+    const socket = join(tempDir('sigguard-crio-'), 'crio.sock');
     const server = new grpc.Server();
     const crio = new FakeCrio(socket, server);
     // only ImageStatus; every other call of the service: UNIMPLEMENTED (grpc-js's answer for a missing handler)

@@ -3,8 +3,7 @@
  * createRuntime hook, the way containerd's CRI plugin would set them up.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Run, run } from './cli.js';
 import { busyboxLayer } from './push.js';
@@ -24,7 +23,7 @@ export interface BundleOptions {
   args?: string[];
 }
 
-const stateRoot = mkdtempSync(join(tmpdir(), 'sigguard-runtime-state-'));
+const stateRoot = tempDir('sigguard-runtime-state-');
 let counter = 0;
 
 /** containerd CRI annotations for a container of a pod. */
