@@ -20,7 +20,6 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, sigguard } from '../support/cli.js';
@@ -29,6 +28,7 @@ import { FIXTURES, requireFixtures } from '../support/containers-image-fixtures.
 import { COSIGN2, ROOT, SIGGUARD, requireTools } from '../support/paths.js';
 import { Pusher, copyManifest } from '../support/push.js';
 import { Registry } from '../support/registry.js';
+import { tempDir } from '../support/temp.js';
 
 type Outcome = 'accept' | 'reject' | 'sigstore';
 
@@ -191,7 +191,7 @@ beforeAll(async () => {
   push = new Pusher(H);
   cosign = await Cosign.create();
   trusted = await cosign.keyPair('trusted');
-  dir = mkdtempSync(join(tmpdir(), 'sigguard-crio-'));
+  dir = tempDir('sigguard-crio-');
   mkdirSync(join(dir, 'home'));
   D = (await push.image('base', 'v1', 'crio-policy')).digest;
   await cosign.sign2(trusted.key, `${H}/base@${D}`);

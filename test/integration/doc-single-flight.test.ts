@@ -6,12 +6,12 @@
  * YAML). A policy that accepts by scope: no registry is needed.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hookState } from '../support/oci-bundle.js';
 import { ROOT } from '../support/paths.js';
+import { tempDir } from '../support/temp.js';
 
 const BUNDLE = join(ROOT, 'build/out/sigguard.cjs');
 
@@ -29,7 +29,7 @@ function hook(args: string[], id: string): Promise<{ code: number | null; stderr
 
 describe('documents validated once for the hooks that start together', () => {
   it('eight hooks, nothing cached: all allowed, at most one validation of each document (the config, the policy)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sigguard-docs-once-'));
+    const dir = tempDir('sigguard-docs-once-');
     const policy = join(dir, 'policy.yaml');
     writeFileSync(policy, `version: 1\ndefault: reject\nscopes:\n  "127.0.0.1:9":\n    - type: insecureAcceptAnything\n`);
     const config = join(dir, 'config.yaml');

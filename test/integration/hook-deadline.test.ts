@@ -5,15 +5,15 @@
  */
 import http2 from 'node:http2';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sigguard } from '../support/cli.js';
 import { criAnnotations } from '../support/oci-bundle.js';
 import { SIGGUARD, requireTools } from '../support/paths.js';
+import { tempDir } from '../support/temp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'sigguard-hook-deadline-'));
+const dir = tempDir('sigguard-hook-deadline-');
 const socket = join(dir, 'containerd.sock');
 const asked: string[] = [];
 let server: http2.Http2Server;

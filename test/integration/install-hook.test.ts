@@ -4,12 +4,12 @@
  * own createContainer hook). Idempotent and exactly reversible.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sigguard } from '../support/cli.js';
 import { ROOT } from '../support/paths.js';
+import { tempDir } from '../support/temp.js';
 
 const CTR = {
   '1.7': resolve(ROOT, '.tools/containerd-1.7/bin/ctr'),
@@ -19,7 +19,7 @@ const CTR = {
 function baseSpec(version: '1.7' | '2.1', kind: boolean): string {
   const spec = JSON.parse(execFileSync(CTR[version], ['oci', 'spec']).toString());
   if (kind) spec.hooks = { createContainer: [{ path: '/kind/bin/mount-product-files.sh' }] };
-  const file = join(mkdtempSync(join(tmpdir(), 'sigguard-spec-')), 'cri-base.json');
+  const file = join(tempDir('sigguard-spec-'), 'cri-base.json');
   writeFileSync(file, JSON.stringify(spec, null, 2));
   return file;
 }

@@ -24,7 +24,6 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -46,6 +45,7 @@ import { ROOT, SIGGUARD, requireTools } from '../support/paths.js';
 import { snapshot } from '../support/snapshot.js';
 import { tableAt } from '../support/toml.js';
 import { type World, makeWorld } from '../support/world.js';
+import { tempDir } from '../support/temp.js';
 
 type Version = '1.7' | '2.1';
 const VERSIONS = ['1.7', '2.1'] as const;
@@ -158,7 +158,7 @@ beforeAll(() => {
 describe.each(VERSIONS)('containerd %s: configuration', (version) => {
   for (const [name, files] of Object.entries(shapes(version))) {
     it(`${name}: the model agrees with config dump; install guards every handler, --check, uninstall byte for byte`, async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'sigguard-node-'));
+      const dir = tempDir('sigguard-node-');
       const etc = join(dir, 'etc/containerd');
       writeTree(etc, files);
       const config = join(etc, 'config.toml');
@@ -205,7 +205,7 @@ describe.each(VERSIONS)('containerd %s: configuration', (version) => {
   }
 
   it('a handler added after install: --check names it and exits 1; the next install guards it', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sigguard-node-'));
+    const dir = tempDir('sigguard-node-');
     const etc = join(dir, 'etc/containerd');
     writeTree(etc, shapes(version)['a GPU drop-in through a glob, comments everywhere']!);
     const config = join(etc, 'config.toml');
@@ -233,7 +233,7 @@ describe.each(VERSIONS)('containerd %s: configuration', (version) => {
   });
 
   it('--check without an install: every handler unguarded, exit 1', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sigguard-node-'));
+    const dir = tempDir('sigguard-node-');
     writeTree(join(dir, 'etc/containerd'), shapes(version)['nested imports, relative and absolute, a later file with the same handler']!);
     const c = await installNode(version, join(dir, 'etc/containerd/config.toml'), join(dir, 'state.json'), [
       '--check',
@@ -249,7 +249,7 @@ describe.each(VERSIONS)('containerd %s: configuration', (version) => {
 
 describe('install-node edge cases', () => {
   it('refuses a version 1 config with the reason, exit 2', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sigguard-node-'));
+    const dir = tempDir('sigguard-node-');
     writeFileSync(join(dir, 'config.toml'), '[plugins.cri]\n');
     const r = await installNode('1.7', join(dir, 'config.toml'), join(dir, 'state.json'));
     expect(r.code).toBe(2);
@@ -257,7 +257,7 @@ describe('install-node edge cases', () => {
   });
 
   it('a symlinked config.toml given by a relative path: the link stays, paths written are absolute, uninstall byte for byte', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sigguard-node-'));
+    const dir = tempDir('sigguard-node-');
     writeTree(dir, { 'real/config.toml': `# mine\nversion = 3\n${h('2.1', 'x')}` });
     symlinkSync('real/config.toml', join(dir, 'config.toml'));
     const before = snapshot(join(dir, 'real'));
@@ -279,7 +279,7 @@ describe('install-node edge cases', () => {
   });
 
   it('an install by an earlier sigguard (its state, config.toml re-serialised) is still uninstalled; install asks for that first', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sigguard-node-'));
+    const dir = tempDir('sigguard-node-');
     const hooked = spec({ createRuntime: [HOOK] });
     writeTree(dir, {
       'config.toml': `version = 3\n\n[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]\nruntime_type = "io.containerd.runc.v2"\nbase_runtime_spec = "$D/sigguard-base-runc.json"\n`,
@@ -309,7 +309,7 @@ describe('install-node edge cases', () => {
   });
 
   it('refuses a missing import (containerd would not start) and changes nothing', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sigguard-node-'));
+    const dir = tempDir('sigguard-node-');
     writeFileSync(join(dir, 'config.toml'), 'version = 3\nimports = ["gone.toml"]\n');
     const r = await installNode('2.1', join(dir, 'config.toml'), join(dir, 'state.json'));
     expect(r.code).toBe(2);

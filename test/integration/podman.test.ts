@@ -4,14 +4,14 @@
  * afterwards on resource limits (the sandbox): the decision log is the proof.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DecisionRecord } from '../../src/hook/decision-log.js';
 import { run, sigguard } from '../support/cli.js';
 import { BUSYBOX, SIGGUARD, requireTools } from '../support/paths.js';
 import { type World, makeWorld, standardPolicy } from '../support/world.js';
+import { tempDir } from '../support/temp.js';
 
 let w: World;
 let dir: string;
@@ -32,7 +32,7 @@ function lastDecision(): DecisionRecord {
 beforeAll(async () => {
   requireTools(SIGGUARD, '/usr/bin/podman');
   w = await makeWorld();
-  dir = mkdtempSync(join(tmpdir(), 'sigguard-podman-'));
+  dir = tempDir('sigguard-podman-');
   hooks = join(dir, 'hooks.d');
   log = join(dir, 'decisions.log');
   const policy = w.policy('podman-policy.yaml', standardPolicy(w, 'nonKubernetes: deny\n'));

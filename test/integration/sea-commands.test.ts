@@ -5,14 +5,14 @@
  * for the first time loads the docs bundle; each that needs @sigstore, CEL, TOML or another
  * command the cold one, which takes zod and YAML from the docs bundle.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../support/cli.js';
 import { hookState } from '../support/oci-bundle.js';
 import { ROOT } from '../support/paths.js';
 import { type World, makeWorld } from '../support/world.js';
+import { tempDir } from '../support/temp.js';
 
 const SEA = join(ROOT, 'build/out/sigguard');
 let w: World;
@@ -56,7 +56,7 @@ describe('the single executable, every command', () => {
   }, 120_000);
 
   it('check with a hosts.toml (TOML and its schema: the docs bundle, not the cold one), documents cached or not', async () => {
-    const certs = mkdtempSync(join(tmpdir(), 'sigguard-sea-certs-'));
+    const certs = tempDir('sigguard-sea-certs-');
     mkdirSync(join(certs, w.registry.host));
     writeFileSync(join(certs, w.registry.host, 'hosts.toml'), `server = "http://${w.registry.host}"\n# ${Date.now()}\n`);
     const policy = freshPolicy();
@@ -146,14 +146,14 @@ describe('the single executable, every command', () => {
   }, 60_000);
 
   it('crio-policy, install-hook --help, trust status, verify-bundle usage, version', async () => {
-    const out = mkdtempSync(join(tmpdir(), 'sigguard-sea-crio-'));
+    const out = tempDir('sigguard-sea-crio-');
     const crio = await sea(['crio-policy', '--policy', freshPolicy(), '--out', out]);
     expect(crio.code, crio.stderr).toBe(0);
     // no per-command --help: a usage error, not a module that failed to load
     const help = await sea(['install-hook', '--help']);
     expect(help.code).toBe(2);
     expect(help.stderr).toMatch(/\[USAGE\]/);
-    const hooks = mkdtempSync(join(tmpdir(), 'sigguard-sea-hooks-'));
+    const hooks = tempDir('sigguard-sea-hooks-');
     const install = await sea(['install-hook', '--hooks-dir', hooks, '--path', SEA]);
     expect(install.code, install.stderr).toBe(0);
     const uninstall = await sea(['install-hook', '--hooks-dir', hooks, '--uninstall']);
