@@ -9,14 +9,14 @@
  * test registry.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hookState } from '../support/oci-bundle.js';
 import { ROOT } from '../support/paths.js';
 import { builtinsBeyondBoot, builtinsTracer } from '../support/warm-hook.js';
 import { type World, makeWorld } from '../support/world.js';
+import { tempDir } from '../support/temp.js';
 
 const BUNDLE = join(ROOT, 'build/out/sigguard.cjs');
 
@@ -28,7 +28,7 @@ afterAll(() => w?.stop());
 
 describe('a new image’s start', () => {
   it('verifies and stores its verdict without loading cluster, child_process, dgram, module or http', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sigguard-newimg-'));
+    const dir = tempDir('sigguard-newimg-');
     const policy = join(dir, 'policy.yaml');
     writeFileSync(
       policy,
