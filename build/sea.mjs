@@ -63,11 +63,20 @@ const SENTINEL = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 // snapshot entry must instead register it with v8.startupSnapshot.setDeserializeMainFunction.
 const CODE_CACHE = process.env.SIGGUARD_SEA_CODE_CACHE !== '0';
 const STRIP = process.env.SIGGUARD_SEA_STRIP !== '0';
-// V8 flags the executable runs with (its execArgv), and every code cache is made under (V8 rejects a
-// cache made under other flags). None by default. Measured (issue 15): --no-opt --no-maglev lowered a
-// cold hook's peak RSS by ~8 MiB but cost its CPU ~+10 ms, and every start ~+25% instructions: Node's
-// own built-in modules' code cache, made under the default flags, is rejected under any other.
-const V8_FLAGS = (process.env.SIGGUARD_SEA_V8_FLAGS ?? '').split(/\s+/).filter(Boolean);
+// Flags the executable runs with (its execArgv), and every code cache is made under (V8 rejects a
+// cache made under other flags). Measured (issue 15): --no-opt --no-maglev lowered a cold hook's peak
+// RSS by ~8 MiB but cost its CPU ~+10 ms, and every start ~+25% instructions: Node's own built-in
+// modules' code cache, made under the default flags, is rejected under such flags (not under these).
+// The default, measured on x64 (paired runs, 41 each, medians): a young generation that starts at
+// 4 MiB a semi-space (V8 starts it at 1 MiB), so a start that verifies runs no garbage collection at
+// all (it ran 2 scavenges, ~1 ms each, and 4 with a bundle); a scavenge's helper threads, when they
+// met a lock first, made abseil measure the CPU's frequency by sleeping 1 + 2 ms (no
+// /sys/.../tsc_freq_khz here), which the main thread then waited for, in ~40% of the starts that
+// verified. And 2 V8 helper threads instead of 4 (a start that ends in tens of ms has no use for
+// more). CPU of a start with nothing cached 63.9 -> 60.0 ms, new image 49.3 -> 46.2, `check` 47.9 ->
+// 44.9, warm and `sigguard version` unchanged, peak RSS unchanged. SIGGUARD_SEA_V8_FLAGS='' builds
+// with none.
+const V8_FLAGS = (process.env.SIGGUARD_SEA_V8_FLAGS ?? '--min-semi-space-size=4 --v8-pool-size=2').split(/\s+/).filter(Boolean);
 
 const TARGETS = [
   { name: 'linux-amd64', arch: 'x64', triple: 'x86_64-linux-gnu' },
