@@ -7,6 +7,7 @@
 import { Limits, type RegistryClient, type Repository } from '../registry/client.js';
 import { MediaType, descriptorSchema } from '../registry/oci-schema.js';
 import { artifactProblem, examineInOrder } from './examine.js';
+import { knownPayload } from './known-payload.js';
 import type { Discovery } from './types.js';
 
 export const LEGACY_SIGNATURE_ANNOTATION = 'dev.cosignproject.cosign/signature';
@@ -48,7 +49,8 @@ export async function discoverLegacy(client: RegistryClient, repo: Repository, d
       return { source, problem: `payload of ${layer.size} bytes is larger than ${Limits.signatureBlobBytes}` };
     }
     try {
-      const payload = await client.getBlob(repo, layer.digest, layer.size, true);
+      // cosign's payload for this very image, when the layer names its bytes: no round trip (known-payload.ts)
+      const payload = knownPayload(layer, repo, digest) ?? (await client.getBlob(repo, layer.digest, layer.size, true));
       return { source, payload, annotations: layer.annotations ?? {} };
     } catch (err) {
       return { source, problem: artifactProblem(err) };

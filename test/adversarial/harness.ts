@@ -70,6 +70,8 @@ export interface Shared {
   refPolicy?: string;
   refStrict?: string;
   bundlePolicy?: string;
+  /** The payload blob a lying-content case made its registry lie about, for its verify step. */
+  lyingBlob?: string;
   /** The last lying registries a credentials case started, for its verify step. */
   lastToken?: LyingRegistry;
   mirror?: LyingRegistry;

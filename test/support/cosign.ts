@@ -119,9 +119,9 @@ export class Cosign {
     return { key: join(dir, 'cosign.key'), pub: join(dir, 'cosign.pub') };
   }
 
-  /** cosign 2.5.0: a legacy signature (tag sha256-<hex>.sig). */
-  sign2(key: string, image: string): Promise<Run> {
-    return this.must(COSIGN2, ['sign', '--key', key, '--tlog-upload=false', '-y', image]);
+  /** cosign 2.5.0: a legacy signature (tag sha256-<hex>.sig); `extra`: more of cosign's flags (`-a k=v`). */
+  sign2(key: string, image: string, extra: string[] = []): Promise<Run> {
+    return this.must(COSIGN2, ['sign', '--key', key, '--tlog-upload=false', '-y', ...extra, image]);
   }
 
   /** cosign 3.1.1: a Sigstore bundle attached as a referrer. */

@@ -7,7 +7,7 @@
 import { legacyLayer, putImage, putLegacy, signatureLayersFor, simpleSigning } from '../artefacts.js';
 import type { Category } from '../harness.js';
 import { MT, misbehave } from '../lying-registry.js';
-import { BAD_SIGNATURE, check, deny, refOf, signLegacy } from './util.js';
+import { BAD_SIGNATURE, allow, check, deny, refOf, signLegacy } from './util.js';
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: the test looks for control characters (all but newline) in sigguard's output on purpose
 const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
@@ -43,17 +43,51 @@ export const content: Category = {
     },
     {
       name: 'signature payload blob: other bytes',
-      attack: 'the .sig layer blob answers a payload for another digest (signature made over it)',
+      attack: 'the .sig layer (a payload with annotations: fetched) blob answers a payload for another digest (signature made over it)',
       expect: deny('CONTENT_MISMATCH', ...BAD_SIGNATURE),
       run(ctx) {
         const repo = ctx.repo('lie-blob');
         const m = putImage(ctx.reg, repo);
         const other = putImage(ctx.reg, repo);
-        const layer = legacyLayer(ctx.trusted, simpleSigning(`${ctx.host}/${repo}`, m.digest));
+        // annotations in `optional`: not the payload sigguard knows without asking (discovery/known-payload.ts)
+        const layer = legacyLayer(ctx.trusted, simpleSigning(`${ctx.host}/${repo}`, m.digest, { optional: { creator: 'ci' } }));
         const sig = putLegacy(ctx.reg, repo, m.digest, [layer]);
         const desc = signatureLayersFor(sig)[0]!;
+        ctx.shared.lyingBlob = desc.digest;
         const lie = simpleSigning(`${ctx.host}/${repo}`, other.digest);
         ctx.reg.on(`/blobs/${desc.digest}`, misbehave.answer(200, lie, { 'content-type': 'application/octet-stream' }));
+        return check(refOf(ctx, repo, m));
+      },
+      verify: (_o, ctx) =>
+        ctx.reg.seen(`/blobs/${String(ctx.shared.lyingBlob)}`).length > 0 ? [] : ['the annotated payload was never fetched'],
+    },
+    {
+      name: "signature payload blob: other bytes, where the layer names cosign's own payload",
+      attack:
+        "the .sig layer names cosign's payload for this image (its digest and size); the blob endpoint answers a payload for another digest",
+      // the named digest fixes the bytes: sigguard builds them and never asks the lying endpoint; the
+      // trusted key's signature over them is real, so the image is signed as the policy says
+      expect: allow(),
+      run(ctx) {
+        const repo = ctx.repo('lie-known-blob');
+        const m = putImage(ctx.reg, repo);
+        const other = putImage(ctx.reg, repo);
+        const sig = signLegacy(ctx, repo, m);
+        const desc = signatureLayersFor(sig)[0]!;
+        ctx.shared.lyingBlob = desc.digest;
+        ctx.reg.on(`/blobs/${desc.digest}`, misbehave.answer(200, simpleSigning(`${ctx.host}/${repo}`, other.digest)));
+        return check(refOf(ctx, repo, m));
+      },
+      verify: (_o, ctx) => (ctx.reg.seen(`/blobs/${String(ctx.shared.lyingBlob)}`).length === 0 ? [] : ['the known payload was fetched']),
+    },
+    {
+      name: "cosign's own payload for this image, signed by an untrusted key",
+      attack: "the .sig layer is cosign's payload for the image (built without a fetch), its signature by the attacker's key",
+      expect: deny(...BAD_SIGNATURE),
+      run(ctx) {
+        const repo = ctx.repo('lie-known-untrusted');
+        const m = putImage(ctx.reg, repo);
+        signLegacy(ctx, repo, m, ctx.attacker);
         return check(refOf(ctx, repo, m));
       },
     },

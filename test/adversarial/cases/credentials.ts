@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { deadPort } from '../../support/ports.js';
-import { putImage } from '../artefacts.js';
+import { legacyLayer, putImage, putLegacy, simpleSigning } from '../artefacts.js';
 import type { Case, Category, Ctx } from '../harness.js';
 import { LyingRegistry, misbehave } from '../lying-registry.js';
 import { allow, check, deny, refOf, signLegacy } from './util.js';
@@ -215,7 +215,11 @@ export const credentials: Category = {
         const reg = await server(ctx);
         const cdn = await server(ctx);
         reg.auth = { challenge: 'Basic realm="reg"', accept: [UP] };
-        const m = signedIn(ctx, reg, reg.host, 'app');
+        // a payload with annotations: fetched (cosign's bare payload is built without a fetch, discovery/known-payload.ts)
+        const m = putImage(reg, 'app');
+        putLegacy(reg, 'app', m.digest, [
+          legacyLayer(ctx.trusted, simpleSigning(`${reg.host}/app`, m.digest, { optional: { creator: 'ci' } })),
+        ]);
         // every blob goes through the CDN, which serves what the registry holds
         reg.on(
           (p, req) => p.includes('/blobs/') && req.headers.authorization === UP,
