@@ -13,11 +13,13 @@ import type { Requirement } from '../policy/types.js';
 import { fastEligible } from './requirements/prepare-fast.js';
 
 /**
- * Schedules the warm-up in two steps, each after the event loop has taken in what arrived (the
- * check phase): node:crypto first (the first response's digest check needs it), then the keys
- * (needed only once the signatures are fetched), so a response that came meanwhile is handled
- * between them and its next request sent before the keys are parsed. `over`: whether the
- * verification has ended or run out of time (then nothing more is warmed).
+ * Schedules the warm-up in three steps, each after the event loop has taken in what arrived (the
+ * check phase): loading node:crypto (~4 ms, the first response's digest check needs it), OpenSSL's
+ * first hash, then the keys (needed only once the signatures are fetched), so a response that came
+ * meanwhile is handled between them and its next request sent before the rest is warmed. The
+ * module load and the first hash were one step: a cosign 3 bundle's referrers list, back while
+ * node:crypto loaded, waited ~2 ms more for the hash before the referrer's manifest was asked for.
+ * `over`: whether the verification has ended or run out of time (then nothing more is warmed).
  */
 export function warmWhileWaiting(requirements: readonly Requirement[], over: () => boolean): void {
   const ended = (): boolean => {
@@ -27,42 +29,58 @@ export function warmWhileWaiting(requirements: readonly Requirement[], over: () 
       return true;
     }
   };
-  setImmediate(() => {
-    if (ended()) return;
+  const step = (warm: () => void, next?: () => void): void => {
+    setImmediate(() => {
+      if (ended()) return;
+      warm();
+      next?.();
+    }).unref();
+  };
+  const loadCrypto = (): void => {
+    try {
+      process.getBuiltinModule('node:crypto');
+    } catch {
+      /* the digest check itself says what is wrong */
+    }
+  };
+  const firstHash = (): void => {
     try {
       // OpenSSL fetches SHA-256 on the first hash: the registry client's first digest check
       process.getBuiltinModule('node:crypto').createHash('sha256').update('').digest();
     } catch {
       /* the digest check itself says what is wrong */
     }
-    setImmediate(() => {
-      if (ended()) return;
-      for (const r of requirements) {
-        if (r.type !== 'sigstoreSigned' && r.type !== 'sigstoreAttested') continue;
-        for (const k of r.keys) {
-          try {
-            void k.key; // parsed now, kept for its use (a key whose cached facts are wrong throws there too)
-          } catch {
-            /* thrown again where the key is used */
+  };
+  step(loadCrypto, () =>
+    step(firstHash, () =>
+      step(() => {
+        for (const r of requirements) {
+          if (r.type !== 'sigstoreSigned' && r.type !== 'sigstoreAttested') continue;
+          for (const k of r.keys) {
+            try {
+              void k.key; // parsed now, kept for its use (a key whose cached facts are wrong throws there too)
+            } catch {
+              /* thrown again where the key is used */
+            }
           }
         }
-      }
-      // a verification the fast path cannot judge reads its signatures with @sigstore (the cold
-      // bundle, ~10 ms to compile and evaluate): loaded now too. A load that fails here fails
-      // again where the verification imports it: a refusal there, as without the warm-up.
-      if (!fastEligible([...requirements])) {
-        const certificates = requirements.some(
-          (r) =>
-            (r.type === 'sigstoreSigned' || r.type === 'sigstoreAttested') && !(r.trust.kind === 'keys' && r.trust.rekor === undefined),
-        );
-        for (const load of [
-          () => import('./requirements/prepare.js'),
-          () => import('../verify/trust.js'),
-          ...(certificates ? [() => import('../verify/authority.js'), () => import('../verify/verifier.js')] : []),
-        ]) {
-          load().catch(() => {});
+        // a verification the fast path cannot judge reads its signatures with @sigstore (the cold
+        // bundle, ~10 ms to compile and evaluate): loaded now too. A load that fails here fails
+        // again where the verification imports it: a refusal there, as without the warm-up.
+        if (!fastEligible([...requirements])) {
+          const certificates = requirements.some(
+            (r) =>
+              (r.type === 'sigstoreSigned' || r.type === 'sigstoreAttested') && !(r.trust.kind === 'keys' && r.trust.rekor === undefined),
+          );
+          for (const load of [
+            () => import('./requirements/prepare.js'),
+            () => import('../verify/trust.js'),
+            ...(certificates ? [() => import('../verify/authority.js'), () => import('../verify/verifier.js')] : []),
+          ]) {
+            load().catch(() => {});
+          }
         }
-      }
-    }).unref();
-  }).unref();
+      }),
+    ),
+  );
 }

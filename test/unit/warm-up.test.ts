@@ -21,8 +21,8 @@ function keyRequirement(keys: Extract<Requirement, { type: 'sigstoreSigned' }>['
   } as Requirement;
 }
 
-/** Lets the event loop run `n` turns (the warm-up's two check-phase steps). */
-async function turns(n = 3): Promise<void> {
+/** Lets the event loop run `n` turns (the warm-up's three check-phase steps, and one more). */
+async function turns(n = 4): Promise<void> {
   for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
 }
 
