@@ -19,6 +19,10 @@ import { fastEligible } from './requirements/prepare-fast.js';
  * meanwhile is handled between them and its next request sent before the rest is warmed. The
  * module load and the first hash were one step: a cosign 3 bundle's referrers list, back while
  * node:crypto loaded, waited ~2 ms more for the hash before the referrer's manifest was asked for.
+ * The steps hold the event loop (not unref'd): an unref'd immediate does not stop libuv from
+ * blocking in its poll, so each step after the first ran only once the next response had come,
+ * and with a registry 20 ms away the keys were never warmed while waiting (review of issue 15).
+ * Every command ends with process.exit, and a step after the verification ended does nothing.
  * `over`: whether the verification has ended or run out of time (then nothing more is warmed).
  */
 export function warmWhileWaiting(requirements: readonly Requirement[], over: () => boolean): void {
@@ -34,7 +38,7 @@ export function warmWhileWaiting(requirements: readonly Requirement[], over: () 
       if (ended()) return;
       warm();
       next?.();
-    }).unref();
+    });
   };
   const loadCrypto = (): void => {
     try {
