@@ -7,7 +7,10 @@
  * have had to return (it accepts no other bytes for that digest), so every check after it (the
  * signature over the bytes, the payload's fields against the policy) reads the same input as before,
  * one registry round trip earlier. Anything else (annotations, another name, another algorithm, a
- * size that differs) is fetched as before.
+ * size that differs) is fetched as before. What differs is only the fetch's own effect: one request
+ * and ~250 bytes less in the budget, and a registry that lost such a blob (or answers it with an
+ * error) no longer spoils that signature, where cosign would refuse: the signature over those bytes
+ * is still the trusted key's (test/unit/known-payload-differential.test.ts compares both ways).
  *
  * It decides nothing: the signature in the layer's annotation is still verified over these bytes by
  * a key the policy trusts, and an attacker who can push anything gets no payload here that he could
