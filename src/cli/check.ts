@@ -108,10 +108,26 @@ export async function runCheck(argv: string[]): Promise<number> {
       // the reference as named: only one that names a digest can be looked up (a tag is verified)
       decided = await cachedVerify(
         { ref, named: ref },
-        { config, policy, signal: deadline.signal, cache: cacheSettings(config, cacheDir), allowTagResolution: true, onRequest },
+        {
+          config,
+          policy,
+          signal: deadline.signal,
+          cache: cacheSettings(config, cacheDir),
+          allowTagResolution: true,
+          onRequest,
+          exitsAfter: true,
+        },
       );
     } else {
-      const verdict = await verifyWithConfig(ref, { config, policy, signal: deadline.signal, allowTagResolution: true, onRequest });
+      // `check` exits once it has printed: its registry connections are left to the exit (engine/session.ts)
+      const verdict = await verifyWithConfig(ref, {
+        config,
+        policy,
+        signal: deadline.signal,
+        allowTagResolution: true,
+        onRequest,
+        exitsAfter: true,
+      });
       decided = { outcome: { ...verdict }, verdict };
     }
   } catch (err) {

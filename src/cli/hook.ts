@@ -45,7 +45,8 @@ async function decide(ctx: ContainerContext, containerId: string, policy: Policy
       ...(imageId ? { imageId } : {}),
       selection: selectionFor(ctx.runtime, imageId, config.platform),
     },
-    { config, policy, signal, cache: config.cache, allowTagResolution: policy.tagResolution === 'registry' },
+    // the hook exits once it has decided: its registry connections are left to the exit
+    { config, policy, signal, cache: config.cache, allowTagResolution: policy.tagResolution === 'registry', exitsAfter: true },
   );
   return outcome;
 }

@@ -63,6 +63,8 @@ export interface CachedVerifyOptions {
   cache: CacheSettings | undefined;
   allowTagResolution: boolean;
   onRequest?: (r: RequestRecord) => void;
+  /** See SessionOptions.exitsAfter (engine/session.ts). */
+  exitsAfter?: boolean;
 }
 
 export interface Decided {
@@ -160,6 +162,7 @@ async function verify(image: ImageToDecide, opts: CachedVerifyOptions, scoped: S
     ...(image.selection ? { selection: image.selection } : {}),
     scoped,
     ...(opts.onRequest ? { onRequest: opts.onRequest } : {}),
+    ...(opts.exitsAfter ? { exitsAfter: true } : {}),
   });
 }
 
