@@ -32,9 +32,12 @@ export interface SessionOptions {
   scoped?: ScopeDecision;
   onRequest?: (r: RequestRecord) => void;
   /**
-   * The process exits right after this verification (the hook, `check`): its registry connections,
-   * idle and unref'd, are left to the exit, not destroyed one by one (~0.5 ms of a start: the first
-   * socket destroyed makes Node build process.stderr). A long-lived caller (the agent) leaves it unset.
+   * The process exits right after this verification (the hook, `check`): its registry connections
+   * (idle ones unref'd, and any still in flight after an early refusal, ref'd) are left to the exit,
+   * not destroyed one by one (~0.5 ms of a start: the first socket destroyed makes Node build
+   * process.stderr). Safe only because src/cli/main.ts calls process.exit as soon as the command
+   * returns (`check`'s wait for stdout is bounded by 1 s; test/integration/check.test.ts pins it).
+   * Every other caller (the tests, bench/resident-verify.ts, any long-lived verifier) leaves it unset.
    */
   exitsAfter?: boolean;
 }

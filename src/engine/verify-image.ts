@@ -184,11 +184,14 @@ export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Pro
   let digest = ref.digest;
   let platform: string | undefined;
   let configDigest: string | undefined;
+  // set once the verdict is made: the warm-up's steps still to come then do nothing (the deadline's
+  // signal is not aborted by its clear(), so it alone does not say the verification is over)
+  let ended = false;
   try {
     const formats = new Set(sigReqs.flatMap((r) => r.signatureFormats));
     const early = discoverEarly(opts.client, ref, formats);
     const fetched = manifestThatRuns(ref, opts);
-    warmWhileWaiting(requirements, () => opts.client.budget.signal.aborted);
+    warmWhileWaiting(requirements, () => ended || opts.client.budget.signal.aborted);
     const { manifest, selected } = await fetched;
     mark('manifest');
     digest = manifest.digest;
@@ -279,6 +282,8 @@ export async function verifyImage(ref: ImageReference, opts: VerifyOptions): Pro
       ...(platform ? { platformDigest: platform } : {}),
       ...(configDigest ? { configDigest } : {}),
     });
+  } finally {
+    ended = true;
   }
 }
 

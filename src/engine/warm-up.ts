@@ -22,7 +22,8 @@ import { fastEligible } from './requirements/prepare-fast.js';
  * The steps hold the event loop (not unref'd): an unref'd immediate does not stop libuv from
  * blocking in its poll, so each step after the first ran only once the next response had come,
  * and with a registry 20 ms away the keys were never warmed while waiting (review of issue 15).
- * Every command ends with process.exit, and a step after the verification ended does nothing.
+ * Every command ends with process.exit, and a step after the verification ended (`over`, which
+ * verify-image.ts sets once the verdict is made) does nothing.
  * `over`: whether the verification has ended or run out of time (then nothing more is warmed).
  */
 export function warmWhileWaiting(requirements: readonly Requirement[], over: () => boolean): void {

@@ -48,6 +48,8 @@ function startMisbehaving(): Promise<Server> {
       res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json' });
       for (let i = 0; i < 5; i++) res.write(Buffer.alloc(1024 * 1024, 0x20));
       res.end();
+    } else if (url.startsWith('/v2/hangsig/') && !url.startsWith('/v2/hangsig/manifests/sha256:')) {
+      // the manifest is refused at once (404 below), the signature lookups never answered
     } else if (url.startsWith('/v2/slow/')) {
       // never answers: the deadline must end it
     } else if (url.startsWith('/v2/error/')) {
@@ -288,6 +290,17 @@ describe('sigguard check fails closed on registry faults', () => {
     const r = await check(`${badHost}/${repo}@sha256:${'d'.repeat(64)}`);
     expect(r.code).toBe(1);
     expect(r.verdict).toMatchObject({ decision: 'deny', code });
+  });
+
+  it('exits once it has decided, with requests still in flight that never end (its connections are left to the exit)', async () => {
+    // the manifest's 404 decides while the .sig tag and the referrers are still asked: check must
+    // exit with its verdict then, not wait for them (the deadline, 30 s, is far beyond the runner's 15 s)
+    const r = await sigguard(['check', '--policy', policy, '--json', '--deadline', '30', `${badHost}/hangsig@sha256:${'d'.repeat(64)}`], {
+      timeoutMs: 15_000,
+    });
+    expect(r.code, r.stderr).toBe(1);
+    expect(JSON.parse(r.stdout)).toMatchObject({ decision: 'deny' });
+    expect(JSON.parse(r.stdout).code).not.toBe('DEADLINE_EXCEEDED');
   });
 
   it('a registry that never answers is cut off by the deadline', async () => {

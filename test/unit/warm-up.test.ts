@@ -85,6 +85,26 @@ describe('warmWhileWaiting', () => {
     await expect(import('../../src/engine/requirements/prepare.js')).resolves.toHaveProperty('prepareSignature');
   });
 
+  it("holds the event loop while a step is pending: an unref'd immediate lets libuv block in its poll, and the step waits for I/O", async () => {
+    const immediates = () => process.getActiveResourcesInfo().filter((r) => r === 'Immediate').length;
+    const before = immediates();
+    warmWhileWaiting([keyRequirement([known(pem())])], () => false);
+    expect(immediates()).toBe(before + 1);
+    await turns();
+  });
+
+  it('stops warming once the verification says it is over, between steps', async () => {
+    const key = known(pem());
+    const crypto = process.getBuiltinModule('node:crypto');
+    const parse = vi.spyOn(crypto, 'createPublicKey');
+    let over = false;
+    warmWhileWaiting([keyRequirement([key])], () => over);
+    await new Promise((r) => setImmediate(r)); // the first step ran
+    over = true;
+    await turns();
+    expect(parse).not.toHaveBeenCalled();
+  });
+
   it('touches no key of requirements without keys (reject, insecureAcceptAnything)', async () => {
     warmWhileWaiting([{ type: 'reject' }, { type: 'insecureAcceptAnything' }], () => false);
     await turns();
