@@ -71,8 +71,8 @@ const STRIP = process.env.SIGGUARD_SEA_STRIP !== '0';
 // 4 MiB a semi-space (V8 starts it at 1 MiB), so a start that verifies runs no garbage collection at
 // all (it ran 2 scavenges, ~1 ms each, and 4 with a bundle); a scavenge's helper threads, when they
 // met a lock first, made abseil measure the CPU's frequency by sleeping 1 + 2 ms (no
-// /sys/.../tsc_freq_khz here), which the main thread then waited for, in ~40% of the starts that
-// verified. And 2 V8 helper threads instead of 4 (a start that ends in tens of ms has no use for
+// /sys/.../tsc_freq_khz here), in 12 of 30 starts with nothing cached and 4 of 30 for a new image
+// (strace --seccomp-bpf); a scavenge's main thread waits for its helpers. And 2 V8 helper threads instead of 4 (a start that ends in tens of ms has no use for
 // more). CPU of a start with nothing cached 63.9 -> 60.0 ms, new image 49.3 -> 46.2, `check` 47.9 ->
 // 44.9, warm and `sigguard version` unchanged, peak RSS unchanged. SIGGUARD_SEA_V8_FLAGS='' builds
 // with none.
