@@ -1,7 +1,8 @@
 /**
  * cosign's legacy payload known without a fetch (src/discovery/known-payload.ts), against what the
- * real cosign 2.5 writes into a real registry: byte for byte the same, a check that fetches no payload
- * blob, and a payload with annotations (`cosign sign -a`) still fetched and verified.
+ * real cosign 2.5 and cosign 3.1 (in its legacy format) write into a real registry: byte for byte
+ * the same, a check that fetches no payload blob, and a payload with annotations (`cosign sign -a`)
+ * still fetched and verified.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { knownPayload } from '../../src/discovery/known-payload.js';
@@ -14,11 +15,14 @@ describe("cosign's legacy payload, known without its blob", () => {
   let w: World;
   let policy: string;
   let annotated: string;
+  let legacy3: string;
   beforeAll(async () => {
     w = await makeWorld();
     policy = w.policy('known-payload.yaml', standardPolicy(w));
     annotated = (await w.push.image('annotated', 'v1', 'annotated')).digest;
     await w.cosign.sign2(w.trusted.key, `${w.registry.host}/annotated@${annotated}`, ['-a', 'creator=ci']);
+    legacy3 = (await w.push.image('legacy3', 'v1', 'legacy3')).digest;
+    await w.cosign.sign3Legacy(w.trusted.key, `${w.registry.host}/legacy3@${legacy3}`);
   }, 120_000);
   afterAll(() => w?.stop());
 
@@ -29,6 +33,12 @@ describe("cosign's legacy payload, known without its blob", () => {
     const layer = await layerOf('signed', digest);
     const blob = await w.push.getBlob('signed', layer.digest);
     expect(knownPayload(layer, { registry: w.registry.host, repository: 'signed' }, digest)).toEqual(blob);
+  });
+
+  it('is byte for byte the payload cosign 3.1 writes in its legacy format (--new-bundle-format=false)', async () => {
+    const layer = await layerOf('legacy3', legacy3);
+    const blob = await w.push.getBlob('legacy3', layer.digest);
+    expect(knownPayload(layer, { registry: w.registry.host, repository: 'legacy3' }, legacy3)).toEqual(blob);
   });
 
   it('a check of the cosign-signed image allows without fetching the payload blob', async () => {

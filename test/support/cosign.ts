@@ -129,6 +129,20 @@ export class Cosign {
     return this.must(COSIGN3, ['sign', '--key', key, ...this.offline3(), image]);
   }
 
+  /** cosign 3.1.1 in its legacy format (a `.sig` tag, no bundle), offline: no signing config, no log. */
+  sign3Legacy(key: string, image: string): Promise<Run> {
+    return this.must(COSIGN3, [
+      'sign',
+      '--key',
+      key,
+      '--use-signing-config=false',
+      '--tlog-upload=false',
+      '--new-bundle-format=false',
+      '-y',
+      image,
+    ]);
+  }
+
   /** cosign 3.1.1's flags for signing offline: no Fulcio, Rekor or TSA, an empty trusted root. */
   private offline3(): string[] {
     return ['--signing-config', this.signingConfig, '--trusted-root', this.emptyRoot, '-y'];
