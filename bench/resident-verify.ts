@@ -15,7 +15,7 @@ import { loadPolicy } from '../src/policy/load.js';
 import { parseReference } from '../src/reference/reference.js';
 import { COSIGN2 } from '../test/support/paths.js';
 import { tempDir } from '../test/support/temp.js';
-import { makeWorld } from '../test/support/world.js';
+import { makeWorld, standardPolicy } from '../test/support/world.js';
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
@@ -23,10 +23,7 @@ async function main(): Promise<void> {
   const w = await makeWorld();
   try {
     const dir = tempDir('sigguard-resident-');
-    const policyFile = w.policy(
-      'resident.yaml',
-      `version: 1\nscopes:\n  "${w.registry.host}":\n    - type: sigstoreSigned\n      keyPath: ${w.trusted.pub}\n      signedIdentity: {type: matchRepository}\n`,
-    );
+    const policyFile = w.policy('resident.yaml', standardPolicy(w));
     const configFile = join(dir, 'config.yaml');
     writeFileSync(configFile, `node:\n  containerdSocket: ${join(dir, 'none.sock')}\n`);
     const config = await loadConfig(configFile);

@@ -72,10 +72,10 @@ const STRIP = process.env.SIGGUARD_SEA_STRIP !== '0';
 // all (it ran 2 scavenges, ~1 ms each, and 4 with a bundle); a scavenge's helper threads, when they
 // met a lock first, made abseil measure the CPU's frequency by sleeping 1 + 2 ms (no
 // /sys/.../tsc_freq_khz here), in 12 of 30 starts with nothing cached and 4 of 30 for a new image
-// (strace --seccomp-bpf); a scavenge's main thread waits for its helpers. And 2 V8 helper threads instead of 4 (a start that ends in tens of ms has no use for
-// more). CPU of a start with nothing cached 63.9 -> 60.0 ms, new image 49.3 -> 46.2, `check` 47.9 ->
-// 44.9, warm and `sigguard version` unchanged, peak RSS unchanged. SIGGUARD_SEA_V8_FLAGS='' builds
-// with none.
+// (strace --seccomp-bpf); a scavenge's main thread waits for its helpers. And 2 V8 helper threads
+// instead of 4 (a start that ends in tens of ms has no use for more). CPU of a start with nothing
+// cached 63.9 -> 60.0 ms, new image 49.3 -> 46.2, `check` 47.9 -> 44.9, warm and `sigguard version`
+// unchanged, peak RSS unchanged. SIGGUARD_SEA_V8_FLAGS='' builds with none.
 const V8_FLAGS = (process.env.SIGGUARD_SEA_V8_FLAGS ?? '--min-semi-space-size=4 --v8-pool-size=2').split(/\s+/).filter(Boolean);
 
 const TARGETS = [

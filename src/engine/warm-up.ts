@@ -13,18 +13,14 @@ import type { Requirement } from '../policy/types.js';
 import { fastEligible } from './requirements/prepare-fast.js';
 
 /**
- * Schedules the warm-up in three steps, each after the event loop has taken in what arrived (the
- * check phase): loading node:crypto (~4 ms, the first response's digest check needs it), OpenSSL's
- * first hash, then the keys (needed only once the signatures are fetched), so a response that came
- * meanwhile is handled between them and its next request sent before the rest is warmed. The
- * module load and the first hash were one step: a cosign 3 bundle's referrers list, back while
- * node:crypto loaded, waited ~2 ms more for the hash before the referrer's manifest was asked for.
- * The steps hold the event loop (not unref'd): an unref'd immediate does not stop libuv from
- * blocking in its poll, so each step after the first ran only once the next response had come,
- * and with a registry 20 ms away the keys were never warmed while waiting (review of issue 15).
- * Every command ends with process.exit, and a step after the verification ended (`over`, which
- * verify-image.ts sets once the verdict is made) does nothing.
- * `over`: whether the verification has ended or run out of time (then nothing more is warmed).
+ * Schedules the warm-up in three steps, one per check phase, so that a response that came meanwhile
+ * is handled (and its next request sent) between them: loading node:crypto (~4 ms; the first
+ * response's digest check needs it), OpenSSL's first hash (apart from the load: a cosign 3
+ * bundle's referrers list, back while node:crypto loaded, would wait ~2 ms more for it), then the
+ * keys (needed only once the signatures are fetched). The steps hold the event loop: an unref'd
+ * immediate lets libuv block in its poll, and each step would wait for the next response. Every
+ * command ends with process.exit. `over`: whether the verification has ended (verify-image.ts says
+ * so once the verdict is made) or run out of time; then nothing more is warmed.
  */
 export function warmWhileWaiting(requirements: readonly Requirement[], over: () => boolean): void {
   const ended = (): boolean => {
@@ -33,13 +29,6 @@ export function warmWhileWaiting(requirements: readonly Requirement[], over: () 
     } catch {
       return true;
     }
-  };
-  const step = (warm: () => void, next?: () => void): void => {
-    setImmediate(() => {
-      if (ended()) return;
-      warm();
-      next?.();
-    });
   };
   const loadCrypto = (): void => {
     try {
@@ -56,36 +45,40 @@ export function warmWhileWaiting(requirements: readonly Requirement[], over: () 
       /* the digest check itself says what is wrong */
     }
   };
-  step(loadCrypto, () =>
-    step(firstHash, () =>
-      step(() => {
-        for (const r of requirements) {
-          if (r.type !== 'sigstoreSigned' && r.type !== 'sigstoreAttested') continue;
-          for (const k of r.keys) {
-            try {
-              void k.key; // parsed now, kept for its use (a key whose cached facts are wrong throws there too)
-            } catch {
-              /* thrown again where the key is used */
-            }
-          }
+  const keys = (): void => {
+    for (const r of requirements) {
+      if (r.type !== 'sigstoreSigned' && r.type !== 'sigstoreAttested') continue;
+      for (const k of r.keys) {
+        try {
+          void k.key; // parsed now, kept for its use (a key whose cached facts are wrong throws there too)
+        } catch {
+          /* thrown again where the key is used */
         }
-        // a verification the fast path cannot judge reads its signatures with @sigstore (the cold
-        // bundle, ~10 ms to compile and evaluate): loaded now too. A load that fails here fails
-        // again where the verification imports it: a refusal there, as without the warm-up.
-        if (!fastEligible([...requirements])) {
-          const certificates = requirements.some(
-            (r) =>
-              (r.type === 'sigstoreSigned' || r.type === 'sigstoreAttested') && !(r.trust.kind === 'keys' && r.trust.rekor === undefined),
-          );
-          for (const load of [
-            () => import('./requirements/prepare.js'),
-            () => import('../verify/trust.js'),
-            ...(certificates ? [() => import('../verify/authority.js'), () => import('../verify/verifier.js')] : []),
-          ]) {
-            load().catch(() => {});
-          }
-        }
-      }),
-    ),
-  );
+      }
+    }
+    // a verification the fast path cannot judge reads its signatures with @sigstore (the cold
+    // bundle, ~10 ms to compile and evaluate): loaded now too. A load that fails here fails
+    // again where the verification imports it: a refusal there, as without the warm-up.
+    if (!fastEligible([...requirements])) {
+      const certificates = requirements.some(
+        (r) => (r.type === 'sigstoreSigned' || r.type === 'sigstoreAttested') && !(r.trust.kind === 'keys' && r.trust.rekor === undefined),
+      );
+      for (const load of [
+        () => import('./requirements/prepare.js'),
+        () => import('../verify/trust.js'),
+        ...(certificates ? [() => import('../verify/authority.js'), () => import('../verify/verifier.js')] : []),
+      ]) {
+        load().catch(() => {});
+      }
+    }
+  };
+  const steps = [loadCrypto, firstHash, keys];
+  const run = (i: number): void => {
+    setImmediate(() => {
+      if (ended()) return;
+      steps[i]!();
+      if (i + 1 < steps.length) run(i + 1);
+    });
+  };
+  run(0);
 }
