@@ -16,7 +16,7 @@
  *  - a table of issue 15's targets, each figure beside its target, met or not.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ContainerdNode, restartNode, startNode, stopNode, writeBaseSpec } from '../test/support/node/containerd-node.js';
@@ -30,6 +30,7 @@ import { runStorm, stormImages } from './storm.js';
 import { stormSvg } from '../test/support/bench/storm-svg.js';
 import { type TargetRow, atMost, targetTable } from '../test/support/bench/targets.js';
 import { trivialSea } from './trivial-sea.js';
+import { type Verifier, startVerifier } from '../test/support/agent-socket.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 const BURST = Number(process.env.BENCH_BURST ?? 50);
@@ -148,6 +149,8 @@ interface StartFigures {
   overheadNewImageMs: number;
   overheadWarmMs: number;
   overheadShellHookMs: number;
+  overheadColdAgentMs: number;
+  overheadNewImageAgentMs: number;
   overheadVersionHookMs: number;
 }
 
@@ -175,6 +178,10 @@ function targets(verify: Stats[], storm: Awaited<ReturnType<typeof runStorm>>, s
     time('hook, new image (bundle; policy validated)', 'hook, new image (bundle; policy validated)', 1.5),
     time('sigguard check (legacy)', 'check (legacy)', 1.5),
     time('sigguard check (bundle)', 'check (bundle)', 1.5),
+    time('hook + agent, cold cache (legacy)', 'hook + agent, cold cache (legacy)', 1.5),
+    time('hook + agent, cold cache (bundle)', 'hook + agent, cold cache (bundle)', 1.5),
+    time('hook + agent, new image (legacy)', 'hook + agent, new image (legacy)', 1.5),
+    time('hook + agent, new image (bundle)', 'hook + agent, new image (bundle)', 1.5),
     time('hook, warm cache', 'hook, warm cache', 1.1),
     rss('hook, warm cache', 'peak RSS, warm hook (median of runs)'),
     rss('hook, cold cache (legacy)', 'peak RSS, cold hook legacy (median of runs)'),
@@ -231,6 +238,22 @@ function targets(verify: Stats[], storm: Awaited<ReturnType<typeof runStorm>>, s
     },
     atMost('StartContainer overhead, cold', `+${ms(start.overheadColdMs)}`, start.overheadColdMs, floor.medianMs, 2, 'process floor'),
     atMost(
+      'StartContainer overhead, cold, hook + agent',
+      `+${ms(start.overheadColdAgentMs)}`,
+      start.overheadColdAgentMs,
+      floor.medianMs,
+      2,
+      'process floor',
+    ),
+    atMost(
+      'StartContainer overhead, new image, hook + agent',
+      `+${ms(start.overheadNewImageAgentMs)}`,
+      start.overheadNewImageAgentMs,
+      floor.medianMs,
+      2,
+      'process floor',
+    ),
+    atMost(
       'StartContainer overhead, new image (policy validated)',
       `+${ms(start.overheadNewImageMs)}`,
       start.overheadNewImageMs,
@@ -277,6 +300,7 @@ async function main(): Promise<void> {
   const w = await makeWorld();
   const dir = mkdtempSync(join(tmpdir(), 'sigguard-bench-'));
   let node: ContainerdNode | undefined;
+  let nodeAgent: Verifier | undefined;
   try {
     const env = { HOME: join(w.cosign.dir, 'home') };
     const policy = w.policy(
@@ -313,6 +337,10 @@ async function main(): Promise<void> {
       }
     };
 
+    // the node's agent answering hooks (`hook --agent`): `sigguard verifier`, the agent's socket alone
+    mkdirSync(join(dir, 'agent'), { mode: 0o700 });
+    const agent = await startVerifier(join(dir, 'agent', 'hook.sock'), config, policy);
+    const agentArgs = [...hookArgs, '--agent', agent.socket];
     const hello = await trivialSea();
     console.log(`bench: ${RUNS} runs each, interleaved; machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}`);
     const verify = await interleave(
@@ -338,12 +366,17 @@ async function main(): Promise<void> {
           before: clearVerdicts,
           run: () => once(EXE, hookArgs, state('signed-bundle')),
         },
+        { name: 'hook + agent, cold cache (legacy)', before: clearCache, run: () => once(EXE, agentArgs, state('signed')) },
+        { name: 'hook + agent, cold cache (bundle)', before: clearCache, run: () => once(EXE, agentArgs, state('signed-bundle')) },
+        { name: 'hook + agent, new image (legacy)', before: clearVerdicts, run: () => once(EXE, agentArgs, state('signed')) },
+        { name: 'hook + agent, new image (bundle)', before: clearVerdicts, run: () => once(EXE, agentArgs, state('signed-bundle')) },
         { name: 'hook, warm cache', run: () => once(EXE, warmArgs, state('signed')) },
         { name: 'sigguard version (process floor)', run: () => once(EXE, ['version']) },
         { name: 'trivial Node SEA (hello world)', run: () => once(hello, []) },
       ],
       RUNS,
     );
+    await agent.stop();
     const cosign2 = verify[0]!;
     console.log(`\n${table(verify, cosign2)}`);
 
@@ -456,25 +489,40 @@ async function main(): Promise<void> {
       nodeConfig,
       `registry:\n  certsDir: ${node.certsDir}\nnode:\n  containerdSocket: ${node.socket}\ncache:\n  dir: ${cacheDir}\n`,
     );
-    const inst = await sigguard([
-      'install-hook',
-      '--base-spec',
-      node.baseSpec,
-      '--path',
-      join(ROOT, 'build/out/sigguard'),
-      '--',
-      '--policy',
-      policy,
-      '--log',
-      join(dir, 'node-decisions.log'),
-      '--config',
-      nodeConfig,
-    ]);
-    if (inst.code !== 0) throw new Error(inst.stderr);
+    /** The hook into the node's base spec, with these hook flags after the usual ones. */
+    const installHook = async (...extra: string[]) => {
+      const inst = await sigguard([
+        'install-hook',
+        '--base-spec',
+        node!.baseSpec,
+        '--path',
+        join(ROOT, 'build/out/sigguard'),
+        '--',
+        '--policy',
+        policy,
+        '--log',
+        join(dir, 'node-decisions.log'),
+        '--config',
+        nodeConfig,
+        ...extra,
+      ]);
+      if (inst.code !== 0) throw new Error(inst.stderr);
+    };
+    await installHook();
     await restartNode(node);
     await startOnce('runc');
     const sg = await paired(startRuns, [clearCache, clearVerdicts, () => {}]);
     const [cold, newImage, warm] = sg.hooked as [number[], number[], number[]];
+    // the same hook entry naming the node's agent (`--agent`), the agent answering on its socket
+    mkdirSync(join(dir, 'node-agent'), { mode: 0o700 });
+    nodeAgent = await startVerifier(join(dir, 'node-agent', 'hook.sock'), nodeConfig, policy);
+    await installHook('--agent', nodeAgent.socket);
+    await restartNode(node);
+    await startOnce('runc');
+    const sga = await paired(startRuns, [clearCache, clearVerdicts]);
+    const [coldAgent, newImageAgent] = sga.hooked as [number[], number[]];
+    await nodeAgent.stop();
+    nodeAgent = undefined;
     // the process floor as a hook: the same executable and stage, `sigguard version` (reads nothing, exits 0)
     const hookedSpec = readFileSync(node.baseSpec, 'utf8');
     const spec = JSON.parse(hookedSpec) as { hooks: { createRuntime: Array<{ args: string[] }> } };
@@ -520,6 +568,12 @@ async function main(): Promise<void> {
       hookWarmMedianMs: round(median(warm)),
       shellHookMedianMs: round(median(shell)),
       overheadColdMs: round(median(cold) - median(sg.bare)),
+      /** With the hook entry naming the node's agent (`--agent`), its own rounds beside starts without a hook. */
+      hookColdAgentMedianMs: round(median(coldAgent)),
+      hookNewImageAgentMedianMs: round(median(newImageAgent)),
+      noHookBesideAgentMedianMs: round(median(sga.bare)),
+      overheadColdAgentMs: round(median(coldAgent) - median(sga.bare)),
+      overheadNewImageAgentMs: round(median(newImageAgent) - median(sga.bare)),
       overheadNewImageMs: round(median(newImage) - median(sg.bare)),
       overheadWarmMs: round(median(warm) - median(sg.bare)),
       overheadShellHookMs: round(median(shell) - median(sh.bare)),
@@ -529,6 +583,8 @@ async function main(): Promise<void> {
       failed: {
         noHook: 2 * startRuns - sg.bare.length - sh.bare.length,
         cold: startRuns - cold.length,
+        coldAgent: startRuns - coldAgent.length,
+        newImageAgent: startRuns - newImageAgent.length,
         newImage: startRuns - newImage.length,
         warm: startRuns - warm.length,
         shellHook: startRuns - shell.length,
@@ -536,7 +592,7 @@ async function main(): Promise<void> {
       },
     };
     console.log(
-      `\nStartContainer (containerd 2.1, ${startRuns} each, each round beside a start without a hook): hook cold ${start.hookColdMedianMs} ms, new image (policy validated) ${start.hookNewImageMedianMs} ms, warm ${start.hookWarmMedianMs} ms, no hook beside them ${start.noHookBesideSigguardMedianMs} ms: +${start.overheadColdMs} / +${start.overheadNewImageMs} / +${start.overheadWarmMs}; shell hook (jq + cosign 2.5) ${start.shellHookMedianMs} ms, no hook beside it ${start.noHookBesideShellHookMedianMs} ms: +${start.overheadShellHookMs}; \`sigguard version\` as the hook ${start.versionHookMedianMs} ms, no hook beside it ${start.noHookBesideVersionHookMedianMs} ms: +${start.overheadVersionHookMs}; failed starts ${JSON.stringify(start.failed)}`,
+      `\nStartContainer (containerd 2.1, ${startRuns} each, each round beside a start without a hook): hook cold ${start.hookColdMedianMs} ms, new image (policy validated) ${start.hookNewImageMedianMs} ms, warm ${start.hookWarmMedianMs} ms, no hook beside them ${start.noHookBesideSigguardMedianMs} ms: +${start.overheadColdMs} / +${start.overheadNewImageMs} / +${start.overheadWarmMs}; shell hook (jq + cosign 2.5) ${start.shellHookMedianMs} ms, no hook beside it ${start.noHookBesideShellHookMedianMs} ms: +${start.overheadShellHookMs}; \`sigguard version\` as the hook ${start.versionHookMedianMs} ms, no hook beside it ${start.noHookBesideVersionHookMedianMs} ms: +${start.overheadVersionHookMs}; with the agent: cold ${start.hookColdAgentMedianMs} ms, new image ${start.hookNewImageAgentMedianMs} ms, no hook beside them ${start.noHookBesideAgentMedianMs} ms: +${start.overheadColdAgentMs} / +${start.overheadNewImageAgentMs}; failed starts ${JSON.stringify(start.failed)}`,
     );
     kubelet.close();
 
@@ -558,6 +614,7 @@ async function main(): Promise<void> {
     console.log(`\nissue 15's targets:\n${targetTable(results.targets)}`);
     console.log(`\nresults: bench/results.json, bench/storm.svg (${results.durationS} s)`);
   } finally {
+    await nodeAgent?.stop();
     if (node) await stopNode(node);
     await w.stop();
   }

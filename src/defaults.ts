@@ -13,6 +13,8 @@ export const DEFAULT_PATHS = {
   decisionLog: '/var/log/sigguard/decisions.log',
   /** Where `sigguard trust update` keeps the public-good trusted root and its TUF state. */
   trustPublicGood: '/var/lib/sigguard/trust/public-good.json',
+  /** The agent's socket for hooks (`sigguard agent --hook-socket`, `sigguard hook --agent`). */
+  agentSocket: '/var/lib/sigguard/agent/hook.sock',
   /** containerd's registry host folders (hosts.toml, CA files). */
   certsDir: '/etc/containerd/certs.d',
 } as const;

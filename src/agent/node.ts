@@ -25,6 +25,11 @@ export interface NodeOptions {
   etc: string;
   /** The decision log the hook writes. */
   log: string;
+  /**
+   * The agent's socket for hooks (`--hook-socket`, src/agent/verify-server.ts): the hook entry names it
+   * (`--agent`), and a hook asks the agent there before it validates or verifies anything itself.
+   */
+  hookSocket?: string;
   /** containerd and ctr (for `ctr oci spec` and the merge rules): `--containerd`, `--ctr`. */
   containerd?: string;
   ctr?: string;
@@ -64,6 +69,7 @@ function hookFlags(o: NodeOptions): string[] {
   if (policy !== DEFAULT_PATHS.policy) flags.push('--policy', policy);
   if (config !== DEFAULT_PATHS.config) flags.push('--config', config);
   if (resolve(o.log) !== DEFAULT_PATHS.decisionLog) flags.push('--log', resolve(o.log));
+  if (o.hookSocket) flags.push('--agent', resolve(o.hookSocket));
   return flags;
 }
 

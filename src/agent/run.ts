@@ -40,6 +40,7 @@ import { trustUpdate } from '../trust/update.js';
 import { AGENT_STATE_DIR, outsideStateDir } from './state-dir.js';
 import { CACHE_DEFAULTS } from '../cache/verdict-cache.js';
 import { primeHookDocuments } from './prime-documents.js';
+import { type VerifyServer, startVerifyServer } from './verify-server.js';
 
 /** The first retry after a failed runtime restart, doubling to the cap. */
 const RESTART_BACKOFF_MS = 5000;
@@ -95,6 +96,7 @@ export class Agent {
   private readonly follower: DecisionLogFollower;
   private timers: NodeJS.Timeout[] = [];
   private server: AgentServer | undefined;
+  private hookServer: VerifyServer | undefined;
   private busy: Promise<unknown> = Promise.resolve();
   /** The mechanism restarted the runtime; its CRI has not answered yet. */
   private restarted = false;
@@ -416,6 +418,20 @@ export class Agent {
       'sigguard agent starting',
     );
     if (this.o.listen !== undefined) this.server = await startServer(this.o.listen, this, this.log);
+    // before the hook entry that names it goes in: a hook that finds no socket decides itself anyway
+    if (this.o.hookSocket && !this.o.once) {
+      try {
+        this.hookServer = await startVerifyServer(
+          { socket: this.o.hookSocket, config: join(this.o.etc, 'config.yaml'), policy: join(this.o.etc, 'policy.yaml') },
+          this.log,
+        );
+      } catch (err) {
+        this.log.error(
+          { err: (err as Error).message, socket: this.o.hookSocket },
+          'hook socket not served: hooks decide in their own process',
+        );
+      }
+    }
     for (const step of [(): Promise<unknown> => this.sync(), (): Promise<unknown> => this.install()]) {
       try {
         await this.serial(step);
@@ -523,6 +539,7 @@ export class Agent {
     this.timers = [];
     this.follower.close();
     await this.server?.close();
+    await this.hookServer?.close();
   }
 
   /** sigguard agent --uninstall: the hook out (restart), then the executable and the documents; false while containerd still awaits its restart. */

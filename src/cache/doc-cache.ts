@@ -35,10 +35,14 @@ const DOC_FILE = /^[a-z]+-[0-9a-f]{64}\.json$/;
 const LEFTOVER = /^(?:v-[0-9a-f]{32}\.(?:lock|wake)(?:\.\d+\.tmp)?|[a-z]+-[0-9a-f]{64}\.json\.\d+\.tmp)$/;
 
 export class DocCache implements ValidatedDocuments {
-  /** `endsAt`: the caller's deadline (ms epoch), to wait for another process's validation until; none: no waiting. */
+  /**
+   * `endsAt`: the caller's deadline (ms epoch), to wait for another process's validation until; none: no waiting.
+   * `onMiss`: called before a document not in the cache is validated; what it throws ends the load
+   * (the hook asking the node's agent instead, src/hook/ask-agent.ts).
+   */
   constructor(
     readonly dir: string,
-    private readonly opts: { endsAt?: number } = {},
+    private readonly opts: { endsAt?: number; onMiss?: () => void } = {},
   ) {}
 
   private key(kind: DocKind, text: string): string {
@@ -50,6 +54,7 @@ export class DocCache implements ValidatedDocuments {
   }
 
   async validateOnce<T>(kind: DocKind, text: string, validate: () => Promise<T>): Promise<T> {
+    this.opts.onMiss?.();
     const lead = async (): Promise<T> => {
       const value = await validate();
       this.put(kind, text, value);

@@ -13,6 +13,7 @@ import { DecisionLogFollower } from '../agent/decision-follow.js';
 import { AgentMetrics } from '../agent/metrics.js';
 import { parseRestart } from '../agent/restart.js';
 import { startServer } from '../agent/server.js';
+import { startVerifyServer } from '../agent/verify-server.js';
 import { SERVICE_ACCOUNT_DIR, inClusterAccess, parseTaint } from '../agent/taint.js';
 
 export const AGENT_DEFAULTS = {
@@ -96,6 +97,7 @@ export async function runAgent(argv: string[]): Promise<number> {
       'trust-root': { type: 'string' },
       'trust-out': { type: 'string' },
       'state-dir': { type: 'string' },
+      'hook-socket': { type: 'string' },
       'host-root': { type: 'string' },
       once: { type: 'boolean' },
       uninstall: { type: 'boolean' },
@@ -140,6 +142,7 @@ export async function runAgent(argv: string[]): Promise<number> {
     ...(values.ctr ? { ctr: values.ctr } : {}),
     ...(values.containerd ? { containerd: values.containerd } : {}),
     ...(values['state-dir'] ? { stateDir: values['state-dir'] } : {}),
+    ...(values['hook-socket'] ? { hookSocket: values['hook-socket'] } : {}),
     ...(values['host-root'] ? { hostRoot: values['host-root'] } : {}),
     ...trustOptions(values),
     // once ready, the registration taint off this node (README "The node-join window"); the pod's service account
@@ -191,5 +194,28 @@ export async function runMetrics(argv: string[]): Promise<number> {
   await stopped();
   clearInterval(t);
   await server.close();
+  return 0;
+}
+
+/**
+ * sigguard verifier [--socket FILE] [--config FILE] [--policy FILE]: the agent's socket for hooks
+ * alone (src/agent/verify-server.ts), for a node whose hook entry names it (`hook --agent FILE`)
+ * without the agent (install.sh's hosts, the bench): until SIGTERM.
+ */
+export async function runVerifier(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    argv,
+    { socket: { type: 'string' }, config: { type: 'string' }, policy: { type: 'string' } },
+    'verifier',
+  );
+  if (positionals.length > 0) throw new SigguardError(ReasonCode.USAGE, `verifier takes no arguments (got "${positionals[0]}")`);
+  const log = logger();
+  const server = await startVerifyServer(
+    { socket: values.socket ?? DEFAULT_PATHS.agentSocket, config: values.config, policy: values.policy ?? DEFAULT_PATHS.policy },
+    log,
+  );
+  await stopped();
+  await server.close();
+  log.info(server.stats, 'stopping');
   return 0;
 }

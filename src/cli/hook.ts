@@ -8,48 +8,24 @@
  * runtime asked over CRI, the decision log); the decision for an image is the
  * engine's, through the verdict cache (engine/cached-verify.ts).
  */
-import { DocCache } from '../cache/doc-cache.js';
-import { CACHE_DEFAULTS } from '../cache/verdict-cache.js';
-import { type Config, loadConfig } from '../config/load.js';
 import { startDeadline, whenAborted } from '../deadline.js';
-import { type Outcome, cachedVerify } from '../engine/cached-verify.js';
+import type { Outcome } from '../engine/cached-verify.js';
 import { verdictSubject } from '../engine/subject.js';
 import { ExitCode, ReasonCode, SigguardError, oneLine, toSigguardError } from '../errors.js';
-import { loadPolicy } from '../policy/load.js';
-import { setPublicGoodKept } from '../policy/kept-root.js';
 import { scopeTrustRoots } from '../policy/trust-roots.js';
 import type { Policy } from '../policy/types.js';
 import { formatReference, parseReference, withDefaultTag } from '../reference/reference.js';
 import { parse, parseSeconds } from '../args.js';
 import { type ContainerContext, readContext } from '../hook/annotations.js';
-import { selectionFor } from '../hook/binding.js';
-import { triage } from '../hook/decide.js';
-import { resolveOnNode } from '../hook/node-lookup.js';
+import { askAgent } from '../hook/ask-agent.js';
+import { type StartDocuments, decideStart } from '../hook/decide-start.js';
 import { HOOK_DEFAULTS } from '../defaults.js';
 import { mark } from '../trace.js';
 import { type DecisionRecord, writeDecision } from '../hook/decision-log.js';
 import { type OciState, parseState, readAnnotations, readStdin } from '../hook/state.js';
 
-async function decide(ctx: ContainerContext, containerId: string, policy: Policy, config: Config, signal: AbortSignal): Promise<Outcome> {
-  const t = triage(ctx, policy);
-  if (t.action !== 'verify') return { decision: t.action, code: t.code, reason: t.reason };
-  const annotated = parseReference(t.image);
-  const { named, pinned, imageId } = await resolveOnNode(ctx, containerId, annotated, config, policy, signal);
-  mark('node');
-  // what is verified is bound to what runs: the node's image id picks or checks the manifest
-  const { outcome } = await cachedVerify(
-    {
-      ref: pinned,
-      named,
-      alsoNamed: [annotated.digest],
-      ...(imageId ? { imageId } : {}),
-      selection: selectionFor(ctx.runtime, imageId, config.platform),
-    },
-    // the hook exits once it has decided: its registry connections are left to the exit
-    { config, policy, signal, cache: config.cache, allowTagResolution: policy.tagResolution === 'registry', exitsAfter: true },
-  );
-  return outcome;
-}
+/** Thrown to end the hook's own decision where the agent is to be asked (never leaves runHook). */
+class AgentWork {}
 
 export async function runHook(argv: string[], stdin: () => NodeJS.ReadableStream): Promise<number> {
   // The deadline counts from the process's own start, not from here: the runtime's hook
@@ -60,7 +36,13 @@ export async function runHook(argv: string[], stdin: () => NodeJS.ReadableStream
   mark('hook');
   const { values, positionals } = parse(
     argv,
-    { config: { type: 'string' }, policy: { type: 'string' }, log: { type: 'string' }, deadline: { type: 'string' } },
+    {
+      config: { type: 'string' },
+      policy: { type: 'string' },
+      log: { type: 'string' },
+      deadline: { type: 'string' },
+      agent: { type: 'string' },
+    },
     'hook',
   );
   if (positionals.length > 0) throw new SigguardError(ReasonCode.USAGE, `hook takes no arguments (got "${positionals[0]}")`);
@@ -71,26 +53,49 @@ export async function runHook(argv: string[], stdin: () => NodeJS.ReadableStream
   let ctx: ContainerContext | undefined;
   let policy: Policy | undefined;
   let outcome: Outcome;
+  /** Decided by the agent (`--agent`): its trust root for the log; else why it was not asked or not used. */
+  let byAgent: { trustRoot?: string } | undefined;
+  let agentNotUsed: string | undefined;
   // the one deadline: its timer aborts the signal that CRI, the registry and verification
   // run under, and the race below refuses even if some promise never settles
   const deadline = startDeadline(started + deadlineMs, `hook deadline of ${deadlineMs / 1000} s exceeded`);
   try {
     const work = (async (): Promise<Outcome> => {
-      state = parseState(await readStdin(stdin));
+      const stateText = await readStdin(stdin);
+      state = parseState(stateText);
       mark('state');
       ctx = readContext(readAnnotations(state));
-      // the configuration first: it says where validated documents are cached
-      // documents not yet validated: one hook of those starting together validates each (doc-cache.ts)
-      const docsUntil = { endsAt: started + deadlineMs };
-      const config = await loadConfig(values.config, HOOK_DEFAULTS.config, new DocCache(CACHE_DEFAULTS.dir, docsUntil));
-      mark('config');
-      setPublicGoodKept(config.trust.publicGood);
-      policy = await loadPolicy(
-        values.policy ?? HOOK_DEFAULTS.policy,
-        config.cache ? new DocCache(config.cache.dir, docsUntil) : undefined,
+      const containerId = state.id;
+      const docs: StartDocuments = { config: values.config, policy: values.policy ?? HOOK_DEFAULTS.policy, endsAt: started + deadlineMs };
+      const onPolicy = (p: Policy) => {
+        policy = p;
+      };
+      const local = (beforeWork?: () => void) =>
+        decideStart(ctx!, containerId, docs, deadline.signal, { exitsAfter: true, onPolicy, ...(beforeWork ? { beforeWork } : {}) });
+      const socket = values.agent;
+      if (socket === undefined) return local();
+      // with an agent: what the hook has at hand (validated documents, a fresh verdict) decides here;
+      // work not done before (a validation, a verification) is asked of the agent, and done here only
+      // if the agent does not answer it with an allow
+      const needsWork = new AgentWork();
+      try {
+        return await local(() => {
+          throw needsWork;
+        });
+      } catch (err) {
+        if (err !== needsWork) throw err;
+      }
+      const asked = await askAgent(
+        socket,
+        { state: stateText, ...(docs.config ? { config: docs.config } : {}), policy: docs.policy },
+        docs.endsAt,
       );
-      mark('policy');
-      return decide(ctx, state.id, policy, config, deadline.signal);
+      if ('allow' in asked) {
+        byAgent = asked.trustRoot ? { trustRoot: asked.trustRoot } : {};
+        return asked.allow;
+      }
+      agentNotUsed = asked.notUsed;
+      return local();
     })();
     outcome = await Promise.race([work, whenAborted(deadline.signal)]);
   } catch (err) {
@@ -131,7 +136,8 @@ export async function runHook(argv: string[], stdin: () => NodeJS.ReadableStream
     detailCode: outcome.detailCode,
     scope: outcome.scope,
     signer: outcome.signer,
-    trustRoot: scopeTrustRoots(policy, outcome.scope),
+    trustRoot: byAgent ? byAgent.trustRoot : scopeTrustRoots(policy, outcome.scope),
+    agent: byAgent ? 'decided' : agentNotUsed !== undefined ? oneLine(`not used: ${agentNotUsed}`) : undefined,
     cache: outcome.cache,
     durationMs: Math.round(process.uptime() * 1000), // since the process started
   };

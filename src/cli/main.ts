@@ -12,10 +12,11 @@ const HELP = `sigguard: runtime signature verification for containers
 
 usage:
   sigguard check IMAGE [--policy FILE] [--config FILE] [--deadline SECONDS] [--explain] [--json] [--cache [--cache-dir DIR]]
-  sigguard hook [--config FILE] [--policy FILE] [--log FILE] [--deadline SECONDS]   (OCI state on stdin)
+  sigguard hook [--config FILE] [--policy FILE] [--log FILE] [--deadline SECONDS] [--agent SOCKET]   (OCI state on stdin)
   sigguard install-hook (--base-spec FILE | --hooks-dir DIR) [--uninstall] [--path BIN] [-- HOOK FLAGS...]
   sigguard install-node --containerd-config FILE [--uninstall | --check] [--spec-dir DIR] [--state FILE] [--path BIN] [--containerd BIN] [--drop-in FILE] [-- HOOK FLAGS...]
-  sigguard agent [--runtime containerd|crio] [--containerd-config FILE] [--source DIR]... [--etc DIR] [--install-path FILE] [--restart systemd[:UNIT]|signal[:SIG]|command:ARGV|none] [--remove-taint KEY[:EFFECT]] [--state-dir DIR] [--host-root DIR] [--listen ADDR] [--once | --uninstall]
+  sigguard agent [--runtime containerd|crio] [--containerd-config FILE] [--source DIR]... [--etc DIR] [--install-path FILE] [--restart systemd[:UNIT]|signal[:SIG]|command:ARGV|none] [--remove-taint KEY[:EFFECT]] [--state-dir DIR] [--host-root DIR] [--listen ADDR] [--hook-socket FILE] [--once | --uninstall]
+  sigguard verifier [--socket FILE] [--config FILE] [--policy FILE]
   sigguard metrics --log FILE [--listen ADDR]
   sigguard cache list | clear [--digest D] [--config FILE]
   sigguard cache prime [--policy FILE] [--config FILE]
@@ -43,6 +44,8 @@ async function dispatch(argv: string[]): Promise<number> {
       return (await import('./install-node.js')).runInstallNode(rest);
     case 'agent':
       return (await (await import('./agent-loader.js')).loadAgent()).runAgent(rest);
+    case 'verifier':
+      return (await (await import('./agent-loader.js')).loadAgent()).runVerifier(rest);
     case 'metrics':
       return (await (await import('./agent-loader.js')).loadAgent()).runMetrics(rest);
     case 'install-hook':

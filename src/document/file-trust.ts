@@ -52,7 +52,8 @@ function folderProblem(dir: string, st: Stats, owner: number): string | undefine
   return undefined;
 }
 
-function fileProblem(st: Stats, owner: number): string | undefined {
+function fileProblem(st: Stats, owner: number, kind: 'file' | 'socket'): string | undefined {
+  if (kind === 'socket') return st.isSocket() ? ownerProblem(st, owner) : 'not a unix socket';
   if (!st.isFile()) return 'not a regular file';
   const owned = ownerProblem(st, owner);
   if (owned) return owned;
@@ -62,10 +63,15 @@ function fileProblem(st: Stats, owner: number): string | undefined {
 
 /**
  * Resolves `path` as the kernel would, checking every folder looked up in and every link
- * followed; returns the real path and its stat. Throws UntrustedFileError, or the file
+ * followed; returns the real path and its stat (`kind` socket: a unix socket, owned by root,
+ * the agent's that the hook asks, src/hook/ask-agent.ts). Throws UntrustedFileError, or the file
  * system's own error (ENOENT, ENOTDIR, ELOOP…).
  */
-export function checkTrustedPath(path: string, owner: number = euid() ?? 0): { real: string; stat: Stats } {
+export function checkTrustedPath(
+  path: string,
+  owner: number = euid() ?? 0,
+  kind: 'file' | 'socket' = 'file',
+): { real: string; stat: Stats } {
   const given = resolve(path);
   const pending = given.split('/').filter((p) => p !== '');
   let cur = '/';
@@ -99,7 +105,7 @@ export function checkTrustedPath(path: string, owner: number = euid() ?? 0): { r
     cur = next;
   }
   const stat = statSync(cur);
-  const problem = fileProblem(stat, owner);
+  const problem = fileProblem(stat, owner, kind);
   if (problem) throw new UntrustedFileError(given, cur === given ? problem : `${cur}, where it leads, is ${problem}`);
   return { real: cur, stat };
 }

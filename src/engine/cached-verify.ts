@@ -65,6 +65,16 @@ export interface CachedVerifyOptions {
   onRequest?: (r: RequestRecord) => void;
   /** See SessionOptions.exitsAfter (engine/session.ts). */
   exitsAfter?: boolean;
+  /**
+   * Called when a verification is needed (no fresh verdict, nor a decision by scope), before any
+   * lock is taken; what it throws ends the decision (the hook asking the node's agent instead).
+   */
+  beforeVerify?: () => void;
+  /**
+   * false: a deny is not kept in the verdict cache (the agent's verifications for hooks: the hook
+   * verifies a deny again itself, src/agent/verify-server.ts, and keeps what it finds).
+   */
+  keepDenials?: boolean;
 }
 
 export interface Decided {
@@ -191,6 +201,7 @@ export async function cachedVerify(image: ImageToDecide, opts: CachedVerifyOptio
   const settings = opts.cache;
   const store = settings ? new VerdictStore(settings.dir) : undefined;
   if (digest === undefined || settings === undefined || store === undefined || !store.ensureDir()) {
+    opts.beforeVerify?.();
     const verdict = await verify(image, opts, scoped);
     return { outcome: bound(fromVerdict(verdict)), verdict };
   }
@@ -198,6 +209,7 @@ export async function cachedVerify(image: ImageToDecide, opts: CachedVerifyOptio
   const waitingSince = Date.now();
   const cached = cachedFor(store.read(key), imageId);
   if (cached && isFresh(cached, Date.now(), settings)) return { outcome: bound(fromCached(cached, 'hit', policy)) };
+  opts.beforeVerify?.();
 
   // The leader stores its verdict before it releases the lock, so a follower never finds the
   // lock gone and the cache still empty.
@@ -228,7 +240,7 @@ export async function cachedVerify(image: ImageToDecide, opts: CachedVerifyOptio
     // A verification that ran out of time says nothing about the image and, in a node-boot storm,
     // mostly tells of the node's own load: not kept, or it would refuse every start of the image
     // (and the followers waiting for this one) for denyBackoffSeconds.
-    if (verdict.code !== ReasonCode.DEADLINE_EXCEEDED) {
+    if (verdict.code !== ReasonCode.DEADLINE_EXCEEDED && (verdict.decision === 'allow' || opts.keepDenials !== false)) {
       try {
         store.write(toEntry(key, verdict, digest));
       } catch {

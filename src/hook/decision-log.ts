@@ -35,6 +35,11 @@ export interface DecisionRecord {
   trustRoot?: string;
   /** The verdict cache: hit (served from it), miss (verified, then stored), stale (registry down, older allow served). */
   cache: 'hit' | 'miss' | 'stale' | undefined;
+  /**
+   * With `--agent`: `decided` when the node's agent decided the start (an allow), else `not used: <why>`
+   * when the hook asked or meant to ask it and decided itself (src/hook/ask-agent.ts). Absent: not needed.
+   */
+  agent?: string;
   durationMs: number;
 }
 

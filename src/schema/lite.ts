@@ -89,7 +89,7 @@ export function object<S extends Shape>(shape: S, opts: { strict?: boolean } = {
     if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Failure(path, 'expected an object');
     const input = v as Record<string, unknown>;
     if (opts.strict) {
-      const extra = Object.keys(input).find((k) => !(k in shape));
+      const extra = Object.keys(input).find((k) => !Object.hasOwn(shape, k));
       if (extra !== undefined) throw new Failure(path, `unknown field "${extra}"`);
     }
     const out: Record<string, unknown> = {};

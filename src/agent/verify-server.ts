@@ -1,0 +1,187 @@
+/**
+ * The agent deciding container starts for the hooks that ask it (`sigguard hook --agent SOCKET`,
+ * src/hook/ask-agent.ts; the protocol in src/hook/agent-protocol.ts), on a unix socket only root
+ * can reach: 0600, in a folder only root can write (checked after listening, as the hook checks it).
+ *
+ * Each request is decided by the hook's own code (src/hook/decide-start.ts) under the documents the
+ * agent serves for — the hook's --config and --policy, read from disk per request (a changed file
+ * is read as the hook would read it; the validated-document cache keeps the parsing to once per
+ * text) — and within the hook's wait (`until`). Only an allow is answered as such; a deny, an error,
+ * a request for other documents is declined and the hook decides itself. A deny is not kept in the
+ * verdict cache (keepDenials false): what the agent could not verify (its network, its mounts) never
+ * refuses a start, the hook's own verification does.
+ */
+import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { type Server, type Socket, createServer } from 'node:net';
+import { dirname, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { startDeadline } from '../deadline.js';
+import { HOOK_DEFAULTS } from '../defaults.js';
+import { checkTrustedPath, fileTrustEnforced } from '../document/file-trust.js';
+import type { Outcome } from '../engine/cached-verify.js';
+import { oneLine, toSigguardError } from '../errors.js';
+import { AGENT_PROTOCOL, type AgentAnswer, MAX_REQUEST_BYTES, agentRequestSchema } from '../hook/agent-protocol.js';
+import { readContext } from '../hook/annotations.js';
+import { decideStart } from '../hook/decide-start.js';
+import { parseState, readAnnotations } from '../hook/state.js';
+import { scopeTrustRoots } from '../policy/trust-roots.js';
+import type { Policy } from '../policy/types.js';
+
+export interface VerifyServerOptions {
+  socket: string;
+  /** The documents the hook entry names (undefined config: the hook's default file). */
+  config: string | undefined;
+  policy: string;
+  /** At most this many requests at once; beyond, a connection is closed at once (the hook decides itself). */
+  maxConnections?: number;
+}
+
+export interface VerifyServerStats {
+  allowed: number;
+  declined: number;
+}
+
+export interface VerifyServer {
+  readonly stats: VerifyServerStats;
+  close(): Promise<void>;
+}
+
+/** How long a connection may take to send its request. */
+const REQUEST_TIMEOUT_MS = 2_000;
+/** At most this long for a decision whatever `until` says (the hook's deadline is 8 s by default). */
+const MAX_DECISION_MS = HOOK_DEFAULTS.deadlineSeconds * 1000;
+
+/** Removes what a stopped agent left at `path`: a socket only (anything else is an error, not ours to remove). */
+function removeStaleSocket(path: string): void {
+  let st: ReturnType<typeof lstatSync>;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return;
+  }
+  if (!st.isSocket()) throw new Error(`${path} exists and is not a unix socket`);
+  unlinkSync(path);
+}
+
+export async function startVerifyServer(o: VerifyServerOptions, log?: Logger): Promise<VerifyServer> {
+  const socket = resolve(o.socket);
+  mkdirSync(dirname(socket), { recursive: true, mode: 0o700 });
+  removeStaleSocket(socket);
+  const stats: VerifyServerStats = { allowed: 0, declined: 0 };
+  const own = { config: resolve(o.config ?? HOOK_DEFAULTS.config), policy: resolve(o.policy) };
+  // allowHalfOpen: the hook ends its side once it has written its request, and waits for the answer
+  const server: Server = createServer({ allowHalfOpen: true }, (conn) => serve(conn, own, stats, log));
+  server.maxConnections = o.maxConnections ?? 512;
+  await new Promise<void>((ok, fail) => {
+    server.once('error', fail);
+    server.listen(socket, () => {
+      server.off('error', fail);
+      ok();
+    });
+  });
+  try {
+    chmodSync(socket, 0o600);
+    // what the hook will check before it connects: refuse to serve where no hook would ask
+    if (fileTrustEnforced()) checkTrustedPath(socket, 0, 'socket');
+  } catch (err) {
+    await new Promise<void>((r) => server.close(() => r()));
+    throw err;
+  }
+  // the verification code compiled before the first request needs it
+  void import('../engine/session.js').catch(() => undefined);
+  log?.info({ socket }, 'deciding starts for hooks on the agent socket');
+  return {
+    stats,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+function serve(conn: Socket, own: { config: string; policy: string }, stats: VerifyServerStats, log?: Logger): void {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  let answered = false;
+  const answer = (a: AgentAnswer) => {
+    if (answered) return;
+    answered = true;
+    if (a.allow) stats.allowed++;
+    else stats.declined++;
+    conn.end(`${JSON.stringify(a)}\n`);
+  };
+  const decline = (why: string) => answer({ v: AGENT_PROTOCOL, decline: oneLine(why).slice(0, 4096) });
+  conn.setTimeout(REQUEST_TIMEOUT_MS, () => conn.destroy());
+  conn.on('error', () => conn.destroy());
+  conn.on('data', (chunk) => {
+    if (answered) return;
+    bytes += chunk.length;
+    if (bytes > MAX_REQUEST_BYTES) return decline(`request over ${MAX_REQUEST_BYTES} bytes`);
+    chunks.push(chunk);
+    if (!chunk.includes(10)) return;
+    conn.setTimeout(0);
+    const text = Buffer.concat(chunks).toString('utf8');
+    const line = text.slice(0, text.indexOf('\n'));
+    decideRequest(line, own)
+      .then(answer, (err: unknown) => decline(toSigguardError(err).message))
+      .catch((err: unknown) => log?.warn({ err }, 'agent socket answer failed'));
+  });
+  conn.on('end', () => {
+    if (!answered && chunks.length > 0 && !Buffer.concat(chunks).includes(10)) decline('no whole request line');
+  });
+}
+
+/** One request line decided: an allow, or why not. Never throws for what the request says. */
+export async function decideRequest(line: string, own: { config: string; policy: string }): Promise<AgentAnswer> {
+  const decline = (why: string): AgentAnswer => ({ v: AGENT_PROTOCOL, decline: oneLine(why).slice(0, 4096) });
+  let json: unknown;
+  try {
+    json = JSON.parse(line);
+  } catch {
+    return decline('the request is not JSON');
+  }
+  const r = agentRequestSchema.parse(json);
+  if (!r.ok) return decline(`the request is malformed at ${r.path}: ${r.message}`);
+  const req = r.value;
+  if (req.v !== AGENT_PROTOCOL) return decline(`protocol ${req.v} is not ${AGENT_PROTOCOL}`);
+  const config = resolve(req.config ?? HOOK_DEFAULTS.config);
+  const policy = resolve(req.policy);
+  if (config !== own.config || policy !== own.policy)
+    return decline(`the agent decides under ${own.policy} and ${own.config}, not ${policy} and ${config}`);
+  const endsAt = Math.min(req.until, Date.now() + MAX_DECISION_MS);
+  if (endsAt <= Date.now()) return decline('no time left');
+  const deadline = startDeadline(endsAt, 'the hook stopped waiting for the agent');
+  let loaded: Policy | undefined;
+  let outcome: Outcome;
+  try {
+    const state = parseState(req.state);
+    const ctx = readContext(readAnnotations(state));
+    outcome = await decideStart(ctx, state.id, { config: req.config, policy: req.policy, endsAt }, deadline.signal, {
+      exitsAfter: false,
+      keepDenials: false,
+      onPolicy: (p) => {
+        loaded = p;
+      },
+    });
+  } catch (err) {
+    return decline(toSigguardError(err).message);
+  } finally {
+    deadline.clear();
+  }
+  if (outcome.decision !== 'allow') return decline(`${outcome.code}: ${outcome.reason}`);
+  const trustRoot = scopeTrustRoots(loaded, outcome.scope);
+  return { v: AGENT_PROTOCOL, allow: allowOf(outcome), ...(trustRoot ? { trustRoot } : {}) };
+}
+
+/** The outcome's fields the protocol carries (exactly those: the hook's schema is strict). */
+function allowOf(o: Outcome): NonNullable<AgentAnswer['allow']> {
+  return {
+    decision: 'allow',
+    code: o.code,
+    reason: o.reason,
+    ...(o.detailCode ? { detailCode: o.detailCode } : {}),
+    ...(o.image ? { image: o.image } : {}),
+    ...(o.digest ? { digest: o.digest } : {}),
+    ...(o.scope ? { scope: o.scope } : {}),
+    ...(o.signer ? { signer: o.signer } : {}),
+    ...(o.cache ? { cache: o.cache } : {}),
+    ...(o.configDigest ? { configDigest: o.configDigest } : {}),
+  };
+}

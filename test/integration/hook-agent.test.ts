@@ -1,0 +1,247 @@
+/**
+ * The hook asking the node's agent (`hook --agent SOCKET`, src/hook/ask-agent.ts) against the real
+ * `sigguard verifier` (src/agent/verify-server.ts), a real registry and real cosign signatures:
+ * the agent decides allows the hook would make; anything else — a deny, no agent, a socket someone
+ * other than root could have made, an answer that is not exactly an allow, an agent that hangs, an
+ * agent serving other documents — and the hook decides in its own process, as without an agent.
+ */
+import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Verifier, fakeAgent, startVerifier } from '../support/agent-socket.js';
+import { sigguard } from '../support/cli.js';
+import { hookState } from '../support/oci-bundle.js';
+import { SIGGUARD, requireTools } from '../support/paths.js';
+import { tempDir } from '../support/temp.js';
+import { type World, makeWorld, standardPolicy } from '../support/world.js';
+
+let w: World;
+let policy: string;
+let config: string;
+let verifier: Verifier;
+const dir = tempDir('sigguard-hook-agent-');
+let n = 0;
+
+beforeAll(async () => {
+  requireTools(SIGGUARD);
+  w = await makeWorld();
+  policy = w.policy('agent-policy.yaml', standardPolicy(w));
+  config = w.config('agent-config.yaml');
+  mkdirSync(join(dir, 'agent'), { mode: 0o700 });
+  verifier = await startVerifier(join(dir, 'agent', 'hook.sock'), config, policy);
+}, 240_000);
+afterAll(async () => {
+  await verifier?.stop();
+  await w?.stop();
+});
+
+const state = (image: string) => hookState(`c${++n}`, image);
+
+async function hook(image: string, opts: { agent?: string; policy?: string; config?: string; deadline?: string } = {}) {
+  const log = join(dir, `decisions-${n + 1}.log`);
+  const r = await sigguard(
+    [
+      'hook',
+      '--config',
+      opts.config ?? config,
+      '--policy',
+      opts.policy ?? policy,
+      '--log',
+      log,
+      ...(opts.agent ? ['--agent', opts.agent] : []),
+      ...(opts.deadline ? ['--deadline', opts.deadline] : []),
+    ],
+    { input: state(image), timeoutMs: 30_000 },
+  );
+  const d = JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!);
+  return { ...r, d };
+}
+const clearCache = (cfg = config) => rmSync(`${cfg}.cache`, { recursive: true, force: true });
+const repoRequests = (repo: string) => w.registry.requests().filter((r) => r.includes(`/v2/${repo}/`)).length;
+
+describe('the hook asking the agent', () => {
+  it('a new image, legacy and bundle signatures: the agent decides the allow, and its verdict serves the next start', async () => {
+    for (const repo of ['signed', 'signed-bundle']) {
+      clearCache();
+      const r = await hook(w.ref(repo), { agent: verifier.socket });
+      expect(r.code, r.stderr + verifier.output()).toBe(0);
+      expect(r.d).toMatchObject({ decision: 'allow', code: 'ALLOWED', agent: 'decided', cache: 'miss', digest: w.digests[repo] });
+      expect(r.d.signer).toBeTruthy();
+      // the agent kept its allow where the hook looks: the next start is a hit in the hook's own process
+      const before = repoRequests(repo);
+      const again = await hook(w.ref(repo), { agent: verifier.socket });
+      expect(again.d).toMatchObject({ decision: 'allow', cache: 'hit' });
+      expect(again.d.agent).toBeUndefined();
+      expect(repoRequests(repo)).toBe(before);
+    }
+  });
+
+  it('an unsigned image and one signed by another key: the agent declines, the hook refuses by its own verification', async () => {
+    for (const [repo, code] of [
+      ['unsigned', 'NO_SIGNATURE'],
+      ['otherkey', 'UNTRUSTED_SIGNER'],
+    ] as const) {
+      clearCache();
+      const r = await hook(w.ref(repo), { agent: verifier.socket });
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.d).toMatchObject({ decision: 'deny', cache: 'miss' });
+      expect(r.d.code).toBe(code);
+      expect(r.d.agent).toMatch(/^not used: the agent declined: /);
+    }
+  });
+
+  it('no agent at the socket: the hook decides in its own process and says why', async () => {
+    clearCache();
+    const r = await hook(w.ref('signed'), { agent: join(dir, 'agent', 'none.sock') });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.d).toMatchObject({ decision: 'allow', cache: 'miss' });
+    expect(r.d.agent).toBe(`not used: no agent socket at ${join(dir, 'agent', 'none.sock')}`);
+  });
+
+  it("an agent serving other documents declines: the hook's stricter policy refuses what the agent's would allow", async () => {
+    const accepting = w.policy('agent-accepting.yaml', 'version: 1\ndefault: accept\nscopes: {}\n');
+    mkdirSync(join(dir, 'lax'), { mode: 0o700 });
+    const lax = await startVerifier(join(dir, 'lax', 'hook.sock'), config, accepting);
+    try {
+      clearCache();
+      const r = await hook(w.ref('unsigned'), { agent: lax.socket });
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.d).toMatchObject({ decision: 'deny', code: 'NO_SIGNATURE' });
+      expect(r.d.agent).toMatch(/^not used: the agent declined: the agent decides under .*agent-accepting\.yaml/);
+    } finally {
+      await lax.stop();
+    }
+  });
+
+  it('the agent reads the policy as it is now: tightened to another key, it no longer allows', async () => {
+    const own = w.policy('agent-changing.yaml', standardPolicy(w));
+    mkdirSync(join(dir, 'changing'), { mode: 0o700 });
+    const v = await startVerifier(join(dir, 'changing', 'hook.sock'), config, own);
+    try {
+      clearCache();
+      expect((await hook(w.ref('signed'), { agent: v.socket, policy: own })).d.agent).toBe('decided');
+      writeFileSync(own, standardPolicy(w).replace(w.trusted.pub, w.other.pub));
+      clearCache();
+      const r = await hook(w.ref('signed'), { agent: v.socket, policy: own });
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.d).toMatchObject({ decision: 'deny', code: 'UNTRUSTED_SIGNER' });
+      expect(r.d.agent).toMatch(/^not used: the agent declined: UNTRUSTED_SIGNER/);
+    } finally {
+      await v.stop();
+    }
+  });
+});
+
+describe('an agent socket the hook does not take an allow from', () => {
+  const allowAll = () =>
+    `${JSON.stringify({ v: 1, allow: { decision: 'allow', code: 'ALLOWED', reason: 'says the fake agent', image: 'x' } })}\n`;
+
+  it('a socket in a folder others can write (someone other than root could have made it): never asked', async () => {
+    const open = join(dir, 'open');
+    mkdirSync(open);
+    chmodSync(open, 0o777);
+    const fake = await fakeAgent(join(open, 'hook.sock'), allowAll);
+    try {
+      clearCache();
+      const r = await hook(w.ref('unsigned'), { agent: join(open, 'hook.sock') });
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.d).toMatchObject({ decision: 'deny', code: 'NO_SIGNATURE' });
+      expect(r.d.agent).toMatch(/^not used: agent socket: .*\(mode 0777\) is writable by group and others/);
+      expect(fake.asked).toEqual([]);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('a socket owned by another user (in a root folder): never asked', async () => {
+    const sockDir = join(dir, 'nobody');
+    mkdirSync(sockDir, { mode: 0o700 });
+    const fake = await fakeAgent(join(sockDir, 'hook.sock'), allowAll);
+    chownSync(join(sockDir, 'hook.sock'), 65534, 65534);
+    try {
+      clearCache();
+      const r = await hook(w.ref('unsigned'), { agent: join(sockDir, 'hook.sock') });
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.d).toMatchObject({ decision: 'deny', code: 'NO_SIGNATURE' });
+      expect(r.d.agent).toMatch(/^not used: agent socket: .*owned by uid 65534, not root/);
+      expect(fake.asked).toEqual([]);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  const answers: Array<[string, (line: string) => string | Buffer | undefined, RegExp]> = [
+    ['not JSON', () => 'allow\n', /not JSON/],
+    ['no line at all, then closed', () => '', /closed without an answer/],
+    ['a whole answer without its newline, then closed', () => allowAll().trimEnd(), /no whole answer/],
+    ['over 64 KiB', () => Buffer.alloc(70 * 1024, 0x20), /over 65536 bytes/],
+    ['another protocol', () => `${JSON.stringify({ v: 2, allow: JSON.parse(allowAll()).allow })}\n`, /protocol 2/],
+    [
+      'an allow with a field it does not know',
+      () => `${JSON.stringify({ v: 1, allow: { ...JSON.parse(allowAll()).allow, override: true } })}\n`,
+      /malformed at allow: unknown field "override"/,
+    ],
+    [
+      'an allow that says deny',
+      () => `${JSON.stringify({ v: 1, allow: { ...JSON.parse(allowAll()).allow, decision: 'deny' } })}\n`,
+      /malformed at allow.decision/,
+    ],
+    [
+      'an allow and a decline at once',
+      () => `${JSON.stringify({ v: 1, allow: JSON.parse(allowAll()).allow, decline: 'no' })}\n`,
+      /neither an allow nor a decline/,
+    ],
+    ['an empty object', () => '{"v":1}\n', /neither an allow nor a decline/],
+    ['a "__proto__" field', () => '{"v":1,"__proto__":{"allow":1}}\n', /unknown field "__proto__"/],
+  ];
+  for (const [what, answer, why] of answers) {
+    it(`an answer that is ${what}: the hook refuses the unsigned image itself`, async () => {
+      const sockDir = join(dir, `fake-${n}`);
+      mkdirSync(sockDir, { mode: 0o700 });
+      const fake = await fakeAgent(join(sockDir, 'hook.sock'), answer);
+      try {
+        clearCache();
+        const r = await hook(w.ref('unsigned'), { agent: join(sockDir, 'hook.sock') });
+        expect(r.code, r.stderr).toBe(1);
+        expect(r.d).toMatchObject({ decision: 'deny', code: 'NO_SIGNATURE' });
+        expect(r.d.agent).toMatch(why);
+        expect(fake.asked).toHaveLength(1);
+      } finally {
+        await fake.close();
+      }
+    });
+  }
+
+  it('an agent that never answers: the hook waits half of its deadline, then decides itself', async () => {
+    const sockDir = join(dir, 'hang');
+    mkdirSync(sockDir, { mode: 0o700 });
+    const fake = await fakeAgent(join(sockDir, 'hook.sock'), () => undefined);
+    try {
+      clearCache();
+      const r = await hook(w.ref('signed'), { agent: join(sockDir, 'hook.sock'), deadline: '4' });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.d).toMatchObject({ decision: 'allow', cache: 'miss' });
+      expect(r.d.agent).toMatch(/^not used: the agent did not answer within \d+ ms$/);
+      const asked = JSON.parse(fake.asked[0]!);
+      expect(Object.keys(asked).sort()).toEqual(['config', 'policy', 'state', 'until', 'v']);
+      expect(asked.policy).toBe(policy);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it("a root-owned socket in root's own folders is the agent's: its allow is what decides (the boundary is the socket's place)", async () => {
+    // as a verdict root writes into the verdict cache: whoever can make this socket is root already
+    const sockDir = join(dir, 'root-fake');
+    mkdirSync(sockDir, { mode: 0o700 });
+    const fake = await fakeAgent(join(sockDir, 'hook.sock'), allowAll);
+    try {
+      clearCache();
+      const r = await hook(w.ref('unsigned'), { agent: join(sockDir, 'hook.sock') });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.d).toMatchObject({ decision: 'allow', agent: 'decided', reason: 'says the fake agent' });
+    } finally {
+      await fake.close();
+    }
+  });
+});
