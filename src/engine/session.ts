@@ -44,9 +44,19 @@ export interface SessionOptions {
 
 const docCacheUntil = (dir: string, endsAt: number | undefined): DocCache => new DocCache(dir, endsAt === undefined ? {} : { endsAt });
 
+/**
+ * Verifications running in this process now. The registry's connections are one pool for the
+ * process (registry/http.ts), and closing them ends those in use too: a verification that ends
+ * while another runs (the agent deciding for several hooks at once, src/agent/verify-server.ts)
+ * leaves them to the last one, or the other's requests failed "closed by the client" (a signed
+ * image declined, its hook verifying again itself, the storm's requests 1.6x its singles').
+ */
+let inFlight = 0;
+
 export async function verifyWithConfig(ref: ImageReference, opts: SessionOptions): Promise<Verdict> {
   const budget = new Budget(opts.signal);
   let count = 0;
+  inFlight++;
   try {
     const client = new RegistryClient({
       endpoints: {
@@ -79,6 +89,7 @@ export async function verifyWithConfig(ref: ImageReference, opts: SessionOptions
     // before the verdict is returned: closed a turn later (to save ~0.4 ms), they destroyed the
     // sockets of the next verification a long-lived caller had started meanwhile (Agent.destroy()
     // ends the sockets in use too): a signed image refused (test/integration/back-to-back.test.ts)
-    if (opts.exitsAfter !== true) closeIdleConnections();
+    inFlight--;
+    if (opts.exitsAfter !== true && inFlight === 0) closeIdleConnections();
   }
 }

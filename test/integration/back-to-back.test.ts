@@ -33,4 +33,23 @@ describe('verifications back to back in one process', () => {
     for (let i = 0; i < 8; i++) verdicts.push(await verify(i % 2 ? w.ref('signed-bundle') : `${w.registry.host}/signed:v1`));
     expect(verdicts.map((v) => `${v.decision} ${v.code}`)).toEqual(Array(8).fill('allow ALLOWED'));
   }, 60_000);
+
+  it('and at the same time (the agent deciding for several hooks): none loses its sockets to one that ends first', async () => {
+    const policy = compilePolicy(
+      {
+        version: 1,
+        scopes: { [w.registry.host]: [{ type: 'sigstoreSigned', keyPath: w.trusted.pub, signedIdentity: { type: 'matchRepository' } }] },
+      },
+      join(w.cosign.dir, 'side-by-side.yaml'),
+    );
+    const config = await compileConfig({}, undefined);
+    const verify = (image: string) =>
+      verifyWithConfig(parseReference(image), { config, policy, signal: AbortSignal.timeout(30_000), allowTagResolution: true });
+    // an unsigned image ends first (no signature: fewer round trips) while the signed ones are mid-way
+    const images = Array.from({ length: 12 }, (_, i) => [w.ref('unsigned'), w.ref('signed'), w.ref('signed-bundle')][i % 3]!);
+    const verdicts = await Promise.all(images.map(verify));
+    expect(verdicts.map((v) => `${v.decision} ${v.code}`)).toEqual(
+      images.map((i) => (i === w.ref('unsigned') ? 'deny NO_SIGNATURE' : 'allow ALLOWED')),
+    );
+  }, 60_000);
 });
