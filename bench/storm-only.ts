@@ -37,7 +37,11 @@ async function main(): Promise<void> {
           reps: 1,
           curve: [],
         });
-        for (const [what, x] of [['policy validated', r.runs[0]!] as const, ['nothing cached', r.docsCold] as const]) {
+        for (const [what, x] of [
+          ['policy validated', r.runs[0]!] as const,
+          ['nothing cached', r.docsCold] as const,
+          ['nothing cached, agent', r.agentCold] as const,
+        ]) {
           console.log(
             `rep ${rep + 1} ${exe} (${what}): last decision ${x.lastDecisionMs} ms, floor ${x.floorMs} ms (target ${Math.round(1.2 * x.floorMs + 1000)} ms), CPU ${x.cpuMs} ms vs floor ${x.floorCpuMs} ms, ${x.requests} requests (singles ${r.singleRequests}), ${x.wrong} wrong${x.why ? ` (${x.why})` : ''}`,
           );

@@ -15,6 +15,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostsToml } from '../test/support/node/containerd-node.js';
 import type { World } from '../test/support/world.js';
+import { type Verifier, startVerifier } from '../test/support/agent-socket.js';
 import type { DelayProxy } from '../test/support/bench/delay-proxy.js';
 import { RssSampler } from '../test/support/bench/rss-sampler.js';
 import type { CurvePoint } from '../test/support/bench/storm-svg.js';
@@ -176,6 +177,8 @@ export interface StormResult {
   runs: StormRun[];
   /** The storm once more with nothing cached at all (the first start after an install or upgrade). */
   docsCold: StormRun;
+  /** And with nothing cached, the hooks asking the node's agent (`hook --agent`, `sigguard verifier`). */
+  agentCold: StormRun;
   /** Medians over the runs; requests and wrong: the worst run. */
   lastDecisionMs: number;
   floorMs: number;
@@ -262,11 +265,11 @@ export async function runStorm(s: StormSetup): Promise<StormResult> {
 
   // the storm, reps times, each next to its floor
   const starts = s.signed.length * s.perImage + s.unsigned.length;
-  const stormOnce = async (docs: 'warm' | 'cold'): Promise<StormRun> => {
+  const stormOnce = async (docs: 'warm' | 'cold', withAgent = false): Promise<StormRun> => {
     const floor = await launchAll(exe, versions(starts));
     const launches = await hooks(s.signed, s.signed.length * s.perImage, docs);
     // the unsigned images' starts go among the others, on the same cache
-    const args = launches[0]!.args;
+    let args = launches[0]!.args;
     s.unsigned.forEach((img, k) => {
       launches.splice(Math.floor(((k + 1) * launches.length) / (s.unsigned.length + 1)), 0, {
         args,
@@ -274,8 +277,18 @@ export async function runStorm(s: StormSetup): Promise<StormResult> {
         allow: false,
       });
     });
+    // the node's agent answering the hooks (`hook --agent`), for this run's documents
+    let agent: Verifier | undefined;
+    if (withAgent) {
+      const sockDir = join(dir, `agent-${serial++}`);
+      mkdirSync(sockDir, { mode: 0o700 });
+      agent = await startVerifier(join(sockDir, 'hook.sock'), args[args.indexOf('--config') + 1]!, policy);
+      args = [...args, '--agent', agent.socket];
+      for (const l of launches) l.args = args;
+    }
     const before = proxy.requests();
     const storm = await launchAll(exe, launches);
+    await agent?.stop();
     return {
       lastDecisionMs: storm.lastMs,
       floorMs: floor.lastMs,
@@ -291,6 +304,7 @@ export async function runStorm(s: StormSetup): Promise<StormResult> {
   const runs: StormRun[] = [];
   for (let i = 0; i < s.reps; i++) runs.push(await stormOnce('warm'));
   const docsCold = await stormOnce('cold');
+  const agentCold = await stormOnce('cold', true);
 
   // the curve: time and peak total RSS against the number of starts
   const curve: StormResult['curve'] = [];
@@ -327,6 +341,7 @@ export async function runStorm(s: StormSetup): Promise<StormResult> {
     singleColdHookMedianMs: round(median(singleMs)),
     runs,
     docsCold,
+    agentCold,
     lastDecisionMs: round(median(runs.map((r) => r.lastDecisionMs))),
     floorMs: round(median(runs.map((r) => r.floorMs))),
     requests,

@@ -122,11 +122,16 @@ describe('deploy/: the manifests', () => {
     expect(pod.priorityClassName).toBe('system-node-critical');
     expect(pod.tolerations).toEqual([{ operator: 'Exists' }]);
     expect(pod.hostPID).toBe(true); // the restart mechanism signals the host's containerd
+    // the node's network and resolver: the agent decides starts for hooks and must reach registries as they do
+    expect((pod as { hostNetwork?: boolean }).hostNetwork).toBe(true);
+    expect((pod as { dnsPolicy?: string }).dnsPolicy).toBe('Default');
     const [agent] = pod.containers;
     expect(agent?.args[0]).toBe('agent');
     // systemd restarts containerd (its private socket mounted below); the registration taint comes off once ready,
     // with the service account whose patch the ValidatingAdmissionPolicy narrows (deploy-taint-policy.test.ts)
     expect(agent?.args).toEqual(expect.arrayContaining(['--restart=systemd', '--remove-taint=sigguard.dev/not-ready']));
+    // the hooks ask the agent on its socket, under the host path mounted at the same place (lib-sigguard)
+    expect(agent?.args).toContain('--hook-socket=/var/lib/sigguard/agent/hook.sock');
     expect((pod as { serviceAccountName?: string }).serviceAccountName).toBe('sigguard');
     expect((agent as { env?: unknown[] }).env).toContainEqual({
       name: 'NODE_NAME',
