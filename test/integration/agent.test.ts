@@ -81,6 +81,9 @@ function agentArgs(extra: string[] = []): string[] {
     '1',
     '--check-interval',
     '2',
+    // as the DaemonSet: the hooks ask the agent (src/agent/verify-server.ts) before they verify themselves
+    '--hook-socket',
+    join(dir, 'lib/agent/hook.sock'),
     ...extra,
   ];
 }
@@ -157,11 +160,20 @@ describe('sigguard agent on a containerd 2.1 node', () => {
     expect(readFileSync(join(etc, 'policy.yaml'), 'utf8')).toContain('sigstoreSigned');
     const signed = w.ref('signed');
     const unsigned = w.ref('unsigned');
+    const lastDecision = () => JSON.parse(readFileSync(logFile, 'utf8').trim().split('\n').pop()!) as Record<string, unknown>;
     for (const handler of ['runc', 'test-handler']) {
       expect((await pod(signed, handler)).ok, handler).toBe(true);
+      // the hook entry names the agent's socket: the agent decided the allow (no verdict cache here)
+      expect(lastDecision()).toMatchObject({ decision: 'allow', agent: 'decided' });
       const denied = await pod(unsigned, handler);
       expect(denied.ok).toBe(false);
       expect(denied.error).toContain('[NO_SIGNATURE]');
+      // a deny is never the agent's: declined, the hook refused by its own verification
+      expect(lastDecision()).toMatchObject({
+        decision: 'deny',
+        code: 'NO_SIGNATURE',
+        agent: expect.stringMatching(/^not used: the agent declined: NO_SIGNATURE/),
+      });
     }
     expect((await pod(unsigned, 'runc', 'sigguard-system')).ok).toBe(true); // the agent's own namespace stays exempt
 
@@ -195,12 +207,13 @@ describe('sigguard agent on a containerd 2.1 node', () => {
     }
     expect(agent.lines.filter((l) => String(l.msg).includes('refused')).length).toBe(2);
 
-    // killed: hook and policy stay; a container started meanwhile is verified
+    // killed: hook and policy stay; a container started meanwhile is verified (by the hook itself: its socket is gone)
     cm.publish(documents(policy(SIGNED_RULE())));
     await sleep(2500);
     await stopAgent(agent, 'SIGKILL');
     expect((await pod(unsigned)).error).toContain('[NO_SIGNATURE]');
     expect((await pod(signed)).ok).toBe(true);
+    expect(lastDecision()).toMatchObject({ decision: 'allow', agent: expect.stringMatching(/^not used: agent socket: ECONNREFUSED/) });
     // started again while the ConfigMap holds a set it refuses: the set in force stays, the node stays guarded
     cm.publish(documents('version: 1\ndefault: accept\n'));
     const pid1 = node.process?.pid;
