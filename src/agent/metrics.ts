@@ -11,6 +11,7 @@ export interface DecisionLine {
   code?: unknown;
   enforced?: unknown;
   cache?: unknown;
+  agent?: unknown;
   durationMs?: unknown;
 }
 
@@ -33,6 +34,12 @@ export class AgentMetrics {
   readonly cache = new Counter({
     name: 'sigguard_cache_total',
     help: "The hook's verdict cache: hit, miss (verified, then stored) or stale (registry down, an older allow served)",
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly agentAsked = new Counter({
+    name: 'sigguard_hook_agent_total',
+    help: "Starts a hook with --agent needed work for: decided (the agent's allow), or not_used (the hook decided itself: every deny, no socket, no answer in time; the log's `agent` says why)",
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
@@ -106,6 +113,8 @@ export class AgentMetrics {
     if (typeof line.durationMs === 'number' && Number.isFinite(line.durationMs) && line.durationMs >= 0)
       this.hookDuration.observe(line.durationMs / 1000);
     if (line.cache === 'hit' || line.cache === 'miss' || line.cache === 'stale') this.cache.inc({ result: line.cache });
+    if (line.agent === 'decided') this.agentAsked.inc({ result: 'decided' });
+    else if (typeof line.agent === 'string' && line.agent.startsWith('not used')) this.agentAsked.inc({ result: 'not_used' });
   }
 
   /** Counts one line of the log as it is read (text that is not JSON counts as unreadable). */

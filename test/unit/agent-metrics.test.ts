@@ -59,6 +59,22 @@ describe('sigguard agent: metrics from the decision log', () => {
     expect(text).toContain('sigguard_decisions_total{decision="allow",code="ALLOWED",enforced="true"} 1');
   });
 
+  it("counts the hooks' use of the agent (--agent) from the log's agent field, and nothing for a line without one", async () => {
+    writeFileSync(
+      file,
+      line('allow', 'ALLOWED', { cache: 'miss', agent: 'decided' }) +
+        line('deny', 'NO_SIGNATURE', { agent: 'not used: the agent declined: NO_SIGNATURE: none' }) +
+        line('allow', 'ALLOWED', { agent: 'not used: no agent socket at /var/lib/sigguard/agent/hook.sock' }) +
+        line('allow', 'ALLOWED', { cache: 'hit' }) +
+        line('allow', 'ALLOWED', { agent: 'something else' }),
+    );
+    const { metrics, f } = follow();
+    f.poll();
+    expect(await value(metrics, 'sigguard_hook_agent_total', { result: 'decided' })).toBe(1);
+    expect(await value(metrics, 'sigguard_hook_agent_total', { result: 'not_used' })).toBe(2);
+    expect(await value(metrics, 'sigguard_hook_agent_total')).toBe(3);
+  });
+
   it('rotation by rename (logrotate, copy-less): the rest of the old file is read, then the new one', async () => {
     const { metrics, f } = follow();
     for (let i = 0; i < 40; i++) {
