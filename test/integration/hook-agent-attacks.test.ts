@@ -124,4 +124,22 @@ describe('what the agent could be made to allow that the hook would refuse', () 
     expect(r.d.decision).toBe('deny');
     expect(r.d.agent).toMatch(/^not used: the agent declined: /);
   });
+
+  it('a configuration text never validated before: the hook asks the agent, which decides under that very text', async () => {
+    const policy = w.policy('attacks-newconfig.yaml', standardPolicy(w));
+    const v = await verifierFor(policy);
+    clearVerdicts();
+    expect((await hook(w.ref('signed'), policy, v.socket)).d).toMatchObject({ agent: 'decided', cache: 'miss' });
+    // a text no document cache has seen (its hash is new): the hook's own load stops at the miss,
+    // though the verdict is in the cache
+    writeFileSync(config, `cache:\n  dir: ${config}.cache\n# ${Date.now()}-${Math.random()}\n`);
+    const r = await hook(w.ref('signed'), policy, v.socket);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.d).toMatchObject({ decision: 'allow', agent: 'decided', cache: 'hit' });
+    writeFileSync(config, `cache:\n  dir: ${config}.cache\n# ${Date.now()}-${Math.random()}\n`);
+    const refused = await hook(w.ref('otherkey'), policy, v.socket);
+    expect(refused.code).toBe(1);
+    expect(refused.d).toMatchObject({ decision: 'deny', code: 'UNTRUSTED_SIGNER' });
+    expect(refused.d.agent).toMatch(/^not used: the agent declined: UNTRUSTED_SIGNER/);
+  });
 });
