@@ -72,13 +72,19 @@ export async function startVerifyServer(o: VerifyServerOptions, log?: Logger): P
   // allowHalfOpen: the hook ends its side once it has written its request, and waits for the answer
   const server: Server = createServer({ allowHalfOpen: true }, (conn) => serve(conn, own, stats, log));
   server.maxConnections = o.maxConnections ?? 512;
-  await new Promise<void>((ok, fail) => {
-    server.once('error', fail);
-    server.listen(socket, () => {
-      server.off('error', fail);
-      ok();
+  // made 0600 by the bind itself (the umask), not only by the chmod after it: no moment where others may connect
+  const umask = process.umask(0o177);
+  try {
+    await new Promise<void>((ok, fail) => {
+      server.once('error', fail);
+      server.listen(socket, () => {
+        server.off('error', fail);
+        ok();
+      });
     });
-  });
+  } finally {
+    process.umask(umask);
+  }
   try {
     chmodSync(socket, 0o600);
     // what the hook will check before it connects: refuse to serve where no hook would ask
@@ -96,10 +102,25 @@ export async function startVerifyServer(o: VerifyServerOptions, log?: Logger): P
   };
 }
 
+/**
+ * What all connections may hold of requests not yet complete together: beyond, a request is
+ * declined at once (its hook decides itself). A request is at most MAX_REQUEST_BYTES, and at most
+ * maxConnections are open: this keeps the sum far below both multiplied.
+ */
+const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
+let buffered = 0;
+
 function serve(conn: Socket, own: { config: string; policy: string }, stats: VerifyServerStats, log?: Logger): void {
   const chunks: Buffer[] = [];
   let bytes = 0;
+  /** The request line is whole (or refused): nothing more is read from this connection. */
+  let read = false;
   let answered = false;
+  const release = () => {
+    buffered -= bytes;
+    bytes = 0;
+    chunks.length = 0;
+  };
   const answer = (a: AgentAnswer) => {
     if (answered) return;
     answered = true;
@@ -108,23 +129,47 @@ function serve(conn: Socket, own: { config: string; policy: string }, stats: Ver
     conn.end(`${JSON.stringify(a)}\n`);
   };
   const decline = (why: string) => answer({ v: AGENT_PROTOCOL, decline: oneLine(why).slice(0, 4096) });
-  conn.setTimeout(REQUEST_TIMEOUT_MS, () => conn.destroy());
+  // a whole request line within REQUEST_TIMEOUT_MS (however it trickles in), and the connection
+  // gone by the longest a decision may take
+  const requestTimer = setTimeout(() => conn.destroy(), REQUEST_TIMEOUT_MS);
+  const lifeTimer = setTimeout(() => conn.destroy(), REQUEST_TIMEOUT_MS + MAX_DECISION_MS + 1000);
+  // what comes after is read and dropped (not paused: the hook must be able to finish writing and close)
+  const stopReading = () => {
+    read = true;
+    release();
+    clearTimeout(requestTimer);
+  };
   conn.on('error', () => conn.destroy());
+  conn.once('close', () => {
+    clearTimeout(requestTimer);
+    clearTimeout(lifeTimer);
+    release();
+  });
   conn.on('data', (chunk) => {
-    if (answered) return;
+    if (read) return;
+    const over = bytes + chunk.length > MAX_REQUEST_BYTES;
+    if (over || buffered + chunk.length > MAX_BUFFERED_BYTES) {
+      stopReading();
+      decline(over ? `request over ${MAX_REQUEST_BYTES} bytes` : 'too many requests at once');
+      return;
+    }
     bytes += chunk.length;
-    if (bytes > MAX_REQUEST_BYTES) return decline(`request over ${MAX_REQUEST_BYTES} bytes`);
+    buffered += chunk.length;
     chunks.push(chunk);
-    if (!chunk.includes(10)) return;
-    conn.setTimeout(0);
-    const text = Buffer.concat(chunks).toString('utf8');
-    const line = text.slice(0, text.indexOf('\n'));
+    const nl = chunk.indexOf(10);
+    if (nl < 0) return;
+    // one request a connection: what follows its line is never read
+    const whole = Buffer.concat(chunks);
+    const line = whole.subarray(0, whole.length - chunk.length + nl).toString('utf8');
+    stopReading();
     decideRequest(line, own)
       .then(answer, (err: unknown) => decline(toSigguardError(err).message))
       .catch((err: unknown) => log?.warn({ err }, 'agent socket answer failed'));
   });
   conn.on('end', () => {
-    if (!answered && chunks.length > 0 && !Buffer.concat(chunks).includes(10)) decline('no whole request line');
+    if (read) return;
+    stopReading();
+    decline('no whole request line');
   });
 }
 
@@ -147,28 +192,60 @@ export async function decideRequest(line: string, own: { config: string; policy:
     return decline(`the agent decides under ${own.policy} and ${own.config}, not ${policy} and ${config}`);
   const endsAt = Math.min(req.until, Date.now() + MAX_DECISION_MS);
   if (endsAt <= Date.now()) return decline('no time left');
-  const deadline = startDeadline(endsAt, 'the hook stopped waiting for the agent');
+  let state: ReturnType<typeof parseState>;
+  let ctx: ReturnType<typeof readContext>;
+  try {
+    state = parseState(req.state);
+    ctx = readContext(readAnnotations(state));
+  } catch (err) {
+    return decline(toSigguardError(err).message);
+  }
+  // the images being decided at once are bounded (each verification may hold up to the registry
+  // budget, 48 MiB): a start for another image beyond them is the hook's own, as without an agent
+  const image = ctx.image ?? '';
+  const deciding = imagesDeciding.get(image) ?? 0;
+  if (deciding === 0 && imagesDeciding.size >= MAX_IMAGES_AT_ONCE) return decline(`busy: ${MAX_IMAGES_AT_ONCE} images being decided`);
+  imagesDeciding.set(image, deciding + 1);
+  // to the hook's own deadline (`until`): a verification the hook stopped waiting for goes on, and
+  // the hook's own follows its single-flight lock (src/hook/ask-agent.ts)
+  const deadline = startDeadline(endsAt, "the hook's deadline passed");
   let loaded: Policy | undefined;
+  let unaskedRuntime: string | undefined;
   let outcome: Outcome;
   try {
-    const state = parseState(req.state);
-    const ctx = readContext(readAnnotations(state));
     outcome = await decideStart(ctx, state.id, { config: req.config, policy: req.policy, endsAt }, deadline.signal, {
       exitsAfter: false,
       keepDenials: false,
       onPolicy: (p) => {
         loaded = p;
       },
+      onNode: (n) => {
+        // a runtime that is there and failed: the hook's own lookup is what decides
+        if (n.unasked && !n.unasked.missing) throw new Error(`the agent could not ask the runtime at ${n.unasked.socket}`);
+        if (n.unasked) unaskedRuntime = n.unasked.socket;
+      },
     });
   } catch (err) {
     return decline(toSigguardError(err).message);
   } finally {
     deadline.clear();
+    const left = (imagesDeciding.get(image) ?? 1) - 1;
+    if (left > 0) imagesDeciding.set(image, left);
+    else imagesDeciding.delete(image);
   }
   if (outcome.decision !== 'allow') return decline(`${outcome.code}: ${outcome.reason}`);
   const trustRoot = scopeTrustRoots(loaded, outcome.scope);
-  return { v: AGENT_PROTOCOL, allow: allowOf(outcome), ...(trustRoot ? { trustRoot } : {}) };
+  return {
+    v: AGENT_PROTOCOL,
+    allow: allowOf(outcome),
+    ...(trustRoot ? { trustRoot } : {}),
+    ...(unaskedRuntime ? { unaskedRuntime } : {}),
+  };
 }
+
+/** At most this many images decided at once (a request for another is declined: its hook decides itself). */
+const MAX_IMAGES_AT_ONCE = 32;
+const imagesDeciding = new Map<string, number>();
 
 /** The outcome's fields the protocol carries (exactly those: the hook's schema is strict). */
 function allowOf(o: Outcome): NonNullable<AgentAnswer['allow']> {

@@ -95,6 +95,8 @@ export async function runHook(argv: string[], stdin: () => NodeJS.ReadableStream
         return asked.allow;
       }
       agentNotUsed = asked.notUsed;
+      // decided again from the start: nothing of the first attempt (its policy's mode) carries over
+      policy = undefined;
       return local();
     })();
     outcome = await Promise.race([work, whenAborted(deadline.signal)]);

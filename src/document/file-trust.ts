@@ -15,7 +15,7 @@
  * are: that user can write its own files anyway.
  */
 import { type Stats, closeSync, fstatSync, lstatSync, openSync, readFileSync, readlinkSync, statSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 
 /** A file (or a folder or link on its path) someone other than root could have written. */
 export class UntrustedFileError extends Error {
@@ -105,6 +105,14 @@ export function checkTrustedPath(
     cur = next;
   }
   const stat = statSync(cur);
+  // A socket's own folder gets no sticky-bit exception: the sticky bit keeps others from removing
+  // root's entry, but a socket's name is free whenever its server stops or starts again (it
+  // unlinks it), and anyone who can write the folder can bind it then. (Folders above keep it:
+  // a root-owned folder in /tmp is never removed, and no one else may replace its entry.)
+  const parent = dirname(cur);
+  const pst = kind === 'socket' ? statSync(parent) : undefined;
+  if (pst && (pst.mode & 0o022) !== 0)
+    throw new UntrustedFileError(given, `its folder ${parent} (mode ${octal(pst.mode)}) is writable by ${writers(pst.mode)}`);
   const problem = fileProblem(stat, owner, kind);
   if (problem) throw new UntrustedFileError(given, cur === given ? problem : `${cur}, where it leads, is ${problem}`);
   return { real: cur, stat };

@@ -2,8 +2,8 @@
  * What the hook and the node's agent say to each other over the agent's unix socket
  * (src/hook/ask-agent.ts, src/agent/verify-server.ts): one request line, one answer line, JSON.
  *
- *   hook → agent  {"v":1,"state":"<the OCI state as read>","config":null|"<--config>","policy":"<--policy>","until":<ms epoch>}
- *   agent → hook  {"v":1,"allow":{<the outcome>},"trustRoot":"…"}   an allow, decided as the hook would
+ *   hook → agent  {"v":1,"state":"<the OCI state as read>","config":"<--config>"?,"policy":"<--policy>","until":<the hook's deadline, ms epoch>}
+ *   agent → hook  {"v":1,"allow":{<the outcome>},"trustRoot":"…"?,"unaskedRuntime":"<socket>"?}   an allow, decided as the hook would
  *                 {"v":1,"decline":"<why>"}                          anything else: the hook decides itself
  *
  * The agent answers only allows: a deny, an error or documents other than its own, and the hook
@@ -54,6 +54,8 @@ export const agentAnswerSchema = object(
     v: integer({ min: AGENT_PROTOCOL }),
     allow: optional(allowSchema),
     trustRoot: optional(text()),
+    /** The runtime socket the agent found nothing at (its lookup fell back to the annotation): see ask-agent.ts. */
+    unaskedRuntime: optional(text(4096)),
     decline: optional(text()),
   },
   { strict: true },

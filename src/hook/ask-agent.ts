@@ -16,6 +16,7 @@
  */
 import { checkTrustedPath, fileTrustEnforced } from '../document/file-trust.js';
 import { connectUnix } from '../h2/unix-socket.js';
+import { socketProblem } from './node-lookup.js';
 import { mark } from '../trace.js';
 import { AGENT_PROTOCOL, type AgentAllow, type AgentRequest, MAX_ANSWER_BYTES, agentAnswerSchema } from './agent-protocol.js';
 
@@ -35,7 +36,10 @@ export function askAgent(socket: string, request: Omit<AgentRequest, 'v' | 'unti
       return Promise.resolve({ notUsed: e.code === 'ENOENT' ? `no agent socket at ${socket}` : `agent socket: ${e.message}` });
     }
   }
-  const line = `${JSON.stringify({ v: AGENT_PROTOCOL, ...request, until: Date.now() + waitMs })}\n`;
+  // the agent may go on to the hook's own deadline: a verification it has not finished when the
+  // hook stops waiting keeps its single-flight lock, and the hook's own verification follows it
+  // (cached-verify.ts) instead of starting again from nothing with half the time
+  const line = `${JSON.stringify({ v: AGENT_PROTOCOL, ...request, until: endsAt })}\n`;
   return new Promise<Asked>((resolve) => {
     const chunks: Buffer[] = [];
     let bytes = 0;
@@ -75,7 +79,15 @@ export function parseAnswer(bytes: Buffer): Asked {
   if (!r.ok) return { notUsed: `the agent's answer is malformed at ${r.path}: ${r.message}` };
   const a = r.value;
   if (a.v !== AGENT_PROTOCOL) return { notUsed: `the agent speaks protocol ${a.v}, not ${AGENT_PROTOCOL}` };
-  if (a.allow && a.decline === undefined) return { allow: a.allow, ...(a.trustRoot ? { trustRoot: a.trustRoot } : {}) };
-  if (a.decline !== undefined && !a.allow && a.trustRoot === undefined) return { notUsed: `the agent declined: ${a.decline}` };
+  if (a.allow && a.decline === undefined) {
+    // the agent found no runtime socket where the configuration names one: an allow only if the
+    // hook finds none there either (else the hook would have bound the start to what the runtime
+    // says runs, src/hook/node-lookup.ts, and the agent could not)
+    if (a.unaskedRuntime !== undefined && socketProblem(a.unaskedRuntime) === undefined)
+      return { notUsed: `the agent could not ask the runtime at ${a.unaskedRuntime}, which the hook can` };
+    return { allow: a.allow, ...(a.trustRoot ? { trustRoot: a.trustRoot } : {}) };
+  }
+  if (a.decline !== undefined && !a.allow && a.trustRoot === undefined && a.unaskedRuntime === undefined)
+    return { notUsed: `the agent declined: ${a.decline}` };
   return { notUsed: "the agent's answer is neither an allow nor a decline" };
 }

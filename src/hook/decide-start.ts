@@ -17,7 +17,7 @@ import { mark } from '../trace.js';
 import type { ContainerContext } from './annotations.js';
 import { selectionFor } from './binding.js';
 import { triage } from './decide.js';
-import { resolveOnNode } from './node-lookup.js';
+import { type OnNode, resolveOnNode } from './node-lookup.js';
 
 /** The documents a start is decided under: the hook's `--config` (undefined: the default file) and `--policy`. */
 export interface StartDocuments {
@@ -36,6 +36,8 @@ export interface DecideHow {
   keepDenials?: boolean;
   /** The policy, as soon as it is loaded (the caller logs its mode and trust roots, even on a later error). */
   onPolicy?: (policy: Policy) => void;
+  /** What the runtime said runs (or that it could not be asked), before the image is decided; what it throws ends the decision. */
+  onNode?: (node: OnNode) => void;
 }
 
 export async function decideStart(
@@ -57,7 +59,9 @@ export async function decideStart(
   const t = triage(ctx, policy);
   if (t.action !== 'verify') return { decision: t.action, code: t.code, reason: t.reason };
   const annotated = parseReference(t.image);
-  const { named, pinned, imageId } = await resolveOnNode(ctx, containerId, annotated, config, policy, signal);
+  const onNode = await resolveOnNode(ctx, containerId, annotated, config, policy, signal);
+  how.onNode?.(onNode);
+  const { named, pinned, imageId } = onNode;
   mark('node');
   // what is verified is bound to what runs: the node's image id picks or checks the manifest
   const { outcome } = await cachedVerify(

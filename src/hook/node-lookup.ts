@@ -20,9 +20,12 @@ export interface OnNode {
   pinned: ImageReference;
   /** The runtime's image id (the config digest of what runs). */
   imageId?: string;
+  /** The lookup fell back to the annotation: the runtime socket, and whether it was missing (else it failed). */
+  unasked?: { socket: string; missing: boolean };
 }
 
-function socketProblem(socket: string): string | undefined {
+/** Why `socket` is not a socket (ENOENT: 'no such socket'), or undefined when it is one. */
+export function socketProblem(socket: string): string | undefined {
   try {
     return statSync(socket).isSocket() ? undefined : 'not a socket';
   } catch (err) {
@@ -41,15 +44,16 @@ export async function resolveOnNode(
 ): Promise<OnNode> {
   if (ctx.runtime === 'none') return { named: annotated, pinned: annotated };
   const socket = ctx.runtime === 'containerd' ? config.node.containerdSocket : config.node.crioSocket;
-  const fallback = (err: unknown): OnNode => {
+  const fallback = (err: unknown, missing = false): OnNode => {
     const unreachable = err instanceof SigguardError && err.code === ReasonCode.NODE_LOOKUP_FAILED;
-    if (unreachable && annotated.digest !== undefined) return { named: annotated, pinned: annotated };
-    if (unreachable && policy.tagResolution === 'registry') return { named: annotated, pinned: annotated };
+    const unasked = { socket, missing };
+    if (unreachable && annotated.digest !== undefined) return { named: annotated, pinned: annotated, unasked };
+    if (unreachable && policy.tagResolution === 'registry') return { named: annotated, pinned: annotated, unasked };
     throw err;
   };
   // no socket, no runtime to ask: say so without loading the HTTP/2 stack (~15 ms)
   const missing = socketProblem(socket);
-  if (missing) return fallback(new SigguardError(ReasonCode.NODE_LOOKUP_FAILED, `cannot ask the runtime at ${socket}: ${missing}`));
+  if (missing) return fallback(new SigguardError(ReasonCode.NODE_LOOKUP_FAILED, `cannot ask the runtime at ${socket}: ${missing}`), true);
   const { criNodeImages } = await import('./cri-images.js');
   const { imageForContainer, digestForImage, imageIdForImage } = await import('./node-digest.js');
   const node = criNodeImages(socket, signal);

@@ -5,11 +5,13 @@
  * would refuse (a revoked digest, a cached allow outliving a revocation, warn mode, a deny the
  * agent found), and whether what the agent refuses ever stays to refuse a start later.
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Verifier, startVerifier } from '../support/agent-socket.js';
+import { type Verifier, fakeAgent, startVerifier } from '../support/agent-socket.js';
+import { FaultProxy } from '../support/fault-proxy.js';
 import { sigguard } from '../support/cli.js';
 import { hookState } from '../support/oci-bundle.js';
 import { SIGGUARD, requireTools } from '../support/paths.js';
@@ -141,5 +143,106 @@ describe('what the agent could be made to allow that the hook would refuse', () 
     expect(refused.code).toBe(1);
     expect(refused.d).toMatchObject({ decision: 'deny', code: 'UNTRUSTED_SIGNER' });
     expect(refused.d.agent).toMatch(/^not used: the agent declined: UNTRUSTED_SIGNER/);
+  });
+});
+
+describe('fixed after the review (each failed before)', () => {
+  const allowAll = () =>
+    `${JSON.stringify({ v: 1, allow: { decision: 'allow', code: 'ALLOWED', reason: 'says whoever holds the name' } })}\n`;
+
+  it('a root-owned socket in a sticky world-writable folder is not asked: any user can take its name once it is gone', async () => {
+    const open = tempDir('sigguard-sticky-');
+    chmodSync(open, 0o755);
+    const sticky = join(open, 'sticky');
+    mkdirSync(sticky);
+    chmodSync(sticky, 0o1777);
+    const sock = join(sticky, 'hook.sock');
+    // the premise: once root's socket is gone (an agent stopping or starting again), an unprivileged user binds the very name
+    const root = await fakeAgent(sock, allowAll);
+    await root.close();
+    execFileSync('python3', ['-c', `import socket;s=socket.socket(socket.AF_UNIX);s.bind(${JSON.stringify(sock)})`], {
+      uid: 65534,
+      gid: 65534,
+    });
+    expect(statSync(sock).uid).toBe(65534);
+    rmSync(sock);
+    const fake = await fakeAgent(sock, allowAll);
+    try {
+      const policy = w.policy('attacks-sticky.yaml', standardPolicy(w));
+      clearVerdicts();
+      const r = await hook(w.ref('unsigned'), policy, sock);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.d).toMatchObject({ decision: 'deny', code: 'NO_SIGNATURE' });
+      expect(r.d.agent).toMatch(/^not used: agent socket: .*its folder .*sticky \(mode 1777\) is writable by group and others/);
+      expect(fake.asked).toEqual([]);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('a signed image behind a slow registry: what starts without the agent starts with it (the hook follows the verification the agent goes on with)', async () => {
+    const mirror = await FaultProxy.start({ upstream: w.registry.host });
+    mirror.overrides.push(() => new Promise((r) => setTimeout(() => r(false), 1800)));
+    const certs = join(dir, 'slow-certs');
+    mkdirSync(join(certs, w.registry.host), { recursive: true });
+    writeFileSync(
+      join(certs, w.registry.host, 'hosts.toml'),
+      `server = "http://${w.registry.host}"\n\n[host."http://${mirror.host}"]\n  capabilities = ["pull", "resolve"]\n`,
+    );
+    const slowConfig = join(dir, 'slow-config.yaml');
+    const policy = w.policy('attacks-slow.yaml', standardPolicy(w));
+    const run = async (agent?: string) => {
+      writeFileSync(slowConfig, `cache:\n  dir: ${join(dir, `slow-cache-${++n}`)}\nregistry:\n  certsDir: ${certs}\n`);
+      const log = join(dir, `slow-${n}.log`);
+      // the documents (config, policy, hosts.toml) validated first, so only the verification is slow
+      await sigguard(['hook', '--config', slowConfig, '--policy', policy, '--log', log, '--deadline', '3'], {
+        input: hookState(`w${n}`, `${w.registry.host}/unsigned@${w.digests.unsigned}`),
+      });
+      const r = await sigguard(
+        ['hook', '--config', slowConfig, '--policy', policy, '--log', log, '--deadline', '3', ...(agent ? ['--agent', agent] : [])],
+        { input: hookState(`s${n}`, w.ref('signed')), timeoutMs: 30_000 },
+      );
+      return { ...r, d: JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!) };
+    };
+    try {
+      const without = await run();
+      expect(without.d, JSON.stringify(without.d)).toMatchObject({ decision: 'allow' });
+      const sockDir = join(dir, 'slow-agent');
+      mkdirSync(sockDir, { mode: 0o700 });
+      const v = await startVerifier(join(sockDir, 'hook.sock'), slowConfig, policy);
+      verifiers.push(v);
+      const withAgent = await run(v.socket);
+      expect(
+        withAgent.d,
+        `without the agent: allowed in ${without.d.durationMs} ms; with it: ${JSON.stringify(withAgent.d)}`,
+      ).toMatchObject({
+        decision: 'allow',
+        agent: expect.stringMatching(/^not used: the agent did not answer within \d+ ms$/),
+      });
+    } finally {
+      await mirror.close();
+    }
+  }, 60_000);
+
+  it('a policy that no longer loads when the hook decides itself after a decline: refused and enforced, not judged in the mode it read first', async () => {
+    const policy = w.policy('attacks-leak.yaml', standardPolicy(w, 'mode: warn\n'));
+    clearVerdicts();
+    // the warn policy validated and kept in the document cache (a start of another image)
+    expect((await hook(w.ref('signed'), policy)).d.decision).toBe('allow');
+    const sockDir = join(dir, 'leak');
+    mkdirSync(sockDir, { mode: 0o700 });
+    // an agent that declines; meanwhile the policy is replaced by one that does not load
+    const fake = await fakeAgent(join(sockDir, 'hook.sock'), () => {
+      writeFileSync(policy, 'version: 1\nmode: enforce\ndefault: reject\nscopes: [this is not a map]\n');
+      return `${JSON.stringify({ v: 1, decline: 'NO_SIGNATURE: none' })}\n`;
+    });
+    try {
+      const r = await hook(w.ref('unsigned'), policy, join(sockDir, 'hook.sock'));
+      expect(r.code).toBe(1);
+      expect(r.d).toMatchObject({ decision: 'deny', code: 'POLICY_INVALID', enforced: true });
+      expect(fake.asked).toHaveLength(1);
+    } finally {
+      await fake.close();
+    }
   });
 });

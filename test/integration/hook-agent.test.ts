@@ -230,6 +230,45 @@ describe('an agent socket the hook does not take an allow from', () => {
     }
   });
 
+  it('an allow the agent made without the runtime (no socket where it looked), where the hook finds one: not taken', async () => {
+    const sockDir = join(dir, 'unasked');
+    mkdirSync(sockDir, { mode: 0o700 });
+    const runtime = join(sockDir, 'runtime.sock'); // a socket the hook sees
+    const there = await fakeAgent(runtime, () => undefined);
+    const fake = await fakeAgent(
+      join(sockDir, 'hook.sock'),
+      () => `${JSON.stringify({ ...JSON.parse(allowAll()), unaskedRuntime: runtime })}\n`,
+    );
+    try {
+      clearCache();
+      const r = await hook(w.ref('unsigned'), { agent: join(sockDir, 'hook.sock') });
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.d.agent).toBe(`not used: the agent could not ask the runtime at ${runtime}, which the hook can`);
+    } finally {
+      await fake.close();
+      await there.close();
+    }
+  });
+
+  it('a runtime socket the agent finds but cannot ask: declined, the hook asks the runtime itself', async () => {
+    const sockDir = join(dir, 'runtime-fails');
+    mkdirSync(sockDir, { mode: 0o700 });
+    const runtime = join(sockDir, 'containerd.sock');
+    const broken = await fakeAgent(runtime, () => 'not http/2\n'); // answers nonsense and closes
+    const cfg = w.config('agent-broken-runtime.yaml', `node:\n  containerdSocket: ${runtime}\n`);
+    const v = await startVerifier(join(sockDir, 'hook.sock'), cfg, policy);
+    try {
+      clearCache(cfg);
+      const r = await hook(w.ref('signed'), { agent: v.socket, config: cfg });
+      // the hook's own lookup fails the same way: the annotation's digest, as without an agent
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.d.agent).toMatch(/^not used: the agent declined: the agent could not ask the runtime at .*containerd\.sock/);
+    } finally {
+      await v.stop();
+      await broken.close();
+    }
+  });
+
   it("a root-owned socket in root's own folders is the agent's: its allow is what decides (the boundary is the socket's place)", async () => {
     // as a verdict root writes into the verdict cache: whoever can make this socket is root already
     const sockDir = join(dir, 'root-fake');
