@@ -30,6 +30,8 @@ export interface Deadline {
   readonly at: number;
   /** Stops the timer once the command is done. */
   clear(): void;
+  /** Stops the timer and aborts the signal now: what still runs under it (requests left under way) ends. */
+  end(): void;
 }
 
 /** A signal that aborts at `at` (Date.now() ms) with SigguardError(DEADLINE_EXCEEDED, message). */
@@ -38,7 +40,15 @@ export function startDeadline(at: number, message: string): Deadline {
   const reason = new SigguardError(ReasonCode.DEADLINE_EXCEEDED, message);
   const timer = setTimeout(() => controller.abort(reason), Math.max(1, at - Date.now()));
   ends.set(controller.signal, { at, controller, reason });
-  return { signal: controller.signal, at, clear: () => clearTimeout(timer) };
+  return {
+    signal: controller.signal,
+    at,
+    clear: () => clearTimeout(timer),
+    end: () => {
+      clearTimeout(timer);
+      controller.abort(reason);
+    },
+  };
 }
 
 /**
@@ -57,6 +67,10 @@ export function startInnerDeadline(parent: AbortSignal, at: number, message: str
     clear: () => {
       inner.clear();
       parent.removeEventListener('abort', follow);
+    },
+    end: () => {
+      parent.removeEventListener('abort', follow);
+      inner.end();
     },
   };
 }

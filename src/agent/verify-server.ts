@@ -73,18 +73,21 @@ export async function startVerifyServer(o: VerifyServerOptions, log?: Logger): P
   const server: Server = createServer({ allowHalfOpen: true }, (conn) => serve(conn, own, stats, log));
   server.maxConnections = o.maxConnections ?? 512;
   // made 0600 by the bind itself (the umask), not only by the chmod after it: no moment where others may connect
+  // (the bind is made inside listen(), synchronously: the umask is the process's own again right after it)
+  const listening = new Promise<void>((ok, fail) => {
+    server.once('error', fail);
+    server.once('listening', () => {
+      server.off('error', fail);
+      ok();
+    });
+  });
   const umask = process.umask(0o177);
   try {
-    await new Promise<void>((ok, fail) => {
-      server.once('error', fail);
-      server.listen(socket, () => {
-        server.off('error', fail);
-        ok();
-      });
-    });
+    server.listen(socket);
   } finally {
     process.umask(umask);
   }
+  await listening;
   try {
     chmodSync(socket, 0o600);
     // what the hook will check before it connects: refuse to serve where no hook would ask

@@ -8,7 +8,7 @@ import type { Config } from '../config/load.js';
 import type { Policy } from '../policy/types.js';
 import type { ImageReference } from '../reference/reference.js';
 import { DocCache } from '../cache/doc-cache.js';
-import { deadlineOf } from '../deadline.js';
+import { deadlineOf, startInnerDeadline } from '../deadline.js';
 import { RegistryClient, type RequestRecord } from '../registry/client.js';
 import { CredentialStore } from '../registry/credentials.js';
 import { closeIdleConnections } from '../registry/http.js';
@@ -54,7 +54,11 @@ const docCacheUntil = (dir: string, endsAt: number | undefined): DocCache => new
 let inFlight = 0;
 
 export async function verifyWithConfig(ref: ImageReference, opts: SessionOptions): Promise<Verdict> {
-  const budget = new Budget(opts.signal);
+  // this verification's own signal: what it leaves under way when it ends (discoverEarly's lookups
+  // when the manifest failed first) ends with it, whatever else still runs in this process
+  const at = deadlineOf(opts.signal);
+  const own = at === undefined ? undefined : startInnerDeadline(opts.signal, at, 'the verification ended');
+  const budget = new Budget(own?.signal ?? opts.signal);
   let count = 0;
   inFlight++;
   try {
@@ -90,6 +94,8 @@ export async function verifyWithConfig(ref: ImageReference, opts: SessionOptions
     // sockets of the next verification a long-lived caller had started meanwhile (Agent.destroy()
     // ends the sockets in use too): a signed image refused (test/integration/back-to-back.test.ts)
     inFlight--;
+    if (opts.exitsAfter !== true) own?.end();
+    else own?.clear();
     if (opts.exitsAfter !== true && inFlight === 0) closeIdleConnections();
   }
 }

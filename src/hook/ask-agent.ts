@@ -16,6 +16,7 @@
  */
 import { checkTrustedPath, fileTrustEnforced } from '../document/file-trust.js';
 import { connectUnix } from '../h2/unix-socket.js';
+import { HOLDER_GRACE_MS } from '../cache/single-flight.js';
 import { socketProblem } from './node-lookup.js';
 import { mark } from '../trace.js';
 import { AGENT_PROTOCOL, type AgentAllow, type AgentRequest, MAX_ANSWER_BYTES, agentAnswerSchema } from './agent-protocol.js';
@@ -28,9 +29,11 @@ export type Asked = { allow: AgentAllow; trustRoot?: string } | { notUsed: strin
 /** The request without `until` (set here from the wait), the hook's deadline as ms epoch. */
 export function askAgent(socket: string, request: Omit<AgentRequest, 'v' | 'until'>, endsAt: number): Promise<Asked> {
   const waitMs = Math.floor(Math.max(0, endsAt - Date.now()) * AGENT_WAIT_SHARE);
+  // the socket connected to is the one checked (a path's '..' is taken there as resolve() does)
+  let checked = socket;
   if (fileTrustEnforced()) {
     try {
-      checkTrustedPath(socket, 0, 'socket');
+      checked = checkTrustedPath(socket, 0, 'socket').real;
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       return Promise.resolve({ notUsed: e.code === 'ENOENT' ? `no agent socket at ${socket}` : `agent socket: ${e.message}` });
@@ -39,12 +42,12 @@ export function askAgent(socket: string, request: Omit<AgentRequest, 'v' | 'unti
   // the agent may go on to the hook's own deadline: a verification it has not finished when the
   // hook stops waiting keeps its single-flight lock, and the hook's own verification follows it
   // (cached-verify.ts) instead of starting again from nothing with half the time
-  const line = `${JSON.stringify({ v: AGENT_PROTOCOL, ...request, until: endsAt })}\n`;
+  const line = `${JSON.stringify({ v: AGENT_PROTOCOL, ...request, until: endsAt - HOLDER_GRACE_MS })}\n`;
   return new Promise<Asked>((resolve) => {
     const chunks: Buffer[] = [];
     let bytes = 0;
     let settled: Asked | undefined;
-    const sock = connectUnix(socket);
+    const sock = connectUnix(checked);
     const done = (a: Asked) => {
       if (settled) return;
       settled = a;
