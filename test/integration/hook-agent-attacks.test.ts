@@ -180,49 +180,58 @@ describe('fixed after the review (each failed before)', () => {
     }
   });
 
-  it('a signed image behind a slow registry: what starts without the agent starts with it (the hook follows the verification the agent goes on with)', async () => {
-    const mirror = await FaultProxy.start({ upstream: w.registry.host });
-    mirror.overrides.push(() => new Promise((r) => setTimeout(() => r(false), 1800)));
-    const certs = join(dir, 'slow-certs');
-    mkdirSync(join(certs, w.registry.host), { recursive: true });
-    writeFileSync(
-      join(certs, w.registry.host, 'hosts.toml'),
-      `server = "http://${w.registry.host}"\n\n[host."http://${mirror.host}"]\n  capabilities = ["pull", "resolve"]\n`,
-    );
-    const slowConfig = join(dir, 'slow-config.yaml');
-    const policy = w.policy('attacks-slow.yaml', standardPolicy(w));
-    const run = async (agent?: string) => {
-      writeFileSync(slowConfig, `cache:\n  dir: ${join(dir, `slow-cache-${++n}`)}\nregistry:\n  certsDir: ${certs}\n`);
-      const log = join(dir, `slow-${n}.log`);
-      // the documents (config, policy, hosts.toml) validated first, so only the verification is slow
-      await sigguard(['hook', '--config', slowConfig, '--policy', policy, '--log', log, '--deadline', '3'], {
-        input: hookState(`w${n}`, `${w.registry.host}/unsigned@${w.digests.unsigned}`),
-      });
-      const r = await sigguard(
-        ['hook', '--config', slowConfig, '--policy', policy, '--log', log, '--deadline', '3', ...(agent ? ['--agent', agent] : [])],
-        { input: hookState(`s${n}`, w.ref('signed')), timeoutMs: 30_000 },
+  // a verification that takes most of the hook's deadline: ~60 % (the agent's, cut at the hook's wait,
+  // once left the hook half its time to start over) and ~85 % (the hook's fallback, following the
+  // agent's lock only half of what was left, then verified alone with a quarter)
+  for (const [delayMs, deadline] of [
+    [1800, '3'],
+    [3200, '4'],
+  ] as const) {
+    it(`a signed image behind a registry ${delayMs} ms slow, a ${deadline} s deadline: what starts without the agent starts with it`, async () => {
+      const mirror = await FaultProxy.start({ upstream: w.registry.host });
+      mirror.overrides.push(() => new Promise((r) => setTimeout(() => r(false), delayMs)));
+      const certs = join(dir, `slow-certs-${delayMs}`);
+      mkdirSync(join(certs, w.registry.host), { recursive: true });
+      writeFileSync(
+        join(certs, w.registry.host, 'hosts.toml'),
+        `server = "http://${w.registry.host}"\n\n[host."http://${mirror.host}"]\n  capabilities = ["pull", "resolve"]\n`,
       );
-      return { ...r, d: JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!) };
-    };
-    try {
-      const without = await run();
-      expect(without.d, JSON.stringify(without.d)).toMatchObject({ decision: 'allow' });
-      const sockDir = join(dir, 'slow-agent');
-      mkdirSync(sockDir, { mode: 0o700 });
-      const v = await startVerifier(join(sockDir, 'hook.sock'), slowConfig, policy);
-      verifiers.push(v);
-      const withAgent = await run(v.socket);
-      expect(
-        withAgent.d,
-        `without the agent: allowed in ${without.d.durationMs} ms; with it: ${JSON.stringify(withAgent.d)}`,
-      ).toMatchObject({
-        decision: 'allow',
-        agent: expect.stringMatching(/^not used: the agent did not answer within \d+ ms$/),
-      });
-    } finally {
-      await mirror.close();
-    }
-  }, 60_000);
+      const slowConfig = join(dir, `slow-config-${delayMs}.yaml`);
+      const policy = w.policy(`attacks-slow-${delayMs}.yaml`, standardPolicy(w));
+      const run = async (agent?: string) => {
+        writeFileSync(slowConfig, `cache:\n  dir: ${join(dir, `slow-cache-${++n}`)}\nregistry:\n  certsDir: ${certs}\n`);
+        const log = join(dir, `slow-${n}.log`);
+        // the documents (config, policy, hosts.toml) validated first, so only the verification is slow
+        await sigguard(['hook', '--config', slowConfig, '--policy', policy, '--log', log, '--deadline', deadline], {
+          input: hookState(`w${n}`, `${w.registry.host}/unsigned@${w.digests.unsigned}`),
+          timeoutMs: 30_000,
+        });
+        const r = await sigguard(
+          ['hook', '--config', slowConfig, '--policy', policy, '--log', log, '--deadline', deadline, ...(agent ? ['--agent', agent] : [])],
+          { input: hookState(`s${n}`, w.ref('signed')), timeoutMs: 30_000 },
+        );
+        return { ...r, d: JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!) };
+      };
+      try {
+        const without = await run();
+        expect(without.d, JSON.stringify(without.d)).toMatchObject({ decision: 'allow' });
+        const sockDir = join(dir, `slow-agent-${delayMs}`);
+        mkdirSync(sockDir, { mode: 0o700 });
+        const v = await startVerifier(join(sockDir, 'hook.sock'), slowConfig, policy);
+        verifiers.push(v);
+        const withAgent = await run(v.socket);
+        expect(
+          withAgent.d,
+          `without the agent: allowed in ${without.d.durationMs} ms; with it: ${JSON.stringify(withAgent.d)}`,
+        ).toMatchObject({
+          decision: 'allow',
+          agent: expect.stringMatching(/^not used: the agent did not answer within \d+ ms$/),
+        });
+      } finally {
+        await mirror.close();
+      }
+    }, 90_000);
+  }
 
   it('a policy that no longer loads when the hook decides itself after a decline: refused and enforced, not judged in the mode it read first', async () => {
     const policy = w.policy('attacks-leak.yaml', standardPolicy(w, 'mode: warn\n'));
