@@ -6,7 +6,7 @@
  * Each request is decided by the hook's own code (src/hook/decide-start.ts) under the documents the
  * agent serves for — the hook's --config and --policy, read from disk per request (a changed file
  * is read as the hook would read it; the validated-document cache keeps the parsing to once per
- * text) — and within the hook's wait (`until`). Only an allow is answered as such; a deny, an error,
+ * text) — and to the hook's deadline (`until`). Only an allow is answered as such; a deny, an error,
  * a request for other documents is declined and the hook decides itself. A deny is not kept in the
  * verdict cache (keepDenials false): what the agent could not verify (its network, its mounts) never
  * refuses a start, the hook's own verification does.

@@ -2,7 +2,7 @@
  * What the hook and the node's agent say to each other over the agent's unix socket
  * (src/hook/ask-agent.ts, src/agent/verify-server.ts): one request line, one answer line, JSON.
  *
- *   hook → agent  {"v":1,"state":"<the OCI state as read>","config":"<--config>"?,"policy":"<--policy>","until":<the hook's deadline, ms epoch>}
+ *   hook → agent  {"v":1,"state":"<the OCI state as read>","config":"<--config>"?,"policy":"<--policy>","until":<ms epoch: the hook's deadline less the single flight's grace>}
  *   agent → hook  {"v":1,"allow":{<the outcome>},"trustRoot":"…"?,"unaskedRuntime":"<socket>"?}   an allow, decided as the hook would
  *                 {"v":1,"decline":"<why>"}                          anything else: the hook decides itself
  *

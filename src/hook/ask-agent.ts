@@ -26,7 +26,7 @@ export const AGENT_WAIT_SHARE = 0.5;
 
 export type Asked = { allow: AgentAllow; trustRoot?: string } | { notUsed: string };
 
-/** The request without `until` (set here from the wait), the hook's deadline as ms epoch. */
+/** The request without `until` (set here from `endsAt`, the hook's deadline as ms epoch). */
 export function askAgent(socket: string, request: Omit<AgentRequest, 'v' | 'until'>, endsAt: number): Promise<Asked> {
   const waitMs = Math.floor(Math.max(0, endsAt - Date.now()) * AGENT_WAIT_SHARE);
   // the socket connected to is the one checked (a path's '..' is taken there as resolve() does)
@@ -39,9 +39,11 @@ export function askAgent(socket: string, request: Omit<AgentRequest, 'v' | 'unti
       return Promise.resolve({ notUsed: e.code === 'ENOENT' ? `no agent socket at ${socket}` : `agent socket: ${e.message}` });
     }
   }
-  // the agent may go on to the hook's own deadline: a verification it has not finished when the
-  // hook stops waiting keeps its single-flight lock, and the hook's own verification follows it
-  // (cached-verify.ts) instead of starting again from nothing with half the time
+  // the agent may go on almost to the hook's own deadline: a verification it has not finished when
+  // the hook stops waiting keeps its single-flight lock, and the hook's own verification follows it
+  // (cached-verify.ts) instead of starting again from nothing with half the time; it ends the
+  // single flight's grace before the hook's deadline, so the hook follows it to its end
+  // (single-flight.ts followUntil) rather than for half of what is left
   const line = `${JSON.stringify({ v: AGENT_PROTOCOL, ...request, until: endsAt - HOLDER_GRACE_MS })}\n`;
   return new Promise<Asked>((resolve) => {
     const chunks: Buffer[] = [];
