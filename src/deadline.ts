@@ -75,6 +75,31 @@ export function startInnerDeadline(parent: AbortSignal, at: number, message: str
   };
 }
 
+/**
+ * A signal of `parent`'s deadline — the same time, the same reason, aborted with it, and no timer
+ * of its own (one at the same time could fire first, with another message) — that `end()` also
+ * aborts early: what still runs under it (requests left under way) ends with the work it was for.
+ * Undefined when `parent` has no deadline.
+ */
+export function followDeadline(parent: AbortSignal, endMessage: string): Deadline | undefined {
+  const pe = ends.get(parent);
+  if (pe === undefined) return undefined;
+  const controller = new AbortController();
+  ends.set(controller.signal, { at: pe.at, controller, reason: pe.reason });
+  const follow = (): void => controller.abort(parent.reason);
+  if (parent.aborted) follow();
+  else parent.addEventListener('abort', follow, { once: true });
+  return {
+    signal: controller.signal,
+    at: pe.at,
+    clear: () => parent.removeEventListener('abort', follow),
+    end: () => {
+      parent.removeEventListener('abort', follow);
+      controller.abort(new SigguardError(ReasonCode.DEADLINE_EXCEEDED, endMessage));
+    },
+  };
+}
+
 /** The time a deadline's signal stands for; undefined for any other signal. */
 export function deadlineOf(signal: AbortSignal): number | undefined {
   return ends.get(signal)?.at;

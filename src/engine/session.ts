@@ -8,7 +8,7 @@ import type { Config } from '../config/load.js';
 import type { Policy } from '../policy/types.js';
 import type { ImageReference } from '../reference/reference.js';
 import { DocCache } from '../cache/doc-cache.js';
-import { deadlineOf, startInnerDeadline } from '../deadline.js';
+import { deadlineOf, followDeadline } from '../deadline.js';
 import { RegistryClient, type RequestRecord } from '../registry/client.js';
 import { CredentialStore } from '../registry/credentials.js';
 import { closeIdleConnections } from '../registry/http.js';
@@ -56,8 +56,7 @@ let inFlight = 0;
 export async function verifyWithConfig(ref: ImageReference, opts: SessionOptions): Promise<Verdict> {
   // this verification's own signal: what it leaves under way when it ends (discoverEarly's lookups
   // when the manifest failed first) ends with it, whatever else still runs in this process
-  const at = deadlineOf(opts.signal);
-  const own = at === undefined ? undefined : startInnerDeadline(opts.signal, at, 'the verification ended');
+  const own = followDeadline(opts.signal, 'the verification ended');
   const budget = new Budget(own?.signal ?? opts.signal);
   let count = 0;
   inFlight++;

@@ -1,7 +1,7 @@
 import http2 from 'node:http2';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { checkDeadline, deadlineOf, expired, msLeft, startDeadline, whenAborted } from '../../src/deadline.js';
+import { checkDeadline, deadlineOf, expired, followDeadline, msLeft, startDeadline, whenAborted } from '../../src/deadline.js';
 import { ReasonCode } from '../../src/errors.js';
 import { criNodeImages } from '../../src/hook/cri-images.js';
 import { tempDir } from '../support/temp.js';
@@ -70,6 +70,27 @@ describe('one deadline, one AbortSignal', () => {
     checkDeadline(c.signal);
     c.abort();
     expect(() => checkDeadline(c.signal)).toThrow(expect.objectContaining({ code: ReasonCode.DEADLINE_EXCEEDED }));
+  });
+});
+
+describe("a verification's own signal (followDeadline)", () => {
+  it("carries the parent's time and reason, ends with it, and only it is ended by end()", async () => {
+    const parent = startDeadline(Date.now() + 60, 'hook deadline of 2 s exceeded');
+    const own = followDeadline(parent.signal, 'the verification ended')!;
+    expect(deadlineOf(own.signal)).toBe(parent.at);
+    // past the time, before any timer fired: the parent's message, never the follower's own
+    await new Promise((r) => setTimeout(r, 70));
+    expect(expired(own.signal)?.message).toBe('hook deadline of 2 s exceeded');
+    parent.clear();
+    const p2 = startDeadline(Date.now() + 10_000, 'hook deadline of 10 s exceeded');
+    const o2 = followDeadline(p2.signal, 'the verification ended')!;
+    o2.end();
+    expect(o2.signal.aborted).toBe(true);
+    expect(p2.signal.aborted).toBe(false);
+    const o3 = followDeadline(p2.signal, 'the verification ended')!;
+    p2.end();
+    expect((o3.signal.reason as Error).message).toBe('hook deadline of 10 s exceeded');
+    expect(followDeadline(new AbortController().signal, 'x')).toBeUndefined();
   });
 });
 
