@@ -10,12 +10,10 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
-import { connect } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type Verifier, startVerifier } from '../support/agent-socket.js';
-import { hookState } from '../support/oci-bundle.js';
+import { type Verifier, askAgentDirect, startVerifier } from '../support/agent-socket.js';
 import { SIGGUARD, requireTools } from '../support/paths.js';
 import { tempDir } from '../support/temp.js';
 
@@ -58,16 +56,7 @@ afterAll(async () => {
   }
 });
 
-function ask(socket: string, image: string, until: number): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const sock = connect(socket);
-    let got = '';
-    sock.on('data', (d) => (got += d));
-    sock.on('error', reject);
-    sock.on('close', () => resolve(JSON.parse(got)));
-    sock.end(`${JSON.stringify({ v: 1, state: hookState(`c${Math.random()}`, image), config, policy, until })}\n`);
-  });
-}
+const ask = (socket: string, image: string, until: number) => askAgentDirect(socket, { image, config, policy, until });
 let config = '';
 let policy = '';
 

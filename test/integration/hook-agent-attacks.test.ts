@@ -7,10 +7,9 @@
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Verifier, fakeAgent, startVerifier } from '../support/agent-socket.js';
+import { type Verifier, askAgentDirect, fakeAgent, startVerifier } from '../support/agent-socket.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { sigguard } from '../support/cli.js';
 import { hookState } from '../support/oci-bundle.js';
@@ -55,16 +54,8 @@ async function hook(image: string, policy: string, agent?: string) {
 const clearVerdicts = () => rmSync(`${config}.cache`, { recursive: true, force: true });
 
 /** The agent's answer to one request line, as a hook would send it. */
-function ask(socket: string, policy: string, image: string): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const sock = connect(socket);
-    let got = '';
-    sock.on('data', (d) => (got += d));
-    sock.on('error', reject);
-    sock.on('close', () => resolve(JSON.parse(got)));
-    sock.end(`${JSON.stringify({ v: 1, state: hookState(`c${++n}`, image), config, policy, until: Date.now() + 8_000 })}\n`);
-  });
-}
+const ask = (socket: string, policy: string, image: string) =>
+  askAgentDirect(socket, { image, config, policy, until: Date.now() + 8_000, id: `c${++n}` });
 
 describe('what the agent could be made to allow that the hook would refuse', () => {
   it('a revoked digest (denyDigests): the agent declines, and an allow it kept before the revocation never outlives it', async () => {

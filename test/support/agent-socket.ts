@@ -4,8 +4,9 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { type Server, createServer } from 'node:net';
+import { type Server, connect as connectSocket, createServer } from 'node:net';
 import { liveChildren } from './cli.js';
+import { hookState } from './oci-bundle.js';
 import { SIGGUARD } from './paths.js';
 
 export interface Verifier {
@@ -70,4 +71,20 @@ export async function fakeAgent(
         server.close(() => r());
       }),
   };
+}
+
+/** The agent's answer (parsed) to one request as a hook sends it: the OCI state of `image` and these documents. */
+export function askAgentDirect(
+  socket: string,
+  request: { image: string; config: string; policy: string; until: number; id?: string },
+): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const sock = connectSocket(socket);
+    let got = '';
+    sock.on('data', (d) => (got += d));
+    sock.on('error', reject);
+    sock.on('close', () => resolve(JSON.parse(got)));
+    const state = hookState(request.id ?? `c${Math.random()}`, request.image);
+    sock.end(`${JSON.stringify({ v: 1, state, config: request.config, policy: request.policy, until: request.until })}\n`);
+  });
 }
