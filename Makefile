@@ -112,7 +112,8 @@ crio-test:
 #   make install-kind     sigguard the Kubernetes way: the image loaded into the nodes, deploy/kind/ applied (below)
 #   make uninstall-kind   the uninstall DaemonSet on every node, then everything deleted
 #   make install-kind-sh  without the DaemonSet: install/install.sh on every node through docker exec (the
-#                         installer of nodes without Kubernetes) with $(KIND_POLICY), $(KIND_CONFIG), $(KIND_KEYS)/*.pub;
+#                         installer of nodes without Kubernetes) with $(KIND_POLICY), $(KIND_CONFIG), $(KIND_KEYS)/*.pub,
+#                         and its verifier service (systemd) on each node;
 #                         make uninstall-kind-sh reverses it
 # Then: kubectl apply -f e2e/manifests/signed-pod.yaml (runs), unsigned-pod.yaml (refused), ...
 .PHONY: kind-up sign-images install-kind-sh uninstall-kind-sh

@@ -350,7 +350,8 @@ async function main(): Promise<number> {
         report(false, k.id, (err as Error).message);
       }
     }
-    // the agent cases where make install-kind deployed the DaemonSet (install.sh's nodes have no agent)
+    // the agent cases where make install-kind deployed the DaemonSet (they stop and restore its agent;
+    // install.sh's nodes run `sigguard verifier` as a systemd service instead)
     if (!cleanup.interrupted && (await agentManaged())) {
       const n = await kindAgentNode({
         kubectl,

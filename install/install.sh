@@ -2,7 +2,7 @@
 # install/install.sh — puts sigguard on a containerd node (a Kind node, the local test node,
 # any containerd 1.7 / 2.x host) and takes it off again.
 #
-#   install.sh --binary FILE --policy FILE [--keys DIR] [--config FILE]
+#   install.sh --binary FILE --policy FILE [--keys DIR] [--config FILE] [--no-verifier]
 #              [--containerd-config FILE] [--restart CMD] [--socket PATH] [--wait SECONDS]
 #   install.sh --uninstall [--binary FILE] [--containerd-config FILE] [--restart CMD] ...
 #
@@ -13,6 +13,13 @@
 #   FILE (--config)   -> /etc/sigguard/config.yaml
 #   then `sigguard cache prime` validates them into the hook's document cache (its first start
 #   finds them validated),
+#   then, on a node booted with systemd (/run/systemd/system), the verifier service
+#   /etc/systemd/system/sigguard-verifier.service (`sigguard verifier` on
+#   /var/lib/sigguard/agent/hook.sock with the same policy and config) is enabled and (re)started,
+#   and waited for (bounded) until it listens; the hook is then run with `--agent` on that socket:
+#   it asks the verifier, already running, for what it has not verified, and decides by itself
+#   when the verifier does not answer (a deny is always the hook's own). --no-verifier, or a node
+#   without systemd, installs the hook alone (it verifies every new image itself, slower),
 #   then `sigguard install-node --containerd-config FILE` puts the hook into the base runtime
 #   spec of every runtime handler of the configuration containerd loads (FILE merged with its
 #   imports; handlers without a base spec get one through sigguard's drop-in
@@ -21,9 +28,9 @@
 #   (--restart CMD, default "systemctl restart containerd") and waits, bounded, until it answers
 #   again (`crictl info` where crictl is installed, else `ctr version`).
 #   The files it put are listed in /etc/sigguard/installed-files; a re-install replaces them.
-# Uninstall: `sigguard install-node --uninstall`, removes exactly the listed files, restarts
-#   containerd and waits. The decision log (/var/log/sigguard) and the verdict cache
-#   (/var/lib/sigguard) are the hook's data and stay.
+# Uninstall: `sigguard install-node --uninstall`, stops and disables the verifier service where
+#   there is one, removes exactly the listed files, restarts containerd and waits. The decision
+#   log (/var/log/sigguard) and the verdict cache (/var/lib/sigguard) are the hook's data and stay.
 #
 # SIGGUARD_ROOT (default /): the node's file system as seen from here. Every absolute path —
 # the defaults above and the paths given to the flags alike — is read and written under it, so
@@ -44,6 +51,9 @@ readonly KEYS=$ETC/keys
 readonly STATE=$ETC/installed.json
 readonly FILES=$ETC/installed-files
 readonly LOG=/var/log/sigguard/decisions.log
+readonly AGENT_SOCKET=/var/lib/sigguard/agent/hook.sock
+readonly SERVICE=sigguard-verifier.service
+readonly UNIT=/etc/systemd/system/$SERVICE
 
 die() {
   printf 'install.sh: %s\n' "$*" >&2
@@ -80,7 +90,7 @@ run() {
 }
 
 # ---- arguments ----------------------------------------------------------------------------------
-binary='' policy='' keys='' config='' uninstall=false
+binary='' policy='' keys='' config='' uninstall=false verifier=true
 containerd_config=/etc/containerd/config.toml
 socket=/run/containerd/containerd.sock
 restart=${SIGGUARD_RESTART:-systemctl restart containerd}
@@ -102,7 +112,8 @@ while (($# > 0)); do
       shift 2
       ;;
     --uninstall) uninstall=true && shift ;;
-    -h | --help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//' && exit 0 ;;
+    --no-verifier) verifier=false && shift ;;
+    -h | --help) sed -n '2,/^[^#]/{/^#/p}' "$0" | sed 's/^# \{0,1\}//' && exit 0 ;;
     *) usage "unknown argument: $1" ;;
   esac
 done
@@ -151,6 +162,79 @@ recorded_files() {
   grep -E '^/' "$f" || true
 }
 
+# ---- the verifier service -----------------------------------------------------------------------
+# Whether the node runs systemd (as sd_booted(3) tells: /run/systemd/system exists).
+systemd_booted() {
+  [[ -d $(at /run/systemd/system) ]] && command -v systemctl >/dev/null 2>&1
+}
+
+# unit_word PATH: PATH as one word of the unit's ExecStart. Only plain path characters: systemd
+# would read quotes, backslashes, % and $ in it as its own syntax.
+unit_word() {
+  [[ $1 =~ ^[A-Za-z0-9._/+:@-]+$ ]] || die "cannot name $1 in $UNIT: only letters, digits and ._/+:@- are taken"
+  printf '%s' "$1"
+}
+
+# The verifier's unit: `sigguard verifier` with the hook's policy and config on the hook's socket,
+# started before containerd (a boot's container starts find it), restarted whenever it stops.
+verifier_unit() {
+  local exec
+  exec="$(unit_word "$(at "$BIN")") verifier --socket $(unit_word "$(at "$AGENT_SOCKET")")"
+  exec+=" --policy $(unit_word "$(at "$POLICY")")"
+  [[ -z $src_config ]] || exec+=" --config $(unit_word "$(at "$CONFIG")")"
+  cat <<UNIT
+# Written by sigguard's install/install.sh; install.sh --uninstall stops it and removes it.
+[Unit]
+Description=sigguard verifier: verifies image signatures for the sigguard hook ahead of its own work
+After=network.target
+Before=containerd.service
+
+[Service]
+Type=simple
+ExecStart=$exec
+Restart=always
+RestartSec=2
+NoNewPrivileges=yes
+UMask=0077
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+}
+
+# Enables and (re)starts the verifier, then waits (bounded) until it listens on its socket and is
+# active. The stale socket goes first, so what is waited for is the new process's.
+start_verifier() {
+  local sock deadline
+  sock=$(at "$AGENT_SOCKET")
+  run "systemctl daemon-reload failed" systemctl daemon-reload
+  run "enabling $SERVICE failed" systemctl enable "$SERVICE"
+  [[ ! -S $sock ]] || rm -f -- "$sock"
+  run "starting $SERVICE failed" systemctl restart "$SERVICE"
+  deadline=$((SECONDS + wait_seconds))
+  until [[ -S $sock ]]; do
+    ((SECONDS < deadline)) || verifier_failed "it does not listen on $sock within ${wait_seconds}s"
+    sleep 0.2
+  done
+  systemctl is-active --quiet "$SERVICE" || verifier_failed "it stopped after it began to listen on $sock"
+  echo "$SERVICE listens on $sock: the hook asks it first"
+}
+
+verifier_failed() {
+  systemctl disable --now "$SERVICE" >/dev/null 2>&1 || true
+  die "$SERVICE did not start: $1 (journalctl -u $SERVICE says why; install.sh --no-verifier installs the hook alone)"
+}
+
+# Stops and disables the verifier of an earlier install and takes its unit out.
+remove_verifier() {
+  if systemd_booted; then
+    run "stopping $SERVICE failed" systemctl disable --now "$SERVICE"
+  fi
+  rm -f -- "$(at "$UNIT")"
+  if systemd_booted; then run "systemctl daemon-reload failed" systemctl daemon-reload; fi
+  echo "$SERVICE stopped and removed"
+}
+
 # ---- uninstall ----------------------------------------------------------------------------------
 if $uninstall; then
   cfg=$(at "$containerd_config")
@@ -163,6 +247,9 @@ if $uninstall; then
   fi
   run "taking the hook out of $cfg failed" "$sigguard" install-node --uninstall --containerd-config "$cfg" --state "$(at "$STATE")"
   mapfile -t old < <(recorded_files)
+  for f in "${old[@]}"; do
+    [[ $f != "$UNIT" ]] || remove_verifier
+  done
   for f in "${old[@]}"; do rm -f -- "$(at "$f")"; done
   rm -f -- "$(at "$FILES")"
   for d in "$KEYS" "$ETC"; do
@@ -234,12 +321,19 @@ put "$src_policy" "$POLICY" 0644
 for k in "${key_files[@]}"; do put "$k" "$KEYS/$(basename -- "$k")" 0644; done
 # files a previous install put that this one did not: no longer ours to keep
 mapfile -t old < <(recorded_files)
+had_unit=false
 for f in "${old[@]}"; do
   keep=false
   for p in "${placed[@]}"; do [[ $p != "$f" ]] || keep=true; done
+  # the verifier's unit stays listed until the service is stopped or its unit replaced (below)
+  if [[ $f == "$UNIT" ]]; then keep=true && had_unit=true; fi
   $keep || rm -f -- "$(at "$f")"
 done
-printf '%s\n' "${placed[@]}" >"$(at "$FILES")"
+record() {
+  printf '%s\n' "${placed[@]}" >"$(at "$FILES")"
+  if $had_unit; then printf '%s\n' "$UNIT" >>"$(at "$FILES")"; fi
+}
+record
 sigguard=$(at "$BIN")
 
 fail_restoring() {
@@ -259,13 +353,35 @@ prime_args=(cache prime --policy "$(at "$POLICY")")
 [[ -z $src_config ]] || prime_args+=(--config "$(at "$CONFIG")")
 "$sigguard" "${prime_args[@]}" >/dev/null 2>&1 || true
 
+# ---- install: the verifier ----------------------------------------------------------------------
+agent_flags=()
+if $verifier && ! systemd_booted; then
+  echo "no systemd on this node: no verifier service, the hook verifies every new image by itself"
+  verifier=false
+fi
+if $verifier; then
+  verifier_unit >"$backup/unit"
+  put "$backup/unit" "$UNIT" 0644
+  had_unit=false
+  record
+  start_verifier
+  agent_flags=(--agent "$(at "$AGENT_SOCKET")")
+elif $had_unit; then
+  remove_verifier
+  had_unit=false
+  record
+fi
+
 # ---- install: the hook --------------------------------------------------------------------------
 node_args=(install-node --containerd-config "$cfg" --state "$(at "$STATE")")
+hook_flags=()
 if [[ -n $prefix ]]; then
   hook_flags=(--policy "$(at "$POLICY")" --log "$(at "$LOG")")
   [[ -z $src_config ]] || hook_flags+=(--config "$(at "$CONFIG")")
-  node_args+=(--path "$sigguard" -- "${hook_flags[@]}")
+  node_args+=(--path "$sigguard")
 fi
+hook_flags+=("${agent_flags[@]}")
+if ((${#hook_flags[@]} > 0)); then node_args+=(-- "${hook_flags[@]}"); fi
 if ! out=$("$sigguard" "${node_args[@]}" 2>&1); then
   die "putting the hook into $cfg failed: $(last_line "$out") (install.sh --uninstall takes back what was done)"
 fi

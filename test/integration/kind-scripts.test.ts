@@ -47,6 +47,7 @@ const ARCH = process.arch === 'x64' ? 'amd64' : process.arch;
 const STANDINS = join(ROOT, 'e2e/kind/standins');
 const NODE_NAME = 'sigguard-control-plane';
 const SHELLCHECK = '/usr/bin/shellcheck';
+const SYSTEMD_ANALYZE = '/usr/bin/systemd-analyze';
 
 let registry: Registry;
 let alias: string;
@@ -231,6 +232,42 @@ describe.each(VERSIONS)('Kind scripts on a containerd %s node', (version) => {
           .map((l): DecisionRecord => JSON.parse(l))
       : [];
   };
+  const pidFile = () => join(R, 'run/standin-sigguard-verifier.pid');
+  /** The pid of the verifier the stand-in systemctl started, while it runs. */
+  const verifierPid = (): number | undefined => {
+    if (!existsSync(pidFile())) return undefined;
+    const pid = Number(readFileSync(pidFile(), 'utf8'));
+    try {
+      process.kill(pid, 0);
+      return pid;
+    } catch {
+      return undefined;
+    }
+  };
+  const stopVerifier = () => {
+    const pid = verifierPid();
+    if (pid !== undefined) process.kill(pid, 'SIGKILL');
+  };
+  const agentSocket = () => join(R, 'var/lib/sigguard/agent/hook.sock');
+  const unitFile = () => join(R, 'etc/systemd/system/sigguard-verifier.service');
+  /** install/install.sh run as `docker exec NODE` runs it, with the node's files already in place. */
+  const installSh = (args: string[], extraEnv: Record<string, string> = {}) =>
+    run('bash', [join(ROOT, 'install/install.sh'), ...args], {
+      env: { ...env, ...extraEnv, PATH: `${join(STANDINS, 'node')}:${containerdBins(version).dir}:${process.env.PATH}`, SIGGUARD_ROOT: R },
+      timeoutMs: 120_000,
+    });
+  const reinstallArgs = [
+    '--binary',
+    '/usr/local/bin/sigguard',
+    '--policy',
+    '/etc/sigguard/policy.yaml',
+    '--keys',
+    '/etc/sigguard/keys',
+    '--config',
+    '/etc/sigguard/config.yaml',
+    '--wait',
+    '30',
+  ];
   const underRoot = (text: string) => text.replace(/(?<=[\s"'[])\/(etc|run|var)\//g, `${R}/$1/`);
 
   /** Runs a pod; when it started, waits (bounded) until it printed its marker. */
@@ -248,6 +285,7 @@ describe.each(VERSIONS)('Kind scripts on a containerd %s node', (version) => {
     R = mkdtempSync('/tmp/sgk-'); // short: the socket path must fit a sockaddr_un
     node = await prepareNode({ version, registryHost: registry.host, aliasHost: alias, dir: R, layout: 'kind' });
     mkdirSync(join(R, 'tmp'));
+    mkdirSync(join(R, 'run/systemd/system'), { recursive: true }); // booted with systemd, as a Kind node is
     // `systemctl restart containerd` on the node (standins/node/systemctl) comes back here
     server = createServer((req, res) => {
       if (req.method !== 'POST' || req.url !== '/restart') {
@@ -291,6 +329,7 @@ describe.each(VERSIONS)('Kind scripts on a containerd %s node', (version) => {
   afterAll(async () => {
     server?.close();
     if (!node) return;
+    stopVerifier();
     const errors = kubelet ? await kubelet.cleanup() : [];
     kubelet?.close();
     const forced = await stopNode(node);
@@ -339,6 +378,7 @@ describe.each(VERSIONS)('Kind scripts on a containerd %s node', (version) => {
       '/etc/sigguard/policy.yaml',
       '/etc/sigguard/config.yaml',
       '/etc/sigguard/keys/cosign.pub',
+      '/etc/systemd/system/sigguard-verifier.service',
     ]);
     expect(existsSync(join(R, 'tmp/sigguard-install'))).toBe(false);
     // the hook: first in createRuntime, naming the files under the root; Kind's own hook kept
@@ -355,10 +395,24 @@ describe.each(VERSIONS)('Kind scripts on a containerd %s node', (version) => {
           join(R, 'var/log/sigguard/decisions.log'),
           '--config',
           join(R, 'etc/sigguard/config.yaml'),
+          '--agent',
+          agentSocket(),
         ],
         timeout: 10,
       },
     ]);
+    // the verifier: a systemd unit with the hook's own files, enabled, started, listening
+    expect(readFileSync(unitFile(), 'utf8')).toContain(
+      `\nExecStart=${bin} verifier --socket ${agentSocket()} --policy ${join(R, 'etc/sigguard/policy.yaml')} --config ${join(R, 'etc/sigguard/config.yaml')}\n`,
+    );
+    if (existsSync(SYSTEMD_ANALYZE)) {
+      const v = spawnSync(SYSTEMD_ANALYZE, ['verify', unitFile()], { encoding: 'utf8' });
+      expect({ code: v.status, stderr: v.stderr }).toEqual({ code: 0, stderr: '' });
+    } else console.log(`no ${SYSTEMD_ANALYZE} here: the unit is not checked by systemd`);
+    expect(verifierPid()).toBeDefined();
+    expect(statSync(agentSocket()).isSocket()).toBe(true);
+    expect(statSync(agentSocket()).mode & 0o777).toBe(0o600);
+    expect(r.stdout).toContain(`sigguard-verifier.service listens on ${agentSocket()}: the hook asks it first`);
     expect(spec.hooks.createContainer).toEqual([{ path: node.kindHook }]);
     // Kind's test-handler had no base spec: it has one now, with the hook — on 2.x through
     // sigguard's drop-in, which config.toml imports; on 1.x (which would let a drop-in replace the
@@ -383,6 +437,10 @@ describe.each(VERSIONS)('Kind scripts on a containerd %s node', (version) => {
       `docker exec ${NODE_NAME} rm -rf /tmp/sigguard-install`,
       expect.stringMatching(new RegExp(`^docker cp /\\S+/${NODE_NAME}/sigguard-install ${NODE_NAME}:/tmp/sigguard-install$`)),
       `docker exec ${NODE_NAME} /tmp/sigguard-install/install.sh --binary /tmp/sigguard-install/sigguard --policy /tmp/sigguard-install/policy.yaml --keys /tmp/sigguard-install/keys --containerd-config /etc/containerd/config.toml --config /tmp/sigguard-install/config.yaml`,
+      'systemctl daemon-reload',
+      'systemctl enable sigguard-verifier.service',
+      'systemctl restart sigguard-verifier.service',
+      'systemctl is-active --quiet sigguard-verifier.service',
       'systemctl restart containerd',
       `docker exec ${NODE_NAME} rm -rf /tmp/sigguard-install`,
       'kubectl --context kind-sigguard wait --for=condition=Ready nodes --all --timeout=30s',
@@ -405,8 +463,13 @@ describe.each(VERSIONS)('Kind scripts on a containerd %s node', (version) => {
       const image = m.image.replace('localhost:5001', alias);
       const r = await runPod(image, m.namespace, { command: m.command });
       const d = decisions().at(-1);
-      seen.push(`${m.file}: ${r.ok ? 'started' : `refused at ${r.stage}: ${r.error}`} (decision ${d?.decision} ${d?.code})`);
+      seen.push(
+        `${m.file}: ${r.ok ? 'started' : `refused at ${r.stage}: ${r.error}`} (decision ${d?.decision} ${d?.code}, agent ${d?.agent})`,
+      );
       expect(d).toMatchObject({ decision: m.expect.decision, code: m.expect.code, image, namespace: m.namespace, runtime: 'containerd' });
+      // the verifier install.sh started decided the signed start; every denial is the hook's own
+      if (m.expect.code === 'ALLOWED') expect(d?.agent).toBe('decided');
+      if (m.expect.decision === 'deny') expect(d?.agent).toMatch(/^not used: the agent declined: /);
       if (m.expect.decision === 'allow') {
         expect(r.ok, `${m.file}: ${r.error}`).toBe(true);
       } else {
@@ -426,6 +489,47 @@ describe.each(VERSIONS)('Kind scripts on a containerd %s node', (version) => {
     expect(unsigned.error).toContain('[NO_SIGNATURE]');
     const signed = await runPod(`${alias}/sigguard-e2e/signed:v1`, 'default', { runtimeHandler: 'test-handler' });
     expect(signed.ok, signed.error).toBe(true);
+  });
+
+  it('install.sh --no-verifier stops the verifier and takes its unit out, and the hook decides alone; installed again, the verifier is back', async () => {
+    const alone = await installSh([...reinstallArgs, '--no-verifier']);
+    expect(alone.code, alone.stderr).toBe(0);
+    expect(alone.stdout).toContain('sigguard-verifier.service stopped and removed');
+    expect(verifierPid()).toBeUndefined();
+    expect(existsSync(unitFile())).toBe(false);
+    expect(existsSync(agentSocket())).toBe(false);
+    expect(readFileSync(join(R, 'etc/sigguard/installed-files'), 'utf8')).not.toContain('sigguard-verifier');
+    const spec = JSON.parse(readFileSync(node.baseSpec, 'utf8'));
+    expect(spec.hooks.createRuntime[0].args).not.toContain('--agent');
+    rmSync(join(R, 'var/lib/sigguard/cache'), { recursive: true, force: true }); // no verdict kept: the hook verifies
+    const signed = await runPod(`${alias}/sigguard-e2e/signed:v1`);
+    expect(signed.ok, signed.error).toBe(true);
+    expect(decisions().at(-1)).toMatchObject({ decision: 'allow' });
+    expect(decisions().at(-1)?.agent).toBeUndefined();
+
+    const back = await installSh(reinstallArgs);
+    expect(back.code, back.stderr).toBe(0);
+    expect(verifierPid()).toBeDefined();
+    expect(readFileSync(join(R, 'etc/sigguard/installed-files'), 'utf8').trim().split('\n').at(-1)).toBe(
+      '/etc/systemd/system/sigguard-verifier.service',
+    );
+    expect(JSON.parse(readFileSync(node.baseSpec, 'utf8')).hooks.createRuntime[0].args.slice(-2)).toEqual(['--agent', agentSocket()]);
+  });
+
+  it('a verifier that does not come up fails the install in one line, stopped; the hook still enforces by itself', async () => {
+    const r = await installSh([...reinstallArgs.slice(0, -1), '2'], { STANDIN_VERIFIER_EXEC: '/bin/false' });
+    expect(r.code).toBe(1);
+    const own = r.stderr.split('\n').filter((l) => l.startsWith('install.sh:'));
+    expect(own).toEqual([
+      `install.sh: sigguard-verifier.service did not start: it does not listen on ${agentSocket()} within 2s (journalctl -u sigguard-verifier.service says why; install.sh --no-verifier installs the hook alone)`,
+    ]);
+    expect(verifierPid()).toBeUndefined();
+    rmSync(join(R, 'var/lib/sigguard/cache'), { recursive: true, force: true });
+    const unsigned = await runPod(`${alias}/sigguard-e2e/unsigned:v1`);
+    expect(unsigned.error).toContain('[NO_SIGNATURE]');
+    const signed = await runPod(`${alias}/sigguard-e2e/signed:v1`);
+    expect(signed.ok, signed.error).toBe(true);
+    expect(decisions().at(-1)).toMatchObject({ decision: 'allow', agent: expect.stringMatching(/^not used: /) });
   });
 
   it('a re-install is idempotent; a broken policy fails in one line and leaves the working install alone', async () => {
@@ -470,6 +574,10 @@ describe.each(VERSIONS)('Kind scripts on a containerd %s node', (version) => {
     expect(existsSync(join(R, 'usr/local/bin/sigguard'))).toBe(false);
     expect(existsSync(join(R, 'etc/sigguard'))).toBe(false);
     expect(existsSync(join(R, 'tmp/sigguard-uninstall'))).toBe(false);
+    // the verifier stopped, its unit gone, its socket with it
+    expect(verifierPid()).toBeUndefined();
+    expect(existsSync(unitFile())).toBe(false);
+    expect(existsSync(agentSocket())).toBe(false);
     // the decision log is the hook's data: it stays
     expect(decisions().length).toBeGreaterThan(0);
     const count = decisions().length;
