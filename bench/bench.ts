@@ -171,17 +171,26 @@ function targets(verify: Stats[], storm: Awaited<ReturnType<typeof runStorm>>, s
     atMost(what, mb(by(name).medianRssMb), by(name).medianRssMb, cosign.medianRssMb, 1.3, "cosign 2.5's");
   const stormLimit = 1.2 * storm.floorMs + 1000;
   const hello = by('trivial Node SEA (hello world)');
+  // Every installer runs the hook with --agent (the DaemonSet's agent, install.sh's verifier
+  // service): that is the hook's cold path the targets are for. The hook alone (install.sh
+  // --no-verifier, a node without systemd, the verifier down) is its fallback: reported beside.
+  const alone = (row: TargetRow): TargetRow => ({
+    ...row,
+    what: `${row.what}, hook alone (fallback)`,
+    target: `— (reported; ${row.target} is for the hook as installed, asking the agent)`,
+    met: undefined,
+  });
   return [
-    time('hook, cold cache (legacy)', 'hook, cold cache (legacy)', 1.5),
-    time('hook, cold cache (bundle)', 'hook, cold cache (bundle)', 1.5),
-    time('hook, new image (legacy; policy validated)', 'hook, new image (legacy; policy validated)', 1.5),
-    time('hook, new image (bundle; policy validated)', 'hook, new image (bundle; policy validated)', 1.5),
-    time('sigguard check (legacy)', 'check (legacy)', 1.5),
-    time('sigguard check (bundle)', 'check (bundle)', 1.5),
     time('hook + agent, cold cache (legacy)', 'hook + agent, cold cache (legacy)', 1.5),
     time('hook + agent, cold cache (bundle)', 'hook + agent, cold cache (bundle)', 1.5),
     time('hook + agent, new image (legacy)', 'hook + agent, new image (legacy)', 1.5),
     time('hook + agent, new image (bundle)', 'hook + agent, new image (bundle)', 1.5),
+    time('sigguard check (legacy)', 'check (legacy)', 1.5),
+    time('sigguard check (bundle)', 'check (bundle)', 1.5),
+    alone(time('hook, cold cache (legacy)', 'cold cache (legacy)', 1.5)),
+    alone(time('hook, cold cache (bundle)', 'cold cache (bundle)', 1.5)),
+    alone(time('hook, new image (legacy; policy validated)', 'new image (legacy; policy validated)', 1.5)),
+    alone(time('hook, new image (bundle; policy validated)', 'new image (bundle; policy validated)', 1.5)),
     time('hook, warm cache', 'hook, warm cache', 1.1),
     rss('hook, warm cache', 'peak RSS, warm hook (median of runs)'),
     rss('hook, cold cache (legacy)', 'peak RSS, cold hook legacy (median of runs)'),
@@ -215,19 +224,21 @@ function targets(verify: Stats[], storm: Awaited<ReturnType<typeof runStorm>>, s
       ratio: median(storm.runs.map((r) => r.cpuMs)) / median(storm.runs.map((r) => r.floorCpuMs)),
       target: '— (reported: what the time ratio tends to on a quiet machine)',
     },
-    {
+    alone({
       what: 'storm, nothing cached at all (first start after an install or upgrade)',
       figure: `${ms(storm.docsCold.lastDecisionMs)}, ${storm.docsCold.requests} requests, ${storm.docsCold.wrong} wrong`,
       ratio: storm.docsCold.lastDecisionMs / storm.docsCold.floorMs,
       target: `≤ 1.2× floor + 1 s = ${ms(1.2 * storm.docsCold.floorMs + 1000)}`,
-      met: storm.docsCold.wrong === 0 && storm.docsCold.lastDecisionMs <= 1.2 * storm.docsCold.floorMs + 1000,
-    },
+    }),
     {
-      what: 'storm, nothing cached, hooks asking the agent',
-      figure: `${ms(storm.agentCold.lastDecisionMs)}, ${storm.agentCold.requests} requests, ${storm.agentCold.wrong} wrong`,
+      what: 'storm, nothing cached, hooks asking the agent (a verifier started just before)',
+      figure: `${ms(storm.agentCold.lastDecisionMs)}, ${storm.agentCold.requests} requests (${round(storm.agentCold.requests / storm.singleRequests, 2)}× singles), ${storm.agentCold.wrong} wrong`,
       ratio: storm.agentCold.lastDecisionMs / storm.agentCold.floorMs,
-      target: `≤ 1.2× floor + 1 s = ${ms(1.2 * storm.agentCold.floorMs + 1000)}`,
-      met: storm.agentCold.wrong === 0 && storm.agentCold.lastDecisionMs <= 1.2 * storm.agentCold.floorMs + 1000,
+      target: `≤ 1.2× floor + 1 s = ${ms(1.2 * storm.agentCold.floorMs + 1000)}; requests ≤ 1.1× singles; 0 wrong`,
+      met:
+        storm.agentCold.wrong === 0 &&
+        storm.agentCold.lastDecisionMs <= 1.2 * storm.agentCold.floorMs + 1000 &&
+        storm.agentCold.requests <= 1.1 * storm.singleRequests,
     },
     atMost(
       'StartContainer overhead, warm',
@@ -243,7 +254,6 @@ function targets(verify: Stats[], storm: Awaited<ReturnType<typeof runStorm>>, s
       ratio: start.overheadVersionHookMs / floor.medianMs,
       target: '— (reported: the least any hook of this executable adds; the rows above and below are against the floor itself)',
     },
-    atMost('StartContainer overhead, cold', `+${ms(start.overheadColdMs)}`, start.overheadColdMs, floor.medianMs, 2, 'process floor'),
     atMost(
       'StartContainer overhead, cold, hook + agent',
       `+${ms(start.overheadColdAgentMs)}`,
@@ -260,13 +270,18 @@ function targets(verify: Stats[], storm: Awaited<ReturnType<typeof runStorm>>, s
       2,
       'process floor',
     ),
-    atMost(
-      'StartContainer overhead, new image (policy validated)',
-      `+${ms(start.overheadNewImageMs)}`,
-      start.overheadNewImageMs,
-      floor.medianMs,
-      2,
-      'process floor',
+    alone(
+      atMost('StartContainer overhead, cold', `+${ms(start.overheadColdMs)}`, start.overheadColdMs, floor.medianMs, 2, 'process floor'),
+    ),
+    alone(
+      atMost(
+        'StartContainer overhead, new image (policy validated)',
+        `+${ms(start.overheadNewImageMs)}`,
+        start.overheadNewImageMs,
+        floor.medianMs,
+        2,
+        'process floor',
+      ),
     ),
     atMost(
       'StartContainer overhead, warm, vs shell hook',
@@ -277,20 +292,40 @@ function targets(verify: Stats[], storm: Awaited<ReturnType<typeof runStorm>>, s
       `jq + cosign hook (+${ms(start.overheadShellHookMs)})`,
     ),
     atMost(
-      'StartContainer overhead, cold, vs shell hook',
-      `+${ms(start.overheadColdMs)}`,
-      start.overheadColdMs,
+      'StartContainer overhead, cold, hook + agent, vs shell hook',
+      `+${ms(start.overheadColdAgentMs)}`,
+      start.overheadColdAgentMs,
       start.overheadShellHookMs,
       1.2,
       'jq + cosign hook',
     ),
     atMost(
-      'StartContainer overhead, new image, vs shell hook',
-      `+${ms(start.overheadNewImageMs)}`,
-      start.overheadNewImageMs,
+      'StartContainer overhead, new image, hook + agent, vs shell hook',
+      `+${ms(start.overheadNewImageAgentMs)}`,
+      start.overheadNewImageAgentMs,
       start.overheadShellHookMs,
       1.2,
       'jq + cosign hook',
+    ),
+    alone(
+      atMost(
+        'StartContainer overhead, cold, vs shell hook',
+        `+${ms(start.overheadColdMs)}`,
+        start.overheadColdMs,
+        start.overheadShellHookMs,
+        1.2,
+        'jq + cosign hook',
+      ),
+    ),
+    alone(
+      atMost(
+        'StartContainer overhead, new image, vs shell hook',
+        `+${ms(start.overheadNewImageMs)}`,
+        start.overheadNewImageMs,
+        start.overheadShellHookMs,
+        1.2,
+        'jq + cosign hook',
+      ),
     ),
     {
       what: 'process floor vs a trivial Node SEA',
