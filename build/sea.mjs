@@ -246,7 +246,11 @@ const script = new Script(${JSON.stringify(MAIN_HEAD)} + Buffer.from(getRawAsset
   ...(cachedData ? { cachedData } : {}),
 });
 if (process.env.SIGGUARD_TRACE === '1' || process.env.SIGGUARD_TRACE === 'rss') {
-  process.stderr.write(\`sigguard-trace main code cache \${cachedData ? (script.cachedDataRejected ? 'rejected' : 'accepted') : 'absent'}\\n\`);
+  // fd 2 directly, as src/trace.ts: the stderr stream would be built here (~2 ms, node:net for a
+  // pipe), which a start that is not traced never pays, so a trace showed node:net's load nowhere
+  try {
+    require('node:fs').writeSync(2, \`sigguard-trace main code cache \${cachedData ? (script.cachedDataRejected ? 'rejected' : 'accepted') : 'absent'}\\n\`);
+  } catch {}
 }
 script.runInThisContext()(module.exports, require, module, __filename, __dirname);
 `;
