@@ -19,6 +19,7 @@ import { parseReference } from '../reference/reference.js';
 import type { RequestRecord } from '../registry/client.js';
 import { parse, parseSeconds } from '../args.js';
 import { DEFAULT_PATHS } from '../defaults.js';
+import { mark } from '../trace.js';
 
 export function explainText(v: Verdict, requests: RequestRecord[]): string {
   const lines: string[] = [];
@@ -94,8 +95,10 @@ export async function runCheck(argv: string[]): Promise<number> {
   // validated documents as the hook keeps them (cache/doc-cache.ts): an unchanged policy or
   // configuration is neither parsed nor validated again, so a cold check pays for no YAML or zod
   const config = await loadConfig(values.config, DEFAULT_PATHS.config, new DocCache(CACHE_DEFAULTS.dir));
+  mark('config');
   setPublicGoodKept(config.trust.publicGood);
   const policy = await loadPolicy(values.policy ?? DEFAULT_PATHS.policy, config.cache ? new DocCache(config.cache.dir) : undefined);
+  mark('policy');
   const cacheDir = values['cache-dir'];
   const useCache = values.cache === true || cacheDir !== undefined;
   let decided: Decided;

@@ -11,6 +11,7 @@
  */
 import type { Requirement } from '../policy/types.js';
 import { fastEligible } from './requirements/prepare-fast.js';
+import { mark } from '../trace.js';
 
 /**
  * Schedules the warm-up in three steps, one per check phase, so that a response that came meanwhile
@@ -73,10 +74,13 @@ export function warmWhileWaiting(requirements: readonly Requirement[], over: () 
     }
   };
   const steps = [loadCrypto, firstHash, keys];
+  // traced after each step: node:crypto's load (~3-4 ms) is the longest thing a cold start does while the registry answers
+  const names = ['warm-up: node:crypto', 'warm-up: first hash', 'warm-up: keys'];
   const run = (i: number): void => {
     setImmediate(() => {
       if (ended()) return;
       steps[i]!();
+      mark(names[i]!);
       if (i + 1 < steps.length) run(i + 1);
     });
   };
