@@ -168,20 +168,26 @@ systemd_booted() {
   [[ -d $(at /run/systemd/system) ]] && command -v systemctl >/dev/null 2>&1
 }
 
-# unit_word PATH: PATH as one word of the unit's ExecStart. Only plain path characters: systemd
-# would read quotes, backslashes, % and $ in it as its own syntax.
-unit_word() {
-  [[ $1 =~ ^[A-Za-z0-9._/+:@-]+$ ]] || die "cannot name $1 in $UNIT: only letters, digits and ._/+:@- are taken"
-  printf '%s' "$1"
+# The paths the unit names, checked before anything changes: only plain path characters, since
+# systemd would read quotes, backslashes, % and $ in ExecStart as its own syntax.
+check_unit_paths() {
+  local p
+  for p in "$(at "$BIN")" "$(at "$AGENT_SOCKET")" "$(at "$POLICY")" "$(at "$CONFIG")"; do
+    [[ $p =~ ^[A-Za-z0-9._/+:@-]+$ ]] ||
+      die "cannot name $p in $UNIT: only letters, digits and ._/+:@- are taken (install.sh --no-verifier installs the hook alone)"
+  done
 }
 
 # The verifier's unit: `sigguard verifier` with the hook's policy and config on the hook's socket,
-# started before containerd (a boot's container starts find it), restarted whenever it stops.
+# restarted whenever it stops, ordered before containerd (a boot's first container starts usually
+# find it listening; one that comes sooner is decided by its hook alone). The paths are
+# check_unit_paths's. Hardening that takes nothing the verifier needs: it writes only the verdict
+# and document caches and its socket (folders the configuration names), reads the keys and
+# documents wherever the policy names them, and talks to registries and containerd's socket.
 verifier_unit() {
   local exec
-  exec="$(unit_word "$(at "$BIN")") verifier --socket $(unit_word "$(at "$AGENT_SOCKET")")"
-  exec+=" --policy $(unit_word "$(at "$POLICY")")"
-  [[ -z $src_config ]] || exec+=" --config $(unit_word "$(at "$CONFIG")")"
+  exec="$(at "$BIN") verifier --socket $(at "$AGENT_SOCKET") --policy $(at "$POLICY")"
+  [[ -z $src_config ]] || exec+=" --config $(at "$CONFIG")"
   cat <<UNIT
 # Written by sigguard's install/install.sh; install.sh --uninstall stops it and removes it.
 [Unit]
@@ -194,12 +200,38 @@ Type=simple
 ExecStart=$exec
 Restart=always
 RestartSec=2
-NoNewPrivileges=yes
 UMask=0077
+NoNewPrivileges=yes
+ProtectHome=read-only
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectControlGroups=yes
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
 
 [Install]
 WantedBy=multi-user.target
 UNIT
+}
+
+# vrun WHAT CMD...: run's one-line failure for a systemctl step of the verifier's start, with the
+# service stopped and disabled first: no verifier is left answering the hook after a failed install.
+vrun() {
+  local what=$1 out
+  shift
+  if ! out=$("$@" 2>&1); then
+    systemctl disable --now "$SERVICE" >/dev/null 2>&1 || true
+    die "$what: $(last_line "$out")"
+  fi
+  [[ -z $out ]] || printf '%s\n' "$out"
+}
+
+# Stops the verifier of an earlier install before its binary or documents are replaced: the hook
+# decides alone meanwhile, and a failed install leaves no verifier of the replaced binary running.
+stop_verifier() {
+  run "stopping $SERVICE before the files are replaced failed" systemctl stop "$SERVICE"
 }
 
 # Enables and (re)starts the verifier, then waits (bounded) until it listens on its socket and is
@@ -207,10 +239,10 @@ UNIT
 start_verifier() {
   local sock deadline
   sock=$(at "$AGENT_SOCKET")
-  run "systemctl daemon-reload failed" systemctl daemon-reload
-  run "enabling $SERVICE failed" systemctl enable "$SERVICE"
+  vrun "systemctl daemon-reload failed" systemctl daemon-reload
+  vrun "enabling $SERVICE failed" systemctl enable "$SERVICE"
   [[ ! -S $sock ]] || rm -f -- "$sock"
-  run "starting $SERVICE failed" systemctl restart "$SERVICE"
+  vrun "starting $SERVICE failed" systemctl restart "$SERVICE"
   deadline=$((SECONDS + wait_seconds))
   until [[ -S $sock ]]; do
     ((SECONDS < deadline)) || verifier_failed "it does not listen on $sock within ${wait_seconds}s"
@@ -222,17 +254,23 @@ start_verifier() {
 
 verifier_failed() {
   systemctl disable --now "$SERVICE" >/dev/null 2>&1 || true
-  die "$SERVICE did not start: $1 (journalctl -u $SERVICE says why; install.sh --no-verifier installs the hook alone)"
+  die "$SERVICE did not start: $1 (journalctl -u $SERVICE says why; the new files are in place and the hook decides alone; install.sh --no-verifier installs without the service)"
 }
 
-# Stops and disables the verifier of an earlier install and takes its unit out.
+# Stops and disables the verifier of an earlier install and takes its unit out. A unit systemd
+# no longer knows (taken out by hand) cannot be stopped or disabled: that is an error only while
+# the service still runs.
 remove_verifier() {
+  local out stopped='removed (no systemd here to stop it)'
   if systemd_booted; then
-    run "stopping $SERVICE failed" systemctl disable --now "$SERVICE"
+    if ! out=$(systemctl disable --now "$SERVICE" 2>&1) && systemctl is-active --quiet "$SERVICE"; then
+      die "stopping $SERVICE failed: $(last_line "$out")"
+    fi
+    stopped='stopped and removed'
   fi
   rm -f -- "$(at "$UNIT")"
   if systemd_booted; then run "systemctl daemon-reload failed" systemctl daemon-reload; fi
-  echo "$SERVICE stopped and removed"
+  echo "$SERVICE $stopped"
 }
 
 # ---- uninstall ----------------------------------------------------------------------------------
@@ -289,6 +327,12 @@ if [[ -n $keys ]]; then
   ((${#key_files[@]} > 0)) || die "--keys $src_keys holds no key files"
 fi
 
+if $verifier && ! systemd_booted; then
+  echo "no systemd on this node: no verifier service, the hook verifies every new image by itself"
+  verifier=false
+fi
+if $verifier; then check_unit_paths; fi
+
 # ---- install: the files, with the previous ones kept until the new policy validates ------------
 backup=$(mktemp -d "${TMPDIR:-/tmp}/sigguard-install-backup.XXXXXX")
 # shellcheck disable=SC2317 # called by the traps
@@ -313,6 +357,13 @@ put() {
   mv -f -- "$dst.sigguard-new" "$dst"
   placed+=("$2")
 }
+# an earlier install's verifier: stopped while its files change (started again below, or put
+# back running with the previous files when this install fails validation)
+verifier_was_active=false
+if [[ -f $(at "$UNIT") ]] && systemd_booted; then
+  if systemctl is-active --quiet "$SERVICE"; then verifier_was_active=true; fi
+  stop_verifier
+fi
 mkdir -p -- "$(at "$ETC")"
 chmod 0755 "$(at "$ETC")"
 put "$src_binary" "$BIN" 0755
@@ -338,6 +389,7 @@ sigguard=$(at "$BIN")
 
 fail_restoring() {
   restore
+  if $verifier_was_active; then systemctl start "$SERVICE" >/dev/null 2>&1 || true; fi
   die "$1 (the previous files are back)"
 }
 if ! out=$("$sigguard" policy validate "$(at "$POLICY")" 2>&1); then
@@ -355,10 +407,6 @@ prime_args=(cache prime --policy "$(at "$POLICY")")
 
 # ---- install: the verifier ----------------------------------------------------------------------
 agent_flags=()
-if $verifier && ! systemd_booted; then
-  echo "no systemd on this node: no verifier service, the hook verifies every new image by itself"
-  verifier=false
-fi
 if $verifier; then
   verifier_unit >"$backup/unit"
   put "$backup/unit" "$UNIT" 0644

@@ -35,6 +35,7 @@ import {
 } from '../support/node/containerd-node.js';
 import { forwardPort } from '../support/node/forward.js';
 import { Kubelet } from '../support/node/kubelet.js';
+import { standinVerifier } from '../support/node/standin-verifier.js';
 import { effective, loadOrder } from '../../src/installer/containerd-effective.js';
 import type { DecisionRecord } from '../../src/hook/decision-log.js';
 import { type Run, run, sigguard } from '../support/cli.js';
@@ -232,22 +233,9 @@ describe.each(VERSIONS)('Kind scripts on a containerd %s node', (version) => {
           .map((l): DecisionRecord => JSON.parse(l))
       : [];
   };
-  const pidFile = () => join(R, 'run/standin-sigguard-verifier.pid');
-  /** The pid of the verifier the stand-in systemctl started, while it runs. */
-  const verifierPid = (): number | undefined => {
-    if (!existsSync(pidFile())) return undefined;
-    const pid = Number(readFileSync(pidFile(), 'utf8'));
-    try {
-      process.kill(pid, 0);
-      return pid;
-    } catch {
-      return undefined;
-    }
-  };
-  const stopVerifier = () => {
-    const pid = verifierPid();
-    if (pid !== undefined) process.kill(pid, 'SIGKILL');
-  };
+  const verifier = standinVerifier(() => R);
+  const verifierPid = verifier.pid;
+  const stopVerifier = verifier.kill;
   const agentSocket = () => join(R, 'var/lib/sigguard/agent/hook.sock');
   const unitFile = () => join(R, 'etc/systemd/system/sigguard-verifier.service');
   /** install/install.sh run as `docker exec NODE` runs it, with the node's files already in place. */
@@ -521,7 +509,7 @@ describe.each(VERSIONS)('Kind scripts on a containerd %s node', (version) => {
     expect(r.code).toBe(1);
     const own = r.stderr.split('\n').filter((l) => l.startsWith('install.sh:'));
     expect(own).toEqual([
-      `install.sh: sigguard-verifier.service did not start: it does not listen on ${agentSocket()} within 2s (journalctl -u sigguard-verifier.service says why; install.sh --no-verifier installs the hook alone)`,
+      `install.sh: sigguard-verifier.service did not start: it does not listen on ${agentSocket()} within 2s (journalctl -u sigguard-verifier.service says why; the new files are in place and the hook decides alone; install.sh --no-verifier installs without the service)`,
     ]);
     expect(verifierPid()).toBeUndefined();
     rmSync(join(R, 'var/lib/sigguard/cache'), { recursive: true, force: true });
@@ -557,6 +545,8 @@ describe.each(VERSIONS)('Kind scripts on a containerd %s node', (version) => {
     expect(readFileSync(node.baseSpec, 'utf8')).toBe(specBefore);
     expect(restarts).toBe(restartsBefore);
     expect(existsSync(join(R, 'tmp/sigguard-install'))).toBe(false);
+    // the verifier, stopped while the files changed, runs again with the previous ones
+    expect(verifierPid()).toBeDefined();
     // and still enforcing
     const unsigned = await runPod(`${alias}/sigguard-e2e/unsigned:v1`);
     expect(unsigned.error).toContain('[NO_SIGNATURE]');
