@@ -181,9 +181,12 @@ check_unit_paths() {
 # The verifier's unit: `sigguard verifier` with the hook's policy and config on the hook's socket,
 # restarted whenever it stops, ordered before containerd (a boot's first container starts usually
 # find it listening; one that comes sooner is decided by its hook alone). The paths are
-# check_unit_paths's. Hardening that takes nothing the verifier needs: it writes only the verdict
-# and document caches and its socket (folders the configuration names), reads the keys and
-# documents wherever the policy names them, and talks to registries and containerd's socket.
+# check_unit_paths's. Hardening that takes nothing the verifier needs and needs no mount
+# namespace. The verifier talks to registries and containerd's socket, resolves names through
+# glibc (which asks netlink for the host's addresses), reads keys and documents wherever the
+# policy names them, and writes its caches and socket where the configuration says. The
+# directives that need a mount namespace (ProtectSystem=, ProtectHome=, ProtectKernel*=) can fail
+# a unit in a rootless Kind node, and would have to follow the configuration's folders.
 verifier_unit() {
   local exec
   exec="$(at "$BIN") verifier --socket $(at "$AGENT_SOCKET") --policy $(at "$POLICY")"
@@ -202,11 +205,7 @@ Restart=always
 RestartSec=2
 UMask=0077
 NoNewPrivileges=yes
-ProtectHome=read-only
-ProtectKernelTunables=yes
-ProtectKernelModules=yes
-ProtectControlGroups=yes
-RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK
 RestrictRealtime=yes
 RestrictSUIDSGID=yes
 LockPersonality=yes
