@@ -176,7 +176,7 @@ function targets(verify: Stats[], storm: Awaited<ReturnType<typeof runStorm>>, s
   // --no-verifier, a node without systemd, the verifier down) is its fallback: reported beside.
   const alone = (row: TargetRow): TargetRow => ({
     ...row,
-    what: `${row.what}, hook alone (fallback)`,
+    what: `hook alone (fallback): ${row.what}`,
     target: `— (reported; ${row.target} is for the hook as installed, asking the agent)`,
     met: undefined,
   });
@@ -187,6 +187,12 @@ function targets(verify: Stats[], storm: Awaited<ReturnType<typeof runStorm>>, s
     time('hook + agent, new image (bundle)', 'hook + agent, new image (bundle)', 1.5),
     time('sigguard check (legacy)', 'check (legacy)', 1.5),
     time('sigguard check (bundle)', 'check (bundle)', 1.5),
+    {
+      what: 'check (bundle) vs cosign 3.1.1 on the same image (cosign 2.5 finds no signature on it)',
+      figure: `${ms(by('sigguard check (bundle)').medianMs)} vs ${ms(by('cosign 3.1.1 verify (bundle)').medianMs)}`,
+      ratio: by('sigguard check (bundle)').medianMs / by('cosign 3.1.1 verify (bundle)').medianMs,
+      target: '— (reported: the rows are against cosign 2.5 on the legacy image, as the issue measures)',
+    },
     alone(time('hook, cold cache (legacy)', 'cold cache (legacy)', 1.5)),
     alone(time('hook, cold cache (bundle)', 'cold cache (bundle)', 1.5)),
     alone(time('hook, new image (legacy; policy validated)', 'new image (legacy; policy validated)', 1.5)),
@@ -511,9 +517,13 @@ async function main(): Promise<void> {
       await kubelet.cleanup();
       return r.ok ? r.startMs : undefined;
     };
-    /** `runs` rounds of: a start without a hook, then one hooked start per `hooked` entry (its `before` first). */
-    const paired = async (runs: number, hooked: Array<() => void>): Promise<{ bare: number[]; hooked: number[][] }> => {
-      const out = { bare: [] as number[], hooked: hooked.map(() => [] as number[]) };
+    /**
+     * `runs` rounds of: a start without a hook, then one hooked start per `hooked` entry (its
+     * `before` first). `diffs[k]`: each round's hooked start minus the start without a hook right
+     * before it (rounds where both started), the pairing the overheads are the median of.
+     */
+    const paired = async (runs: number, hooked: Array<() => void>): Promise<{ bare: number[]; hooked: number[][]; diffs: number[][] }> => {
+      const out = { bare: [] as number[], hooked: hooked.map(() => [] as number[]), diffs: hooked.map(() => [] as number[]) };
       for (let i = 0; i < runs; i++) {
         const b = await startOnce('test-handler');
         if (b !== undefined) out.bare.push(b);
@@ -521,10 +531,13 @@ async function main(): Promise<void> {
           before();
           const t = await startOnce('runc');
           if (t !== undefined) out.hooked[k]!.push(t);
+          if (t !== undefined && b !== undefined) out.diffs[k]!.push(t - b);
         }
       }
       return out;
     };
+    /** The overhead of hooked entry k: the median of its rounds' paired differences. */
+    const overhead = (p: { diffs: number[][] }, k: number): number => round(median(p.diffs[k]!));
     // as many rounds as the other rows have runs: with half as many, the warm row's median moved
     // between 1.10x and 1.36x the floor from one run of the bench to the next
     const startRuns = Math.max(5, RUNS);
@@ -613,19 +626,32 @@ async function main(): Promise<void> {
       hookNewImageMedianMs: round(median(newImage)),
       hookWarmMedianMs: round(median(warm)),
       shellHookMedianMs: round(median(shell)),
-      overheadColdMs: round(median(cold) - median(sg.bare)),
+      overheadColdMs: overhead(sg, 0),
       /** With the hook entry naming the node's agent (`--agent`), its own rounds beside starts without a hook. */
       hookColdAgentMedianMs: round(median(coldAgent)),
       hookNewImageAgentMedianMs: round(median(newImageAgent)),
       noHookBesideAgentMedianMs: round(median(sga.bare)),
-      overheadColdAgentMs: round(median(coldAgent) - median(sga.bare)),
-      overheadNewImageAgentMs: round(median(newImageAgent) - median(sga.bare)),
-      overheadNewImageMs: round(median(newImage) - median(sg.bare)),
-      overheadWarmMs: round(median(warm) - median(sg.bare)),
-      overheadShellHookMs: round(median(shell) - median(sh.bare)),
+      overheadColdAgentMs: overhead(sga, 0),
+      overheadNewImageAgentMs: overhead(sga, 1),
+      overheadNewImageMs: overhead(sg, 1),
+      overheadWarmMs: overhead(sg, 2),
+      overheadShellHookMs: overhead(sh, 0),
       versionHookMedianMs: round(median(versionHook)),
       noHookBesideVersionHookMedianMs: round(median(vh.bare)),
-      overheadVersionHookMs: round(median(versionHook) - median(vh.bare)),
+      overheadVersionHookMs: overhead(vh, 0),
+      /**
+       * The same overheads as the difference of the two medians (hooked starts', starts without a
+       * hook's), how the bench computed them until 2026-11-30: for comparison with earlier runs.
+       */
+      unpaired: {
+        cold: round(median(cold) - median(sg.bare)),
+        newImage: round(median(newImage) - median(sg.bare)),
+        warm: round(median(warm) - median(sg.bare)),
+        coldAgent: round(median(coldAgent) - median(sga.bare)),
+        newImageAgent: round(median(newImageAgent) - median(sga.bare)),
+        shellHook: round(median(shell) - median(sh.bare)),
+        versionHook: round(median(versionHook) - median(vh.bare)),
+      },
       failed: {
         noHook: 2 * startRuns - sg.bare.length - sh.bare.length,
         cold: startRuns - cold.length,
@@ -638,7 +664,7 @@ async function main(): Promise<void> {
       },
     };
     console.log(
-      `\nStartContainer (containerd 2.1, ${startRuns} each, each round beside a start without a hook): hook cold ${start.hookColdMedianMs} ms, new image (policy validated) ${start.hookNewImageMedianMs} ms, warm ${start.hookWarmMedianMs} ms, no hook beside them ${start.noHookBesideSigguardMedianMs} ms: +${start.overheadColdMs} / +${start.overheadNewImageMs} / +${start.overheadWarmMs}; shell hook (jq + cosign 2.5) ${start.shellHookMedianMs} ms, no hook beside it ${start.noHookBesideShellHookMedianMs} ms: +${start.overheadShellHookMs}; \`sigguard version\` as the hook ${start.versionHookMedianMs} ms, no hook beside it ${start.noHookBesideVersionHookMedianMs} ms: +${start.overheadVersionHookMs}; with the agent: cold ${start.hookColdAgentMedianMs} ms, new image ${start.hookNewImageAgentMedianMs} ms, no hook beside them ${start.noHookBesideAgentMedianMs} ms: +${start.overheadColdAgentMs} / +${start.overheadNewImageAgentMs}; failed starts ${JSON.stringify(start.failed)}`,
+      `\nStartContainer (containerd 2.1, ${startRuns} each, each round beside a start without a hook): hook cold ${start.hookColdMedianMs} ms, new image (policy validated) ${start.hookNewImageMedianMs} ms, warm ${start.hookWarmMedianMs} ms, no hook beside them ${start.noHookBesideSigguardMedianMs} ms: +${start.overheadColdMs} / +${start.overheadNewImageMs} / +${start.overheadWarmMs}; shell hook (jq + cosign 2.5) ${start.shellHookMedianMs} ms, no hook beside it ${start.noHookBesideShellHookMedianMs} ms: +${start.overheadShellHookMs}; \`sigguard version\` as the hook ${start.versionHookMedianMs} ms, no hook beside it ${start.noHookBesideVersionHookMedianMs} ms: +${start.overheadVersionHookMs}; with the agent: cold ${start.hookColdAgentMedianMs} ms, new image ${start.hookNewImageAgentMedianMs} ms, no hook beside them ${start.noHookBesideAgentMedianMs} ms: +${start.overheadColdAgentMs} / +${start.overheadNewImageAgentMs} (overheads: medians of each round's paired difference; as differences of the medians ${JSON.stringify(start.unpaired)}); failed starts ${JSON.stringify(start.failed)}`,
     );
     kubelet.close();
 
