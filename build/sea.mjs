@@ -34,6 +34,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { createRequire } from 'node:module';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -215,6 +216,15 @@ function selfCheck(exe) {
   ) {
     die(`the built executable's cold or docs bundle failed its check (exit ${c.status ?? c.signal}): ${c.stderr}`);
   }
+  // the agent's bundle loads, with its code cache (`verifier` with a flag it does not take: a usage error, exit 2)
+  const a = spawnSync(exe, ['verifier', '--sigguard-sea-probe'], {
+    cwd: '/',
+    env: { ...process.env, SIGGUARD_TRACE: '1' },
+    encoding: 'utf8',
+  });
+  if (a.status !== 2 || !/sigguard-agent\.cjs compiled \(code cache accepted\)/.test(a.stderr)) {
+    die(`the built executable's agent bundle failed its check (exit ${a.status ?? a.signal}): ${a.stderr}`);
+  }
   // the fast bundle loads, with its code cache (`check` of a policy that is not there: a cut, then exit 2)
   const f = spawnSync(exe, ['check', '--policy', '/nonexistent/sigguard-sea-probe.yaml', 'localhost/sigguard-sea-probe:1'], {
     cwd: '/',
@@ -288,6 +298,73 @@ script.runInThisContext()(mod.exports, createRequire(bundle), mod, bundle, dirna
 `;
 
 /**
+ * The agent bundle's code cache (src/cli/agent-loader.ts), trained on what a node's verifier does
+ * after it starts: `sigguard verifier` (under the trainer, as the training starts run) asked by
+ * two hooks' requests, the legacy image's then the bundle's, each validating the documents or
+ * verifying as the first decisions after a boot do; its cache is written when it exits on SIGTERM.
+ * The requests are written to its socket here (the hook would refuse a socket nobody owns: the
+ * trainer runs as nobody when the build runs as root). Every answer must be an allow.
+ */
+async function trainAgentCache(work, served, state, mainCache, asRoot) {
+  const socket = join(work, 'agent', 'hook.sock');
+  const out = join(work, 'sigguard-agent.cache');
+  const config = join(work, 'agent.yaml');
+  const policy = join(work, 'policy.yaml');
+  const later = { [basename(agentBundle)]: { in: '-', out } };
+  const child = spawn(
+    process.execPath,
+    [
+      ...V8_FLAGS,
+      join(work, 'trainer.cjs'),
+      join(work, 'sigguard.cjs'),
+      join(work, 'agent-main.cache'),
+      mainCache,
+      JSON.stringify(later),
+    ].concat(['verifier', '--socket', socket, '--config', config, '--policy', policy]),
+    {
+      cwd: work,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+      ...(asRoot ? { uid: 65534, gid: 65534 } : {}),
+    },
+  );
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
+  const fail = (why) => {
+    child.kill('SIGKILL');
+    die(`training the agent's code cache failed: ${why} ${stderr}`);
+  };
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  for (let i = 0; i < 300 && !existsSync(socket); i++) {
+    if (child.exitCode !== null) fail(`the verifier exited (${child.exitCode})`);
+    await sleep(100);
+  }
+  if (!existsSync(socket)) fail('the verifier made no socket in 30 s');
+  const ask = (image, id) =>
+    new Promise((resolve, reject) => {
+      const conn = connect(socket);
+      let answer = '';
+      conn.setEncoding('utf8');
+      conn.on('data', (d) => (answer += d));
+      conn.on('error', reject);
+      conn.on('end', () => resolve(answer));
+      conn.end(`${JSON.stringify({ v: 1, state: state(image, id), config, policy, until: Date.now() + 20_000 })}\n`);
+    });
+  for (const [image, id] of [
+    [served.legacy, 'train-legacy'],
+    [served.bundleTag, 'train-bundle'],
+  ]) {
+    const answer = await ask(image, id).catch((err) => fail(`no answer for ${image}: ${err.message}`));
+    if (!/"allow":\{"decision":"allow"/.test(answer)) fail(`no allow for ${image}: ${answer}`);
+  }
+  child.kill('SIGTERM');
+  const how = await Promise.race([exited, sleep(30_000).then(() => 'timeout')]);
+  if (how !== 0 || !existsSync(out)) fail(`the verifier did not exit with its cache (${how})`);
+  return readFileSync(out);
+}
+
+/**
  * Trains the code caches on hook starts that verify, against build/train-registry.mjs (a loopback
  * registry stand-in this build starts, with an image signed the legacy way and one with a cosign 3
  * bundle, by a throwaway key): one that validates its documents and verifies the legacy signature,
@@ -318,12 +395,15 @@ async function trainMainCache(dir) {
     });
     copyFileSync(bundle, join(work, 'sigguard.cjs'));
     for (const file of Object.values(LATER)) copyFileSync(file, join(work, basename(file)));
+    copyFileSync(agentBundle, join(work, basename(agentBundle)));
     writeFileSync(join(work, 'key.pub'), served.pub);
     writeFileSync(
       join(work, 'policy.yaml'),
       `version: 1\ndefault: reject\nscopes:\n  "${served.host}":\n    - type: sigstoreSigned\n      keyPath: key.pub\n      signedIdentity: {type: matchRepository}\n`,
     );
     writeFileSync(join(work, 'config.yaml'), `cache:\n  dir: ${join(work, 'cache')}\nnode:\n  containerdSocket: ${served.cri}\n`);
+    // the verifier's: a cache of its own, so that it validates the documents and verifies both images itself
+    writeFileSync(join(work, 'agent.yaml'), `cache:\n  dir: ${join(work, 'agent-cache')}\nnode:\n  containerdSocket: ${served.cri}\n`);
     writeFileSync(join(work, 'trainer.cjs'), TRAINER);
     // the CRI stand-in knows the containers train-legacy and train-bundle, the latter's pod naming
     // its image by a tag as containerd 2's image-name annotation shows it (build/train-registry.mjs)
@@ -378,6 +458,7 @@ async function trainMainCache(dir) {
       caches.main = out;
       for (const name of Object.keys(LATER)) if (existsSync(laterOut[name])) caches[name] = laterOut[name];
     });
+    writeFileSync(join(dir, 'sigguard-agent.cache'), await trainAgentCache(work, served, state, caches.main, asRoot));
     writeFileSync(join(dir, 'sigguard.cache'), readFileSync(caches.main));
     for (const name of Object.keys(LATER)) {
       if (caches[name] === '-') die(`training the code caches failed: no start loaded the ${name} bundle`);
@@ -406,6 +487,7 @@ async function buildTarget(target, dir) {
       'sigguard.cjs': bundle,
       ...(native && CODE_CACHE ? { 'sigguard.cache': join(dir, 'sigguard.cache') } : {}),
       'sigguard-agent.cjs': agentBundle,
+      ...(native && CODE_CACHE ? { 'sigguard-agent.cache': join(dir, 'sigguard-agent.cache') } : {}),
       'sigguard-trust.cjs': trustBundle,
       ...Object.fromEntries(
         Object.entries(LATER).flatMap(([name, file]) => [

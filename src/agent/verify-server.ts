@@ -16,6 +16,7 @@ import { type Server, type Socket, createServer } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { startDeadline } from '../deadline.js';
+import { settleHeapBase } from '../registry/budget.js';
 import { HOOK_DEFAULTS } from '../defaults.js';
 import { checkTrustedPath, fileTrustEnforced } from '../document/file-trust.js';
 import type { Outcome } from '../engine/cached-verify.js';
@@ -96,8 +97,17 @@ export async function startVerifyServer(o: VerifyServerOptions, log?: Logger): P
     await new Promise<void>((r) => server.close(() => r()));
     throw err;
   }
-  // the verification code compiled before the first request needs it
+  // the verification code compiled before the first request needs it, and node:crypto loaded
+  // with OpenSSL's first hash made (~4 ms a first decision would otherwise pay, issue 15)
   void import('../engine/session.js').catch(() => undefined);
+  setImmediate(() => {
+    try {
+      process.getBuiltinModule('node:crypto').createHash('sha256').update('').digest();
+    } catch {
+      /* a decision that needs it says what is wrong */
+    }
+    settleHeapBase();
+  });
   log?.info({ socket }, 'deciding starts for hooks on the agent socket');
   return {
     stats,
