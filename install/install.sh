@@ -54,6 +54,7 @@ readonly LOG=/var/log/sigguard/decisions.log
 readonly AGENT_SOCKET=/var/lib/sigguard/agent/hook.sock
 readonly SERVICE=sigguard-verifier.service
 readonly UNIT=/etc/systemd/system/$SERVICE
+readonly WANTS_LINK=/etc/systemd/system/multi-user.target.wants/$SERVICE
 
 die() {
   printf 'install.sh: %s\n' "$*" >&2
@@ -241,6 +242,8 @@ start_verifier() {
   vrun "systemctl daemon-reload failed" systemctl daemon-reload
   vrun "enabling $SERVICE failed" systemctl enable "$SERVICE"
   [[ ! -S $sock ]] || rm -f -- "$sock"
+  # a verifier that crashed often enough before has hit systemd's start limit: restart would be refused
+  systemctl reset-failed "$SERVICE" >/dev/null 2>&1 || true
   vrun "starting $SERVICE failed" systemctl restart "$SERVICE"
   deadline=$((SECONDS + wait_seconds))
   until [[ -S $sock ]]; do
@@ -256,18 +259,22 @@ verifier_failed() {
   die "$SERVICE did not start: $1 (journalctl -u $SERVICE says why; the new files are in place and the hook decides alone; install.sh --no-verifier installs without the service)"
 }
 
-# Stops and disables the verifier of an earlier install and takes its unit out. A unit systemd
-# no longer knows (taken out by hand) cannot be stopped or disabled: that is an error only while
-# the service still runs.
+# Stops and disables the verifier of an earlier install and takes its unit out. Stopped first, on
+# its own: systemd stops a loaded unit whose file was taken out by hand, where `disable --now`
+# fails before it stops anything; and a unit systemd no longer knows cannot be stopped, which is an
+# error only while the service still runs. Disabling is then best effort: its link in
+# multi-user.target.wants goes with the unit either way.
 remove_verifier() {
   local out stopped='removed (no systemd here to stop it)'
   if systemd_booted; then
-    if ! out=$(systemctl disable --now "$SERVICE" 2>&1) && systemctl is-active --quiet "$SERVICE"; then
+    if ! out=$(systemctl stop "$SERVICE" 2>&1) && systemctl is-active --quiet "$SERVICE"; then
       die "stopping $SERVICE failed: $(last_line "$out")"
     fi
+    systemctl disable "$SERVICE" >/dev/null 2>&1 || true
     stopped='stopped and removed'
   fi
   rm -f -- "$(at "$UNIT")"
+  if [[ -L $(at "$WANTS_LINK") ]]; then rm -f -- "$(at "$WANTS_LINK")"; fi
   if systemd_booted; then run "systemctl daemon-reload failed" systemctl daemon-reload; fi
   echo "$SERVICE $stopped"
 }
@@ -340,7 +347,13 @@ cleanup() { rm -rf -- "$backup"; }
 restore() {
   rm -rf -- "$(at "$ETC")"
   if [[ -d $backup/etc ]]; then cp -a -- "$backup/etc" "$(at "$ETC")"; fi
-  if [[ -f $backup/bin ]]; then cp -a -- "$backup/bin" "$(at "$BIN")"; else rm -f -- "$(at "$BIN")"; fi
+  # by rename, as put() does: a copy onto the new binary fails while a hook is running it (ETXTBSY)
+  if [[ -f $backup/bin ]]; then
+    install -m 0755 -- "$backup/bin" "$(at "$BIN").sigguard-new"
+    mv -f -- "$(at "$BIN").sigguard-new" "$(at "$BIN")"
+  else
+    rm -f -- "$(at "$BIN")"
+  fi
 }
 trap cleanup EXIT
 [[ ! -d $(at "$ETC") ]] || cp -a -- "$(at "$ETC")" "$backup/etc"
@@ -357,10 +370,11 @@ put() {
   placed+=("$2")
 }
 # an earlier install's verifier: stopped while its files change (started again below, or put
-# back running with the previous files when this install fails validation)
-verifier_was_active=false
+# back running with the previous files when this install fails validation). Whether it was meant
+# to run is whether it is enabled: one waiting out RestartSec after a crash is not "active".
+verifier_was_enabled=false
 if [[ -f $(at "$UNIT") ]] && systemd_booted; then
-  if systemctl is-active --quiet "$SERVICE"; then verifier_was_active=true; fi
+  if systemctl is-enabled --quiet "$SERVICE"; then verifier_was_enabled=true; fi
   stop_verifier
 fi
 mkdir -p -- "$(at "$ETC")"
@@ -388,7 +402,7 @@ sigguard=$(at "$BIN")
 
 fail_restoring() {
   restore
-  if $verifier_was_active; then systemctl start "$SERVICE" >/dev/null 2>&1 || true; fi
+  if $verifier_was_enabled; then systemctl start "$SERVICE" >/dev/null 2>&1 || true; fi
   die "$1 (the previous files are back)"
 }
 if ! out=$("$sigguard" policy validate "$(at "$POLICY")" 2>&1); then

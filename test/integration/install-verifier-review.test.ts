@@ -8,47 +8,33 @@
  *
  * containerd is not restarted (--restart true): no pod runs here, the hook entry is only read.
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { generateKeyPairSync } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ContainerdNode, containerdBins, exeOf, launch, prepareNode, stopNode } from '../support/node/containerd-node.js';
 import { askAgentDirect } from '../support/agent-socket.js';
 import { run } from '../support/cli.js';
-import { standinVerifier } from '../support/node/standin-verifier.js';
-import { ROOT, requireTools } from '../support/paths.js';
+import { exeOf } from '../support/node/containerd-node.js';
+import {
+  type InstallNode,
+  STANDIN_SYSTEMCTL,
+  UNIT,
+  installArgs as installArgsFor,
+  ownLines,
+  startInstallNode,
+} from '../support/node/install-fixture.js';
+import { ROOT } from '../support/paths.js';
 
-const ARCH = process.arch === 'x64' ? 'amd64' : process.arch;
-const STANDIN_SYSTEMCTL = join(ROOT, 'e2e/kind/standins/node/systemctl');
-const BUILT = join(ROOT, `build/out/sigguard-linux-${ARCH}`);
-const UNIT = '/etc/systemd/system/sigguard-verifier.service';
-
-let R: string;
-let outside: string;
-let node: ContainerdNode;
-
-const at = (p: string) => join(R, p);
+let n: InstallNode;
+const at = (p: string) => n.at(p);
 const agentSocket = () => at('/var/lib/sigguard/agent/hook.sock');
-const verifier = standinVerifier(() => R);
-const verifierPid = verifier.pid;
-const stopVerifier = verifier.kill;
-const hookArgs = (): string[] => JSON.parse(readFileSync(node.baseSpec, 'utf8')).hooks.createRuntime?.[0]?.args ?? [];
-const installArgs = [
-  '--binary',
-  '/src/sigguard',
-  '--policy',
-  '/src/policy.yaml',
-  '--keys',
-  '/src/keys',
-  '--restart',
-  'true',
-  '--wait',
-  '10',
-];
+const verifierPid = () => n.verifier.pid();
+const hookArgs = (): string[] => JSON.parse(readFileSync(n.node.baseSpec, 'utf8')).hooks.createRuntime?.[0]?.args ?? [];
+const installArgs = installArgsFor();
+const installSh = (args: string[], pathFirst?: string) => n.installSh(args, pathFirst);
 
 /** A systemctl that answers `when` (the whole command line) with `answer`, and hands the rest to the stand-in. */
 function systemctlWrapper(name: string, condition: string, answer: string, code: number): string {
-  const dir = join(outside, name);
+  const dir = join(n.outside, name);
   mkdirSync(dir, { recursive: true });
   writeFileSync(
     join(dir, 'systemctl'),
@@ -67,54 +53,12 @@ exec ${STANDIN_SYSTEMCTL} "$@"
   return dir;
 }
 
-const installSh = (args: string[], pathFirst?: string) =>
-  run('bash', [join(ROOT, 'install/install.sh'), ...args], {
-    env: {
-      PATH: `${pathFirst ? `${pathFirst}:` : ''}${join(ROOT, 'e2e/kind/standins/node')}:${containerdBins('2.1').dir}:${process.env.PATH}`,
-      SIGGUARD_ROOT: R,
-    },
-    timeoutMs: 120_000,
-  });
-const ownLines = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('install.sh:'));
-
 beforeAll(async () => {
-  requireTools(BUILT, STANDIN_SYSTEMCTL, ...Object.values(containerdBins('2.1')).slice(1));
-  R = mkdtempSync('/tmp/sgv-'); // short: the socket path must fit a sockaddr_un
-  outside = mkdtempSync('/tmp/sgv-out-');
-  // no pod runs: the sandbox image is only named, the registry never asked
-  node = await prepareNode({
-    version: '2.1',
-    registryHost: '127.0.0.1:9',
-    aliasHost: 'localhost:5001',
-    dir: R,
-    layout: 'kind',
-    sandboxImage: 'registry.k8s.io/pause:3.10',
-  });
-  mkdirSync(at('/run/systemd/system'), { recursive: true }); // booted with systemd, as a Kind node is
-  mkdirSync(at('/src/keys'), { recursive: true });
-  copyFileSync(BUILT, at('/src/sigguard'));
-  const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  writeFileSync(at('/src/keys/cosign.pub'), publicKey.export({ type: 'spki', format: 'pem' }));
-  writeFileSync(
-    at('/src/policy.yaml'),
-    `version: 1
-mode: enforce
-default: reject
-scopes:
-  "localhost:5001":
-    - type: sigstoreSigned
-      keyPath: ${at('/etc/sigguard/keys/cosign.pub')}
-      signedIdentity: { type: matchRepository }
-`,
-  );
-  await launch(node);
+  n = await startInstallNode('sgv');
 }, 120_000);
 
 afterAll(async () => {
-  stopVerifier();
-  if (node) await stopNode(node);
-  if (R && !process.env.SIGGUARD_KEEP_NODE) rmSync(R, { recursive: true, force: true });
-  if (outside) rmSync(outside, { recursive: true, force: true });
+  await n?.stop();
 }, 60_000);
 
 describe('install.sh verifier service: failure paths', () => {
@@ -164,13 +108,13 @@ describe('install.sh verifier service: failure paths', () => {
     expect(verifierPid()).toBeDefined();
     // the service stopped and its unit taken out by hand (or by configuration management), the
     // record still lists it
-    await run(STANDIN_SYSTEMCTL, ['disable', '--now', 'sigguard-verifier.service'], { env: { SIGGUARD_ROOT: R } });
+    await run(STANDIN_SYSTEMCTL, ['disable', '--now', 'sigguard-verifier.service'], { env: { SIGGUARD_ROOT: n.root } });
     rmSync(at(UNIT));
     expect(readFileSync(at('/etc/sigguard/installed-files'), 'utf8')).toContain(UNIT);
     // systemd stops no unit it has not loaded: "Failed to stop X: Unit X not loaded.", exit 5
     const systemd = systemctlWrapper(
       'not-loaded',
-      `[[ "$*" == 'disable --now sigguard-verifier.service' && ! -f $root${UNIT} ]] && ! running`,
+      `[[ "$*" == 'stop sigguard-verifier.service' && ! -f $root${UNIT} ]] && ! running`,
       'Failed to stop sigguard-verifier.service: Unit sigguard-verifier.service not loaded.',
       5,
     );
@@ -183,7 +127,7 @@ describe('install.sh verifier service: failure paths', () => {
 
 describe('install.sh: a path systemd cannot take in ExecStart', () => {
   it('fails in one line, before any file is replaced', async () => {
-    const root = mkdtempSync(join(outside, 'a root with a space '));
+    const root = mkdtempSync(join(n.outside, 'a root with a space '));
     mkdirSync(join(root, 'etc/containerd'), { recursive: true });
     writeFileSync(join(root, 'etc/containerd/config.toml'), '');
     mkdirSync(join(root, 'run/systemd/system'), { recursive: true });

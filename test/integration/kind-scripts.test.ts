@@ -427,6 +427,7 @@ describe.each(VERSIONS)('Kind scripts on a containerd %s node', (version) => {
       `docker exec ${NODE_NAME} /tmp/sigguard-install/install.sh --binary /tmp/sigguard-install/sigguard --policy /tmp/sigguard-install/policy.yaml --keys /tmp/sigguard-install/keys --containerd-config /etc/containerd/config.toml --config /tmp/sigguard-install/config.yaml`,
       'systemctl daemon-reload',
       'systemctl enable sigguard-verifier.service',
+      'systemctl reset-failed sigguard-verifier.service',
       'systemctl restart sigguard-verifier.service',
       'systemctl is-active --quiet sigguard-verifier.service',
       'systemctl restart containerd',
