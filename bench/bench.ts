@@ -498,9 +498,10 @@ async function main(): Promise<void> {
     );
 
     // StartContainer on the local containerd node (2.1), Kind's layout: the runtime handler `runc`
-    // has the base spec and so the hook, Kind's `test-handler` has none. Every hooked start is
-    // paired with a start without a hook right before it, so each overhead is measured against
-    // starts made under the same machine load: sigguard (cold, then warm), then the shell hook.
+    // has the base spec and so the hook, Kind's `test-handler` has none. Each round starts a
+    // container without a hook, then the hooked ones in a fixed order; each hooked start is paired
+    // with its round's start without a hook, so each overhead is measured against a start made
+    // under the same machine load: sigguard (cold, then warm), then the shell hook.
     const alias = `localhost:${await freePort()}`;
     node = await startNode({
       version: '2.1',
@@ -536,8 +537,12 @@ async function main(): Promise<void> {
       }
       return out;
     };
-    /** The overhead of hooked entry k: the median of its rounds' paired differences. */
-    const overhead = (p: { diffs: number[][] }, k: number): number => round(median(p.diffs[k]!));
+    /** The overhead of hooked entry k: the median of its rounds' paired differences (a round where either start failed has none). */
+    const overhead = (p: { diffs: number[][] }, k: number): number => {
+      const d = p.diffs[k]!;
+      if (d.length === 0) throw new Error(`StartContainer: no round where both the start without a hook and hooked start ${k} started`);
+      return round(median(d));
+    };
     // as many rounds as the other rows have runs: with half as many, the warm row's median moved
     // between 1.10x and 1.36x the floor from one run of the bench to the next
     const startRuns = Math.max(5, RUNS);
@@ -643,6 +648,16 @@ async function main(): Promise<void> {
        * The same overheads as the difference of the two medians (hooked starts', starts without a
        * hook's), how the bench computed them until 2026-11-30: for comparison with earlier runs.
        */
+      /** How many rounds each overhead is the median of (a round where either start failed is left out). */
+      pairs: {
+        cold: sg.diffs[0]!.length,
+        newImage: sg.diffs[1]!.length,
+        warm: sg.diffs[2]!.length,
+        coldAgent: sga.diffs[0]!.length,
+        newImageAgent: sga.diffs[1]!.length,
+        shellHook: sh.diffs[0]!.length,
+        versionHook: vh.diffs[0]!.length,
+      },
       unpaired: {
         cold: round(median(cold) - median(sg.bare)),
         newImage: round(median(newImage) - median(sg.bare)),
@@ -653,7 +668,7 @@ async function main(): Promise<void> {
         versionHook: round(median(versionHook) - median(vh.bare)),
       },
       failed: {
-        noHook: 2 * startRuns - sg.bare.length - sh.bare.length,
+        noHook: 4 * startRuns - sg.bare.length - sga.bare.length - vh.bare.length - sh.bare.length,
         cold: startRuns - cold.length,
         coldAgent: startRuns - coldAgent.length,
         newImageAgent: startRuns - newImageAgent.length,
