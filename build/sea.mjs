@@ -306,7 +306,7 @@ script.runInThisContext()(mod.exports, createRequire(bundle), mod, bundle, dirna
  * trainer runs as nobody when the build runs as root). Every answer must be an allow.
  */
 async function trainAgentCache(work, served, state, mainCache, asRoot) {
-  const socket = join(work, 'agent', 'hook.sock');
+  const socket = join(work, 'v.sock'); // no longer than the CRI stand-in's: a sockaddr_un holds 108 bytes
   const out = join(work, 'sigguard-agent.cache');
   const config = join(work, 'agent.yaml');
   const policy = join(work, 'policy.yaml');
@@ -330,14 +330,18 @@ async function trainAgentCache(work, served, state, mainCache, asRoot) {
   );
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
+  let spawnError;
+  child.once('error', (err) => (spawnError = err));
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
   const fail = (why) => {
     child.kill('SIGKILL');
     die(`training the agent's code cache failed: ${why} ${stderr}`);
   };
-  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  // (unref'd: a timer left from the race below must not keep the build alive)
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms).unref());
   for (let i = 0; i < 300 && !existsSync(socket); i++) {
-    if (child.exitCode !== null) fail(`the verifier exited (${child.exitCode})`);
+    if (spawnError) fail(`the verifier did not start: ${spawnError.message}`);
+    if (child.exitCode !== null || child.signalCode !== null) fail(`the verifier exited (${child.exitCode ?? child.signalCode})`);
     await sleep(100);
   }
   if (!existsSync(socket)) fail('the verifier made no socket in 30 s');
