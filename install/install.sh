@@ -56,7 +56,10 @@ readonly SERVICE=sigguard-verifier.service
 readonly UNIT=/etc/systemd/system/$SERVICE
 readonly WANTS_LINK=/etc/systemd/system/multi-user.target.wants/$SERVICE
 
+# on_die: what to undo first, where a caller has set it (`local on_die=FUNCTION`: bash's dynamic
+# scope carries it to every die under that caller, run's included)
 die() {
+  ${on_die:-:}
   printf 'install.sh: %s\n' "$*" >&2
   exit 1
 }
@@ -216,16 +219,10 @@ WantedBy=multi-user.target
 UNIT
 }
 
-# vrun WHAT CMD...: run's one-line failure for a systemctl step of the verifier's start, with the
-# service stopped and disabled first: no verifier is left answering the hook after a failed install.
-vrun() {
-  local what=$1 out
-  shift
-  if ! out=$("$@" 2>&1); then
-    systemctl disable --now "$SERVICE" >/dev/null 2>&1 || true
-    die "$what: $(last_line "$out")"
-  fi
-  [[ -z $out ]] || printf '%s\n' "$out"
+# The verifier stopped and disabled, best effort: what a failed start undoes first, so that no
+# verifier is left answering the hook after a failed install.
+disable_verifier() {
+  systemctl disable --now "$SERVICE" >/dev/null 2>&1 || true
 }
 
 # Stops the verifier of an earlier install before its binary or documents are replaced: the hook
@@ -238,13 +235,15 @@ stop_verifier() {
 # active. The stale socket goes first, so what is waited for is the new process's.
 start_verifier() {
   local sock deadline
+  # shellcheck disable=SC2034 # read by die
+  local on_die=disable_verifier
   sock=$(at "$AGENT_SOCKET")
-  vrun "systemctl daemon-reload failed" systemctl daemon-reload
-  vrun "enabling $SERVICE failed" systemctl enable "$SERVICE"
+  run "systemctl daemon-reload failed" systemctl daemon-reload
+  run "enabling $SERVICE failed" systemctl enable "$SERVICE"
   [[ ! -S $sock ]] || rm -f -- "$sock"
   # a verifier that crashed often enough before has hit systemd's start limit: restart would be refused
   systemctl reset-failed "$SERVICE" >/dev/null 2>&1 || true
-  vrun "starting $SERVICE failed" systemctl restart "$SERVICE"
+  run "starting $SERVICE failed" systemctl restart "$SERVICE"
   deadline=$((SECONDS + wait_seconds))
   until [[ -S $sock ]]; do
     ((SECONDS < deadline)) || verifier_failed "it does not listen on $sock within ${wait_seconds}s"
@@ -254,8 +253,8 @@ start_verifier() {
   echo "$SERVICE listens on $sock: the hook asks it first"
 }
 
+# (called by start_verifier only: its on_die disables the service first)
 verifier_failed() {
-  systemctl disable --now "$SERVICE" >/dev/null 2>&1 || true
   die "$SERVICE did not start: $1 (journalctl -u $SERVICE says why; the new files are in place and the hook decides alone; install.sh --no-verifier installs without the service)"
 }
 

@@ -93,7 +93,7 @@ describe('install.sh --uninstall on a systemd that answers as a real one', () =>
       join(dir, 'systemctl'),
       `#!/usr/bin/env bash
 root=\${SIGGUARD_ROOT%/}
-if [[ "$*" == 'disable --now sigguard-verifier.service' && ! -f $root${UNIT} ]]; then
+if [[ ( "$*" == 'disable --now sigguard-verifier.service' || "$*" == 'disable sigguard-verifier.service' ) && ! -f $root${UNIT} ]]; then
   printf 'Failed to disable unit: Unit file sigguard-verifier.service does not exist.\\n' >&2
   exit 1
 fi
