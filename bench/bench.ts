@@ -148,6 +148,7 @@ interface StartFigures {
   overheadColdMs: number;
   overheadNewImageMs: number;
   overheadWarmMs: number;
+  overheadWarmAgentMs: number;
   overheadShellHookMs: number;
   overheadColdAgentMs: number;
   overheadNewImageAgentMs: number;
@@ -197,7 +198,8 @@ function targets(verify: Stats[], storm: Awaited<ReturnType<typeof runStorm>>, s
     alone(time('hook, cold cache (bundle)', 'cold cache (bundle)', 1.5)),
     alone(time('hook, new image (legacy; policy validated)', 'new image (legacy; policy validated)', 1.5)),
     alone(time('hook, new image (bundle; policy validated)', 'new image (bundle; policy validated)', 1.5)),
-    time('hook, warm cache', 'hook, warm cache', 1.1),
+    time('hook + agent, warm cache', 'hook + agent, warm cache', 1.1),
+    alone(time('hook, warm cache', 'warm cache', 1.1)),
     rss('hook, warm cache', 'peak RSS, warm hook (median of runs)'),
     rss('hook, cold cache (legacy)', 'peak RSS, cold hook legacy (median of runs)'),
     rss('hook, cold cache (bundle)', 'peak RSS, cold hook bundle (median of runs)'),
@@ -247,12 +249,15 @@ function targets(verify: Stats[], storm: Awaited<ReturnType<typeof runStorm>>, s
         storm.agentCold.requests <= 1.1 * storm.singleRequests,
     },
     atMost(
-      'StartContainer overhead, warm',
-      `+${ms(start.overheadWarmMs)}`,
-      start.overheadWarmMs,
+      'StartContainer overhead, warm, hook + agent',
+      `+${ms(start.overheadWarmAgentMs)}`,
+      start.overheadWarmAgentMs,
       floor.medianMs,
       1.2,
       `process floor (${ms(floor.medianMs)})`,
+    ),
+    alone(
+      atMost('StartContainer overhead, warm', `+${ms(start.overheadWarmMs)}`, start.overheadWarmMs, floor.medianMs, 1.2, 'process floor'),
     ),
     {
       what: 'StartContainer overhead of `sigguard version` as the hook (the process floor as a hook)',
@@ -290,9 +295,9 @@ function targets(verify: Stats[], storm: Awaited<ReturnType<typeof runStorm>>, s
       ),
     ),
     atMost(
-      'StartContainer overhead, warm, vs shell hook',
-      `+${ms(start.overheadWarmMs)}`,
-      start.overheadWarmMs,
+      'StartContainer overhead, warm, hook + agent, vs shell hook',
+      `+${ms(start.overheadWarmAgentMs)}`,
+      start.overheadWarmAgentMs,
       start.overheadShellHookMs,
       0.8,
       `jq + cosign hook (+${ms(start.overheadShellHookMs)})`,
@@ -389,6 +394,10 @@ async function main(): Promise<void> {
     mkdirSync(join(dir, 'agent'), { mode: 0o700 });
     const agent = await startVerifier(join(dir, 'agent', 'hook.sock'), config, policy);
     const agentArgs = [...hookArgs, '--agent', agent.socket];
+    // and one for the warm hook's configuration: the warm hook as installed asks it first
+    mkdirSync(join(dir, 'warm-agent'), { mode: 0o700 });
+    const warmVerifier = await startVerifier(join(dir, 'warm-agent', 'hook.sock'), warmConfig, policy);
+    const warmAgentArgs = [...warmArgs, '--agent', warmVerifier.socket];
     const hello = await trivialSea();
     console.log(`bench: ${RUNS} runs each, interleaved; machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}`);
     const verify = await interleave(
@@ -419,12 +428,14 @@ async function main(): Promise<void> {
         { name: 'hook + agent, new image (legacy)', before: clearVerdicts, run: () => once(EXE, agentArgs, state('signed')) },
         { name: 'hook + agent, new image (bundle)', before: clearVerdicts, run: () => once(EXE, agentArgs, state('signed-bundle')) },
         { name: 'hook, warm cache', run: () => once(EXE, warmArgs, state('signed')) },
+        { name: 'hook + agent, warm cache', run: () => once(EXE, warmAgentArgs, state('signed')) },
         { name: 'sigguard version (process floor)', run: () => once(EXE, ['version']) },
         { name: 'trivial Node SEA (hello world)', run: () => once(hello, []) },
       ],
       RUNS,
     );
     await agent.stop();
+    await warmVerifier.stop();
     const cosign2 = verify[0]!;
     console.log(`\n${table(verify, cosign2)}`);
 
@@ -583,8 +594,8 @@ async function main(): Promise<void> {
     await installHook('--agent', nodeAgent.socket);
     await restartNode(node);
     await startOnce('runc');
-    const sga = await paired(startRuns, [clearCache, clearVerdicts]);
-    const [coldAgent, newImageAgent] = sga.hooked as [number[], number[]];
+    const sga = await paired(startRuns, [clearCache, clearVerdicts, () => {}]);
+    const [coldAgent, newImageAgent, warmAgent] = sga.hooked as [number[], number[], number[]];
     await nodeAgent.stop();
     nodeAgent = undefined;
     // the process floor as a hook: the same executable and stage, `sigguard version` (reads nothing, exits 0)
@@ -635,9 +646,11 @@ async function main(): Promise<void> {
       /** With the hook entry naming the node's agent (`--agent`), its own rounds beside starts without a hook. */
       hookColdAgentMedianMs: round(median(coldAgent)),
       hookNewImageAgentMedianMs: round(median(newImageAgent)),
+      hookWarmAgentMedianMs: round(median(warmAgent)),
       noHookBesideAgentMedianMs: round(median(sga.bare)),
       overheadColdAgentMs: overhead(sga, 0),
       overheadNewImageAgentMs: overhead(sga, 1),
+      overheadWarmAgentMs: overhead(sga, 2),
       overheadNewImageMs: overhead(sg, 1),
       overheadWarmMs: overhead(sg, 2),
       overheadShellHookMs: overhead(sh, 0),
@@ -655,6 +668,7 @@ async function main(): Promise<void> {
         warm: sg.diffs[2]!.length,
         coldAgent: sga.diffs[0]!.length,
         newImageAgent: sga.diffs[1]!.length,
+        warmAgent: sga.diffs[2]!.length,
         shellHook: sh.diffs[0]!.length,
         versionHook: vh.diffs[0]!.length,
       },
@@ -664,6 +678,7 @@ async function main(): Promise<void> {
         warm: round(median(warm) - median(sg.bare)),
         coldAgent: round(median(coldAgent) - median(sga.bare)),
         newImageAgent: round(median(newImageAgent) - median(sga.bare)),
+        warmAgent: round(median(warmAgent) - median(sga.bare)),
         shellHook: round(median(shell) - median(sh.bare)),
         versionHook: round(median(versionHook) - median(vh.bare)),
       },
@@ -672,6 +687,7 @@ async function main(): Promise<void> {
         cold: startRuns - cold.length,
         coldAgent: startRuns - coldAgent.length,
         newImageAgent: startRuns - newImageAgent.length,
+        warmAgent: startRuns - warmAgent.length,
         newImage: startRuns - newImage.length,
         warm: startRuns - warm.length,
         shellHook: startRuns - shell.length,
@@ -679,7 +695,7 @@ async function main(): Promise<void> {
       },
     };
     console.log(
-      `\nStartContainer (containerd 2.1, ${startRuns} each, each round beside a start without a hook): hook cold ${start.hookColdMedianMs} ms, new image (policy validated) ${start.hookNewImageMedianMs} ms, warm ${start.hookWarmMedianMs} ms, no hook beside them ${start.noHookBesideSigguardMedianMs} ms: +${start.overheadColdMs} / +${start.overheadNewImageMs} / +${start.overheadWarmMs}; shell hook (jq + cosign 2.5) ${start.shellHookMedianMs} ms, no hook beside it ${start.noHookBesideShellHookMedianMs} ms: +${start.overheadShellHookMs}; \`sigguard version\` as the hook ${start.versionHookMedianMs} ms, no hook beside it ${start.noHookBesideVersionHookMedianMs} ms: +${start.overheadVersionHookMs}; with the agent: cold ${start.hookColdAgentMedianMs} ms, new image ${start.hookNewImageAgentMedianMs} ms, no hook beside them ${start.noHookBesideAgentMedianMs} ms: +${start.overheadColdAgentMs} / +${start.overheadNewImageAgentMs} (overheads: medians of each round's paired difference; as differences of the medians ${JSON.stringify(start.unpaired)}); failed starts ${JSON.stringify(start.failed)}`,
+      `\nStartContainer (containerd 2.1, ${startRuns} each, each round beside a start without a hook): hook cold ${start.hookColdMedianMs} ms, new image (policy validated) ${start.hookNewImageMedianMs} ms, warm ${start.hookWarmMedianMs} ms, no hook beside them ${start.noHookBesideSigguardMedianMs} ms: +${start.overheadColdMs} / +${start.overheadNewImageMs} / +${start.overheadWarmMs}; shell hook (jq + cosign 2.5) ${start.shellHookMedianMs} ms, no hook beside it ${start.noHookBesideShellHookMedianMs} ms: +${start.overheadShellHookMs}; \`sigguard version\` as the hook ${start.versionHookMedianMs} ms, no hook beside it ${start.noHookBesideVersionHookMedianMs} ms: +${start.overheadVersionHookMs}; with the agent: cold ${start.hookColdAgentMedianMs} ms, new image ${start.hookNewImageAgentMedianMs} ms, warm ${start.hookWarmAgentMedianMs} ms, no hook beside them ${start.noHookBesideAgentMedianMs} ms: +${start.overheadColdAgentMs} / +${start.overheadNewImageAgentMs} / +${start.overheadWarmAgentMs} (overheads: medians of each round's paired difference; as differences of the medians ${JSON.stringify(start.unpaired)}); failed starts ${JSON.stringify(start.failed)}`,
     );
     kubelet.close();
 

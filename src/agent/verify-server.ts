@@ -229,6 +229,7 @@ export async function decideRequest(line: string, own: { config: string; policy:
     outcome = await decideStart(ctx, state.id, { config: req.config, policy: req.policy, endsAt }, deadline.signal, {
       exitsAfter: false,
       keepDenials: false,
+      keepRuntimeConnection: true,
       onPolicy: (p) => {
         loaded = p;
       },

@@ -27,6 +27,20 @@ import { type OciState, parseState, readAnnotations, readStdin } from '../hook/s
 /** Thrown to end the hook's own decision where the agent is to be asked (never leaves runHook). */
 class AgentWork {}
 
+/**
+ * How long the hook waits for the agent's answer before it decides what it has at hand itself
+ * (see runHook). Far above the agent's answer to a start it decided before (~1-2 ms), so a warm
+ * start is the agent's; short enough that a stuck agent costs a warm start no more than this.
+ */
+export const AGENT_GRACE_MS = 50;
+
+/** Resolves to undefined after `ms` (its timer never keeps the process alive). */
+function graceOver(ms: number): Promise<undefined> {
+  return new Promise((resolve) => {
+    setTimeout(() => resolve(undefined), ms).unref();
+  });
+}
+
 export async function runHook(argv: string[], stdin: () => NodeJS.ReadableStream): Promise<number> {
   // The deadline counts from the process's own start, not from here: the runtime's hook
   // timeout (10 s) runs from the exec, and on a loaded node starting the process alone can
@@ -62,34 +76,63 @@ export async function runHook(argv: string[], stdin: () => NodeJS.ReadableStream
   try {
     const work = (async (): Promise<Outcome> => {
       const stateText = await readStdin(stdin);
-      state = parseState(stateText);
-      mark('state');
-      ctx = readContext(readAnnotations(state));
-      const containerId = state.id;
       const docs: StartDocuments = { config: values.config, policy: values.policy ?? HOOK_DEFAULTS.policy, endsAt: started + deadlineMs };
+      // with an agent: it is asked first, as soon as the state is read (it parses the state itself;
+      // the hook's own parsing, for its log, runs while the agent decides). It has the documents,
+      // the runtime's connection and the verdicts at hand, and answers a start it has decided
+      // before in ~2 ms, where the hook's own way to the same verdict (documents, the runtime asked
+      // over a new connection, the cache) takes ~5 ms of its process.
+      const socket = values.agent;
+      const abandon = new AbortController();
+      const asking =
+        socket === undefined
+          ? undefined
+          : askAgent(
+              socket,
+              { state: stateText, ...(docs.config ? { config: docs.config } : {}), policy: docs.policy },
+              docs.endsAt,
+              abandon.signal,
+            );
+      // one turn of the event loop: the connect completes there and the request goes out with it
+      // (h2/unix-socket.ts sends what was written before); parsing first would hold it back
+      if (asking !== undefined) await new Promise<void>((resolve) => setImmediate(resolve));
+      try {
+        state = parseState(stateText);
+        mark('state');
+        ctx = readContext(readAnnotations(state));
+      } catch (err) {
+        abandon.abort();
+        throw err;
+      }
+      const containerId = state.id;
       const onPolicy = (p: Policy) => {
         policy = p;
       };
       const local = (beforeWork?: () => void) =>
         decideStart(ctx!, containerId, docs, deadline.signal, { exitsAfter: true, onPolicy, ...(beforeWork ? { beforeWork } : {}) });
-      const socket = values.agent;
-      if (socket === undefined) return local();
-      // with an agent: what the hook has at hand (validated documents, a fresh verdict) decides here;
-      // work not done before (a validation, a verification) is asked of the agent, and done here only
-      // if the agent does not answer it with an allow
-      const needsWork = new AgentWork();
-      try {
-        return await local(() => {
-          throw needsWork;
-        });
-      } catch (err) {
-        if (err !== needsWork) throw err;
+      if (asking === undefined) return local();
+      // An agent that has not answered within AGENT_GRACE_MS (busy verifying, stuck) leaves the hook
+      // to decide what it has at hand (validated documents, a fresh verdict); work not done before
+      // (a validation, a verification) is left to the agent, and done here only if the agent does
+      // not answer it with an allow
+      let asked = await Promise.race([asking, graceOver(AGENT_GRACE_MS)]);
+      if (asked === undefined) {
+        const needsWork = new AgentWork();
+        try {
+          const decided = await local(() => {
+            throw needsWork;
+          });
+          agentNotUsed = `the agent had not answered within ${AGENT_GRACE_MS} ms`;
+          abandon.abort();
+          return decided;
+        } catch (err) {
+          if (err !== needsWork) {
+            abandon.abort();
+            throw err;
+          }
+        }
+        asked = await asking;
       }
-      const asked = await askAgent(
-        socket,
-        { state: stateText, ...(docs.config ? { config: docs.config } : {}), policy: docs.policy },
-        docs.endsAt,
-      );
       if ('allow' in asked) {
         byAgent = asked.trustRoot ? { trustRoot: asked.trustRoot } : {};
         return asked.allow;

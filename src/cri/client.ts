@@ -17,7 +17,7 @@ import { type ContainerStatusResponse, type Image, type ImageSpec, ImageService,
 import { type CallOptions, CriError, GrpcStatus, type GrpcClientOptions, GrpcUnixClient } from './grpc.js';
 import { msLeft } from '../deadline.js';
 
-export { CriError, GrpcStatus, type CallOptions, type GrpcClientOptions } from './grpc.js';
+export { CriError, GrpcStatus, GrpcUnixClient, type CallOptions, type GrpcClientOptions } from './grpc.js';
 export type { ContainerStatus, ContainerStatusResponse, Image, ImageSpec } from './gen/sigguard-cri.js';
 export type { ContainerImageFacts } from './container-image.js';
 export { ContainerState } from './gen/sigguard-cri.js';
@@ -34,17 +34,24 @@ export interface CriClientOptions extends GrpcClientOptions {
    * is each call's grpc-timeout. Without it, calls get the transport's timeoutMs.
    */
   signal?: AbortSignal;
+  /**
+   * A connection the caller keeps across clients (a long-running process asking on every start):
+   * this client's calls use it, and its close() leaves it open.
+   */
+  transport?: GrpcUnixClient;
 }
 
 export class CriClient {
   private readonly grpc: GrpcUnixClient;
   private readonly signal: AbortSignal | undefined;
+  private readonly ownsTransport: boolean;
 
   constructor(
     readonly socketPath: string,
     opts: CriClientOptions = {},
   ) {
-    this.grpc = new GrpcUnixClient(socketPath, opts);
+    this.grpc = opts.transport ?? new GrpcUnixClient(socketPath, opts);
+    this.ownsTransport = opts.transport === undefined;
     this.signal = opts.signal;
   }
 
@@ -75,9 +82,9 @@ export class CriClient {
     }
   }
 
-  /** Closes the connection. */
+  /** Closes the connection (not a transport the caller keeps). */
   close(): void {
-    this.grpc.close();
+    if (this.ownsTransport) this.grpc.close();
   }
 
   async containerStatus(containerId: string, verbose = false, opts?: CallOptions): Promise<ContainerStatusResponse> {

@@ -26,8 +26,16 @@ export const AGENT_WAIT_SHARE = 0.5;
 
 export type Asked = { allow: AgentAllow; trustRoot?: string } | { notUsed: string };
 
-/** The request without `until` (set here from `endsAt`, the hook's deadline as ms epoch). */
-export function askAgent(socket: string, request: Omit<AgentRequest, 'v' | 'until'>, endsAt: number): Promise<Asked> {
+/**
+ * The request without `until` (set here from `endsAt`, the hook's deadline as ms epoch). `abandon`:
+ * the hook decided without the answer (the connection is closed, the answer is a notUsed).
+ */
+export function askAgent(
+  socket: string,
+  request: Omit<AgentRequest, 'v' | 'until'>,
+  endsAt: number,
+  abandon?: AbortSignal,
+): Promise<Asked> {
   const waitMs = Math.floor(Math.max(0, endsAt - Date.now()) * AGENT_WAIT_SHARE);
   // the socket connected to is the one checked (a path's '..' is taken there as resolve() does)
   let checked = socket;
@@ -58,6 +66,7 @@ export function askAgent(socket: string, request: Omit<AgentRequest, 'v' | 'unti
       resolve(a);
     };
     const timer = setTimeout(() => done({ notUsed: `the agent did not answer within ${waitMs} ms` }), waitMs);
+    abandon?.addEventListener('abort', () => done({ notUsed: 'the hook decided without it' }), { once: true });
     sock.on('error', (err) => done({ notUsed: `agent socket: ${err.code ?? err.message}` }));
     sock.on('data', (chunk) => {
       bytes += chunk.length;

@@ -36,6 +36,8 @@ export interface DecideHow {
   keepDenials?: boolean;
   /** The policy, as soon as it is loaded (the caller logs its mode and trust roots, even on a later error). */
   onPolicy?: (policy: Policy) => void;
+  /** Keep the connection to the runtime open for the next start (a process that decides many: the agent). */
+  keepRuntimeConnection?: boolean;
   /** What the runtime said runs (or that it could not be asked), before the image is decided; what it throws ends the decision. */
   onNode?: (node: OnNode) => void;
 }
@@ -59,7 +61,7 @@ export async function decideStart(
   const t = triage(ctx, policy);
   if (t.action !== 'verify') return { decision: t.action, code: t.code, reason: t.reason };
   const annotated = parseReference(t.image);
-  const onNode = await resolveOnNode(ctx, containerId, annotated, config, policy, signal);
+  const onNode = await resolveOnNode(ctx, containerId, annotated, config, policy, signal, how.keepRuntimeConnection);
   how.onNode?.(onNode);
   const { named, pinned, imageId } = onNode;
   mark('node');

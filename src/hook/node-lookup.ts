@@ -33,7 +33,7 @@ export function socketProblem(socket: string): string | undefined {
   }
 }
 
-/** Asks the runtime, under the command's deadline (`signal`, src/deadline.ts). */
+/** Asks the runtime, under the command's deadline (`signal`, src/deadline.ts); `keepConnection`: see criNodeImages. */
 export async function resolveOnNode(
   ctx: ContainerContext,
   containerId: string,
@@ -41,6 +41,7 @@ export async function resolveOnNode(
   config: Config,
   policy: Policy,
   signal: AbortSignal,
+  keepConnection = false,
 ): Promise<OnNode> {
   if (ctx.runtime === 'none') return { named: annotated, pinned: annotated };
   const socket = ctx.runtime === 'containerd' ? config.node.containerdSocket : config.node.crioSocket;
@@ -56,7 +57,7 @@ export async function resolveOnNode(
   if (missing) return fallback(new SigguardError(ReasonCode.NODE_LOOKUP_FAILED, `cannot ask the runtime at ${socket}: ${missing}`), true);
   const { criNodeImages } = await import('./cri-images.js');
   const { imageForContainer, digestForImage, imageIdForImage } = await import('./node-digest.js');
-  const node = criNodeImages(socket, signal);
+  const node = criNodeImages(socket, signal, keepConnection);
   try {
     if (ctx.runtime === 'containerd') {
       const found = await imageForContainer(node, containerId, annotated);

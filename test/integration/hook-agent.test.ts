@@ -12,6 +12,7 @@ import { type Verifier, fakeAgent, startVerifier } from '../support/agent-socket
 import { sigguard } from '../support/cli.js';
 import { hookState } from '../support/oci-bundle.js';
 import { SIGGUARD, requireTools } from '../support/paths.js';
+import { AGENT_GRACE_MS } from '../../src/cli/hook.js';
 import { tempDir } from '../support/temp.js';
 import { type World, makeWorld, standardPolicy } from '../support/world.js';
 
@@ -67,11 +68,14 @@ describe('the hook asking the agent', () => {
       expect(r.code, r.stderr + verifier.output()).toBe(0);
       expect(r.d).toMatchObject({ decision: 'allow', code: 'ALLOWED', agent: 'decided', cache: 'miss', digest: w.digests[repo] });
       expect(r.d.signer).toBeTruthy();
-      // the agent kept its allow where the hook looks: the next start is a hit in the hook's own process
+      // the next start is a hit: the agent's, asked first; and the agent kept its allow where the
+      // hook looks, so without an agent it is a hit in the hook's own process too
       const before = repoRequests(repo);
       const again = await hook(w.ref(repo), { agent: verifier.socket });
-      expect(again.d).toMatchObject({ decision: 'allow', cache: 'hit' });
-      expect(again.d.agent).toBeUndefined();
+      expect(again.d).toMatchObject({ decision: 'allow', cache: 'hit', agent: 'decided' });
+      const alone = await hook(w.ref(repo));
+      expect(alone.d).toMatchObject({ decision: 'allow', cache: 'hit' });
+      expect(alone.d.agent).toBeUndefined();
       expect(repoRequests(repo)).toBe(before);
     }
   });
@@ -228,6 +232,43 @@ describe('an agent socket the hook does not take an allow from', () => {
     } finally {
       await fake.close();
     }
+  });
+
+  it('an agent that never answers, a start with a fresh verdict: the hook decides it itself after the grace, without waiting further', async () => {
+    const sockDir = join(dir, 'hang-warm');
+    mkdirSync(sockDir, { mode: 0o700 });
+    const fake = await fakeAgent(join(sockDir, 'hook.sock'), () => undefined);
+    try {
+      clearCache();
+      expect((await hook(w.ref('signed'))).d).toMatchObject({ decision: 'allow', cache: 'miss' });
+      const r = await hook(w.ref('signed'), { agent: join(sockDir, 'hook.sock') });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.d).toMatchObject({
+        decision: 'allow',
+        cache: 'hit',
+        agent: `not used: the agent had not answered within ${AGENT_GRACE_MS} ms`,
+      });
+      expect(fake.asked).toHaveLength(1);
+      // a revocation of that verdict's digest (the policy validated before): the hook's refusal, the agent stuck
+      const revoking = w.policy('agent-revoking.yaml', standardPolicy(w, `denyDigests: ["${w.digests.signed}"]\n`));
+      expect((await hook(w.ref('signed'), { policy: revoking })).d).toMatchObject({ decision: 'deny', code: 'DIGEST_DENIED' });
+      const denied = await hook(w.ref('signed'), { agent: join(sockDir, 'hook.sock'), policy: revoking });
+      expect(denied.code).toBe(1);
+      expect(denied.d).toMatchObject({
+        decision: 'deny',
+        code: 'DIGEST_DENIED',
+        agent: `not used: the agent had not answered within ${AGENT_GRACE_MS} ms`,
+      });
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('an agent that answers an allow for a start the hook could decide itself: the agent decides it (asked first)', async () => {
+    clearCache();
+    expect((await hook(w.ref('signed'), { agent: verifier.socket })).d).toMatchObject({ agent: 'decided', cache: 'miss' });
+    const r = await hook(w.ref('signed'), { agent: verifier.socket });
+    expect(r.d).toMatchObject({ decision: 'allow', agent: 'decided', cache: 'hit', digest: w.digests.signed });
   });
 
   it('an allow the agent made without the runtime (no socket where it looked), where the hook finds one: not taken', async () => {

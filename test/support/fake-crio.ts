@@ -4,7 +4,7 @@
  * @grpc/grpc-js with CRI's own api.proto, not sigguard's CRI code: a bug in sigguard's codec or
  * transport cannot cancel out.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -30,12 +30,13 @@ export class FakeCrio {
     private readonly server: grpc.Server,
   ) {}
 
-  static async start(): Promise<FakeCrio> {
+  /** `socket`: where to listen (a new temporary path if not given; a path another FakeCrio left is taken over). */
+  static async start(socket = join(tempDir('sigguard-crio-'), 'crio.sock')): Promise<FakeCrio> {
     if (!existsSync(CRI_API_PROTO)) throw new Error(`CRI api.proto missing at ${CRI_API_PROTO}: run \`make tools\``);
     const definition = protoLoader.loadSync(CRI_API_PROTO, { keepCase: false, longs: Number, enums: String, defaults: true });
     const v1 = (grpc.loadPackageDefinition(definition) as unknown as { runtime: { v1: Record<string, grpc.ServiceClientConstructor> } })
       .runtime.v1;
-    const socket = join(tempDir('sigguard-crio-'), 'crio.sock');
+    rmSync(socket, { force: true });
     const server = new grpc.Server();
     const crio = new FakeCrio(socket, server);
     // only ImageStatus; every other call of the service: UNIMPLEMENTED (grpc-js's answer for a missing handler)
