@@ -149,6 +149,8 @@ interface StartFigures {
   overheadNewImageMs: number;
   overheadWarmMs: number;
   overheadWarmAgentMs: number;
+  overheadVersionInRoundMs: number;
+  warmAgentBeyondVersionMs: number | undefined;
   overheadShellHookMs: number;
   overheadColdAgentMs: number;
   overheadNewImageAgentMs: number;
@@ -259,6 +261,15 @@ function targets(verify: Stats[], storm: Awaited<ReturnType<typeof runStorm>>, s
     alone(
       atMost('StartContainer overhead, warm', `+${ms(start.overheadWarmMs)}`, start.overheadWarmMs, floor.medianMs, 1.2, 'process floor'),
     ),
+    {
+      what: "StartContainer, warm, hook + agent minus `sigguard version` as the hook, same rounds (the hook's own part of a start)",
+      figure:
+        start.warmAgentBeyondVersionMs === undefined
+          ? '— (a start failed)'
+          : `${start.warmAgentBeyondVersionMs >= 0 ? '+' : ''}${ms(start.warmAgentBeyondVersionMs)} (version as the hook +${ms(start.overheadVersionInRoundMs)})`,
+      ratio: start.warmAgentBeyondVersionMs === undefined ? undefined : start.warmAgentBeyondVersionMs / floor.medianMs,
+      target: '— (reported: the warm row above less what any hook of this executable costs a start, measured beside it)',
+    },
     {
       what: 'StartContainer overhead of `sigguard version` as the hook (the process floor as a hook)',
       figure: `+${ms(start.overheadVersionHookMs)}`,
@@ -514,17 +525,22 @@ async function main(): Promise<void> {
     // with its round's start without a hook, so each overhead is measured against a start made
     // under the same machine load: sigguard (cold, then warm), then the shell hook.
     const alias = `localhost:${await freePort()}`;
+    // a third handler, `version-hook`, whose base spec's hook is `sigguard version`: the floor as a
+    // hook, started in the same rounds as sigguard's hook with the agent (see versionInRound)
+    const nodeDir = mkdtempSync('/tmp/sgb-');
+    const versionSpec = join(nodeDir, 'version-base.json');
     node = await startNode({
       version: '2.1',
       registryHost: w.registry.host,
       aliasHost: alias,
-      dir: mkdtempSync('/tmp/sgb-'),
+      dir: nodeDir,
       layout: 'kind',
+      extraHandlers: { 'version-hook': versionSpec },
     });
     const kubelet = new Kubelet(node);
     const image = w.ref('signed');
     let pods = 0;
-    const startOnce = async (runtimeHandler: 'runc' | 'test-handler'): Promise<number | undefined> => {
+    const startOnce = async (runtimeHandler: 'runc' | 'test-handler' | 'version-hook'): Promise<number | undefined> => {
       const r = await kubelet.runPod({ image, name: `bench-${pods++}`, command: ['/bin/true'], runtimeHandler });
       await kubelet.cleanup();
       return r.ok ? r.startMs : undefined;
@@ -534,14 +550,17 @@ async function main(): Promise<void> {
      * `before` first). `diffs[k]`: each round's hooked start minus the start without a hook right
      * before it (rounds where both started), the pairing the overheads are the median of.
      */
-    const paired = async (runs: number, hooked: Array<() => void>): Promise<{ bare: number[]; hooked: number[][]; diffs: number[][] }> => {
+    const paired = async (
+      runs: number,
+      hooked: Array<(() => void) | 'version-hook'>,
+    ): Promise<{ bare: number[]; hooked: number[][]; diffs: number[][] }> => {
       const out = { bare: [] as number[], hooked: hooked.map(() => [] as number[]), diffs: hooked.map(() => [] as number[]) };
       for (let i = 0; i < runs; i++) {
         const b = await startOnce('test-handler');
         if (b !== undefined) out.bare.push(b);
         for (const [k, before] of hooked.entries()) {
-          before();
-          const t = await startOnce('runc');
+          if (before !== 'version-hook') before();
+          const t = await startOnce(before === 'version-hook' ? 'version-hook' : 'runc');
           if (t !== undefined) out.hooked[k]!.push(t);
           if (t !== undefined && b !== undefined) out.diffs[k]!.push(t - b);
         }
@@ -592,10 +611,21 @@ async function main(): Promise<void> {
     mkdirSync(join(dir, 'node-agent'), { mode: 0o700 });
     nodeAgent = await startVerifier(join(dir, 'node-agent', 'hook.sock'), nodeConfig, policy);
     await installHook('--agent', nodeAgent.socket);
+    {
+      const s = JSON.parse(readFileSync(node.baseSpec, 'utf8')) as { hooks: { createRuntime: Array<{ args: string[] }> } };
+      s.hooks.createRuntime = s.hooks.createRuntime.map((h) => ({ ...h, args: [h.args[0]!, 'version'] }));
+      writeFileSync(versionSpec, `${JSON.stringify(s, null, 2)}\n`);
+    }
     await restartNode(node);
     await startOnce('runc');
-    const sga = await paired(startRuns, [clearCache, clearVerdicts, () => {}]);
+    await startOnce('version-hook');
+    const sga = await paired(startRuns, [clearCache, clearVerdicts, () => {}, 'version-hook']);
     const [coldAgent, newImageAgent, warmAgent] = sga.hooked as [number[], number[], number[]];
+    /** Each round's warm start with the agent minus its `sigguard version` start: the hook's own part of a warm start. */
+    const warmBeyondVersion =
+      sga.hooked[2]!.length === startRuns && sga.hooked[3]!.length === startRuns
+        ? round(median(sga.hooked[2]!.map((t, i) => t - sga.hooked[3]![i]!)))
+        : undefined;
     await nodeAgent.stop();
     nodeAgent = undefined;
     // the process floor as a hook: the same executable and stage, `sigguard version` (reads nothing, exits 0)
@@ -651,6 +681,10 @@ async function main(): Promise<void> {
       overheadColdAgentMs: overhead(sga, 0),
       overheadNewImageAgentMs: overhead(sga, 1),
       overheadWarmAgentMs: overhead(sga, 2),
+      /** `sigguard version` as the hook, in the same rounds as the agent's (the `version-hook` handler). */
+      overheadVersionInRoundMs: overhead(sga, 3),
+      /** The median of each of those rounds' warm start with the agent minus its `sigguard version` start (undefined: a start failed). */
+      warmAgentBeyondVersionMs: warmBeyondVersion,
       overheadNewImageMs: overhead(sg, 1),
       overheadWarmMs: overhead(sg, 2),
       overheadShellHookMs: overhead(sh, 0),

@@ -19,6 +19,7 @@ import { createHash } from 'node:crypto';
 import {
   chmodSync,
   closeSync,
+  copyFileSync,
   existsSync,
   lstatSync,
   mkdirSync,
@@ -66,6 +67,12 @@ export interface NodeOptions {
    * everything where it would on Kind.
    */
   layout?: 'flat' | 'kind';
+  /**
+   * More runtime handlers, runc again, each with a base runtime spec of its own (name → the spec
+   * file, written by the caller before the node starts): the bench starts containers through two
+   * hook entries in the same rounds without restarting containerd between them.
+   */
+  extraHandlers?: Record<string, string>;
 }
 
 export interface ContainerdNode {
@@ -97,6 +104,8 @@ export interface ContainerdNode {
   madeRunContainerd: boolean;
   /** See NodeOptions.layout (undefined: flat). */
   layout?: 'flat' | 'kind';
+  /** See NodeOptions.extraHandlers. */
+  extraHandlers?: Record<string, string>;
 }
 
 export const RUNC = '/usr/sbin/runc';
@@ -114,6 +123,24 @@ function goArch(): string {
 
 /** TOML basic string. */
 const q = (s: string) => JSON.stringify(s);
+
+/** The extra handlers (NodeOptions.extraHandlers): runc again, each with its base spec. */
+function extraHandlers(runtimes: string, runcRoot: string, handlers: Record<string, string> | undefined): string {
+  return Object.entries(handlers ?? {})
+    .map(
+      ([name, spec]) => `
+    [${runtimes}.${q(name)}]
+      runtime_type = "io.containerd.runc.v2"
+      base_runtime_spec = ${q(spec)}
+
+      [${runtimes}.${q(name)}.options]
+        BinaryName = ${q(RUNC)}
+        Root = ${q(runcRoot)}
+        SystemdCgroup = false
+`,
+    )
+    .join('');
+}
 
 /** Kind's `test-handler` (the RuntimeClass tests' handler): runc again, without a base spec. */
 function testHandler(runtimes: string, runcRoot: string): string {
@@ -180,7 +207,7 @@ ${commonHead(n, ['io.containerd.snapshotter.v1.aufs'])}
         BinaryName = ${q(RUNC)}
         Root = ${q(n.runcRoot)}
         SystemdCgroup = false
-${n.layout === 'kind' ? testHandler(`${cri}.containerd.runtimes`, n.runcRoot) : ''}
+${n.layout === 'kind' ? testHandler(`${cri}.containerd.runtimes`, n.runcRoot) : ''}${extraHandlers(`${cri}.containerd.runtimes`, n.runcRoot, n.extraHandlers)}
   [${cri}.cni]
     bin_dir = ${q(join(n.dir, 'cni/bin'))}
     conf_dir = ${q(join(n.dir, 'cni/net.d'))}
@@ -214,7 +241,7 @@ ${commonHead(n, ['io.containerd.snapshotter.v1.erofs'])}
         BinaryName = ${q(RUNC)}
         Root = ${q(n.runcRoot)}
         SystemdCgroup = false
-${n.layout === 'kind' ? testHandler(`${rt}.containerd.runtimes`, n.runcRoot) : ''}
+${n.layout === 'kind' ? testHandler(`${rt}.containerd.runtimes`, n.runcRoot) : ''}${extraHandlers(`${rt}.containerd.runtimes`, n.runcRoot, n.extraHandlers)}
   [${rt}.cni]
     bin_dirs = [${q(join(n.dir, 'cni/bin'))}]
     conf_dir = ${q(join(n.dir, 'cni/net.d'))}
@@ -296,6 +323,7 @@ export async function prepareNode(opts: NodeOptions): Promise<ContainerdNode> {
     process: undefined,
     madeRunContainerd: !existsSync('/run/containerd'),
     ...(kind ? { layout: 'kind' as const } : {}),
+    ...(opts.extraHandlers ? { extraHandlers: opts.extraHandlers } : {}),
   };
   if (Buffer.byteLength(`${n.socket}.ttrpc`) > 100) throw new Error(`node folder ${dir} is too long for a unix socket path`);
   for (const d of ['root', 'state', 'runc', 'pods', 'cni/bin', 'cni/net.d', 'kind/bin']) mkdirSync(join(dir, d), { recursive: true });
@@ -308,6 +336,8 @@ export async function prepareNode(opts: NodeOptions): Promise<ContainerdNode> {
     writeFileSync(join(n.certsDir, host, 'hosts.toml'), hostsToml(origin));
   }
   writeBaseSpec(n, opts.baseSpecHooks);
+  // an extra handler's spec the caller has not written yet: the base spec, until it does
+  for (const spec of Object.values(opts.extraHandlers ?? {})) if (!existsSync(spec)) copyFileSync(n.baseSpec, spec);
   writeFileSync(n.config, opts.version === '1.7' ? configV2(n) : configV3(n));
   return n;
 }
