@@ -39,6 +39,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { rewriteInSmallWrites } from './small-writes.mjs';
+import { unusedId } from './training-uid.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'build/out');
@@ -303,9 +304,9 @@ script.runInThisContext()(mod.exports, createRequire(bundle), mod, bundle, dirna
  * two hooks' requests, the legacy image's then the bundle's, each validating the documents or
  * verifying as the first decisions after a boot do; its cache is written when it exits on SIGTERM.
  * The requests are written to its socket here (the hook would refuse a socket nobody owns: the
- * trainer runs as nobody when the build runs as root). Every answer must be an allow.
+ * trainer runs as another user when the build runs as root). Every answer must be an allow.
  */
-async function trainAgentCache(work, served, state, mainCache, asRoot) {
+async function trainAgentCache(work, served, state, mainCache, trainer) {
   const socket = join(work, 'v.sock'); // no longer than the CRI stand-in's: a sockaddr_un holds 108 bytes
   const out = join(work, 'sigguard-agent.cache');
   const config = join(work, 'agent.yaml');
@@ -323,9 +324,10 @@ async function trainAgentCache(work, served, state, mainCache, asRoot) {
     ].concat(['verifier', '--socket', socket, '--config', config, '--policy', policy]),
     {
       cwd: work,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      // HOME: the trainer's uid has no account, so no home to look a registry login up in (os.homedir())
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: work },
       stdio: ['ignore', 'ignore', 'pipe'],
-      ...(asRoot ? { uid: 65534, gid: 65534 } : {}),
+      ...(trainer === undefined ? {} : { uid: trainer, gid: trainer }),
     },
   );
   let stderr = '';
@@ -377,8 +379,9 @@ async function trainAgentCache(work, served, state, mainCache, asRoot) {
  * before wrote, so the last caches hold the bytecode of all: the fast bundle's of the registry
  * client, discovery, the fast path and the decision, the cold bundle's of zod and YAML. In a
  * temporary folder of its own, with copies of the bundles (the cache is for their text); nothing of
- * it but the three caches is kept. Run as root, the trainer runs as nobody (65534), so that it cannot write what a
- * hook on this machine would (the default document cache under /var/lib).
+ * it but the three caches is kept. Run as root, the trainer runs as a uid no account and no process has
+ * (build/training-uid.mjs), so that it cannot write what a hook on this machine would (the default
+ * document cache under /var/lib), and nothing else on the build host can change what it compiles.
  */
 async function trainMainCache(dir) {
   const work = mkdtempSync(join(tmpdir(), 'sigguard-train-'));
@@ -425,7 +428,15 @@ async function trainMainCache(dir) {
         },
       });
     const asRoot = process.getuid?.() === 0;
-    if (asRoot) for (const f of [work, ...readdirSync(work).map((n) => join(work, n))]) chownSync(f, 65534, 65534);
+    let trainer;
+    if (asRoot) {
+      trainer = unusedId();
+      if (trainer === undefined) {
+        trainer = 65534;
+        log('training as nobody (65534): every uid from 65000 to 65533 is in use or unmapped here');
+      }
+      for (const f of [work, ...readdirSync(work).map((n) => join(work, n))]) chownSync(f, trainer, trainer);
+    }
     const config = ['--config', join(work, 'config.yaml'), '--policy', join(work, 'policy.yaml')];
     const hook = [...config, '--log', join(work, 'decisions.log'), '--deadline', '10'];
     const starts = [
@@ -450,10 +461,10 @@ async function trainMainCache(dir) {
         {
           cwd: work,
           input: input ?? '',
-          env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: work }, // as the verifier's (trainAgentCache)
           encoding: 'utf8',
           timeout: 60_000,
-          ...(asRoot ? { uid: 65534, gid: 65534 } : {}),
+          ...(trainer === undefined ? {} : { uid: trainer, gid: trainer }),
         },
       );
       // every start allows (a refusal would mean the training did not verify what a cold start does)
@@ -462,7 +473,7 @@ async function trainMainCache(dir) {
       caches.main = out;
       for (const name of Object.keys(LATER)) if (existsSync(laterOut[name])) caches[name] = laterOut[name];
     });
-    writeFileSync(join(dir, 'sigguard-agent.cache'), await trainAgentCache(work, served, state, caches.main, asRoot));
+    writeFileSync(join(dir, 'sigguard-agent.cache'), await trainAgentCache(work, served, state, caches.main, trainer));
     writeFileSync(join(dir, 'sigguard.cache'), readFileSync(caches.main));
     for (const name of Object.keys(LATER)) {
       if (caches[name] === '-') die(`training the code caches failed: no start loaded the ${name} bundle`);
