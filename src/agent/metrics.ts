@@ -39,7 +39,7 @@ export class AgentMetrics {
   });
   readonly agentAsked = new Counter({
     name: 'sigguard_hook_agent_total',
-    help: "Starts a hook with --agent needed work for: decided (the agent's allow), or not_used (the hook decided itself: every deny, no socket, no answer in time; the log's `agent` says why)",
+    help: "Starts of a hook with --agent, which asks the agent first: decided (the agent's allow), or not_used (the hook decided itself: every deny, no socket, no answer in time; the log's `agent` says why)",
     labelNames: ['result'] as const,
     registers: [this.registry],
   });

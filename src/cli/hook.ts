@@ -101,6 +101,8 @@ export async function runHook(argv: string[], stdin: () => NodeJS.ReadableStream
         mark('state');
         ctx = readContext(readAnnotations(state));
       } catch (err) {
+        // asked already: the log says its answer was not used (as for every start of a hook with --agent)
+        if (asking !== undefined) agentNotUsed = 'the hook refused the state itself';
         abandon.abort();
         throw err;
       }
@@ -127,6 +129,7 @@ export async function runHook(argv: string[], stdin: () => NodeJS.ReadableStream
           return decided;
         } catch (err) {
           if (err !== needsWork) {
+            agentNotUsed = `the agent had not answered within ${AGENT_GRACE_MS} ms`;
             abandon.abort();
             throw err;
           }
