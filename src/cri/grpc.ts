@@ -210,6 +210,8 @@ export class GrpcUnixClient {
       }
       let settled = false;
       let stream: StreamHandle | undefined;
+      /** The connection the call went out on, and what it had received by then. */
+      let on: { conn: H2Connection; receivedBefore: number } | undefined;
       const timer = setTimeout(
         () => finish(new CriError(GrpcStatus.DEADLINE_EXCEEDED, `no answer from ${this.socketPath} within ${timeoutMs} ms`, method)),
         timeoutMs,
@@ -221,6 +223,14 @@ export class GrpcUnixClient {
         clearTimeout(timer);
         opts.signal?.removeEventListener('abort', onAbort);
         stream?.cancel(); // RST_STREAM if still open; nothing once it has ended
+        // a call that ran out of time on a connection that sent nothing back all the while (a
+        // kept connection the runtime no longer answers on): later calls open a new one
+        if (
+          (err?.code === GrpcStatus.DEADLINE_EXCEEDED || err?.code === GrpcStatus.CANCELLED) &&
+          on !== undefined &&
+          on.conn.bytesReceived === on.receivedBefore
+        )
+          on.conn.retire();
         if (err) reject(err);
         else resolve(value!);
       }
@@ -318,7 +328,9 @@ export class GrpcUnixClient {
       };
 
       try {
-        stream = this.connect().request(
+        const conn = this.connect();
+        on = { conn, receivedBefore: conn.bytesReceived };
+        stream = conn.request(
           [
             [':method', 'POST'],
             [':scheme', 'http'],

@@ -271,6 +271,9 @@ export class H2Connection {
   private failure: H2Failure | undefined;
   private socketError: NodeJS.ErrnoException | undefined;
   private goingAway = false;
+  /** retire(): no new streams; ends once the open and queued ones have. */
+  private retired = false;
+  private received = 0;
   private closed = false;
   private refed = true;
   /** Called once when the socket has closed. */
@@ -301,7 +304,22 @@ export class H2Connection {
 
   /** New streams can still be opened here (not closed, no GOAWAY, stream ids left). */
   get usable(): boolean {
-    return !this.closed && !this.goingAway && this.failure === undefined && this.nextStreamId <= MAX_STREAM_ID;
+    return !this.closed && !this.goingAway && !this.retired && this.failure === undefined && this.nextStreamId <= MAX_STREAM_ID;
+  }
+
+  /** Bytes read from the socket so far (what a caller compares to see whether anything came in meanwhile). */
+  get bytesReceived(): number {
+    return this.received;
+  }
+
+  /**
+   * No new streams from now on (`usable` is false): the streams open or queued go on, and the
+   * connection ends once the last of them has. For a connection kept across calls that answered
+   * nothing during a whole call (GrpcUnixClient): the next call opens a new one.
+   */
+  retire(): void {
+    this.retired = true;
+    this.afterStreamEnd();
   }
 
   /** Streams open or waiting for a slot. */
@@ -414,6 +432,7 @@ export class H2Connection {
 
   private onData(chunk: Buffer): void {
     if (this.closed) return;
+    this.received += chunk.length;
     try {
       for (const f of this.reader.push(chunk)) {
         this.onFrame(f);
@@ -701,10 +720,10 @@ export class H2Connection {
     this.fail(new H2Failure('protocol', `HTTP/2 protocol error (${h2CodeName(code)}): ${message}`, code));
   }
 
-  /** After a GOAWAY (or with no stream ids left), the connection ends once its last stream has. */
+  /** After a GOAWAY or retire() (or with no stream ids left), the connection ends once its last stream has. */
   private afterStreamEnd(): void {
     this.updateRef();
-    if ((this.goingAway || this.nextStreamId > MAX_STREAM_ID) && this.activeStreams === 0 && !this.closed) this.end();
+    if ((this.goingAway || this.retired || this.nextStreamId > MAX_STREAM_ID) && this.activeStreams === 0 && !this.closed) this.end();
   }
 
   /** Fails every stream with `err` and ends the socket (what is queued is still written). */
