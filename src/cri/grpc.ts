@@ -157,6 +157,12 @@ function field(fields: readonly HeaderField[], name: string): string | undefined
 /** A gRPC answer's content-type: application/grpc, or application/grpc+<format> / ;<params>. */
 const GRPC_CONTENT_TYPE = /^application\/grpc(?:$|[+;])/i;
 
+/**
+ * How long a call must have waited with nothing at all received on its connection, before it ran
+ * out of time, for the connection to be retired (a runtime answers in milliseconds).
+ */
+export const SILENT_RETIRE_MS = 1000;
+
 /** One HTTP/2 connection to a unix socket, opened on first use and reused; `close()` ends it. */
 export class GrpcUnixClient {
   private conn: H2Connection | undefined;
@@ -210,8 +216,8 @@ export class GrpcUnixClient {
       }
       let settled = false;
       let stream: StreamHandle | undefined;
-      /** The connection the call went out on, and what it had received by then. */
-      let on: { conn: H2Connection; receivedBefore: number } | undefined;
+      /** The connection the call went out on, what it had received by then, and when. */
+      let on: { conn: H2Connection; receivedBefore: number; at: number } | undefined;
       const timer = setTimeout(
         () => finish(new CriError(GrpcStatus.DEADLINE_EXCEEDED, `no answer from ${this.socketPath} within ${timeoutMs} ms`, method)),
         timeoutMs,
@@ -223,12 +229,14 @@ export class GrpcUnixClient {
         clearTimeout(timer);
         opts.signal?.removeEventListener('abort', onAbort);
         stream?.cancel(); // RST_STREAM if still open; nothing once it has ended
-        // a call that ran out of time on a connection that sent nothing back all the while (a
-        // kept connection the runtime no longer answers on): later calls open a new one
+        // a call that ran out of time on a connection that sent nothing back all the while, for at
+        // least SILENT_RETIRE_MS (a kept connection the runtime no longer answers on): later calls
+        // open a new one. A call cancelled sooner says nothing about its connection.
         if (
           (err?.code === GrpcStatus.DEADLINE_EXCEEDED || err?.code === GrpcStatus.CANCELLED) &&
           on !== undefined &&
-          on.conn.bytesReceived === on.receivedBefore
+          on.conn.bytesReceived === on.receivedBefore &&
+          Date.now() - on.at >= SILENT_RETIRE_MS
         )
           on.conn.retire();
         if (err) reject(err);
@@ -329,7 +337,7 @@ export class GrpcUnixClient {
 
       try {
         const conn = this.connect();
-        on = { conn, receivedBefore: conn.bytesReceived };
+        on = { conn, receivedBefore: conn.bytesReceived, at: Date.now() };
         stream = conn.request(
           [
             [':method', 'POST'],

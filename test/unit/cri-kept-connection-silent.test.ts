@@ -3,7 +3,8 @@
  * 3): the runtime keeps the connection open and sends nothing more on it, while a new connection
  * is answered. Before, every later call went out on the silent connection and waited out its
  * deadline (a warm start then cost the hook's 50 ms grace, a cold one half its deadline). Now a
- * call that ran out of time with nothing received on its connection meanwhile retires it
+ * call that ran out of time with nothing received on its connection meanwhile, for at least
+ * SILENT_RETIRE_MS, retires it
  * (h2/connection.ts retire(): no new streams, ended once the open ones have), and the next call
  * opens a new one. A node:http2 server, not sigguard's HTTP/2 code, answers.
  */
@@ -12,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeMessage } from '../../src/cri/codec.js';
 import { RuntimeService } from '../../src/cri/gen/sigguard-cri.js';
-import { frameMessage } from '../../src/cri/grpc.js';
+import { SILENT_RETIRE_MS, frameMessage } from '../../src/cri/grpc.js';
 import { criNodeImages } from '../../src/hook/cri-images.js';
 import { tempDir } from '../support/temp.js';
 
@@ -55,8 +56,9 @@ describe('a kept connection the runtime no longer answers on', () => {
   it('is retired by the call that ran out of time on it: the next start is answered over a new one', async () => {
     const live = () => AbortSignal.timeout(5_000);
     expect((await criNodeImages(socket, live(), true).containerImage('first')).imageRef).toContain('sha256:');
-    // the runtime goes silent on that connection: this start runs out of time
-    const expiring = AbortSignal.timeout(200);
+    // the runtime goes silent on that connection: this start runs out of time, after waiting
+    // longer than SILENT_RETIRE_MS with nothing received
+    const expiring = AbortSignal.timeout(SILENT_RETIRE_MS + 300);
     await expect(criNodeImages(socket, expiring, true).containerImage('second')).rejects.toThrow();
     // the next one: a new connection, answered
     expect((await criNodeImages(socket, live(), true).containerImage('third')).imageRef).toContain('sha256:');
