@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ageCachedVerdicts } from '../support/cache-clock.js';
 import { sigguard } from '../support/cli.js';
+import { runHook } from '../support/run-hook.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { criAnnotations } from '../support/oci-bundle.js';
 import { SIGGUARD, requireTools } from '../support/paths.js';
@@ -37,17 +38,14 @@ const state = (image: string) =>
     annotations: criAnnotations(image),
   });
 
-async function hook(image: string, config: string, opts: { policy?: string; deadline?: string } = {}) {
-  const log = join(w.cosign.dir, `cache-${n + 1}.log`);
-  const r = await sigguard(
-    ['hook', '--config', config, '--policy', opts.policy ?? policy, '--log', log, ...(opts.deadline ? ['--deadline', opts.deadline] : [])],
-    {
-      input: state(image),
-    },
-  );
-  const d = JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!);
-  return { ...r, d };
-}
+const hook = (image: string, config: string, opts: { policy?: string; deadline?: string } = {}) =>
+  runHook({
+    config,
+    policy: opts.policy ?? policy,
+    log: join(w.cosign.dir, `cache-${n + 1}.log`),
+    input: state(image),
+    deadline: opts.deadline,
+  });
 
 const cacheDir = (config: string) => `${config}.cache`;
 const entryFiles = (config: string) => readdirSync(cacheDir(config)).filter((f) => f.endsWith('.json'));

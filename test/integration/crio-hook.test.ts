@@ -4,11 +4,10 @@
  * the one in the pod's repository. There is no CRI-O here: a small CRI server on a unix
  * socket answers ImageStatus as CRI-O does (image id, repo tags, repo digests).
  */
-import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sigguard } from '../support/cli.js';
+import { runHook } from '../support/run-hook.js';
 import { FakeCrio, crioState } from '../support/fake-crio.js';
 import { SIGGUARD, requireTools } from '../support/paths.js';
 import { type World, makeWorld, standardPolicy } from '../support/world.js';
@@ -38,13 +37,8 @@ afterAll(async () => {
 const configHex = async (repo: string): Promise<string> =>
   (await w.push.getManifest(repo, w.digests[repo]!)).json.config.digest.slice('sha256:'.length);
 
-async function hook(imageName: string, imageId: string, cfg = config) {
-  const log = join(w.cosign.dir, `crio-${n + 1}.log`);
-  const r = await sigguard(['hook', '--config', cfg, '--policy', policy, '--log', log], {
-    input: crioState(`crio-${++n}`, imageName, imageId),
-  });
-  return { ...r, d: JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!) };
-}
+const hook = (imageName: string, imageId: string, cfg = config) =>
+  runHook({ config: cfg, policy, log: join(w.cosign.dir, `crio-${n + 1}.log`), input: crioState(`crio-${++n}`, imageName, imageId) });
 
 describe('the hook on CRI-O asks ImageStatus for the digest', () => {
   it('a tag is pinned to the repo digest in the pod’s repository: signed runs', async () => {

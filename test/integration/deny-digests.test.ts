@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ageCachedVerdicts } from '../support/cache-clock.js';
 import { sigguard, sigguardCheck } from '../support/cli.js';
+import { runHook } from '../support/run-hook.js';
 import { FakeCrio, crioState } from '../support/fake-crio.js';
 import { criAnnotations } from '../support/oci-bundle.js';
 import { SIGGUARD, requireTools } from '../support/paths.js';
@@ -67,12 +68,10 @@ const state = (image: string) =>
   });
 
 /** The hook for a Kubernetes container of `image` on containerd (no CRI socket), or on CRI-O (the fake) for an index. */
-async function hook(image: string, config: string, policy: string) {
+function hook(image: string, config: string, policy: string) {
   const log = join(w.cosign.dir, `deny-${++n}.log`);
   const input = image.includes(index) ? crioState(`c${n}`, image, platformImageId) : state(image);
-  const r = await sigguard(['hook', '--config', config, '--policy', policy, '--log', log], { input });
-  const d = JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!);
-  return { ...r, d };
+  return runHook({ config, policy, log, input });
 }
 
 async function registryDown<T>(f: () => Promise<T>): Promise<T> {

@@ -6,12 +6,13 @@
  * agent found), and whether what the agent refuses ever stays to refuse a start later.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Verifier, askAgentDirect, fakeAgent, startVerifier } from '../support/agent-socket.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { sigguard } from '../support/cli.js';
+import { runHook } from '../support/run-hook.js';
 import { hookState } from '../support/oci-bundle.js';
 import { SIGGUARD, requireTools } from '../support/paths.js';
 import { tempDir } from '../support/temp.js';
@@ -42,15 +43,8 @@ async function verifierFor(policy: string): Promise<Verifier> {
   return v;
 }
 
-async function hook(image: string, policy: string, agent?: string) {
-  const log = join(dir, `decisions-${++n}.log`);
-  const r = await sigguard(['hook', '--config', config, '--policy', policy, '--log', log, ...(agent ? ['--agent', agent] : [])], {
-    input: hookState(`c${n}`, image),
-    timeoutMs: 30_000,
-  });
-  const d = JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!);
-  return { ...r, d };
-}
+const hook = (image: string, policy: string, agent?: string) =>
+  runHook({ config, policy, log: join(dir, `decisions-${++n}.log`), input: hookState(`c${n}`, image), agent, timeoutMs: 30_000 });
 const clearVerdicts = () => rmSync(`${config}.cache`, { recursive: true, force: true });
 
 /** The agent's answer to one request line, as a hook would send it. */
@@ -197,11 +191,7 @@ describe('fixed after the review (each failed before)', () => {
           input: hookState(`w${n}`, `${w.registry.host}/unsigned@${w.digests.unsigned}`),
           timeoutMs: 30_000,
         });
-        const r = await sigguard(
-          ['hook', '--config', slowConfig, '--policy', policy, '--log', log, '--deadline', deadline, ...(agent ? ['--agent', agent] : [])],
-          { input: hookState(`s${n}`, w.ref('signed')), timeoutMs: 30_000 },
-        );
-        return { ...r, d: JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!) };
+        return runHook({ config: slowConfig, policy, log, input: hookState(`s${n}`, w.ref('signed')), agent, deadline, timeoutMs: 30_000 });
       };
       try {
         const without = await run();

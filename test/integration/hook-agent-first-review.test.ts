@@ -5,12 +5,12 @@
  * hook may decide without it: none of these may turn a refusal into an allow, or leave a decision
  * unbounded in time, and the decision log must say who decided.
  */
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { type Socket, createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_GRACE_MS } from '../../src/cli/hook.js';
-import { sigguard } from '../support/cli.js';
+import { runHook } from '../support/run-hook.js';
 import { hookState, ociState } from '../support/oci-bundle.js';
 import { SIGGUARD, requireTools } from '../support/paths.js';
 import { tempDir } from '../support/temp.js';
@@ -34,27 +34,16 @@ afterAll(async () => {
 
 const clearCache = () => rmSync(`${config}.cache`, { recursive: true, force: true });
 
-async function hook(input: string, opts: { agent?: string; policy?: string; config?: string; deadline?: string } = {}) {
-  const log = join(dir, `decisions-${++n}.log`);
-  const t0 = Date.now();
-  const r = await sigguard(
-    [
-      'hook',
-      '--config',
-      opts.config ?? config,
-      '--policy',
-      opts.policy ?? policy,
-      '--log',
-      log,
-      ...(opts.agent ? ['--agent', opts.agent] : []),
-      ...(opts.deadline ? ['--deadline', opts.deadline] : []),
-    ],
-    { input, timeoutMs: 30_000 },
-  );
-  const ms = Date.now() - t0;
-  const d = JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!);
-  return { ...r, d, ms };
-}
+const hook = (input: string, opts: { agent?: string; policy?: string; config?: string; deadline?: string } = {}) =>
+  runHook({
+    config: opts.config ?? config,
+    policy: opts.policy ?? policy,
+    log: join(dir, `decisions-${++n}.log`),
+    input,
+    agent: opts.agent,
+    deadline: opts.deadline,
+    timeoutMs: 30_000,
+  });
 
 /** A fake agent at a root-only socket answering `answer` `delayMs` after the request (undefined: never). */
 async function agentAt(name: string, answer: object | undefined, delayMs = 0) {

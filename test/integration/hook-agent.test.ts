@@ -5,11 +5,11 @@
  * other than root could have made, an answer that is not exactly an allow, an agent that hangs, an
  * agent serving other documents — and the hook decides in its own process, as without an agent.
  */
-import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Verifier, fakeAgent, startVerifier } from '../support/agent-socket.js';
-import { sigguard } from '../support/cli.js';
+import { runHook } from '../support/run-hook.js';
 import { hookState } from '../support/oci-bundle.js';
 import { SIGGUARD, requireTools } from '../support/paths.js';
 import { AGENT_GRACE_MS } from '../../src/cli/hook.js';
@@ -38,25 +38,16 @@ afterAll(async () => {
 
 const state = (image: string) => hookState(`c${++n}`, image);
 
-async function hook(image: string, opts: { agent?: string; policy?: string; config?: string; deadline?: string } = {}) {
-  const log = join(dir, `decisions-${n + 1}.log`);
-  const r = await sigguard(
-    [
-      'hook',
-      '--config',
-      opts.config ?? config,
-      '--policy',
-      opts.policy ?? policy,
-      '--log',
-      log,
-      ...(opts.agent ? ['--agent', opts.agent] : []),
-      ...(opts.deadline ? ['--deadline', opts.deadline] : []),
-    ],
-    { input: state(image), timeoutMs: 30_000 },
-  );
-  const d = JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!);
-  return { ...r, d };
-}
+const hook = (image: string, opts: { agent?: string; policy?: string; config?: string; deadline?: string } = {}) =>
+  runHook({
+    config: opts.config ?? config,
+    policy: opts.policy ?? policy,
+    log: join(dir, `decisions-${n + 1}.log`),
+    input: state(image),
+    agent: opts.agent,
+    deadline: opts.deadline,
+    timeoutMs: 30_000,
+  });
 const clearCache = (cfg = config) => rmSync(`${cfg}.cache`, { recursive: true, force: true });
 const repoRequests = (repo: string) => w.registry.requests().filter((r) => r.includes(`/v2/${repo}/`)).length;
 
