@@ -163,9 +163,20 @@ const GRPC_CONTENT_TYPE = /^application\/grpc(?:$|[+;])/i;
  */
 export const SILENT_RETIRE_MS = 1000;
 
+/**
+ * A stream that failed with its connection, before any answer: the socket failed or closed, or
+ * the peer is going away without having processed it. Not a reset stream, a protocol error or an
+ * oversized answer: those are the runtime's answer to this call.
+ */
+function retryable(err: H2Failure): boolean {
+  return err.kind === 'socket' || err.kind === 'closed' || err.kind === 'goaway';
+}
+
 /** One HTTP/2 connection to a unix socket, opened on first use and reused; `close()` ends it. */
 export class GrpcUnixClient {
   private conn: H2Connection | undefined;
+  /** Connections close() ended: a call failing with one of them ends with it, never goes out again. */
+  private readonly closedHere = new WeakSet<H2Connection>();
   readonly timeoutMs: number;
   readonly maxResponseBytes: number;
   private readonly open: (path: string) => H2Socket;
@@ -179,16 +190,16 @@ export class GrpcUnixClient {
     this.open = opts.connect ?? connectUnix;
   }
 
-  /** The open connection, or a new one (after a GOAWAY, a closed socket or a protocol error). */
-  private connect(): H2Connection {
+  /** The open connection (`kept`: opened by an earlier call), or a new one (after a GOAWAY, a closed socket or a protocol error). */
+  private connect(): { conn: H2Connection; kept: boolean } {
     const current = this.conn;
-    if (current?.usable) return current;
+    if (current?.usable) return { conn: current, kept: true };
     const conn = new H2Connection(this.open(this.socketPath), { maxHeaderListSize: MAX_HEADER_LIST_BYTES });
     conn.onClose = () => {
       if (this.conn === conn) this.conn = undefined;
     };
     this.conn = conn;
-    return conn;
+    return { conn, kept: false };
   }
 
   /** A stream that ended without an answer, as the CriError of the call. */
@@ -332,32 +343,63 @@ export class GrpcUnixClient {
             finish(new CriError(GrpcStatus.INTERNAL, (err as Error).message, method));
           }
         },
-        error: (err) => finish(this.failure(err, method)),
+        error: (err) => {
+          if (settled) return;
+          // a connection kept from an earlier call that ended (or is going away) before this call
+          // had any answer on it: the runtime restarted between the calls, and its close had not
+          // been read yet. The call goes out once more, on a new connection; it is a lookup, so
+          // asking twice changes nothing. Once only, and never for a connection this call opened.
+          if (
+            retryable(err) &&
+            keptConnection &&
+            !retried &&
+            !gotHeaders &&
+            !opts.signal?.aborted &&
+            on !== undefined &&
+            !this.closedHere.has(on.conn)
+          ) {
+            retried = true;
+            send();
+            return;
+          }
+          finish(this.failure(err, method));
+        },
       };
 
-      try {
-        const conn = this.connect();
-        on = { conn, receivedBefore: conn.bytesReceived, at: Date.now() };
-        stream = conn.request(
-          [
-            [':method', 'POST'],
-            [':scheme', 'http'],
-            [':path', path],
-            [':authority', 'localhost'],
-            ['content-type', 'application/grpc'],
-            ['te', 'trailers'],
-            ['grpc-timeout', grpcTimeout(timeoutMs)],
-            ['user-agent', 'sigguard-cri/1'],
-          ],
-          frameMessage(request),
-          events,
-        );
-      } catch (err) {
-        const e = err as H2Failure & NodeJS.ErrnoException;
-        finish(
-          e.name === 'H2Failure' ? this.failure(e, method) : new CriError(GrpcStatus.UNAVAILABLE, socketError(this.socketPath, e), method),
-        );
-      }
+      /** Whether the call went out on a connection an earlier call opened (and so may try once more on a new one). */
+      let keptConnection = false;
+      let retried = false;
+      const started = Date.now();
+      const send = (): void => {
+        try {
+          const { conn, kept } = this.connect();
+          keptConnection = kept;
+          on = { conn, receivedBefore: conn.bytesReceived, at: Date.now() };
+          stream = conn.request(
+            [
+              [':method', 'POST'],
+              [':scheme', 'http'],
+              [':path', path],
+              [':authority', 'localhost'],
+              ['content-type', 'application/grpc'],
+              ['te', 'trailers'],
+              // sent again: what is left of the call's time
+              ['grpc-timeout', grpcTimeout(retried ? Math.max(1, timeoutMs - (Date.now() - started)) : timeoutMs)],
+              ['user-agent', 'sigguard-cri/1'],
+            ],
+            frameMessage(request),
+            events,
+          );
+        } catch (err) {
+          const e = err as H2Failure & NodeJS.ErrnoException;
+          finish(
+            e.name === 'H2Failure'
+              ? this.failure(e, method)
+              : new CriError(GrpcStatus.UNAVAILABLE, socketError(this.socketPath, e), method),
+          );
+        }
+      };
+      send();
     });
   }
 
@@ -365,6 +407,7 @@ export class GrpcUnixClient {
   close(): void {
     const c = this.conn;
     this.conn = undefined;
+    if (c !== undefined) this.closedHere.add(c);
     c?.destroy();
   }
 }

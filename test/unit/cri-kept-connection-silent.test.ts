@@ -11,10 +11,9 @@
 import http2 from 'node:http2';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeMessage } from '../../src/cri/codec.js';
-import { RuntimeService } from '../../src/cri/gen/sigguard-cri.js';
-import { SILENT_RETIRE_MS, frameMessage } from '../../src/cri/grpc.js';
+import { SILENT_RETIRE_MS } from '../../src/cri/grpc.js';
 import { criNodeImages } from '../../src/hook/cri-images.js';
+import { answerContainerStatus } from '../support/h2-runtime.js';
 import { tempDir } from '../support/temp.js';
 
 const socket = join(tempDir('sigguard-kept-silent-'), 'rt.sock');
@@ -22,15 +21,6 @@ let server: http2.Http2Server;
 const sessions: http2.ServerHttp2Session[] = [];
 /** The first session answers its first call only; every later session answers every call. */
 const answered: number[] = [];
-
-function answer(stream: http2.ServerHttp2Stream, id: string): void {
-  const body = encodeMessage(RuntimeService.ContainerStatus.output, {
-    status: { id, imageRef: `registry.example/app@sha256:${'a'.repeat(64)}`, imageId: `sha256:${'b'.repeat(64)}` },
-  });
-  stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
-  stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
-  stream.end(frameMessage(body));
-}
 
 beforeAll(async () => {
   server = http2.createServer();
@@ -42,7 +32,7 @@ beforeAll(async () => {
     stream.on('end', () => {
       if (n === 0 && answered.some((k) => k === 0)) return; // silent from now on, the connection left open
       answered.push(n);
-      answer(stream, `c${answered.length}`);
+      answerContainerStatus(stream, `c${answered.length}`);
     });
   });
   await new Promise<void>((r) => server.listen(socket, r));
