@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Verifier, askAgentDirect, fakeAgent, startVerifier } from '../support/agent-socket.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { sigguard } from '../support/cli.js';
-import { runHook } from '../support/run-hook.js';
+import { runHook, untilAgentDecides } from '../support/run-hook.js';
 import { hookState } from '../support/oci-bundle.js';
 import { SIGGUARD, requireTools } from '../support/paths.js';
 import { tempDir } from '../support/temp.js';
@@ -55,8 +55,10 @@ describe('what the agent could be made to allow that the hook would refuse', () 
   it('a revoked digest (denyDigests): the agent declines, and an allow it kept before the revocation never outlives it', async () => {
     const policy = w.policy('attacks-revoked.yaml', standardPolicy(w));
     const v = await verifierFor(policy);
-    clearVerdicts();
-    const first = await hook(w.ref('signed'), policy, v.socket);
+    const first = await untilAgentDecides(async () => {
+      clearVerdicts();
+      return hook(w.ref('signed'), policy, v.socket);
+    });
     expect(first.d).toMatchObject({ decision: 'allow', agent: 'decided', cache: 'miss' });
 
     // revoked: a new policy text (the hook has not validated it: it asks the agent, which declines)
@@ -115,8 +117,11 @@ describe('what the agent could be made to allow that the hook would refuse', () 
   it('a configuration text never validated before: the hook asks the agent, which decides under that very text', async () => {
     const policy = w.policy('attacks-newconfig.yaml', standardPolicy(w));
     const v = await verifierFor(policy);
-    clearVerdicts();
-    expect((await hook(w.ref('signed'), policy, v.socket)).d).toMatchObject({ agent: 'decided', cache: 'miss' });
+    const first = await untilAgentDecides(async () => {
+      clearVerdicts();
+      return hook(w.ref('signed'), policy, v.socket);
+    });
+    expect(first.d).toMatchObject({ agent: 'decided', cache: 'miss' });
     // a text no document cache has seen (its hash is new): the hook's own load stops at the miss,
     // though the verdict is in the cache
     writeFileSync(config, `cache:\n  dir: ${config}.cache\n# ${Date.now()}-${Math.random()}\n`);

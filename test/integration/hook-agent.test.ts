@@ -9,7 +9,7 @@ import { chmodSync, chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Verifier, fakeAgent, startVerifier } from '../support/agent-socket.js';
-import { runHook } from '../support/run-hook.js';
+import { runHook, untilAgentDecides } from '../support/run-hook.js';
 import { hookState } from '../support/oci-bundle.js';
 import { SIGGUARD, requireTools } from '../support/paths.js';
 import { AGENT_GRACE_MS } from '../../src/cli/hook.js';
@@ -54,15 +54,17 @@ const repoRequests = (repo: string) => w.registry.requests().filter((r) => r.inc
 describe('the hook asking the agent', () => {
   it('a new image, legacy and bundle signatures: the agent decides the allow, and its verdict serves the next start', async () => {
     for (const repo of ['signed', 'signed-bundle']) {
-      clearCache();
-      const r = await hook(w.ref(repo), { agent: verifier.socket });
+      const r = await untilAgentDecides(async () => {
+        clearCache();
+        return hook(w.ref(repo), { agent: verifier.socket });
+      });
       expect(r.code, r.stderr + verifier.output()).toBe(0);
       expect(r.d).toMatchObject({ decision: 'allow', code: 'ALLOWED', agent: 'decided', cache: 'miss', digest: w.digests[repo] });
       expect(r.d.signer).toBeTruthy();
       // the next start is a hit: the agent's, asked first; and the agent kept its allow where the
       // hook looks, so without an agent it is a hit in the hook's own process too
       const before = repoRequests(repo);
-      const again = await hook(w.ref(repo), { agent: verifier.socket });
+      const again = await untilAgentDecides(() => hook(w.ref(repo), { agent: verifier.socket }));
       expect(again.d).toMatchObject({ decision: 'allow', cache: 'hit', agent: 'decided' });
       const alone = await hook(w.ref(repo));
       expect(alone.d).toMatchObject({ decision: 'allow', cache: 'hit' });
@@ -113,8 +115,11 @@ describe('the hook asking the agent', () => {
     mkdirSync(join(dir, 'changing'), { mode: 0o700 });
     const v = await startVerifier(join(dir, 'changing', 'hook.sock'), config, own);
     try {
-      clearCache();
-      expect((await hook(w.ref('signed'), { agent: v.socket, policy: own })).d.agent).toBe('decided');
+      const first = await untilAgentDecides(async () => {
+        clearCache();
+        return hook(w.ref('signed'), { agent: v.socket, policy: own });
+      });
+      expect(first.d.agent).toBe('decided');
       writeFileSync(own, standardPolicy(w).replace(w.trusted.pub, w.other.pub));
       clearCache();
       const r = await hook(w.ref('signed'), { agent: v.socket, policy: own });
@@ -256,9 +261,12 @@ describe('an agent socket the hook does not take an allow from', () => {
   });
 
   it('an agent that answers an allow for a start the hook could decide itself: the agent decides it (asked first)', async () => {
-    clearCache();
-    expect((await hook(w.ref('signed'), { agent: verifier.socket })).d).toMatchObject({ agent: 'decided', cache: 'miss' });
-    const r = await hook(w.ref('signed'), { agent: verifier.socket });
+    const first = await untilAgentDecides(async () => {
+      clearCache();
+      return hook(w.ref('signed'), { agent: verifier.socket });
+    });
+    expect(first.d).toMatchObject({ agent: 'decided', cache: 'miss' });
+    const r = await untilAgentDecides(() => hook(w.ref('signed'), { agent: verifier.socket }));
     expect(r.d).toMatchObject({ decision: 'allow', agent: 'decided', cache: 'hit', digest: w.digests.signed });
   });
 

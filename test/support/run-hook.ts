@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import type { DecisionRecord } from '../../src/hook/decision-log.js';
 import { type Run, sigguard } from './cli.js';
+import { AGENT_GRACE_MS } from '../../src/cli/hook.js';
 
 export interface HookOptions {
   config: string;
@@ -43,4 +44,20 @@ export async function runHook(o: HookOptions): Promise<HookRun<DecisionRecord | 
     }
   }
   return { ...r, d, ms };
+}
+
+/** What the hook logs when it decided a start itself because the agent answered after its grace. */
+export const AFTER_GRACE = `not used: the agent had not answered within ${AGENT_GRACE_MS} ms`;
+
+/**
+ * Runs a start that the agent should decide until it does, at most `tries` times. Under load (the
+ * test files run side by side on two cores) the agent can answer after the hook's 50 ms grace:
+ * the hook then allows in its own process from the verdict the agent has just kept, which is
+ * correct, but not what such a test looks at. Any other outcome is returned at once, for the
+ * test's assertion to show. `run` clears what must be cleared for each try (a verdict cache).
+ */
+export async function untilAgentDecides(run: () => Promise<HookRun>, tries = 5): Promise<HookRun> {
+  let r = await run();
+  for (let i = 1; i < tries && r.d.decision === 'allow' && r.d.agent === AFTER_GRACE; i++) r = await run();
+  return r;
 }
