@@ -70,7 +70,8 @@ export class CriClient {
     opts?: CallOptions,
     decode: (body: Buffer) => R = (body) => decodeMessage(method.output, body) as unknown as R,
   ): Promise<R> {
-    const body = await this.grpc.call(method.path, encodeMessage(method.input, request), this.underDeadline(opts));
+    // every call here is a lookup (ContainerStatus, ImageStatus): one the runtime's restart cut off goes out again
+    const body = await this.grpc.call(method.path, encodeMessage(method.input, request), { lookup: true, ...this.underDeadline(opts) });
     try {
       return decode(body);
     } catch (err) {

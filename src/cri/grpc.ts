@@ -63,6 +63,12 @@ export interface CallOptions {
   timeoutMs?: number;
   /** Cancels the call (CANCELLED). */
   signal?: AbortSignal;
+  /**
+   * The call only reads (a lookup: asking twice changes nothing). Failing with a connection an
+   * earlier call opened, before any answer, it goes out once more on a new connection (the
+   * runtime restarted and its close was not read yet).
+   */
+  lookup?: boolean;
 }
 
 export interface GrpcClientOptions {
@@ -175,8 +181,8 @@ function retryable(err: H2Failure): boolean {
 /** One HTTP/2 connection to a unix socket, opened on first use and reused; `close()` ends it. */
 export class GrpcUnixClient {
   private conn: H2Connection | undefined;
-  /** Connections close() ended: a call failing with one of them ends with it, never goes out again. */
-  private readonly closedHere = new WeakSet<H2Connection>();
+  /** How many times close() was called: a call that began before a close() never goes out again. */
+  private closes = 0;
   readonly timeoutMs: number;
   readonly maxResponseBytes: number;
   private readonly open: (path: string) => H2Socket;
@@ -350,13 +356,13 @@ export class GrpcUnixClient {
           // been read yet. The call goes out once more, on a new connection; it is a lookup, so
           // asking twice changes nothing. Once only, and never for a connection this call opened.
           if (
+            opts.lookup === true &&
             retryable(err) &&
             keptConnection &&
             !retried &&
             !gotHeaders &&
             !opts.signal?.aborted &&
-            on !== undefined &&
-            !this.closedHere.has(on.conn)
+            this.closes === closesAtStart
           ) {
             retried = true;
             send();
@@ -370,12 +376,16 @@ export class GrpcUnixClient {
       let keptConnection = false;
       let retried = false;
       const started = Date.now();
+      const closesAtStart = this.closes;
+      /** Which send() is the latest: the stream finish() cancels is that one's. */
+      let attempts = 0;
       const send = (): void => {
+        const attempt = ++attempts;
         try {
           const { conn, kept } = this.connect();
           keptConnection = kept;
           on = { conn, receivedBefore: conn.bytesReceived, at: Date.now() };
-          stream = conn.request(
+          const handle = conn.request(
             [
               [':method', 'POST'],
               [':scheme', 'http'],
@@ -390,6 +400,8 @@ export class GrpcUnixClient {
             frameMessage(request),
             events,
           );
+          // (a failure reported from inside request() would have sent the call again already)
+          if (attempt === attempts) stream = handle;
         } catch (err) {
           const e = err as H2Failure & NodeJS.ErrnoException;
           finish(
@@ -407,7 +419,7 @@ export class GrpcUnixClient {
   close(): void {
     const c = this.conn;
     this.conn = undefined;
-    if (c !== undefined) this.closedHere.add(c);
+    this.closes++;
     c?.destroy();
   }
 }

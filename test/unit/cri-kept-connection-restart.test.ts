@@ -12,11 +12,12 @@
 import http2 from 'node:http2';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { CriClient } from '../../src/cri/client.js';
 import { criNodeImages } from '../../src/hook/cri-images.js';
 import { answerContainerStatus } from '../support/h2-runtime.js';
 import { tempDir } from '../support/temp.js';
 
-type Behaviour = 'answer' | 'drop' | 'goaway' | 'reset' | 'silent';
+type Behaviour = 'answer' | 'drop' | 'goaway' | 'processed-goaway' | 'reset' | 'silent';
 
 interface Runtime {
   socket: string;
@@ -66,6 +67,10 @@ async function runtime(behave: (session: number, call: number) => Behaviour): Pr
         case 'goaway':
           // the streams after the last one processed were not processed: the client may send them again
           session.goaway(http2.constants.NGHTTP2_NO_ERROR, (stream.id ?? 1) - 2);
+          return;
+        case 'processed-goaway':
+          // GOAWAY naming this stream as processed, and no answer (yet)
+          session.goaway(http2.constants.NGHTTP2_NO_ERROR, stream.id ?? 1);
           return;
         case 'reset':
           stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
@@ -141,5 +146,27 @@ describe('the first call on a kept runtime connection after the runtime went awa
     expect((await ask(rt, 'first')).imageRef).toContain('sha256:');
     await expect(ask(rt, 'second', AbortSignal.timeout(200))).rejects.toThrow();
     expect(rt.sessions.length).toBe(1);
+  });
+
+  it('a call that began before close() is not sent again after it (no connection opened by a closed client)', async () => {
+    // session 0 answers the first call; the second it takes as processed (GOAWAY) and never answers
+    const rt = await runtime((session, call) => (session === 0 && call === 1 ? 'processed-goaway' : 'answer'));
+    const cri = new CriClient(rt.socket, { timeoutMs: 5_000 });
+    try {
+      await cri.containerStatus('first');
+      const pending = cri.containerStatus('second').then(
+        () => 'answered',
+        (e: Error) => e.message,
+      );
+      await new Promise((r) => setTimeout(r, 100)); // the GOAWAY read: the next call opens a new connection
+      await cri.containerStatus('third');
+      expect(rt.sessions.length).toBe(2);
+      cri.close();
+      rt.sessions[0]!.socket.destroy(); // the runtime drops the old connection, the second call unanswered
+      expect(await pending).toMatch(/UNAVAILABLE/);
+      expect(rt.sessions.length).toBe(2);
+    } finally {
+      cri.close();
+    }
   });
 });

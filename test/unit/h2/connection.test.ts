@@ -477,7 +477,40 @@ describe('GrpcUnixClient over the HTTP/2 client: failing closed', () => {
     }
   });
 
-  it('GOAWAY: streams below the last id finish, those above go out again on a new connection, which the next call uses', async () => {
+  it('GOAWAY: streams above the last id fail, those below finish, the next call opens a new connection (a call not marked a lookup)', async () => {
+    const srv = scripted(async (peer, n) => {
+      await open(peer);
+      if (n === 1) {
+        const a = await peer.request();
+        const b = await peer.request();
+        peer.send(FrameType.GOAWAY, 0, 0, Buffer.concat([u32(a.streamId), u32(H2Code.NO_ERROR), Buffer.from('graceful stop')]));
+        peer.answer(a.streamId, Buffer.from('finished'));
+        expect(b.streamId).toBe(3);
+      } else {
+        const r = await peer.request();
+        expect(r.streamId).toBe(1);
+        peer.answer(r.streamId, Buffer.from('new connection'));
+      }
+    });
+    const c = new GrpcUnixClient(srv.socket, { timeoutMs: 3000 });
+    try {
+      const [a, b] = await Promise.allSettled([c.call(PATH, Buffer.alloc(0)), c.call(PATH, Buffer.alloc(0))]);
+      expect(a.status === 'fulfilled' && a.value.toString()).toBe('finished');
+      expect(b.status === 'rejected' && b.reason).toMatchObject({
+        code: GrpcStatus.UNAVAILABLE,
+        grpcMessage: `${srv.socket}: the server is going away (GOAWAY NO_ERROR: graceful stop) and did not process the call`,
+      });
+      expect((await c.call(PATH, Buffer.alloc(0))).toString()).toBe('new connection');
+      expect(srv.peers).toHaveLength(2);
+      await Promise.all(srv.done);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(srv.peers[0]!.closed).toBe(true); // the client ended the old one once its streams were done
+    } finally {
+      c.close();
+    }
+  });
+
+  it('GOAWAY, calls marked lookups: streams below the last id finish, those above go out again on a new connection, which the next call uses', async () => {
     const srv = scripted(async (peer, n) => {
       await open(peer);
       if (n === 1) {
@@ -498,10 +531,11 @@ describe('GrpcUnixClient over the HTTP/2 client: failing closed', () => {
     });
     const c = new GrpcUnixClient(srv.socket, { timeoutMs: 3000 });
     try {
-      const [a, b] = await Promise.allSettled([c.call(PATH, Buffer.alloc(0)), c.call(PATH, Buffer.alloc(0))]);
+      const lookup = { lookup: true };
+      const [a, b] = await Promise.allSettled([c.call(PATH, Buffer.alloc(0), lookup), c.call(PATH, Buffer.alloc(0), lookup)]);
       expect(a.status === 'fulfilled' && a.value.toString()).toBe('finished');
       expect(b.status === 'fulfilled' && b.value.toString()).toBe('sent again');
-      expect((await c.call(PATH, Buffer.alloc(0))).toString()).toBe('new connection');
+      expect((await c.call(PATH, Buffer.alloc(0), lookup)).toString()).toBe('new connection');
       expect(srv.peers).toHaveLength(2);
       await Promise.all(srv.done);
       await new Promise((r) => setTimeout(r, 50));
@@ -511,7 +545,7 @@ describe('GrpcUnixClient over the HTTP/2 client: failing closed', () => {
     }
   });
 
-  it('GOAWAY on the connection the call itself opened: UNAVAILABLE with the reason, not sent again', async () => {
+  it('GOAWAY on the connection a lookup itself opened: UNAVAILABLE with the reason, not sent again', async () => {
     const srv = scripted(async (peer) => {
       await open(peer);
       const a = await peer.request();
@@ -520,7 +554,7 @@ describe('GrpcUnixClient over the HTTP/2 client: failing closed', () => {
     });
     const c = new GrpcUnixClient(srv.socket, { timeoutMs: 3000 });
     try {
-      expect(await errOf(c.call(PATH, Buffer.alloc(0)))).toMatchObject({
+      expect(await errOf(c.call(PATH, Buffer.alloc(0), { lookup: true }))).toMatchObject({
         code: GrpcStatus.UNAVAILABLE,
         grpcMessage: `${srv.socket}: the server is going away (GOAWAY NO_ERROR: graceful stop) and did not process the call`,
       });
