@@ -1,5 +1,6 @@
 /** One run of `sigguard hook` as a runtime makes it, with the decision it logged. */
 import { readFileSync } from 'node:fs';
+import { expect } from 'vitest';
 import type { DecisionRecord } from '../../src/hook/decision-log.js';
 import { type Run, sigguard } from './cli.js';
 import { AGENT_GRACE_MS } from '../../src/cli/hook.js';
@@ -53,11 +54,19 @@ export const AFTER_GRACE = `not used: the agent had not answered within ${AGENT_
  * Runs a start that the agent should decide until it does, at most `tries` times. Under load (the
  * test files run side by side on two cores) the agent can answer after the hook's 50 ms grace:
  * the hook then allows in its own process from the verdict the agent has just kept, which is
- * correct, but not what such a test looks at. Any other outcome is returned at once, for the
- * test's assertion to show. `run` clears what must be cleared for each try (a verdict cache).
+ * correct, but not what such a test looks at. Only such a try is run again, and it must be the
+ * same allow as the try that follows (exit 0, code, digest, signer): anything else is returned at
+ * once, for the test's assertion to show. `run` clears what must be cleared for each try (a
+ * verdict cache). A regression that makes the agent late every time still fails the test.
  */
-export async function untilAgentDecides(run: () => Promise<HookRun>, tries = 5): Promise<HookRun> {
+export async function untilAgentDecides(run: () => Promise<HookRun>, tries = 4): Promise<HookRun> {
+  const late: HookRun[] = [];
   let r = await run();
-  for (let i = 1; i < tries && r.d.decision === 'allow' && r.d.agent === AFTER_GRACE; i++) r = await run();
+  while (late.length < tries - 1 && r.code === 0 && r.d.decision === 'allow' && r.d.agent === AFTER_GRACE) {
+    late.push(r);
+    r = await run();
+  }
+  const same = (x: HookRun) => ({ code: x.code, decision: x.d.decision, reason: x.d.code, digest: x.d.digest, signer: x.d.signer });
+  for (const x of late) expect(same(x), 'a try decided after the grace').toEqual(same(r));
   return r;
 }
