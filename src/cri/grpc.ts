@@ -365,16 +365,24 @@ export class GrpcUnixClient {
             this.closes === closesAtStart
           ) {
             retried = true;
+            firstFailure = this.failure(err, method).grpcMessage.replace(`${this.socketPath}: `, '');
             send();
             return;
           }
-          finish(this.failure(err, method));
+          finish(failedAgain(this.failure(err, method)));
         },
       };
 
       /** Whether the call went out on a connection an earlier call opened (and so may try once more on a new one). */
       let keptConnection = false;
       let retried = false;
+      /** Why the kept connection failed, when the call went out again. */
+      let firstFailure: string | undefined;
+      /** A connection failure of the call sent again says what the first one was, too. */
+      const failedAgain = (e: CriError): CriError =>
+        firstFailure === undefined
+          ? e
+          : new CriError(e.code, `${e.grpcMessage} (on a new connection, after the kept one failed: ${firstFailure})`, method);
       const started = Date.now();
       const closesAtStart = this.closes;
       /** Which send() is the latest: the stream finish() cancels is that one's. */
@@ -405,9 +413,11 @@ export class GrpcUnixClient {
         } catch (err) {
           const e = err as H2Failure & NodeJS.ErrnoException;
           finish(
-            e.name === 'H2Failure'
-              ? this.failure(e, method)
-              : new CriError(GrpcStatus.UNAVAILABLE, socketError(this.socketPath, e), method),
+            failedAgain(
+              e.name === 'H2Failure'
+                ? this.failure(e, method)
+                : new CriError(GrpcStatus.UNAVAILABLE, socketError(this.socketPath, e), method),
+            ),
           );
         }
       };
