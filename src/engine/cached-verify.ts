@@ -20,6 +20,7 @@ import { deniedDigest, denialReason } from '../policy/deny-digests.js';
 import type { Policy } from '../policy/types.js';
 import { type ImageReference, formatReference, withDefaultTag } from '../reference/reference.js';
 import type { RequestRecord } from '../registry/client.js';
+import { mark } from '../trace.js';
 import { bindToNode, cachedFor } from './binding.js';
 import { type ScopeDecision, scopeVerdict } from './scope-verdict.js';
 import type { Selection } from './select-manifest.js';
@@ -265,5 +266,6 @@ export async function cachedVerify(image: ImageToDecide, opts: CachedVerifyOptio
     },
     verifyAndStore,
   );
+  mark(`flight ${flight.kind}`);
   return flight.kind === 'followed' ? { outcome: bound(fromCached(flight.verdict, 'hit', policy)) } : flight.result;
 }

@@ -55,6 +55,11 @@ describe('trace marks on fd 2', () => {
     expect(r.stderr.split('\n')[0]).toMatch(/^sigguard-trace \d+\.\d rss \d+\.\d heap \d+\.\d first$/);
   });
 
+  it('with the CPU time used so far (SIGGUARD_TRACE=cpu)', async () => {
+    const r = await run('cpu', false);
+    expect(r.stderr.split('\n')[0]).toMatch(/^sigguard-trace \d+\.\d cpu \d+\.\d first$/);
+  });
+
   it('lost when the reader of stderr has gone, never the start', async () => {
     const r = await run('1', true);
     expect(r.code).toBe(0);
