@@ -28,7 +28,7 @@ import { makeWorld } from '../test/support/world.js';
 import { startDelayProxy } from '../test/support/bench/delay-proxy.js';
 import { runStorm, stormImages } from './storm.js';
 import { stormSvg } from '../test/support/bench/storm-svg.js';
-import { type TargetRow, atMost, targetTable } from '../test/support/bench/targets.js';
+import { type TargetRow, atMost, median, ratioInterval, targetTable } from '../test/support/bench/targets.js';
 import { trivialSea } from './trivial-sea.js';
 import { type Verifier, startVerifier } from '../test/support/agent-socket.js';
 
@@ -92,13 +92,10 @@ interface Stats {
   /** The median over runs of each run's peak RSS (issue 15's RSS figure). */
   medianRssMb: number;
   failures: number;
+  /** Every run's time (ms), round by round: sample i of every row is from the same round. */
+  samplesMs: number[];
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
 
 function stats(name: string, samples: Sample[], expectCode = 0): Stats {
@@ -112,6 +109,7 @@ function stats(name: string, samples: Sample[], expectCode = 0): Stats {
     peakRssMb: round(Math.max(...samples.map((s) => s.rssKb)) / 1024),
     medianRssMb: round(median(samples.map((s) => s.rssKb)) / 1024),
     failures: samples.filter((s) => s.code !== expectCode).length,
+    samplesMs: ms.map((x) => round(x, 2)),
   };
 }
 
@@ -133,12 +131,14 @@ async function interleave(cands: Array<{ name: string; run: () => Promise<Sample
 
 function table(rows: Stats[], baseline: Stats): string {
   const lines = [
-    '| | median ms | min–max ms | × cosign 2.5 | median peak RSS MB | × cosign RSS |',
-    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    '| | median ms | min–max ms | × cosign 2.5 | 95% interval | median peak RSS MB | × cosign RSS |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const r of rows) {
+    // the time ratio's 95% interval, each run paired with cosign's of the same round (targets.ts)
+    const i = r === baseline ? undefined : ratioInterval(r.samplesMs, baseline.samplesMs);
     lines.push(
-      `| ${r.name} | ${r.medianMs} | ${r.minMs}–${r.maxMs} | ${round(r.medianMs / baseline.medianMs, 2)} | ${r.medianRssMb} | ${round(r.medianRssMb / baseline.medianRssMb, 2)} |${r.failures ? ` (${r.failures} failed)` : ''}`,
+      `| ${r.name} | ${r.medianMs} | ${r.minMs}–${r.maxMs} | ${round(r.medianMs / baseline.medianMs, 2)} | ${i ? `${i[0].toFixed(2)}–${i[1].toFixed(2)}` : '—'} | ${r.medianRssMb} | ${round(r.medianRssMb / baseline.medianRssMb, 2)} |${r.failures ? ` (${r.failures} failed)` : ''}`,
     );
   }
   return lines.join('\n');
@@ -168,8 +168,12 @@ function targets(verify: Stats[], storm: Awaited<ReturnType<typeof runStorm>>, s
   const floor = by('sigguard version (process floor)');
   const ms = (x: number) => `${round(x)} ms`;
   const mb = (x: number) => `${round(x)} MB`;
+  // with the ratio's 95% interval: each run of the row paired with cosign's in the same round
   const time = (name: string, what: string, limit: number) =>
-    atMost(what, ms(by(name).medianMs), by(name).medianMs, cosign.medianMs, limit, 'cosign 2.5');
+    atMost(what, ms(by(name).medianMs), by(name).medianMs, cosign.medianMs, limit, 'cosign 2.5', {
+      xs: by(name).samplesMs,
+      base: cosign.samplesMs,
+    });
   const rss = (name: string, what: string) =>
     atMost(what, mb(by(name).medianRssMb), by(name).medianRssMb, cosign.medianRssMb, 1.3, "cosign 2.5's");
   const stormLimit = 1.2 * storm.floorMs + 1000;
@@ -194,6 +198,7 @@ function targets(verify: Stats[], storm: Awaited<ReturnType<typeof runStorm>>, s
       what: 'check (bundle) vs cosign 3.1.1 on the same image (cosign 2.5 finds no signature on it)',
       figure: `${ms(by('sigguard check (bundle)').medianMs)} vs ${ms(by('cosign 3.1.1 verify (bundle)').medianMs)}`,
       ratio: by('sigguard check (bundle)').medianMs / by('cosign 3.1.1 verify (bundle)').medianMs,
+      interval: ratioInterval(by('sigguard check (bundle)').samplesMs, by('cosign 3.1.1 verify (bundle)').samplesMs),
       target: '— (reported: the rows are against cosign 2.5 on the legacy image, as the issue measures)',
     },
     alone(time('hook, cold cache (legacy)', 'cold cache (legacy)', 1.5)),

@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDelayProxy } from '../support/bench/delay-proxy.js';
 import { RssSampler, rssKb } from '../support/bench/rss-sampler.js';
 import { type CurvePoint, escapeXml, niceMax, stormSvg } from '../support/bench/storm-svg.js';
-import { atMost, targetTable } from '../support/bench/targets.js';
+import fc from 'fast-check';
+import { atMost, median, metCell, ratioInterval, targetTable } from '../support/bench/targets.js';
 
 describe('delay proxy', () => {
   let upstream: http.Server;
@@ -82,9 +83,50 @@ describe('targets table', () => {
     expect(no.met).toBe(false);
     const t = targetTable([yes, no, { what: 'a | b', figure: '1', target: '—' }]).split('\n');
     expect(t).toHaveLength(5);
-    expect(t[2]).toBe('| warm | 60 ms | 1.20× | ≤ 1.2× floor | yes |');
+    expect(t[2]).toBe('| warm | 60 ms | 1.20× | — | ≤ 1.2× floor | yes |');
     expect(t[3]).toContain('| **no** |');
-    expect(t[4]).toBe('| a \\| b | 1 | — | — | — |');
+    expect(t[4]).toBe('| a \\| b | 1 | — | — | — | — |');
+  });
+
+  it('gives a time paired round by round its 95% interval, and says when that interval holds the limit', () => {
+    const cosign = [50, 52, 49, 51, 60, 48, 50, 53, 51, 50];
+    const clear = atMost('check', '75 ms', 75, 50, 2, 'cosign', { xs: cosign.map((c) => c * 1.5), base: cosign });
+    expect(clear.interval![0]).toBeCloseTo(1.5, 6);
+    expect(clear.interval![1]).toBeCloseTo(1.5, 6);
+    expect(metCell(clear)).toBe('yes');
+    expect(targetTable([clear]).split('\n')[2]).toBe('| check | 75 ms | 1.50× | 1.50–1.50× | ≤ 2× cosign | yes |');
+    // the same ratio with every other round 20% off either way: the interval holds 1.5
+    const noisy = cosign.map((c, i) => c * 1.5 * (i % 2 ? 1.2 : 0.8));
+    const near = atMost('check', '75 ms', median(noisy), median(cosign), 1.5, 'cosign', { xs: noisy, base: cosign });
+    expect(near.interval![0]).toBeLessThan(1.5);
+    expect(near.interval![1]).toBeGreaterThan(1.5);
+    expect(metCell(near)).toMatch(/, within noise$/);
+    expect(metCell({ ...near, met: false })).toBe('**no**, within noise');
+    expect(metCell({ ...near, interval: [1.6, 1.8], met: false })).toBe('**no**');
+  });
+
+  it('has no interval without two pairs, and is the same for the same samples', () => {
+    expect(ratioInterval([70], [50])).toBeUndefined();
+    expect(ratioInterval([], [])).toBeUndefined();
+    expect(atMost('x', '1', 1, 1, 1, 'y', { xs: [1], base: [1] })).not.toHaveProperty('interval');
+    const xs = [70, 90, 65, 80, 100, 72];
+    const base = [50, 55, 49, 60, 51, 52];
+    expect(ratioInterval(xs, base)).toEqual(ratioInterval(xs, base));
+  });
+
+  it('holds every resampled ratio between the least and the most a round could give (property)', () => {
+    const sample = fc.double({ min: 1, max: 1000, noNaN: true });
+    fc.assert(
+      fc.property(fc.array(fc.tuple(sample, sample), { minLength: 2, maxLength: 30 }), (pairs) => {
+        const xs = pairs.map((p) => p[0]);
+        const base = pairs.map((p) => p[1]);
+        const [lo, hi] = ratioInterval(xs, base, 200)!;
+        expect(lo).toBeLessThanOrEqual(hi);
+        expect(lo).toBeGreaterThanOrEqual(Math.min(...xs) / Math.max(...base) - 1e-9);
+        expect(hi).toBeLessThanOrEqual(Math.max(...xs) / Math.min(...base) + 1e-9);
+      }),
+      { numRuns: 200, seed: 15 },
+    );
   });
 });
 
