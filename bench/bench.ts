@@ -92,7 +92,10 @@ interface Stats {
   /** The median over runs of each run's peak RSS (issue 15's RSS figure). */
   medianRssMb: number;
   failures: number;
-  /** Every run's time (ms), round by round: sample i of every row is from the same round. */
+  /**
+   * Every run's time (ms), round by round: sample i of every row is from the same round. A run
+   * that failed is NaN (null in results.json): its round gives the ratio's interval no pair.
+   */
   samplesMs: number[];
 }
 
@@ -109,7 +112,7 @@ function stats(name: string, samples: Sample[], expectCode = 0): Stats {
     peakRssMb: round(Math.max(...samples.map((s) => s.rssKb)) / 1024),
     medianRssMb: round(median(samples.map((s) => s.rssKb)) / 1024),
     failures: samples.filter((s) => s.code !== expectCode).length,
-    samplesMs: ms.map((x) => round(x, 2)),
+    samplesMs: samples.map((x) => (x.code === expectCode ? round(x.ms, 2) : Number.NaN)),
   };
 }
 

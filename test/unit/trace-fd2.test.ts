@@ -57,6 +57,7 @@ describe('trace marks on fd 2', () => {
 
   it('with the CPU time used so far (SIGGUARD_TRACE=cpu)', async () => {
     const r = await run('cpu', false);
+    expect([r.code, r.stdout]).toEqual([0, '0 net\n']);
     expect(r.stderr.split('\n')[0]).toMatch(/^sigguard-trace \d+\.\d cpu \d+\.\d first$/);
   });
 
