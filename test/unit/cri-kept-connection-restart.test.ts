@@ -98,17 +98,12 @@ const live = () => AbortSignal.timeout(5_000);
 const ask = (rt: Runtime, id: string, signal = live()) => criNodeImages(rt.socket, signal, true).containerImage(id);
 
 describe('the first call on a kept runtime connection after the runtime went away', () => {
-  it('a connection dropped under the call: asked again on a new connection, answered', async () => {
-    // session 0 answers its first call, then drops the connection under the next one
-    const rt = await runtime((session, call) => (session === 0 && call > 0 ? 'drop' : 'answer'));
-    expect((await ask(rt, 'first')).imageRef).toContain('sha256:');
-    expect((await ask(rt, 'second')).imageRef).toContain('sha256:');
-    expect(rt.sessions.length).toBe(2);
-    expect(rt.answered.map((a) => a.length)).toEqual([1, 1]);
-  });
-
-  it('a GOAWAY that leaves the call unprocessed: asked again on a new connection, answered', async () => {
-    const rt = await runtime((session, call) => (session === 0 && call > 0 ? 'goaway' : 'answer'));
+  it.each([
+    ['a connection dropped under the call', 'drop'],
+    ['a GOAWAY that leaves the call unprocessed', 'goaway'],
+  ] as const)('%s: asked again on a new connection, answered', async (_, fault) => {
+    // session 0 answers its first call, then fails the next one this way
+    const rt = await runtime((session, call) => (session === 0 && call > 0 ? fault : 'answer'));
     expect((await ask(rt, 'first')).imageRef).toContain('sha256:');
     expect((await ask(rt, 'second')).imageRef).toContain('sha256:');
     expect(rt.sessions.length).toBe(2);
